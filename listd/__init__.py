@@ -1,0 +1,3 @@
+"""listd: sanctions-list synchronisation daemon and screening API."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from listd.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,96 @@
+"""The HTTP API: `create_app(settings, redis)` builds it; nothing is global."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from listd.access import KeyStore
+from listd.api.middleware import authenticate, errors
+from listd.api.routes import routes
+from listd.api.state import INDEX, KEYSTORE, READY, REDIS, SETTINGS, STORE, SYNCER
+from listd.keys import Keys
+from listd.logs import get_logger
+from listd.screening import ScreeningIndex
+from listd.settings import Settings
+from listd.store import Store
+from listd.sync import Syncer
+
+log = get_logger(__name__)
+
+__all__ = ["create_app", "refresh_index"]
+
+
+async def refresh_index(store: Store, index: ScreeningIndex, sources: list[str]) -> list[str]:
+    """Load into `index` every source whose current version differs from the loaded one."""
+    changed: list[str] = []
+    for source, version in (await store.current_versions(sources)).items():
+        if version is None or index.versions.get(source) == version:
+            continue
+        entities = await store.entities(source, version)
+        if not entities:  # the version was collected between the two reads; next round
+            continue
+        index.replace_source(source, version, entities)
+        changed.append(source)
+        log.info("index loaded", source=source, version=version, entities=len(entities))
+    return changed
+
+
+def create_app(
+    settings: Settings,
+    redis: Redis,
+    *,
+    refresh_seconds: float = 1.0,
+    http: aiohttp.ClientSession | None = None,
+) -> web.Application:
+    """Build the API on an open Redis client. The index follows the store's versions."""
+    app = web.Application(
+        middlewares=[errors, authenticate], client_max_size=settings.max_body_bytes
+    )
+    store = Store(redis, Keys(settings.key_prefix))
+    index = ScreeningIndex()
+    app[SETTINGS] = settings
+    app[REDIS] = redis
+    app[STORE] = store
+    app[KEYSTORE] = KeyStore(redis, store.keys)
+    app[INDEX] = index
+    app[READY] = {"loaded": False}
+    sources = sorted(settings.sources)
+
+    async def on_update(source: str, version: str) -> None:
+        await refresh_index(store, index, [source])
+
+    async def http_session(app: web.Application) -> AsyncIterator[None]:
+        session = http or aiohttp.ClientSession()
+        app[SYNCER] = Syncer(settings, store, session, on_update=on_update)
+        yield
+        if http is None:
+            await session.close()
+
+    async def follow_store(app: web.Application) -> AsyncIterator[None]:
+        async def loop() -> None:
+            while True:
+                try:
+                    await refresh_index(store, index, sources)
+                    app[READY]["loaded"] = True
+                except (RedisError, OSError) as exc:
+                    # Keep answering from memory; the next round retries.
+                    log.warning("index refresh failed", error=str(exc))
+                await asyncio.sleep(refresh_seconds)
+
+        task = asyncio.create_task(loop(), name="listd-index-refresh")
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    app.cleanup_ctx.append(http_session)
+    app.cleanup_ctx.append(follow_store)
+    app.add_routes(routes)
+    return app

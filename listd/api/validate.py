@@ -1,0 +1,120 @@
+"""Request-body checks that name the offending field in the 400 answer."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from typing import Any
+
+from aiohttp import web
+
+from listd.errors import BadRequest
+
+_YEAR = re.compile(r"^\d{4}$")
+
+
+async def json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json(loads=json.loads)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}", field="body") from None
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object", field="body")
+    return body
+
+
+def reject_unknown(body: dict[str, Any], allowed: set[str]) -> None:
+    for key in sorted(body):
+        if key not in allowed:
+            raise BadRequest(f"unknown field {key!r}", field=key)
+
+
+def string(
+    body: dict[str, Any], key: str, *, required: bool = False, max_len: int = 500
+) -> str | None:
+    value = body.get(key)
+    if value is None:
+        if required:
+            raise BadRequest(f"{key} is required", field=key)
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"{key} must be a string", field=key)
+    value = value.strip()
+    if required and not value:
+        raise BadRequest(f"{key} must not be empty", field=key)
+    if len(value) > max_len:
+        raise BadRequest(f"{key} is longer than {max_len} characters", field=key)
+    return value or None
+
+
+def choice(body: dict[str, Any], key: str, options: tuple[str, ...]) -> str | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if value not in options:
+        raise BadRequest(f"{key} must be one of {', '.join(options)} or null", field=key)
+    return str(value)
+
+
+def integer(body: dict[str, Any], key: str, default: int, lo: int, hi: int) -> int:
+    value = body.get(key, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise BadRequest(f"{key} must be an integer", field=key)
+    if not lo <= value <= hi:
+        raise BadRequest(f"{key} must be between {lo} and {hi}", field=key)
+    return value
+
+
+def number(body: dict[str, Any], key: str, default: float, lo: float, hi: float) -> float:
+    value = body.get(key, default)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadRequest(f"{key} must be a number", field=key)
+    if not lo <= value <= hi:
+        raise BadRequest(f"{key} must be between {lo} and {hi}", field=key)
+    return float(value)
+
+
+def birth_date(body: dict[str, Any], key: str = "birth_date") -> str | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise BadRequest(f"{key} must be a string YYYY or YYYY-MM-DD", field=key)
+    value = value.strip()
+    if _YEAR.match(value):
+        return value
+    try:
+        return dt.date.fromisoformat(value).isoformat() if len(value) == 10 else _bad(key)
+    except ValueError:
+        return _bad(key)
+
+
+def _bad(key: str) -> str:
+    raise BadRequest(f"{key} must be YYYY or a valid YYYY-MM-DD date", field=key)
+
+
+def string_list(body: dict[str, Any], key: str) -> tuple[str, ...]:
+    value = body.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise BadRequest(f"{key} must be a list of strings", field=key)
+    return tuple(v.strip() for v in value if v.strip())
+
+
+def query_int(request: web.Request, key: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query.get(key)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest(f"{key} must be an integer", field=key) from None
+    if not lo <= value <= hi:
+        raise BadRequest(f"{key} must be between {lo} and {hi}", field=key)
+    return value

@@ -1,0 +1,179 @@
+"""The one entity model every source is normalised into.
+
+Plain frozen dataclasses so parsers stay pure and entities hash, compare and
+serialise deterministically (the delta engine diffs their canonical JSON).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
+
+Schema = Literal["person", "entity", "vessel", "aircraft"]
+NameKind = Literal["primary", "alias", "original"]
+# Alias quality as published: UN individuals use good/low, UN entities a.k.a./f.k.a.
+Quality = Literal["good", "low", "aka", "fka", "weak", "strong"]
+
+
+@dataclass(frozen=True, slots=True)
+class Name:
+    """One way of writing the subject's name."""
+
+    full: str
+    kind: NameKind = "alias"
+    quality: Quality | None = None
+    script: str | None = None  # dominant Unicode script: Latin, Cyrillic, Arabic...
+    latin: str | None = None  # transliteration when the name is not in Latin script
+    parts: tuple[str, ...] = ()  # name parts in published order (UN FIRST..FOURTH_NAME)
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BirthDate:
+    """A birth date as precise as the list states it: YYYY, YYYY-MM or YYYY-MM-DD, or a range."""
+
+    date: str | None = None
+    from_year: int | None = None
+    to_year: int | None = None
+    approximate: bool = False
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A place of birth."""
+
+    city: str | None = None
+    region: str | None = None
+    country: str | None = None
+    street: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    """A postal address, as fragmentary as the list gives it."""
+
+    street: str | None = None
+    city: str | None = None
+    region: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+    note: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """An identity document: passport, national id, Kazakh IIN/BIN, ..."""
+
+    type: str  # passport | national_id | iin | bin | tax_id | other
+    number: str
+    type_label: str | None = None  # as published, e.g. "diplomatic passport"
+    country: str | None = None
+    issued: str | None = None
+    expires: str | None = None
+    city_of_issue: str | None = None
+    note: str | None = None
+    valid: bool | None = None  # checksum/structure check where the type has one
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    """A designated person or organisation, normalised from any source."""
+
+    id: str  # "<source>:<stable reference>", e.g. "un:QDi.001"
+    source: str
+    schema: Schema
+    reference: str
+    names: tuple[Name, ...]
+    list_type: str | None = None  # the source's own list/regime label, e.g. UN "Al-Qaida"
+    programs: tuple[str, ...] = ()  # normalised programme tags, e.g. "UN-1267"
+    listed_on: str | None = None
+    updated_on: tuple[str, ...] = ()
+    gender: str | None = None
+    titles: tuple[str, ...] = ()
+    positions: tuple[str, ...] = ()
+    nationalities: tuple[str, ...] = ()
+    birth_dates: tuple[BirthDate, ...] = ()
+    birth_places: tuple[Place, ...] = ()
+    documents: tuple[Document, ...] = ()
+    addresses: tuple[Address, ...] = ()
+    remarks: str | None = None
+    urls: tuple[str, ...] = ()
+    # Source bookkeeping that is not part of the designation (UN DATAID, row numbers,
+    # parse warnings). Excluded from the content hash so re-serialisation is no change.
+    meta: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def primary_name(self) -> str:
+        for name in self.names:
+            if name.kind == "primary":
+                return name.full
+        return self.names[0].full if self.names else self.reference
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def content(self) -> dict[str, Any]:
+        """The designation itself: everything but `meta`."""
+        data = asdict(self)
+        del data["meta"]
+        return data
+
+    def content_hash(self) -> str:
+        return hashlib.sha256(canonical_json(self.content())).hexdigest()
+
+
+def canonical_json(data: Any) -> bytes:
+    """Deterministic JSON: sorted keys, no whitespace, UTF-8."""
+    return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _tuple_of(cls: type[Any], items: Any) -> tuple[Any, ...]:
+    return tuple(cls(**_fix(cls, item)) for item in items or ())
+
+
+def _fix(cls: type[Any], data: dict[str, Any]) -> dict[str, Any]:
+    # JSON turns tuples into lists; frozen dataclasses want them back as tuples.
+    out = dict(data)
+    for f in fields(cls):
+        if f.name in out and isinstance(out[f.name], list):
+            out[f.name] = tuple(out[f.name])
+    return out
+
+
+def entity_from_dict(data: dict[str, Any]) -> Entity:
+    """Rebuild an Entity from `Entity.to_dict()` output (e.g. read back from Redis)."""
+    return Entity(
+        id=data["id"],
+        source=data["source"],
+        schema=data["schema"],
+        reference=data["reference"],
+        names=_tuple_of(Name, data.get("names")),
+        list_type=data.get("list_type"),
+        programs=tuple(data.get("programs") or ()),
+        listed_on=data.get("listed_on"),
+        updated_on=tuple(data.get("updated_on") or ()),
+        gender=data.get("gender"),
+        titles=tuple(data.get("titles") or ()),
+        positions=tuple(data.get("positions") or ()),
+        nationalities=tuple(data.get("nationalities") or ()),
+        birth_dates=_tuple_of(BirthDate, data.get("birth_dates")),
+        birth_places=_tuple_of(Place, data.get("birth_places")),
+        documents=_tuple_of(Document, data.get("documents")),
+        addresses=_tuple_of(Address, data.get("addresses")),
+        remarks=data.get("remarks"),
+        urls=tuple(data.get("urls") or ()),
+        meta=dict(data.get("meta") or {}),
+    )
+
+
+def entity_to_json(entity: Entity) -> bytes:
+    return canonical_json(entity.to_dict())
+
+
+def entity_from_json(raw: bytes | str) -> Entity:
+    return entity_from_dict(json.loads(raw))

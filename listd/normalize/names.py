@@ -1,0 +1,120 @@
+"""Matching forms of names: folding, tokens, a consonant skeleton, and entity enrichment."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import replace
+from functools import lru_cache
+
+from anyascii import anyascii
+
+from listd.model import Entity, Name
+from listd.normalize.scripts import script_of
+from listd.normalize.translit import arabic_to_latin, char_to_latin, to_latin
+
+# Apostrophes and ayn/hamza signs join the word they sit in: O'Neil → oneil, ʿAbd → abd.
+_APOSTROPHES = frozenset("'`´ʼʻʹʽʾʿ‘’‛′")
+# Letters NFKD does not decompose; spelled as in German/Nordic/Polish/Turkish name lists.
+_LETTERS = {
+    "ß": "ss", "æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d", "ð": "d", "þ": "th",
+    "ı": "i", "ħ": "h", "ŧ": "t", "ŋ": "ng", "ƒ": "f", "ĸ": "k", "ſ": "s", "ɨ": "i",
+}  # fmt: skip
+
+
+def _fold_ascii(text: str) -> str:
+    return "".join(c.lower() if c.isalnum() else ("" if c in _APOSTROPHES else " ") for c in text)
+
+
+def _fold_char(ch: str) -> str:
+    if ch in _APOSTROPHES:
+        return ""
+    if ch.isascii():
+        return _fold_ascii(ch)
+    if ch in _LETTERS:
+        return _LETTERS[ch]
+    category = unicodedata.category(ch)
+    if category == "Cf":
+        return ""  # soft hyphen, zero-width joiners, bidi marks sit inside words
+    if category[0] in "PSZC":
+        return " "  # « » „ “ – — · and any other punctuation, symbol or space
+    out: list[str] = []
+    for c in unicodedata.normalize("NFKD", char_to_latin(ch)):
+        if unicodedata.combining(c):
+            continue
+        if c.isascii():
+            out.append(_fold_ascii(c))
+        elif c in _LETTERS:
+            out.append(_LETTERS[c])
+        else:
+            out.append(_fold_ascii(anyascii(c)))
+    return "".join(out)
+
+
+class _FoldTable(dict[int, str]):
+    """str.translate table filled on first sight of each character."""
+
+    def __missing__(self, key: int) -> str:
+        value = self[key] = _fold_char(chr(key))
+        return value
+
+
+_FOLD = _FoldTable()
+
+
+@lru_cache(maxsize=1 << 16)
+def fold(text: str) -> str:
+    """Matching form: romanised, casefolded, diacritics and punctuation gone, spaces collapsed."""
+    # NFKC would turn the acute accent used as an apostrophe (Ali´s) into space + combining mark.
+    text = text.replace("´", "'")
+    lower = arabic_to_latin(unicodedata.normalize("NFKC", text).casefold())
+    return " ".join(lower.translate(_FOLD).split())
+
+
+def tokens(text: str) -> list[str]:
+    """The words of the folded name."""
+    return fold(text).split()
+
+
+# Letter groups that romanisations swap for one another, each to one class: Ш/ش as sh,
+# ch (French) or sch (German); Х/خ as kh, h or x... Uppercase marks "already classed".
+# French c before e, i, y is s (Lounici, Belgacem).
+_DIGRAPHS = re.compile("sch|tch|tsh|dzh|kh|gh|sh|ch|zh|dj|th|dh|ph|ck|c(?=[eiy])")
+_DIGRAPH_CLASS = {
+    "sch": "C", "tch": "C", "tsh": "C", "sh": "C", "ch": "C", "dzh": "J", "zh": "J", "dj": "J",
+    "kh": "H", "gh": "K", "th": "T", "dh": "D", "ph": "F", "ck": "K", "c": "S",
+}  # fmt: skip
+# Vowels, y and w are what Arabic script leaves unwritten (و ي are vowel or consonant) and
+# Cyrillic systems disagree on; g, k, q and hard c are one class because ق and غ are
+# written g in the Maghreb (Belgacem, Ghedeir) and گ is often written with ك.
+_SINGLE_CLASS = str.maketrans({"a": "", "e": "", "i": "", "o": "", "u": "", "y": "", "w": "",
+                               "q": "k", "c": "k", "g": "k", "x": "ks"})  # fmt: skip
+_REPEATS = re.compile(r"(.)\1+")
+
+
+def _skeleton_word(word: str) -> str:
+    if len(word) > 2 and word[-1] == "h" and word[-2] in "aeiou":
+        word = word[:-1]  # Abdallah ~ Abdalla, Fatimah ~ Fatima
+    word = _DIGRAPHS.sub(lambda m: _DIGRAPH_CLASS[m.group()], word)
+    return _REPEATS.sub(r"\1", word.translate(_SINGLE_CLASS).lower())
+
+
+@lru_cache(maxsize=1 << 16)
+def skeleton(text: str) -> str:
+    """Consonant key for cross-script matching: Muhammad, Мухаммед and محمد all give "mhmd"."""
+    return " ".join(s for s in map(_skeleton_word, fold(text).split()) if s)
+
+
+# Keyed by the whole (frozen, hashable) Name: each sync re-parses mostly the same names.
+@lru_cache(maxsize=1 << 16)
+def _normalize_name(name: Name) -> Name:
+    script = script_of(name.full)
+    latin = to_latin(name.full) if script is not None and script != "Latin" else None
+    if name.script == script and name.latin == latin:
+        return name
+    return replace(name, script=script, latin=latin)
+
+
+def normalize_entity(entity: Entity) -> Entity:
+    """A copy of `entity` whose names carry their script and, when not Latin, a romanisation."""
+    return replace(entity, names=tuple(_normalize_name(n) for n in entity.names))

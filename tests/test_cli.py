@@ -1,0 +1,142 @@
+"""The `listd` command as a user runs it: real processes, embedded Redis, real files."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from tests.conftest import SourceServer, un_file
+
+
+def env_for(state: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LISTD_")}
+    env.update(LISTD_STATE_DIR=str(state), LISTD_LOG_FORMAT="json", **extra)
+    return env
+
+
+def listd(state: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "listd", *args],
+        env=env_for(state, **extra),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def test_offline_import_persists_in_embedded_redis(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    done = listd(state, "sync", "un", "--file", str(un_file("2026-02-27")))
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["outcome"] == "updated" and result["entities"] == 1003
+    assert any((state / "redis").rglob("*.aof")), "embedded Redis keeps an append-only file"
+    # A new process (and a new embedded server) sees the same data: it was persisted.
+    shown = listd(state, "sources", "--json")
+    assert shown.returncode == 0, shown.stderr
+    (un,) = json.loads(shown.stdout)
+    assert un["entities"] == 1003 and un["status"] == "ok" and un["version"] == result["version"]
+    again = listd(state, "sync", "un", "--file", str(un_file("2026-02-27")))
+    assert json.loads(again.stdout)["outcome"] == "unchanged"
+
+
+def test_bad_input_gives_message_and_nonzero_exit(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    missing = listd(state, "sync", "un", "--file", str(tmp_path / "nope.xml"))
+    assert missing.returncode == 1 and "cannot read" in missing.stderr
+    unknown = listd(state, "sync", "eu", "--file", str(un_file("2026-02-27")))
+    assert unknown.returncode == 1 and "unknown source 'eu'" in unknown.stderr
+    broken = tmp_path / "broken.xml"
+    broken.write_bytes(un_file("2026-02-27").read_bytes()[:5000])
+    bad = listd(state, "sync", "un", "--file", str(broken))
+    assert bad.returncode == 1 and "sync un failed" in bad.stderr
+    role = listd(state, "keys", "create", "--name", "x", "--role", "king")
+    assert role.returncode == 2 and "invalid choice" in role.stderr
+    listen = listd(state, "sources", LISTD_LISTEN="nowhere")
+    assert listen.returncode == 1 and "LISTD_LISTEN" in listen.stderr
+    cfg = tmp_path / "sources.toml"
+    cfg.write_text('[sources.un]\nkind = "un"\nurl = "http://x"\ninterval = 5\n')
+    badcfg = listd(state, "sources", LISTD_SOURCES=str(cfg))
+    assert badcfg.returncode == 1 and "sources.un.interval" in badcfg.stderr
+
+
+async def test_daemon_serves_syncs_and_stops_cleanly(
+    tmp_path: Path, source_server: SourceServer
+) -> None:
+    source_server.put("/consolidated.xml", un_file("2026-05-08").read_bytes())
+    state = tmp_path / "state"
+    cfg = tmp_path / "sources.toml"
+    cfg.write_text(
+        "[sources.un]\n"
+        'kind = "un"\n'
+        f'url = "{source_server.url("/consolidated.xml")}"\n'
+        "interval_minutes = 60\n"
+    )
+    port = free_port()
+    extra = {"LISTD_SOURCES": str(cfg), "LISTD_LISTEN": f"127.0.0.1:{port}"}
+    key = await asyncio.to_thread(
+        listd, state, "keys", "create", "--name", "t", "--role", "screener", **extra
+    )
+    assert key.returncode == 0, key.stderr
+    secret = key.stdout.strip()
+    assert secret.startswith("lk_")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "listd", "run",
+        env=env_for(state, **extra),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(200):
+                try:
+                    async with http.get(f"{base}/readyz") as r:
+                        ready = await r.json()
+                        if ready["versions"].get("un"):
+                            break
+                except aiohttp.ClientError:
+                    pass
+                await asyncio.sleep(0.1)
+            assert ready["versions"].get("un"), ready
+            headers = {"Authorization": f"Bearer {secret}"}
+            async with http.post(
+                f"{base}/v1/screen", json={"name": "Aamir Ali Chaudhry"}, headers=headers
+            ) as r:
+                assert r.status == 200
+                assert (await r.json())["matches"][0]["id"] == "un:QDi.312"
+        pid_file = state / "redis" / "server.pid"
+        server_pid = int(pid_file.read_text())
+        proc.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(proc.wait(), 30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    assert proc.stderr is not None
+    log = (await proc.stderr.read()).decode()
+    assert code == 0, log
+    assert '"event": "listd stopped"' in log
+    # The embedded server went with it.
+    await asyncio.sleep(0.2)
+    try:
+        os.kill(server_pid, 0)
+        alive = True
+    except ProcessLookupError:
+        alive = False
+    assert not alive, "embedded Redis outlived the daemon"
+    assert source_server.statuses[0] == 200

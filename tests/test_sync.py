@@ -1,0 +1,250 @@
+"""The sync path on the real UN files: local ingestion, the HTTP source, atomic swap."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+
+import aiohttp
+import pytest
+from redis.asyncio import Redis
+
+from listd.errors import FetchError, ValidationFailed
+from listd.keys import Keys
+from listd.model import Entity
+from listd.scrapers import scraper
+from listd.settings import Settings
+from listd.store import Store
+from listd.sync import Syncer, process
+from tests.conftest import SourceServer, un_file, with_url
+
+NEWEST = un_file("2026-05-08")
+
+
+def store_for(redis: Redis, settings: Settings) -> Store:
+    return Store(redis, Keys(settings.key_prefix))
+
+
+async def test_file_ingest_stores_every_entity(redis: Redis, settings: Settings) -> None:
+    store = store_for(redis, settings)
+    result = await Syncer(settings, store).sync("un", raw=NEWEST.read_bytes())
+    assert result.outcome == "updated"
+    assert result.entities == 737 + 272
+    assert result.published == "2026-05-08T23:00:06.922Z"
+    entities = await store.entities("un")
+    assert len(entities) == 1009
+    assert sum(e.schema == "person" for e in entities) == 737
+    person = await store.entity("un:QDi.312")
+    assert person is not None and person.primary_name == "AAMIR ALI CHAUDHRY"
+    state = await store.state("un")
+    assert state["status"] == "ok" and state["version"] == result.version
+
+
+async def test_same_file_twice_is_unchanged_and_keeps_version(
+    redis: Redis, settings: Settings
+) -> None:
+    syncer = Syncer(settings, store_for(redis, settings))
+    first = await syncer.sync("un", raw=NEWEST.read_bytes())
+    second = await syncer.sync("un", raw=NEWEST.read_bytes())
+    assert second.outcome == "unchanged" and second.version == first.version
+
+
+async def test_same_content_new_date_is_unchanged(redis: Redis, settings: Settings) -> None:
+    # 2025-11-15 and 2025-11-20 differ only in dateGenerated.
+    syncer = Syncer(settings, store_for(redis, settings))
+    first = await syncer.sync("un", raw=un_file("2025-11-15").read_bytes())
+    second = await syncer.sync("un", raw=un_file("2025-11-20").read_bytes())
+    assert first.outcome == "updated"
+    assert second.outcome == "unchanged" and second.version == first.version
+
+
+async def test_truncated_file_is_rejected_and_old_list_serves(
+    redis: Redis, settings: Settings
+) -> None:
+    store = store_for(redis, settings)
+    syncer = Syncer(settings, store)
+    good = await syncer.sync("un", raw=un_file("2026-02-27").read_bytes())
+    raw = NEWEST.read_bytes()
+    with pytest.raises(ValidationFailed, match="well-formed|truncated|XML"):
+        await syncer.sync("un", raw=raw[: len(raw) // 2])
+    assert await store.current_version("un") == good.version
+    assert len(await store.entities("un")) == 730 + 273
+    state = await store.state("un")
+    assert state["status"] == "error" and state["last_error"]
+    history = await store.history("un")
+    assert [h["outcome"] for h in history] == ["failed", "updated"]
+
+
+async def test_too_few_entities_is_refused(redis: Redis, settings: Settings) -> None:
+    strict = replace(settings, sources={"un": replace(settings.sources["un"], min_entities=5000)})
+    store = store_for(redis, settings)
+    with pytest.raises(ValidationFailed, match="min_entities"):
+        await Syncer(strict, store).sync("un", raw=NEWEST.read_bytes())
+    assert await store.current_version("un") is None
+
+
+async def test_failure_half_way_through_storing_leaves_old_version(
+    redis: Redis, settings: Settings
+) -> None:
+    store = store_for(redis, settings)
+    old = await Syncer(settings, store).sync("un", raw=un_file("2025-08-02").read_bytes())
+    parsed = process(scraper("un"), NEWEST.read_bytes())
+
+    def breaks_half_way() -> Iterator[Entity]:
+        for n, entity in enumerate(parsed.entities):
+            if n == 600:
+                raise OSError("connection lost while writing")
+            yield entity
+
+    with pytest.raises(OSError):
+        await store.write_snapshot("un", breaks_half_way())
+    assert await store.current_version("un") == old.version
+    assert len(await store.entities("un")) == 684 + 195
+    assert (await store.entity("un:QDi.312")) is not None
+    # The orphaned half-written version is collected by the next sync.
+    orphan_versions = await redis.zrange(store.keys.versions("un"), 0, -1)
+    assert len(orphan_versions) == 2
+    new = await Syncer(settings, store).sync("un", raw=NEWEST.read_bytes())
+    assert new.outcome == "updated"
+    remaining = await redis.zrange(store.keys.versions("un"), 0, -1)
+    assert set(remaining) == {old.version, new.version}
+    assert not await redis.exists(*store.keys.snapshot_keys("un", orphan_versions[1]))
+
+
+async def test_old_versions_are_collected(redis: Redis, settings: Settings) -> None:
+    store = store_for(redis, settings)
+    syncer = Syncer(settings, store)
+    versions = []
+    for date in ("2025-04-19", "2025-08-02", "2025-11-15", "2026-02-27"):
+        versions.append((await syncer.sync("un", raw=un_file(date).read_bytes())).version)
+    kept = await redis.zrange(store.keys.versions("un"), 0, -1)
+    assert kept == versions[-2:]
+    for gone in versions[:2]:
+        assert not await redis.exists(*store.keys.snapshot_keys("un", gone))
+
+
+# --- the HTTP source path -----------------------------------------------------
+
+
+async def test_http_etag_then_304(
+    redis: Redis, settings: Settings, source_server: SourceServer
+) -> None:
+    source_server.put("/consolidated.xml", NEWEST.read_bytes())
+    s = with_url(settings, "un", source_server.url("/consolidated.xml"))
+    async with aiohttp.ClientSession() as session:
+        syncer = Syncer(s, store_for(redis, s), session)
+        first = await syncer.sync("un")
+        second = await syncer.sync("un")
+    assert (first.outcome, first.http_status) == ("updated", 200)
+    assert (second.outcome, second.http_status) == ("not_modified", 304)
+    assert source_server.statuses == [200, 304]
+    state = await store_for(redis, s).state("un")
+    assert "If-None-Match" not in source_server.requests[0].headers
+    assert source_server.requests[1].headers["If-None-Match"] == state["etag"]
+    assert state["etag"].startswith('"') and state["last_success"]
+
+
+async def test_http_same_bytes_without_etag_support_costs_no_parse(
+    redis: Redis, settings: Settings, source_server: SourceServer
+) -> None:
+    source_server.put("/consolidated.xml", NEWEST.read_bytes())
+    s = with_url(settings, "un", source_server.url("/consolidated.xml"))
+    async with aiohttp.ClientSession() as session:
+        syncer = Syncer(s, store_for(redis, s), session)
+        await syncer.sync("un")
+        await store_for(redis, s).set_state("un", etag="")  # as if the server sent none
+        second = await syncer.sync("un")
+    assert second.outcome == "unchanged" and second.http_status == 200
+
+
+async def test_http_500_then_success(
+    redis: Redis, settings: Settings, source_server: SourceServer
+) -> None:
+    source_server.put("/consolidated.xml", NEWEST.read_bytes())
+    source_server.fail_next = 2
+    s = with_url(settings, "un", source_server.url("/consolidated.xml"))
+    async with aiohttp.ClientSession() as session:
+        result = await Syncer(s, store_for(redis, s), session).sync("un")
+    assert result.outcome == "updated"
+    assert source_server.statuses == [500, 500, 200]
+
+
+async def test_http_persistent_500_fails_and_keeps_list(
+    redis: Redis, settings: Settings, source_server: SourceServer
+) -> None:
+    source_server.put("/consolidated.xml", NEWEST.read_bytes())
+    s = with_url(settings, "un", source_server.url("/consolidated.xml"))
+    store = store_for(redis, s)
+    async with aiohttp.ClientSession() as session:
+        syncer = Syncer(s, store, session)
+        good = await syncer.sync("un")
+        source_server.put("/consolidated.xml", un_file("2026-02-27").read_bytes())
+        source_server.fail_next = 10
+        with pytest.raises(FetchError, match="HTTP 500"):
+            await syncer.sync("un")
+    assert source_server.statuses[1:] == [500, 500, 500]  # 1 try + 2 retries
+    assert await store.current_version("un") == good.version
+    assert (await store.state("un"))["status"] == "error"
+
+
+async def test_http_truncated_body_is_retried(
+    redis: Redis, settings: Settings, source_server: SourceServer
+) -> None:
+    source_server.put("/consolidated.xml", NEWEST.read_bytes())
+    source_server.truncate_next = 1
+    s = with_url(settings, "un", source_server.url("/consolidated.xml"))
+    async with aiohttp.ClientSession() as session:
+        result = await Syncer(s, store_for(redis, s), session).sync("un")
+    assert result.outcome == "updated" and result.entities == 1009
+    assert len(source_server.requests) == 2
+
+
+async def test_http_truncated_every_time_never_replaces_list(
+    redis: Redis, settings: Settings, source_server: SourceServer
+) -> None:
+    source_server.put("/consolidated.xml", NEWEST.read_bytes())
+    s = with_url(settings, "un", source_server.url("/consolidated.xml"))
+    store = store_for(redis, s)
+    async with aiohttp.ClientSession() as session:
+        syncer = Syncer(s, store, session)
+        await syncer.sync("un", raw=un_file("2026-02-27").read_bytes())
+        source_server.truncate_next = 10
+        with pytest.raises(FetchError, match="truncated|Payload"):
+            await syncer.sync("un")
+    assert len(await store.entities("un")) == 1003
+
+
+async def test_http_redirect_to_signed_url(
+    redis: Redis, settings: Settings, source_server: SourceServer
+) -> None:
+    source_server.put("/blob/consolidatedLegacyByPRN.xml", NEWEST.read_bytes())
+    s = with_url(settings, "un", source_server.url("/redirect/blob/consolidatedLegacyByPRN.xml"))
+    async with aiohttp.ClientSession() as session:
+        result = await Syncer(s, store_for(redis, s), session).sync("un")
+    assert result.outcome == "updated"
+    assert source_server.statuses == [302, 200]
+    assert source_server.requests[1].query_string == "sig=abc"
+
+
+async def test_http_404_fails_without_retry(
+    redis: Redis, settings: Settings, source_server: SourceServer
+) -> None:
+    s = with_url(settings, "un", source_server.url("/missing.xml"))
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(FetchError, match="HTTP 404"):
+            await Syncer(s, store_for(redis, s), session).sync("un")
+    assert source_server.statuses == [404]
+
+
+async def test_http_error_page_instead_of_xml_is_rejected(
+    redis: Redis, settings: Settings, source_server: SourceServer
+) -> None:
+    source_server.put("/consolidated.xml", b"<html><body>Service Unavailable</body></html>")
+    s = with_url(settings, "un", source_server.url("/consolidated.xml"))
+    store = store_for(redis, s)
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(ValidationFailed):
+            await Syncer(s, store, session).sync("un")
+    assert await store.current_version("un") is None
+    # No validators kept for a rejected body: the next try downloads it again.
+    assert not (await store.state("un")).get("etag")
