@@ -17,6 +17,11 @@ from listd.model import Entity
 # kind -> module under listd.scrapers
 KINDS: dict[str, str] = {
     "un": "listd.scrapers.un",
+    "un-html": "listd.scrapers.un_html",
+    "ofac": "listd.scrapers.ofac",
+    "kz-afm-tf": "listd.scrapers.kz_afm_tf",
+    "kz-afm-pta": "listd.scrapers.kz_afm_pta",
+    "kz-afm-pf": "listd.scrapers.kz_afm_pf",
 }
 
 

@@ -1,0 +1,532 @@
+"""Kazakhstan AFM list of organisations and persons linked to financing of terrorism and extremism.
+
+Reads the classic export (`…/blacklist/export/active/xml`, root <xml> with <persons>,
+<organisations>, <organisationscis>) and the websfm API's `xml_category_1`, which uses the same
+records plus <added_to_list>. Format and dirty-data facts: ../shared/data/SOURCES.md section 2.
+
+The loading, validation, note reading and duplicate merging here are shared with
+kz_afm_pta (category 2) and kz_afm_pf (proliferation financing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import date
+from functools import cache
+from itertools import chain
+from pathlib import Path
+from typing import Any, TypeVar
+
+import xmlschema
+from lxml import etree
+
+from listd.errors import ValidationFailed
+from listd.model import BirthDate, Document, Entity, Name, Schema
+from listd.normalize.kzid import check_bin, check_iin, iin_birth_date
+
+KIND = "kz-afm-tf"
+PROGRAM = "KZ-TF"
+SCHEMA = "kz_afm.xsd"
+# <org> records under this section are organisations banned in other CIS states.
+CIS_SECTION = "organisationscis"
+CIS_LIST_TYPE = "CIS"
+KZ = "Kazakhstan"  # issuing country of IINs and BINs, spelled as the UN list spells countries
+
+_T = TypeVar("_T")
+_WHITESPACE = re.compile(r"\s+")
+_DATE = r"(\d{1,2})\.(\d{1,2})\.(\d{4})"
+_DMY = re.compile(rf"{_DATE}(?:\s*г\.?)?")
+_ISO = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+# "включен 08.06.2018", "включена …", "включен от 14.03.2018 г.", "включен(а) в перечень …"
+_LISTED = re.compile(rf"\bвключен\w*(?:\s*\(\w+\))?[^\d;]{{0,40}}?{_DATE}", re.IGNORECASE)
+# "01.02.1964г.р." in a note: another birth date
+_BORN = re.compile(rf"{_DATE}\s*г\.?\s*р\.", re.IGNORECASE)
+_ANY_DATE = re.compile(_DATE)
+_LEFTOVER = re.compile(r"[\W\d_]|\bг\b", re.IGNORECASE)
+_PASSPORT = re.compile(
+    r"паспорт\w*\s*(?:серия\s*(?P<series>[A-ZА-Я]{2,3})\b)?\s*(?:номер|№)?\s*"
+    r"(?P<number>[A-ZА-Я]{0,3}\s?\d{5,})",
+    re.IGNORECASE,
+)
+_PAREN = re.compile(r"\(([^()]*)\)")
+# Cyrillic letters that look like Latin ones, for document numbers typed on a Russian keyboard.
+_HOMOGLYPHS = str.maketrans("АВЕКМНОРСТУХ", "ABEKMHOPCTYX")
+# "также известна как "…", "…"" in organisation notes: the list's own a.k.a. names.
+# "известан" (sic) occurs.
+_AKA = re.compile(r"извест\w*\s*(?:так\s*же\s*|также\s*)?(?:как|-)\s*", re.IGNORECASE)
+_AKA_END = re.compile(
+    r"(?:компетентными\s+органами\s+)?(?:признан|запрещен|утвержден)\w*"
+    r"|\bв\s+(?:РК|КР|РФ|РТ|РУ|КНР)\b",
+    re.IGNORECASE,
+)
+_AKA_SPLIT = re.compile(r"\s*[;,]\s*(?=[\"«“])|[\"»”]\s*[;,]?\s*|;\s*")
+_COMMA = re.compile(r"\s*[,;]\s*")
+_QUOTES = "\"'«»“”„ "
+_DATE_ATTR = re.compile(
+    rb"""\b[\w.-]*(?:date|generated|created|updated)[\w.-]*\s*=\s*["']([^"'<>]{1,64})["']""",
+    re.IGNORECASE,
+)
+_FIRST_TAG = re.compile(rb"<([A-Za-z_][^>]{0,2000})>")
+
+
+# -- validation ----------------------------------------------------------------------------
+
+
+def validate(raw: bytes) -> None:
+    """Raise ValidationFailed unless `raw` is a well-formed AFM export that fits kz_afm.xsd."""
+    check(load(raw), SCHEMA, ("person", "org"))
+
+
+def published(raw: bytes) -> str | None:
+    """A date attribute on the root element, if any; the classic export has none."""
+    head = raw[:4096]
+    tag = _FIRST_TAG.search(head)
+    match = _DATE_ATTR.search(tag.group(1)) if tag else None
+    if match is None:
+        return None
+    value = match.group(1).decode("utf-8", "replace").strip()
+    return parse_date(value) or value
+
+
+def load(raw: bytes) -> etree._Element:
+    """Parse with the hostile-XML guard; ValidationFailed if not well formed or has a DOCTYPE."""
+    if not raw or raw.isspace():
+        raise ValidationFailed("empty document")
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False
+    )
+    try:
+        root = etree.fromstring(raw, parser)
+    except etree.XMLSyntaxError as exc:
+        line, column = exc.position
+        raise ValidationFailed(
+            f"not well-formed XML at line {line}, column {column}: {exc.msg}",
+            line=line,
+            column=column,
+        ) from None
+    info = root.getroottree().docinfo
+    if info.internalDTD is not None or info.externalDTD is not None:
+        # AFM exports have none; here a DTD could only carry entity bombs or XXE.
+        raise ValidationFailed(f"document has a DOCTYPE declaration (<!DOCTYPE {info.root_name}>)")
+    return root
+
+
+def check(root: etree._Element, schema_file: str, record_tags: tuple[str, ...]) -> None:
+    """Validate a loaded document: the whole tree if its root is declared, else every record."""
+    schema = _schema(schema_file)
+    records = list(root.iter(*record_tags))
+    if not records:
+        wanted = " or ".join(f"<{tag}>" for tag in record_tags)
+        raise ValidationFailed(f"no {wanted} records under <{root.tag}>: not an AFM list export")
+    if root.tag in schema.elements and root.tag not in record_tags:
+        errors = schema.iter_errors(root, use_location_hints=False)
+    else:
+        # Root and wrappers of the websfm exports are unknown (kz_afm.xsd header).
+        errors = chain.from_iterable(
+            schema.iter_errors(el, use_location_hints=False) for el in records
+        )
+    first = next(errors, None)
+    if first is None:
+        return
+    count = 1 + sum(1 for _ in errors)
+    num = _record_num(first.elem, record_tags)
+    where = f"{first.path}" + (f" (num {num})" if num else "")
+    raise ValidationFailed(
+        f"does not fit {schema_file}: {count} error(s); first at {where}, "
+        f"line {first.sourceline}: {first.reason or first.message}",
+        path=first.path,
+        line=first.sourceline,
+        num=num,
+        errors=count,
+    )
+
+
+@cache
+def _schema(name: str) -> xmlschema.XMLSchema11:
+    # Next to this module, as in un.py (importlib.resources breaks under editable installs).
+    xsd = Path(__file__).with_name("schemas") / name
+    return xmlschema.XMLSchema11(io.BytesIO(xsd.read_bytes()), allow="none")
+
+
+def _record_num(el: Any, record_tags: tuple[str, ...]) -> str | None:
+    if not isinstance(el, etree._Element):
+        return None
+    for node in (el, *el.iterancestors()):
+        if node.tag in record_tags:
+            return clean(node.findtext("num"))
+    return None
+
+
+# -- parsing -------------------------------------------------------------------------------
+
+
+def parse(raw: bytes) -> Iterator[Entity]:
+    """Persons, then organisations, in document order; rows that share an id merged into one."""
+    root = load(raw)
+    rows = chain(
+        (person(el, KIND, (PROGRAM,)) for el in root.iter("person")),
+        (_org(el) for el in root.iter("org")),
+    )
+    yield from merge(rows)
+
+
+def person(el: etree._Element, kind: str, programs: tuple[str, ...]) -> Entity:
+    """A <person> record: lname, fname, mname, birthdate, iin, note, correction, added_to_list."""
+    f = Fields(el)
+    row = Row(num=f.text("num"), section=_section(el))
+    given = {tag: f.text(tag) for tag in ("lname", "fname", "mname")}
+    parts: list[str] = []
+    variants: list[tuple[int, str]] = []  # (part index, replacement) from "(…)" in a name part
+    for tag, value in given.items():
+        if value is None:
+            continue
+        if _PASSPORT.search(value):
+            # Seen once: mname "паспорт серия KGZ номер АС1225988".
+            row.documents.append(_passport(value))
+            row.warnings.append(f"passport details in <{tag}> moved to documents: {value}")
+            continue
+        for alt in _PAREN.findall(value):
+            if clean(alt):
+                variants.append((len(parts), clean(alt) or ""))
+        main = clean(_PAREN.sub(" ", value))
+        if main:
+            parts.append(main)
+    if not parts:  # lname is required non-empty, so this is e.g. lname "(Кубашев)" alone
+        parts = [" ".join(v for v in given.values() if v)]
+        row.warnings.append("no name left after taking out parentheses and passport details")
+    row.names.append(Name(full=" ".join(parts), kind="primary", parts=tuple(parts)))
+    for index, alt in variants:
+        alias = (*parts[:index], alt, *parts[index + 1 :])
+        row.names.append(Name(full=" ".join(alias), kind="alias", parts=alias))
+
+    raw_birth = f.text("birthdate")
+    birth = parse_date(raw_birth)
+    if birth:
+        row.birth_dates.append(BirthDate(date=birth))
+    elif raw_birth:
+        row.birth_dates.append(BirthDate(note=raw_birth))
+        row.warnings.append(f"birthdate {raw_birth!r} is not DD.MM.YYYY")
+    iin = iin_document(f.text("iin"), birth, row.warnings)
+    read_notes(row, f)
+    row.birth_dates += [BirthDate(date=d) for d in row.notes.born]
+    if not raw_birth and iin is not None and (encoded := iin_birth_date(iin.number)):
+        row.birth_dates.append(BirthDate(date=encoded, note="from IIN"))
+    basis = f"name and birth date {birth or raw_birth or '(none)'}"
+    if iin is not None:
+        row.documents.insert(0, iin)
+        if iin.valid:
+            row.reference, basis = f"iin-{iin.number}", f"IIN {iin.number}"
+    if row.reference is None:
+        row.reference = "p-" + digest(row.names[0].full, birth or raw_birth or "")
+    row.basis = basis
+    row.unknown = f.leftover()
+    return row.entity(kind, "person", programs)
+
+
+def _org(el: etree._Element) -> Entity:
+    """An <org> record: org_name, org_name_en ("; "-separated), org_iin, note, correction."""
+    f = Fields(el)
+    section = _section(el)
+    cis = section == CIS_SECTION
+    row = Row(num=f.text("num"), section=section)
+    published_name = f.text("org_name") or ""  # required non-empty by kz_afm.xsd
+    name = clean(published_name, strip=",;") or published_name
+    row.names.append(Name(full=name, kind="primary"))
+    for piece in (f.text("org_name_en") or "").split(";"):
+        if english := clean(piece, strip=",;"):
+            row.names.append(Name(full=english, kind="alias"))
+    read_notes(row, f)
+    for alias in row.notes.aliases:
+        row.names.append(Name(full=alias, kind="alias", quality="aka"))
+    number = f.text("org_iin")
+    basis = "organisation name"
+    if number:
+        valid, problems = check_bin(number)
+        bin_doc = Document(type="bin", number=number, country=KZ, valid=valid, problems=problems)
+        row.documents.append(bin_doc)
+        if valid:
+            row.reference, basis = f"bin-{number}", f"BIN {number}"
+        else:
+            row.warnings.append(f"BIN {number}: {', '.join(problems)}")
+    if row.reference is None:
+        row.reference = ("cis-" if cis else "org-") + digest(name)
+    row.basis = basis
+    row.unknown = f.leftover()
+    entity = row.entity(KIND, "entity", (PROGRAM,))
+    return replace(entity, list_type=CIS_LIST_TYPE) if cis else entity
+
+
+def _section(el: etree._Element) -> str | None:
+    parent = el.getparent()
+    return parent.tag if parent is not None and isinstance(parent.tag, str) else None
+
+
+def _passport(value: str) -> Document:
+    match = _PASSPORT.search(value)
+    assert match is not None
+    number = match.group("number").replace(" ", "").upper().translate(_HOMOGLYPHS)
+    series = match.group("series")
+    country = series if series and series.isascii() and len(series) == 3 else None
+    return Document(type="passport", number=number, country=country, note=value)
+
+
+# -- shared record machinery ---------------------------------------------------------------
+
+
+class Fields:
+    """A record's child elements by tag. Callers pop what they handle; the rest is unknown."""
+
+    def __init__(self, el: etree._Element) -> None:
+        self.children: dict[str, list[str]] = {}
+        self.attributes = [f"@{_str(name)}" for name in el.attrib]
+        for child in el:
+            if isinstance(child.tag, str):  # skips comments and processing instructions
+                text = "".join(_str(t) for t in child.itertext())
+                self.children.setdefault(child.tag, []).append(text)
+
+    def raw(self, tag: str) -> str | None:
+        values = self.children.pop(tag, [])
+        return values[0] if values else None
+
+    def text(self, tag: str) -> str | None:
+        return clean(self.raw(tag))
+
+    def leftover(self) -> list[str]:
+        return sorted(self.children) + self.attributes
+
+
+@dataclass
+class Notes:
+    """What the free-text note and correction fields say."""
+
+    listed: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    born: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)
+    remarks: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Row:
+    """One record while it is being read."""
+
+    num: str | None
+    section: str | None
+    reference: str | None = None
+    basis: str = ""
+    names: list[Name] = field(default_factory=list)
+    birth_dates: list[BirthDate] = field(default_factory=list)
+    documents: list[Document] = field(default_factory=list)
+    listed_on: str | None = None
+    notes: Notes = field(default_factory=Notes)
+    warnings: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+
+    def entity(self, kind: str, schema: Schema, programs: tuple[str, ...]) -> Entity:
+        assert self.reference is not None
+        # added_to_list wins; other listing dates (a re-listing) count as updates.
+        listed = sorted(set(self.notes.listed))
+        first = self.listed_on or (listed[0] if listed else None)
+        meta: dict[str, Any] = {"num": self.num, "section": self.section, "id_basis": self.basis}
+        if self.warnings:
+            meta["warnings"] = list(self.warnings)
+        if self.unknown:
+            meta["unknown"] = list(self.unknown)
+        return Entity(
+            id=f"{kind}:{self.reference}",
+            source=kind,
+            schema=schema,
+            reference=self.reference,
+            names=unique(self.names),
+            programs=programs,
+            listed_on=first,
+            updated_on=tuple(sorted({*listed, *self.notes.updated} - {first})),
+            birth_dates=unique(self.birth_dates),
+            documents=unique(self.documents),
+            remarks="; ".join(unique(self.notes.remarks)) or None,
+            meta=meta,
+        )
+
+
+def read_notes(row: Row, f: Fields) -> None:
+    """Listing date (added_to_list, else the note), amendments, aliases and remarks."""
+    added = f.text("added_to_list")
+    if added:
+        row.listed_on = parse_date(added)
+        if row.listed_on is None:
+            row.warnings.append(f"added_to_list {added!r} is not DD.MM.YYYY")
+    for tag in ("note", "correction"):
+        text = f.text(tag)
+        if text and not _read_note(text, row.notes):
+            row.warnings.append(f"no such day in <{tag}> {text!r}")
+
+
+def _read_note(text: str, notes: Notes) -> bool:
+    """Collect what `text` says into `notes`; False if a date in it is not a real day."""
+    used: set[int] = set()
+    bad = False
+    for pattern, found in ((_LISTED, notes.listed), (_BORN, notes.born), (_ANY_DATE, None)):
+        for match in pattern.finditer(text):
+            if match.start(1) in used:
+                continue
+            used.add(match.start(1))
+            day = _ymd(match)
+            bad = bad or day is None
+            if day is not None:
+                # Any other date is an amendment: "изменения от 24.07.2018г.", "Добавлен ИИН …"
+                (notes.updated if found is None else found).append(day)
+    # Kept as remarks unless the text is only a (good) listing date.
+    bare = _LISTED.sub(lambda m: "" if _ymd(m) else m.group(0), text)
+    if _LEFTOVER.sub("", bare):
+        notes.remarks.append(text)
+    notes.aliases += _aliases(text)
+    return not bad
+
+
+def _aliases(note: str) -> list[str]:
+    """Names after "также известна как" in an organisation note, up to "признана …"."""
+    found = _AKA.search(note)
+    if found is None:
+        return []
+    rest = note[found.end() :]
+    end = _AKA_END.search(rest)
+    rest = rest[: end.start()] if end else rest
+    # Without (balanced) quotes only commas separate the names.
+    split = _AKA_SPLIT.split if sum(rest.count(q) for q in _QUOTES[:-1]) > 1 else _COMMA.split
+    out: list[str] = []
+    for piece in split(rest):
+        name = clean(piece, strip=_QUOTES + ".,;:")
+        if name and name.count("(") < name.count(")"):
+            name = name.rstrip(")").strip()
+        if name and sum(c.isalpha() for c in name) >= 3:
+            out.append(name)
+    return out
+
+
+def iin_document(value: str | None, birth: str | None, warnings: list[str]) -> Document | None:
+    """The IIN as a Document, kept even when malformed (a wrong digit is still evidence)."""
+    if not value:
+        return None
+    number = value.replace(" ", "")
+    valid, problems = check_iin(number, birth)
+    if problems:
+        warnings.append(f"IIN {number}: {'; '.join(problems)}")
+    return Document(type="iin", number=number, country=KZ, valid=valid, problems=problems)
+
+
+def merge(rows: Iterable[Entity]) -> Iterator[Entity]:
+    """One entity per id: rows describing the same subject are merged, with a warning each."""
+    merged: dict[str, Entity] = {}
+    for entity in rows:
+        first = merged.get(entity.id)
+        merged[entity.id] = entity if first is None else _merge(first, entity)
+    yield from merged.values()
+
+
+def _merge(a: Entity, b: Entity) -> Entity:
+    nums = [*a.meta.get("nums", [a.meta.get("num")]), b.meta.get("num")]
+    basis = a.meta["id_basis"]
+    warning = f"num {b.meta.get('num')} duplicates num {a.meta.get('num')} (same {basis})"
+    if _fold(a.primary_name) != _fold(b.primary_name):
+        warning += f", names differ: {a.primary_name!r} / {b.primary_name!r}"
+    listed = sorted(d for d in (a.listed_on, b.listed_on) if d)
+    first_listed = listed[0] if listed else None
+    # One primary name (the first row's); the other row's primary becomes an alias if it differs.
+    names = [n for n in a.names if n.kind == "primary"][:1]
+    seen = {(n.full, n.parts) for n in names}
+    for name in (*a.names, *b.names):
+        if (name.full, name.parts) not in seen:
+            seen.add((name.full, name.parts))
+            names.append(replace(name, kind="alias") if name.kind == "primary" else name)
+    meta = {
+        **a.meta,
+        "nums": nums,
+        "warnings": [
+            *a.meta.get("warnings", []),
+            *b.meta.get("warnings", []),
+            warning + ": merged",
+        ],
+    }
+    if unknown := sorted({*a.meta.get("unknown", []), *b.meta.get("unknown", [])}):
+        meta["unknown"] = unknown
+    return replace(
+        a,
+        names=tuple(names),
+        programs=unique(a.programs + b.programs),
+        listed_on=first_listed,
+        updated_on=tuple(
+            sorted({*a.updated_on, *b.updated_on, *(d for d in listed if d != first_listed)})
+        ),
+        nationalities=unique(a.nationalities + b.nationalities),
+        positions=unique(a.positions + b.positions),
+        birth_dates=unique(a.birth_dates + b.birth_dates),
+        birth_places=unique(a.birth_places + b.birth_places),
+        documents=unique(a.documents + b.documents),
+        addresses=unique(a.addresses + b.addresses),
+        remarks="; ".join(unique(r for r in (a.remarks, b.remarks) if r)) or None,
+        meta=meta,
+    )
+
+
+# -- values --------------------------------------------------------------------------------
+
+
+def clean(value: str | None, strip: str = "") -> str | None:
+    """Collapse whitespace (also NBSP and tabs); strip `strip` from both ends; empty is None."""
+    if value is None:
+        return None
+    value = _WHITESPACE.sub(" ", value).strip()
+    if strip:
+        value = value.strip(strip + " ")
+    return value or None
+
+
+def parse_date(value: str | None) -> str | None:
+    """DD.MM.YYYY (optionally with "г.") or YYYY-MM-DD as YYYY-MM-DD; None if not a real day."""
+    if not value:
+        return None
+    value = value.strip()
+    if match := _DMY.fullmatch(value):
+        return _ymd(match)
+    if match := _ISO.fullmatch(value):
+        return _iso_day(int(match.group(1)), int(match.group(2)), int(match.group(3)))
+    return None
+
+
+def _ymd(match: re.Match[str]) -> str | None:
+    """YYYY-MM-DD from a match whose groups 1-3 are day, month, year."""
+    return _iso_day(int(match.group(3)), int(match.group(2)), int(match.group(1)))
+
+
+def _iso_day(year: int, month: int, day: int) -> str | None:
+    if year < 1800:
+        return None
+    try:
+        return date(year, month, day).isoformat()
+    except ValueError:
+        return None
+
+
+def _str(value: str | bytes) -> str:
+    return value if isinstance(value, str) else value.decode()
+
+
+def _fold(text: str) -> str:
+    # Deliberately not listd.normalize.fold: ids must not move when matching rules change.
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def digest(*parts: str) -> str:
+    """Short stable hash of case- and whitespace-folded parts: the id when no IIN/BIN is valid."""
+    text = "|".join(_fold(p) for p in parts)
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()[:12]
+
+
+def unique(items: Iterable[_T]) -> tuple[_T, ...]:
+    """Exact duplicates removed, first occurrence kept."""
+    return tuple(dict.fromkeys(items))
