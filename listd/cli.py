@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import csv
+import io
 import json
 import sys
 from collections.abc import Callable, Coroutine
@@ -12,11 +14,13 @@ from typing import Any
 
 import aiohttp
 
-from listd import __version__, logs
+from listd import __version__, cli_access, logs
 from listd.access import ROLES, KeyStore
+from listd.api import refresh_index
 from listd.connection import open_redis
-from listd.errors import ListdError
+from listd.errors import BadRequest, ListdError
 from listd.keys import Keys
+from listd.screening import DEFAULT_THRESHOLD, Match, Query, ScreeningIndex
 from listd.settings import Settings
 from listd.store import Store
 from listd.sync import Syncer
@@ -75,7 +79,7 @@ async def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
     async with open_redis(settings) as redis:
         secret = await KeyStore(redis, Keys(settings.key_prefix)).create(
-            args.name, args.role, ttl_days=args.expires_days
+            args.name, args.role, ttl_days=args.expires_days, org=args.org
         )
     print(secret)
     return 0
@@ -116,6 +120,158 @@ async def cmd_sources(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_deltas(settings: Settings, args: argparse.Namespace) -> int:
+    if args.source:
+        settings.source(args.source)
+    async with open_redis(settings) as redis:
+        store = Store(redis, Keys(settings.key_prefix))
+        after, printed = args.after, 0
+        while args.limit is None or printed < args.limit:
+            want = 1000 if args.limit is None else min(1000, args.limit - printed)
+            deltas, after = await store.read_deltas(after, want, args.source)
+            if not deltas:
+                break
+            for delta in deltas:
+                print(json.dumps(delta, ensure_ascii=False, sort_keys=True))
+            printed += len(deltas)
+    if sys.stderr.isatty():
+        print(f"… {printed} deltas; next: listd deltas --after {after}", file=sys.stderr)
+    return 0
+
+
+async def cmd_held(settings: Settings, args: argparse.Namespace) -> int:
+    async with open_redis(settings) as redis:
+        syncer = Syncer(settings, Store(redis, Keys(settings.key_prefix)))
+        if args.held_command == "approve":
+            result = await syncer.approve_held(args.source)
+            print(json.dumps(result.to_dict()))
+        elif args.held_command == "reject":
+            print(json.dumps({"rejected": await syncer.reject_held(args.source)}))
+        else:
+            held = await syncer.store.held(args.source)
+            print(json.dumps(held or None))
+    return 0
+
+
+def _read_customers(path: Path) -> list[dict[str, str]]:
+    """Rows of a CSV (with a header) or JSON-lines file; each needs a name."""
+    text = path.read_text("utf-8-sig")
+    rows: list[dict[str, str]] = []
+    if path.suffix.lower() in {".jsonl", ".ndjson", ".json"}:
+        for n, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise BadRequest(f"{path}:{n}: not valid JSON: {exc.msg}", field="file") from None
+            if not isinstance(item, dict):
+                raise BadRequest(f"{path}:{n}: each line must be a JSON object", field="file")
+            rows.append({str(k): "" if v is None else str(v) for k, v in item.items()})
+    else:
+        rows = [dict(r) for r in csv.DictReader(io.StringIO(text))]
+    for n, row in enumerate(rows, start=1):
+        if not (row.get("name") or "").strip():
+            raise BadRequest(f"{path}: record {n} has no name", field="name")
+    return rows
+
+
+def _customer_query(row: dict[str, str], threshold: float) -> Query:
+    ids = [row.get(k, "").strip() for k in ("identifiers", "iin", "passport", "id_number")]
+    return Query(
+        name=row["name"].strip(),
+        type=(row.get("type") or "").strip() or None,
+        birth_date=(row.get("birth_date") or "").strip() or None,
+        threshold=threshold,
+        limit=5,
+        nationality=(row.get("nationality") or "").strip() or None,
+        identifiers=tuple(i for raw in ids for i in raw.split(";") if i.strip()),
+    )
+
+
+async def cmd_screen(settings: Settings, args: argparse.Namespace) -> int:
+    if bool(args.name) == bool(args.file):
+        print("listd: give a NAME or --file, not both", file=sys.stderr)
+        return 2
+    rows: list[dict[str, str]] = []
+    if args.file:
+        try:
+            rows = _read_customers(Path(args.file))
+        except OSError as exc:
+            print(f"listd: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+            return 1
+    async with open_redis(settings) as redis:
+        store = Store(redis, Keys(settings.key_prefix))
+        index = ScreeningIndex()
+        enabled = sorted(n for n, s in settings.sources.items() if s.enabled)
+        await refresh_index(store, index, enabled)
+    if not index.versions:
+        print("listd: no list is loaded yet; run `listd sync` first", file=sys.stderr)
+        return 1
+    if args.name:
+        query = Query(
+            name=args.name, birth_date=args.birth_date, threshold=args.threshold, limit=args.limit
+        )
+        for match in index.screen(query):
+            print(json.dumps(_match_row(match), ensure_ascii=False))
+        return 0
+    _screen_file(index, rows, args)
+    return 0
+
+
+def _screen_file(
+    index: ScreeningIndex, rows: list[dict[str, str]], args: argparse.Namespace
+) -> None:
+    # Closed in the finally below; a `with` would also close standard output.
+    out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout  # noqa: SIM115
+    try:
+        fields = ["row", "reference", "name", "match_id", "score", "matched_name", "source",
+                  "program", "summary"]  # fmt: skip
+        writer = csv.DictWriter(out, fieldnames=fields) if args.format == "csv" else None
+        if writer:
+            writer.writeheader()
+        chunk = 500
+        for start in range(0, len(rows), chunk):
+            part = rows[start : start + chunk]
+            results = index.screen_many([_customer_query(r, args.threshold) for r in part])
+            for offset, (row, found) in enumerate(zip(part, results, strict=True)):
+                for match in found:
+                    record = {
+                        "row": start + offset + 1,
+                        "reference": row.get("reference") or row.get("customer_ref") or "",
+                        "name": row["name"],
+                        **{k: v for k, v in _match_row(match).items() if k in fields},
+                    }
+                    if writer:
+                        writer.writerow(record)
+                    else:
+                        print(json.dumps(record, ensure_ascii=False), file=out)
+            _bar(min(start + chunk, len(rows)), len(rows))
+    finally:
+        if out is not sys.stdout:
+            out.close()
+
+
+def _match_row(match: Match) -> dict[str, object]:
+    return {
+        "match_id": match.entity.id,
+        "score": match.score,
+        "matched_name": match.matched_name,
+        "source": match.entity.source,
+        "program": match.entity.programs[0] if match.entity.programs else "",
+        "summary": match.explanation.get("summary", ""),
+    }
+
+
+def _bar(done: int, total: int) -> None:
+    if not sys.stderr.isatty():
+        return
+    width = 30
+    filled = width * done // max(total, 1)
+    end = "\n" if done >= total else ""
+    print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end=end, file=sys.stderr)
+
+
 async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from listd.daemon import serve
 
@@ -144,11 +300,40 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--name", required=True)
     create.add_argument("--role", required=True, choices=ROLES)
     create.add_argument("--expires-days", type=float, default=None)
+    create.add_argument("--org", default=None, help="organisation (default: the key's name)")
     create.set_defaults(func=cmd_keys_create)
+
+    deltas = sub.add_parser("deltas", help="print published deltas as JSON lines")
+    deltas.add_argument("--after", type=int, default=0, help="print deltas after this sequence")
+    deltas.add_argument("--limit", type=int, default=None)
+    deltas.add_argument("--source", default=None)
+    deltas.set_defaults(func=cmd_deltas)
+
+    held = sub.add_parser("held", help="snapshots held back by the guard")
+    held_sub = held.add_subparsers(dest="held_command", required=True)
+    for verb, text in (
+        ("show", "show the held snapshot of a source"),
+        ("approve", "publish the held snapshot"),
+        ("reject", "discard the held snapshot"),
+    ):
+        cmd = held_sub.add_parser(verb, help=text)
+        cmd.add_argument("source")
+        cmd.set_defaults(func=cmd_held)
+
+    scr = sub.add_parser("screen", help="screen one name, or a customer file (CSV / JSON lines)")
+    scr.add_argument("name", nargs="?", help="the name to screen")
+    scr.add_argument("--birth-date", default=None)
+    scr.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    scr.add_argument("--limit", type=int, default=10)
+    scr.add_argument("--file", help="customers: CSV with a header (name, birth_date, ...) or JSONL")
+    scr.add_argument("--output", help="write results here (default: standard output)")
+    scr.add_argument("--format", choices=("csv", "jsonl"), default="csv")
+    scr.set_defaults(func=cmd_screen)
 
     sources = sub.add_parser("sources", help="list configured sources and their status")
     sources.add_argument("--json", action="store_true")
     sources.set_defaults(func=cmd_sources)
+    cli_access.add_commands(sub)
     return p
 
 

@@ -136,7 +136,8 @@ class EmbeddedRedis:
             "--unixsocketperm", "700",
             "--dir", str(self.data_dir),
             "--appendonly", "yes",
-            "--appendfsync", "everysec",
+            # A published delta must survive a power cut: fsync before replying.
+            "--appendfsync", "always",
             "--save", "",
             "--logfile", str(self.data_dir / "server.log"),
             "--pidfile", str(self.data_dir / "server.pid"),

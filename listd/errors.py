@@ -56,6 +56,16 @@ class Conflict(ListdError):
     code = "conflict"
 
 
+class PayloadTooLarge(ListdError):
+    status = 413
+    code = "payload_too_large"
+
+
+class Gone(ListdError):
+    status = 410
+    code = "gone"
+
+
 class Unavailable(ListdError):
     status = 503
     code = "unavailable"
@@ -85,3 +95,49 @@ class SyncInProgress(ListdError):
 
 class UnknownSource(NotFound):
     code = "unknown_source"
+
+
+class PingFailed(ListdError):
+    """A subscription's test delivery did not get a 2xx answer; it stays pending."""
+
+    status = 502
+    code = "ping_failed"
+
+
+# --- access control (listd.access, listd.audit) --------------------------------------------
+class RetryLater(ListdError):
+    """A refusal that ends by itself; the API sends `retry_after` as a Retry-After header."""
+
+    def __init__(self, message: str, retry_after: int, **detail: Any) -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(message, retry_after=self.retry_after, **detail)
+
+
+class RateLimited(RetryLater):
+    status = 429
+    code = "rate_limited"
+
+
+class Maintenance(RetryLater):
+    """An announced maintenance window is running."""
+
+    status = 503
+    code = "maintenance"
+
+
+class AgreementRequired(Forbidden):
+    """The credential has not accepted the current terms of use (POST /v1/agreement)."""
+
+    code = "agreement_required"
+
+
+class Blocked(Forbidden):
+    """The key or its user was blocked by an operator."""
+
+    code = "blocked"
+
+
+class JournalUnavailable(Unavailable):
+    """The journal could not be written, so the request's answer is withheld."""
+
+    code = "journal_unavailable"

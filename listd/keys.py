@@ -71,10 +71,37 @@ class Keys:
             self.snap_meta(source, version),
         ]
 
+    def held(self, source: str) -> str:
+        """HASH: a snapshot the guard held back (version, reason, counts); absent when
+        nothing is held. Deleted on approve or reject."""
+        return f"{self._p}:src:{source}:held"
+
+    # --- deltas --------------------------------------------------------------
+    def delta_seq(self) -> str:
+        """STRING (INCR): last delta sequence number handed out, global across sources.
+        Only ever incremented inside the activation script, so it is gap-free."""
+        return f"{self._p}:delta:seq"
+
+    def deltas(self) -> str:
+        """STREAM: every delta, entry id "<seq>-0", field "d" = delta JSON. Trimmed by
+        retention; the dispatcher's consumer group reads it as the notification outbox."""
+        return f"{self._p}:delta:stream"
+
+    def delta_floor(self) -> str:
+        """STRING: highest sequence number trimmed away (0 when nothing was); readers
+        asking for older deltas must resynchronise from a snapshot."""
+        return f"{self._p}:delta:floor"
+
+    def announcements(self) -> str:
+        """PUB/SUB channel: {"source", "version", "first", "last"} after each publication."""
+        return f"{self._p}:announce"
+
     # --- access --------------------------------------------------------------
     def api_key(self, key_hash: str) -> str:
         """HASH: one API key, addressed by the sha256 of the secret (never stored in
-        clear): name, role, created, expires."""
+        clear): key_id, user, name, role, org, status, created, created_by, expires,
+        agreed (terms version), agreed_at, rate_limit, rotated_from/rotated_to,
+        block_reason. Kept after expiry (the journal refers to it)."""
         return f"{self._p}:apikey:{key_hash}"
 
     def api_keys(self) -> str:
@@ -89,3 +116,169 @@ class Keys:
     def pattern(self) -> str:
         """SCAN pattern matching every key under this prefix (tests, reset)."""
         return f"{self._p}:*"
+
+    # --- asset-blocking notifications (listd.blocking) -------------------------
+    # Subscriptions, customer watchlists and each subscription's webhook outbox.
+    # All live until the subscription is deleted unless said otherwise.
+    def lease(self, name: str) -> str:
+        """STRING with TTL: token of the process elected for `name` ("dispatcher"); expires
+        unless renewed, so a dead holder is replaced within the TTL."""
+        return f"{self._p}:lease:{name}"
+
+    def fence(self, name: str) -> str:
+        """STRING (INCR): fencing number, incremented on every acquisition of lease `name`."""
+        return f"{self._p}:lease:{name}:fence"
+
+    def subscriptions(self) -> str:
+        """SET: id of every subscription (the dispatcher's list of lanes)."""
+        return f"{self._p}:subs"
+
+    def org_subscriptions(self, org: str) -> str:
+        """SET: ids of the subscriptions organisation `org` owns."""
+        return f"{self._p}:org:{org}:subs"
+
+    def subscription(self, sub_id: str) -> str:
+        """HASH: one subscription: org, url, events/sources/programs (JSON), threshold,
+        status, signing secrets (JSON), created, created_seq."""
+        return f"{self._p}:sub:{sub_id}"
+
+    def sub_events(self, sub_id: str) -> str:
+        """STREAM: the subscription's outbox, in delivery order; fields i (event id),
+        t (type), e (the exact JSON body). Delivered entries trimmed beyond a cap."""
+        return f"{self._p}:sub:{sub_id}:events"
+
+    def sub_cursor(self, sub_id: str) -> str:
+        """HASH: delivery state: cursor (last stream id settled), next_at, head
+        (event being retried) and its first attempt time."""
+        return f"{self._p}:sub:{sub_id}:cursor"
+
+    def sub_deliveries(self, sub_id: str) -> str:
+        """HASH: event id -> JSON delivery record (status, attempts capped); trimmed
+        together with the outbox."""
+        return f"{self._p}:sub:{sub_id}:deliveries"
+
+    def sub_dead(self, sub_id: str) -> str:
+        """LIST (capped): ids of events that failed or ran out of retries, newest first."""
+        return f"{self._p}:sub:{sub_id}:dead"
+
+    def sub_matches(self, sub_id: str) -> str:
+        """HASH: designated entity id -> JSON {customer ref: blocking.required event id,
+        entity content hash}; deleted entry by entry when blocking.lifted goes out."""
+        return f"{self._p}:sub:{sub_id}:matches"
+
+    def watchlist(self, sub_id: str) -> str:
+        """HASH: customer reference -> customer JSON (name, birth date, ids, nationality)."""
+        return f"{self._p}:sub:{sub_id}:watchlist"
+
+    def watchlist_meta(self, sub_id: str) -> str:
+        """HASH: facts about the last watchlist upload (mode, counts, at)."""
+        return f"{self._p}:sub:{sub_id}:watchlist:meta"
+
+    def watchlist_pending(self, sub_id: str) -> str:
+        """SET: customer references written but not yet indexed and screened by the
+        dispatcher; a reference leaves only once its screening result is committed."""
+        return f"{self._p}:sub:{sub_id}:watchlist:pending"
+
+    def watchlist_dirty(self) -> str:
+        """SET: ids of subscriptions whose watchlist has pending references."""
+        return f"{self._p}:watchlists:dirty"
+
+    # --- access control and the journal (listd.access, listd.audit) -----------------------
+    # Users, their keys, registrations, maintenance windows, rate counters and the
+    # hash-chained journal. Nothing here expires unless said otherwise.
+    def user(self, user_id: str) -> str:
+        """HASH: one user: id, name, org, role, status (active|blocked), created,
+        created_by, blocked_at, block_reason, cert_subject."""
+        return f"{self._p}:user:{user_id}"
+
+    def user_prefix(self) -> str:
+        """Prefix of `user(id)`: the gate script reads a key's user status by it."""
+        return f"{self._p}:user:"
+
+    def users(self) -> str:
+        """SET: id of every user."""
+        return f"{self._p}:users"
+
+    def user_names(self) -> str:
+        """HASH: JSON [org, name] -> user id (a name is unique within its organisation)."""
+        return f"{self._p}:users:names"
+
+    def user_keys(self, user_id: str) -> str:
+        """SET: sha256 hashes of the user's API keys (also expired and blocked ones)."""
+        return f"{self._p}:user:{user_id}:keys"
+
+    def cert_users(self) -> str:
+        """HASH: TLS client certificate subject (RFC 4514 string) -> user id."""
+        return f"{self._p}:users:certs"
+
+    def cert_agreement(self, user_id: str) -> str:
+        """HASH: terms acceptance of the user's certificate credential (agreed, agreed_at)."""
+        return f"{self._p}:user:{user_id}:cert"
+
+    def api_key_ids(self) -> str:
+        """HASH: key id (first 12 hex of the hash, safe to show) -> full sha256 hash."""
+        return f"{self._p}:apikeys:ids"
+
+    def rate(self, key_id: str, window: int) -> str:
+        """STRING (INCR), TTL two windows: requests of key `key_id` in minute `window`."""
+        return f"{self._p}:rate:{key_id}:{window}"
+
+    def rate_ip(self, ip: str, window: int) -> str:
+        """STRING (INCR), TTL two windows: registrations sent from `ip` in hour `window`."""
+        return f"{self._p}:rate:ip:{ip}:{window}"
+
+    def registration(self, reg_id: str) -> str:
+        """HASH: one application for access: organisation, bin, contact (JSON), roles
+        (JSON), legal_ground, status (pending|approved|rejected), submitted, decided,
+        decided_by, reason. Kept after the decision."""
+        return f"{self._p}:reg:{reg_id}"
+
+    def registrations(self) -> str:
+        """ZSET: id of every application, scored by submission time (unix seconds)."""
+        return f"{self._p}:regs"
+
+    def registrations_pending(self) -> str:
+        """ZSET: ids of undecided applications, scored by submission time; an id leaves
+        when the application is decided. Overdue = older than the SLA."""
+        return f"{self._p}:regs:pending"
+
+    def org(self, org: str) -> str:
+        """HASH: an organisation admitted by registration: name, bin, registration id."""
+        return f"{self._p}:org:{org}:info"
+
+    def maintenance(self) -> str:
+        """ZSET: maintenance windows scored by start (unix seconds), member "END|ID";
+        the gate reads it on every request. Windows over for a day are pruned."""
+        return f"{self._p}:maint"
+
+    def maintenance_windows(self) -> str:
+        """HASH: window id -> JSON {id, start, end, reason, announced_by, announced}."""
+        return f"{self._p}:maint:windows"
+
+    def journal(self) -> str:
+        """STREAM: the live journal, entry id "<seq>-0", fields e (canonical JSON of the
+        entry), p (link of the previous entry), h (this entry's link). The oldest part
+        is moved to archive files and trimmed."""
+        return f"{self._p}:journal"
+
+    def journal_head(self) -> str:
+        """STRING: "<seq>:<link>" of the newest entry; the append script chains on it."""
+        return f"{self._p}:journal:head"
+
+    def journal_org(self, org: str) -> str:
+        """ZSET: seqs of live entries by or about organisation `org` (score = seq), so an
+        auditor's read touches only its organisation; trimmed with the stream."""
+        return f"{self._p}:journal:org:{org}"
+
+    def journal_archives(self) -> str:
+        """HASH: archive file name -> JSON trailer (first, last, count, prev, head,
+        first_at, last_at): what the archive must hold, to detect a lost file."""
+        return f"{self._p}:journal:archives"
+
+    def journal_floor(self) -> str:
+        """STRING: the last seq moved to an archive file (0 when none was)."""
+        return f"{self._p}:journal:floor"
+
+    def journal_lock(self) -> str:
+        """STRING with TTL: token of the process archiving the journal."""
+        return f"{self._p}:journal:lock"

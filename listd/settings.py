@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from listd.errors import ConfigError
+from listd.scrapers import KINDS
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 USER_AGENT = "listd/0.1 (+sanctions list synchronisation; contact: your-compliance-team)"
@@ -41,6 +42,8 @@ class SourceConfig:
     max_removed_ratio: float = 0.2
     max_bytes: int = 200 * 1024 * 1024
     enabled: bool = True
+    enabled_if_env: str | None = None  # on exactly when this environment variable is set
+    stale_after_minutes: float = 360.0  # no successful sync for longer: shown as stale
 
 
 _SOURCE_KEYS = {f for f in SourceConfig.__dataclass_fields__ if f != "name"}
@@ -83,11 +86,36 @@ def parse_sources(
         for key, value in table.items():
             kwargs[key] = _check_type(key, value, f"{origin}: {where}.{key}")
         cfg = SourceConfig(name=name, **kwargs)
+        if cfg.enabled_if_env is not None:
+            if "enabled" in table:
+                raise ConfigError(
+                    f"{origin}: {where} sets both enabled and enabled_if_env",
+                    key=f"{where}.enabled_if_env",
+                )
+            cfg = replace(cfg, enabled=bool(env.get(cfg.enabled_if_env)))
         if cfg.enabled:
             headers = {k: _expand(v, env, f"{where}.headers.{k}") for k, v in cfg.headers.items()}
             cfg = replace(cfg, headers=headers)
         if cfg.enabled and not (cfg.url or cfg.page_url):
             raise ConfigError(f"{origin}: {where} needs url or page_url", key=f"{where}.url")
+        if cfg.page_url and not cfg.link_pattern:
+            raise ConfigError(
+                f"{origin}: {where}.page_url needs link_pattern", key=f"{where}.link_pattern"
+            )
+        if cfg.link_pattern:
+            try:
+                re.compile(cfg.link_pattern)
+            except re.error as exc:
+                raise ConfigError(
+                    f"{origin}: {where}.link_pattern is not a valid regex: {exc}",
+                    key=f"{where}.link_pattern",
+                ) from exc
+        if cfg.kind not in KINDS:
+            known = ", ".join(sorted(KINDS))
+            raise ConfigError(
+                f"{origin}: {where}.kind {cfg.kind!r} is unknown (known: {known})",
+                key=f"{where}.kind",
+            )
         if not 0.0 <= cfg.max_removed_ratio <= 1.0:
             raise ConfigError(
                 f"{origin}: {where}.max_removed_ratio must be within 0..1",
@@ -113,6 +141,8 @@ def _check_type(key: str, value: Any, where: str) -> Any:
         "max_removed_ratio": (int, float),
         "max_bytes": (int,),
         "enabled": (bool,),
+        "enabled_if_env": (str,),
+        "stale_after_minutes": (int, float),
     }
     types = expected[key]
     if isinstance(value, bool) and bool not in types:
@@ -126,9 +156,11 @@ def _check_type(key: str, value: Any, where: str) -> Any:
 def _check_value(key: str, value: Any, where: str) -> Any:
     if key == "headers" and not all(isinstance(v, str) for v in value.values()):
         raise ConfigError(f"{where} values must be strings", key=where.split(": ", 1)[-1])
-    if key in {"interval_minutes", "timeout"} and value <= 0:
+    if key in {"interval_minutes", "timeout", "stale_after_minutes"} and value <= 0:
         raise ConfigError(f"{where} must be positive", key=where.split(": ", 1)[-1])
-    floats = {"interval_minutes", "timeout", "max_removed_ratio", "retry_backoff"}
+    floats = {
+        "interval_minutes", "timeout", "max_removed_ratio", "retry_backoff", "stale_after_minutes",
+    }  # fmt: skip
     return float(value) if key in floats else value
 
 
@@ -165,6 +197,15 @@ def parse_listen(value: str) -> tuple[str, int]:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
+def _positive_int(env: dict[str, str], key: str, default: int) -> int:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise ConfigError(f"{key} must be a positive integer, got {raw!r}", key=key)
+    return int(raw)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     redis_url: str | None = None  # None: start the embedded server under state_dir
@@ -175,9 +216,18 @@ class Settings:
     sources: dict[str, SourceConfig] = field(default_factory=dict)
     log_format: str = "auto"  # auto | json | console
     user_agent: str = USER_AGENT
-    max_body_bytes: int = 1024 * 1024
+    max_body_bytes: int = 64 * 1024 * 1024  # hard cap; each route sets its own lower limit
     history_length: int = 200
-    keep_versions: int = 2  # snapshots kept per source (current + previous)
+    delta_retention: int = 1_000_000  # deltas kept in the stream; older ones: resync
+    # --- access control and the journal (listd.access, listd.audit) ---
+    key_ttl_days: float = 30.0  # lifetime of a new API key
+    rate_limit: int = 600  # requests per key per minute; 0: no limit
+    journal_archive_at: int = 100_000  # live entries; beyond, the oldest half is archived
+    registration_sla_hours: float = 24.0  # an undecided application is overdue after this
+    terms_file: Path | None = None  # terms of use; None: the packaged text
+    tls_cert: Path | None = None  # with tls_key: serve HTTPS
+    tls_key: Path | None = None
+    tls_client_ca: Path | None = None  # accept client certificates issued by this CA
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -197,6 +247,8 @@ class Settings:
             sources_file=sources_file,
             sources=load_sources(sources_file, env),
             log_format=env.get("LISTD_LOG_FORMAT", "auto"),
+            delta_retention=_positive_int(env, "LISTD_DELTA_RETENTION", 1_000_000),
+            **_access_settings(env),
         )
 
     def source(self, name: str) -> SourceConfig:
@@ -207,3 +259,51 @@ class Settings:
         except KeyError:
             known = ", ".join(sorted(self.sources)) or "none"
             raise UnknownSource(f"unknown source {name!r} (configured: {known})") from None
+
+
+# --- access control and the journal ---------------------------------------------------------
+def _positive_float(env: dict[str, str], key: str, default: float) -> float:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ConfigError(f"{key} must be a positive number, got {raw!r}", key=key)
+    return value
+
+
+def _path(env: dict[str, str], key: str) -> Path | None:
+    raw = env.get(key)
+    return Path(raw).expanduser() if raw else None
+
+
+def _access_settings(env: dict[str, str]) -> dict[str, Any]:
+    raw_limit = env.get("LISTD_RATE_LIMIT") or "600"
+    if not raw_limit.isdigit():
+        raise ConfigError(
+            f"LISTD_RATE_LIMIT must be a whole number (0: no limit), got {raw_limit!r}",
+            key="LISTD_RATE_LIMIT",
+        )
+    tls = {
+        "tls_cert": _path(env, "LISTD_TLS_CERT"),
+        "tls_key": _path(env, "LISTD_TLS_KEY"),
+        "tls_client_ca": _path(env, "LISTD_TLS_CLIENT_CA"),
+    }
+    if (tls["tls_cert"] is None) != (tls["tls_key"] is None):
+        raise ConfigError("LISTD_TLS_CERT and LISTD_TLS_KEY go together", key="LISTD_TLS_CERT")
+    if tls["tls_client_ca"] is not None and tls["tls_cert"] is None:
+        raise ConfigError(
+            "LISTD_TLS_CLIENT_CA needs LISTD_TLS_CERT and LISTD_TLS_KEY (HTTPS)",
+            key="LISTD_TLS_CLIENT_CA",
+        )
+    return {
+        "key_ttl_days": _positive_float(env, "LISTD_KEY_TTL_DAYS", 30.0),
+        "rate_limit": int(raw_limit),
+        "journal_archive_at": _positive_int(env, "LISTD_JOURNAL_ARCHIVE_AT", 100_000),
+        "registration_sla_hours": _positive_float(env, "LISTD_REGISTRATION_SLA_HOURS", 24.0),
+        "terms_file": _path(env, "LISTD_TERMS_FILE"),
+        **tls,
+    }

@@ -8,17 +8,22 @@ orphan that the garbage collector removes on the next sync.
 
 from __future__ import annotations
 
+import asyncio
+import calendar
+import contextlib
 import json
+import os
 import secrets
+import socket
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from redis.asyncio import Redis
-from redis.exceptions import WatchError
+from redis.exceptions import ResponseError
 
-from listd.errors import Conflict, SyncInProgress
+from listd.errors import Conflict, Gone, SyncInProgress
 from listd.keys import Keys
 from listd.logs import get_logger
 from listd.model import Entity, entity_from_json, entity_to_json
@@ -26,12 +31,46 @@ from listd.model import Entity, entity_from_json, entity_to_json
 log = get_logger(__name__)
 
 _CHUNK = 500  # entities per pipeline round trip when writing a snapshot
-_LOCK_TTL_MS = 15 * 60 * 1000
+_LOCK_TTL_MS = 60 * 1000  # extended by a heartbeat every 20 s while the sync runs
 
 # Compare-and-delete: release a lock only if we still hold it.
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
+"""
+# The publication step. KEYS: current, state, delta seq, delta stream, sources, held.
+# ARGV: expected version ("" = none), new version, source, n state pairs, pairs...,
+# then one delta JSON per remaining argument.
+_ACTIVATE = """
+local cur = redis.call('GET', KEYS[1]) or ''
+if cur ~= ARGV[1] then
+  return redis.error_reply('LISTD_CONFLICT serving version is ' .. cur)
+end
+local nstate = tonumber(ARGV[4])
+local i = 5 + 2 * nstate
+local first, last = 0, 0
+while i <= #ARGV do
+  last = redis.call('INCR', KEYS[3])
+  if first == 0 then first = last end
+  redis.call('XADD', KEYS[4], last .. '-0', 'd', ARGV[i])
+  i = i + 1
+end
+if last == 0 then last = tonumber(redis.call('GET', KEYS[3]) or '0') end
+redis.call('SET', KEYS[1], ARGV[2])
+redis.call('SADD', KEYS[5], ARGV[3])
+redis.call('HSET', KEYS[2], 'version', ARGV[2], 'previous_version', ARGV[1], 'seq', last)
+for j = 5, 4 + 2 * nstate, 2 do
+  redis.call('HSET', KEYS[2], ARGV[j], ARGV[j + 1])
+end
+local held = redis.call('HGET', KEYS[6], 'version')
+if held == ARGV[2] then redis.call('DEL', KEYS[6]) end
+return {first, last}
+"""
+_STEAL = """
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3])
+end
+return false
 """
 _EXTEND = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
@@ -41,6 +80,17 @@ return 0
 
 def now_iso() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def age_minutes(iso: str | None, now: float | None = None) -> float | None:
+    """Minutes since an ISO-8601 UTC timestamp written by `now_iso`."""
+    if not iso:
+        return None
+    try:
+        then = calendar.timegm(time.strptime(iso, "%Y-%m-%dT%H:%M:%SZ"))
+    except ValueError:
+        return None
+    return ((time.time() if now is None else now) - then) / 60
 
 
 def document_key(number: str) -> str:
@@ -67,22 +117,59 @@ class Snapshot:
 
 
 class SourceLock:
-    """A per-source lock in Redis with a TTL, so a killed sync never blocks the next."""
+    """A per-source lock in Redis, so two processes never sync one source at once.
+
+    The value names the holder (host, pid, random token). It expires after
+    `_LOCK_TTL_MS` unless a heartbeat extends it, so a holder killed on another
+    machine blocks the source for at most that long; one killed on this machine
+    is noticed at once (its pid is gone) and its lock taken over.
+    """
 
     def __init__(self, redis: Redis, key: str) -> None:
         self.redis = redis
         self.key = key
-        self.token = secrets.token_hex(16)
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(8)}"
+        self._heartbeat: asyncio.Task[None] | None = None
 
     async def acquire(self) -> None:
         if not await self.redis.set(self.key, self.token, nx=True, px=_LOCK_TTL_MS):
-            raise SyncInProgress(f"another sync holds {self.key}")
+            holder = cast(str | None, await self.redis.get(self.key))
+            if holder is None or not _holder_dead(holder):
+                raise SyncInProgress(f"another sync holds {self.key} ({holder})")
+            taken = await self.redis.eval(_STEAL, 1, self.key, holder, self.token, _LOCK_TTL_MS)
+            if not taken:
+                raise SyncInProgress(f"another sync holds {self.key}")
+            log.warning("took over the lock of a dead sync", key=self.key, holder=holder)
+        self._heartbeat = asyncio.create_task(self._beat(), name=f"lock:{self.key}")
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(_LOCK_TTL_MS / 3000)
+            await self.extend()
 
     async def extend(self) -> None:
         await self.redis.eval(_EXTEND, 1, self.key, self.token, str(_LOCK_TTL_MS))
 
     async def release(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
         await self.redis.eval(_RELEASE, 1, self.key, self.token)
+
+
+def _holder_dead(holder: str) -> bool:
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 class Store:
@@ -114,6 +201,13 @@ class Store:
     async def clear_state(self, source: str, *names: str) -> None:
         if names:
             await self.redis.hdel(self.keys.source_state(source), *names)
+
+    async def last_successes(self, sources: Sequence[str]) -> dict[str, str | None]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for source in sources:
+                pipe.hget(self.keys.source_state(source), "last_success")
+            values = await pipe.execute()
+        return {s: v or None for s, v in zip(sources, values, strict=True)}
 
     async def record_history(self, source: str, record: dict[str, Any], keep: int) -> None:
         key = self.keys.history(source)
@@ -190,37 +284,130 @@ class Store:
         return Snapshot(source, version, len(all_hashes), content_hash)
 
     async def activate(
-        self, source: str, snapshot: Snapshot, expected: str | None, state: dict[str, str | int]
-    ) -> None:
-        """Flip `current` to `snapshot` atomically, if nobody flipped it since `expected`."""
-        k_cur = self.keys.current(source)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            try:
-                await pipe.watch(k_cur)
-                if await pipe.get(k_cur) != expected:
-                    raise Conflict(f"{source} changed version during the sync; retry")
-                pipe.multi()  # type: ignore[no-untyped-call]
-                pipe.set(k_cur, snapshot.version)
-                pipe.sadd(self.keys.sources(), source)
-                fields: dict[Any, Any] = {
-                    **state,
-                    "version": snapshot.version,
-                    "entities": snapshot.entities,
-                    "content_hash": snapshot.content_hash,
-                }
-                if expected is not None:
-                    fields["previous_version"] = expected
-                pipe.hset(self.keys.source_state(source), mapping=fields)
-                await pipe.execute()
-            except WatchError as exc:
+        self,
+        source: str,
+        snapshot: Snapshot,
+        expected: str | None,
+        state: dict[str, str | int],
+        deltas: Sequence[str] = (),
+    ) -> tuple[int, int]:
+        """Flip `current` to `snapshot` and append its deltas, in one atomic step.
+
+        Runs as one Lua script: the pointer flip, the sequence numbers and the
+        stream entries happen together or not at all. Refuses (Conflict) if the
+        serving version is no longer `expected`. Returns the first and last
+        sequence numbers given out (first is 0 when there were no deltas).
+        """
+        fields: list[str | int] = []
+        for key, value in {**state, "entities": snapshot.entities}.items():
+            fields += [key, value]
+        fields += ["content_hash", snapshot.content_hash]
+        try:
+            first, last = await self.redis.eval(
+                _ACTIVATE,
+                6,
+                self.keys.current(source),
+                self.keys.source_state(source),
+                self.keys.delta_seq(),
+                self.keys.deltas(),
+                self.keys.sources(),
+                self.keys.held(source),
+                expected or "",
+                snapshot.version,
+                source,
+                len(fields) // 2,
+                *fields,
+                *deltas,
+            )
+        except ResponseError as exc:
+            if "LISTD_CONFLICT" in str(exc):
                 raise Conflict(f"{source} changed version during the sync; retry") from exc
+            raise
+        return int(first), int(last)
+
+    async def announce(self, source: str, version: str, first: int, last: int) -> None:
+        message = {"source": source, "version": version, "first": first, "last": last}
+        await self.redis.publish(self.keys.announcements(), json.dumps(message))
+
+    # --- deltas --------------------------------------------------------------
+    async def last_seq(self) -> int:
+        return int(await self.redis.get(self.keys.delta_seq()) or 0)
+
+    async def delta_floor(self) -> int:
+        return int(await self.redis.get(self.keys.delta_floor()) or 0)
+
+    async def read_deltas(
+        self, after: int, limit: int, source: str | None = None
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Deltas with seq > `after`, oldest first; also returns the seq to ask after next.
+
+        Raises Gone when `after` is older than what retention kept."""
+        floor = await self.delta_floor()
+        if after < floor:
+            raise Gone(
+                f"deltas up to {floor} are no longer retained; resynchronise from "
+                "GET /v1/sources/{name}/snapshot and continue after its seq",
+                floor=floor,
+            )
+        out: list[dict[str, Any]] = []
+        cursor = after
+        # Source filtering happens here, so read in pages until `limit` matches or the end.
+        while len(out) < limit:
+            page = cast(
+                list[tuple[str, dict[str, str]]],
+                await self.redis.xrange(self.keys.deltas(), min=f"({cursor}-0", count=500),
+            )
+            if not page:
+                break
+            for entry_id, data in page:
+                seq = int(entry_id.split("-", 1)[0])
+                cursor = seq
+                delta = json.loads(data["d"])
+                if source is None or delta["source"] == source:
+                    out.append({"seq": seq, **delta})
+                    if len(out) >= limit:
+                        break
+        return out, cursor
+
+    async def trim_deltas(self, keep: int) -> int:
+        """Drop all but the newest `keep` deltas; record the new floor first, so a reader
+        never mistakes a trimmed range for an empty one."""
+        last = await self.last_seq()
+        floor = last - keep
+        if floor <= await self.delta_floor():
+            return 0
+        await self.redis.set(self.keys.delta_floor(), floor)
+        removed = await self.redis.xtrim(self.keys.deltas(), minid=f"{floor + 1}-0")
+        return int(removed)
+
+    # --- held snapshots --------------------------------------------------------
+    async def hold(self, source: str, record: dict[str, str | int]) -> None:
+        mapping: dict[Any, Any] = record
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.keys.held(source))
+            pipe.hset(self.keys.held(source), mapping=mapping)
+            pipe.hset(
+                self.keys.source_state(source),
+                mapping={"status": "held", "held_reason": str(record["reason"])},
+            )
+            await pipe.execute()
+
+    async def held(self, source: str) -> dict[str, str]:
+        data = await self.redis.hgetall(self.keys.held(source))
+        return cast(dict[str, str], data)
+
+    async def drop_held(self, source: str) -> None:
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self.keys.held(source))
+            pipe.hdel(self.keys.source_state(source), "held_reason")
+            await pipe.execute()
 
     async def collect_garbage(self, source: str) -> list[str]:
         """Delete every snapshot keyspace but the current and the previous one."""
         state = await self.state(source)
         keep = {state.get("version"), state.get("previous_version")}
-        current = await self.current_version(source)
-        keep.add(current)
+        keep.add(await self.current_version(source))
+        keep.add((await self.held(source)).get("version"))
         versions = cast(list[str], await self.redis.zrange(self.keys.versions(source), 0, -1))
         doomed = [v for v in versions if v not in keep]
         for version in doomed:
@@ -239,6 +426,20 @@ class Store:
 
     async def content_hashes(self, source: str, version: str) -> dict[str, str]:
         data = await self.redis.hgetall(self.keys.snap_hashes(source, version))
+        return cast(dict[str, str], data)
+
+    async def entity_json(self, source: str, version: str, ids: Sequence[str]) -> dict[str, str]:
+        """Entity JSON of `ids` in one version (one round trip per 1,000 ids)."""
+        out: dict[str, str] = {}
+        key = self.keys.snap_entities(source, version)
+        for start in range(0, len(ids), 1000):
+            chunk = list(ids[start : start + 1000])
+            values = cast(list[str | None], await self.redis.hmget(key, chunk))
+            out.update({k: v for k, v in zip(chunk, values, strict=True) if v is not None})
+        return out
+
+    async def entity_json_all(self, source: str, version: str) -> dict[str, str]:
+        data = await self.redis.hgetall(self.keys.snap_entities(source, version))
         return cast(dict[str, str], data)
 
     async def entity(self, entity_id: str) -> Entity | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -16,14 +17,16 @@ from typing import Any
 
 import aiohttp
 
-from listd.errors import ListdError, SourceError, ValidationFailed
+from listd import delta
+from listd.errors import ListdError, NotFound, SourceError, ValidationFailed
 from listd.fetch import fetch
 from listd.logs import get_logger
-from listd.model import Entity
+from listd.model import Entity, entity_to_json
 from listd.normalize import normalize_entity
 from listd.scrapers import Scraper, scraper
+from listd.scrapers.discovery import find_link
 from listd.settings import Settings, SourceConfig
-from listd.store import SourceLock, Store, now_iso, snapshot_hash
+from listd.store import Snapshot, SourceLock, Store, now_iso, snapshot_hash
 
 log = get_logger(__name__)
 
@@ -34,7 +37,7 @@ OnUpdate = Callable[[str, str], Awaitable[None]]
 @dataclass(slots=True)
 class SyncResult:
     source: str
-    outcome: str = "failed"  # updated | unchanged | not_modified | failed
+    outcome: str = "failed"  # updated | unchanged | not_modified | held | failed
     version: str | None = None
     entities: int = 0
     published: str | None = None
@@ -46,6 +49,10 @@ class SyncResult:
     duration: float = 0.0
     warnings: list[str] = field(default_factory=list)
     error: str | None = None
+    deltas: dict[str, int] = field(default_factory=dict)
+    first_seq: int | None = None
+    last_seq: int | None = None
+    held_reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,6 +65,18 @@ class Parsed:
     content_hash: str
     published: str | None
     warnings: list[str]
+
+
+def guard(cfg: SourceConfig, new_count: int, old_count: int, removed: int) -> str | None:
+    """Why a new snapshot must be held for an administrator, or None to publish it."""
+    if new_count < cfg.min_entities:
+        return f"{new_count} entities, below min_entities={cfg.min_entities}"
+    if old_count and removed / old_count > cfg.max_removed_ratio:
+        return (
+            f"would remove {removed} of {old_count} entities ({removed / old_count:.0%}), "
+            f"above max_removed_ratio={cfg.max_removed_ratio:.0%}"
+        )
+    return None
 
 
 def restamp(entity: Entity, source: str) -> Entity:
@@ -137,18 +156,21 @@ class Syncer:
         return result
 
     async def _run(
-        self, cfg: SourceConfig, scr: Scraper, raw: bytes | None, result: SyncResult, say: Progress
+        self,
+        cfg: SourceConfig,
+        scr: Scraper,
+        raw: bytes | None,
+        result: SyncResult,
+        say: Progress,
     ) -> None:
         name = cfg.name
         state = await self.store.state(name)
         current = await self.store.current_version(name)
         validators: dict[str, str] = {}
         if raw is None:
-            url = cfg.url
-            if url is None:
-                raise SourceError(f"source {name} has no url configured")
             if self.session is None:
                 raise SourceError("no HTTP session available for fetching")
+            url = cfg.url or await self._discover(cfg, say)
             say(f"fetching {url}")
             fetched = await fetch(
                 self.session,
@@ -190,41 +212,201 @@ class Syncer:
             log.warning("parse warning", source=name, warning=warning)
         if not parsed.entities:
             raise ValidationFailed(f"{name}: the document holds no entities; refusing to store it")
-        if len(parsed.entities) < cfg.min_entities:
-            raise ValidationFailed(
-                f"{name}: only {len(parsed.entities)} entities, below min_entities="
-                f"{cfg.min_entities}; the current list keeps serving"
-            )
         extra = {**validators, "raw_sha256": raw_sha, "published": parsed.published or ""}
+        held = await self.store.held(name)
         if current and parsed.content_hash == state.get("content_hash"):
             result.outcome = "unchanged"
             result.version = current
             result.entities = len(parsed.entities)
+            if held:
+                # The source is back to the list we serve: the held snapshot is moot.
+                await self.store.drop_held(name)
+                log.info("held snapshot dropped", source=name, version=held.get("version"))
             await self._succeeded(name, result, extra)
+            return
+        old_hashes = await self.store.content_hashes(name, current) if current else {}
+        plan = delta.plan(old_hashes, parsed.hashes)
+        result.entities = len(parsed.entities)
+        result.deltas = plan.counts()
+        reason = guard(cfg, len(parsed.entities), len(old_hashes), len(plan.removed))
+        if reason is not None:
+            await self._hold(name, parsed, plan, reason, extra, held, result)
             return
         say(f"storing {len(parsed.entities):,} entities")
         snapshot = await self.store.write_snapshot(
             name, parsed.entities, published=parsed.published, hashes=parsed.hashes
         )
-        await self.store.activate(
-            name,
-            snapshot,
-            expected=current,
-            state={**extra, "status": "ok", "last_success": now_iso(), "last_error": ""},
+        new_json = {
+            e.id: entity_to_json(e).decode()
+            for e in parsed.entities
+            if e.id in set(plan.added) | set(plan.amended)
+        }
+        await self.publish(name, snapshot, current, plan, new_json, extra, result)
+        if held:
+            await self.store.drop_held(name)
+            log.info("held snapshot superseded", source=name, version=held.get("version"))
+        await self.store.collect_garbage(name)
+
+    async def _discover(self, cfg: SourceConfig, say: Progress) -> str:
+        """Read the source's HTML page and find the link to the current file."""
+        assert self.session is not None and cfg.page_url and cfg.link_pattern
+        say(f"reading {cfg.page_url} for the file link")
+        page = await fetch(
+            self.session,
+            cfg.page_url,
+            headers={"User-Agent": self.settings.user_agent, **cfg.headers},
+            timeout_s=cfg.timeout,
+            retries=cfg.retries,
+            max_bytes=20 * 1024 * 1024,
+            backoff=cfg.retry_backoff,
         )
+        assert page.body is not None
+        url = find_link(page.body, page.url, cfg.link_pattern)
+        log.info("file link found", source=cfg.name, page=cfg.page_url, url=url)
+        return url
+
+    async def publish(
+        self,
+        name: str,
+        snapshot: Snapshot,
+        current: str | None,
+        plan: delta.Plan,
+        new_json: dict[str, str],
+        extra: dict[str, str],
+        result: SyncResult,
+    ) -> None:
+        """Flip to `snapshot` and append its deltas atomically, then announce them."""
+        old_ids = [*plan.amended, *plan.removed]
+        old_json: dict[str, str] = {}
+        if current and old_ids:
+            old_json = await self.store.entity_json(name, current, old_ids)
+        at = now_iso()
+        payloads = [
+            json.dumps(
+                {
+                    "source": name,
+                    "op": c.op,
+                    "entity_id": c.entity_id,
+                    "at": at,
+                    "version": snapshot.version,
+                    "previous_version": current,
+                    "changes": c.changes,
+                    "entity": c.entity,
+                },
+                ensure_ascii=False,
+                sort_keys=True,
+            )
+            for c in delta.changes(plan, new_json, old_json)
+        ]
+        state: dict[str, str | int] = {
+            **extra,
+            "status": "ok",
+            "last_success": at,
+            "last_error": "",
+        }
+        first, last = await self.store.activate(name, snapshot, current, state, payloads)
         result.outcome = "updated"
         result.version = snapshot.version
         result.entities = snapshot.entities
+        result.deltas = plan.counts()
+        result.first_seq, result.last_seq = (first or None), (last if first else None)
         log.info(
-            "source updated",
+            "delta published",
             source=name,
             version=snapshot.version,
-            entities=snapshot.entities,
             previous=current,
+            entities=snapshot.entities,
+            first_seq=first,
+            last_seq=last,
+            **plan.counts(),
         )
-        await self.store.collect_garbage(name)
+        await self.store.announce(name, snapshot.version, first, last)
+        await self.store.trim_deltas(self.settings.delta_retention)
         if self.on_update is not None:
             await self.on_update(name, snapshot.version)
+
+    async def _hold(
+        self,
+        name: str,
+        parsed: Parsed,
+        plan: delta.Plan,
+        reason: str,
+        extra: dict[str, str],
+        held: dict[str, str],
+        result: SyncResult,
+    ) -> None:
+        result.outcome = "held"
+        result.held_reason = reason
+        if held.get("content_hash") == parsed.content_hash:
+            result.version = held.get("version")
+            await self.store.set_state(name, last_error="")
+            return
+        snapshot = await self.store.write_snapshot(
+            name, parsed.entities, published=parsed.published, hashes=parsed.hashes
+        )
+        result.version = snapshot.version
+        await self.store.hold(
+            name,
+            {
+                "version": snapshot.version,
+                "reason": reason,
+                "entities": snapshot.entities,
+                "content_hash": snapshot.content_hash,
+                "at": now_iso(),
+                **{k: v for k, v in extra.items()},
+                **{f"would_{k}": v for k, v in plan.counts().items()},
+            },
+        )
+        await self.store.collect_garbage(name)
+        log.warning("snapshot held", source=name, version=snapshot.version, reason=reason)
+
+    async def approve_held(self, name: str) -> SyncResult:
+        """Publish the held snapshot of `name` (an administrator's decision)."""
+        self.settings.source(name)
+        result = SyncResult(source=name, origin="held snapshot approved")
+        lock = self.store.lock(name)
+        await lock.acquire()
+        try:
+            held = await self.store.held(name)
+            if not held:
+                raise NotFound(f"{name} has no held snapshot")
+            version = held["version"]
+            current = await self.store.current_version(name)
+            old = await self.store.content_hashes(name, current) if current else {}
+            new = await self.store.content_hashes(name, version)
+            plan = delta.plan(old, new)
+            new_json = await self.store.entity_json(name, version, [*plan.added, *plan.amended])
+            meta = await self.store.snapshot_meta(name, version)
+            snapshot = Snapshot(name, version, int(meta["entities"]), meta["content_hash"])
+            kept = ("etag", "last_modified", "raw_sha256", "published")
+            extra: dict[str, str] = {k: held[k] for k in kept if k in held}
+            await self.publish(name, snapshot, current, plan, new_json, extra, result)
+            await self.store.drop_held(name)
+            await self.store.collect_garbage(name)
+            log.warning("held snapshot approved", source=name, version=version)
+        finally:
+            result.finished = now_iso()
+            await self.store.record_history(name, result.to_dict(), self.settings.history_length)
+            await lock.release()
+        return result
+
+    async def reject_held(self, name: str) -> dict[str, str]:
+        """Discard the held snapshot of `name`; the serving list is untouched."""
+        self.settings.source(name)
+        lock = self.store.lock(name)
+        await lock.acquire()
+        try:
+            held = await self.store.held(name)
+            if not held:
+                raise NotFound(f"{name} has no held snapshot")
+            await self.store.drop_held(name)
+            state = await self.store.state(name)
+            await self.store.set_state(name, status="ok" if state.get("version") else "never")
+            await self.store.collect_garbage(name)
+            log.warning("held snapshot rejected", source=name, version=held["version"])
+            return held
+        finally:
+            await lock.release()
 
     async def _succeeded(self, name: str, result: SyncResult, extra: dict[str, str]) -> None:
         await self.store.set_state(
@@ -237,6 +419,7 @@ class Syncer:
         await self.store.set_state(
             name, status="error", last_error=result.error or "", last_error_at=now_iso()
         )
+        await self.store.redis.hincrby(self.store.keys.source_state(name), "failures", 1)
         log.error(
             "sync failed",
             source=name,
@@ -247,6 +430,7 @@ class Syncer:
     async def _finish(self, name: str, result: SyncResult, lock: SourceLock) -> None:
         try:
             await self.store.clear_state(name, "status_detail")
+            await self.store.set_state(name, last_duration=result.duration)
             await self.store.record_history(
                 name,
                 result.to_dict() | {"warnings": result.warnings[:20]},

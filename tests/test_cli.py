@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import csv
 import json
 import os
 import signal
@@ -49,7 +50,9 @@ def test_offline_import_persists_in_embedded_redis(tmp_path: Path) -> None:
     # A new process (and a new embedded server) sees the same data: it was persisted.
     shown = listd(state, "sources", "--json")
     assert shown.returncode == 0, shown.stderr
-    (un,) = json.loads(shown.stdout)
+    rows = {row["name"]: row for row in json.loads(shown.stdout)}
+    un = rows["un"]
+    assert rows["kz-afm-tf"]["enabled"] is False  # no AFM token in this environment
     assert un["entities"] == 1003 and un["status"] == "ok" and un["version"] == result["version"]
     again = listd(state, "sync", "un", "--file", str(un_file("2026-02-27")))
     assert json.loads(again.stdout)["outcome"] == "unchanged"
@@ -88,6 +91,10 @@ async def test_daemon_serves_syncs_and_stops_cleanly(
         "interval_minutes = 60\n"
     )
     port = free_port()
+    notify_path = tmp_path / "notify.sock"
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(notify_path))
+    notify.setblocking(False)
     extra = {"LISTD_SOURCES": str(cfg), "LISTD_LISTEN": f"127.0.0.1:{port}"}
     key = await asyncio.to_thread(
         listd, state, "keys", "create", "--name", "t", "--role", "screener", **extra
@@ -97,7 +104,7 @@ async def test_daemon_serves_syncs_and_stops_cleanly(
     assert secret.startswith("lk_")
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "listd", "run",
-        env=env_for(state, **extra),
+        env=env_for(state, **extra, NOTIFY_SOCKET=str(notify_path)),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
@@ -115,11 +122,32 @@ async def test_daemon_serves_syncs_and_stops_cleanly(
                 await asyncio.sleep(0.1)
             assert ready["versions"].get("un"), ready
             headers = {"Authorization": f"Bearer {secret}"}
+            # A new key can do nothing before it accepts the terms of use.
             async with http.post(
-                f"{base}/v1/screen", json={"name": "Aamir Ali Chaudhry"}, headers=headers
+                f"{base}/v1/agreement", json={"accept": True}, headers=headers
+            ) as r:
+                assert r.status == 200, await r.text()
+            async with http.post(
+                f"{base}/v1/screen",
+                json={"name": "Aamir Ali Chaudhry", "basis": "onboarding"},
+                headers=headers,
             ) as r:
                 assert r.status == 200
                 assert (await r.json())["matches"][0]["id"] == "un:QDi.312"
+        # SIGHUP re-reads the sources file: a second source appears.
+        cfg.write_text(
+            cfg.read_text()
+            + '[sources.un-html]\nkind = "un-html"\nurl = "http://127.0.0.1:9/x"\nenabled = false\n'
+        )
+        proc.send_signal(signal.SIGHUP)
+        async with aiohttp.ClientSession() as http:
+            for _ in range(100):
+                async with http.get(f"{base}/v1/sources", headers=headers) as r:
+                    names = [s["name"] for s in (await r.json())["sources"]]
+                if "un-html" in names:
+                    break
+                await asyncio.sleep(0.1)
+        assert names == ["un", "un-html"]
         pid_file = state / "redis" / "server.pid"
         server_pid = int(pid_file.read_text())
         proc.send_signal(signal.SIGTERM)
@@ -140,3 +168,43 @@ async def test_daemon_serves_syncs_and_stops_cleanly(
         alive = False
     assert not alive, "embedded Redis outlived the daemon"
     assert source_server.statuses[0] == 200
+    messages = []
+    while True:
+        try:
+            messages.append(notify.recv(4096).decode())
+        except BlockingIOError:
+            break
+    notify.close()
+    assert messages[0].startswith("READY=1")
+    assert any(m.startswith("RELOADING=1") for m in messages)
+    assert messages[-1].startswith("STOPPING=1")
+
+
+def test_screen_a_name_and_a_customer_file(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    assert listd(state, "sync", "un", "--file", str(un_file("2026-05-08"))).returncode == 0
+    one = listd(state, "screen", "Aamir Ali Chaudhry")
+    assert one.returncode == 0, one.stderr
+    assert json.loads(one.stdout.splitlines()[0])["match_id"] == "un:QDi.312"
+    customers = tmp_path / "customers.csv"
+    customers.write_text(
+        "reference,name,birth_date\n"
+        "C-1,Aamir Ali Chaudhry,1986-08-03\n"
+        "C-2,Margaret Hilda Thatcher,1925-10-13\n"
+        "C-3,7th of Tir,\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "results.csv"
+    done = listd(state, "screen", "--file", str(customers), "--output", str(out))
+    assert done.returncode == 0, done.stderr
+    with out.open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {(r["reference"], r["match_id"]) for r in rows if float(r["score"]) >= 0.9} == {
+        ("C-1", "un:QDi.312"),
+        ("C-3", "un:IRe.001"),
+    }
+    assert not any(r["reference"] == "C-2" for r in rows)
+    broken = tmp_path / "broken.csv"
+    broken.write_text("reference,name\nC-1,\n", encoding="utf-8")
+    bad = listd(state, "screen", "--file", str(broken))
+    assert bad.returncode == 1 and "no name" in bad.stderr

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 
 import aiohttp
 import pytest
@@ -73,14 +72,6 @@ async def test_truncated_file_is_rejected_and_old_list_serves(
     assert state["status"] == "error" and state["last_error"]
     history = await store.history("un")
     assert [h["outcome"] for h in history] == ["failed", "updated"]
-
-
-async def test_too_few_entities_is_refused(redis: Redis, settings: Settings) -> None:
-    strict = replace(settings, sources={"un": replace(settings.sources["un"], min_entities=5000)})
-    store = store_for(redis, settings)
-    with pytest.raises(ValidationFailed, match="min_entities"):
-        await Syncer(strict, store).sync("un", raw=NEWEST.read_bytes())
-    assert await store.current_version("un") is None
 
 
 async def test_failure_half_way_through_storing_leaves_old_version(
@@ -248,3 +239,52 @@ async def test_http_error_page_instead_of_xml_is_rejected(
     assert await store.current_version("un") is None
     # No validators kept for a rejected body: the next try downloads it again.
     assert not (await store.state("un")).get("etag")
+
+
+async def test_http_oversized_body_is_refused(
+    redis: Redis, settings: Settings, source_server: SourceServer
+) -> None:
+    source_server.put("/consolidated.xml", NEWEST.read_bytes())
+    s = with_url(settings, "un", source_server.url("/consolidated.xml"), max_bytes=1_000_000)
+    store = store_for(redis, s)
+    async with aiohttp.ClientSession() as session:
+        with pytest.raises(FetchError, match="over the 1000000"):
+            await Syncer(s, store, session).sync("un")
+    assert source_server.statuses == [200]  # a size refusal is not retried
+    assert await store.current_version("un") is None
+
+
+async def test_http_slow_server_times_out_and_keeps_list(
+    redis: Redis, settings: Settings, source_server: SourceServer
+) -> None:
+    source_server.put("/consolidated.xml", NEWEST.read_bytes())
+    s = with_url(settings, "un", source_server.url("/consolidated.xml"), timeout=0.3)
+    store = store_for(redis, s)
+    async with aiohttp.ClientSession() as session:
+        syncer = Syncer(s, store, session)
+        await syncer.sync("un", raw=un_file("2026-02-27").read_bytes())
+        source_server.delay = 1.0
+        with pytest.raises(FetchError, match="TimeoutError|Timeout"):
+            await syncer.sync("un")
+    assert len(source_server.requests) == 3  # one try and two retries
+    assert len(await store.entities("un")) == 1003
+
+
+async def test_hostile_xml_is_refused_before_expansion(redis: Redis, settings: Settings) -> None:
+    bomb = (
+        b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+        b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
+        b'<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>'
+        b"<CONSOLIDATED_LIST>&lol3;</CONSOLIDATED_LIST>"
+    )
+    xxe = (
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+        b"<CONSOLIDATED_LIST>&e;</CONSOLIDATED_LIST>"
+    )
+    deep = b"<CONSOLIDATED_LIST>" + b"<a>" * 5000 + b"</a>" * 5000 + b"</CONSOLIDATED_LIST>"
+    huge_attr = b'<CONSOLIDATED_LIST dateGenerated="' + b"x" * 20_000_000 + b'"/>'
+    store = store_for(redis, settings)
+    for body in (bomb, xxe, deep, huge_attr):
+        with pytest.raises(ValidationFailed):
+            await Syncer(settings, store).sync("un", raw=body)
+    assert await store.current_version("un") is None

@@ -12,9 +12,23 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from listd.access import KeyStore
+from listd.api import admin
+from listd.api.metrics import Metrics
 from listd.api.middleware import authenticate, errors
 from listd.api.routes import routes
-from listd.api.state import INDEX, KEYSTORE, READY, REDIS, SETTINGS, STORE, SYNCER
+from listd.api.state import (
+    BELL,
+    FRESHNESS,
+    INDEX,
+    KEYSTORE,
+    METRICS,
+    READY,
+    REDIS,
+    SETTINGS,
+    STORE,
+    SYNCER,
+    Bell,
+)
 from listd.keys import Keys
 from listd.logs import get_logger
 from listd.screening import ScreeningIndex
@@ -60,11 +74,16 @@ def create_app(
     app[STORE] = store
     app[KEYSTORE] = KeyStore(redis, store.keys)
     app[INDEX] = index
-    app[READY] = {"loaded": False}
+    app[READY] = asyncio.Event()
+    app[METRICS] = Metrics()
+    freshness: dict[str, str | None] = {}
+    app[FRESHNESS] = freshness
+    bell = app[BELL] = Bell()
     sources = sorted(settings.sources)
 
     async def on_update(source: str, version: str) -> None:
         await refresh_index(store, index, [source])
+        bell.ring()
 
     async def http_session(app: web.Application) -> AsyncIterator[None]:
         session = http or aiohttp.ClientSession()
@@ -74,23 +93,56 @@ def create_app(
             await session.close()
 
     async def follow_store(app: web.Application) -> AsyncIterator[None]:
-        async def loop() -> None:
+        # Two ways to learn of a new version: the announcement on pub/sub (at once)
+        # and a cheap poll of the version pointers (a safety net for lost messages).
+        async def poll() -> None:
             while True:
                 try:
-                    await refresh_index(store, index, sources)
-                    app[READY]["loaded"] = True
+                    if await refresh_index(store, index, sources):
+                        bell.ring()
+                    freshness.update(await store.last_successes(sources))
+                    app[READY].set()
                 except (RedisError, OSError) as exc:
                     # Keep answering from memory; the next round retries.
                     log.warning("index refresh failed", error=str(exc))
                 await asyncio.sleep(refresh_seconds)
 
-        task = asyncio.create_task(loop(), name="listd-index-refresh")
+        stopping = asyncio.Event()
+
+        async def listen() -> None:
+            # `stopping` as well as cancellation: redis-py can swallow a cancel that
+            # lands while it reconnects.
+            while not stopping.is_set():
+                pubsub = redis.pubsub(ignore_subscribe_messages=True)
+                try:
+                    await pubsub.subscribe(store.keys.announcements())
+                    while not stopping.is_set():
+                        message = await pubsub.get_message(timeout=1.0)
+                        if message is not None:
+                            bell.ring()
+                            await refresh_index(store, index, sources)
+                except (RedisError, OSError) as exc:
+                    log.warning("announcement listener lost redis", error=str(exc))
+                    await asyncio.sleep(1.0)
+                finally:
+                    # Bounded: redis-py's PubSub.aclose can hang on a dead connection.
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(pubsub.aclose(), 2.0)  # type: ignore[no-untyped-call]
+
+        tasks = [
+            asyncio.create_task(poll(), name="listd-index-poll"),
+            asyncio.create_task(listen(), name="listd-announcements"),
+        ]
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for task in tasks:
+            task.cancel()
+        stopping.set()
+        _, pending = await asyncio.wait(tasks, timeout=5.0)
+        if pending:
+            log.warning("background tasks did not stop", tasks=[t.get_name() for t in pending])
 
     app.cleanup_ctx.append(http_session)
     app.cleanup_ctx.append(follow_store)
     app.add_routes(routes)
+    admin.setup(app)
     return app

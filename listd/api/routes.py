@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 import uuid
 from typing import Any
@@ -9,15 +11,32 @@ from typing import Any
 from aiohttp import web
 
 from listd.access import Principal
+from listd.api import live
 from listd.api import validate as v
-from listd.api.state import INDEX, PRINCIPAL, READY, REDIS, SETTINGS, STORE, SYNCER
-from listd.errors import NotFound, Unavailable
+from listd.api.middleware import note
+from listd.api.state import (
+    FRESHNESS,
+    INDEX,
+    METRICS,
+    PRINCIPAL,
+    READY,
+    REDIS,
+    SETTINGS,
+    STORE,
+    SYNCER,
+)
+from listd.audit import BASIS_FIELDS, basis_from
+from listd.errors import BadRequest, NotFound, Unavailable
 from listd.model import Entity
 from listd.screening import DEFAULT_THRESHOLD, Query
+from listd.store import age_minutes
 
 routes = web.RouteTableDef()
 
-_SCREEN_FIELDS = {"name", "type", "birth_date", "limit", "threshold", "sources"}
+_SCREEN_FIELDS = {
+    "name", "type", "birth_date", "limit", "threshold", "sources", "programs",
+    "nationality", "identifiers",
+}  # fmt: skip
 
 
 def principal(request: web.Request, *roles: str) -> Principal:
@@ -33,9 +52,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    ready = request.app[READY]
     problems: list[str] = []
-    if not ready.get("loaded"):
+    if not request.app[READY].is_set():
         problems.append("initial load from the store is still running")
     try:
         await request.app[REDIS].ping()
@@ -47,27 +65,10 @@ async def readyz(request: web.Request) -> web.Response:
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    index = request.app[INDEX]
-    store = request.app[STORE]
-    lines = [
-        "# HELP listd_source_entities Entities in the snapshot now serving.",
-        "# TYPE listd_source_entities gauge",
-    ]
-    states = {name: await store.state(name) for name in request.app[SETTINGS].sources}
-    for name, state in states.items():
-        lines.append(f'listd_source_entities{{source="{name}"}} {int(state.get("entities", 0))}')
-    lines += [
-        "# HELP listd_source_up 1 if the last sync attempt of the source succeeded.",
-        "# TYPE listd_source_up gauge",
-    ]
-    for name, state in states.items():
-        lines.append(f'listd_source_up{{source="{name}"}} {int(state.get("status") == "ok")}')
-    lines += [
-        "# HELP listd_index_entities Entities loaded in this process's screening index.",
-        "# TYPE listd_index_entities gauge",
-        f"listd_index_entities {len(index)}",
-    ]
-    return web.Response(text="\n".join(lines) + "\n", content_type="text/plain", charset="utf-8")
+    m = request.app[METRICS]
+    bounds = {n: c.stale_after_minutes for n, c in request.app[SETTINGS].sources.items()}
+    await m.refresh(request.app[STORE], bounds, len(request.app[INDEX]))
+    return m.render()
 
 
 def _match_json(match: Any) -> dict[str, Any]:
@@ -86,51 +87,146 @@ def _match_json(match: Any) -> dict[str, Any]:
     }
 
 
-@routes.post("/v1/screen")
-async def screen(request: web.Request) -> web.Response:
-    principal(request, "screener")
-    body = await v.json_object(request)
+BATCH_LIMIT = 10_000
+
+
+def parse_query(body: dict[str, Any]) -> Query:
+    """A screening query from a JSON object; 400 names the offending field."""
     v.reject_unknown(body, _SCREEN_FIELDS)
-    query = Query(
+    return Query(
         name=v.string(body, "name", required=True) or "",
         type=v.choice(body, "type", ("person", "entity")),
         birth_date=v.birth_date(body),
         limit=v.integer(body, "limit", 10, 1, 100),
         threshold=v.number(body, "threshold", DEFAULT_THRESHOLD, 0.0, 1.0),
         sources=v.string_list(body, "sources"),
+        programs=v.string_list(body, "programs"),
+        nationality=v.string(body, "nationality", max_len=100),
+        identifiers=v.string_list(body, "identifiers"),
     )
+
+
+def _versions(request: web.Request, queries: list[Query]) -> tuple[dict[str, str], list[str]]:
+    """The list versions a screening uses, and warnings for lists it cannot consult."""
     index = request.app[INDEX]
     settings = request.app[SETTINGS]
-    wanted = query.sources or tuple(n for n, s in settings.sources.items() if s.enabled)
-    unknown = [s for s in query.sources if s not in settings.sources]
+    asked = {s for q in queries for s in q.sources}
+    unknown = sorted(s for s in asked if s not in settings.sources)
     if unknown:
         raise NotFound(f"unknown source {unknown[0]!r}", field="sources")
+    enabled = tuple(n for n, s in settings.sources.items() if s.enabled)
+    wanted = sorted(asked) if asked and all(q.sources for q in queries) else enabled
     versions = {s: index.versions[s] for s in wanted if s in index.versions}
     if not versions:
         raise Unavailable("no list is loaded yet; run a sync first", sources=list(wanted))
+    warnings = [f"source {s} has no data loaded; not screened" for s in wanted if s not in versions]
+    for name in versions:
+        age = age_minutes(request.app[FRESHNESS].get(name))
+        bound = settings.sources[name].stale_after_minutes
+        if age is not None and age > bound:
+            warnings.append(
+                f"source {name} is stale: last successful sync {age / 60:.1f} hours ago"
+            )
+    return versions, warnings
+
+
+@routes.post("/v1/screen")
+async def screen(request: web.Request) -> web.Response:
+    principal(request, "screener")
+    body = await v.json_object(request)
+    asked = {k: val for k, val in body.items() if k not in BASIS_FIELDS}
+    note(request, query=asked)
+    note(request, basis_from(body))  # the legal ground: 400 without it
+    query = parse_query(asked)
+    versions, warnings = _versions(request, [query])
     started = time.perf_counter()
-    matches = index.screen(query)
+    matches = request.app[INDEX].screen(query)
+    note(request, matches=len(matches), list_versions=versions)
+    request.app[METRICS].screen_latency.labels("screen").observe(time.perf_counter() - started)
     body_out: dict[str, Any] = {
         "query_id": uuid.uuid4().hex,
         "matches": [_match_json(m) for m in matches],
         "list_versions": versions,
         "took_ms": round((time.perf_counter() - started) * 1000, 3),
     }
-    missing = [s for s in wanted if s not in versions]
-    if missing:
-        body_out["warnings"] = [f"source {s} has no data loaded; not screened" for s in missing]
+    if warnings:
+        body_out["warnings"] = warnings
     return web.json_response(body_out)
+
+
+@routes.post("/v1/screen/batch")
+async def screen_batch(request: web.Request) -> web.Response:
+    """Up to 10,000 queries in one request: {"queries": [{...}, ...]}."""
+    principal(request, "screener")
+    body = await v.json_object(request, max_bytes=32 * 1024 * 1024)
+    raw = body.get("queries")
+    note(request, query=raw)
+    v.reject_unknown(body, {"queries", *BASIS_FIELDS})
+    note(request, basis_from(body))  # one legal ground for the whole batch
+    if not isinstance(raw, list) or not raw:
+        raise BadRequest("queries must be a non-empty list", field="queries")
+    if len(raw) > BATCH_LIMIT:
+        raise BadRequest(f"at most {BATCH_LIMIT} queries per batch", field="queries")
+    queries: list[Query] = []
+    for n, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise BadRequest("each query must be an object", field=f"queries[{n}]")
+        try:
+            queries.append(parse_query(item))
+        except BadRequest as exc:
+            raise BadRequest(exc.message, field=f"queries[{n}].{exc.detail.get('field')}") from None
+    versions, warnings = _versions(request, queries)
+    started = time.perf_counter()
+    # Scoring is CPU-bound: run it off the event loop so other requests keep flowing.
+    results = await asyncio.to_thread(request.app[INDEX].screen_many, queries)
+    request.app[METRICS].screen_latency.labels("batch").observe(time.perf_counter() - started)
+    note(request, matches=sum(len(found) for found in results), list_versions=versions)
+    body_out: dict[str, Any] = {
+        "batch_id": uuid.uuid4().hex,
+        "results": [
+            {"index": n, "query_id": uuid.uuid4().hex, "matches": [_match_json(m) for m in found]}
+            for n, found in enumerate(results)
+        ],
+        "list_versions": versions,
+        "took_ms": round((time.perf_counter() - started) * 1000, 3),
+    }
+    if warnings:
+        body_out["warnings"] = warnings
+    return web.json_response(body_out)
+
+
+@routes.get("/v1/programs")
+async def programs(request: web.Request) -> web.Response:
+    """Programme tags of the loaded lists, with how many entities carry each."""
+    principal(request, "screener")
+    counts: dict[str, dict[str, int]] = {}
+    for entity in request.app[INDEX].entities.values():
+        for tag in entity.programs:
+            per_source = counts.setdefault(tag, {})
+            per_source[entity.source] = per_source.get(entity.source, 0) + 1
+    rows = [
+        {"program": tag, "entities": sum(by.values()), "sources": dict(sorted(by.items()))}
+        for tag, by in sorted(counts.items())
+    ]
+    return web.json_response({"programs": rows})
 
 
 @routes.get("/v1/entities/{id}")
 async def entity(request: web.Request) -> web.Response:
     principal(request, "screener")
     entity_id = request.match_info["id"]
+    note(request, query={"id": entity_id}, matches=0)
+    note(request, basis_from(request.query))  # ?basis=...&case_ref=...: 400 without it
     found = request.app[INDEX].entities.get(entity_id)
     if found is None:
         found = await request.app[STORE].entity(entity_id)
     if found is None:
         raise NotFound(f"no entity {entity_id!r} in the current lists", id=entity_id)
+    note(
+        request,
+        matches=1,
+        list_versions={found.source: request.app[INDEX].versions.get(found.source)},
+    )
     return web.json_response(found.to_dict())
 
 
@@ -138,6 +234,10 @@ async def _source_json(request: web.Request, name: str) -> dict[str, Any]:
     cfg = request.app[SETTINGS].sources[name]
     state = await request.app[STORE].state(name)
     status = state.get("status") or "never"
+    age = age_minutes(state.get("last_success"))
+    stale = age is not None and age > cfg.stale_after_minutes
+    if stale and status == "ok":
+        status = "stale"
     if state.get("status_detail") == "syncing":
         status = f"{status}+syncing" if status != "never" else "syncing"
     return {
@@ -155,6 +255,10 @@ async def _source_json(request: web.Request, name: str) -> dict[str, Any]:
         "last_error": state.get("last_error") or None,
         "last_error_at": state.get("last_error_at") or None,
         "loaded_version": request.app[INDEX].versions.get(name),
+        "seq": int(state.get("seq", 0)),
+        "stale": stale,
+        "age_minutes": None if age is None else round(age, 1),
+        "held_reason": state.get("held_reason") or None,
     }
 
 
@@ -181,3 +285,77 @@ async def sync_now(request: web.Request) -> web.Response:
     request.app[SETTINGS].source(name)
     result = await request.app[SYNCER].sync(name)
     return web.json_response(result.to_dict())
+
+
+@routes.get("/v1/deltas")
+async def deltas(request: web.Request) -> web.Response:
+    principal(request, "screener")
+    after = v.query_int(request, "after", 0, 0, 2**62)
+    limit = v.query_int(request, "limit", 100, 1, 1000)
+    source = request.query.get("source") or None
+    if source is not None:
+        request.app[SETTINGS].source(source)
+    found, cursor = await request.app[STORE].read_deltas(after, limit, source)
+    return web.json_response({"deltas": found, "next": cursor})
+
+
+@routes.get("/v1/deltas/stream")
+async def deltas_stream(request: web.Request) -> web.StreamResponse:
+    principal(request, "screener")
+    source = request.query.get("source")
+    if source:
+        request.app[SETTINGS].source(source)
+    return await live.stream(request)
+
+
+@routes.get("/v1/sources/{name}/snapshot")
+async def snapshot(request: web.Request) -> web.StreamResponse:
+    """The current list as JSON lines: a header line, then one entity per line."""
+    principal(request, "screener")
+    name = request.match_info["name"]
+    request.app[SETTINGS].source(name)
+    store = request.app[STORE]
+    state = await store.state(name)
+    version = state.get("version")
+    if not version:
+        raise NotFound(f"{name} has no data yet", source=name)
+    entities = await store.entity_json_all(name, version)
+    header = {
+        "source": name,
+        "version": version,
+        "seq": int(state.get("seq", 0)),
+        "entities": len(entities),
+        "published": state.get("published") or None,
+    }
+    response = web.StreamResponse(headers={"Content-Type": "application/x-ndjson"})
+    await response.prepare(request)
+    await response.write(json.dumps(header).encode() + b"\n")
+    for entity_id in sorted(entities):
+        await response.write(entities[entity_id].encode() + b"\n")
+    await response.write_eof()
+    return response
+
+
+@routes.get("/v1/sources/{name}/held")
+async def held(request: web.Request) -> web.Response:
+    principal(request, "screener")
+    name = request.match_info["name"]
+    request.app[SETTINGS].source(name)
+    found = await request.app[STORE].held(name)
+    if not found:
+        raise NotFound(f"{name} has no held snapshot", source=name)
+    return web.json_response(found)
+
+
+@routes.post("/v1/sources/{name}/held/approve")
+async def held_approve(request: web.Request) -> web.Response:
+    principal(request, "admin")
+    result = await request.app[SYNCER].approve_held(request.match_info["name"])
+    return web.json_response(result.to_dict())
+
+
+@routes.post("/v1/sources/{name}/held/reject")
+async def held_reject(request: web.Request) -> web.Response:
+    principal(request, "admin")
+    discarded = await request.app[SYNCER].reject_held(request.match_info["name"])
+    return web.json_response({"rejected": discarded})

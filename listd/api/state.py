@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from aiohttp import web
 from redis.asyncio import Redis
 
 from listd.access import KeyStore, Principal
+from listd.api.metrics import Metrics
 from listd.screening import ScreeningIndex
 from listd.settings import Settings
 from listd.store import Store
 from listd.sync import Syncer
+
+
+class Bell:
+    """Wakes every waiter when new deltas are announced (or on a timeout)."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def ring(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, seconds: float) -> bool:
+        event = self._event
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(event.wait(), seconds)
+            return True
+        return False
+
 
 SETTINGS = web.AppKey("settings", Settings)
 REDIS = web.AppKey("redis", Redis)
@@ -17,5 +40,8 @@ STORE = web.AppKey("store", Store)
 KEYSTORE = web.AppKey("keystore", KeyStore)
 INDEX = web.AppKey("index", ScreeningIndex)
 SYNCER = web.AppKey("syncer", Syncer)
-READY = web.AppKey("ready", dict)  # {"loaded": bool}; flipped once the initial load ends
+BELL = web.AppKey("bell", Bell)  # rung when deltas are announced (SSE wake-up)
+METRICS = web.AppKey("metrics", Metrics)
+FRESHNESS = web.AppKey("freshness", dict)  # source -> last_success ISO time, refreshed each second
+READY = web.AppKey("ready", asyncio.Event)  # set once the initial load from the store ends
 PRINCIPAL = web.RequestKey("principal", Principal)  # who sent this request

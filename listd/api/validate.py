@@ -9,14 +9,23 @@ from typing import Any
 
 from aiohttp import web
 
-from listd.errors import BadRequest
+from listd.errors import BadRequest, PayloadTooLarge
 
 _YEAR = re.compile(r"^\d{4}$")
 
 
-async def json_object(request: web.Request) -> dict[str, Any]:
+DEFAULT_MAX_BODY = 1024 * 1024
+
+
+async def json_object(request: web.Request, max_bytes: int = DEFAULT_MAX_BODY) -> dict[str, Any]:
+    """The body as a JSON object, refusing bodies over `max_bytes` with 413."""
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise PayloadTooLarge(f"body is over {max_bytes} bytes", limit=max_bytes)
+    raw = await request.content.read(max_bytes + 1)
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"body is over {max_bytes} bytes", limit=max_bytes)
     try:
-        body = await request.json(loads=json.loads)
+        body = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequest(f"body is not valid JSON: {exc}", field="body") from None
     if not isinstance(body, dict):

@@ -20,8 +20,9 @@ from collections.abc import Iterator
 from lxml import etree
 
 from listd.model import Address, BirthDate, Document, Entity, Name, Place, Schema
-from listd.scrapers.kz_afm_tf import Fields, check, clean, digest, load, merge, parse_date, unique
+from listd.scrapers.kz_afm_tf import Fields, check, clean, digest, merge, parse_date, unique
 from listd.scrapers.kz_afm_tf import published as published
+from listd.scrapers.safexml import parse_xml
 
 KIND = "kz-afm-pf"
 PROGRAM = "KZ-PF"
@@ -71,12 +72,12 @@ _DOC_NUMBER = re.compile(r"[A-ZА-Я]{0,3}\d[\d\s-]{3,}\d", re.IGNORECASE)
 
 def validate(raw: bytes) -> None:
     """Raise ValidationFailed unless every <person> in `raw` fits kz_afm_pf.xsd (one at least)."""
-    check(load(raw), SCHEMA, ("person",))
+    check(parse_xml(raw), SCHEMA, ("person",))
 
 
 def parse(raw: bytes) -> Iterator[Entity]:
     """Every <person> record (individual or entity), in document order; shared ids merged."""
-    root = load(raw)
+    root = parse_xml(raw)
     yield from merge(_record(el) for el in root.iter("person"))
 
 

@@ -22,11 +22,11 @@ from listd.scrapers.kz_afm_tf import (
     clean,
     digest,
     iin_document,
-    load,
     merge,
     read_notes,
 )
 from listd.scrapers.kz_afm_tf import published as published
+from listd.scrapers.safexml import parse_xml
 
 KIND = "kz-afm-pta"
 PROGRAM = "KZ-PTA"
@@ -34,7 +34,7 @@ PROGRAM = "KZ-PTA"
 
 def validate(raw: bytes) -> None:
     """Raise ValidationFailed unless `raw` is a category-2 export: <org> records only."""
-    root = load(raw)
+    root = parse_xml(raw)
     persons = sum(1 for _ in root.iter("person"))
     if persons:
         # A category-1 URL configured for this source would otherwise lose all its persons.
@@ -46,7 +46,7 @@ def validate(raw: bytes) -> None:
 
 def parse(raw: bytes) -> Iterator[Entity]:
     """Every <org> record as a person, in document order; rows sharing an id merged."""
-    root = load(raw)
+    root = parse_xml(raw)
     yield from merge(_participant(el) for el in root.iter("org"))
 
 

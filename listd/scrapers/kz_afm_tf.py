@@ -28,6 +28,7 @@ from lxml import etree
 from listd.errors import ValidationFailed
 from listd.model import BirthDate, Document, Entity, Name, Schema
 from listd.normalize.kzid import check_bin, check_iin, iin_birth_date
+from listd.scrapers.safexml import parse_xml
 
 KIND = "kz-afm-tf"
 PROGRAM = "KZ-TF"
@@ -79,7 +80,7 @@ _FIRST_TAG = re.compile(rb"<([A-Za-z_][^>]{0,2000})>")
 
 def validate(raw: bytes) -> None:
     """Raise ValidationFailed unless `raw` is a well-formed AFM export that fits kz_afm.xsd."""
-    check(load(raw), SCHEMA, ("person", "org"))
+    check(parse_xml(raw), SCHEMA, ("person", "org"))
 
 
 def published(raw: bytes) -> str | None:
@@ -91,29 +92,6 @@ def published(raw: bytes) -> str | None:
         return None
     value = match.group(1).decode("utf-8", "replace").strip()
     return parse_date(value) or value
-
-
-def load(raw: bytes) -> etree._Element:
-    """Parse with the hostile-XML guard; ValidationFailed if not well formed or has a DOCTYPE."""
-    if not raw or raw.isspace():
-        raise ValidationFailed("empty document")
-    parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False
-    )
-    try:
-        root = etree.fromstring(raw, parser)
-    except etree.XMLSyntaxError as exc:
-        line, column = exc.position
-        raise ValidationFailed(
-            f"not well-formed XML at line {line}, column {column}: {exc.msg}",
-            line=line,
-            column=column,
-        ) from None
-    info = root.getroottree().docinfo
-    if info.internalDTD is not None or info.externalDTD is not None:
-        # AFM exports have none; here a DTD could only carry entity bombs or XXE.
-        raise ValidationFailed(f"document has a DOCTYPE declaration (<!DOCTYPE {info.root_name}>)")
-    return root
 
 
 def check(root: etree._Element, schema_file: str, record_tags: tuple[str, ...]) -> None:
@@ -167,7 +145,7 @@ def _record_num(el: Any, record_tags: tuple[str, ...]) -> str | None:
 
 def parse(raw: bytes) -> Iterator[Entity]:
     """Persons, then organisations, in document order; rows that share an id merged into one."""
-    root = load(raw)
+    root = parse_xml(raw)
     rows = chain(
         (person(el, KIND, (PROGRAM,)) for el in root.iter("person")),
         (_org(el) for el in root.iter("org")),

@@ -35,6 +35,7 @@ from listd.model import (
     Quality,
     Schema,
 )
+from listd.scrapers.safexml import parse_xml
 
 KIND = "ofac"
 
@@ -261,23 +262,7 @@ def _load(raw: bytes) -> tuple[Format, etree._Element]:
     start = raw[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if start.startswith((b"<!doctype html", b"<html")):
         raise ValidationFailed("got an HTML page, not an OFAC XML file")
-    # Hostile-XML guard: no entity expansion, no DTD or network fetches, default size limits.
-    parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False
-    )
-    try:
-        root = etree.fromstring(raw, parser)
-    except etree.XMLSyntaxError as exc:
-        line, column = exc.position
-        raise ValidationFailed(
-            f"not well-formed XML at line {line}, column {column}: {exc.msg}",
-            line=line,
-            column=column,
-        ) from None
-    info = root.getroottree().docinfo
-    if info.internalDTD is not None or info.externalDTD is not None:
-        # OFAC files never have one; here a DTD could only carry entity bombs or XXE.
-        raise ValidationFailed(f"document has a DOCTYPE declaration (<!DOCTYPE {info.root_name}>)")
+    root = parse_xml(raw)
     name = etree.QName(root)
     fmt = FORMATS.get(name.localname)
     if fmt is None:

@@ -18,6 +18,7 @@ from lxml import etree
 
 from listd.errors import ValidationFailed
 from listd.model import Address, BirthDate, Document, Entity, Name, Place, Quality, Schema
+from listd.scrapers.safexml import parse_xml
 
 KIND = "un"
 
@@ -75,7 +76,6 @@ _WHITESPACE = re.compile(r"\s+")
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _YEAR_MONTH = re.compile(r"\d{4}(-\d{2})?")
 _YEAR_RANGE = re.compile(r"(\d{4})\s*-\s*(\d{4})")
-_ELEMENT_START = re.compile(rb"<[A-Za-z_:]")
 _DATE_GENERATED = re.compile(rb"""\bdateGenerated\s*=\s*["']([^"'<>]{1,64})["']""")
 
 _T = TypeVar("_T")
@@ -83,7 +83,7 @@ _T = TypeVar("_T")
 
 def validate(raw: bytes) -> None:
     """Raise ValidationFailed unless `raw` is a well-formed list that fits schemas/un.xsd."""
-    root = _load(raw)
+    root = parse_xml(raw)
     errors = _schema().iter_errors(root, use_location_hints=False)
     first = next(errors, None)
     if first is None:
@@ -110,7 +110,7 @@ def published(raw: bytes) -> str | None:
 
 def parse(raw: bytes) -> Iterator[Entity]:
     """Every INDIVIDUAL (as a person) and ENTITY (as an entity), in document order."""
-    root = _load(raw)
+    root = parse_xml(raw)
     for el in root.iterfind("INDIVIDUALS/INDIVIDUAL"):
         yield _entity(el, "person")
     for el in root.iterfind("ENTITIES/ENTITY"):
@@ -118,33 +118,6 @@ def parse(raw: bytes) -> Iterator[Entity]:
 
 
 # -- loading -------------------------------------------------------------------------------
-
-
-def _load(raw: bytes) -> etree._Element:
-    if not raw or raw.isspace():
-        raise ValidationFailed("empty document")
-    # The UN list never has a DOCTYPE; here one could only carry entity bombs or XXE. Refuse it
-    # before libxml2 reads the DTD at all, and check again after parsing for odd prologs.
-    root_start = _ELEMENT_START.search(raw)
-    if root_start and b"<!DOCTYPE" in raw[: root_start.start()]:
-        raise ValidationFailed("document has a DOCTYPE declaration, refused")
-    # Hostile-XML guard: no entity expansion, no DTD or network fetches, default size limits.
-    parser = etree.XMLParser(
-        resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False
-    )
-    try:
-        root = etree.fromstring(raw, parser)
-    except etree.XMLSyntaxError as exc:
-        line, column = exc.position
-        raise ValidationFailed(
-            f"not well-formed XML at line {line}, column {column}: {exc.msg}",
-            line=line,
-            column=column,
-        ) from None
-    info = root.getroottree().docinfo
-    if info.internalDTD is not None or info.externalDTD is not None:
-        raise ValidationFailed("document has a DOCTYPE declaration, refused")
-    return root
 
 
 @cache

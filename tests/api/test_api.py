@@ -31,16 +31,19 @@ async def loaded(redis: Redis, settings: Settings) -> Store:
 @pytest.fixture
 async def keys(redis: Redis, settings: Settings) -> dict[str, str]:
     ks = KeyStore(redis, Keys(settings.key_prefix))
-    return {
+    keys = {
         "screener": await ks.create("bank-a screening", "screener"),
         "admin": await ks.create("ops", "admin"),
     }
+    for secret in keys.values():  # a new key can do nothing before it accepts the terms
+        await ks.accept_agreement(secret)
+    return keys
 
 
 @pytest.fixture
 async def api(
-    aiohttp_client: Callable[..., Awaitable[Client]],
     redis: Redis,
+    aiohttp_client: Callable[..., Awaitable[Client]],
     settings: Settings,
     loaded: Store,
 ) -> AsyncIterator[Client]:
@@ -59,7 +62,7 @@ def auth(key: str) -> dict[str, str]:
 
 
 async def screen(api: Client, key: str, **body: Any) -> dict[str, Any]:
-    resp = await api.post("/v1/screen", json=body, headers=auth(key))
+    resp = await api.post("/v1/screen", json={"basis": "onboarding", **body}, headers=auth(key))
     assert resp.status == 200, await resp.text()
     data: dict[str, Any] = await resp.json()
     return data
@@ -73,7 +76,7 @@ async def test_screen_primary_name(api: Client, keys: dict[str, str]) -> None:
     assert top["reference"] == "QDi.312"
     assert top["source"] == "un" and top["program"] == "UN-1267"
     assert top["name"] == "AAMIR ALI CHAUDHRY"
-    assert top["explanation"]["name"]["rule"] == "token_sort"
+    assert top["explanation"]["name"]["rule"] == "exact"
     assert data["list_versions"]["un"]
     assert len(data["query_id"]) == 32
 
@@ -128,7 +131,9 @@ async def test_screen_unknown_person_has_no_match(api: Client, keys: dict[str, s
 async def test_screen_bad_input_names_the_field(
     api: Client, keys: dict[str, str], body: dict[str, Any], field: str
 ) -> None:
-    resp = await api.post("/v1/screen", json=body, headers=auth(keys["screener"]))
+    resp = await api.post(
+        "/v1/screen", json={"basis": "onboarding", **body}, headers=auth(keys["screener"])
+    )
     assert resp.status == 400
     data = await resp.json()
     assert data["field"] == field and data["error"] == "bad_request" and data["message"]
@@ -170,7 +175,12 @@ async def test_public_routes(api: Client) -> None:
     ready = await api.get("/readyz")
     assert ready.status == 200 and (await ready.json())["ready"] is True
     metrics = await (await api.get("/metrics")).text()
-    assert 'listd_source_entities{source="un"} 1009' in metrics
+    assert 'listd_source_entities{source="un"} 1009.0' in metrics
+    assert "listd_deltas_published 1009.0" in metrics
+    assert 'listd_source_held{source="un"} 0.0' in metrics
+    assert 'listd_source_stale{source="un"} 0.0' in metrics
+    assert "listd_index_entities 1009.0" in metrics
+    assert 'listd_http_requests_total{outcome="ok",route="/readyz"}' in metrics
 
 
 async def test_unknown_route_and_method_are_json(api: Client, keys: dict[str, str]) -> None:
@@ -181,12 +191,14 @@ async def test_unknown_route_and_method_are_json(api: Client, keys: dict[str, st
 
 
 async def test_entity_read(api: Client, keys: dict[str, str]) -> None:
-    resp = await api.get("/v1/entities/un:QDi.312", headers=auth(keys["screener"]))
+    resp = await api.get("/v1/entities/un:QDi.312?basis=onboarding", headers=auth(keys["screener"]))
     data = await resp.json()
     assert resp.status == 200
     assert data["reference"] == "QDi.312" and data["schema"] == "person"
     assert {"date": "1986-08-03"}.items() <= data["birth_dates"][0].items()
-    missing = await api.get("/v1/entities/un:QDi.999", headers=auth(keys["screener"]))
+    missing = await api.get(
+        "/v1/entities/un:QDi.999?basis=onboarding", headers=auth(keys["screener"])
+    )
     assert missing.status == 404 and (await missing.json())["id"] == "un:QDi.999"
 
 
@@ -212,3 +224,57 @@ async def test_index_follows_a_new_version(
             break
         await asyncio.sleep(0.05)
     assert data["matches"] == []
+
+
+async def test_batch_screens_many_and_names_the_bad_query(
+    api: Client, keys: dict[str, str]
+) -> None:
+    queries = [
+        {"name": "Aamir Ali Chaudhry"},
+        {"name": "7th of Tir", "type": "entity"},
+        {"name": "Margaret Hilda Thatcher"},
+    ]
+    resp = await api.post(
+        "/v1/screen/batch",
+        json={"basis": "periodic_review", "queries": queries},
+        headers=auth(keys["screener"]),
+    )
+    data = await resp.json()
+    assert resp.status == 200, data
+    tops = [r["matches"][0]["id"] if r["matches"] else None for r in data["results"]]
+    assert tops == ["un:QDi.312", "un:IRe.001", None]
+    assert [r["index"] for r in data["results"]] == [0, 1, 2] and data["list_versions"]["un"]
+    bad = await api.post(
+        "/v1/screen/batch",
+        json={
+            "basis": "periodic_review",
+            "queries": [{"name": "ok"}, {"name": "x", "birth_date": "May 5"}],
+        },
+        headers=auth(keys["screener"]),
+    )
+    assert bad.status == 400 and (await bad.json())["field"] == "queries[1].birth_date"
+    too_many = await api.post(
+        "/v1/screen/batch",
+        json={"basis": "periodic_review", "queries": [{"name": "a"}] * 10_001},
+        headers=auth(keys["screener"]),
+    )
+    assert too_many.status == 400 and (await too_many.json())["field"] == "queries"
+
+
+async def test_stale_source_is_shown_and_warned_about(
+    api: Client, keys: dict[str, str], loaded: Store
+) -> None:
+    import asyncio
+
+    # As if the last successful sync was two days ago.
+    await loaded.set_state("un", last_success="2026-01-01T00:00:00Z")
+    data = await (await api.get("/v1/sources", headers=auth(keys["screener"]))).json()
+    (un,) = data["sources"]
+    assert un["status"] == "stale" and un["stale"] is True and un["age_minutes"] > 60 * 24
+    for _ in range(100):  # the API refreshes its view of freshness every round
+        screened = await screen(api, keys["screener"], name="Aamir Ali Chaudhry")
+        if screened.get("warnings"):
+            break
+        await asyncio.sleep(0.05)
+    assert any("un is stale" in w for w in screened["warnings"])
+    assert screened["matches"][0]["id"] == "un:QDi.312"  # stale data still screens

@@ -1,0 +1,45 @@
+"""Server-Sent Events: the delta stream for live consumers, resumable by Last-Event-ID."""
+
+from __future__ import annotations
+
+import json
+
+from aiohttp import web
+
+from listd.api.state import BELL, STORE
+from listd.errors import BadRequest
+
+_KEEPALIVE_S = 15.0
+
+
+def last_event_id(request: web.Request) -> int:
+    raw = request.headers.get("Last-Event-ID") or request.query.get("after") or "0"
+    if not raw.strip().isdigit():
+        raise BadRequest("Last-Event-ID / after must be a delta sequence number", field="after")
+    return int(raw)
+
+
+async def stream(request: web.Request) -> web.StreamResponse:
+    """GET /v1/deltas/stream: every delta after Last-Event-ID, then live ones as they come."""
+    store = request.app[STORE]
+    bell = request.app[BELL]
+    after = last_event_id(request)
+    source = request.query.get("source") or None
+    # Validate before the stream starts, so a too-old position is a plain 410 answer.
+    deltas, cursor = await store.read_deltas(after, 500, source)
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
+    await response.prepare(request)
+    await response.write(b"retry: 2000\n\n")
+    while True:
+        for delta in deltas:
+            data = json.dumps(delta, ensure_ascii=False, sort_keys=True)
+            await response.write(f"id: {delta['seq']}\nevent: delta\ndata: {data}\n\n".encode())
+        if len(deltas) < 500 and not await bell.wait(_KEEPALIVE_S):
+            await response.write(b": keep-alive\n\n")
+        deltas, cursor = await store.read_deltas(cursor, 500, source)

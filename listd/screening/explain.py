@@ -1,0 +1,100 @@
+"""Why a match matched: token pairs with their rules, the evidence, a one-line summary."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from listd.screening.tokens import Token
+
+Pair = tuple[int, int, float, str]  # query position, list position, score, rule
+
+# From strongest to weakest: a name's rule is the weakest any of its token pairs used.
+RULES = (
+    "exact",
+    "legal_form",
+    "transliteration",
+    "equivalence",
+    "patronymic",
+    "surname_form",
+    "compound_part",
+    "initial",
+    "phonetic",
+    "edit_distance",
+)
+_RANK = {rule: i for i, rule in enumerate(RULES)}
+
+
+def explain(
+    query: Sequence[Token],
+    listed: Sequence[Token],
+    pairs: Sequence[Pair],
+    name_score: float,
+    matched_name: str,
+    effects: dict[str, dict[str, Any]],
+) -> dict[str, Any]:
+    """The JSON explanation of one match."""
+    used_q = {p[0] for p in pairs}
+    used_c = {p[1] for p in pairs}
+    tokens: list[dict[str, Any]] = [
+        {
+            "query": query[pos].text,
+            "candidate": listed[j].text,
+            "rule": rule,
+            "score": round(score, 4),
+        }
+        for pos, j, score, rule in sorted(pairs)
+    ]
+    tokens += [
+        {"query": t.text, "candidate": None, "rule": "not_in_list_name", "score": 0.0}
+        for pos, t in enumerate(query)
+        if pos not in used_q
+    ]
+    tokens += [
+        {"query": None, "candidate": t.text, "rule": "not_in_query", "score": 0.0}
+        for j, t in enumerate(listed)
+        if j not in used_c
+    ]
+    rule = max((p[3] for p in pairs), key=lambda r: _RANK.get(r, len(RULES)), default="none")
+    out: dict[str, Any] = {
+        "name": {
+            "score": round(name_score, 4),
+            "rule": rule,
+            "query": " ".join(t.text for t in query),
+            "candidate": " ".join(t.text for t in listed),
+        },
+        "tokens": tokens,
+    }
+    out.update(effects)
+    out["summary"] = _summary(query, listed, pairs, rule, matched_name, effects)
+    return out
+
+
+def _summary(
+    query: Sequence[Token],
+    listed: Sequence[Token],
+    pairs: Sequence[Pair],
+    rule: str,
+    matched_name: str,
+    effects: dict[str, dict[str, Any]],
+) -> str:
+    if pairs:
+        rules = sorted({p[3] for p in pairs}, key=lambda r: _RANK.get(r, len(RULES)))
+        text = (
+            f"name matches listed {matched_name!r}: {len(pairs)} of {len(query)} query"
+            f" word(s) and {len(pairs)} of {len(listed)} listed word(s) ({', '.join(rules)})"
+        )
+    else:
+        text = f"name does not match listed {matched_name!r}"
+    for key, label in (
+        ("birth_date", "birth date"),
+        ("identifiers", "identifier"),
+        ("nationality", "nationality"),
+    ):
+        effect = effects.get(key)
+        if effect is None:
+            continue
+        delta = effect.get("effect")
+        shown = f"{delta:+.2f}" if isinstance(delta, float) else str(delta)
+        text += f"; {label}: {effect.get('reason')} ({shown})"
+    return text[:1].upper() + text[1:]

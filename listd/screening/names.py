@@ -1,0 +1,289 @@
+"""Knowledge about names that no transliteration table holds: equivalent given names,
+particles, titles, company legal forms and generic organisation words.
+
+Every spelling here is written as people write it (Latin, Cyrillic or Arabic script);
+`listd.screening.tokens` folds and phonetically normalises them once at import, so the
+tables need no care about case, diacritics or transliteration system.
+"""
+
+from __future__ import annotations
+
+# Given names that are one name in different languages and romanisations. A query token
+# and a list token in the same group match by the "equivalence" rule; tokens in two
+# *different* groups never match by the looser phonetic rule (Mahmoud is not Muhammad).
+EQUIVALENT_NAMES: tuple[tuple[str, ...], ...] = (
+    (
+        "muhammad",
+        "mohammed",
+        "mohamed",
+        "mohammad",
+        "muhammed",
+        "mohamad",
+        "muhamad",
+        "mukhammed",
+        "mukhamed",
+        "mukhammad",
+        "magomed",
+        "mahomed",
+        "mehmet",
+        "mehmed",
+        "muhamed",
+        "mohd",
+        "mhd",
+        "mochammad",
+        "muhammet",
+        "mukhametov",
+        "мухаммед",
+        "мухаммад",
+        "мухамед",
+        "магомед",
+        "мохаммед",
+        "мохамед",
+        "мұхаммед",
+        "мұхамед",
+        "محمد",
+    ),
+    (
+        "ahmad",
+        "ahmed",
+        "akhmed",
+        "akhmad",
+        "ahmet",
+        "achmed",
+        "akhmet",
+        "ахмед",
+        "ахмад",
+        "ахмет",
+        "أحمد",
+        "احمد",
+    ),
+    ("mahmud", "mahmoud", "mahmood", "makhmud", "mahmut", "махмуд", "محمود"),
+    ("hamid", "hamed", "khamid", "hameed", "хамид", "حامد"),
+    ("ali", "aly", "alee", "али", "әли", "علي", "على"),
+    ("hasan", "hassan", "gasan", "khasan", "hassen", "гасан", "хасан", "حسن"),
+    (
+        "husain",
+        "hussein",
+        "husein",
+        "hussain",
+        "husayn",
+        "hossein",
+        "huseyin",
+        "guseyn",
+        "gusein",
+        "khusein",
+        "khuseyn",
+        "гусейн",
+        "хусейн",
+        "хуссейн",
+        "حسين",
+    ),
+    (
+        "ibrahim",
+        "ebrahim",
+        "ibragim",
+        "ibrahima",
+        "brahim",
+        "ибрагим",
+        "ибрахим",
+        "إبراهيم",
+        "ابراهيم",
+    ),
+    (
+        "ismail",
+        "ismoil",
+        "ismayil",
+        "ismael",
+        "ismaeel",
+        "esmail",
+        "исмаил",
+        "исмаиль",
+        "إسماعيل",
+        "اسماعيل",
+    ),
+    (
+        "yusuf",
+        "yousef",
+        "youssef",
+        "yusup",
+        "yussuf",
+        "jusuf",
+        "yousuf",
+        "yousif",
+        "iusuf",
+        "юсуф",
+        "юсуп",
+        "жүсіп",
+        "يوسف",
+    ),
+    ("yakub", "yaqub", "jakub", "yacoub", "yaqoob", "yakoub", "якуб", "жақып", "يعقوب"),
+    ("yunus", "younis", "yunis", "younes", "younus", "юнус", "يونس"),
+    # Not عمر: unvowelled it is also Amr (عمرو) and reads like عامر Aamir.
+    ("umar", "omar", "omer", "умар", "омар"),
+    ("usman", "osman", "uthman", "othman", "usmon", "усман", "осман", "عثمان"),
+    (
+        "abdullah",
+        "abdallah",
+        "abdulla",
+        "abdalla",
+        "abdulloh",
+        "abdellah",
+        "abdollah",
+        "абдулла",
+        "абдуллах",
+        "عبدالله",
+        "عبد الله",
+    ),
+    (
+        "abdulrahman",
+        "abdurrahman",
+        "abdelrahman",
+        "abdurakhman",
+        "abdurahmon",
+        "abdurakhmon",
+        "abdul rahman",
+        "abd al rahman",
+        "abdel rahman",
+        "abdur rahman",
+        "абдурахман",
+        "абдурахмон",
+        "عبدالرحمن",
+        "عبد الرحمن",
+    ),
+    ("khalid", "khaled", "halid", "khalied", "халид", "خالد"),
+    ("mustafa", "mostafa", "moustafa", "mustapha", "mustofa", "мустафа", "مصطفى"),
+    (
+        "sulaiman",
+        "suleiman",
+        "suleyman",
+        "sulayman",
+        "soliman",
+        "sulaymon",
+        "сулейман",
+        "сулайман",
+        "سليمان",
+    ),
+    ("said", "saeed", "sayed", "sayyid", "saied", "saiid", "саид", "сайид", "سعيد"),
+    ("zakaria", "zakariya", "zakariyya", "zakariah", "zakarie", "закария", "زكريا"),
+    ("abubakar", "abu bakr", "abu bakar", "abubakr", "abubakir", "абубакар", "ابوبكر", "أبو بكر"),
+    ("jamal", "djamel", "gamal", "jamel", "camal", "джамал", "جمال"),
+    ("salah", "saleh", "salih", "solih", "салах", "салих", "صالح"),
+    ("rahim", "rakhim", "raheem", "рахим", "رحيم"),
+    ("karim", "kerim", "kareem", "karim", "карим", "كريم"),
+    ("nursultan", "nursoltan", "нурсултан", "нұрсұлтан"),
+    ("zhomart", "jomart", "жомарт"),
+    ("aleksandr", "alexander", "alexandr", "aleksander", "oleksandr", "александр", "олександр"),
+    ("sergei", "sergey", "serhii", "serhiy", "sergiy", "сергей", "сергій"),
+    ("dmitrii", "dmitry", "dmitriy", "dmytro", "dimitri", "дмитрий", "дмитро"),
+    ("evgenii", "yevgeny", "evgeny", "yevgeniy", "evgeniy", "ievgen", "евгений", "євген"),
+    ("mikhail", "michael", "mykhailo", "михаил", "михайло"),
+    ("nikolai", "nikolay", "mykola", "nicholas", "николай", "микола"),
+    ("aleksei", "alexey", "alexei", "oleksii", "алексей", "олексій"),
+    ("yurii", "yuri", "yuriy", "iurii", "юрий", "юрій"),
+    ("andrei", "andrey", "andrii", "andriy", "андрей", "андрій"),
+    ("vladimir", "volodymyr", "wladimir", "владимир", "володимир"),
+    ("georgii", "georgy", "george", "heorhii", "георгий"),
+    ("ilia", "ilya", "illia", "elias", "илья", "ілля"),
+)
+
+# Tokens so common on the lists and among customers that they prove little on their own
+# (weight lowered, see tokens.WEIGHTS); grouped names count through their group's first
+# spelling.
+COMMON_NAMES: frozenset[str] = frozenset(
+    {"muhammad", "ahmad", "ali", "hasan", "husain", "ibrahim", "abdullah", "umar",
+     "khan", "abdul", "abd", "mahmud", "said", "salah", "yusuf", "ismail", "usman",
+     "rahman", "islam", "allah", "din", "jan", "shah", "amir", "aziz", "kim", "li", "pak",
+     "ri", "choe", "jong", "chol", "song", "il", "nam",
+     "wang", "zhang", "nurlan", "erlan", "serik", "ruslan", "azamat", "kairat"}
+)  # fmt: skip
+
+# Stand-alone particles: filial (bin, ibn...), the Arabic article and its assimilated
+# forms, prepositions of company and place names. They cost little when missing.
+PARTICLES: frozenset[str] = frozenset(
+    {"bin", "ibn", "ben", "bint", "binti", "bn", "ould", "wuld", "walad", "ait", "ag",
+     "al", "el", "ul", "ad", "ar", "as", "ash", "at", "az", "an", "ud", "ur", "us", "ed",
+     "er", "es", "ez",
+     "of", "the", "and", "for", "de", "da", "do", "dos", "das", "du", "des", "del", "della",
+     "di", "la", "le", "van", "von", "der", "den", "и", "және", "va", "wa", "fi", "في"}
+)  # fmt: skip
+# Arabic article forms that join the following word: al-Baghdadi ~ Albaghdadi ~ Baghdadi.
+ARTICLES: frozenset[str] = frozenset(
+    {"al", "el", "ul", "ad", "ar", "as", "ash", "at", "az", "an", "ud", "ur", "us", "ed",
+     "er", "es", "ez"}
+)  # fmt: skip
+# Patronymic words that follow (Kyrgyz, Azeri, Uzbek, Kazakh) the father's name.
+PATRONYMIC_WORDS: frozenset[str] = frozenset(
+    {"uulu", "uly", "ulu", "uli", "ugli", "ogly", "oglu", "ogli", "kyzy", "kizi", "qizi",
+     "gyzy", "kyzi", "уулу", "ұлы", "улы", "угли", "оглы", "оглу", "огли", "қызы", "кызы",
+     "кизи"}
+)  # fmt: skip
+# Patronymic endings written into one word: Маратович, Маратовна, Маратұлы, Маратқызы.
+PATRONYMIC_SUFFIXES: tuple[str, ...] = (
+    "ovich", "evich", "ovych", "evych", "ovna", "evna", "inichna", "ichna", "uulu", "uly",
+    "uli", "ulu", "kyzy", "kizi", "qizi", "ogly", "oglu", "ogli", "ugli",
+)  # fmt: skip
+# Russified surname endings: Құралбай ~ Кұралбаев, Абдибеков ~ Абдибекова.
+SURNAME_SUFFIXES: tuple[str, ...] = ("ova", "eva", "ov", "ev", "ina", "in", "skaya", "skii")
+
+# Honorifics, religious and military titles and forms of address: ignored on both sides.
+TITLES: frozenset[str] = frozenset(
+    {"mr", "mrs", "ms", "miss", "mister", "madam", "mme", "mlle", "dr", "doctor", "prof",
+     "professor", "sir", "dame", "lord", "herr", "frau", "sheikh", "shaykh", "shaikh",
+     "sheik", "cheikh", "haji", "hajji", "hadji", "hajj", "alhaji", "alhaj", "mullah",
+     "mulla", "mullo", "molla", "maulana", "mawlana", "maulvi", "mawlawi", "moulvi",
+     "molvi", "maulavi", "mawlavi", "qari", "hafiz", "ustadh", "ustad", "ustaz", "eng",
+     "engineer", "gen", "general", "col", "colonel", "capt", "captain", "maj", "major",
+     "lt", "lieutenant", "brig", "brigadier", "sgt", "admiral", "adm", "hon", "rev",
+     "господин", "госпожа", "гн", "гжа", "мырза", "ханым", "доктор", "шейх", "хаджи",
+     "мулла", "генерал", "полковник", "майор", "капитан", "имени",
+     "ملا", "الملا", "شيخ", "الشيخ", "حاجي", "الحاج", "حاج", "مولوي", "مولانا", "قاري"}
+)  # fmt: skip
+
+# Company legal forms, by the label shown in explanations. Multi-word forms are matched
+# as phrases (after folding), so "товарищество с ограниченной ответственностью", "ТОО",
+# "LLP" and "limited liability partnership" are all the token LLP.
+LEGAL_FORMS: dict[str, tuple[str, ...]] = {
+    "LLP": ("llp", "тоо", "жшс", "limited liability partnership",
+            "товарищество с ограниченной ответственностью",
+            "жауапкершілігі шектеулі серіктестік"),
+    "LLC": ("llc", "l l c", "ooo", "ооо", "limited liability company", "fz llc",
+            "общество с ограниченной ответственностью",
+            "obshchestvo s ogranichennoi otvetstvennostyu",
+            "obshchestvo s ogranichennoy otvetstvennostyu", "mchj", "mas uliyati cheklangan"),
+    "JSC": ("jsc", "ao", "ао", "joint stock company", "joint-stock company",
+            "акционерное общество", "aktsionernoe obshchestvo", "акционерлік қоғам",
+            "ojsc", "оао", "oao", "open joint stock company",
+            "открытое акционерное общество", "otkrytoe aktsionernoe obshchestvo",
+            "cjsc", "зао", "zao", "closed joint stock company",
+            "закрытое акционерное общество", "zakrytoe aktsionernoe obshchestvo",
+            "pjsc", "пао", "pao", "public joint stock company",
+            "публичное акционерное общество", "publichnoe aktsionernoe obshchestvo",
+            "nao", "нао", "non-profit joint stock company"),
+    "IE": ("ип", "ip", "individual entrepreneur", "индивидуальный предприниматель",
+           "жеке кәсіпкер"),
+    "LTD": ("ltd", "limited", "pvt ltd", "private limited", "pte ltd", "pty ltd"),
+    "INC": ("inc", "incorporated"),
+    "CORP": ("corp", "corporation"),
+    "CO": ("co", "company", "компания", "kompaniya", "and co"),
+    "PLC": ("plc", "public limited company"),
+    "LP": ("lp", "limited partnership"),
+    "GMBH": ("gmbh", "mbh"),
+    "AG": ("ag",),
+    "SA": ("sa", "s a", "sarl", "s a r l", "sas", "sal", "s a l", "sae", "spa", "s p a",
+           "srl", "s r l"),
+    "BV": ("bv", "b v", "nv", "n v"),
+    "FZE": ("fze", "fzco", "fzc", "fz co", "dmcc"),
+    "NGO": ("ngo", "нпо", "ано", "фонд", "foundation", "fund"),
+}  # fmt: skip
+
+# Generic organisation words: they match, but a match on them alone proves little.
+ORG_WORDS: frozenset[str] = frozenset(
+    {"group", "holding", "holdings", "trading", "trade", "international", "industries",
+     "industry", "industrial", "services", "service", "bank", "national", "state",
+     "general", "enterprise", "enterprises", "development", "technology", "technologies",
+     "shipping", "investment", "investments", "management", "global", "organization",
+     "organisation", "association", "movement", "front", "party", "islamic", "republic",
+     "center", "centre", "office", "agency", "committee", "council", "network", "brigade",
+     "brigades", "battalion", "army", "forces", "компания", "группа", "банк",
+     "государственный", "организация", "движение", "партия", "фронт", "центр"}
+)  # fmt: skip

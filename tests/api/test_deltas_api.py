@@ -1,0 +1,162 @@
+"""Deltas over HTTP: paging, 410 after retention, SSE with resume, snapshots, held lists."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
+
+from listd.access import KeyStore
+from listd.api import create_app
+from listd.keys import Keys
+from listd.settings import Settings
+from listd.store import Store
+from listd.sync import Syncer
+from tests.conftest import un_file
+
+Client = TestClient[Any, Any]
+
+
+@pytest.fixture
+async def keys(redis: Redis, settings: Settings) -> dict[str, str]:
+    ks = KeyStore(redis, Keys(settings.key_prefix))
+    keys = {
+        "screener": await ks.create("bank-a", "screener"),
+        "admin": await ks.create("ops", "admin"),
+    }
+    for secret in keys.values():  # a new key can do nothing before it accepts the terms
+        await ks.accept_agreement(secret)
+    return keys
+
+
+@pytest.fixture
+async def api(
+    redis: Redis, aiohttp_client: Callable[..., Awaitable[Client]], settings: Settings
+) -> AsyncIterator[Client]:
+    yield await aiohttp_client(create_app(settings, redis, refresh_seconds=5))
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def sync(redis: Redis, settings: Settings, date: str) -> None:
+    await Syncer(settings, Store(redis, Keys(settings.key_prefix))).sync(
+        "un", raw=un_file(date).read_bytes()
+    )
+
+
+async def test_deltas_page_in_sequence_order(
+    api: Client, keys: dict[str, str], redis: Redis, settings: Settings
+) -> None:
+    await sync(redis, settings, "2025-11-20")
+    await sync(redis, settings, "2026-02-27")
+    resp = await api.get("/v1/deltas?after=1000&limit=3", headers=auth(keys["screener"]))
+    body = await resp.json()
+    assert resp.status == 200
+    assert [d["seq"] for d in body["deltas"]] == [1001, 1002, 1003] and body["next"] == 1003
+    first = body["deltas"][0]
+    assert set(first) >= {"seq", "source", "op", "entity_id", "at", "changes", "entity"}
+    rest = await (
+        await api.get(f"/v1/deltas?after={body['next']}", headers=auth(keys["screener"]))
+    ).json()
+    assert [d["seq"] for d in rest["deltas"]] == [1004, 1005, 1006, 1007]
+    amended = next(d for d in rest["deltas"] + body["deltas"] if d["entity_id"] == "un:SOi.022")
+    assert amended["op"] == "amended" and amended["changes"]
+    empty = await (await api.get("/v1/deltas?after=1007", headers=auth(keys["screener"]))).json()
+    assert empty == {"deltas": [], "next": 1007}
+    filtered = await api.get("/v1/deltas?source=eu", headers=auth(keys["screener"]))
+    assert filtered.status == 404
+    bad = await api.get("/v1/deltas?after=x", headers=auth(keys["screener"]))
+    assert bad.status == 400 and (await bad.json())["field"] == "after"
+
+
+async def test_old_position_gets_410_with_resync_hint(
+    redis: Redis,
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    keys: dict[str, str],
+    settings: Settings,
+) -> None:
+    short = replace(settings, delta_retention=10)
+    await Syncer(short, Store(redis, Keys(short.key_prefix))).sync(
+        "un", raw=un_file("2025-11-20").read_bytes()
+    )
+    client = await aiohttp_client(create_app(short, redis))
+    resp = await client.get("/v1/deltas?after=5", headers=auth(keys["screener"]))
+    body = await resp.json()
+    assert resp.status == 410 and body["error"] == "gone" and body["floor"] == 990
+    assert "/snapshot" in body["message"]
+    # The snapshot says which sequence it corresponds to; continuing from there works.
+    snap = await client.get("/v1/sources/un/snapshot", headers=auth(keys["screener"]))
+    lines = (await snap.text()).splitlines()
+    header = json.loads(lines[0])
+    assert header["seq"] == 1000 and header["entities"] == 1000 == len(lines) - 1
+    assert json.loads(lines[1])["id"] == "un:CDe.001"
+    after = await client.get(f"/v1/deltas?after={header['seq']}", headers=auth(keys["screener"]))
+    assert after.status == 200
+
+
+async def read_events(resp: Any, count: int) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    buffer = ""
+    while len(events) < count:
+        chunk = await asyncio.wait_for(resp.content.readany(), 10)
+        assert chunk, "stream ended"
+        buffer += chunk.decode()
+        while "\n\n" in buffer:
+            block, buffer = buffer.split("\n\n", 1)
+            match = re.search(r"^id: (\d+)\nevent: delta\ndata: (.*)$", block, re.M)
+            if match:
+                events.append({"id": int(match.group(1)), **json.loads(match.group(2))})
+    return events
+
+
+async def test_sse_resumes_and_streams_live(
+    api: Client, keys: dict[str, str], redis: Redis, settings: Settings
+) -> None:
+    await sync(redis, settings, "2025-11-20")
+    headers = {**auth(keys["screener"]), "Last-Event-ID": "998"}
+    async with api.get("/v1/deltas/stream", headers=headers) as resp:
+        assert resp.status == 200
+        assert resp.headers["Content-Type"].startswith("text/event-stream")
+        backlog = await read_events(resp, 2)
+        assert [e["id"] for e in backlog] == [999, 1000]
+        # A sync published while the client listens arrives at once (pub/sub wake-up).
+        await sync(redis, settings, "2026-02-27")
+        live = await read_events(resp, 7)
+        assert [e["id"] for e in live] == list(range(1001, 1008))
+        assert {e["op"] for e in live} == {"added", "amended", "removed"}
+
+
+async def test_held_list_over_the_admin_api(
+    api: Client, keys: dict[str, str], redis: Redis, settings: Settings
+) -> None:
+    await sync(redis, settings, "2026-05-08")
+    text = un_file("2026-05-08").read_text("utf-8")
+    for doomed in re.findall(r"<INDIVIDUAL>.*?</INDIVIDUAL>", text, flags=re.S)[::2]:
+        text = text.replace(doomed, "", 1)
+    store = Store(redis, Keys(settings.key_prefix))
+    await Syncer(settings, store).sync("un", raw=text.encode())
+    sources = await (await api.get("/v1/sources", headers=auth(keys["screener"]))).json()
+    (un,) = sources["sources"]
+    assert un["status"] == "held" and "max_removed_ratio" in un["held_reason"]
+    assert un["entities"] == 1009
+    held = await (await api.get("/v1/sources/un/held", headers=auth(keys["screener"]))).json()
+    assert held["would_removed"] == "369"
+    denied = await api.post("/v1/sources/un/held/approve", headers=auth(keys["screener"]))
+    assert denied.status == 403
+    ok = await api.post("/v1/sources/un/held/reject", headers=auth(keys["admin"]))
+    assert ok.status == 200 and (await ok.json())["rejected"]["version"] == held["version"]
+    again = await api.post("/v1/sources/un/held/reject", headers=auth(keys["admin"]))
+    assert again.status == 404
+    history = await (await api.get("/v1/sources/un/history", headers=auth(keys["screener"]))).json()
+    outcomes = [h["outcome"] for h in history["history"]]
+    assert outcomes == ["held", "updated"]
+    assert history["history"][0]["deltas"] == {"added": 0, "amended": 0, "removed": 369}

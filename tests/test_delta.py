@@ -1,0 +1,345 @@
+"""Deltas on the real UN version pairs, publication, the guard, and crash safety."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import sys
+from dataclasses import replace
+from functools import cache
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from listd import delta
+from listd.errors import Gone, NotFound, ValidationFailed
+from listd.keys import Keys
+from listd.model import canonical_json
+from listd.scrapers import scraper
+from listd.settings import Settings
+from listd.store import Store
+from listd.sync import Parsed, Syncer, process
+from tests.conftest import UN, un_file
+
+DATES = sorted(p.name[len("consolidated-") : -len(".xml")] for p in UN.glob("consolidated-*.xml"))
+
+
+@cache
+def parsed(date: str) -> Parsed:
+    return process(scraper("un"), un_file(date).read_bytes(), "un")
+
+
+def plan_between(a: str, b: str) -> delta.Plan:
+    return delta.plan(parsed(a).hashes, parsed(b).hashes)
+
+
+def refs(ids: list[str]) -> list[str]:
+    return [i.removeprefix("un:") for i in ids]
+
+
+def test_seventeen_files_in_date_order() -> None:
+    assert len(DATES) == 17 and DATES[0] == "2017-06-20" and DATES[-1] == "2026-05-08"
+
+
+# --- the version pairs of SOURCES.md 1.2 ---------------------------------------
+
+
+def test_pure_additions() -> None:
+    p = plan_between("2018-06-07", "2018-06-21")
+    assert refs(p.added) == ["QDi.413", "QDi.414"]
+    assert p.removed == [] and p.amended == []
+
+
+def test_pure_removals() -> None:
+    p = plan_between("2020-11-23", "2020-12-01")
+    assert len(p.removed) == 12 and p.added == [] and p.amended == []
+    assert sum(r.startswith("IQe.") for r in refs(p.removed)) == 11
+    assert "IQi.035" in refs(p.removed)
+
+
+def test_small_daily_delta() -> None:
+    p = plan_between("2025-11-20", "2026-02-27")
+    assert refs(p.added) == ["SDi.007", "SDi.008", "SDi.009", "SDi.010"]
+    assert refs(p.removed) == ["IQi.074"]
+    assert refs(p.amended) == ["HTi.006", "SOi.022"]
+
+
+def test_no_op_pair_has_no_delta() -> None:
+    p = plan_between("2025-11-15", "2025-11-20")
+    assert p.empty
+    assert parsed("2025-11-15").content_hash == parsed("2025-11-20").content_hash
+
+
+def test_single_amendment_and_pure_removals_2017() -> None:
+    assert refs(plan_between("2017-06-20", "2017-06-30").amended) == ["QDi.058"]
+    p = plan_between("2017-06-30", "2017-07-03")
+    assert refs(p.removed) == ["QDi.168", "QDi.169", "QDi.170"] and not p.added and not p.amended
+
+
+def test_reissued_haiti_records_are_not_removed_and_added() -> None:
+    # 2025: the UN re-issued HTi.002-007 under new DATAIDs. Identity is REFERENCE_NUMBER.
+    p = plan_between("2025-04-19", "2025-08-02")
+    assert refs(p.added) == ["HTe.001", "HTe.002", "QDi.436"]
+    assert refs(p.removed) == ["QDi.328"]
+    haiti = [f"HTi.00{n}" for n in range(2, 8)]
+    assert not set(haiti) & set(refs(p.added) + refs(p.removed))
+    old = {e.id: e for e in parsed("2025-04-19").entities}
+    new = {e.id: e for e in parsed("2025-08-02").entities}
+    assert old["un:HTi.002"].meta["dataid"] != new["un:HTi.002"].meta["dataid"]
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "added", "removed"),
+    [
+        ("2018-06-21", "2018-08-24", 6, 8),
+        ("2018-08-24", "2018-10-29", 3, 8),
+        ("2020-03-20", "2020-11-23", 5, 1),
+        ("2024-09-26", "2025-04-19", 4, 2),
+        ("2025-08-02", "2025-11-15", 123, 2),
+        ("2026-02-27", "2026-05-08", 7, 1),
+    ],
+)
+def test_mixed_pairs_add_and_remove_as_the_table_says(
+    a: str, b: str, added: int, removed: int
+) -> None:
+    p = plan_between(a, b)
+    assert (len(p.added), len(p.removed)) == (added, removed)
+
+
+def test_amendments_are_real_field_changes() -> None:
+    # Every reported amendment names at least one field whose content changed.
+    for a, b in zip(DATES, DATES[1:], strict=False):
+        p = plan_between(a, b)
+        old = {e.id: e for e in parsed(a).entities}
+        new = {e.id: e for e in parsed(b).entities}
+        for entity_id in p.amended:
+            fields = delta.field_changes(old[entity_id].content(), new[entity_id].content())
+            assert fields, (a, b, entity_id)
+
+
+def test_amendment_examples_checked_by_hand() -> None:
+    old = {e.id: e for e in parsed("2025-11-20").entities}
+    new = {e.id: e for e in parsed("2026-02-27").entities}
+    # SOi.022: checked by reading both files.
+    fields = delta.field_changes(old["un:SOi.022"].content(), new["un:SOi.022"].content())
+    assert fields, fields
+    assert set(fields) <= {
+        "names", "remarks", "updated_on", "birth_dates", "documents", "addresses",
+        "nationalities", "positions", "titles", "birth_places", "listed_on",
+    }  # fmt: skip
+    assert "2026" in json.dumps(fields.get("updated_on", {})) or "remarks" in fields
+
+
+# --- publication ----------------------------------------------------------------
+
+
+def without_meta(entity: dict[str, object]) -> object:
+    """An entity's content as it travels in JSON (tuples become lists, no `meta`)."""
+    return json.loads(canonical_json({k: v for k, v in entity.items() if k != "meta"}))
+
+
+def store_for(redis: Redis, settings: Settings) -> Store:
+    return Store(redis, Keys(settings.key_prefix))
+
+
+async def test_deltas_are_published_in_order_with_entities(
+    redis: Redis, settings: Settings
+) -> None:
+    store = store_for(redis, settings)
+    syncer = Syncer(settings, store)
+    first = await syncer.sync("un", raw=un_file("2025-11-20").read_bytes())
+    assert first.deltas == {"added": 1000, "amended": 0, "removed": 0}
+    assert (first.first_seq, first.last_seq) == (1, 1000)
+    second = await syncer.sync("un", raw=un_file("2026-02-27").read_bytes())
+    assert second.deltas == {"added": 4, "amended": 2, "removed": 1}
+    assert (second.first_seq, second.last_seq) == (1001, 1007)
+    found, cursor = await store.read_deltas(1000, 100)
+    assert cursor == 1007
+    assert [d["seq"] for d in found] == list(range(1001, 1008))
+    ops = {d["entity_id"].removeprefix("un:"): d["op"] for d in found}
+    assert ops == {
+        "HTi.006": "amended", "IQi.074": "removed", "SDi.007": "added", "SDi.008": "added",
+        "SDi.009": "added", "SDi.010": "added", "SOi.022": "amended",
+    }  # fmt: skip
+    removed = next(d for d in found if d["op"] == "removed")
+    assert removed["entity"]["reference"] == "IQi.074"  # the last listed state, for unfreezing
+    added = next(d for d in found if d["entity_id"] == "un:SDi.007")
+    assert added["entity"]["programs"] == ["UN-1591"] and added["version"] == second.version
+    assert (await store.state("un"))["seq"] == "1007"
+    no_op = await syncer.sync("un", raw=un_file("2026-02-27").read_bytes())
+    assert no_op.outcome == "unchanged" and await store.last_seq() == 1007
+
+
+async def test_replay_all_files_reproduces_the_last_snapshot(
+    redis: Redis, settings: Settings
+) -> None:
+    # max_removed_ratio 0.1: the 2024 file (172 of 1006 gone, 17%) is held and then
+    # approved by an administrator, as in production; 2020's 102 of 1093 (9%) passes.
+    cfg = replace(settings.sources["un"], max_removed_ratio=0.1)
+    s = replace(settings, sources={"un": cfg})
+    store = store_for(redis, s)
+    syncer = Syncer(s, store)
+    held = []
+    for date in DATES:
+        result = await syncer.sync("un", raw=un_file(date).read_bytes())
+        if result.outcome == "held":
+            held.append(date)
+            await syncer.approve_held("un")
+    assert held == ["2024-09-26"]
+    everything, _ = await store.read_deltas(0, 1_000_000)
+    assert [d["seq"] for d in everything] == list(range(1, len(everything) + 1))
+    # Deltas carry designations, not bookkeeping (a new DATAID alone is no change),
+    # so the replay reproduces every entity's content exactly.
+    snapshot = {e.id: e.to_dict() for e in parsed(DATES[0]).entities}
+    delta.apply(snapshot, everything[len(snapshot) :])
+    final = {e.id: without_meta(e.to_dict()) for e in await store.entities("un")}
+    assert {k: without_meta(v) for k, v in snapshot.items()} == final
+    assert final == {e.id: without_meta(e.to_dict()) for e in parsed(DATES[-1]).entities}
+
+
+async def test_retention_answers_410_for_trimmed_positions(
+    redis: Redis, settings: Settings
+) -> None:
+    store = store_for(redis, settings)
+    syncer = Syncer(replace(settings, delta_retention=5), store)
+    await syncer.sync("un", raw=un_file("2025-11-20").read_bytes())
+    assert await store.delta_floor() == 995
+    with pytest.raises(Gone, match="snapshot"):
+        await store.read_deltas(10, 10)
+    kept, _ = await store.read_deltas(995, 10)
+    assert [d["seq"] for d in kept] == [996, 997, 998, 999, 1000]
+
+
+# --- the guard -----------------------------------------------------------------
+
+
+def half_of(date: str) -> bytes:
+    """A valid file with every second INDIVIDUAL removed (about a third of the list)."""
+    text = un_file(date).read_text("utf-8")
+    individuals = re.findall(r"<INDIVIDUAL>.*?</INDIVIDUAL>", text, flags=re.S)
+    for doomed in individuals[::2]:
+        text = text.replace(doomed, "", 1)
+    return text.encode()
+
+
+async def test_guard_holds_a_list_missing_half_its_records(
+    redis: Redis, settings: Settings
+) -> None:
+    store = store_for(redis, settings)
+    syncer = Syncer(settings, store)
+    good = await syncer.sync("un", raw=un_file("2026-05-08").read_bytes())
+    result = await syncer.sync("un", raw=half_of("2026-05-08"))
+    assert result.outcome == "held" and "max_removed_ratio" in (result.held_reason or "")
+    assert await store.current_version("un") == good.version
+    assert len(await store.entities("un")) == 1009
+    state = await store.state("un")
+    assert state["status"] == "held" and "369 of 1009" in state["held_reason"]
+    assert await store.last_seq() == 1009  # nothing published
+    held = await store.held("un")
+    assert held["would_removed"] == "369" and held["entities"] == "640"
+    # The same broken file again changes nothing.
+    again = await syncer.sync("un", raw=half_of("2026-05-08"))
+    assert again.outcome == "held" and again.version == held["version"]
+    # Rejecting it keeps the list; the next good file publishes normally.
+    await syncer.reject_held("un")
+    assert await store.held("un") == {}
+    assert (await store.state("un"))["status"] == "ok"
+    with pytest.raises(NotFound):
+        await syncer.reject_held("un")
+    assert not await redis.exists(*store.keys.snapshot_keys("un", held["version"]))
+
+
+async def test_approving_a_held_list_publishes_its_removals(
+    redis: Redis, settings: Settings
+) -> None:
+    store = store_for(redis, settings)
+    syncer = Syncer(settings, store)
+    await syncer.sync("un", raw=un_file("2026-05-08").read_bytes())
+    await syncer.sync("un", raw=half_of("2026-05-08"))
+    approved = await syncer.approve_held("un")
+    assert approved.deltas == {"added": 0, "amended": 0, "removed": 369}
+    assert len(await store.entities("un")) == 640
+    assert (await store.state("un"))["status"] == "ok"
+    assert await store.held("un") == {}
+
+
+async def test_guard_min_entities_holds_even_the_first_list(
+    redis: Redis, settings: Settings
+) -> None:
+    strict = replace(settings, sources={"un": replace(settings.sources["un"], min_entities=5000)})
+    store = store_for(redis, strict)
+    result = await Syncer(strict, store).sync("un", raw=un_file("2026-05-08").read_bytes())
+    assert result.outcome == "held" and "min_entities=5000" in (result.held_reason or "")
+    assert await store.current_version("un") is None
+
+
+async def test_truncated_file_publishes_nothing(redis: Redis, settings: Settings) -> None:
+    store = store_for(redis, settings)
+    syncer = Syncer(settings, store)
+    await syncer.sync("un", raw=un_file("2026-02-27").read_bytes())
+    raw = un_file("2026-05-08").read_bytes()
+    with pytest.raises(ValidationFailed):
+        await syncer.sync("un", raw=raw[: len(raw) * 2 // 3])
+    assert await store.last_seq() == 1003 and len(await store.entities("un")) == 1003
+
+
+# --- crash safety: a real process killed with SIGKILL in the middle of a sync ---------
+
+
+async def consistent(store: Store) -> tuple[str, int]:
+    """Check that the serving snapshot and the delta stream agree; return (version, seq)."""
+    state = await store.state("un")
+    version = state["version"]
+    assert await store.current_version("un") == version
+    meta = await store.snapshot_meta("un", version)
+    entities = await store.entities("un", version)
+    assert len(entities) == int(meta["entities"]) == int(state["entities"])
+    seq = await store.last_seq()
+    assert int(state["seq"]) == seq
+    replayed: dict[str, dict[str, object]] = {}
+    delta.apply(replayed, (await store.read_deltas(0, 1_000_000))[0])
+    expected = {e.id: without_meta(e.to_dict()) for e in entities}
+    assert {k: without_meta(v) for k, v in replayed.items()} == expected
+    return version, seq
+
+
+async def test_sigkill_mid_sync_leaves_old_or_new_never_a_mix(
+    redis: Redis, redis_url: str, settings: Settings, tmp_path: Path
+) -> None:
+    store = store_for(redis, settings)
+    await Syncer(settings, store).sync("un", raw=un_file("2025-08-02").read_bytes())
+    old_version, old_seq = await consistent(store)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LISTD_")}
+    env |= {"LISTD_REDIS_URL": redis_url, "LISTD_KEY_PREFIX": settings.key_prefix}
+    sources = tmp_path / "sources.toml"
+    sources.write_text('[sources.un]\nkind = "un"\nurl = "http://127.0.0.1:9/x"\n')
+    env["LISTD_SOURCES"] = str(sources)
+    outcomes = set()
+    for delay in (0.2, 0.6, 1.0, 1.4, 1.8, 2.2, 2.6, 3.0):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "listd", "sync", "un", "--file", str(un_file("2025-11-15")),
+            env=env, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        await asyncio.sleep(delay)
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGKILL)
+        await proc.wait()
+        version, seq = await consistent(store)
+        if version == old_version:
+            assert seq == old_seq
+            outcomes.add("old")
+        else:
+            assert seq == old_seq + 123 + 2 + 10
+            outcomes.add("new")
+            break
+    # At least one kill must have landed before the flip for the test to mean anything.
+    assert "old" in outcomes
+    # The lock of a killed sync does not block the next one, and it completes.
+    final = await Syncer(settings, store).sync("un", raw=un_file("2025-11-15").read_bytes())
+    assert final.outcome in {"updated", "unchanged"}
+    version, seq = await consistent(store)
+    assert seq == old_seq + 135

@@ -1,0 +1,98 @@
+"""Settings and the sources file: validated at start-up, errors name the bad key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from listd.errors import ConfigError
+from listd.settings import Settings, load_sources, parse_listen
+
+TOKEN = {"LISTD_AFM_TOKEN": "t0ken"}
+
+
+def test_default_sources_ship_official_urls_and_kz_waits_for_a_token() -> None:
+    sources = load_sources(None, {})
+    assert sources["un"].url == "https://scsanctions.un.org/resources/xml/en/consolidated.xml"
+    assert sources["un"].enabled and sources["un"].min_entities == 500
+    for name in ("kz-afm-tf", "kz-afm-pta", "kz-afm-pf"):
+        assert not sources[name].enabled, name
+    with_token = load_sources(None, TOKEN)
+    assert with_token["kz-afm-tf"].enabled
+    assert with_token["kz-afm-tf"].headers == {"Authorization": "Bearer t0ken"}
+    assert "sanction-weapon-old" in (with_token["kz-afm-pf"].url or "")
+    assert not with_token["un-html"].enabled
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "sources.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ('[sources.un]\nkind = "un"\nurl = "x"\ninterval = 5\n', "sources.un.interval"),
+        ('[sources.un]\nurl = "x"\n', "sources.un.kind"),
+        ('[sources.un]\nkind = "eu"\nurl = "x"\n', "sources.un.kind"),
+        ('[sources.un]\nkind = "un"\n', "sources.un.url"),
+        ('[sources.un]\nkind = "un"\nurl = "x"\ntimeout = "fast"\n', "sources.un.timeout"),
+        ('[sources.un]\nkind = "un"\nurl = "x"\ntimeout = -1\n', "sources.un.timeout"),
+        ('[sources.un]\nkind = "un"\nurl = "x"\nenabled = "yes"\n', "sources.un.enabled"),
+        ('[sources.un]\nkind = "un"\nurl = "x"\nmin_entities = true\n', "sources.un.min_entities"),
+        (
+            '[sources.un]\nkind = "un"\nurl = "x"\nmax_removed_ratio = 1.5\n',
+            "sources.un.max_removed_ratio",
+        ),
+        ('[sources.un]\nkind = "un"\npage_url = "http://p"\n', "sources.un.link_pattern"),
+        (
+            '[sources.un]\nkind = "un"\npage_url = "http://p"\nlink_pattern = "("\n',
+            "sources.un.link_pattern",
+        ),
+        ('[sources."Bad Name"]\nkind = "un"\nurl = "x"\n', "sources.Bad Name"),
+        ("[other]\n", "sources"),
+    ],
+)
+def test_bad_source_file_names_the_key(tmp_path: Path, text: str, key: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_sources(write(tmp_path, text), {})
+    assert info.value.detail["key"] == key, info.value.message
+
+
+def test_missing_token_is_a_clear_start_up_error(tmp_path: Path) -> None:
+    text = (
+        '[sources.kz]\nkind = "kz-afm-tf"\nurl = "https://api"\n'
+        'headers = { Authorization = "Bearer ${LISTD_AFM_TOKEN}" }\n'
+    )
+    with pytest.raises(ConfigError, match=r"LISTD_AFM_TOKEN.*not set") as info:
+        load_sources(write(tmp_path, text), {})
+    assert info.value.detail["key"] == "sources.kz.headers.Authorization"
+    assert load_sources(write(tmp_path, text), TOKEN)["kz"].headers["Authorization"] == (
+        "Bearer t0ken"
+    )
+
+
+def test_not_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_sources(write(tmp_path, "[sources.un\n"), {})
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_sources(tmp_path / "missing.toml", {})
+
+
+def test_environment(tmp_path: Path) -> None:
+    env = {"LISTD_STATE_DIR": str(tmp_path), "LISTD_LISTEN": "0.0.0.0:9000"}
+    settings = Settings.from_env(env)
+    assert settings.state_dir == tmp_path and settings.redis_url is None
+    assert parse_listen(settings.listen) == ("0.0.0.0", 9000)
+    assert Settings.from_env({"STATE_DIRECTORY": "/var/lib/listd"}).state_dir == Path(
+        "/var/lib/listd"
+    )
+    for bad in (
+        {"LISTD_LISTEN": "8080"},
+        {"LISTD_KEY_PREFIX": "a b"},
+        {"LISTD_DELTA_RETENTION": "0"},
+    ):
+        with pytest.raises(ConfigError):
+            Settings.from_env(bad)
