@@ -15,7 +15,6 @@ from typing import Any
 import aiohttp
 
 from listd import __version__, cli_access, logs
-from listd.access import ROLES, KeyStore
 from listd.api import refresh_index
 from listd.connection import open_redis
 from listd.errors import BadRequest, ListdError
@@ -74,15 +73,6 @@ async def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
                 )
             )
     return 1 if failed else 0
-
-
-async def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
-    async with open_redis(settings) as redis:
-        secret = await KeyStore(redis, Keys(settings.key_prefix)).create(
-            args.name, args.role, ttl_days=args.expires_days, org=args.org
-        )
-    print(secret)
-    return 0
 
 
 async def cmd_sources(settings: Settings, args: argparse.Namespace) -> int:
@@ -293,15 +283,6 @@ def parser() -> argparse.ArgumentParser:
     sync.add_argument("source", help="source name, or 'all'")
     sync.add_argument("--file", help="ingest this file instead of fetching (offline import)")
     sync.set_defaults(func=cmd_sync)
-
-    keys = sub.add_parser("keys", help="manage API keys")
-    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
-    create = keys_sub.add_parser("create", help="create an API key and print it (shown once)")
-    create.add_argument("--name", required=True)
-    create.add_argument("--role", required=True, choices=ROLES)
-    create.add_argument("--expires-days", type=float, default=None)
-    create.add_argument("--org", default=None, help="organisation (default: the key's name)")
-    create.set_defaults(func=cmd_keys_create)
 
     deltas = sub.add_parser("deltas", help="print published deltas as JSON lines")
     deltas.add_argument("--after", type=int, default=0, help="print deltas after this sequence")

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 
 from listd.embedded import EmbeddedRedis
@@ -17,7 +17,11 @@ from listd.settings import Settings
 def client(url: str) -> Redis:
     """A client for a redis://, rediss:// or unix:// URL."""
     try:
-        return Redis.from_url(url, decode_responses=True, health_check_interval=30)
+        # A blocking pool waits for a free connection under load instead of failing.
+        pool = BlockingConnectionPool.from_url(
+            url, decode_responses=True, health_check_interval=30, max_connections=200, timeout=10
+        )
+        return Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
     except ValueError as exc:
         raise ConfigError(f"LISTD_REDIS_URL is not a valid Redis URL: {exc}") from exc
 

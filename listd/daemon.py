@@ -14,6 +14,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from listd.access import tls_context
 from listd.api import create_app
 from listd.api.state import READY, SYNCER
 from listd.connection import open_redis
@@ -104,7 +105,12 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         app = create_app(settings, redis)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=20.0)
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
+        ssl_context = (
+            tls_context(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
+            if settings.tls_cert and settings.tls_key
+            else None
+        )
+        site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
         try:
             await site.start()
         except OSError as exc:

@@ -95,8 +95,10 @@ def create_app(
     async def follow_store(app: web.Application) -> AsyncIterator[None]:
         # Two ways to learn of a new version: the announcement on pub/sub (at once)
         # and a cheap poll of the version pointers (a safety net for lost messages).
+        stopping = asyncio.Event()
+
         async def poll() -> None:
-            while True:
+            while not stopping.is_set():
                 try:
                     if await refresh_index(store, index, sources):
                         bell.ring()
@@ -106,8 +108,6 @@ def create_app(
                     # Keep answering from memory; the next round retries.
                     log.warning("index refresh failed", error=str(exc))
                 await asyncio.sleep(refresh_seconds)
-
-        stopping = asyncio.Event()
 
         async def listen() -> None:
             # `stopping` as well as cancellation: redis-py can swallow a cancel that
