@@ -10,12 +10,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from listd.access import KeyStore
 from listd.api import create_app
 from listd.keys import Keys
 from listd.settings import Settings
 from listd.store import Store
 from listd.sync import Syncer
+from tests.api.conftest import auth
 from tests.conftest import un_file
 
 Client = TestClient[Any, Any]
@@ -26,18 +26,6 @@ async def loaded(redis: Redis, settings: Settings) -> Store:
     store = Store(redis, Keys(settings.key_prefix))
     await Syncer(settings, store).sync("un", raw=un_file("2026-05-08").read_bytes())
     return store
-
-
-@pytest.fixture
-async def keys(redis: Redis, settings: Settings) -> dict[str, str]:
-    ks = KeyStore(redis, Keys(settings.key_prefix))
-    keys = {
-        "screener": await ks.create("bank-a screening", "screener"),
-        "admin": await ks.create("ops", "admin"),
-    }
-    for secret in keys.values():  # a new key can do nothing before it accepts the terms
-        await ks.accept_agreement(secret)
-    return keys
 
 
 @pytest.fixture
@@ -55,10 +43,6 @@ async def api(
 
         await asyncio.sleep(0.05)
     yield client
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 async def screen(api: Client, key: str, **body: Any) -> dict[str, Any]:

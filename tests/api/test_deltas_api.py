@@ -13,27 +13,15 @@ import pytest
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
-from listd.access import KeyStore
 from listd.api import create_app
 from listd.keys import Keys
 from listd.settings import Settings
 from listd.store import Store
 from listd.sync import Syncer
+from tests.api.conftest import auth
 from tests.conftest import un_file
 
 Client = TestClient[Any, Any]
-
-
-@pytest.fixture
-async def keys(redis: Redis, settings: Settings) -> dict[str, str]:
-    ks = KeyStore(redis, Keys(settings.key_prefix))
-    keys = {
-        "screener": await ks.create("bank-a", "screener"),
-        "admin": await ks.create("ops", "admin"),
-    }
-    for secret in keys.values():  # a new key can do nothing before it accepts the terms
-        await ks.accept_agreement(secret)
-    return keys
 
 
 @pytest.fixture
@@ -41,10 +29,6 @@ async def api(
     redis: Redis, aiohttp_client: Callable[..., Awaitable[Client]], settings: Settings
 ) -> AsyncIterator[Client]:
     yield await aiohttp_client(create_app(settings, redis, refresh_seconds=5))
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 async def sync(redis: Redis, settings: Settings, date: str) -> None:
