@@ -262,6 +262,15 @@ def _bar(done: int, total: int) -> None:
     print(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total}", end=end, file=sys.stderr)
 
 
+async def cmd_redeliver(settings: Settings, args: argparse.Namespace) -> int:
+    from listd.blocking.app import cli_redeliver
+
+    async with open_redis(settings) as redis:
+        result = await cli_redeliver(settings, redis, args.subscription, args.event)
+    print(json.dumps(result, ensure_ascii=False, default=str))
+    return 0
+
+
 async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from listd.daemon import serve
 
@@ -289,6 +298,13 @@ def parser() -> argparse.ArgumentParser:
     deltas.add_argument("--limit", type=int, default=None)
     deltas.add_argument("--source", default=None)
     deltas.set_defaults(func=cmd_deltas)
+
+    deliveries = sub.add_parser("deliveries", help="webhook deliveries")
+    deliveries_sub = deliveries.add_subparsers(dest="deliveries_command", required=True)
+    redeliver = deliveries_sub.add_parser("redeliver", help="queue an event for delivery again")
+    redeliver.add_argument("subscription")
+    redeliver.add_argument("event")
+    redeliver.set_defaults(func=cmd_redeliver)
 
     held = sub.add_parser("held", help="snapshots held back by the guard")
     held_sub = held.add_subparsers(dest="held_command", required=True)

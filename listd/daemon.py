@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import os
 import signal
 
 from aiohttp import web
@@ -17,6 +18,7 @@ from redis.exceptions import RedisError
 from listd.access import tls_context
 from listd.api import create_app
 from listd.api.state import READY, SYNCER
+from listd.blocking.config import WebhookConfig
 from listd.connection import open_redis
 from listd.errors import ConfigError, ListdError
 from listd.logs import get_logger
@@ -102,7 +104,9 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, hup.set)
     async with open_redis(settings) as redis:
-        app = create_app(settings, redis)
+        app = create_app(
+            settings, redis, dispatch=True, webhooks=WebhookConfig.from_env(dict(os.environ))
+        )
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=20.0)
         await runner.setup()
         ssl_context = (

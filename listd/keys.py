@@ -144,7 +144,8 @@ class Keys:
 
     def sub_events(self, sub_id: str) -> str:
         """STREAM: the subscription's outbox, in delivery order; fields i (event id),
-        t (type), e (the exact JSON body). Delivered entries trimmed beyond a cap."""
+        t (type), s (delta seq), e (the exact JSON body). Settled entries trimmed beyond
+        a cap (10,000)."""
         return f"{self._p}:sub:{sub_id}:events"
 
     def sub_cursor(self, sub_id: str) -> str:

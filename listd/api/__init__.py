@@ -29,6 +29,8 @@ from listd.api.state import (
     SYNCER,
     Bell,
 )
+from listd.blocking import app as notifications
+from listd.blocking.config import WebhookConfig
 from listd.keys import Keys
 from listd.logs import get_logger
 from listd.screening import ScreeningIndex
@@ -62,8 +64,13 @@ def create_app(
     *,
     refresh_seconds: float = 1.0,
     http: aiohttp.ClientSession | None = None,
+    dispatch: bool = False,
+    webhooks: WebhookConfig | None = None,
 ) -> web.Application:
-    """Build the API on an open Redis client. The index follows the store's versions."""
+    """Build the API on an open Redis client. The index follows the store's versions.
+
+    With `dispatch`, this process also campaigns for the webhook dispatcher's lease
+    (the daemon does; tests start the dispatcher where they need it)."""
     app = web.Application(
         middlewares=[errors, authenticate], client_max_size=settings.max_body_bytes
     )
@@ -145,4 +152,5 @@ def create_app(
     app.cleanup_ctx.append(follow_store)
     app.add_routes(routes)
     admin.setup(app)
+    notifications.setup(app, settings, redis, dispatch=dispatch, config=webhooks, lists=index)
     return app

@@ -11,6 +11,7 @@ from tests.access.test_agreement import concrete, every_route
 READ = frozenset({"screener", "admin"})  # admin may do what a screener may
 ADMIN = frozenset({"admin"})
 OPERATOR = frozenset({"operator"})
+SUBSCRIBE = frozenset({"subscriber", "admin"})
 ANYONE = frozenset(ROLES)
 
 # Every authenticated route of the API and the roles it admits. A new route fails
@@ -49,6 +50,19 @@ ROUTE_ROLES = {
     ("POST", "/v1/maintenance"): OPERATOR,
     ("DELETE", "/v1/maintenance/{id}"): OPERATOR,
     ("GET", "/v1/audit"): frozenset({"auditor"}),
+    ("POST", "/v1/subscriptions"): SUBSCRIBE,
+    ("GET", "/v1/subscriptions"): SUBSCRIBE,
+    ("GET", "/v1/subscriptions/{id}"): SUBSCRIBE,
+    ("PATCH", "/v1/subscriptions/{id}"): SUBSCRIBE,
+    ("DELETE", "/v1/subscriptions/{id}"): SUBSCRIBE,
+    ("POST", "/v1/subscriptions/{id}/ping"): SUBSCRIBE,
+    ("POST", "/v1/subscriptions/{id}/secret/rotate"): SUBSCRIBE,
+    ("PUT", "/v1/subscriptions/{id}/watchlist"): SUBSCRIBE,
+    ("PATCH", "/v1/subscriptions/{id}/watchlist"): SUBSCRIBE,
+    ("GET", "/v1/subscriptions/{id}/watchlist"): SUBSCRIBE,
+    ("DELETE", "/v1/subscriptions/{id}/watchlist"): SUBSCRIBE,
+    ("GET", "/v1/subscriptions/{id}/deliveries"): SUBSCRIBE,
+    ("POST", "/v1/subscriptions/{id}/deliveries/{event}/redeliver"): SUBSCRIBE,
 }
 
 

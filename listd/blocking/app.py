@@ -1,0 +1,102 @@
+"""Wiring: `setup` adds the routes (and, in the daemon, the dispatcher) to the API app."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from redis.asyncio import Redis
+
+from listd.api.state import INDEX
+from listd.blocking.config import WebhookConfig
+from listd.blocking.dispatcher import Dispatcher
+from listd.blocking.egress import AllowList, GuardedResolver
+from listd.blocking.outbox import Outbox
+from listd.blocking.routes import BLOCKING, Blocking, routes
+from listd.blocking.subscriptions import SubscriptionStore
+from listd.blocking.watchlist import WatchlistStore
+from listd.errors import NotFound
+from listd.keys import Keys
+from listd.logs import get_logger
+from listd.screening import ScreeningIndex
+from listd.settings import Settings
+
+log = get_logger(__name__)
+
+__all__ = ["cli_redeliver", "setup", "webhook_session"]
+
+
+def webhook_session(config: WebhookConfig) -> aiohttp.ClientSession:
+    """The client webhooks go out through: guarded resolver, no proxies from the
+    environment, a connection cap a little above the delivery concurrency."""
+    connector = aiohttp.TCPConnector(
+        resolver=GuardedResolver(AllowList(config.allow_hosts)),
+        limit=config.delivery.concurrency + 8,
+    )
+    return aiohttp.ClientSession(connector=connector, trust_env=False)
+
+
+def setup(
+    app: web.Application,
+    settings: Settings,
+    redis: Redis,
+    *,
+    dispatch: bool,
+    config: WebhookConfig | None = None,
+    lists: ScreeningIndex | None = None,
+) -> None:
+    """Add subscription, watchlist and delivery routes; with `dispatch`, run the
+    dispatcher (it campaigns for the lease, so every instance may run one).
+
+    `lists` is the screening index customers are screened against on upload; by default
+    the app's own (`INDEX`, set by `create_app`), else one the dispatcher keeps itself.
+    """
+    config = config or WebhookConfig()
+    keys = Keys(settings.key_prefix)
+    blocking = Blocking(
+        config=config,
+        subs=SubscriptionStore(redis, keys),
+        watchlists=WatchlistStore(redis, keys),
+        outbox=Outbox(redis, keys),
+        allow=AllowList(config.allow_hosts),
+    )
+    app[BLOCKING] = blocking
+    app.add_routes(routes)
+
+    async def run(app: web.Application) -> AsyncIterator[None]:
+        session = webhook_session(config)
+        blocking.session = session
+        stop = asyncio.Event()
+        task: asyncio.Task[Any] | None = None
+        if dispatch:
+            index = lists if lists is not None else app.get(INDEX) or ScreeningIndex()
+            dispatcher = Dispatcher(redis, keys, index, sorted(settings.sources), session, config)
+            blocking.dispatcher = dispatcher
+            task = asyncio.create_task(dispatcher.run(stop), name="listd-dispatcher")
+        yield
+        stop.set()
+        if task is not None:
+            done, _ = await asyncio.wait({task}, timeout=15.0)
+            if not done:
+                # Not awaited further: a task stuck in redis-py must not hang shutdown.
+                task.cancel()
+                await asyncio.wait({task}, timeout=2.0)
+                log.warning("dispatcher did not stop in time; cancelled")
+        blocking.dispatcher = None
+        blocking.session = None
+        await session.close()
+
+    app.cleanup_ctx.append(run)
+
+
+async def cli_redeliver(
+    settings: Settings, redis: Redis, subscription_id: str, event_id: str
+) -> dict[str, Any]:
+    """Queue an event again (the running dispatcher picks it up within a second)."""
+    keys = Keys(settings.key_prefix)
+    if await SubscriptionStore(redis, keys).get(subscription_id) is None:
+        raise NotFound(f"no subscription {subscription_id!r}")
+    return await Outbox(redis, keys).redeliver(subscription_id, event_id)

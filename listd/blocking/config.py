@@ -1,0 +1,52 @@
+"""Settings of the notification dispatcher, with `LISTD_WEBHOOK_*` environment overrides."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from listd.blocking.delivery import Policy
+from listd.blocking.watchlist import MAX_CUSTOMERS
+from listd.errors import ConfigError
+
+_POLICY = Policy()
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookConfig:
+    allow_hosts: tuple[str, ...] = ()  # exempt from https and public-address rules
+    delivery: Policy = field(default_factory=Policy)
+    lease_ttl: float = 15.0  # seconds; a dead dispatcher is replaced within this
+    poll_interval: float = 0.5  # seconds an idle dispatcher waits on the delta stream
+    drain_chunk: int = 2000  # customers screened per step of a watchlist upload
+    max_customers: int = MAX_CUSTOMERS
+    rotation_overlap: float = 24 * 3600.0  # seconds the previous secret keeps signing
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> WebhookConfig:
+        """LISTD_WEBHOOK_ALLOW_HOSTS (comma-separated), LISTD_WEBHOOK_TIMEOUT (s),
+        LISTD_WEBHOOK_CONCURRENCY, LISTD_WEBHOOK_RETRY_HOURS."""
+        hosts = tuple(h.strip() for h in env.get("LISTD_WEBHOOK_ALLOW_HOSTS", "").split(","))
+        policy = Policy(
+            timeout=_number(env, "LISTD_WEBHOOK_TIMEOUT", _POLICY.timeout),
+            concurrency=int(_number(env, "LISTD_WEBHOOK_CONCURRENCY", _POLICY.concurrency)),
+            retry_window=_number(env, "LISTD_WEBHOOK_RETRY_HOURS", 24.0) * 3600,
+        )
+        if policy.retry_window < 24 * 3600:
+            raise ConfigError(
+                "LISTD_WEBHOOK_RETRY_HOURS must be at least 24", key="LISTD_WEBHOOK_RETRY_HOURS"
+            )
+        return cls(allow_hosts=tuple(h for h in hosts if h), delivery=policy)
+
+
+def _number(env: Mapping[str, str], key: str, default: float) -> float:
+    raw = env.get(key, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{key} must be a number, got {raw!r}", key=key) from None
+    if value <= 0:
+        raise ConfigError(f"{key} must be positive", key=key)
+    return value

@@ -1,0 +1,390 @@
+"""The dispatcher's in-memory index of every watchlist customer, searched by designation.
+
+Screening asks "which listed names look like this customer?"; a new designation asks
+the reverse, "which customers look like this listed name?", over millions of customers
+at once. This index answers the reverse question with the screening engine's own
+pieces, so both directions agree on what may match:
+
+* customers' names become `listd.screening.tokens` tokens, interned in one vocabulary
+  shared by all subscriptions and filed under `query_keys` (a customer is the query side
+  of a screening); a listed token looks itself up with `index_keys`, plus an edit-distance
+  search over spellings, giving every customer token that `similarity` scores above 0;
+* postings map a token to the customers holding it; a customer is a candidate for a
+  listed name when it holds matches for a set of the name's tokens heavy enough to reach
+  the cut-off (the screening score's formula bounds what the missing tokens cost), or
+  when it shares a document number with the designation;
+* candidates are then scored approximately from the token scores (the same greedy
+  alignment as `ScreeningIndex`), and only those near the cut-off are returned.
+
+What this returns is a shortlist: the caller scores it exactly with `ScreeningIndex`,
+customer as the query, so the score, the threshold and the explanation in a webhook are
+exactly what `POST /v1/screen` would give for that customer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import combinations
+
+from listd.blocking.watchlist import Customer
+from listd.model import Entity
+from listd.screening.evidence import MIN_IDENTIFIER, identifier_key
+from listd.screening.index import MISSING_LIST, MISSING_QUERY, WEAK_ALIAS
+from listd.screening.tokens import (
+    INITIAL,
+    WEIGHTS,
+    Token,
+    deletions,
+    index_keys,
+    query_keys,
+    similarity,
+    spellings,
+    tokenize,
+)
+
+W_MAX = max(WEIGHTS.values())
+MARGIN = 0.05  # approximate scores this far below the cut-off still go to exact scoring
+_MAX_EXACT_SUBSETS = 8
+_WEAK = frozenset({"low", "weak"})
+
+
+def customer_mode(kind: str | None) -> str:
+    """The tokenizer mode a screening query of this customer type uses."""
+    return {"person": "person", "entity": "entity"}.get(kind or "", "any")
+
+
+@dataclass(slots=True)
+class _Vocab:
+    tokens: list[Token] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+    initial: list[bool] = field(default_factory=list)
+    ids: dict[Token, int] = field(default_factory=dict)
+    keys: dict[str, list[int]] = field(default_factory=dict)
+    edits: dict[str, list[int]] = field(default_factory=dict)  # deletion neighbour -> ids
+
+    def intern(self, token: Token) -> int:
+        found = self.ids.get(token)
+        if found is not None:
+            return found
+        vid = len(self.tokens)
+        self.tokens.append(token)
+        self.weights.append(token.weight)
+        self.initial.append(token.kind == "initial")
+        for key in query_keys(token):
+            if key[0] == "I":
+                continue  # a listed initial never finds customers (see `candidates`)
+            self.keys.setdefault(key, []).append(vid)
+        for word in {d for w in spellings(token) for d in deletions(w)}:
+            self.edits.setdefault(word, []).append(vid)
+        self.ids[token] = vid
+        return vid
+
+
+@dataclass(slots=True)
+class _Name:
+    """One listed name being looked up: its tokens and what each can match."""
+
+    tokens: tuple[Token, ...]
+    factor: float
+    matches: list[dict[int, float]]  # per position: customer vocabulary id -> similarity
+    weights: tuple[float, ...] = ()
+    initial: tuple[bool, ...] = ()
+    total: float = 0.0
+    initials: dict[tuple[int, int], float] = field(default_factory=dict)  # pairs with initials
+
+    def __post_init__(self) -> None:
+        self.weights = tuple(t.weight for t in self.tokens)
+        self.initial = tuple(t.kind == "initial" for t in self.tokens)
+        self.total = sum(self.weights)
+
+
+class CustomerIndex:
+    """Every customer of every watchlist: name tokens, postings and document numbers."""
+
+    def __init__(self) -> None:
+        self.vocab = _Vocab()
+        self.subs: dict[str, dict[str, int]] = {}  # subscription -> reference -> slot
+        self._sub: list[str | None] = []
+        self._ref: list[str | None] = []
+        self._tokens: list[tuple[int, ...]] = []
+        self._docs: list[tuple[str, ...]] = []
+        self._free: list[int] = []
+        self.postings: dict[int, set[int]] = {}
+        # Identifier key -> the slot holding it, or a set when several do (a set per key
+        # would cost 200 bytes for each of millions of IINs held once).
+        self.documents: dict[str, int | set[int]] = {}
+        self._initialled: set[int] = set()  # customers with an initial in their name
+
+    def __len__(self) -> int:
+        return len(self._ref) - len(self._free)
+
+    def count(self, sub_id: str) -> int:
+        return len(self.subs.get(sub_id, {}))
+
+    # -- maintenance ----------------------------------------------------------------------
+
+    def put(self, sub_id: str, customer: Customer) -> None:
+        """Add or replace one customer."""
+        refs = self.subs.setdefault(sub_id, {})
+        if customer.reference in refs:
+            self.remove(sub_id, customer.reference)
+        mode = customer_mode(customer.type)
+        tokens = tuple(self.vocab.intern(t) for t in tokenize(customer.name, mode))
+        docs = customer.document_keys()
+        if self._free:
+            slot = self._free.pop()
+            self._sub[slot], self._ref[slot] = sub_id, customer.reference
+            self._tokens[slot], self._docs[slot] = tokens, docs
+        else:
+            slot = len(self._ref)
+            self._sub.append(sub_id)
+            self._ref.append(customer.reference)
+            self._tokens.append(tokens)
+            self._docs.append(docs)
+        refs[customer.reference] = slot
+        postings = self.postings
+        for vid in set(tokens):
+            found = postings.get(vid)
+            if found is None:
+                postings[vid] = {slot}
+            else:
+                found.add(slot)
+        documents = self.documents
+        for key in docs:
+            held = documents.get(key)
+            if held is None:
+                documents[key] = slot
+            elif isinstance(held, set):
+                held.add(slot)
+            elif held != slot:
+                documents[key] = {held, slot}
+        if any(self.vocab.initial[v] for v in tokens):
+            self._initialled.add(slot)
+
+    def remove(self, sub_id: str, ref: str) -> None:
+        slot = self.subs.get(sub_id, {}).pop(ref, None)
+        if slot is None:
+            return
+        for vid in set(self._tokens[slot]):
+            found = self.postings.get(vid)
+            if found is not None:
+                found.discard(slot)
+                if not found:
+                    del self.postings[vid]
+        for key in self._docs[slot]:
+            held = self.documents.get(key)
+            if isinstance(held, set):
+                held.discard(slot)
+                if len(held) == 1:
+                    self.documents[key] = held.pop()
+            elif held == slot:
+                del self.documents[key]
+        self._initialled.discard(slot)
+        self._sub[slot] = self._ref[slot] = None
+        self._tokens[slot], self._docs[slot] = (), ()
+        self._free.append(slot)
+
+    def drop(self, sub_id: str) -> None:
+        """Forget a whole subscription's customers."""
+        for ref in list(self.subs.get(sub_id, {})):
+            self.remove(sub_id, ref)
+        self.subs.pop(sub_id, None)
+
+    # -- search ---------------------------------------------------------------------------
+
+    def candidates(
+        self, entities: Iterable[Entity], cutoff: float, subs: set[str] | None = None
+    ) -> dict[str, dict[str, set[str]]]:
+        """{subscription: {customer reference: ids of the entities it may match}}.
+
+        `cutoff` is the lowest name score that can still make an alert (the threshold
+        minus the most birth date and nationality can add). `subs` limits the answer.
+        """
+        cache: dict[Token, dict[int, float]] = {}
+        out: dict[str, dict[str, set[str]]] = {}
+        for entity in entities:
+            slots = self._by_documents(entity)
+            mode = "person" if entity.schema == "person" else "entity"
+            seen: set[tuple[Token, ...]] = set()
+            for listed in entity.names:
+                tokens = tokenize(listed.full, mode)
+                if not tokens or tokens in seen:
+                    continue
+                seen.add(tokens)
+                factor = WEAK_ALIAS if listed.quality in _WEAK else 1.0
+                name = _Name(tokens, factor, [self._retrieve(t, cache) for t in tokens])
+                slots |= self._name_candidates(name, cutoff)
+            for slot in slots:
+                sub_id, ref = self._sub[slot], self._ref[slot]
+                if sub_id is None or ref is None or (subs is not None and sub_id not in subs):
+                    continue
+                out.setdefault(sub_id, {}).setdefault(ref, set()).add(entity.id)
+        return out
+
+    def _by_documents(self, entity: Entity) -> set[int]:
+        slots: set[int] = set()
+        for doc in entity.documents:
+            key = identifier_key(doc.number)
+            held = self.documents.get(key) if len(key) >= MIN_IDENTIFIER else None
+            if isinstance(held, set):
+                slots |= held
+            elif held is not None:
+                slots.add(held)
+        return slots
+
+    def _retrieve(self, token: Token, cache: dict[Token, dict[int, float]]) -> dict[int, float]:
+        """Customer vocabulary ids whose token `token` (a listed one) can stand for."""
+        if token.kind == "initial":
+            return {}
+        found = cache.get(token)
+        if found is not None:
+            return found
+        vocab = self.vocab
+        ids: set[int] = set()
+        for key in index_keys(token):
+            bucket = vocab.keys.get(key)
+            if bucket:
+                ids.update(bucket)
+        for word in {d for w in spellings(token) for d in deletions(w)}:
+            bucket = vocab.edits.get(word)
+            if bucket:
+                ids.update(bucket)
+        out: dict[int, float] = {}
+        for vid in ids:
+            # The customer token is the query side, the listed token the list side.
+            score, _ = similarity(vocab.tokens[vid], token)
+            if score > 0:
+                out[vid] = score
+        cache[token] = out
+        return out
+
+    def _name_candidates(self, name: _Name, cutoff: float) -> set[int]:
+        weights = name.weights
+        initials = tuple(p for p, initial in enumerate(name.initial) if initial)
+        found = self._search(name, *_required(weights, initials, round(cutoff, 6), False))
+        if self._initialled:
+            loose = self._search(name, *_required(weights, initials, round(cutoff, 6), True))
+            found |= loose & self._initialled
+        return {s for s in found if self._score(s, name) >= cutoff - MARGIN}
+
+    def _search(
+        self, name: _Name, subsets: list[tuple[int, ...]], prefix: list[int] | None
+    ) -> set[int]:
+        hits: dict[int, set[int]] = {}
+
+        def held(pos: int) -> set[int]:
+            found = hits.get(pos)
+            if found is None:
+                found = set()
+                for vid in name.matches[pos]:
+                    posting = self.postings.get(vid)
+                    if posting:
+                        found |= posting
+                hits[pos] = found
+            return found
+
+        slots: set[int] = set()
+        if prefix is not None:
+            for pos in prefix:
+                slots |= held(pos)
+        for subset in subsets:
+            sets = sorted((held(p) for p in subset), key=len)
+            if not sets or not sets[0]:
+                continue
+            slots |= sets[0].intersection(*sets[1:]) if len(sets) > 1 else sets[0]
+        return slots
+
+    def _score(self, slot: int, name: _Name) -> float:
+        """The screening name score of customer `slot` against `name`, approximately."""
+        ids = self._tokens[slot]
+        vocab = self.vocab
+        weights = vocab.weights
+        listed = name.tokens
+        pairs: list[tuple[float, bool, int, int]] = []
+        for i, vid in enumerate(ids):
+            q_initial = vocab.initial[vid]
+            for j, v in enumerate(listed):
+                if q_initial or name.initial[j]:
+                    key = (vid, j)
+                    score = name.initials.get(key, -1.0)
+                    if score < 0:
+                        score = name.initials[key] = similarity(vocab.tokens[vid], v)[0]
+                    if score > 0:
+                        pairs.append((-score, True, i, j))
+                else:
+                    score = name.matches[j].get(vid, 0.0)
+                    if score > 0:
+                        pairs.append((-score, False, i, j))
+        if not pairs:
+            return 0.0
+        pairs.sort()
+        used_q = used_c = 0
+        num = den = matched_q = matched_c = 0.0
+        words = False
+        for neg, initial, i, j in pairs:
+            if used_q >> i & 1 or used_c >> j & 1:
+                continue
+            used_q |= 1 << i
+            used_c |= 1 << j
+            wq, wc = weights[ids[i]], name.weights[j]
+            w = (wq + wc) / 2
+            num -= neg * w
+            den += w
+            matched_q += wq
+            matched_c += wc
+            words = words or not initial
+        if not words:
+            return 0.0  # initials alone never make a match
+        total_q = sum(weights[v] for v in ids)
+        missing = MISSING_QUERY * (total_q - matched_q) + MISSING_LIST * (name.total - matched_c)
+        return num / (den + missing) * name.factor
+
+
+def _bound(weights: tuple[float, ...], held: Iterable[int], loose: bool) -> float:
+    """Highest name score a customer whose words match exactly the listed positions
+    `held` can get: each pair at best W_MAX on the customer's side, nothing of the
+    customer's missing. `loose`: the customer has initials, which may stand for any
+    other listed word (and are not in the postings); counted at their best, the
+    numerator and the denominator each bounded on its own."""
+    held = set(held)
+    num = den = sum((W_MAX + weights[p]) / 2 for p in held)
+    if not num:
+        return 0.0
+    for p, w in enumerate(weights):
+        if p in held:
+            continue
+        if loose:
+            pair = (WEIGHTS["initial"] + w) / 2
+            num += INITIAL * pair
+            den += min(pair, MISSING_LIST * w)
+        else:
+            den += MISSING_LIST * w
+    return num / den
+
+
+@lru_cache(maxsize=4096)
+def _required(
+    weights: tuple[float, ...], initials: tuple[int, ...], cutoff: float, loose: bool
+) -> tuple[list[tuple[int, ...]], list[int] | None]:
+    """Minimal sets of listed positions a customer's words must match to reach `cutoff`
+    (listed initials counted as matched), or for long names a set of which it must
+    match one."""
+    positions = [p for p in range(len(weights)) if p not in initials]
+    if not positions:
+        return [], []
+    if len(positions) > _MAX_EXACT_SUBSETS:
+        rest = sorted(positions, key=lambda p: (-weights[p], p))
+        prefix: list[int] = []
+        while rest and _bound(weights, [*initials, *rest], loose) >= cutoff:
+            prefix.append(rest.pop(0))
+        return [], prefix
+    minimal: list[tuple[int, ...]] = []
+    for size in range(1, len(positions) + 1):
+        for subset in combinations(positions, size):
+            if any(set(m) <= set(subset) for m in minimal):
+                continue
+            if _bound(weights, [*initials, *subset], loose) >= cutoff:
+                minimal.append(subset)
+    return minimal, None

@@ -1,0 +1,262 @@
+"""The webhook outbox: per-subscription event streams, delivery records, dead letters.
+
+Every write the dispatcher makes goes through one Lua script, `Batch.run`, which
+first checks that the caller still holds the dispatcher lease and then applies a list
+of writes, all or none. A delta's fan-out is one batch that starts by acknowledging
+the delta in the "dispatch" consumer group: if the delta was acknowledged already (a
+fan-out that completed before a crash, or by a previous leader), the batch does nothing.
+So the events of a delta are appended exactly once, together with the acknowledgement,
+and a crash at any point either left no trace or left the complete result.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from listd.blocking.events import Event
+from listd.blocking.lease import LeaseLost
+from listd.errors import Gone, NotFound
+from listd.keys import Keys
+
+GROUP = "dispatch"  # consumer group of the delta stream
+DEAD_CAP = 10_000
+
+_APPLY = """
+if ARGV[1] ~= '' and redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return redis.error_reply('LISTD_FENCED the dispatcher lease is held by another process')
+end
+local i, added = 2, 0
+while i <= #ARGV do
+  local op = ARGV[i]
+  if op == 'ack' then
+    if redis.call('XACK', KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2], ARGV[i + 3]) == 0 then
+      return -1
+    end
+    i = i + 4
+  elseif op == 'xadd' then
+    redis.call('XADD', KEYS[tonumber(ARGV[i + 1])], '*',
+               'i', ARGV[i + 2], 't', ARGV[i + 3], 's', ARGV[i + 4], 'e', ARGV[i + 5])
+    added = added + 1
+    i = i + 6
+  elseif op == 'hset' then
+    redis.call('HSET', KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2], ARGV[i + 3])
+    i = i + 4
+  elseif op == 'hdel' then
+    redis.call('HDEL', KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2])
+    i = i + 3
+  elseif op == 'settle' then
+    local now = redis.call('HGET', KEYS[tonumber(ARGV[i + 2])], ARGV[i + 3]) or ''
+    if now == ARGV[i + 4] then redis.call('SREM', KEYS[tonumber(ARGV[i + 1])], ARGV[i + 3]) end
+    i = i + 5
+  elseif op == 'clean' then
+    if redis.call('SCARD', KEYS[tonumber(ARGV[i + 1])]) == 0 then
+      redis.call('SREM', KEYS[tonumber(ARGV[i + 2])], ARGV[i + 3])
+    end
+    i = i + 4
+  elseif op == 'lpush' then
+    redis.call('LPUSH', KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2])
+    redis.call('LTRIM', KEYS[tonumber(ARGV[i + 1])], 0, tonumber(ARGV[i + 3]) - 1)
+    i = i + 4
+  elseif op == 'lrem' then
+    redis.call('LREM', KEYS[tonumber(ARGV[i + 1])], 0, ARGV[i + 2])
+    i = i + 3
+  else
+    return redis.error_reply('LISTD_BAD_OP ' .. op)
+  end
+end
+return added
+"""
+
+
+class Batch:
+    """Writes applied together by one script, under the dispatcher lease (if given).
+
+    Ops: ack (guard: stop if the delta was acknowledged already), xadd (an event),
+    hset, hdel, settle (clear a customer's pending mark unless its record changed since
+    it was read), clean (forget a dirty watchlist once nothing is pending), lpush
+    (capped), lrem."""
+
+    def __init__(self, lease_key: str, token: str = "") -> None:
+        self.keys: list[str] = [lease_key]
+        self._index: dict[str, str] = {lease_key: "1"}
+        self.args: list[str] = [token]
+        self.events = 0
+
+    def _k(self, key: str) -> str:
+        found = self._index.get(key)
+        if found is None:
+            self.keys.append(key)
+            found = self._index[key] = str(len(self.keys))
+        return found
+
+    def ack(self, stream: str, group: str, entry_id: str) -> None:
+        assert len(self.args) == 1, "ack must be the first op"
+        self.args += ["ack", self._k(stream), group, entry_id]
+
+    def xadd(self, stream: str, event: Event) -> None:
+        self.args += [
+            "xadd",
+            self._k(stream),
+            event.id,
+            event.type,
+            str(event.delta_seq),
+            event.body,
+        ]
+        self.events += 1
+
+    def hset(self, key: str, field: str, value: str) -> None:
+        self.args += ["hset", self._k(key), field, value]
+
+    def hdel(self, key: str, field: str) -> None:
+        self.args += ["hdel", self._k(key), field]
+
+    def settle(self, pending: str, watchlist: str, ref: str, value: str | None) -> None:
+        self.args += ["settle", self._k(pending), self._k(watchlist), ref, value or ""]
+
+    def clean(self, pending: str, dirty: str, sub_id: str) -> None:
+        self.args += ["clean", self._k(pending), self._k(dirty), sub_id]
+
+    def lpush(self, key: str, value: str, cap: int) -> None:
+        self.args += ["lpush", self._k(key), value, str(cap)]
+
+    def lrem(self, key: str, value: str) -> None:
+        self.args += ["lrem", self._k(key), value]
+
+    @property
+    def empty(self) -> bool:
+        return len(self.args) == 1
+
+    async def run(self, redis: Redis) -> int:
+        """Apply; returns events appended, -1 if the guarding ack found nothing to do."""
+        try:
+            result = await redis.eval(_APPLY, len(self.keys), *self.keys, *self.args)
+        except ResponseError as exc:
+            if "LISTD_FENCED" in str(exc):
+                raise LeaseLost("the dispatcher lease is held by another process") from exc
+            raise
+        return int(result)
+
+
+def record(raw: str | bytes | None) -> dict[str, Any]:
+    return cast(dict[str, Any], json.loads(raw)) if raw else {}
+
+
+class Outbox:
+    """Reading a subscription's deliveries, and queueing an event again."""
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+
+    async def deliveries(
+        self, sub_id: str, limit: int = 50, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Newest events first, each with its delivery status and every attempt."""
+        if status == "dead":
+            return [
+                {k: v for k, v in d.items() if k != "body"}
+                | await self._record(sub_id, d["event_id"])
+                for d in await self.dead(sub_id, limit)
+            ]
+        cursor = (await self.redis.hget(self.keys.sub_cursor(sub_id), "cursor")) or "0-0"
+        out: list[dict[str, Any]] = []
+        listed: set[str] = set()  # a redelivered event is in the stream twice
+        last = "+"
+        while len(out) < limit:
+            page = cast(
+                list[tuple[str, dict[str, str]]],
+                await self.redis.xrevrange(self.keys.sub_events(sub_id), max=last, count=200),
+            )
+            if last != "+" and page and page[0][0] == last:
+                page = page[1:]
+            if not page:
+                break
+            ids = [fields["i"] for _, fields in page]
+            raws = cast(
+                list[str | None], await self.redis.hmget(self.keys.sub_deliveries(sub_id), ids)
+            )
+            for (entry_id, fields), raw in zip(page, raws, strict=True):
+                if fields["i"] in listed:
+                    continue
+                listed.add(fields["i"])
+                rec = record(raw)
+                item = {
+                    "event_id": fields["i"],
+                    "type": fields["t"],
+                    "delta_seq": int(fields.get("s") or 0),
+                    "status": rec.get("status") or _queued(entry_id, str(cursor)),
+                    "attempts": rec.get("attempts", []),
+                    "next_attempt_at": rec.get("next_attempt_at"),
+                }
+                if status is None or item["status"] == status:
+                    out.append(item)
+                if len(out) >= limit:
+                    break
+            last = page[-1][0]
+        return out
+
+    async def _record(self, sub_id: str, event_id: str) -> dict[str, Any]:
+        rec = record(await self.redis.hget(self.keys.sub_deliveries(sub_id), event_id))
+        return {"attempts": rec.get("attempts", []), "status": rec.get("status", "dead")}
+
+    async def dead(self, sub_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        rows = cast(list[str], await self.redis.lrange(self.keys.sub_dead(sub_id), 0, limit - 1))
+        return [json.loads(r) for r in rows]
+
+    async def find(self, sub_id: str, event_id: str) -> tuple[dict[str, Any], str | None]:
+        """An event's type, seq and body, and its dead-letter entry if it has one."""
+        for raw in cast(list[str], await self.redis.lrange(self.keys.sub_dead(sub_id), 0, -1)):
+            dead = json.loads(raw)
+            if dead.get("event_id") == event_id:
+                return dead, raw
+        rec = record(await self.redis.hget(self.keys.sub_deliveries(sub_id), event_id))
+        stream_id = rec.get("stream_id")
+        if stream_id:
+            found = cast(
+                list[tuple[str, dict[str, str]]],
+                await self.redis.xrange(self.keys.sub_events(sub_id), stream_id, stream_id),
+            )
+            if found:
+                fields = found[0][1]
+                item = {"event_id": fields["i"], "type": fields["t"], "delta_seq": fields["s"]}
+                return item | {"body": fields["e"]}, None
+        if rec:
+            raise Gone(f"event {event_id} is no longer retained", event_id=event_id)
+        raise NotFound(f"no event {event_id!r} in this subscription", event_id=event_id)
+
+    async def redeliver(self, sub_id: str, event_id: str) -> dict[str, Any]:
+        """Queue an event again (same id and body) at the end of the subscription's outbox."""
+        item, dead_raw = await self.find(sub_id, event_id)
+        event = Event(item["event_id"], item["type"], item["body"], int(item["delta_seq"]))
+        rec = record(await self.redis.hget(self.keys.sub_deliveries(sub_id), event_id))
+        rec.update(
+            event_id=event.id,
+            type=event.type,
+            delta_seq=event.delta_seq,
+            status="queued",
+            redeliveries=int(rec.get("redeliveries", 0)) + 1,
+            first_attempt_at=None,
+            next_attempt_at=None,
+        )
+        batch = Batch(self.keys.lease("dispatcher"))
+        batch.xadd(self.keys.sub_events(sub_id), event)
+        batch.hset(self.keys.sub_deliveries(sub_id), event.id, json.dumps(rec))
+        if dead_raw is not None:
+            batch.lrem(self.keys.sub_dead(sub_id), dead_raw)
+        await batch.run(self.redis)
+        return {"event_id": event.id, "status": "queued", "redeliveries": rec["redeliveries"]}
+
+
+def _queued(entry_id: str, cursor: str) -> str:
+    return "queued" if _after(entry_id, cursor) else "delivered"
+
+
+def _after(a: str, b: str) -> bool:
+    """Stream id `a` sorts after `b`."""
+    am, _, asq = a.partition("-")
+    bm, _, bsq = b.partition("-")
+    return (int(am), int(asq or 0)) > (int(bm), int(bsq or 0))

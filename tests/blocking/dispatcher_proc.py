@@ -1,0 +1,38 @@
+"""A webhook dispatcher process for crash tests: runs against LISTD_REDIS_URL and
+LISTD_KEY_PREFIX until killed, printing "leading" once it holds the lease."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from listd import logs
+from listd.blocking.app import webhook_session
+from listd.blocking.config import WebhookConfig
+from listd.blocking.delivery import Policy
+from listd.blocking.dispatcher import Dispatcher
+from listd.connection import client
+from listd.keys import Keys
+from listd.screening import ScreeningIndex
+
+
+async def main() -> None:
+    logs.configure("console")
+    redis = client(os.environ["LISTD_REDIS_URL"])
+    config = WebhookConfig(
+        allow_hosts=("127.0.0.1",),
+        delivery=Policy(timeout=2.0, backoff_base=0.05, backoff_max=0.2, idle_poll=0.05),
+        lease_ttl=1.0,
+        poll_interval=0.05,
+    )
+    async with webhook_session(config) as session:
+        keys = Keys(os.environ["LISTD_KEY_PREFIX"])
+        dispatcher = Dispatcher(redis, keys, ScreeningIndex(), ["un"], session, config)
+        task = asyncio.create_task(dispatcher.run(asyncio.Event()))
+        await dispatcher.leading.wait()
+        print("leading", flush=True)
+        await task
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,134 @@
+"""Crash safety: a dispatcher SIGKILLed between "delta published" and "webhook sent"
+loses nothing; a delta read by a leader that died before fanning it out is fanned out."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from listd.blocking.outbox import GROUP
+from listd.keys import Keys
+from listd.settings import Settings
+from tests.blocking.conftest import (
+    Client,
+    Receiver,
+    designate,
+    eventually,
+    person,
+    screened,
+    subscribe,
+    sync,
+    until,
+    upload,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+Start = Callable[[], Awaitable[asyncio.subprocess.Process]]
+
+
+@pytest.fixture
+async def start_dispatcher(settings: Settings) -> AsyncIterator[Start]:
+    procs: list[asyncio.subprocess.Process] = []
+
+    async def start() -> asyncio.subprocess.Process:
+        env = {
+            **os.environ,
+            "LISTD_REDIS_URL": str(settings.redis_url),
+            "LISTD_KEY_PREFIX": settings.key_prefix,
+        }
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(Path(__file__).with_name("dispatcher_proc.py")),
+            cwd=ROOT,
+            env={**env, "PYTHONPATH": str(ROOT)},
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        procs.append(proc)
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        assert line.strip() == b"leading"
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def test_sigkill_between_delta_and_delivery_delivers_after_restart(
+    make_api: Callable[..., Awaitable[Client]],
+    keys: dict[str, str],
+    receivers: Any,
+    redis: Redis,
+    settings: Settings,
+    start_dispatcher: Start,
+) -> None:
+    api = await make_api(dispatch=False)  # the API alone; dispatchers run as processes
+    await sync(redis, settings, "2018-06-07")
+    rx: Receiver = await receivers()
+    events = ["blocking.required", "designation.added"]
+    sub = await subscribe(api, keys["bank-a"], rx, events=events)
+    await upload(
+        api,
+        keys["bank-a"],
+        sub["id"],
+        [
+            {"reference": "C-1", "name": "Мирна Мабанза"},
+            {"reference": "C-2", "name": "Иванов Сергей"},
+        ],
+    )
+    first = await start_dispatcher()
+    await until(lambda: screened(redis, settings, sub["id"]), what="upload screened")
+    await rx.stop()  # the receiver is down: nothing can be delivered yet
+    await sync(redis, settings, "2018-06-21")  # QDi.413 and QDi.414 added
+    k = Keys(settings.key_prefix)
+
+    async def fanned_out() -> bool:
+        pending = await redis.xpending(k.deltas(), GROUP)
+        return await redis.xlen(k.sub_events(sub["id"])) == 3 and pending["pending"] == 0
+
+    await until(fanned_out, what="fan-out of both deltas")
+    first.send_signal(signal.SIGKILL)
+    assert await first.wait() == -signal.SIGKILL
+    assert rx.events == []
+
+    await rx.start()
+    await start_dispatcher()  # takes over at once: the old holder's pid is gone
+    await eventually(lambda: len(rx.events) == 3, what="every event after the restart")
+    assert [e["type"] for e in rx.events] == [
+        "designation.added", "blocking.required", "designation.added"
+    ]  # fmt: skip
+    assert rx.events[1]["data"]["customer"]["reference"] == "C-1"
+    assert rx.duplicates == 0 and rx.bad_signatures == 0
+
+
+async def test_a_delta_read_but_not_fanned_out_is_fanned_out_by_the_next_leader(
+    make_api: Callable[..., Awaitable[Client]],
+    keys: dict[str, str],
+    receivers: Any,
+    redis: Redis,
+    settings: Settings,
+) -> None:
+    api = await make_api(dispatch=False)
+    rx: Receiver = await receivers()
+    await subscribe(api, keys["bank-a"], rx, events=["designation.added"])
+    k = Keys(settings.key_prefix)
+    await redis.xgroup_create(k.deltas(), GROUP, id="0", mkstream=True)
+    (seq,) = await designate(redis, settings, person(600, "Read Then Crashed"))
+    # A leader read the delta, then died before its fan-out script ran.
+    read = await redis.xreadgroup(GROUP, "dispatcher", {k.deltas(): ">"}, count=10)
+    assert read[0][1][0][0] == f"{seq}-0"
+    leader = await make_api()
+    assert leader is not None
+    await eventually(lambda: len(rx.events) == 1)
+    assert rx.events[0]["delta_seq"] == seq

@@ -1,0 +1,98 @@
+"""The reverse index: which customers a designation concerns. Its shortlist must hold
+every customer that forward screening (`ScreeningIndex`, customer as query) matches."""
+
+from __future__ import annotations
+
+import random
+from functools import cache
+
+import listd.sync
+from listd.blocking.customers import CustomerIndex
+from listd.blocking.watchlist import Customer
+from listd.model import Entity
+from listd.scrapers import scraper
+from listd.screening import ScreeningIndex
+from tests.conftest import un_file
+
+CUTOFF = 0.8 - 0.08  # threshold less the most birth date and nationality add
+
+
+@cache
+def un(date: str) -> dict[str, Entity]:
+    parsed = listd.sync.process(scraper("un"), un_file(date).read_bytes(), "un")
+    return {e.reference: e for e in parsed.entities}
+
+
+def test_cyrillic_initialled_and_document_customers_are_found() -> None:
+    index = CustomerIndex()
+    customers = [
+        Customer("C-1", "Мирна Мабанза"),
+        Customer("C-2", "М. Мабанза", type="person"),  # an initial stands for Myrna
+        Customer("C-3", "Иванов Сергей", passport="EC 653 0802"),  # QDi.414's passport
+        Customer("C-4", "Мирна Иванова"),
+        Customer("C-5", "Абдулпатта Абубакар Эскалон"),
+        Customer("C-6", "Жумабаев Нурлан"),
+    ]
+    for c in customers:
+        index.put("bank-a", c)
+    index.put("bank-b", Customer("X-1", "Myrna Mabanza"))
+    added = [un("2018-06-21")["QDi.413"], un("2018-06-21")["QDi.414"]]
+    found = index.candidates(added, CUTOFF)
+    assert found == {
+        "bank-a": {"C-1": {"un:QDi.413"}, "C-2": {"un:QDi.413"}, "C-3": {"un:QDi.414"},
+                   "C-5": {"un:QDi.414"}},
+        "bank-b": {"X-1": {"un:QDi.413"}},
+    }  # fmt: skip
+    assert index.candidates(added, CUTOFF, subs={"bank-b"}) == {"bank-b": {"X-1": {"un:QDi.413"}}}
+    index.remove("bank-a", "C-1")
+    index.put("bank-a", Customer("C-3", "Иванов Сергей"))  # passport corrected
+    again = index.candidates(added, CUTOFF, subs={"bank-a"})
+    assert again == {"bank-a": {"C-2": {"un:QDi.413"}, "C-5": {"un:QDi.414"}}}
+    assert len(index) == 6 and index.count("bank-a") == 5
+    index.drop("bank-b")
+    assert len(index) == 5 and "bank-b" not in index.subs
+
+
+def test_shortlist_holds_every_forward_match() -> None:
+    """Customers made from listed names (reordered, shortened, initialled, misspelt, in
+    Cyrillic, with an extra name): every match forward screening finds is shortlisted."""
+    entities = list(un("2018-06-21").values())
+    rng = random.Random(413)
+    cyrillic = str.maketrans(
+        {"a": "а", "b": "б", "d": "д", "e": "е", "f": "ф", "g": "г", "h": "х", "i": "и",
+         "k": "к", "l": "л", "m": "м", "n": "н", "o": "о", "p": "п", "r": "р", "s": "с",
+         "t": "т", "u": "у", "v": "в", "z": "з", "y": "й", "j": "дж", "c": "к", "q": "к",
+         "w": "в", "x": "кс"}
+    )  # fmt: skip
+    customers: list[Customer] = []
+    for n in range(400):
+        words = rng.choice(rng.choice(entities).names).full.split()
+        change = n % 7
+        if change == 0 and len(words) > 2:
+            words = words[:1] + words[2:]
+        elif change == 1:
+            words = words[::-1]
+        elif change == 2 and len(words) > 1:
+            words = [words[0][0] + "."] + words[1:]
+        elif change == 3:
+            words = [w.lower().translate(cyrillic) for w in words]
+        elif change == 4:
+            words = [*words, "Ivanov"]
+        elif change == 5:
+            words = [w[:-1] + "x" if len(w) > 4 else w for w in words]
+        customers.append(Customer(f"R{n}", " ".join(words), birth_date=rng.choice([None, "1970"])))
+    index = CustomerIndex()
+    for c in customers:
+        index.put("s", c)
+    shortlist = index.candidates(entities, CUTOFF).get("s", {})
+    lists = ScreeningIndex()
+    lists.replace_source("un", "1", entities)
+    results = lists.screen_many([c.query(0.8, limit=50) for c in customers])
+    pairs = {
+        (c.reference, m.entity.id)
+        for c, found in zip(customers, results, strict=True)
+        for m in found
+    }
+    assert len(pairs) > 250  # the test is not vacuous
+    missed = {(ref, e) for ref, e in pairs if e not in shortlist.get(ref, set())}
+    assert missed == set()

@@ -1,0 +1,68 @@
+"""The dispatcher lease: one holder, fencing numbers, takeover after expiry or death."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from redis.asyncio import Redis
+
+from listd.blocking.lease import Lease
+from listd.keys import Keys
+from listd.settings import Settings
+
+
+def lease(redis: Redis, settings: Settings, ttl: float = 0.6) -> Lease:
+    k = Keys(settings.key_prefix)
+    return Lease(redis, k.lease("test"), k.fence("test"), ttl)
+
+
+async def test_one_holder_at_a_time_with_increasing_fences(
+    redis: Redis, settings: Settings
+) -> None:
+    a, b = lease(redis, settings), lease(redis, settings)
+    assert await a.acquire() and a.fence == 1
+    assert not await b.acquire()
+    assert await a.renew()
+    await a.release()
+    assert await b.acquire() and b.fence == 2
+    assert not await a.renew()  # a no longer holds it
+
+
+async def test_an_expired_lease_is_taken_over(redis: Redis, settings: Settings) -> None:
+    a, b = lease(redis, settings, ttl=0.3), lease(redis, settings, ttl=0.3)
+    assert await a.acquire()
+    await asyncio.sleep(0.4)  # a stalls without renewing
+    assert await b.acquire() and b.fence == 2
+    assert not await a.renew()
+
+
+async def test_a_dead_holder_on_this_host_is_replaced_at_once(
+    redis: Redis, settings: Settings
+) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import os; print(os.getpid())", stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await proc.communicate()  # the process has exited: its pid names nobody
+    gone = lease(redis, settings, ttl=60)
+    gone.token = f"{gone.token.split(':')[0]}:{out.decode().strip()}:feedbeef"
+    assert await gone.acquire()
+    assert await lease(redis, settings, ttl=60).acquire()
+
+
+async def test_work_stops_when_the_lease_is_lost(redis: Redis, settings: Settings) -> None:
+    holder = lease(redis, settings, ttl=0.3)
+    started, halted = asyncio.Event(), asyncio.Event()
+
+    async def work(halt: asyncio.Event) -> None:
+        started.set()
+        await halt.wait()
+        halted.set()
+
+    stop = asyncio.Event()
+    runner = asyncio.create_task(holder.run(work, stop, grace=1.0))
+    await asyncio.wait_for(started.wait(), 5)
+    await redis.set(holder.key, "someone-else")  # stolen (an operator, a split brain)
+    await asyncio.wait_for(halted.wait(), 5)
+    stop.set()
+    await asyncio.wait_for(runner, 5)
