@@ -23,6 +23,7 @@ so a customer found both by a new designation and by its own upload is alerted o
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 from collections import defaultdict
@@ -94,6 +95,9 @@ class Dispatcher:
         self.leading = asyncio.Event()  # set once leading with every watchlist loaded
         self._rotation = 0
         self._position = 0  # last delta sequence fanned out (or found to concern nobody)
+        self._index_complete = False
+        self._indexed_under = -1  # fencing number of the tenure that last kept the index
+        self._unfrozen = 0  # customers indexed since the last gc.freeze()
         self._caught_up = False  # the deltas a previous leader left pending are done
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -107,8 +111,14 @@ class Dispatcher:
     async def _lead(self, halt: asyncio.Event) -> None:
         try:
             await self._ensure_group()
-            self.customers = CustomerIndex()
-            await self._load_watchlists()
+            if self.lease.fence != self._indexed_under + 1 or not self._index_complete:
+                # Somebody else led since this index was built (they drained changes it
+                # has not seen), or it is not complete: build it again.
+                self._index_complete = False
+                self.customers = CustomerIndex()
+                await self._load_watchlists()
+                self._index_complete = True
+            self._indexed_under = self.lease.fence
             self.deliverer = Deliverer(
                 self.redis,
                 self.keys,
@@ -140,23 +150,31 @@ class Dispatcher:
     async def _load_watchlists(self) -> None:
         started = time.monotonic()
         for sub_id in await self.subs.ids():
-            page: list[Customer] = []
+            page: list[str] = []
             async for _, raw in self.redis.hscan_iter(self.keys.watchlist(sub_id), count=5000):
-                page.append(customer_from_json(raw))
+                page.append(raw)
                 if len(page) >= 5000:
-                    await asyncio.to_thread(self._put_all, sub_id, page)
+                    await asyncio.to_thread(self._put_raw, sub_id, page)
                     page = []
             if page:
-                await asyncio.to_thread(self._put_all, sub_id, page)
+                await asyncio.to_thread(self._put_raw, sub_id, page)
+        _freeze()
         log.info(
             "watchlists indexed",
             customers=len(self.customers),
             seconds=round(time.monotonic() - started, 2),
         )
 
-    def _put_all(self, sub_id: str, customers: list[Customer]) -> None:
-        for customer in customers:
-            self.customers.put(sub_id, customer)
+    def _put_raw(self, sub_id: str, raws: list[str]) -> None:
+        for raw in raws:
+            self.customers.put(sub_id, customer_from_json(raw))
+        self._settle_memory(len(raws))
+
+    def _settle_memory(self, added: int) -> None:
+        self._unfrozen += added
+        if self._unfrozen >= 50_000:
+            _freeze()
+            self._unfrozen = 0
 
     async def _loop(self, halt: asyncio.Event) -> None:
         backlog = True  # first the deltas a previous leader read but did not finish
@@ -408,6 +426,7 @@ class Dispatcher:
             self.customers.remove(sub_id, ref)
         for customer in present:
             self.customers.put(sub_id, customer)
+        self._settle_memory(len(present))
 
     async def _lists_current(self) -> bool:
         """Load into `lists` any source whose serving version it does not hold yet."""
@@ -454,6 +473,18 @@ class Dispatcher:
             state[customer.reference] = {"event": event.id, "hash": content}
             out.append((event, entity.id, state))
         return out
+
+
+def _freeze() -> None:
+    """Move every object alive now out of the cyclic collector's reach.
+
+    The customer index is millions of long-lived tuples, sets and strings that never form
+    cycles (reference counting frees them). Left to the collector, each full collection
+    walks all of them, a stop-the-world pause of seconds at 10 million customers: alerts
+    wait, and the lease can expire for want of renewal. What is frozen and later becomes
+    cyclic garbage is not reclaimed, a small price at the moments this runs (after loads)."""
+    gc.collect(1)
+    gc.freeze()
 
 
 def _score(

@@ -253,3 +253,26 @@ async def test_events_wait_while_pending_and_go_once_pinged(
     assert (await api.post(f"/v1/subscriptions/{sub['id']}/ping", headers=headers)).status == 200
     await eventually(lambda: len(rx.events) == 2)
     assert [e["type"] for e in rx.events] == ["ping", "designation.added"]
+
+
+async def test_redirects_are_not_followed(
+    api: Client, keys: dict[str, str], receivers: Any, redis: Redis, settings: Settings
+) -> None:
+    rx: Receiver = await receivers()
+    target: Receiver = await receivers()
+    sub = await subscribe(api, keys["bank-a"], rx, events=FEED)
+    rx.script = [307]
+    rx.headers = {307: {"Location": target.url}}
+    await designate(redis, settings, person(995, "Redirected Person"))
+    (dead,) = await _dead_soon(api, keys["bank-a"], sub["id"])
+    assert dead["attempts"][0]["status"] == 307 and target.requests == []
+    assert "redirects are not followed" in dead["attempts"][0]["error"]
+
+
+async def _dead_soon(api: Client, key: str, sub_id: str) -> list[dict[str, Any]]:
+    for _ in range(300):
+        found = await deliveries(api, key, sub_id, status="dead")
+        if found:
+            return found
+        await asyncio.sleep(0.02)
+    return []

@@ -1,0 +1,405 @@
+"""Asset-blocking notifications: time from "sync finished" to "webhook received", and the
+time to load a 1,000,000-customer watchlist. Prints JSON.
+
+Scenario: the UN list of 2025-08-02 is serving; 100 subscribers, each with a 100,000-customer
+watchlist of a Kazakh bank (bench/customers.py) in which two customers are people or
+companies the 2025-11-15 list adds (the Iran snapback: +123 designations, 10 amended,
+2 removed) — a person written in Cyrillic, a company as its name is listed. The webhook
+receiver runs in its own process and stamps each arrival; the dispatcher runs in this one.
+Then a 1,000,000-customer watchlist is uploaded over HTTP (PUT, JSON lines), screened, and
+uploaded again unchanged.
+
+Run:  .venv/bin/python bench/notify.py [--subscribers 100] [--customers 100000] [--load 1000000]
+(uses LISTD_REDIS_URL, or starts an embedded server; needs about 12 GB of memory at full
+size, mostly the dispatcher's customer index: about 560 bytes per customer).
+
+On the 2-core development machine (full size):
+  delta_to_webhook: p50 ... s, p99 ... s
+  load_1m: upload ... s, screened ... s
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from customers import customers  # noqa: E402
+
+from listd import delta, logs  # noqa: E402
+from listd.api import create_app  # noqa: E402
+from listd.blocking.app import setup, webhook_session  # noqa: E402
+from listd.blocking.config import WebhookConfig  # noqa: E402
+from listd.blocking.dispatcher import Dispatcher  # noqa: E402
+from listd.blocking.subscriptions import Subscription, SubscriptionStore  # noqa: E402
+from listd.blocking.watchlist import Customer  # noqa: E402
+from listd.connection import client  # noqa: E402
+from listd.embedded import EmbeddedRedis  # noqa: E402
+from listd.keys import Keys  # noqa: E402
+from listd.model import Entity  # noqa: E402
+from listd.scrapers import scraper  # noqa: E402
+from listd.screening import ScreeningIndex  # noqa: E402
+from listd.settings import Settings, SourceConfig  # noqa: E402
+from listd.store import Store  # noqa: E402
+from listd.sync import Syncer, process  # noqa: E402
+
+UN = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "un"
+BEFORE, AFTER = "2025-08-02", "2025-11-15"
+_CYRILLIC = [
+    ("shch", "щ"), ("kh", "х"), ("sh", "ш"), ("ch", "ч"), ("zh", "ж"), ("gh", "г"),
+    ("ou", "у"), ("ee", "и"), ("ya", "я"), ("yu", "ю"), ("a", "а"), ("b", "б"), ("c", "к"),
+    ("d", "д"), ("e", "е"), ("f", "ф"), ("g", "г"), ("h", "х"), ("i", "и"), ("j", "дж"),
+    ("k", "к"), ("l", "л"), ("m", "м"), ("n", "н"), ("o", "о"), ("p", "п"), ("q", "к"),
+    ("r", "р"), ("s", "с"), ("t", "т"), ("u", "у"), ("v", "в"), ("w", "в"), ("x", "кс"),
+    ("y", "й"), ("z", "з"),
+]  # fmt: skip
+
+
+def cyrillic(name: str) -> str:
+    """A Latin name as a Kazakh or Russian clerk would write it."""
+    words = []
+    for word in name.lower().split():
+        out, i = "", 0
+        while i < len(word):
+            for latin, cyr in _CYRILLIC:
+                if word.startswith(latin, i):
+                    out, i = out + cyr, i + len(latin)
+                    break
+            else:
+                out, i = out + word[i], i + 1
+        words.append(out.capitalize())
+    return " ".join(words)
+
+
+def say(message: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
+
+
+# --- the receiver process --------------------------------------------------------------------
+
+
+def receiver_main(port_file: str) -> None:
+    arrivals: list[dict[str, Any]] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        body = await request.read()
+        at = time.time()
+        event = json.loads(body)
+        customer = (event.get("data") or {}).get("customer") or {}
+        arrivals.append(
+            {
+                "at": at,
+                "path": request.path,
+                "type": event["type"],
+                "ref": customer.get("reference"),
+                "entity": ((event.get("data") or {}).get("designation") or {}).get("entity_id"),
+            }
+        )
+        return web.Response(status=200)
+
+    async def stats(request: web.Request) -> web.Response:
+        return web.json_response(arrivals)
+
+    async def main() -> None:
+        app = web.Application()
+        app.router.add_post("/hook/{n}", hook)
+        app.router.add_get("/stats", stats)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        Path(port_file).write_text(str(port))
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+# --- the benchmark ---------------------------------------------------------------------------
+
+
+def rss_mb() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+async def write_watchlist(redis: Any, keys: Keys, sub_id: str, rows: list[Customer]) -> None:
+    key = keys.watchlist(sub_id)
+    for start in range(0, len(rows), 10_000):
+        chunk = rows[start : start + 10_000]
+        await redis.hset(key, mapping={c.reference: c.to_json() for c in chunk})
+
+
+async def bench(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:
+    prefix = f"bench-{os.getpid()}"
+    keys = Keys(prefix)
+    settings = Settings(
+        redis_url=url,
+        state_dir=tmp,
+        key_prefix=prefix,
+        sources={
+            "un": SourceConfig(name="un", kind="un", url="http://127.0.0.1:9/", min_entities=500)
+        },
+    )
+    redis = client(url)
+    store = Store(redis, keys)
+    out: dict[str, Any] = {
+        "subscribers": args.subscribers,
+        "customers_per_watchlist": args.customers,
+        "delta": f"un {BEFORE} -> {AFTER}",
+    }
+    before = process(scraper("un"), (UN / f"consolidated-{BEFORE}.xml").read_bytes(), "un")
+    after = process(scraper("un"), (UN / f"consolidated-{AFTER}.xml").read_bytes(), "un")
+    plan = delta.plan(before.hashes, after.hashes)
+    out["delta_counts"] = plan.counts()
+    listed = {e.id: e for e in after.entities}
+    people = [listed[i] for i in plan.added if listed[i].schema == "person"]
+    companies = [listed[i] for i in plan.added if listed[i].schema != "person"]
+    syncer = Syncer(settings, store)
+    await syncer.sync("un", raw=(UN / f"consolidated-{BEFORE}.xml").read_bytes())
+
+    port_file = tmp / "receiver.port"
+    receiver = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--receiver", str(port_file)
+    )
+    try:
+        for _ in range(600):
+            if port_file.exists() and port_file.read_text():
+                break
+            await asyncio.sleep(0.05)
+        port = int(port_file.read_text())
+        out |= await run(args, settings, redis, keys, syncer, people, companies, port, tmp)
+    finally:
+        receiver.kill()
+        await receiver.wait()
+        await cleanup(redis, keys)
+        await redis.aclose()
+    return out
+
+
+def planted(n: int, people: list[Entity], companies: list[Entity]) -> list[Customer]:
+    person = people[n % len(people)]
+    company = companies[n % len(companies)]
+    born = next((b.date for b in person.birth_dates if b.date), None)
+    return [
+        Customer(
+            f"P{n:03d}-person", cyrillic(person.names[0].full), type="person", birth_date=born
+        ),
+        Customer(f"P{n:03d}-company", company.names[0].full.title(), type="entity"),
+    ]
+
+
+async def run(
+    args: argparse.Namespace,
+    settings: Settings,
+    redis: Any,
+    keys: Keys,
+    syncer: Syncer,
+    people: list[Entity],
+    companies: list[Entity],
+    port: int,
+    tmp: Path,
+) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    subs = SubscriptionStore(redis, keys)
+    started = time.perf_counter()
+    expected: set[tuple[str, str]] = set()
+    for n in range(args.subscribers):
+        sub, _ = await subs.create(
+            Subscription(id="", org=f"bank-{n:03d}", url=f"http://127.0.0.1:{port}/hook/{n}")
+        )
+        await subs.set_status(sub.id, "active")
+        plants = planted(n, people, companies)
+        expected |= {(f"/hook/{n}", c.reference) for c in plants}
+        rows = list(customers(n, args.customers)) + plants
+        await write_watchlist(redis, keys, sub.id, rows)
+        if n % 10 == 9:
+            say(f"{n + 1} watchlists written")
+    out["watchlists_written_s"] = round(time.perf_counter() - started, 1)
+
+    config = WebhookConfig(allow_hosts=("127.0.0.1",))
+    session = webhook_session(config)
+    dispatcher = Dispatcher(redis, keys, ScreeningIndex(), ["un"], session, config)
+    fanouts: list[float] = []
+    original = dispatcher.fanout
+
+    async def timed(entries: list[tuple[str, dict[str, str] | None]]) -> None:
+        t = time.perf_counter()
+        await original(entries)
+        fanouts.append(time.perf_counter() - t)
+
+    dispatcher.fanout = timed  # type: ignore[method-assign]
+    stop = asyncio.Event()
+    memory_before = rss_mb()
+    started = time.perf_counter()
+    task = asyncio.create_task(dispatcher.run(stop))
+    await dispatcher.leading.wait()
+    say(f"dispatcher leading with {len(dispatcher.customers):,} customers indexed")
+    out["index_build_s"] = round(time.perf_counter() - started, 1)
+    out["index_customers"] = len(dispatcher.customers)
+    out["index_memory_mb"] = round(rss_mb() - memory_before)
+
+    # The measurement: sync the new list; stamp "sync finished"; wait for the alerts.
+    await syncer.sync("un", raw=(UN / f"consolidated-{AFTER}.xml").read_bytes())
+    finished = time.time()
+    say("sync finished")
+    async with aiohttp.ClientSession() as http:
+
+        async def arrivals() -> list[dict[str, Any]]:
+            async with http.get(f"http://127.0.0.1:{port}/stats") as resp:
+                found: list[dict[str, Any]] = await resp.json()
+                return found
+
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            got = {
+                (a["path"], a["ref"]) for a in await arrivals() if a["type"] == "blocking.required"
+            }
+            if expected <= got:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(2.0)  # stragglers and unexpected alerts
+        alerts = [a for a in await arrivals() if a["type"] == "blocking.required"]
+    latencies = [a["at"] - finished for a in alerts]
+    got = {(a["path"], a["ref"]) for a in alerts}
+    out["webhooks"] = len(alerts)
+    out["planted_matches_alerted"] = f"{len(expected & got)}/{len(expected)}"
+    out["other_alerts"] = len(got - expected)
+    out["missed"] = sorted(ref for _, ref in expected - got)[:10]
+    if latencies:
+        out["delta_to_webhook_s"] = {
+            "p50": round(statistics.median(latencies), 3),
+            "p99": round(percentile(latencies, 0.99), 3),
+            "max": round(max(latencies), 3),
+        }
+    out["fanout_compute_s"] = [round(f, 3) for f in fanouts]
+
+    say("alerts received")
+    if args.load:
+        out["load"] = await load(args, settings, redis, keys, dispatcher, tmp)
+    stop.set()
+    await asyncio.wait({task}, timeout=20)
+    await session.close()
+    return out
+
+
+async def load(
+    args: argparse.Namespace,
+    settings: Settings,
+    redis: Any,
+    keys: Keys,
+    dispatcher: Dispatcher,
+    tmp: Path,
+) -> dict[str, Any]:
+    """PUT a watchlist of `args.load` customers over HTTP; wait until all are screened."""
+    from listd.access import KeyStore
+
+    out: dict[str, Any] = {"customers": args.load}
+    app = create_app(settings, redis)
+    setup(app, settings, redis, dispatch=False, config=WebhookConfig(allow_hosts=("127.0.0.1",)))
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    ks = KeyStore(redis, keys)
+    secret = await ks.create("big bank", "subscriber", org="big-bank")
+    await ks.accept_agreement(secret)
+    headers = {"Authorization": f"Bearer {secret}"}
+    body = tmp / "watchlist.jsonl"
+    with body.open("w", encoding="utf-8") as f:
+        for c in customers(10_001, args.load, prefix="B"):
+            f.write(c.to_json() + "\n")
+    out["file_mb"] = round(body.stat().st_size / 2**20)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3600)) as http:
+            async with http.post(
+                f"{base}/v1/subscriptions", json={"url": "http://127.0.0.1:9/x"}, headers=headers
+            ) as resp:
+                sub = await resp.json()
+            pending = keys.watchlist_pending(sub["id"])
+            for attempt in ("first", "unchanged"):
+                started = time.perf_counter()
+                with body.open("rb") as f:
+                    async with http.put(
+                        f"{base}/v1/subscriptions/{sub['id']}/watchlist",
+                        data=f,
+                        headers={**headers, "Content-Type": "application/x-ndjson"},
+                    ) as resp:
+                        report = await resp.json()
+                uploaded = time.perf_counter() - started
+                say(f"{attempt} upload answered")
+                for _ in range(36_000):
+                    if not int(await redis.scard(pending)):
+                        break
+                    await asyncio.sleep(0.1)
+                screened = time.perf_counter() - started
+                out[attempt] = {
+                    "upload_s": round(uploaded, 1),
+                    "indexed_and_screened_s": round(screened, 1),
+                    "added": report.get("added"),
+                    "unchanged": report.get("unchanged"),
+                }
+            out["alerts_raised"] = int(await redis.xlen(keys.sub_events(sub["id"])))
+    finally:
+        await runner.cleanup()
+    return out
+
+
+async def cleanup(redis: Any, keys: Keys) -> None:
+    batch: list[str] = []
+    async for key in redis.scan_iter(match=keys.pattern(), count=1000):
+        batch.append(key)
+        if len(batch) >= 500:
+            await redis.unlink(*batch)
+            batch = []
+    if batch:
+        await redis.unlink(*batch)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--subscribers", type=int, default=100)
+    parser.add_argument("--customers", type=int, default=100_000)
+    parser.add_argument("--load", type=int, default=1_000_000, help="0 to skip")
+    parser.add_argument("--receiver", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.receiver:
+        receiver_main(args.receiver)
+        return
+    logs.configure("console", level=logging.WARNING)
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        url = os.environ.get("LISTD_REDIS_URL")
+        embedded = None
+        if not url:
+            embedded = EmbeddedRedis(tmp / "redis")
+            url = embedded.start()
+        try:
+            result = asyncio.run(bench(args, url, tmp))
+        finally:
+            if embedded is not None:
+                embedded.stop()
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()
