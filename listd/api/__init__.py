@@ -29,6 +29,7 @@ from listd.api.state import (
     SYNCER,
     Bell,
 )
+from listd import console
 from listd.blocking import app as notifications
 from listd.blocking.config import WebhookConfig
 from listd.keys import Keys
@@ -153,4 +154,5 @@ def create_app(
     app.add_routes(routes)
     admin.setup(app)
     notifications.setup(app, settings, redis, dispatch=dispatch, config=webhooks, lists=index)
+    console.setup(app)
     return app
