@@ -181,7 +181,7 @@ async function renderTerms(root, known) {
   const status = h("div", { class: "status-area" });
   const form = h(
     "form",
-    { class: "card" },
+    { class: "card", novalidate: true },
     h("pre", { class: "terms", tabindex: "0", text: terms.text }),
     h("div", { class: "check" }, box, h("label", { for: (box.id = "accept-terms"), text: t("terms.accept") })),
     h("button", { type: "submit", class: "primary", text: t("terms.submit") }),

@@ -59,7 +59,7 @@ export async function render(root, ctx) {
   root.append(history);
   try {
     const found = await get(`/v1/entities/${encodeURIComponent(id)}/history`, query);
-    history.append(historyTable(found, id, seq));
+    history.append(...historyTable(found, id, seq));
   } catch (err) {
     history.append(problem(err));
   }
