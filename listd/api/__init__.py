@@ -11,6 +11,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from listd import console
 from listd.access import KeyStore
 from listd.api import admin
 from listd.api.metrics import Metrics
@@ -29,7 +30,6 @@ from listd.api.state import (
     SYNCER,
     Bell,
 )
-from listd import console
 from listd.blocking import app as notifications
 from listd.blocking.config import WebhookConfig
 from listd.keys import Keys

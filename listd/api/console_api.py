@@ -163,7 +163,12 @@ async def entity_history(request: web.Request) -> web.Response:
     rows = [_summary(seq, d) | {"changes": d.get("changes") or {}} for seq, d in found]
     loaded = request.app[INDEX].entities.get(entity_id)
     return web.json_response(
-        {"entity_id": entity_id, "listed": loaded is not None, "history": rows, "complete": complete}
+        {
+            "entity_id": entity_id,
+            "listed": loaded is not None,
+            "history": rows,
+            "complete": complete,
+        }
     )
 
 

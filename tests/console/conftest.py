@@ -11,11 +11,13 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -32,6 +34,7 @@ from listd.keys import Keys
 from listd.settings import Settings, SourceConfig
 from listd.store import Store
 from listd.sync import Parsed, Syncer, SyncResult
+from tests.blocking.conftest import Receiver
 from tests.conftest import DATA, un_file
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -186,3 +189,41 @@ async def make_console(redis: Redis, settings: Settings) -> AsyncIterator[MakeCo
 @pytest.fixture
 async def console(make_console: MakeConsole) -> Console:
     return await make_console()
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def alert_for_a_listed_customer(
+    console: Console, http: aiohttp.ClientSession, key: str, rx: Receiver
+) -> dict[str, Any]:
+    """Subscribe `rx` for the subscriber `key`, activate it, upload a watchlist holding
+    the KZ-listed person as a bank writes them and someone not listed, and wait until the
+    blocking alert is delivered. Returns the subscription."""
+    async with http.post(
+        console.base + "/v1/subscriptions", json={"url": rx.url}, headers=auth(key)
+    ) as resp:
+        sub: dict[str, Any] = await resp.json()
+        assert resp.status == 201, sub
+    rx.secret = sub["secret"]
+    async with http.post(
+        f"{console.base}/v1/subscriptions/{sub['id']}/ping", headers=auth(key)
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+    body = (
+        "reference,name,birth_date\n"
+        "C-001,АБДИБЕКОВ Асет Мейржанович,1993-08-07\n"
+        "C-002,Иванова Мария Петровна,1990-01-01\n"
+    )
+    async with http.put(
+        f"{console.base}/v1/subscriptions/{sub['id']}/watchlist",
+        data=body.encode(),
+        headers={**auth(key), "Content-Type": "text/csv"},
+    ) as resp:
+        assert resp.status == 200, await resp.text()
+    deadline = time.monotonic() + 20
+    while not rx.of_type("blocking.required"):
+        assert time.monotonic() < deadline, "no blocking alert was delivered"
+        await asyncio.sleep(0.05)
+    return sub

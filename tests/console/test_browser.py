@@ -15,9 +15,7 @@ from tests.console.conftest import Console
 KZ_PERSON = "kz-afm-tf:iin-930807351075"
 
 
-async def test_sign_in_with_a_key_after_accepting_the_terms(
-    console: Console, browser: Any
-) -> None:
+async def test_sign_in_with_a_key_after_accepting_the_terms(console: Console, browser: Any) -> None:
     page = await console.page(browser)
     await page.goto(f"{console.base}/console/")
     await page.get_by_label("API key").fill("lk_not-a-key")
@@ -76,7 +74,10 @@ async def test_screen_a_cyrillic_name_from_the_kz_list(console: Console, browser
     entries = [e.fields for e in await console.app[ACCESS].journal.read(0, 10_000)]
     screened = [e for e in entries if e.get("route") == "/v1/screen" and e["status"] == 200]
     assert screened[-1]["query"]["name"] == query
-    assert (screened[-1]["basis"], screened[-1]["case_ref"]) == ("authority_request", "AFM-2026/117")
+    assert (screened[-1]["basis"], screened[-1]["case_ref"]) == (
+        "authority_request",
+        "AFM-2026/117",
+    )
 
     # The match opens the entity: every name, the IIN document, the programme.
     await first.get_by_role("link").click()
@@ -89,9 +90,7 @@ async def test_screen_a_cyrillic_name_from_the_kz_list(console: Console, browser
     assert console.errors == []
 
 
-async def test_a_delta_appears_live_on_changes_after_a_sync(
-    console: Console, browser: Any
-) -> None:
+async def test_a_delta_appears_live_on_changes_after_a_sync(console: Console, browser: Any) -> None:
     page = await console.page(browser)
     await console.sign_in(page, await console.key("screener"), "#/changes")
     await expect(page.get_by_role("heading", name="Changes")).to_be_visible()
@@ -138,7 +137,9 @@ async def test_a_screener_is_refused_on_pages_for_other_roles(
     await page.goto(f"{console.base}/console/#/audit")
     problem = page.get_by_role("alert")
     await expect(problem).to_contain_text("Not allowed for your role")
-    await expect(problem).to_contain_text("You are signed in as screener; this needs the role auditor")
+    await expect(problem).to_contain_text(
+        "You are signed in as screener; this needs the role auditor"
+    )
     await expect(page.get_by_role("heading", name="Audit journal")).to_be_visible()
 
     await page.goto(f"{console.base}/console/#/alerts")

@@ -3,8 +3,6 @@ routes added for it, on the real KZ AFM and UN lists."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -15,7 +13,7 @@ from yarl import URL
 from listd.api.middleware import ACCESS
 from tests.blocking.conftest import Receiver
 from tests.conftest import un_file
-from tests.console.conftest import Console, MakeConsole
+from tests.console.conftest import Console, MakeConsole, alert_for_a_listed_customer, auth
 
 KZ_PERSON = "kz-afm-tf:iin-930807351075"  # Абдибеков Асет Мейржанович
 
@@ -24,10 +22,6 @@ KZ_PERSON = "kz-afm-tf:iin-930807351075"  # Абдибеков Асет Мейр
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 async def get_json(
@@ -88,7 +82,9 @@ async def test_recent_deltas_come_newest_first_with_filters(
     assert result.deltas == {"added": 4, "amended": 2, "removed": 1}
     top = await get_json(http, console, "/v1/deltas/recent?limit=7", key)
     assert top["last_seq"] == result.last_seq
-    assert [d["seq"] for d in top["deltas"]] == list(range(result.last_seq, result.last_seq - 7, -1))
+    assert [d["seq"] for d in top["deltas"]] == list(
+        range(result.last_seq, result.last_seq - 7, -1)
+    )
     assert {d["entity_id"] for d in top["deltas"] if d["op"] == "added"} == {
         f"un:SDi.{n:03d}" for n in (7, 8, 9, 10)
     }
@@ -133,7 +129,9 @@ async def test_an_entity_history_lists_its_deltas_and_is_journaled_with_its_basi
     gone = await get_json(http, console, "/v1/entities/un:IQi.074/history?basis=onboarding", key)
     assert gone["listed"] is False and [h["op"] for h in gone["history"]] == ["removed", "added"]
     entries = [e.fields for e in await console.app[ACCESS].journal.read(0, 10_000)]
-    read = [e for e in entries if e.get("route") == "/v1/entities/{id}/history" and e["status"] == 200]
+    read = [
+        e for e in entries if e.get("route") == "/v1/entities/{id}/history" and e["status"] == 200
+    ]
     assert read[0]["basis"] == "periodic_review"
     assert read[0]["query"] == {"id": "un:HTi.006", "history": True} and read[0]["matches"] == 2
 
@@ -147,36 +145,8 @@ async def test_alerts_show_the_organisation_s_blocking_alerts_with_delivery(
     rx = Receiver()
     await rx.start()
     try:
-        async with http.post(
-            console.base + "/v1/subscriptions", json={"url": rx.url}, headers=auth(subscriber)
-        ) as resp:
-            sub = await resp.json()
-            assert resp.status == 201, sub
-        rx.secret = sub["secret"]
-        async with http.post(
-            f"{console.base}/v1/subscriptions/{sub['id']}/ping", headers=auth(subscriber)
-        ) as resp:
-            assert resp.status == 200, await resp.text()
-        # A customer who is the KZ-listed person, written as the bank keeps it, and one
-        # who is not listed.
-        body = (
-            "reference,name,birth_date\n"
-            "C-001,АБДИБЕКОВ Асет Мейржанович,1993-08-07\n"
-            "C-002,Иванова Мария Петровна,1990-01-01\n"
-        )
-        async with http.put(
-            f"{console.base}/v1/subscriptions/{sub['id']}/watchlist",
-            data=body.encode(),
-            headers={**auth(subscriber), "Content-Type": "text/csv"},
-        ) as resp:
-            assert resp.status == 200, await resp.text()
-        deadline = time.monotonic() + 20
-        while True:
-            found = await get_json(http, console, "/v1/alerts", subscriber)
-            if any(a["status"] == "delivered" for a in found["alerts"]):
-                break
-            assert time.monotonic() < deadline, found
-            await asyncio.sleep(0.1)
+        sub = await alert_for_a_listed_customer(console, http, subscriber, rx)
+        found = await get_json(http, console, "/v1/alerts", subscriber)
     finally:
         await rx.stop()
     [alert] = found["alerts"]

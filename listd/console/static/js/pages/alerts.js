@@ -16,7 +16,7 @@ export async function render(root, ctx) {
     alertSection.append(
       table(
         [t("alerts.col_when"), t("alerts.col_type"), t("alerts.col_customer"), t("alerts.col_designation"), t("alerts.col_score"), t("alerts.col_delivery")],
-        alerts.map(alertRow),
+        alerts.map((a) => alertRow(a, ctx.who.roles.includes("screener"))),
         t("alerts.caption"),
       ),
     );
@@ -28,7 +28,8 @@ export async function render(root, ctx) {
   root.append(subs);
 }
 
-function alertRow(a) {
+// Reading a designation needs the screener role: a subscriber sees its name, unlinked.
+function alertRow(a, canRead) {
   const data = a.data || {};
   const customer = data.customer || {};
   const designation = data.designation || {};
@@ -48,9 +49,11 @@ function alertRow(a) {
     h(
       "td",
       {},
-      designation.entity_id
+      !designation.entity_id
+        ? "—"
+        : canRead
         ? h("a", { href: `#/entity/${encodeURIComponent(designation.entity_id)}`, text: designation.name || designation.entity_id })
-        : "—",
+        : h("span", { text: designation.name || designation.entity_id }),
       h("div", { class: "muted", text: [designation.source, designation.program].filter(Boolean).join(" · ") }),
     ),
     h("td", {}, match.score !== undefined ? scoreBar(match.score) : "—"),
