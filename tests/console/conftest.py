@@ -35,6 +35,11 @@ from listd.settings import Settings, SourceConfig
 from listd.store import Store
 from listd.sync import Parsed, Syncer, SyncResult
 from tests.blocking.conftest import Receiver
+
+try:  # the browser tests import `expect` from here, so a missing Playwright skips them
+    from playwright.async_api import expect
+except ImportError:  # pragma: no cover - the `browser` fixture skips or fails first
+    expect = None
 from tests.conftest import DATA, un_file
 
 CHROMIUM = Path("/usr/bin/chromium")

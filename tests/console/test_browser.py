@@ -4,20 +4,27 @@ KZ AFM and UN lists in the embedded Redis."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
-
-from playwright.async_api import expect
 
 from listd.api.middleware import ACCESS
 from tests.conftest import un_file
-from tests.console.conftest import Console
+from tests.console.conftest import Console, expect
 
 KZ_PERSON = "kz-afm-tf:iin-930807351075"
 
 
-async def test_sign_in_with_a_key_after_accepting_the_terms(console: Console, browser: Any) -> None:
+async def test_sign_in_with_a_key_after_accepting_the_terms(browser: Any, console: Console) -> None:
     page = await console.page(browser)
     await page.goto(f"{console.base}/console/")
+    # Keyboard: the key field has the focus on arrival, Tab reaches the button, and the
+    # focus ring is visible.
+    await expect(page.get_by_label("API key")).to_be_focused()
+    await page.keyboard.press("Tab")
+    button = page.get_by_role("button", name="Sign in")
+    await expect(button).to_be_focused()
+    ring = "el => [getComputedStyle(el).outlineStyle, getComputedStyle(el).outlineWidth]"
+    assert await button.evaluate(ring) == ["solid", "3px"]
     await page.get_by_label("API key").fill("lk_not-a-key")
     await page.get_by_role("button", name="Sign in").click()
     await expect(page.get_by_role("alert")).to_contain_text("The key was not accepted")
@@ -44,7 +51,7 @@ async def test_sign_in_with_a_key_after_accepting_the_terms(console: Console, br
     assert console.errors == []
 
 
-async def test_screen_a_cyrillic_name_from_the_kz_list(console: Console, browser: Any) -> None:
+async def test_screen_a_cyrillic_name_from_the_kz_list(browser: Any, console: Console) -> None:
     listed = await console.store.entity(KZ_PERSON)
     assert listed is not None
     name = listed.primary_name  # Абдибеков Асет Мейржанович, as the AFM publishes it
@@ -61,7 +68,7 @@ async def test_screen_a_cyrillic_name_from_the_kz_list(console: Console, browser
     await page.get_by_role("button", name="Screen", exact=True).click()
     await expect(page.get_by_role("alert")).to_contain_text("Enter the case reference")
     await page.get_by_label("Case reference").fill("AFM-2026/117")
-    await page.get_by_role("button", name="Screen", exact=True).click()
+    await page.keyboard.press("Enter")  # keyboard only: Enter submits the form
 
     first = page.locator("ol.matches > li").first
     await expect(first.get_by_role("link")).to_have_text(name)
@@ -90,7 +97,7 @@ async def test_screen_a_cyrillic_name_from_the_kz_list(console: Console, browser
     assert console.errors == []
 
 
-async def test_a_delta_appears_live_on_changes_after_a_sync(console: Console, browser: Any) -> None:
+async def test_a_delta_appears_live_on_changes_after_a_sync(browser: Any, console: Console) -> None:
     page = await console.page(browser)
     await console.sign_in(page, await console.key("screener"), "#/changes")
     await expect(page.get_by_role("heading", name="Changes")).to_be_visible()
@@ -126,7 +133,7 @@ async def test_a_delta_appears_live_on_changes_after_a_sync(console: Console, br
 
 
 async def test_a_screener_is_refused_on_pages_for_other_roles(
-    console: Console, browser: Any
+    browser: Any, console: Console
 ) -> None:
     page = await console.page(browser)
     await console.sign_in(page, await console.key("screener"))
@@ -159,3 +166,41 @@ async def test_a_screener_is_refused_on_pages_for_other_roles(
     await console.sign_in_as(ru, await console.key("screener"), "#/audit", "API-ключ", "Войти")
     await expect(ru.get_by_role("alert")).to_contain_text("Действие недоступно для вашей роли")
     assert console.errors == []
+
+
+async def test_screen_a_csv_file_with_progress_and_download_the_results(
+    browser: Any, console: Console, tmp_path: Path
+) -> None:
+    kz = [e for e in await console.store.entities("kz-afm-tf") if e.schema == "person"][:300]
+    rows = ["reference,name,birth_date"]
+    rows += [f"K-{n},{e.primary_name},{_born(e)}" for n, e in enumerate(kz)]
+    rows += ["X-1,Иванова Мария Петровна,1990-01-01", 'X-2,"Smith, John",']
+    upload = tmp_path / "customers.csv"
+    upload.write_text("\n".join(rows) + "\n", "utf-8")
+    page = await console.page(browser)
+    await console.sign_in(page, await console.key("screener"))
+    await page.get_by_label("Legal basis").select_option("periodic_review")
+    await page.get_by_label("CSV file").set_input_files(str(upload))
+    await page.get_by_role("button", name="Screen the file").click()
+    await expect(page.locator("#batch-form .notice-ok")).to_contain_text("302 names screened")
+    assert await page.locator("#batch-form progress").get_attribute("max") == "302"
+    async with page.expect_download() as info:
+        await page.get_by_role("button", name="Download results (CSV)").click()
+    download = await info.value
+    assert download.suggested_filename == "listd-screening-results.csv"
+    lines = Path(await download.path()).read_text("utf-8-sig").splitlines()
+    assert lines[0].startswith("reference,name,birth_date,identifier,matches,best_score,entity_id")
+    assert len(lines) == 303
+    found = {line.split(",")[0]: line for line in lines[1:]}
+    # Every listed person is found as themself; the two others are not listed.
+    assert all(f",{e.id}," in found[f"K-{n}"] for n, e in enumerate(kz))
+    assert ",0,," in found["X-1"] and '"Smith, John"' in found["X-2"]
+    entries = [e.fields for e in await console.app[ACCESS].journal.read(0, 10_000)]
+    batches = [e for e in entries if e.get("route") == "/v1/screen/batch"]
+    assert len(batches) == 2 and all(e["basis"] == "periodic_review" for e in batches)
+    assert console.errors == []
+
+
+def _born(entity: Any) -> str:
+    dates = [b.date for b in entity.birth_dates if b.date]
+    return dates[0] if dates else ""

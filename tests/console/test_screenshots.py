@@ -11,15 +11,17 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from playwright.async_api import expect
 
 from listd.settings import Settings
 from listd.store import Store
 from listd.sync import Syncer
 from tests.blocking.conftest import Receiver
 from tests.conftest import un_file
-from tests.console.conftest import MakeConsole, alert_for_a_listed_customer
+from tests.console.conftest import MakeConsole, alert_for_a_listed_customer, expect
 
+UNLABELLED = """[...document.querySelectorAll('input, select, textarea')]
+  .filter((el) => el.type !== 'hidden' && !el.labels.length && !el.getAttribute('aria-label'))
+  .map((el) => el.outerHTML)"""
 PAGES = (
     "console-signin", "console-screen", "console-screen-kk", "console-lists",
     "console-changes", "console-entity", "console-alerts", "console-audit", "console-refused",
@@ -36,7 +38,7 @@ async def hold_a_snapshot(settings: Settings, store: Store) -> None:
 
 
 async def test_every_page_renders_and_is_photographed(
-    make_console: MakeConsole, browser: Any, tmp_path: Path
+    browser: Any, make_console: MakeConsole, tmp_path: Path
 ) -> None:
     out = Path(os.environ.get("LISTD_SCREENSHOTS") or tmp_path)
     out.mkdir(parents=True, exist_ok=True)
@@ -47,6 +49,8 @@ async def test_every_page_renders_and_is_photographed(
     screener = await console.key("screener", "bank-a")
 
     async def shot(page: Any, name: str) -> None:
+        # Every control on every page has a label (or an aria-label) a screen reader reads.
+        assert await page.evaluate(UNLABELLED) == [], name
         await page.mouse.move(0, 0)  # no hover effects
         await page.evaluate("document.activeElement && document.activeElement.blur()")
         await page.screenshot(path=str(out / f"{name}.png"), animations="disabled")
@@ -92,6 +96,11 @@ async def test_every_page_renders_and_is_photographed(
     await expect(lists.locator("tr[data-source='un'] + tr.detail")).to_contain_text("held")
     await expect(lists.get_by_role("button", name="Approve and publish")).to_be_visible()
     await shot(lists, "console-lists")
+    lists.once("dialog", lambda dialog: dialog.accept())  # "Discard the held snapshot?"
+    await lists.get_by_role("button", name="Reject").click()
+    await expect(lists.get_by_role("status").first).to_contain_text("discarded")
+    await expect(lists.locator("[data-held]")).to_have_count(0)
+    assert (await console.store.held("un")) == {}
 
     rx = Receiver()
     await rx.start()
@@ -110,6 +119,11 @@ async def test_every_page_renders_and_is_photographed(
     await console.sign_in(audit, auditor, "#/audit")
     await expect(audit.locator("table")).to_contain_text("/v1/screen")
     await shot(audit, "console-audit")
+    async with audit.expect_download() as info:
+        await audit.get_by_role("button", name="Export CSV").click()
+    exported = Path(await (await info.value).path()).read_text("utf-8-sig").splitlines()
+    assert exported[0].startswith("seq,at,kind,name,role,org,method,route")
+    assert any(",/v1/screen," in line and ",onboarding," in line for line in exported)
 
     await page.goto(f"{console.base}/console/#/audit")
     await expect(page.get_by_role("alert")).to_contain_text("needs the role auditor")
