@@ -11,6 +11,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from listd import console
 from listd.access import KeyStore
 from listd.api import admin
 from listd.api.metrics import Metrics
@@ -153,4 +154,5 @@ def create_app(
     app.add_routes(routes)
     admin.setup(app)
     notifications.setup(app, settings, redis, dispatch=dispatch, config=webhooks, lists=index)
+    console.setup(app)
     return app
