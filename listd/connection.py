@@ -93,6 +93,18 @@ def _bad(url: str, why: str) -> ConfigError:
     return ConfigError(f"LISTD_REDIS_URL ({shown}): {why}", key="LISTD_REDIS_URL")
 
 
+class _SentinelMaster(Redis):
+    """The master's client; closing it also closes the connections to the sentinels."""
+
+    watchers: Sentinel | None = None
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        if self.watchers is not None:
+            for watcher in self.watchers.sentinels:
+                await watcher.aclose()
+
+
 def sentinel_client(parsed: SentinelURL) -> Redis:
     """A client for the master Sentinel names; it follows a fail-over by itself."""
     sentinel_kwargs: dict[str, object] = {"socket_timeout": 5.0, "ssl": parsed.tls}
@@ -100,8 +112,9 @@ def sentinel_client(parsed: SentinelURL) -> Redis:
         sentinel_kwargs["password"] = parsed.sentinel_password
         sentinel_kwargs["username"] = parsed.sentinel_username
     sentinel = Sentinel(parsed.sentinels, sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
-    master: Redis = sentinel.master_for(
+    master: _SentinelMaster = sentinel.master_for(
         parsed.service,
+        redis_class=_SentinelMaster,
         db=parsed.db,
         username=parsed.username,
         password=parsed.password,
@@ -110,6 +123,7 @@ def sentinel_client(parsed: SentinelURL) -> Redis:
         health_check_interval=30,
         max_connections=200,
     )
+    master.watchers = sentinel
     return master
 
 
