@@ -61,6 +61,13 @@ async def scheduled_sync(
         await syncer.sync(name, fence=fence)
     except ListdError as exc:
         log.warning("scheduled sync did not complete", source=name, error=exc.message)
+    except (RedisError, OSError) as exc:
+        # The store is as it was (nothing is visible before the flip); the next run retries.
+        log.warning("scheduled sync interrupted: redis unreachable", source=name, error=str(exc))
+    except asyncio.CancelledError:
+        # Stepping down or shutting down cancelled it (before its pointer flip). This is
+        # the job's outermost frame: ending quietly keeps a traceback out of the journal.
+        log.info("scheduled sync abandoned", source=name)
     finally:
         if task is not None:
             running.discard(task)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from listd.errors import Conflict, Gone, SyncInProgress
 from listd.keys import Keys
@@ -142,6 +142,7 @@ class SourceLock:
         self.key = key
         self.token = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(8)}"
         self._heartbeat: asyncio.Task[None] | None = None
+        self._retry: asyncio.Task[None] | None = None
 
     async def acquire(self) -> None:
         if not await self.redis.set(self.key, self.token, nx=True, px=_LOCK_TTL_MS):
@@ -165,9 +166,23 @@ class SourceLock:
     async def release(self) -> None:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, RedisError, OSError):
                 await self._heartbeat
-        await self.redis.eval(_RELEASE, 1, self.key, self.token)
+        try:
+            await self.redis.eval(_RELEASE, 1, self.key, self.token)
+        except (RedisError, OSError) as exc:
+            # Redis is away: release it when it returns, or this very process (its pid
+            # alive) would find its own lock and skip the source until the TTL ran out.
+            log.warning("sync lock not released: redis unreachable", key=self.key, error=str(exc))
+            self._retry = asyncio.create_task(self._release_later(), name=f"unlock:{self.key}")
+
+    async def _release_later(self) -> None:
+        deadline = time.monotonic() + _LOCK_TTL_MS / 1000
+        while time.monotonic() < deadline:
+            await asyncio.sleep(1.0)
+            with contextlib.suppress(RedisError, OSError):
+                await self.redis.eval(_RELEASE, 1, self.key, self.token)
+                return
 
 
 def _holder_dead(holder: str) -> bool:

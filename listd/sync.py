@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import aiohttp
+from redis.exceptions import RedisError
 
 from listd import delta
 from listd.errors import ListdError, NotFound, SourceError, ValidationFailed
@@ -442,5 +443,8 @@ class Syncer:
                 result.to_dict() | {"warnings": result.warnings[:20]},
                 self.settings.history_length,
             )
+        except (RedisError, OSError) as exc:
+            # Runs shielded: an outage must not leave an exception nobody retrieves.
+            log.warning("sync record not written: redis unreachable", source=name, error=str(exc))
         finally:
             await lock.release()
