@@ -113,7 +113,7 @@ async def test_sigterm_during_webhook_delivery_loses_nothing(
     keys = Keys(settings.key_prefix)
     store = Store(redis, keys)
     source_server.put("/un.xml", un_file("2018-06-07").read_bytes())
-    env = {"LISTD_WEBHOOK_TIMEOUT": "3"}
+    env = {"LISTD_WEBHOOK_TIMEOUT": "5"}
     first = await start_daemon("first", **env)
     await leading(first)
 
@@ -126,9 +126,9 @@ async def test_sigterm_during_webhook_delivery_loses_nothing(
     try:
         sub = await subscribe(http, first, subscriber_key, rx)
 
-        # 1. A slow receiver (1 s, within the 3 s timeout): SIGTERM while the first of
+        # 1. A slow receiver (2 s, within the 5 s timeout): SIGTERM while the first of
         # two events is being posted. That POST finishes; the second waits in the outbox.
-        rx.delay = 1.0
+        rx.delay = 2.0
         source_server.put("/un.xml", un_file("2018-06-21").read_bytes())
         await until(lambda: _requests(rx, 2), what="the first event posted")
         took = await sigterm(first)
