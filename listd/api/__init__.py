@@ -11,6 +11,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from listd import console
 from listd.access import KeyStore
 from listd.api import admin
 from listd.api.metrics import Metrics
@@ -158,4 +159,5 @@ def create_app(
     notifications.setup(
         app, settings, redis, dispatch=dispatch, config=webhooks, lists=index, leader=leader
     )
+    console.setup(app)
     return app
