@@ -5,7 +5,7 @@ The UN list writes some aliases as `Mohammad Islami; Mohamed Islami; Mohammed Is
 `Abu Muhammad (original script: Абу Мухаммад)`. Matched as one name, such a string
 hides each of its names: a query for `Jabhat al-Nusrah` scores low against a
 twenty-word string that contains it. The stored entity keeps the text as published;
-the screening indexes file each form found here as a name of its own.
+the screening indexes file it and each form found here as names of their own.
 """
 
 from __future__ import annotations
@@ -32,15 +32,16 @@ _TRIM = " \t,;:.-"
 
 
 def name_forms(full: str) -> list[str]:
-    """The names `full` holds: itself when it holds one, else each one once, in order."""
+    """The names `full` holds, each once, in order, after `full` itself: a customer
+    recorded as "Armament Industries Group (AIG)", as listed, must still meet it whole."""
     if ";" not in full and "(" not in full and ")" not in full and not _ENUMERATOR.search(full):
         return [full]
-    forms: list[str] = []
+    forms: list[str] = [full]
     for part in _ENUMERATOR.split(full.replace(";", " a) ")):
         for form in _part_forms(part):
             if form and form not in forms:
                 forms.append(form)
-    return forms or [full]
+    return forms
 
 
 def _part_forms(part: str) -> list[str]:

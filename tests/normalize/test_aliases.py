@@ -46,7 +46,21 @@ from tests.conftest import un_file
     ],
 )
 def test_forms(text: str, forms: list[str]) -> None:
-    assert name_forms(text) == forms
+    found = name_forms(text)
+    assert found[0] == text  # the name as published is always one of them
+    assert found[1:] == [f for f in forms if f != text]
+
+
+def test_a_name_with_its_acronym_still_meets_the_whole() -> None:
+    entities = list(process(scraper("un"), un_file("2025-11-15").read_bytes(), "un").entities)
+    index = ScreeningIndex()
+    index.replace_source("un", "v", entities)
+    for query, expected in [
+        ("Armament Industries Group (AIG)", "un:IRe.005"),
+        ("Armament Industries Group", "un:IRe.005"),
+    ]:
+        scores = {m.entity.id: m.score for m in index.screen(Query(name=query))}
+        assert scores[expected] == 1.0
 
 
 def test_every_name_packed_in_a_un_alias_is_screened_on_its_own() -> None:
