@@ -1,0 +1,264 @@
+"""The API fuzzed from its own OpenAPI description with schemathesis.
+
+A real app on a real port (its own event loop in a thread, so schemathesis' blocking
+client can call it) over the embedded Redis, with the real UN list loaded and a key of
+every role. Each operation is called with valid and invalid data; every answer must
+conform to the description (status, content type, body schema) and none may be a
+server error, except the deliberate upstream ones the description documents (a webhook
+receiver that fails a ping answers 502 ping_failed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import schemathesis
+from aiohttp import web
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
+from schemathesis import Case, GenerationMode
+from schemathesis.checks import CheckContext
+from schemathesis.core.failures import Failure
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from listd.access import KeyStore
+from listd.api import create_app
+from listd.api.openapi import spec
+from listd.blocking.config import WebhookConfig
+from listd.connection import client
+from listd.keys import Keys
+from listd.settings import Settings, SourceConfig
+from listd.store import Store
+from listd.sync import Syncer
+from tests.conftest import un_file
+
+# Per operation and mode: the whole run stays under a minute on two cores. Set
+# LISTD_FUZZ_EXAMPLES higher for a longer hunt.
+MAX_EXAMPLES = int(os.environ.get("LISTD_FUZZ_EXAMPLES", "12"))
+# Server errors that are the documented answer to an upstream's failure, not bugs.
+UPSTREAM = {"ping_failed", "fetch_failed", "source_error", "invalid_document"}
+ROLES = ("screener", "subscriber", "auditor", "operator", "admin")
+# Watchlists are uploaded as JSON lines: text on the wire.
+schemathesis.serializer.alias("application/x-ndjson", "text/plain")
+
+
+@dataclass
+class Live:
+    """An API on 127.0.0.1, run by its own loop in a daemon thread."""
+
+    redis_url: str
+    state: Path
+    prefix: str = field(default_factory=lambda: f"fuzz-{uuid.uuid4().hex[:12]}")
+    keys: dict[str, str] = field(default_factory=dict)
+    base: str = ""
+    subscription: str = ""
+    entity: str = "un:QDi.312"
+    statuses: dict[str, Counter[int]] = field(default_factory=dict)
+    loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
+
+    def run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(120)
+
+    async def start(self) -> None:
+        raw = un_file("2026-05-08").read_bytes()
+        source_app = web.Application()
+
+        async def serve(request: web.Request) -> web.Response:
+            return web.Response(body=raw, content_type="application/xml")
+
+        source_app.router.add_get("/un.xml", serve)
+        self.source = web.AppRunner(source_app)
+        await self.source.setup()
+        site = web.TCPSite(self.source, "127.0.0.1", 0)
+        await site.start()
+        port = self.source.addresses[0][1]
+        un = SourceConfig(name="un", kind="un", url=f"http://127.0.0.1:{port}/un.xml")
+        settings = Settings(
+            redis_url=self.redis_url,
+            state_dir=self.state,
+            key_prefix=self.prefix,
+            sources={"un": un},
+            log_format="console",
+            rate_limit=0,
+        )
+        self.redis = client(self.redis_url)
+        await Syncer(settings, Store(self.redis, Keys(self.prefix))).sync("un", raw=raw)
+        store = KeyStore(self.redis, Keys(self.prefix))
+        for role in ROLES:
+            self.keys[role] = await store.create(f"bank-a {role}", role, org="bank-a")
+            await store.accept_agreement(self.keys[role])
+        app = create_app(
+            settings,
+            self.redis,
+            refresh_seconds=0.2,
+            webhooks=WebhookConfig(allow_hosts=("127.0.0.1",)),
+        )
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        api_site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await api_site.start()
+        self.base = f"http://127.0.0.1:{self.runner.addresses[0][1]}"
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+        await self.source.cleanup()
+        found = [k async for k in self.redis.scan_iter(match=Keys(self.prefix).pattern())]
+        if found:
+            await self.redis.delete(*found)
+        await self.redis.aclose()
+
+
+@pytest.fixture(scope="module")
+def live(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    api = Live(redis_url, tmp_path_factory.mktemp("fuzz"))
+    thread = threading.Thread(target=api.loop.run_forever, daemon=True)
+    thread.start()
+    api.run(api.start())
+    for _ in range(300):  # the index loads in the background
+        if requests.get(f"{api.base}/readyz", timeout=5).status_code == 200:
+            break
+        threading.Event().wait(0.05)
+    api.subscription = new_subscription(api)
+    yield api
+    api.run(api.stop())
+    api.loop.call_soon_threadsafe(api.loop.stop)
+    thread.join(10)
+    api.loop.close()
+
+
+def new_subscription(api: Live) -> str:
+    resp = requests.post(
+        f"{api.base}/v1/subscriptions",
+        json={"url": "http://127.0.0.1:9/hook"},
+        headers=auth(api, "subscriber"),
+        timeout=10,
+    )
+    assert resp.status_code == 201, resp.text
+    return str(resp.json()["id"])
+
+
+def auth(api: Live, role: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {api.keys[role]}"}
+
+
+def no_server_error(ctx: CheckContext, response: Any, case: Case) -> bool | None:
+    """No 5xx, except the documented answer to an upstream that failed."""
+    if response.status_code < 500:
+        return None
+    code = ""
+    try:
+        code = str(response.json().get("error", ""))
+    except ValueError:
+        pass
+    if response.status_code in (502, 503) and code in UPSTREAM:
+        return None
+    raise Failure(
+        operation=case.operation.label,
+        title="Server error",
+        message=f"{response.status_code} {code}: {response.text[:300]}",
+    )
+
+
+def real_or_random(generated: str, real: str) -> str:
+    """Half the cases use an object that exists, so the handlers get past their lookup."""
+    return real if hashlib.sha256(generated.encode()).digest()[0] % 2 else generated
+
+
+def load_schema(live: Live) -> Any:
+    schema = schemathesis.openapi.from_dict(spec())
+    schema.config.update(base_url=live.base)
+    # An endless event stream cannot be read to its end; tests/api/test_deltas_api.py
+    # covers it.
+    return schema.exclude(path="/v1/deltas/stream")
+
+
+def call(live: Live, case: Case) -> None:
+    """Send `case` with a key of the role it needs, check the answer, undo side effects."""
+    path = case.operation.path
+    params = case.path_parameters if case.path_parameters is not None else {}
+    if "{name}" in path:
+        params["name"] = real_or_random(str(params.get("name", "")), "un")
+    if path.startswith("/v1/subscriptions/{id}") and not (
+        path == "/v1/subscriptions/{id}" and case.method == "DELETE"
+    ):
+        params["id"] = real_or_random(str(params.get("id", "")), live.subscription)
+    if path == "/v1/entities/{id}":
+        params["id"] = real_or_random(str(params.get("id", "")), live.entity)
+    roles = case.operation.definition.raw.get("x-listd-roles")
+    headers = dict(case.headers or {})
+    if roles:
+        headers |= auth(live, roles[0])
+    response = case.call(headers=headers, timeout=30)
+    live.statuses.setdefault(case.operation.label, Counter())[response.status_code] += 1
+    try:
+        case.validate_response(
+            response,
+            checks=[
+                no_server_error,
+                status_code_conformance,
+                content_type_conformance,
+                response_schema_conformance,
+            ],
+        )
+    finally:
+        # Undo what would change the rest of the run.
+        if path == "/v1/maintenance" and response.status_code == 201:
+            window = response.json()["id"]
+            requests.delete(
+                f"{live.base}/v1/maintenance/{window}", headers=auth(live, "operator"), timeout=10
+            )
+        if path == "/v1/subscriptions/{id}" and case.method == "DELETE":
+            if response.status_code == 204:
+                live.subscription = new_subscription(live)
+
+
+def test_api_conforms_to_its_description_and_never_fails(live: Live) -> None:
+    failures: list[str] = []
+    operations = 0
+    schema = load_schema(live)
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        operations += 1
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            strategy = operation.as_strategy(generation_mode=mode)
+            if mode is GenerationMode.POSITIVE:  # the description's examples, too
+                strategy = st.one_of(strategy, *schema.get_strategies_from_examples(operation))
+
+            @given(case=strategy)
+            @settings(
+                max_examples=MAX_EXAMPLES,
+                deadline=None,
+                derandomize=True,
+                database=None,
+                suppress_health_check=list(HealthCheck),
+                phases=[Phase.explicit, Phase.generate],
+            )
+            def run(case: Case) -> None:
+                call(live, case)
+
+            try:
+                run()
+            except Unsatisfiable:
+                continue  # no invalid input exists (an operation without parameters)
+            except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - collect them all
+                failures.append(f"{operation.label} [{mode.value}]: {exc}")
+    assert operations >= 50
+    for label, seen in sorted(live.statuses.items()):
+        print(label, dict(sorted(seen.items())))
+    assert not failures, "\n\n".join(failures)
