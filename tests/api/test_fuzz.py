@@ -11,6 +11,7 @@ receiver that fails a ping answers 502 ping_failed).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import os
 import threading
@@ -162,10 +163,8 @@ def no_server_error(ctx: CheckContext, response: Any, case: Case) -> bool | None
     if response.status_code < 500:
         return None
     code = ""
-    try:
+    with contextlib.suppress(ValueError):
         code = str(response.json().get("error", ""))
-    except ValueError:
-        pass
     if response.status_code in (502, 503) and code in UPSTREAM:
         return None
     raise Failure(
@@ -223,9 +222,9 @@ def call(live: Live, case: Case) -> None:
             requests.delete(
                 f"{live.base}/v1/maintenance/{window}", headers=auth(live, "operator"), timeout=10
             )
-        if path == "/v1/subscriptions/{id}" and case.method == "DELETE":
-            if response.status_code == 204:
-                live.subscription = new_subscription(live)
+        deleted = case.method == "DELETE" and response.status_code == 204
+        if path == "/v1/subscriptions/{id}" and deleted:
+            live.subscription = new_subscription(live)
 
 
 def test_api_conforms_to_its_description_and_never_fails(live: Live) -> None:
