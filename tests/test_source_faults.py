@@ -162,7 +162,10 @@ def hostile(secret_file: Path) -> dict[str, bytes]:
         "external entity": xxe.encode(),
         "external entity in UTF-16": (utf16 + xxe).encode("utf-16"),
         "parameter entity in UTF-16": (utf16 + param).encode("utf-16"),
-        "deep nesting": b"<CONSOLIDATED_LIST>" + b"<a>" * 5000 + b"</a>" * 5000 + b"</CONSOLIDATED_LIST>",
+        "deep nesting": b"<CONSOLIDATED_LIST>"
+        + b"<a>" * 5000
+        + b"</a>" * 5000
+        + b"</CONSOLIDATED_LIST>",
         "huge attribute": b'<CONSOLIDATED_LIST dateGenerated="' + b"x" * 12_000_000 + b'"/>',
         "xinclude": (
             "<CONSOLIDATED_LIST xmlns:xi='http://www.w3.org/2001/XInclude'>"
