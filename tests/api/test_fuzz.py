@@ -70,6 +70,11 @@ class Live:
     base: str = ""
     subscription: str = ""
     entity: str = "un:QDi.312"
+    # Objects the path parameters point at half the time (see `real_or_random`).
+    user: str = ""
+    key_id: str = ""
+    registration: str = ""
+    window: str = ""
     statuses: dict[str, Counter[int]] = field(default_factory=dict)
     loop: asyncio.AbstractEventLoop = field(default_factory=asyncio.new_event_loop)
 
@@ -104,6 +109,9 @@ class Live:
         for role in ROLES:
             self.keys[role] = await store.create(f"bank-a {role}", role, org="bank-a")
             await store.accept_agreement(self.keys[role])
+        # Blocked, rotated, read by the fuzzer; not a key the fuzzer calls with.
+        target = await store.key_for("bank-z clerk", "screener", org="bank-z")
+        self.user, self.key_id = target.user, target.key_id
         app = create_app(
             settings,
             self.redis,
@@ -136,6 +144,18 @@ def live(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[L
             break
         threading.Event().wait(0.05)
     api.subscription = new_subscription(api)
+    example = spec()["paths"]["/v1/registrations"]["post"]["requestBody"]["content"]
+    resp = requests.post(
+        f"{api.base}/v1/registrations", json=example["application/json"]["example"], timeout=10
+    )
+    assert resp.status_code == 201, resp.text
+    api.registration = resp.json()["id"]
+    window = {"start": "2031-01-01T00:00:00Z", "end": "2031-01-01T01:00:00Z", "reason": "x"}
+    resp = requests.post(
+        f"{api.base}/v1/maintenance", json=window, headers=auth(api, "operator"), timeout=10
+    )
+    assert resp.status_code == 201, resp.text
+    api.window = resp.json()["id"]
     yield api
     api.run(api.stop())
     api.loop.call_soon_threadsafe(api.loop.stop)
@@ -197,12 +217,27 @@ def call(live: Live, case: Case) -> None:
         path == "/v1/subscriptions/{id}" and case.method == "DELETE"
     ):
         params["id"] = real_or_random(str(params.get("id", "")), live.subscription)
-    if path == "/v1/entities/{id}":
-        params["id"] = real_or_random(str(params.get("id", "")), live.entity)
+    real = {
+        "/v1/entities/{id}": ("id", live.entity),
+        "/v1/users/{id}": ("id", live.user),
+        "/v1/keys/{key_id}": ("key_id", live.key_id),
+        "/v1/registrations/{id}": ("id", live.registration),
+        "/v1/maintenance/{id}": ("id", live.window),
+    }
+    for prefix, (param, value) in real.items():
+        if path.startswith(prefix):
+            params[param] = real_or_random(str(params.get(param, "")), value)
+    if (
+        path == "/v1/keys"
+        and isinstance(case.body, dict)
+        and isinstance(case.body.get("user"), str)
+    ):
+        case.body["user"] = real_or_random(case.body["user"], live.user)
     roles = case.operation.definition.raw.get("x-listd-roles")
     headers = dict(case.headers or {})
     if roles:
-        headers |= auth(live, roles[0])
+        # An operator may do everything every role may (rotate any key, for one).
+        headers |= auth(live, "operator" if "operator" in roles else roles[0])
     response = case.call(headers=headers, timeout=30)
     live.statuses.setdefault(case.operation.label, Counter())[response.status_code] += 1
     try:

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp.test_utils import TestClient
+from openapi_spec_validator import validate
 from redis.asyncio import Redis
 
 from listd.api import create_app
@@ -42,6 +43,10 @@ def test_every_route_is_described_and_nothing_else(settings: Settings, redis: Re
     assert len(routes) >= 50
     assert sorted(routes - described()) == [], "routes missing from listd/api/openapi.py"
     assert sorted(described() - routes) == [], "described operations the app does not have"
+
+
+def test_a_valid_openapi_3_1_document() -> None:
+    validate(spec())  # raises, naming the offending part, if it is not
 
 
 def test_path_parameters_and_references_resolve() -> None:
