@@ -156,9 +156,7 @@ class Metrics:
                 pipe.hget(keys.subscription(sub_id), "status")
                 cursor, dead_here, status = await pipe.execute()
             queued += int(
-                await redis.eval(
-                    _WAITING, 1, keys.sub_events(sub_id), cursor or "0-0", _QUEUE_CAP
-                )
+                await redis.eval(_WAITING, 1, keys.sub_events(sub_id), cursor or "0-0", _QUEUE_CAP)
             )
             dead += int(dead_here)
             statuses[str(status or "pending")] = statuses.get(str(status or "pending"), 0) + 1
