@@ -147,21 +147,24 @@ class Metrics:
         self._deliveries.clear()
         self._deliveries.update({k: int(v) for k, v in stats.items()})
         ids = sorted(cast(set[str], await redis.smembers(keys.subscriptions())))
-        queued = dead = 0
-        statuses = dict.fromkeys(("pending", "active", "disabled"), 0)
-        for sub_id in ids:
-            async with redis.pipeline(transaction=False) as pipe:
+        # Two round trips whatever the number of subscriptions.
+        async with redis.pipeline(transaction=False) as pipe:
+            for sub_id in ids:
                 pipe.hget(keys.sub_cursor(sub_id), "cursor")
                 pipe.llen(keys.sub_dead(sub_id))
                 pipe.hget(keys.subscription(sub_id), "status")
-                cursor, dead_here, status = await pipe.execute()
-            queued += int(
-                await redis.eval(_WAITING, 1, keys.sub_events(sub_id), cursor or "0-0", _QUEUE_CAP)
-            )
-            dead += int(dead_here)
+            found = await pipe.execute()
+        cursors, dead, status_of = found[0::3], found[1::3], found[2::3]
+        async with redis.pipeline(transaction=False) as pipe:
+            for sub_id, cursor in zip(ids, cursors, strict=True):
+                pipe.eval(_WAITING, 1, keys.sub_events(sub_id), cursor or "0-0", _QUEUE_CAP)
+            waiting = await pipe.execute()
+        queued = sum(int(n) for n in waiting)
+        statuses = dict.fromkeys(("pending", "active", "disabled"), 0)
+        for status in status_of:
             statuses[str(status or "pending")] = statuses.get(str(status or "pending"), 0) + 1
         self.webhook_queue.set(queued)
-        self.dead_letters.set(dead)
+        self.dead_letters.set(sum(int(n) for n in dead))
         for status, count in statuses.items():
             self.webhook_subscriptions.labels(status).set(count)
         lag = 0

@@ -800,7 +800,7 @@ def _paths() -> dict[str, dict[str, Schema]]:
                 "access",
                 opr,
                 {201: _ok(_OBJ)},
-                errors=(404,),
+                errors=(404, 409),
                 body=_json_body(
                     _obj(
                         {
@@ -821,7 +821,7 @@ def _paths() -> dict[str, dict[str, Schema]]:
                 "access",
                 everyone,
                 {201: _ok(_OBJ)},
-                errors=(404,),
+                errors=(404, 409),
                 params=[_path("key_id")],
                 body=overlap,
             )

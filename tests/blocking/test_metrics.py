@@ -11,7 +11,16 @@ from redis.asyncio import Redis
 from listd.keys import Keys
 from listd.settings import Settings
 from listd.store import Store
-from tests.blocking.conftest import Client, Receiver, auth, eventually, subscribe, sync, upload
+from tests.blocking.conftest import (
+    Client,
+    Receiver,
+    auth,
+    eventually,
+    subscribe,
+    sync,
+    until,
+    upload,
+)
 from tests.blocking.test_dispatch import CUSTOMERS
 
 
@@ -40,6 +49,12 @@ async def test_metrics_after_sync_screening_and_deliveries(
     await subscribe(api, keys["bank-b"], down, events=["designation.added"])
     down.script = [503] * 1000  # retried with back-off: the events wait in the queue
     result = await sync(redis, settings, "2018-06-21")  # adds QDi.413 and QDi.414
+
+    async def loaded() -> bool:
+        versions = (await (await api.get("/readyz")).json())["versions"]
+        return bool(versions.get("un") == result.version)
+
+    await until(loaded, what="the new list in the index")
     resp = await api.post(
         "/v1/screen",
         json={"name": "Myrna Ajijul Mabanza", "basis": "onboarding"},
