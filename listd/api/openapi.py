@@ -1081,7 +1081,9 @@ def spec() -> dict[str, Any]:
             "deltas and asset-blocking webhooks. Errors are JSON objects "
             '`{"error": code, "message": text, "field": the request field at fault}`. '
             "Every authenticated request is journaled; a new credential must accept the terms "
-            "of use (POST /v1/agreement) before anything else.",
+            "of use (POST /v1/agreement) before anything else. `x-listd-roles` lists the "
+            "roles an operation admits; `admin` may also do what `screener` and `subscriber` "
+            "may. Every GET also answers HEAD.",
         },
         "servers": [{"url": "/"}],
         "security": [{"apiKey": []}],
