@@ -290,6 +290,9 @@ def _records(
                 except json.JSONDecodeError as exc:
                     yield number, Parsed(error=f"not valid JSON: {exc.msg}")
                     continue
+                except ValueError as exc:  # an integer over 4,300 digits
+                    yield number, Parsed(error=f"not valid JSON: {exc}"[:200])
+                    continue
                 except RecursionError:
                     yield number, Parsed(error="not valid JSON: nested too deeply")
                     continue

@@ -21,6 +21,13 @@ async def refused(api: Api, method: str, path: str, key: str, **kw: object) -> d
     return dict(body)
 
 
+async def test_json_integer_too_long(api: Api) -> None:
+    raw = '{"name": "Aamir", "basis": "onboarding", "limit": ' + "9" * 5000 + "}"
+    key = await api.key("screener")
+    body = await refused(api, "POST", "/v1/screen", key, data=raw, headers=JSON)
+    assert body["field"] == "body" and "4300 digits" in body["message"]
+
+
 async def test_json_nested_too_deeply(api: Api) -> None:
     body = await refused(
         api, "POST", "/v1/screen", await api.key("screener"), data=DEEP, headers=JSON
@@ -99,11 +106,13 @@ async def test_hostile_watchlist_uploads(api: Api) -> None:
             DEEP,
             '{"reference": "c-2", "name": "\\ud800"}',
             '{"reference": "c-3", "name": "Aamir Ali Chaudhry"}',
+            '{"reference": "c-4", "name": "x", "passport": ' + "1" * 5000 + "}",
         ]
     )
     resp = await api.call("PUT", path, key, data=lines + "\n", headers=JSONL)
     report = await resp.json()
     assert resp.status == 200, report
-    assert (report["added"], report["invalid"]) == (1, 2)
+    assert (report["added"], report["invalid"]) == (1, 3)
     errors = {e["line"]: e["error"] for e in report["errors"]}
     assert "nested too deeply" in errors[1] and "surrogate" in errors[2]
+    assert "4300 digits" in errors[4]
