@@ -274,6 +274,10 @@ def verdict(windows: list[dict[str, Any]], rss_start: float) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    import structlog
+
+    # Log lines (embedded Redis start/stop) go to stderr: stdout is the JSON.
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=600.0, help="seconds of load")
     parser.add_argument("--window", type=float, default=60.0, help="seconds per report row")
