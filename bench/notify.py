@@ -324,9 +324,15 @@ async def load(
     await ks.accept_agreement(secret)
     headers = {"Authorization": f"Bearer {secret}"}
     body = tmp / "watchlist.jsonl"
-    with body.open("w", encoding="utf-8") as f:
-        for c in customers(10_001, args.load, prefix="B"):
-            f.write(c.to_json() + "\n")
+
+    def write_upload() -> None:
+        with body.open("w", encoding="utf-8") as f:
+            for c in customers(10_001, args.load, prefix="B"):
+                f.write(c.to_json() + "\n")
+
+    # In a thread: a million lines take seconds to generate, and the dispatcher sharing
+    # this event loop must keep renewing its lease meanwhile.
+    await asyncio.to_thread(write_upload)
     out["file_mb"] = round(body.stat().st_size / 2**20)
     base = f"http://127.0.0.1:{port}"
     try:

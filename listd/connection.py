@@ -1,21 +1,136 @@
-"""Open the Redis connection listd runs on: a configured server or the embedded one."""
+"""Open the Redis connection listd runs on: a configured server (directly or through
+Redis Sentinel) or the embedded one."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from urllib.parse import parse_qs, unquote
 
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import RedisError
 
 from listd.embedded import EmbeddedRedis
 from listd.errors import ConfigError
 from listd.settings import Settings
 
+SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
+SENTINEL_PORT = 26379
+
+
+@dataclass(frozen=True, slots=True)
+class SentinelURL:
+    """`redis+sentinel://[[user]:password@]host[:port][,host[:port]...]/service[/db]`
+    with optional `?sentinel_password=...&sentinel_username=...` (when the sentinels
+    themselves require a password). The credentials are the master's; `rediss+sentinel`
+    speaks TLS to the master and the sentinels."""
+
+    sentinels: list[tuple[str, int]]
+    service: str
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+    sentinel_username: str | None = None
+    sentinel_password: str | None = None
+    tls: bool = False
+
+
+def parse_sentinel_url(url: str) -> SentinelURL:
+    """Parse a sentinel URL; ConfigError names what is wrong."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme not in SENTINEL_SCHEMES:
+        raise _bad(url, f"the scheme must be one of {', '.join(SENTINEL_SCHEMES)}")
+    rest, _, query = rest.partition("?")
+    location, _, path = rest.partition("/")
+    credentials, at, hosts = location.rpartition("@")
+    if not at:
+        credentials, hosts = "", location
+    username = password = None
+    if credentials:
+        user, colon, secret = credentials.partition(":")
+        username = unquote(user) or None
+        password = unquote(secret) if colon else None
+    sentinels = [_host_port(part, url) for part in hosts.split(",")]
+    parts = [unquote(p) for p in path.split("/") if p]
+    if not parts:
+        raise _bad(url, "the master's service name is missing (…/mymaster)")
+    if len(parts) > 2 or (len(parts) == 2 and not parts[1].isdigit()):
+        raise _bad(url, "the path must be /SERVICE or /SERVICE/DB")
+    options = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+    known = {"sentinel_password", "sentinel_username"}
+    if set(options) - known:
+        raise _bad(url, f"unknown option {sorted(set(options) - known)[0]!r}")
+    return SentinelURL(
+        sentinels=sentinels,
+        service=parts[0],
+        db=int(parts[1]) if len(parts) == 2 else 0,
+        username=username,
+        password=password,
+        sentinel_username=options.get("sentinel_username") or None,
+        sentinel_password=options.get("sentinel_password") or None,
+        tls=scheme == "rediss+sentinel",
+    )
+
+
+def _host_port(part: str, url: str) -> tuple[str, int]:
+    if part.startswith("["):  # [IPv6]:port
+        host, _, tail = part[1:].partition("]")
+        port = tail.removeprefix(":")
+    else:
+        host, _, port = part.partition(":")
+    if not host:
+        raise _bad(url, "a sentinel host is empty")
+    if port and not (port.isdigit() and 0 < int(port) < 65536):
+        raise _bad(url, f"bad port {port!r}")
+    return host, int(port) if port else SENTINEL_PORT
+
+
+def _bad(url: str, why: str) -> ConfigError:
+    shown = url.split("@")[-1]  # never echo a password
+    return ConfigError(f"LISTD_REDIS_URL ({shown}): {why}", key="LISTD_REDIS_URL")
+
+
+class _SentinelMaster(Redis):
+    """The master's client; closing it also closes the connections to the sentinels."""
+
+    watchers: Sentinel | None = None
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        if self.watchers is not None:
+            for watcher in self.watchers.sentinels:
+                await watcher.aclose()
+
+
+def sentinel_client(parsed: SentinelURL) -> Redis:
+    """A client for the master Sentinel names; it follows a fail-over by itself."""
+    sentinel_kwargs: dict[str, object] = {"socket_timeout": 5.0, "ssl": parsed.tls}
+    if parsed.sentinel_password:
+        sentinel_kwargs["password"] = parsed.sentinel_password
+        sentinel_kwargs["username"] = parsed.sentinel_username
+    sentinel = Sentinel(parsed.sentinels, sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
+    master: _SentinelMaster = sentinel.master_for(
+        parsed.service,
+        redis_class=_SentinelMaster,
+        db=parsed.db,
+        username=parsed.username,
+        password=parsed.password,
+        ssl=parsed.tls,
+        decode_responses=True,
+        health_check_interval=30,
+        max_connections=200,
+    )
+    master.watchers = sentinel
+    return master
+
 
 def client(url: str) -> Redis:
-    """A client for a redis://, rediss:// or unix:// URL."""
+    """A client for a redis://, rediss://, unix:// or redis+sentinel:// URL."""
+    if url.split("://", 1)[0] in SENTINEL_SCHEMES:
+        return sentinel_client(parse_sentinel_url(url))
     try:
         # A blocking pool waits for a free connection under load instead of failing.
         pool = BlockingConnectionPool.from_url(
@@ -39,7 +154,8 @@ async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
         try:
             await redis.ping()
         except (RedisError, OSError) as exc:
-            raise ConfigError(f"cannot reach Redis at {url}: {exc}") from exc
+            shown = url.rpartition("@")[2]  # never log the password
+            raise ConfigError(f"cannot reach Redis at {shown}: {exc}") from exc
         yield redis
     finally:
         await redis.aclose()

@@ -1,4 +1,5 @@
-"""`listd run`: the HTTP API plus an APScheduler job per enabled source, until SIGTERM/SIGINT."""
+"""`listd run`: the HTTP API on every instance; the scrapers and the webhook dispatcher on
+the elected leader only. Runs until SIGTERM/SIGINT, which drain (see `serve`)."""
 
 from __future__ import annotations
 
@@ -17,16 +18,25 @@ from redis.exceptions import RedisError
 
 from listd.access import tls_context
 from listd.api import create_app
-from listd.api.state import READY, SYNCER
+from listd.api.metrics import Metrics
+from listd.api.state import METRICS, READY, ROLE, SYNCER
 from listd.blocking.config import WebhookConfig
+from listd.blocking.dispatcher import Dispatcher
+from listd.blocking.routes import BLOCKING
 from listd.connection import open_redis
 from listd.errors import ConfigError, ListdError
+from listd.keys import Keys
+from listd.lease import LEADER, Lease, Role, leader_ttl
 from listd.logs import get_logger
 from listd.sdnotify import Notifier
 from listd.settings import Settings, SourceConfig, parse_listen
+from listd.store import Fence
 from listd.sync import Syncer
 
 log = get_logger(__name__)
+
+HTTP_DRAIN_S = 20.0  # requests in flight at SIGTERM get this long to finish
+SYNC_ABANDON_S = 15.0  # a cancelled sync records its failure and releases its lock
 
 
 def trigger_for(cfg: SourceConfig) -> CronTrigger | IntervalTrigger:
@@ -40,15 +50,24 @@ def trigger_for(cfg: SourceConfig) -> CronTrigger | IntervalTrigger:
     return IntervalTrigger(minutes=cfg.interval_minutes, timezone=dt.UTC)
 
 
-async def scheduled_sync(syncer: Syncer, name: str, running: set[asyncio.Task[None]]) -> None:
+async def scheduled_sync(
+    syncer: Syncer, name: str, running: set[asyncio.Task[None]], fence: Fence | None = None
+) -> None:
     """One scheduled run; failures are recorded and logged, never raised into the scheduler."""
     task = asyncio.current_task()
     if task is not None:
         running.add(task)
     try:
-        await syncer.sync(name)
+        await syncer.sync(name, fence=fence)
     except ListdError as exc:
         log.warning("scheduled sync did not complete", source=name, error=exc.message)
+    except (RedisError, OSError) as exc:
+        # The store is as it was (nothing is visible before the flip); the next run retries.
+        log.warning("scheduled sync interrupted: redis unreachable", source=name, error=str(exc))
+    except asyncio.CancelledError:
+        # Stepping down or shutting down cancelled it (before its pointer flip). This is
+        # the job's outermost frame: ending quietly keeps a traceback out of the journal.
+        log.info("scheduled sync abandoned", source=name)
     finally:
         if task is not None:
             running.discard(task)
@@ -59,6 +78,7 @@ def schedule(
     settings: Settings,
     syncer: Syncer,
     running: set[asyncio.Task[None]],
+    fence: Fence | None = None,
 ) -> None:
     """(Re)create one job per enabled source; the first run is due at once."""
     now = dt.datetime.now(dt.UTC)
@@ -71,7 +91,7 @@ def schedule(
         scheduler.add_job(
             scheduled_sync,
             trigger_for(cfg),
-            args=[syncer, name, running],
+            args=[syncer, name, running, fence],
             id=f"sync:{name}",
             max_instances=1,
             coalesce=True,
@@ -94,7 +114,93 @@ def reload_sources(settings: Settings) -> list[str]:
     return sorted(settings.sources)
 
 
+class Leadership:
+    """The leader's work: the scheduler (one job per source) and the webhook dispatcher.
+
+    Runs as `Lease.run`'s work, so it starts when this instance wins the leader lease
+    and stops when it loses it or shuts down. On stopping, syncs in flight are
+    cancelled (they stop before the pointer flip, so the previous version keeps
+    serving) and the dispatcher's lanes finish the POST they are in.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        syncer: Syncer,
+        lease: Lease,
+        dispatcher: Dispatcher | None,
+        role: Role,
+        metrics: Metrics,
+    ) -> None:
+        self.settings = settings
+        self.syncer = syncer
+        self.lease = lease
+        self.dispatcher = dispatcher
+        self.role = role
+        self.metrics = metrics
+        self.scheduler: AsyncIOScheduler | None = None
+        self.running: set[asyncio.Task[None]] = set()
+        self.fence: Fence | None = None
+
+    def reschedule(self) -> None:
+        """SIGHUP: the leader picks up the reloaded sources (a follower has nothing to do)."""
+        if self.scheduler is not None:
+            schedule(self.scheduler, self.settings, self.syncer, self.running, self.fence)
+
+    async def lead(self, halt: asyncio.Event) -> None:
+        self.fence = Fence(self.lease.key, self.lease.token)
+        self.role.change(True, self.lease.fence)
+        self.metrics.leader.set(1)
+        log.info(
+            "leader: running the scrapers and the webhook dispatcher",
+            fence=self.lease.fence,
+            instance=self.lease.token,
+        )
+        scheduler = self.scheduler = AsyncIOScheduler(timezone=dt.UTC)
+        dispatching: asyncio.Task[None] | None = None
+        try:
+            schedule(scheduler, self.settings, self.syncer, self.running, self.fence)
+            scheduler.start()
+            halted = asyncio.create_task(halt.wait())
+            waiting: set[asyncio.Task[None] | asyncio.Task[bool]] = {halted}
+            if self.dispatcher is not None:
+                dispatching = asyncio.create_task(self.dispatcher.lead(halt), name="dispatcher")
+                waiting.add(dispatching)
+            try:
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                halted.cancel()
+            if dispatching is not None and dispatching.done() and not halt.is_set():
+                # The dispatcher failed (Redis down): end the tenure; Lease.run retries.
+                dispatching.result()
+                raise RedisError("the dispatcher stopped while leading")
+        finally:
+            self.scheduler = None
+            self.fence = None
+            scheduler.shutdown(wait=False)
+            await self._abandon_syncs()
+            if dispatching is not None and not dispatching.done():
+                await asyncio.wait({dispatching}, timeout=SYNC_ABANDON_S)
+            self.role.change(False)
+            self.metrics.leader.set(0)
+            log.info("follower: scrapers and dispatcher stopped", fence=self.lease.fence)
+
+    async def _abandon_syncs(self) -> None:
+        # Cancelled syncs stop before the pointer flip: the store keeps the previous
+        # version, the half-written snapshot is collected by the next sync.
+        tasks = list(self.running)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            log.info("syncs in flight abandoned", count=len(tasks))
+            await asyncio.wait(tasks, timeout=SYNC_ABANDON_S)
+
+
 async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> None:
+    """Serve until SIGTERM/SIGINT, then drain in this order: stop accepting connections;
+    step down as leader (abandon a sync in flight, let deliveries in flight finish,
+    release the lease so another instance takes over at once) while requests in flight
+    finish; close the app; exit. Well within the unit's TimeoutStopSec (90 s)."""
     host, port = parse_listen(settings.listen)
     notifier = Notifier()
     stop = asyncio.Event()
@@ -103,11 +209,15 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, hup.set)
+    env = dict(os.environ)
+    webhooks = WebhookConfig.from_env(env)
+    ttl = leader_ttl(env)
     async with open_redis(settings) as redis:
-        app = create_app(
-            settings, redis, dispatch=True, webhooks=WebhookConfig.from_env(dict(os.environ))
-        )
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=20.0)
+        keys = Keys(settings.key_prefix)
+        lease = Lease(redis, keys.lease(LEADER), keys.fence(LEADER), ttl)
+        app = create_app(settings, redis, dispatch=True, webhooks=webhooks, leader=lease)
+        role = app[ROLE] = Role(instance=lease.token)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=HTTP_DRAIN_S)
         await runner.setup()
         ssl_context = (
             tls_context(settings.tls_cert, settings.tls_key, settings.tls_client_ca)
@@ -120,23 +230,37 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         except OSError as exc:
             await runner.cleanup()
             raise ConfigError(f"cannot listen on {settings.listen}: {exc.strerror}") from exc
-        scheduler = AsyncIOScheduler(timezone=dt.UTC)
-        running: set[asyncio.Task[None]] = set()
-        syncer = app[SYNCER]
-        # Ready (for systemd) once every stored list is loaded into the screening index.
-        loaded = asyncio.create_task(app[READY].wait())
-        stopped = asyncio.create_task(stop.wait())
-        await asyncio.wait([loaded, stopped], return_when=asyncio.FIRST_COMPLETED)
-        loaded.cancel()
-        stopped.cancel()
-        schedule(scheduler, settings, syncer, running)
-        scheduler.start()
-        log.info("listd running", listen=settings.listen, sources=sorted(settings.sources))
-        notifier.ready(f"serving on {settings.listen}")
-        if ready is not None:
-            ready.set()
-        watchdog = asyncio.create_task(_watchdog(notifier, redis, stop), name="listd-watchdog")
+        leadership = Leadership(
+            settings, app[SYNCER], lease, app[BLOCKING].dispatcher, role, app[METRICS]
+        )
+        campaign: asyncio.Task[None] | None = None
+        watchdog: asyncio.Task[None] | None = None
         try:
+            # Ready (for systemd) once every stored list is loaded into the screening index.
+            loaded = asyncio.create_task(app[READY].wait())
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait([loaded, stopped], return_when=asyncio.FIRST_COMPLETED)
+            loaded.cancel()
+            stopped.cancel()
+            if not stop.is_set():
+                # Lanes finish the POST they are in (bounded by the webhook timeout).
+                grace = webhooks.delivery.timeout + 5.0
+                campaign = asyncio.create_task(
+                    lease.run(leadership.lead, stop, grace=grace), name="listd-leader"
+                )
+                log.info(
+                    "listd running",
+                    listen=settings.listen,
+                    sources=sorted(settings.sources),
+                    leader_ttl=ttl,
+                    instance=lease.token,
+                )
+                notifier.ready(f"serving on {settings.listen}")
+                if ready is not None:
+                    ready.set()
+                watchdog = asyncio.create_task(
+                    _watchdog(notifier, redis, stop), name="listd-watchdog"
+                )
             while not stop.is_set():
                 waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(hup.wait())]
                 await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
@@ -146,21 +270,24 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
                     hup.clear()
                     notifier.reloading()
                     names = reload_sources(settings)
-                    schedule(scheduler, settings, syncer, running)
+                    leadership.reschedule()
                     log.info("sources reloaded", sources=names)
                     notifier.ready(f"serving on {settings.listen}; sources reloaded")
         finally:
+            stop.set()
             log.info("listd stopping")
             notifier.stopping()
-            watchdog.cancel()
-            scheduler.shutdown(wait=False)
-            # Cancel in-flight syncs: they stop before the pointer flip, so the
-            # store keeps the previous version.
-            for task in list(running):
-                task.cancel()
-            if running:
-                await asyncio.wait(list(running), timeout=30)
-            # Stops accepting, then lets requests in flight finish (shutdown_timeout).
+            if watchdog is not None:
+                watchdog.cancel()
+            # 1. No new connections (a load balancer's health check now fails over).
+            await site.stop()
+            # 2. Step down; requests in flight go on meanwhile.
+            if campaign is not None:
+                await asyncio.wait({campaign}, timeout=2 * (webhooks.delivery.timeout + 5.0) + 5)
+                if not campaign.done():
+                    campaign.cancel()
+                    log.warning("leader work did not stop in time; cancelled")
+            # 3. Requests still in flight get HTTP_DRAIN_S, then the app closes.
             await runner.cleanup()
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 with contextlib.suppress(Exception):

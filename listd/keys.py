@@ -121,8 +121,9 @@ class Keys:
     # Subscriptions, customer watchlists and each subscription's webhook outbox.
     # All live until the subscription is deleted unless said otherwise.
     def lease(self, name: str) -> str:
-        """STRING with TTL: token of the process elected for `name` ("dispatcher"); expires
-        unless renewed, so a dead holder is replaced within the TTL."""
+        """STRING with TTL: token of the process elected for `name` ("leader": the instance
+        running the scrapers and the webhook dispatcher); expires unless renewed, so a dead
+        holder is replaced within the TTL. Publication and dispatcher scripts check it."""
         return f"{self._p}:lease:{name}"
 
     def fence(self, name: str) -> str:

@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from listd.errors import Conflict, Gone, SyncInProgress
 from listd.keys import Keys
+from listd.lease import LEADER, LeaseLost
 from listd.logs import get_logger
 from listd.model import Entity, entity_from_json, entity_to_json
 
@@ -38,16 +39,19 @@ _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
 """
-# The publication step. KEYS: current, state, delta seq, delta stream, sources, held.
-# ARGV: expected version ("" = none), new version, source, n state pairs, pairs...,
-# then one delta JSON per remaining argument.
+# The publication step. KEYS: current, state, delta seq, delta stream, sources, held,
+# leader lease. ARGV: leader token ("" = not fenced), expected version ("" = none), new
+# version, source, n state pairs, pairs..., then one delta JSON per remaining argument.
 _ACTIVATE = """
+if ARGV[1] ~= '' and redis.call('GET', KEYS[7]) ~= ARGV[1] then
+  return redis.error_reply('LISTD_FENCED the leader lease is held by another process')
+end
 local cur = redis.call('GET', KEYS[1]) or ''
-if cur ~= ARGV[1] then
+if cur ~= ARGV[2] then
   return redis.error_reply('LISTD_CONFLICT serving version is ' .. cur)
 end
-local nstate = tonumber(ARGV[4])
-local i = 5 + 2 * nstate
+local nstate = tonumber(ARGV[5])
+local i = 6 + 2 * nstate
 local first, last = 0, 0
 while i <= #ARGV do
   last = redis.call('INCR', KEYS[3])
@@ -56,14 +60,14 @@ while i <= #ARGV do
   i = i + 1
 end
 if last == 0 then last = tonumber(redis.call('GET', KEYS[3]) or '0') end
-redis.call('SET', KEYS[1], ARGV[2])
-redis.call('SADD', KEYS[5], ARGV[3])
-redis.call('HSET', KEYS[2], 'version', ARGV[2], 'previous_version', ARGV[1], 'seq', last)
-for j = 5, 4 + 2 * nstate, 2 do
+redis.call('SET', KEYS[1], ARGV[3])
+redis.call('SADD', KEYS[5], ARGV[4])
+redis.call('HSET', KEYS[2], 'version', ARGV[3], 'previous_version', ARGV[2], 'seq', last)
+for j = 6, 5 + 2 * nstate, 2 do
   redis.call('HSET', KEYS[2], ARGV[j], ARGV[j + 1])
 end
 local held = redis.call('HGET', KEYS[6], 'version')
-if held == ARGV[2] then redis.call('DEL', KEYS[6]) end
+if held == ARGV[3] then redis.call('DEL', KEYS[6]) end
 return {first, last}
 """
 _STEAL = """
@@ -109,6 +113,14 @@ def snapshot_hash(hashes: dict[str, str]) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Fence:
+    """The leader lease a publication must still hold: its key and the holder's token."""
+
+    key: str
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     source: str
     version: str
@@ -130,6 +142,7 @@ class SourceLock:
         self.key = key
         self.token = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(8)}"
         self._heartbeat: asyncio.Task[None] | None = None
+        self._retry: asyncio.Task[None] | None = None
 
     async def acquire(self) -> None:
         if not await self.redis.set(self.key, self.token, nx=True, px=_LOCK_TTL_MS):
@@ -153,9 +166,23 @@ class SourceLock:
     async def release(self) -> None:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, RedisError, OSError):
                 await self._heartbeat
-        await self.redis.eval(_RELEASE, 1, self.key, self.token)
+        try:
+            await self.redis.eval(_RELEASE, 1, self.key, self.token)
+        except (RedisError, OSError) as exc:
+            # Redis is away: release it when it returns, or this very process (its pid
+            # alive) would find its own lock and skip the source until the TTL ran out.
+            log.warning("sync lock not released: redis unreachable", key=self.key, error=str(exc))
+            self._retry = asyncio.create_task(self._release_later(), name=f"unlock:{self.key}")
+
+    async def _release_later(self) -> None:
+        deadline = time.monotonic() + _LOCK_TTL_MS / 1000
+        while time.monotonic() < deadline:
+            await asyncio.sleep(1.0)
+            with contextlib.suppress(RedisError, OSError):
+                await self.redis.eval(_RELEASE, 1, self.key, self.token)
+                return
 
 
 def _holder_dead(holder: str) -> bool:
@@ -290,13 +317,17 @@ class Store:
         expected: str | None,
         state: dict[str, str | int],
         deltas: Sequence[str] = (),
+        fence: Fence | None = None,
     ) -> tuple[int, int]:
         """Flip `current` to `snapshot` and append its deltas, in one atomic step.
 
         Runs as one Lua script: the pointer flip, the sequence numbers and the
         stream entries happen together or not at all. Refuses (Conflict) if the
-        serving version is no longer `expected`. Returns the first and last
-        sequence numbers given out (first is 0 when there were no deltas).
+        serving version is no longer `expected`, and (LeaseLost) if `fence` is given
+        and its token no longer holds the leader lease: a leader that lost the lease
+        unawares (a long pause) cannot publish after its successor took over.
+        Returns the first and last sequence numbers given out (first is 0 when
+        there were no deltas).
         """
         fields: list[str | int] = []
         for key, value in {**state, "entities": snapshot.entities}.items():
@@ -305,13 +336,15 @@ class Store:
         try:
             first, last = await self.redis.eval(
                 _ACTIVATE,
-                6,
+                7,
                 self.keys.current(source),
                 self.keys.source_state(source),
                 self.keys.delta_seq(),
                 self.keys.deltas(),
                 self.keys.sources(),
                 self.keys.held(source),
+                fence.key if fence else self.keys.lease(LEADER),
+                fence.token if fence else "",
                 expected or "",
                 snapshot.version,
                 source,
@@ -322,6 +355,8 @@ class Store:
         except ResponseError as exc:
             if "LISTD_CONFLICT" in str(exc):
                 raise Conflict(f"{source} changed version during the sync; retry") from exc
+            if "LISTD_FENCED" in str(exc):
+                raise LeaseLost(f"{source}: no longer the leader; not published") from exc
             raise
         return int(first), int(last)
 

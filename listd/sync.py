@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import aiohttp
+from redis.exceptions import RedisError
 
 from listd import delta
 from listd.errors import ListdError, NotFound, SourceError, ValidationFailed
@@ -26,7 +27,7 @@ from listd.normalize import normalize_entity
 from listd.scrapers import Scraper, scraper
 from listd.scrapers.discovery import find_link
 from listd.settings import Settings, SourceConfig
-from listd.store import Snapshot, SourceLock, Store, now_iso, snapshot_hash
+from listd.store import Fence, Snapshot, SourceLock, Store, now_iso, snapshot_hash
 
 log = get_logger(__name__)
 
@@ -130,8 +131,12 @@ class Syncer:
         raw: bytes | None = None,
         origin: str | None = None,
         progress: Progress | None = None,
+        fence: Fence | None = None,
     ) -> SyncResult:
-        """Sync source `name`; with `raw`, ingest that document instead of fetching."""
+        """Sync source `name`; with `raw`, ingest that document instead of fetching.
+
+        With `fence` (the scheduler's, on the leader), the publication happens only if
+        that leader lease is still held."""
         cfg = self.settings.source(name)
         scr = scraper(cfg.kind)
         say = progress or (lambda _msg: None)
@@ -141,7 +146,7 @@ class Syncer:
         await lock.acquire()
         try:
             await self.store.set_state(name, last_attempt=result.started, status_detail="syncing")
-            await self._run(cfg, scr, raw, result, say)
+            await self._run(cfg, scr, raw, result, say, fence)
         except ListdError as exc:
             result.error = exc.message
             await self._failed(name, result, exc)
@@ -163,6 +168,7 @@ class Syncer:
         raw: bytes | None,
         result: SyncResult,
         say: Progress,
+        fence: Fence | None = None,
     ) -> None:
         name = cfg.name
         state = await self.store.state(name)
@@ -252,7 +258,7 @@ class Syncer:
             for e in parsed.entities
             if e.id in set(plan.added) | set(plan.amended)
         }
-        await self.publish(name, snapshot, current, plan, new_json, extra, result)
+        await self.publish(name, snapshot, current, plan, new_json, extra, result, fence)
         if held:
             await self.store.drop_held(name)
             log.info("held snapshot superseded", source=name, version=held.get("version"))
@@ -285,6 +291,7 @@ class Syncer:
         new_json: dict[str, str],
         extra: dict[str, str],
         result: SyncResult,
+        fence: Fence | None = None,
     ) -> None:
         """Flip to `snapshot` and append its deltas atomically, then announce them."""
         old_ids = [*plan.amended, *plan.removed]
@@ -315,7 +322,7 @@ class Syncer:
             "last_success": at,
             "last_error": "",
         }
-        first, last = await self.store.activate(name, snapshot, current, state, payloads)
+        first, last = await self.store.activate(name, snapshot, current, state, payloads, fence)
         result.outcome = "updated"
         result.version = snapshot.version
         result.entities = snapshot.entities
@@ -447,5 +454,8 @@ class Syncer:
                 result.to_dict() | {"warnings": result.warnings[:20]},
                 self.settings.history_length,
             )
+        except (RedisError, OSError) as exc:
+            # Runs shielded: an outage must not leave an exception nobody retrieves.
+            log.warning("sync record not written: redis unreachable", source=name, error=str(exc))
         finally:
             await lock.release()

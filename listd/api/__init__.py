@@ -11,6 +11,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from listd import console
 from listd.access import KeyStore
 from listd.api import admin, openapi
 from listd.api.metrics import Metrics
@@ -32,6 +33,7 @@ from listd.api.state import (
 from listd.blocking import app as notifications
 from listd.blocking.config import WebhookConfig
 from listd.keys import Keys
+from listd.lease import Lease
 from listd.logs import get_logger
 from listd.screening import ScreeningIndex
 from listd.settings import Settings
@@ -66,11 +68,13 @@ def create_app(
     http: aiohttp.ClientSession | None = None,
     dispatch: bool = False,
     webhooks: WebhookConfig | None = None,
+    leader: Lease | None = None,
 ) -> web.Application:
     """Build the API on an open Redis client. The index follows the store's versions.
 
     With `dispatch`, this process also campaigns for the webhook dispatcher's lease
-    (the daemon does; tests start the dispatcher where they need it)."""
+    (tests start the dispatcher where they need it); with `leader` too, the dispatcher
+    is left to the daemon, which runs it while it holds that lease."""
     app = web.Application(
         middlewares=[errors, authenticate], client_max_size=settings.max_body_bytes
     )
@@ -153,5 +157,8 @@ def create_app(
     app.add_routes(routes)
     app.add_routes(openapi.routes)
     admin.setup(app)
-    notifications.setup(app, settings, redis, dispatch=dispatch, config=webhooks, lists=index)
+    notifications.setup(
+        app, settings, redis, dispatch=dispatch, config=webhooks, lists=index, leader=leader
+    )
+    console.setup(app)
     return app

@@ -86,6 +86,11 @@ class Metrics:
         self.deltas = Gauge(
             "listd_deltas_published", "Sequence number of the last published delta.", registry=r
         )
+        self.leader = Gauge(
+            "listd_leader",
+            "1 while this instance is the leader (runs the scrapers and the dispatcher).",
+            registry=r,
+        )
         self.index_entities = Gauge(
             "listd_index_entities", "Entities in this process's screening index.", registry=r
         )

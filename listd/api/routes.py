@@ -21,6 +21,7 @@ from listd.api.state import (
     PRINCIPAL,
     READY,
     REDIS,
+    ROLE,
     SETTINGS,
     STORE,
     SYNCER,
@@ -60,6 +61,8 @@ async def readyz(request: web.Request) -> web.Response:
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
         problems.append(f"redis unreachable: {type(exc).__name__}")
     body = {"ready": not problems, "problems": problems, "versions": request.app[INDEX].versions}
+    if ROLE in request.app:  # the daemon's leader election (absent in embedded apps)
+        body["role"] = request.app[ROLE].to_json()
     return web.json_response(body, status=200 if not problems else 503)
 
 

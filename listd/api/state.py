@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from listd.access import KeyStore, Principal
 from listd.api.metrics import Metrics
+from listd.lease import Role
 from listd.screening import ScreeningIndex
 from listd.settings import Settings
 from listd.store import Store
@@ -44,4 +45,5 @@ BELL = web.AppKey("bell", Bell)  # rung when deltas are announced (SSE wake-up)
 METRICS = web.AppKey("metrics", Metrics)
 FRESHNESS = web.AppKey("freshness", dict)  # source -> last_success ISO time, refreshed each second
 READY = web.AppKey("ready", asyncio.Event)  # set once the initial load from the store ends
+ROLE = web.AppKey("role", Role)  # leader or follower; set by the daemon only
 PRINCIPAL = web.RequestKey("principal", Principal)  # who sent this request

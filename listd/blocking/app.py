@@ -20,6 +20,7 @@ from listd.blocking.subscriptions import SubscriptionStore
 from listd.blocking.watchlist import WatchlistStore
 from listd.errors import NotFound
 from listd.keys import Keys
+from listd.lease import Lease
 from listd.logs import get_logger
 from listd.screening import ScreeningIndex
 from listd.settings import Settings
@@ -47,9 +48,12 @@ def setup(
     dispatch: bool,
     config: WebhookConfig | None = None,
     lists: ScreeningIndex | None = None,
+    leader: Lease | None = None,
 ) -> None:
     """Add subscription, watchlist and delivery routes; with `dispatch`, run the
-    dispatcher (it campaigns for the lease, so every instance may run one).
+    dispatcher (it campaigns for the lease, so every instance may run one). With
+    `leader` as well, the dispatcher is only built: the daemon runs `Dispatcher.lead`
+    while it holds that lease, together with the scheduler.
 
     `lists` is the screening index customers are screened against on upload; by default
     the app's own (`INDEX`, set by `create_app`), else one the dispatcher keeps itself.
@@ -73,9 +77,12 @@ def setup(
         task: asyncio.Task[Any] | None = None
         if dispatch:
             index = lists if lists is not None else app.get(INDEX) or ScreeningIndex()
-            dispatcher = Dispatcher(redis, keys, index, sorted(settings.sources), session, config)
+            dispatcher = Dispatcher(
+                redis, keys, index, sorted(settings.sources), session, config, leader
+            )
             blocking.dispatcher = dispatcher
-            task = asyncio.create_task(dispatcher.run(stop), name="listd-dispatcher")
+            if leader is None:
+                task = asyncio.create_task(dispatcher.run(stop), name="listd-dispatcher")
         yield
         stop.set()
         if task is not None:

@@ -9,10 +9,13 @@ pieces, so both directions agree on what may match:
   shared by all subscriptions and filed under `query_keys` (a customer is the query side
   of a screening); a listed token looks itself up with `index_keys`, plus an edit-distance
   search over spellings, giving every customer token that `similarity` scores above 0;
-* postings map a token to the customers holding it; a customer is a candidate for a
-  listed name when it holds matches for a set of the name's tokens heavy enough to reach
-  the cut-off (the screening score's formula bounds what the missing tokens cost), or
-  when it shares a document number with the designation;
+* postings map a token to the customers holding it, filed by the weight of the
+  customer's whole name; a customer is a candidate for a listed name when it holds
+  matches for a set of the name's tokens heavy enough to reach the cut-off (the
+  screening score's formula bounds what the missing tokens cost, on both sides: a
+  three-word customer who shares one common word with a two-word designation cannot
+  reach it, and is never looked at), or when it shares a document number with the
+  designation;
 * candidates are then scored approximately from the token scores (the same greedy
   alignment as `ScreeningIndex`), and only those near the cut-off are returned.
 
@@ -30,6 +33,7 @@ from itertools import combinations
 
 from listd.blocking.watchlist import Customer
 from listd.model import Entity
+from listd.normalize.aliases import name_forms
 from listd.screening.evidence import MIN_IDENTIFIER, identifier_key
 from listd.screening.index import MISSING_LIST, MISSING_QUERY, WEAK_ALIAS
 from listd.screening.tokens import (
@@ -48,6 +52,12 @@ W_MAX = max(WEIGHTS.values())
 MARGIN = 0.05  # approximate scores this far below the cut-off still go to exact scoring
 _MAX_EXACT_SUBSETS = 8
 _WEAK = frozenset({"low", "weak"})
+# Postings are filed by the total weight of the customer's name, in steps of _STEP: a
+# customer's words that match nothing cost MISSING_QUERY each, so the heavier the name,
+# the more of the listed name it must match. Customers with initials stay in band 0
+# (an initial may pair with any listed word, so no such bound holds for them).
+_STEP = 0.25
+_BANDS = 32
 
 
 def customer_mode(kind: str | None) -> str:
@@ -111,7 +121,10 @@ class CustomerIndex:
         self._tokens: list[tuple[int, ...]] = []
         self._docs: list[tuple[str, ...]] = []
         self._free: list[int] = []
-        self.postings: dict[int, set[int]] = {}
+        self.postings: dict[int, set[int]] = {}  # vid * _BANDS + band -> slots
+        # band -> {number of words: customers}: how many listed words a customer of the
+        # band can match at most (a 24-word "name" with a remark in it matches nobody).
+        self._bands: dict[int, dict[int, int]] = {}
         # Identifier key -> the slot holding it, or a set when several do (a set per key
         # would cost 200 bytes for each of millions of IINs held once).
         self.documents: dict[str, int | set[int]] = {}
@@ -144,11 +157,16 @@ class CustomerIndex:
             self._tokens.append(tokens)
             self._docs.append(docs)
         refs[customer.reference] = slot
+        initialled = any(self.vocab.initial[v] for v in tokens)
+        band = self._band(tokens, initialled)
+        lengths = self._bands.setdefault(band, {})
+        lengths[len(tokens)] = lengths.get(len(tokens), 0) + 1
         postings = self.postings
         for vid in set(tokens):
-            found = postings.get(vid)
+            key = vid * _BANDS + band
+            found = postings.get(key)
             if found is None:
-                postings[vid] = {slot}
+                postings[key] = {slot}
             else:
                 found.add(slot)
         documents = self.documents
@@ -160,19 +178,34 @@ class CustomerIndex:
                 held.add(slot)
             elif held != slot:
                 documents[key] = {held, slot}
-        if any(self.vocab.initial[v] for v in tokens):
+        if initialled:
             self._initialled.add(slot)
+
+    def _band(self, tokens: tuple[int, ...], initialled: bool) -> int:
+        if initialled:
+            return 0
+        total = sum(self.vocab.weights[v] for v in tokens)
+        return min(max(int((total - 1e-9) / _STEP), 0), _BANDS - 1)
 
     def remove(self, sub_id: str, ref: str) -> None:
         slot = self.subs.get(sub_id, {}).pop(ref, None)
         if slot is None:
             return
-        for vid in set(self._tokens[slot]):
-            found = self.postings.get(vid)
+        tokens = self._tokens[slot]
+        band = self._band(tokens, slot in self._initialled)
+        lengths = self._bands[band]
+        lengths[len(tokens)] -= 1
+        if not lengths[len(tokens)]:
+            del lengths[len(tokens)]
+            if not lengths:
+                del self._bands[band]
+        for vid in set(tokens):
+            key = vid * _BANDS + band
+            found = self.postings.get(key)
             if found is not None:
                 found.discard(slot)
                 if not found:
-                    del self.postings[vid]
+                    del self.postings[key]
         for key in self._docs[slot]:
             held = self.documents.get(key)
             if isinstance(held, set):
@@ -208,8 +241,8 @@ class CustomerIndex:
             slots = self._by_documents(entity)
             mode = "person" if entity.schema == "person" else "entity"
             seen: set[tuple[Token, ...]] = set()
-            for listed in entity.names:
-                tokens = tokenize(listed.full, mode)
+            for listed, form in ((n, f) for n in entity.names for f in name_forms(n.full)):
+                tokens = tokenize(form, mode)
                 if not tokens or tokens in seen:
                     continue
                 seen.add(tokens)
@@ -263,14 +296,21 @@ class CustomerIndex:
     def _name_candidates(self, name: _Name, cutoff: float) -> set[int]:
         weights = name.weights
         initials = tuple(p for p, initial in enumerate(name.initial) if initial)
-        found = self._search(name, *_required(weights, initials, round(cutoff, 6), False))
-        if self._initialled:
-            loose = self._search(name, *_required(weights, initials, round(cutoff, 6), True))
+        cutoff = round(cutoff, 6)
+        found: set[int] = set()
+        for band, lengths in self._bands.items():
+            most = max(lengths)
+            found |= self._search(
+                name, band, *_required(weights, initials, cutoff, False, band, most)
+            )
+        if self._initialled:  # all in band 0
+            most = max(self._bands[0])
+            loose = self._search(name, 0, *_required(weights, initials, cutoff, True, 0, most))
             found |= loose & self._initialled
         return {s for s in found if self._score(s, name) >= cutoff - MARGIN}
 
     def _search(
-        self, name: _Name, subsets: list[tuple[int, ...]], prefix: list[int] | None
+        self, name: _Name, band: int, subsets: list[tuple[int, ...]], prefix: list[int] | None
     ) -> set[int]:
         hits: dict[int, set[int]] = {}
 
@@ -279,7 +319,7 @@ class CustomerIndex:
             if found is None:
                 found = set()
                 for vid in name.matches[pos]:
-                    posting = self.postings.get(vid)
+                    posting = self.postings.get(vid * _BANDS + band)
                     if posting:
                         found |= posting
                 hits[pos] = found
@@ -342,16 +382,27 @@ class CustomerIndex:
         return num / (den + missing) * name.factor
 
 
-def _bound(weights: tuple[float, ...], held: Iterable[int], loose: bool) -> float:
+def _bound(
+    weights: tuple[float, ...],
+    held: Iterable[int],
+    loose: bool,
+    band: int = 0,
+    initials: tuple[int, ...] = (),
+) -> float:
     """Highest name score a customer whose words match exactly the listed positions
-    `held` can get: each pair at best W_MAX on the customer's side, nothing of the
-    customer's missing. `loose`: the customer has initials, which may stand for any
+    `held` can get: each pair at best W_MAX on the customer's side; of the customer's
+    name (weighing at least `band` * _STEP), what those pairs cannot cover is missing.
+    A customer above band 0 has no initials, so its words meet the listed `initials`
+    at INITIAL at best. `loose`: the customer has initials, which may stand for any
     other listed word (and are not in the postings); counted at their best, the
     numerator and the denominator each bounded on its own."""
     held = set(held)
     num = den = sum((W_MAX + weights[p]) / 2 for p in held)
     if not num:
         return 0.0
+    if band:
+        num -= sum((1 - INITIAL) * (W_MAX + weights[p]) / 2 for p in held if p in initials)
+    den += MISSING_QUERY * max(0.0, band * _STEP - len(held) * W_MAX)
     for p, w in enumerate(weights):
         if p in held:
             continue
@@ -366,25 +417,32 @@ def _bound(weights: tuple[float, ...], held: Iterable[int], loose: bool) -> floa
 
 @lru_cache(maxsize=4096)
 def _required(
-    weights: tuple[float, ...], initials: tuple[int, ...], cutoff: float, loose: bool
+    weights: tuple[float, ...],
+    initials: tuple[int, ...],
+    cutoff: float,
+    loose: bool,
+    band: int,
+    most: int,
 ) -> tuple[list[tuple[int, ...]], list[int] | None]:
-    """Minimal sets of listed positions a customer's words must match to reach `cutoff`
-    (listed initials counted as matched), or for long names a set of which it must
-    match one."""
+    """Minimal sets of listed positions a customer's words (weighing at least `band` *
+    _STEP in all, `most` words at most) must match to reach `cutoff` (listed initials
+    counted as matched), or for long names a set of which it must match one."""
     positions = [p for p in range(len(weights)) if p not in initials]
     if not positions:
         return [], []
     if len(positions) > _MAX_EXACT_SUBSETS:
         rest = sorted(positions, key=lambda p: (-weights[p], p))
+        if _bound(weights, [*initials, *rest[:most]], loose, band, initials) < cutoff:
+            return [], []  # even its heaviest words, all matched, fall short
         prefix: list[int] = []
-        while rest and _bound(weights, [*initials, *rest], loose) >= cutoff:
+        while rest and _bound(weights, [*initials, *rest], loose, band, initials) >= cutoff:
             prefix.append(rest.pop(0))
         return [], prefix
     minimal: list[tuple[int, ...]] = []
-    for size in range(1, len(positions) + 1):
+    for size in range(1, min(len(positions), most) + 1):
         for subset in combinations(positions, size):
             if any(set(m) <= set(subset) for m in minimal):
                 continue
-            if _bound(weights, [*initials, *subset], loose) >= cutoff:
+            if _bound(weights, [*initials, *subset], loose, band, initials) >= cutoff:
                 minimal.append(subset)
     return minimal, None

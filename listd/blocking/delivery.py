@@ -25,12 +25,12 @@ from redis.asyncio import Redis
 
 from listd.blocking import egress
 from listd.blocking.events import Event
-from listd.blocking.lease import Lease
 from listd.blocking.outbox import DEAD_CAP, Batch, record
 from listd.blocking.signing import SIGNATURE_HEADER, sign
 from listd.blocking.subscriptions import Subscription, SubscriptionStore, from_hash
 from listd.errors import ListdError
 from listd.keys import Keys
+from listd.lease import Lease
 from listd.logs import get_logger
 
 log = get_logger(__name__)
@@ -304,7 +304,7 @@ class Deliverer:
         if verdict == "delivered":
             rec["delivered_at"] = _iso(now)
         k = self.keys
-        batch = Batch(k.lease("dispatcher"), self.lease.token)
+        batch = Batch(self.lease.key, self.lease.token)
         batch.hset(k.sub_deliveries(sub.id), event.id, json.dumps(rec))
         batch.count(k.webhook_stats(), verdict)
         if next_at is not None:

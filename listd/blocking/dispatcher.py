@@ -1,7 +1,7 @@
 """The notification dispatcher: deltas and watchlist changes in, webhook events out.
 
-One dispatcher works at a time across all listd instances (a `Lease`); the others
-wait to take over. While it leads it:
+One dispatcher works at a time across all listd instances: the leader's (`listd.lease`,
+shared with the scheduler); the others wait to take over. While it leads it:
 
 * reads the delta stream as the consumer group "dispatch". The stream already is a
   durable outbox, written in the same Lua step that flips a list's version; each delta
@@ -40,11 +40,11 @@ from listd.blocking.config import WebhookConfig
 from listd.blocking.customers import CustomerIndex
 from listd.blocking.delivery import Deliverer
 from listd.blocking.events import Event
-from listd.blocking.lease import Lease
 from listd.blocking.outbox import GROUP, Batch
 from listd.blocking.subscriptions import Subscription, SubscriptionStore
 from listd.blocking.watchlist import Customer, customer_from_json
 from listd.keys import Keys
+from listd.lease import LEADER, Lease
 from listd.logs import get_logger
 from listd.model import Entity, entity_from_dict
 from listd.screening import Match, ScreeningIndex
@@ -78,6 +78,7 @@ class Dispatcher:
         sources: Sequence[str],
         session: aiohttp.ClientSession,
         config: WebhookConfig,
+        lease: Lease | None = None,
     ) -> None:
         self.redis = redis
         self.keys = keys
@@ -87,9 +88,9 @@ class Dispatcher:
         self.session = session
         self.config = config
         self.subs = SubscriptionStore(redis, keys)
-        self.lease = Lease(
-            redis, keys.lease("dispatcher"), keys.fence("dispatcher"), config.lease_ttl
-        )
+        # The daemon passes its leader lease (it runs `lead` while leading); alone, the
+        # dispatcher campaigns for the same lease itself (`run`).
+        self.lease = lease or Lease(redis, keys.lease(LEADER), keys.fence(LEADER), config.lease_ttl)
         self.customers = CustomerIndex()
         self.deliverer: Deliverer | None = None
         self.leading = asyncio.Event()  # set once leading with every watchlist loaded
@@ -102,13 +103,14 @@ class Dispatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until `stop`: wait for the lease, then work while it is held."""
-        await self.lease.run(self._lead, stop)
+        await self.lease.run(self.lead, stop)
 
     def wake(self, sub_id: str) -> None:
         if self.deliverer is not None:
             self.deliverer.wake(sub_id)
 
-    async def _lead(self, halt: asyncio.Event) -> None:
+    async def lead(self, halt: asyncio.Event) -> None:
+        """Fan out and deliver until `halt` is set; the caller holds `self.lease`."""
         try:
             await self._ensure_group()
             if self.lease.fence != self._indexed_under + 1 or not self._index_complete:
@@ -235,7 +237,7 @@ class Dispatcher:
         await self._lifted(alive, newest)
         touched: set[str] = set()
         for d in alive:
-            batch = Batch(self.keys.lease("dispatcher"), self.lease.token)
+            batch = Batch(self.lease.key, self.lease.token)
             batch.ack(self.keys.deltas(), GROUP, d.entry_id)
             for sub_id, event in d.events:
                 batch.xadd(self.keys.sub_events(sub_id), event)
@@ -405,7 +407,7 @@ class Dispatcher:
         present = [customer_from_json(v) for v in values if v]
         gone = [r for r, v in zip(refs, values, strict=True) if v is None]
         await asyncio.to_thread(self._apply, sub_id, present, gone)
-        batch = Batch(k.lease("dispatcher"), self.lease.token)
+        batch = Batch(self.lease.key, self.lease.token)
         if present and sub.wants("blocking.required"):
             if not await self._lists_current():
                 return True  # a version flipped under us; the next round retries

@@ -18,9 +18,9 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from listd.blocking.events import Event
-from listd.blocking.lease import LeaseLost
 from listd.errors import Gone, NotFound
 from listd.keys import Keys
+from listd.lease import LEADER, LeaseLost
 
 GROUP = "dispatch"  # consumer group of the delta stream
 DEAD_CAP = 10_000
@@ -249,7 +249,7 @@ class Outbox:
             first_attempt_at=None,
             next_attempt_at=None,
         )
-        batch = Batch(self.keys.lease("dispatcher"))
+        batch = Batch(self.keys.lease(LEADER))
         batch.xadd(self.keys.sub_events(sub_id), event)
         batch.hset(self.keys.sub_deliveries(sub_id), event.id, json.dumps(rec))
         if dead_raw is not None:

@@ -28,6 +28,7 @@ from itertools import combinations
 from typing import Any
 
 from listd.model import Entity
+from listd.normalize.aliases import name_forms
 from listd.screening import evidence
 from listd.screening.explain import Pair, explain
 from listd.screening.query import Match, Query
@@ -222,15 +223,15 @@ class _Builder:
         mode = _mode(entity)
         seen: set[tuple[int, ...]] = set()
         mine: list[int] = []
-        for name in entity.names:
-            ids = tuple(self.vocab.intern(t) for t in tokenize(name.full, mode))
+        for name, form in ((n, f) for n in entity.names for f in name_forms(n.full)):
+            ids = tuple(self.vocab.intern(t) for t in tokenize(form, mode))
             if not ids or ids in seen:
                 continue
             seen.add(ids)
             nid = len(idx.names)
             idx.names.append(ids)
             idx.name_entity.append(slot)
-            idx.name_text.append(name.full)
+            idx.name_text.append(form)
             idx.name_factor.append(WEAK_ALIAS if name.quality in _WEAK else 1.0)
             idx.name_weight.append(sum(self.vocab.weights[v] for v in ids))
             mine.append(nid)

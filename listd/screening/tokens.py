@@ -296,9 +296,10 @@ def _joins(pieces: list[_Piece]) -> list[tuple[_Piece, str | None]]:
 
 def _din_base(text: str) -> bool:
     """A word that ends the name before it: (ud-)din, (ul-)lah: Nur ad-Din, Khayr Allah."""
-    if text in _DIN_WORDS or text in _ALLAH:
-        return True
-    return any(text == a + d for a in ARTICLES for d in _DIN_WORDS)
+    return text in _DIN_BASES
+
+
+_DIN_BASES = _DIN_WORDS | _ALLAH | frozenset(a + d for a in ARTICLES for d in _DIN_WORDS)
 
 
 def _patronymic_stem(text: str) -> str | None:

@@ -63,6 +63,11 @@ ROUTE_ROLES = {
     ("DELETE", "/v1/subscriptions/{id}/watchlist"): SUBSCRIBE,
     ("GET", "/v1/subscriptions/{id}/deliveries"): SUBSCRIBE,
     ("POST", "/v1/subscriptions/{id}/deliveries/{event}/redeliver"): SUBSCRIBE,
+    # listd.api.console_api: what the web console reads
+    ("GET", "/v1/whoami"): ANYONE,
+    ("GET", "/v1/deltas/recent"): READ,
+    ("GET", "/v1/entities/{id}/history"): READ,
+    ("GET", "/v1/alerts"): SUBSCRIBE,
 }
 
 

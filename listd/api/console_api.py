@@ -1,0 +1,236 @@
+"""Read-only routes the web console needs and the rest of the API lacks: who am I, the
+delta feed newest first with filters, an entity's change history, the organisation's
+blocking alerts. They go through the same gate, roles and journal as every `/v1` route.
+
+The feed and the history scan the delta stream from its newest end; a scan stops after
+`SCAN_LIMIT` deltas and says so (`complete: false`), so one request never reads an
+unbounded stream.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, cast
+
+from aiohttp import web
+
+from listd.access import ROLES, Principal
+from listd.api import validate as v
+from listd.api.middleware import note
+from listd.api.state import INDEX, PRINCIPAL, SETTINGS, STORE
+from listd.audit import basis_from
+from listd.blocking.outbox import record
+from listd.blocking.routes import BLOCKING
+from listd.errors import BadRequest, Forbidden
+
+routes = web.RouteTableDef()
+
+SCAN_LIMIT = 20_000  # deltas one request may read from the stream
+_PAGE = 500
+_OPS = ("added", "amended", "removed")
+_ALERTS = ("blocking.required", "blocking.lifted")
+
+
+def _who(request: web.Request, *roles: str) -> Principal:
+    who: Principal = request[PRINCIPAL]
+    who.require(*roles)
+    return who
+
+
+@routes.get("/v1/whoami")
+async def whoami(request: web.Request) -> web.Response:
+    """The caller: name, organisation, role and the roles it implies (the console's menu)."""
+    who: Principal = request[PRINCIPAL]
+    roles = [role for role in ROLES if _may(who, role)]
+    return web.json_response(
+        {
+            "name": who.name,
+            "org": who.org,
+            "role": who.role,
+            "roles": roles,
+            "key_id": who.key_id,
+            "via": who.via,
+        }
+    )
+
+
+def _may(who: Principal, role: str) -> bool:
+    try:
+        who.require(role)
+    except Forbidden:
+        return False
+    return True
+
+
+def _summary(seq: int, delta: dict[str, Any]) -> dict[str, Any]:
+    """A feed row: the delta without the full entity, but with its name and programmes."""
+    entity = delta.get("entity") or {}
+    names = entity.get("names") or []
+    primary = next((n.get("full") for n in names if n.get("kind") == "primary"), None)
+    return {
+        "seq": seq,
+        "op": delta.get("op"),
+        "entity_id": delta.get("entity_id"),
+        "source": delta.get("source"),
+        "at": delta.get("at"),
+        "version": delta.get("version"),
+        "name": primary or (names[0].get("full") if names else entity.get("reference")),
+        "schema": entity.get("schema"),
+        "programs": list(entity.get("programs") or []),
+        "changed": sorted((delta.get("changes") or {}).keys()),
+    }
+
+
+async def _scan_newest(
+    request: web.Request, before: int, want: int, keep: Any
+) -> tuple[list[tuple[int, dict[str, Any]]], int | None, bool]:
+    """Deltas with seq < `before` (0: from the newest), newest first, that `keep` accepts.
+
+    Returns up to `want` of them, the cursor to continue before (None at the end), and
+    whether the scan reached the oldest retained delta."""
+    store = request.app[STORE]
+    redis = store.redis
+    top = f"({before}-0" if before else "+"
+    found: list[tuple[int, dict[str, Any]]] = []
+    scanned = 0
+    while len(found) < want and scanned < SCAN_LIMIT:
+        page = cast(
+            list[tuple[str, dict[str, str]]],
+            await redis.xrevrange(store.keys.deltas(), max=top, count=_PAGE),
+        )
+        if not page:
+            return found, None, True
+        for entry_id, data in page:
+            scanned += 1
+            seq = int(entry_id.split("-", 1)[0])
+            top = f"({seq}-0"
+            delta = json.loads(data["d"])
+            if keep(delta):
+                found.append((seq, delta))
+                if len(found) >= want:
+                    return found, seq, False
+    cursor = int(top[1:].split("-", 1)[0]) if top != "+" else None
+    return found, cursor, False
+
+
+@routes.get("/v1/deltas/recent")
+async def recent(request: web.Request) -> web.Response:
+    """The delta feed newest first: ?before=SEQ&limit=N&source=&program=&op=.
+    Rows summarise each delta; `next` is the `before` of the following page."""
+    _who(request, "screener")
+    before = v.query_int(request, "before", 0, 0, 2**62)
+    limit = v.query_int(request, "limit", 50, 1, 500)
+    source = request.query.get("source") or None
+    if source is not None:
+        request.app[SETTINGS].source(source)
+    program = request.query.get("program") or None
+    op = request.query.get("op") or None
+    if op is not None and op not in _OPS:
+        raise BadRequest(f"op must be one of {', '.join(_OPS)}", field="op")
+
+    def keep(delta: dict[str, Any]) -> bool:
+        if source is not None and delta.get("source") != source:
+            return False
+        if op is not None and delta.get("op") != op:
+            return False
+        programs = (delta.get("entity") or {}).get("programs") or []
+        return program is None or program in programs
+
+    found, cursor, complete = await _scan_newest(request, before, limit, keep)
+    return web.json_response(
+        {
+            "deltas": [_summary(seq, d) for seq, d in found],
+            "next": cursor,
+            "complete": complete,
+            "last_seq": await request.app[STORE].last_seq(),
+        }
+    )
+
+
+@routes.get("/v1/entities/{id}/history")
+async def entity_history(request: web.Request) -> web.Response:
+    """Every retained delta about one entity, newest first (with its field changes).
+    Needs a basis like the entity read: ?basis=...&case_ref=..."""
+    _who(request, "screener")
+    entity_id = request.match_info["id"]
+    note(request, query={"id": entity_id, "history": True})
+    note(request, basis_from(request.query))
+    limit = v.query_int(request, "limit", 100, 1, 1000)
+    found, _, complete = await _scan_newest(
+        request, 0, limit, lambda d: d.get("entity_id") == entity_id
+    )
+    note(request, matches=len(found))
+    rows = [_summary(seq, d) | {"changes": d.get("changes") or {}} for seq, d in found]
+    loaded = request.app[INDEX].entities.get(entity_id)
+    return web.json_response(
+        {
+            "entity_id": entity_id,
+            "listed": loaded is not None,
+            "history": rows,
+            "complete": complete,
+        }
+    )
+
+
+@routes.get("/v1/alerts")
+async def alerts(request: web.Request) -> web.Response:
+    """The organisation's blocking alerts (blocking.required / blocking.lifted) across its
+    subscriptions, newest first, each with its delivery status: ?limit=N&type=."""
+    who = _who(request, "subscriber")
+    limit = v.query_int(request, "limit", 100, 1, 1000)
+    kind = request.query.get("type") or None
+    if kind is not None and kind not in _ALERTS:
+        raise BadRequest(f"type must be one of {', '.join(_ALERTS)}", field="type")
+    blocking = request.app[BLOCKING]
+    redis = blocking.subs.redis
+    keys = blocking.subs.keys
+    rows: list[dict[str, Any]] = []
+    for sub in await blocking.subs.list_for(who.org):
+        cursor = str(await redis.hget(keys.sub_cursor(sub.id), "cursor") or "0-0")
+        page = cast(
+            list[tuple[str, dict[str, str]]],
+            await redis.xrevrange(keys.sub_events(sub.id), count=SCAN_LIMIT // 2),
+        )
+        wanted = [(i, f) for i, f in page if f.get("t") in ((kind,) if kind else _ALERTS)]
+        seen: set[str] = set()  # a redelivered event is in the stream twice
+        picked = []
+        for entry_id, fields in wanted:
+            if fields["i"] not in seen:
+                seen.add(fields["i"])
+                picked.append((entry_id, fields))
+            if len(picked) >= limit:
+                break
+        if not picked:
+            continue
+        raws = cast(
+            list[str | None],
+            await redis.hmget(keys.sub_deliveries(sub.id), [f["i"] for _, f in picked]),
+        )
+        for (entry_id, fields), raw in zip(picked, raws, strict=True):
+            rec = record(raw)
+            body = json.loads(fields["e"])
+            status = rec.get("status") or ("queued" if _after(entry_id, cursor) else "delivered")
+            attempts = rec.get("attempts") or []
+            rows.append(
+                {
+                    "event_id": fields["i"],
+                    "type": fields["t"],
+                    "delta_seq": int(fields.get("s") or 0),
+                    "created": body.get("created"),
+                    "subscription_id": sub.id,
+                    "subscription_url": sub.url,
+                    "status": status,
+                    "attempts": len(attempts),
+                    "last_attempt": attempts[-1] if attempts else None,
+                    "data": body.get("data") or {},
+                }
+            )
+    rows.sort(key=lambda r: (r["created"] or "", r["delta_seq"]), reverse=True)
+    return web.json_response({"alerts": rows[:limit]})
+
+
+def _after(a: str, b: str) -> bool:
+    """Stream id `a` sorts after `b`."""
+    am, _, asq = a.partition("-")
+    bm, _, bsq = b.partition("-")
+    return (int(am), int(asq or 0)) > (int(bm), int(bsq or 0))

@@ -1,0 +1,234 @@
+"""A lease in Redis that elects one process among several listd instances: the leader.
+
+`SET key token NX PX ttl` takes it; the holder renews it every third of the TTL, and
+a holder that dies (or stalls) loses it when the TTL runs out. Each acquisition also
+increments a fencing number, recorded with the work done under it. Writes that must
+come from the holder only check the token inside their own Lua script
+(`Lease.token` against `Lease.key`), so a process that lost the lease without noticing
+(a long GC pause, a network split) cannot write after its successor took over.
+
+One lease, `LEADER`, elects the instance that runs the scrapers (the scheduler) and the
+webhook dispatcher together; every instance serves the API. The publication script of
+a sync (`Store.activate`) and every dispatcher write (`outbox.Batch`) check the token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import socket
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import cast
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from listd.errors import ConfigError, ListdError
+from listd.logs import get_logger
+
+log = get_logger(__name__)
+
+LEADER = "leader"  # the lease name: Keys.lease(LEADER), Keys.fence(LEADER)
+DEFAULT_TTL = 10.0  # seconds; LISTD_LEADER_TTL overrides
+
+# KEYS: lease, fence. ARGV: token, ttl ms, holder to steal from ("" = none).
+_ACQUIRE = """
+local held = redis.call('GET', KEYS[1])
+if held and held ~= ARGV[3] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return redis.call('INCR', KEYS[2])
+"""
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass(slots=True)
+class Role:
+    """This instance's part, shown by /readyz and the `listd_leader` gauge."""
+
+    instance: str  # the lease token: host, pid and a random part
+    leader: bool = False
+    fence: int = 0  # fencing number of the current tenure; 0 as a follower
+    since: float = field(default_factory=time.time)  # unix time of the last transition
+
+    def change(self, leader: bool, fence: int = 0) -> None:
+        self.leader, self.fence, self.since = leader, fence, time.time()
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "role": "leader" if self.leader else "follower",
+            "instance": self.instance,
+            "fence": self.fence,
+            "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.since)),
+        }
+
+
+class LeaseLost(ListdError):
+    """The lease expired or was taken over; the holder must stop its work."""
+
+    status = 503
+    code = "lease_lost"
+
+
+def leader_ttl(env: dict[str, str]) -> float:
+    """LISTD_LEADER_TTL (seconds, default 10): a dead leader is replaced within about
+    this long (at once when it died on the same host)."""
+    raw = env.get("LISTD_LEADER_TTL", "").strip()
+    if not raw:
+        return DEFAULT_TTL
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(
+            f"LISTD_LEADER_TTL must be a number of seconds, got {raw!r}", key="LISTD_LEADER_TTL"
+        ) from None
+    if not 1.0 <= value <= 300.0:
+        raise ConfigError(
+            "LISTD_LEADER_TTL must be between 1 and 300 seconds", key="LISTD_LEADER_TTL"
+        )
+    return value
+
+
+class Lease:
+    """One named lease. `run(work)` campaigns for it and runs `work` while holding it."""
+
+    def __init__(self, redis: Redis, key: str, fence_key: str, ttl: float = 15.0) -> None:
+        self.redis = redis
+        self.key = key
+        self.fence_key = fence_key
+        self.ttl_ms = max(int(ttl * 1000), 300)
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(8)}"
+        self.fence = 0  # fencing number of the current tenure; 0 while not holding
+
+    async def acquire(self) -> bool:
+        """Take the lease if it is free (or its holder on this host is dead)."""
+        holder = cast(str | None, await self.redis.get(self.key))
+        steal = holder if holder is not None and _holder_dead(holder) else ""
+        fence = int(
+            await self.redis.eval(
+                _ACQUIRE, 2, self.key, self.fence_key, self.token, self.ttl_ms, steal
+            )
+        )
+        if not fence:
+            return False
+        if steal:
+            log.warning("took over the lease of a dead process", key=self.key, holder=steal)
+        self.fence = fence
+        return True
+
+    async def renew(self) -> bool:
+        return bool(await self.redis.eval(_RENEW, 1, self.key, self.token, self.ttl_ms))
+
+    async def release(self) -> None:
+        self.fence = 0
+        await self.redis.eval(_RELEASE, 1, self.key, self.token)
+
+    @property
+    def held(self) -> bool:
+        return self.fence > 0
+
+    async def _keep(self) -> None:
+        """Renew every third of the TTL until cancelled; raise LeaseLost when it is gone."""
+        while True:
+            await asyncio.sleep(self.ttl_ms / 3000)
+            if not await self.renew():
+                raise LeaseLost(f"lease {self.key} was lost", fence=self.fence)
+
+    async def run(
+        self,
+        work: Callable[[asyncio.Event], Awaitable[None]],
+        stop: asyncio.Event,
+        grace: float = 5.0,
+    ) -> None:
+        """Until `stop` is set: wait for the lease, run `work(halt)` while it is held.
+
+        When the lease is lost or `stop` is set, `halt` is set: `work` checks it between
+        steps and returns. On `stop` the lease is still renewed while the work winds down
+        (a successor never overlaps a leader finishing its last delivery), then released
+        so a successor takes over at once. Cancellation comes only after `grace` seconds,
+        and is not waited for forever: redis-py does not always finish a cancelled command.
+        Redis errors while campaigning are logged and retried: an outage pauses the work.
+        """
+        while not stop.is_set():
+            try:
+                won = await self.acquire()
+            except (RedisError, OSError) as exc:
+                log.warning(
+                    "lease campaign failed: redis unreachable", key=self.key, error=str(exc)
+                )
+                won = False
+            if not won:
+                await _pause(stop, self.ttl_ms / 3000)
+                continue
+            log.info("lease acquired", key=self.key, fence=self.fence)
+            halt = asyncio.Event()
+            keeper = asyncio.create_task(self._keep(), name=f"lease:{self.key}")
+            worker = asyncio.create_task(_call(work, halt), name=f"work:{self.key}")
+            stopper = asyncio.create_task(stop.wait())
+            tasks = {keeper, worker, stopper}
+            try:
+                await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                halt.set()
+                stopper.cancel()
+                # The keeper goes on renewing (unless the lease is lost) meanwhile.
+                await asyncio.wait({worker}, timeout=grace)
+                for task in tasks:
+                    task.cancel()
+                await asyncio.wait(tasks, timeout=grace)
+            lost = _failure(keeper)
+            failed = _failure(worker)
+            if isinstance(lost, LeaseLost):
+                log.error("lease lost; work stopped", key=self.key, fence=self.fence)
+            elif lost is not None:
+                log.error("lease renewal failed; work stopped", key=self.key, error=repr(lost))
+            elif failed is not None:
+                # The work failed (Redis down, a bug): give the lease up, retry later.
+                log.error("elected work failed", key=self.key, error=repr(failed))
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(self.release()), 2.0)
+            self.fence = 0
+            if failed is not None and not stop.is_set():
+                await _pause(stop, self.ttl_ms / 1000)
+
+
+def _failure(task: asyncio.Task[None]) -> BaseException | None:
+    if not task.done() or task.cancelled():
+        return None
+    return task.exception()
+
+
+async def _pause(stop: asyncio.Event, seconds: float) -> None:
+    """Sleep `seconds` or until `stop` is set (asyncio.timeout: see delivery._sleep)."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await stop.wait()
+
+
+async def _call(work: Callable[[asyncio.Event], Awaitable[None]], halt: asyncio.Event) -> None:
+    await work(halt)
+
+
+def _holder_dead(holder: str) -> bool:
+    """True when `holder` names a process on this host that no longer exists."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False

@@ -1,0 +1,71 @@
+"""Packed aliases on the real UN list: each name they hold is found on its own."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from listd.normalize.aliases import name_forms
+from listd.scrapers import scraper
+from listd.screening import ScreeningIndex
+from listd.screening.query import Query
+from listd.sync import process
+from tests.conftest import un_file
+
+
+@pytest.mark.parametrize(
+    ("text", "forms"),
+    [
+        ("John Smith", ["John Smith"]),
+        (
+            "Mohammed Sabet; Mohammad Sabet b) M. Javad Kareemi Sabet",
+            ["Mohammed Sabet", "Mohammad Sabet", "M. Javad Kareemi Sabet"],
+        ),
+        ("Abu Muhammad (original script: Абу Мухаммад)", ["Abu Muhammad", "Абу Мухаммад"]),
+        ("Al-Qaida in Yemen (AQY)", ["Al-Qaida in Yemen", "AQY"]),
+        ("(Sheikh) Musa Hilal", ["Musa Hilal"]),
+        ("Hilarion Santos, III (third)", ["Hilarion Santos, III"]),
+        ("EL PARA (COMBAT NAME)", ["EL PARA"]),
+        (
+            "Abdel Ilah Sabri (false identity related to fraudulent South African "
+            "identification number 6910275240086)",
+            ["Abdel Ilah Sabri"],
+        ),
+        (
+            "Hay’at Tahrir al-Sham (HTS) (هيئة تحرير الشام (original script); "
+            "Assembly for the Liberation of Syria; Tahrir al-Sham Hay’at)",
+            [
+                "Hay’at Tahrir al-Sham",
+                "HTS",
+                "هيئة تحرير الشام",
+                "Assembly for the Liberation of Syria",
+                "Tahrir al-Sham Hay’at",
+            ],
+        ),
+    ],
+)
+def test_forms(text: str, forms: list[str]) -> None:
+    assert name_forms(text) == forms
+
+
+def test_every_name_packed_in_a_un_alias_is_screened_on_its_own() -> None:
+    entities = list(process(scraper("un"), un_file("2025-11-15").read_bytes(), "un").entities)
+    index = ScreeningIndex()
+    index.replace_source("un", "v", entities)
+    pieces: list[tuple[str, str]] = []
+    for entity in entities:
+        for name in entity.names:
+            if ";" in name.full:
+                # Each `;`-separated piece, as a clerk would type it: no remarks, one script.
+                for piece in re.split(r";|\s[a-z]\)\s", name.full):
+                    latin = re.sub(r"\([^)]*\)?|\)", " ", piece).strip()
+                    if latin and latin.isascii():
+                        pieces.append((entity.id, latin))
+    assert len(pieces) > 60  # the 2025-11-15 list packs about 27 aliases this way
+    missed = [
+        (eid, piece)
+        for eid, piece in pieces
+        if not any(m.entity.id == eid for m in index.screen(Query(name=piece)))
+    ]
+    assert missed == []
