@@ -16,6 +16,7 @@ from aiohttp import web
 
 from listd import __version__
 from listd.access import APPLICABLE_ROLES, ROLES
+from listd.api.console_api import SCAN_LIMIT
 from listd.api.routes import BATCH_LIMIT
 from listd.audit import BASES
 from listd.blocking.subscriptions import DEFAULT_EVENTS, EVENTS
@@ -604,6 +605,98 @@ def _paths() -> dict[str, dict[str, Schema]]:
                         "required": False,
                         "schema": {"type": "string", "pattern": r"^[0-9]+$"},
                     },
+                ],
+            )
+        },
+        "/v1/deltas/recent": {
+            "get": _op(
+                "The delta feed newest first, summarised, with filters (the console's feed). "
+                f"One request scans at most {SCAN_LIMIT:,} deltas (`complete` says whether "
+                "it reached the oldest retained one).",
+                "deltas",
+                scr,
+                {
+                    200: _ok(
+                        _obj(
+                            {
+                                "deltas": objects,
+                                "next": {"type": ["integer", "null"]},
+                                "complete": {"type": "boolean"},
+                                "last_seq": {"type": "integer"},
+                            },
+                            ("deltas", "next", "complete", "last_seq"),
+                        )
+                    )
+                },
+                errors=(400, 404),
+                params=[
+                    _query("before", _int(0, 2**62, 0), "Only deltas before this sequence."),
+                    _query("limit", _int(1, 500, 50)),
+                    _query("source", {"type": "string"}),
+                    _query("program", {"type": "string"}),
+                    _query("op", {"enum": ["added", "amended", "removed"]}),
+                ],
+            )
+        },
+        "/v1/entities/{id}/history": {
+            "get": _op(
+                "Every retained delta about one entity, newest first, with its changes.",
+                "screening",
+                scr,
+                {
+                    200: _ok(
+                        _obj(
+                            {
+                                "entity_id": {"type": "string"},
+                                "listed": {"type": "boolean"},
+                                "history": objects,
+                                "complete": {"type": "boolean"},
+                            },
+                            ("entity_id", "listed", "history", "complete"),
+                        )
+                    )
+                },
+                errors=(400,),
+                params=[
+                    _path("id", "Entity id, e.g. un:QDi.312."),
+                    *_BASIS_QUERY,
+                    _query("limit", _int(1, 1000, 100)),
+                ],
+            )
+        },
+        "/v1/whoami": {
+            "get": _op(
+                "The caller: name, organisation, role and every role it may act as.",
+                "access",
+                everyone,
+                {
+                    200: _ok(
+                        _obj(
+                            {
+                                "name": {"type": "string"},
+                                "org": {"type": "string"},
+                                "role": {"enum": list(ROLES)},
+                                "roles": {"type": "array", "items": {"enum": list(ROLES)}},
+                                "key_id": {"type": "string"},
+                                "via": {"type": "string"},
+                            },
+                            ("name", "org", "role", "roles"),
+                        )
+                    )
+                },
+            )
+        },
+        "/v1/alerts": {
+            "get": _op(
+                "The organisation's blocking alerts over all its subscriptions, newest first, "
+                "with their delivery status.",
+                "notifications",
+                sub,
+                {200: _ok(_obj({"alerts": objects}, ("alerts",)))},
+                errors=(400,),
+                params=[
+                    _query("limit", _int(1, 1000, 100)),
+                    _query("type", {"enum": ["blocking.required", "blocking.lifted"]}),
                 ],
             )
         },
