@@ -168,6 +168,12 @@ class Keys:
         entity content hash}; deleted entry by entry when blocking.lifted goes out."""
         return f"{self._p}:sub:{sub_id}:matches"
 
+    def webhook_stats(self) -> str:
+        """HASH: delivery attempts by outcome (delivered, retry, failed, dead, disabled),
+        counted in the same script that records each attempt: every instance's /metrics
+        reads the same totals, whichever one holds the dispatcher lease."""
+        return f"{self._p}:webhooks:stats"
+
     def watchlist(self, sub_id: str) -> str:
         """HASH: customer reference -> customer JSON (name, birth date, ids, nationality)."""
         return f"{self._p}:sub:{sub_id}:watchlist"

@@ -31,6 +31,7 @@ from listd.store import Fence, Snapshot, SourceLock, Store, now_iso, snapshot_ha
 
 log = get_logger(__name__)
 
+_HTML = frozenset({"text/html", "application/xhtml+xml"})
 Progress = Callable[[str], None]
 OnUpdate = Callable[[str, str], Awaitable[None]]
 
@@ -173,6 +174,7 @@ class Syncer:
         state = await self.store.state(name)
         current = await self.store.current_version(name)
         validators: dict[str, str] = {}
+        content_type = ""
         if raw is None:
             if self.session is None:
                 raise SourceError("no HTTP session available for fetching")
@@ -199,6 +201,7 @@ class Syncer:
                 return
             assert fetched.body is not None
             raw = fetched.body
+            content_type = (fetched.content_type or "").split(";")[0].strip().lower()
             validators = {"etag": fetched.etag or "", "last_modified": fetched.last_modified or ""}
         result.bytes = len(raw)
         raw_sha = hashlib.sha256(raw).hexdigest()
@@ -211,7 +214,15 @@ class Syncer:
             await self._succeeded(name, result, validators)
             return
         say(f"validating and parsing {len(raw):,} bytes")
-        parsed = await asyncio.to_thread(process, scr, raw, name)
+        try:
+            parsed = await asyncio.to_thread(process, scr, raw, name)
+        except ValidationFailed as exc:
+            # The document decides, not the Content-Type (publishers mislabel lists), but an
+            # HTML answer is usually an error or maintenance page: say so.
+            if content_type in _HTML:
+                exc.message = f"{exc.message} (the server answered {content_type}: an error page?)"
+                exc.args = (exc.message,)
+            raise
         result.published = parsed.published
         result.warnings = parsed.warnings
         for warning in parsed.warnings[:50]:

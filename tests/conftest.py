@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import socket
+import struct
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field, replace
@@ -78,7 +80,10 @@ class SourceServer:
     files: dict[str, bytes] = field(default_factory=dict)  # path -> body
     fail_next: int = 0  # answer this many requests with 500 first
     truncate_next: int = 0  # send this many bodies cut in half (Content-Length kept)
+    reset_next: int = 0  # drop this many connections (TCP reset) before any answer
     delay: float = 0.0
+    content_type: str = "application/xml"
+    chunked: bool = False  # stream bodies without Content-Length
     require_user_agent: bool = True
     requests: list[web.Request] = field(default_factory=list)
     statuses: list[int] = field(default_factory=list)
@@ -105,6 +110,14 @@ class SourceServer:
         if request.path.startswith("/redirect/"):
             target = "/" + request.path.removeprefix("/redirect/") + "?sig=abc"
             return web.Response(status=302, headers={"Location": target})
+        if self.reset_next > 0:
+            self.reset_next -= 1
+            assert request.transport is not None
+            sock = request.transport.get_extra_info("socket")
+            # SO_LINGER 0: close() sends RST, as a crashed peer or a middlebox does.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            request.transport.abort()
+            return web.Response(status=499)  # never sent: the connection is gone
         if self.fail_next > 0:
             self.fail_next -= 1
             return web.Response(status=500, text="<html>Internal Server Error</html>")
@@ -114,7 +127,15 @@ class SourceServer:
         etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
         if request.headers.get("If-None-Match") == etag:
             return web.Response(status=304, headers={"ETag": etag})
-        headers = {"ETag": etag, "Content-Type": "application/xml"}
+        headers = {"ETag": etag, "Content-Type": self.content_type}
+        if self.chunked:
+            response = web.StreamResponse(headers=headers)
+            response.enable_chunked_encoding()
+            await response.prepare(request)
+            for start in range(0, len(body), 1 << 16):
+                await response.write(body[start : start + (1 << 16)])
+            await response.write_eof()
+            return response
         if self.truncate_next > 0:
             self.truncate_next -= 1
             response = web.StreamResponse(headers=headers)

@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 
 from listd import console
 from listd.access import KeyStore
-from listd.api import admin
+from listd.api import admin, openapi
 from listd.api.metrics import Metrics
 from listd.api.middleware import authenticate, errors
 from listd.api.routes import routes
@@ -155,6 +155,7 @@ def create_app(
     app.cleanup_ctx.append(http_session)
     app.cleanup_ctx.append(follow_store)
     app.add_routes(routes)
+    app.add_routes(openapi.routes)
     admin.setup(app)
     notifications.setup(
         app, settings, redis, dispatch=dispatch, config=webhooks, lists=index, leader=leader

@@ -403,8 +403,19 @@ def _timestamp(body: dict[str, Any], key: str) -> float | None:
     raw = v.string(body, key, max_len=40)
     if raw is None:
         return None
-    stamp = parse_time(raw, key)
-    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    return _time(raw, key)[1]
+
+
+def _time(raw: str, name: str) -> tuple[str, float]:
+    """`parse_time`, refusing with 400 the times it cannot represent (years before 1000
+    are not zero-padded by strftime; UTC offsets can push year 1 or 9999 out of range)."""
+    try:
+        stamp = parse_time(raw, name)
+        return stamp, dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    except (ValueError, OverflowError):
+        raise BadRequest(
+            f"{name} must be an ISO 8601 date or date-time from year 1000 to 9999", field=name
+        ) from None
 
 
 # --- the journal ----------------------------------------------------------------------------
@@ -416,8 +427,8 @@ async def audit(request: web.Request) -> web.Response:
     org = request.query.get("org")
     if org is not None:
         who.require_org(org)
-    start = parse_time(request.query["from"], "from") if request.query.get("from") else None
-    end = parse_time(request.query["to"], "to") if request.query.get("to") else None
+    start = _time(request.query["from"], "from")[0] if request.query.get("from") else None
+    end = _time(request.query["to"], "to")[0] if request.query.get("to") else None
     after = v.query_int(request, "after", 0, 0, 2**62)
     limit = v.query_int(request, "limit", 100, 1, 1000)
     found, cursor = await _access(request).journal.for_org(who.org, after, limit, start, end)

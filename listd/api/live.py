@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from aiohttp import web
 
@@ -12,9 +13,13 @@ from listd.errors import BadRequest
 _KEEPALIVE_S = 15.0
 
 
+_SEQ = re.compile(r"[0-9]{1,19}", re.ASCII)  # str.isdigit would take "²", int() would not
+_MAX_SEQ = 2**62
+
+
 def last_event_id(request: web.Request) -> int:
-    raw = request.headers.get("Last-Event-ID") or request.query.get("after") or "0"
-    if not raw.strip().isdigit():
+    raw = (request.headers.get("Last-Event-ID") or request.query.get("after") or "0").strip()
+    if not _SEQ.fullmatch(raw) or int(raw) > _MAX_SEQ:
         raise BadRequest("Last-Event-ID / after must be a delta sequence number", field="after")
     return int(raw)
 

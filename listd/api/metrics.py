@@ -2,16 +2,47 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import cast
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
+from listd.blocking.outbox import GROUP
+from listd.keys import Keys
 from listd.store import Store, age_minutes
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_QUEUE_CAP = 100_000  # events counted per subscription; beyond, the gauge says "at least"
+# Entries after the cursor, counted in Redis so the events themselves stay there.
+_WAITING = """
+return #redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', tonumber(ARGV[2]))
+"""
+
+
+class _Deliveries(Collector):
+    """listd_webhook_deliveries_total{outcome}: totals kept in Redis, exported as counters."""
+
+    def __init__(self, totals: dict[str, int]) -> None:
+        self.totals = totals
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "listd_webhook_deliveries",
+            "Webhook delivery attempts by outcome (delivered, retry, failed, dead, disabled).",
+            labels=["outcome"],
+        )
+        for outcome in sorted({"delivered", "retry", "failed", "dead", *self.totals}):
+            family.add_metric([outcome], self.totals.get(outcome, 0))
+        yield family
 
 
 @dataclass
@@ -72,6 +103,28 @@ class Metrics:
             "listd_http_requests", "HTTP requests by route and outcome.",
             ["route", "outcome"], registry=r,
         )  # fmt: skip
+        self.screenings = Counter(
+            "listd_screen_queries",
+            "Screening queries answered, by route and result (match: at least one match).",
+            ["route", "result"], registry=r,
+        )  # fmt: skip
+        self.webhook_queue = Gauge(
+            "listd_webhook_queue_depth",
+            "Webhook events waiting for delivery, over all subscriptions.", registry=r,
+        )  # fmt: skip
+        self.webhook_fanout_lag = Gauge(
+            "listd_webhook_fanout_lag",
+            "Deltas not yet turned into webhook events by the dispatcher.", registry=r,
+        )  # fmt: skip
+        self.dead_letters = Gauge(
+            "listd_webhook_dead_letters",
+            "Webhook events in the dead-letter lists (failed or out of retries).", registry=r,
+        )  # fmt: skip
+        self.webhook_subscriptions = Gauge(
+            "listd_webhook_subscriptions", "Subscriptions by status.", ["status"], registry=r
+        )
+        self._deliveries: dict[str, int] = {}
+        r.register(_Deliveries(self._deliveries))
 
     async def refresh(self, store: Store, sources: dict[str, float], index_size: int) -> None:
         """Read the shared state from Redis (one pass) before an exposition."""
@@ -91,6 +144,40 @@ class Metrics:
                 self.duration.labels(name).set(float(state["last_duration"]))
         self.deltas.set(await store.last_seq())
         self.index_entities.set(index_size)
+        await self._webhooks(store.redis, store.keys)
+
+    async def _webhooks(self, redis: Redis, keys: Keys) -> None:
+        """Delivery totals, queue depth and dead letters, read from the shared outbox."""
+        stats = cast(dict[str, str], await redis.hgetall(keys.webhook_stats()))
+        self._deliveries.clear()
+        self._deliveries.update({k: int(v) for k, v in stats.items()})
+        ids = sorted(cast(set[str], await redis.smembers(keys.subscriptions())))
+        # Two round trips whatever the number of subscriptions.
+        async with redis.pipeline(transaction=False) as pipe:
+            for sub_id in ids:
+                pipe.hget(keys.sub_cursor(sub_id), "cursor")
+                pipe.llen(keys.sub_dead(sub_id))
+                pipe.hget(keys.subscription(sub_id), "status")
+            found = await pipe.execute()
+        cursors, dead, status_of = found[0::3], found[1::3], found[2::3]
+        async with redis.pipeline(transaction=False) as pipe:
+            for sub_id, cursor in zip(ids, cursors, strict=True):
+                pipe.eval(_WAITING, 1, keys.sub_events(sub_id), cursor or "0-0", _QUEUE_CAP)
+            waiting = await pipe.execute()
+        queued = sum(int(n) for n in waiting)
+        statuses = dict.fromkeys(("pending", "active", "disabled"), 0)
+        for status in status_of:
+            statuses[str(status or "pending")] = statuses.get(str(status or "pending"), 0) + 1
+        self.webhook_queue.set(queued)
+        self.dead_letters.set(sum(int(n) for n in dead))
+        for status, count in statuses.items():
+            self.webhook_subscriptions.labels(status).set(count)
+        lag = 0
+        with contextlib.suppress(ResponseError):  # no stream or no group yet: nothing lags
+            for group in await redis.xinfo_groups(keys.deltas()):
+                if group.get("name") == GROUP:
+                    lag = int(group.get("lag") or 0)
+        self.webhook_fanout_lag.set(lag)
 
     def render(self) -> web.Response:
         body = generate_latest(self.registry)

@@ -36,7 +36,7 @@ log = get_logger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-PUBLIC = frozenset({"/healthz", "/readyz", "/metrics"})
+PUBLIC = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
 # Routes anyone may call without a credential (still journaled, still closed during
 # maintenance): an organisation applies for access before it has a key.
 ANONYMOUS = frozenset({("POST", "/v1/registrations")})

@@ -145,7 +145,9 @@ async def screen(request: web.Request) -> web.Response:
     started = time.perf_counter()
     matches = request.app[INDEX].screen(query)
     note(request, matches=len(matches), list_versions=versions)
-    request.app[METRICS].screen_latency.labels("screen").observe(time.perf_counter() - started)
+    stats = request.app[METRICS]
+    stats.screen_latency.labels("screen").observe(time.perf_counter() - started)
+    stats.screenings.labels("screen", "match" if matches else "clear").inc()
     body_out: dict[str, Any] = {
         "query_id": uuid.uuid4().hex,
         "matches": [_match_json(m) for m in matches],
@@ -182,7 +184,11 @@ async def screen_batch(request: web.Request) -> web.Response:
     started = time.perf_counter()
     # Scoring is CPU-bound: run it off the event loop so other requests keep flowing.
     results = await asyncio.to_thread(request.app[INDEX].screen_many, queries)
-    request.app[METRICS].screen_latency.labels("batch").observe(time.perf_counter() - started)
+    stats = request.app[METRICS]
+    stats.screen_latency.labels("batch").observe(time.perf_counter() - started)
+    hits = sum(1 for found in results if found)
+    stats.screenings.labels("batch", "match").inc(hits)
+    stats.screenings.labels("batch", "clear").inc(len(results) - hits)
     note(request, matches=sum(len(found) for found in results), list_versions=versions)
     body_out: dict[str, Any] = {
         "batch_id": uuid.uuid4().hex,

@@ -24,13 +24,36 @@ async def json_object(request: web.Request, max_bytes: int = DEFAULT_MAX_BODY) -
     raw = await request.content.read(max_bytes + 1)
     if len(raw) > max_bytes:
         raise PayloadTooLarge(f"body is over {max_bytes} bytes", limit=max_bytes)
+    return parse_object(raw)
+
+
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]", re.ASCII)
+
+
+def parse_object(raw: bytes, field: str = "body") -> dict[str, Any]:
+    """`raw` as a JSON object; 400 for what json.loads takes but nothing after can use."""
     try:
         body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"body is not valid JSON: {exc}", field="body") from None
+    except ValueError as exc:  # also UnicodeDecodeError, and integers over 4,300 digits
+        raise BadRequest(f"{field} is not valid JSON: {exc}", field=field) from None
+    except RecursionError:
+        raise BadRequest(f"{field} is nested too deeply", field=field) from None
     if not isinstance(body, dict):
-        raise BadRequest("body must be a JSON object", field="body")
+        raise BadRequest(f"{field} must be a JSON object", field=field)
+    if _SURROGATE_ESCAPE.search(raw):
+        check_text(body, field)
     return body
+
+
+def check_text(value: Any, field: str) -> None:
+    """400 if `value` holds an unpaired UTF-16 surrogate (JSON allows the escape; UTF-8,
+    and so Redis and the journal, cannot hold it)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        raise BadRequest(
+            f"{field} holds an unpaired surrogate (\\ud800-\\udfff)", field=field
+        ) from None
 
 
 def reject_unknown(body: dict[str, Any], allowed: set[str]) -> None:

@@ -163,10 +163,10 @@ class CustomerIndex:
         lengths[len(tokens)] = lengths.get(len(tokens), 0) + 1
         postings = self.postings
         for vid in set(tokens):
-            key = vid * _BANDS + band
-            found = postings.get(key)
+            posting = vid * _BANDS + band
+            found = postings.get(posting)
             if found is None:
-                postings[key] = {slot}
+                postings[posting] = {slot}
             else:
                 found.add(slot)
         documents = self.documents
@@ -200,12 +200,12 @@ class CustomerIndex:
             if not lengths:
                 del self._bands[band]
         for vid in set(tokens):
-            key = vid * _BANDS + band
-            found = self.postings.get(key)
+            posting = vid * _BANDS + band
+            found = self.postings.get(posting)
             if found is not None:
                 found.discard(slot)
                 if not found:
-                    del self.postings[key]
+                    del self.postings[posting]
         for key in self._docs[slot]:
             held = self.documents.get(key)
             if isinstance(held, set):

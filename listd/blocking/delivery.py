@@ -306,6 +306,7 @@ class Deliverer:
         k = self.keys
         batch = Batch(self.lease.key, self.lease.token)
         batch.hset(k.sub_deliveries(sub.id), event.id, json.dumps(rec))
+        batch.count(k.webhook_stats(), verdict)
         if next_at is not None:
             batch.hset(k.sub_cursor(sub.id), "head", entry_id)
             batch.hset(k.sub_cursor(sub.id), "next_at", repr(next_at))

@@ -85,7 +85,7 @@ async def check_destination(url: str, allow: AllowList) -> URL:
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, parsed.port or 443, type=socket.SOCK_STREAM)
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:  # UnicodeError: IDNA refuses a label over 63
         raise BadRequest(f"url host {host!r} does not resolve: {exc}", field="url") from None
     for info in infos:
         ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])

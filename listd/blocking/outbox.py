@@ -61,6 +61,9 @@ while i <= #ARGV do
     redis.call('LPUSH', KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2])
     redis.call('LTRIM', KEYS[tonumber(ARGV[i + 1])], 0, tonumber(ARGV[i + 3]) - 1)
     i = i + 4
+  elseif op == 'hincrby' then
+    redis.call('HINCRBY', KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2], 1)
+    i = i + 3
   elseif op == 'lrem' then
     redis.call('LREM', KEYS[tonumber(ARGV[i + 1])], 0, ARGV[i + 2])
     i = i + 3
@@ -76,9 +79,9 @@ class Batch:
     """Writes applied together by one script, under the dispatcher lease (if given).
 
     Ops: ack (guard: stop if the delta was acknowledged already), xadd (an event),
-    hset, hdel, settle (clear a customer's pending mark unless its record changed since
-    it was read), clean (forget a dirty watchlist once nothing is pending), lpush
-    (capped), lrem."""
+    hset, hdel, hincrby (count), settle (clear a customer's pending mark unless its
+    record changed since it was read), clean (forget a dirty watchlist once nothing is
+    pending), lpush (capped), lrem."""
 
     def __init__(self, lease_key: str, token: str = "") -> None:
         self.keys: list[str] = [lease_key]
@@ -122,6 +125,10 @@ class Batch:
 
     def lpush(self, key: str, value: str, cap: int) -> None:
         self.args += ["lpush", self._k(key), value, str(cap)]
+
+    def count(self, key: str, field: str) -> None:
+        """Add one to a hash field (a counter settled with the rest of the batch)."""
+        self.args += ["hincrby", self._k(key), field]
 
     def lrem(self, key: str, value: str) -> None:
         self.args += ["lrem", self._k(key), value]

@@ -115,6 +115,11 @@ def _text(value: Any, what: str, max_len: int) -> str | None:
         value = str(value)
     if not isinstance(value, str):
         raise ValueError(f"{what} must be a string")
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise ValueError(f"{what} holds an unpaired surrogate") from None
     value = " ".join(value.split())
     if len(value) > max_len:
         raise ValueError(f"{what} is longer than {max_len} characters")
@@ -285,6 +290,12 @@ def _records(
                 except json.JSONDecodeError as exc:
                     yield number, Parsed(error=f"not valid JSON: {exc.msg}")
                     continue
+                except ValueError as exc:  # an integer over 4,300 digits
+                    yield number, Parsed(error=f"not valid JSON: {exc}"[:200])
+                    continue
+                except RecursionError:
+                    yield number, Parsed(error="not valid JSON: nested too deeply")
+                    continue
                 if not isinstance(item, dict):
                     yield number, Parsed(error="each line must be a JSON object")
                     continue
@@ -292,6 +303,8 @@ def _records(
                 yield number, parse_record(item, patch=patch)
     except UnicodeDecodeError:
         raise BadRequest("the upload is not UTF-8 text", field="body") from None
+    except csv.Error as exc:  # e.g. a field over csv.field_size_limit() (128 KiB)
+        raise BadRequest(f"the CSV upload cannot be read: {exc}", field="body") from None
     finally:
         report.ignored_fields = sorted(ignored)
 

@@ -262,3 +262,5 @@ async def test_stale_source_is_shown_and_warned_about(
         await asyncio.sleep(0.05)
     assert any("un is stale" in w for w in screened["warnings"])
     assert screened["matches"][0]["id"] == "un:QDi.312"  # stale data still screens
+    metrics = await (await api.get("/metrics")).text()
+    assert 'listd_source_stale{source="un"} 1.0' in metrics
