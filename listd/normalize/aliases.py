@@ -5,7 +5,7 @@ The UN list writes some aliases as `Mohammad Islami; Mohamed Islami; Mohammed Is
 `Abu Muhammad (original script: Абу Мухаммад)`. Matched as one name, such a string
 hides each of its names: a query for `Jabhat al-Nusrah` scores low against a
 twenty-word string that contains it. The stored entity keeps the text as published;
-the screening indexes file it and each form found here as names of their own.
+the screening indexes file each form found here as a name of its own.
 """
 
 from __future__ import annotations
@@ -32,11 +32,13 @@ _TRIM = " \t,;:.-"
 
 
 def name_forms(full: str) -> list[str]:
-    """The names `full` holds, each once, in order, after `full` itself: a customer
-    recorded as "Armament Industries Group (AIG)", as listed, must still meet it whole."""
-    if ";" not in full and "(" not in full and ")" not in full and not _ENUMERATOR.search(full):
+    """The names `full` holds, each once, in order. A name with a parenthesis keeps
+    itself first: a customer recorded as "Armament Industries Group (AIG)", as listed,
+    must still meet it whole; a list of names ("A; B; C") is nobody's name."""
+    packed = ";" in full or _ENUMERATOR.search(full) is not None
+    if not packed and "(" not in full and ")" not in full:
         return [full]
-    forms: list[str] = [full]
+    forms: list[str] = [] if packed else [full]
     for part in _ENUMERATOR.split(full.replace(";", " a) ")):
         for form in _part_forms(part):
             if form and form not in forms:
