@@ -113,14 +113,6 @@ class Dispatcher:
         """Fan out and deliver until `halt` is set; the caller holds `self.lease`."""
         try:
             await self._ensure_group()
-            if self.lease.fence != self._indexed_under + 1 or not self._index_complete:
-                # Somebody else led since this index was built (they drained changes it
-                # has not seen), or it is not complete: build it again.
-                self._index_complete = False
-                self.customers = CustomerIndex()
-                await self._load_watchlists()
-                self._index_complete = True
-            self._indexed_under = self.lease.fence
             self.deliverer = Deliverer(
                 self.redis,
                 self.keys,
@@ -130,9 +122,19 @@ class Dispatcher:
                 egress.AllowList(self.config.allow_hosts),
                 halt,
             )
-            self.leading.set()
             async with asyncio.TaskGroup() as tasks:
+                # Events already in the outboxes go out at once; only the fan-out of
+                # new deltas needs the customer index, which can take minutes to build.
                 tasks.create_task(self.deliverer.run(), name="webhook-lanes")
+                if self.lease.fence != self._indexed_under + 1 or not self._index_complete:
+                    # Somebody else led since this index was built (they drained changes
+                    # it has not seen), or it is not complete: build it again.
+                    self._index_complete = False
+                    self.customers = CustomerIndex()
+                    await self._load_watchlists()
+                    self._index_complete = True
+                self._indexed_under = self.lease.fence
+                self.leading.set()
                 tasks.create_task(self._loop(halt), name="webhook-fanout")
         finally:
             self.leading.clear()

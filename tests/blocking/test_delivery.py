@@ -9,9 +9,12 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from listd.api import create_app
+from listd.blocking.app import setup
 from listd.blocking.config import WebhookConfig
 from listd.blocking.outbox import GROUP
 from listd.blocking.routes import BLOCKING
+from listd.blocking.watchlist import Customer
 from listd.keys import Keys
 from listd.settings import Settings
 from tests.blocking.conftest import (
@@ -276,3 +279,39 @@ async def _dead_soon(api: Client, key: str, sub_id: str) -> list[dict[str, Any]]
             return found
         await asyncio.sleep(0.02)
     return []
+
+
+async def test_the_outbox_drains_while_a_new_leader_builds_its_customer_index(
+    make_api: Any,
+    aiohttp_client: Any,
+    keys: dict[str, str],
+    receivers: Any,
+    redis: Redis,
+    settings: Settings,
+    config: WebhookConfig,
+) -> None:
+    """Events already queued go out at once after a fail-over; only fanning out new
+    deltas waits for the customer index, which takes minutes at millions of customers."""
+    first: Client = await make_api()
+    rx: Receiver = await receivers()
+    sub = await subscribe(first, keys["bank-a"], rx, events=["designation.added"])
+    rx.script = [503] * 10_000  # the receiver is down
+    await designate(redis, settings, person(700, "Waiting In The Outbox"))
+    await eventually(lambda: len(rx.requests) >= 1, what="a first, failed attempt")
+    await first.close()  # the leader stops; the event waits in the outbox
+    # A watchlist large enough that indexing it takes a few seconds, stored as uploads are.
+    customers = {
+        f"C{i}": Customer(f"C{i}", f"Клиент{i} Фамилия{i % 997} Отчество{i % 89}").to_json()
+        for i in range(60_000)
+    }
+    await redis.hset(Keys(settings.key_prefix).watchlist(sub["id"]), mapping=customers)
+    rx.script.clear()  # the receiver is back
+    app = create_app(settings, redis, refresh_seconds=0.2)
+    setup(app, settings, redis, dispatch=True, config=config)
+    await aiohttp_client(app)
+    dispatcher = app[BLOCKING].dispatcher
+    assert dispatcher is not None
+    await eventually(lambda: len(rx.events) == 1, 30, "the queued event")
+    assert not dispatcher.leading.is_set(), "delivered only after the index was built"
+    await asyncio.wait_for(dispatcher.leading.wait(), 120)
+    assert len(dispatcher.customers) == 60_000
