@@ -145,8 +145,10 @@ async def test_update_and_delete(
 
 
 async def test_watchlist_replace_patch_and_errors(
-    api: Client, keys: dict[str, str], receivers: Any, redis: Redis, settings: Settings
+    make_api: Any, keys: dict[str, str], receivers: Any, redis: Redis, settings: Settings
 ) -> None:
+    # No dispatcher: it would drain the pending set this test reads.
+    api: Client = await make_api(dispatch=False)
     rx: Receiver = await receivers()
     sub = await subscribe(api, keys["bank-a"], rx, ping=False)
     headers = auth(keys["bank-a"])
