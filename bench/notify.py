@@ -111,6 +111,7 @@ def receiver_main(port_file: str) -> None:
                 "type": event["type"],
                 "ref": customer.get("reference"),
                 "entity": ((event.get("data") or {}).get("designation") or {}).get("entity_id"),
+                "key": request.headers.get("Listd-Idempotency-Key"),
             }
         )
         return web.Response(status=200)
@@ -280,6 +281,8 @@ async def run(
     latencies = [a["at"] - finished for a in alerts]
     got = {(a["path"], a["ref"]) for a in alerts}
     out["webhooks"] = len(alerts)
+    out["distinct_alerts"] = len({(a["path"], a["ref"], a["entity"]) for a in alerts})
+    out["redelivered_same_key"] = len(alerts) - len({a["key"] for a in alerts})
     out["planted_matches_alerted"] = f"{len(expected & got)}/{len(expected)}"
     out["other_alerts"] = len(got - expected)
     out["missed"] = sorted(ref for _, ref in expected - got)[:10]
