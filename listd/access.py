@@ -782,6 +782,7 @@ class Gate:
                 "the store (Redis) is unreachable and this credential was not seen recently; "
                 "retry later",
                 field="Authorization",
+                key_id=digest[:12],
             )
         if seen.expires <= now:
             raise Unauthorized("API key expired", key_id=digest[:12])
