@@ -21,6 +21,7 @@ import gc
 import heapq
 from array import array
 from bisect import bisect_left
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -50,6 +51,8 @@ WEAK_ALIAS = 0.9  # UN "low" and OFAC "weak" aliases: nicknames, partial names
 _WEAK = frozenset({"low", "weak"})
 _MAX_EXACT_SUBSETS = 8  # query tokens beyond this use the looser prefix filter
 _RETRIEVAL_CACHE = 1 << 14
+_INITIAL_CACHE = 1 << 20
+_COUNT_FILTER = 2000  # candidates beyond which the count filter pays for itself
 _SMALL_POSTING = 4
 
 
@@ -147,6 +150,8 @@ class _SourceIndex:
     # Token id → names holding it: a tuple while few (a set costs 216 bytes even for one).
     postings: dict[int, tuple[int, ...] | set[int]] = field(default_factory=dict)
     documents: dict[str, set[int]] = field(default_factory=dict)  # identifier key → slots
+    # Names holding one token twice (Ahmad Ahmad): the count filter cannot see them.
+    repeats: set[int] = field(default_factory=set)
     n_names: int = 0
 
     def copy(self) -> _SourceIndex:
@@ -164,6 +169,7 @@ class _SourceIndex:
             entity_names=dict(self.entity_names),
             postings=dict(self.postings),  # sets are copied when patched
             documents=dict(self.documents),
+            repeats=set(self.repeats),
             n_names=self.n_names,
         )
 
@@ -234,6 +240,8 @@ class _Builder:
             idx.name_factor.append(WEAK_ALIAS if name.quality in _WEAK else 1.0)
             idx.name_weight.append(sum(self.vocab.weights[v] for v in ids))
             mine.append(nid)
+            if len(set(ids)) < len(ids):
+                idx.repeats.add(nid)
             for vid in set(ids):
                 self._posting(vid).add(nid)
         idx.entity_names[slot] = mine
@@ -254,6 +262,7 @@ class _Builder:
             for vid in set(idx.names[nid]):
                 self._posting(vid).discard(nid)
             idx.names[nid] = ()
+            idx.repeats.discard(nid)
             idx.n_names -= 1
         if entity is not None:
             for doc in entity.documents:
@@ -296,6 +305,8 @@ class ScreeningIndex:
         self._sources: dict[str, _SourceIndex] = {}
         self._retrieved: dict[Token, dict[int, tuple[float, str]]] = {}
         self._retrieved_at = 0  # vocabulary size the cache was filled against
+        # Query initial → list token id → similarity, filled as candidates are scored.
+        self._initial_sims: dict[Token, dict[int, tuple[float, str]]] = {}
 
     # -- loading ------------------------------------------------------------------------
 
@@ -372,6 +383,9 @@ class ScreeningIndex:
         if size != self._retrieved_at or len(self._retrieved) > _RETRIEVAL_CACHE:
             self._retrieved = {}
             self._retrieved_at = size
+            self._initial_sims = {}
+        elif sum(map(len, self._initial_sims.values())) > _INITIAL_CACHE:
+            self._initial_sims = {}
         return self._retrieved
 
     def _retrieve(
@@ -404,6 +418,12 @@ class ScreeningIndex:
         The reference the index is measured against (tests, bench/screen.py); far slower.
         """
         return self._screen(query, {}, exhaustive=True)
+
+    def screen_unpruned(self, query: Query) -> list[Match]:
+        """`screen` scoring every candidate the token subsets give, without the count
+        filter and the cheap bound: the reference the pruning is checked against over
+        many queries (bench/screen.py, tests), where exhaustive scoring is too slow."""
+        return self._screen(query, self._retrieved_cache(), prune=False)
 
     def _retrieve_all(self, token: Token) -> dict[int, tuple[float, str]]:
         out: dict[int, tuple[float, str]] = {}
@@ -475,6 +495,7 @@ class ScreeningIndex:
         query: Query,
         cache: dict[Token, dict[int, tuple[float, str]]],
         exhaustive: bool = False,
+        prune: bool = True,
     ) -> list[Match]:
         plan = self._plan(query, cache, exhaustive)
         if plan is None:
@@ -487,10 +508,10 @@ class ScreeningIndex:
                 continue
             best: dict[int, tuple[float, int]] = {}
             candidates: Iterable[int] = (
-                range(len(index.names)) if exhaustive else self._candidates(plan, index)
+                range(len(index.names)) if exhaustive else self._candidates(plan, index, prune)
             )
             for nid in candidates:
-                if not exhaustive and self._below(plan, index, nid):
+                if prune and not exhaustive and self._below(plan, index, nid):
                     continue
                 slot = index.name_entity[nid]
                 score = self._name_score(plan, index, nid)[0]
@@ -526,7 +547,7 @@ class ScreeningIndex:
             matches.append(Match(entity, final, index.name_text[nid], explanation))
         return matches
 
-    def _candidates(self, plan: _Plan, index: _SourceIndex) -> set[int]:
+    def _candidates(self, plan: _Plan, index: _SourceIndex, prune: bool = True) -> set[int]:
         postings = index.postings
         parts: list[list[tuple[int, ...] | set[int]]] = [[] for _ in plan.tokens]
         for vid, entries in plan.sims.items():
@@ -552,7 +573,34 @@ class ScreeningIndex:
             ordered = sorted((s for s in sets if s is not None), key=len)
             found = ordered[0].intersection(*ordered[1:]) if len(ordered) > 1 else ordered[0]
             out |= found
+        least = min(map(len, plan.subsets), default=1)
+        if prune and least > 1 and len(out) > _COUNT_FILTER:
+            out = self._count_filter(plan, index, out, least)
         return out
+
+    def _count_filter(
+        self, plan: _Plan, index: _SourceIndex, candidates: set[int], least: int
+    ) -> set[int]:
+        """Keep the names holding at least `least` distinct tokens that match a query word.
+
+        Every subset of query words a name must match has `least` words or more, and two
+        query words cannot share one list token. The subsets alone let a name through when
+        one token matches two query words (Ahmad for "Ahmad Ali Ahmad", or for "Atmad",
+        one edit away): with common names that is tens of thousands of names, each then
+        checked in Python. Counting runs in C (`Counter.update`). A name holding one token
+        twice is kept whatever its count.
+        """
+        postings = index.postings
+        counts: Counter[int] = Counter()
+        for vid in plan.sims:
+            names = postings.get(vid)
+            if names:
+                counts.update(names)
+        # For a name not in `counts`, get() is 0: only repeats can still qualify.
+        keep = {nid for nid in candidates if counts[nid] >= least}
+        if index.repeats:
+            keep |= candidates & index.repeats
+        return keep
 
     def _by_identifier(self, plan: _Plan, index: _SourceIndex) -> set[int]:
         slots: set[int] = set()
@@ -617,20 +665,24 @@ class ScreeningIndex:
         """True when name `nid` cannot reach the cutoff, from its words alone (cheap).
 
         At best every list word that matches some query word is matched, to the heaviest
-        query words, with score 1; the list words that match nothing are surely missing.
+        query words, with score 1; the list words that match nothing (no query word, no
+        query initial) are surely missing.
         """
-        if plan.initials:
-            return False  # an initial can match any word: no cheap bound
         entries, weights = plan.entries, self._vocab.weights
-        hits = 0
+        hits = other = 0
         held = 0.0
+        initials = plan.initials
         for vid in index.names[nid]:
             if vid in entries:
                 hits += 1
                 held += weights[vid]
+            elif initials and self._initial_entries(plan, vid):
+                other += 1
+                held += weights[vid]
         if not hits:
-            return True
-        matched, missing_query = plan.best[min(hits, len(plan.best) - 1)]
+            return True  # initials alone never make a match
+        free = min(len(initials), other)
+        matched, missing_query = plan.best[min(hits + free, len(plan.best) - 1)]
         missing = MISSING_QUERY * missing_query + MISSING_LIST * (index.name_weight[nid] - held)
         return matched / (matched + missing) * index.name_factor[nid] < plan.cutoff
 
@@ -641,9 +693,17 @@ class ScreeningIndex:
             listed = self._vocab.tokens[vid]
             out = []
             for pos in plan.initials:
-                score, rule = similarity(plan.tokens[pos], listed)
-                if score:
-                    out.append((-score, True, pos, rule))
+                # Initials are few (a letter or two): their comparisons are kept across
+                # queries, as token lookups are.
+                token = plan.tokens[pos]
+                known = self._initial_sims.get(token)
+                if known is None:
+                    known = self._initial_sims[token] = {}
+                result = known.get(vid)
+                if result is None:
+                    result = known[vid] = similarity(token, listed)
+                if result[0]:
+                    out.append((-result[0], True, pos, result[1]))
             found = plan.initial_entries[vid] = tuple(out)
         return found
 
