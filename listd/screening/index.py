@@ -53,6 +53,8 @@ _MAX_EXACT_SUBSETS = 8  # query tokens beyond this use the looser prefix filter
 _RETRIEVAL_CACHE = 1 << 14
 _INITIAL_CACHE = 1 << 20
 _COUNT_FILTER = 2000  # candidates beyond which the count filter pays for itself
+_UNION_CACHE = 64  # per source index
+_UNION_CACHE_MIN = 5000  # names: smaller unions are cheap to redo
 _SMALL_POSTING = 4
 
 
@@ -153,6 +155,10 @@ class _SourceIndex:
     # Names holding one token twice (Ahmad Ahmad): the count filter cannot see them.
     repeats: set[int] = field(default_factory=set)
     n_names: int = 0
+    # Query token → names holding a token it matches, for the largest such sets (a
+    # query-time cache; valid while the vocabulary has `unions_at` tokens).
+    unions: dict[Token, set[int]] = field(default_factory=dict)
+    unions_at: int = 0
 
     def copy(self) -> _SourceIndex:
         """A copy whose containers can be patched without touching this one's."""
@@ -378,6 +384,14 @@ class ScreeningIndex:
         cache = self._retrieved_cache()
         return [self._screen(q, cache) for q in queries]
 
+    def clear_caches(self) -> None:
+        """Forget what earlier queries computed (token lookups, initials, unions): the
+        next query pays for everything, as the first query of a new process does."""
+        self._retrieved = {}
+        self._initial_sims = {}
+        for index in self._sources.values():
+            index.unions = {}
+
     def _retrieved_cache(self) -> dict[Token, dict[int, tuple[float, str]]]:
         size = len(self._vocab.tokens)
         if size != self._retrieved_at or len(self._retrieved) > _RETRIEVAL_CACHE:
@@ -469,7 +483,7 @@ class ScreeningIndex:
             listed_initial = kinds[vid].kind == "initial"
             row = [(-sc, listed_initial, at, why) for sc, at, why in matched]
             for at in initials:
-                sc, why = similarity(tokens[at], kinds[vid])
+                sc, why = self._initial_similarity(tokens[at], vid)
                 if sc:
                     row.append((-sc, True, at, why))
             entries[vid] = tuple(row)
@@ -556,9 +570,7 @@ class ScreeningIndex:
                 for _, pos, _ in entries:
                     parts[pos].append(names)
         # One union per position; a single set is shared with the index, never changed.
-        hits: list[set[int] | None] = [
-            None if not p else _as_set(p[0]) if len(p) == 1 else set().union(*p) for p in parts
-        ]
+        hits = [self._union(index, t, p) for t, p in zip(plan.tokens, parts, strict=True)]
         out: set[int] = set()
         if plan.prefix is not None:
             for pos in plan.prefix:
@@ -577,6 +589,29 @@ class ScreeningIndex:
         if prune and least > 1 and len(out) > _COUNT_FILTER:
             out = self._count_filter(plan, index, out, least)
         return out
+
+    def _union(
+        self, index: _SourceIndex, token: Token, parts: list[tuple[int, ...] | set[int]]
+    ) -> set[int] | None:
+        """The names holding a list token that matches query token `token`. The unions
+        of the commonest tokens' neighbourhoods (Muhammad and its hundreds of spellings)
+        take milliseconds and recur in query after query: the largest are kept, per
+        source index, until the vocabulary grows."""
+        if not parts:
+            return None
+        if len(parts) == 1:
+            return _as_set(parts[0])
+        size = len(self._vocab.tokens)
+        if index.unions_at != size:
+            index.unions, index.unions_at = {}, size
+        found = index.unions.get(token)
+        if found is None:
+            found = set().union(*parts)
+            if len(found) >= _UNION_CACHE_MIN:
+                if len(index.unions) >= _UNION_CACHE:
+                    del index.unions[next(iter(index.unions))]
+                index.unions[token] = found
+        return found
 
     def _count_filter(
         self, plan: _Plan, index: _SourceIndex, candidates: set[int], least: int
@@ -690,21 +725,23 @@ class ScreeningIndex:
         """How the query's initials match list token `vid` (cached for the query)."""
         found = plan.initial_entries.get(vid)
         if found is None:
-            listed = self._vocab.tokens[vid]
             out = []
             for pos in plan.initials:
-                # Initials are few (a letter or two): their comparisons are kept across
-                # queries, as token lookups are.
-                token = plan.tokens[pos]
-                known = self._initial_sims.get(token)
-                if known is None:
-                    known = self._initial_sims[token] = {}
-                result = known.get(vid)
-                if result is None:
-                    result = known[vid] = similarity(token, listed)
-                if result[0]:
-                    out.append((-result[0], True, pos, result[1]))
+                score, rule = self._initial_similarity(plan.tokens[pos], vid)
+                if score:
+                    out.append((-score, True, pos, rule))
             found = plan.initial_entries[vid] = tuple(out)
+        return found
+
+    def _initial_similarity(self, initial: Token, vid: int) -> tuple[float, str]:
+        """`similarity` of a query initial and list token `vid`. Initials are few (a
+        letter or two): their comparisons are kept across queries, as token lookups are."""
+        known = self._initial_sims.get(initial)
+        if known is None:
+            known = self._initial_sims[initial] = {}
+        found = known.get(vid)
+        if found is None:
+            found = known[vid] = similarity(initial, self._vocab.tokens[vid])
         return found
 
     def _final(
