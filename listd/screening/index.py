@@ -22,7 +22,8 @@ import heapq
 from array import array
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import combinations
@@ -53,8 +54,6 @@ _MAX_EXACT_SUBSETS = 8  # query tokens beyond this use the looser prefix filter
 _RETRIEVAL_CACHE = 1 << 14
 _INITIAL_CACHE = 1 << 20
 _COUNT_FILTER = 2000  # candidates beyond which the count filter pays for itself
-_UNION_CACHE = 64  # per source index
-_UNION_CACHE_MIN = 5000  # names: smaller unions are cheap to redo
 _SMALL_POSTING = 4
 
 
@@ -155,10 +154,6 @@ class _SourceIndex:
     # Names holding one token twice (Ahmad Ahmad): the count filter cannot see them.
     repeats: set[int] = field(default_factory=set)
     n_names: int = 0
-    # Query token → names holding a token it matches, for the largest such sets (a
-    # query-time cache; valid while the vocabulary has `unions_at` tokens).
-    unions: dict[Token, set[int]] = field(default_factory=dict)
-    unions_at: int = 0
 
     def copy(self) -> _SourceIndex:
         """A copy whose containers can be patched without touching this one's."""
@@ -377,20 +372,23 @@ class ScreeningIndex:
 
     def screen(self, query: Query) -> list[Match]:
         """Listed entities matching `query`, best first, at most `query.limit`."""
-        return self._screen(query, self._retrieved_cache())
+        with _no_cyclic_gc():
+            return self._screen(query, self._retrieved_cache())
 
     def screen_many(self, queries: Sequence[Query]) -> list[list[Match]]:
         """`screen` for each query; token lookups are shared across the batch."""
         cache = self._retrieved_cache()
-        return [self._screen(q, cache) for q in queries]
+        out = []
+        for query in queries:
+            with _no_cyclic_gc():
+                out.append(self._screen(query, cache))
+        return out
 
     def clear_caches(self) -> None:
-        """Forget what earlier queries computed (token lookups, initials, unions): the
-        next query pays for everything, as the first query of a new process does."""
+        """Forget what earlier queries computed (token lookups, initials): the next query
+        pays for everything, as the first query of a new process does."""
         self._retrieved = {}
         self._initial_sims = {}
-        for index in self._sources.values():
-            index.unions = {}
 
     def _retrieved_cache(self) -> dict[Token, dict[int, tuple[float, str]]]:
         size = len(self._vocab.tokens)
@@ -570,7 +568,7 @@ class ScreeningIndex:
                 for _, pos, _ in entries:
                     parts[pos].append(names)
         # One union per position; a single set is shared with the index, never changed.
-        hits = [self._union(index, t, p) for t, p in zip(plan.tokens, parts, strict=True)]
+        hits = [self._union(p) for p in parts]
         out: set[int] = set()
         if plan.prefix is not None:
             for pos in plan.prefix:
@@ -590,28 +588,12 @@ class ScreeningIndex:
             out = self._count_filter(plan, index, out, least)
         return out
 
-    def _union(
-        self, index: _SourceIndex, token: Token, parts: list[tuple[int, ...] | set[int]]
-    ) -> set[int] | None:
-        """The names holding a list token that matches query token `token`. The unions
-        of the commonest tokens' neighbourhoods (Muhammad and its hundreds of spellings)
-        take milliseconds and recur in query after query: the largest are kept, per
-        source index, until the vocabulary grows."""
+    @staticmethod
+    def _union(parts: list[tuple[int, ...] | set[int]]) -> set[int] | None:
+        """The names holding one of the list tokens that match one query position."""
         if not parts:
             return None
-        if len(parts) == 1:
-            return _as_set(parts[0])
-        size = len(self._vocab.tokens)
-        if index.unions_at != size:
-            index.unions, index.unions_at = {}, size
-        found = index.unions.get(token)
-        if found is None:
-            found = set().union(*parts)
-            if len(found) >= _UNION_CACHE_MIN:
-                if len(index.unions) >= _UNION_CACHE:
-                    del index.unions[next(iter(index.unions))]
-                index.unions[token] = found
-        return found
+        return _as_set(parts[0]) if len(parts) == 1 else set().union(*parts)
 
     def _count_filter(
         self, plan: _Plan, index: _SourceIndex, candidates: set[int], least: int
@@ -626,13 +608,16 @@ class ScreeningIndex:
         twice is kept whatever its count.
         """
         postings = index.postings
-        counts: Counter[int] = Counter()
-        for vid in plan.sims:
-            names = postings.get(vid)
-            if names:
-                counts.update(names)
-        # For a name not in `counts`, get() is 0: only repeats can still qualify.
-        keep = {nid for nid in candidates if counts[nid] >= least}
+        found = [names for names in map(postings.get, plan.sims) if names]
+        if sum(map(len, found)) > 4 * len(candidates):
+            # Fewer candidates than postings: count within each candidate instead.
+            sims, names = plan.sims, index.names
+            keep = {n for n in candidates if sum(v in sims for v in set(names[n])) >= least}
+        else:
+            counts: Counter[int] = Counter()
+            for names_of in found:
+                counts.update(names_of)
+            keep = {nid for nid in candidates if counts[nid] >= least}
         if index.repeats:
             keep |= candidates & index.repeats
         return keep
@@ -707,13 +692,18 @@ class ScreeningIndex:
         hits = other = 0
         held = 0.0
         initials = plan.initials
+        known = plan.initial_entries
         for vid in index.names[nid]:
             if vid in entries:
                 hits += 1
                 held += weights[vid]
-            elif initials and self._initial_entries(plan, vid):
-                other += 1
-                held += weights[vid]
+            elif initials:
+                found = known.get(vid)
+                if found is None:
+                    found = self._initial_entries(plan, vid)
+                if found:
+                    other += 1
+                    held += weights[vid]
         if not hits:
             return True  # initials alone never make a match
         free = min(len(initials), other)
@@ -771,6 +761,27 @@ class ScreeningIndex:
         if decisive is not None:
             score = max(score, decisive)
         return round(score, 4), effects
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """No cyclic garbage collection while a query runs.
+
+    A query builds sets of tens of thousands of names at a million names; a collection
+    that starts meanwhile walks every element of them (and of the caches still young),
+    which measured 20-50 ms pauses on single queries: most of the p99. The query makes no
+    reference cycles, so nothing is lost: its temporaries are freed by reference
+    counting before the collector runs again, once the query is over. (Process-wide: a
+    query in another thread may run a little longer without collections.)
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _best_by_count(weights: Sequence[float]) -> list[tuple[float, float]]:
