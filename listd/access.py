@@ -2,10 +2,11 @@
 
 Keys are random secrets shown once, stored only as sha256 hashes, looked up by that hash
 (so timing depends on a digest an attacker cannot steer) and expire. Each key belongs to
-a user (name, organisation, role, status). Every request is admitted by one Lua script
+a user (name, organisation, role, status). A request is admitted by one Lua script
 that reads the key, its user's status, the maintenance windows and the key's rate
-counter together, so blocking a key or a user takes effect on the next request on every
-instance: nothing is cached.
+counter together; read-only routes may reuse that answer for a second, provisionally:
+the request's journal append confirms it against the access epoch every block bumps,
+so a block takes effect on the next request on every instance (see `Gate`).
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ from pathlib import Path
 from typing import Any, cast
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from listd.audit import Actor, Journal
+from listd.audit import Actor, Confirm, Journal, StoreHealth
 from listd.errors import (
     AgreementRequired,
     BadRequest,
@@ -32,9 +35,11 @@ from listd.errors import (
     ConfigError,
     Conflict,
     Forbidden,
+    ListdError,
     Maintenance,
     NotFound,
     RateLimited,
+    StoreUnavailable,
     Unauthorized,
 )
 from listd.keys import Keys
@@ -192,6 +197,12 @@ def _hash(fields: Mapping[str, str | int]) -> dict[Any, Any]:
     return dict(fields)
 
 
+async def bump_epoch(redis: Redis, keys: Keys) -> None:
+    """After a change that can refuse a credential: API processes stop answering from
+    their admission caches (see `Gate`). Always after the change, never before."""
+    await redis.incr(keys.access_epoch())
+
+
 def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
@@ -297,6 +308,7 @@ class KeyStore:
         await self.redis.hset(self.keys.user(user_id), mapping=_hash(fields))
         if status == "active":
             await self.redis.hdel(self.keys.user(user_id), "blocked_at", "block_reason")
+        await bump_epoch(self.redis, self.keys)
         action = "user.block" if status == "blocked" else "user.unblock"
         await self.journal.record(actor, action, user_id, user.org, reason=reason)
         return await self.user(user_id)
@@ -436,6 +448,7 @@ class KeyStore:
         await self.redis.hset(
             self.keys.api_key(digest), mapping={"expires": ends, "rotated_to": new.key_id}
         )
+        await bump_epoch(self.redis, self.keys)
         await self.journal.record(
             actor,
             "key.rotate",
@@ -455,6 +468,7 @@ class KeyStore:
         if status == "blocked":
             fields["block_reason"] = reason
         await self.redis.hset(self.keys.api_key(digest), mapping=_hash(fields))
+        await bump_epoch(self.redis, self.keys)
         action = "key.block" if status == "blocked" else "key.unblock"
         await self.journal.record(actor, action, key_id, record.get("org", ""), reason=reason)
         return key_json(await self.record(key_id))
@@ -525,9 +539,11 @@ def principal_of(record: dict[str, str], user_status: str, digest: str, now: flo
 
 
 # --- the gate: one script per request -------------------------------------------------------
-# KEYS: the key's hash, the maintenance windows, the key's rate counter.
+# KEYS: the key's hash, the maintenance windows, the key's rate counter, the access epoch.
 # The user's record is read by a key the script builds from the key record: it shares
-# the `{prefix}` hash tag, so it lives in the same cluster slot.
+# the `{prefix}` hash tag, so it lives in the same cluster slot. Also returns the epoch
+# and the start of the next window (0: none), which bound how long the answer may be
+# cached.
 _GATE = """
 local now = tonumber(ARGV[1])
 local ends = 0
@@ -535,8 +551,13 @@ for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])) do
   local e = tonumber(string.match(m, '^(%d+)|'))
   if e and e > now and e > ends then ends = e end
 end
+local epoch = tonumber(redis.call('GET', KEYS[4]) or '0')
+local following = redis.call('ZRANGEBYSCORE', KEYS[2], '(' .. ARGV[1], '+inf', 'WITHSCORES',
+                             'LIMIT', 0, 1)
+local next_start = 0
+if #following > 0 then next_start = tonumber(following[2]) end
 local rec = redis.call('HGETALL', KEYS[1])
-if #rec == 0 then return {ends, 0, '', rec} end
+if #rec == 0 then return {ends, 0, '', rec, epoch, next_start} end
 local user = ''
 for i = 1, #rec, 2 do
   if rec[i] == 'user' then
@@ -545,7 +566,7 @@ for i = 1, #rec, 2 do
 end
 local count = redis.call('INCR', KEYS[3])
 if count == 1 then redis.call('EXPIRE', KEYS[3], ARGV[3]) end
-return {ends, count, user, rec}
+return {ends, count, user, rec, epoch, next_start}
 """
 
 
@@ -570,6 +591,10 @@ class Admission:
     terms: str  # the current terms version
     count: int  # requests of the credential in this rate window, this one included
     limit: int  # 0: no limit
+    # Answered from this process's cache: the journal append confirms it (or not).
+    confirm: Confirm | None = None
+    # Redis is unreachable: admitted from what was seen of the credential lately.
+    degraded: bool = False
 
     def check(self, agreement_exempt: bool = False) -> None:
         """Maintenance (503), terms not accepted (403), over the rate limit (429)."""
@@ -581,47 +606,199 @@ class Admission:
                 terms=self.terms,
             )
         if self.limit and self.count > self.limit:
-            window_ends = (int(self.now // RATE_WINDOW) + 1) * RATE_WINDOW
-            raise RateLimited(
-                f"more than {self.limit} requests this minute",
-                retry_after=math.ceil(window_ends - self.now),
-                limit=self.limit,
-            )
+            raise rate_limited(self.limit, self.now)
+
+
+def rate_limited(limit: int, now: float) -> RateLimited:
+    window_ends = (int(now // RATE_WINDOW) + 1) * RATE_WINDOW
+    return RateLimited(
+        f"more than {limit} requests this minute",
+        retry_after=math.ceil(window_ends - now),
+        limit=limit,
+    )
+
+
+@dataclass(slots=True)
+class _Seen:
+    """What the gate last read of a key in Redis."""
+
+    digest: str
+    principal: Principal
+    agreed: str
+    limit: int
+    expires: float  # inf: never
+    checked: float  # when it was read
+    fresh_until: float  # cache answers until then (0: never)
+    epoch: int
+    maintenance_ends: int
+    window: int  # rate window of `count`
+    count: int  # requests in `window` known to Redis, plus those admitted here since
+
+
+_SEEN_MAX = 100_000
+_OUTAGE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 class Gate:
     """Admits a request: the credential is known, active, unexpired and its user active;
     then (`Admission.check`) no maintenance for non-maintainers, terms accepted unless the
-    route is exempt, and within the rate limit."""
+    route is exempt, and within the rate limit.
 
-    def __init__(self, redis: Redis, keys: Keys, terms: Terms, rate_limit: int) -> None:
+    Read-only routes may be admitted from a per-process cache (`cache_seconds`) of the
+    last answer of the admission script. Such an admission is provisional: the request's
+    journal entry is appended only if the access epoch (bumped by every block, unblock,
+    expiry change, terms acceptance and maintenance change) is still the one the cached
+    answer was read at, and the rate counter, incremented there, is within the limit;
+    otherwise the answer is withheld and the request admitted afresh. When Redis is
+    unreachable, a credential seen admitted within `grace_seconds` is admitted
+    (`degraded`); any other gets 503.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        terms: Terms,
+        rate_limit: int,
+        *,
+        cache_seconds: float = 0.0,
+        grace_seconds: float = 0.0,
+        health: StoreHealth | None = None,
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.terms = terms
         self.rate_limit = rate_limit
+        self.cache_seconds = cache_seconds
+        self.grace_seconds = grace_seconds
+        self.health = health or StoreHealth()
+        self.epoch = -1  # the newest access epoch seen in Redis
+        self._seen: dict[str, _Seen] = {}
         self._script = redis.register_script(_GATE)
 
-    async def admit(self, secret: str) -> Admission:
-        """One round trip: the key, its user's status, maintenance, the rate counter."""
+    def learn_epoch(self, epoch: int) -> None:
+        """The access epoch as Redis last reported it; a change voids every cached answer."""
+        self.epoch = epoch
+
+    def counted(self, key_id: str, window: int, count: int) -> None:
+        """The rate counter of a confirmed request, as the journal append returned it."""
+        seen = self._seen.get(key_id)
+        if seen is not None and seen.window == window:
+            seen.count = max(seen.count, count)
+
+    async def admit(self, secret: str, cached: bool = False) -> Admission:
+        """Admit a key: one round trip reading the key, its user's status, maintenance and
+        the rate counter; or, with `cached`, the cached answer when it still holds."""
         now = time.time()
         digest = hash_key(secret)
-        ends, count, user_status, flat = await self._script(
-            keys=[
-                self.keys.api_key(digest),
-                self.keys.maintenance(),
-                self.keys.rate(digest[:12], int(now // RATE_WINDOW)),
-            ],
-            args=[int(now), self.keys.user_prefix(), 2 * RATE_WINDOW],
-        )
+        seen = self._seen.get(digest[:12])
+        if seen is not None and seen.digest != digest:
+            seen = None
+        if cached and seen is not None:
+            hit = self._cached(seen, now)
+            if hit is not None:
+                return hit
+        if not self.health.should_try(now):
+            return self._degraded(digest, seen, now)
+        try:
+            ends, count, user_status, flat, epoch, next_start = await self._script(
+                keys=[
+                    self.keys.api_key(digest),
+                    self.keys.maintenance(),
+                    self.keys.rate(digest[:12], int(now // RATE_WINDOW)),
+                    self.keys.access_epoch(),
+                ],
+                args=[int(now), self.keys.user_prefix(), 2 * RATE_WINDOW],
+            )
+        except _OUTAGE:
+            self.health.failed(now)
+            return self._degraded(digest, seen, now)
+        self.health.ok()
+        self.learn_epoch(int(epoch))
         record = dict(zip(flat[::2], flat[1::2], strict=True))
-        return Admission(
-            principal=principal_of(record, str(user_status), digest, now),
+        try:
+            principal = principal_of(record, str(user_status), digest, now)
+        except ListdError:
+            self._seen.pop(digest[:12], None)  # refused: never admitted from memory again
+            raise
+        admission = Admission(
+            principal=principal,
             now=now,
             maintenance_ends=int(ends),
             agreed=record.get("agreed", ""),
             terms=self.terms.version,
             count=int(count),
             limit=int(record.get("rate_limit") or self.rate_limit),
+        )
+        expires = float(record["expires"]) if record.get("expires") else math.inf
+        fresh = min(now + self.cache_seconds, float(next_start) or math.inf, expires)
+        if len(self._seen) >= _SEEN_MAX:
+            self._seen.clear()
+        self._seen[digest[:12]] = _Seen(
+            digest=digest,
+            principal=principal,
+            agreed=admission.agreed,
+            limit=admission.limit,
+            expires=expires,
+            checked=now,
+            fresh_until=fresh if self.cache_seconds > 0 else 0.0,
+            epoch=int(epoch),
+            maintenance_ends=int(ends),
+            window=int(now // RATE_WINDOW),
+            count=int(count),
+        )
+        return admission
+
+    def _cached(self, seen: _Seen, now: float) -> Admission | None:
+        """The cached answer, if it is fresh and admits: anything else asks Redis."""
+        if now >= seen.fresh_until or seen.epoch != self.epoch or self.health.down:
+            return None
+        if seen.agreed != self.terms.version:
+            return None
+        if seen.maintenance_ends > now and seen.principal.role not in MAINTAINERS:
+            return None
+        window = int(now // RATE_WINDOW)
+        if seen.window != window:
+            seen.window, seen.count = window, 0
+        if seen.limit and seen.count >= seen.limit:
+            return None  # maybe over: let the script count and decide
+        seen.count += 1
+        rate = self.keys.rate(seen.principal.key_id, window)
+        return Admission(
+            principal=seen.principal,
+            now=now,
+            maintenance_ends=seen.maintenance_ends if seen.maintenance_ends > now else 0,
+            agreed=seen.agreed,
+            terms=self.terms.version,
+            count=seen.count,
+            limit=seen.limit,
+            confirm=Confirm(seen.epoch, rate, seen.limit),
+        )
+
+    def _degraded(self, digest: str, seen: _Seen | None, now: float) -> Admission:
+        """Redis is unreachable: admit what was seen admitted lately, refuse the rest."""
+        if seen is None or now - seen.checked > self.grace_seconds:
+            raise StoreUnavailable(
+                "the store (Redis) is unreachable and this credential was not seen recently; "
+                "retry later",
+                field="Authorization",
+                key_id=digest[:12],
+            )
+        if seen.expires <= now:
+            raise Unauthorized("API key expired", key_id=digest[:12])
+        window = int(now // RATE_WINDOW)
+        if seen.window != window:
+            seen.window, seen.count = window, 0
+        seen.count += 1
+        return Admission(
+            principal=seen.principal,
+            now=now,
+            maintenance_ends=seen.maintenance_ends if seen.maintenance_ends > now else 0,
+            agreed=seen.agreed,
+            terms=self.terms.version,
+            count=seen.count,
+            limit=seen.limit,
+            degraded=True,
         )
 
     async def admit_cert(self, user: User) -> Admission:
@@ -701,6 +878,7 @@ class MaintenanceWindows:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.zadd(self.keys.maintenance(), {f"{math.ceil(end)}|{window['id']}": int(start)})
             pipe.hset(self.keys.maintenance_windows(), window["id"], json.dumps(window))
+            pipe.incr(self.keys.access_epoch())
             await pipe.execute()
         await self.journal.record(
             actor, "maintenance.announce", window["id"], start=window["start"], end=window["end"]
@@ -735,6 +913,7 @@ class MaintenanceWindows:
                 if member.endswith(f"|{window_id}"):
                     pipe.zrem(self.keys.maintenance(), member)
             pipe.hdel(self.keys.maintenance_windows(), window_id)
+            pipe.incr(self.keys.access_epoch())
             await pipe.execute()
         await self.journal.record(actor, "maintenance.cancel", window_id)
 

@@ -141,3 +141,10 @@ class JournalUnavailable(Unavailable):
     """The journal could not be written, so the request's answer is withheld."""
 
     code = "journal_unavailable"
+
+
+class StoreUnavailable(Unavailable):
+    """Redis is unreachable and the answer needs it (or the credential was not seen
+    recently enough to be admitted from memory)."""
+
+    code = "store_unavailable"

@@ -290,3 +290,17 @@ class Keys:
     def journal_lock(self) -> str:
         """STRING with TTL: token of the process archiving the journal."""
         return f"{self._p}:journal:lock"
+
+    def journal_progress(self, name: str) -> str:
+        """STRING with TTL (30 days): how far one journal writer got, set in the same
+        script as its appends: for an API process's writer `w-<id>`, the number of its
+        last applied batch; for a spool file `s-<file>`, the lines of it applied. Lets a
+        spool be replayed after an outage or a crash without appending anything twice."""
+        return f"{self._p}:journal:progress:{name}"
+
+    def access_epoch(self) -> str:
+        """STRING (INCR): bumped after every change that can refuse a credential (key or
+        user blocked, key expiry moved, terms accepted, maintenance announced or
+        cancelled). A request admitted from an API process's cache is confirmed against
+        it inside its journal append."""
+        return f"{self._p}:access:epoch"

@@ -228,6 +228,11 @@ class Settings:
     tls_cert: Path | None = None  # with tls_key: serve HTTPS
     tls_key: Path | None = None
     tls_client_ca: Path | None = None  # accept client certificates issued by this CA
+    # A read-only request may reuse a key's admission for this long (0: never); the
+    # journal append confirms it, so blocks still land on the next request.
+    admission_cache_seconds: float = 1.0
+    # With Redis unreachable, a key seen admitted this recently is still served.
+    outage_grace_seconds: float = 300.0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -275,6 +280,19 @@ def _positive_float(env: dict[str, str], key: str, default: float) -> float:
     return value
 
 
+def _seconds(env: dict[str, str], key: str, default: float) -> float:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 86400:
+        raise ConfigError(f"{key} must be a number of seconds (0-86400), got {raw!r}", key=key)
+    return value
+
+
 def _path(env: dict[str, str], key: str) -> Path | None:
     raw = env.get(key)
     return Path(raw).expanduser() if raw else None
@@ -305,5 +323,7 @@ def _access_settings(env: dict[str, str]) -> dict[str, Any]:
         "journal_archive_at": _positive_int(env, "LISTD_JOURNAL_ARCHIVE_AT", 100_000),
         "registration_sla_hours": _positive_float(env, "LISTD_REGISTRATION_SLA_HOURS", 24.0),
         "terms_file": _path(env, "LISTD_TERMS_FILE"),
+        "admission_cache_seconds": _seconds(env, "LISTD_ADMISSION_CACHE_SECONDS", 1.0),
+        "outage_grace_seconds": _seconds(env, "LISTD_OUTAGE_GRACE_SECONDS", 300.0),
         **tls,
     }

@@ -32,7 +32,7 @@ from listd.access import (
 from listd.api import validate as v
 from listd.api.middleware import ACCESS, Access, AccessMetrics, note
 from listd.api.state import KEYSTORE, METRICS, PRINCIPAL, REDIS, SETTINGS
-from listd.audit import Journal, parse_time
+from listd.audit import Journal, JournalWriter, StoreHealth, parse_time
 from listd.errors import BadRequest, Forbidden, RateLimited
 from listd.keys import Keys
 from listd.logs import get_logger
@@ -55,11 +55,25 @@ def setup(app: web.Application, *, archive_every: float = ARCHIVE_EVERY) -> None
     journal = Journal(redis, keys, settings.state_dir / "journal")
     store = KeyStore(redis, keys, ttl_days=settings.key_ttl_days)
     terms = Terms.load(settings.terms_file)
+    health = StoreHealth()
+    gate = Gate(
+        redis,
+        keys,
+        terms,
+        settings.rate_limit,
+        cache_seconds=settings.admission_cache_seconds,
+        grace_seconds=settings.outage_grace_seconds,
+        health=health,
+    )
+    writer = JournalWriter(
+        journal, settings.state_dir / "journal" / "spool", health, on_epoch=gate.learn_epoch
+    )
     access = Access(
         settings=settings,
         store=store,
-        gate=Gate(redis, keys, terms, settings.rate_limit),
+        gate=gate,
         journal=journal,
+        writer=writer,
         maintenance=MaintenanceWindows(redis, keys, journal),
         registrations=Registrations(redis, keys, store, settings.registration_sla_hours),
         terms=terms,
@@ -78,13 +92,16 @@ def setup(app: web.Application, *, archive_every: float = ARCHIVE_EVERY) -> None
                 except (RedisError, OSError) as exc:
                     log.warning("journal archiving failed", error=str(exc))
 
-        task = asyncio.create_task(loop(), name="listd-journal-archiver")
+        tasks = [
+            asyncio.create_task(loop(), name="listd-journal-archiver"),
+            asyncio.create_task(writer.run(), name="listd-journal-spool"),
+        ]
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        if access.pending:
-            await asyncio.wait(access.pending, timeout=5.0)
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await writer.close()
 
     app.cleanup_ctx.append(archiver)
 

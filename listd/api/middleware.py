@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from listd.access import (
     Admission,
@@ -25,10 +28,17 @@ from listd.access import (
     Registrations,
     Terms,
     check_maintenance,
+    rate_limited,
 )
 from listd.api.state import METRICS, PRINCIPAL
-from listd.audit import BASIS_FIELDS, Basis, Journal
-from listd.errors import JournalUnavailable, ListdError, RetryLater, Unauthorized
+from listd.audit import BASIS_FIELDS, Basis, Confirm, Journal, JournalWriter, Unconfirmed, Written
+from listd.errors import (
+    JournalUnavailable,
+    ListdError,
+    RetryLater,
+    StoreUnavailable,
+    Unauthorized,
+)
 from listd.logs import get_logger
 from listd.settings import Settings
 
@@ -42,6 +52,17 @@ PUBLIC = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
 ANONYMOUS = frozenset({("POST", "/v1/registrations")})
 # What a credential that has not accepted the terms of use may do.
 AGREEMENT_EXEMPT = frozenset({("GET", "/v1/agreement"), ("POST", "/v1/agreement")})
+# Routes a key's cached admission may serve: they change nothing and answer with one body,
+# which is withheld if the journal append finds that the admission no longer holds.
+CACHED = frozenset({
+    ("POST", "/v1/screen"), ("POST", "/v1/screen/batch"), ("GET", "/v1/entities/{id}"),
+    ("GET", "/v1/sources"), ("GET", "/v1/programs"),
+})  # fmt: skip
+STORE_DOWN = (
+    "the store (Redis) is unreachable: answered from this instance's memory, so list data "
+    "may be stale; the journal entry waits in a local spool until the store returns"
+)
+STORE_ERRORS = (RedisConnectionError, RedisTimeoutError)
 
 
 def error_body(status: int, code: str, message: str, **extra: object) -> web.Response:
@@ -72,6 +93,11 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         if isinstance(exc, RetryLater):
             response.headers["Retry-After"] = str(exc.retry_after)
         return response
+    except STORE_ERRORS as exc:
+        # A route that needs Redis while it is unreachable (screening does not).
+        log.warning("redis unreachable", path=request.path, error=str(exc))
+        unavailable = StoreUnavailable("the store (Redis) is unreachable; retry later")
+        return web.json_response(unavailable.to_json(), status=unavailable.status)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -122,8 +148,7 @@ class Access:
     registrations: Registrations
     terms: Terms
     metrics: AccessMetrics
-    # Journal writes of cancelled requests, finishing in the background.
-    pending: set[asyncio.Task[Any]] = field(default_factory=set)
+    writer: JournalWriter  # request entries: group commit, spooled when Redis is down
 
     async def refresh_metrics(self) -> None:
         self.metrics.journal_live.set(await self.journal.length())
@@ -165,7 +190,7 @@ _SHORT = {
 }  # fmt: skip
 
 
-async def _admit(request: web.Request, access: Access) -> Admission | None:
+async def _admit(request: web.Request, access: Access, cached: bool) -> Admission | None:
     """Check the credential (401, or 403 when blocked); None for anonymous routes."""
     if (request.method, route_of(request)) in ANONYMOUS:
         return None
@@ -180,7 +205,7 @@ async def _admit(request: web.Request, access: Access) -> Admission | None:
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthorized("send 'Authorization: Bearer <API key>'")
-    return await access.gate.admit(secret.strip())
+    return await access.gate.admit(secret.strip(), cached)
 
 
 def _failure(exc: BaseException) -> tuple[int, str]:
@@ -190,6 +215,8 @@ def _failure(exc: BaseException) -> tuple[int, str]:
         return exc.status, exc.reason.lower().replace(" ", "_")
     if isinstance(exc, asyncio.CancelledError):
         return 499, "cancelled"  # the client went away (or the server is stopping)
+    if isinstance(exc, STORE_ERRORS):
+        return StoreUnavailable.status, StoreUnavailable.code
     return 500, "internal_error"
 
 
@@ -203,16 +230,18 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     access = request.app[ACCESS]
     started = time.perf_counter()
     request[NOTE] = {}
+    route = (request.method, route_of(request))
     principal: Principal | None = None
+    admission: Admission | None = None
     admitted = False
     try:
-        admission = await _admit(request, access)
+        admission = await _admit(request, access, route in CACHED)
         if admission is None:  # anonymous: only maintenance applies
             now = time.time()
             check_maintenance(await access.gate.maintenance_ends(now), now, None)
         else:
             principal = request[PRINCIPAL] = admission.principal
-            admission.check((request.method, route_of(request)) in AGREEMENT_EXEMPT)
+            admission.check(route in AGREEMENT_EXEMPT)
         admitted = True
         response = await handler(request)
     except BaseException as exc:
@@ -222,30 +251,70 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
             if principal is None and exc.detail.get("key_id"):
                 # A refused credential is still named (by its key id), never by its secret.
                 request[NOTE]["key"] = exc.detail["key_id"]
-        write = _journal(request, access, principal, started, status, code)
+        entry = _entry(request, principal, started, status, code)
         if isinstance(exc, asyncio.CancelledError):
-            # Finish the entry even though this task is being cancelled.
-            task = asyncio.create_task(write)
-            access.pending.add(task)
-            task.add_done_callback(access.pending.discard)
+            access.writer.submit(entry)  # finish the entry though this task is cancelled
         else:
             with contextlib.suppress(JournalUnavailable):
-                await write
+                await access.writer.write(entry)
         raise
-    await _journal(request, access, principal, started, response.status, "", response)
+    confirm = admission.confirm if admission is not None and not response.prepared else None
+    try:
+        written = await _journal(request, access, principal, started, response, confirm)
+    except Unconfirmed as exc:
+        assert admission is not None and principal is not None
+        written = await _reconfirm(request, access, admission, started, response, exc)
+    if (admission is not None and admission.degraded) or (
+        written is not None and written.seq is None and access.writer.health.down
+    ):
+        _warn(response, STORE_DOWN)
     return response
 
 
-async def _journal(
+async def _reconfirm(
     request: web.Request,
     access: Access,
+    admission: Admission,
+    started: float,
+    response: web.StreamResponse,
+    unconfirmed: Unconfirmed,
+) -> Written | None:
+    """A cached admission did not hold when the entry was appended: the access rules
+    changed (check afresh) or the key is over its rate limit. The answer is withheld
+    unless a fresh admission passes."""
+    route = (request.method, route_of(request))
+    principal = admission.principal
+    refusal: ListdError | None
+    if unconfirmed.reason == "limit":
+        access.gate.counted(principal.key_id, int(admission.now // 60), unconfirmed.count)
+        refusal = rate_limited(admission.limit, time.time())
+    else:
+        try:
+            fresh = await _admit(request, access, cached=False)
+            if fresh is not None:
+                fresh.check(route in AGREEMENT_EXEMPT)
+            refusal = None
+        except ListdError as exc:
+            refusal = exc
+    if refusal is None:
+        return await _journal(request, access, principal, started, response, None)
+    access.metrics.refused.labels(refusal.code).inc()
+    noted: dict[str, Any] = request[NOTE]
+    for withheld in ("matches", "list_versions"):
+        noted.pop(withheld, None)
+    entry = _entry(request, principal, started, refusal.status, refusal.code)
+    with contextlib.suppress(JournalUnavailable):
+        await access.writer.write(entry)
+    raise refusal
+
+
+def _entry(
+    request: web.Request,
     principal: Principal | None,
     started: float,
     status: int,
     code: str,
-    response: web.StreamResponse | None = None,
-) -> None:
-    request_id = uuid.uuid4().hex
+) -> dict[str, Any]:
     entry: dict[str, Any] = {"kind": "request"}
     if principal is not None:
         entry |= principal.actor().fields()
@@ -259,7 +328,7 @@ async def _journal(
         "outcome": "ok" if status < 400 else "refused" if status < 500 else "error",
         "error": code,
         "ip": request.remote or "",
-        "request_id": request_id,
+        "request_id": uuid.uuid4().hex,
         "ms": round((time.perf_counter() - started) * 1000, 2),
     }
     noted: dict[str, Any] = request[NOTE]
@@ -267,15 +336,50 @@ async def _journal(
         query = {k: v for k, v in request.query.items() if k not in BASIS_FIELDS}
         noted = {**noted, "query": query or None}
     entry |= noted
+    return entry
+
+
+async def _journal(
+    request: web.Request,
+    access: Access,
+    principal: Principal | None,
+    started: float,
+    response: web.StreamResponse,
+    confirm: Confirm | None,
+) -> Written | None:
+    """Journal a request that was answered; withhold the answer (503) if that fails."""
+    entry = _entry(request, principal, started, response.status, "")
     try:
-        seq = await access.journal.append(entry)
-    except (RedisError, OSError) as exc:
-        log.error("journal write failed", path=request.path, status=status, error=str(exc))
-        if response is not None and response.prepared:
-            return  # already streamed: too late to withhold
-        raise JournalUnavailable(
-            "the request could not be journaled, so its answer is withheld; retry"
-        ) from exc
-    if response is not None and not response.prepared:
-        response.headers["X-Request-Id"] = request_id
-        response.headers["X-Journal-Seq"] = str(seq)
+        written = await access.writer.write(entry, confirm)
+    except JournalUnavailable:
+        log.error("journal write failed", path=request.path, status=response.status)
+        if response.prepared:
+            return None  # already streamed: too late to withhold
+        raise
+    if confirm is not None and confirm.rate_key and principal is not None:
+        access.gate.counted(principal.key_id, int(time.time() // 60), written.count)
+    if not response.prepared:
+        response.headers["X-Request-Id"] = entry["request_id"]
+        if written.seq is not None:
+            response.headers["X-Journal-Seq"] = str(written.seq)
+        else:
+            response.headers["X-Journal-Spooled"] = "1"
+    return written
+
+
+def _warn(response: web.StreamResponse, message: str) -> None:
+    """Add a warning to an answer (its JSON `warnings` list, and a Warning header)."""
+    if response.prepared:
+        return
+    response.headers["Warning"] = f'199 listd "{message}"'
+    if not isinstance(response, web.Response) or response.content_type != "application/json":
+        return
+    try:
+        body = json.loads(response.text or "")
+    except ValueError:
+        return
+    if isinstance(body, dict):
+        warnings = body.setdefault("warnings", [])
+        if isinstance(warnings, list):
+            warnings.append(message)
+            response.text = json.dumps(body, ensure_ascii=False)

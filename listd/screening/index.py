@@ -21,7 +21,9 @@ import gc
 import heapq
 from array import array
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import combinations
@@ -51,6 +53,8 @@ WEAK_ALIAS = 0.9  # UN "low" and OFAC "weak" aliases: nicknames, partial names
 _WEAK = frozenset({"low", "weak"})
 _MAX_EXACT_SUBSETS = 8  # query tokens beyond this use the looser prefix filter
 _RETRIEVAL_CACHE = 1 << 14
+_INITIAL_CACHE = 1 << 20
+_COUNT_FILTER = 2000  # candidates beyond which the count filter pays for itself
 _SMALL_POSTING = 4
 
 
@@ -148,6 +152,8 @@ class _SourceIndex:
     # Token id → names holding it: a tuple while few (a set costs 216 bytes even for one).
     postings: dict[int, tuple[int, ...] | set[int]] = field(default_factory=dict)
     documents: dict[str, set[int]] = field(default_factory=dict)  # identifier key → slots
+    # Names holding one token twice (Ahmad Ahmad): the count filter cannot see them.
+    repeats: set[int] = field(default_factory=set)
     n_names: int = 0
 
     def copy(self) -> _SourceIndex:
@@ -165,6 +171,7 @@ class _SourceIndex:
             entity_names=dict(self.entity_names),
             postings=dict(self.postings),  # sets are copied when patched
             documents=dict(self.documents),
+            repeats=set(self.repeats),
             n_names=self.n_names,
         )
 
@@ -235,6 +242,8 @@ class _Builder:
             idx.name_factor.append(WEAK_ALIAS if name.quality in _WEAK else 1.0)
             idx.name_weight.append(sum(self.vocab.weights[v] for v in ids))
             mine.append(nid)
+            if len(set(ids)) < len(ids):
+                idx.repeats.add(nid)
             for vid in set(ids):
                 self._posting(vid).add(nid)
         idx.entity_names[slot] = mine
@@ -255,6 +264,7 @@ class _Builder:
             for vid in set(idx.names[nid]):
                 self._posting(vid).discard(nid)
             idx.names[nid] = ()
+            idx.repeats.discard(nid)
             idx.n_names -= 1
         if entity is not None:
             for doc in entity.documents:
@@ -297,6 +307,8 @@ class ScreeningIndex:
         self._sources: dict[str, _SourceIndex] = {}
         self._retrieved: dict[Token, dict[int, tuple[float, str]]] = {}
         self._retrieved_at = 0  # vocabulary size the cache was filled against
+        # Query initial → list token id → similarity, filled as candidates are scored.
+        self._initial_sims: dict[Token, dict[int, tuple[float, str]]] = {}
 
     # -- loading ------------------------------------------------------------------------
 
@@ -361,18 +373,32 @@ class ScreeningIndex:
 
     def screen(self, query: Query) -> list[Match]:
         """Listed entities matching `query`, best first, at most `query.limit`."""
-        return self._screen(query, self._retrieved_cache())
+        with _no_cyclic_gc():
+            return self._screen(query, self._retrieved_cache())
 
     def screen_many(self, queries: Sequence[Query]) -> list[list[Match]]:
         """`screen` for each query; token lookups are shared across the batch."""
         cache = self._retrieved_cache()
-        return [self._screen(q, cache) for q in queries]
+        out = []
+        for query in queries:
+            with _no_cyclic_gc():
+                out.append(self._screen(query, cache))
+        return out
+
+    def clear_caches(self) -> None:
+        """Forget what earlier queries computed (token lookups, initials): the next query
+        pays for everything, as the first query of a new process does."""
+        self._retrieved = {}
+        self._initial_sims = {}
 
     def _retrieved_cache(self) -> dict[Token, dict[int, tuple[float, str]]]:
         size = len(self._vocab.tokens)
         if size != self._retrieved_at or len(self._retrieved) > _RETRIEVAL_CACHE:
             self._retrieved = {}
             self._retrieved_at = size
+            self._initial_sims = {}
+        elif sum(map(len, self._initial_sims.values())) > _INITIAL_CACHE:
+            self._initial_sims = {}
         return self._retrieved
 
     def _retrieve(
@@ -405,6 +431,12 @@ class ScreeningIndex:
         The reference the index is measured against (tests, bench/screen.py); far slower.
         """
         return self._screen(query, {}, exhaustive=True)
+
+    def screen_unpruned(self, query: Query) -> list[Match]:
+        """`screen` scoring every candidate the token subsets give, without the count
+        filter and the cheap bound: the reference the pruning is checked against over
+        many queries (bench/screen.py, tests), where exhaustive scoring is too slow."""
+        return self._screen(query, self._retrieved_cache(), prune=False)
 
     def _retrieve_all(self, token: Token) -> dict[int, tuple[float, str]]:
         out: dict[int, tuple[float, str]] = {}
@@ -450,7 +482,7 @@ class ScreeningIndex:
             listed_initial = kinds[vid].kind == "initial"
             row = [(-sc, listed_initial, at, why) for sc, at, why in matched]
             for at in initials:
-                sc, why = similarity(tokens[at], kinds[vid])
+                sc, why = self._initial_similarity(tokens[at], vid)
                 if sc:
                     row.append((-sc, True, at, why))
             entries[vid] = tuple(row)
@@ -476,6 +508,7 @@ class ScreeningIndex:
         query: Query,
         cache: dict[Token, dict[int, tuple[float, str]]],
         exhaustive: bool = False,
+        prune: bool = True,
     ) -> list[Match]:
         plan = self._plan(query, cache, exhaustive)
         if plan is None:
@@ -488,10 +521,10 @@ class ScreeningIndex:
                 continue
             best: dict[int, tuple[float, int]] = {}
             candidates: Iterable[int] = (
-                range(len(index.names)) if exhaustive else self._candidates(plan, index)
+                range(len(index.names)) if exhaustive else self._candidates(plan, index, prune)
             )
             for nid in candidates:
-                if not exhaustive and self._below(plan, index, nid):
+                if prune and not exhaustive and self._below(plan, index, nid):
                     continue
                 slot = index.name_entity[nid]
                 score = self._name_score(plan, index, nid)[0]
@@ -527,7 +560,7 @@ class ScreeningIndex:
             matches.append(Match(entity, final, index.name_text[nid], explanation))
         return matches
 
-    def _candidates(self, plan: _Plan, index: _SourceIndex) -> set[int]:
+    def _candidates(self, plan: _Plan, index: _SourceIndex, prune: bool = True) -> set[int]:
         postings = index.postings
         parts: list[list[tuple[int, ...] | set[int]]] = [[] for _ in plan.tokens]
         for vid, entries in plan.sims.items():
@@ -536,9 +569,7 @@ class ScreeningIndex:
                 for _, pos, _ in entries:
                     parts[pos].append(names)
         # One union per position; a single set is shared with the index, never changed.
-        hits: list[set[int] | None] = [
-            None if not p else _as_set(p[0]) if len(p) == 1 else set().union(*p) for p in parts
-        ]
+        hits = [self._union(p) for p in parts]
         out: set[int] = set()
         if plan.prefix is not None:
             for pos in plan.prefix:
@@ -553,7 +584,44 @@ class ScreeningIndex:
             ordered = sorted((s for s in sets if s is not None), key=len)
             found = ordered[0].intersection(*ordered[1:]) if len(ordered) > 1 else ordered[0]
             out |= found
+        least = min(map(len, plan.subsets), default=1)
+        if prune and least > 1 and len(out) > _COUNT_FILTER:
+            out = self._count_filter(plan, index, out, least)
         return out
+
+    @staticmethod
+    def _union(parts: list[tuple[int, ...] | set[int]]) -> set[int] | None:
+        """The names holding one of the list tokens that match one query position."""
+        if not parts:
+            return None
+        return _as_set(parts[0]) if len(parts) == 1 else set().union(*parts)
+
+    def _count_filter(
+        self, plan: _Plan, index: _SourceIndex, candidates: set[int], least: int
+    ) -> set[int]:
+        """Keep the names holding at least `least` distinct tokens that match a query word.
+
+        Every subset of query words a name must match has `least` words or more, and two
+        query words cannot share one list token. The subsets alone let a name through when
+        one token matches two query words (Ahmad for "Ahmad Ali Ahmad", or for "Atmad",
+        one edit away): with common names that is tens of thousands of names, each then
+        checked in Python. Counting runs in C (`Counter.update`). A name holding one token
+        twice is kept whatever its count.
+        """
+        postings = index.postings
+        found = [names for names in map(postings.get, plan.sims) if names]
+        if sum(map(len, found)) > 4 * len(candidates):
+            # Fewer candidates than postings: count within each candidate instead.
+            sims, names = plan.sims, index.names
+            keep = {n for n in candidates if sum(v in sims for v in set(names[n])) >= least}
+        else:
+            counts: Counter[int] = Counter()
+            for names_of in found:
+                counts.update(names_of)
+            keep = {nid for nid in candidates if counts[nid] >= least}
+        if index.repeats:
+            keep |= candidates & index.repeats
+        return keep
 
     def _by_identifier(self, plan: _Plan, index: _SourceIndex) -> set[int]:
         slots: set[int] = set()
@@ -618,20 +686,29 @@ class ScreeningIndex:
         """True when name `nid` cannot reach the cutoff, from its words alone (cheap).
 
         At best every list word that matches some query word is matched, to the heaviest
-        query words, with score 1; the list words that match nothing are surely missing.
+        query words, with score 1; the list words that match nothing (no query word, no
+        query initial) are surely missing.
         """
-        if plan.initials:
-            return False  # an initial can match any word: no cheap bound
         entries, weights = plan.entries, self._vocab.weights
-        hits = 0
+        hits = other = 0
         held = 0.0
+        initials = plan.initials
+        known = plan.initial_entries
         for vid in index.names[nid]:
             if vid in entries:
                 hits += 1
                 held += weights[vid]
+            elif initials:
+                found = known.get(vid)
+                if found is None:
+                    found = self._initial_entries(plan, vid)
+                if found:
+                    other += 1
+                    held += weights[vid]
         if not hits:
-            return True
-        matched, missing_query = plan.best[min(hits, len(plan.best) - 1)]
+            return True  # initials alone never make a match
+        free = min(len(initials), other)
+        matched, missing_query = plan.best[min(hits + free, len(plan.best) - 1)]
         missing = MISSING_QUERY * missing_query + MISSING_LIST * (index.name_weight[nid] - held)
         return matched / (matched + missing) * index.name_factor[nid] < plan.cutoff
 
@@ -639,13 +716,23 @@ class ScreeningIndex:
         """How the query's initials match list token `vid` (cached for the query)."""
         found = plan.initial_entries.get(vid)
         if found is None:
-            listed = self._vocab.tokens[vid]
             out = []
             for pos in plan.initials:
-                score, rule = similarity(plan.tokens[pos], listed)
+                score, rule = self._initial_similarity(plan.tokens[pos], vid)
                 if score:
                     out.append((-score, True, pos, rule))
             found = plan.initial_entries[vid] = tuple(out)
+        return found
+
+    def _initial_similarity(self, initial: Token, vid: int) -> tuple[float, str]:
+        """`similarity` of a query initial and list token `vid`. Initials are few (a
+        letter or two): their comparisons are kept across queries, as token lookups are."""
+        known = self._initial_sims.get(initial)
+        if known is None:
+            known = self._initial_sims[initial] = {}
+        found = known.get(vid)
+        if found is None:
+            found = known[vid] = similarity(initial, self._vocab.tokens[vid])
         return found
 
     def _final(
@@ -675,6 +762,27 @@ class ScreeningIndex:
         if decisive is not None:
             score = max(score, decisive)
         return round(score, 4), effects
+
+
+@contextmanager
+def _no_cyclic_gc() -> Iterator[None]:
+    """No cyclic garbage collection while a query runs.
+
+    A query builds sets of tens of thousands of names at a million names; a collection
+    that starts meanwhile walks every element of them (and of the caches still young),
+    which measured 20-50 ms pauses on single queries: most of the p99. The query makes no
+    reference cycles, so nothing is lost: its temporaries are freed by reference
+    counting before the collector runs again, once the query is over. (Process-wide: a
+    query in another thread may run a little longer without collections.)
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _best_by_count(weights: Sequence[float]) -> list[tuple[float, float]]:

@@ -16,6 +16,7 @@ from listd.audit import (
     GENESIS,
     Entry,
     Journal,
+    JournalWriter,
     archive_name,
     chain_link,
     content_hash,
@@ -237,3 +238,46 @@ async def test_an_answer_that_cannot_be_journaled_is_withheld(api: Api, redis: R
     assert f"listd_journal_entries {float(seq)}" in metrics
     assert f"listd_journal_live_entries {float(seq)}" in metrics
     assert 'listd_access_refused_total{reason="unauthorized"}' not in metrics
+
+
+async def test_group_commit_keeps_one_chain(redis: Redis, journal: Journal, tmp_path: Path) -> None:
+    writer = JournalWriter(journal, tmp_path / "spool")
+    written = await asyncio.gather(
+        *(writer.write({"kind": "request", "org": f"bank-{i % 3}", "n": i}) for i in range(200))
+    )
+    assert sorted(w.seq for w in written if w.seq is not None) == list(range(1, 201))
+    assert (await journal.verify()).ok
+    page, _ = await journal.for_org("bank-1", limit=1000)
+    assert len(page) == len([i for i in range(200) if i % 3 == 1])
+
+
+async def test_a_spool_left_behind_is_replayed_once(
+    redis: Redis, journal: Journal, tmp_path: Path
+) -> None:
+    """A process died with entries in its spool; one batch of them had reached Redis
+    before the connection broke (its writer's progress says so)."""
+    await fill(journal, 2)
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    dead = "w-deadbeef0001"
+    await redis.set(journal.keys.journal_progress(dead), 7)  # batch 7 was applied
+    lines = [
+        {"e": {"kind": "request", "n": 1, "at": "2026-05-02T10:00:00.000Z"}, "w": dead, "b": 7},
+        {"e": {"kind": "request", "n": 2, "at": "2026-05-02T10:00:01.000Z"}, "w": dead, "b": 8},
+        {"e": {"kind": "request", "n": 3, "at": "2026-05-02T10:00:02.000Z", "org": "bank-a"}},
+    ]
+    text = "".join(json.dumps(line) + "\n" for line in lines) + '{"e": {"kind": "req'
+    (spool / f"spool-00000000000000000001-{dead}.jsonl").write_text(text)
+
+    writer = JournalWriter(journal, spool)
+    fresh = await writer.write({"kind": "request", "n": 4})
+    assert fresh.seq is None  # queued behind the spool, in order
+    for _ in range(100):
+        if not list(spool.iterdir()):
+            break
+        await writer.write({"kind": "request", "n": 5})
+    entries = await journal.read(2, 100)
+    assert [e.fields["n"] for e in entries][:3] == [2, 3, 4]  # batch 7's entry is not doubled
+    assert all(e.fields.get("spooled") for e in entries[:3])
+    assert not list(spool.iterdir())
+    assert (await journal.verify()).ok

@@ -53,3 +53,23 @@ async def test_bodies_over_the_limit_are_413(make_api: MakeApi) -> None:
         "POST", "/v1/screen", screener, data=io.BytesIO(b"{" + b" " * (2 * 1024 * 1024) + b"}")
     )
     assert big.status == 413
+
+
+async def test_rate_limit_holds_across_instances_with_cached_admissions(
+    make_api: MakeApi,
+) -> None:
+    """Screening admits from each instance's cache; the limit is still counted in Redis,
+    once per request, and enforced exactly however the requests are spread."""
+    if time.time() % 60 > 50:
+        await asyncio.sleep(60.5 - time.time() % 60)
+    one = await make_api(rate_limit=8)
+    two = await make_api(rate_limit=8)
+    key = await one.key("screener")  # request 1 of this minute
+    statuses = []
+    for n in range(10):
+        api = (one, two)[n % 2]
+        statuses.append((await api.call("POST", "/v1/screen", key, json=SCREEN)).status)
+    assert statuses == [200] * 7 + [429] * 3
+    entries = [e.fields for e in await one.entries() if e.fields.get("route") == "/v1/screen"]
+    assert [f["status"] for f in entries] == statuses  # each answer journaled as sent
+    assert all("matches" not in f for f in entries if f["status"] == 429)

@@ -298,3 +298,43 @@ def test_replace_source_keeps_other_sources(
     assert other.versions == {"un": "v2", "kz-afm-tf": "v1", "ofac": "v1"}
     assert top(other, "Nurbek Kuralbay").entity.id == KURALBAY
     assert not other.screen(Query("Aamir Ali Chaudhry"))
+
+
+def test_pruning_loses_nothing_where_common_names_crowd(lists: dict[str, list[Entity]]) -> None:
+    """The count filter and the bound only act on crowded candidate sets: crowd the real
+    lists with 6,000 names made of common given names and real surnames, some holding a
+    name twice, and check against the unpruned and the exhaustive answers."""
+    import random
+
+    from listd.model import Name
+
+    rng = random.Random(5)
+    common = ["Ahmad", "Akhmad", "Ali", "Muhammad", "Mohammad", "Ibrahim", "Khan", "Hasan"]
+    surnames = sorted({n.full.split()[-1] for e in lists["un"] for n in e.names if n.full})
+    crowd = []
+    for i in range(3000):
+        words = rng.sample(common, rng.choice((1, 2, 2, 3))) + [rng.choice(surnames)]
+        if i % 10 == 0:
+            words.append(words[0])  # Ahmad Karimi Ahmad
+        if i % 7 == 0:
+            words.insert(1, rng.choice("AHMS") + ".")
+        rng.shuffle(words)
+        names = (Name(" ".join(words), kind="primary"), Name(" ".join(reversed(words))))
+        crowd.append(Entity(id=f"crowd:{i}", source="crowd", schema="person",
+                            reference=str(i), names=names))  # fmt: skip
+    index = build({**lists, "crowd": crowd})
+    queries = [
+        Query("Ахмад Али Ахмад"), Query("Ahmad Ali Atmad"), Query("Ahmad Ahmad"),
+        Query("MOHAMMAD E. AKHUND"), Query("Muhammad H. Khan"), Query("Ali Hasan Ibrahim"),
+        Query("Mohammad Ali", threshold=0.7), Query("A. Muhammad Khan", threshold=0.75),
+        Query("Ibrahim Ibrahim Ali"), Query("Khan Khan"),
+    ]  # fmt: skip
+    crowded = 0
+    for query in queries:
+        plan = index._plan(query, {})
+        assert plan is not None
+        crowded += len(index._candidates(plan, index._sources["crowd"], prune=False)) > 2000
+        pruned = summary(index.screen(query))
+        assert pruned == summary(index.screen_unpruned(query)), query
+        assert pruned == summary(index.screen_exhaustive(query)), query
+    assert crowded >= 2  # the count filter did run
