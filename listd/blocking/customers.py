@@ -312,17 +312,24 @@ class CustomerIndex:
     def _search(
         self, name: _Name, band: int, subsets: list[tuple[int, ...]], prefix: list[int] | None
     ) -> set[int]:
-        hits: dict[int, set[int]] = {}
+        postings = self.postings
+        lists: dict[int, list[set[int]]] = {}  # position -> posting sets of its matches
+        hits: dict[int, set[int]] = {}  # position -> their union, once needed
+
+        def parts(pos: int) -> list[set[int]]:
+            found = lists.get(pos)
+            if found is None:
+                found = lists[pos] = [
+                    posting
+                    for vid in name.matches[pos]
+                    if (posting := postings.get(vid * _BANDS + band))
+                ]
+            return found
 
         def held(pos: int) -> set[int]:
             found = hits.get(pos)
             if found is None:
-                found = set()
-                for vid in name.matches[pos]:
-                    posting = self.postings.get(vid * _BANDS + band)
-                    if posting:
-                        found |= posting
-                hits[pos] = found
+                found = hits[pos] = set().union(*parts(pos))
             return found
 
         slots: set[int] = set()
@@ -330,10 +337,21 @@ class CustomerIndex:
             for pos in prefix:
                 slots |= held(pos)
         for subset in subsets:
-            sets = sorted((held(p) for p in subset), key=len)
-            if not sets or not sets[0]:
-                continue
-            slots |= sets[0].intersection(*sets[1:]) if len(sets) > 1 else sets[0]
+            # Start from the rarest position's customers and keep those holding a match
+            # for each other position: intersections cost the smaller side, so the union
+            # of a common word's postings (millions at scale) is never built for this.
+            ordered = sorted(subset, key=lambda p: sum(map(len, parts(p))))
+            current = held(ordered[0])
+            for pos in ordered[1:]:
+                if not current:
+                    break
+                others = parts(pos)
+                current = (
+                    current & others[0]
+                    if len(others) == 1
+                    else set().union(*(current & other for other in others))
+                )
+            slots |= current
         return slots
 
     def _score(self, slot: int, name: _Name) -> float:

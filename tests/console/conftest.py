@@ -38,6 +38,9 @@ from tests.blocking.conftest import Receiver
 
 try:  # the browser tests import `expect` from here, so a missing Playwright skips them
     from playwright.async_api import expect
+
+    # Waits, not sleeps: a loaded 2-core CI machine can take longer than Playwright's 5 s.
+    expect.set_options(timeout=20_000)
 except ImportError:  # pragma: no cover - the `browser` fixture skips or fails first
     expect = None
 from tests.conftest import DATA, un_file
