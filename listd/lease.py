@@ -113,7 +113,7 @@ class Lease:
     async def acquire(self) -> bool:
         """Take the lease if it is free (or its holder on this host is dead)."""
         holder = cast(str | None, await self.redis.get(self.key))
-        steal = holder if holder is not None and _holder_dead(holder) else ""
+        steal = holder if holder is not None and holder_dead(holder) else ""
         fence = int(
             await self.redis.eval(
                 _ACQUIRE, 2, self.key, self.fence_key, self.token, self.ttl_ms, steal
@@ -219,7 +219,7 @@ async def _call(work: Callable[[asyncio.Event], Awaitable[None]], halt: asyncio.
     await work(halt)
 
 
-def _holder_dead(holder: str) -> bool:
+def holder_dead(holder: str) -> bool:
     """True when `holder` names a process on this host that no longer exists."""
     host, _, rest = holder.partition(":")
     pid = rest.partition(":")[0]

@@ -25,7 +25,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from listd.errors import Conflict, Gone, SyncInProgress
 from listd.keys import Keys
-from listd.lease import LEADER, LeaseLost
+from listd.lease import LEADER, LeaseLost, holder_dead
 from listd.logs import get_logger
 from listd.model import Entity, entity_from_json, entity_to_json
 
@@ -147,7 +147,7 @@ class SourceLock:
     async def acquire(self) -> None:
         if not await self.redis.set(self.key, self.token, nx=True, px=_LOCK_TTL_MS):
             holder = cast(str | None, await self.redis.get(self.key))
-            if holder is None or not _holder_dead(holder):
+            if holder is None or not holder_dead(holder):
                 raise SyncInProgress(f"another sync holds {self.key} ({holder})")
             taken = await self.redis.eval(_STEAL, 1, self.key, holder, self.token, _LOCK_TTL_MS)
             if not taken:
@@ -183,20 +183,6 @@ class SourceLock:
             with contextlib.suppress(RedisError, OSError):
                 await self.redis.eval(_RELEASE, 1, self.key, self.token)
                 return
-
-
-def _holder_dead(holder: str) -> bool:
-    host, _, rest = holder.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 class Store:

@@ -9,7 +9,6 @@ the browser tests skip (or fail, with LISTD_REQUIRE_BROWSER=1) when it is absent
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,7 +22,6 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 from redis.asyncio import Redis
 
-import listd.sync
 from listd.access import KeyStore
 from listd.api import create_app
 from listd.api.state import INDEX
@@ -33,8 +31,8 @@ from listd.blocking.routes import BLOCKING
 from listd.keys import Keys
 from listd.settings import Settings, SourceConfig
 from listd.store import Store
-from listd.sync import Parsed, Syncer, SyncResult
-from tests.blocking.conftest import Receiver
+from listd.sync import Syncer, SyncResult
+from tests.blocking.conftest import Receiver, fast_parse  # noqa: F401 (autouse: memoised parsing)
 
 try:  # the browser tests import `expect` from here, so a missing Playwright skips them
     from playwright.async_api import expect
@@ -53,23 +51,6 @@ CHROMIUM_ARGS = [
 KZ = DATA / "kz" / "afm-terror-extremism-active-2022-10-03.xml"
 FIRST_UN = "2025-11-20"  # then 2026-02-27: +4 (SDi.007-010) -1 (IQi.074) ~2 (HTi.006, SOi.022)
 VIEWPORT = {"width": 1366, "height": 768}
-
-_PARSED: dict[tuple[str, str], Parsed] = {}
-_process = listd.sync.process
-
-
-def _cached_process(scr: Any, raw: bytes, source: str | None = None) -> Parsed:
-    # Validating and parsing a list takes seconds and the result is immutable; the
-    # syncs themselves (diff, store, activate, announce) stay real.
-    key = (hashlib.sha256(raw).hexdigest(), source or "")
-    if key not in _PARSED:
-        _PARSED[key] = _process(scr, raw, source)
-    return _PARSED[key]
-
-
-@pytest.fixture(autouse=True)
-def fast_parse(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(listd.sync, "process", _cached_process)
 
 
 def browser_missing() -> str | None:
