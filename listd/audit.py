@@ -209,7 +209,13 @@ def parse_time(raw: str, name: str) -> str:
         raise BadRequest(f"{name} must be an ISO 8601 date or date-time", field=name) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    try:
+        utc = when.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+        raise BadRequest(f"{name} is out of range", field=name) from None
+    if utc.year < 1970:  # nothing in listd predates the epoch (and %Y would not zero-pad)
+        return "1970-01-01T00:00:00.000Z"
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def canonical(fields: Mapping[str, Any]) -> str:

@@ -67,13 +67,22 @@ async def test_stream_position_must_be_a_sequence_number(api: Api, after: str) -
 @pytest.mark.parametrize(
     ("path", "field"),
     [
-        ("/v1/audit?from=0487-11-08T17:18:53-23:23", "from"),
         ("/v1/audit?to=0001-01-01T00:00:00%2B01:00", "to"),
+        ("/v1/audit?from=9999-12-31T23:59:59-01:00", "from"),
     ],
 )
 async def test_audit_times_out_of_range(api: Api, path: str, field: str) -> None:
     body = await refused(api, "GET", path, await api.key("auditor"))
     assert body["field"] == field
+
+
+async def test_audit_from_a_date_before_1970_reads_from_the_start(api: Api) -> None:
+    key = await api.key("auditor")
+    resp = await api.client.get(
+        "/v1/audit?from=0487-11-08T17:18:53-23:23", headers={"Authorization": f"Bearer {key}"}
+    )
+    assert resp.status == 200
+    assert (await resp.json())["entries"][0]["seq"] == 1
 
 
 @pytest.mark.parametrize("end", ["0487-11-08T17:18:53-23:23", "9999-12-31T23:59:59-01:00"])
