@@ -13,9 +13,11 @@ Run:  .venv/bin/python bench/notify.py [--subscribers 100] [--customers 100000] 
 (uses LISTD_REDIS_URL, or starts an embedded server; needs about 12 GB of memory at full
 size, mostly the dispatcher's customer index: about 560 bytes per customer).
 
-On the 2-core development machine (full size):
-  delta_to_webhook: p50 ... s, p99 ... s
-  load_1m: upload ... s, screened ... s
+On the 2-core development machine (full size, 2026-11-21, machine otherwise quiet):
+  delta_to_webhook: p50 0.753 s, p99 0.788 s (201 alerts, 200/200 planted, 0 others)
+  index of 10,000,200 customers: built in 264 s, 5.2 GB
+  1,000,000-customer upload: answered in 54 s, indexed and screened in 113 s;
+  the same file again: 30 s (nothing changed, nothing screened)
 """
 
 from __future__ import annotations
