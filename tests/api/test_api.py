@@ -245,6 +245,36 @@ async def test_batch_screens_many_and_names_the_bad_query(
     assert too_many.status == 400 and (await too_many.json())["field"] == "queries"
 
 
+async def test_a_body_that_arrives_in_pieces_is_read_whole(
+    api: Client, keys: dict[str, str]
+) -> None:
+    """A large batch sent in several TCP segments with pauses, as a browser on a slow
+    link sends it: the server must wait for all of it (it once parsed the first 16 KiB)."""
+    import asyncio
+    import json
+
+    queries = [{"name": f"Ахметов Ерлан {n}"} for n in range(400)] + [
+        {"name": "Aamir Ali Chaudhry"}
+    ]
+    body = json.dumps({"basis": "periodic_review", "queries": queries}).encode()
+    assert len(body) > 2 * 16_384
+
+    async def slowly() -> AsyncIterator[bytes]:
+        for start in range(0, len(body), 10_000):
+            yield body[start : start + 10_000]
+            await asyncio.sleep(0.05)
+
+    resp = await api.post(
+        "/v1/screen/batch",
+        data=slowly(),
+        headers={**auth(keys["screener"]), "Content-Type": "application/json"},
+    )
+    data = await resp.json()
+    assert resp.status == 200, data
+    assert len(data["results"]) == 401
+    assert data["results"][400]["matches"][0]["id"] == "un:QDi.312"
+
+
 async def test_stale_source_is_shown_and_warned_about(
     api: Client, keys: dict[str, str], loaded: Store
 ) -> None:
