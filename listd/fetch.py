@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
@@ -41,6 +42,21 @@ class Fetched:
     @property
     def sha256(self) -> str | None:
         return hashlib.sha256(self.body).hexdigest() if self.body is not None else None
+
+
+async def read_limited(
+    stream: aiohttp.StreamReader, max_bytes: int, too_large: Callable[[], Exception]
+) -> bytes:
+    """The whole body, raising `too_large()` once it passes `max_bytes`. (`read(n)` would
+    answer with what has arrived so far, not the body.)"""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in stream.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > max_bytes:
+            raise too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -125,14 +141,11 @@ async def _get_once(
         declared = resp.content_length
         if declared is not None and declared > max_bytes:
             raise FetchError(f"{url} is {declared} bytes, over the {max_bytes} limit", url=url)
-        chunks: list[bytes] = []
-        size = 0
-        async for chunk in resp.content.iter_chunked(1 << 16):
-            size += len(chunk)
-            if size > max_bytes:
-                raise FetchError(f"{url} is over the {max_bytes} byte limit", url=url)
-            chunks.append(chunk)
-        body = b"".join(chunks)
+        body = await read_limited(
+            resp.content,
+            max_bytes,
+            lambda: FetchError(f"{url} is over the {max_bytes} byte limit", url=url),
+        )
         if declared is not None and len(body) != declared:
             raise _Retry(f"truncated body: {len(body)} of {declared} bytes")
         return Fetched(

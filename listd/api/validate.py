@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from listd.errors import BadRequest, PayloadTooLarge
+from listd.fetch import read_limited
 
 _YEAR = re.compile(r"^\d{4}$")
 
@@ -21,16 +22,12 @@ async def json_object(request: web.Request, max_bytes: int = DEFAULT_MAX_BODY) -
     """The body as a JSON object, refusing bodies over `max_bytes` with 413."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise PayloadTooLarge(f"body is over {max_bytes} bytes", limit=max_bytes)
-    # StreamReader.read(n) answers with what has arrived so far, not n bytes: a body
-    # that comes in several TCP segments must be read to its end.
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_chunked(1 << 16):
-        size += len(chunk)
-        if size > max_bytes:
-            raise PayloadTooLarge(f"body is over {max_bytes} bytes", limit=max_bytes)
-        chunks.append(chunk)
-    return parse_object(b"".join(chunks))
+    raw = await read_limited(
+        request.content,
+        max_bytes,
+        lambda: PayloadTooLarge(f"body is over {max_bytes} bytes", limit=max_bytes),
+    )
+    return parse_object(raw)
 
 
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]", re.ASCII)
