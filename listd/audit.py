@@ -218,6 +218,12 @@ def parse_time(raw: str, name: str) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
+def parse_epoch(raw: str, name: str) -> float:
+    """`parse_time` as seconds since the epoch."""
+    stamp = parse_time(raw, name)
+    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
 def canonical(fields: Mapping[str, Any]) -> str:
     return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from listd.access import ROLES, KeyStore, MaintenanceWindows, Registrations
-from listd.audit import Actor, Journal, parse_time
+from listd.audit import Actor, Journal, parse_epoch, parse_time
 from listd.connection import open_redis
 from listd.keys import Keys
 from listd.settings import Settings
@@ -143,21 +143,14 @@ async def cmd_registrations(settings: Settings, args: argparse.Namespace) -> int
 
 
 # --- maintenance ----------------------------------------------------------------------------
-def _epoch(raw: str, name: str) -> float:
-    stamp = parse_time(raw, name)
-    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-
-
 async def cmd_maintenance(settings: Settings, args: argparse.Namespace) -> int:
     async with _open(settings) as c:
         command = args.maintenance_command
         if command == "announce":
-            start = (
-                _epoch(args.start, "start") if args.start else dt.datetime.now(dt.UTC).timestamp()
-            )
-            _print(
-                await c.maintenance.announce(start, _epoch(args.end, "end"), args.reason, c.actor)
-            )
+            now = dt.datetime.now(dt.UTC).timestamp()
+            start = parse_epoch(args.start, "start") if args.start else now
+            end = parse_epoch(args.end, "end")
+            _print(await c.maintenance.announce(start, end, args.reason, c.actor))
         elif command == "cancel":
             await c.maintenance.cancel(args.id, c.actor)
             _print({"cancelled": args.id})
