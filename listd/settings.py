@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -267,30 +268,27 @@ class Settings:
 
 
 # --- access control and the journal ---------------------------------------------------------
-def _positive_float(env: dict[str, str], key: str, default: float) -> float:
+def _env_float(
+    env: dict[str, str], key: str, default: float, valid: Callable[[float], bool], expect: str
+) -> float:
     raw = env.get(key)
     if raw is None or raw == "":
         return default
     try:
         value = float(raw)
     except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise ConfigError(f"{key} must be a positive number, got {raw!r}", key=key)
+        value = float("nan")
+    if not valid(value):  # NaN is never valid
+        raise ConfigError(f"{key} must be {expect}, got {raw!r}", key=key)
     return value
+
+
+def _positive_float(env: dict[str, str], key: str, default: float) -> float:
+    return _env_float(env, key, default, lambda v: v > 0, "a positive number")
 
 
 def _seconds(env: dict[str, str], key: str, default: float) -> float:
-    raw = env.get(key)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value <= 86400:
-        raise ConfigError(f"{key} must be a number of seconds (0-86400), got {raw!r}", key=key)
-    return value
+    return _env_float(env, key, default, lambda v: 0 <= v <= 86400, "a number of seconds (0-86400)")
 
 
 def _path(env: dict[str, str], key: str) -> Path | None:
