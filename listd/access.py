@@ -639,6 +639,14 @@ _SEEN_MAX = 100_000
 _OUTAGE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
+def _roll(seen: _Seen, now: float) -> int:
+    """The current rate window; the local count restarts when it is a new one."""
+    window = int(now // RATE_WINDOW)
+    if seen.window != window:
+        seen.window, seen.count = window, 0
+    return window
+
+
 class Gate:
     """Admits a request: the credential is known, active, unexpired and its user active;
     then (`Admission.check`) no maintenance for non-maintainers, terms accepted unless the
@@ -757,23 +765,11 @@ class Gate:
             return None
         if seen.maintenance_ends > now and seen.principal.role not in MAINTAINERS:
             return None
-        window = int(now // RATE_WINDOW)
-        if seen.window != window:
-            seen.window, seen.count = window, 0
+        window = _roll(seen, now)
         if seen.limit and seen.count >= seen.limit:
             return None  # maybe over: let the script count and decide
-        seen.count += 1
         rate = self.keys.rate(seen.principal.key_id, window)
-        return Admission(
-            principal=seen.principal,
-            now=now,
-            maintenance_ends=seen.maintenance_ends if seen.maintenance_ends > now else 0,
-            agreed=seen.agreed,
-            terms=self.terms.version,
-            count=seen.count,
-            limit=seen.limit,
-            confirm=Confirm(seen.epoch, rate, seen.limit),
-        )
+        return self._from_seen(seen, now, confirm=Confirm(seen.epoch, rate, seen.limit))
 
     def _degraded(self, digest: str, seen: _Seen | None, now: float) -> Admission:
         """Redis is unreachable: admit what was seen admitted lately, refuse the rest."""
@@ -786,9 +782,13 @@ class Gate:
             )
         if seen.expires <= now:
             raise Unauthorized("API key expired", key_id=digest[:12])
-        window = int(now // RATE_WINDOW)
-        if seen.window != window:
-            seen.window, seen.count = window, 0
+        _roll(seen, now)
+        return self._from_seen(seen, now, degraded=True)
+
+    def _from_seen(
+        self, seen: _Seen, now: float, *, confirm: Confirm | None = None, degraded: bool = False
+    ) -> Admission:
+        """Admit (and count) a request from what was last seen of its key."""
         seen.count += 1
         return Admission(
             principal=seen.principal,
@@ -798,7 +798,8 @@ class Gate:
             terms=self.terms.version,
             count=seen.count,
             limit=seen.limit,
-            degraded=True,
+            confirm=confirm,
+            degraded=degraded,
         )
 
     async def admit_cert(self, user: User) -> Admission:
