@@ -42,6 +42,7 @@ from listd.screening.tokens import (
     Token,
     deletions,
     index_keys,
+    matcher,
     query_keys,
     similarity,
     spellings,
@@ -285,9 +286,11 @@ class CustomerIndex:
             if bucket:
                 ids.update(bucket)
         out: dict[int, float] = {}
+        # The customer token is the query side, the listed token the list side; the
+        # comparison is symmetric (tests/screening), so the listed token's matcher serves.
+        match = matcher(token)
         for vid in ids:
-            # The customer token is the query side, the listed token the list side.
-            score, _ = similarity(vocab.tokens[vid], token)
+            score, _ = match(vocab.tokens[vid])
             if score > 0:
                 out[vid] = score
         cache[token] = out

@@ -29,6 +29,9 @@ from functools import lru_cache
 from itertools import combinations
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from listd.model import Entity
 from listd.normalize.aliases import name_forms
 from listd.screening import evidence
@@ -38,6 +41,8 @@ from listd.screening.tokens import (
     Token,
     deletions,
     index_keys,
+    initials,
+    matcher,
     query_keys,
     similarity,
     spellings,
@@ -53,9 +58,63 @@ WEAK_ALIAS = 0.9  # UN "low" and OFAC "weak" aliases: nicknames, partial names
 _WEAK = frozenset({"low", "weak"})
 _MAX_EXACT_SUBSETS = 8  # query tokens beyond this use the looser prefix filter
 _RETRIEVAL_CACHE = 1 << 14
+_COMMON_SHARE = 200  # one word in this many of the vocabulary is looked up at load...
+_COMMON_MAX = 512  # ...at most this many: the words most names hold
 _INITIAL_CACHE = 1 << 20
-_COUNT_FILTER = 2000  # candidates beyond which the count filter pays for itself
 _SMALL_POSTING = 4
+_MASK_BITS = 16  # query tokens a candidate mask can follow
+_ARRAY_SOURCE = 20_000  # names from which a source finds its candidates over arrays
+_VECTOR_BOUND = 64  # candidates from which the per-name bound runs over arrays
+_LOW = (1 << 64) - 1
+_SHORT = 3  # longest text an initial can equal (see _initial_bits)
+
+
+class _Column:
+    """A numpy column that grows by doubling. Readers keep the array they took: a larger
+    one is filled aside and assigned, and rows are only ever appended."""
+
+    def __init__(self, dtype: type[np.generic]) -> None:
+        self.data: npt.NDArray[Any] = np.zeros(1024, dtype=dtype)
+        self.size = 0
+
+    def append(self, value: float | int) -> None:
+        data = self.data
+        if self.size == len(data):
+            grown = np.zeros(2 * len(data), dtype=data.dtype)
+            grown[: self.size] = data
+            data = self.data = grown
+        data[self.size] = value
+        self.size += 1
+
+
+def _initial_bits(strings: Iterable[str]) -> int:
+    """A 128-bit signature of short strings: two tokens can only match by an initial
+    rule if their signatures share a bit (hash collisions only let more through)."""
+    bits = 0
+    for s in strings:
+        bits |= 1 << (hash(s) & 127)
+    return bits
+
+
+def _list_bits(token: Token) -> int:
+    """Signature of what a query initial could meet in list token `token`: `similarity`
+    of an initial and a word compares the initial's text and phonetic forms with the
+    word's text, phonetic forms, compound cores and `initials` (all short strings for
+    an initial), so anything longer than `_SHORT` letters can never be met."""
+    short = [s for s in (token.text, *token.pfs, *token.cores) if len(s) <= _SHORT]
+    return _initial_bits((*short, *initials(token)))
+
+
+def _query_bits(token: Token) -> int | None:
+    """Signature of a query initial; None when it cannot be summed up this way."""
+    strings = (token.text, *token.pfs, *token.cores, *initials(token))
+    if token.group is not None or any(len(s) > _SHORT for s in strings):
+        return None
+    return _initial_bits(strings)
+
+
+_Found = dict[int, tuple[float, str]]  # list token id → (score, rule)
+_Retrieved = tuple[int, _Found]  # vocabulary size the lookup covers, what it found
 
 
 class _DeletionIndex:
@@ -118,6 +177,11 @@ class _Vocabulary:
     ids: dict[Token, int] = field(default_factory=dict)
     keys: dict[str, list[int]] = field(default_factory=dict)
     edits: _DeletionIndex = field(default_factory=lambda: _DeletionIndex())
+    # The same weights, and each token's `_list_bits` as two 64-bit halves, as columns
+    # for the array bound.
+    weight_col: _Column = field(default_factory=lambda: _Column(np.float64))
+    bits_lo: _Column = field(default_factory=lambda: _Column(np.uint64))
+    bits_hi: _Column = field(default_factory=lambda: _Column(np.uint64))
 
     def intern(self, token: Token) -> int:
         found = self.ids.get(token)
@@ -126,6 +190,10 @@ class _Vocabulary:
         vid = len(self.tokens)
         self.tokens.append(token)
         self.weights.append(token.weight)
+        self.weight_col.append(token.weight)
+        bits = _list_bits(token)
+        self.bits_lo.append(bits & _LOW)
+        self.bits_hi.append(bits >> 64)
         for key in index_keys(token):
             bucket = self.keys.get(key)
             if bucket is None:
@@ -152,9 +220,13 @@ class _SourceIndex:
     # Token id → names holding it: a tuple while few (a set costs 216 bytes even for one).
     postings: dict[int, tuple[int, ...] | set[int]] = field(default_factory=dict)
     documents: dict[str, set[int]] = field(default_factory=dict)  # identifier key → slots
-    # Names holding one token twice (Ahmad Ahmad): the count filter cannot see them.
-    repeats: set[int] = field(default_factory=set)
     n_names: int = 0
+    # `names` (and their weights and factors) as arrays for the array bound, covering the
+    # first `columns.count` names: names only change by being appended or emptied, and an
+    # emptied name holds no postings, so it is never a candidate.
+    columns: _NameColumns | None = None
+    # The postings as arrays, for sources of `_ARRAY_SOURCE` names or more (made at install).
+    postings_array: _PostingArrays | None = None
 
     def copy(self) -> _SourceIndex:
         """A copy whose containers can be patched without touching this one's."""
@@ -171,9 +243,68 @@ class _SourceIndex:
             entity_names=dict(self.entity_names),
             postings=dict(self.postings),  # sets are copied when patched
             documents=dict(self.documents),
-            repeats=set(self.repeats),
             n_names=self.n_names,
+            columns=self.columns,
         )
+
+    def extend_columns(self) -> None:
+        """Bring `columns` up to date with the names appended since they were made."""
+        old = self.columns
+        done = old.count if old is not None else 0
+        fresh = self.names[done:]
+        if old is not None and not fresh:
+            return
+        lengths = np.fromiter(map(len, fresh), dtype=np.int64, count=len(fresh))
+        flat = np.fromiter(
+            (v for ids in fresh for v in ids), dtype=np.int64, count=int(lengths.sum())
+        )
+        weight = np.array(self.name_weight[done:], dtype=np.float64)
+        factor = np.array(self.name_factor[done:], dtype=np.float64)
+        if old is None:
+            starts = np.concatenate(([0], np.cumsum(lengths)))
+            self.columns = _NameColumns(len(self.names), flat, starts, weight, factor)
+            return
+        starts = np.concatenate((old.starts, old.starts[-1] + np.cumsum(lengths)))
+        self.columns = _NameColumns(
+            len(self.names),
+            np.concatenate((old.flat, flat)),
+            starts,
+            np.concatenate((old.weight, weight)),
+            np.concatenate((old.factor, factor)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _PostingArrays:
+    """The postings as one ragged table: the names holding token `vid` are
+    names[starts[vid]:starts[vid + 1]] (a name holding a token twice is there twice)."""
+
+    names: npt.NDArray[np.int32]
+    starts: npt.NDArray[np.int64]
+    count: int  # names covered: the length of a mask over them
+
+    @classmethod
+    def of(cls, index: _SourceIndex, vocabulary: int) -> _PostingArrays:
+        columns = index.columns
+        assert columns is not None
+        lengths = np.diff(columns.starts)
+        # A removed name keeps its row in `columns` but holds no postings.
+        live = np.fromiter(map(bool, index.names), dtype=np.bool_, count=len(index.names))
+        owners = np.repeat(np.arange(columns.count, dtype=np.int32), lengths)
+        held = np.repeat(live, lengths)
+        vids, owners = columns.flat[held], owners[held]
+        order = np.argsort(vids, kind="stable")
+        counts = np.bincount(vids, minlength=vocabulary)
+        return cls(owners[order], np.concatenate(([0], np.cumsum(counts))), columns.count)
+
+
+@dataclass(frozen=True, slots=True)
+class _NameColumns:
+    count: int
+    flat: npt.NDArray[np.int64]  # token ids of all names, one after another
+    starts: npt.NDArray[np.int64]  # name nid's ids are flat[starts[nid]:starts[nid + 1]]
+    weight: npt.NDArray[np.float64]
+    factor: npt.NDArray[np.float64]
 
 
 def _mode(entity: Entity) -> str:
@@ -242,8 +373,6 @@ class _Builder:
             idx.name_factor.append(WEAK_ALIAS if name.quality in _WEAK else 1.0)
             idx.name_weight.append(sum(self.vocab.weights[v] for v in ids))
             mine.append(nid)
-            if len(set(ids)) < len(ids):
-                idx.repeats.add(nid)
             for vid in set(ids):
                 self._posting(vid).add(nid)
         idx.entity_names[slot] = mine
@@ -264,7 +393,6 @@ class _Builder:
             for vid in set(idx.names[nid]):
                 self._posting(vid).discard(nid)
             idx.names[nid] = ()
-            idx.repeats.discard(nid)
             idx.n_names -= 1
         if entity is not None:
             for doc in entity.documents:
@@ -283,18 +411,36 @@ class _Plan:
     total: float
     sims: dict[int, list[tuple[float, int, str]]]  # token id → (score, query pos, rule)
     # The same, ready for alignment: token id → (-score, pair has an initial, pos, rule),
-    # including a list token's matches with the query's initials.
+    # including a list token's matches with the query's initials; made as the tokens of
+    # the names being aligned need them (`ScreeningIndex._entry`), not for all of `sims`.
     entries: dict[int, tuple[tuple[float, bool, int, str], ...]]
     initial_entries: dict[int, tuple[tuple[float, bool, int, str], ...]]
     initials: list[int]  # query positions that are initials
     subsets: list[tuple[int, ...]]  # minimal sets of query positions a candidate must hold
+    least: int  # the fewest query words (not initials) a name reaching the cutoff matches
     prefix: list[int] | None  # for long queries: a candidate holds one of these
     cutoff: float  # lowest name score that can still reach the threshold
     # best[k]: for a name matching k query words, the largest matched weight (pairs at
     # weight 1 on the list side) and the smallest query weight left unmatched.
-    best: list[tuple[float, float]]
+    best: tuple[tuple[float, float], ...]
     birth_date: str | None
     identifiers: tuple[str, ...]
+    # The query initials' `_query_bits` (None: compare every list token), their union,
+    # and the vocabulary columns as they were when the query started.
+    initial_bits: dict[int, int | None]  # query position → bits
+    any_initial: int | None
+    weights_col: npt.NDArray[np.float64]
+    bits_lo: npt.NDArray[np.uint64]
+    bits_hi: npt.NDArray[np.uint64]
+    hit: npt.NDArray[np.bool_] | None = None  # token id → matches a query word
+    position_ids: list[npt.NDArray[np.int64]] | None = None  # the token ids each position matches
+
+    def may_meet(self, at: int, vid: int) -> bool:
+        """False when query initial `at` surely does not match list token `vid`."""
+        bits = self.initial_bits[at]
+        if bits is None:
+            return True
+        return bool(int(self.bits_lo[vid]) & bits & _LOW or int(self.bits_hi[vid]) & bits >> 64)
 
 
 class ScreeningIndex:
@@ -305,8 +451,11 @@ class ScreeningIndex:
         self.versions: dict[str, str] = {}
         self._vocab = _Vocabulary()
         self._sources: dict[str, _SourceIndex] = {}
-        self._retrieved: dict[Token, dict[int, tuple[float, str]]] = {}
-        self._retrieved_at = 0  # vocabulary size the cache was filled against
+        # Query token → (vocabulary size covered, list token id → similarity): the
+        # lookups of recent query tokens, and those of the most common list words made at
+        # load. The vocabulary only grows, so a lookup is extended, never thrown away.
+        self._retrieved: dict[Token, _Retrieved] = {}
+        self._common: dict[Token, _Retrieved] = {}
         # Query initial → list token id → similarity, filled as candidates are scored.
         self._initial_sims: dict[Token, dict[int, tuple[float, str]]] = {}
 
@@ -345,17 +494,34 @@ class ScreeningIndex:
             live = [e for e in index.entities if e is not None]
             self.replace_source(source, version, live)
             return
-        self._install(index)
+        self._install(index, [*removed_ids, *(e.id for e in added_or_amended)])
 
-    def _install(self, index: _SourceIndex) -> None:
+    def _install(self, index: _SourceIndex, changed: Sequence[str] | None = None) -> None:
+        """Put a source index in place; `changed`: the entity ids a delta touched (None
+        for a whole source), so that a delta costs what it changes, not what is loaded."""
+        index.extend_columns()
+        if index.n_names >= _ARRAY_SOURCE:
+            index.postings_array = _PostingArrays.of(index, len(self._vocab.tokens))
         sources = {**self._sources, index.source: index}
-        entities = {
-            e.id: e for src in sorted(sources) for e in sources[src].entities if e is not None
-        }
+        if changed is None:
+            entities = {
+                e.id: e for src in sorted(sources) for e in sources[src].entities if e is not None
+            }
+        else:
+            entities = dict(self.entities)
+            for entity_id in changed:
+                slot = index.slot.get(entity_id)
+                entity = index.entities[slot] if slot is not None else None
+                if entity is None:
+                    entities.pop(entity_id, None)
+                else:
+                    entities[entity_id] = entity
         # Assignments last, so a concurrent query sees the old or the new index.
         self._sources = sources
         self.entities = entities
         self.versions = {**self.versions, index.source: index.version}
+        if changed is None:  # a delta's new words are looked up as queries meet them
+            self._look_up_common()
         # Millions of long-lived index objects would make every full cyclic-GC pass walk
         # them all (100+ ms pauses at a million names). They hold no reference cycles:
         # park them outside the collector; reference counting still frees a replaced index.
@@ -374,15 +540,15 @@ class ScreeningIndex:
     def screen(self, query: Query) -> list[Match]:
         """Listed entities matching `query`, best first, at most `query.limit`."""
         with _no_cyclic_gc():
-            return self._screen(query, self._retrieved_cache())
+            return self._screen(query)
 
     def screen_many(self, queries: Sequence[Query]) -> list[list[Match]]:
-        """`screen` for each query; token lookups are shared across the batch."""
-        cache = self._retrieved_cache()
+        """`screen` for each query; token lookups are shared across the batch (and with
+        other queries, as long as no load adds words to the vocabulary)."""
         out = []
         for query in queries:
             with _no_cyclic_gc():
-                out.append(self._screen(query, cache))
+                out.append(self._screen(query))
         return out
 
     def clear_caches(self) -> None:
@@ -391,22 +557,32 @@ class ScreeningIndex:
         self._retrieved = {}
         self._initial_sims = {}
 
-    def _retrieved_cache(self) -> dict[Token, dict[int, tuple[float, str]]]:
-        size = len(self._vocab.tokens)
-        if size != self._retrieved_at or len(self._retrieved) > _RETRIEVAL_CACHE:
+    def _retrieved_cache(self) -> dict[Token, _Retrieved]:
+        if len(self._retrieved) > _RETRIEVAL_CACHE:
             self._retrieved = {}
-            self._retrieved_at = size
             self._initial_sims = {}
         elif sum(map(len, self._initial_sims.values())) > _INITIAL_CACHE:
             self._initial_sims = {}
         return self._retrieved
 
-    def _retrieve(
-        self, token: Token, cache: dict[Token, dict[int, tuple[float, str]]]
-    ) -> dict[int, tuple[float, str]]:
-        found = cache.get(token)
-        if found is not None:
-            return found
+    def _retrieve(self, token: Token, cache: dict[Token, _Retrieved]) -> _Found:
+        """The list tokens `token` matches, by lookup (cached; see `_retrieved`)."""
+        size = len(self._vocab.tokens)
+        common = self._common.get(token)
+        found = cache.get(token) or common
+        if found is not None and found[0] == size:
+            return found[1]
+        if found is None:
+            out = self._lookup(token, 0, size)
+        else:  # words were added since: only they are compared
+            out = {**found[1], **self._lookup(token, found[0], size)}
+        cache[token] = (size, out)
+        if common is not None:
+            self._common[token] = (size, out)
+        return out
+
+    def _lookup(self, token: Token, since: int, size: int) -> _Found:
+        """The list tokens with ids in [since, size) that `token` matches."""
         vocab = self._vocab
         keys, tokens = vocab.keys, vocab.tokens
         candidates: set[int] = set()
@@ -417,31 +593,49 @@ class ScreeningIndex:
         edits = vocab.edits
         for word in {d for w in spellings(token) for d in deletions(w)}:
             candidates.update(edits.get(word))
-        out: dict[int, tuple[float, str]] = {}
+        out: _Found = {}
+        match = matcher(token)
         for vid in sorted(candidates):
-            score, rule = similarity(token, tokens[vid])
-            if score > 0:
-                out[vid] = (score, rule)
-        cache[token] = out
+            if since <= vid < size:
+                score, rule = match(tokens[vid])
+                if score > 0:
+                    out[vid] = (score, rule)
         return out
+
+    def _look_up_common(self) -> None:
+        """Look up the words most names hold (Muhammad and its hundreds of spellings) at
+        load, so that a query's first sight of them costs no more than later ones."""
+        vocab = self._vocab
+        size = len(vocab.tokens)
+        wanted = min(_COMMON_MAX, size // _COMMON_SHARE)
+        holders: Counter[int] = Counter()
+        for index in self._sources.values():
+            holders.update({vid: len(names) for vid, names in index.postings.items()})
+        common: dict[Token, _Retrieved] = {}
+        for vid in heapq.nlargest(wanted, holders, key=holders.__getitem__):
+            token = vocab.tokens[vid]
+            if token.kind != "initial":
+                common[token] = self._common.get(token) or (size, self._lookup(token, 0, size))
+        self._common = common
 
     def screen_exhaustive(self, query: Query) -> list[Match]:
         """`screen` without the candidate index: every token and name is compared.
 
         The reference the index is measured against (tests, bench/screen.py); far slower.
         """
-        return self._screen(query, {}, exhaustive=True)
+        return self._screen(query, exhaustive=True)
 
     def screen_unpruned(self, query: Query) -> list[Match]:
         """`screen` scoring every candidate the token subsets give, without the count
         filter and the cheap bound: the reference the pruning is checked against over
         many queries (bench/screen.py, tests), where exhaustive scoring is too slow."""
-        return self._screen(query, self._retrieved_cache(), prune=False)
+        return self._screen(query, prune=False)
 
-    def _retrieve_all(self, token: Token) -> dict[int, tuple[float, str]]:
-        out: dict[int, tuple[float, str]] = {}
+    def _retrieve_all(self, token: Token) -> _Found:
+        out: _Found = {}
+        match = matcher(token)
         for vid, listed in enumerate(self._vocab.tokens):
-            score, rule = similarity(token, listed)
+            score, rule = match(listed)
             if score > 0:
                 out[vid] = (score, rule)
         return out
@@ -449,7 +643,7 @@ class ScreeningIndex:
     def _plan(
         self,
         query: Query,
-        cache: dict[Token, dict[int, tuple[float, str]]],
+        cache: dict[Token, _Retrieved],
         exhaustive: bool = False,
     ) -> _Plan | None:
         mode = {"person": "person", "entity": "entity"}.get(query.type or "", "any")
@@ -476,56 +670,71 @@ class ScreeningIndex:
         bonus += evidence.MAX_BONUS_NATIONALITY if query.nationality else 0.0
         cutoff = max(query.threshold - bonus, 1e-9)
         subsets, prefix = _required(tuple(weights), tuple(initials), round(cutoff, 6))
-        entries: dict[int, tuple[tuple[float, bool, int, str], ...]] = {}
-        kinds = self._vocab.tokens
-        for vid, matched in sims.items():
-            listed_initial = kinds[vid].kind == "initial"
-            row = [(-sc, listed_initial, at, why) for sc, at, why in matched]
-            for at in initials:
-                sc, why = self._initial_similarity(tokens[at], vid)
-                if sc:
-                    row.append((-sc, True, at, why))
-            entries[vid] = tuple(row)
-        return _Plan(
+        vocab = self._vocab
+        initial_bits = {at: _query_bits(tokens[at]) for at in initials}
+        any_initial: int | None = 0
+        for bits in initial_bits.values():
+            any_initial = None if bits is None or any_initial is None else any_initial | bits
+        plan = _Plan(
             query=query,
             tokens=tokens,
             weights=weights,
             total=sum(weights),
             sims=sims,
-            entries=entries,
+            entries={},
             initial_entries={},
             initials=initials,
             subsets=subsets,
+            least=min(map(len, subsets), default=1),
             prefix=prefix,
             cutoff=cutoff,
-            best=_best_by_count(weights),
+            best=_best_by_count(tuple(weights)),
             birth_date=birth_date,
             identifiers=identifiers,
+            initial_bits=initial_bits,
+            any_initial=any_initial,
+            # Taken after the lookups: every token id met so far is inside them.
+            weights_col=vocab.weight_col.data,
+            bits_lo=vocab.bits_lo.data,
+            bits_hi=vocab.bits_hi.data,
         )
+        return plan
 
-    def _screen(
-        self,
-        query: Query,
-        cache: dict[Token, dict[int, tuple[float, str]]],
-        exhaustive: bool = False,
-        prune: bool = True,
-    ) -> list[Match]:
+    def _entry(self, plan: _Plan, vid: int) -> tuple[tuple[float, bool, int, str], ...]:
+        """How list token `vid`, which matches a query word, pairs with the query (cached
+        for the query)."""
+        found = plan.entries.get(vid)
+        if found is None:
+            listed_initial = self._vocab.tokens[vid].kind == "initial"
+            words = tuple((-sc, listed_initial, at, why) for sc, at, why in plan.sims[vid])
+            found = words + self._initial_entries(plan, vid) if plan.initials else words
+            plan.entries[vid] = found
+        return found
+
+    def _screen(self, query: Query, exhaustive: bool = False, prune: bool = True) -> list[Match]:
+        # The sources first: every token they hold is then in the vocabulary the lookups
+        # and the plan's columns see, even if a load lands meanwhile (batches run in a
+        # thread).
+        sources = self._sources
+        cache = {} if exhaustive else self._retrieved_cache()
         plan = self._plan(query, cache, exhaustive)
         if plan is None:
             return []
-        sources = self._sources
         scored: list[tuple[float, str, _SourceIndex, int, int, list[Pair]]] = []
         for name in sorted(sources):
             index = sources[name]
             if query.sources and name not in query.sources:
                 continue
             best: dict[int, tuple[float, int]] = {}
-            candidates: Iterable[int] = (
-                range(len(index.names)) if exhaustive else self._candidates(plan, index, prune)
-            )
+            candidates: Iterable[int]
+            if exhaustive:
+                candidates = range(len(index.names))
+            elif prune:
+                candidates = self._survivors(plan, index, self._candidates(plan, index))
+            else:
+                found = self._candidates(plan, index)
+                candidates = found.tolist() if isinstance(found, np.ndarray) else found
             for nid in candidates:
-                if prune and not exhaustive and self._below(plan, index, nid):
-                    continue
                 slot = index.name_entity[nid]
                 score = self._name_score(plan, index, nid)[0]
                 if score >= plan.cutoff:
@@ -560,7 +769,10 @@ class ScreeningIndex:
             matches.append(Match(entity, final, index.name_text[nid], explanation))
         return matches
 
-    def _candidates(self, plan: _Plan, index: _SourceIndex, prune: bool = True) -> set[int]:
+    def _candidates(self, plan: _Plan, index: _SourceIndex) -> set[int] | npt.NDArray[np.int64]:
+        arrays = index.postings_array
+        if arrays is not None and len(plan.tokens) <= _MASK_BITS:
+            return _candidates_over_arrays(plan, arrays)
         postings = index.postings
         parts: list[list[tuple[int, ...] | set[int]]] = [[] for _ in plan.tokens]
         for vid, entries in plan.sims.items():
@@ -569,7 +781,7 @@ class ScreeningIndex:
                 for _, pos, _ in entries:
                     parts[pos].append(names)
         # One union per position; a single set is shared with the index, never changed.
-        hits = [self._union(p) for p in parts]
+        hits = [_union(p) for p in parts]
         out: set[int] = set()
         if plan.prefix is not None:
             for pos in plan.prefix:
@@ -584,44 +796,7 @@ class ScreeningIndex:
             ordered = sorted((s for s in sets if s is not None), key=len)
             found = ordered[0].intersection(*ordered[1:]) if len(ordered) > 1 else ordered[0]
             out |= found
-        least = min(map(len, plan.subsets), default=1)
-        if prune and least > 1 and len(out) > _COUNT_FILTER:
-            out = self._count_filter(plan, index, out, least)
         return out
-
-    @staticmethod
-    def _union(parts: list[tuple[int, ...] | set[int]]) -> set[int] | None:
-        """The names holding one of the list tokens that match one query position."""
-        if not parts:
-            return None
-        return _as_set(parts[0]) if len(parts) == 1 else set().union(*parts)
-
-    def _count_filter(
-        self, plan: _Plan, index: _SourceIndex, candidates: set[int], least: int
-    ) -> set[int]:
-        """Keep the names holding at least `least` distinct tokens that match a query word.
-
-        Every subset of query words a name must match has `least` words or more, and two
-        query words cannot share one list token. The subsets alone let a name through when
-        one token matches two query words (Ahmad for "Ahmad Ali Ahmad", or for "Atmad",
-        one edit away): with common names that is tens of thousands of names, each then
-        checked in Python. Counting runs in C (`Counter.update`). A name holding one token
-        twice is kept whatever its count.
-        """
-        postings = index.postings
-        found = [names for names in map(postings.get, plan.sims) if names]
-        if sum(map(len, found)) > 4 * len(candidates):
-            # Fewer candidates than postings: count within each candidate instead.
-            sims, names = plan.sims, index.names
-            keep = {n for n in candidates if sum(v in sims for v in set(names[n])) >= least}
-        else:
-            counts: Counter[int] = Counter()
-            for names_of in found:
-                counts.update(names_of)
-            keep = {nid for nid in candidates if counts[nid] >= least}
-        if index.repeats:
-            keep |= candidates & index.repeats
-        return keep
 
     def _by_identifier(self, plan: _Plan, index: _SourceIndex) -> set[int]:
         slots: set[int] = set()
@@ -643,12 +818,15 @@ class ScreeningIndex:
         Equal scores: words before initials, then query order, then list order.
         """
         ids = index.names[nid]
-        entries = plan.entries
+        sims = plan.sims
         candidates: list[tuple[float, bool, int, int, str]] = []
         for j, vid in enumerate(ids):
-            found = entries.get(vid)
-            if found is None and plan.initials:
+            if vid in sims:
+                found = self._entry(plan, vid)
+            elif plan.initials:
                 found = self._initial_entries(plan, vid)
+            else:
+                continue
             if found:
                 for neg, initial, pos, rule in found:
                     candidates.append((neg, initial, pos, j, rule))
@@ -682,6 +860,19 @@ class ScreeningIndex:
         score = num / (den + missing) * index.name_factor[nid]
         return score, pairs
 
+    def _survivors(
+        self, plan: _Plan, index: _SourceIndex, candidates: set[int] | npt.NDArray[np.int64]
+    ) -> list[int]:
+        """The candidates `_below` keeps; over arrays when they are many."""
+        columns = index.columns
+        if len(candidates) < _VECTOR_BOUND or columns is None:
+            return [int(nid) for nid in candidates if not self._below(plan, index, int(nid))]
+        if isinstance(candidates, set):
+            nids = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
+        else:
+            nids = candidates
+        return [int(n) for n in nids[_bound_holds(plan, columns, nids)]]
+
     def _below(self, plan: _Plan, index: _SourceIndex, nid: int) -> bool:
         """True when name `nid` cannot reach the cutoff, from its words alone (cheap).
 
@@ -689,13 +880,13 @@ class ScreeningIndex:
         query words, with score 1; the list words that match nothing (no query word, no
         query initial) are surely missing.
         """
-        entries, weights = plan.entries, self._vocab.weights
+        sims, weights = plan.sims, self._vocab.weights
         hits = other = 0
         held = 0.0
         initials = plan.initials
         known = plan.initial_entries
         for vid in index.names[nid]:
-            if vid in entries:
+            if vid in sims:
                 hits += 1
                 held += weights[vid]
             elif initials:
@@ -718,6 +909,8 @@ class ScreeningIndex:
         if found is None:
             out = []
             for pos in plan.initials:
+                if not plan.may_meet(pos, vid):
+                    continue
                 score, rule = self._initial_similarity(plan.tokens[pos], vid)
                 if score:
                     out.append((-score, True, pos, rule))
@@ -785,13 +978,128 @@ def _no_cyclic_gc() -> Iterator[None]:
         gc.enable()
 
 
-def _best_by_count(weights: Sequence[float]) -> list[tuple[float, float]]:
+@lru_cache(maxsize=4096)
+def _best_by_count(weights: tuple[float, ...]) -> tuple[tuple[float, float], ...]:
     heaviest = sorted(weights, reverse=True)
     total = sum(weights)
-    return [
+    return tuple(
         (sum((w + 1.0) / 2 for w in heaviest[:k]), total - sum(heaviest[:k]))
         for k in range(len(weights) + 1)
-    ]
+    )
+
+
+def _bound_holds(
+    plan: _Plan, columns: _NameColumns, nids: npt.NDArray[np.int64]
+) -> npt.NDArray[np.bool_]:
+    """`not _below(...)` for many names at once, over arrays.
+
+    The same bound, except that a list word counts as meeting a query initial when their
+    `_initial_bits` share a bit (a superset of the words that do): the bound can only be
+    looser, never tighter, so no name that could reach the cutoff is dropped.
+    """
+    if plan.hit is None:
+        hit = np.zeros(len(plan.weights_col), dtype=np.bool_)
+        hit[np.fromiter(plan.sims, dtype=np.int64, count=len(plan.sims))] = True
+        plan.hit = hit
+    vids, which = _rows(columns.flat, columns.starts, nids)
+    hits = plan.hit[vids]
+    held = hits
+    others: npt.NDArray[np.float64] = np.zeros(len(nids))
+    if plan.initials:
+        bits = plan.any_initial
+        if bits is None:
+            meets = np.ones(len(vids), dtype=np.bool_)
+        else:
+            meets = _meets_bits(plan.bits_lo, plan.bits_hi, vids, bits)
+        other = meets & ~hits
+        held = hits | other
+        others = np.bincount(which, weights=other, minlength=len(nids)).astype(np.float64)
+    n_hits = np.bincount(which, weights=hits, minlength=len(nids))
+    held_weight = np.bincount(
+        which, weights=np.where(held, plan.weights_col[vids], 0.0), minlength=len(nids)
+    )
+    free = np.minimum(others, len(plan.initials))
+    best = np.array(plan.best)
+    k = np.minimum(n_hits + free, len(best) - 1).astype(np.int64)
+    matched, missing_query = best[k, 0], best[k, 1]
+    missing = MISSING_QUERY * missing_query + MISSING_LIST * (columns.weight[nids] - held_weight)
+    # Each query word a name matches takes a list word of its own: a name reaching the
+    # cutoff holds `least` of them (this is what drops the names where one common list
+    # word, Ahmad, meets two query words, "Ahmad Ali Ahmad" or "Ahmad Ali Atmad").
+    keep = n_hits >= max(plan.least, 1)
+    # matched > 0 wherever a word is held; a hair of slack for float rounding.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bound = matched / (matched + missing) * columns.factor[nids]
+    keep &= bound >= plan.cutoff - 1e-9
+    return keep
+
+
+def _candidates_over_arrays(plan: _Plan, arrays: _PostingArrays) -> npt.NDArray[np.int64]:
+    """`ScreeningIndex._candidates` over arrays: each name gets a bit per query position
+    it holds a match for, then the subsets (or the prefix) are tested on those bits. Set
+    unions of a common name's hundreds of spellings cost 5-10 ms at a million names; this
+    touches each posting once, in C."""
+    if plan.position_ids is None:
+        ids: list[list[int]] = [[] for _ in plan.tokens]
+        for vid, entries in plan.sims.items():
+            for _, pos, _ in entries:
+                ids[pos].append(vid)
+        plan.position_ids = [np.array(v, dtype=np.int64) for v in ids]
+    wanted = (
+        plan.prefix if plan.prefix is not None else sorted({p for s in plan.subsets for p in s})
+    )
+    mask = np.zeros(arrays.count, dtype=np.uint16)  # pages are only touched where written
+    known = len(arrays.starts) - 1  # words interned after the source was built hold none of it
+    touched = []
+    for pos in wanted:
+        vids = plan.position_ids[pos]
+        names, _ = _rows(arrays.names, arrays.starts, vids[vids < known])
+        mask[names] |= np.uint16(1 << pos)
+        touched.append(names)
+    found = np.concatenate(touched) if touched else np.zeros(0, dtype=np.int32)
+    if plan.prefix is None:
+        bits = mask[found]
+        keep = np.zeros(len(found), dtype=np.bool_)
+        for subset in plan.subsets:
+            need = np.uint16(sum(1 << pos for pos in subset))
+            keep |= (bits & need) == need
+        found = found[keep]
+    # Each name once, without sorting or scanning a mask of every name (a million of them).
+    order = np.arange(len(found), dtype=np.int32)
+    last = np.empty(arrays.count, dtype=np.int32)
+    last[found] = order
+    distinct: npt.NDArray[np.int64] = found[last[found] == order].astype(np.int64)
+    return distinct
+
+
+def _rows(
+    flat: npt.NDArray[Any], starts: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64]]:
+    """The values of `rows` of a ragged table (row r is flat[starts[r]:starts[r + 1]]), one
+    after another, and for each value the index in `rows` of the row it came from."""
+    begin = starts[rows]
+    lengths = starts[rows + 1] - begin
+    ends = np.cumsum(lengths)
+    total = int(ends[-1]) if len(ends) else 0
+    which = np.repeat(np.arange(len(rows)), lengths)
+    at = np.arange(total) + np.repeat(begin - (ends - lengths), lengths)
+    return flat[at], which
+
+
+def _meets_bits(
+    lo: npt.NDArray[np.uint64], hi: npt.NDArray[np.uint64], vids: npt.NDArray[np.int64], bits: int
+) -> npt.NDArray[np.bool_]:
+    """Which tokens' `_list_bits` share a bit with `bits`."""
+    low, high = np.uint64(bits & _LOW), np.uint64(bits >> 64)
+    found: npt.NDArray[np.bool_] = ((lo[vids] & low) | (hi[vids] & high)) != 0
+    return found
+
+
+def _union(parts: list[tuple[int, ...] | set[int]]) -> set[int] | None:
+    """The names holding one of the list tokens that match one query position."""
+    if not parts:
+        return None
+    return _as_set(parts[0]) if len(parts) == 1 else set().union(*parts)
 
 
 def _as_set(names: tuple[int, ...] | set[int]) -> set[int]:

@@ -15,6 +15,7 @@ two spellings share no one-deletion neighbour (two substitutions in one word).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -513,13 +514,19 @@ def _arabic(a: Token, latin: Token) -> tuple[float, str]:
     return 0.0, ""
 
 
-def edit_score(q: Token, v: Token) -> float:
-    """Similarity by OSA edit distance between phonetic forms (0 when too far)."""
+def _spelled(t: Token) -> tuple[tuple[str, int, str], ...]:
+    return tuple((a, len(a), edit_class(a)) for a in spellings(t))
+
+
+def _edit_score(spelled: tuple[tuple[str, int, str], ...], v: Token) -> float:
+    """Similarity by OSA edit distance between phonetic forms (0 when too far); `spelled`:
+    the query word's spellings with their lengths and edit classes."""
     best = 0.0
-    for a in spellings(q):
-        for b in spellings(v):
-            longest = max(len(a), len(b))
-            if longest < 4 or abs(len(a) - len(b)) > 1 or edit_class(a) != edit_class(b):
+    for b in spellings(v):
+        lb, cb = len(b), edit_class(b)
+        for a, la, ca in spelled:
+            longest = la if la > lb else lb
+            if longest < 4 or abs(la - lb) > 1 or ca != cb:
                 continue
             if longest < 6 and a[0] != b[0]:
                 continue  # Omar is not Amar: short names keep their first letter
@@ -533,35 +540,51 @@ def edit_score(q: Token, v: Token) -> float:
 
 def similarity(q: Token, v: Token) -> tuple[float, str]:
     """How well list token `v` stands for query token `q`: (score, rule), (0, "") if not."""
-    if q.text == v.text:
-        return EXACT, "exact"
-    if q.label is not None or v.label is not None:
-        return (EXACT, "legal_form") if q.label == v.label else (0.0, "")
-    if _meets(q.pfs, v.pfs):
-        return TRANSLITERATION, "transliteration"
-    if q.group is not None and q.group == v.group:
-        return EQUIVALENCE, "equivalence"
-    if _meets(q.pfs, v.cores) or _meets(q.cores, v.pfs):
-        return COMPOUND_PART, "compound_part"
-    if q.kind == "patronymic" and v.kind == "patronymic" and q.stem == v.stem:
-        return PATRONYMIC, "patronymic"
-    if q.kind == "initial" or v.kind == "initial":
-        if q.kind != v.kind and initials(q) & initials(v):
-            return INITIAL, "initial"
+    return matcher(q)(v)
+
+
+@lru_cache(maxsize=1 << 12)
+def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
+    """`similarity` with `q` fixed: what depends on `q` alone is worked out once, for the
+    hundreds of list tokens a common query word is compared with."""
+    text, label, group, kind, stem = q.text, q.label, q.group, q.kind, q.stem
+    pfs, cores, stems = frozenset(q.pfs), frozenset(q.cores), frozenset(q.stems)
+    skels, first, spelled = q.skels, _first_letters(q), _spelled(q)
+    initial = kind == "initial"
+    starts = initials(q)
+
+    def match(v: Token) -> tuple[float, str]:
+        if text == v.text:
+            return EXACT, "exact"
+        if label is not None or v.label is not None:
+            return (EXACT, "legal_form") if label == v.label else (0.0, "")
+        if not pfs.isdisjoint(v.pfs):
+            return TRANSLITERATION, "transliteration"
+        if group is not None and group == v.group:
+            return EQUIVALENCE, "equivalence"
+        if not pfs.isdisjoint(v.cores) or not cores.isdisjoint(v.pfs):
+            return COMPOUND_PART, "compound_part"
+        if kind == "patronymic" and v.kind == "patronymic" and stem == v.stem:
+            return PATRONYMIC, "patronymic"
+        if initial or v.kind == "initial":
+            if kind != v.kind and starts & initials(v):
+                return INITIAL, "initial"
+            return 0.0, ""
+        if group is not None and v.group is not None:
+            return 0.0, ""  # two different known names: Mahmoud is not Muhammad
+        if q.arabic != v.arabic:
+            return _arabic(q, v) if q.arabic else _arabic(v, q)
+        if not stems.isdisjoint(v.stems):
+            return SURNAME_FORM, "surname_form"
+        score = _edit_score(spelled, v)
+        if score:
+            return score, "edit_distance"
+        shared = _common(skels, v.skels)
+        if shared and min(map(len, shared)) >= 3 and first & _first_letters(v):
+            return PHONETIC, "phonetic"
         return 0.0, ""
-    if q.group is not None and v.group is not None:
-        return 0.0, ""  # two different known names: Mahmoud is not Muhammad
-    if q.arabic != v.arabic:
-        return _arabic(q, v) if q.arabic else _arabic(v, q)
-    if _meets(q.stems, v.stems):
-        return SURNAME_FORM, "surname_form"
-    score = edit_score(q, v)
-    if score:
-        return score, "edit_distance"
-    shared = _common(q.skels, v.skels)
-    if shared and min(map(len, shared)) >= 3 and _first_letters(q) & _first_letters(v):
-        return PHONETIC, "phonetic"
-    return 0.0, ""
+
+    return match
 
 
 # --- lookup keys ------------------------------------------------------------------------

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
+import numpy as np
 import pytest
 
-from listd.model import Entity
+from listd.model import Entity, Name
 from listd.screening import DEFAULT_THRESHOLD, Match, Query, ScreeningIndex
 from tests.conftest import DATA, un_file
 
@@ -300,13 +301,39 @@ def test_replace_source_keeps_other_sources(
     assert not other.screen(Query("Aamir Ali Chaudhry"))
 
 
-def test_pruning_loses_nothing_where_common_names_crowd(lists: dict[str, list[Entity]]) -> None:
-    """The count filter and the bound only act on crowded candidate sets: crowd the real
-    lists with 6,000 names made of common given names and real surnames, some holding a
-    name twice, and check against the unpruned and the exhaustive answers."""
+def test_candidates_over_arrays_are_the_candidates_over_sets(
+    index: ScreeningIndex, lists: dict[str, list[Entity]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Large sources find candidates over arrays, small ones over sets: the same names."""
+    import listd.screening.index as module
+
+    monkeypatch.setattr(module, "_ARRAY_SOURCE", 0)
+    arrays = build(lists)
+    assert all(s.postings_array is not None for s in arrays._sources.values())
+    assert all(s.postings_array is None for s in index._sources.values())
+    for query in [*QUERIES, Query("Muhammad Ali"), Query("A. Q. Khan")]:
+        plan = arrays._plan(query, {})
+        assert plan is not None
+        for name, source in arrays._sources.items():
+            over_arrays = arrays._candidates(plan, source)
+            assert isinstance(over_arrays, np.ndarray)
+            assert set(over_arrays.tolist()) == index._candidates(plan, index._sources[name])
+        assert summary(arrays.screen(query)) == summary(index.screen_exhaustive(query))
+
+
+@pytest.mark.parametrize("array_source", [20_000, 0], ids=["sets", "arrays"])
+def test_pruning_loses_nothing_where_common_names_crowd(
+    lists: dict[str, list[Entity]], monkeypatch: pytest.MonkeyPatch, array_source: int
+) -> None:
+    """The bound only acts on crowded candidate sets: crowd the real lists with 6,000
+    names made of common given names and real surnames, some holding a name twice, and
+    check against the unpruned and the exhaustive answers, with candidates found over
+    sets and over arrays."""
     import random
 
-    from listd.model import Name
+    import listd.screening.index as module
+
+    monkeypatch.setattr(module, "_ARRAY_SOURCE", array_source)
 
     rng = random.Random(5)
     common = ["Ahmad", "Akhmad", "Ali", "Muhammad", "Mohammad", "Ibrahim", "Khan", "Hasan"]
@@ -333,8 +360,67 @@ def test_pruning_loses_nothing_where_common_names_crowd(lists: dict[str, list[En
     for query in queries:
         plan = index._plan(query, {})
         assert plan is not None
-        crowded += len(index._candidates(plan, index._sources["crowd"], prune=False)) > 2000
+        crowded += len(index._candidates(plan, index._sources["crowd"])) > 2000
+        assert (index._sources["crowd"].postings_array is None) == (array_source > 0)
         pruned = summary(index.screen(query))
         assert pruned == summary(index.screen_unpruned(query)), query
         assert pruned == summary(index.screen_exhaustive(query)), query
-    assert crowded >= 2  # the count filter did run
+    assert crowded >= 2  # crowded: thousands of candidates went to the array bound
+
+    # The per-name bound, over arrays and in Python, never drops a name whose exact score
+    # reaches the cutoff; it does drop most of the others.
+    from listd.screening.index import _bound_holds
+
+    checked = dropped = 0
+    for query in [*queries, *QUERIES]:
+        plan = index._plan(query, {})
+        assert plan is not None
+        for source in index._sources.values():
+            names = sorted(index._candidates(plan, source))
+            if not names or source.columns is None:
+                continue
+            kept = _bound_holds(plan, source.columns, np.array(names, dtype=np.int64))
+            for nid, keep in zip(names, kept, strict=True):
+                if index._name_score(plan, source, nid)[0] >= plan.cutoff:
+                    assert keep, (query, source.name_text[nid])
+                    assert not index._below(plan, source, nid), (query, source.name_text[nid])
+                checked += 1
+                dropped += not keep
+    assert checked > 20_000 and dropped > checked / 2
+
+
+def test_lookups_made_before_a_delta_see_the_words_it_adds(
+    lists: dict[str, list[Entity]],
+) -> None:
+    """Query-word lookups are kept across loads and only extended with the words a load
+    adds: a spelling first seen in a delta is found for a word looked up before it."""
+    index = build(lists)
+    query = Query("Aamir Ali Chaudhry")
+    assert [m.entity.id for m in index.screen(query)] == [CHAUDHRY]
+    assert any(t.text == "chaudhry" for t in index._retrieved)  # looked up, kept
+    cousin = Entity(id="un:QDi.999", source="un", schema="person", reference="QDi.999",
+                    names=(Name("Aamir Ali Chawdhri", kind="primary"),))  # fmt: skip
+    assert not any(t.text == "chawdhri" for t in index._vocab.tokens)  # a new word
+    index.apply_delta("un", "v2", [cousin], [])
+    found = summary(index.screen(query))
+    assert "un:QDi.999" in [f[0] for f in found]
+    assert found == summary(build({**lists, "un": [*lists["un"], cousin]}).screen(query))
+
+
+def test_similarity_is_symmetric(index: ScreeningIndex) -> None:
+    """`similarity(q, v) == similarity(v, q)` on real pairs: the customer index compares
+    many customer words with one listed word through the listed word's matcher."""
+    import random
+
+    from listd.screening.tokens import similarity
+
+    tokens = index._vocab.tokens
+    rng = random.Random(3)
+    pairs = [
+        (tokens[vid], token)
+        for token in rng.sample(tokens, 300)
+        for vid in index._lookup(token, 0, len(tokens))
+    ]
+    assert len(pairs) > 1000
+    assert sum(similarity(a, b)[0] > 0 for a, b in pairs) > 1000
+    assert all(similarity(a, b) == similarity(b, a) for a, b in pairs)
