@@ -90,6 +90,12 @@ def create_app(
     freshness: dict[str, str | None] = {}
     app[FRESHNESS] = freshness
     bell = app[BELL] = Bell()
+
+    async def end_streams(app: web.Application) -> None:
+        # Runs before the drain waits for handlers: SSE streams end now, not at its timeout.
+        app[BELL].close()
+
+    app.on_shutdown.append(end_streams)
     sources = sorted(settings.sources)
 
     async def on_update(source: str, version: str) -> None:

@@ -47,4 +47,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
             await response.write(f"id: {delta['seq']}\nevent: delta\ndata: {data}\n\n".encode())
         if len(deltas) < 500 and not await bell.wait(_KEEPALIVE_S):
             await response.write(b": keep-alive\n\n")
+        if bell.closed:
+            # Shutting down: the client reconnects (to another instance) with Last-Event-ID.
+            return response
         deltas, cursor = await store.read_deltas(cursor, 500, source)

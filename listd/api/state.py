@@ -18,14 +18,22 @@ from listd.sync import Syncer
 
 
 class Bell:
-    """Wakes every waiter when new deltas are announced (or on a timeout)."""
+    """Wakes every waiter when new deltas are announced (or on a timeout).
+
+    Closed when the app shuts down: long-lived waiters (SSE streams) end then, instead of
+    holding the HTTP drain until its timeout."""
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        self.closed = False
 
     def ring(self) -> None:
         self._event.set()
         self._event = asyncio.Event()
+
+    def close(self) -> None:
+        self.closed = True
+        self.ring()
 
     async def wait(self, seconds: float) -> bool:
         event = self._event

@@ -119,6 +119,23 @@ async def test_sse_resumes_and_streams_live(
         assert {e["op"] for e in live} == {"added", "amended", "removed"}
 
 
+async def test_sse_streams_end_cleanly_when_the_server_shuts_down(
+    api: Client, keys: dict[str, str], redis: Redis, settings: Settings
+) -> None:
+    """A stream open at shutdown is ended by the server (the chunked body completes), not
+    cut off when the drain times out: SIGTERM is not held up by live consumers."""
+    await sync(redis, settings, "2025-11-20")
+    headers = {**auth(keys["screener"]), "Last-Event-ID": "1000"}
+    async with api.get("/v1/deltas/stream", headers=headers) as resp:
+        assert resp.status == 200
+        assert await resp.content.readline() == b"retry: 2000\n"
+        closing = asyncio.create_task(api.server.close())
+        # A complete body reads to its end; one cut off raises ClientPayloadError.
+        rest = await asyncio.wait_for(resp.content.read(), 30)
+        assert rest.strip() == b""
+        await asyncio.wait_for(closing, 30)
+
+
 async def test_held_list_over_the_admin_api(
     api: Client, keys: dict[str, str], redis: Redis, settings: Settings
 ) -> None:
