@@ -560,7 +560,8 @@ class Journal:
         a time (a lock with a TTL); returns the files written."""
         token = secrets.token_hex(8)
         lock = self.keys.journal_lock()
-        if not await self.redis.set(lock, token, nx=True, ex=600):
+        taken = await self.redis.set(lock, token, nx=True, ex=600)
+        if not taken and await self.redis.get(lock) != token:  # != a retried SET that landed
             return []
         written: list[Path] = []
         try:

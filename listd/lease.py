@@ -36,9 +36,10 @@ LEADER = "leader"  # the lease name: Keys.lease(LEADER), Keys.fence(LEADER)
 DEFAULT_TTL = 10.0  # seconds; LISTD_LEADER_TTL overrides
 
 # KEYS: lease, fence. ARGV: token, ttl ms, holder to steal from ("" = none).
+# Held by this token already: redis-py retried the script after a dropped reply.
 _ACQUIRE = """
 local held = redis.call('GET', KEYS[1])
-if held and held ~= ARGV[3] then return 0 end
+if held and held ~= ARGV[3] and held ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 return redis.call('INCR', KEYS[2])
 """

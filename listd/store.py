@@ -145,15 +145,28 @@ class SourceLock:
         self._retry: asyncio.Task[None] | None = None
 
     async def acquire(self) -> None:
-        if not await self.redis.set(self.key, self.token, nx=True, px=_LOCK_TTL_MS):
+        try:
+            set_now = await self.redis.set(self.key, self.token, nx=True, px=_LOCK_TTL_MS)
+        except (RedisError, OSError, asyncio.CancelledError):
+            # The SET may have landed before the connection dropped: it must not outlive us.
+            self._retry = asyncio.create_task(self._release_later(), name=f"unlock:{self.key}")
+            raise
+        if not set_now:
             holder = cast(str | None, await self.redis.get(self.key))
-            if holder is None or not holder_dead(holder):
-                raise SyncInProgress(f"another sync holds {self.key} ({holder})")
-            taken = await self.redis.eval(_STEAL, 1, self.key, holder, self.token, _LOCK_TTL_MS)
-            if not taken:
-                raise SyncInProgress(f"another sync holds {self.key}")
-            log.warning("took over the lock of a dead sync", key=self.key, holder=holder)
+            # redis-py retries a command after a dropped connection: if the first SET had
+            # landed, the holder is this lock, and refusing would block the source for the TTL.
+            if holder != self.token:
+                await self._take_over(holder)
         self._heartbeat = asyncio.create_task(self._beat(), name=f"lock:{self.key}")
+
+    async def _take_over(self, holder: str | None) -> None:
+        """Take the lock of a dead holder on this host; SyncInProgress for a live one."""
+        if holder is None or not holder_dead(holder):
+            raise SyncInProgress(f"another sync holds {self.key} ({holder})")
+        taken = await self.redis.eval(_STEAL, 1, self.key, holder, self.token, _LOCK_TTL_MS)
+        if not taken:
+            raise SyncInProgress(f"another sync holds {self.key}")
+        log.warning("took over the lock of a dead sync", key=self.key, holder=holder)
 
     async def _beat(self) -> None:
         while True:

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 from redis.asyncio import Redis
 
-from listd.errors import FetchError, ValidationFailed
+from listd.errors import FetchError, SyncInProgress, ValidationFailed
 from listd.keys import Keys
 from listd.model import Entity
 from listd.scrapers import scraper
@@ -288,3 +288,21 @@ async def test_hostile_xml_is_refused_before_expansion(redis: Redis, settings: S
         with pytest.raises(ValidationFailed):
             await Syncer(settings, store).sync("un", raw=body)
     assert await store.current_version("un") is None
+
+
+async def test_a_lock_whose_set_landed_before_a_dropped_reply_is_ours(
+    redis: Redis, settings: Settings
+) -> None:
+    """redis-py retries a command after a dropped connection. When the first SET NX had
+    landed, the retry finds this very lock's token: the sync goes on, and nothing is left
+    behind to block the source until the lock's TTL runs out."""
+    store = Store(redis, Keys(settings.key_prefix))
+    lock = store.lock("un")
+    await redis.set(lock.key, lock.token, px=60_000)  # the first try's effect
+    await lock.acquire()
+    with pytest.raises(SyncInProgress):
+        await store.lock("un").acquire()
+    await lock.release()
+    assert await redis.get(lock.key) is None
+    result = await Syncer(settings, store).sync("un", raw=un_file("2018-06-07").read_bytes())
+    assert result.outcome == "updated"

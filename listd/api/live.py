@@ -7,6 +7,7 @@ import re
 
 from aiohttp import web
 
+from listd.api.middleware import note, refused_now
 from listd.api.state import BELL, STORE
 from listd.errors import BadRequest
 
@@ -49,5 +50,12 @@ async def stream(request: web.Request) -> web.StreamResponse:
             await response.write(b": keep-alive\n\n")
         if bell.closed:
             # Shutting down: the client reconnects (to another instance) with Last-Event-ID.
+            return response
+        refused = await refused_now(request)
+        if refused is not None:
+            # Blocking a user is immediate, for a stream opened before the block too.
+            body = json.dumps(refused.to_json(), ensure_ascii=False, sort_keys=True)
+            await response.write(f"event: refused\ndata: {body}\n\n".encode())
+            note(request, stream_ended=refused.code)
             return response
         deltas, cursor = await store.read_deltas(cursor, 500, source)

@@ -33,6 +33,7 @@ from listd.access import (
 from listd.api.state import METRICS, PRINCIPAL
 from listd.audit import BASIS_FIELDS, Basis, Confirm, Journal, JournalWriter, Unconfirmed, Written
 from listd.errors import (
+    Forbidden,
     JournalUnavailable,
     ListdError,
     RetryLater,
@@ -206,6 +207,23 @@ async def _admit(request: web.Request, access: Access, cached: bool) -> Admissio
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthorized("send 'Authorization: Bearer <API key>'")
     return await access.gate.admit(secret.strip(), cached)
+
+
+async def refused_now(request: web.Request) -> ListdError | None:
+    """For a long-lived answer (the SSE stream): the 401/403 its credential gets if admitted
+    afresh now (blocked, expired, revoked, terms to accept), or None while it still holds.
+
+    A Redis outage is not a refusal here: the stream's own reads fail then."""
+    access = request.app[ACCESS]
+    try:
+        fresh = await _admit(request, access, cached=False)
+        if fresh is not None:
+            fresh.check((request.method, route_of(request)) in AGREEMENT_EXEMPT)
+    except (Unauthorized, Forbidden) as exc:
+        return exc
+    except ListdError:
+        return None
+    return None
 
 
 def _failure(exc: BaseException) -> tuple[int, str]:

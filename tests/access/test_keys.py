@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import json
 import time
 
 from redis.asyncio import Redis
 
 from listd.access import hash_key
+from listd.api.state import REDIS, SETTINGS
 from listd.keys import Keys
 from listd.settings import Settings
+from listd.store import Store
+from listd.sync import Syncer
 from tests.access.conftest import SCREEN, Api, MakeApi
+from tests.conftest import un_file
 
 
 async def test_keys_are_stored_only_as_hashes(api: Api, redis: Redis, settings: Settings) -> None:
@@ -148,3 +153,30 @@ async def test_operators_manage_users_and_keys(api: Api) -> None:
     assert issued["key"] not in str(shown)
     listed = await api.json("GET", "/v1/users?org=bank-c", operator)
     assert [u["id"] for u in listed["users"]] == [user["id"]]
+
+
+async def test_a_block_ends_a_delta_stream_opened_before_it(make_api: MakeApi) -> None:
+    one, two = await make_api(), await make_api()
+    operator = await one.key("operator", org="ops")
+    key = await one.key("screener")
+    key_id = (await one.store.record(key))["key_id"]
+    store = Store(two.app[REDIS], Keys(two.app[SETTINGS].key_prefix))
+    last = await store.last_seq()
+    async with await two.call(
+        "GET", "/v1/deltas/stream", key, headers={"Last-Event-ID": str(last)}
+    ) as stream:
+        assert stream.status == 200
+        assert await stream.content.readline() == b"retry: 2000\n"
+        await one.json("POST", f"/v1/keys/{key_id}/block", operator, json={"reason": "left"})
+        # New deltas wake the stream: it asks the gate again before sending any of them.
+        result = await Syncer(two.app[SETTINGS], store).sync(
+            "un", raw=un_file("2025-11-20").read_bytes()
+        )
+        assert result.last_seq is not None and result.last_seq > last
+        rest = (await asyncio.wait_for(stream.content.read(), 30)).decode()
+    assert "event: delta" not in rest
+    event, data = rest.strip().split("\n")
+    assert event == "event: refused"
+    assert json.loads(data.removeprefix("data: "))["error"] == "blocked"
+    streams = [e.fields for e in await one.entries() if e.fields.get("path") == "/v1/deltas/stream"]
+    assert [s.get("stream_ended") for s in streams] == ["blocked"]

@@ -29,6 +29,18 @@ async def test_one_holder_at_a_time_with_increasing_fences(
     assert not await a.renew()  # a no longer holds it
 
 
+async def test_a_lease_still_held_by_its_own_token_is_taken_at_once(
+    redis: Redis, settings: Settings
+) -> None:
+    """What redis-py's retry of the acquire finds when the first try landed but its reply
+    was lost, or what a leader finds when Redis returns from a short outage: its own token.
+    It leads again at once, under a new fence, instead of waiting out the TTL."""
+    a, b = lease(redis, settings, ttl=60), lease(redis, settings, ttl=60)
+    assert await a.acquire() and a.fence == 1
+    assert await a.acquire() and a.fence == 2
+    assert not await b.acquire()
+
+
 async def test_an_expired_lease_is_taken_over(redis: Redis, settings: Settings) -> None:
     a, b = lease(redis, settings, ttl=0.3), lease(redis, settings, ttl=0.3)
     assert await a.acquire()

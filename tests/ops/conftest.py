@@ -9,7 +9,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,8 +112,22 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Keep each phase's report on the item, so a fixture can tell that its test failed."""
+    report = yield
+    item.stash.setdefault(_REPORTS, {})[report.when] = report
+    return report
+
+
+_REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
+
+
 @pytest.fixture
 async def start_daemon(
+    request: pytest.FixtureRequest,
     settings: Settings,
     tmp_path: Path,
     source_server: SourceServer,
@@ -159,6 +173,12 @@ async def start_daemon(
         if daemon.proc.returncode is None:
             daemon.proc.send_signal(signal.SIGKILL)
             await daemon.proc.wait()
+    called = request.node.stash.get(_REPORTS, {}).get("call")
+    if called is not None and called.failed:
+        # The daemons' own logs are what explain a timed-out wait in CI.
+        for daemon in made:
+            print(f"--- {daemon.name}.log (last 6000 characters) ---")
+            print(daemon.log.read_text(errors="replace")[-6000:])
 
 
 async def until(

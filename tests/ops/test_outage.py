@@ -57,7 +57,18 @@ async def test_syncs_pause_while_redis_is_away_and_resume_when_it_returns(
     start_daemon: Start, source_server: SourceServer, valkey: Valkey, settings: Settings
 ) -> None:
     redis = client(valkey.url)
-    store = Store(redis, Keys(settings.key_prefix))
+    try:
+        await _pause_and_resume(
+            start_daemon, source_server, valkey, Store(redis, Keys(settings.key_prefix))
+        )
+    finally:
+        await redis.aclose()
+
+
+async def _pause_and_resume(
+    start_daemon: Start, source_server: SourceServer, valkey: Valkey, store: Store
+) -> None:
+    redis = store.redis
 
     async def answers() -> bool:
         try:
@@ -100,4 +111,3 @@ async def test_syncs_pause_while_redis_is_away_and_resume_when_it_returns(
     await until(leading, what="leading again")
     await until(lambda: synced(seq + 2), what="the sync after Redis returned")
     assert await store.last_seq() == seq + 2
-    await redis.aclose()
