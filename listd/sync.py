@@ -8,10 +8,11 @@ was: nothing becomes visible before the final pointer flip.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
@@ -378,53 +379,55 @@ class Syncer:
         await self.store.collect_garbage(name)
         log.warning("snapshot held", source=name, version=snapshot.version, reason=reason)
 
-    async def approve_held(self, name: str) -> SyncResult:
-        """Publish the held snapshot of `name` (an administrator's decision)."""
+    @contextlib.asynccontextmanager
+    async def _held(self, name: str) -> AsyncIterator[dict[str, str]]:
+        """The held snapshot of `name`, under the source's lock (NotFound if there is none)."""
         self.settings.source(name)
-        result = SyncResult(source=name, origin="held snapshot approved")
         lock = self.store.lock(name)
         await lock.acquire()
         try:
             held = await self.store.held(name)
             if not held:
                 raise NotFound(f"{name} has no held snapshot")
-            version = held["version"]
-            current = await self.store.current_version(name)
-            old = await self.store.content_hashes(name, current) if current else {}
-            new = await self.store.content_hashes(name, version)
-            plan = delta.plan(old, new)
-            new_json = await self.store.entity_json(name, version, [*plan.added, *plan.amended])
-            meta = await self.store.snapshot_meta(name, version)
-            snapshot = Snapshot(name, version, int(meta["entities"]), meta["content_hash"])
-            kept = ("etag", "last_modified", "raw_sha256", "published")
-            extra: dict[str, str] = {k: held[k] for k in kept if k in held}
-            await self.publish(name, snapshot, current, plan, new_json, extra, result)
-            await self.store.drop_held(name)
-            await self.store.collect_garbage(name)
-            log.warning("held snapshot approved", source=name, version=version)
+            yield held
         finally:
-            result.finished = now_iso()
-            await self.store.record_history(name, result.to_dict(), self.settings.history_length)
             await lock.release()
+
+    async def approve_held(self, name: str) -> SyncResult:
+        """Publish the held snapshot of `name` (an administrator's decision)."""
+        result = SyncResult(source=name, origin="held snapshot approved")
+        async with self._held(name) as held:
+            try:
+                version = held["version"]
+                current = await self.store.current_version(name)
+                old = await self.store.content_hashes(name, current) if current else {}
+                new = await self.store.content_hashes(name, version)
+                plan = delta.plan(old, new)
+                added = [*plan.added, *plan.amended]
+                new_json = await self.store.entity_json(name, version, added)
+                meta = await self.store.snapshot_meta(name, version)
+                snapshot = Snapshot(name, version, int(meta["entities"]), meta["content_hash"])
+                kept = ("etag", "last_modified", "raw_sha256", "published")
+                extra: dict[str, str] = {k: held[k] for k in kept if k in held}
+                await self.publish(name, snapshot, current, plan, new_json, extra, result)
+                await self.store.drop_held(name)
+                await self.store.collect_garbage(name)
+                log.warning("held snapshot approved", source=name, version=version)
+            finally:
+                result.finished = now_iso()
+                history = self.settings.history_length
+                await self.store.record_history(name, result.to_dict(), history)
         return result
 
     async def reject_held(self, name: str) -> dict[str, str]:
         """Discard the held snapshot of `name`; the serving list is untouched."""
-        self.settings.source(name)
-        lock = self.store.lock(name)
-        await lock.acquire()
-        try:
-            held = await self.store.held(name)
-            if not held:
-                raise NotFound(f"{name} has no held snapshot")
+        async with self._held(name) as held:
             await self.store.drop_held(name)
             state = await self.store.state(name)
             await self.store.set_state(name, status="ok" if state.get("version") else "never")
             await self.store.collect_garbage(name)
             log.warning("held snapshot rejected", source=name, version=held["version"])
             return held
-        finally:
-            await lock.release()
 
     async def _succeeded(self, name: str, result: SyncResult, extra: dict[str, str]) -> None:
         await self.store.set_state(
