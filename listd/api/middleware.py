@@ -214,16 +214,20 @@ async def refused_now(request: web.Request) -> ListdError | None:
     afresh now (blocked, expired, revoked, terms to accept), or None while it still holds.
 
     A Redis outage is not a refusal here: the stream's own reads fail then."""
-    access = request.app[ACCESS]
     try:
-        fresh = await _admit(request, access, cached=False)
-        if fresh is not None:
-            fresh.check((request.method, route_of(request)) in AGREEMENT_EXEMPT)
+        await _admit_afresh(request, request.app[ACCESS])
     except (Unauthorized, Forbidden) as exc:
         return exc
     except ListdError:
         return None
     return None
+
+
+async def _admit_afresh(request: web.Request, access: Access) -> None:
+    """Admit the request's credential again, from Redis; raises what the gate refuses."""
+    fresh = await _admit(request, access, cached=False)
+    if fresh is not None:
+        fresh.check((request.method, route_of(request)) in AGREEMENT_EXEMPT)
 
 
 def _failure(exc: BaseException) -> tuple[int, str]:
@@ -300,7 +304,6 @@ async def _reconfirm(
     """A cached admission did not hold when the entry was appended: the access rules
     changed (check afresh) or the key is over its rate limit. The answer is withheld
     unless a fresh admission passes."""
-    route = (request.method, route_of(request))
     principal = admission.principal
     refusal: ListdError | None
     if unconfirmed.reason == "limit":
@@ -308,9 +311,7 @@ async def _reconfirm(
         refusal = rate_limited(admission.limit, time.time())
     else:
         try:
-            fresh = await _admit(request, access, cached=False)
-            if fresh is not None:
-                fresh.check(route in AGREEMENT_EXEMPT)
+            await _admit_afresh(request, access)
             refusal = None
         except ListdError as exc:
             refusal = exc
