@@ -36,6 +36,7 @@ from listd.keys import Keys
 from listd.lease import Lease
 from listd.logs import get_logger
 from listd.screening import ScreeningIndex
+from listd.screening.follow import follow
 from listd.settings import Settings
 from listd.store import Store
 from listd.sync import Syncer
@@ -46,18 +47,8 @@ __all__ = ["create_app", "refresh_index"]
 
 
 async def refresh_index(store: Store, index: ScreeningIndex, sources: list[str]) -> list[str]:
-    """Load into `index` every source whose current version differs from the loaded one."""
-    changed: list[str] = []
-    for source, version in (await store.current_versions(sources)).items():
-        if version is None or index.versions.get(source) == version:
-            continue
-        entities = await store.entities(source, version)
-        if not entities:  # the version was collected between the two reads; next round
-            continue
-        index.replace_source(source, version, entities)
-        changed.append(source)
-        log.info("index loaded", source=source, version=version, entities=len(entities))
-    return changed
+    """Bring `index` to every source's current version; returns the sources that changed."""
+    return (await follow(store, index, sources)).changed
 
 
 def create_app(

@@ -49,6 +49,7 @@ from listd.logs import get_logger
 from listd.model import Entity, entity_from_dict
 from listd.screening import Match, ScreeningIndex
 from listd.screening.evidence import MAX_BONUS_BIRTH, MAX_BONUS_NATIONALITY
+from listd.screening.follow import follow
 from listd.store import Store
 
 log = get_logger(__name__)
@@ -434,15 +435,8 @@ class Dispatcher:
 
     async def _lists_current(self) -> bool:
         """Load into `lists` any source whose serving version it does not hold yet."""
-        for source, version in (await self.store.current_versions(self.sources)).items():
-            if version is None or self.lists.versions.get(source) == version:
-                continue
-            entities = await self.store.entities(source, version)
-            if not entities:
-                return False
-            # In the event loop, like the API's own refresh: one writer at a time.
-            self.lists.replace_source(source, version, entities)
-        return True
+        # In the event loop, like the API's own refresh: one writer at a time.
+        return not (await follow(self.store, self.lists, self.sources)).behind
 
     async def _screen(
         self, sub: Subscription, customers: list[Customer]

@@ -1,0 +1,88 @@
+"""Keep an in-memory ScreeningIndex at the store's serving version of each source.
+
+A new version is patched in from its difference with the version the index holds (the
+content hashes of both are in Redis until the one after next is published), so a sync
+costs the API what it changed: a few milliseconds, where reading and rebuilding a whole
+large source (OFAC's SDN list: about a second) would stall every request of the process.
+The whole source is loaded at start-up, and when the held version is already collected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from listd import delta
+from listd.logs import get_logger
+from listd.model import entity_from_json
+from listd.screening.index import ScreeningIndex
+from listd.store import Store
+
+log = get_logger(__name__)
+
+
+@dataclass(slots=True)
+class Followed:
+    """What one round did to each source it found at a new version."""
+
+    patched: list[str] = field(default_factory=list)  # by the difference
+    loaded: list[str] = field(default_factory=list)  # whole
+    # The new version was collected before it could be read: the next round retries.
+    behind: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> list[str]:
+        return [*self.patched, *self.loaded]
+
+
+async def follow(store: Store, index: ScreeningIndex, sources: Sequence[str]) -> Followed:
+    """Bring `index` to the current version of every source in `sources`."""
+    out = Followed()
+    for source, version in (await store.current_versions(sources)).items():
+        held = index.versions.get(source)
+        if version is None or held == version:
+            continue
+        done = await _patch(store, index, source, held, version) if held else None
+        if done is not None:
+            if done:
+                out.patched.append(source)
+            continue
+        done = await _load(store, index, source, version)
+        if done is None:
+            out.behind.append(source)
+        elif done:
+            out.loaded.append(source)
+    return out
+
+
+async def _patch(
+    store: Store, index: ScreeningIndex, source: str, held: str, version: str
+) -> bool | None:
+    """Apply the difference from `held` to `version`; None when it cannot be computed."""
+    old = await store.content_hashes(source, held)
+    new = await store.content_hashes(source, version) if old else {}
+    if not old or not new:
+        return None  # `held` was collected (or `version` is being): load the whole source
+    plan = delta.plan(old, new)
+    wanted = [*plan.added, *plan.amended]
+    raw = await store.entity_json(source, version, wanted)
+    if len(raw) != len(wanted):
+        return None
+    if index.versions.get(source) != held:
+        return False  # another round got there while this one read
+    entities = [entity_from_json(raw[entity_id]) for entity_id in wanted]
+    index.apply_delta(source, version, entities, plan.removed)
+    log.info("index patched", source=source, version=version, **plan.counts())
+    return True
+
+
+async def _load(store: Store, index: ScreeningIndex, source: str, version: str) -> bool | None:
+    """Load the whole of `version`; None when it is gone (collected) before it was read."""
+    entities = await store.entities(source, version)
+    if not entities:
+        return None
+    if index.versions.get(source) == version:
+        return False
+    index.replace_source(source, version, entities)
+    log.info("index loaded", source=source, version=version, entities=len(entities))
+    return True
