@@ -23,7 +23,6 @@ so a customer found both by a new designation and by its own upload is alerted o
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import time
 from collections import defaultdict
@@ -50,6 +49,7 @@ from listd.model import Entity, entity_from_dict
 from listd.screening import Match, ScreeningIndex
 from listd.screening.evidence import MAX_BONUS_BIRTH, MAX_BONUS_NATIONALITY
 from listd.screening.follow import follow
+from listd.screening.index import freeze_long_lived
 from listd.store import Store
 
 log = get_logger(__name__)
@@ -163,7 +163,7 @@ class Dispatcher:
                     page = []
             if page:
                 await asyncio.to_thread(self._put_raw, sub_id, page)
-        _freeze()
+        freeze_long_lived()
         log.info(
             "watchlists indexed",
             customers=len(self.customers),
@@ -178,7 +178,7 @@ class Dispatcher:
     def _settle_memory(self, added: int) -> None:
         self._unfrozen += added
         if self._unfrozen >= 50_000:
-            _freeze()
+            freeze_long_lived()
             self._unfrozen = 0
 
     async def _loop(self, halt: asyncio.Event) -> None:
@@ -471,18 +471,6 @@ class Dispatcher:
             state[customer.reference] = {"event": event.id, "hash": content}
             out.append((event, entity.id, state))
         return out
-
-
-def _freeze() -> None:
-    """Move every object alive now out of the cyclic collector's reach.
-
-    The customer index is millions of long-lived tuples, sets and strings that never form
-    cycles (reference counting frees them). Left to the collector, each full collection
-    walks all of them, a stop-the-world pause of seconds at 10 million customers: alerts
-    wait, and the lease can expire for want of renewal. What is frozen and later becomes
-    cyclic garbage is not reclaimed, a small price at the moments this runs (after loads)."""
-    gc.collect(1)
-    gc.freeze()
 
 
 def _score(

@@ -443,6 +443,19 @@ class _Plan:
         return bool(int(self.bits_lo[vid]) & bits & _LOW or int(self.bits_hi[vid]) & bits >> 64)
 
 
+def freeze_long_lived() -> None:
+    """Move every object alive now out of the cyclic collector's reach (after a load).
+
+    Indexes are millions of long-lived tuples, arrays, sets and strings that form no
+    reference cycles: reference counting frees a replaced one. Left to the collector,
+    each full collection walks all of them, a stop-the-world pause of 100+ ms at a million
+    names and of seconds at 10 million customers. The young generations are collected
+    first, so that cyclic garbage of the moment is not frozen with them (for good).
+    """
+    gc.collect(1)
+    gc.freeze()
+
+
 class ScreeningIndex:
     """All listed names, tokenised and indexed for screening; one per API process."""
 
@@ -523,9 +536,8 @@ class ScreeningIndex:
         if changed is None:  # a delta's new words are looked up as queries meet them
             self._look_up_common()
         # Millions of long-lived index objects would make every full cyclic-GC pass walk
-        # them all (100+ ms pauses at a million names). They hold no reference cycles:
-        # park them outside the collector; reference counting still frees a replaced index.
-        gc.freeze()
+        # them all (100+ ms pauses at a million names).
+        freeze_long_lived()
 
     def __len__(self) -> int:
         return len(self.entities)
