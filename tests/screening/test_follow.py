@@ -16,8 +16,7 @@ from tests.conftest import un_file
 
 def answers(index: ScreeningIndex, names: list[str]) -> list[list[tuple[str, float]]]:
     return [
-        [(m.entity.id, m.score) for m in index.screen(Query(name=name, limit=20))]
-        for name in names
+        [(m.entity.id, m.score) for m in index.screen(Query(name=name, limit=20))] for name in names
     ]
 
 
