@@ -47,7 +47,7 @@ async def follow(store: Store, index: ScreeningIndex, sources: Sequence[str]) ->
             if done:
                 out.patched.append(source)
             continue
-        done = await _load(store, index, source, version)
+        done = await _load(store, index, source, held, version)
         if done is None:
             out.behind.append(source)
         elif done:
@@ -76,13 +76,15 @@ async def _patch(
     return True
 
 
-async def _load(store: Store, index: ScreeningIndex, source: str, version: str) -> bool | None:
+async def _load(
+    store: Store, index: ScreeningIndex, source: str, held: str | None, version: str
+) -> bool | None:
     """Load the whole of `version`; None when it is gone (collected) before it was read."""
     entities = await store.entities(source, version)
     if not entities:
         return None
-    if index.versions.get(source) == version:
-        return False
+    if index.versions.get(source) != held:
+        return False  # another round got there (perhaps to a newer version) while this read
     index.replace_source(source, version, entities)
     log.info("index loaded", source=source, version=version, entities=len(entities))
     return True
