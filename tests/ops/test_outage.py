@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 
 from listd.connection import client
 from listd.embedded import server_binary
@@ -53,22 +54,24 @@ def valkey(tmp_path: Path) -> Iterator[Valkey]:
     server.stop()
 
 
-async def test_syncs_pause_while_redis_is_away_and_resume_when_it_returns(
-    start_daemon: Start, source_server: SourceServer, valkey: Valkey, settings: Settings
-) -> None:
+@pytest.fixture
+async def valkey_redis(valkey: Valkey) -> AsyncIterator[Redis]:
+    """A client of `valkey`, closed even when the test fails (a leaked one fails a later
+    test when the collector finds its connection)."""
     redis = client(valkey.url)
-    try:
-        await _pause_and_resume(
-            start_daemon, source_server, valkey, Store(redis, Keys(settings.key_prefix))
-        )
-    finally:
-        await redis.aclose()
+    yield redis
+    await redis.aclose()
 
 
-async def _pause_and_resume(
-    start_daemon: Start, source_server: SourceServer, valkey: Valkey, store: Store
+async def test_syncs_pause_while_redis_is_away_and_resume_when_it_returns(
+    start_daemon: Start,
+    source_server: SourceServer,
+    valkey: Valkey,
+    valkey_redis: Redis,
+    settings: Settings,
 ) -> None:
-    redis = store.redis
+    redis = valkey_redis
+    store = Store(redis, Keys(settings.key_prefix))
 
     async def answers() -> bool:
         try:
