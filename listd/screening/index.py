@@ -535,8 +535,6 @@ class ScreeningIndex:
         self.versions = {**self.versions, index.source: index.version}
         if changed is None:  # a delta's new words are looked up as queries meet them
             self._look_up_common()
-        # Millions of long-lived index objects would make every full cyclic-GC pass walk
-        # them all (100+ ms pauses at a million names).
         freeze_long_lived()
 
     def __len__(self) -> int:
@@ -687,7 +685,7 @@ class ScreeningIndex:
         any_initial: int | None = 0
         for bits in initial_bits.values():
             any_initial = None if bits is None or any_initial is None else any_initial | bits
-        plan = _Plan(
+        return _Plan(
             query=query,
             tokens=tokens,
             weights=weights,
@@ -710,7 +708,6 @@ class ScreeningIndex:
             bits_lo=vocab.bits_lo.data,
             bits_hi=vocab.bits_hi.data,
         )
-        return plan
 
     def _entry(self, plan: _Plan, vid: int) -> tuple[tuple[float, bool, int, str], ...]:
         """How list token `vid`, which matches a query word, pairs with the query (cached
