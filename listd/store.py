@@ -149,7 +149,7 @@ class SourceLock:
             set_now = await self.redis.set(self.key, self.token, nx=True, px=_LOCK_TTL_MS)
         except (RedisError, OSError, asyncio.CancelledError):
             # The SET may have landed before the connection dropped: it must not outlive us.
-            self._retry = asyncio.create_task(self._release_later(), name=f"unlock:{self.key}")
+            self._release_later()
             raise
         if not set_now:
             holder = cast(str | None, await self.redis.get(self.key))
@@ -187,9 +187,13 @@ class SourceLock:
             # Redis is away: release it when it returns, or this very process (its pid
             # alive) would find its own lock and skip the source until the TTL ran out.
             log.warning("sync lock not released: redis unreachable", key=self.key, error=str(exc))
-            self._retry = asyncio.create_task(self._release_later(), name=f"unlock:{self.key}")
+            self._release_later()
 
-    async def _release_later(self) -> None:
+    def _release_later(self) -> None:
+        """Release the lock in the background as soon as Redis answers (within its TTL)."""
+        self._retry = asyncio.create_task(self._retry_release(), name=f"unlock:{self.key}")
+
+    async def _retry_release(self) -> None:
         deadline = time.monotonic() + _LOCK_TTL_MS / 1000
         while time.monotonic() < deadline:
             await asyncio.sleep(1.0)
