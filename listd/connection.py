@@ -111,7 +111,7 @@ def sentinel_client(parsed: SentinelURL) -> Redis:
     if parsed.sentinel_password:
         sentinel_kwargs["password"] = parsed.sentinel_password
         sentinel_kwargs["username"] = parsed.sentinel_username
-    sentinel = Sentinel(parsed.sentinels, sentinel_kwargs=sentinel_kwargs)  # type: ignore[no-untyped-call]
+    sentinel = Sentinel(parsed.sentinels, sentinel_kwargs=sentinel_kwargs)
     master: _SentinelMaster = sentinel.master_for(
         parsed.service,
         redis_class=_SentinelMaster,

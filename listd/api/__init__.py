@@ -135,7 +135,7 @@ def create_app(
                 finally:
                     # Bounded: redis-py's PubSub.aclose can hang on a dead connection.
                     with contextlib.suppress(Exception):
-                        await asyncio.wait_for(pubsub.aclose(), 2.0)  # type: ignore[no-untyped-call]
+                        await asyncio.wait_for(pubsub.aclose(), 2.0)
 
         tasks = [
             asyncio.create_task(poll(), name="listd-index-poll"),
