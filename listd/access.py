@@ -234,11 +234,13 @@ def key_json(record: dict[str, str], now: float | None = None) -> dict[str, Any]
 class KeyStore:
     """Users and their API keys. Changes are journaled as administrative actions."""
 
-    def __init__(self, redis: Redis, keys: Keys, ttl_days: float = 30.0) -> None:
+    def __init__(
+        self, redis: Redis, keys: Keys, ttl_days: float = 30.0, journal: Journal | None = None
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.ttl_days = ttl_days
-        self.journal = Journal(redis, keys)
+        self.journal = journal or Journal(redis, keys)
 
     # --- users ------------------------------------------------------------------------------
     async def create_user(

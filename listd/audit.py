@@ -15,8 +15,11 @@ Optimistic WATCH/MULTI with SHA-256 computed in Python was the alternative: thre
 trips per entry and retries that pile up exactly when the API is busiest.
 
 Editing, deleting or reordering entries breaks a link that `verify` reports. The chain
-has no secret: someone who can rewrite Redis *and* recompute every later link (and the
-head) is not detected by the chain alone; the archive files and their trailers, kept
+alone has no secret: someone who can rewrite Redis *and* recompute every later link (and
+the head) is not detected by it. So a key kept outside Redis (`listd.seal`) seals every
+entry (its link is computed over HMAC-SHA256(key, e) instead of SHA-256(e), and `e` names
+the key as `seal`) and signs checkpoints written outside Redis; `verify` checks both, and
+each organisation's index against the chain. The archive files and their trailers, kept
 outside Redis, pin everything archived.
 
 As the live stream fills, its oldest half is moved to gzip JSON-lines files under
@@ -26,6 +29,7 @@ As the live stream fills, its oldest half is moved to gzip JSON-lines files unde
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import datetime as dt
 import fcntl
@@ -36,6 +40,7 @@ import os
 import re
 import secrets
 import time
+from array import array
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +54,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from listd.errors import BadRequest, JournalUnavailable
 from listd.keys import Keys
 from listd.logs import get_logger
+from listd.seal import Checkpoint, Seal, read_checkpoints
 
 log = get_logger(__name__)
 
@@ -232,6 +238,21 @@ def content_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
+def sealed(fields: Mapping[str, Any], seal: Seal | None) -> tuple[str, str]:
+    """An entry's stored JSON and what its link is computed over: sha256 of it, or with
+    the journal key, HMAC-SHA256 of it once it names the key."""
+    if seal is None:
+        raw = canonical(fields)
+        return raw, content_hash(raw)
+    raw = canonical({**fields, "seal": seal.kid})
+    return raw, seal.digest(raw)
+
+
+def entry_orgs(fields: Mapping[str, Any]) -> list[str]:
+    """The organisations whose journal index lists an entry."""
+    return sorted({str(o) for o in (fields.get("org"), fields.get("target_org")) if o})
+
+
 def chain_link(prev: str, seq: int, digest: str) -> str:
     """The link of entry `seq`: what the append script computes with redis.sha1hex."""
     return hashlib.sha1(f"{prev}\n{seq}\n{digest}".encode(), usedforsecurity=False).hexdigest()
@@ -347,6 +368,11 @@ class Verdict:
     archives: int = 0
     seq: int | None = None  # the first entry whose link is broken
     problem: str | None = None
+    sealed: int = 0  # entries sealed with a journal key
+    checkpoints: int = 0  # signed checkpoints checked against the chain
+    newest_checkpoint: dict[str, Any] | None = None
+    key: str = "present"  # present | missing (no key file) | other (another key sealed)
+    unchecked: set[str] = field(default_factory=set)  # ids of keys sealing what we cannot check
 
     def fail(self, seq: int | None, problem: str) -> None:
         if self.ok:
@@ -361,17 +387,64 @@ class Verdict:
             "archives": self.archives,
             "broken_at": self.seq,
             "problem": self.problem,
+            "sealed": self.sealed,
+            "checkpoints": self.checkpoints,
+            "newest_checkpoint": self.newest_checkpoint,
+            "key": self.key,
+            "key_problem": self.key_problem,
         }
+
+    @property
+    def key_problem(self) -> str | None:
+        """Why seals or checkpoints could not be checked (None: all were)."""
+        if not self.unchecked:
+            return None
+        kids = ", ".join(sorted(self.unchecked))
+        if self.key == "missing":
+            return (
+                f"the journal key is missing: entries or checkpoints sealed with key {kids} "
+                "were checked for continuity only (not for edits, forgery or truncation)"
+            )
+        return (
+            f"entries or checkpoints are sealed with key {kids}, which is not the key here: "
+            "they were checked for continuity only"
+        )
 
 
 @dataclass
 class _Chain:
     verdict: Verdict
+    seal: Seal | None = None
     expected: int | None = None
     prev: str = GENESIS
     # Links of the newest archive file: after a crash between writing a file and
     # trimming the stream, the same entries are also still live.
     archived: dict[int, str] = field(default_factory=dict)
+    sealed_at: int | None = None  # the first sealed entry
+    marks: dict[int, list[Checkpoint]] = field(default_factory=dict)  # checkpoints by seq
+    by_org: dict[str, array[int]] = field(default_factory=dict)  # each org's seqs, in order
+
+    def _digest(self, entry: Entry, source: str) -> str | None:
+        """What the entry's link must be computed over; None if it cannot be checked
+        here (sealed with a key we do not hold); "" once the chain is found broken."""
+        v = self.verdict
+        kid = entry.fields.get("seal")
+        if not kid:
+            if self.sealed_at is not None:
+                v.fail(
+                    entry.seq,
+                    f"entry {entry.seq} carries no seal, but entry {self.sealed_at} before it "
+                    f"does: forged, or written by a process without the journal key ({source})",
+                )
+                return ""
+            return content_hash(entry.raw)
+        if self.sealed_at is None:
+            self.sealed_at = entry.seq
+        v.sealed += 1
+        if self.seal is not None and kid == self.seal.kid:
+            return self.seal.digest(entry.raw)
+        v.unchecked.add(str(kid))
+        return None
 
     def check(self, entry: Entry, source: str) -> bool:
         """Check one entry; False once the chain is broken."""
@@ -399,34 +472,63 @@ class _Chain:
                 f"(deleted, inserted or reordered; {source})",
             )
             return False
-        if chain_link(self.prev, entry.seq, content_hash(entry.raw)) != entry.link:
-            v.fail(entry.seq, f"entry {entry.seq} was changed after it was written ({source})")
+        digest = self._digest(entry, source)
+        if digest == "":
             return False
+        if digest is not None and chain_link(self.prev, entry.seq, digest) != entry.link:
+            if entry.fields.get("seal"):
+                v.fail(
+                    entry.seq,
+                    f"entry {entry.seq} does not match its seal: changed after it was "
+                    f"written, or forged without the journal key ({source})",
+                )
+            else:
+                v.fail(entry.seq, f"entry {entry.seq} was changed after it was written ({source})")
+            return False
+        for mark in self.marks.get(entry.seq, ()):
+            if mark.link != entry.link:
+                v.fail(
+                    entry.seq,
+                    f"entry {entry.seq} differs from {mark.where()}: the journal was "
+                    f"rewritten at or before entry {entry.seq} ({source})",
+                )
+                return False
+        for org in entry_orgs(entry.fields):
+            self.by_org.setdefault(org, array("q")).append(entry.seq)
         self.prev, self.expected = entry.link, entry.seq + 1
         v.entries += 1
         v.last = entry.seq
         return True
+
+    def org_count(self, org: str, after: int, upto: int) -> int:
+        """Entries by or about `org` in (after, upto]."""
+        seqs = self.by_org.get(org)
+        if seqs is None:
+            return 0
+        return bisect.bisect_right(seqs, upto) - bisect.bisect_right(seqs, after)
 
 
 # --- the journal ----------------------------------------------------------------------------
 class Journal:
     """Append, read, archive and verify the journal. `directory` holds the archive files."""
 
-    def __init__(self, redis: Redis, keys: Keys, directory: Path | None = None) -> None:
+    def __init__(
+        self, redis: Redis, keys: Keys, directory: Path | None = None, seal: Seal | None = None
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.directory = directory
+        self.seal = seal  # the journal key: seals what this process writes, checks verify
         self._append = redis.register_script(_APPEND)
 
     async def append(self, fields: Mapping[str, Any]) -> int:
         """Write one entry (stamped with `at` unless given); return its sequence number."""
         entry = {k: v for k, v in fields.items() if v is not None and v != ""}
         entry.setdefault("at", now_ms())
-        raw = canonical(entry)
-        orgs = sorted({str(o) for o in (entry.get("org"), entry.get("target_org")) if o})
+        raw, digest = sealed(entry, self.seal)
         keys = [self.keys.journal(), self.keys.journal_head()]
-        keys += [self.keys.journal_org(o) for o in orgs]
-        seq, _ = await self._append(keys=keys, args=[raw, content_hash(raw), GENESIS])
+        keys += [self.keys.journal_org(o) for o in entry_orgs(entry)]
+        seq, _ = await self._append(keys=keys, args=[raw, digest, GENESIS])
         return int(seq)
 
     async def record(
@@ -599,9 +701,15 @@ class Journal:
 
     # --- verification -----------------------------------------------------------------------
     async def verify(self) -> Verdict:
-        """Check the chain end to end: archive files, then the live stream, then the head."""
-        verdict = Verdict()
-        chain = _Chain(verdict)
+        """Check the chain end to end (archive files, the live stream, the head), each
+        entry's seal, the signed checkpoints, and each organisation's index."""
+        verdict = Verdict(key="present" if self.seal is not None else "missing")
+        marks = self._checkpoints(verdict)
+        if not verdict.ok:
+            return verdict
+        chain = _Chain(verdict, seal=self.seal)
+        for mark in marks:
+            chain.marks.setdefault(mark.seq, []).append(mark)
         registry = await self._archived()
         files = archive_files(self._dir())
         names = {p.name for p in files}
@@ -620,9 +728,12 @@ class Journal:
                 verdict.fail(found[-1].seq if found else None, f"{path.name}: {problem}")
                 return verdict
             chain.archived = {e.seq: e.link for e in found}
+        live: dict[str, set[int]] = {}
         async for entry in self._live(0):
             if not chain.check(entry, "the live journal"):
                 return verdict
+            for org in entry_orgs(entry.fields):
+                live.setdefault(org, set()).add(entry.seq)
         seq, link = await self.head()
         if (seq, link) != (verdict.last, chain.prev if verdict.last else GENESIS):
             verdict.fail(
@@ -630,7 +741,102 @@ class Journal:
                 f"the head says entry {seq} but the chain ends at entry {verdict.last} "
                 "(entries at the end deleted, or the head was changed)",
             )
+        if verdict.ok and marks:
+            _check_marks(chain, marks)
+        if verdict.ok:
+            await self._check_indexes(verdict, live)
         return verdict
+
+    def _checkpoints(self, verdict: Verdict) -> list[Checkpoint]:
+        """The checkpoints signed with our key, their signatures checked."""
+        found, problems = read_checkpoints(self._dir())
+        if problems:
+            verdict.fail(None, problems[0])
+            return []
+        marks: list[Checkpoint] = []
+        for mark in found:
+            if self.seal is None or mark.kid != self.seal.kid:
+                verdict.unchecked.add(mark.kid)
+                continue
+            if not self.seal.signed(mark.record):
+                verdict.fail(
+                    mark.seq,
+                    f"{mark.where()} does not match its signature: the checkpoint was "
+                    "forged or altered",
+                )
+                return []
+            marks.append(mark)
+        verdict.checkpoints = len(marks)
+        if marks:
+            newest = max(marks, key=lambda m: (m.seq, m.at))
+            verdict.newest_checkpoint = {"seq": newest.seq, "at": newest.at}
+        return marks
+
+    async def _check_indexes(self, verdict: Verdict, live: Mapping[str, set[int]]) -> None:
+        """Every live entry by or about organisation X is in X's index, and nothing else."""
+        prefix = self.keys.journal_org("")
+        orgs = {
+            str(k)[len(prefix) :]
+            async for k in self.redis.scan_iter(match=self.keys.journal_orgs(), count=1000)
+        }
+        indexed: dict[str, set[int]] = {}
+        for org in sorted(orgs | set(live)):
+            members = cast(
+                list[str],
+                await self.redis.zrangebyscore(self.keys.journal_org(org), "-inf", verdict.last),
+            )
+            indexed[org] = {int(m) for m in members}
+        # Archiving may have run meanwhile: entries it moved left the index too.
+        floor = await self.floor()
+        for org in sorted(indexed):
+            want = {s for s in live.get(org, ()) if s > floor}
+            have = {s for s in indexed[org] if s > floor}
+            if want - have:
+                lost = sorted(want - have)
+                verdict.fail(
+                    lost[0],
+                    f"the journal index of organisation {org} lacks entries "
+                    f"{_seqs(lost)} (hidden from its auditors)",
+                )
+                return
+            if have - want:
+                extra = sorted(have - want)
+                verdict.fail(
+                    extra[0],
+                    f"the journal index of organisation {org} lists entries {_seqs(extra)} "
+                    "that are not by or about it",
+                )
+                return
+
+
+def _check_marks(chain: _Chain, marks: list[Checkpoint]) -> None:
+    """Truncation below the newest checkpoint, and each checkpoint's index counts."""
+    verdict = chain.verdict
+    newest = max(marks, key=lambda m: m.seq)
+    if newest.seq > verdict.last:
+        verdict.fail(
+            verdict.last + 1,
+            f"entries {verdict.last + 1}..{newest.seq} are missing: {newest.where()} "
+            f"records entry {newest.seq}, the journal ends at entry {verdict.last} "
+            "(entries at the end were deleted and the head moved back)",
+        )
+        return
+    for mark in sorted(marks, key=lambda m: m.seq):
+        for org in sorted(set(mark.orgs) | set(chain.by_org)):
+            want = chain.org_count(org, mark.floor, mark.seq)
+            if mark.orgs.get(org, 0) != want:
+                verdict.fail(
+                    mark.seq,
+                    f"{mark.where()} found {mark.orgs.get(org, 0)} live entries in the "
+                    f"journal index of organisation {org}, but the chain has {want}: the "
+                    "index was altered (entries hidden from its auditors)",
+                )
+                return
+
+
+def _seqs(seqs: list[int]) -> str:
+    shown = ", ".join(str(s) for s in seqs[:10])
+    return shown + (f" and {len(seqs) - 10} more" if len(seqs) > 10 else "")
 
 
 # --- group commit, admission confirmation and the spool -------------------------------------
@@ -763,6 +969,7 @@ class JournalWriter:
         self._files: list[_SpoolFile] = []
         self._adopted = False
         self.spooled_total = 0  # entries written to a spool, ever (metrics, tests)
+        self.on_written: Callable[[int], None] | None = None  # entries appended to Redis
 
     # --- the request path -------------------------------------------------------------------
     async def write(self, fields: Mapping[str, Any], confirm: Confirm | None = None) -> Written:
@@ -843,6 +1050,8 @@ class JournalWriter:
                     )
             return
         self.health.ok()
+        if self.on_written is not None:
+            self.on_written(len(batch))
         for pending, result in zip(batch, out, strict=True):
             if pending.future.done():
                 continue
@@ -985,8 +1194,8 @@ class _Call:
     def entry(
         self, fields: Mapping[str, Any], confirm: Confirm | None, done_key: int, batch: int
     ) -> None:
-        raw = canonical(fields)
-        orgs = sorted({str(o) for o in (fields.get("org"), fields.get("target_org")) if o})
+        raw, digest = sealed(fields, self.writer.journal.seal)
+        orgs = entry_orgs(fields)
         indexes = ",".join(str(self.key(self.writer.keys.journal_org(o))) for o in orgs)
         if confirm is None:
             want, rate, limit = "", 0, 0
@@ -994,7 +1203,7 @@ class _Call:
             want = str(confirm.epoch)
             rate = self.key(confirm.rate_key) if confirm.rate_key else 0
             limit = confirm.limit
-        self.args += [raw, content_hash(raw), want, rate, limit, indexes, done_key, batch]
+        self.args += [raw, digest, want, rate, limit, indexes, done_key, batch]
         self.count += 1
 
     async def run(self) -> list[str]:

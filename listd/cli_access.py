@@ -19,9 +19,12 @@ from listd.access import ROLES, KeyStore, MaintenanceWindows, Registrations
 from listd.audit import Actor, Journal, parse_epoch, parse_time
 from listd.connection import open_redis
 from listd.keys import Keys
+from listd.seal import ensure_seal, load_seal
 from listd.settings import Settings
 
 Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
+
+KEY_MISSING = 3  # `audit verify`: the chain holds, but seals or checkpoints went unchecked
 
 
 @dataclass
@@ -34,11 +37,15 @@ class _Ctx:
 
 
 @asynccontextmanager
-async def _open(settings: Settings) -> AsyncIterator[_Ctx]:
+async def _open(settings: Settings, writes: bool = True) -> AsyncIterator[_Ctx]:
+    # What the command journals is sealed with the journal key (created if this is the
+    # first start); reading and verifying never create one.
+    path = settings.journal_key_path
+    seal = ensure_seal(path) if writes else load_seal(path)
     async with open_redis(settings) as redis:
         keys = Keys(settings.key_prefix)
-        journal = Journal(redis, keys, settings.state_dir / "journal")
-        store = KeyStore(redis, keys, ttl_days=settings.key_ttl_days)
+        journal = Journal(redis, keys, settings.state_dir / "journal", seal)
+        store = KeyStore(redis, keys, ttl_days=settings.key_ttl_days, journal=journal)
         yield _Ctx(
             store=store,
             journal=journal,
@@ -162,19 +169,22 @@ async def cmd_maintenance(settings: Settings, args: argparse.Namespace) -> int:
 
 # --- the journal ----------------------------------------------------------------------------
 async def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
-    async with _open(settings) as c:
+    async with _open(settings, writes=False) as c:
         verdict = await c.journal.verify()
     _print(verdict.to_json())
     if not verdict.ok:
         _note(f"listd: journal broken at entry {verdict.seq}: {verdict.problem}")
         return 1
+    if verdict.key_problem:
+        _note(f"listd: {verdict.key_problem} (key file: {settings.journal_key_path})")
+        return KEY_MISSING
     return 0
 
 
 async def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
     start = parse_time(args.start, "from") if args.start else None
     end = parse_time(args.end, "to") if args.end else None
-    async with _open(settings) as c:
+    async with _open(settings, writes=False) as c:
         async for entry in c.journal.entries(start, end, args.org):
             _print(entry.to_json())
     return 0
@@ -274,7 +284,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 
     audit = sub.add_parser("audit", help="the journal of requests and administrative actions")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True)
-    verify = audit_sub.add_parser("verify", help="check the hash chain end to end")
+    verify = audit_sub.add_parser(
+        "verify",
+        help="check the hash chain end to end, its seals, checkpoints and organisation "
+        "indexes; exit 1 if broken, 3 if the journal key is missing",
+    )
     verify.set_defaults(func=cmd_audit_verify)
     export = audit_sub.add_parser("export", help="entries as JSON lines, across the archive")
     export.add_argument("--from", dest="start", default=None, help="ISO 8601, inclusive")

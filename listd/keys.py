@@ -278,6 +278,10 @@ class Keys:
         auditor's read touches only its organisation; trimmed with the stream."""
         return f"{self._p}:journal:org:{org}"
 
+    def journal_orgs(self) -> str:
+        """SCAN pattern matching every `journal_org` index (checkpoints count them all)."""
+        return f"{self._p}:journal:org:*"
+
     def journal_archives(self) -> str:
         """HASH: archive file name -> JSON trailer (first, last, count, prev, head,
         first_at, last_at): what the archive must hold, to detect a lost file."""

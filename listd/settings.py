@@ -234,6 +234,15 @@ class Settings:
     admission_cache_seconds: float = 1.0
     # With Redis unreachable, a key seen admitted this recently is still served.
     outage_grace_seconds: float = 300.0
+    # The journal key (seals entries, signs checkpoints); None: <state_dir>/journal.key.
+    journal_key_file: Path | None = None
+    journal_checkpoint_seconds: float = 60.0  # a signed checkpoint at least this often
+    journal_checkpoint_entries: int = 10_000  # or after this many entries, if sooner
+
+    @property
+    def journal_key_path(self) -> Path:
+        """Outside the archive directory, so copying the archive never copies the key."""
+        return self.journal_key_file or self.state_dir / "journal.key"
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -323,5 +332,16 @@ def _access_settings(env: dict[str, str]) -> dict[str, Any]:
         "terms_file": _path(env, "LISTD_TERMS_FILE"),
         "admission_cache_seconds": _seconds(env, "LISTD_ADMISSION_CACHE_SECONDS", 1.0),
         "outage_grace_seconds": _seconds(env, "LISTD_OUTAGE_GRACE_SECONDS", 300.0),
+        "journal_key_file": _path(env, "LISTD_JOURNAL_KEY_FILE"),
+        "journal_checkpoint_seconds": _env_float(
+            env,
+            "LISTD_JOURNAL_CHECKPOINT_SECONDS",
+            60.0,
+            lambda v: 1 <= v <= 86400,
+            "a number of seconds (1-86400)",
+        ),
+        "journal_checkpoint_entries": _positive_int(
+            env, "LISTD_JOURNAL_CHECKPOINT_ENTRIES", 10_000
+        ),
         **tls,
     }

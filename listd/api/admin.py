@@ -37,6 +37,7 @@ from listd.errors import BadRequest, Forbidden, RateLimited
 from listd.keys import Keys
 from listd.logs import get_logger
 from listd.normalize.kzid import check_bin
+from listd.seal import Checkpointer, ensure_seal
 
 log = get_logger(__name__)
 
@@ -52,8 +53,10 @@ def setup(app: web.Application, *, archive_every: float = ARCHIVE_EVERY) -> None
     """Share an `Access` on the app, add the routes, archive the journal as it fills."""
     settings, redis = app[SETTINGS], app[REDIS]
     keys = Keys(settings.key_prefix)
-    journal = Journal(redis, keys, settings.state_dir / "journal")
-    store = KeyStore(redis, keys, ttl_days=settings.key_ttl_days)
+    # Created (0600) on the first start: the journal's anchor outside Redis.
+    seal = ensure_seal(settings.journal_key_path)
+    journal = Journal(redis, keys, settings.state_dir / "journal", seal)
+    store = KeyStore(redis, keys, ttl_days=settings.key_ttl_days, journal=journal)
     terms = Terms.load(settings.terms_file)
     health = StoreHealth()
     gate = Gate(
@@ -68,6 +71,17 @@ def setup(app: web.Application, *, archive_every: float = ARCHIVE_EVERY) -> None
     writer = JournalWriter(
         journal, settings.state_dir / "journal" / "spool", health, on_epoch=gate.learn_epoch
     )
+    # Every process signs its own checkpoints (not only the leader: leadership is decided
+    # in Redis, which is what the checkpoints must not trust); see docs/security.md.
+    checkpointer = Checkpointer(
+        redis,
+        keys,
+        seal,
+        settings.state_dir / "journal",
+        instance=writer.writer,
+        entries=settings.journal_checkpoint_entries,
+    )
+    writer.on_written = checkpointer.note
     access = Access(
         settings=settings,
         store=store,
@@ -95,6 +109,10 @@ def setup(app: web.Application, *, archive_every: float = ARCHIVE_EVERY) -> None
         tasks = [
             asyncio.create_task(loop(), name="listd-journal-archiver"),
             asyncio.create_task(writer.run(), name="listd-journal-spool"),
+            asyncio.create_task(
+                checkpointer.run(settings.journal_checkpoint_seconds),
+                name="listd-journal-checkpoints",
+            ),
         ]
         yield
         for task in tasks:
@@ -102,6 +120,7 @@ def setup(app: web.Application, *, archive_every: float = ARCHIVE_EVERY) -> None
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await writer.close()
+        await checkpointer.close()
 
     app.cleanup_ctx.append(archiver)
 

@@ -1,0 +1,390 @@
+"""Someone with write access to Redis, but not to the host, against `listd audit verify`.
+
+The attacks rewrite Redis exactly as such a person would (raw commands, links recomputed
+with the public formula); the verdict comes from the real `listd audit verify` command.
+Before the journal key and checkpoints, every attack here passed verification.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import structlog
+from aiohttp.test_utils import TestClient, TestServer
+from redis.asyncio import Redis
+
+from listd.api import create_app
+from listd.api.state import KEYSTORE
+from listd.audit import Actor, Entry, Journal, JournalWriter, canonical, chain_link, content_hash
+from listd.cli import main
+from listd.keys import Keys
+from listd.seal import CHECKPOINTS, Checkpointer, Seal, ensure_seal
+from listd.settings import Settings
+
+OPERATOR = Actor(name="cli:root", via="cli")
+
+
+@dataclass
+class Verified:
+    code: int
+    verdict: dict[str, Any]
+    err: str
+
+
+@dataclass
+class Deployment:
+    """One listd process's journal: the writer the API uses, admin records, checkpoints."""
+
+    redis: Redis
+    keys: Keys
+    journal: Journal
+    writer: JournalWriter
+    checkpoints: Checkpointer
+    seal: Seal
+    state: Path
+
+    async def requests(self, n: int, org: str = "bank-a") -> None:
+        for i in range(n):
+            await self.writer.write(
+                {"kind": "request", "org": org, "route": "/v1/screen", "status": 200, "n": i}
+            )
+
+    async def admin(self, action: str, target_org: str) -> int:
+        return await self.journal.record(OPERATOR, action, "u-1", target_org)
+
+    async def entries(self) -> list[Entry]:
+        return await self.journal.read(0, 100_000)
+
+
+@pytest.fixture
+async def deployment(redis: Redis, settings: Settings) -> AsyncIterator[Deployment]:
+    keys = Keys(settings.key_prefix)
+    seal = ensure_seal(settings.journal_key_path)
+    journal = Journal(redis, keys, settings.state_dir / "journal", seal)
+    writer = JournalWriter(journal, settings.state_dir / "journal" / "spool")
+    checkpoints = Checkpointer(redis, keys, seal, settings.state_dir / "journal", "w-test")
+    yield Deployment(redis, keys, journal, writer, checkpoints, seal, settings.state_dir)
+    await writer.close()
+
+
+@pytest.fixture
+def verify(settings: Settings, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> Iterator[Any]:
+    """Run `listd audit verify` as an operator would, against the test's Redis and state."""
+    for name in [n for n in os.environ if n.startswith("LISTD_")]:
+        monkeypatch.delenv(name)
+    assert settings.redis_url is not None
+    monkeypatch.setenv("LISTD_REDIS_URL", settings.redis_url)
+    monkeypatch.setenv("LISTD_KEY_PREFIX", settings.key_prefix)
+    monkeypatch.setenv("LISTD_STATE_DIR", str(settings.state_dir))
+    monkeypatch.setenv("LISTD_LOG_FORMAT", "console")
+    saved = structlog.get_config()
+
+    async def run() -> Verified:
+        capsys.readouterr()
+        code = await asyncio.to_thread(main, ["audit", "verify"])
+        out, err = capsys.readouterr()
+        return Verified(code, json.loads(out), err)
+
+    yield run
+    structlog.configure(**saved)
+
+
+# --- the attacker's tools: Redis commands only ---
+async def move_head(d: Deployment, entry: Entry | None) -> None:
+    await d.redis.set(d.keys.journal_head(), f"{entry.seq}:{entry.link}" if entry else "")
+
+
+def orgs_of(entry: Entry) -> list[str]:
+    f = entry.fields
+    return sorted({str(o) for o in (f.get("org"), f.get("target_org")) if o})
+
+
+async def rebuild(d: Deployment, entries: list[Entry]) -> None:
+    """Replace the live stream with `entries` and point the head at the last."""
+    key = d.keys.journal()
+    await d.redis.delete(key)
+    for e in entries:
+        await d.redis.xadd(key, {"e": e.raw, "p": e.prev, "h": e.link}, id=f"{e.seq}-0")
+    await move_head(d, entries[-1] if entries else None)
+
+
+async def cut_end(d: Deployment, count: int) -> list[Entry]:
+    """Delete the newest `count` entries, their index members, and move the head back."""
+    entries = await d.entries()
+    gone, kept = entries[-count:], entries[:-count]
+    for e in gone:
+        for org in orgs_of(e):
+            await d.redis.zrem(d.keys.journal_org(org), str(e.seq))
+    await rebuild(d, kept)
+    return gone
+
+
+Digest = Callable[[str], str]
+
+
+async def relink_from(
+    d: Deployment,
+    seq: int,
+    digest: Digest = content_hash,
+    change: Callable[[str], str] | None = None,
+) -> None:
+    """Rewrite entry `seq` (by default its status becomes 403) and recompute every later
+    link and the head, so the chain is whole again."""
+    change = change or (lambda raw: raw.replace('"status":200', '"status":403'))
+    entries = await d.entries()
+    prev = entries[seq - 2].link if seq > 1 else "0" * 40
+    rebuilt = entries[: seq - 1]
+    for e in entries[seq - 1 :]:
+        raw = change(e.raw) if e.seq == seq else e.raw
+        link = chain_link(prev, e.seq, digest(raw))
+        rebuilt.append(Entry(e.seq, prev, link, raw))
+        prev = link
+    await rebuild(d, rebuilt)
+
+
+async def forge(d: Deployment, fields: dict[str, Any], digest: Digest = content_hash) -> int:
+    """Append a well-linked entry and move the head, as the append script would."""
+    seq, prev = await d.journal.head()
+    raw = canonical(fields)
+    link = chain_link(prev, seq + 1, digest(raw))
+    await d.redis.execute_command(
+        "XADD", d.keys.journal(), f"{seq + 1}-0", "e", raw, "p", prev, "h", link
+    )
+    await d.redis.set(d.keys.journal_head(), f"{seq + 1}:{link}")
+    for org in sorted({str(o) for o in (fields.get("org"), fields.get("target_org")) if o}):
+        await d.redis.zadd(d.keys.journal_org(org), {str(seq + 1): seq + 1})
+    return seq + 1
+
+
+def unseal(raw: str) -> str:
+    return canonical({k: v for k, v in json.loads(raw).items() if k != "seal"})
+
+
+# --- an untampered journal ---
+async def test_the_api_seals_and_checkpoints_and_an_untouched_journal_verifies(
+    redis: Redis, settings: Settings, verify: Any
+) -> None:
+    app = create_app(settings, redis)
+    async with TestClient(TestServer(app)) as client:
+        key = settings.journal_key_path
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600  # created on the first start
+        secret = await app[KEYSTORE].create("desk", "screener", org="bank-a")
+        for _ in range(3):
+            resp = await client.get("/v1/agreement", headers={"Authorization": f"Bearer {secret}"})
+            assert resp.status == 200
+    # Closing the app wrote the shutdown checkpoint.
+    (line,) = (settings.state_dir / "journal" / CHECKPOINTS).read_text().splitlines()
+    checkpoint = json.loads(line)
+    written = await Journal(redis, Keys(settings.key_prefix)).read(0, 100)
+    n = len(written)  # the user and key created, then the three reads
+    assert [e.fields.get("action") or e.fields["route"] for e in written] == [
+        "user.create", "key.create", "/v1/agreement", "/v1/agreement", "/v1/agreement",
+    ]  # fmt: skip
+    assert (checkpoint["reason"], checkpoint["seq"], checkpoint["link"]) == (
+        "shutdown", n, written[-1].link,
+    )  # fmt: skip
+    assert checkpoint["orgs"] == {"bank-a": n} and checkpoint["floor"] == 0
+
+    done = await verify()
+    assert done.code == 0, done.err
+    assert done.verdict | {"newest_checkpoint": None} == {
+        "ok": True, "entries": n, "first": 1, "last": n, "archives": 0, "broken_at": None,
+        "problem": None, "sealed": n, "checkpoints": 1, "newest_checkpoint": None,
+        "key": "present", "key_problem": None,
+    }  # fmt: skip
+    assert done.verdict["newest_checkpoint"]["seq"] == n
+
+
+async def test_checkpoints_survive_archiving(deployment: Deployment, verify: Any) -> None:
+    d = deployment
+    await d.requests(6)
+    await d.admin("user.block", "bank-b")
+    await d.checkpoints.write()
+    assert await d.journal.archive(1, everything=True)
+    await d.requests(3, org="bank-b")
+    await d.checkpoints.write()
+    done = await verify()
+    assert done.code == 0, done.err
+    assert (done.verdict["archives"], done.verdict["checkpoints"], done.verdict["last"]) == (
+        1, 2, 10,
+    )  # fmt: skip
+    await cut_end(d, 2)
+    done = await verify()
+    assert done.code == 1 and done.verdict["broken_at"] == 9
+    assert "entries 9..10 are missing" in done.verdict["problem"]
+
+
+# --- 1. deleting the last entries and moving the head back ---
+async def test_truncation_below_the_newest_checkpoint_is_found(
+    deployment: Deployment, verify: Any
+) -> None:
+    d = deployment
+    await d.requests(8)
+    await d.checkpoints.write()
+    await cut_end(d, 3)
+    done = await verify()
+    assert done.code == 1
+    assert done.verdict["broken_at"] == 6
+    assert done.verdict["problem"].startswith("entries 6..8 are missing: the checkpoint of ")
+    assert "(entries at the end were deleted and the head moved back)" in done.verdict["problem"]
+    assert "listd: journal broken at entry 6" in done.err
+
+
+# --- 2. rewriting every entry after a point, links recomputed ---
+async def test_a_rewrite_with_recomputed_links_is_found(
+    deployment: Deployment, verify: Any
+) -> None:
+    d = deployment
+    await d.requests(8)
+    await d.checkpoints.write()
+    await d.requests(2)  # after the newest checkpoint: the seals still cover these
+    await relink_from(d, 5)
+    done = await verify()
+    assert (done.code, done.verdict["broken_at"]) == (1, 5)
+    assert done.verdict["problem"] == (
+        "entry 5 does not match its seal: changed after it was written, "
+        "or forged without the journal key (the live journal)"
+    )
+
+
+async def test_a_rewrite_that_drops_the_seals_is_found(deployment: Deployment, verify: Any) -> None:
+    d = deployment
+    await d.requests(8)
+    # Entry 5 rewritten without its seal, so that plain sha256 links are accepted for it.
+    await relink_from(d, 5, change=lambda raw: unseal(raw).replace('"status":200', '"status":403'))
+    done = await verify()
+    assert (done.code, done.verdict["broken_at"]) == (1, 5)
+    assert done.verdict["problem"].startswith(
+        "entry 5 carries no seal, but entry 1 before it does: forged"
+    )
+
+
+async def test_a_rewrite_with_the_stolen_key_before_a_checkpoint_is_found(
+    deployment: Deployment, verify: Any
+) -> None:
+    d = deployment
+    await d.requests(8)
+    await d.checkpoints.write()
+    await relink_from(d, 5, d.seal.digest)  # seals recomputed with the key itself
+    done = await verify()
+    assert (done.code, done.verdict["broken_at"]) == (1, 8)
+    assert done.verdict["problem"].startswith("entry 8 differs from the checkpoint of ")
+    assert "the journal was rewritten at or before entry 8" in done.verdict["problem"]
+
+
+# --- 3. appending a forged, well-linked entry ---
+async def test_a_forged_entry_at_the_end_is_found(deployment: Deployment, verify: Any) -> None:
+    d = deployment
+    await d.requests(5)
+    await d.checkpoints.write()
+    fields = {
+        "kind": "admin",
+        "action": "user.unblock",
+        "org": "bank-a",
+        "at": "2026-12-06T10:00:00.000Z",
+    }
+    # Naming the key, as genuine entries do, without holding it:
+    seq = await forge(d, fields | {"seal": d.seal.kid})
+    done = await verify()
+    assert (done.code, done.verdict["broken_at"]) == (1, seq)
+    assert done.verdict["problem"].startswith(f"entry {seq} does not match its seal")
+    # Or without a seal at all:
+    await cut_end(d, 1)
+    seq = await forge(d, fields)
+    done = await verify()
+    assert (done.code, done.verdict["broken_at"]) == (1, seq)
+    assert f"entry {seq} carries no seal, but entry 1 before it does" in done.verdict["problem"]
+
+
+# --- 4. removing a member of an organisation's index ---
+async def test_an_entry_hidden_from_its_organisations_auditor_is_found(
+    deployment: Deployment, verify: Any
+) -> None:
+    d = deployment
+    await d.requests(3, org="bank-a")
+    hidden = await d.admin("key.block", "bank-b")  # an operator's action on bank-b's key
+    await d.requests(2, org="bank-b")
+    await d.redis.zrem(d.keys.journal_org("bank-b"), str(hidden))
+    done = await verify()
+    assert (done.code, done.verdict["broken_at"]) == (1, hidden)
+    assert done.verdict["problem"] == (
+        f"the journal index of organisation bank-b lacks entries {hidden} "
+        "(hidden from its auditors)"
+    )
+    # Slipping another organisation's entry into the index is found too.
+    await d.redis.zadd(d.keys.journal_org("bank-b"), {str(hidden): hidden, "1": 1})
+    done = await verify()
+    assert done.verdict["problem"] == (
+        "the journal index of organisation bank-b lists entries 1 that are not by or about it"
+    )
+
+
+async def test_a_hidden_entry_stays_found_after_archiving(
+    deployment: Deployment, verify: Any
+) -> None:
+    """Archiving trims the index, erasing the evidence from Redis; the checkpoint taken
+    while the entry was hidden still shows it."""
+    d = deployment
+    await d.requests(2, org="bank-a")
+    hidden = await d.admin("key.block", "bank-b")
+    await d.redis.zrem(d.keys.journal_org("bank-b"), str(hidden))
+    await d.checkpoints.write()  # the index, as it was while the entry was hidden
+    await d.journal.archive(1, everything=True)
+    assert not await d.redis.exists(d.keys.journal_org("bank-b"))
+    done = await verify()
+    assert (done.code, done.verdict["broken_at"]) == (1, hidden)
+    assert (
+        "found 0 live entries in the journal index of organisation bank-b, but the chain has 1"
+        in (done.verdict["problem"])
+    )
+
+
+# --- what verify says without the key, and what it cannot see ---
+async def test_without_the_key_verify_says_so(
+    deployment: Deployment, settings: Settings, verify: Any
+) -> None:
+    d = deployment
+    await d.requests(4)
+    await d.checkpoints.write()
+    settings.journal_key_path.unlink()
+    done = await verify()
+    assert done.code == 3
+    assert done.verdict["ok"] is True and done.verdict["key"] == "missing"
+    assert done.verdict["key_problem"].startswith(
+        f"the journal key is missing: entries or checkpoints sealed with key {d.seal.kid}"
+    )
+    assert f"(key file: {settings.journal_key_path})" in done.err
+    # Continuity is still checked without it.
+    await d.redis.xdel(d.keys.journal(), "2-0")
+    assert (await verify()).code == 1
+
+
+async def test_the_limits_after_the_newest_checkpoint(deployment: Deployment, verify: Any) -> None:
+    """What stays undetectable, stated as tests: entries written after the newest
+    checkpoint can be cut off the end without the key, and rewritten or forged with it."""
+    d = deployment
+    await d.requests(6)
+    await d.checkpoints.write()
+    await d.requests(3)
+    # Without the key: the three entries after the checkpoint vanish unnoticed.
+    await cut_end(d, 3)
+    done = await verify()
+    assert (done.code, done.verdict["last"], done.verdict["newest_checkpoint"]["seq"]) == (0, 6, 6)
+    # With the stolen key: a forged entry after the checkpoint passes, seal and all.
+    fields = {
+        "kind": "admin",
+        "action": "user.unblock",
+        "org": "bank-a",
+        "at": "2026-12-06T10:00:00.000Z",
+    }
+    await forge(d, fields | {"seal": d.seal.kid}, d.seal.digest)
+    done = await verify()
+    assert (done.code, done.verdict["last"]) == (0, 7)
