@@ -191,7 +191,7 @@ async def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_audit_archive(settings: Settings, args: argparse.Namespace) -> int:
-    async with _open(settings) as c:
+    async with _open(settings, writes=False) as c:
         written = await c.journal.archive(settings.journal_archive_at, everything=args.all)
     for path in written:
         print(path)

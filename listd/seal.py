@@ -220,6 +220,28 @@ class Checkpointer:
         self._due = asyncio.Event()
         self._last: tuple[int, str] | None = None
 
+    async def check_key(self) -> str | None:
+        """The key id sealing the newest entry, if it is not ours (logged: every instance
+        writing to one journal needs the same key, or verify cannot check the others')."""
+        try:
+            rows = await self.redis.xrevrange(self.keys.journal(), count=1)
+        except RedisError:
+            return None
+        for _, values in cast(list[tuple[str, dict[str, str]]], rows):
+            try:
+                theirs = json.loads(values.get("e", "")).get("seal")
+            except (ValueError, AttributeError):
+                return None
+            if theirs and theirs != self.seal.kid:
+                log.warning(
+                    "the journal's newest entry is sealed with another key: give every "
+                    "instance the same LISTD_JOURNAL_KEY_FILE",
+                    theirs=theirs,
+                    ours=self.seal.kid,
+                )
+                return str(theirs)
+        return None
+
     def note(self, written: int) -> None:
         """`written` entries were journaled by this process."""
         self._since += written

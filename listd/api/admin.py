@@ -98,6 +98,8 @@ def setup(app: web.Application, *, archive_every: float = ARCHIVE_EVERY) -> None
     app.add_routes(routes)
 
     async def archiver(app: web.Application) -> AsyncIterator[None]:
+        await checkpointer.check_key()
+
         async def loop() -> None:
             while True:
                 await asyncio.sleep(archive_every)

@@ -8,11 +8,12 @@ Before the journal key and checkpoints, every attack here passed verification.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import stat
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from listd.api import create_app
 from listd.api.state import KEYSTORE
 from listd.audit import Actor, Entry, Journal, JournalWriter, canonical, chain_link, content_hash
 from listd.cli import main
+from listd.errors import ConfigError
 from listd.keys import Keys
 from listd.seal import CHECKPOINTS, Checkpointer, Seal, ensure_seal
 from listd.settings import Settings
@@ -388,3 +390,81 @@ async def test_the_limits_after_the_newest_checkpoint(deployment: Deployment, ve
     await forge(d, fields | {"seal": d.seal.kid}, d.seal.digest)
     done = await verify()
     assert (done.code, done.verdict["last"]) == (0, 7)
+
+
+# --- the key and the cadence ---
+async def test_a_key_file_named_by_the_operator(
+    redis: Redis, settings: Settings, tmp_path: Path
+) -> None:
+    path = tmp_path / "secrets" / "listd-journal.key"
+    path.parent.mkdir()
+    path.write_text("ab" * 32 + "\n")
+    path.chmod(0o600)
+    env = {
+        "LISTD_STATE_DIR": str(settings.state_dir),
+        "LISTD_JOURNAL_KEY_FILE": str(path),
+        "LISTD_JOURNAL_CHECKPOINT_SECONDS": "30",
+        "LISTD_JOURNAL_CHECKPOINT_ENTRIES": "500",
+    }
+    named = Settings.from_env(env)
+    assert named.journal_key_path == path
+    assert (named.journal_checkpoint_seconds, named.journal_checkpoint_entries) == (30.0, 500)
+    assert Settings.from_env({}).journal_checkpoint_seconds == 60.0
+    with pytest.raises(ConfigError, match="LISTD_JOURNAL_CHECKPOINT_SECONDS must be"):
+        Settings.from_env(env | {"LISTD_JOURNAL_CHECKPOINT_SECONDS": "0"})
+    # The API seals with that key and creates none in the state directory.
+    app = create_app(replace(settings, journal_key_file=path), redis)
+    async with TestClient(TestServer(app)):
+        await app[KEYSTORE].create("desk", "screener", org="bank-a")
+    (first, *_) = await Journal(redis, Keys(settings.key_prefix)).read(0, 10)
+    assert first.fields["seal"] == Seal(bytes.fromhex("ab" * 32)).kid
+    assert not (settings.state_dir / "journal.key").exists()
+    # A key too short to be one is refused at start, naming the variable.
+    path.write_text("abcd\n")
+    with pytest.raises(ConfigError, match="must hold at least 64 hex digits") as refused:
+        create_app(replace(settings, journal_key_file=path), redis)
+    assert refused.value.detail == {"key": "LISTD_JOURNAL_KEY_FILE"}
+
+
+async def test_a_checkpoint_after_so_many_entries(deployment: Deployment) -> None:
+    d = deployment
+    d.checkpoints.entries = 5
+    d.writer.on_written = d.checkpoints.note
+    loop = asyncio.create_task(d.checkpoints.run(every=3600))  # the clock never fires
+    try:
+        await d.requests(4)
+        await asyncio.sleep(0.05)
+        assert not (d.state / "journal" / CHECKPOINTS).exists()
+        await d.requests(1)
+        for _ in range(200):  # the loop wakes on the fifth entry
+            if (d.state / "journal" / CHECKPOINTS).exists():
+                break
+            await asyncio.sleep(0.01)
+        (line,) = (d.state / "journal" / CHECKPOINTS).read_text().splitlines()
+        assert json.loads(line)["seq"] == 5
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+    assert await d.checkpoints.write() is None  # the head has not moved since
+
+
+async def test_an_instance_with_another_key_is_named(
+    deployment: Deployment, redis: Redis, settings: Settings, tmp_path: Path, verify: Any
+) -> None:
+    """Two hosts that each made their own key: verify cannot check the other's seals,
+    and says so (exit 3) instead of passing."""
+    d = deployment
+    await d.requests(2)
+    other = Seal(bytes(range(32)))
+    journal = Journal(redis, d.keys, tmp_path / "elsewhere", other)
+    await journal.append({"kind": "request", "org": "bank-a", "n": 99})
+    elsewhere = Checkpointer(redis, d.keys, other, tmp_path / "elsewhere", "w-other")
+    assert await elsewhere.check_key() is None  # the newest entry is its own
+    assert await d.checkpoints.check_key() == other.kid
+    done = await verify()
+    assert done.code == 3 and done.verdict["ok"] is True
+    assert done.verdict["key_problem"] == (
+        f"entries or checkpoints are sealed with key {other.kid}, which is not the key here: "
+        "they were checked for continuity only"
+    )
