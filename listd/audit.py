@@ -371,7 +371,7 @@ class Verdict:
     sealed: int = 0  # entries sealed with a journal key
     checkpoints: int = 0  # signed checkpoints checked against the chain
     newest_checkpoint: dict[str, Any] | None = None
-    key: str = "present"  # present | missing (no key file) | other (another key sealed)
+    key: str = "present"  # present | missing (no key file)
     unchecked: set[str] = field(default_factory=set)  # ids of keys sealing what we cannot check
 
     def fail(self, seq: int | None, problem: str) -> None:
@@ -406,8 +406,8 @@ class Verdict:
                 "were checked for continuity only (not for edits, forgery or truncation)"
             )
         return (
-            f"entries or checkpoints are sealed with key {kids}, which is not the key here: "
-            "they were checked for continuity only"
+            f"checkpoints signed with key {kids}, not the key here, were not checked "
+            "(the key was replaced?)"
         )
 
 
@@ -426,7 +426,7 @@ class _Chain:
 
     def _digest(self, entry: Entry, source: str) -> str | None:
         """What the entry's link must be computed over; None if it cannot be checked
-        here (sealed with a key we do not hold); "" once the chain is found broken."""
+        here (sealed, and no key here); "" once the chain is found broken."""
         v = self.verdict
         kid = entry.fields.get("seal")
         if not kid:
@@ -441,10 +441,20 @@ class _Chain:
         if self.sealed_at is None:
             self.sealed_at = entry.seq
         v.sealed += 1
-        if self.seal is not None and kid == self.seal.kid:
-            return self.seal.digest(entry.raw)
-        v.unchecked.add(str(kid))
-        return None
+        if self.seal is None:  # no key here: continuity only, and verify says so
+            v.unchecked.add(str(kid))
+            return None
+        if kid != self.seal.kid:
+            # One journal, one key: an entry naming another cannot be checked, and a
+            # forger could name any; so it fails rather than pass unchecked.
+            v.fail(
+                entry.seq,
+                f"entry {entry.seq} is sealed with key {kid}, not with this journal's key "
+                f"{self.seal.kid}: forged, or written by an instance with another key file "
+                f"({source})",
+            )
+            return ""
+        return self.seal.digest(entry.raw)
 
     def check(self, entry: Entry, source: str) -> bool:
         """Check one entry; False once the chain is broken."""
