@@ -424,11 +424,10 @@ class _Chain:
     marks: dict[int, list[Checkpoint]] = field(default_factory=dict)  # checkpoints by seq
     by_org: dict[str, array[int]] = field(default_factory=dict)  # each org's seqs, in order
 
-    def _digest(self, entry: Entry, source: str) -> str | None:
+    def _digest(self, entry: Entry, kid: Any, source: str) -> str | None:
         """What the entry's link must be computed over; None if it cannot be checked
         here (sealed, and no key here); "" once the chain is found broken."""
         v = self.verdict
-        kid = entry.fields.get("seal")
         if not kid:
             if self.sealed_at is not None:
                 v.fail(
@@ -456,13 +455,17 @@ class _Chain:
             return ""
         return self.seal.digest(entry.raw)
 
-    def check(self, entry: Entry, source: str) -> bool:
-        """Check one entry; False once the chain is broken."""
+    def check(self, entry: Entry, source: str, live: dict[str, set[int]] | None = None) -> bool:
+        """Check one entry; False once the chain is broken. With `live`, note the
+        organisations whose index must list it."""
         v = self.verdict
         if self.expected is not None and entry.seq < self.expected:
             if self.archived.get(entry.seq) != entry.link:
                 v.fail(entry.seq, f"entry {entry.seq} in {source} differs from its archived copy")
                 return False
+            if live is not None:  # archived, not yet trimmed: still indexed
+                for org in entry_orgs(entry.fields):
+                    live.setdefault(org, set()).add(entry.seq)
             return True
         if self.expected is None:
             v.first = entry.seq
@@ -482,11 +485,12 @@ class _Chain:
                 f"(deleted, inserted or reordered; {source})",
             )
             return False
-        digest = self._digest(entry, source)
+        fields = entry.fields  # parsed once: verify reads every entry ever written
+        digest = self._digest(entry, fields.get("seal"), source)
         if digest == "":
             return False
         if digest is not None and chain_link(self.prev, entry.seq, digest) != entry.link:
-            if entry.fields.get("seal"):
+            if fields.get("seal"):
                 v.fail(
                     entry.seq,
                     f"entry {entry.seq} does not match its seal: changed after it was "
@@ -503,8 +507,10 @@ class _Chain:
                     f"rewritten at or before entry {entry.seq} ({source})",
                 )
                 return False
-        for org in entry_orgs(entry.fields):
+        for org in entry_orgs(fields):
             self.by_org.setdefault(org, array("q")).append(entry.seq)
+            if live is not None:
+                live.setdefault(org, set()).add(entry.seq)
         self.prev, self.expected = entry.link, entry.seq + 1
         v.entries += 1
         v.last = entry.seq
@@ -740,10 +746,8 @@ class Journal:
             chain.archived = {e.seq: e.link for e in found}
         live: dict[str, set[int]] = {}
         async for entry in self._live(0):
-            if not chain.check(entry, "the live journal"):
+            if not chain.check(entry, "the live journal", live):
                 return verdict
-            for org in entry_orgs(entry.fields):
-                live.setdefault(org, set()).add(entry.seq)
         seq, link = await self.head()
         if (seq, link) != (verdict.last, chain.prev if verdict.last else GENESIS):
             verdict.fail(
