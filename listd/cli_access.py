@@ -41,7 +41,8 @@ async def _open(settings: Settings, writes: bool = True) -> AsyncIterator[_Ctx]:
     # What the command journals is sealed with the journal key (created if this is the
     # first start); reading and verifying never create one.
     path = settings.journal_key_path
-    seal = ensure_seal(path) if writes else load_seal(path)
+    named = settings.journal_key_file is not None
+    seal = ensure_seal(path, create=not named) if writes else load_seal(path)
     async with open_redis(settings) as redis:
         keys = Keys(settings.key_prefix)
         journal = Journal(redis, keys, settings.state_dir / "journal", seal)

@@ -114,11 +114,17 @@ def load_seal(path: Path) -> Seal | None:
     return Seal(key)
 
 
-def ensure_seal(path: Path) -> Seal:
-    """The key in `path`, created (random, mode 0600) if the file does not exist."""
+def ensure_seal(path: Path, create: bool = True) -> Seal:
+    """The key in `path`, created (random, mode 0600) if the file does not exist and
+    `create` (a key file the operator named is never invented: a typo would start a new key)."""
     found = load_seal(path)
     if found is not None:
         return found
+    if not create:
+        raise ConfigError(
+            f"the journal key {path} named by LISTD_JOURNAL_KEY_FILE does not exist",
+            key="LISTD_JOURNAL_KEY_FILE",
+        )
     key = secrets.token_bytes(KEY_BYTES)
     # Written whole under a temporary name, then linked into place: another process
     # starting at the same moment never reads a half-written key, and one link wins.

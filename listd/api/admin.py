@@ -54,7 +54,7 @@ def setup(app: web.Application, *, archive_every: float = ARCHIVE_EVERY) -> None
     settings, redis = app[SETTINGS], app[REDIS]
     keys = Keys(settings.key_prefix)
     # Created (0600) on the first start: the journal's anchor outside Redis.
-    seal = ensure_seal(settings.journal_key_path)
+    seal = ensure_seal(settings.journal_key_path, create=settings.journal_key_file is None)
     journal = Journal(redis, keys, settings.state_dir / "journal", seal)
     store = KeyStore(redis, keys, ttl_days=settings.key_ttl_days, journal=journal)
     terms = Terms.load(settings.terms_file)

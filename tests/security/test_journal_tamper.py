@@ -426,6 +426,10 @@ async def test_a_key_file_named_by_the_operator(
     (first, *_) = await Journal(redis, Keys(settings.key_prefix)).read(0, 10)
     assert first.fields["seal"] == Seal(bytes.fromhex("ab" * 32)).kid
     assert not (settings.state_dir / "journal.key").exists()
+    # A named file that does not exist is refused, not invented.
+    with pytest.raises(ConfigError, match="named by LISTD_JOURNAL_KEY_FILE does not exist"):
+        create_app(replace(settings, journal_key_file=tmp_path / "typo.key"), redis)
+    assert not (tmp_path / "typo.key").exists()
     # A key too short to be one is refused at start, naming the variable.
     path.write_text("abcd\n")
     with pytest.raises(ConfigError, match="must hold at least 64 hex digits") as refused:
