@@ -755,6 +755,8 @@ class Journal:
                 f"the head says entry {seq} but the chain ends at entry {verdict.last} "
                 "(entries at the end deleted, or the head was changed)",
             )
+        if verdict.ok:
+            await self._check_floor(verdict, marks)
         if verdict.ok and marks:
             _check_marks(chain, marks)
         if verdict.ok:
@@ -785,6 +787,25 @@ class Journal:
             newest = max(marks, key=lambda m: (m.seq, m.at))
             verdict.newest_checkpoint = {"seq": newest.seq, "at": newest.at}
         return marks
+
+    async def _check_floor(self, verdict: Verdict, marks: list[Checkpoint]) -> None:
+        """The floor (where auditors' reads switch from archive files to the index) is
+        not above the last archived entry: raised, it hides live entries from them."""
+        floor = await self.floor()
+        # Read after the floor: a file archived while verify ran is counted too.
+        names = [_ARCHIVE.fullmatch(p.name) for p in archive_files(self._dir())]
+        covered = max((int(m.group(2)) for m in names if m), default=0)
+        for where, value in [("the archive floor in Redis", floor)] + [
+            (mark.where(), mark.floor) for mark in marks
+        ]:
+            if value > covered:
+                verdict.fail(
+                    covered + 1,
+                    f"{where} says entries up to {value} were archived, but the archive "
+                    f"files end at entry {covered}: entries {covered + 1}..{value} were "
+                    "hidden from auditors' reads",
+                )
+                return
 
     async def _check_indexes(self, verdict: Verdict, live: Mapping[str, set[int]]) -> None:
         """Every live entry by or about organisation X is in X's index, and nothing else."""

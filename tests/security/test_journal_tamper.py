@@ -479,3 +479,50 @@ async def test_an_instance_with_another_key_is_named(
         f"{d.seal.kid}: forged, or written by an instance with another key file "
         "(the live journal)"
     )
+
+
+async def test_a_raised_archive_floor_is_found(deployment: Deployment, verify: Any) -> None:
+    """Auditors read entries up to the floor from archive files and the rest through the
+    index: raising the floor hides live entries from them without touching the index."""
+    d = deployment
+    await d.requests(4, org="bank-b")
+    await d.redis.set(d.keys.journal_floor(), 4)
+    page, _ = await d.journal.for_org("bank-b")
+    assert page == []  # the attack works: bank-b's auditor sees nothing
+    done = await verify()
+    assert (done.code, done.verdict["broken_at"]) == (1, 1)
+    assert done.verdict["problem"] == (
+        "the archive floor in Redis says entries up to 4 were archived, but the archive files "
+        "end at entry 0: entries 1..4 were hidden from auditors' reads"
+    )
+    # Put back after a checkpoint recorded it: the checkpoint still tells.
+    await d.checkpoints.write()
+    await d.redis.set(d.keys.journal_floor(), 0)
+    done = await verify()
+    assert done.verdict["problem"].startswith("the checkpoint of ")
+    assert "says entries up to 4 were archived" in done.verdict["problem"]
+
+
+async def test_a_checkpoint_line_not_signed_with_the_key_is_found(
+    deployment: Deployment, verify: Any
+) -> None:
+    d = deployment
+    await d.requests(3)
+    record = await d.checkpoints.write()
+    assert record is not None
+    path = d.state / "journal" / CHECKPOINTS
+    forged = record | {"seq": 2, "link": (await d.entries())[1].link, "at": "2026-12-06T00:00:00Z"}
+    with path.open("a") as fh:
+        fh.write(json.dumps(forged) + "\n")
+    done = await verify()
+    assert done.code == 1
+    assert done.verdict["problem"] == (
+        "the checkpoint of 2026-12-06T00:00:00Z (line 2, entry 2) does not match its "
+        "signature: the checkpoint was forged or altered"
+    )
+    path.write_text(path.read_text().splitlines()[0] + "\nnot json\n")
+    done = await verify()
+    assert done.verdict["problem"] == "checkpoints.jsonl line 2 is not a checkpoint"
+    # A line cut short by a crash while it was written is left out.
+    path.write_text(path.read_text().splitlines()[0] + '\n{"seq": 3, "li')
+    assert (await verify()).code == 0
