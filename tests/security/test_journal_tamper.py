@@ -526,3 +526,24 @@ async def test_a_checkpoint_line_not_signed_with_the_key_is_found(
     # A line cut short by a crash while it was written is left out.
     path.write_text(path.read_text().splitlines()[0] + '\n{"seq": 3, "li')
     assert (await verify()).code == 0
+
+
+async def test_a_changed_time_range_of_an_archive_file_is_found(
+    deployment: Deployment, verify: Any
+) -> None:
+    """Readers skip archive files by the time range recorded in Redis: moving it hides the
+    file's entries from an auditor's dated query."""
+    d = deployment
+    await d.requests(3, org="bank-b")
+    (path,) = await d.journal.archive(1, everything=True)
+    registry = d.keys.journal_archives()
+    trailer = json.loads(await d.redis.hget(registry, path.name))
+    start = trailer["first_at"]
+    await d.redis.hset(registry, path.name, json.dumps(trailer | {"last_at": "2000-01-01"}))
+    page, _ = await d.journal.for_org("bank-b", start=start)
+    assert page == []  # the attack works: the file is skipped
+    done = await verify()
+    assert (done.code, done.verdict["broken_at"]) == (1, 3)
+    assert done.verdict["problem"] == (
+        f"{path.name}: its trailer differs from the one recorded when it was archived"
+    )
