@@ -547,3 +547,26 @@ async def test_a_changed_time_range_of_an_archive_file_is_found(
     assert done.verdict["problem"] == (
         f"{path.name}: its trailer differs from the one recorded when it was archived"
     )
+
+
+async def test_a_checkpoint_at_each_interval(deployment: Deployment) -> None:
+    d = deployment
+    await d.requests(2)
+    loop = asyncio.create_task(d.checkpoints.run(every=0.02))
+    path = d.state / "journal" / CHECKPOINTS
+    try:
+        for _ in range(500):  # the first interval ends
+            if path.exists():
+                break
+            await asyncio.sleep(0.01)
+        await d.requests(1)
+        for _ in range(500):  # the head moved: the next interval writes again
+            if len(path.read_text().splitlines()) == 2:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        loop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await loop
+    seqs = [json.loads(line)["seq"] for line in path.read_text().splitlines()]
+    assert seqs[:2] == [2, 3]  # and none while the head stood still
