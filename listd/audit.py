@@ -771,6 +771,8 @@ class Journal:
             return []
         marks: list[Checkpoint] = []
         for mark in found:
+            if mark.prefix != self.keys.prefix:
+                continue  # another deployment's journal on the same host
             if self.seal is None or mark.kid != self.seal.kid:
                 verdict.unchecked.add(mark.kid)
                 continue

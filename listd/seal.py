@@ -163,6 +163,7 @@ class Checkpoint:
     orgs: dict[str, int]
     at: str
     kid: str
+    prefix: str
     record: dict[str, Any]
 
     def where(self) -> str:
@@ -192,6 +193,7 @@ def read_checkpoints(directory: Path) -> tuple[list[Checkpoint], list[str]]:
                     orgs={str(k): int(v) for k, v in dict(item["orgs"]).items()},
                     at=str(item["at"]),
                     kid=str(item["key"]),
+                    prefix=str(item.get("prefix", "")),
                     record=item,
                 )
             )
@@ -300,6 +302,7 @@ class Checkpointer:
             "orgs": {o: int(c) for o, c in zip(orgs, counts, strict=True) if int(c)},
             "at": _stamp(self.clock()),
             "instance": self.instance,
+            "prefix": self.keys.prefix,  # deployments sharing a Redis are told apart
             "reason": reason,
             "key": self.seal.kid,
         }

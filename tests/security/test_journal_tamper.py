@@ -194,6 +194,7 @@ async def test_the_api_seals_and_checkpoints_and_an_untouched_journal_verifies(
         "shutdown", n, written[-1].link,
     )  # fmt: skip
     assert checkpoint["orgs"] == {"bank-a": n} and checkpoint["floor"] == 0
+    assert checkpoint["prefix"] == settings.key_prefix
 
     done = await verify()
     assert done.code == 0, done.err
