@@ -23,7 +23,7 @@ from listd.errors import ConfigError
 from listd.keys import Keys
 from listd.locate import RECORD, Service, locate, read_env_file
 from listd.settings import Settings
-from tests.conftest import SourceServer, un_file
+from tests.conftest import ROOT, SourceServer, un_file
 
 # The installed console script, as the README runs it (.venv/bin/listd).
 LISTD = Path(sys.executable).with_name("listd")
@@ -167,10 +167,10 @@ async def test_systemd_like_service_and_the_documented_command(
     etc, state = tmp_path / "etc" / "listd", tmp_path / "var" / "lib" / "listd"
     sources = sources_file(etc / "sources.toml", source_server)
     env_file = etc / "listd.env"
-    env_file.write_text(
-        "# as systemd/listd.env.example ships it, with this test's paths\n"
-        f'LISTD_STATE_DIR="{state}"\n'
-    )
+    # The shipped example, installed as docs/operations.md says, with this test's paths.
+    shipped = (ROOT / "systemd" / "listd.env.example").read_text()
+    assert "\nLISTD_STATE_DIR=/var/lib/listd\n" in shipped
+    env_file.write_text(shipped.replace("/var/lib/listd", str(state)))
     # The unit: EnvironmentFile=, Environment=LISTD_SOURCES=..., StateDirectory=listd.
     service_env = clean_env(tmp_path / "service-home", STATE_DIRECTORY=str(state))
     service_env |= read_env_file(env_file) | {"LISTD_SOURCES": str(sources)}
