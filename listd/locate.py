@@ -137,9 +137,37 @@ class DaemonRecord:
 
 def locate(env: dict[str, str], service: Service | None = None) -> dict[str, str]:
     """The environment a command runs with: `env` plus what leads it to the right store."""
-    service = service or Service()
+    out = _resolve(env, service or Service())
+    state = out.get("LISTD_STATE_DIR") or out.get("STATE_DIRECTORY", "").split(":")[0]
+    if state and not out.get("LISTD_REDIS_URL"):
+        _check_owner(Path(state).expanduser())
+    return out
+
+
+def _check_owner(state_dir: Path) -> None:
+    # Root could open another user's store, and an embedded server it starts there would
+    # leave files the service can no longer read.
+    try:
+        owner = state_dir.stat().st_uid
+    except OSError:
+        return
+    if owner != os.geteuid():
+        try:
+            name = pwd.getpwuid(owner).pw_name
+        except KeyError:
+            name = str(owner)
+        raise ConfigError(
+            f"the store in {state_dir} belongs to the user {name}: run the command as that "
+            f"user (sudo -u {name} listd ...)",
+            key="LISTD_STATE_DIR",
+        )
+
+
+def _resolve(env: dict[str, str], service: Service) -> dict[str, str]:
     out = dict(env)
     env_file = _env_file(env, service)
+    if env.get("LISTD_ENV_FILE") and env_file is not None and not env_file.exists():
+        raise ConfigError(f"LISTD_ENV_FILE: no file {env_file}", key="LISTD_ENV_FILE")
     if env_file is not None and env_file.exists():
         out = read_env_file(env_file) | out
         # The unit's Environment=LISTD_SOURCES=/etc/listd/sources.toml: the file beside it.

@@ -225,6 +225,18 @@ def test_the_shell_wins_over_the_env_file(tmp_path: Path) -> None:
     assert locate(env | {"LISTD_ENV_FILE": ""}, svc).get("LISTD_STATE_DIR") is None
 
 
+def test_another_users_store_and_a_missing_env_file_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="LISTD_ENV_FILE: no file"):
+        locate({"HOME": str(tmp_path), "LISTD_ENV_FILE": str(tmp_path / "nope")})
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give a directory to another user")
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    os.chown(theirs, 65534, 65534)
+    with pytest.raises(ConfigError, match="belongs to the user"):
+        locate({"HOME": str(tmp_path), "LISTD_STATE_DIR": str(theirs)}, service(tmp_path))
+
+
 def test_the_service_user_uses_the_service_state_dir(tmp_path: Path) -> None:
     me = pwd.getpwuid(os.geteuid()).pw_name
     out = locate({"HOME": str(tmp_path)}, service(tmp_path, user=me))
