@@ -138,6 +138,11 @@ async def test_readme_run_then_using_it_in_a_second_terminal(
     assert shown.returncode == 0, shown.stderr
     un = next(line for line in shown.stdout.splitlines() if line.startswith("un "))
     assert un.split()[2:5] == ["ok", "1", "1009"], shown.stdout
+    # The README's offline import, into the daemon's store: the same file, so unchanged.
+    consolidated = un_file("2026-05-08")
+    imported = await cli(terminal, "sync", "un", "--file", str(consolidated))
+    assert imported.returncode == 0, imported.stderr
+    assert json.loads(imported.stdout)["outcome"] == "unchanged"
 
 
 @pytest.mark.skipif(INSTALLED, reason="listd is installed as a service on this machine")
