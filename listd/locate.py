@@ -102,16 +102,6 @@ def _has_store(state_dir: Path) -> bool:
         return True
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 @dataclass(frozen=True, slots=True)
 class DaemonRecord:
     """Where `listd run` (on the embedded Redis) keeps its store, for its user's commands."""
@@ -182,8 +172,9 @@ def _resolve(env: dict[str, str], service: Service) -> dict[str, str]:
         return out | {"LISTD_STATE_DIR": str(service.state_dir)}
     default = default_state_dir(out)
     record = DaemonRecord.read(default / RECORD)
-    # A stopped daemon's record still names the store (unless that store is gone).
-    if record is not None and (_alive(record.pid) or _has_store(record.state_dir)):
+    # Running or stopped, the daemon's record names the store, unless that store is gone
+    # (a pid alone proves nothing: it may have been reused).
+    if record is not None and _has_store(record.state_dir):
         followed = {
             "LISTD_STATE_DIR": str(record.state_dir),
             "LISTD_KEY_PREFIX": record.key_prefix,
@@ -194,18 +185,16 @@ def _resolve(env: dict[str, str], service: Service) -> dict[str, str]:
     if _has_store(default):
         return out
     if env_file is not None:
-        another = (
-            f"the listd service is configured in {env_file}: run the command as its user "
-            "(sudo -u listd listd ...)"
-        )
+        another = f"the listd service is configured in {env_file}"
     elif service.state_dir.exists():
         another = f"the listd service keeps its store in {service.state_dir}"
     else:
         return out  # a fresh machine: the first command creates the store
     raise ConfigError(
-        f"no listd store in {default}, and this command would create a new, empty one "
-        f"there while {another}, or set LISTD_STATE_DIR (or LISTD_REDIS_URL) to the store "
-        "you mean (docs/operations.md, Which store a command uses)",
+        f"no listd store in {default}; this command would create a new, empty one there, "
+        f"while {another}. Run it as the service's user (sudo -u {service.user} listd ...) "
+        "or set LISTD_STATE_DIR (or LISTD_REDIS_URL) to the store you mean "
+        '(docs/operations.md, "Which store a command uses")',
         key="LISTD_STATE_DIR",
     )
 
