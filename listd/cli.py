@@ -131,6 +131,7 @@ async def cmd_deltas(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_held(settings: Settings, args: argparse.Namespace) -> int:
+    settings.source(args.source)
     async with open_redis(settings) as redis:
         syncer = Syncer(settings, Store(redis, Keys(settings.key_prefix)))
         if args.held_command == "approve":

@@ -69,6 +69,10 @@ def test_bad_input_gives_message_and_nonzero_exit(tmp_path: Path) -> None:
     unknown = listd(state, "sync", "eu", "--file", str(un_file("2026-02-27")))
     assert unknown.returncode == 2 and "unknown source 'eu'" in unknown.stderr
     assert "configured: " in unknown.stderr and "kz-afm-tf" in unknown.stderr
+    for args in (("held", "show", "eu"), ("deltas", "--source", "eu"), ("sync", "eu")):
+        assert listd(state, *args).returncode == 2, args
+    negative = listd(state, "sync", "un", "--wait", "-1")
+    assert negative.returncode == 2 and "--wait" in negative.stderr
     broken = tmp_path / "broken.xml"
     broken.write_bytes(un_file("2026-02-27").read_bytes()[:5000])
     bad = listd(state, "sync", "un", "--file", str(broken))
