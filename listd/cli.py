@@ -7,6 +7,7 @@ import asyncio
 import csv
 import io
 import json
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -17,10 +18,12 @@ import aiohttp
 from listd import __version__, cli_access, logs
 from listd.api import refresh_index
 from listd.connection import open_redis
-from listd.errors import BadRequest, ListdError
+from listd.errors import BadRequest, ListdError, Unavailable, UnknownSource
 from listd.keys import Keys
+from listd.locate import locate, record_daemon
 from listd.screening import DEFAULT_THRESHOLD, Match, Query, ScreeningIndex
 from listd.settings import Settings
+from listd.status import consulted, source_status
 from listd.store import Store
 from listd.sync import Syncer
 
@@ -42,6 +45,11 @@ async def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
     if args.file and len(names) != 1:
         print("listd: --file needs exactly one source", file=sys.stderr)
         return 2
+    if args.wait < 0:
+        print("listd: --wait must be 0 or more seconds", file=sys.stderr)
+        return 2
+    for name in names:
+        settings.source(name)
     raw: bytes | None = None
     if args.file:
         try:
@@ -49,8 +57,6 @@ async def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
         except OSError as exc:
             print(f"listd: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
             return 1
-    for name in names:
-        settings.source(name)
     failed = 0
     async with open_redis(settings) as redis, aiohttp.ClientSession() as session:
         syncer = Syncer(settings, Store(redis, Keys(settings.key_prefix)), session)
@@ -61,6 +67,7 @@ async def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
                     raw=raw,
                     origin=str(Path(args.file).resolve()) if args.file else None,
                     progress=_say,
+                    wait=args.wait,
                 )
             except ListdError as exc:
                 print(f"listd: sync {name} failed: {exc.message}", file=sys.stderr)
@@ -80,30 +87,24 @@ async def cmd_sources(settings: Settings, args: argparse.Namespace) -> int:
         store = Store(redis, Keys(settings.key_prefix))
         rows = []
         for name, cfg in sorted(settings.sources.items()):
-            state = await store.state(name)
-            rows.append(
-                {
-                    "name": name,
-                    "kind": cfg.kind,
-                    "enabled": cfg.enabled,
-                    "status": state.get("status") or "never",
-                    "version": state.get("version"),
-                    "entities": int(state.get("entities", 0)),
-                    "last_success": state.get("last_success"),
-                    "last_error": state.get("last_error") or None,
-                }
-            )
+            fields = source_status(cfg, await store.state(name))
+            rows.append({"name": name, "kind": cfg.kind, **fields})
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
         print(
-            f"{'SOURCE':<12} {'KIND':<8} {'STATUS':<8} {'VERSION':<8} {'ENTITIES':>8}  LAST SUCCESS"
+            f"{'SOURCE':<12} {'KIND':<10} {'STATUS':<10} {'VERSION':<8} {'ENTITIES':>8}  "
+            f"{'LAST SUCCESS':<20}  ORIGIN"
         )
         for r in rows:
-            status = r["status"] if r["enabled"] else "disabled"
+            # Not polled and nothing loaded: the only case where "disabled" says it all.
+            status = r["status"] if r["enabled"] or r["version"] else "disabled"
+            origin = r["origin"] or "-"
+            if r["imported_from"]:
+                origin = f"imported from {r['imported_from']}"
             print(
-                f"{r['name']:<12} {r['kind']:<8} {status:<8} {r['version'] or '-':<8} "
-                f"{r['entities']:>8}  {r['last_success'] or '-'}"
+                f"{r['name']:<12} {r['kind']:<10} {status:<10} {r['version'] or '-':<8} "
+                f"{r['entities']:>8}  {r['last_success'] or '-':<20}  {origin}"
             )
             if r["last_error"]:
                 print(f"{'':<12} error: {r['last_error']}")
@@ -130,6 +131,7 @@ async def cmd_deltas(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_held(settings: Settings, args: argparse.Namespace) -> int:
+    settings.source(args.source)
     async with open_redis(settings) as redis:
         syncer = Syncer(settings, Store(redis, Keys(settings.key_prefix)))
         if args.held_command == "approve":
@@ -193,11 +195,20 @@ async def cmd_screen(settings: Settings, args: argparse.Namespace) -> int:
     async with open_redis(settings) as redis:
         store = Store(redis, Keys(settings.key_prefix))
         index = ScreeningIndex()
-        enabled = sorted(n for n, s in settings.sources.items() if s.enabled)
-        await refresh_index(store, index, enabled)
-    if not index.versions:
+        # Every list that has data, fetched or imported, exactly as the API screens.
+        names = sorted(settings.sources)
+        await refresh_index(store, index, names)
+        fresh = await store.last_successes(names)
+    try:
+        versions, warnings = consulted(settings, index.versions, fresh)
+    except Unavailable:
         print("listd: no list is loaded yet; run `listd sync` first", file=sys.stderr)
         return 1
+    # On standard error, so that a "no match" (empty output) still proves what was consulted.
+    used = ", ".join(f"{name} (version {version})" for name, version in versions.items())
+    print(f"listd: lists consulted: {used}", file=sys.stderr)
+    for warning in warnings:
+        print(f"listd: warning: {warning}", file=sys.stderr)
     if args.name:
         query = Query(
             name=args.name, birth_date=args.birth_date, threshold=args.threshold, limit=args.limit
@@ -274,6 +285,8 @@ async def cmd_redeliver(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from listd.daemon import serve
 
+    if settings.redis_url is None:
+        record_daemon(dict(os.environ), settings.state_dir, settings.key_prefix)
     await serve(settings)
     return 0
 
@@ -291,6 +304,13 @@ def parser() -> argparse.ArgumentParser:
     sync = sub.add_parser("sync", help="sync a source now (or ingest a local file)")
     sync.add_argument("source", help="source name, or 'all'")
     sync.add_argument("--file", help="ingest this file instead of fetching (offline import)")
+    sync.add_argument(
+        "--wait",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="wait this long for a sync of the same source in progress (default 300)",
+    )
     sync.set_defaults(func=cmd_sync)
 
     deltas = sub.add_parser("deltas", help="print published deltas as JSON lines")
@@ -337,10 +357,16 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
+        # Every command works on the store `locate` finds; the daemon's own code (reload,
+        # webhooks) reads os.environ, so the service's environment file goes there too.
+        os.environ.update(locate(dict(os.environ)))
         settings = Settings.from_env()
         logs.configure(settings.log_format)
         func: Command = args.func
         return asyncio.run(func(settings, args))
+    except UnknownSource as exc:
+        print(f"listd: {exc.message}", file=sys.stderr)
+        return 2  # a name the configuration does not know is bad usage
     except ListdError as exc:
         print(f"listd: {exc.message}", file=sys.stderr)
         return 1

@@ -187,7 +187,8 @@ def default_state_dir(env: dict[str, str]) -> Path:
     # systemd's StateDirectory= sets STATE_DIRECTORY; otherwise follow XDG.
     if env.get("STATE_DIRECTORY"):
         return Path(env["STATE_DIRECTORY"].split(":")[0])
-    base = env.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    home = Path(env["HOME"]) if env.get("HOME") else Path.home()
+    base = env.get("XDG_STATE_HOME") or str(home / ".local" / "state")
     return Path(base) / "listd"
 
 

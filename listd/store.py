@@ -16,7 +16,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -33,6 +33,7 @@ log = get_logger(__name__)
 
 _CHUNK = 500  # entities per pipeline round trip when writing a snapshot
 _LOCK_TTL_MS = 60 * 1000  # extended by a heartbeat every 20 s while the sync runs
+_LOCK_POLL_S = 0.5  # how often a sync waiting for the lock tries again
 
 # Compare-and-delete: release a lock only if we still hold it.
 _RELEASE = """
@@ -144,7 +145,31 @@ class SourceLock:
         self._heartbeat: asyncio.Task[None] | None = None
         self._retry: asyncio.Task[None] | None = None
 
-    async def acquire(self) -> None:
+    async def acquire(
+        self, wait: float = 0.0, waiting: Callable[[str], None] | None = None
+    ) -> None:
+        """Take the lock; while another live sync holds it, wait up to `wait` seconds
+        (telling `waiting` once), then SyncInProgress."""
+        deadline = time.monotonic() + wait
+        told = False
+        while True:
+            try:
+                await self._acquire()
+                return
+            except SyncInProgress as exc:
+                if time.monotonic() >= deadline:
+                    if told:
+                        exc.message = f"{exc.message}; gave up after waiting {wait:g} s"
+                        exc.args = (exc.message,)
+                    raise
+                if not told:
+                    told = True
+                    log.info("sync lock busy; waiting", key=self.key, wait_s=wait)
+                    if waiting is not None:
+                        waiting(f"{exc.message}; waiting up to {wait:g} s for it to finish")
+            await asyncio.sleep(min(_LOCK_POLL_S, max(deadline - time.monotonic(), 0.0)))
+
+    async def _acquire(self) -> None:
         try:
             set_now = await self.redis.set(self.key, self.token, nx=True, px=_LOCK_TTL_MS)
         except (RedisError, OSError, asyncio.CancelledError):

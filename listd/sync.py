@@ -14,6 +14,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
+from pathlib import PurePath
 from typing import Any
 
 import aiohttp
@@ -133,21 +134,29 @@ class Syncer:
         origin: str | None = None,
         progress: Progress | None = None,
         fence: Fence | None = None,
+        wait: float = 0.0,
     ) -> SyncResult:
         """Sync source `name`; with `raw`, ingest that document instead of fetching.
 
         With `fence` (the scheduler's, on the leader), the publication happens only if
-        that leader lease is still held."""
+        that leader lease is still held. With `wait`, a sync of the same source in
+        progress elsewhere is waited for up to that many seconds instead of refused."""
         cfg = self.settings.source(name)
         scr = scraper(cfg.kind)
         say = progress or (lambda _msg: None)
         result = SyncResult(source=name, origin=origin or cfg.url or cfg.page_url)
         started = time.monotonic()
         lock = self.store.lock(name)
-        await lock.acquire()
+        await lock.acquire(wait, say)
+        # Where the data comes from, kept with it: an imported list serves like a fetched one.
+        provenance = (
+            {"origin": "imported", "imported_from": PurePath(origin).name if origin else ""}
+            if raw is not None
+            else {"origin": "fetched", "imported_from": ""}
+        )
         try:
             await self.store.set_state(name, last_attempt=result.started, status_detail="syncing")
-            await self._run(cfg, scr, raw, result, say, fence)
+            await self._run(cfg, scr, raw, result, say, fence, provenance)
         except ListdError as exc:
             result.error = exc.message
             await self._failed(name, result, exc)
@@ -170,8 +179,10 @@ class Syncer:
         result: SyncResult,
         say: Progress,
         fence: Fence | None = None,
+        provenance: dict[str, str] | None = None,
     ) -> None:
         name = cfg.name
+        provenance = provenance or {}
         state = await self.store.state(name)
         current = await self.store.current_version(name)
         validators: dict[str, str] = {}
@@ -198,7 +209,7 @@ class Syncer:
                 result.outcome = "not_modified"
                 result.version = current
                 result.entities = int(state.get("entities", 0))
-                await self._succeeded(name, result, {})
+                await self._succeeded(name, result, provenance)
                 return
             assert fetched.body is not None
             raw = fetched.body
@@ -212,7 +223,7 @@ class Syncer:
             result.version = current
             result.entities = int(state.get("entities", 0))
             result.published = state.get("published") or None
-            await self._succeeded(name, result, validators)
+            await self._succeeded(name, result, validators | provenance)
             return
         say(f"validating and parsing {len(raw):,} bytes")
         try:
@@ -230,7 +241,12 @@ class Syncer:
             log.warning("parse warning", source=name, warning=warning)
         if not parsed.entities:
             raise ValidationFailed(f"{name}: the document holds no entities; refusing to store it")
-        extra = {**validators, "raw_sha256": raw_sha, "published": parsed.published or ""}
+        extra = {
+            **validators,
+            **provenance,
+            "raw_sha256": raw_sha,
+            "published": parsed.published or "",
+        }
         held = await self.store.held(name)
         if current and parsed.content_hash == state.get("content_hash"):
             result.outcome = "unchanged"
@@ -407,7 +423,14 @@ class Syncer:
                 new_json = await self.store.entity_json(name, version, added)
                 meta = await self.store.snapshot_meta(name, version)
                 snapshot = Snapshot(name, version, int(meta["entities"]), meta["content_hash"])
-                kept = ("etag", "last_modified", "raw_sha256", "published")
+                kept = (
+                    "etag",
+                    "last_modified",
+                    "raw_sha256",
+                    "published",
+                    "origin",
+                    "imported_from",
+                )
                 extra: dict[str, str] = {k: held[k] for k in kept if k in held}
                 await self.publish(name, snapshot, current, plan, new_json, extra, result)
                 await self.store.drop_held(name)

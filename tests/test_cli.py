@@ -14,11 +14,15 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.conftest import SourceServer, un_file
+from tests.conftest import DATA, SourceServer, un_file
+
+KZ = DATA / "kz" / "afm-terror-extremism-active-2022-10-03.xml"
 
 
 def env_for(state: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LISTD_")}
+    # The daemon's record of its store goes beside the state, not into the real home.
+    env.update(XDG_STATE_HOME=str(state.parent / "xdg-state"), LISTD_ENV_FILE="")
     env.update(LISTD_STATE_DIR=str(state), LISTD_LOG_FORMAT="json", **extra)
     return env
 
@@ -63,7 +67,12 @@ def test_bad_input_gives_message_and_nonzero_exit(tmp_path: Path) -> None:
     missing = listd(state, "sync", "un", "--file", str(tmp_path / "nope.xml"))
     assert missing.returncode == 1 and "cannot read" in missing.stderr
     unknown = listd(state, "sync", "eu", "--file", str(un_file("2026-02-27")))
-    assert unknown.returncode == 1 and "unknown source 'eu'" in unknown.stderr
+    assert unknown.returncode == 2 and "unknown source 'eu'" in unknown.stderr
+    assert "configured: " in unknown.stderr and "kz-afm-tf" in unknown.stderr
+    for args in (("held", "show", "eu"), ("deltas", "--source", "eu"), ("sync", "eu")):
+        assert listd(state, *args).returncode == 2, args
+    negative = listd(state, "sync", "un", "--wait", "-1")
+    assert negative.returncode == 2 and "--wait" in negative.stderr
     broken = tmp_path / "broken.xml"
     broken.write_bytes(un_file("2026-02-27").read_bytes()[:5000])
     bad = listd(state, "sync", "un", "--file", str(broken))
@@ -208,3 +217,34 @@ def test_screen_a_name_and_a_customer_file(tmp_path: Path) -> None:
     broken.write_text("reference,name\nC-1,\n", encoding="utf-8")
     bad = listd(state, "screen", "--file", str(broken))
     assert bad.returncode == 1 and "no name" in bad.stderr
+
+
+def test_an_imported_kz_list_is_screened_and_shown_as_imported(tmp_path: Path) -> None:
+    # Without LISTD_AFM_TOKEN the kz-afm-* sources are not polled: a file is how they arrive.
+    state = tmp_path / "state"
+    done = listd(state, "sync", "kz-afm-tf", "--file", str(KZ))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["entities"] == 1620
+    one = listd(state, "screen", "Абдибеков Асет Мейржанович")
+    assert one.returncode == 0, one.stderr
+    assert json.loads(one.stdout.splitlines()[0])["match_id"] == "kz-afm-tf:iin-930807351075"
+    assert "lists consulted: kz-afm-tf (version 1)" in one.stderr
+    nobody = listd(state, "screen", "Margaret Hilda Thatcher")
+    assert nobody.returncode == 0 and nobody.stdout == ""
+    assert "lists consulted: kz-afm-tf" in nobody.stderr  # a "no match" names what it used
+    customers = tmp_path / "customers.csv"
+    customers.write_text("reference,name\nC-1,Абдибеков Асет Мейржанович\n", encoding="utf-8")
+    batch = listd(state, "screen", "--file", str(customers))
+    assert batch.returncode == 0, batch.stderr
+    rows = list(csv.DictReader(batch.stdout.splitlines()))
+    assert rows[0]["match_id"] == "kz-afm-tf:iin-930807351075" and rows[0]["reference"] == "C-1"
+
+    shown = listd(state, "sources", "--json")
+    kz = next(r for r in json.loads(shown.stdout) if r["name"] == "kz-afm-tf")
+    assert kz["enabled"] is False and kz["status"] == "ok" and kz["entities"] == 1620
+    assert kz["origin"] == "imported" and kz["imported_from"] == KZ.name
+    table = listd(state, "sources").stdout.splitlines()
+    kz_line = next(line for line in table if line.startswith("kz-afm-tf "))
+    assert kz_line.split()[2] == "ok" and f"imported from {KZ.name}" in kz_line
+    pta_line = next(line for line in table if line.startswith("kz-afm-pta "))
+    assert pta_line.split()[2] == "disabled"  # not polled and nothing loaded

@@ -137,7 +137,11 @@ def _schemas() -> dict[str, Schema]:
         {
             "name": {"type": "string"},
             "kind": {"type": "string"},
-            "enabled": {"type": "boolean"},
+            "enabled": {
+                "type": "boolean",
+                "description": "Polled by the scheduler. A source that is not may still serve "
+                "data imported from a file (see origin).",
+            },
             "url": {"type": ["string", "null"]},
             "interval_minutes": {"type": "number"},
             "version": {"type": ["string", "null"]},
@@ -148,6 +152,17 @@ def _schemas() -> dict[str, Schema]:
             "status": {
                 "type": "string",
                 "description": "never, ok, stale, held, error; '+syncing' while a sync runs.",
+            },
+            "origin": {
+                "type": ["string", "null"],
+                "enum": ["fetched", "imported", None],
+                "description": "Where the serving data came from at its last successful sync: "
+                "fetched from the source's URL, or imported from a file (listd sync --file); "
+                "null when no data is stored or it predates this field.",
+            },
+            "imported_from": {
+                "type": ["string", "null"],
+                "description": "The imported file's name, when origin is imported.",
             },
             "last_error": {"type": ["string", "null"]},
             "last_error_at": {"type": ["string", "null"]},
@@ -429,7 +444,8 @@ def _paths() -> dict[str, dict[str, Schema]]:
         "/healthz": {"get": _op("The process is alive.", "operations", None, {200: _ok(probe)})},
         "/readyz": {
             "get": _op(
-                "Ready to answer with current data (initial load done, Redis reachable).",
+                "Ready to answer a screening: initial load done, at least one list loaded, "
+                "Redis reachable.",
                 "operations",
                 None,
                 {200: _ok(ready), 503: _ok(ready, "Not ready; `problems` says why.")},

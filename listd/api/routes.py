@@ -27,10 +27,10 @@ from listd.api.state import (
     SYNCER,
 )
 from listd.audit import BASIS_FIELDS, basis_from
-from listd.errors import BadRequest, NotFound, Unavailable
+from listd.errors import BadRequest, NotFound
 from listd.model import Entity
 from listd.screening import DEFAULT_THRESHOLD, Query
-from listd.store import age_minutes
+from listd.status import consulted, source_status
 
 routes = web.RouteTableDef()
 
@@ -56,6 +56,11 @@ async def readyz(request: web.Request) -> web.Response:
     problems: list[str] = []
     if not request.app[READY].is_set():
         problems.append("initial load from the store is still running")
+    elif not request.app[INDEX].versions:
+        # Ready means "can answer a screening", which answers 503 with no list loaded.
+        problems.append(
+            "no list is loaded: sync a source (listd sync SOURCE, or --file for an offline import)"
+        )
     try:
         await request.app[REDIS].ping()
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
@@ -111,26 +116,14 @@ def parse_query(body: dict[str, Any]) -> Query:
 
 def _versions(request: web.Request, queries: list[Query]) -> tuple[dict[str, str], list[str]]:
     """The list versions a screening uses, and warnings for lists it cannot consult."""
-    index = request.app[INDEX]
-    settings = request.app[SETTINGS]
     asked = {s for q in queries for s in q.sources}
-    unknown = sorted(s for s in asked if s not in settings.sources)
-    if unknown:
-        raise NotFound(f"unknown source {unknown[0]!r}", field="sources")
-    enabled = tuple(n for n, s in settings.sources.items() if s.enabled)
-    wanted = sorted(asked) if asked and all(q.sources for q in queries) else enabled
-    versions = {s: index.versions[s] for s in wanted if s in index.versions}
-    if not versions:
-        raise Unavailable("no list is loaded yet; run a sync first", sources=list(wanted))
-    warnings = [f"source {s} has no data loaded; not screened" for s in wanted if s not in versions]
-    for name in versions:
-        age = age_minutes(request.app[FRESHNESS].get(name))
-        bound = settings.sources[name].stale_after_minutes
-        if age is not None and age > bound:
-            warnings.append(
-                f"source {name} is stale: last successful sync {age / 60:.1f} hours ago"
-            )
-    return versions, warnings
+    freshness: dict[str, str | None] = request.app[FRESHNESS]
+    return consulted(
+        request.app[SETTINGS],
+        request.app[INDEX].versions,
+        freshness,
+        asked if asked and all(q.sources for q in queries) else (),
+    )
 
 
 @routes.post("/v1/screen")
@@ -242,32 +235,13 @@ async def entity(request: web.Request) -> web.Response:
 async def _source_json(request: web.Request, name: str) -> dict[str, Any]:
     cfg = request.app[SETTINGS].sources[name]
     state = await request.app[STORE].state(name)
-    status = state.get("status") or "never"
-    age = age_minutes(state.get("last_success"))
-    stale = age is not None and age > cfg.stale_after_minutes
-    if stale and status == "ok":
-        status = "stale"
-    if state.get("status_detail") == "syncing":
-        status = f"{status}+syncing" if status != "never" else "syncing"
     return {
         "name": name,
         "kind": cfg.kind,
-        "enabled": cfg.enabled,
         "url": cfg.url or cfg.page_url,
         "interval_minutes": cfg.interval_minutes,
-        "version": state.get("version") or None,
-        "entities": int(state.get("entities", 0)),
-        "published": state.get("published") or None,
-        "last_attempt": state.get("last_attempt") or None,
-        "last_success": state.get("last_success") or None,
-        "status": status,
-        "last_error": state.get("last_error") or None,
-        "last_error_at": state.get("last_error_at") or None,
+        **source_status(cfg, state),
         "loaded_version": request.app[INDEX].versions.get(name),
-        "seq": int(state.get("seq", 0)),
-        "stale": stale,
-        "age_minutes": None if age is None else round(age, 1),
-        "held_reason": state.get("held_reason") or None,
     }
 
 
