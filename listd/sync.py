@@ -310,6 +310,7 @@ class Syncer:
                     "version": snapshot.version,
                     "previous_version": current,
                     "changes": c.changes,
+                    "class": c.klass,
                     "entity": c.entity,
                 },
                 ensure_ascii=False,

@@ -20,6 +20,7 @@ from listd.api.console_api import SCAN_LIMIT
 from listd.api.routes import BATCH_LIMIT
 from listd.audit import BASES
 from listd.blocking.subscriptions import DEFAULT_EVENTS, EVENTS
+from listd.delta import CLASSES
 
 __all__ = ["routes", "spec"]
 
@@ -279,6 +280,15 @@ def _schemas() -> dict[str, Schema]:
                 "seq": {"type": "integer"},
                 "source": {"type": "string"},
                 "op": {"enum": ["added", "amended", "removed"]},
+                "class": {
+                    "enum": list(CLASSES),
+                    "description": "identity: names, birth dates or places, documents, "
+                    "nationality, gender, type or programmes changed, or the entity was "
+                    "added or removed (re-screen); details: only comments, links, dates, "
+                    "addresses, titles or positions changed. Rule: listd/delta.py "
+                    "FIELD_CLASSES.",
+                },
+                "changes": {"type": "object", "description": "Changed fields (amendments)."},
                 "entity_id": {"type": "string"},
                 "at": {"type": "string"},
                 "version": {"type": "string"},
@@ -586,6 +596,9 @@ def _paths() -> dict[str, dict[str, Schema]]:
                     _query("after", _int(0, 2**62, 0)),
                     _query("limit", _int(1, 1000, 100)),
                     _query("source", {"type": "string"}),
+                    _query(
+                        "class", {"enum": list(CLASSES)}, "Only identity changes, or only details."
+                    ),
                 ],
             )
         },
@@ -599,6 +612,9 @@ def _paths() -> dict[str, dict[str, Schema]]:
                 params=[
                     _query("after", {"type": "string", "pattern": r"^[0-9]+$"}),
                     _query("source", {"type": "string"}),
+                    _query(
+                        "class", {"enum": list(CLASSES)}, "Only identity changes, or only details."
+                    ),
                     {
                         "name": "Last-Event-ID",
                         "in": "header",
@@ -635,6 +651,9 @@ def _paths() -> dict[str, dict[str, Schema]]:
                     _query("source", {"type": "string"}),
                     _query("program", {"type": "string"}),
                     _query("op", {"enum": ["added", "amended", "removed"]}),
+                    _query(
+                        "class", {"enum": list(CLASSES)}, "Only identity changes, or only details."
+                    ),
                 ],
             )
         },

@@ -27,6 +27,7 @@ from listd.api.state import (
     SYNCER,
 )
 from listd.audit import BASIS_FIELDS, basis_from
+from listd.delta import CLASSES
 from listd.errors import BadRequest, NotFound, Unavailable
 from listd.model import Entity
 from listd.screening import DEFAULT_THRESHOLD, Query
@@ -304,7 +305,8 @@ async def deltas(request: web.Request) -> web.Response:
     source = request.query.get("source") or None
     if source is not None:
         request.app[SETTINGS].source(source)
-    found, cursor = await request.app[STORE].read_deltas(after, limit, source)
+    klass = v.query_choice(request, "class", CLASSES)
+    found, cursor = await request.app[STORE].read_deltas(after, limit, source, klass)
     return web.json_response({"deltas": found, "next": cursor})
 
 
