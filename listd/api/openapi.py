@@ -19,7 +19,7 @@ from listd.access import APPLICABLE_ROLES, ROLES
 from listd.api.console_api import SCAN_LIMIT
 from listd.api.routes import BATCH_LIMIT
 from listd.audit import BASES
-from listd.blocking.subscriptions import DEFAULT_EVENTS, EVENTS
+from listd.blocking.subscriptions import AMENDMENTS, DEFAULT_EVENTS, EVENTS
 from listd.delta import CLASSES
 
 __all__ = ["routes", "spec"]
@@ -182,6 +182,7 @@ def _schemas() -> dict[str, Schema]:
             "sources": {"type": "array", "items": {"type": "string"}},
             "programs": {"type": "array", "items": {"type": "string"}},
             "threshold": {"type": "number"},
+            "amendments": {"enum": list(AMENDMENTS)},
             "status": {"enum": ["pending", "active", "disabled"]},
             "status_reason": {"type": ["string", "null"]},
             "description": {"type": ["string", "null"]},
@@ -197,6 +198,12 @@ def _schemas() -> dict[str, Schema]:
         "sources": _strings(),
         "programs": _strings(),
         "threshold": _nullable({"type": "number", "minimum": 0.5, "maximum": 1}),
+        "amendments": _nullable({"enum": list(AMENDMENTS)})
+        | {
+            "default": "identity",
+            "description": "Amended designations that raise events: identity changes only "
+            "(names, birth dates, documents...), or all (comments and links too).",
+        },
         "description": _text(500),
     }
     watchlist_report: Schema = _obj(
