@@ -3,7 +3,7 @@ UN update 2026-02-27 -> 2026-05-08 (639 amendments, 501 of them only an INTERPOL
 
 from __future__ import annotations
 
-import asyncio
+from collections import Counter
 from typing import Any
 
 from redis.asyncio import Redis
@@ -53,10 +53,14 @@ async def test_identity_amendments_by_default_all_on_request(
         rx.events.clear()
 
     await sync(redis, settings, "2026-05-08")
-    await eventually(lambda: len(everything.events) == 639 + 2, what="every amendment")
-    await eventually(lambda: len(quiet.events) == 26 + 1, what="identity amendments")
-    await asyncio.sleep(0.5)  # nothing more arrives
-    assert len(everything.events) == 641 and len(quiet.events) == 27
+    await eventually(lambda: len(everything.events) == 639 + 2, 120, "every amendment")
+    # Both outboxes were written in the same step as each delta's acknowledgement, so
+    # with every event of `everything` delivered, `quiet`'s outbox is complete too.
+    outbox = await redis.xrange(Keys(settings.key_prefix).sub_events(default["id"]))
+    kinds = Counter(fields["t"] for _, fields in outbox)
+    assert kinds == {"designation.amended": 26, "blocking.required": 2 + 1}
+    await eventually(lambda: len(quiet.events) == 26 + 1, 60, "identity amendments")
+    assert len(everything.events) == 641
 
     amended = quiet.of_type("designation.amended")
     assert {e["data"]["class"] for e in amended} == {"identity"}

@@ -84,7 +84,7 @@ async def test_fm1_codes_on_required_and_lifted(
         listed("ofac", "OFAC-901", "Edgar Treasurylisted", "OFAC-SDGT"),
         source="ofac",
     )
-    await eventually(lambda: len(rx.of_type("blocking.required")) == 7, what="seven alerts")
+    await eventually(lambda: len(rx.of_type("blocking.required")) == 7, 60, "seven alerts")
     required = by_entity(rx, "blocking.required")
     assert {e: r["data"]["customer"]["reference"] for e, r in required.items()} == {
         "un:QDi.901": "TF-UN",
@@ -112,10 +112,10 @@ async def test_fm1_codes_on_required_and_lifted(
     # Lifting: Farid is on the UN list and on the AFM's; the UN delisting leaves the AFM
     # freeze in place (partial), the AFM delisting then ends it (full).
     await designate(redis, settings, remove=("un:QDi.902", "un:QDi.901", "un:KPi.901"))
-    await eventually(lambda: len(rx.of_type("blocking.lifted")) == 3, what="three liftings")
+    await eventually(lambda: len(rx.of_type("blocking.lifted")) == 3, 60, "three liftings")
     await designate(redis, settings, remove=("kz-afm-tf:KZ-902",), source="kz-afm-tf")
     await designate(redis, settings, remove=("ofac:OFAC-901",), source="ofac")
-    await eventually(lambda: len(rx.of_type("blocking.lifted")) == 5, what="five liftings")
+    await eventually(lambda: len(rx.of_type("blocking.lifted")) == 5, 60, "five liftings")
     lifted = by_entity(rx, "blocking.lifted")
     assert codes(lifted["un:QDi.902"]) == ["6064"]
     assert lifted["un:QDi.902"]["data"]["fm1"][0]["extent"] == "partial"
