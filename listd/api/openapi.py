@@ -496,7 +496,9 @@ def _paths() -> dict[str, dict[str, Schema]]:
         },
         "/v1/programs": {
             "get": _op(
-                "Programme tags of the loaded lists with entity counts.",
+                "Programme tags of the loaded lists with entity counts, the legal basis "
+                "alerts cite and the Kazakh FM-1 codes (`fm1`, null where no FM-1 rule "
+                "applies; docs/webhooks.md).",
                 "screening",
                 scr,
                 {200: _ok(_obj({"programs": objects}, ("programs",)))},

@@ -141,6 +141,18 @@ def fm1_required(
     return out
 
 
+def fm1_terms(tag: str) -> dict[str, Any] | None:
+    """The FM-1 codes a programme's matches and liftings are reported with (None: none)."""
+    known = PROGRAMMES.get(tag)
+    if known is None or known.regime is None:
+        return None
+    return {
+        "regime": known.regime,
+        "required": _FM1_REQUIRED[known.regime][0],
+        "lifted": {extent: code for extent, (code, _) in _FM1_LIFTED.items()},
+    }
+
+
 def fm1_lifted(programs: list[str] | tuple[str, ...], extent: str) -> list[dict[str, Any]]:
     """FM-1 code for lifting the freeze a designation under `programs` imposed.
 
