@@ -181,6 +181,10 @@ def test_additions_and_removals_are_identity() -> None:
     assert delta.classify("amended", {"remarks": {}, "gender": {}}) == "identity"
     assert delta.classify("amended", {"remarks": {}}) == "details"
     assert delta.classify("amended", {"a_field_listd_does_not_know": {}}) == "identity"
+    # Deltas stored before the class existed get it when read; a stored one is kept.
+    old = {"op": "amended", "changes": {"urls": {"added": ["https://x"]}}}
+    assert delta.with_class(old)["class"] == "details"
+    assert delta.with_class({"op": "removed", "class": "identity"})["class"] == "identity"
 
 
 # --- publication ----------------------------------------------------------------
