@@ -18,6 +18,7 @@ import aiohttp
 from listd import __version__, cli_access, logs
 from listd.api import refresh_index
 from listd.connection import open_redis
+from listd.delta import CLASSES
 from listd.errors import BadRequest, ListdError, Unavailable, UnknownSource
 from listd.keys import Keys
 from listd.locate import locate, record_daemon
@@ -119,7 +120,7 @@ async def cmd_deltas(settings: Settings, args: argparse.Namespace) -> int:
         after, printed = args.after, 0
         while args.limit is None or printed < args.limit:
             want = 1000 if args.limit is None else min(1000, args.limit - printed)
-            deltas, after = await store.read_deltas(after, want, args.source)
+            deltas, after = await store.read_deltas(after, want, args.source, args.klass)
             if not deltas:
                 break
             for delta in deltas:
@@ -317,6 +318,13 @@ def parser() -> argparse.ArgumentParser:
     deltas.add_argument("--after", type=int, default=0, help="print deltas after this sequence")
     deltas.add_argument("--limit", type=int, default=None)
     deltas.add_argument("--source", default=None)
+    deltas.add_argument(
+        "--class",
+        dest="klass",
+        choices=CLASSES,
+        default=None,
+        help="only identity changes (re-screen) or only details (comments, links...)",
+    )
     deltas.set_defaults(func=cmd_deltas)
 
     deliveries = sub.add_parser("deliveries", help="webhook deliveries")

@@ -15,6 +15,44 @@ from typing import Any, Literal
 from listd.model import canonical_json
 
 Op = Literal["added", "amended", "removed"]
+Class = Literal["identity", "details"]
+CLASSES: tuple[Class, ...] = ("identity", "details")
+
+# What an amendment of each Entity field means to whoever screens customers. This table
+# is the one place the rule lives (tests check it names every Entity field).
+#   identity: who is designated, or whether and why a customer matches: re-screen.
+#     The matcher's inputs (names, schema, birth dates, documents, nationalities,
+#     programmes: a subscription may cover only some, and the programme decides the
+#     reporting code), plus what an officer compares to confirm a hit (birth places,
+#     gender).
+#   details: published and kept, but no reason to re-screen: comments, links,
+#     amendment dates, titles and positions, addresses (the matcher does not read them;
+#     the UN often re-words them), the listing date and the source's own list label
+#     (which `programs` already carries).
+# An amendment is "identity" when any field it touches is; additions and removals
+# always are. A field missing from the table counts as identity: a new field is
+# re-screened until somebody decides otherwise here.
+FIELD_CLASSES: dict[str, Class] = {
+    "id": "identity",
+    "source": "identity",
+    "schema": "identity",
+    "reference": "identity",
+    "names": "identity",
+    "programs": "identity",
+    "gender": "identity",
+    "nationalities": "identity",
+    "birth_dates": "identity",
+    "birth_places": "identity",
+    "documents": "identity",
+    "list_type": "details",
+    "listed_on": "details",
+    "updated_on": "details",
+    "titles": "details",
+    "positions": "details",
+    "addresses": "details",
+    "remarks": "details",
+    "urls": "details",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +63,10 @@ class Change:
     entity_id: str
     changes: dict[str, Any] = field(default_factory=dict)
     entity: dict[str, Any] | None = None  # the new entity; for removals the last one listed
+
+    @property
+    def klass(self) -> Class:
+        return classify(self.op, self.changes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +131,23 @@ def field_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, A
         else:
             out[key] = {"from": a, "to": b}
     return out
+
+
+def classify(op: str, changes: Mapping[str, Any]) -> Class:
+    """ "identity" if a delta should make customers be screened again, else "details"."""
+    if op != "amended":
+        return "identity"
+    if any(FIELD_CLASSES.get(name, "identity") == "identity" for name in changes):
+        return "identity"
+    # An amendment whose changes name no field (none are published so) stays identity.
+    return "details" if changes else "identity"
+
+
+def with_class(data: dict[str, Any]) -> dict[str, Any]:
+    """A published delta with its `class`, computed for deltas stored before it existed."""
+    if "class" not in data:
+        data["class"] = classify(data["op"], data.get("changes") or {})
+    return data
 
 
 def changes(p: Plan, new_json: Mapping[str, str], old_json: Mapping[str, str]) -> list[Change]:

@@ -23,6 +23,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from listd.delta import with_class
 from listd.errors import Conflict, Gone, SyncInProgress
 from listd.keys import Keys
 from listd.lease import LEADER, LeaseLost, holder_dead
@@ -400,11 +401,12 @@ class Store:
         return int(await self.redis.get(self.keys.delta_floor()) or 0)
 
     async def read_deltas(
-        self, after: int, limit: int, source: str | None = None
+        self, after: int, limit: int, source: str | None = None, klass: str | None = None
     ) -> tuple[list[dict[str, Any]], int]:
         """Deltas with seq > `after`, oldest first; also returns the seq to ask after next.
 
-        Raises Gone when `after` is older than what retention kept."""
+        `klass` keeps only deltas of that class (`delta.classify`). Raises Gone when
+        `after` is older than what retention kept."""
         floor = await self.delta_floor()
         if after < floor:
             raise Gone(
@@ -425,8 +427,10 @@ class Store:
             for entry_id, data in page:
                 seq = int(entry_id.split("-", 1)[0])
                 cursor = seq
-                delta = json.loads(data["d"])
-                if source is None or delta["source"] == source:
+                delta = with_class(json.loads(data["d"]))
+                if (source is None or delta["source"] == source) and (
+                    klass is None or delta["class"] == klass
+                ):
                     out.append({"seq": seq, **delta})
                     if len(out) >= limit:
                         break

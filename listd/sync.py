@@ -326,6 +326,7 @@ class Syncer:
                     "version": snapshot.version,
                     "previous_version": current,
                     "changes": c.changes,
+                    "class": c.klass,
                     "entity": c.entity,
                 },
                 ensure_ascii=False,

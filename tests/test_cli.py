@@ -62,6 +62,26 @@ def test_offline_import_persists_in_embedded_redis(tmp_path: Path) -> None:
     assert json.loads(again.stdout)["outcome"] == "unchanged"
 
 
+def test_deltas_by_class(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    for date in ("2026-02-27", "2026-05-08"):
+        done = listd(state, "sync", "un", "--file", str(un_file(date)))
+        assert done.returncode == 0, done.stderr
+    after = str(1003)  # the first sync published one addition per entity
+
+    def lines(*args: str) -> list[dict[str, object]]:
+        run = listd(state, "deltas", "--after", after, *args)
+        assert run.returncode == 0, run.stderr
+        return [json.loads(line) for line in run.stdout.splitlines()]
+
+    identity, details = lines("--class", "identity"), lines("--class", "details")
+    assert len(identity) == 34 and {d["class"] for d in identity} == {"identity"}
+    assert len(details) == 613 and {d["class"] for d in details} == {"details"}
+    assert len(lines()) == 647
+    bad = listd(state, "deltas", "--class", "names")
+    assert bad.returncode == 2 and "invalid choice" in bad.stderr
+
+
 def test_bad_input_gives_message_and_nonzero_exit(tmp_path: Path) -> None:
     state = tmp_path / "state"
     missing = listd(state, "sync", "un", "--file", str(tmp_path / "nope.xml"))

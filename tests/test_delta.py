@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import re
@@ -18,7 +19,7 @@ from redis.asyncio import Redis
 from listd import delta
 from listd.errors import Gone, NotFound, ValidationFailed
 from listd.keys import Keys
-from listd.model import canonical_json
+from listd.model import Entity, canonical_json
 from listd.scrapers import scraper
 from listd.settings import Settings
 from listd.store import Store
@@ -132,6 +133,58 @@ def test_amendment_examples_checked_by_hand() -> None:
         "nationalities", "positions", "titles", "birth_places", "listed_on",
     }  # fmt: skip
     assert "2026" in json.dumps(fields.get("updated_on", {})) or "remarks" in fields
+
+
+# --- classification: identity changes vs details ---------------------------------
+
+
+def classes_between(a: str, b: str) -> dict[str, tuple[str, frozenset[str]]]:
+    """{entity id: (class, changed fields)} for every amendment between two files."""
+    old = {e.id: e for e in parsed(a).entities}
+    new = {e.id: e for e in parsed(b).entities}
+    out = {}
+    for entity_id in plan_between(a, b).amended:
+        changed = delta.field_changes(old[entity_id].content(), new[entity_id].content())
+        out[entity_id] = (delta.classify("amended", changed), frozenset(changed))
+    return out
+
+
+def test_the_class_table_decides_every_entity_field() -> None:
+    # A new Entity field must get a deliberate class in delta.FIELD_CLASSES.
+    assert set(delta.FIELD_CLASSES) == {f.name for f in dataclasses.fields(Entity)} - {"meta"}
+
+
+def test_un_2026_interpol_links_and_comments_are_details() -> None:
+    found = classes_between("2026-02-27", "2026-05-08")
+    assert len(found) == 639
+    # 501 amendments only add an INTERPOL link (HAS_INTERPOL_LINK/INTERPOL_LINK, new in
+    # 2026); 108 more also re-word COMMENTS1, the rest of the details touch addresses
+    # or amendment dates.
+    assert sum(f == {"urls"} for _, f in found.values()) == 501
+    details = {e for e, (c, _) in found.items() if c == "details"}
+    assert len(details) == 613
+    assert sum(found[e][1] == {"remarks", "urls"} for e in details) == 108
+    for entity_id in details:
+        assert found[entity_id][1] <= {"urls", "remarks", "updated_on", "addresses"}
+    identity = {e for e, (c, _) in found.items() if c == "identity"}
+    assert len(identity) == 26
+    # TAi.068: only the Arabic original-script name was repaired, but a name is a name.
+    assert found["un:TAi.068"] == ("identity", frozenset({"names", "urls"}))
+    # KPi.043: a passport's expiry date moved from its note into its own field.
+    assert found["un:KPi.043"] == ("identity", frozenset({"documents"}))
+    assert found["un:TAi.150"][0] == "details"  # three addresses dropped, nothing else
+
+
+def test_additions_and_removals_are_identity() -> None:
+    assert delta.classify("added", {}) == "identity"
+    assert delta.classify("removed", {}) == "identity"
+    assert delta.classify("amended", {"remarks": {}, "gender": {}}) == "identity"
+    assert delta.classify("amended", {"remarks": {}}) == "details"
+    assert delta.classify("amended", {"a_field_listd_does_not_know": {}}) == "identity"
+    # Deltas stored before the class existed get it when read; a stored one is kept.
+    old = {"op": "amended", "changes": {"urls": {"added": ["https://x"]}}}
+    assert delta.with_class(old)["class"] == "details"
+    assert delta.with_class({"op": "removed", "class": "identity"})["class"] == "identity"
 
 
 # --- publication ----------------------------------------------------------------

@@ -91,6 +91,17 @@ async def test_programs_list_counts(api: tuple[Client, str]) -> None:
     assert rows["KZ-TF"]["entities"] == 1620
     assert rows["UN-2231"]["sources"]["un"] == 121
     assert any(tag.startswith("OFAC-") for tag in rows)
+    # The legal basis and FM-1 codes alerts carry (blocking.events.PROGRAMMES).
+    assert rows["UN-1267"]["legal_basis"] == "UN Security Council resolution 1267 (Al-Qaida)"
+    assert rows["UN-1267"]["fm1"] == {
+        "regime": "tf",
+        "required": "6040",
+        "lifted": {"partial": "6064", "full": "6065"},
+    }
+    assert rows["UN-2231"]["fm1"]["required"] == "6061"
+    assert "Article 12" in rows["KZ-TF"]["legal_basis"] and rows["KZ-TF"]["fm1"]["regime"] == "tf"
+    assert rows["UN-1518"]["fm1"] is None
+    assert all(r["fm1"] is None for tag, r in rows.items() if tag.startswith("OFAC-"))
 
 
 async def test_screen_filters_by_source_and_programme(api: tuple[Client, str]) -> None:

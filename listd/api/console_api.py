@@ -21,6 +21,7 @@ from listd.api.state import INDEX, PRINCIPAL, SETTINGS, STORE
 from listd.audit import basis_from
 from listd.blocking.outbox import record
 from listd.blocking.routes import BLOCKING
+from listd.delta import CLASSES, with_class
 from listd.errors import BadRequest, Forbidden
 
 routes = web.RouteTableDef()
@@ -78,6 +79,7 @@ def _summary(seq: int, delta: dict[str, Any]) -> dict[str, Any]:
         "schema": entity.get("schema"),
         "programs": list(entity.get("programs") or []),
         "changed": sorted((delta.get("changes") or {}).keys()),
+        "class": delta.get("class"),
     }
 
 
@@ -104,7 +106,7 @@ async def _scan_newest(
             scanned += 1
             seq = int(entry_id.split("-", 1)[0])
             top = f"({seq}-0"
-            delta = json.loads(data["d"])
+            delta = with_class(json.loads(data["d"]))
             if keep(delta):
                 found.append((seq, delta))
                 if len(found) >= want:
@@ -115,7 +117,7 @@ async def _scan_newest(
 
 @routes.get("/v1/deltas/recent")
 async def recent(request: web.Request) -> web.Response:
-    """The delta feed newest first: ?before=SEQ&limit=N&source=&program=&op=.
+    """The delta feed newest first: ?before=SEQ&limit=N&source=&program=&op=&class=.
     Rows summarise each delta; `next` is the `before` of the following page."""
     _who(request, "screener")
     before = v.query_int(request, "before", 0, 0, 2**62)
@@ -127,11 +129,14 @@ async def recent(request: web.Request) -> web.Response:
     op = request.query.get("op") or None
     if op is not None and op not in _OPS:
         raise BadRequest(f"op must be one of {', '.join(_OPS)}", field="op")
+    klass = v.query_choice(request, "class", CLASSES)
 
     def keep(delta: dict[str, Any]) -> bool:
         if source is not None and delta.get("source") != source:
             return False
         if op is not None and delta.get("op") != op:
+            return False
+        if klass is not None and delta.get("class") != klass:
             return False
         programs = (delta.get("entity") or {}).get("programs") or []
         return program is None or program in programs

@@ -7,8 +7,10 @@ import re
 
 from aiohttp import web
 
+from listd.api import validate as v
 from listd.api.middleware import note, refused_now
 from listd.api.state import BELL, STORE
+from listd.delta import CLASSES
 from listd.errors import BadRequest
 
 _KEEPALIVE_S = 15.0
@@ -31,8 +33,9 @@ async def stream(request: web.Request) -> web.StreamResponse:
     bell = request.app[BELL]
     after = last_event_id(request)
     source = request.query.get("source") or None
+    klass = v.query_choice(request, "class", CLASSES)
     # Validate before the stream starts, so a too-old position is a plain 410 answer.
-    deltas, cursor = await store.read_deltas(after, 500, source)
+    deltas, cursor = await store.read_deltas(after, 500, source, klass)
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream",
@@ -58,4 +61,4 @@ async def stream(request: web.Request) -> web.StreamResponse:
             await response.write(f"event: refused\ndata: {body}\n\n".encode())
             note(request, stream_ended=refused.code)
             return response
-        deltas, cursor = await store.read_deltas(cursor, 500, source)
+        deltas, cursor = await store.read_deltas(cursor, 500, source, klass)

@@ -19,7 +19,8 @@ from listd.access import APPLICABLE_ROLES, ROLES
 from listd.api.console_api import SCAN_LIMIT
 from listd.api.routes import BATCH_LIMIT
 from listd.audit import BASES
-from listd.blocking.subscriptions import DEFAULT_EVENTS, EVENTS
+from listd.blocking.subscriptions import AMENDMENTS, DEFAULT_EVENTS, EVENTS
+from listd.delta import CLASSES
 
 __all__ = ["routes", "spec"]
 
@@ -196,6 +197,7 @@ def _schemas() -> dict[str, Schema]:
             "sources": {"type": "array", "items": {"type": "string"}},
             "programs": {"type": "array", "items": {"type": "string"}},
             "threshold": {"type": "number"},
+            "amendments": {"enum": list(AMENDMENTS)},
             "status": {"enum": ["pending", "active", "disabled"]},
             "status_reason": {"type": ["string", "null"]},
             "description": {"type": ["string", "null"]},
@@ -211,6 +213,12 @@ def _schemas() -> dict[str, Schema]:
         "sources": _strings(),
         "programs": _strings(),
         "threshold": _nullable({"type": "number", "minimum": 0.5, "maximum": 1}),
+        "amendments": _nullable({"enum": list(AMENDMENTS)})
+        | {
+            "default": "identity",
+            "description": "Amended designations that raise events: identity changes only "
+            "(names, birth dates, documents...), or all (comments and links too).",
+        },
         "description": _text(500),
     }
     watchlist_report: Schema = _obj(
@@ -294,6 +302,15 @@ def _schemas() -> dict[str, Schema]:
                 "seq": {"type": "integer"},
                 "source": {"type": "string"},
                 "op": {"enum": ["added", "amended", "removed"]},
+                "class": {
+                    "enum": list(CLASSES),
+                    "description": "identity: names, birth dates or places, documents, "
+                    "nationality, gender, type or programmes changed, or the entity was "
+                    "added or removed (re-screen); details: only comments, links, dates, "
+                    "addresses, titles or positions changed. Rule: listd/delta.py "
+                    "FIELD_CLASSES.",
+                },
+                "changes": {"type": "object", "description": "Changed fields (amendments)."},
                 "entity_id": {"type": "string"},
                 "at": {"type": "string"},
                 "version": {"type": "string"},
@@ -495,7 +512,9 @@ def _paths() -> dict[str, dict[str, Schema]]:
         },
         "/v1/programs": {
             "get": _op(
-                "Programme tags of the loaded lists with entity counts.",
+                "Programme tags of the loaded lists with entity counts, the legal basis "
+                "alerts cite and the Kazakh FM-1 codes (`fm1`, null where no FM-1 rule "
+                "applies; docs/webhooks.md).",
                 "screening",
                 scr,
                 {200: _ok(_obj({"programs": objects}, ("programs",)))},
@@ -602,6 +621,9 @@ def _paths() -> dict[str, dict[str, Schema]]:
                     _query("after", _int(0, 2**62, 0)),
                     _query("limit", _int(1, 1000, 100)),
                     _query("source", {"type": "string"}),
+                    _query(
+                        "class", {"enum": list(CLASSES)}, "Only identity changes, or only details."
+                    ),
                 ],
             )
         },
@@ -615,6 +637,9 @@ def _paths() -> dict[str, dict[str, Schema]]:
                 params=[
                     _query("after", {"type": "string", "pattern": r"^[0-9]+$"}),
                     _query("source", {"type": "string"}),
+                    _query(
+                        "class", {"enum": list(CLASSES)}, "Only identity changes, or only details."
+                    ),
                     {
                         "name": "Last-Event-ID",
                         "in": "header",
@@ -651,6 +676,9 @@ def _paths() -> dict[str, dict[str, Schema]]:
                     _query("source", {"type": "string"}),
                     _query("program", {"type": "string"}),
                     _query("op", {"enum": ["added", "amended", "removed"]}),
+                    _query(
+                        "class", {"enum": list(CLASSES)}, "Only identity changes, or only details."
+                    ),
                 ],
             )
         },

@@ -27,6 +27,8 @@ from listd.api.state import (
     SYNCER,
 )
 from listd.audit import BASIS_FIELDS, basis_from
+from listd.blocking import events
+from listd.delta import CLASSES
 from listd.errors import BadRequest, NotFound
 from listd.model import Entity
 from listd.screening import DEFAULT_THRESHOLD, Query
@@ -199,15 +201,24 @@ async def screen_batch(request: web.Request) -> web.Response:
 
 @routes.get("/v1/programs")
 async def programs(request: web.Request) -> web.Response:
-    """Programme tags of the loaded lists, with how many entities carry each."""
+    """Programme tags of the loaded lists, with how many entities carry each, the legal
+    basis alerts cite and the Kazakh FM-1 codes (null where no FM-1 rule applies)."""
     principal(request, "screener")
     counts: dict[str, dict[str, int]] = {}
+    labels: dict[str, str | None] = {}
     for entity in request.app[INDEX].entities.values():
         for tag in entity.programs:
             per_source = counts.setdefault(tag, {})
             per_source[entity.source] = per_source.get(entity.source, 0) + 1
+            labels.setdefault(tag, entity.list_type)
     rows = [
-        {"program": tag, "entities": sum(by.values()), "sources": dict(sorted(by.items()))}
+        {
+            "program": tag,
+            "entities": sum(by.values()),
+            "sources": dict(sorted(by.items())),
+            "legal_basis": events.legal_basis([tag], labels.get(tag))[0],
+            "fm1": events.fm1_terms(tag),
+        }
         for tag, by in sorted(counts.items())
     ]
     return web.json_response({"programs": rows})
@@ -278,7 +289,8 @@ async def deltas(request: web.Request) -> web.Response:
     source = request.query.get("source") or None
     if source is not None:
         request.app[SETTINGS].source(source)
-    found, cursor = await request.app[STORE].read_deltas(after, limit, source)
+    klass = v.query_choice(request, "class", CLASSES)
+    found, cursor = await request.app[STORE].read_deltas(after, limit, source, klass)
     return web.json_response({"deltas": found, "next": cursor})
 
 

@@ -153,3 +153,11 @@ def query_int(request: web.Request, key: str, default: int, lo: int, hi: int) ->
     if not lo <= value <= hi:
         raise BadRequest(f"{key} must be between {lo} and {hi}", field=key)
     return value
+
+
+def query_choice(request: web.Request, key: str, options: tuple[str, ...]) -> str | None:
+    """A query parameter that is absent, empty, or one of `options`."""
+    raw = request.query.get(key) or None
+    if raw is not None and raw not in options:
+        raise BadRequest(f"{key} must be one of {', '.join(options)}", field=key)
+    return raw

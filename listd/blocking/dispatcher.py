@@ -42,6 +42,7 @@ from listd.blocking.events import Event
 from listd.blocking.outbox import GROUP, Batch
 from listd.blocking.subscriptions import Subscription, SubscriptionStore
 from listd.blocking.watchlist import Customer, customer_from_json
+from listd.delta import with_class
 from listd.keys import Keys
 from listd.lease import LEADER, Lease
 from listd.logs import get_logger
@@ -208,7 +209,7 @@ class Dispatcher:
         started = time.monotonic()
         subs = await self.subs.all()
         deltas = [
-            _Delta(int(eid.split("-", 1)[0]), eid, json.loads(f["d"]) if f else None)
+            _Delta(int(eid.split("-", 1)[0]), eid, with_class(json.loads(f["d"])) if f else None)
             for eid, f in entries
         ]
         newest = {s.id: s for s in subs}
@@ -233,6 +234,7 @@ class Dispatcher:
                 if (
                     sub.created_seq < d.seq
                     and sub.wants(kind)
+                    and sub.hears(d.data)
                     and sub.covers(d.data["source"], programs)
                 ):
                     d.events.append((sub.id, events.designation_event(sub, d.seq, d.data)))
@@ -265,12 +267,19 @@ class Dispatcher:
     async def _alerts(self, deltas: list[_Delta], subs: dict[str, Subscription]) -> None:
         """blocking.required for customers matching an added or amended designation."""
         latest: dict[str, _Delta] = {}  # entity id -> its last add/amend in this batch
+        # Entity ids with an identity change among those: a subscription that hears only
+        # identity amendments is alerted (on the latest content) only for these.
+        identity: set[str] = set()
         for d in deltas:
             assert d.data is not None
+            entity_id = d.data["entity_id"]
             if d.data["op"] == "removed":
-                latest.pop(d.data["entity_id"], None)
+                latest.pop(entity_id, None)
+                identity.discard(entity_id)
             else:
-                latest[d.data["entity_id"]] = d
+                latest[entity_id] = d
+                if d.data["class"] == "identity":
+                    identity.add(entity_id)
         wanting = [s for s in subs.values() if s.wants("blocking.required")]
         if not latest or not wanting or not len(self.customers):
             return
@@ -287,6 +296,7 @@ class Dispatcher:
                     e
                     for e in entity_ids
                     if sub.created_seq < latest[e].seq
+                    and (sub.amendments == "all" or e in identity)
                     and sub.covers(entities[e].source, entities[e].programs)
                 }
                 if keep:
@@ -331,7 +341,11 @@ class Dispatcher:
                     trigger="delta",
                     previous_event=before.get("event") if before else None,
                 )
-                state[customer.reference] = {"event": event.id, "hash": content}
+                state[customer.reference] = {
+                    "event": event.id,
+                    "hash": content,
+                    "regimes": events.regimes(match.entity.programs),
+                }
                 d.events.append((sub_id, event))
                 d.matches[(sub_id, entity_id)] = state
 
@@ -342,6 +356,7 @@ class Dispatcher:
             return
         pairs = {(s, str(d.data["entity_id"])) for d in removed for s in subs if d.data}
         prior = await self._prior(pairs)
+        frozen: dict[str, dict[str, set[str]]] = {}  # per subscription, read when needed
         for d in removed:
             assert d.data is not None
             entity_id = d.data["entity_id"]
@@ -349,14 +364,40 @@ class Dispatcher:
                 state = prior.get((sub_id, entity_id))
                 if not state:
                     continue
+                if sub_id not in frozen:
+                    frozen[sub_id] = await self._frozen(sub_id, deltas)
+                held = frozen[sub_id]
                 if subs[sub_id].wants("blocking.lifted"):
                     for ref in sorted(state):
+                        # Partial when another designation under a Kazakh freezing
+                        # regime still holds this customer (docs/webhooks.md).
+                        extent = "partial" if held.get(ref, set()) - {entity_id} else "full"
                         event = events.blocking_lifted(
-                            subs[sub_id], ref, state[ref].get("event"), d.data, d.seq
+                            subs[sub_id], ref, state[ref].get("event"), d.data, d.seq, extent
                         )
                         d.events.append((sub_id, event))
+                for ref in state:
+                    held.get(ref, set()).discard(entity_id)
                 d.matches[(sub_id, entity_id)] = None
                 prior[(sub_id, entity_id)] = {}
+
+    async def _frozen(self, sub_id: str, deltas: list[_Delta]) -> dict[str, set[str]]:
+        """{customer reference: entity ids} of the subscription's open alerts that carry a
+        Kazakh freezing regime, including those raised in this batch."""
+        raw = cast(dict[str, str], await self.redis.hgetall(self.keys.sub_matches(sub_id)))
+        states = {entity_id: json.loads(value) for entity_id, value in raw.items()}
+        for d in deltas:
+            for (s, entity_id), value in d.matches.items():
+                if s == sub_id and value:
+                    states[entity_id] = value
+        out: dict[str, set[str]] = {}
+        for entity_id, state in states.items():
+            for ref, alert in state.items():
+                # Alerts stored before regimes were recorded count as freezing: calling a
+                # lifting partial keeps a freeze under review rather than releasing it.
+                if alert.get("regimes", ["unknown"]):
+                    out.setdefault(ref, set()).add(entity_id)
+        return out
 
     async def _prior(self, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         """The alerts already raised, by (subscription, entity): {customer ref: ...}."""
@@ -468,7 +509,11 @@ class Dispatcher:
                 trigger="watchlist",
                 previous_event=before.get("event") if before else None,
             )
-            state[customer.reference] = {"event": event.id, "hash": content}
+            state[customer.reference] = {
+                "event": event.id,
+                "hash": content,
+                "regimes": events.regimes(entity.programs),
+            }
             out.append((event, entity.id, state))
         return out
 

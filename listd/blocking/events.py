@@ -3,6 +3,7 @@
 Every event has a deterministic id, so the same fact produces the same id however
 often it is computed (a fan-out re-run after a crash, or the same alert found both by
 a new designation and by a customer upload): the id is the receiver's idempotency key.
+`PROGRAMMES` is the one table of legal bases and Kazakh FM-1 report codes by programme.
 The schema is documented in docs/webhooks.md; `SCHEMA_VERSION` changes only when a
 field changes meaning or disappears (new fields may appear at any time).
 """
@@ -14,7 +15,7 @@ import json
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from listd.blocking.subscriptions import Subscription
 from listd.blocking.watchlist import Customer
@@ -23,16 +24,65 @@ from listd.store import now_iso
 
 SCHEMA_VERSION = 1
 _UN = re.compile(r"^UN-(\d+)$")
-# What obliges a Kazakh reporting entity to act, by programme tag. UN tags name the
-# resolution that set up the regime; compliance officers check the wording.
 _KZ_LAW = "Law of the Republic of Kazakhstan No. 191-IV of 28 August 2009 (AML/CFT)"
-_BASIS = {
-    "KZ-TF": (
+_FM1_RULES = (
+    "AFM rules for FM-1 reports (edition of 10.07.2025), appendix 5 as amended by AFM order"
+    " No. 6 of 28.09.2023"
+)
+Regime = Literal["tf", "pf"]
+
+
+@dataclass(frozen=True, slots=True)
+class Programme:
+    """What obliges a Kazakh reporting entity to act on a designation under one programme.
+
+    `basis` is the legal text to cite (None: the UN resolution or OFAC programme named by
+    the tag); `regime` is the Kazakh freezing regime whose FM-1 codes apply, or None where
+    no FM-1 rule covers the programme (no code is given rather than a guessed one)."""
+
+    basis: str | None
+    regime: Regime | None = None
+
+
+# The one table, by programme tag (docs/webhooks.md, "Legal basis and FM-1 codes"). The TF
+# list (Art. 12) takes in the UN counter-terrorism lists (1267 ISIL/Al-Qaida and 1988
+# Taliban) and the AFM's own; the PF list (Art. 12-1) the UN 1718 (DPRK) and 2231 (Iran)
+# lists. Other UN regimes (arms embargoes, Iraq, Libya...) and OFAC programmes are not
+# Kazakh freezing lists: they get their basis but no FM-1 code.
+PROGRAMMES: dict[str, Programme] = {
+    "KZ-TF": Programme(
         f"{_KZ_LAW}, Article 12: AFM list of organisations and individuals linked to the"
-        " financing of terrorism and extremism"
+        " financing of terrorism and extremism",
+        "tf",
     ),
-    "KZ-PTA": f"{_KZ_LAW}: AFM list of participants in terrorist activity",
-    "KZ-PF": f"{_KZ_LAW}: AFM list of persons linked to the financing of proliferation",
+    "KZ-PTA": Programme(
+        f"{_KZ_LAW}, Article 12: AFM list of participants in terrorist activity (category 2"
+        " of the list of organisations and individuals linked to the financing of terrorism"
+        " and extremism)",
+        "tf",
+    ),
+    "KZ-PF": Programme(
+        f"{_KZ_LAW}, Article 12-1: AFM list of persons linked to the financing of proliferation",
+        "pf",
+    ),
+    "UN-1267": Programme(None, "tf"),
+    "UN-1988": Programme(None, "tf"),
+    "UN-1718": Programme(None, "pf"),
+    "UN-2231": Programme(None, "pf"),
+}
+
+# FM-1 operation codes (appendix 5) by regime; "lifted" splits into partial and full.
+_FM1_REQUIRED: dict[Regime, tuple[str, str]] = {
+    "tf": ("6040", "crediting money to the account of a person on the TF list"),
+    "pf": ("6061", "operation with money or other property of a person on the PF list"),
+}
+_FM1_LIFTED = {
+    "partial": ("6064", "partial lifting of freezing measures"),
+    "full": ("6065", "full lifting of freezing measures"),
+}
+_FM1_LIFTING_BASIS: dict[Regime, str] = {
+    "tf": f"{_KZ_LAW}, Article 12, paragraph 4, sub-paragraph 7",
+    "pf": f"{_KZ_LAW}, Article 12-1, paragraph 5",
 }
 
 
@@ -52,16 +102,76 @@ def event_id(*parts: object) -> str:
 def legal_basis(programs: list[str] | tuple[str, ...], list_type: str | None) -> list[str]:
     out: list[str] = []
     for tag in programs:
+        known = PROGRAMMES.get(tag)
         un = _UN.match(tag)
-        if un:
+        if known is not None and known.basis is not None:
+            out.append(known.basis)
+        elif un:
             out.append(f"UN Security Council resolution {un.group(1)} ({list_type or tag})")
-        elif tag in _BASIS:
-            out.append(_BASIS[tag])
         elif tag.startswith("OFAC-"):
             out.append(f"US Treasury OFAC sanctions programme {tag.removeprefix('OFAC-')}")
         else:
             out.append(tag)
     return out
+
+
+def regimes(programs: list[str] | tuple[str, ...]) -> list[Regime]:
+    """The Kazakh freezing regimes (tf, pf) a designation under `programs` falls under."""
+    found = {p.regime for tag in programs if (p := PROGRAMMES.get(tag)) and p.regime}
+    return [r for r in _FM1_REQUIRED if r in found]
+
+
+def fm1_required(
+    programs: list[str] | tuple[str, ...], list_type: str | None = None
+) -> list[dict[str, Any]]:
+    """FM-1 codes for a customer matching a designation under `programs` (may be empty)."""
+    out = []
+    for regime in regimes(programs):
+        code, operation = _FM1_REQUIRED[regime]
+        tags = [t for t in programs if (p := PROGRAMMES.get(t)) and p.regime == regime]
+        out.append(
+            {
+                "code": code,
+                "operation": operation,
+                "programs": tags,
+                "legal_basis": legal_basis(tags, list_type),
+                "rules": _FM1_RULES,
+            }
+        )
+    return out
+
+
+def fm1_terms(tag: str) -> dict[str, Any] | None:
+    """The FM-1 codes a programme's matches and liftings are reported with (None: none)."""
+    known = PROGRAMMES.get(tag)
+    if known is None or known.regime is None:
+        return None
+    return {
+        "regime": known.regime,
+        "required": _FM1_REQUIRED[known.regime][0],
+        "lifted": {extent: code for extent, (code, _) in _FM1_LIFTED.items()},
+    }
+
+
+def fm1_lifted(programs: list[str] | tuple[str, ...], extent: str) -> list[dict[str, Any]]:
+    """FM-1 code for lifting the freeze a designation under `programs` imposed.
+
+    `extent` is "full" when the customer matches no other designation in force under a
+    Kazakh freezing regime, "partial" when one still holds (docs/webhooks.md)."""
+    found = regimes(programs)
+    if not found:
+        return []
+    code, operation = _FM1_LIFTED[extent]
+    return [
+        {
+            "code": code,
+            "operation": operation,
+            "extent": extent,
+            "programs": [t for t in programs if (p := PROGRAMMES.get(t)) and p.regime],
+            "legal_basis": [_FM1_LIFTING_BASIS[r] for r in found],
+            "rules": _FM1_RULES,
+        }
+    ]
 
 
 def _encode(data: dict[str, Any]) -> str:
@@ -135,6 +245,7 @@ def blocking_required(
         },
         "list": {"source": entity["source"], "version": version, "delta_seq": seq},
         "previous_event_id": previous_event,
+        "fm1": fm1_required(entity.get("programs") or [], entity.get("list_type")),
     }
     return _envelope(eid, "blocking.required", sub, seq, trigger, data)
 
@@ -145,8 +256,10 @@ def blocking_lifted(
     required_event: str | None,
     delta: dict[str, Any],
     seq: int,
+    extent: str = "full",
 ) -> Event:
-    """A designation a customer matched was removed from its list."""
+    """A designation a customer matched was removed from its list; `extent` is "partial"
+    when the customer still matches another designation under a Kazakh freezing regime."""
     entity = delta["entity"]
     eid = event_id(sub.id, "blocking.lifted", entity["id"], reference, seq)
     data = {
@@ -155,6 +268,7 @@ def blocking_lifted(
         "required_event_id": required_event,
         "list": {"source": delta["source"], "version": delta.get("version"), "delta_seq": seq},
         "removed_at": delta.get("at"),
+        "fm1": fm1_lifted(entity.get("programs") or [], extent),
     }
     return _envelope(eid, "blocking.lifted", sub, seq, "delta", data)
 

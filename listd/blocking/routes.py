@@ -24,7 +24,13 @@ from listd.blocking.config import WebhookConfig
 from listd.blocking.delivery import outcome, post
 from listd.blocking.dispatcher import Dispatcher
 from listd.blocking.outbox import Outbox
-from listd.blocking.subscriptions import DEFAULT_EVENTS, EVENTS, Subscription, SubscriptionStore
+from listd.blocking.subscriptions import (
+    AMENDMENTS,
+    DEFAULT_EVENTS,
+    EVENTS,
+    Subscription,
+    SubscriptionStore,
+)
 from listd.blocking.watchlist import WatchlistStore, sniff, spool
 from listd.errors import BadRequest, PingFailed, Unavailable
 from listd.screening import DEFAULT_THRESHOLD
@@ -32,7 +38,7 @@ from listd.store import now_iso
 
 routes = web.RouteTableDef()
 
-_FIELDS = {"url", "events", "sources", "programs", "threshold", "description"}
+_FIELDS = {"url", "events", "sources", "programs", "threshold", "amendments", "description"}
 _MIN_THRESHOLD = 0.5  # below this an alert stream is noise, not a blocking instruction
 
 
@@ -108,6 +114,7 @@ async def create(request: web.Request) -> web.Response:
         sources=_sources(request, body),
         programs=v.string_list(body, "programs"),
         threshold=_threshold(body, DEFAULT_THRESHOLD),
+        amendments=v.choice(body, "amendments", AMENDMENTS) or "identity",
         description=v.string(body, "description", max_len=500),
     )
     sub, secret = await blocking.subs.create(draft)
@@ -148,6 +155,9 @@ async def update(request: web.Request) -> web.Response:
         changed = replace(changed, programs=v.string_list(body, "programs"))
     if "threshold" in body:
         changed = replace(changed, threshold=_threshold(body, sub.threshold))
+    if "amendments" in body:
+        amendments = v.choice(body, "amendments", AMENDMENTS) or "identity"
+        changed = replace(changed, amendments=amendments)
     if "description" in body:
         changed = replace(changed, description=v.string(body, "description", max_len=500))
     if "status" in body:

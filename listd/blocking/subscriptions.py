@@ -18,6 +18,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 
 from listd.blocking.signing import new_secret
+from listd.delta import with_class
 from listd.errors import NotFound
 from listd.keys import Keys
 from listd.screening import DEFAULT_THRESHOLD
@@ -31,6 +32,10 @@ EVENTS = (
     "blocking.lifted",
 )
 DEFAULT_EVENTS = ("blocking.required", "blocking.lifted")
+# Which amended designations raise events (designation.amended, blocking.required):
+# "identity" only those whose names, birth dates, documents... changed (`delta.classify`),
+# "all" every one, comments and links too. Additions and removals always do.
+AMENDMENTS = ("identity", "all")
 STATUSES = ("pending", "active", "disabled")
 ROTATION_OVERLAP_S = 24 * 3600  # how long the previous secret keeps signing by default
 
@@ -51,6 +56,7 @@ class Subscription:
     sources: tuple[str, ...] = ()  # empty: every source
     programs: tuple[str, ...] = ()  # empty: every programme
     threshold: float = DEFAULT_THRESHOLD
+    amendments: str = "identity"  # one of AMENDMENTS
     status: str = "pending"
     status_reason: str | None = None
     description: str | None = None
@@ -61,6 +67,10 @@ class Subscription:
 
     def wants(self, event_type: str) -> bool:
         return event_type in self.events
+
+    def hears(self, delta: dict[str, Any]) -> bool:
+        """Whether a published delta may raise events for this subscription at all."""
+        return self.amendments == "all" or with_class(delta)["class"] == "identity"
 
     def covers(self, source: str, programs: tuple[str, ...] | list[str]) -> bool:
         """Whether a designation of `source` under `programs` concerns this subscription."""
@@ -83,6 +93,7 @@ class Subscription:
             "sources": list(self.sources),
             "programs": list(self.programs),
             "threshold": self.threshold,
+            "amendments": self.amendments,
             "status": self.status,
             "status_reason": self.status_reason,
             "description": self.description,
@@ -112,6 +123,7 @@ def _to_hash(sub: Subscription) -> dict[str, str]:
         "sources": json.dumps(list(sub.sources)),
         "programs": json.dumps(list(sub.programs)),
         "threshold": repr(sub.threshold),
+        "amendments": sub.amendments,
         "status": sub.status,
         "status_reason": sub.status_reason or "",
         "description": sub.description or "",
@@ -133,6 +145,7 @@ def from_hash(data: dict[str, str]) -> Subscription:
         sources=tuple(json.loads(data.get("sources") or "[]")),
         programs=tuple(json.loads(data.get("programs") or "[]")),
         threshold=float(data.get("threshold") or DEFAULT_THRESHOLD),
+        amendments=data.get("amendments") or "identity",  # absent: stored before it existed
         status=data.get("status") or "pending",
         status_reason=data.get("status_reason") or None,
         description=data.get("description") or None,

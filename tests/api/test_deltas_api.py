@@ -62,6 +62,45 @@ async def test_deltas_page_in_sequence_order(
     assert bad.status == 400 and (await bad.json())["field"] == "after"
 
 
+async def test_deltas_filter_by_class_on_the_un_2026_update(
+    api: Client, keys: dict[str, str], redis: Redis, settings: Settings
+) -> None:
+    await sync(redis, settings, "2026-02-27")
+    first = await Store(redis, Keys(settings.key_prefix)).last_seq()
+    await sync(redis, settings, "2026-05-08")
+    screener = auth(keys["screener"])
+
+    async def read(query: str) -> list[dict[str, Any]]:
+        resp = await api.get(f"/v1/deltas?after={first}&limit=1000{query}", headers=screener)
+        assert resp.status == 200
+        found: list[dict[str, Any]] = (await resp.json())["deltas"]
+        return found
+
+    every, identity, details = (
+        await read(""),
+        await read("&class=identity"),
+        await read("&class=details"),
+    )
+    assert len(every) == 7 + 1 + 639  # nothing is hidden without the filter
+    assert {d["class"] for d in every} == {"identity", "details"}
+    # 7 additions, 1 removal and the 26 amendments of names, documents, birth dates...
+    assert len(identity) == 34 and {d["class"] for d in identity} == {"identity"}
+    assert len([d for d in identity if d["op"] == "amended"]) == 26
+    assert len(details) == 613 and {d["op"] for d in details} == {"amended"}
+    assert sorted(d["seq"] for d in identity + details) == [d["seq"] for d in every]
+    link_only = [d for d in details if set(d["changes"]) == {"urls"}]
+    assert len(link_only) == 501
+    bad = await api.get("/v1/deltas?class=names", headers=screener)
+    assert bad.status == 400 and (await bad.json())["field"] == "class"
+    # The live stream takes the same filter: the first identity delta after `first`.
+    headers = {**screener, "Last-Event-ID": str(first)}
+    async with api.get("/v1/deltas/stream?class=identity", headers=headers) as resp:
+        streamed = await read_events(resp, 34)
+    assert [e["id"] for e in streamed] == [d["seq"] for d in identity]
+    bad_stream = await api.get("/v1/deltas/stream?class=all", headers=screener)
+    assert bad_stream.status == 400 and (await bad_stream.json())["field"] == "class"
+
+
 async def test_old_position_gets_410_with_resync_hint(
     redis: Redis,
     aiohttp_client: Callable[..., Awaitable[Client]],

@@ -257,15 +257,19 @@ def person(number: int, name: str, **extra: Any) -> Entity:
 
 
 async def designate(
-    redis: Redis, settings: Settings, *entities: Entity, remove: tuple[str, ...] = ()
+    redis: Redis,
+    settings: Settings,
+    *entities: Entity,
+    remove: tuple[str, ...] = (),
+    source: str = "un",
 ) -> list[int]:
     """Publish `entities` (added or amended) and removals the way a sync does: a new
     snapshot, then one activation appending the deltas. Returns their sequence numbers."""
     store = Store(redis, Keys(settings.key_prefix))
-    current = await store.current_version("un")
-    old = {e.id: e for e in await store.entities("un", current)} if current else {}
+    current = await store.current_version(source)
+    old = {e.id: e for e in await store.entities(source, current)} if current else {}
     new = {k: e for k, e in old.items() if k not in remove} | {e.id: e for e in entities}
-    snapshot = await store.write_snapshot("un", new.values())
+    snapshot = await store.write_snapshot(source, new.values())
     plan = delta.plan(
         {k: e.content_hash() for k, e in old.items()}, {k: e.content_hash() for k, e in new.items()}
     )
@@ -274,7 +278,7 @@ async def designate(
     payloads = [
         json.dumps(
             {
-                "source": "un",
+                "source": source,
                 "op": c.op,
                 "entity_id": c.entity_id,
                 "at": now_iso(),
@@ -287,6 +291,6 @@ async def designate(
         )
         for c in delta.changes(plan, new_json, old_json)
     ]
-    first, last = await store.activate("un", snapshot, current, {"status": "ok"}, payloads)
-    await store.announce("un", snapshot.version, first, last)
+    first, last = await store.activate(source, snapshot, current, {"status": "ok"}, payloads)
+    await store.announce(source, snapshot.version, first, last)
     return list(range(first, last + 1)) if first else []

@@ -7,9 +7,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from listd.api.middleware import ACCESS
+from tests.blocking.conftest import Receiver
 from tests.conftest import un_file
-from tests.console.conftest import Console, expect
+from tests.console.conftest import Console, MakeConsole, alert_for_a_listed_customer, expect
 
 KZ_PERSON = "kz-afm-tf:iin-930807351075"
 
@@ -129,6 +132,51 @@ async def test_a_delta_appears_live_on_changes_after_a_sync(browser: Any, consol
     await console.sync("un", un_file("2026-05-08"))  # +7 -1 ~138
     await expect(page.locator("li.feed-item.arrived")).to_have_count(1)
     await expect(page.locator("li.feed-item.arrived")).to_contain_text("removed")
+    assert console.errors == []
+
+
+async def test_changes_filtered_to_identity_or_details(browser: Any, console: Console) -> None:
+    page = await console.page(browser)
+    await console.sign_in(page, await console.key("screener"), "#/changes?class=identity")
+    await expect(page.get_by_label("Kind of change")).to_have_value("identity")
+    await expect(page.locator("#live-state")).to_have_text("live")
+    # 2026-02-27: +4 -1, and two amendments that only re-word COMMENTS1 (details).
+    await console.sync("un", un_file("2026-02-27"))
+    arrived = page.locator("li.feed-item.arrived")
+    await expect(arrived).to_have_count(5)
+    await expect(page.locator("#feed")).not_to_contain_text("un:HTi.006")
+
+    await page.get_by_label("Kind of change").select_option("details")
+    await page.get_by_role("button", name="Filter").click()
+    await expect(page).to_have_url(re.compile(r"class=details"))
+    details = page.locator("li.feed-item")
+    await expect(details).to_have_count(2)
+    await expect(details.first).to_contain_text("details only")
+    await expect(page.locator("#feed")).to_contain_text("un:HTi.006")
+    assert console.errors == []
+
+
+async def test_alerts_show_the_fm1_code_and_its_legal_basis(
+    browser: Any, make_console: MakeConsole
+) -> None:
+    console = await make_console(dispatch=True)
+    subscriber = await console.key("subscriber", "bank-a")
+    rx = Receiver()
+    await rx.start()
+    try:
+        async with aiohttp.ClientSession() as http:
+            await alert_for_a_listed_customer(console, http, subscriber, rx)
+    finally:
+        await rx.stop()
+    page = await console.page(browser)
+    await console.sign_in(page, subscriber, "#/alerts")
+    row = page.locator("tbody tr").first
+    await expect(row).to_contain_text("C-001")
+    cell = row.locator("td.fm1")
+    await expect(cell).to_contain_text("6040")  # a KZ TF-list match
+    await expect(cell).to_contain_text("terrorist financing list")
+    await expect(cell).to_contain_text("Article 12")
+    await expect(page.locator("dl.facts").first).to_contain_text("identity changes only")
     assert console.errors == []
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from listd.blocking.subscriptions import AMENDMENTS
 from listd.console import STATIC
+from listd.delta import CLASSES
 
 LANGUAGES = ("en", "ru", "kk")
 CYRILLIC = re.compile(r"[А-Яа-яЁёӘәҒғҚқҢңӨөҰұҮүҺһІі]")
@@ -62,6 +64,8 @@ def test_every_key_the_pages_use_is_in_the_catalogue() -> None:
     built += ["lists.synced", "lists.approved", "lists.rejected"]
     built += [f"status.{s}" for s in ("fresh", "stale", "held", "error", "never", "disabled")]
     built += [f"rule.{r}" for r in _rules()]
+    built += [f"class.{c}" for c in CLASSES] + [f"amendments.{a}" for a in AMENDMENTS]
+    built += [f"fm1.{code}" for code in ("6040", "6061", "6064", "6065")]
     assert sorted(set(built) - keys) == []
 
 

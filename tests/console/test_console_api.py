@@ -154,6 +154,8 @@ async def test_alerts_show_the_organisation_s_blocking_alerts_with_delivery(
     assert alert["data"]["customer"]["reference"] == "C-001"
     assert alert["data"]["designation"]["entity_id"] == KZ_PERSON
     assert alert["data"]["match"]["score"] >= 0.8 and alert["attempts"] >= 1
+    [fm1] = alert["data"]["fm1"]  # a KZ TF-list match: FM-1 code 6040
+    assert fm1["code"] == "6040" and fm1["programs"] == ["KZ-TF"]
     assert [e["id"] for e in rx.of_type("blocking.required")] == [alert["event_id"]]
     assert (await get_json(http, console, "/v1/alerts", other))["alerts"] == []
     screener = await console.key("screener")

@@ -15,7 +15,15 @@ export async function render(root, ctx) {
   else
     alertSection.append(
       table(
-        [t("alerts.col_when"), t("alerts.col_type"), t("alerts.col_customer"), t("alerts.col_designation"), t("alerts.col_score"), t("alerts.col_delivery")],
+        [
+          t("alerts.col_when"),
+          t("alerts.col_type"),
+          t("alerts.col_customer"),
+          t("alerts.col_designation"),
+          t("alerts.col_fm1"),
+          t("alerts.col_score"),
+          t("alerts.col_delivery"),
+        ],
         alerts.map((a) => alertRow(a, ctx.who.roles.includes("screener"))),
         t("alerts.caption"),
       ),
@@ -56,12 +64,35 @@ function alertRow(a, canRead) {
         : h("span", { text: designation.name || designation.entity_id }),
       h("div", { class: "muted", text: [designation.source, designation.program].filter(Boolean).join(" · ") }),
     ),
+    h("td", { class: "fm1" }, ...fm1Cell(data, designation)),
     h("td", {}, match.score !== undefined ? scoreBar(match.score) : "—"),
     h(
       "td",
       {},
       badge(DELIVERY[a.status] || "never", tv("delivery", a.status)),
       h("div", { class: "muted", text: t("alerts.attempts", { n: a.attempts }) }),
+    ),
+  );
+}
+
+// The FM-1 operation code(s) and the legal basis behind them; where no FM-1 rule applies
+// (OFAC, UN regimes outside the TF and PF lists) the basis alone, and no code.
+function fm1Cell(data, designation) {
+  const codes = data.fm1 || [];
+  if (!codes.length) {
+    return [
+      h("span", { class: "muted", text: t("alerts.no_fm1") }),
+      ...(designation.legal_basis || []).map((b) => h("div", { class: "muted", text: b })),
+    ];
+  }
+  return codes.map((c) =>
+    h(
+      "div",
+      { dataset: { code: c.code } },
+      h("strong", { text: c.code }),
+      " ",
+      h("span", { text: tv("fm1", c.code).replace(/^\d+:\s*/, "") }),
+      ...(c.legal_basis || []).map((b) => h("div", { class: "muted", text: b })),
     ),
   );
 }
@@ -79,6 +110,8 @@ async function subscriptionCard(sub) {
       h("dd", { text: (sub.events || []).map((e) => tv("event", e)).join(", ") }),
       h("dt", { text: t("alerts.threshold") }),
       h("dd", { text: `${Math.round((sub.threshold || 0) * 100)}%` }),
+      h("dt", { text: t("alerts.amendments") }),
+      h("dd", { text: tv("amendments", sub.amendments || "identity") }),
     ),
   );
   const summary = h("p", { class: "watchlist-summary" });

@@ -1,4 +1,5 @@
-// Changes: the delta feed newest first, filtered by source, programme and operation;
+// Changes: the delta feed newest first, filtered by source, programme, operation and class
+// (identity changes that call for re-screening, or details such as comments and links);
 // new deltas arrive live over the SSE stream while the page is open.
 import { get, stream } from "../api.js";
 import { formatNumber, formatTime, t, tv } from "../i18n.js";
@@ -12,6 +13,7 @@ export async function render(root, ctx) {
     source: ctx.query.get("source") || "",
     program: ctx.query.get("program") || "",
     op: ctx.query.get("op") || "",
+    class: ctx.query.get("class") || "",
   };
   const sourceSel = select([["", t("changes.all_sources")], ...sources.map((s) => [s.name, s.name])], { name: "source" });
   const programSel = select(
@@ -22,7 +24,12 @@ export async function render(root, ctx) {
     [["", t("changes.all_ops")], ...["added", "amended", "removed"].map((o) => [o, tv("op", o)])],
     { name: "op" },
   );
+  const classSel = select(
+    [["", t("changes.all_classes")], ...["identity", "details"].map((c) => [c, tv("class", c)])],
+    { name: "class" },
+  );
   sourceSel.value = filters.source;
+  classSel.value = filters.class;
   programSel.value = filters.program;
   opSel.value = filters.op;
   const apply = () => {
@@ -30,6 +37,7 @@ export async function render(root, ctx) {
     if (sourceSel.value) q.set("source", sourceSel.value);
     if (programSel.value) q.set("program", programSel.value);
     if (opSel.value) q.set("op", opSel.value);
+    if (classSel.value) q.set("class", classSel.value);
     ctx.navigate(`#/changes${q.toString() ? `?${q}` : ""}`);
   };
   const form = h(
@@ -38,6 +46,7 @@ export async function render(root, ctx) {
     field(t("changes.source"), sourceSel),
     field(t("changes.program"), programSel),
     field(t("changes.op"), opSel),
+    field(t("changes.class"), classSel, t("changes.class_hint")),
     h("div", { class: "actions" }, h("button", { type: "submit", text: t("changes.apply") })),
   );
   form.addEventListener("submit", (e) => {
@@ -55,7 +64,7 @@ export async function render(root, ctx) {
     h("div", { class: "actions" }, more),
   );
 
-  const query = { limit: PAGE, source: filters.source, program: filters.program, op: filters.op };
+  const query = { limit: PAGE, source: filters.source, program: filters.program, op: filters.op, class: filters.class };
   const first = await get("/v1/deltas/recent", query);
   for (const d of first.deltas) feed.append(row(d, false));
   if (!first.deltas.length) feed.append(h("li", { class: "empty-row" }, empty(t("changes.none"))));
@@ -72,7 +81,10 @@ export async function render(root, ctx) {
   });
 
   const controller = new AbortController();
-  stream(`/v1/deltas/stream${filters.source ? `?source=${encodeURIComponent(filters.source)}` : ""}`, {
+  const live = new URLSearchParams();
+  if (filters.source) live.set("source", filters.source);
+  if (filters.class) live.set("class", filters.class);
+  stream(`/v1/deltas/stream${live.toString() ? `?${live}` : ""}`, {
     after: first.last_seq,
     signal: controller.signal,
     onState: (s) => {
@@ -110,6 +122,7 @@ function summarise(delta) {
     name: nameOf(delta.entity),
     programs: (delta.entity && delta.entity.programs) || [],
     changed: Object.keys(delta.changes || {}).sort(),
+    class: delta.class,
   };
 }
 
@@ -117,7 +130,7 @@ function row(d, fresh) {
   const kind = { added: "fresh", amended: "stale", removed: "error" }[d.op] || "never";
   return h(
     "li",
-    { class: `feed-item${fresh ? " arrived" : ""}`, dataset: { seq: d.seq, op: d.op } },
+    { class: `feed-item${fresh ? " arrived" : ""}`, dataset: { seq: d.seq, op: d.op, class: d.class || "" } },
     badge(kind, tv("op", d.op)),
     h(
       "div",
@@ -127,6 +140,7 @@ function row(d, fresh) {
         "div",
         { class: "muted" },
         `${d.entity_id} · ${(d.programs || []).join(", ") || "—"}`,
+        d.op === "amended" && d.class ? ` · ${tv("class", d.class)}` : "",
         d.changed && d.changed.length ? ` · ${t("changes.fields", { fields: d.changed.map((f) => tv("field", f)).join(", ") })}` : "",
       ),
     ),
