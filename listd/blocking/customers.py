@@ -33,6 +33,7 @@ from itertools import combinations
 
 from listd.blocking.watchlist import Customer
 from listd.model import Entity
+from listd.normalize import readings
 from listd.normalize.aliases import name_forms
 from listd.screening.evidence import MIN_IDENTIFIER, identifier_key
 from listd.screening.index import MISSING_LIST, MISSING_QUERY, WEAK_ALIAS
@@ -242,7 +243,8 @@ class CustomerIndex:
             slots = self._by_documents(entity)
             mode = "person" if entity.schema == "person" else "entity"
             seen: set[tuple[Token, ...]] = set()
-            for listed, form in ((n, f) for n in entity.names for f in name_forms(n.full)):
+            forms = ((n, r) for n in entity.names for f in name_forms(n.full) for r in readings(f))
+            for listed, form in forms:
                 tokens = tokenize(form, mode)
                 if not tokens or tokens in seen:
                     continue
