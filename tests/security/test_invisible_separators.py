@@ -173,3 +173,20 @@ async def test_the_screening_api_finds_names_glued_by_invisible_marks(
         body = await resp.json()
         assert resp.status == 200, body
         assert body["matches"] and body["matches"][0]["id"] == wanted, (name, body)
+
+
+def test_a_watchlist_customer_with_a_soft_hyphen_inside_a_word_is_a_candidate(
+    entities: list[Entity],
+) -> None:
+    customers = CustomerIndex()
+    customers.put("s", Customer("C-1", "Abdul Ghani Bara\u00addar"))
+    customers.put("s", Customer("C-2", "Abdul Ghani Bara dar"))  # a split word: no match
+    assert len(customers) == 2 and customers.count("s") == 2
+    listed = [e for e in entities if e.id == BARADAR]
+    assert customers.candidates(listed, 0.7).get("s", {}) == {"C-1": {BARADAR}}
+    customers.remove("s", "C-1")  # both readings go
+    assert len(customers) == 1
+    assert customers.candidates(listed, 0.7).get("s", {}) == {}
+    customers.put("s", Customer("C-1", "Abdul Ghani Bara\u00addar"))
+    customers.put("s", Customer("C-1", "Someone Else"))  # replaced: both readings go
+    assert customers.candidates(listed, 0.7).get("s", {}) == {}
