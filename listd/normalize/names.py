@@ -38,6 +38,14 @@ _INVISIBLE_RANGES = (
     (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
 )  # fmt: skip
 _BOUNDARY_CATEGORIES = frozenset({"Cf", "Zs", "Zl", "Zp", "Cc"})
+# str.isprintable() is False for every Cf, Z* (but the ASCII space) and Cc character; these
+# ranges add the printable invisibles (fillers, selectors). Together: the fast "plain" test.
+_INVISIBLE = re.compile("[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _INVISIBLE_RANGES) + "]")
+
+
+def _plain(text: str) -> bool:
+    """True if `text` holds no boundary but the ASCII space (most names: no copying)."""
+    return text.isprintable() and (text.isascii() or _INVISIBLE.search(text) is None)
 
 
 def is_boundary(ch: str) -> bool:
@@ -64,7 +72,7 @@ def separate(text: str) -> str:
 
     The one place names are cut into words, for list names, queries and watchlists alike
     (`fold` and the screening tokenizer both start here)."""
-    return text if text.isascii() and text.isprintable() else text.translate(_SEPARATE)
+    return text if _plain(text) else text.translate(_SEPARATE)
 
 
 class _JoinTable(dict[int, str]):
@@ -90,7 +98,7 @@ def readings(text: str) -> tuple[str, ...]:
 
     Lists, queries and watchlists are read through here, so an invisible mark can neither
     join two words (ERIC<ZWSP>BADEGE) nor split one."""
-    if text.isascii() and text.isprintable():
+    if _plain(text):
         return (text,)
     joined = text.translate(_JOIN)
     return (text,) if joined == text else (text, joined)
