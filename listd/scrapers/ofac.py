@@ -50,7 +50,13 @@ MAX_RATIO = 100
 ZIP_MAGIC = b"PK\x03\x04"
 # OFAC ships deflate. bzip2 and lzma are refused before a byte is inflated: zipfile hands them a
 # whole read of compressed input at once, and 100 bytes of bzip2 can inflate to 64 MB in one call.
-ZIP_METHODS = {zipfile.ZIP_STORED: "stored", zipfile.ZIP_DEFLATED: "deflate"}
+ZIP_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
+_METHOD_NAMES = {
+    zipfile.ZIP_STORED: "stored",
+    zipfile.ZIP_DEFLATED: "deflate",
+    zipfile.ZIP_BZIP2: "bzip2",
+    zipfile.ZIP_LZMA: "lzma",
+}
 _UNZIP_CHUNK = 1 << 20
 
 SCHEMAS: dict[str, Schema] = {
@@ -314,14 +320,6 @@ def _xml_member(archive: zipfile.ZipFile) -> zipfile.ZipInfo:
             compressed=info.compress_size,
         )
     return info
-
-
-_METHOD_NAMES = {
-    zipfile.ZIP_STORED: "stored",
-    zipfile.ZIP_DEFLATED: "deflate",
-    zipfile.ZIP_BZIP2: "bzip2",
-    zipfile.ZIP_LZMA: "lzma",
-}
 
 
 def _unzip(raw: bytes, limit: int | None = None) -> bytes:
