@@ -73,11 +73,11 @@ def test_bzip2_and_lzma_members_are_refused_before_inflating(method: int) -> Non
         ofac.validate(data)
 
 
-def test_deflate_member_lying_about_its_size_never_inflates_past_the_cap(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(ofac, "MAX_XML_BYTES", 4 << 20)
-    data = bomb(zipfile.ZIP_DEFLATED)  # header claims 90:1 and under the cap
+def test_deflate_member_lying_about_its_size_is_inflated_in_bounded_steps() -> None:
+    # Today's main read the member whole: one decompress call over all compressed input,
+    # 141 MiB at peak for this 64 KB zip, before cutting it to the declared size.
+    data = bomb(zipfile.ZIP_DEFLATED)  # header claims 90:1, well under MAX_XML_BYTES
+    assert len(data) < 100_000
     assert peak_while(lambda: ofac.validate(data)) < 16 << 20
     with pytest.raises(ValidationFailed, match="zip"):
         ofac.validate(data)
