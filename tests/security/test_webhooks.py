@@ -232,3 +232,12 @@ def test_allow_list_entries(entry: str, url: str, allowed: bool) -> None:
 def test_malformed_allow_list_entries_stop_start_up(entry: str) -> None:
     with pytest.raises(ConfigError, match="LISTD_WEBHOOK_ALLOW_HOSTS|allow-list entry"):
         WebhookConfig.from_env({"LISTD_WEBHOOK_ALLOW_HOSTS": f"hooks.internal:8443,{entry}"})
+
+
+async def test_a_bare_host_entry_is_named_in_the_log_at_start(
+    hooks: MakeHooks, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await hooks(("127.0.0.1", "hooks.internal:8443"))
+    out = capsys.readouterr().out
+    assert "webhook allow-list entry names no port: 443 and 80 only" in out
+    assert "host=127.0.0.1" in out and "hooks.internal" not in out
