@@ -46,6 +46,9 @@ async def test_two_organisations_keys_are_refused_in_either_order(api: Api) -> N
     assert (await twice(api, "GET", "/v1/whoami", a, a)).status == 400
     # One header still works.
     assert (await api.call("GET", "/v1/whoami", a)).status == 200
+    # Two keys folded into one header (as a proxy may join repeated headers) are no key.
+    folded = {"Authorization": f"Bearer {a}, Bearer {b}"}
+    assert (await api.client.get("/v1/whoami", headers=folded)).status == 401
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
