@@ -237,7 +237,7 @@ async def run(
             say(f"{n + 1} watchlists written")
     out["watchlists_written_s"] = round(time.perf_counter() - started, 1)
 
-    config = WebhookConfig(allow_hosts=("127.0.0.1",))
+    config = WebhookConfig(allow_hosts=("127.0.0.1:1-65535",))
     session = webhook_session(config)
     dispatcher = Dispatcher(redis, keys, ScreeningIndex(), ["un"], session, config)
     fanouts: list[float] = []
@@ -318,7 +318,13 @@ async def load(
 
     out: dict[str, Any] = {"customers": args.load}
     app = create_app(settings, redis)
-    setup(app, settings, redis, dispatch=False, config=WebhookConfig(allow_hosts=("127.0.0.1",)))
+    setup(
+        app,
+        settings,
+        redis,
+        dispatch=False,
+        config=WebhookConfig(allow_hosts=("127.0.0.1:1-65535",)),
+    )
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

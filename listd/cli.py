@@ -37,6 +37,12 @@ def _say(message: str) -> None:
         print(f"… {message}", file=sys.stderr, flush=True)
 
 
+def _read_at_most(path: Path, size: int) -> bytes:
+    """The first `size` bytes of a file (a local list file gets the download limit)."""
+    with path.open("rb") as file:
+        return file.read(size)
+
+
 async def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
     names = (
         sorted(n for n, s in settings.sources.items() if s.enabled)
@@ -53,8 +59,10 @@ async def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
         settings.source(name)
     raw: bytes | None = None
     if args.file:
+        # One byte over the source's max_bytes is enough for the sync to refuse (and record) it.
+        limit = settings.source(names[0]).max_bytes
         try:
-            raw = Path(args.file).read_bytes()
+            raw = _read_at_most(Path(args.file), limit + 1)
         except OSError as exc:
             print(f"listd: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
             return 1

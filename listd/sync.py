@@ -159,11 +159,24 @@ class Syncer:
             await self._run(cfg, scr, raw, result, say, fence, provenance)
         except ListdError as exc:
             result.error = exc.message
-            await self._failed(name, result, exc)
+            await self._failed(name, result, exc.code)
             raise
         except asyncio.CancelledError:
             result.error = "sync cancelled (shutdown); previous version still serving"
-            await asyncio.shield(self._failed(name, result, None))
+            await asyncio.shield(self._failed(name, result, "cancelled"))
+            raise
+        except (RedisError, OSError):
+            # The store is unreachable: nothing can be recorded; the callers log it.
+            raise
+        except MemoryError:
+            # A document the bounds above did not catch: say so as a source failure (recorded
+            # like any other) rather than let a raw MemoryError escape unrecorded.
+            result.error = "out of memory while processing the document; refused"
+            await self._failed(name, result, "out_of_memory")
+            raise SourceError(result.error) from None
+        except Exception as unexpected:  # noqa: BLE001 - a bug must still be recorded, then raised
+            result.error = f"internal error: {type(unexpected).__name__}: {unexpected}"
+            await self._failed(name, result, "unexpected")
             raise
         finally:
             result.duration = round(time.monotonic() - started, 3)
@@ -216,6 +229,12 @@ class Syncer:
             content_type = (fetched.content_type or "").split(";")[0].strip().lower()
             validators = {"etag": fetched.etag or "", "last_modified": fetched.last_modified or ""}
         result.bytes = len(raw)
+        if len(raw) > cfg.max_bytes:
+            # A local file gets the download limit too: it is parsed in this process.
+            raise ValidationFailed(
+                f"{name}: the document is over the {cfg.max_bytes} byte limit (max_bytes)",
+                max_bytes=cfg.max_bytes,
+            )
         raw_sha = hashlib.sha256(raw).hexdigest()
         if current and raw_sha == state.get("raw_sha256"):
             # Same bytes as the list we serve: no need to validate or parse again.
@@ -459,7 +478,7 @@ class Syncer:
         )
         log.info("source checked", source=name, outcome=result.outcome, version=result.version)
 
-    async def _failed(self, name: str, result: SyncResult, exc: ListdError | None) -> None:
+    async def _failed(self, name: str, result: SyncResult, kind: str) -> None:
         result.outcome = "failed"
         await self.store.set_state(
             name, status="error", last_error=result.error or "", last_error_at=now_iso()
@@ -469,7 +488,7 @@ class Syncer:
             "sync failed",
             source=name,
             error=result.error,
-            kind=exc.code if exc else "cancelled",
+            kind=kind,
         )
 
     async def _finish(self, name: str, result: SyncResult, lock: SourceLock) -> None:

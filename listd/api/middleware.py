@@ -33,6 +33,7 @@ from listd.access import (
 from listd.api.state import METRICS, PRINCIPAL
 from listd.audit import BASIS_FIELDS, Basis, Confirm, Journal, JournalWriter, Unconfirmed, Written
 from listd.errors import (
+    BadRequest,
     Forbidden,
     JournalUnavailable,
     ListdError,
@@ -192,21 +193,38 @@ _SHORT = {
 
 
 async def _admit(request: web.Request, access: Access, cached: bool) -> Admission | None:
-    """Check the credential (401, or 403 when blocked); None for anonymous routes."""
+    """Check the credential (401, or 403 when blocked); None for anonymous routes.
+
+    One credential per request: two Authorization headers, or a key and a client certificate
+    mapped to another user, are refused (400) rather than one of them silently chosen."""
+    headers = request.headers.getall("Authorization", [])
+    if len(headers) > 1:
+        raise BadRequest(
+            f"send one Authorization header, not {len(headers)}", field="Authorization"
+        )
     if (request.method, route_of(request)) in ANONYMOUS:
         return None
-    header = request.headers.get("Authorization", "")
-    if not header:
-        subject = peer_subject(request)
-        if subject is not None:
-            user = await access.store.user_by_cert(subject)
-            if user is None:
-                raise Unauthorized("this client certificate is not mapped to a user")
-            return await access.gate.admit_cert(user)
+    header = headers[0] if headers else ""
+    subject = peer_subject(request)
+    if not header and subject is not None:
+        user = await access.store.user_by_cert(subject)
+        if user is None:
+            raise Unauthorized("this client certificate is not mapped to a user")
+        return await access.gate.admit_cert(user)
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthorized("send 'Authorization: Bearer <API key>'")
-    return await access.gate.admit(secret.strip(), cached)
+    admission = await access.gate.admit(secret.strip(), cached)
+    if subject is not None:
+        # A certificate mapped to nobody is no credential (TLS may be mutual for every client).
+        user = await access.store.user_by_cert(subject)
+        if user is not None and user.id != admission.principal.user:
+            raise BadRequest(
+                "the API key and the client certificate belong to different users; "
+                "send one credential",
+                field="Authorization",
+            )
+    return admission
 
 
 async def refused_now(request: web.Request) -> ListdError | None:

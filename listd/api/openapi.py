@@ -391,7 +391,9 @@ def _op(
     responses: dict[str, Schema] = {str(code): answer for code, answer in ok.items()}
     statuses = set(errors)
     if roles is not None:
-        statuses |= {401, 403, 429, 503}
+        # 400: more than one credential (two Authorization headers, or a key and another
+        # user's client certificate).
+        statuses |= {400, 401, 403, 429, 503}
     if body is not None:
         statuses |= {400, 413}
     for code in sorted(statuses):

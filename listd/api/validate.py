@@ -66,8 +66,14 @@ def reject_unknown(body: dict[str, Any], allowed: set[str]) -> None:
 
 
 def string(
-    body: dict[str, Any], key: str, *, required: bool = False, max_len: int = 500
+    body: dict[str, Any],
+    key: str,
+    *,
+    required: bool = False,
+    max_len: int = 500,
+    strip: bool = True,
 ) -> str | None:
+    """The string at `key`; with `strip` False, exactly as sent (a URL is refused, not mended)."""
     value = body.get(key)
     if value is None:
         if required:
@@ -75,7 +81,8 @@ def string(
         return None
     if not isinstance(value, str):
         raise BadRequest(f"{key} must be a string", field=key)
-    value = value.strip()
+    if strip:
+        value = value.strip()
     if required and not value:
         raise BadRequest(f"{key} must not be empty", field=key)
     if len(value) > max_len:

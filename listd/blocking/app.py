@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from listd.api.state import INDEX
 from listd.blocking.config import WebhookConfig
 from listd.blocking.dispatcher import Dispatcher
-from listd.blocking.egress import AllowList, GuardedResolver
+from listd.blocking.egress import DEFAULT_PORTS, AllowList, GuardedResolver, parse_entry
 from listd.blocking.outbox import Outbox
 from listd.blocking.routes import BLOCKING, Blocking, routes
 from listd.blocking.subscriptions import SubscriptionStore
@@ -59,6 +59,11 @@ def setup(
     the app's own (`INDEX`, set by `create_app`), else one the dispatcher keeps itself.
     """
     config = config or WebhookConfig()
+    for entry in config.allow_hosts:
+        host, ports = parse_entry(entry)
+        if ports == DEFAULT_PORTS:
+            # Before ports could be named a bare host opened every port: say what it means now.
+            log.warning("webhook allow-list entry names no port: 443 and 80 only", host=host)
     keys = Keys(settings.key_prefix)
     blocking = Blocking(
         config=config,

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from listd.blocking.delivery import Policy
+from listd.blocking.egress import parse_entry
 from listd.blocking.watchlist import MAX_CUSTOMERS
 from listd.errors import ConfigError
 
@@ -14,7 +15,9 @@ _POLICY = Policy()
 
 @dataclass(frozen=True, slots=True)
 class WebhookConfig:
-    allow_hosts: tuple[str, ...] = ()  # exempt from https and public-address rules
+    # host:port / host:low-high entries exempt from the https and public-address rules
+    # (a bare host covers ports 443 and 80 only)
+    allow_hosts: tuple[str, ...] = ()
     delivery: Policy = field(default_factory=Policy)
     lease_ttl: float = 15.0  # seconds; a dead dispatcher is replaced within this
     poll_interval: float = 0.5  # seconds an idle dispatcher waits on the delta stream
@@ -24,9 +27,15 @@ class WebhookConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> WebhookConfig:
-        """LISTD_WEBHOOK_ALLOW_HOSTS (comma-separated), LISTD_WEBHOOK_TIMEOUT (s),
+        """LISTD_WEBHOOK_ALLOW_HOSTS (comma-separated host:port entries), LISTD_WEBHOOK_TIMEOUT (s),
         LISTD_WEBHOOK_CONCURRENCY, LISTD_WEBHOOK_RETRY_HOURS."""
         hosts = tuple(h.strip() for h in env.get("LISTD_WEBHOOK_ALLOW_HOSTS", "").split(","))
+        for entry in hosts:
+            if entry:
+                try:
+                    parse_entry(entry)
+                except ValueError as exc:
+                    raise ConfigError(str(exc), key="LISTD_WEBHOOK_ALLOW_HOSTS") from None
         policy = Policy(
             timeout=_number(env, "LISTD_WEBHOOK_TIMEOUT", _POLICY.timeout),
             concurrency=int(_number(env, "LISTD_WEBHOOK_CONCURRENCY", _POLICY.concurrency)),

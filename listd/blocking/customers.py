@@ -33,6 +33,7 @@ from itertools import combinations
 
 from listd.blocking.watchlist import Customer
 from listd.model import Entity
+from listd.normalize import readings
 from listd.normalize.aliases import name_forms
 from listd.screening.evidence import MIN_IDENTIFIER, identifier_key
 from listd.screening.index import MISSING_LIST, MISSING_QUERY, WEAK_ALIAS
@@ -130,9 +131,11 @@ class CustomerIndex:
         # would cost 200 bytes for each of millions of IINs held once).
         self.documents: dict[str, int | set[int]] = {}
         self._initialled: set[int] = set()  # customers with an initial in their name
+        # slot -> the slot of the same customer's second reading (see normalize.readings)
+        self._shadow: dict[int, int] = {}
 
     def __len__(self) -> int:
-        return len(self._ref) - len(self._free)
+        return len(self._ref) - len(self._free) - len(self._shadow)
 
     def count(self, sub_id: str) -> int:
         return len(self.subs.get(sub_id, {}))
@@ -145,19 +148,29 @@ class CustomerIndex:
         if customer.reference in refs:
             self.remove(sub_id, customer.reference)
         mode = customer_mode(customer.type)
-        tokens = tuple(self.vocab.intern(t) for t in tokenize(customer.name, mode))
-        docs = customer.document_keys()
+        forms = readings(customer.name)
+        tokens = tuple(self.vocab.intern(t) for t in tokenize(forms[0], mode))
+        slot = self._place(sub_id, customer.reference, tokens, customer.document_keys())
+        refs[customer.reference] = slot
+        if len(forms) > 1:
+            # The name read with its invisible marks removed (a soft hyphen inside a word):
+            # a second slot for the same customer, found like the first, removed with it.
+            joined = tuple(self.vocab.intern(t) for t in tokenize(forms[1], mode))
+            if joined and joined != tokens:
+                self._shadow[slot] = self._place(sub_id, customer.reference, joined, ())
+
+    def _place(self, sub_id: str, ref: str, tokens: tuple[int, ...], docs: tuple[str, ...]) -> int:
+        """File `tokens` and `docs` in a free slot; return it."""
         if self._free:
             slot = self._free.pop()
-            self._sub[slot], self._ref[slot] = sub_id, customer.reference
+            self._sub[slot], self._ref[slot] = sub_id, ref
             self._tokens[slot], self._docs[slot] = tokens, docs
         else:
             slot = len(self._ref)
             self._sub.append(sub_id)
-            self._ref.append(customer.reference)
+            self._ref.append(ref)
             self._tokens.append(tokens)
             self._docs.append(docs)
-        refs[customer.reference] = slot
         initialled = any(self.vocab.initial[v] for v in tokens)
         band = self._band(tokens, initialled)
         lengths = self._bands.setdefault(band, {})
@@ -181,6 +194,7 @@ class CustomerIndex:
                 documents[key] = {held, slot}
         if initialled:
             self._initialled.add(slot)
+        return slot
 
     def _band(self, tokens: tuple[int, ...], initialled: bool) -> int:
         if initialled:
@@ -192,6 +206,12 @@ class CustomerIndex:
         slot = self.subs.get(sub_id, {}).pop(ref, None)
         if slot is None:
             return
+        shadow = self._shadow.pop(slot, None)
+        if shadow is not None:
+            self._clear(shadow)
+        self._clear(slot)
+
+    def _clear(self, slot: int) -> None:
         tokens = self._tokens[slot]
         band = self._band(tokens, slot in self._initialled)
         lengths = self._bands[band]
@@ -242,7 +262,8 @@ class CustomerIndex:
             slots = self._by_documents(entity)
             mode = "person" if entity.schema == "person" else "entity"
             seen: set[tuple[Token, ...]] = set()
-            for listed, form in ((n, f) for n in entity.names for f in name_forms(n.full)):
+            forms = ((n, r) for n in entity.names for f in name_forms(n.full) for r in readings(f))
+            for listed, form in forms:
                 tokens = tokenize(form, mode)
                 if not tokens or tokens in seen:
                     continue

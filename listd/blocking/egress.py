@@ -6,7 +6,7 @@ forgery). The URL is checked when a subscription is saved, and again at every
 connection: `GuardedResolver` is the HTTP client's resolver, so the address connected
 to is the address checked (a DNS answer that changes between check and use, "DNS
 rebinding", gains nothing). Hosts in the administrator's allow-list may use http and
-private addresses (an internal receiver, the tests' 127.0.0.1).
+private addresses (an internal receiver, the tests' 127.0.0.1), on the ports the entry names.
 """
 
 from __future__ import annotations
@@ -25,14 +25,72 @@ from listd.errors import BadRequest
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+# A host-only allow-list entry (the form before ports could be named) covers only these.
+DEFAULT_PORTS = (range(443, 444), range(80, 81))
+
+
 class AllowList:
-    """The configured hosts exempt from the https and public-address rules."""
+    """The configured host:port entries exempt from the https and public-address rules.
 
-    def __init__(self, hosts: Iterable[str] = ()) -> None:
-        self.hosts = frozenset(h.strip().lower().strip("[]") for h in hosts if h.strip())
+    Entries: `host:port`, `host:low-high`, `[v6]:port`, or a bare `host` (ports 443 and 80
+    only). An allow-listed host is not a licence for every service on it (its Redis, say)."""
 
-    def __contains__(self, host: object) -> bool:
-        return isinstance(host, str) and host.lower().strip("[]") in self.hosts
+    def __init__(self, entries: Iterable[str] = ()) -> None:
+        ports: dict[str, list[range]] = {}
+        for entry in entries:
+            if entry.strip():
+                host, allowed = parse_entry(entry)
+                ports.setdefault(host, []).extend(allowed)
+        self.ports = {host: tuple(allowed) for host, allowed in ports.items()}
+
+    def permits(self, host: str | None, port: int | None) -> bool:
+        """True if `host` is allow-listed for `port`."""
+        if host is None or port is None:
+            return False
+        return any(port in allowed for allowed in self.ports.get(_host_key(host), ()))
+
+    def names(self, host: str | None) -> bool:
+        """True if `host` has an entry, for whichever ports."""
+        return host is not None and _host_key(host) in self.ports
+
+    def describe(self, host: str) -> str:
+        return ", ".join(
+            str(r.start) if len(r) == 1 else f"{r.start}-{r.stop - 1}"
+            for r in self.ports.get(_host_key(host), ())
+        )
+
+
+def parse_entry(entry: str) -> tuple[str, tuple[range, ...]]:
+    """One allow-list entry as (host, port ranges); ValueError naming what is wrong."""
+    text = entry.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest and (not rest.startswith(":") or rest == ":"):
+            raise ValueError(f"allow-list entry {entry!r}: expected [address]:port")
+        spec = rest[1:]
+    elif text.count(":") == 1:
+        host, _, spec = text.partition(":")
+        if not spec:
+            raise ValueError(f"allow-list entry {entry!r}: port missing after ':'")
+    else:  # a host name, an IPv4 address or a bare IPv6 address: no port given
+        host, spec = text, ""
+    host = _host_key(host)
+    if not host or any(c.isspace() or c in "/@?#[]" for c in host):
+        raise ValueError(f"allow-list entry {entry!r}: not a host")
+    if not spec:
+        return host, DEFAULT_PORTS
+    low, dash, high = spec.partition("-")
+    try:
+        first, last = int(low), int(high) if dash else int(low)
+    except ValueError:
+        raise ValueError(f"allow-list entry {entry!r}: port must be N or N-M") from None
+    if not 1 <= first <= last <= 65535:
+        raise ValueError(f"allow-list entry {entry!r}: ports must be within 1-65535, low first")
+    return host, (range(first, last + 1),)
+
+
+def _host_key(host: str) -> str:
+    return host.strip().lower().strip("[]")
 
 
 def public(ip: IPAddress) -> bool:
@@ -51,6 +109,24 @@ def public(ip: IPAddress) -> bool:
     )
 
 
+def check_form(url: str) -> None:
+    """Refuse a URL that is not written exactly as it will be requested: control characters,
+    whitespace, or anything the URL parser would rewrite (case, default port, dot segments,
+    percent-escapes, IDNA). What is stored is then what is requested, byte for byte."""
+    if any(ord(c) < 0x21 or ord(c) == 0x7F or c.isspace() for c in url):
+        raise BadRequest("url must not contain control characters or whitespace", field="url")
+    try:
+        canonical = str(URL(url))
+    except (ValueError, TypeError):
+        raise BadRequest("url is not a valid URL", field="url") from None
+    if canonical != url:
+        raise BadRequest(
+            f"url must be written as it will be requested: {canonical}",
+            field="url",
+            canonical=canonical,
+        )
+
+
 def check_url(url: str, allow: AllowList) -> URL:
     """The parsed URL if its form is acceptable; BadRequest naming the problem if not."""
     try:
@@ -62,25 +138,37 @@ def check_url(url: str, allow: AllowList) -> URL:
         raise BadRequest("url must be absolute, with a host", field="url")
     if parsed.scheme not in ("https", "http"):
         raise BadRequest("url must use https", field="url")
-    if parsed.scheme == "http" and host not in allow:
+    allowed = allow.permits(host, parsed.port)
+    if not allowed and allow.names(host):
+        raise BadRequest(
+            f"url port {parsed.port} is not allow-listed for {host} "
+            f"(allowed: {allow.describe(host)})",
+            field="url",
+        )
+    if parsed.scheme == "http" and not allowed:
         raise BadRequest("url must use https (http only for allow-listed hosts)", field="url")
     if parsed.user is not None or parsed.password is not None:
         raise BadRequest("url must not hold credentials; sign-in is by signature", field="url")
     if parsed.fragment:
         raise BadRequest("url must not have a fragment", field="url")
-    if host not in allow:
+    if not allowed:
         literal = _literal(host)
         if literal is not None and not public(literal):
             raise BadRequest(f"url points to a non-public address ({literal})", field="url")
     return parsed
 
 
-async def check_destination(url: str, allow: AllowList) -> URL:
-    """`check_url`, then resolve the host: every address it resolves to must be public."""
+async def check_destination(url: str, allow: AllowList, *, saving: bool = True) -> URL:
+    """`check_url`, then resolve the host: every address it resolves to must be public.
+
+    When `saving`, `check_form` too; a stored URL (a ping, a delivery) is not held to it,
+    so a subscription saved before that rule keeps receiving."""
     parsed = check_url(url, allow)
+    if saving:
+        check_form(url)
     host = parsed.host
     assert host is not None
-    if host in allow or _literal(host) is not None:
+    if allow.permits(host, parsed.port) or _literal(host) is not None:
         return parsed
     loop = asyncio.get_running_loop()
     try:
@@ -112,7 +200,7 @@ class GuardedResolver(AbstractResolver):
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
         found = await self._inner.resolve(host, port, family)
-        if host in self.allow:
+        if self.allow.permits(host, port):
             return found
         kept = [r for r in found if public(ipaddress.ip_address(r["host"].split("%", 1)[0]))]
         if not kept:

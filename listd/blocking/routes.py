@@ -104,7 +104,7 @@ async def create(request: web.Request) -> web.Response:
     blocking = request.app[BLOCKING]
     body = await v.json_object(request)
     v.reject_unknown(body, _FIELDS)
-    url = v.string(body, "url", required=True, max_len=2000) or ""
+    url = v.string(body, "url", required=True, max_len=2000, strip=False) or ""
     await egress.check_destination(url, blocking.allow)
     draft = Subscription(
         id="",
@@ -143,7 +143,7 @@ async def update(request: web.Request) -> web.Response:
     v.reject_unknown(body, _FIELDS | {"status"})
     changed = sub
     if "url" in body:
-        url = v.string(body, "url", required=True, max_len=2000) or ""
+        url = v.string(body, "url", required=True, max_len=2000, strip=False) or ""
         await egress.check_destination(url, blocking.allow)
         if url != sub.url:  # a new endpoint must prove itself again
             changed = replace(changed, url=url, status="pending", status_reason="url changed")
@@ -205,7 +205,7 @@ async def ping(request: web.Request) -> web.Response:
     blocking, sub = await _owned(request)
     if blocking.session is None:
         raise Unavailable("the webhook client is not running")
-    await egress.check_destination(sub.url, blocking.allow)
+    await egress.check_destination(sub.url, blocking.allow, saving=False)
     seq = int(await blocking.subs.redis.get(blocking.subs.keys.delta_seq()) or 0)
     event = events.ping(sub, seq)
     timeout = blocking.config.delivery.timeout

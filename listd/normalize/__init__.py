@@ -1,6 +1,13 @@
 """Language layer: script detection, romanisation and matching forms of names."""
 
-from listd.normalize.names import fold, normalize_entity, skeleton, tokens
+from listd.normalize.names import (
+    fold,
+    normalize_entity,
+    readings,
+    separate,
+    skeleton,
+    tokens,
+)
 from listd.normalize.scripts import script_of
 from listd.normalize.translit import latin_variants, to_latin
 
@@ -8,7 +15,9 @@ __all__ = [
     "fold",
     "latin_variants",
     "normalize_entity",
+    "readings",
     "script_of",
+    "separate",
     "skeleton",
     "to_latin",
     "tokens",

@@ -22,6 +22,88 @@ _LETTERS = {
 }  # fmt: skip
 
 
+# Characters that show as nothing, or as a blank, and so can sit between two words unseen:
+# Unicode's default-ignorable code points (soft hyphen, zero-width space and joiners, bidi
+# controls, word joiner, BOM, Mongolian vowel separator and selectors, Hangul fillers, Khmer
+# inherent vowels, variation selectors, tags), plus the braille blank. With every format
+# control (Cf), separator (Zs, Zl, Zp) and control (Cc) they are word boundaries, never
+# nothing: "ERIC<ZWSP>BADEGE" is two words. ZWNJ too, although Persian writes it inside words
+# (رحمت‌الله): a split compound still matches (Rahmat Ullah ~ Rahmatullah), words run
+# together do not. docs/matching.md says so.
+_INVISIBLE_RANGES = (
+    (0x00AD, 0x00AD), (0x034F, 0x034F), (0x061C, 0x061C), (0x115F, 0x1160),
+    (0x17B4, 0x17B5), (0x180B, 0x180F), (0x200B, 0x200F), (0x202A, 0x202E),
+    (0x2060, 0x206F), (0x2800, 0x2800), (0x3164, 0x3164), (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF), (0xFFA0, 0xFFA0), (0xFFF0, 0xFFF8), (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A), (0xE0000, 0xE0FFF),
+)  # fmt: skip
+_BOUNDARY_CATEGORIES = frozenset({"Cf", "Zs", "Zl", "Zp", "Cc"})
+# str.isprintable() is False for every Cf, Z* (but the ASCII space) and Cc character; these
+# ranges add the printable invisibles (fillers, selectors). Together: the fast "plain" test.
+_INVISIBLE = re.compile("[" + "".join(f"{chr(lo)}-{chr(hi)}" for lo, hi in _INVISIBLE_RANGES) + "]")
+
+
+def _plain(text: str) -> bool:
+    """True if `text` holds no boundary but the ASCII space (most names: no copying)."""
+    return text.isprintable() and (text.isascii() or _INVISIBLE.search(text) is None)
+
+
+def is_boundary(ch: str) -> bool:
+    """True for a character that separates words: any space, control or invisible mark."""
+    code = ord(ch)
+    if any(lo <= code <= hi for lo, hi in _INVISIBLE_RANGES):
+        return True
+    return unicodedata.category(ch) in _BOUNDARY_CATEGORIES
+
+
+class _SeparateTable(dict[int, str]):
+    """str.translate table filled on first sight: a boundary becomes a space, all else stays."""
+
+    def __missing__(self, key: int) -> str:
+        value = self[key] = " " if is_boundary(chr(key)) else chr(key)
+        return value
+
+
+_SEPARATE = _SeparateTable()
+
+
+def separate(text: str) -> str:
+    """`text` with every invisible character and separator turned into a plain space.
+
+    The one place names are cut into words, for list names, queries and watchlists alike
+    (`fold` and the screening tokenizer both start here)."""
+    return text if _plain(text) else text.translate(_SEPARATE)
+
+
+class _JoinTable(dict[int, str]):
+    """str.translate table: invisible characters (not spaces) removed, all else kept."""
+
+    def __missing__(self, key: int) -> str:
+        ch = chr(key)
+        code = ord(ch)
+        invisible = unicodedata.category(ch) == "Cf" or any(
+            lo <= code <= hi for lo, hi in _INVISIBLE_RANGES
+        )
+        value = self[key] = "" if invisible else ch
+        return value
+
+
+_JOIN = _JoinTable()
+
+
+def readings(text: str) -> tuple[str, ...]:
+    """The ways a name holding invisible characters is read: first as written (the
+    tokenizer makes each one a word boundary), then with them removed, for a soft hyphen or
+    a Persian ZWNJ inside one word (Bara<SHY>dar ~ Baradar). A plain name has one reading.
+
+    Lists, queries and watchlists are read through here, so an invisible mark can neither
+    join two words (ERIC<ZWSP>BADEGE) nor split one."""
+    if _plain(text):
+        return (text,)
+    joined = text.translate(_JOIN)
+    return (text,) if joined == text else (text, joined)
+
+
 def _fold_ascii(text: str) -> str:
     return "".join(c.lower() if c.isalnum() else ("" if c in _APOSTROPHES else " ") for c in text)
 
@@ -33,9 +115,9 @@ def _fold_char(ch: str) -> str:
         return _fold_ascii(ch)
     if ch in _LETTERS:
         return _LETTERS[ch]
+    if is_boundary(ch):
+        return " "
     category = unicodedata.category(ch)
-    if category == "Cf":
-        return ""  # soft hyphen, zero-width joiners, bidi marks sit inside words
     if category[0] in "PSZC":
         return " "  # « » „ “ – — · and any other punctuation, symbol or space
     out: list[str] = []
@@ -66,7 +148,7 @@ _FOLD = _FoldTable()
 def fold(text: str) -> str:
     """Matching form: romanised, casefolded, diacritics and punctuation gone, spaces collapsed."""
     # NFKC would turn the acute accent used as an apostrophe (Ali´s) into space + combining mark.
-    text = text.replace("´", "'")
+    text = separate(text).replace("´", "'")
     lower = arabic_to_latin(unicodedata.normalize("NFKC", text).casefold())
     return " ".join(lower.translate(_FOLD).split())
 

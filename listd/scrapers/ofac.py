@@ -43,10 +43,21 @@ Format = Literal["sdn", "enhanced"]
 FORMATS: dict[str, Format] = {"sdnList": "sdn", "sanctionsData": "enhanced"}
 SCHEMA_FILES: dict[Format, str] = {"sdn": "ofac_sdn.xsd", "enhanced": "ofac_enhanced.xsd"}
 
-# Zip-bomb guards for the zipped downloads (CONS_ENHANCED.ZIP is 16:1 at 3.4 MB).
+# Zip-bomb guards for the zipped downloads (CONS_ENHANCED.ZIP is 16:1 at 3.4 MB). The header
+# checks refuse early; the running count in _unzip is what bounds memory, as headers can lie.
 MAX_XML_BYTES = 500 * 1024 * 1024
 MAX_RATIO = 100
 ZIP_MAGIC = b"PK\x03\x04"
+# OFAC ships deflate. bzip2 and lzma are refused before a byte is inflated: zipfile hands them a
+# whole read of compressed input at once, and 100 bytes of bzip2 can inflate to 64 MB in one call.
+ZIP_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
+_METHOD_NAMES = {
+    zipfile.ZIP_STORED: "stored",
+    zipfile.ZIP_DEFLATED: "deflate",
+    zipfile.ZIP_BZIP2: "bzip2",
+    zipfile.ZIP_LZMA: "lzma",
+}
+_UNZIP_CHUNK = 1 << 20
 
 SCHEMAS: dict[str, Schema] = {
     "individual": "person",
@@ -288,6 +299,13 @@ def _xml_member(archive: zipfile.ZipFile) -> zipfile.ZipInfo:
     info = xml[0]
     if info.flag_bits & 0x1:
         raise ValidationFailed(f"zip member {info.filename} is encrypted")
+    if info.compress_type not in ZIP_METHODS:
+        raise ValidationFailed(
+            f"zip member {info.filename} uses compression method {info.compress_type} "
+            f"({_METHOD_NAMES.get(info.compress_type, 'unknown')}); only stored and deflate "
+            "are accepted",
+            method=info.compress_type,
+        )
     if info.file_size > MAX_XML_BYTES:
         raise ValidationFailed(
             f"zip member {info.filename} unpacks to {info.file_size} bytes (limit {MAX_XML_BYTES})",
@@ -305,16 +323,34 @@ def _xml_member(archive: zipfile.ZipFile) -> zipfile.ZipInfo:
 
 
 def _unzip(raw: bytes, limit: int | None = None) -> bytes:
-    """The single .xml member (its first `limit` bytes if given), read in memory."""
+    """The single .xml member (its first `limit` bytes if given), inflated in bounded steps.
+
+    Whatever the headers declare, at most MAX_XML_BYTES (plus one step) is ever inflated:
+    deflate is asked for one chunk at a time, and the running total is checked after each."""
+    want = MAX_XML_BYTES if limit is None else min(limit, MAX_XML_BYTES)
+    chunks: list[bytes] = []
+    size = 0
     try:
         with zipfile.ZipFile(io.BytesIO(raw)) as archive:
             info = _xml_member(archive)
-            # ZipExtFile never returns more than the declared file_size checked above, and
-            # checks the CRC at the end, so a lying header cannot inflate past the limit.
             with archive.open(info) as member:
-                return member.read(-1 if limit is None else limit)
+                while chunk := member.read(min(_UNZIP_CHUNK, want + 1 - size)):
+                    size += len(chunk)
+                    chunks.append(chunk)
+                    if size >= want + 1:
+                        break
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
         raise ValidationFailed(f"unreadable zip archive: {exc}") from None
+    data = b"".join(chunks)
+    if limit is not None:
+        return data[:limit]
+    if size > MAX_XML_BYTES:
+        raise ValidationFailed(
+            f"zip member {info.filename} inflates past {MAX_XML_BYTES} bytes "
+            f"(its header declares {info.file_size}); refused as a possible zip bomb",
+            size=info.file_size,
+        )
+    return data
 
 
 def _head(raw: bytes, size: int) -> bytes:

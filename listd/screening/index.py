@@ -24,7 +24,7 @@ from bisect import bisect_left
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from itertools import combinations
 from typing import Any
@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from listd.model import Entity
+from listd.normalize import readings
 from listd.normalize.aliases import name_forms
 from listd.screening import evidence
 from listd.screening.explain import Pair, explain
@@ -361,7 +362,8 @@ class _Builder:
         mode = _mode(entity)
         seen: set[tuple[int, ...]] = set()
         mine: list[int] = []
-        for name, form in ((n, f) for n in entity.names for f in name_forms(n.full)):
+        forms = ((n, r) for n in entity.names for f in name_forms(n.full) for r in readings(f))
+        for name, form in forms:
             ids = tuple(self.vocab.intern(t) for t in tokenize(form, mode))
             if not ids or ids in seen:
                 continue
@@ -721,6 +723,23 @@ class ScreeningIndex:
         return found
 
     def _screen(self, query: Query, exhaustive: bool = False, prune: bool = True) -> list[Match]:
+        """Each reading of the query's name (`readings`: one, unless it holds invisible
+        characters), the best match per entity over them."""
+        forms = readings(query.name)
+        if len(forms) == 1:
+            return self._screen_one(query, exhaustive, prune)
+        best: dict[str, Match] = {}
+        for form in forms:
+            for match in self._screen_one(replace(query, name=form), exhaustive, prune):
+                prior = best.get(match.entity.id)
+                if prior is None or match.score > prior.score:
+                    best[match.entity.id] = match
+        ranked = sorted(best.values(), key=lambda m: (-m.score, m.entity.id))
+        return ranked[: query.limit]
+
+    def _screen_one(
+        self, query: Query, exhaustive: bool = False, prune: bool = True
+    ) -> list[Match]:
         # The sources first: every token they hold is then in the vocabulary the lookups
         # and the plan's columns see, even if a load lands meanwhile (batches run in a
         # thread).

@@ -22,7 +22,7 @@ from functools import lru_cache
 from rapidfuzz import process
 from rapidfuzz.distance import OSA, Indel
 
-from listd.normalize import fold, latin_variants, script_of, skeleton
+from listd.normalize import fold, latin_variants, script_of, separate, skeleton
 from listd.screening.names import (
     ARTICLES,
     COMMON_NAMES,
@@ -424,7 +424,7 @@ def _legal_at(forms: list[frozenset[str]], start: int, size: int) -> str | None:
 @lru_cache(maxsize=1 << 16)
 def tokenize(name: str, mode: Mode = "any") -> tuple[Token, ...]:
     """The tokens of a name. `mode` "person" skips legal forms, "entity" skips titles."""
-    pieces = [p for raw in _SPLIT.split(name) if raw for p in _word(raw)]
+    pieces = [p for raw in _SPLIT.split(separate(name)) if raw for p in _word(raw)]
     if mode != "entity":
         kept = [p for p in pieces if p.text not in _TITLES]
         if kept:

@@ -130,7 +130,7 @@ class Live:
             settings,
             self.redis,
             refresh_seconds=0.2,
-            webhooks=WebhookConfig(allow_hosts=("127.0.0.1",)),
+            webhooks=WebhookConfig(allow_hosts=("127.0.0.1:1-65535",)),
         )
         self.runner = web.AppRunner(app)
         await self.runner.setup()

@@ -153,7 +153,7 @@ async def receivers() -> AsyncIterator[Callable[[], Awaitable[Receiver]]]:
 @pytest.fixture
 def config() -> WebhookConfig:
     return WebhookConfig(
-        allow_hosts=("127.0.0.1",),
+        allow_hosts=("127.0.0.1:1-65535",),
         delivery=Policy(
             timeout=2.0,
             backoff_base=0.05,

@@ -20,7 +20,7 @@ async def main() -> None:
     logs.configure("console")
     redis = client(os.environ["LISTD_REDIS_URL"])
     config = WebhookConfig(
-        allow_hosts=("127.0.0.1",),
+        allow_hosts=("127.0.0.1:1-65535",),
         delivery=Policy(timeout=2.0, backoff_base=0.05, backoff_max=0.2, idle_poll=0.05),
         lease_ttl=1.0,
         poll_interval=0.05,

@@ -10,7 +10,7 @@ from listd.blocking.egress import AllowList, GuardedResolver, check_destination,
 from listd.errors import BadRequest
 
 NONE = AllowList()
-LOCAL = AllowList(["127.0.0.1", "Receiver.Internal"])
+LOCAL = AllowList(["127.0.0.1:8443", "127.0.0.1", "Receiver.Internal"])
 
 
 @pytest.mark.parametrize(

@@ -133,7 +133,7 @@ def console_settings(settings: Settings) -> Settings:
 
 
 WEBHOOKS = WebhookConfig(
-    allow_hosts=("127.0.0.1",),
+    allow_hosts=("127.0.0.1:1-65535",),
     delivery=Policy(timeout=2.0, backoff_base=0.05, backoff_max=0.2, retry_window=30.0,
                     idle_poll=0.05),
     lease_ttl=1.0,

@@ -150,7 +150,7 @@ async def start_daemon(
             "LISTD_LISTEN": f"127.0.0.1:{port}",
             "LISTD_STATE_DIR": str(tmp_path / f"state-{name}"),
             "LISTD_LOG_FORMAT": "json",
-            "LISTD_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",
+            "LISTD_WEBHOOK_ALLOW_HOSTS": "127.0.0.1:1-65535",
             **env,
         }
         full.pop("NOTIFY_SOCKET", None)
