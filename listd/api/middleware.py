@@ -74,6 +74,8 @@ def _count(request: web.Request, status: int) -> None:
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
     outcome = "ok" if status < 400 else "client_error" if status < 500 else "server_error"
+    if route == "/readyz" and status == 503:
+        outcome = "not_ready"  # the probe doing its job (start-up, Redis away): no fault
     request.app[METRICS].requests.labels(route, outcome).inc()
 
 
