@@ -21,11 +21,11 @@ DEFAULT_MAX_BODY = 1024 * 1024
 async def json_object(request: web.Request, max_bytes: int = DEFAULT_MAX_BODY) -> dict[str, Any]:
     """The body as a JSON object, refusing bodies over `max_bytes` with 413."""
     if request.content_length is not None and request.content_length > max_bytes:
-        raise PayloadTooLarge(f"body is over {max_bytes} bytes", limit=max_bytes)
+        raise PayloadTooLarge(f"body is over {max_bytes} bytes", field="body", limit=max_bytes)
     raw = await read_limited(
         request.content,
         max_bytes,
-        lambda: PayloadTooLarge(f"body is over {max_bytes} bytes", limit=max_bytes),
+        lambda: PayloadTooLarge(f"body is over {max_bytes} bytes", field="body", limit=max_bytes),
     )
     return parse_object(raw)
 

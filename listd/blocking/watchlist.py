@@ -36,6 +36,8 @@ from listd.screening.evidence import MIN_IDENTIFIER, identifier_key
 from listd.store import now_iso
 
 MAX_CUSTOMERS = 1_000_000
+# A million customers in JSON lines is about 150 MiB (bench/notify.py); room for long names.
+MAX_BYTES = 256 * 1024 * 1024
 _CHUNK = 2000  # records per Redis round trip
 _MAX_ERRORS = 100  # errors listed in the answer (all are counted)
 _FIELDS = ("reference", "name", "type", "birth_date", "iin", "passport", "identifiers",
@@ -242,12 +244,26 @@ class Report:
         }
 
 
-async def spool(body: AsyncIterable[bytes], max_lines: int) -> IO[bytes]:
-    """Copy an upload to a temporary file (memory up to 16 MB), counting lines."""
+def body_too_large(max_bytes: int) -> PayloadTooLarge:
+    """413 for a watchlist upload over `max_bytes`."""
+    return PayloadTooLarge(
+        f"a watchlist upload is at most {max_bytes:,} bytes; split it into PATCH uploads",
+        field="body",
+        limit=max_bytes,
+    )
+
+
+async def spool(body: AsyncIterable[bytes], max_lines: int, max_bytes: int) -> IO[bytes]:
+    """Copy an upload to a temporary file (memory up to 16 MB), counting lines and bytes;
+    reading stops at the first chunk over either limit (413), so an endless upload costs
+    no more than the limit."""
     out = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - returned
-    lines = 0
+    lines = size = 0
     try:
         async for chunk in body:
+            size += len(chunk)
+            if size > max_bytes:
+                raise body_too_large(max_bytes)
             lines += chunk.count(b"\n")
             if lines > max_lines:
                 raise PayloadTooLarge(
