@@ -82,11 +82,12 @@ def _schemas() -> dict[str, Schema]:
         "type": {"enum": ["person", "entity", None]},
         "birth_date": {
             "anyOf": [
-                {"type": "string", "pattern": r"^[0-9]{4}$"},
+                {"type": "string", "pattern": r"^[0-9]{4}(-(0[1-9]|1[0-2]))?$"},
                 {"type": "string", "format": "date"},
                 {"type": "null"},
             ],
-            "description": "YYYY or a valid YYYY-MM-DD.",
+            "description": "YYYY, YYYY-MM or a valid YYYY-MM-DD (DD.MM.YYYY is also read);"
+            " not in the future.",
         },
         "limit": _nullable(_int(1, 100, 10)),
         "threshold": _nullable({"type": "number", "minimum": 0, "maximum": 1}),

@@ -97,7 +97,7 @@ def parse_query(body: dict[str, Any]) -> Query:
     """A screening query from a JSON object; 400 names the offending field."""
     v.reject_unknown(body, _SCREEN_FIELDS)
     return Query(
-        name=v.string(body, "name", required=True) or "",
+        name=v.name(body),
         type=v.choice(body, "type", ("person", "entity")),
         birth_date=v.birth_date(body),
         limit=v.integer(body, "limit", 10, 1, 100),
