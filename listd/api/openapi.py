@@ -134,6 +134,20 @@ def _schemas() -> dict[str, Schema]:
         "items": {"type": "string"},
         "description": "Lists not consulted, or stale: the answer may be incomplete.",
     }
+    warning_details: Schema = {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"enum": ["source_not_loaded", "source_stale", "store_down"]},
+                "message": {"type": "string", "description": "The same text as in warnings."},
+                "source": {"type": "string"},
+                "hours": {"type": "number", "description": "source_stale: hours since success"},
+            },
+        },
+        "description": "Each warning with a stable code and its parameters (for translation).",
+    }
     source: Schema = _obj(
         {
             "name": {"type": "string"},
@@ -249,6 +263,7 @@ def _schemas() -> dict[str, Schema]:
                 "list_versions": versions,
                 "took_ms": {"type": "number"},
                 "warnings": warnings,
+                "warning_details": warning_details,
             },
             ("query_id", "matches", "list_versions"),
         ),
@@ -269,6 +284,7 @@ def _schemas() -> dict[str, Schema]:
                 "list_versions": versions,
                 "took_ms": {"type": "number"},
                 "warnings": warnings,
+                "warning_details": warning_details,
             },
             ("batch_id", "results", "list_versions"),
         ),

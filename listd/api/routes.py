@@ -109,7 +109,23 @@ def parse_query(body: dict[str, Any]) -> Query:
     )
 
 
-def _versions(request: web.Request, queries: list[Query]) -> tuple[dict[str, str], list[str]]:
+Warning = dict[str, Any]  # {"code", "message", ...its parameters}
+
+
+def _warning(code: str, message: str, **params: Any) -> Warning:
+    return {"code": code, "message": message, **params}
+
+
+def _put_warnings(body: dict[str, Any], warnings: list[Warning]) -> None:
+    """`warnings` (English sentences, as always) and `warning_details` (each with a stable
+    `code` and its parameters, so a client such as the console can say it in its own
+    language)."""
+    if warnings:
+        body["warnings"] = [w["message"] for w in warnings]
+        body["warning_details"] = warnings
+
+
+def _versions(request: web.Request, queries: list[Query]) -> tuple[dict[str, str], list[Warning]]:
     """The list versions a screening uses, and warnings for lists it cannot consult."""
     index = request.app[INDEX]
     settings = request.app[SETTINGS]
@@ -122,14 +138,18 @@ def _versions(request: web.Request, queries: list[Query]) -> tuple[dict[str, str
     versions = {s: index.versions[s] for s in wanted if s in index.versions}
     if not versions:
         raise Unavailable("no list is loaded yet; run a sync first", sources=list(wanted))
-    warnings = [f"source {s} has no data loaded; not screened" for s in wanted if s not in versions]
+    warnings = [
+        _warning("source_not_loaded", f"source {s} has no data loaded; not screened", source=s)
+        for s in wanted
+        if s not in versions
+    ]
     for name in versions:
         age = age_minutes(request.app[FRESHNESS].get(name))
         bound = settings.sources[name].stale_after_minutes
         if age is not None and age > bound:
-            warnings.append(
-                f"source {name} is stale: last successful sync {age / 60:.1f} hours ago"
-            )
+            hours = round(age / 60, 1)
+            message = f"source {name} is stale: last successful sync {hours:.1f} hours ago"
+            warnings.append(_warning("source_stale", message, source=name, hours=hours))
     return versions, warnings
 
 
@@ -154,8 +174,7 @@ async def screen(request: web.Request) -> web.Response:
         "list_versions": versions,
         "took_ms": round((time.perf_counter() - started) * 1000, 3),
     }
-    if warnings:
-        body_out["warnings"] = warnings
+    _put_warnings(body_out, warnings)
     return web.json_response(body_out)
 
 
@@ -199,8 +218,7 @@ async def screen_batch(request: web.Request) -> web.Response:
         "list_versions": versions,
         "took_ms": round((time.perf_counter() - started) * 1000, 3),
     }
-    if warnings:
-        body_out["warnings"] = warnings
+    _put_warnings(body_out, warnings)
     return web.json_response(body_out)
 
 

@@ -319,6 +319,10 @@ async def test_stale_source_is_shown_and_warned_about(
             break
         await asyncio.sleep(0.05)
     assert any("un is stale" in w for w in screened["warnings"])
+    # The same warning with a code and its parameters, for a client to say in its language.
+    (detail,) = screened["warning_details"]
+    assert detail["code"] == "source_stale" and detail["source"] == "un"
+    assert detail["hours"] > 48 and detail["message"] == screened["warnings"][0]
     assert screened["matches"][0]["id"] == "un:QDi.312"  # stale data still screens
     metrics = await (await api.get("/metrics")).text()
     assert 'listd_source_stale{source="un"} 1.0' in metrics

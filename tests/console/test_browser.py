@@ -207,3 +207,20 @@ async def test_screen_a_csv_file_with_progress_and_download_the_results(
 def _born(entity: Any) -> str:
     dates = [b.date for b in entity.birth_dates if b.date]
     return dates[0] if dates else ""
+
+
+async def test_server_warnings_are_said_in_the_interface_s_language(
+    browser: Any, console: Console
+) -> None:
+    """A stale list's warning, in Russian: translated from its code, not left in English."""
+    await console.store.set_state("un", last_success="2026-01-01T00:00:00Z")
+    page = await console.page(browser, locale="ru-RU")
+    await console.sign_in_as(page, await console.key("screener"), "", "API-ключ", "Войти")
+    await page.get_by_label("Имя или наименование").fill("Aamir Ali Chaudhry")
+    await page.get_by_label("Правовое основание").select_option("onboarding")
+    await page.get_by_role("button", name="Проверить", exact=True).click()
+    await expect(page.locator("ol.matches > li").first).to_contain_text("QDi.312")
+    warning = page.locator(".results .notice-warn").first
+    await expect(warning).to_contain_text("Источник un устарел")
+    assert "stale" not in await warning.inner_text()
+    assert console.errors == []

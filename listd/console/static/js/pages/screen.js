@@ -89,6 +89,16 @@ function versionsLine(versions) {
   return h("div", { class: "versions" }, h("h3", { text: t("screen.versions") }), h("ul", { class: "inline" }, items));
 }
 
+// A server warning in the interface's language: its code (warning_details) names the
+// catalogue entry; a warning without one is shown as the server wrote it.
+export function warningText(message, answer) {
+  const detail = (answer.warning_details || []).find((d) => d.message === message);
+  if (!detail || !detail.code) return message;
+  const key = `warning.${detail.code}`;
+  const said = tv("warning", detail.code);
+  return said === detail.code ? message : t(key, { ...detail, hours: detail.hours ?? "" });
+}
+
 function showMatches(results, answer, query) {
   const matches = answer.matches || [];
   const parts = [];
@@ -100,7 +110,7 @@ function showMatches(results, answer, query) {
         : t("screen.none", { query }),
     }),
   );
-  for (const warning of answer.warnings || []) parts.push(notice(warning, "warn"));
+  for (const warning of answer.warnings || []) parts.push(notice(warningText(warning, answer), "warn"));
   parts.push(versionsLine(answer.list_versions));
   if (!matches.length) parts.push(empty(t("screen.none_detail")));
   const list = h("ol", { class: "matches" });
