@@ -14,7 +14,7 @@ export function statusOf(source) {
   if (!source.enabled && !serving) return "disabled";
   if (base === "held") return "held";
   if (base === "error") return serving && !source.stale ? "fresh" : "failing";
-  if (!serving) return base === "syncing" ? "never" : "never";
+  if (!serving) return "never";
   return source.stale || base === "stale" ? "stale" : "fresh";
 }
 
