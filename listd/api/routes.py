@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -109,23 +110,29 @@ def parse_query(body: dict[str, Any]) -> Query:
     )
 
 
-Warning = dict[str, Any]  # {"code", "message", ...its parameters}
+@dataclass(frozen=True, slots=True)
+class ScreenWarning:
+    """A list a screening could not consult, or consulted stale: English text for people,
+    a stable code and its parameters for clients that say it in their own language."""
+
+    code: str  # source_not_loaded | source_stale (the middleware adds store_down)
+    message: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, **self.params}
 
 
-def _warning(code: str, message: str, **params: Any) -> Warning:
-    return {"code": code, "message": message, **params}
-
-
-def _put_warnings(body: dict[str, Any], warnings: list[Warning]) -> None:
-    """`warnings` (English sentences, as always) and `warning_details` (each with a stable
-    `code` and its parameters, so a client such as the console can say it in its own
-    language)."""
+def _put_warnings(body: dict[str, Any], warnings: list[ScreenWarning]) -> None:
+    """`warnings` (the English sentences, as always) and `warning_details`."""
     if warnings:
-        body["warnings"] = [w["message"] for w in warnings]
-        body["warning_details"] = warnings
+        body["warnings"] = [w.message for w in warnings]
+        body["warning_details"] = [w.to_json() for w in warnings]
 
 
-def _versions(request: web.Request, queries: list[Query]) -> tuple[dict[str, str], list[Warning]]:
+def _versions(
+    request: web.Request, queries: list[Query]
+) -> tuple[dict[str, str], list[ScreenWarning]]:
     """The list versions a screening uses, and warnings for lists it cannot consult."""
     index = request.app[INDEX]
     settings = request.app[SETTINGS]
@@ -139,7 +146,9 @@ def _versions(request: web.Request, queries: list[Query]) -> tuple[dict[str, str
     if not versions:
         raise Unavailable("no list is loaded yet; run a sync first", sources=list(wanted))
     warnings = [
-        _warning("source_not_loaded", f"source {s} has no data loaded; not screened", source=s)
+        ScreenWarning(
+            "source_not_loaded", f"source {s} has no data loaded; not screened", {"source": s}
+        )
         for s in wanted
         if s not in versions
     ]
@@ -149,7 +158,8 @@ def _versions(request: web.Request, queries: list[Query]) -> tuple[dict[str, str
         if age is not None and age > bound:
             hours = round(age / 60, 1)
             message = f"source {name} is stale: last successful sync {hours:.1f} hours ago"
-            warnings.append(_warning("source_stale", message, source=name, hours=hours))
+            params = {"source": name, "hours": hours}
+            warnings.append(ScreenWarning("source_stale", message, params))
     return versions, warnings
 
 
