@@ -32,7 +32,8 @@ def _escape(text: str) -> str:
     return "\\&" + text if text.startswith((".", "'")) else text
 
 
-def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The commands under `parser`, by name (empty for a leaf command)."""
     for action in parser._actions:  # argparse keeps no public list of its subparsers
         if isinstance(action, argparse._SubParsersAction):
             return dict(action.choices)
@@ -77,9 +78,9 @@ def _options(parser: argparse.ArgumentParser) -> Iterator[str]:
 
 def _commands(parser: argparse.ArgumentParser, words: list[str]) -> Iterator[str]:
     helps = _helps(parser)
-    for name, sub in _subcommands(parser).items():
+    for name, sub in subcommands(parser).items():
         path = [*words, name]
-        nested = _subcommands(sub)
+        nested = subcommands(sub)
         if nested:
             yield from _commands(sub, path)
             continue

@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 
 from listd.cli import parser
-from listd.manpage import _subcommands
+from listd.manpage import subcommands
 from tests.test_cli import listd
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -65,7 +65,7 @@ def test_offline_import_names_the_file_of_every_source() -> None:
 
 def test_the_commands_table_has_every_command() -> None:
     commands = section("Commands")
-    for name in _subcommands(parser()):
+    for name in subcommands(parser()):
         assert f"| `listd {name}" in commands, name
 
 
