@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import csv
+import datetime as dt
 import io
 import json
 import os
@@ -23,6 +24,7 @@ from listd.errors import BadRequest, ListdError, Unavailable, UnknownSource
 from listd.keys import Keys
 from listd.locate import locate, record_daemon
 from listd.screening import DEFAULT_THRESHOLD, Match, Query, ScreeningIndex
+from listd.screening.query import check_name, parse_birth_date, utc_today
 from listd.settings import Settings
 from listd.status import consulted, source_status
 from listd.store import Store
@@ -171,10 +173,21 @@ def _read_customers(path: Path) -> list[dict[str, str]]:
             rows.append({str(k): "" if v is None else str(v) for k, v in item.items()})
     else:
         rows = [dict(r) for r in csv.DictReader(io.StringIO(text))]
+    today = utc_today()
     for n, row in enumerate(rows, start=1):
         if not (row.get("name") or "").strip():
             raise BadRequest(f"{path}: record {n} has no name", field="name")
+        for key, check in (("name", check_name), ("birth_date", _birth_date_in(today))):
+            if (row.get(key) or "").strip():
+                try:
+                    row[key] = check(row[key].strip())
+                except ValueError as exc:
+                    raise BadRequest(f"{path}: record {n}: {exc}", field=key) from None
     return rows
+
+
+def _birth_date_in(today: dt.date) -> Callable[[str], str]:
+    return lambda value: parse_birth_date(value, today)
 
 
 def _customer_query(row: dict[str, str], threshold: float) -> Query:
@@ -193,6 +206,14 @@ def _customer_query(row: dict[str, str], threshold: float) -> Query:
 async def cmd_screen(settings: Settings, args: argparse.Namespace) -> int:
     if bool(args.name) == bool(args.file):
         print("listd: give a NAME or --file, not both", file=sys.stderr)
+        return 2
+    try:  # surely a typing mistake: bad usage, refused before any work
+        if args.name:
+            check_name(args.name)
+        if args.birth_date:
+            args.birth_date = parse_birth_date(args.birth_date, utc_today())
+    except ValueError as exc:
+        print(f"listd: {exc}", file=sys.stderr)
         return 2
     rows: list[dict[str, str]] = []
     if args.file:
@@ -355,7 +376,7 @@ def parser() -> argparse.ArgumentParser:
 
     scr = sub.add_parser("screen", help="screen one name, or a customer file (CSV / JSON lines)")
     scr.add_argument("name", nargs="?", help="the name to screen")
-    scr.add_argument("--birth-date", default=None)
+    scr.add_argument("--birth-date", default=None, help="YYYY, YYYY-MM or YYYY-MM-DD")
     scr.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
     scr.add_argument("--limit", type=int, default=10)
     scr.add_argument("--file", help="customers: CSV with a header (name, birth_date, ...) or JSONL")

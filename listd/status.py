@@ -9,6 +9,7 @@ the scheduler polls a source; it never hides data that is loaded.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from listd.errors import NotFound, Unavailable
@@ -49,12 +50,28 @@ def source_status(cfg: SourceConfig, state: Mapping[str, str]) -> dict[str, Any]
     }
 
 
+@dataclass(frozen=True, slots=True)
+class ScreenWarning:
+    """A list a screening could not consult, or consulted stale: English text for people,
+    a stable code and its parameters for clients that say it in their own language."""
+
+    code: str  # source_not_loaded | source_stale (the middleware adds store_down)
+    message: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, **self.params}
+
+    def __str__(self) -> str:
+        return self.message
+
+
 def consulted(
     settings: Settings,
     loaded: Mapping[str, str],
     last_success: Mapping[str, str | None],
     asked: Collection[str] = (),
-) -> tuple[dict[str, str], list[str]]:
+) -> tuple[dict[str, str], list[ScreenWarning]]:
     """The list versions a screening uses, and warnings about lists it cannot trust.
 
     Without `asked`, that is every loaded list (fetched or imported) and every source
@@ -70,12 +87,20 @@ def consulted(
     versions = {s: loaded[s] for s in wanted if s in loaded}
     if not versions:
         raise Unavailable("no list is loaded yet; run a sync first", sources=list(wanted))
-    warnings = [f"source {s} has no data loaded; not screened" for s in wanted if s not in versions]
+    warnings = [
+        ScreenWarning(
+            "source_not_loaded", f"source {s} has no data loaded; not screened", {"source": s}
+        )
+        for s in wanted
+        if s not in versions
+    ]
     for name in versions:
         age = age_minutes(last_success.get(name))
         bound = settings.sources[name].stale_after_minutes
         if age is not None and age > bound:
+            hours = round(age / 60, 1)
+            message = f"source {name} is stale: last successful sync {hours:.1f} hours ago"
             warnings.append(
-                f"source {name} is stale: last successful sync {age / 60:.1f} hours ago"
+                ScreenWarning("source_stale", message, {"source": name, "hours": hours})
             )
     return versions, warnings

@@ -212,9 +212,16 @@ async def test_daemon_serves_syncs_and_stops_cleanly(
 def test_screen_a_name_and_a_customer_file(tmp_path: Path) -> None:
     state = tmp_path / "state"
     assert listd(state, "sync", "un", "--file", str(un_file("2026-05-08"))).returncode == 0
-    one = listd(state, "screen", "Aamir Ali Chaudhry")
+    one = listd(state, "screen", "Aamir Ali Chaudhry", "--birth-date", "1986-08")
     assert one.returncode == 0, one.stderr
     assert json.loads(one.stdout.splitlines()[0])["match_id"] == "un:QDi.312"
+    for mistake, said in (
+        (["?!"], "letter or digit"),
+        (["Aamir Ali Chaudhry", "--birth-date", "2999-01"], "in the future"),
+        (["Aamir Ali Chaudhry", "--birth-date", "1986-13"], "not a date"),
+    ):
+        refused = listd(state, "screen", *mistake)
+        assert refused.returncode == 2 and said in refused.stderr, refused.stderr
     customers = tmp_path / "customers.csv"
     customers.write_text(
         "reference,name,birth_date\n"
@@ -237,6 +244,9 @@ def test_screen_a_name_and_a_customer_file(tmp_path: Path) -> None:
     broken.write_text("reference,name\nC-1,\n", encoding="utf-8")
     bad = listd(state, "screen", "--file", str(broken))
     assert bad.returncode == 1 and "no name" in bad.stderr
+    broken.write_text("reference,name,birth_date\nC-1,Aamir,2999-12-01\n", encoding="utf-8")
+    bad = listd(state, "screen", "--file", str(broken))
+    assert bad.returncode == 1 and "record 1: birth_date" in bad.stderr, bad.stderr
 
 
 def test_an_imported_kz_list_is_screened_and_shown_as_imported(tmp_path: Path) -> None:

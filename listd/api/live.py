@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from aiohttp import web
 
@@ -30,7 +31,6 @@ def last_event_id(request: web.Request) -> int:
 async def stream(request: web.Request) -> web.StreamResponse:
     """GET /v1/deltas/stream: every delta after Last-Event-ID, then live ones as they come."""
     store = request.app[STORE]
-    bell = request.app[BELL]
     after = last_event_id(request)
     source = request.query.get("source") or None
     klass = v.query_choice(request, "class", CLASSES)
@@ -44,6 +44,25 @@ async def stream(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
+    try:
+        await _serve(request, response, deltas, cursor, source, klass)
+    except ConnectionResetError:
+        # The reader left (a closed console tab, a consumer restarting): a normal end of a
+        # stream, found out by the next write. Not an error to log or alert on.
+        note(request, stream_ended="client_left")
+    return response
+
+
+async def _serve(
+    request: web.Request,
+    response: web.StreamResponse,
+    deltas: list[dict[str, Any]],
+    cursor: int,
+    source: str | None,
+    klass: str | None,
+) -> None:
+    store = request.app[STORE]
+    bell = request.app[BELL]
     await response.write(b"retry: 2000\n\n")
     while True:
         for delta in deltas:
@@ -53,12 +72,12 @@ async def stream(request: web.Request) -> web.StreamResponse:
             await response.write(b": keep-alive\n\n")
         if bell.closed:
             # Shutting down: the client reconnects (to another instance) with Last-Event-ID.
-            return response
+            return
         refused = await refused_now(request)
         if refused is not None:
             # Blocking a user is immediate, for a stream opened before the block too.
             body = json.dumps(refused.to_json(), ensure_ascii=False, sort_keys=True)
             await response.write(f"event: refused\ndata: {body}\n\n".encode())
             note(request, stream_ended=refused.code)
-            return response
+            return
         deltas, cursor = await store.read_deltas(cursor, 500, source, klass)

@@ -75,6 +75,8 @@ def _count(request: web.Request, status: int) -> None:
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
     outcome = "ok" if status < 400 else "client_error" if status < 500 else "server_error"
+    if route == "/readyz" and status == 503:
+        outcome = "not_ready"  # the probe doing its job (start-up, Redis away): no fault
     request.app[METRICS].requests.labels(route, outcome).inc()
 
 
@@ -307,7 +309,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     if (admission is not None and admission.degraded) or (
         written is not None and written.seq is None and access.writer.health.down
     ):
-        _warn(response, STORE_DOWN)
+        _warn(response, STORE_DOWN, "store_down")
     return response
 
 
@@ -404,8 +406,9 @@ async def _journal(
     return written
 
 
-def _warn(response: web.StreamResponse, message: str) -> None:
-    """Add a warning to an answer (its JSON `warnings` list, and a Warning header)."""
+def _warn(response: web.StreamResponse, message: str, code: str) -> None:
+    """Add a warning to an answer (its JSON `warnings` list with its `warning_details`
+    entry, and a Warning header)."""
     if response.prepared:
         return
     response.headers["Warning"] = f'199 listd "{message}"'
@@ -417,6 +420,8 @@ def _warn(response: web.StreamResponse, message: str) -> None:
         return
     if isinstance(body, dict):
         warnings = body.setdefault("warnings", [])
-        if isinstance(warnings, list):
+        details = body.setdefault("warning_details", [])
+        if isinstance(warnings, list) and isinstance(details, list):
             warnings.append(message)
+            details.append({"code": code, "message": message})
             response.text = json.dumps(body, ensure_ascii=False)

@@ -83,11 +83,12 @@ def _schemas() -> dict[str, Schema]:
         "type": {"enum": ["person", "entity", None]},
         "birth_date": {
             "anyOf": [
-                {"type": "string", "pattern": r"^[0-9]{4}$"},
+                {"type": "string", "pattern": r"^[0-9]{4}(-(0[1-9]|1[0-2]))?$"},
                 {"type": "string", "format": "date"},
                 {"type": "null"},
             ],
-            "description": "YYYY or a valid YYYY-MM-DD.",
+            "description": "YYYY, YYYY-MM or a valid YYYY-MM-DD (DD.MM.YYYY is also read);"
+            " not in the future.",
         },
         "limit": _nullable(_int(1, 100, 10)),
         "threshold": _nullable({"type": "number", "minimum": 0, "maximum": 1}),
@@ -133,6 +134,20 @@ def _schemas() -> dict[str, Schema]:
         "type": "array",
         "items": {"type": "string"},
         "description": "Lists not consulted, or stale: the answer may be incomplete.",
+    }
+    warning_details: Schema = {
+        "type": "array",
+        "items": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"enum": ["source_not_loaded", "source_stale", "store_down"]},
+                "message": {"type": "string", "description": "The same text as in warnings."},
+                "source": {"type": "string"},
+                "hours": {"type": "number", "description": "source_stale: hours since success"},
+            },
+        },
+        "description": "Each warning with a stable code and its parameters (for translation).",
     }
     source: Schema = _obj(
         {
@@ -271,6 +286,7 @@ def _schemas() -> dict[str, Schema]:
                 "list_versions": versions,
                 "took_ms": {"type": "number"},
                 "warnings": warnings,
+                "warning_details": warning_details,
             },
             ("query_id", "matches", "list_versions"),
         ),
@@ -291,6 +307,7 @@ def _schemas() -> dict[str, Schema]:
                 "list_versions": versions,
                 "took_ms": {"type": "number"},
                 "warnings": warnings,
+                "warning_details": warning_details,
             },
             ("batch_id", "results", "list_versions"),
         ),

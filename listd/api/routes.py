@@ -32,7 +32,7 @@ from listd.delta import CLASSES
 from listd.errors import BadRequest, NotFound
 from listd.model import Entity
 from listd.screening import DEFAULT_THRESHOLD, Query
-from listd.status import consulted, source_status
+from listd.status import ScreenWarning, consulted, source_status
 
 routes = web.RouteTableDef()
 
@@ -104,7 +104,7 @@ def parse_query(body: dict[str, Any]) -> Query:
     """A screening query from a JSON object; 400 names the offending field."""
     v.reject_unknown(body, _SCREEN_FIELDS)
     return Query(
-        name=v.string(body, "name", required=True) or "",
+        name=v.name(body),
         type=v.choice(body, "type", ("person", "entity")),
         birth_date=v.birth_date(body),
         limit=v.integer(body, "limit", 10, 1, 100),
@@ -116,7 +116,16 @@ def parse_query(body: dict[str, Any]) -> Query:
     )
 
 
-def _versions(request: web.Request, queries: list[Query]) -> tuple[dict[str, str], list[str]]:
+def _put_warnings(body: dict[str, Any], warnings: list[ScreenWarning]) -> None:
+    """`warnings` (the English sentences, as always) and `warning_details`."""
+    if warnings:
+        body["warnings"] = [w.message for w in warnings]
+        body["warning_details"] = [w.to_json() for w in warnings]
+
+
+def _versions(
+    request: web.Request, queries: list[Query]
+) -> tuple[dict[str, str], list[ScreenWarning]]:
     """The list versions a screening uses, and warnings for lists it cannot consult."""
     asked = {s for q in queries for s in q.sources}
     freshness: dict[str, str | None] = request.app[FRESHNESS]
@@ -149,8 +158,7 @@ async def screen(request: web.Request) -> web.Response:
         "list_versions": versions,
         "took_ms": round((time.perf_counter() - started) * 1000, 3),
     }
-    if warnings:
-        body_out["warnings"] = warnings
+    _put_warnings(body_out, warnings)
     return web.json_response(body_out)
 
 
@@ -194,8 +202,7 @@ async def screen_batch(request: web.Request) -> web.Response:
         "list_versions": versions,
         "took_ms": round((time.perf_counter() - started) * 1000, 3),
     }
-    if warnings:
-        body_out["warnings"] = warnings
+    _put_warnings(body_out, warnings)
     return web.json_response(body_out)
 
 

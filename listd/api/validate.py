@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 from typing import Any
@@ -11,9 +10,12 @@ from aiohttp import web
 
 from listd.errors import BadRequest, PayloadTooLarge
 from listd.fetch import read_limited
-
-_YEAR = re.compile(r"^\d{4}$")
-
+from listd.screening.query import (
+    BIRTH_DATE_FORMS,
+    check_name,
+    parse_birth_date,
+    utc_today,
+)
 
 DEFAULT_MAX_BODY = 1024 * 1024
 
@@ -21,11 +23,11 @@ DEFAULT_MAX_BODY = 1024 * 1024
 async def json_object(request: web.Request, max_bytes: int = DEFAULT_MAX_BODY) -> dict[str, Any]:
     """The body as a JSON object, refusing bodies over `max_bytes` with 413."""
     if request.content_length is not None and request.content_length > max_bytes:
-        raise PayloadTooLarge(f"body is over {max_bytes} bytes", limit=max_bytes)
+        raise PayloadTooLarge(f"body is over {max_bytes} bytes", field="body", limit=max_bytes)
     raw = await read_limited(
         request.content,
         max_bytes,
-        lambda: PayloadTooLarge(f"body is over {max_bytes} bytes", limit=max_bytes),
+        lambda: PayloadTooLarge(f"body is over {max_bytes} bytes", field="body", limit=max_bytes),
     )
     return parse_object(raw)
 
@@ -121,23 +123,25 @@ def number(body: dict[str, Any], key: str, default: float, lo: float, hi: float)
     return float(value)
 
 
+def name(body: dict[str, Any], key: str = "name") -> str:
+    """The required name to screen: a string with at least one letter or digit."""
+    value = string(body, key, required=True) or ""
+    try:
+        return check_name(value)
+    except ValueError as exc:
+        raise BadRequest(str(exc).replace("name", key, 1), field=key) from None
+
+
 def birth_date(body: dict[str, Any], key: str = "birth_date") -> str | None:
     value = body.get(key)
     if value is None:
         return None
     if not isinstance(value, str):
-        raise BadRequest(f"{key} must be a string YYYY or YYYY-MM-DD", field=key)
-    value = value.strip()
-    if _YEAR.match(value):
-        return value
+        raise BadRequest(f"{key} must be a string {BIRTH_DATE_FORMS}", field=key)
     try:
-        return dt.date.fromisoformat(value).isoformat() if len(value) == 10 else _bad(key)
-    except ValueError:
-        return _bad(key)
-
-
-def _bad(key: str) -> str:
-    raise BadRequest(f"{key} must be YYYY or a valid YYYY-MM-DD date", field=key)
+        return parse_birth_date(value, utc_today())
+    except ValueError as exc:
+        raise BadRequest(str(exc).replace("birth_date", key, 1), field=key) from None
 
 
 def string_list(body: dict[str, Any], key: str) -> tuple[str, ...]:

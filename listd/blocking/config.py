@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from listd.blocking.delivery import Policy
 from listd.blocking.egress import parse_entry
-from listd.blocking.watchlist import MAX_CUSTOMERS
+from listd.blocking.watchlist import MAX_BYTES, MAX_CUSTOMERS
 from listd.errors import ConfigError
 
 _POLICY = Policy()
@@ -23,12 +23,13 @@ class WebhookConfig:
     poll_interval: float = 0.5  # seconds an idle dispatcher waits on the delta stream
     drain_chunk: int = 2000  # customers screened per step of a watchlist upload
     max_customers: int = MAX_CUSTOMERS
+    max_watchlist_bytes: int = MAX_BYTES  # one PUT/PATCH body; 413 beyond, while streaming
     rotation_overlap: float = 24 * 3600.0  # seconds the previous secret keeps signing
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> WebhookConfig:
         """LISTD_WEBHOOK_ALLOW_HOSTS (comma-separated host:port entries), LISTD_WEBHOOK_TIMEOUT (s),
-        LISTD_WEBHOOK_CONCURRENCY, LISTD_WEBHOOK_RETRY_HOURS."""
+        LISTD_WEBHOOK_CONCURRENCY, LISTD_WEBHOOK_RETRY_HOURS, LISTD_WATCHLIST_MAX_MB."""
         hosts = tuple(h.strip() for h in env.get("LISTD_WEBHOOK_ALLOW_HOSTS", "").split(","))
         for entry in hosts:
             if entry:
@@ -45,7 +46,12 @@ class WebhookConfig:
             raise ConfigError(
                 "LISTD_WEBHOOK_RETRY_HOURS must be at least 24", key="LISTD_WEBHOOK_RETRY_HOURS"
             )
-        return cls(allow_hosts=tuple(h for h in hosts if h), delivery=policy)
+        max_mb = _number(env, "LISTD_WATCHLIST_MAX_MB", MAX_BYTES / 2**20)
+        return cls(
+            allow_hosts=tuple(h for h in hosts if h),
+            delivery=policy,
+            max_watchlist_bytes=int(max_mb * 2**20),
+        )
 
 
 def _number(env: Mapping[str, str], key: str, default: float) -> float:

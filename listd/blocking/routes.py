@@ -31,7 +31,7 @@ from listd.blocking.subscriptions import (
     Subscription,
     SubscriptionStore,
 )
-from listd.blocking.watchlist import WatchlistStore, sniff, spool
+from listd.blocking.watchlist import WatchlistStore, body_too_large, sniff, spool
 from listd.errors import BadRequest, PingFailed, Unavailable
 from listd.screening import DEFAULT_THRESHOLD
 from listd.store import now_iso
@@ -269,8 +269,12 @@ async def _upload(request: web.Request, *, replace_all: bool) -> web.Response:
     if not replace_all:
         limit -= int(await blocking.subs.redis.hlen(blocking.subs.keys.watchlist(sub.id)))
     started = time.monotonic()
+    max_bytes = blocking.config.max_watchlist_bytes
+    if (request.content_length or 0) > max_bytes:
+        raise body_too_large(max_bytes)  # declared too large: refused before reading
     # +1: a CSV header line.
-    file = await spool(request.content.iter_chunked(1 << 16), max(limit, 0) + 1)
+    chunks = request.content.iter_chunked(1 << 16)
+    file = await spool(chunks, max(limit, 0) + 1, max_bytes)
     try:
         head = file.read(64)
         file.seek(0)

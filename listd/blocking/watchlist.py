@@ -33,9 +33,12 @@ from listd.keys import Keys
 from listd.normalize.kzid import check_iin
 from listd.screening import Query
 from listd.screening.evidence import MIN_IDENTIFIER, identifier_key
+from listd.screening.query import check_name, parse_birth_date, utc_today
 from listd.store import now_iso
 
 MAX_CUSTOMERS = 1_000_000
+# A million customers in JSON lines is about 150 MiB (bench/notify.py); room for long names.
+MAX_BYTES = 256 * 1024 * 1024
 _CHUNK = 2000  # records per Redis round trip
 _MAX_ERRORS = 100  # errors listed in the answer (all are counted)
 _FIELDS = ("reference", "name", "type", "birth_date", "iin", "passport", "identifiers",
@@ -43,8 +46,6 @@ _FIELDS = ("reference", "name", "type", "birth_date", "iin", "passport", "identi
 _ALIASES = {"customer_ref": "reference", "ref": "reference", "id_number": "identifiers"}
 _TYPES = {"person": "person", "individual": "person", "entity": "entity", "legal": "entity",
           "organisation": "entity", "organization": "entity", "company": "entity"}  # fmt: skip
-_ISO = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
-_DOTTED = re.compile(r"^(\d{2})\.(\d{2})\.(\d{4})$")  # 31.12.1980, as Kazakh records write it
 _TRUE = frozenset({"true", "1", "yes", "y"})
 
 
@@ -126,20 +127,8 @@ def _text(value: Any, what: str, max_len: int) -> str | None:
     return value or None
 
 
-def _birth_date(value: str | None) -> str | None:
-    if value is None:
-        return None
-    dotted = _DOTTED.match(value)
-    if dotted:
-        value = f"{dotted.group(3)}-{dotted.group(2)}-{dotted.group(1)}"
-    m = _ISO.match(value)
-    if m is None:
-        raise ValueError("birth_date must be YYYY, YYYY-MM, YYYY-MM-DD or DD.MM.YYYY")
-    try:
-        dt.date(int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 1))
-    except ValueError:
-        raise ValueError(f"birth_date {value!r} is not a date") from None
-    return value
+def _birth_date(value: str | None, today: dt.date) -> str | None:
+    return None if value is None else parse_birth_date(value, today)
 
 
 @dataclass(slots=True)
@@ -151,8 +140,9 @@ class Parsed:
     warning: str | None = None
 
 
-def parse_record(item: dict[str, Any], *, patch: bool) -> Parsed:
+def parse_record(item: dict[str, Any], *, patch: bool, today: dt.date | None = None) -> Parsed:
     """Validate one uploaded record. Unknown fields are reported by the caller."""
+    today = today or utc_today()
     data = {_ALIASES.get(k, k): v for k, v in item.items()}
     try:
         reference = _text(data.get("reference"), "reference", 200)
@@ -167,6 +157,7 @@ def parse_record(item: dict[str, Any], *, patch: bool) -> Parsed:
         name = _text(data.get("name"), "name", 500)
         if name is None:
             raise ValueError("name is required")
+        check_name(name)
         kind = _text(data.get("type"), "type", 20)
         if kind is not None:
             if kind.lower() not in _TYPES:
@@ -192,7 +183,7 @@ def parse_record(item: dict[str, Any], *, patch: bool) -> Parsed:
             reference=reference,
             name=name,
             type=kind,
-            birth_date=_birth_date(_text(data.get("birth_date"), "birth_date", 20)),
+            birth_date=_birth_date(_text(data.get("birth_date"), "birth_date", 20), today),
             iin=iin,
             passport=_text(data.get("passport"), "passport", 60),
             identifiers=identifiers[:20],
@@ -242,12 +233,26 @@ class Report:
         }
 
 
-async def spool(body: AsyncIterable[bytes], max_lines: int) -> IO[bytes]:
-    """Copy an upload to a temporary file (memory up to 16 MB), counting lines."""
+def body_too_large(max_bytes: int) -> PayloadTooLarge:
+    """413 for a watchlist upload over `max_bytes`."""
+    return PayloadTooLarge(
+        f"a watchlist upload is at most {max_bytes:,} bytes; split it into PATCH uploads",
+        field="body",
+        limit=max_bytes,
+    )
+
+
+async def spool(body: AsyncIterable[bytes], max_lines: int, max_bytes: int) -> IO[bytes]:
+    """Copy an upload to a temporary file (memory up to 16 MB), counting lines and bytes;
+    reading stops at the first chunk over either limit (413), so an endless upload costs
+    no more than the limit."""
     out = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115 - returned
-    lines = 0
+    lines = size = 0
     try:
         async for chunk in body:
+            size += len(chunk)
+            if size > max_bytes:
+                raise body_too_large(max_bytes)
             lines += chunk.count(b"\n")
             if lines > max_lines:
                 raise PayloadTooLarge(

@@ -35,7 +35,8 @@ _TYPES = {".js": "text/javascript", ".json": "application/json", ".svg": "image/
 
 
 def setup(app: web.Application) -> None:
-    """Serve the console's files under /console/ and add its API routes."""
+    """Serve the console's files under /console/ (and point `GET /` at them); add its API
+    routes."""
     # First in the chain: the files are public like /healthz, so they bypass the gate
     # (and the journal). They are not router routes, so the route/role tables of the
     # API stay exactly the API's.
@@ -52,9 +53,24 @@ def asset(path: str) -> Path | None:
     return candidate
 
 
+def root(request: web.Request) -> web.StreamResponse:
+    """`GET /`: a browser goes to the console; any other client learns where things are."""
+    if "text/html" in request.headers.get("Accept", ""):
+        raise web.HTTPSeeOther(MOUNT + "/")
+    pointer = {
+        "service": "listd",
+        "console": MOUNT + "/",
+        "openapi": "/openapi.json",
+        "message": "the web console is at /console/; the API is described at /openapi.json",
+    }
+    return web.json_response(pointer, headers={"Link": f'<{MOUNT}/>; rel="alternate"'})
+
+
 @web.middleware
 async def console_files(request: web.Request, handler: Handler) -> web.StreamResponse:
     path = request.path
+    if path == "/" and request.method in ("GET", "HEAD"):
+        return root(request)
     if path != MOUNT and not path.startswith(MOUNT + "/"):
         return await handler(request)
     if request.method not in ("GET", "HEAD"):

@@ -90,6 +90,28 @@ async def test_screen_birth_date_moves_score(api: Client, keys: dict[str, str]) 
     assert hit["explanation"]["birth_date"]["effect"] < 0
 
 
+async def test_birth_date_as_year_and_month_is_accepted(api: Client, keys: dict[str, str]) -> None:
+    """YYYY-MM, the form the console's hint offers, in a single screening and a batch."""
+    one = await screen(api, keys["screener"], name="Aamir Ali Chaudhry", birth_date="1986-08")
+    assert one["matches"][0]["id"] == "un:QDi.312"
+    assert one["matches"][0]["explanation"]["birth_date"]["effect"] > 0
+    resp = await api.post(
+        "/v1/screen/batch",
+        json={
+            "basis": "onboarding",
+            "queries": [{"name": "Aamir Ali Chaudhry", "birth_date": "1986-08"}],
+        },
+        headers=auth(keys["screener"]),
+    )
+    assert resp.status == 200, await resp.text()
+    future = await api.post(
+        "/v1/screen/batch",
+        json={"basis": "onboarding", "queries": [{"name": "x", "birth_date": "2999-01"}]},
+        headers=auth(keys["screener"]),
+    )
+    assert (await future.json())["field"] == "queries[0].birth_date"
+
+
 async def test_screen_unknown_person_has_no_match(api: Client, keys: dict[str, str]) -> None:
     data = await screen(api, keys["screener"], name="Margaret Hilda Thatcher")
     assert data["matches"] == []
@@ -110,6 +132,12 @@ async def test_screen_unknown_person_has_no_match(api: Client, keys: dict[str, s
         ({"name": "x", "threshold": True}, "threshold"),
         ({"name": "x", "birthdate": "1986"}, "birthdate"),
         ({"name": "x", "sources": "un"}, "sources"),
+        # Surely mistakes: a birth date in the future, a name with no letter or digit.
+        ({"name": "x", "birth_date": "2999"}, "birth_date"),
+        ({"name": "x", "birth_date": "2999-01"}, "birth_date"),
+        ({"name": "x", "birth_date": "2999-01-31"}, "birth_date"),
+        ({"name": "--- ?"}, "name"),
+        ({"name": "·—"}, "name"),
     ],
 )
 async def test_screen_bad_input_names_the_field(
@@ -291,6 +319,10 @@ async def test_stale_source_is_shown_and_warned_about(
             break
         await asyncio.sleep(0.05)
     assert any("un is stale" in w for w in screened["warnings"])
+    # The same warning with a code and its parameters, for a client to say in its language.
+    (detail,) = screened["warning_details"]
+    assert detail["code"] == "source_stale" and detail["source"] == "un"
+    assert detail["hours"] > 48 and detail["message"] == screened["warnings"][0]
     assert screened["matches"][0]["id"] == "un:QDi.312"  # stale data still screens
     metrics = await (await api.get("/metrics")).text()
     assert 'listd_source_stale{source="un"} 1.0' in metrics

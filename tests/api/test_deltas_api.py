@@ -9,11 +9,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
+import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
+from structlog.testing import capture_logs
 
 from listd.api import create_app
+from listd.api.state import READY
 from listd.keys import Keys
 from listd.settings import Settings
 from listd.store import Store
@@ -200,3 +204,62 @@ async def test_held_list_over_the_admin_api(
     outcomes = [h["outcome"] for h in history["history"]]
     assert outcomes == ["held", "updated"]
     assert history["history"][0]["deltas"] == {"added": 0, "amended": 0, "removed": 369}
+
+
+def requests_counted(metrics: str, route: str) -> dict[str, float]:
+    """`listd_http_requests_total` for one route, by outcome."""
+    found = re.findall(
+        rf'^listd_http_requests_total{{outcome="(\w+)",route="{re.escape(route)}"}} (\S+)$',
+        metrics,
+        re.M,
+    )
+    return {outcome: float(value) for outcome, value in found}
+
+
+async def test_a_client_leaving_the_stream_is_no_server_error(
+    redis: Redis, keys: dict[str, str], settings: Settings
+) -> None:
+    """Closing the console's Changes page ends its stream: normal, not an error to alert on.
+
+    Served as the daemon serves (no handler cancellation): the stream learns that its
+    reader left when its next write fails."""
+    await sync(redis, settings, "2025-11-20")
+    runner = web.AppRunner(create_app(settings, redis, refresh_seconds=0.2), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    headers = {**auth(keys["screener"]), "Last-Event-ID": "1000"}
+    url = f"http://127.0.0.1:{port}"
+    try:
+        with capture_logs() as logs:
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"{url}/v1/deltas/stream", headers=headers) as resp:
+                    assert await resp.content.readline() == b"retry: 2000\n"
+                    resp.close()  # the reader leaves while the server waits for news
+                # News wakes the stream, whose next write finds the reader gone.
+                await sync(redis, settings, "2026-02-27")
+                counted: dict[str, float] = {}
+                for _ in range(400):
+                    metrics = await (await http.get(f"{url}/metrics")).text()
+                    counted = requests_counted(metrics, "/v1/deltas/stream")
+                    if counted:
+                        break
+                    await asyncio.sleep(0.05)
+    finally:
+        await runner.cleanup()
+    assert counted == {"ok": 1.0}
+    assert not [e for e in logs if e["log_level"] in ("error", "critical")], logs
+
+
+async def test_readiness_while_starting_is_no_server_error(
+    redis: Redis, aiohttp_client: Callable[..., Awaitable[Client]], settings: Settings
+) -> None:
+    """/readyz answering 503 before the first load is the probe working, not a failure."""
+    app = create_app(settings, redis, refresh_seconds=3600)
+    client = await aiohttp_client(app)
+    app[READY].clear()  # as at start-up, before the first load from the store
+    resp = await client.get("/readyz")
+    assert resp.status == 503 and (await resp.json())["ready"] is False
+    counted = requests_counted(await (await client.get("/metrics")).text(), "/readyz")
+    assert "server_error" not in counted and counted == {"not_ready": 1.0}

@@ -4,11 +4,14 @@ apart, secrets shown once and rotated, uploads replaced and patched."""
 from __future__ import annotations
 
 import asyncio
+import io
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
+from listd.blocking.config import WebhookConfig
 from listd.blocking.signing import verify
 from listd.keys import Keys
 from listd.settings import Settings
@@ -214,6 +217,50 @@ async def test_watchlist_limit(
         f"/v1/subscriptions/{sub['id']}/watchlist", data=body, headers=auth(keys["bank-a"])
     )
     assert resp.status == 413 and (await resp.json())["limit"] == 3
+
+
+async def test_watchlist_upload_over_the_byte_limit_is_refused_while_streaming(
+    make_api: Any, keys: dict[str, str], receivers: Any, config: WebhookConfig
+) -> None:
+    """A huge single-line upload is cut off at the limit with 413, not read to its end."""
+    from dataclasses import replace
+
+    limit = 1 << 20
+    api: Client = await make_api(cfg=replace(config, max_watchlist_bytes=limit))
+    rx: Receiver = await receivers()
+    sub = await subscribe(api, keys["bank-a"], rx, ping=False)
+    chunk = b"x" * (1 << 16)  # one line with no end, as in the 1 GB upload
+    total = 64 << 20
+    sent = 0
+
+    async def body() -> AsyncIterator[bytes]:
+        nonlocal sent
+        while sent < total:
+            sent += len(chunk)
+            yield chunk
+
+    for method in (api.put, api.patch):
+        sent = 0
+        resp = await method(  # chunked: no Content-Length to refuse it by
+            f"/v1/subscriptions/{sub['id']}/watchlist",
+            data=body(),
+            headers={**auth(keys["bank-a"]), "Content-Type": "application/x-ndjson"},
+        )
+        answered_after = sent
+        error = await resp.json()
+        assert resp.status == 413, error
+        assert error["error"] == "payload_too_large" and error["field"] == "body"
+        assert error["limit"] == limit
+        # The server stopped at the limit: the answer came while most was still unsent
+        # (what was sent beyond the limit sits in socket buffers).
+        assert answered_after < total // 2, answered_after
+        resp.close()
+    declared = await api.put(
+        f"/v1/subscriptions/{sub['id']}/watchlist",
+        data=io.BytesIO(b"x" * (limit + 1)),
+        headers=auth(keys["bank-a"]),
+    )
+    assert declared.status == 413 and (await declared.json())["field"] == "body"
 
 
 async def test_gaining_blocking_required_screens_existing_customers(

@@ -255,3 +255,40 @@ async def test_screen_a_csv_file_with_progress_and_download_the_results(
 def _born(entity: Any) -> str:
     dates = [b.date for b in entity.birth_dates if b.date]
     return dates[0] if dates else ""
+
+
+async def test_server_warnings_are_said_in_the_interface_s_language(
+    browser: Any, console: Console
+) -> None:
+    """A stale list's warning, in Russian: translated from its code, not left in English."""
+    await console.store.set_state("un", last_success="2026-01-01T00:00:00Z")
+    page = await console.page(browser, locale="ru-RU")
+    await console.sign_in_as(page, await console.key("screener"), "", "API-ключ", "Войти")
+    await page.get_by_label("Имя или наименование").fill("Aamir Ali Chaudhry")
+    await page.get_by_label("Правовое основание").select_option("onboarding")
+    await page.get_by_role("button", name="Проверить", exact=True).click()
+    await expect(page.locator("ol.matches > li").first).to_contain_text("QDi.312")
+    warning = page.locator(".results .notice-warn").first
+    await expect(warning).to_contain_text("Источник un устарел")
+    assert "stale" not in await warning.inner_text()
+    assert console.errors == []
+
+
+async def test_a_file_with_a_surely_wrong_row_is_refused_naming_its_line(
+    browser: Any, console: Console, tmp_path: Path
+) -> None:
+    """A birth date in the future or a name of punctuation only: the line is named and
+    nothing is screened, rather than the API refusing a chunk by its index."""
+    page = await console.page(browser)
+    await console.sign_in(page, await console.key("screener"))
+    await page.get_by_label("Legal basis").select_option("periodic_review")
+    upload = tmp_path / "customers.csv"
+    for rows, said in (
+        ("C-1,Иванова Мария,1990-01\nC-2,Aamir Ali,2999-05\n", "Line 3: the birth date 2999-05"),
+        ("C-1,Иванова Мария,1990-01\nC-2,---,\n", "Line 3: the name “---” has no letter"),
+    ):
+        upload.write_text("reference,name,birth_date\n" + rows, "utf-8")
+        await page.get_by_label("CSV file").set_input_files(str(upload))
+        await page.get_by_role("button", name="Screen the file").click()
+        await expect(page.locator("#batch-form .notice-error").last).to_contain_text(said)
+    assert console.errors == []

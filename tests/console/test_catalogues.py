@@ -62,7 +62,11 @@ def test_every_key_the_pages_use_is_in_the_catalogue() -> None:
     built += [f"lang.{lang}" for lang in LANGUAGES]
     built += [f"entity.op_{op}" for op in ("added", "amended", "removed")]
     built += ["lists.synced", "lists.approved", "lists.rejected"]
-    built += [f"status.{s}" for s in ("fresh", "stale", "held", "error", "never", "disabled")]
+    built += [f"status.{s}" for s in ("fresh", "stale", "held", "failing", "never", "disabled")]
+    built += [f"origin.{o}" for o in ("fetched", "imported")]
+    built += [f"warning.{w}" for w in ("source_not_loaded", "source_stale", "store_down")]
+    built += [f"error.{e}" for e in ("dns", "tls", "timeout", "connect", "truncated", "too_large",
+                                     "http", "cancelled", "invalid", "other")]  # fmt: skip
     built += [f"rule.{r}" for r in _rules()]
     built += [f"class.{c}" for c in CLASSES] + [f"amendments.{a}" for a in AMENDMENTS]
     built += [f"fm1.{code}" for code in ("6040", "6061", "6064", "6065")]

@@ -61,6 +61,23 @@ async def test_console_files_need_no_key_and_are_not_journaled(
         assert resp.status == 401
 
 
+async def test_the_root_points_at_the_console(
+    console: Console, http: aiohttp.ClientSession
+) -> None:
+    """`GET /` in a browser opens the console; other clients get JSON saying where it is."""
+    browser = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}
+    async with http.get(console.base + "/", headers=browser, allow_redirects=False) as resp:
+        assert resp.status == 303 and resp.headers["Location"] == "/console/"
+    async with http.get(console.base + "/", headers=browser) as resp:
+        assert resp.status == 200 and 'src="js/app.js"' in await resp.text()
+    async with http.get(console.base + "/", headers={"Accept": "application/json"}) as resp:
+        body = await resp.json()
+        assert resp.status == 200
+        assert body["console"] == "/console/" and body["openapi"] == "/openapi.json"
+    async with http.get(console.base + "/v1/whoami") as resp:
+        assert resp.status == 401  # the API behind it is unchanged
+
+
 async def test_whoami_names_the_caller_and_the_roles_it_holds(
     console: Console, http: aiohttp.ClientSession
 ) -> None:

@@ -4,12 +4,63 @@ import { ApiError, get, post } from "../api.js";
 import { formatNumber, formatTime, t, tv } from "../i18n.js";
 import { announce, badge, empty, h, heading, notice, problem, table } from "../ui.js";
 
-// The API's status (ok, stale, held, error, never, "+syncing") as the console names it.
+// The API's status (ok, stale, held, error, never, "+syncing") as the console names it. What
+// an officer needs is the state of the data, not of the last poll: a list that serves
+// within its freshness bound is "fresh" even when one check failed since (the reason is
+// shown beside it); "failing" is checks failing while the data is stale or absent.
 export function statusOf(source) {
-  if (!source.enabled) return "disabled";
-  const base = String(source.status || "never").replace("+syncing", "");
-  if (base === "ok") return "fresh";
-  return base || "never";
+  const base = String(source.status || "never").replace("+syncing", "") || "never";
+  const serving = Boolean(source.version);
+  if (!source.enabled && !serving) return "disabled";
+  if (base === "held") return "held";
+  if (base === "error") return serving && !source.stale ? "fresh" : "failing";
+  if (!serving) return "never";
+  return source.stale || base === "stale" ? "stale" : "fresh";
+}
+
+// Why the status is what it is, in a sentence (or null when the badge says it all).
+export function explain(source, status) {
+  const failed = String(source.status || "").startsWith("error");
+  const hours = source.age_minutes === null || source.age_minutes === undefined
+    ? null : (source.age_minutes / 60).toFixed(1);
+  if (status === "fresh" && failed)
+    return t("lists.why_fresh_failed", { time: formatTime(source.last_error_at), success: formatTime(source.last_success) });
+  if (status === "stale") return t("lists.why_stale", { hours: hours ?? "?" });
+  if (status === "failing")
+    return source.version ? t("lists.why_failing", { hours: hours ?? "?" }) : t("lists.why_failing_empty");
+  return null;
+}
+
+// A publisher's failure in a few words; the raw text (aiohttp's, the validator's) stays one
+// click away. Matched on the message listd.fetch and listd.sync write.
+const FAILURES = [
+  [/Name or service not known|name resolution|DNSError|nodename nor servname/i, "error.dns"],
+  [/CertificateError|SSLError|\[SSL[:\]]/, "error.tls"], // not "ssl:default", in every connect error
+  [/TimeoutError|timed out|timeout/i, "error.timeout"],
+  [/Cannot connect|Connect call failed|Connection refused|ConnectorError|Server disconnected|Connection reset|ServerDisconnected/i, "error.connect"],
+  [/truncated body|ClientPayloadError/i, "error.truncated"],
+  [/byte limit|bytes, over the/i, "error.too_large"],
+  [/HTTP (\d{3})/, "error.http"],
+  [/cancelled/i, "error.cancelled"],
+  [/schema|not valid|XML|DOCTYPE|pars|element|entities/i, "error.invalid"],
+];
+
+export function shortError(text) {
+  for (const [pattern, key] of FAILURES) {
+    const m = pattern.exec(text);
+    if (m) return t(key, { status: m[1] || "" });
+  }
+  return t("error.other");
+}
+
+function errorCell(text) {
+  if (!text) return "—";
+  return h(
+    "details",
+    { class: "error-detail" },
+    h("summary", { class: "error-text", text: shortError(text) }),
+    h("p", { class: "raw-error", lang: "en", text }),
+  );
 }
 
 export async function render(root, ctx) {
@@ -24,6 +75,7 @@ async function load(area, isAdmin, ctx) {
   if (!ctx.alive()) return;
   const rows = sources.map((s) => {
     const status = statusOf(s);
+    const why = explain(s, status);
     const history = h("button", {
       type: "button",
       class: "link",
@@ -46,12 +98,20 @@ async function load(area, isAdmin, ctx) {
     const row = h(
       "tr",
       { dataset: { source: s.name } },
-      h("th", { scope: "row" }, h("span", { text: s.name }), h("br"), h("span", { class: "muted", text: s.kind })),
+      h(
+        "th",
+        { scope: "row" },
+        h("span", { class: "source-name", text: s.name }),
+        // The kind only where it says more than the name (ofac-cons reads OFAC's format).
+        s.kind && s.kind !== s.name ? h("div", { class: "muted", text: s.kind }) : null,
+        s.origin ? h("div", { class: "muted", text: tv("origin", s.origin) }) : null,
+      ),
       h(
         "td",
-        {},
+        { class: "status-cell" },
         badge(status, tv("status", status)),
         String(s.status || "").endsWith("syncing") ? [" ", badge("syncing", t("status.syncing"))] : null,
+        why ? h("div", { class: "muted why", text: why }) : null,
       ),
       h("td", {}, s.version ? h("code", { text: s.version }) : "—"),
       h("td", { class: "num", text: formatNumber(s.entities || 0) }),
@@ -64,7 +124,7 @@ async function load(area, isAdmin, ctx) {
           : null,
       ),
       h("td", { text: formatTime(s.published) }),
-      h("td", {}, s.last_error ? h("span", { class: "error-text", text: s.last_error }) : "—"),
+      h("td", { class: "error-cell" }, errorCell(s.last_error)),
       h("td", { class: "row-actions" }, actions),
     );
     const detail = h("tr", { class: "hidden detail" }, h("td", { colspan: "8" }));
@@ -112,7 +172,7 @@ async function showHistory(cell, name) {
             h("td", { class: "num", text: formatNumber(r.entities || 0) }),
             h("td", { text: deltaCounts(r.deltas) }),
             h("td", { class: "num", text: `${Number(r.duration || 0).toFixed(1)} s` }),
-            h("td", { text: r.error || r.held_reason || "" }),
+            h("td", { class: "error-cell" }, r.error ? errorCell(r.error) : r.held_reason || ""),
           ),
         ),
         t("lists.history_caption", { source: name }),

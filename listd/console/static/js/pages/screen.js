@@ -89,6 +89,28 @@ function versionsLine(versions) {
   return h("div", { class: "versions" }, h("h3", { text: t("screen.versions") }), h("ul", { class: "inline" }, items));
 }
 
+// A row the API would refuse as surely a mistake (docs: a name with no letter or digit, a
+// birth date in the future), named by its line before anything is sent; or null.
+function surelyWrong(r) {
+  if (!/[\p{L}\p{N}]/u.test(r.name)) return t("batch.bad_name", { line: r.line, name: r.name });
+  // A day's grace, as the API gives: east of UTC a child born today is "tomorrow" there.
+  const tomorrow = new Date(Date.now() + 86400000).toISOString().slice(0, 10);
+  const date = r.birth_date;
+  if (/^\d{4}(-\d{2}(-\d{2})?)?$/.test(date) && date > tomorrow.slice(0, date.length))
+    return t("batch.future_birth", { line: r.line, date });
+  return null;
+}
+
+// A server warning in the interface's language: its code (warning_details) names the
+// catalogue entry; a warning without one is shown as the server wrote it.
+export function warningText(message, answer) {
+  const detail = (answer.warning_details || []).find((d) => d.message === message);
+  if (!detail || !detail.code) return message;
+  const key = `warning.${detail.code}`;
+  const said = tv("warning", detail.code);
+  return said === detail.code ? message : t(key, { ...detail, hours: detail.hours ?? "" });
+}
+
 function showMatches(results, answer, query) {
   const matches = answer.matches || [];
   const parts = [];
@@ -100,7 +122,7 @@ function showMatches(results, answer, query) {
         : t("screen.none", { query }),
     }),
   );
-  for (const warning of answer.warnings || []) parts.push(notice(warning, "warn"));
+  for (const warning of answer.warnings || []) parts.push(notice(warningText(warning, answer), "warn"));
   parts.push(versionsLine(answer.list_versions));
   if (!matches.length) parts.push(empty(t("screen.none_detail")));
   const list = h("ol", { class: "matches" });
@@ -233,6 +255,11 @@ function batchSection(basis) {
     const usable = records.filter((r) => r.name);
     if (!usable.length) {
       status.append(notice(t("batch.empty"), "error"));
+      return;
+    }
+    const mistake = usable.map(surelyWrong).find(Boolean);
+    if (mistake) {
+      status.append(notice(mistake, "error"));
       return;
     }
     run.disabled = true;
