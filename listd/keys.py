@@ -76,6 +76,13 @@ class Keys:
         nothing is held. Deleted on approve or reject."""
         return f"{self._p}:src:{source}:held"
 
+    def removals(self, source: str) -> str:
+        """ZSET: one member per publication of `source` that removed entities, JSON
+        {version, removed, before} scored by its unix time; the cumulative removal guard
+        sums the members within the source's window. Pruned beyond the window at each
+        publication; deleted when an administrator approves a held snapshot."""
+        return f"{self._p}:src:{source}:removals"
+
     # --- deltas --------------------------------------------------------------
     def delta_seq(self) -> str:
         """STRING (INCR): last delta sequence number handed out, global across sources.

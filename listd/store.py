@@ -440,6 +440,26 @@ class Store:
             pipe.hdel(self.keys.source_state(source), "held_reason")
             await pipe.execute()
 
+    # --- the cumulative removal window ------------------------------------------
+    async def removals(self, source: str, since: float) -> list[dict[str, Any]]:
+        """Publications of `source` that removed entities after unix time `since`, oldest first."""
+        key = self.keys.removals(source)
+        rows = cast(list[str], await self.redis.zrangebyscore(key, f"({since}", "+inf"))
+        return [json.loads(row) for row in rows]
+
+    async def record_removals(
+        self, source: str, at: float, record: dict[str, Any], forget_before: float
+    ) -> None:
+        """Count one publication's removals in the window; forget those older than it."""
+        key = self.keys.removals(source)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {json.dumps(record, sort_keys=True): at})
+            pipe.zremrangebyscore(key, "-inf", f"({forget_before}")
+            await pipe.execute()
+
+    async def reset_removals(self, source: str) -> None:
+        await self.redis.delete(self.keys.removals(source))
+
     async def collect_garbage(self, source: str) -> list[str]:
         """Delete every snapshot keyspace but the current and the previous one."""
         state = await self.state(source)
