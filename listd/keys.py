@@ -99,6 +99,17 @@ class Keys:
         asking for older deltas must resynchronise from a snapshot."""
         return f"{self._p}:delta:floor"
 
+    def entity_deltas(self, entity_id: str) -> str:
+        """ZSET: seqs of the deltas about one entity (member and score: the seq), added in
+        the activation script; seqs at or below the delta floor are pruned there and
+        ignored by readers. Lets an entity's history skip the stream scan."""
+        return f"{self._p}:delta:entity:{entity_id}"
+
+    def entity_deltas_from(self) -> str:
+        """STRING: the first delta seq the per-entity index covers (set once, by the first
+        publication that has it); older retained deltas are found by a bounded scan."""
+        return f"{self._p}:delta:entity-index-from"
+
     def announcements(self) -> str:
         """PUB/SUB channel: {"source", "version", "first", "last"} after each publication."""
         return f"{self._p}:announce"
