@@ -7,11 +7,16 @@ and ENTITY records: 90, then 82, then 74 more (each about 9 % of the list it rep
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
+from listd.access import KeyStore
+from listd.api import create_app
 from listd.errors import ConfigError
 from listd.keys import Keys
 from listd.scrapers import scraper
@@ -176,3 +181,33 @@ async def test_an_approved_hold_reports_what_it_published(
     assert approved.bytes == len(raw)
     history = await store.history("un", 1)
     assert history[0]["published"] == approved.published and history[0]["bytes"] == len(raw)
+
+
+async def test_the_cumulative_hold_through_the_api(
+    redis: Redis,
+    settings: Settings,
+    files: list[bytes],
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+) -> None:
+    s = un_settings(settings)
+    store = Store(redis, Keys(s.key_prefix))
+    syncer = Syncer(s, store)
+    for raw in files[:3]:
+        await syncer.sync("un", raw=raw)
+    keystore = KeyStore(redis, Keys(s.key_prefix))
+    admin = await keystore.create("ops", "admin")
+    await keystore.accept_agreement(admin)
+    client = await aiohttp_client(create_app(s, redis, refresh_seconds=3600))
+    headers = {"Authorization": f"Bearer {admin}"}
+    async with client.get("/v1/sources/un/held", headers=headers) as resp:
+        held = await resp.json()
+    assert resp.status == 200 and held["reason"].startswith("cumulative")
+    assert held["would_removed"] == "82" and held["bytes"] == str(len(files[2]))
+    async with client.post("/v1/sources/un/held/approve", headers=headers) as resp:
+        approved = await resp.json()
+    assert resp.status == 200, approved
+    assert approved["outcome"] == "updated" and approved["entities"] == 831
+    assert approved["bytes"] == len(files[2])
+    assert approved["published"] == scraper("un").published(files[2])
+    async with client.get("/v1/sources/un/held", headers=headers) as resp:
+        assert resp.status == 404
