@@ -20,9 +20,9 @@ from listd.api import create_app
 from listd.errors import ConfigError
 from listd.keys import Keys
 from listd.scrapers import scraper
-from listd.settings import Settings, parse_sources
+from listd.settings import Settings, SourceConfig, parse_sources
 from listd.store import Store
-from listd.sync import Syncer
+from listd.sync import Syncer, cumulative_guard
 from tests.conftest import un_file
 
 BASE = "2026-02-27"
@@ -211,3 +211,14 @@ async def test_the_cumulative_hold_through_the_api(
     assert approved["published"] == scraper("un").published(files[2])
     async with client.get("/v1/sources/un/held", headers=headers) as resp:
         assert resp.status == 404
+
+
+def test_the_bound_is_off_with_a_zero_window_and_defaults_to_the_per_file_ratio() -> None:
+    cfg = SourceConfig(name="un", kind="un", max_removed_ratio=0.1)
+    window = [{"version": "2", "removed": 90, "before": 1003}]
+    assert cumulative_guard(cfg, window, 913, 11) is not None  # 101 of 1003 > 10 %
+    assert cumulative_guard(cfg, window, 913, 10) is None  # 100 of 1003
+    assert cumulative_guard(replace(cfg, removal_window_hours=0.0), window, 913, 82) is None
+    wider = replace(cfg, max_removed_ratio_window=0.2)
+    assert cumulative_guard(wider, window, 913, 82) is None  # 172 of 1003, 17 %
+    assert cumulative_guard(cfg, [], 1003, 90) is None  # the per-file guard's business
