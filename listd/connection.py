@@ -144,6 +144,14 @@ def client(url: str) -> Redis:
 @asynccontextmanager
 async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
     """Yield a connected client; start (and afterwards stop) the embedded server if needed."""
+    async with open_server(settings) as (redis, _):
+        yield redis
+
+
+@asynccontextmanager
+async def open_server(settings: Settings) -> AsyncIterator[tuple[Redis, EmbeddedRedis | None]]:
+    """Like `open_redis`, also yielding the embedded server when one is used (the daemon
+    supervises it when it is the owner)."""
     embedded: EmbeddedRedis | None = None
     url = settings.redis_url
     if url is None:
@@ -156,7 +164,7 @@ async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
         except (RedisError, OSError) as exc:
             shown = url.rpartition("@")[2]  # never log the password
             raise ConfigError(f"cannot reach Redis at {shown}: {exc}") from exc
-        yield redis
+        yield redis, embedded
     finally:
         await redis.aclose()
         if embedded is not None:

@@ -8,6 +8,7 @@ import contextlib
 import datetime as dt
 import os
 import signal
+from typing import cast
 
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -23,7 +24,8 @@ from listd.api.state import METRICS, READY, ROLE, SYNCER
 from listd.blocking.config import WebhookConfig
 from listd.blocking.dispatcher import Dispatcher
 from listd.blocking.routes import BLOCKING
-from listd.connection import open_redis
+from listd.connection import open_server
+from listd.embedded import EmbeddedRedis, Supervision, supervise
 from listd.errors import ConfigError, ListdError
 from listd.keys import Keys
 from listd.lease import LEADER, Lease, Role, leader_ttl
@@ -212,7 +214,9 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
     env = dict(os.environ)
     webhooks = WebhookConfig.from_env(env)
     ttl = leader_ttl(env)
-    async with open_redis(settings) as redis:
+    lost: asyncio.Task[None] | None = None
+    async with open_server(settings) as (redis, embedded):
+        lost = _supervisor(embedded, stop)
         keys = Keys(settings.key_prefix)
         lease = Lease(redis, keys.lease(LEADER), keys.fence(LEADER), ttl)
         app = create_app(settings, redis, dispatch=True, webhooks=webhooks, leader=lease)
@@ -229,6 +233,8 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
             await site.start()
         except OSError as exc:
             await runner.cleanup()
+            if lost is not None:
+                lost.cancel()
             raise ConfigError(f"cannot listen on {settings.listen}: {exc.strerror}") from exc
         leadership = Leadership(
             settings, app[SYNCER], lease, app[BLOCKING].dispatcher, role, app[METRICS]
@@ -292,7 +298,26 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 with contextlib.suppress(Exception):
                     loop.remove_signal_handler(sig)
+            # Before the embedded server is stopped: its exit is no crash to restart from.
+            if lost is not None and not lost.done():
+                lost.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await lost
+    if lost is not None and not lost.cancelled() and lost.exception() is not None:
+        # Exit non-zero: the service manager restarts listd (and with it the server).
+        log.error("listd stopped: the embedded redis is lost", error=str(lost.exception()))
+        raise cast(BaseException, lost.exception())
     log.info("listd stopped")
+
+
+def _supervisor(embedded: EmbeddedRedis | None, stop: asyncio.Event) -> asyncio.Task[None] | None:
+    """Supervise the embedded server this process owns; when it is lost, stop (drain) as
+    on SIGTERM, and `serve` raises its error afterwards."""
+    if embedded is None or not embedded.owner:
+        return None
+    task = asyncio.create_task(supervise(embedded, Supervision()), name="listd-embedded-redis")
+    task.add_done_callback(lambda t: None if t.cancelled() else stop.set())
+    return task
 
 
 async def _watchdog(notifier: Notifier, redis: Redis, stop: asyncio.Event) -> None:

@@ -6,10 +6,17 @@ server lives exactly as long as the listd process that started it: the child is
 asked to exit (SIGTERM, which makes Valkey fsync its AOF) when its parent dies,
 even by SIGKILL. Other listd commands run meanwhile (`listd keys create`) find
 the owner's socket and share the server instead of starting a second one.
+
+`listd run` supervises the server it owns (`supervise`): a server that exits is reaped
+at once and started again on the same files (its AOF is fsynced on every write, so
+every published list comes back); when it cannot be kept up (`RESTARTS` attempts
+within `RESTART_WINDOW_S`), the daemon stops with an error and its service manager's
+restart policy takes over.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import fcntl
@@ -21,10 +28,12 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from listd.errors import ConfigError
+from listd.errors import ConfigError, ListdError
 from listd.logs import get_logger
 
 log = get_logger(__name__)
@@ -78,6 +87,12 @@ def _ping(path: Path, timeout: float = 0.5) -> bool:
         return False
 
 
+class EmbeddedRedisLost(ListdError):
+    """The embedded server exited and could not be started again."""
+
+    code = "embedded_redis_lost"
+
+
 class EmbeddedRedis:
     """Start (or join) the embedded server for one state directory."""
 
@@ -107,7 +122,11 @@ class EmbeddedRedis:
             return self._join(timeout)
         # We hold the lock for our whole life: it says "this process owns the server".
         self._lock_file = lock
-        self._spawn(timeout)
+        try:
+            self._spawn(timeout)
+        except ConfigError:
+            self.stop()
+            raise
         return self.url
 
     def _join(self, timeout: float) -> str:
@@ -153,15 +172,33 @@ class EmbeddedRedis:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                tail = self._log_tail()
-                self._process = None
-                raise ConfigError(f"embedded Redis exited at start-up: {tail}")
+                # The exited handle stays (reaped): `restart` may try again.
+                raise ConfigError(f"embedded Redis exited at start-up: {self._log_tail()}")
             if _ping(self.socket):
                 log.info("embedded redis started", socket=str(self.socket), dir=str(self.data_dir))
                 return
             time.sleep(0.05)
-        self.stop()
+        self._process.kill()  # the lock stays ours: `restart` may try again
+        self._process.wait(5)
         raise ConfigError(f"embedded Redis did not answer within {timeout:.0f}s")
+
+    def exited(self) -> int | None:
+        """The exit status of the server this process owns, once it has exited (reaping
+        it, so no zombie is left behind); None while it runs or when we do not own one."""
+        proc = self._process
+        return None if proc is None else proc.poll()
+
+    def restart(self, timeout: float = 15.0) -> None:
+        """Start the owned server again on the same files, after it exited."""
+        proc = self._process
+        if proc is None or self._lock_file is None:
+            raise ConfigError("the embedded Redis is not owned by this process")
+        proc.poll()
+        if proc.returncode is None:
+            raise ConfigError("the embedded Redis is still running")
+        # The data directory is not re-created: a missing one means the data are gone,
+        # and an empty store must not be served as if it were the list.
+        self._spawn(timeout)
 
     def _shutdown_stray(self) -> None:
         with (
@@ -187,7 +224,7 @@ class EmbeddedRedis:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the server if this process owns it (SIGTERM: Valkey fsyncs the AOF)."""
         proc, self._process = self._process, None
-        if proc is not None:
+        if proc is not None and proc.poll() is None:
             proc.terminate()
             try:
                 proc.wait(timeout)
@@ -205,3 +242,58 @@ class EmbeddedRedis:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+RESTARTS = 5  # attempts within RESTART_WINDOW_S before giving up
+RESTART_WINDOW_S = 300.0
+RESTART_BACKOFF_S = (0.5, 30.0)  # the wait before a second attempt, doubled up to the cap
+
+
+@dataclass(frozen=True, slots=True)
+class Supervision:
+    """How hard `supervise` tries before it gives up."""
+
+    restarts: int = RESTARTS
+    window_s: float = RESTART_WINDOW_S
+    first_backoff_s: float = RESTART_BACKOFF_S[0]
+    max_backoff_s: float = RESTART_BACKOFF_S[1]
+    poll_s: float = 0.5
+
+
+async def supervise(server: EmbeddedRedis, policy: Supervision | None = None) -> None:
+    """Reap and restart the owned server whenever it exits; raise EmbeddedRedisLost when
+    `policy.restarts` attempts within `policy.window_s` did not keep it up.
+
+    The first restart is immediate; each further one within the window waits twice as
+    long as the one before (a crash loop does not spin)."""
+    policy = policy or Supervision()
+    attempts: deque[float] = deque()
+    while True:
+        await asyncio.sleep(policy.poll_s)
+        code = server.exited()
+        if code is None:
+            continue
+        log.error("embedded redis exited; restarting it", code=code, socket=str(server.socket))
+        while True:
+            now = time.monotonic()
+            while attempts and attempts[0] < now - policy.window_s:
+                attempts.popleft()
+            if len(attempts) >= policy.restarts:
+                raise EmbeddedRedisLost(
+                    f"the embedded Redis exited and {len(attempts)} restarts within "
+                    f"{policy.window_s:g} s did not keep it up: {server._log_tail()}"
+                )
+            if attempts:
+                wait = policy.first_backoff_s * 2 ** (len(attempts) - 1)
+                await asyncio.sleep(min(wait, policy.max_backoff_s))
+            attempts.append(time.monotonic())
+            try:
+                # In a worker thread, like the first start: the parent-death signal is
+                # tied to the forking thread, and the executor's threads live as long
+                # as the event loop.
+                await asyncio.to_thread(server.restart)
+            except ConfigError as exc:
+                log.error("embedded redis restart failed", attempt=len(attempts), error=exc.message)
+                continue
+            log.warning("embedded redis restarted", attempt=len(attempts), code=code)
+            break

@@ -76,6 +76,13 @@ class Keys:
         nothing is held. Deleted on approve or reject."""
         return f"{self._p}:src:{source}:held"
 
+    def removals(self, source: str) -> str:
+        """ZSET: one member per publication of `source` that removed entities, JSON
+        {version, removed, before} scored by its unix time; the cumulative removal guard
+        sums the members within the source's window. Pruned beyond the window at each
+        publication; deleted when an administrator approves a held snapshot."""
+        return f"{self._p}:src:{source}:removals"
+
     # --- deltas --------------------------------------------------------------
     def delta_seq(self) -> str:
         """STRING (INCR): last delta sequence number handed out, global across sources.
@@ -91,6 +98,17 @@ class Keys:
         """STRING: highest sequence number trimmed away (0 when nothing was); readers
         asking for older deltas must resynchronise from a snapshot."""
         return f"{self._p}:delta:floor"
+
+    def entity_deltas(self, entity_id: str) -> str:
+        """ZSET: seqs of the deltas about one entity (member and score: the seq), added in
+        the activation script; seqs at or below the delta floor are pruned there and
+        ignored by readers. Lets an entity's history skip the stream scan."""
+        return f"{self._p}:delta:entity:{entity_id}"
+
+    def entity_deltas_from(self) -> str:
+        """STRING: the first delta seq the per-entity index covers (set once, by the first
+        publication that has it); older retained deltas are found by a bounded scan."""
+        return f"{self._p}:delta:entity-index-from"
 
     def announcements(self) -> str:
         """PUB/SUB channel: {"source", "version", "first", "last"} after each publication."""

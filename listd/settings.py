@@ -41,6 +41,10 @@ class SourceConfig:
     retry_backoff: float = 2.0  # seconds before the first retry; doubles each time, jittered
     min_entities: int = 0
     max_removed_ratio: float = 0.2
+    # Removals published within the last `removal_window_hours`, against the list as it was
+    # before the first of them; above this share the sync is held. None: max_removed_ratio.
+    max_removed_ratio_window: float | None = None
+    removal_window_hours: float = 24.0  # 0: no cumulative bound
     max_bytes: int = 200 * 1024 * 1024
     enabled: bool = True
     enabled_if_env: str | None = None  # on exactly when this environment variable is set
@@ -117,10 +121,16 @@ def parse_sources(
                 f"{origin}: {where}.kind {cfg.kind!r} is unknown (known: {known})",
                 key=f"{where}.kind",
             )
-        if not 0.0 <= cfg.max_removed_ratio <= 1.0:
+        for ratio in ("max_removed_ratio", "max_removed_ratio_window"):
+            value = getattr(cfg, ratio)
+            if value is not None and not 0.0 <= value <= 1.0:
+                raise ConfigError(
+                    f"{origin}: {where}.{ratio} must be within 0..1", key=f"{where}.{ratio}"
+                )
+        if cfg.removal_window_hours < 0:
             raise ConfigError(
-                f"{origin}: {where}.max_removed_ratio must be within 0..1",
-                key=f"{where}.max_removed_ratio",
+                f"{origin}: {where}.removal_window_hours must not be negative",
+                key=f"{where}.removal_window_hours",
             )
         out[name] = cfg
     return out
@@ -140,6 +150,8 @@ def _check_type(key: str, value: Any, where: str) -> Any:
         "retry_backoff": (int, float),
         "min_entities": (int,),
         "max_removed_ratio": (int, float),
+        "max_removed_ratio_window": (int, float),
+        "removal_window_hours": (int, float),
         "max_bytes": (int,),
         "enabled": (bool,),
         "enabled_if_env": (str,),
@@ -161,6 +173,7 @@ def _check_value(key: str, value: Any, where: str) -> Any:
         raise ConfigError(f"{where} must be positive", key=where.split(": ", 1)[-1])
     floats = {
         "interval_minutes", "timeout", "max_removed_ratio", "retry_backoff", "stale_after_minutes",
+        "max_removed_ratio_window", "removal_window_hours",
     }  # fmt: skip
     return float(value) if key in floats else value
 

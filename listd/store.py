@@ -42,8 +42,9 @@ if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) 
 return 0
 """
 # The publication step. KEYS: current, state, delta seq, delta stream, sources, held,
-# leader lease. ARGV: leader token ("" = not fenced), expected version ("" = none), new
-# version, source, n state pairs, pairs..., then one delta JSON per remaining argument.
+# leader lease, entity index start, delta floor, then the entity index of each delta.
+# ARGV: leader token ("" = not fenced), expected version ("" = none), new version,
+# source, n state pairs, pairs..., then one delta JSON per remaining argument.
 _ACTIVATE = """
 if ARGV[1] ~= '' and redis.call('GET', KEYS[7]) ~= ARGV[1] then
   return redis.error_reply('LISTD_FENCED the leader lease is held by another process')
@@ -55,12 +56,18 @@ end
 local nstate = tonumber(ARGV[5])
 local i = 6 + 2 * nstate
 local first, last = 0, 0
+local floor = redis.call('GET', KEYS[9]) or '0'
+local k = 10
 while i <= #ARGV do
   last = redis.call('INCR', KEYS[3])
   if first == 0 then first = last end
   redis.call('XADD', KEYS[4], last .. '-0', 'd', ARGV[i])
+  redis.call('ZADD', KEYS[k], last, last)
+  redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', floor)
   i = i + 1
+  k = k + 1
 end
+if first > 0 then redis.call('SETNX', KEYS[8], first) end
 if last == 0 then last = tonumber(redis.call('GET', KEYS[3]) or '0') end
 redis.call('SET', KEYS[1], ARGV[3])
 redis.call('SADD', KEYS[5], ARGV[4])
@@ -362,10 +369,11 @@ class Store:
         for key, value in {**state, "entities": snapshot.entities}.items():
             fields += [key, value]
         fields += ["content_hash", snapshot.content_hash]
+        indexes = [self.keys.entity_deltas(json.loads(d)["entity_id"]) for d in deltas]
         try:
             first, last = await self.redis.eval(
                 _ACTIVATE,
-                7,
+                9 + len(indexes),
                 self.keys.current(source),
                 self.keys.source_state(source),
                 self.keys.delta_seq(),
@@ -373,6 +381,9 @@ class Store:
                 self.keys.sources(),
                 self.keys.held(source),
                 fence.key if fence else self.keys.lease(LEADER),
+                self.keys.entity_deltas_from(),
+                self.keys.delta_floor(),
+                *indexes,
                 fence.token if fence else "",
                 expected or "",
                 snapshot.version,
@@ -436,6 +447,31 @@ class Store:
                         break
         return out, cursor
 
+    async def entity_deltas(
+        self, entity_id: str, limit: int
+    ) -> tuple[list[tuple[int, dict[str, Any]]], int]:
+        """Up to `limit` retained deltas about one entity, newest first, read through the
+        per-entity index; also returns the first seq the index covers (0: none published
+        since it exists), below which a caller must scan the stream itself."""
+        floor = await self.delta_floor()
+        start = int(await self.redis.get(self.keys.entity_deltas_from()) or 0)
+        key = self.keys.entity_deltas(entity_id)
+        seqs = cast(
+            list[str],
+            await self.redis.zrevrangebyscore(key, "+inf", f"({floor}", start=0, num=limit),
+        )
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for seq in seqs:
+                pipe.xrange(self.keys.deltas(), min=f"{seq}-0", max=f"{seq}-0")
+            pages = cast(list[list[tuple[str, dict[str, str]]]], await pipe.execute())
+        # A seq trimmed meanwhile has no entry left: it is simply not retained.
+        found = [
+            (int(seq), with_class(json.loads(page[0][1]["d"])))
+            for seq, page in zip(seqs, pages, strict=True)
+            if page
+        ]
+        return found, start
+
     async def trim_deltas(self, keep: int) -> int:
         """Drop all but the newest `keep` deltas; record the new floor first, so a reader
         never mistakes a trimmed range for an empty one."""
@@ -468,6 +504,26 @@ class Store:
             pipe.delete(self.keys.held(source))
             pipe.hdel(self.keys.source_state(source), "held_reason")
             await pipe.execute()
+
+    # --- the cumulative removal window ------------------------------------------
+    async def removals(self, source: str, since: float) -> list[dict[str, Any]]:
+        """Publications of `source` that removed entities after unix time `since`, oldest first."""
+        key = self.keys.removals(source)
+        rows = cast(list[str], await self.redis.zrangebyscore(key, f"({since}", "+inf"))
+        return [json.loads(row) for row in rows]
+
+    async def record_removals(
+        self, source: str, at: float, record: dict[str, Any], forget_before: float
+    ) -> None:
+        """Count one publication's removals in the window; forget those older than it."""
+        key = self.keys.removals(source)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zadd(key, {json.dumps(record, sort_keys=True): at})
+            pipe.zremrangebyscore(key, "-inf", f"({forget_before}")
+            await pipe.execute()
+
+    async def reset_removals(self, source: str) -> None:
+        await self.redis.delete(self.keys.removals(source))
 
     async def collect_garbage(self, source: str) -> list[str]:
         """Delete every snapshot keyspace but the current and the previous one."""

@@ -83,6 +83,30 @@ def guard(cfg: SourceConfig, new_count: int, old_count: int, removed: int) -> st
     return None
 
 
+def cumulative_guard(
+    cfg: SourceConfig, window: list[dict[str, Any]], old_count: int, removed: int
+) -> str | None:
+    """Why removals published within the window plus this snapshot's must be held, or None.
+
+    `window` holds the earlier publications that removed entities within the window, oldest
+    first; the base is the list as it was before the first of them (so a list shrunk in
+    small steps is measured against its size at the start, not against each smaller one)."""
+    if not cfg.removal_window_hours or not removed or not window:
+        return None
+    bound = cfg.max_removed_ratio_window
+    if bound is None:
+        bound = cfg.max_removed_ratio
+    base = int(window[0]["before"]) or old_count
+    total = removed + sum(int(w["removed"]) for w in window)
+    if not base or total / base <= bound:
+        return None
+    return (
+        f"cumulative: with this file {total} of {base} entities would be removed within "
+        f"{cfg.removal_window_hours:g} h ({total / base:.0%}; this file removes {removed}), "
+        f"above max_removed_ratio_window={bound:.0%}"
+    )
+
+
 def restamp(entity: Entity, source: str) -> Entity:
     """Give an entity the configured source name (parsers prefix ids with their kind)."""
     if entity.source == source:
@@ -120,11 +144,16 @@ class Syncer:
         store: Store,
         session: aiohttp.ClientSession | None = None,
         on_update: OnUpdate | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.store = store
         self.session = session
         self.on_update = on_update
+        self.clock = clock  # unix time: the removal window's clock (tests move it)
+
+    def _window_start(self, cfg: SourceConfig) -> float:
+        return self.clock() - cfg.removal_window_hours * 3600
 
     async def sync(
         self,
@@ -282,6 +311,9 @@ class Syncer:
         result.entities = len(parsed.entities)
         result.deltas = plan.counts()
         reason = guard(cfg, len(parsed.entities), len(old_hashes), len(plan.removed))
+        if reason is None and current:
+            window = await self.store.removals(name, self._window_start(cfg))
+            reason = cumulative_guard(cfg, window, len(old_hashes), len(plan.removed))
         if reason is not None:
             await self._hold(name, parsed, plan, reason, extra, held, result)
             return
@@ -360,6 +392,7 @@ class Syncer:
             "last_error": "",
         }
         first, last = await self.store.activate(name, snapshot, current, state, payloads, fence)
+        await self._count_removals(name, snapshot, plan)
         result.outcome = "updated"
         result.version = snapshot.version
         result.entities = snapshot.entities
@@ -379,6 +412,15 @@ class Syncer:
         await self.store.trim_deltas(self.settings.delta_retention)
         if self.on_update is not None:
             await self.on_update(name, snapshot.version)
+
+    async def _count_removals(self, name: str, snapshot: Snapshot, plan: delta.Plan) -> None:
+        """Add a publication's removals to the source's window (the cumulative guard's input)."""
+        cfg = self.settings.source(name)
+        if not (plan.removed and cfg.removal_window_hours):
+            return
+        before = snapshot.entities - len(plan.added) + len(plan.removed)
+        record = {"version": snapshot.version, "removed": len(plan.removed), "before": before}
+        await self.store.record_removals(name, self.clock(), record, self._window_start(cfg))
 
     async def _hold(
         self,
@@ -408,6 +450,7 @@ class Syncer:
                 "entities": snapshot.entities,
                 "content_hash": snapshot.content_hash,
                 "at": now_iso(),
+                "bytes": result.bytes,
                 **{k: v for k, v in extra.items()},
                 **{f"would_{k}": v for k, v in plan.counts().items()},
             },
@@ -452,7 +495,12 @@ class Syncer:
                     "imported_from",
                 )
                 extra: dict[str, str] = {k: held[k] for k in kept if k in held}
+                result.published = held.get("published") or meta.get("published") or None
+                result.bytes = int(held.get("bytes") or 0)
                 await self.publish(name, snapshot, current, plan, new_json, extra, result)
+                # The administrator accepted the list as it now is: the removal window
+                # starts again from it (otherwise every later removal would be held too).
+                await self.store.reset_removals(name)
                 await self.store.drop_held(name)
                 await self.store.collect_garbage(name)
                 log.warning("held snapshot approved", source=name, version=version)

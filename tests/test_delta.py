@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import calendar
 import dataclasses
 import json
 import os
 import re
 import signal
 import sys
+import time
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
@@ -235,9 +237,13 @@ async def test_replay_all_files_reproduces_the_last_snapshot(
     cfg = replace(settings.sources["un"], max_removed_ratio=0.1)
     s = replace(settings, sources={"un": cfg})
     store = store_for(redis, s)
-    syncer = Syncer(s, store)
+    # Each file is synced on its own date: the cumulative removal window (24 h) sees the
+    # months between them, as production would.
+    today = [0.0]
+    syncer = Syncer(s, store, clock=lambda: today[0])
     held = []
     for date in DATES:
+        today[0] = calendar.timegm(time.strptime(date, "%Y-%m-%d"))
         result = await syncer.sync("un", raw=un_file(date).read_bytes())
         if result.outcome == "held":
             held.append(date)

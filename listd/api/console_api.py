@@ -2,9 +2,10 @@
 delta feed newest first with filters, an entity's change history, the organisation's
 blocking alerts. They go through the same gate, roles and journal as every `/v1` route.
 
-The feed and the history scan the delta stream from its newest end; a scan stops after
-`SCAN_LIMIT` deltas and says so (`complete: false`), so one request never reads an
-unbounded stream.
+The feed scans the delta stream from its newest end; a scan stops after `SCAN_LIMIT`
+deltas and says so (`complete: false`), so one request never reads an unbounded stream.
+An entity's history reads the per-entity index of delta seqs written at publication (only
+deltas older than the index are found by such a scan).
 """
 
 from __future__ import annotations
@@ -161,9 +162,15 @@ async def entity_history(request: web.Request) -> web.Response:
     note(request, query={"id": entity_id, "history": True})
     note(request, basis_from(request.query))
     limit = v.query_int(request, "limit", 100, 1, 1000)
-    found, _, complete = await _scan_newest(
-        request, 0, limit, lambda d: d.get("entity_id") == entity_id
-    )
+    found, indexed_from = await request.app[STORE].entity_deltas(entity_id, limit)
+    complete = True
+    if len(found) < limit and indexed_from != 1:
+        # Deltas published before the per-entity index existed: the bounded scan, below
+        # the first indexed seq (from the newest when nothing is indexed yet).
+        older, _, complete = await _scan_newest(
+            request, indexed_from, limit - len(found), lambda d: d.get("entity_id") == entity_id
+        )
+        found += older
     note(request, matches=len(found))
     rows = [_summary(seq, d) | {"changes": d.get("changes") or {}} for seq, d in found]
     loaded = request.app[INDEX].entities.get(entity_id)
