@@ -20,7 +20,7 @@ import aiohttp
 from redis.exceptions import RedisError
 
 from listd import delta
-from listd.errors import ListdError, NotFound, SourceError, ValidationFailed
+from listd.errors import ListdError, NotFound, SourceError, SourceRefused, ValidationFailed
 from listd.fetch import fetch
 from listd.logs import get_logger
 from listd.model import Entity, entity_to_json
@@ -33,6 +33,8 @@ from listd.store import Fence, Snapshot, SourceLock, Store, now_iso, snapshot_ha
 log = get_logger(__name__)
 
 _HTML = frozenset({"text/html", "application/xhtml+xml"})
+_HTML_KINDS = frozenset({"un-html"})  # sources whose list is an HTML page
+_HTML_START = (b"<!doctype html", b"<html")
 Progress = Callable[[str], None]
 OnUpdate = Callable[[str, str], Awaitable[None]]
 
@@ -68,6 +70,14 @@ class Parsed:
     content_hash: str
     published: str | None
     warnings: list[str]
+
+
+def fetched_html(content_type: str | None, raw: bytes) -> bool:
+    """Whether a fetched answer is an HTML page, by its Content-Type or its first bytes."""
+    if content_type is None:
+        return False
+    head = raw[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return content_type in _HTML or head.startswith(_HTML_START)
 
 
 def guard(cfg: SourceConfig, new_count: int, old_count: int, removed: int) -> str | None:
@@ -175,7 +185,7 @@ class Syncer:
         state = await self.store.state(name)
         current = await self.store.current_version(name)
         validators: dict[str, str] = {}
-        content_type = ""
+        content_type: str | None = None  # None: a local file, not an HTTP answer
         if raw is None:
             if self.session is None:
                 raise SourceError("no HTTP session available for fetching")
@@ -184,7 +194,7 @@ class Syncer:
             fetched = await fetch(
                 self.session,
                 url,
-                headers={"User-Agent": self.settings.user_agent, **cfg.headers},
+                headers=cfg.request_headers(self.settings.user_agent),
                 # Only send validators when we still hold the data they describe.
                 etag=state.get("etag") if current else None,
                 last_modified=state.get("last_modified") if current else None,
@@ -219,10 +229,15 @@ class Syncer:
             parsed = await asyncio.to_thread(process, scr, raw, name)
         except ValidationFailed as exc:
             # The document decides, not the Content-Type (publishers mislabel lists), but an
-            # HTML answer is usually an error or maintenance page: say so.
-            if content_type in _HTML:
-                exc.message = f"{exc.message} (the server answered {content_type}: an error page?)"
-                exc.args = (exc.message,)
+            # HTML answer where a list was expected is a firewall, error or maintenance page.
+            if fetched_html(content_type, raw) and scr.kind not in _HTML_KINDS:
+                label = content_type if content_type in _HTML else "an HTML page"
+                raise SourceRefused(
+                    f"the source refused this client: the server answered {label}: an error "
+                    "page? (HTML instead of the list); see the User-Agent setting",
+                    content_type=content_type,
+                    reason=exc.message,
+                ) from None
             raise
         result.published = parsed.published
         result.warnings = parsed.warnings
@@ -272,7 +287,7 @@ class Syncer:
         page = await fetch(
             self.session,
             cfg.page_url,
-            headers={"User-Agent": self.settings.user_agent, **cfg.headers},
+            headers=cfg.request_headers(self.settings.user_agent),
             timeout_s=cfg.timeout,
             retries=cfg.retries,
             max_bytes=20 * 1024 * 1024,

@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 from redis.asyncio import Redis
 
-from listd.errors import FetchError, SyncInProgress, ValidationFailed
+from listd.errors import FetchError, SourceRefused, SyncInProgress, ValidationFailed
 from listd.keys import Keys
 from listd.model import Entity
 from listd.scrapers import scraper
@@ -230,11 +230,12 @@ async def test_http_404_fails_without_retry(
 async def test_http_error_page_instead_of_xml_is_rejected(
     redis: Redis, settings: Settings, source_server: SourceServer
 ) -> None:
+    # Labelled application/xml: the body, not the label, shows it is an HTML page.
     source_server.put("/consolidated.xml", b"<html><body>Service Unavailable</body></html>")
     s = with_url(settings, "un", source_server.url("/consolidated.xml"))
     store = store_for(redis, s)
     async with aiohttp.ClientSession() as session:
-        with pytest.raises(ValidationFailed):
+        with pytest.raises(SourceRefused, match="answered an HTML page: an error page"):
             await Syncer(s, store, session).sync("un")
     assert await store.current_version("un") is None
     # No validators kept for a rejected body: the next try downloads it again.
