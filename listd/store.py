@@ -265,8 +265,12 @@ class Store:
         *,
         published: str | None = None,
         hashes: dict[str, str] | None = None,
+        encoded: dict[str, bytes] | None = None,
     ) -> Snapshot:
-        """Write a complete new version keyspace for `source`. Not yet visible to readers."""
+        """Write a complete new version keyspace for `source`. Not yet visible to readers.
+
+        `hashes` and `encoded` (entity JSON), when the caller has them, spare computing
+        them again here, on the event loop."""
         number = await self.redis.incr(self.keys.version_counter(source))
         version = str(number)
         await self.redis.zadd(self.keys.versions(source), {version: number})
@@ -279,10 +283,14 @@ class Store:
 
         async def flush() -> None:
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.hset(k_ent, mapping={e.id: entity_to_json(e) for e in batch})
+                pipe.hset(k_ent, mapping={e.id: json_of(e) for e in batch})
                 pipe.hset(k_hash, mapping={e.id: all_hashes[e.id] for e in batch})
                 await pipe.execute()
             batch.clear()
+
+        def json_of(entity: Entity) -> bytes:
+            known = encoded.get(entity.id) if encoded else None
+            return known if known is not None else entity_to_json(entity)
 
         for entity in entities:
             if entity.id in all_hashes:

@@ -1,7 +1,10 @@
 """Source plug-ins: one module per source kind, each with a pure `parse(raw) -> Iterator[Entity]`.
 
 A scraper module exposes `KIND`, `validate(raw)` (raises ValidationFailed),
-`parse(raw)` and `published(raw)` (the date the document states about itself).
+`parse(raw)` and `published(raw)` (the date the document states about itself). Optionally
+`check(raw)` (the same verdict as `validate`, faster), `records(raw)` (`parse` in bounded
+memory, for a checked document) and `date_span(raw)` (where the publication date's value
+sits, so a list re-published unchanged under a new date is recognised without parsing).
 """
 
 from __future__ import annotations
@@ -31,6 +34,9 @@ class Scraper:
     validate: Callable[[bytes], None]
     parse: Callable[[bytes], Iterator[Entity]]
     published: Callable[[bytes], str | None]
+    check: Callable[[bytes], None]
+    records: Callable[[bytes], Iterator[Entity]]
+    date_span: Callable[[bytes], tuple[int, int] | None]
 
 
 @cache
@@ -46,4 +52,11 @@ def scraper(kind: str) -> Scraper:
         validate=module.validate,
         parse=module.parse,
         published=module.published,
+        check=getattr(module, "check", module.validate),
+        records=getattr(module, "records", module.parse),
+        date_span=getattr(module, "date_span", _no_date_span),
     )
+
+
+def _no_date_span(raw: bytes) -> tuple[int, int] | None:
+    return None
