@@ -113,7 +113,7 @@ def _check(kind: str, raw: bytes) -> tuple[float, dict[str, Any] | None]:
     """Child-process side of `process`: the schema check, and how long it took."""
     started = time.perf_counter()
     try:
-        scraper(kind).check(raw)
+        scraper(kind).validate_fast(raw)
     except ValidationFailed as exc:
         # Sent back as data: an exception's keyword details do not survive pickling.
         return time.perf_counter() - started, {"message": exc.message, **exc.detail}
@@ -135,7 +135,7 @@ def process(scr: Scraper, raw: bytes, source: str | None = None) -> Parsed:
         pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"))
         checked = pool.submit(_check, scr.kind, raw)
     else:
-        scr.check(raw)
+        scr.validate_fast(raw)
         phases["validate"] = time.perf_counter() - started
     try:
         records = _records(scr, raw, source, phases)

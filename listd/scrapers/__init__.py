@@ -2,8 +2,8 @@
 
 A scraper module exposes `KIND`, `validate(raw)` (raises ValidationFailed),
 `parse(raw)` and `published(raw)` (the date the document states about itself). Optionally
-`check(raw)` (the same verdict as `validate`, faster), `records(raw)` (`parse` in bounded
-memory, for a checked document) and `date_span(raw)` (where the publication date's value
+`validate_fast(raw)` (the same verdict as `validate`, faster), `records(raw)` (`parse` in bounded
+memory, for a validated document) and `date_span(raw)` (where the publication date's value
 sits, so a list re-published unchanged under a new date is recognised without parsing).
 """
 
@@ -34,7 +34,7 @@ class Scraper:
     validate: Callable[[bytes], None]
     parse: Callable[[bytes], Iterator[Entity]]
     published: Callable[[bytes], str | None]
-    check: Callable[[bytes], None]
+    validate_fast: Callable[[bytes], None]
     records: Callable[[bytes], Iterator[Entity]]
     date_span: Callable[[bytes], tuple[int, int] | None]
 
@@ -52,7 +52,7 @@ def scraper(kind: str) -> Scraper:
         validate=module.validate,
         parse=module.parse,
         published=module.published,
-        check=getattr(module, "check", module.validate),
+        validate_fast=getattr(module, "validate_fast", module.validate),
         records=getattr(module, "records", module.parse),
         date_span=getattr(module, "date_span", _no_date_span),
     )

@@ -227,7 +227,7 @@ def validate(raw: bytes) -> None:
         _check_record_count(root)
 
 
-def check(raw: bytes) -> None:
+def validate_fast(raw: bytes) -> None:
     """`validate`, with libxml2 doing the bulk work and xmlschema explaining a rejection."""
     xml = _unzip(raw) if raw.startswith(ZIP_MAGIC) else raw
     _refuse_html(xml)
@@ -282,7 +282,7 @@ def date_span(raw: bytes) -> tuple[int, int] | None:
 
 
 def records(raw: bytes) -> Iterator[Entity]:
-    """`parse` in bounded memory (one record at a time), for a document `check` accepted."""
+    """`parse` in bounded memory (one record at a time), for a document `validate_fast` accepted."""
     if raw.startswith(ZIP_MAGIC):
         raw = _unzip(raw)
     _refuse_html(raw)

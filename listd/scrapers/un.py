@@ -105,7 +105,7 @@ def validate(raw: bytes) -> None:
     )
 
 
-def check(raw: bytes) -> None:
+def validate_fast(raw: bytes) -> None:
     """`validate`, with libxml2 doing the bulk work and xmlschema explaining a rejection."""
     xsd.check(parse_xml(raw, compact=True), "un.xsd", lambda: validate(raw), "UN")
 
@@ -134,7 +134,7 @@ def date_span(raw: bytes) -> tuple[int, int] | None:
 
 
 def records(raw: bytes) -> Iterator[Entity]:
-    """`parse` in bounded memory (one record at a time), for a document `check` accepted."""
+    """`parse` in bounded memory (one record at a time), for a document `validate_fast` accepted."""
     containers = {"INDIVIDUAL": ("INDIVIDUALS", "person"), "ENTITY": ("ENTITIES", "entity")}
     for el in iter_records(raw, tuple(containers)):
         container, schema = containers[str(el.tag)]
