@@ -32,6 +32,10 @@ from listd.model import Entity, entity_from_json, entity_to_json
 log = get_logger(__name__)
 
 _CHUNK = 500  # entities per pipeline round trip when writing a snapshot
+# More deltas than this are staged in a list, 500 per round trip, before the activation
+# script: packing 20,000 of them (40 MB) into one command held the event loop for a second.
+_STAGE_OVER = 1000
+_STAGE_TTL_S = 3600
 _LOCK_TTL_MS = 60 * 1000  # extended by a heartbeat every 20 s while the sync runs
 
 # Compare-and-delete: release a lock only if we still hold it.
@@ -40,8 +44,9 @@ if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) 
 return 0
 """
 # The publication step. KEYS: current, state, delta seq, delta stream, sources, held,
-# leader lease. ARGV: leader token ("" = not fenced), expected version ("" = none), new
-# version, source, n state pairs, pairs..., then one delta JSON per remaining argument.
+# leader lease, and optionally a list of staged deltas (published after those in ARGV).
+# ARGV: leader token ("" = not fenced), expected version ("" = none), new version, source,
+# n state pairs, pairs..., then one delta JSON per remaining argument.
 _ACTIVATE = """
 if ARGV[1] ~= '' and redis.call('GET', KEYS[7]) ~= ARGV[1] then
   return redis.error_reply('LISTD_FENCED the leader lease is held by another process')
@@ -58,6 +63,14 @@ while i <= #ARGV do
   if first == 0 then first = last end
   redis.call('XADD', KEYS[4], last .. '-0', 'd', ARGV[i])
   i = i + 1
+end
+if KEYS[8] then
+  for _, d in ipairs(redis.call('LRANGE', KEYS[8], 0, -1)) do
+    last = redis.call('INCR', KEYS[3])
+    if first == 0 then first = last end
+    redis.call('XADD', KEYS[4], last .. '-0', 'd', d)
+  end
+  redis.call('DEL', KEYS[8])
 end
 if last == 0 then last = tonumber(redis.call('GET', KEYS[3]) or '0') end
 redis.call('SET', KEYS[1], ARGV[3])
@@ -344,10 +357,14 @@ class Store:
         for key, value in {**state, "entities": snapshot.entities}.items():
             fields += [key, value]
         fields += ["content_hash", snapshot.content_hash]
+        staged: list[str] = []
+        if len(deltas) > _STAGE_OVER:
+            staged.append(await self._stage(source, snapshot.version, deltas))
+            deltas = ()
         try:
             first, last = await self.redis.eval(
                 _ACTIVATE,
-                7,
+                7 + len(staged),
                 self.keys.current(source),
                 self.keys.source_state(source),
                 self.keys.delta_seq(),
@@ -355,6 +372,7 @@ class Store:
                 self.keys.sources(),
                 self.keys.held(source),
                 fence.key if fence else self.keys.lease(LEADER),
+                *staged,
                 fence.token if fence else "",
                 expected or "",
                 snapshot.version,
@@ -370,6 +388,17 @@ class Store:
                 raise LeaseLost(f"{source}: no longer the leader; not published") from exc
             raise
         return int(first), int(last)
+
+    async def _stage(self, source: str, version: str, deltas: Sequence[str]) -> str:
+        """Push `deltas` to a staging list in chunks, each its own round trip."""
+        key = self.keys.staged_deltas(source, version)
+        await self.redis.delete(key)
+        for start in range(0, len(deltas), _CHUNK):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.rpush(key, *deltas[start : start + _CHUNK])
+                pipe.expire(key, _STAGE_TTL_S)
+                await pipe.execute()
+        return key
 
     async def announce(self, source: str, version: str, first: int, last: int) -> None:
         message = {"source": source, "version": version, "first": first, "last": last}

@@ -181,6 +181,8 @@ _REGION = "Region: "
 UMBRELLA_LISTS = frozenset({"Consolidated List"})
 
 _WHITESPACE = re.compile(r"\s+")
+_WORD = r"[^\s\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]+"  # no whitespace, no bidi control
+_PLAIN = re.compile(f"{_WORD}(?: {_WORD})*")  # already clean: single spaces, no padding
 # Enhanced XML wraps Arabic names in RLE...PDF; bidi controls are layout, not name.
 _BIDI = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _MONTHS = {
@@ -465,7 +467,11 @@ class _Fields:
         return next(iter(self.texts(tag)), None)
 
     def texts(self, tag: str) -> tuple[str, ...]:
-        return _unique(v for v in (_clean(el.text) for el in self.pop(tag)) if v)
+        found = self.pop(tag)
+        if len(found) == 1:  # the common case, without building a generator chain
+            value = _clean(found[0].text)
+            return (value,) if value else ()
+        return _unique(v for v in (_clean(el.text) for el in found) if v)
 
     def ref(self, tag: str, refs: _References) -> str | None:
         """An Enhanced reference value (`<tag refId="...">`), resolved through referenceValues."""
@@ -1028,7 +1034,8 @@ def _clean(value: str | None) -> str | None:
     """Collapse whitespace, drop bidi controls; empty becomes None."""
     if value is None:
         return None
-    value = _WHITESPACE.sub(" ", _BIDI.sub("", value)).strip()
+    if not _PLAIN.fullmatch(value):  # most values need no work: skip two substitutions
+        value = _WHITESPACE.sub(" ", _BIDI.sub("", value)).strip()
     return value or None
 
 

@@ -74,6 +74,7 @@ DATE_TYPES = frozenset({"EXACT", "APPROXIMATELY", "BETWEEN"})
 # Values the UN publishes for "not available" (FOURTH_NAME, NATIONALITY/VALUE, alias DOB).
 _PLACEHOLDERS = frozenset({"na", "null"})
 _WHITESPACE = re.compile(r"\s+")
+_PLAIN = re.compile(r"\S+(?: \S+)*")  # already clean: single spaces, no padding
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _YEAR_MONTH = re.compile(r"\d{4}(-\d{2})?")
 _YEAR_RANGE = re.compile(r"(\d{4})\s*-\s*(\d{4})")
@@ -197,7 +198,11 @@ class _Fields:
         return next(iter(self.texts(tag)), None)
 
     def texts(self, tag: str) -> tuple[str, ...]:
-        return _unique(v for v in (_clean(el.text) for el in self.pop(tag)) if v)
+        found = self.pop(tag)
+        if len(found) == 1:  # the common case, without building a generator chain
+            value = _clean(found[0].text)
+            return (value,) if value else ()
+        return _unique(v for v in (_clean(el.text) for el in found) if v)
 
     def values(self, tag: str) -> tuple[str, ...]:
         """Non-empty TAG/VALUE texts, e.g. NATIONALITY/VALUE."""
@@ -373,7 +378,8 @@ def _clean(value: str | None) -> str | None:
     """Collapse whitespace (values carry padding and hard line breaks); empty becomes None."""
     if value is None:
         return None
-    value = _WHITESPACE.sub(" ", value).strip()
+    if not _PLAIN.fullmatch(value):  # most values need no work: skip the substitution
+        value = _WHITESPACE.sub(" ", value).strip()
     return value if value and value not in _PLACEHOLDERS else None
 
 

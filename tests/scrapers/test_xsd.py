@@ -110,7 +110,11 @@ HOSTILE: dict[str, tuple[Path, Callable[[bytes], bytes], bool]] = {
         _swap(b"<COMMENTS1>", b'<x:a xmlns:x="urn:x"/><COMMENTS1>'),
         False,
     ),
-    "un: bad root attribute": (UN_NEWEST, _sub(rb'dateGenerated="[^"]*"', b'dateGenerated="x"'), False),
+    "un: bad root attribute": (
+        UN_NEWEST,
+        _sub(rb'dateGenerated="[^"]*"', b'dateGenerated="x"'),
+        False,
+    ),
     "un: comment and PI inside a record": (
         UN_NEWEST,
         _swap(b"<COMMENTS1>", b"<!-- c --><?pi x?><COMMENTS1>"),
