@@ -539,7 +539,8 @@ class Store:
         if version is None:
             return []
         data = await self.redis.hgetall(self.keys.snap_entities(source, version))
-        return [entity_from_json(data[k]) for k in sorted(data)]
+        # In a thread: decoding a 20,000-entity list is CPU the event loop should not wait on.
+        return await asyncio.to_thread(lambda: [entity_from_json(data[k]) for k in sorted(data)])
 
     async def by_document(self, number: str, sources: Sequence[str]) -> list[str]:
         key = document_key(number)

@@ -34,9 +34,19 @@ class Scraper:
     validate: Callable[[bytes], None]
     parse: Callable[[bytes], Iterator[Entity]]
     published: Callable[[bytes], str | None]
-    validate_fast: Callable[[bytes], None]
-    records: Callable[[bytes], Iterator[Entity]]
-    date_span: Callable[[bytes], tuple[int, int] | None]
+    # Optional: default to validate, parse and "no date span".
+    validate_fast: Callable[[bytes], None] = None  # type: ignore[assignment]
+    records: Callable[[bytes], Iterator[Entity]] = None  # type: ignore[assignment]
+    date_span: Callable[[bytes], tuple[int, int] | None] = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        # Frozen: fill the defaults the only way a frozen dataclass allows.
+        if self.validate_fast is None:
+            object.__setattr__(self, "validate_fast", self.validate)
+        if self.records is None:
+            object.__setattr__(self, "records", self.parse)
+        if self.date_span is None:
+            object.__setattr__(self, "date_span", _no_date_span)
 
 
 @cache
