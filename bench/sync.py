@@ -319,6 +319,8 @@ def run_case(case: str, files: list[Path], tree: Path) -> dict[str, Any]:
     if client is not None:
         client.join()
     proc.wait()
+    if "error" in result:
+        return result
     t0, t1 = result.pop("t0"), result.pop("t1")
     idle = [lat for t, lat in latencies if t0 - 3.0 <= t < t0]
     during = [lat for t, lat in latencies if t0 <= t < t1]
@@ -338,6 +340,9 @@ def table(rows: list[dict[str, Any]]) -> str:
     ]  # fmt: skip
     lines = ["| " + " | ".join(c for c, _ in cols) + " |", "|" + "---|" * len(cols)]
     for row in rows:
+        if "error" in row:
+            lines.append(f"| {row['case']} | failed: {row['error']} |")
+            continue
         values = [f"{row[k] / 1e6:.1f}" if k == "bytes" else str(row.get(k, "")) for _, k in cols]
         lines.append("| " + " | ".join(values) + " |")
     return "\n".join(lines)
@@ -352,7 +357,11 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         case, *files = args.child
-        print(json.dumps(asyncio.run(child(case, [Path(f) for f in files]))), flush=True)
+        try:
+            outcome = asyncio.run(child(case, [Path(f) for f in files]))
+        except Exception as exc:  # noqa: BLE001 - a failed case is a row of the table
+            outcome = {"case": case, "error": f"{type(exc).__name__}: {exc}"[:200]}
+        print(json.dumps(outcome), flush=True)
         return
     cases = [c for c in args.cases.split(",") if c]
     work = args.work or Path(tempfile.mkdtemp(prefix="listd-bench-sync-"))
@@ -364,7 +373,7 @@ def main() -> None:
         rows = []
         for case in cases:
             row = run_case(case, files[case], tree)
-            row["goal_met"] = row["sync_s"] <= GOALS[case]
+            row["goal_met"] = "error" not in row and row["sync_s"] <= GOALS[case]
             rows.append(row)
             print(json.dumps({"tree": label, **row}), file=sys.stderr, flush=True)
         print(f"\n{label}: {tree}\n")
