@@ -12,7 +12,8 @@ import concurrent.futures
 import contextlib
 import hashlib
 import json
-import multiprocessing as mp
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -109,15 +110,19 @@ def restamp(entity: Entity, source: str) -> Entity:
     return replace(entity, source=source, id=f"{source}:{local}")
 
 
-def _check(kind: str, raw: bytes) -> tuple[float, dict[str, Any] | None]:
-    """Child-process side of `process`: the schema check, and how long it took."""
-    started = time.perf_counter()
-    try:
-        scraper(kind).validate_fast(raw)
-    except ValidationFailed as exc:
-        # Sent back as data: an exception's keyword details do not survive pickling.
-        return time.perf_counter() - started, {"message": exc.message, **exc.detail}
-    return time.perf_counter() - started, None
+def _check_apart(kind: str, raw: bytes) -> tuple[float, dict[str, Any] | None]:
+    """Run the schema check of `raw` in a child process: its seconds, and a refusal if any."""
+    proc = subprocess.run(  # noqa: S603 - our own interpreter and module, no shell
+        [sys.executable, "-m", "listd.scrapers.check", kind],
+        input=raw,
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
+        raise ValidationFailed(f"the validation process failed: {tail[0]}")
+    answer = json.loads(proc.stdout.splitlines()[-1])
+    return float(answer["seconds"]), answer["refused"]
 
 
 def process(scr: Scraper, raw: bytes, source: str | None = None) -> Parsed:
@@ -128,12 +133,12 @@ def process(scr: Scraper, raw: bytes, source: str | None = None) -> Parsed:
     gives that memory back when it exits; this side reads one record at a time. Nothing
     leaves here before the check has passed."""
     phases: dict[str, float] = {}
-    pool: concurrent.futures.ProcessPoolExecutor | None = None
+    pool: concurrent.futures.ThreadPoolExecutor | None = None
     checked: concurrent.futures.Future[tuple[float, dict[str, Any] | None]] | None = None
     started = time.perf_counter()
     if len(raw) >= ISOLATE_BYTES:
-        pool = concurrent.futures.ProcessPoolExecutor(1, mp_context=mp.get_context("spawn"))
-        checked = pool.submit(_check, scr.kind, raw)
+        pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="listd-check")
+        checked = pool.submit(_check_apart, scr.kind, raw)
     else:
         scr.validate_fast(raw)
         phases["validate"] = time.perf_counter() - started
@@ -396,7 +401,7 @@ class Syncer:
             await self._succeeded(name, result, extra)
             return
         old_hashes = await self.store.content_hashes(name, current) if current else {}
-        plan = delta.plan(old_hashes, parsed.hashes)
+        plan = await asyncio.to_thread(delta.plan, old_hashes, parsed.hashes)
         result.entities = len(parsed.entities)
         result.deltas = plan.counts()
         reason = guard(cfg, len(parsed.entities), len(old_hashes), len(plan.removed))
@@ -413,7 +418,9 @@ class Syncer:
             encoded=parsed.encoded,
         )
         result.phases["store"] = round(time.perf_counter() - clock, 3)
-        new_json = {i: parsed.encoded[i].decode() for i in (*plan.added, *plan.amended)}
+        new_json = await asyncio.to_thread(
+            lambda: {i: parsed.encoded[i].decode() for i in (*plan.added, *plan.amended)}
+        )
         clock = time.perf_counter()
         await self.publish(name, snapshot, current, plan, new_json, extra, result, fence)
         result.phases["publish"] = round(time.perf_counter() - clock, 3)
