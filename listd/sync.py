@@ -40,6 +40,7 @@ _HTML = frozenset({"text/html", "application/xhtml+xml"})
 # SDN_ENHANCED.XML): its whole-document tree never enters the daemon. Smaller lists (the UN's
 # 2 MB) are checked in the worker thread, sparing a process start.
 ISOLATE_BYTES = 16 * 1024 * 1024
+CHECK_TIMEOUT_S = 900  # libxml2 checks 110 MB in seconds; a stuck child must not hold the lock
 _HTML_KINDS = frozenset({"un-html"})  # sources whose list is an HTML page
 _HTML_START = (b"<!doctype html", b"<html")
 Progress = Callable[[str], None]
@@ -112,12 +113,18 @@ def restamp(entity: Entity, source: str) -> Entity:
 
 def _check_apart(kind: str, raw: bytes) -> tuple[float, dict[str, Any] | None]:
     """Run the schema check of `raw` in a child process: its seconds, and a refusal if any."""
-    proc = subprocess.run(  # noqa: S603 - our own interpreter and module, no shell
-        [sys.executable, "-m", "listd.scrapers.check", kind],
-        input=raw,
-        capture_output=True,
-        check=False,
-    )
+    try:
+        proc = subprocess.run(  # noqa: S603 - our own interpreter and module, no shell
+            [sys.executable, "-m", "listd.scrapers.check", kind],
+            input=raw,
+            capture_output=True,
+            check=False,
+            timeout=CHECK_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        raise ValidationFailed(
+            f"validation took longer than {CHECK_TIMEOUT_S} s; refusing the document"
+        ) from None
     if proc.returncode != 0:
         tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
         raise ValidationFailed(f"the validation process failed: {tail[0]}")
