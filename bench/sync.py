@@ -1,95 +1,384 @@
-"""Time to validate, parse (+normalise) and store the newest UN file, and peak memory, as JSON.
+"""Full-size syncs: time per step, peak memory, event-loop stalls and screening latency.
 
-Run: .venv/bin/python bench/sync.py [PATH]   (uses LISTD_REDIS_URL or an embedded server)
+Run: .venv/bin/python bench/sync.py [--before TREE] [--cases un,sdn,sdn-redated,enhanced]
+
+Files are generated from the real ones in ../shared/data with new uids and the real record
+shapes: an SDN.XML-size sdnList (19,400 entries, repeating the 443 of the 2025-03-28
+Consolidated list; about 41 MB, denser than OFAC's 29 MB, so a harder case), the same file
+re-published under a new Publish_Date, and an Enhanced XML of about 110 MB (the IRGC export's
+293 entities, repeated). The UN case is the real 2026-05-08 file.
+
+Each case runs in a child process of its own (so peak RSS is per case) on an embedded Valkey,
+with the real API serving in the same event loop, as `listd run` does. The child records the
+loop's lag every 5 ms; this process screens against the API one request at a time throughout
+and compares p99 latency during the sync with the idle seconds before it.
+
+`--before TREE` runs every case on another checkout as well (e.g. `git worktree add
+/tmp/listd-main main`), importing listd from TREE, and prints both tables. Trees without
+per-step timings in SyncResult are timed by wrapping the steps from outside.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
-import logging
 import os
+import re
 import resource
+import statistics
+import subprocess
 import sys
 import tempfile
+import threading
 import time
-import tracemalloc
 from pathlib import Path
+from typing import Any
 
-from listd import logs
-from listd.connection import client
-from listd.embedded import EmbeddedRedis
-from listd.keys import Keys
-from listd.normalize import normalize_entity
-from listd.scrapers import scraper
-from listd.settings import Settings, SourceConfig
-from listd.store import Store
-from listd.sync import Syncer
-
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-DEFAULT = DATA / "un" / "consolidated-2026-05-08.xml"
+HERE = Path(__file__).resolve()
+TREE = HERE.parents[1]
+DATA = TREE.parent / "shared" / "data"
+SDN_TEMPLATE = DATA / "ofac" / "ofac-consolidated-nonsdn-2025-03-28.xml"
+ENHANCED_TEMPLATE = DATA / "ofac" / "ofac-enhanced-IRGC-2024-08-28.xml"
+UN_FILE = DATA / "un" / "consolidated-2026-05-08.xml"
+BASE_FILE = DATA / "un" / "consolidated-2026-02-27.xml"  # what the API screens against
+CASES = ("un", "sdn", "sdn-redated", "enhanced")
+GOALS = {"un": 0.5, "sdn": 5.0, "sdn-redated": 1.0, "enhanced": 15.0}  # seconds
+STEPS = ("validate", "parse", "normalise", "store", "publish")
 
 
-async def main(path: Path) -> dict[str, object]:
-    logs.configure("console", level=logging.WARNING)
-    raw = path.read_bytes()
-    un = scraper("un")
-    t0 = time.perf_counter()
-    un.validate(raw)
-    t1 = time.perf_counter()
-    entities = [normalize_entity(e) for e in un.parse(raw)]
-    t2 = time.perf_counter()
-    # Memory is measured in a second pass: tracemalloc slows xmlschema ten-fold.
-    tracemalloc.start()
-    un.validate(raw)
-    again = [normalize_entity(e) for e in un.parse(raw)]
-    _, peak_parse = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    del again
+# --- files ---------------------------------------------------------------------------------
 
-    embedded = None
-    url = os.environ.get("LISTD_REDIS_URL")
+
+def _shifted(template: bytes, shift: int) -> Any:
+    return lambda m: template % (int(m[1]) + shift)
+
+
+def sdn_list(entries: int, date: str) -> bytes:
+    """An sdnList of `entries` real-shaped entries: copies with every uid moved on."""
+    raw = SDN_TEMPLATE.read_bytes()
+    start, end = raw.index(b"<sdnEntry>"), raw.rindex(b"</sdnEntry>") + len(b"</sdnEntry>")
+    records = re.findall(rb"<sdnEntry>.*?</sdnEntry>", raw[start:end], re.S)
+    out: list[bytes] = []
+    for copy in range(entries // len(records) + 1):
+        shift = copy * 1_000_000
+        for record in records[: entries - len(out)]:
+            out.append(re.sub(rb"<uid>(\d+)</uid>", _shifted(b"<uid>%d</uid>", shift), record))
+    head = re.sub(rb"<Record_Count>\d+<", b"<Record_Count>%d<" % entries, raw[:start])
+    head = re.sub(rb"<Publish_Date>[^<]*<", b"<Publish_Date>" + date.encode() + b"<", head)
+    return head + b"\n  ".join(out) + raw[end:]
+
+
+def enhanced(size: int) -> bytes:
+    """An Enhanced XML document of about `size` bytes: entity copies with new ids."""
+    raw = ENHANCED_TEMPLATE.read_bytes()
+    start = raw.index(b"<entity id=")
+    end = raw.rindex(b"</entity>") + len(b"</entity>")
+    records = re.findall(rb"<entity id=.*?</entity>", raw[start:end], re.S)
+    out: list[bytes] = []
+    total, copy = len(raw) - (end - start), 0
+    while total < size:
+        shift = copy * 1_000_000
+        for record in records:
+            record = re.sub(rb'<entity id="(\d+)"', _shifted(b'<entity id="%d"', shift), record)
+            record = re.sub(rb'entityId="(\d+)"', _shifted(b'entityId="%d"', shift), record)
+            out.append(record)
+            total += len(record) + 5
+        copy += 1
+    return raw[:start] + b"\n    ".join(out) + raw[end:]
+
+
+def make_files(work: Path, cases: list[str]) -> dict[str, list[Path]]:
+    """The file(s) each case syncs, in order (the last one is measured)."""
+    files: dict[str, list[Path]] = {}
+    if "un" in cases:
+        files["un"] = [UN_FILE]
+    if "sdn" in cases or "sdn-redated" in cases:
+        first, second = work / "SDN.XML", work / "SDN-redated.XML"
+        if not first.exists():
+            first.write_bytes(sdn_list(19_400, "09/18/2026"))
+            second.write_bytes(sdn_list(19_400, "09/19/2026"))
+        files["sdn"] = [first]
+        files["sdn-redated"] = [first, second]
+    if "enhanced" in cases:
+        path = work / "SDN_ENHANCED.XML"
+        if not path.exists():
+            path.write_bytes(enhanced(110_000_000))
+        files["enhanced"] = [path]
+    return {case: files[case] for case in cases}
+
+
+# --- the child: one case on one tree -------------------------------------------------------
+
+
+class Ticker:
+    """The event loop's lateness, sampled every 5 ms: (wall time, seconds late)."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float]] = []
+        self.task: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(0.005)
+            self.samples.append((time.time(), time.perf_counter() - before - 0.005))
+
+    def worst(self, start: float, end: float) -> float:
+        return max((lag for t, lag in self.samples if start <= t <= end), default=0.0)
+
+
+def timed_steps(syncer: Any, steps: dict[str, float]) -> None:
+    """Time the steps of a tree whose SyncResult has no `phases`, by wrapping them."""
+    import dataclasses
+
+    import listd.sync as sync_module
+
+    def add(step: str, since: float) -> None:
+        steps[step] = steps.get(step, 0.0) + time.perf_counter() - since
+
+    original_scraper, original_normalise = sync_module.scraper, sync_module.normalize_entity
+
+    def scraper(kind: str) -> Any:
+        scr = original_scraper(kind)
+
+        def validate(raw: bytes) -> None:
+            t = time.perf_counter()
+            scr.validate(raw)
+            add("validate", t)
+
+        def parse(raw: bytes) -> Any:
+            t = time.perf_counter()
+            out = list(scr.parse(raw))
+            add("parse", t)
+            return iter(out)
+
+        return dataclasses.replace(scr, validate=validate, parse=parse)
+
+    def normalise(entity: Any) -> Any:
+        t = time.perf_counter()
+        out = original_normalise(entity)
+        add("normalise", t)
+        return out
+
+    sync_module.scraper = scraper  # type: ignore[assignment]
+    sync_module.normalize_entity = normalise
+    for step, owner, name in (
+        ("store", syncer.store, "write_snapshot"),
+        ("publish", syncer, "publish"),
+    ):
+        method = getattr(owner, name)
+
+        async def wrapped(*args: Any, _m: Any = method, _s: str = step, **kw: Any) -> Any:
+            t = time.perf_counter()
+            try:
+                return await _m(*args, **kw)
+            finally:
+                add(_s, t)
+
+        setattr(owner, name, wrapped)
+
+
+async def child(case: str, files: list[Path]) -> dict[str, Any]:
+    from aiohttp import web
+
+    import listd
+    from listd import logs
+    from listd.access import KeyStore
+    from listd.api import create_app, refresh_index
+    from listd.api.state import INDEX
+    from listd.connection import client
+    from listd.embedded import EmbeddedRedis
+    from listd.keys import Keys
+    from listd.settings import Settings, SourceConfig
+    from listd.store import Store
+    from listd.sync import Syncer
+
+    logs.configure("console", level=50)
+    kind = "un" if case == "un" else "ofac"
     tmp = tempfile.TemporaryDirectory()
-    if not url:
-        embedded = EmbeddedRedis(Path(tmp.name))
-        url = embedded.start()
+    server = EmbeddedRedis(Path(tmp.name))
+    url = server.start()
     redis = client(url)
-    prefix = f"bench-{os.getpid()}"
+    prefix = f"bench-sync-{os.getpid()}"
+    sources = {
+        "base": SourceConfig("base", "un", url="http://127.0.0.1:9/"),  # screened throughout
+        "list": SourceConfig("list", kind, url="http://127.0.0.1:9/"),
+    }
+    settings = Settings(redis_url=url, key_prefix=prefix, sources=sources)
+    app = create_app(settings, redis, refresh_seconds=0.2)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    keys = KeyStore(redis, Keys(prefix))
+    key = await keys.create("bench", "screener")
+    await keys.accept_agreement(key)
     store = Store(redis, Keys(prefix))
+    syncer = Syncer(settings, store)
+    index = app[INDEX]
+    ticker = Ticker()
+    ticker.task = asyncio.create_task(ticker.run())
     try:
-        t3 = time.perf_counter()
-        snapshot = await store.write_snapshot("un", entities)
-        await store.activate("un", snapshot, expected=None, state={})
-        t4 = time.perf_counter()
-        # The whole path as a sync runs it (validate + parse + normalise + store), from scratch.
-        settings = Settings(
-            redis_url=url, key_prefix=prefix + "-full", sources={"un": SourceConfig("un", "un")}
-        )
-        t5 = time.perf_counter()
-        await Syncer(settings, Store(redis, Keys(prefix + "-full"))).sync("un", raw=raw)
-        t6 = time.perf_counter()
+        await syncer.sync("base", raw=BASE_FILE.read_bytes())
+        while await refresh_index(store, index, ["base"]):
+            pass
+        for path in files[:-1]:  # the list already serving, for a re-publication
+            await syncer.sync("list", raw=path.read_bytes())
+            while await refresh_index(store, index, ["list"]):
+                pass
+        raw = files[-1].read_bytes()
+        print(json.dumps({"ready": True, "port": port, "key": key}), flush=True)
+        await asyncio.sleep(4.0)  # idle screening for the comparison
+        steps: dict[str, float] = {}
+        timed_steps(syncer, steps)
+        t0 = time.time()
+        result = await syncer.sync("list", raw=raw)
+        t1 = time.time()
+        version = result.version
+        while index.versions.get("list") != version:  # noqa: ASYNC110 - the API's index follows
+            await asyncio.sleep(0.01)
+        t2 = time.time()
+        await asyncio.sleep(1.0)
     finally:
-        for p in (prefix, prefix + "-full"):
-            keys = [k async for k in redis.scan_iter(match=Keys(p).pattern())]
-            if keys:
-                await redis.delete(*keys)
+        ticker.task.cancel()
+        children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        await runner.cleanup()
         await redis.aclose()
-        if embedded:
-            embedded.stop()
+        server.stop()
         tmp.cleanup()
+    phases = getattr(result, "phases", None) or steps
     return {
-        "file": path.name,
+        "case": case,
+        "tree": str(Path(listd.__file__).parents[1]),
         "bytes": len(raw),
-        "entities": len(entities),
-        "validate_s": round(t1 - t0, 3),
-        "parse_normalise_s": round(t2 - t1, 3),
-        "store_s": round(t4 - t3, 3),
-        "full_sync_s": round(t6 - t5, 3),
-        "peak_python_alloc_mb_validate_parse": round(peak_parse / 2**20, 1),
-        "max_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "entities": result.entities,
+        "outcome": result.outcome,
+        "sync_s": round(t1 - t0, 2),
+        **{f"{s}_s": round(phases.get(s, 0.0), 2) for s in STEPS},
+        "index_s": round(t2 - t1, 2),
+        "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "worker_rss_mb": round(children / 1024),
+        "stall_sync_ms": round(ticker.worst(t0, t1) * 1000),
+        "stall_index_ms": round(ticker.worst(t1, t2 + 0.5) * 1000),
+        "t0": t0,
+        "t1": t1,
     }
 
 
+# --- the parent: screening client and tables ------------------------------------------------
+
+
+def screen(port: int, key: str, stop: threading.Event, out: list[tuple[float, float]]) -> None:
+    """One screening at a time until `stop`: (wall time sent, seconds to answer)."""
+    import aiohttp
+
+    async def run() -> None:
+        headers = {"Authorization": f"Bearer {key}"}
+        url = f"http://127.0.0.1:{port}/v1/screen"
+        names = ["HANIYA Ismail", "Mohammed Ali Hassan", "Islamic Revolutionary Guard", "Petrov"]
+        async with aiohttp.ClientSession(headers=headers) as session:
+            n = 0
+            while not stop.is_set():
+                body = {"name": names[n % len(names)], "basis": "onboarding"}
+                sent, t = time.time(), time.perf_counter()
+                async with session.post(url, json=body) as resp:
+                    await resp.read()
+                out.append((sent, time.perf_counter() - t))
+                n += 1
+
+    asyncio.run(run())
+
+
+def p99(samples: list[float]) -> float:
+    if len(samples) < 2:
+        return samples[0] if samples else 0.0
+    return statistics.quantiles(samples, n=100)[98]
+
+
+def run_case(case: str, files: list[Path], tree: Path) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    cmd = [sys.executable, str(HERE), "--child", case, *map(str, files)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, cwd=tree)
+    assert proc.stdout is not None
+    latencies: list[tuple[float, float]] = []
+    stop = threading.Event()
+    client: threading.Thread | None = None
+    result: dict[str, Any] = {}
+    for line in proc.stdout:
+        message = json.loads(line)
+        if message.get("ready"):
+            client = threading.Thread(
+                target=screen, args=(message["port"], message["key"], stop, latencies)
+            )
+            client.start()
+        else:
+            result = message
+    stop.set()
+    if client is not None:
+        client.join()
+    proc.wait()
+    if "error" in result:
+        return result
+    t0, t1 = result.pop("t0"), result.pop("t1")
+    idle = [lat for t, lat in latencies if t0 - 3.0 <= t < t0]
+    during = [lat for t, lat in latencies if t0 <= t < t1]
+    result["p99_idle_ms"] = round(p99(idle) * 1000, 1)
+    result["p99_sync_ms"] = round(p99(during) * 1000, 1)
+    return result
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    cols = [
+        ("case", "case"), ("MB", "bytes"), ("entities", "entities"), ("sync s", "sync_s"),
+        ("validate", "validate_s"), ("parse", "parse_s"), ("normalise", "normalise_s"),
+        ("store", "store_s"), ("publish", "publish_s"), ("index s", "index_s"),
+        ("RSS MB", "rss_mb"), ("worker MB", "worker_rss_mb"), ("stall ms", "stall_sync_ms"),
+        ("index stall ms", "stall_index_ms"), ("p99 idle ms", "p99_idle_ms"),
+        ("p99 sync ms", "p99_sync_ms"),
+    ]  # fmt: skip
+    lines = ["| " + " | ".join(c for c, _ in cols) + " |", "|" + "---|" * len(cols)]
+    for row in rows:
+        if "error" in row:
+            lines.append(f"| {row['case']} | failed: {row['error']} |")
+            continue
+        values = [f"{row[k] / 1e6:.1f}" if k == "bytes" else str(row.get(k, "")) for _, k in cols]
+        lines.append("| " + " | ".join(values) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--before", type=Path, help="another checkout to run first")
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--work", type=Path, help="where to keep the generated files")
+    parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        case, *files = args.child
+        try:
+            outcome = asyncio.run(child(case, [Path(f) for f in files]))
+        except Exception as exc:  # noqa: BLE001 - a failed case is a row of the table
+            outcome = {"case": case, "error": f"{type(exc).__name__}: {exc}"[:200]}
+        print(json.dumps(outcome), flush=True)
+        return
+    cases = [c for c in args.cases.split(",") if c]
+    work = args.work or Path(tempfile.mkdtemp(prefix="listd-bench-sync-"))
+    work.mkdir(parents=True, exist_ok=True)
+    files = make_files(work, cases)
+    trees = [("before", args.before.resolve())] if args.before else []
+    trees.append(("after", TREE))
+    for label, tree in trees:
+        rows = []
+        for case in cases:
+            row = run_case(case, files[case], tree)
+            row["goal_met"] = "error" not in row and row["sync_s"] <= GOALS[case]
+            rows.append(row)
+            print(json.dumps({"tree": label, **row}), file=sys.stderr, flush=True)
+        print(f"\n{label}: {tree}\n")
+        print(table(rows))
+
+
 if __name__ == "__main__":
-    target = Path(sys.argv[1]) if len(sys.argv) > 1 else DEFAULT
-    print(json.dumps(asyncio.run(main(target)), indent=2))
+    main()

@@ -82,6 +82,12 @@ class FetchError(SourceError):
     code = "fetch_failed"
 
 
+class SourceRefused(FetchError):
+    """The publisher (or a firewall before it) refused this client: HTTP 403, or an HTML page."""
+
+    code = "source_refused"
+
+
 class ValidationFailed(SourceError):
     """The document is not well-formed, truncated, or does not fit the schema."""
 

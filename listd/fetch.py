@@ -15,7 +15,7 @@ from email.utils import parsedate_to_datetime
 
 import aiohttp
 
-from listd.errors import FetchError
+from listd.errors import FetchError, SourceRefused
 from listd.logs import get_logger
 
 log = get_logger(__name__)
@@ -134,6 +134,15 @@ async def _get_once(
             return Fetched(final, 304, None, resp.headers.get("ETag"), None, None)
         if resp.status in _RETRY_STATUS:
             raise _Retry(f"HTTP {resp.status}", _retry_after(resp.headers.get("Retry-After")))
+        if resp.status == 403:
+            # Firewalls in front of list publishers answer 403 to clients they do not like
+            # (OFAC's, July 2026: any User-Agent not browser-like); retrying will not help.
+            raise SourceRefused(
+                f"the source refused this client (HTTP 403); see the User-Agent setting "
+                f"(user_agent in the source's configuration): {final}",
+                url=url,
+                http=403,
+            )
         if resp.status != 200:
             raise FetchError(
                 f"fetching {url} failed: HTTP {resp.status}", url=url, http=resp.status

@@ -89,6 +89,12 @@ class Keys:
         Only ever incremented inside the activation script, so it is gap-free."""
         return f"{self._p}:delta:seq"
 
+    def staged_deltas(self, source: str, version: str) -> str:
+        """LIST: delta JSON waiting for `version` of `source` to be published; moved into the
+        stream and deleted by the activation script. Expires after an hour (a sync that died
+        before activating)."""
+        return f"{self._p}:delta:staged:{source}:{version}"
+
     def deltas(self) -> str:
         """STREAM: every delta, entry id "<seq>-0", field "d" = delta JSON. Trimmed by
         retention; the dispatcher's consumer group reads it as the notification outbox."""

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
+from functools import cache
 from typing import Any, Literal
 
 Schema = Literal["person", "entity", "vessel", "aircraft"]
@@ -115,16 +116,44 @@ class Entity:
         return self.names[0].full if self.names else self.reference
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return _plain(self)  # type: ignore[no-any-return]
 
     def content(self) -> dict[str, Any]:
         """The designation itself: everything but `meta`."""
-        data = asdict(self)
+        data = self.to_dict()
         del data["meta"]
         return data
 
     def content_hash(self) -> str:
         return hashlib.sha256(canonical_json(self.content())).hexdigest()
+
+    def encode(self) -> tuple[bytes, str]:
+        """`entity_to_json(self)` and `self.content_hash()`, converting the entity once."""
+        data = self.to_dict()
+        encoded = canonical_json(data)
+        del data["meta"]
+        return encoded, hashlib.sha256(canonical_json(data)).hexdigest()
+
+
+@cache
+def _field_names(kind: Any) -> tuple[str, ...] | None:
+    if not hasattr(kind, "__dataclass_fields__"):
+        return None
+    return tuple(f.name for f in fields(kind))
+
+
+def _plain(value: Any) -> Any:
+    """What `dataclasses.asdict` gives for the model's values (JSON-equal), without its deep
+    copies: several times faster, which counts at 20,000 entities a sync."""
+    kind: Any = type(value)
+    if kind is tuple or kind is list:
+        return [_plain(v) for v in value]
+    if kind is dict:
+        return {k: _plain(v) for k, v in value.items()}
+    names = _field_names(kind)
+    if names is None:
+        return value
+    return {name: _plain(getattr(value, name)) for name in names}
 
 
 def canonical_json(data: Any) -> bytes:

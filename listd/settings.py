@@ -19,7 +19,12 @@ from listd.errors import ConfigError
 from listd.scrapers import KINDS
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
-USER_AGENT = "listd/0.1 (+sanctions list synchronisation; contact: your-compliance-team)"
+# Browser-like prefix: OFAC's firewall (July 2026) answered 403 unless the User-Agent began with
+# "Mozilla/<digit>" and was at least 40 characters; "listd" keeps the client identifiable.
+USER_AGENT = (
+    "Mozilla/5.0 (compatible; listd/0.1; +sanctions list synchronisation; "
+    "contact: your-compliance-team)"
+)
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -34,6 +39,7 @@ class SourceConfig:
     page_url: str | None = None  # HTML page to read for the file link (BeautifulSoup)
     link_pattern: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    user_agent: str | None = None  # None: Settings.user_agent; a User-Agent header wins over both
     interval_minutes: float = 15.0
     cron: str | None = None
     timeout: float = 120.0
@@ -49,6 +55,10 @@ class SourceConfig:
     enabled: bool = True
     enabled_if_env: str | None = None  # on exactly when this environment variable is set
     stale_after_minutes: float = 360.0  # no successful sync for longer: shown as stale
+
+    def request_headers(self, default_user_agent: str) -> dict[str, str]:
+        """Headers for every request to this source: its User-Agent, then its own headers."""
+        return {"User-Agent": self.user_agent or default_user_agent, **self.headers}
 
 
 _SOURCE_KEYS = {f for f in SourceConfig.__dataclass_fields__ if f != "name"}
@@ -143,6 +153,7 @@ def _check_type(key: str, value: Any, where: str) -> Any:
         "page_url": (str,),
         "link_pattern": (str,),
         "headers": (dict,),
+        "user_agent": (str,),
         "interval_minutes": (int, float),
         "cron": (str,),
         "timeout": (int, float),
@@ -169,6 +180,8 @@ def _check_type(key: str, value: Any, where: str) -> Any:
 def _check_value(key: str, value: Any, where: str) -> Any:
     if key == "headers" and not all(isinstance(v, str) for v in value.values()):
         raise ConfigError(f"{where} values must be strings", key=where.split(": ", 1)[-1])
+    if key == "user_agent" and not value.strip():
+        raise ConfigError(f"{where} must not be empty", key=where.split(": ", 1)[-1])
     if key in {"interval_minutes", "timeout", "stale_after_minutes"} and value <= 0:
         raise ConfigError(f"{where} must be positive", key=where.split(": ", 1)[-1])
     floats = {

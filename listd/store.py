@@ -33,6 +33,10 @@ from listd.model import Entity, entity_from_json, entity_to_json
 log = get_logger(__name__)
 
 _CHUNK = 500  # entities per pipeline round trip when writing a snapshot
+# More deltas than this are staged in a list, 500 per round trip, before the activation
+# script: packing 20,000 of them (40 MB) into one command held the event loop for a second.
+_STAGE_OVER = 1000
+_STAGE_TTL_S = 3600
 _LOCK_TTL_MS = 60 * 1000  # extended by a heartbeat every 20 s while the sync runs
 _LOCK_POLL_S = 0.5  # how often a sync waiting for the lock tries again
 
@@ -42,9 +46,12 @@ if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) 
 return 0
 """
 # The publication step. KEYS: current, state, delta seq, delta stream, sources, held,
-# leader lease, entity index start, delta floor, then the entity index of each delta.
-# ARGV: leader token ("" = not fenced), expected version ("" = none), new version,
-# source, n state pairs, pairs..., then one delta JSON per remaining argument.
+# leader lease, entity index start, delta floor, staged deltas (a list; may not exist),
+# then the entity index of each delta in ARGV. ARGV: leader token ("" = not fenced), expected
+# version ("" = none), new version, source, n state pairs, pairs..., then one delta JSON per
+# remaining argument. A large publication stages its deltas in the list instead, each entry
+# "<entity index key>\n<delta JSON>" (JSON as listd writes it has no raw newline); those index
+# keys are not declared in KEYS, which is safe because every listd key shares one hash tag.
 _ACTIVATE = """
 if ARGV[1] ~= '' and redis.call('GET', KEYS[7]) ~= ARGV[1] then
   return redis.error_reply('LISTD_FENCED the leader lease is held by another process')
@@ -57,7 +64,7 @@ local nstate = tonumber(ARGV[5])
 local i = 6 + 2 * nstate
 local first, last = 0, 0
 local floor = redis.call('GET', KEYS[9]) or '0'
-local k = 10
+local k = 11
 while i <= #ARGV do
   last = redis.call('INCR', KEYS[3])
   if first == 0 then first = last end
@@ -67,6 +74,16 @@ while i <= #ARGV do
   i = i + 1
   k = k + 1
 end
+for _, line in ipairs(redis.call('LRANGE', KEYS[10], 0, -1)) do
+  local cut = string.find(line, string.char(10), 1, true)
+  local index = string.sub(line, 1, cut - 1)
+  last = redis.call('INCR', KEYS[3])
+  if first == 0 then first = last end
+  redis.call('XADD', KEYS[4], last .. '-0', 'd', string.sub(line, cut + 1))
+  redis.call('ZADD', index, last, last)
+  redis.call('ZREMRANGEBYSCORE', index, '-inf', floor)
+end
+redis.call('DEL', KEYS[10])
 if first > 0 then redis.call('SETNX', KEYS[8], first) end
 if last == 0 then last = tonumber(redis.call('GET', KEYS[3]) or '0') end
 redis.call('SET', KEYS[1], ARGV[3])
@@ -298,8 +315,12 @@ class Store:
         *,
         published: str | None = None,
         hashes: dict[str, str] | None = None,
+        encoded: dict[str, bytes] | None = None,
     ) -> Snapshot:
-        """Write a complete new version keyspace for `source`. Not yet visible to readers."""
+        """Write a complete new version keyspace for `source`. Not yet visible to readers.
+
+        `hashes` and `encoded` (entity JSON), when the caller has them, spare computing
+        them again here, on the event loop."""
         number = await self.redis.incr(self.keys.version_counter(source))
         version = str(number)
         await self.redis.zadd(self.keys.versions(source), {version: number})
@@ -312,10 +333,14 @@ class Store:
 
         async def flush() -> None:
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.hset(k_ent, mapping={e.id: entity_to_json(e) for e in batch})
+                pipe.hset(k_ent, mapping={e.id: json_of(e) for e in batch})
                 pipe.hset(k_hash, mapping={e.id: all_hashes[e.id] for e in batch})
                 await pipe.execute()
             batch.clear()
+
+        def json_of(entity: Entity) -> bytes:
+            known = encoded.get(entity.id) if encoded else None
+            return known if known is not None else entity_to_json(entity)
 
         for entity in entities:
             if entity.id in all_hashes:
@@ -369,11 +394,16 @@ class Store:
         for key, value in {**state, "entities": snapshot.entities}.items():
             fields += [key, value]
         fields += ["content_hash", snapshot.content_hash]
-        indexes = [self.keys.entity_deltas(json.loads(d)["entity_id"]) for d in deltas]
+        staging = self.keys.staged_deltas(source, snapshot.version)
+        if len(deltas) > _STAGE_OVER:
+            await self._stage(staging, await asyncio.to_thread(self._staged_lines, deltas))
+            deltas, indexes = (), []
+        else:
+            indexes = self._index_keys(deltas)
         try:
             first, last = await self.redis.eval(
                 _ACTIVATE,
-                9 + len(indexes),
+                10 + len(indexes),
                 self.keys.current(source),
                 self.keys.source_state(source),
                 self.keys.delta_seq(),
@@ -383,6 +413,7 @@ class Store:
                 fence.key if fence else self.keys.lease(LEADER),
                 self.keys.entity_deltas_from(),
                 self.keys.delta_floor(),
+                staging,
                 *indexes,
                 fence.token if fence else "",
                 expected or "",
@@ -399,6 +430,23 @@ class Store:
                 raise LeaseLost(f"{source}: no longer the leader; not published") from exc
             raise
         return int(first), int(last)
+
+    def _index_keys(self, deltas: Sequence[str]) -> list[str]:
+        """The entity index key of each delta (its entity's history)."""
+        return [self.keys.entity_deltas(json.loads(d)["entity_id"]) for d in deltas]
+
+    def _staged_lines(self, deltas: Sequence[str]) -> list[str]:
+        """Staging entries for `deltas`: "<entity index key>\n<delta JSON>" (run in a thread)."""
+        return [f"{key}\n{d}" for key, d in zip(self._index_keys(deltas), deltas, strict=True)]
+
+    async def _stage(self, key: str, lines: Sequence[str]) -> None:
+        """Push staging `lines` to `key` in chunks, each its own round trip."""
+        await self.redis.delete(key)
+        for start in range(0, len(lines), _CHUNK):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.rpush(key, *lines[start : start + _CHUNK])
+                pipe.expire(key, _STAGE_TTL_S)
+                await pipe.execute()
 
     async def announce(self, source: str, version: str, first: int, last: int) -> None:
         message = {"source": source, "version": version, "first": first, "last": last}
@@ -587,7 +635,8 @@ class Store:
         if version is None:
             return []
         data = await self.redis.hgetall(self.keys.snap_entities(source, version))
-        return [entity_from_json(data[k]) for k in sorted(data)]
+        # In a thread: decoding a 20,000-entity list is CPU the event loop should not wait on.
+        return await asyncio.to_thread(lambda: [entity_from_json(data[k]) for k in sorted(data)])
 
     async def by_document(self, number: str, sources: Sequence[str]) -> list[str]:
         key = document_key(number)

@@ -8,9 +8,12 @@ was: nothing becomes visible before the final pointer flip.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import hashlib
 import json
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field, replace
@@ -21,10 +24,10 @@ import aiohttp
 from redis.exceptions import RedisError
 
 from listd import delta
-from listd.errors import ListdError, NotFound, SourceError, ValidationFailed
+from listd.errors import ListdError, NotFound, SourceError, SourceRefused, ValidationFailed
 from listd.fetch import fetch
 from listd.logs import get_logger
-from listd.model import Entity, entity_to_json
+from listd.model import Entity
 from listd.normalize import normalize_entity
 from listd.scrapers import Scraper, scraper
 from listd.scrapers.discovery import find_link
@@ -34,6 +37,13 @@ from listd.store import Fence, Snapshot, SourceLock, Store, now_iso, snapshot_ha
 log = get_logger(__name__)
 
 _HTML = frozenset({"text/html", "application/xhtml+xml"})
+# From this size on, the schema check runs in a child process (the 29 MB SDN.XML, the 104 MB
+# SDN_ENHANCED.XML): its whole-document tree never enters the daemon. Smaller lists (the UN's
+# 2 MB) are checked in the worker thread, sparing a process start.
+ISOLATE_BYTES = 16 * 1024 * 1024
+CHECK_TIMEOUT_S = 900  # libxml2 checks 110 MB in seconds; a stuck child must not hold the lock
+_HTML_KINDS = frozenset({"un-html"})  # sources whose list is an HTML page
+_HTML_START = (b"<!doctype html", b"<html")
 Progress = Callable[[str], None]
 OnUpdate = Callable[[str, str], Awaitable[None]]
 
@@ -57,6 +67,7 @@ class SyncResult:
     first_seq: int | None = None
     last_seq: int | None = None
     held_reason: str | None = None
+    phases: dict[str, float] = field(default_factory=dict)  # seconds: validate, parse, ...
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -69,6 +80,16 @@ class Parsed:
     content_hash: str
     published: str | None
     warnings: list[str]
+    encoded: dict[str, bytes] = field(default_factory=dict)  # entity id -> entity JSON
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per step
+
+
+def fetched_html(content_type: str | None, raw: bytes) -> bool:
+    """Whether a fetched answer is an HTML page, by its Content-Type or its first bytes."""
+    if content_type is None:
+        return False
+    head = raw[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return content_type in _HTML or head.startswith(_HTML_START)
 
 
 def guard(cfg: SourceConfig, new_count: int, old_count: int, removed: int) -> str | None:
@@ -115,24 +136,145 @@ def restamp(entity: Entity, source: str) -> Entity:
     return replace(entity, source=source, id=f"{source}:{local}")
 
 
+def _check_apart(kind: str, raw: bytes) -> tuple[float, dict[str, Any] | None]:
+    """Run the schema check of `raw` in a child process: its seconds, and a refusal if any."""
+    try:
+        proc = subprocess.run(  # noqa: S603 - our own interpreter and module, no shell
+            [sys.executable, "-m", "listd.scrapers.check", kind],
+            input=raw,
+            capture_output=True,
+            check=False,
+            timeout=CHECK_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        raise ValidationFailed(
+            f"validation took longer than {CHECK_TIMEOUT_S} s; refusing the document"
+        ) from None
+    if proc.returncode != 0:
+        tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
+        raise ValidationFailed(f"the validation process failed: {tail[0]}")
+    answer = json.loads(proc.stdout.splitlines()[-1])
+    return float(answer["seconds"]), answer["refused"]
+
+
 def process(scr: Scraper, raw: bytes, source: str | None = None) -> Parsed:
-    """Validate, parse and normalise a document. CPU-bound and pure: runs in a worker thread."""
-    scr.validate(raw)
+    """Validate, parse, normalise and encode a document. CPU-bound and pure: runs in a
+    worker thread, and checks a large document in a child process meanwhile.
+
+    The child holds the whole parsed tree the schema check needs (about 6x the file) and
+    gives that memory back when it exits; this side reads one record at a time. Nothing
+    leaves here before the check has passed."""
+    phases: dict[str, float] = {}
+    pool: concurrent.futures.ThreadPoolExecutor | None = None
+    checked: concurrent.futures.Future[tuple[float, dict[str, Any] | None]] | None = None
+    started = time.perf_counter()
+    if len(raw) >= ISOLATE_BYTES:
+        pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="listd-check")
+        checked = pool.submit(_check_apart, scr.kind, raw)
+    else:
+        scr.validate_fast(raw)
+        phases["validate"] = time.perf_counter() - started
+    try:
+        records = _records(scr, raw, source, phases)
+    except ValidationFailed as exc:
+        if checked is None:
+            raise
+        records, failure = None, exc
+    finally:
+        if pool is not None:
+            assert checked is not None
+            try:
+                phases["validate"], refused = checked.result()
+            finally:
+                pool.shutdown()
+            if refused is not None:
+                message = refused.pop("message")
+                raise ValidationFailed(message, **refused) from None
+    if records is None:
+        raise failure
+    return records
+
+
+def _records(scr: Scraper, raw: bytes, source: str | None, phases: dict[str, float]) -> Parsed:
+    """Parse, normalise and encode every record of a document (the check runs elsewhere)."""
     entities: list[Entity] = []
-    seen: set[str] = set()
+    encoded: dict[str, bytes] = {}
+    hashes: dict[str, str] = {}
     warnings: list[str] = []
-    for parsed in scr.parse(raw):
+    parse = normalise = encode = 0.0
+    clock = time.perf_counter
+    records = scr.records(raw)
+    while True:
+        t0 = clock()
+        parsed = next(records, None)
+        t1 = clock()
+        parse += t1 - t0
+        if parsed is None:
+            break
         entity = restamp(parsed, source or parsed.source)
-        if entity.id in seen:
+        if entity.id in hashes:
             raise ValidationFailed(f"entity id {entity.id} occurs twice in the document")
-        seen.add(entity.id)
         for tag in entity.meta.get("unknown", ()):
             warnings.append(f"{entity.id}: unknown element {tag}")
         for warning in entity.meta.get("warnings", ()):
             warnings.append(f"{entity.id}: {warning}")
-        entities.append(normalize_entity(entity))
-    hashes = {e.id: e.content_hash() for e in entities}
-    return Parsed(entities, hashes, snapshot_hash(hashes), scr.published(raw), warnings)
+        entity = normalize_entity(entity)
+        t2 = clock()
+        encoded[entity.id], hashes[entity.id] = entity.encode()
+        entities.append(entity)
+        normalise += t2 - t1
+        encode += clock() - t2
+    phases.update(parse=parse, normalise=normalise + encode)
+    return Parsed(
+        entities,
+        hashes,
+        snapshot_hash(hashes),
+        scr.published(raw),
+        warnings,
+        encoded,
+        phases,
+    )
+
+
+def undated_sha256(scr: Scraper, raw: bytes) -> str | None:
+    """sha256 of `raw` without its publication date's value; None if it has no such date."""
+    span = scr.date_span(raw)
+    if span is None:
+        return None
+    view = memoryview(raw)
+    digest = hashlib.sha256(view[: span[0]])
+    digest.update(view[span[1] :])
+    return digest.hexdigest()
+
+
+def _payloads(
+    name: str,
+    version: str,
+    current: str | None,
+    at: str,
+    plan: delta.Plan,
+    new_json: dict[str, str],
+    old_json: dict[str, str],
+) -> list[str]:
+    """The delta JSON documents of one publication, in entity-id order."""
+    return [
+        json.dumps(
+            {
+                "source": name,
+                "op": c.op,
+                "entity_id": c.entity_id,
+                "at": at,
+                "version": version,
+                "previous_version": current,
+                "changes": c.changes,
+                "class": c.klass,
+                "entity": c.entity,
+            },
+            ensure_ascii=False,
+            sort_keys=True,
+        )
+        for c in delta.changes(plan, new_json, old_json)
+    ]
 
 
 class Syncer:
@@ -228,7 +370,7 @@ class Syncer:
         state = await self.store.state(name)
         current = await self.store.current_version(name)
         validators: dict[str, str] = {}
-        content_type = ""
+        content_type: str | None = None  # None: a local file, not an HTTP answer
         if raw is None:
             if self.session is None:
                 raise SourceError("no HTTP session available for fetching")
@@ -237,7 +379,7 @@ class Syncer:
             fetched = await fetch(
                 self.session,
                 url,
-                headers={"User-Agent": self.settings.user_agent, **cfg.headers},
+                headers=cfg.request_headers(self.settings.user_agent),
                 # Only send validators when we still hold the data they describe.
                 etag=state.get("etag") if current else None,
                 last_modified=state.get("last_modified") if current else None,
@@ -264,7 +406,10 @@ class Syncer:
                 f"{name}: the document is over the {cfg.max_bytes} byte limit (max_bytes)",
                 max_bytes=cfg.max_bytes,
             )
-        raw_sha = hashlib.sha256(raw).hexdigest()
+        # In a thread: hashlib lets go of the GIL, and 100 MB take a tenth of a second.
+        raw_sha, undated = await asyncio.to_thread(
+            lambda: (hashlib.sha256(raw).hexdigest(), undated_sha256(scr, raw))
+        )
         if current and raw_sha == state.get("raw_sha256"):
             # Same bytes as the list we serve: no need to validate or parse again.
             result.outcome = "unchanged"
@@ -273,18 +418,39 @@ class Syncer:
             result.published = state.get("published") or None
             await self._succeeded(name, result, validators | provenance)
             return
+        if current and undated and undated == state.get("undated_sha256"):
+            # The list we serve, re-published under a new date (the UN's dateGenerated moves
+            # daily): byte for byte the same records, so nothing to validate, parse or store.
+            result.outcome = "unchanged"
+            result.version = current
+            result.entities = int(state.get("entities", 0))
+            result.published = scr.published(raw)
+            extra = {
+                **validators,
+                **provenance,
+                "raw_sha256": raw_sha,
+                "published": result.published or "",
+            }
+            await self._succeeded(name, result, extra)
+            return
         say(f"validating and parsing {len(raw):,} bytes")
         try:
             parsed = await asyncio.to_thread(process, scr, raw, name)
         except ValidationFailed as exc:
             # The document decides, not the Content-Type (publishers mislabel lists), but an
-            # HTML answer is usually an error or maintenance page: say so.
-            if content_type in _HTML:
-                exc.message = f"{exc.message} (the server answered {content_type}: an error page?)"
-                exc.args = (exc.message,)
+            # HTML answer where a list was expected is a firewall, error or maintenance page.
+            if fetched_html(content_type, raw) and scr.kind not in _HTML_KINDS:
+                label = content_type if content_type in _HTML else "an HTML page"
+                raise SourceRefused(
+                    f"the source refused this client: the server answered {label}: an error "
+                    "page? (HTML instead of the list); see the User-Agent setting",
+                    content_type=content_type,
+                    reason=exc.message,
+                ) from None
             raise
         result.published = parsed.published
         result.warnings = parsed.warnings
+        result.phases = {k: round(v, 3) for k, v in parsed.phases.items()}
         for warning in parsed.warnings[:50]:
             log.warning("parse warning", source=name, warning=warning)
         if not parsed.entities:
@@ -293,6 +459,7 @@ class Syncer:
             **validators,
             **provenance,
             "raw_sha256": raw_sha,
+            "undated_sha256": undated or "",
             "published": parsed.published or "",
         }
         held = await self.store.held(name)
@@ -307,7 +474,7 @@ class Syncer:
             await self._succeeded(name, result, extra)
             return
         old_hashes = await self.store.content_hashes(name, current) if current else {}
-        plan = delta.plan(old_hashes, parsed.hashes)
+        plan = await asyncio.to_thread(delta.plan, old_hashes, parsed.hashes)
         result.entities = len(parsed.entities)
         result.deltas = plan.counts()
         reason = guard(cfg, len(parsed.entities), len(old_hashes), len(plan.removed))
@@ -318,15 +485,21 @@ class Syncer:
             await self._hold(name, parsed, plan, reason, extra, held, result)
             return
         say(f"storing {len(parsed.entities):,} entities")
+        clock = time.perf_counter()
         snapshot = await self.store.write_snapshot(
-            name, parsed.entities, published=parsed.published, hashes=parsed.hashes
+            name,
+            parsed.entities,
+            published=parsed.published,
+            hashes=parsed.hashes,
+            encoded=parsed.encoded,
         )
-        new_json = {
-            e.id: entity_to_json(e).decode()
-            for e in parsed.entities
-            if e.id in set(plan.added) | set(plan.amended)
-        }
+        result.phases["store"] = round(time.perf_counter() - clock, 3)
+        new_json = await asyncio.to_thread(
+            lambda: {i: parsed.encoded[i].decode() for i in (*plan.added, *plan.amended)}
+        )
+        clock = time.perf_counter()
         await self.publish(name, snapshot, current, plan, new_json, extra, result, fence)
+        result.phases["publish"] = round(time.perf_counter() - clock, 3)
         if held:
             await self.store.drop_held(name)
             log.info("held snapshot superseded", source=name, version=held.get("version"))
@@ -339,7 +512,7 @@ class Syncer:
         page = await fetch(
             self.session,
             cfg.page_url,
-            headers={"User-Agent": self.settings.user_agent, **cfg.headers},
+            headers=cfg.request_headers(self.settings.user_agent),
             timeout_s=cfg.timeout,
             retries=cfg.retries,
             max_bytes=20 * 1024 * 1024,
@@ -367,24 +540,10 @@ class Syncer:
         if current and old_ids:
             old_json = await self.store.entity_json(name, current, old_ids)
         at = now_iso()
-        payloads = [
-            json.dumps(
-                {
-                    "source": name,
-                    "op": c.op,
-                    "entity_id": c.entity_id,
-                    "at": at,
-                    "version": snapshot.version,
-                    "previous_version": current,
-                    "changes": c.changes,
-                    "class": c.klass,
-                    "entity": c.entity,
-                },
-                ensure_ascii=False,
-                sort_keys=True,
-            )
-            for c in delta.changes(plan, new_json, old_json)
-        ]
+        # In a thread: a first load turns 20,000 entities into deltas, seconds of CPU.
+        payloads = await asyncio.to_thread(
+            _payloads, name, snapshot.version, current, at, plan, new_json, old_json
+        )
         state: dict[str, str | int] = {
             **extra,
             "status": "ok",
@@ -439,7 +598,11 @@ class Syncer:
             await self.store.set_state(name, last_error="")
             return
         snapshot = await self.store.write_snapshot(
-            name, parsed.entities, published=parsed.published, hashes=parsed.hashes
+            name,
+            parsed.entities,
+            published=parsed.published,
+            hashes=parsed.hashes,
+            encoded=parsed.encoded,
         )
         result.version = snapshot.version
         await self.store.hold(

@@ -17,7 +17,7 @@ from prometheus_client import generate_latest
 from redis.asyncio import Redis
 
 from listd.api.metrics import Metrics
-from listd.errors import FetchError, SourceError, ValidationFailed
+from listd.errors import FetchError, SourceError, SourceRefused, ValidationFailed
 from listd.keys import Keys
 from listd.settings import Settings
 from listd.store import Store
@@ -131,11 +131,12 @@ async def test_an_html_page_with_200_is_named_as_such(
     source_server.put(PATH, b"<html><body><h1>Scheduled maintenance</h1></body></html>")
     source_server.content_type = "text/html; charset=utf-8"
     try:
-        with pytest.raises(ValidationFailed, match="answered text/html: an error page"):
+        with pytest.raises(SourceRefused, match="answered text/html: an error page") as caught:
             await syncer.sync("un")
     finally:
         assert syncer.session is not None
         await syncer.session.close()
+    assert "see the User-Agent setting" in caught.value.message
     await assert_untouched_and_visible(store, version, "text/html")
 
 

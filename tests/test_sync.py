@@ -8,7 +8,7 @@ import aiohttp
 import pytest
 from redis.asyncio import Redis
 
-from listd.errors import FetchError, SyncInProgress, ValidationFailed
+from listd.errors import FetchError, SourceRefused, SyncInProgress, ValidationFailed
 from listd.keys import Keys
 from listd.model import Entity
 from listd.scrapers import scraper
@@ -230,11 +230,12 @@ async def test_http_404_fails_without_retry(
 async def test_http_error_page_instead_of_xml_is_rejected(
     redis: Redis, settings: Settings, source_server: SourceServer
 ) -> None:
+    # Labelled application/xml: the body, not the label, shows it is an HTML page.
     source_server.put("/consolidated.xml", b"<html><body>Service Unavailable</body></html>")
     s = with_url(settings, "un", source_server.url("/consolidated.xml"))
     store = store_for(redis, s)
     async with aiohttp.ClientSession() as session:
-        with pytest.raises(ValidationFailed):
+        with pytest.raises(SourceRefused, match="answered an HTML page: an error page"):
             await Syncer(s, store, session).sync("un")
     assert await store.current_version("un") is None
     # No validators kept for a rejected body: the next try downloads it again.
@@ -306,3 +307,56 @@ async def test_a_lock_whose_set_landed_before_a_dropped_reply_is_ours(
     assert await redis.get(lock.key) is None
     result = await Syncer(settings, store).sync("un", raw=un_file("2018-06-07").read_bytes())
     assert result.outcome == "updated"
+
+
+async def test_a_new_date_alone_is_recognised_without_parsing(
+    redis: Redis, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 2025-11-15 and 2025-11-20 differ only in the value of dateGenerated.
+    store = store_for(redis, settings)
+    syncer = Syncer(settings, store)
+    first = await syncer.sync("un", raw=un_file("2025-11-15").read_bytes())
+    assert set(first.phases) == {"validate", "parse", "normalise", "store", "publish"}
+
+    def never(*_: object) -> None:
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr("listd.sync.process", never)
+    second = await syncer.sync("un", raw=un_file("2025-11-20").read_bytes())
+    assert (second.outcome, second.version) == ("unchanged", first.version)
+    assert second.published == "2025-11-20T23:00:09.067Z"
+    assert (await store.state("un"))["published"] == "2025-11-20T23:00:09.067Z"
+    # Any other byte changed: validated and parsed as usual (here: refused, as it must be).
+    raw = un_file("2025-11-20").read_bytes().replace(b"<DATAID>", b"<DATAID> ", 1)
+    with pytest.raises(AssertionError, match="parsed again"):
+        await syncer.sync("un", raw=raw)
+
+
+async def test_a_large_document_is_checked_in_a_child_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("listd.sync.ISOLATE_BYTES", 0)
+    un = scraper("un")
+    parsed = process(un, NEWEST.read_bytes(), "un")
+    assert len(parsed.entities) == 1009 and parsed.phases["validate"] > 0
+    bad = NEWEST.read_bytes().replace(b"<LISTED_ON>2012-10-18<", b"<LISTED_ON>18 Oct 2012<", 1)
+    with pytest.raises(ValidationFailed) as caught:
+        process(un, bad, "un")
+    # xmlschema's explanation, from the child, with its details intact.
+    assert "(record QDi.312)" in caught.value.message and "LISTED_ON" in caught.value.message
+    assert caught.value.detail["record"] == "QDi.312" and caught.value.detail["line"] > 0
+    with pytest.raises(ValidationFailed, match="not well-formed"):
+        process(un, NEWEST.read_bytes()[:100_000], "un")
+
+
+async def test_many_deltas_are_staged_and_published_in_order(
+    redis: Redis, settings: Settings
+) -> None:
+    store = store_for(redis, settings)
+    # The UN's first load: 1,009 added entities, over the staging threshold.
+    result = await Syncer(settings, store).sync("un", raw=NEWEST.read_bytes())
+    assert (result.first_seq, result.last_seq) == (1, 1009)
+    deltas, _ = await store.read_deltas(0, 2000)
+    assert [d["seq"] for d in deltas] == list(range(1, 1010))
+    assert [d["entity_id"] for d in deltas] == sorted(d["entity_id"] for d in deltas)
+    assert not [k async for k in redis.scan_iter(match=f"*{settings.key_prefix}*staged*")]

@@ -200,6 +200,7 @@ def _schemas() -> dict[str, Schema]:
             "duration": {"type": "number"},
             "error": {"type": ["string", "null"]},
             "deltas": {"type": "object", "additionalProperties": {"type": "integer"}},
+            "phases": {"type": "object", "additionalProperties": {"type": "number"}},
         },
         ("source", "outcome"),
         closed=False,

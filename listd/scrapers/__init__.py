@@ -1,7 +1,10 @@
 """Source plug-ins: one module per source kind, each with a pure `parse(raw) -> Iterator[Entity]`.
 
 A scraper module exposes `KIND`, `validate(raw)` (raises ValidationFailed),
-`parse(raw)` and `published(raw)` (the date the document states about itself).
+`parse(raw)` and `published(raw)` (the date the document states about itself). Optionally
+`validate_fast(raw)` (the same verdict as `validate`, faster), `records(raw)` (`parse` in bounded
+memory, for a validated document) and `date_span(raw)` (where the publication date's value
+sits, so a list re-published unchanged under a new date is recognised without parsing).
 """
 
 from __future__ import annotations
@@ -31,6 +34,19 @@ class Scraper:
     validate: Callable[[bytes], None]
     parse: Callable[[bytes], Iterator[Entity]]
     published: Callable[[bytes], str | None]
+    # Optional: default to validate, parse and "no date span".
+    validate_fast: Callable[[bytes], None] = None  # type: ignore[assignment]
+    records: Callable[[bytes], Iterator[Entity]] = None  # type: ignore[assignment]
+    date_span: Callable[[bytes], tuple[int, int] | None] = None  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        # Frozen: fill the defaults the only way a frozen dataclass allows.
+        if self.validate_fast is None:
+            object.__setattr__(self, "validate_fast", self.validate)
+        if self.records is None:
+            object.__setattr__(self, "records", self.parse)
+        if self.date_span is None:
+            object.__setattr__(self, "date_span", _no_date_span)
 
 
 @cache
@@ -46,4 +62,11 @@ def scraper(kind: str) -> Scraper:
         validate=module.validate,
         parse=module.parse,
         published=module.published,
+        validate_fast=getattr(module, "validate_fast", module.validate),
+        records=getattr(module, "records", module.parse),
+        date_span=getattr(module, "date_span", _no_date_span),
     )
+
+
+def _no_date_span(raw: bytes) -> tuple[int, int] | None:
+    return None

@@ -35,7 +35,8 @@ from listd.model import (
     Quality,
     Schema,
 )
-from listd.scrapers.safexml import parse_xml
+from listd.scrapers import xsd
+from listd.scrapers.safexml import iter_records, parse_xml, root_tag
 
 KIND = "ofac"
 
@@ -191,6 +192,8 @@ _REGION = "Region: "
 UMBRELLA_LISTS = frozenset({"Consolidated List"})
 
 _WHITESPACE = re.compile(r"\s+")
+_WORD = r"[^\s\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]+"  # no whitespace, no bidi control
+_PLAIN = re.compile(f"{_WORD}(?: {_WORD})*")  # already clean: single spaces, no padding
 # Enhanced XML wraps Arabic names in RLE...PDF; bidi controls are layout, not name.
 _BIDI = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
 _MONTHS = {
@@ -203,6 +206,8 @@ _OFAC_DATE = re.compile(r"(?:(\d{1,2}) )?(?:([A-Za-z]{3}) )?(\d{4})")
 _CIRCA = re.compile(r"(?i)(?:circa|approximately|approx\.?|about|c\.)\s+")
 _PUBLISH_DATE = re.compile(rb"<(?:[\w.-]+:)?Publish_Date>\s*(\d{1,2})/(\d{1,2})/(\d{4})\s*<")
 _DATA_AS_OF = re.compile(rb"<(?:[\w.-]+:)?dataAsOf>\s*([^<\s]{1,64})\s*<")
+
+_DATE_TIME = re.compile(rb"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})?")
 
 _T = TypeVar("_T")
 
@@ -235,6 +240,19 @@ def validate(raw: bytes) -> None:
         _check_record_count(root)
 
 
+def validate_fast(raw: bytes) -> None:
+    """`validate`, with libxml2 doing the bulk work and xmlschema explaining a rejection."""
+    xml = _unzip(raw) if raw.startswith(ZIP_MAGIC) else raw
+    _refuse_html(xml)
+    root = parse_xml(xml, compact=True)
+    fmt = _format(root)
+    name = SCHEMA_FILES[fmt]
+    _rename_namespace(root, xsd.target_namespace(name))
+    xsd.check(root, name, lambda: validate(raw), f"OFAC {fmt}")
+    if fmt == "sdn":
+        _check_record_count(root)
+
+
 def published(raw: bytes) -> str | None:
     """sdnList Publish_Date as YYYY-MM-DD, or Enhanced dataAsOf as published; from the head only."""
     try:
@@ -262,18 +280,52 @@ def parse(raw: bytes) -> Iterator[Entity]:
                 yield _enhanced_entity(el, refs)
 
 
+def date_span(raw: bytes) -> tuple[int, int] | None:
+    """Where the Publish_Date or dataAsOf value sits in `raw` (never inside a zip)."""
+    if raw.startswith(ZIP_MAGIC):
+        return None
+    head = raw[:16384]
+    match = _PUBLISH_DATE.search(head)
+    if match is not None:
+        return match.start(1), match.end(3)
+    match = _DATA_AS_OF.search(head)
+    if match is not None and _DATE_TIME.fullmatch(match.group(1)):
+        return match.span(1)
+    return None
+
+
+def records(raw: bytes) -> Iterator[Entity]:
+    """`parse` in bounded memory (one record at a time), for a document `validate_fast` accepted."""
+    if raw.startswith(ZIP_MAGIC):
+        raw = _unzip(raw)
+    _refuse_html(raw)
+    fmt = FORMATS.get(etree.QName(root_tag(raw)).localname)
+    if fmt == "sdn":
+        for el in iter_records(raw, ("{*}sdnEntry",)):
+            if el.getparent() is el.getroottree().getroot():
+                yield _sdn_entry(el)
+        return
+    refs: _References | None = None
+    for el in iter_records(raw, ("{*}entity",)):
+        parent = el.getparent()
+        root = el.getroottree().getroot()
+        if parent is None or _local(parent.tag) != "entities" or parent.getparent() is not root:
+            continue
+        if refs is None:
+            refs = _References(root)  # referenceValues and featureTypes precede the entities
+        yield _enhanced_entity(el, refs)
+
+
 # -- loading -------------------------------------------------------------------------------
 
 
-def _load(raw: bytes) -> tuple[Format, etree._Element]:
-    if raw.startswith(ZIP_MAGIC):
-        raw = _unzip(raw)
-    if not raw or raw.isspace():
-        raise ValidationFailed("empty document")
+def _refuse_html(raw: bytes) -> None:
     start = raw[:512].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
     if start.startswith((b"<!doctype html", b"<html")):
         raise ValidationFailed("got an HTML page, not an OFAC XML file")
-    root = parse_xml(raw)
+
+
+def _format(root: etree._Element) -> Format:
     name = etree.QName(root)
     fmt = FORMATS.get(name.localname)
     if fmt is None:
@@ -283,7 +335,17 @@ def _load(raw: bytes) -> tuple[Format, etree._Element]:
             "expected an OFAC <sdnList> or Enhanced XML <sanctionsData> document",
             root=name.localname,
         )
-    return fmt, root
+    return fmt
+
+
+def _load(raw: bytes) -> tuple[Format, etree._Element]:
+    if raw.startswith(ZIP_MAGIC):
+        raw = _unzip(raw)
+    if not raw or raw.isspace():
+        raise ValidationFailed("empty document")
+    _refuse_html(raw)
+    root = parse_xml(raw)
+    return _format(root), root
 
 
 def _xml_member(archive: zipfile.ZipFile) -> zipfile.ZipInfo:
@@ -441,7 +503,11 @@ class _Fields:
         return next(iter(self.texts(tag)), None)
 
     def texts(self, tag: str) -> tuple[str, ...]:
-        return _unique(v for v in (_clean(el.text) for el in self.pop(tag)) if v)
+        found = self.pop(tag)
+        if len(found) == 1:  # the common case, without building a generator chain
+            value = _clean(found[0].text)
+            return (value,) if value else ()
+        return _unique(v for v in (_clean(el.text) for el in found) if v)
 
     def ref(self, tag: str, refs: _References) -> str | None:
         """An Enhanced reference value (`<tag refId="...">`), resolved through referenceValues."""
@@ -1004,7 +1070,8 @@ def _clean(value: str | None) -> str | None:
     """Collapse whitespace, drop bidi controls; empty becomes None."""
     if value is None:
         return None
-    value = _WHITESPACE.sub(" ", _BIDI.sub("", value)).strip()
+    if not _PLAIN.fullmatch(value):  # most values need no work: skip two substitutions
+        value = _WHITESPACE.sub(" ", _BIDI.sub("", value)).strip()
     return value or None
 
 

@@ -18,7 +18,8 @@ from lxml import etree
 
 from listd.errors import ValidationFailed
 from listd.model import Address, BirthDate, Document, Entity, Name, Place, Quality, Schema
-from listd.scrapers.safexml import parse_xml
+from listd.scrapers import xsd
+from listd.scrapers.safexml import iter_records, parse_xml
 
 KIND = "un"
 
@@ -73,10 +74,13 @@ DATE_TYPES = frozenset({"EXACT", "APPROXIMATELY", "BETWEEN"})
 # Values the UN publishes for "not available" (FOURTH_NAME, NATIONALITY/VALUE, alias DOB).
 _PLACEHOLDERS = frozenset({"na", "null"})
 _WHITESPACE = re.compile(r"\s+")
+_PLAIN = re.compile(r"\S+(?: \S+)*")  # already clean: single spaces, no padding
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _YEAR_MONTH = re.compile(r"\d{4}(-\d{2})?")
 _YEAR_RANGE = re.compile(r"(\d{4})\s*-\s*(\d{4})")
 _DATE_GENERATED = re.compile(rb"""\bdateGenerated\s*=\s*["']([^"'<>]{1,64})["']""")
+
+_DATE_TIME = re.compile(rb"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})?")
 
 _T = TypeVar("_T")
 
@@ -102,6 +106,11 @@ def validate(raw: bytes) -> None:
     )
 
 
+def validate_fast(raw: bytes) -> None:
+    """`validate`, with libxml2 doing the bulk work and xmlschema explaining a rejection."""
+    xsd.check(parse_xml(raw, compact=True), "un.xsd", lambda: validate(raw), "UN")
+
+
 def published(raw: bytes) -> str | None:
     """The list's `dateGenerated`, read from the first few KB only."""
     match = _DATE_GENERATED.search(raw, 0, 4096)
@@ -115,6 +124,25 @@ def parse(raw: bytes) -> Iterator[Entity]:
         yield _entity(el, "person")
     for el in root.iterfind("ENTITIES/ENTITY"):
         yield _entity(el, "entity")
+
+
+def date_span(raw: bytes) -> tuple[int, int] | None:
+    """Where the value of `dateGenerated` sits in `raw`, if it is a plain xs:dateTime."""
+    match = _DATE_GENERATED.search(raw, 0, 4096)
+    if match is None or not _DATE_TIME.fullmatch(match.group(1)):
+        return None
+    return match.span(1)
+
+
+def records(raw: bytes) -> Iterator[Entity]:
+    """`parse` in bounded memory (one record at a time), for a document `validate_fast` accepted."""
+    containers = {"INDIVIDUAL": ("INDIVIDUALS", "person"), "ENTITY": ("ENTITIES", "entity")}
+    for el in iter_records(raw, tuple(containers)):
+        container, schema = containers[str(el.tag)]
+        parent = el.getparent()
+        root = el.getroottree().getroot()
+        if parent is not None and parent.tag == container and parent.getparent() is root:
+            yield _entity(el, schema)  # type: ignore[arg-type]
 
 
 # -- loading -------------------------------------------------------------------------------
@@ -170,7 +198,11 @@ class _Fields:
         return next(iter(self.texts(tag)), None)
 
     def texts(self, tag: str) -> tuple[str, ...]:
-        return _unique(v for v in (_clean(el.text) for el in self.pop(tag)) if v)
+        found = self.pop(tag)
+        if len(found) == 1:  # the common case, without building a generator chain
+            value = _clean(found[0].text)
+            return (value,) if value else ()
+        return _unique(v for v in (_clean(el.text) for el in found) if v)
 
     def values(self, tag: str) -> tuple[str, ...]:
         """Non-empty TAG/VALUE texts, e.g. NATIONALITY/VALUE."""
@@ -346,7 +378,8 @@ def _clean(value: str | None) -> str | None:
     """Collapse whitespace (values carry padding and hard line breaks); empty becomes None."""
     if value is None:
         return None
-    value = _WHITESPACE.sub(" ", value).strip()
+    if not _PLAIN.fullmatch(value):  # most values need no work: skip the substitution
+        value = _WHITESPACE.sub(" ", value).strip()
     return value if value and value not in _PLACEHOLDERS else None
 
 

@@ -1,0 +1,35 @@
+"""`python -m listd.scrapers.check KIND`: validate the document on stdin, in a process of its own.
+
+The sync runs this for large lists so that the whole-document tree the schema check needs
+(about six times the file) lives and dies in a short-lived process, never in the daemon. It
+prints one JSON line: {"seconds": ..., "refused": null} or the ValidationFailed as data
+({"message": ..., detail...}), since an exception's details do not cross a process boundary.
+A plain subprocess, not multiprocessing: a spawned child would re-import the daemon's
+`__main__` (the CLI) before doing anything.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+from listd.errors import ValidationFailed
+from listd.scrapers import scraper
+
+
+def main(kind: str) -> int:
+    raw = sys.stdin.buffer.read()
+    started = time.perf_counter()
+    refused: dict[str, object] | None = None
+    try:
+        scraper(kind).validate_fast(raw)
+    except ValidationFailed as exc:
+        refused = {"message": exc.message, **exc.detail}
+    seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "refused": refused}, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1]))
