@@ -33,6 +33,7 @@ from listd.keys import Keys
 from listd.normalize.kzid import check_iin
 from listd.screening import Query
 from listd.screening.evidence import MIN_IDENTIFIER, identifier_key
+from listd.server import hash_fields
 from listd.store import now_iso
 
 MAX_CUSTOMERS = 1_000_000
@@ -436,9 +437,7 @@ class WatchlistStore:
 
     async def _remove_unseen(self, sub_id: str, keep: set[str], report: Report) -> None:
         doomed: list[str] = []
-        async for ref in self.redis.hscan_iter(
-            self.keys.watchlist(sub_id), count=5000, no_values=True
-        ):
+        async for ref in hash_fields(self.redis, self.keys.watchlist(sub_id)):
             if ref not in keep:
                 doomed.append(ref)
         await self._delete(sub_id, doomed, report)
@@ -456,9 +455,7 @@ class WatchlistStore:
         """Mark every customer pending: the subscription's screening terms changed."""
         refs: list[str] = []
         marked = 0
-        async for ref in self.redis.hscan_iter(
-            self.keys.watchlist(sub_id), count=5000, no_values=True
-        ):
+        async for ref in hash_fields(self.redis, self.keys.watchlist(sub_id)):
             refs.append(ref)
             if len(refs) >= _CHUNK:
                 await self._mark(sub_id, {}, [], pending=refs)
