@@ -98,8 +98,9 @@ def other_server(config: pytest.Config) -> OtherServer:
     return config.stash[_OTHER]
 
 
-def is_store_test(item: pytest.Item | pytest.Function) -> bool:
-    return item.module.__name__ in STORE_MODULES or item.get_closest_marker("store") is not None  # type: ignore[attr-defined]
+def is_store_test(item: pytest.Function) -> bool:
+    marked = item.get_closest_marker("store") is not None
+    return marked or item.module.__name__ in STORE_MODULES
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -169,7 +170,12 @@ def redis_server_url(
     started the way listd starts its embedded server."""
     other = other_server(request.config)
     if other.binary is None:
-        why = "redis-server is not installed (apt install redis-server)"
+        named = os.environ.get("LISTD_TEST_REDIS_SERVER")
+        why = (
+            f"LISTD_TEST_REDIS_SERVER={named} is not a file"
+            if named
+            else "redis-server is not installed (apt install redis-server)"
+        )
         if os.environ.get("LISTD_REQUIRE_REDIS_SERVER") == "1":
             pytest.fail(f"LISTD_REQUIRE_REDIS_SERVER=1 but {why}")
         pytest.skip(why)
