@@ -2,7 +2,7 @@
 
 Redis is the embedded Valkey server (the same one `listd run` starts) unless
 LISTD_REDIS_URL points at another; never a Python fake. The tests of the modules in
-STORE_MODULES (and any marked `store`) run a second time on Debian's `redis-server`
+STORE_TESTS (and any marked `store`) run a second time on Debian's `redis-server`
 (or the binary LISTD_TEST_REDIS_SERVER names), so a command the oldest supported
 server lacks fails here; they skip when it is absent, or fail with
 LISTD_REQUIRE_REDIS_SERVER=1.
@@ -44,19 +44,26 @@ def un_file(date: str) -> Path:
     return UN / f"consolidated-{date}.xml"
 
 
-# Test modules whose tests drive the store's Redis commands themselves (syncs, deltas,
-# streams, Lua scripts, leases, the journal, watchlists and the dispatcher). Chosen so
-# that every Redis command listd sends is exercised at least once, and the second run
-# stays within a few minutes: HTTP, parsing and screening tests run on Valkey only.
-STORE_MODULES = frozenset({
-    "tests.test_sync", "tests.test_delta", "tests.test_sources",
+# The store tests: modules (every test in them) and single tests (module::name) that
+# drive the store's Redis commands themselves: syncs, deltas and their retention, Lua
+# scripts, leases, the journal, keys, watchlists, the dispatcher and its outbox. Every
+# command listd sends runs here at least once; tests whose time goes to parsing and
+# diffing list files, or to waiting out a lease, run on the embedded server only.
+STORE_TESTS = frozenset({
+    "tests.test_sync",
+    "tests.test_delta::test_deltas_are_published_in_order_with_entities",
+    "tests.test_delta::test_retention_answers_410_for_trimmed_positions",
+    "tests.test_delta::test_guard_holds_a_list_missing_half_its_records",
+    "tests.test_delta::test_approving_a_held_list_publishes_its_removals",
+    "tests.test_delta::test_truncated_file_publishes_nothing",
     "tests.access.test_journal", "tests.access.test_keys", "tests.access.test_maintenance",
     "tests.access.test_registrations",
     "tests.api.test_deltas_api",
     "tests.blocking.test_watchlist_servers", "tests.blocking.test_subscriptions_api",
     "tests.blocking.test_dispatch", "tests.blocking.test_delivery", "tests.blocking.test_lease",
     "tests.blocking.test_metrics", "tests.blocking.test_crash",
-    "tests.ops.test_fencing", "tests.ops.test_redis_servers",
+    "tests.ops.test_fencing::test_a_stale_leader_cannot_publish",
+    "tests.ops.test_redis_servers",
     "tests.screening.test_follow",
 })  # fmt: skip
 VALKEY = "valkey"
@@ -99,15 +106,16 @@ def other_server(config: pytest.Config) -> OtherServer:
 
 
 def is_store_test(item: pytest.Function) -> bool:
-    marked = item.get_closest_marker("store") is not None
-    return marked or item.module.__name__ in STORE_MODULES
+    module = item.module.__name__
+    listed = module in STORE_TESTS or f"{module}::{item.originalname}" in STORE_TESTS
+    return listed or item.get_closest_marker("store") is not None
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark the store tests, so that `pytest -m store` runs just them."""
     for item in items:
-        if isinstance(item, pytest.Function) and item.module.__name__ in STORE_MODULES:
+        if isinstance(item, pytest.Function) and is_store_test(item):
             item.add_marker(pytest.mark.store)
 
 
