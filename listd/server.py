@@ -2,7 +2,7 @@
 and fallbacks for the few commands newer than the oldest server supported.
 
 The floor is Redis 6.2 (so any Valkey): listd trims streams with `XTRIM MINID` and pages
-them with exclusive `XRANGE` bounds (`(id`), both new in 6.2. Newer commands are used
+them with exclusive `XRANGE`/`XREVRANGE` bounds (`(id`), both new in 6.2. Newer commands are used
 only with a fallback: `HSCAN ... NOVALUES` (Redis 7.4, Valkey 8) by `hash_fields`, and
 `XINFO GROUPS`' `lag` (Redis 7.0) by the metrics. docs/operations.md lists the servers.
 """

@@ -46,8 +46,8 @@ def un_file(date: str) -> Path:
 
 # The store tests: modules (every test in them) and single tests (module::name) that
 # drive the store's Redis commands themselves: syncs, deltas and their retention, Lua
-# scripts, leases, the journal, keys, watchlists, the dispatcher and its outbox. Every
-# command listd sends runs here at least once; tests whose time goes to parsing and
+# scripts, leases, the journal, keys, watchlists, the dispatcher and its outbox. Between
+# them they send each Redis command listd uses; tests whose time goes to parsing and
 # diffing list files, or to waiting out a lease, run on the embedded server only.
 STORE_TESTS = frozenset({
     "tests.test_sync",
