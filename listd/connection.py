@@ -15,7 +15,11 @@ from redis.exceptions import RedisError
 
 from listd.embedded import EmbeddedRedis
 from listd.errors import ConfigError
+from listd.logs import get_logger
+from listd.server import require_supported, server_info
 from listd.settings import Settings
+
+log = get_logger(__name__)
 
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
 SENTINEL_PORT = 26379
@@ -143,7 +147,8 @@ def client(url: str) -> Redis:
 
 @asynccontextmanager
 async def open_redis(settings: Settings) -> AsyncIterator[Redis]:
-    """Yield a connected client; start (and afterwards stop) the embedded server if needed."""
+    """Yield a connected client to a supported server; start (and afterwards stop) the
+    embedded server if needed."""
     async with open_server(settings) as (redis, _):
         yield redis
 
@@ -158,12 +163,24 @@ async def open_server(settings: Settings) -> AsyncIterator[tuple[Redis, Embedded
         embedded = EmbeddedRedis(settings.state_dir)
         url = await asyncio.to_thread(embedded.start)
     redis = client(url)
+    shown = url.rpartition("@")[2]  # never log the password
     try:
         try:
             await redis.ping()
+            found = await server_info(redis)
         except (RedisError, OSError) as exc:
-            shown = url.rpartition("@")[2]  # never log the password
             raise ConfigError(f"cannot reach Redis at {shown}: {exc}") from exc
+        if found is None:
+            log.warning("redis server version unknown: INFO is refused", url=shown)
+        else:
+            require_supported(found, shown)
+            log.info(
+                "redis server",
+                server=found.name,
+                version=found.version,
+                redis_version=found.redis_version,
+                url=shown,
+            )
         yield redis, embedded
     finally:
         await redis.aclose()

@@ -96,8 +96,9 @@ class EmbeddedRedisLost(ListdError):
 class EmbeddedRedis:
     """Start (or join) the embedded server for one state directory."""
 
-    def __init__(self, state_dir: Path) -> None:
+    def __init__(self, state_dir: Path, binary: Path | None = None) -> None:
         self.state_dir = state_dir.resolve()
+        self.binary = binary  # None: server_binary()
         self.data_dir = self.state_dir / "redis"
         self.socket = socket_path(self.state_dir)
         self._lock_file: IO[bytes] | None = None
@@ -149,7 +150,7 @@ class EmbeddedRedis:
         with contextlib.suppress(FileNotFoundError):
             self.socket.unlink()
         args = [
-            str(server_binary()),
+            str(self.binary or server_binary()),
             "--port", "0",
             "--unixsocket", str(self.socket),
             "--unixsocketperm", "700",

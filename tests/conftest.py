@@ -1,7 +1,11 @@
 """Shared fixtures: a real Redis server, a unique key prefix per test, a source server.
 
 Redis is the embedded Valkey server (the same one `listd run` starts) unless
-LISTD_REDIS_URL points at another; never a Python fake.
+LISTD_REDIS_URL points at another; never a Python fake. The tests of the modules in
+STORE_TESTS (and any marked `store`) run a second time on Debian's `redis-server`
+(or the binary LISTD_TEST_REDIS_SERVER names), so a command the oldest supported
+server lacks fails here; they skip when it is absent, or fail with
+LISTD_REQUIRE_REDIS_SERVER=1.
 """
 
 from __future__ import annotations
@@ -9,12 +13,17 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import re
+import shutil
 import socket
 import struct
+import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections import Counter
+from collections.abc import AsyncIterator, Generator, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -22,7 +31,7 @@ from aiohttp.test_utils import TestServer
 from redis.asyncio import Redis
 
 from listd.connection import client
-from listd.embedded import EmbeddedRedis
+from listd.embedded import EmbeddedRedis, server_binary
 from listd.keys import Keys
 from listd.settings import Settings, SourceConfig
 
@@ -35,8 +44,129 @@ def un_file(date: str) -> Path:
     return UN / f"consolidated-{date}.xml"
 
 
+# The store tests: modules (every test in them) and single tests (module::name) that
+# drive the store's Redis commands themselves: syncs, deltas and their retention, Lua
+# scripts, leases, the journal, keys, watchlists, the dispatcher and its outbox. Between
+# them they send each Redis command listd uses; tests whose time goes to parsing and
+# diffing list files, or to waiting out a lease, run on the embedded server only.
+STORE_TESTS = frozenset({
+    "tests.test_sync",
+    "tests.test_delta::test_deltas_are_published_in_order_with_entities",
+    "tests.test_delta::test_retention_answers_410_for_trimmed_positions",
+    "tests.test_delta::test_guard_holds_a_list_missing_half_its_records",
+    "tests.test_delta::test_approving_a_held_list_publishes_its_removals",
+    "tests.test_delta::test_truncated_file_publishes_nothing",
+    "tests.access.test_journal", "tests.access.test_keys", "tests.access.test_maintenance",
+    "tests.access.test_registrations",
+    "tests.api.test_deltas_api",
+    "tests.blocking.test_watchlist_servers", "tests.blocking.test_subscriptions_api",
+    "tests.blocking.test_dispatch", "tests.blocking.test_delivery", "tests.blocking.test_lease",
+    "tests.blocking.test_metrics", "tests.blocking.test_crash",
+    "tests.ops.test_fencing::test_a_stale_leader_cannot_publish",
+    "tests.ops.test_redis_servers",
+    "tests.screening.test_follow",
+    "tests.console.test_entity_history",
+})  # fmt: skip
+# ...but not these, in modules listed whole: their time goes to building a large
+# customer index in memory, and the tests beside them send the same commands.
+NOT_STORE_TESTS = frozenset({
+    "tests.blocking.test_delivery::test_the_outbox_drains_while_a_new_leader_builds_its_customer_index",
+})  # fmt: skip
+VALKEY = "valkey"
+
+
+@dataclass(frozen=True)
+class OtherServer:
+    """The second server the store tests run on: a redis-server binary and its version."""
+
+    binary: Path | None
+    version: str = ""  # "7.0.15"
+
+    @property
+    def id(self) -> str:
+        """The test id: `redis-7.0`, with the binary's own major.minor."""
+        major_minor = ".".join(self.version.split(".")[:2])
+        return f"redis-{major_minor}" if major_minor else "redis-server"
+
+    @classmethod
+    def find(cls, binary: Path | None = None) -> OtherServer:
+        """The binary named (default: LISTD_TEST_REDIS_SERVER, or redis-server on PATH)."""
+        found = binary or os.environ.get("LISTD_TEST_REDIS_SERVER") or shutil.which("redis-server")
+        if not found or not Path(found).is_file():
+            return cls(None)
+        out = subprocess.run(  # noqa: S603 - a fixed argv
+            [found, "--version"], capture_output=True, text=True, timeout=30, check=False
+        ).stdout
+        version = re.search(r"v=(\d+\.\d+\.\d+)", out)
+        return cls(Path(found), version.group(1) if version else "")
+
+
+_OTHER = pytest.StashKey[OtherServer]()
+_COUNTS = pytest.StashKey[Counter[str]]()
+
+
+def other_server(config: pytest.Config) -> OtherServer:
+    if _OTHER not in config.stash:
+        config.stash[_OTHER] = OtherServer.find()
+    return config.stash[_OTHER]
+
+
+def is_store_test(item: pytest.Function) -> bool:
+    module, name = item.module.__name__, f"{item.module.__name__}::{item.originalname}"
+    listed = (module in STORE_TESTS or name in STORE_TESTS) and name not in NOT_STORE_TESTS
+    return listed or item.get_closest_marker("store") is not None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the store tests, so that `pytest -m store` runs just them."""
+    for item in items:
+        if isinstance(item, pytest.Function) and is_store_test(item):
+            item.add_marker(pytest.mark.store)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run each store test on the embedded Valkey and on the other server."""
+    if "redis_url" not in metafunc.fixturenames or not is_store_test(metafunc.definition):
+        return
+    servers = [VALKEY, other_server(metafunc.config).id]
+    metafunc.parametrize("redis_url", servers, indirect=True, ids=servers)
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    other = other_server(config)
+    if os.environ.get("LISTD_REDIS_URL"):
+        first = f"{VALKEY} = LISTD_REDIS_URL"
+    else:
+        embedded = OtherServer.find(server_binary()).version
+        first = f"{VALKEY} = embedded Valkey {embedded} (every test)"
+    second = f"{other.binary} {other.version}" if other.binary else "absent"
+    return f"redis servers: {first}; {other.id} = {second} (the store tests)"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Count each store test's outcome per server, for the terminal summary."""
+    report = yield
+    server = getattr(getattr(item, "callspec", None), "params", {}).get("redis_url")
+    if server and (report.when == "call" or (report.when == "setup" and not report.passed)):
+        item.config.stash.setdefault(_COUNTS, Counter())[f"{server} {report.outcome}"] += 1
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Say how many store tests ran on each server (the -q summary does not)."""
+    counts = config.stash.get(_COUNTS, Counter())
+    if counts:
+        shown = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+        terminalreporter.write_line(f"store tests per Redis server: {shown}")
+
+
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def valkey_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The embedded Valkey (or the server LISTD_REDIS_URL names)."""
     configured = os.environ.get("LISTD_REDIS_URL")
     if configured:
         yield configured
@@ -44,6 +174,37 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
     yield server.start()
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """Debian's redis-server (not the system service: our own, on a unix socket),
+    started the way listd starts its embedded server."""
+    other = other_server(request.config)
+    if other.binary is None:
+        named = os.environ.get("LISTD_TEST_REDIS_SERVER")
+        why = (
+            f"LISTD_TEST_REDIS_SERVER={named} is not a file"
+            if named
+            else "redis-server is not installed (apt install redis-server)"
+        )
+        if os.environ.get("LISTD_REQUIRE_REDIS_SERVER") == "1":
+            pytest.fail(f"LISTD_REQUIRE_REDIS_SERVER=1 but {why}")
+        pytest.skip(why)
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis-server"), binary=other.binary)
+    yield server.start()
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """The server this test runs on: the embedded Valkey, or for a store test in its
+    second run, redis-server."""
+    if getattr(request, "param", VALKEY) == VALKEY:
+        return str(request.getfixturevalue("valkey_url"))
+    return str(request.getfixturevalue("redis_server_url"))
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -176,7 +176,7 @@ class Metrics:
         with contextlib.suppress(ResponseError):  # no stream or no group yet: nothing lags
             for group in await redis.xinfo_groups(keys.deltas()):
                 if group.get("name") == GROUP:
-                    lag = int(group.get("lag") or 0)
+                    lag = await _lag(redis, keys.deltas(), group)
         self.webhook_fanout_lag.set(lag)
 
     def render(self) -> web.Response:
@@ -184,3 +184,12 @@ class Metrics:
         response = web.Response(body=body)
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
+
+
+async def _lag(redis: Redis, stream: str, group: dict[str, Any]) -> int:
+    """Entries of `stream` the group has not read. XINFO GROUPS says so from Redis 7.0,
+    unless entries were deleted after its position (then `lag` is nil); count them then."""
+    if group.get("lag") is not None:
+        return int(group["lag"])
+    after = str(group["last-delivered-id"])
+    return int(await redis.eval(_WAITING, 1, stream, after, _QUEUE_CAP))

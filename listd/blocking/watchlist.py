@@ -34,6 +34,7 @@ from listd.normalize.kzid import check_iin
 from listd.screening import Query
 from listd.screening.evidence import MIN_IDENTIFIER, identifier_key
 from listd.screening.query import check_name, parse_birth_date, utc_today
+from listd.server import hash_fields
 from listd.store import now_iso
 
 MAX_CUSTOMERS = 1_000_000
@@ -441,9 +442,7 @@ class WatchlistStore:
 
     async def _remove_unseen(self, sub_id: str, keep: set[str], report: Report) -> None:
         doomed: list[str] = []
-        async for ref in self.redis.hscan_iter(
-            self.keys.watchlist(sub_id), count=5000, no_values=True
-        ):
+        async for ref in hash_fields(self.redis, self.keys.watchlist(sub_id)):
             if ref not in keep:
                 doomed.append(ref)
         await self._delete(sub_id, doomed, report)
@@ -461,9 +460,7 @@ class WatchlistStore:
         """Mark every customer pending: the subscription's screening terms changed."""
         refs: list[str] = []
         marked = 0
-        async for ref in self.redis.hscan_iter(
-            self.keys.watchlist(sub_id), count=5000, no_values=True
-        ):
+        async for ref in hash_fields(self.redis, self.keys.watchlist(sub_id)):
             refs.append(ref)
             if len(refs) >= _CHUNK:
                 await self._mark(sub_id, {}, [], pending=refs)

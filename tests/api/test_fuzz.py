@@ -148,8 +148,8 @@ class Live:
 
 
 @pytest.fixture(scope="module")
-def live(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    api = Live(redis_url, tmp_path_factory.mktemp("fuzz"))
+def live(valkey_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    api = Live(valkey_url, tmp_path_factory.mktemp("fuzz"))
     thread = threading.Thread(target=api.loop.run_forever, daemon=True)
     thread.start()
     api.run(api.start())
