@@ -54,7 +54,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from listd.errors import BadRequest, JournalUnavailable
 from listd.keys import Keys
 from listd.logs import get_logger
-from listd.seal import Checkpoint, Seal, read_checkpoints
+from listd.seal import Checkpoint, Seal, fsync_dir, read_checkpoints
 
 log = get_logger(__name__)
 
@@ -1131,7 +1131,7 @@ class JournalWriter:
         handle = _lock(path)
         if handle is None:  # cannot happen: the name is ours
             raise RuntimeError(f"spool file {path} is locked by another process")
-        _fsync_dir(self.spool_dir)
+        fsync_dir(self.spool_dir)
         found = _SpoolFile(path, handle, applied=0)
         self._files.append(found)
         return found
@@ -1189,7 +1189,7 @@ class JournalWriter:
         """Everything in `spool` is in Redis: remove the file, then its marker."""
         self._files.remove(spool)
         spool.path.unlink(missing_ok=True)
-        _fsync_dir(self.spool_dir)
+        fsync_dir(self.spool_dir)
         spool.handle.close()
         await self.redis.delete(marker)
         log.info("journal spool emptied", file=spool.path.name)
@@ -1265,14 +1265,6 @@ def _stamped(fields: Mapping[str, Any]) -> dict[str, Any]:
 def _consume(future: asyncio.Future[Written]) -> None:
     if not future.cancelled():
         future.exception()  # retrieved: no "exception was never retrieved" warning
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _skip_lines(path: Path, count: int) -> int:

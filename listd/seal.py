@@ -142,7 +142,7 @@ def ensure_seal(path: Path, create: bool = True) -> Seal:
             return ensure_seal(path)
         finally:
             tmp.unlink()
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     except OSError as exc:
         raise ConfigError(
             f"cannot create the journal key {path}: {exc.strerror}", key="LISTD_JOURNAL_KEY_FILE"
@@ -348,7 +348,8 @@ def _stamp(when: float) -> str:
     )
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make a new or renamed file's directory entry durable."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)

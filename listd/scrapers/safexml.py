@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator
+from typing import Any
 
 from lxml import etree
 
@@ -81,17 +82,23 @@ def parse_xml(raw: bytes, *, compact: bool = False) -> etree._Element:
     return root
 
 
-def root_tag(raw: bytes) -> str:
-    """The root element's tag (`{namespace}name`), read from the head of the document only."""
+def _iterparse(raw: bytes, **options: Any) -> etree.iterparse:
+    """An event parser over `raw` with the same hardening as `parse_xml` (no DOCTYPE, no
+    entities, no network, no huge trees)."""
     _refuse_doctype(raw)
-    events = etree.iterparse(
+    return etree.iterparse(
         io.BytesIO(raw),
-        events=("start",),
         resolve_entities=False,
         no_network=True,
         huge_tree=False,
         load_dtd=False,
+        **options,
     )
+
+
+def root_tag(raw: bytes) -> str:
+    """The root element's tag (`{namespace}name`), read from the head of the document only."""
+    events = _iterparse(raw, events=("start",))
     try:
         for _, el in events:
             return str(el.tag)
@@ -106,17 +113,7 @@ def iter_records(raw: bytes, tags: tuple[str, ...]) -> Iterator[etree._Element]:
     Each record is emptied once the caller moves on, and removed from its parent, so a
     110 MB list never stands in memory as one tree. Well-formedness (including a
     truncated end) is checked to the last byte; no schema is applied here."""
-    _refuse_doctype(raw)
-    events = etree.iterparse(
-        io.BytesIO(raw),
-        events=("end",),
-        tag=tags,
-        resolve_entities=False,
-        no_network=True,
-        huge_tree=False,
-        load_dtd=False,
-        remove_blank_text=True,
-    )
+    events = _iterparse(raw, events=("end",), tag=tags, remove_blank_text=True)
     try:
         for _, el in events:
             yield el
