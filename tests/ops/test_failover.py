@@ -39,7 +39,8 @@ async def metric(http: aiohttp.ClientSession, daemon: Daemon, name: str) -> floa
 async def subscribe(
     http: aiohttp.ClientSession, daemon: Daemon, key: str, rx: Receiver
 ) -> dict[str, Any]:
-    body = {"url": rx.url, "events": EVENTS}
+    # Every amendment, details too: these tests count that nothing published is lost.
+    body = {"url": rx.url, "events": EVENTS, "amendments": "all"}
     async with http.post(daemon.url("/v1/subscriptions"), json=body, headers=auth(key)) as resp:
         assert resp.status == 201, await resp.text()
         sub: dict[str, Any] = await resp.json()
