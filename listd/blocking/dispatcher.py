@@ -132,7 +132,7 @@ class Dispatcher:
                     # Somebody else led since this index was built (they drained changes
                     # it has not seen), or it is not complete: build it again.
                     self._index_complete = False
-                    self.customers = CustomerIndex()
+                    self.customers = CustomerIndex()  # let the old one go before building
                     await self._load_watchlists()
                     self._index_complete = True
                 self._indexed_under = self.lease.fence
@@ -154,26 +154,31 @@ class Dispatcher:
         self._caught_up = False
 
     async def _load_watchlists(self) -> None:
+        """Build the customer index aside and install it whole. A build abandoned when the
+        lease was lost can still be running in its worker thread: it must write into its own
+        index, never into the one its successor is building."""
         started = time.monotonic()
+        index = CustomerIndex()
         for sub_id in await self.subs.ids():
             page: list[str] = []
             async for _, raw in self.redis.hscan_iter(self.keys.watchlist(sub_id), count=5000):
                 page.append(raw)
                 if len(page) >= 5000:
-                    await asyncio.to_thread(self._put_raw, sub_id, page)
+                    await asyncio.to_thread(self._put_raw, index, sub_id, page)
                     page = []
             if page:
-                await asyncio.to_thread(self._put_raw, sub_id, page)
+                await asyncio.to_thread(self._put_raw, index, sub_id, page)
         freeze_long_lived()
+        self.customers = index
         log.info(
             "watchlists indexed",
-            customers=len(self.customers),
+            customers=len(index),
             seconds=round(time.monotonic() - started, 2),
         )
 
-    def _put_raw(self, sub_id: str, raws: list[str]) -> None:
+    def _put_raw(self, index: CustomerIndex, sub_id: str, raws: list[str]) -> None:
         for raw in raws:
-            self.customers.put(sub_id, customer_from_json(raw))
+            index.put(sub_id, customer_from_json(raw))
         self._settle_memory(len(raws))
 
     def _settle_memory(self, added: int) -> None:

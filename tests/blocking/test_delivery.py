@@ -7,15 +7,18 @@ import json
 from dataclasses import replace
 from typing import Any
 
+import aiohttp
 from redis.asyncio import Redis
 
 from listd.api import create_app
 from listd.blocking.app import setup
 from listd.blocking.config import WebhookConfig
+from listd.blocking.dispatcher import Dispatcher
 from listd.blocking.outbox import GROUP
 from listd.blocking.routes import BLOCKING
 from listd.blocking.watchlist import Customer
 from listd.keys import Keys
+from listd.screening import ScreeningIndex
 from listd.settings import Settings
 from tests.blocking.conftest import (
     Client,
@@ -315,3 +318,35 @@ async def test_the_outbox_drains_while_a_new_leader_builds_its_customer_index(
     assert not dispatcher.leading.is_set(), "delivered only after the index was built"
     await asyncio.wait_for(dispatcher.leading.wait(), 120)
     assert len(dispatcher.customers) == 60_000
+
+
+async def test_a_customer_index_build_writes_only_into_its_own_index(
+    make_api: Any,
+    keys: dict[str, str],
+    receivers: Any,
+    redis: Redis,
+    settings: Settings,
+    config: WebhookConfig,
+) -> None:
+    """A build abandoned when the lease is lost goes on in its worker thread; it wrote
+    into `dispatcher.customers`, the index its successor was building (CI saw 60,001
+    customers for 60,000). The index is now built aside and installed whole."""
+    api: Client = await make_api()
+    rx: Receiver = await receivers()
+    sub = await subscribe(api, keys["bank-a"], rx, events=["designation.added"])
+    customers = {
+        f"C{i}": Customer(f"C{i}", f"Клиент{i} Фамилия{i % 997}").to_json() for i in range(15_000)
+    }
+    await redis.hset(Keys(settings.key_prefix).watchlist(sub["id"]), mapping=customers)
+    async with aiohttp.ClientSession() as session:
+        dispatcher = Dispatcher(
+            redis, Keys(settings.key_prefix), ScreeningIndex(), ["un"], session, config
+        )
+        build = asyncio.create_task(dispatcher._load_watchlists())
+        seen = set()
+        while not build.done():
+            seen.add(len(dispatcher.customers))
+            await asyncio.sleep(0.01)
+        await build
+    assert seen <= {0}, f"partial index visible during the build: {sorted(seen)}"
+    assert len(dispatcher.customers) == 15_000
