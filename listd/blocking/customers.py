@@ -44,11 +44,13 @@ from listd.screening.tokens import (
     deletions,
     index_keys,
     matcher,
+    phonetic,
     query_keys,
     similarity,
     spellings,
     tokenize,
 )
+from listd.screening.variants import rewrite
 
 W_MAX = max(WEIGHTS.values())
 MARGIN = 0.05  # approximate scores this far below the cut-off still go to exact scoring
@@ -131,11 +133,13 @@ class CustomerIndex:
         # would cost 200 bytes for each of millions of IINs held once).
         self.documents: dict[str, int | set[int]] = {}
         self._initialled: set[int] = set()  # customers with an initial in their name
-        # slot -> the slot of the same customer's second reading (see normalize.readings)
-        self._shadow: dict[int, int] = {}
+        # slot -> the slots of the same customer's other readings (`normalize.readings`,
+        # `screening.variants.rewrite`)
+        self._shadow: dict[int, list[int]] = {}
+        self._shadows = 0  # slots in `_shadow`
 
     def __len__(self) -> int:
-        return len(self._ref) - len(self._free) - len(self._shadow)
+        return len(self._ref) - len(self._free) - self._shadows
 
     def count(self, sub_id: str) -> int:
         return len(self.subs.get(sub_id, {}))
@@ -148,16 +152,23 @@ class CustomerIndex:
         if customer.reference in refs:
             self.remove(sub_id, customer.reference)
         mode = customer_mode(customer.type)
-        forms = readings(customer.name)
+        forms = list(readings(customer.name))
+        # The name as typed with its words mended (AamirAli, AA, a word typed twice): no
+        # list vocabulary here, so a run of capitals is found from the listed side instead.
+        forms += [r.text for f in list(forms) if (r := rewrite(f)) is not None]
         tokens = tuple(self.vocab.intern(t) for t in tokenize(forms[0], mode))
         slot = self._place(sub_id, customer.reference, tokens, customer.document_keys())
         refs[customer.reference] = slot
-        if len(forms) > 1:
-            # The name read with its invisible marks removed (a soft hyphen inside a word):
-            # a second slot for the same customer, found like the first, removed with it.
-            joined = tuple(self.vocab.intern(t) for t in tokenize(forms[1], mode))
-            if joined and joined != tokens:
-                self._shadow[slot] = self._place(sub_id, customer.reference, joined, ())
+        seen = {tokens}
+        for form in forms[1:]:
+            # Another reading (invisible marks removed, words mended): a slot of its own
+            # for the same customer, found like the first, removed with it.
+            other = tuple(self.vocab.intern(t) for t in tokenize(form, mode))
+            if other and other not in seen:
+                seen.add(other)
+                shadow = self._place(sub_id, customer.reference, other, ())
+                self._shadow.setdefault(slot, []).append(shadow)
+                self._shadows += 1
 
     def _place(self, sub_id: str, ref: str, tokens: tuple[int, ...], docs: tuple[str, ...]) -> int:
         """File `tokens` and `docs` in a free slot; return it."""
@@ -206,9 +217,9 @@ class CustomerIndex:
         slot = self.subs.get(sub_id, {}).pop(ref, None)
         if slot is None:
             return
-        shadow = self._shadow.pop(slot, None)
-        if shadow is not None:
+        for shadow in self._shadow.pop(slot, ()):
             self._clear(shadow)
+            self._shadows -= 1
         self._clear(slot)
 
     def _clear(self, slot: int) -> None:
@@ -258,11 +269,24 @@ class CustomerIndex:
         """
         cache: dict[Token, dict[int, float]] = {}
         out: dict[str, dict[str, set[str]]] = {}
+        keys = self.vocab.keys
+
+        def known(word: str) -> bool:
+            return "d" + phonetic(word) in keys
+
         for entity in entities:
             slots = self._by_documents(entity)
             mode = "person" if entity.schema == "person" else "entity"
             seen: set[tuple[Token, ...]] = set()
-            forms = ((n, r) for n in entity.names for f in name_forms(n.full) for r in readings(f))
+            forms = [(n, r) for n in entity.names for f in name_forms(n.full) for r in readings(f)]
+            # The listed name with its words split or joined as customers may have typed
+            # them (ERICBADEGE, Chau dhry): the customers' own words say where.
+            forms += [
+                (n, r.text)
+                for n, f in list(forms)
+                for split in (True, False)
+                if (r := rewrite(f, known, eager=True, split=split, join=not split))
+            ]
             for listed, form in forms:
                 tokens = tokenize(form, mode)
                 if not tokens or tokens in seen:

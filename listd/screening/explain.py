@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
+from listd.screening.query import Match
 from listd.screening.tokens import Token
 
 Pair = tuple[int, int, float, str]  # query position, list position, score, rule
@@ -98,3 +100,22 @@ def _summary(
         shown = f"{delta:+.2f}" if isinstance(delta, float) else str(delta)
         text += f"; {label}: {effect.get('reason')} ({shown})"
     return text[:1].upper() + text[1:]
+
+
+# How the summary names each rewrite of `listd.screening.variants` (the console has its own
+# words for them, in three languages: "change.*").
+_CHANGES = {
+    "joined_words": "words written together were read apart",
+    "split_word": "a word written in two parts was read whole",
+    "initials": "capital letters were read as initials",
+    "repeated_word": "a repeated word was counted once",
+}
+
+
+def read_as(match: Match, reading: str, changes: Sequence[str]) -> Match:
+    """`match`, made on the query read as `reading`: the explanation says so."""
+    explanation = dict(match.explanation)
+    explanation["reading"] = {"name": reading, "changes": list(changes)}
+    words = "; ".join(_CHANGES.get(c, c) for c in changes)
+    explanation["summary"] = f"{explanation.get('summary', '')}; name read as {reading!r} ({words})"
+    return replace(match, explanation=explanation)

@@ -36,7 +36,7 @@ from listd.model import Entity
 from listd.normalize import readings
 from listd.normalize.aliases import name_forms
 from listd.screening import evidence
-from listd.screening.explain import Pair, explain
+from listd.screening.explain import Pair, explain, read_as
 from listd.screening.query import Match, Query
 from listd.screening.tokens import (
     Token,
@@ -44,11 +44,13 @@ from listd.screening.tokens import (
     index_keys,
     initials,
     matcher,
+    phonetic,
     query_keys,
     similarity,
     spellings,
     tokenize,
 )
+from listd.screening.variants import rewrite
 
 # How much a query token the list name lacks costs, and a list token the query lacks,
 # relative to the weight of a matched token: a customer's extra name part is stronger
@@ -725,17 +727,25 @@ class ScreeningIndex:
     def _screen(self, query: Query, exhaustive: bool = False, prune: bool = True) -> list[Match]:
         """Each reading of the query's name (`readings`: one, unless it holds invisible
         characters), the best match per entity over them."""
-        forms = readings(query.name)
+        forms: dict[str, tuple[str, ...]] = dict.fromkeys(readings(query.name), ())
+        for form in list(forms):
+            other = rewrite(form, self._known)
+            if other is not None:
+                forms.setdefault(other.text, other.changes)
         if len(forms) == 1:
             return self._screen_one(query, exhaustive, prune)
         best: dict[str, Match] = {}
-        for form in forms:
+        for form, changes in forms.items():
             for match in self._screen_one(replace(query, name=form), exhaustive, prune):
                 prior = best.get(match.entity.id)
                 if prior is None or match.score > prior.score:
-                    best[match.entity.id] = match
+                    best[match.entity.id] = read_as(match, form, changes) if changes else match
         ranked = sorted(best.values(), key=lambda m: (-m.score, m.entity.id))
         return ranked[: query.limit]
+
+    def _known(self, word: str) -> bool:
+        """Whether folded `word` is spelled like a word of some listed name."""
+        return "d" + phonetic(word) in self._vocab.keys
 
     def _screen_one(
         self, query: Query, exhaustive: bool = False, prune: bool = True
