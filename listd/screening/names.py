@@ -234,6 +234,9 @@ TITLES: frozenset[str] = frozenset(
      "molvi", "maulavi", "mawlavi", "qari", "hafiz", "ustadh", "ustad", "ustaz", "eng",
      "engineer", "gen", "general", "col", "colonel", "capt", "captain", "maj", "major",
      "lt", "lieutenant", "brig", "brigadier", "sgt", "admiral", "adm", "hon", "rev",
+     "president", "vice", "minister", "deputy", "governor", "ambassador", "chairman",
+     "commander", "senator", "emir", "excellency", "президент", "министр", "губернатор",
+     "посол", "командир", "председатель", "الرئيس", "الوزير", "العقيد", "اللواء", "الدكتور",
      "господин", "госпожа", "гн", "гжа", "мырза", "ханым", "доктор", "шейх", "хаджи",
      "мулла", "генерал", "полковник", "майор", "капитан", "имени",
      "ملا", "الملا", "شيخ", "الشيخ", "حاجي", "الحاج", "حاج", "مولوي", "مولانا", "قاري"}

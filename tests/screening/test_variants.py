@@ -103,6 +103,7 @@ def test_watchlist_customers_written_that_way_are_shortlisted(
         "C-5": "Chaudhry Chaudhry Aamir",
         "C-6": "Eric Badege",
         "C-7": "AsetAbdibekov",
+        "C-8": "President Aamir Ali Chaudhry",
     }
     for ref, name in names.items():
         customers.put("s", Customer(ref, name))
@@ -118,7 +119,8 @@ def test_watchlist_customers_written_that_way_are_shortlisted(
         "C-5": {CHAUDHRY},
         "C-6": {BADEGE},
         "C-7": {ABDIBEKOV},
-    }  # today's main: only C-6
+        "C-8": {CHAUDHRY},
+    }  # today's main: only C-6 and C-8 (whose exact score was 0.80)
     # The exact scoring the dispatcher does next, customer as the query, alerts on each.
     index = ScreeningIndex()
     for source, entities in lists.items():
@@ -127,3 +129,20 @@ def test_watchlist_customers_written_that_way_are_shortlisted(
         assert [m.entity.id for m in index.screen(Query(name))] == list(shortlist[ref]), ref
     customers.remove("s", "C-2")
     assert len(customers) == len(names) - 1
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "President Aamir Ali Chaudhry",  # today's main: 0.80, on the threshold
+        "Minister Aamir Ali Chaudhry",
+        "Emir Aamir Ali Chaudhry",
+        "Deputy Minister Aamir Ali Chaudhry",
+        "Президент Аамир Али Чаудхри",
+    ],
+)
+def test_a_title_never_decides(index: ScreeningIndex, name: str) -> None:
+    without = best(index, name.split(" ", 1)[1].removeprefix("Minister ")).get(CHAUDHRY)
+    match = best(index, name).get(CHAUDHRY)
+    assert match is not None and without is not None
+    assert match.score == without.score >= 0.95
