@@ -146,3 +146,25 @@ def test_a_title_never_decides(index: ScreeningIndex, name: str) -> None:
     match = best(index, name).get(CHAUDHRY)
     assert match is not None and without is not None
     assert match.score == without.score >= 0.95
+
+
+@pytest.mark.parametrize(
+    ("name", "target"),
+    [  # today's main: no match for any of them
+        ("Sberbank Europe Aktiengesellschaft", "ofac:18716"),  # SBERBANK EUROPE AG
+        ("Rosneft Trading Société Anonyme", "ofac:18299"),  # ROSNEFT TRADING S.A.
+        ("SB International Société à responsabilité limitée", "ofac:18718"),  # ... SARL
+        ("Banco VTB Africa Sociedad Anónima", "ofac:18725"),  # BANCO VTB AFRICA SA
+        ("Logarcheo Anonim Şirketi", "un:IQe.200"),  # LOGARCHEO S.A. / LOGARCHEO AG
+        ("LOGARCHEO A.S.", "un:IQe.200"),
+    ],
+)
+def test_legal_forms_spelled_out_or_in_other_languages(
+    index: ScreeningIndex, name: str, target: str
+) -> None:
+    match = best(index, name).get(target)
+    assert match is not None and match.score == 1.0
+    assert "legal_form" in {t["rule"] for t in match.explanation["tokens"]}
+    customers = CustomerIndex()
+    customers.put("s", Customer("C-1", name, type="entity"))
+    assert customers.candidates([match.entity], CUTOFF) == {"s": {"C-1": {target}}}
