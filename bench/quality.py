@@ -345,6 +345,113 @@ def labelled_set(
     return cases, positives
 
 
+# --- names as typed (one family per kind of issue 17's list) ----------------------------
+
+TITLE_WORDS = ("President", "Minister", "Sheikh", "Emir", "Colonel", "Mr", "Mrs", "Dr",
+               "General", "Deputy Minister", "Governor", "Haji")  # fmt: skip
+# Another spelling of a legal form, per label, as other languages write it.
+FOREIGN_FORMS = {
+    "LTD": ("Ltda", "Limitada", "Sociedad Limitada", "Ltd. Şti."),
+    "CO": ("Sherkat", "Sharikat"),
+    "SA": ("Société Anonyme", "Sociedad Anónima", "Anonim Şirketi", "A.Ş.", "S.p.A."),
+    "AG": ("Aktiengesellschaft",),
+    "GMBH": ("Gesellschaft mit beschränkter Haftung",),
+}
+TYPED_KINDS = ("joined_camel", "joined_caps", "split_word", "dotless_initials",
+               "repeated_word", "title", "legal_form_foreign")  # fmt: skip
+PER_KIND = 120
+
+
+def _latin_words(entity: Entity) -> list[str]:
+    return [w for w in parts(entity.primary_name) if w.isalpha()]
+
+
+def as_typed(kind: str, entity: Entity, rng: random.Random) -> str | None:
+    """The entity's primary name written the way `kind` says, or None if it cannot be."""
+    words = _latin_words(entity)
+    if kind == "legal_form_foreign":
+        folded = fold(entity.primary_name)
+        for spelling, label in sorted(_LEGAL_SPELLINGS.items(), key=lambda kv: -len(kv[0])):
+            pattern = re.compile(rf"(^| ){re.escape(spelling)}( |$)")
+            if len(spelling) > 1 and pattern.search(folded):  # the longest form present
+                if label not in FOREIGN_FORMS:
+                    return None
+                other = rng.choice(FOREIGN_FORMS[label])
+                return pattern.sub(rf"\g<1>{other}\g<2>", folded, count=1)
+        return None
+    if len(words) < 2 or len(words) != len(parts(entity.primary_name)):
+        return None
+    if kind == "joined_camel":
+        return "".join(w.capitalize() for w in words[:2]) + " " + " ".join(words[2:])
+    if kind == "joined_caps":
+        at = rng.randrange(len(words) - 1)
+        joined = [*words[:at], words[at] + words[at + 1], *words[at + 2 :]]
+        return " ".join(joined).upper()
+    if kind == "split_word":
+        long = [i for i, w in enumerate(words) if len(w) >= 6]
+        if not long:
+            return None
+        i = rng.choice(long)
+        k = rng.randrange(3, len(words[i]) - 2)
+        return " ".join([*words[:i], words[i][:k], words[i][k:], *words[i + 1 :]])
+    if kind == "dotless_initials":
+        if not 3 <= len(words) <= 4:
+            return None
+        if is_cyrillic(entity.primary_name):  # Kazakh records: surname, given, patronymic
+            return words[0] + " " + "".join(w[0] for w in words[1:]).upper()
+        return "".join(w[0] for w in words[:-1]).upper() + " " + words[-1]
+    if kind == "repeated_word":
+        i = rng.randrange(len(words))
+        return " ".join([*words[: i + 1], words[i], *words[i + 1 :]])
+    if kind == "title":
+        return f"{rng.choice(TITLE_WORDS)} {' '.join(words)}"
+    raise ValueError(kind)
+
+
+def typed_set(lists: dict[str, list[Entity]], seed: int) -> list[Case]:
+    """At least `PER_KIND` cases per kind of `TYPED_KINDS` from real list names (people
+    for all but legal forms), and unlisted people written the same ways (negatives)."""
+    rng = random.Random(seed + 17)
+    cases: list[Case] = []
+    everyone = sorted(
+        (e for es in lists.values() for e in es if not is_arabic(e.primary_name)),
+        key=lambda e: e.id,
+    )
+    persons = [e for e in everyone if e.schema == "person"]
+    firms = [e for e in everyone if e.schema != "person"]
+    for kind in TYPED_KINDS:
+        pool = firms if kind == "legal_form_foreign" else persons
+        made = 0
+        for entity in rng.sample(pool, len(pool)):
+            name = as_typed(kind, entity, rng)
+            if name is None:
+                continue
+            qtype = "person" if entity.schema == "person" else "entity"
+            cases.append(Case(kind, name, qtype, entity.id, entity.source))
+            made += 1
+            if made == PER_KIND:
+                break
+    listed = {frozenset(fold(n.full).split()) for e in everyone for n in e.names}
+    made = 0
+    while made < 4 * PER_KIND:
+        given, surname = rng.choice(GIVEN), rng.choice(SURNAMES)
+        if frozenset(fold(f"{given} {surname}").split()) in listed:
+            continue
+        roll = rng.random()
+        if roll < 0.4:
+            name, kind = f"{given}{surname}", "not_listed_person_joined"
+        elif roll < 0.6:
+            name, kind = f"{given}{surname}".upper(), "not_listed_person_joined"
+        elif roll < 0.8:
+            name = f"{given[0]}{rng.choice(GIVEN)[0]} {surname}".upper()
+            kind = "not_listed_person_dotless_initials"
+        else:
+            name, kind = f"{rng.choice(TITLE_WORDS)} {given} {surname}", "not_listed_person_title"
+        cases.append(Case(kind, name, "person", None, ""))
+        made += 1
+    return cases
+
+
 def without_original_names(lists: dict[str, list[Entity]]) -> dict[str, list[Entity]]:
     return {
         src: [replace(e, names=tuple(n for n in e.names if not is_arabic(n.full))) for e in ents]
@@ -527,6 +634,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "seed": args.seed,
         "listd": evaluate(cases, listd_screen(index, cross), same, args.threshold),
     }
+    # The names-as-typed families, apart: the figures above stay comparable with earlier runs.
+    typed = typed_set(lists, args.seed)
+    result["listd_names_as_typed"] = evaluate(
+        typed, listd_screen(index, cross), same, args.threshold
+    )
     other = nomenklatura_screen(lists, index, cross)
     if other is None:
         result["nomenklatura_logic_v2"] = "not installed (pip install nomenklatura to compare)"
