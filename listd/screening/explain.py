@@ -15,7 +15,9 @@ Pair = tuple[int, int, float, str]  # query position, list position, score, rule
 RULES = (
     "exact",
     "legal_form",
+    "number",
     "transliteration",
+    "look_alike_digit",
     "equivalence",
     "patronymic",
     "surname_form",

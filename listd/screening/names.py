@@ -297,3 +297,27 @@ ORG_WORDS: frozenset[str] = frozenset(
      "brigades", "battalion", "army", "forces", "компания", "группа", "банк",
      "государственный", "организация", "движение", "партия", "фронт", "центр"}
 )  # fmt: skip
+
+# Numbers written as words, cardinal and ordinal, by value: "Seventh of Tir" is the
+# listed "7TH OF TIR". Tens followed by a unit make one number (Forty-Four, forty four).
+# Not "ten": Тен / Ten is a common Korean surname in Kazakhstan.
+UNITS: dict[str, int] = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6,
+    "seventh": 7, "eighth": 8, "ninth": 9,
+}  # fmt: skip
+NUMBER_WORDS: dict[str, int] = {
+    **UNITS, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
+    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+    "tenth": 10, "eleventh": 11, "twelfth": 12, "thirteenth": 13, "fourteenth": 14,
+    "fifteenth": 15, "sixteenth": 16, "seventeenth": 17, "eighteenth": 18, "nineteenth": 19,
+    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
+    "eighty": 80, "ninety": 90, "twentieth": 20, "thirtieth": 30, "fortieth": 40,
+    "fiftieth": 50, "sixtieth": 60, "seventieth": 70, "eightieth": 80, "ninetieth": 90,
+    "hundred": 100, "hundredth": 100,
+}  # fmt: skip
+TENS: frozenset[str] = frozenset(
+    {"twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"}
+)
+# Digits typed for the letters they look like (M0HAMMAD, AL1): 1 is I or L.
+LOOK_ALIKE_DIGITS: dict[str, str] = {"0": "o", "1": "i", "3": "e", "5": "s", "4": "a", "7": "t"}

@@ -67,13 +67,17 @@ def rewrite(
         if parts:
             out.extend(parts)
             changes.append(JOINED)
-        elif len(words) > 1 and _dotless_initials(word, known):
-            out.extend(c + "." for c in word)
-            changes.append(INITIALS)
         else:
             out.append(word)
     if known is not None and join:
-        out = _rejoin(out, known, changes, eager)
+        out = _rejoin(out, known, changes)
+    # In a name all in capitals, three capitals are as likely a word the list lacks (IAN).
+    longest = _MAX_INITIALS if any(not w.isupper() for w in out) else 2
+    if len(out) > 1 and any(_dotless_initials(w, known, longest) for w in out):
+        changes.append(INITIALS)
+        out = [
+            " ".join(c + "." for c in w) if _dotless_initials(w, known, longest) else w for w in out
+        ]
     kept: list[str] = []
     seen: set[str] = set()
     for word in out:
@@ -98,56 +102,64 @@ def _camel(word: str) -> list[str] | None:
 
 
 def _unjoin(word: str, known: Known, eager: bool) -> list[str] | None:
-    """ERICBADEGE → ERIC BADEGE: an unknown word that is two or three known words."""
+    """ERICBADEGE → ERIC BADEGE: an unknown word that is two or three known words. Cut
+    as typed and each piece folded, so a Cyrillic run (БАГЛАНКАСЫМОВИЧ) is cut too."""
     if len(word) < _MIN_JOINED or not word.isalpha():
         return None
     folded = fold(word)
-    if " " in folded or len(folded) != len(word) or (known(folded) and not eager):
-        return None  # a word whose letters fold to more or fewer cannot be cut by index
+    if " " in folded or (known(folded) and not eager):
+        return None
+
+    def listed(piece: str) -> bool:
+        f = fold(piece)
+        return " " not in f and known(f)
+
     n = len(word)
     best: list[str] | None = None
     for i in range(_MIN_PART, n - _MIN_PART + 1):
         balanced = best is None or min(i, n - i) > min(map(len, best))
-        if balanced and known(folded[:i]) and known(folded[i:]):
+        if balanced and listed(word[:i]) and listed(word[i:]):
             best = [word[:i], word[i:]]
     if best is not None:
         return best
     for i in range(_MIN_PART, n - 2 * _MIN_PART + 1):
-        if not known(folded[:i]):
+        if not listed(word[:i]):
             continue
         for j in range(i + _MIN_PART, n - _MIN_PART + 1):
-            if known(folded[i:j]) and known(folded[j:]):
+            if listed(word[i:j]) and listed(word[j:]):
                 return [word[:i], word[i:j], word[j:]]
     return None
 
 
-def _dotless_initials(word: str, known: Known | None) -> bool:
-    """AA, AAC: two or three capitals that are not a word read as initials."""
-    if not 2 <= len(word) <= _MAX_INITIALS or not word.isalpha() or not word.isupper():
+def _dotless_initials(word: str, known: Known | None, longest: int) -> bool:
+    """AA, AAC: two or three (`longest`) capitals that are not a word read as initials."""
+    if not 2 <= len(word) <= longest or not word.isalpha() or not word.isupper():
         return False
-    folded = fold(word)
-    # Doubled letters fold away in the phonetic form: AA is "a", a letter, not a word.
-    return known is None or len(set(folded)) < len(folded) or not known(folded)
+    if len(word) == 2:
+        return True  # ЖУ, AK, AA: the reading as typed is scored too, should it be Wu or Ma
+    return known is None or not known(fold(word))
 
 
-def _rejoin(words: list[str], known: Known, changes: list[str], eager: bool) -> list[str]:
-    """Chau dhry → Chaudhry: two typed words, not both known, that make a known word."""
-    out: list[str] = []
-    i = 0
-    while i < len(words):
-        if i + 1 < len(words):
-            a, b = words[i], words[i + 1]
-            if a.isalpha() and b.isalpha() and len(a) > 1 and len(b) > 1:
-                fa, fb = fold(a), fold(b)
-                if (
-                    " " not in fa + fb
-                    and (eager or not (known(fa) and known(fb)))
-                    and known(fa + fb)
-                ):
-                    out.append(a + b)
-                    changes.append(SPLIT)
-                    i += 2
-                    continue
-        out.append(words[i])
-        i += 1
-    return out
+def _rejoin(words: list[str], known: Known, changes: list[str]) -> list[str]:
+    """Chau dhry → Chaudhry: two typed words, not both known, that make a known word; if
+    there are none, two known ones (Yas Sin → Yassin). Not both at once: Ali Akbar
+    Ahmad ian must not become Aliakbar Ahmadian, which matches neither way."""
+    for strict in (True, False):
+        out: list[str] = []
+        i = 0
+        while i < len(words):
+            if i + 1 < len(words):
+                a, b = words[i], words[i + 1]
+                if a.isalpha() and b.isalpha() and len(a) > 1 and len(b) > 1:
+                    fa, fb = fold(a), fold(b)
+                    both = known(fa) and known(fb)
+                    if " " not in fa + fb and not (strict and both) and known(fa + fb):
+                        out.append(a + b)
+                        i += 2
+                        continue
+            out.append(words[i])
+            i += 1
+        if len(out) < len(words):
+            changes.append(SPLIT)
+            return out
+    return words
