@@ -382,6 +382,8 @@ def _token(piece: _Piece, kind: str, stem: str | None = None, label: str | None 
     if not label and not piece.arabic:
         # Russian writes W as У: Уали Wali, Уон Won.
         pfs |= {phonetic(f.replace("w", "u")) for f in piece.forms if "w" in f}
+        # Uzbek Latin writes Х (kh) as X: Xolmatov Kholmatov, Xasan Hasan.
+        pfs |= {phonetic("kh" + f[1:]) for f in piece.forms if f[:1] == "x" and f[1:2] in "aeiou"}
     skels = frozenset(s for f in piece.forms if (s := skeleton(f).replace(" ", "")))
     skels |= piece.skels
     group = _group_of(pfs) if kind not in ("legal", "particle") else None
@@ -570,8 +572,8 @@ def _edit_score(spelled: tuple[tuple[str, int, str], ...], v: Token) -> float:
             longest = la if la > lb else lb
             if longest < 4 or abs(la - lb) > 1 or ca != cb:
                 continue
-            if longest < 6 and a[0] != b[0]:
-                continue  # Omar is not Amar: short names keep their first letter
+            if longest < 6 and a[0] != b[0] and a[0] in _VOWELS and b[0] in _VOWELS:
+                continue  # Omar is not Amar: short names keep their first vowel
             d = OSA.distance(a, b, score_cutoff=2)
             # One edit; in long words also a substitution, or an insertion with a deletion
             # elsewhere (Indel 2): exactly the pairs whose one-deletion sets meet.
@@ -657,8 +659,14 @@ def spellings(t: Token) -> frozenset[str]:
 
 def edit_class(word: str) -> str:
     """Edit distance only pairs words of one class: the first letter, vowel-like ones
-    (Iu/Ju/Yu, E/Ye, O/U) together. Akhmetov is not Rakhmetov."""
-    return "V" if word[:1] in _VOWELISH else word[:1]
+    (Iu/Ju/Yu, E/Ye, O/U) together, and the consonants transliterations swap (K/G/Q:
+    Kadir Gadir Qadir, the Maghreb and Azerbaijan write ق as G; H/X). Akhmetov is not
+    Rakhmetov."""
+    first = word[:1]
+    return "V" if first in _VOWELISH else _FIRST_CLASS.get(first, first)
+
+
+_FIRST_CLASS = {"g": "k", "q": "k", "x": "h"}
 
 
 def deletions(word: str) -> set[str]:

@@ -70,7 +70,7 @@ def rewrite(
         else:
             out.append(word)
     if known is not None and join:
-        out = _rejoin(out, known, changes)
+        out = _rejoin(out, known, changes, eager)
     # In a name all in capitals, three capitals are as likely a word the list lacks (IAN).
     longest = _MAX_INITIALS if any(not w.isupper() for w in out) else 2
     if len(out) > 1 and any(_dotless_initials(w, known, longest) for w in out):
@@ -140,10 +140,11 @@ def _dotless_initials(word: str, known: Known | None, longest: int) -> bool:
     return known is None or not known(fold(word))
 
 
-def _rejoin(words: list[str], known: Known, changes: list[str]) -> list[str]:
+def _rejoin(words: list[str], known: Known, changes: list[str], eager: bool) -> list[str]:
     """Chau dhry → Chaudhry: two typed words, not both known, that make a known word; if
-    there are none, two known ones (Yas Sin → Yassin). Not both at once: Ali Akbar
-    Ahmad ian must not become Aliakbar Ahmadian, which matches neither way."""
+    there are none, two known ones of which one is short (Yas Sin → Yassin), or any two
+    when `eager`. Not both passes at once: Ali Akbar Ahmad ian must not become Aliakbar
+    Ahmadian, which matches neither way."""
     for strict in (True, False):
         out: list[str] = []
         i = 0
@@ -153,7 +154,10 @@ def _rejoin(words: list[str], known: Known, changes: list[str]) -> list[str]:
                 if a.isalpha() and b.isalpha() and len(a) > 1 and len(b) > 1:
                     fa, fb = fold(a), fold(b)
                     both = known(fa) and known(fb)
-                    if " " not in fa + fb and not (strict and both) and known(fa + fb):
+                    # Two known words are joined only when one is short (Yas Sin, Ali
+                    # reza): Abdul Rahman, Abu Bakr need no second reading.
+                    loose = not strict and (eager or min(len(fa), len(fb)) <= _MIN_PART)
+                    if " " not in fa + fb and (not both or loose) and known(fa + fb):
                         out.append(a + b)
                         i += 2
                         continue
