@@ -380,7 +380,7 @@ FOREIGN_FORMS = {
 }
 TYPED_KINDS = ("joined_camel", "joined_caps", "split_word", "dotless_initials",
                "repeated_word", "title", "legal_form_foreign", "number_words",
-               "look_alike_digits", "first_letter_swap")  # fmt: skip
+               "look_alike_digits", "first_letter_swap", "first_and_last")  # fmt: skip
 # First letters transliterations swap: ق as Q, K or G; Х as Kh, H or X (Uzbek); Й as Y or J.
 _FIRST_SWAPS = (("kh", "x"), ("q", "g"), ("k", "g"), ("g", "k"), ("q", "k"), ("y", "j"))
 _UNITS = ("", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
@@ -442,6 +442,10 @@ def as_typed(kind: str, entity: Entity, rng: random.Random) -> str | None:
         digit = _LOOK_ALIKE[words[i][k].lower()]
         words[i] = words[i][:k] + digit + words[i][k + 1 :]
         return " ".join(words)
+    if kind == "first_and_last":
+        if not 3 <= len(words) <= 4 or is_cyrillic(entity.primary_name):
+            return None  # (Kazakh records put the surname first: see latin_reversed_...)
+        return f"{words[0]} {words[-1]}"
     if kind == "first_letter_swap":
         spots = [
             (i, a, b)

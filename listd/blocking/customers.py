@@ -36,7 +36,13 @@ from listd.model import Entity
 from listd.normalize import readings
 from listd.normalize.aliases import name_forms
 from listd.screening.evidence import MIN_IDENTIFIER, identifier_key
-from listd.screening.index import MISSING_LIST, MISSING_QUERY, WEAK_ALIAS
+from listd.screening.index import (
+    MISSING_LIST,
+    MISSING_PARTIAL,
+    MISSING_QUERY,
+    WEAK_ALIAS,
+    partial_name,
+)
 from listd.screening.tokens import (
     INITIAL,
     WEIGHTS,
@@ -444,7 +450,9 @@ class CustomerIndex:
         if not words:
             return 0.0  # initials alone never make a match
         total_q = sum(weights[v] for v in ids)
-        missing = MISSING_QUERY * (total_q - matched_q) + MISSING_LIST * (name.total - matched_c)
+        partial = partial_name(used_q, len(ids), used_c, len(listed))
+        cost = MISSING_PARTIAL if partial else MISSING_LIST
+        missing = MISSING_QUERY * (total_q - matched_q) + cost * (name.total - matched_c)
         return num / (den + missing) * name.factor
 
 
@@ -475,9 +483,9 @@ def _bound(
         if loose:
             pair = (WEIGHTS["initial"] + w) / 2
             num += INITIAL * pair
-            den += min(pair, MISSING_LIST * w)
+            den += min(pair, MISSING_PARTIAL * w)
         else:
-            den += MISSING_LIST * w
+            den += MISSING_PARTIAL * w  # at best a partial name (`partial_name`)
     return num / den
 
 

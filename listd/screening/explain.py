@@ -69,8 +69,21 @@ def explain(
         },
         "tokens": tokens,
     }
+    partial = (
+        len(listed) >= 3
+        and used_q == set(range(len(query)))
+        and {0, len(listed) - 1} <= used_c
+        and len(used_c) < len(listed)
+    )
+    if partial:  # scored as a shortened name (`index.partial_name`): say so
+        out["name"]["partial"] = {"matched": len(used_c), "listed": len(listed)}
     out.update(effects)
     out["summary"] = _summary(query, listed, pairs, rule, matched_name, effects)
+    if partial:
+        out["summary"] += (
+            f"; the first and last of the listed names: {len(used_c)} of the"
+            f" {len(listed)} listed names"
+        )
     return out
 
 

@@ -57,6 +57,10 @@ from listd.screening.variants import rewrite
 # evidence of another person than a middle name or patronymic the customer left out.
 MISSING_QUERY = 0.6
 MISSING_LIST = 0.3
+# ...but a customer recorded by the first and last of a listed name's 3+ words, with
+# nothing else (FIRST LAST for FIRST SECOND THIRD LAST), is how such names are shortened:
+# the middle words cost half (`partial_name`).
+MISSING_PARTIAL = 0.15
 WEAK_ALIAS = 0.9  # UN "low" and OFAC "weak" aliases: nicknames, partial names
 _WEAK = frozenset({"low", "weak"})
 _MAX_EXACT_SUBSETS = 8  # query tokens beyond this use the looser prefix filter
@@ -894,7 +898,12 @@ class ScreeningIndex:
         if not solid:
             return 0.0, []  # initials alone never make a match (A. K. is everybody)
         missing = MISSING_QUERY * (plan.total - matched_q)
-        missing += MISSING_LIST * (index.name_weight[nid] - matched_c)
+        cost = (
+            MISSING_PARTIAL
+            if partial_name(used_q, len(q_weights), used_c, len(ids))
+            else MISSING_LIST
+        )
+        missing += cost * (index.name_weight[nid] - matched_c)
         score = num / (den + missing) * index.name_factor[nid]
         return score, pairs
 
@@ -938,7 +947,8 @@ class ScreeningIndex:
             return True  # initials alone never make a match
         free = min(len(initials), other)
         matched, missing_query = plan.best[min(hits + free, len(plan.best) - 1)]
-        missing = MISSING_QUERY * missing_query + MISSING_LIST * (index.name_weight[nid] - held)
+        # At best the name is a partial one (`partial_name`): its missing words cost least.
+        missing = MISSING_QUERY * missing_query + MISSING_PARTIAL * (index.name_weight[nid] - held)
         return matched / (matched + missing) * index.name_factor[nid] < plan.cutoff
 
     def _initial_entries(self, plan: _Plan, vid: int) -> tuple[tuple[float, bool, int, str], ...]:
@@ -1060,7 +1070,7 @@ def _bound_holds(
     best = np.array(plan.best)
     k = np.minimum(n_hits + free, len(best) - 1).astype(np.int64)
     matched, missing_query = best[k, 0], best[k, 1]
-    missing = MISSING_QUERY * missing_query + MISSING_LIST * (columns.weight[nids] - held_weight)
+    missing = MISSING_QUERY * missing_query + MISSING_PARTIAL * (columns.weight[nids] - held_weight)
     # Each query word a name matches takes a list word of its own: a name reaching the
     # cutoff holds `least` of them (this is what drops the names where one common list
     # word, Ahmad, meets two query words, "Ahmad Ali Ahmad" or "Ahmad Ali Atmad").
@@ -1142,6 +1152,17 @@ def _union(parts: list[tuple[int, ...] | set[int]]) -> set[int] | None:
 
 def _as_set(names: tuple[int, ...] | set[int]) -> set[int]:
     return names if isinstance(names, set) else set(names)
+
+
+def partial_name(used_q: int, n_query: int, used_c: int, n_listed: int) -> bool:
+    """Whether an alignment (bit masks of the matched query and listed positions) is a
+    partial name: every query word matched, to the first and the last of 3+ listed words."""
+    return (
+        n_listed >= 3
+        and used_q == (1 << n_query) - 1
+        and bool(used_c & 1)
+        and bool(used_c >> (n_listed - 1) & 1)
+    )
 
 
 def _wanted(query: Query, entity: Entity) -> bool:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from listd.normalize import fold, separate
+from listd.screening.names import ARTICLES, LEGAL_FORMS, PARTICLES
 
 Known = Callable[[str], bool]  # is this folded word a word of some listed name
 
@@ -29,6 +30,11 @@ INITIALS = "initials"  # AA: two or three letters read as initials
 REPEATED = "repeated_word"  # Chaudhry Chaudhry: the second one dropped
 CHANGES = (JOINED, SPLIT, INITIALS, REPEATED)
 
+_GLUE = frozenset(
+    fold(w)
+    for w in (*ARTICLES, *PARTICLES, "in", "on", "at", "to", "by", "an", "or", "and", "for",
+              *(f for forms in LEGAL_FORMS.values() for f in forms if " " not in f))
+)  # fmt: skip
 _MIN_PART = 3  # a joined word is split only into parts of 3+ letters (no "Al", "Li")
 _MIN_JOINED = 6
 _MAX_INITIALS = 3
@@ -98,14 +104,15 @@ def _camel(word: str) -> list[str] | None:
     if not cuts or not word.isalpha():
         return None
     parts = [word[a:b] for a, b in zip([0, *cuts], [*cuts, len(word)], strict=True)]
-    return parts if all(len(p) >= 2 for p in parts) else None
+    # Each part a capitalised word: ISLcMIC is a typo, not two words.
+    return parts if all(len(p) >= 2 and p[0].isupper() and p[1:].islower() for p in parts) else None
 
 
 def _unjoin(word: str, known: Known, eager: bool) -> list[str] | None:
     """ERICBADEGE → ERIC BADEGE: an unknown word that is two or three known words. Cut
     as typed and each piece folded, so a Cyrillic run (БАГЛАНКАСЫМОВИЧ) is cut too."""
-    if len(word) < _MIN_JOINED or not word.isalpha():
-        return None
+    if len(word) < _MIN_JOINED or not word.isalpha() or not (word.isupper() or word.islower()):
+        return None  # a capitalised word (Tulpar) is one word; CamelCase is `_camel`'s
     folded = fold(word)
     if " " in folded or (known(folded) and not eager):
         return None
@@ -135,9 +142,12 @@ def _dotless_initials(word: str, known: Known | None, longest: int) -> bool:
     """AA, AAC: two or three (`longest`) capitals that are not a word read as initials."""
     if not 2 <= len(word) <= longest or not word.isalpha() or not word.isupper():
         return False
-    if len(word) == 2:
-        return True  # ЖУ, AK, AA: the reading as typed is scored too, should it be Wu or Ma
-    return known is None or not known(fold(word))
+    folded = fold(word)
+    if folded in _GLUE:
+        return False  # AL, BIN, IN, LLP, ИП: articles, particles, legal forms
+    if len(word) == 2 and (not word.isascii() or len(set(word)) == 1):
+        return True  # ЖУ (Юсупов ЖУ), AA: the reading as typed is scored too
+    return known is None or not known(folded)
 
 
 def _rejoin(words: list[str], known: Known, changes: list[str], eager: bool) -> list[str]:

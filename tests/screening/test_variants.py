@@ -232,3 +232,26 @@ def test_first_letter_swaps_keep_vowels_apart(index: ScreeningIndex) -> None:
     assert sim("Omar", "Amar") == 0.0
     assert sim("Akhmetov", "Rakhmetov") == 0.0
     assert sim("Gadir", "Kadir") > 0.7 and sim("Xolmatov", "Kholmatov") == 0.98
+
+
+@pytest.mark.parametrize(
+    ("name", "target", "listed"),
+    [
+        ("MOHAMMAD NOURI", "un:IRi.027", 4),  # MOHAMMAD MEHDI NEJAD NOURI; today's main: 0.77
+        ("Abdullahi Caddow", "un:SOi.022", 4),  # ABDULLAHI OSMAN MOHAMED CADDOW
+    ],
+)
+def test_first_and_last_of_a_long_listed_name(
+    index: ScreeningIndex, name: str, target: str, listed: int
+) -> None:
+    match = best(index, name).get(target)
+    assert match is not None and match.score >= 0.85
+    assert match.explanation["name"]["partial"] == {"matched": 2, "listed": listed}
+    assert f"2 of the {listed} listed names" in match.explanation["summary"]
+    assert index.screen_exhaustive(Query(name))[0].entity.id == target
+    customers = CustomerIndex()
+    customers.put("s", Customer("C-1", name))
+    assert customers.candidates([match.entity], CUTOFF) == {"s": {"C-1": {target}}}
+    # A word the listed name lacks is evidence of another person: no discount then.
+    other = best(index, f"{name} Karimov").get(target)
+    assert other is None or "partial" not in other.explanation["name"]

@@ -39,6 +39,8 @@ export function plainWords(expl) {
       rule: tv("rule", expl.name.rule),
     }),
   );
+  const partial = expl.name.partial;
+  if (partial) out.push(t("explain.partial", { n: partial.matched, m: partial.listed }));
   const reading = expl.reading;
   if (reading)
     out.push(
