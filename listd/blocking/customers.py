@@ -36,12 +36,12 @@ from listd.model import Entity
 from listd.normalize import readings
 from listd.normalize.aliases import name_forms
 from listd.screening.evidence import MIN_IDENTIFIER, identifier_key
+from listd.screening.explain import partial_name
 from listd.screening.index import (
     MISSING_LIST,
     MISSING_PARTIAL,
     MISSING_QUERY,
     WEAK_ALIAS,
-    partial_name,
 )
 from listd.screening.tokens import (
     INITIAL,
@@ -435,11 +435,13 @@ class CustomerIndex:
         used_q = used_c = 0
         num = den = matched_q = matched_c = 0.0
         words = False
+        aligned: list[tuple[int, int, float, str]] = []
         for neg, initial, i, j in pairs:
             if used_q >> i & 1 or used_c >> j & 1:
                 continue
             used_q |= 1 << i
             used_c |= 1 << j
+            aligned.append((i, j, -neg, "initial" if initial else ""))
             wq, wc = weights[ids[i]], name.weights[j]
             w = (wq + wc) / 2
             num -= neg * w
@@ -450,7 +452,7 @@ class CustomerIndex:
         if not words:
             return 0.0  # initials alone never make a match
         total_q = sum(weights[v] for v in ids)
-        partial = partial_name(used_q, len(ids), used_c, len(listed))
+        partial = partial_name(aligned, len(ids), listed)
         cost = MISSING_PARTIAL if partial else MISSING_LIST
         missing = MISSING_QUERY * (total_q - matched_q) + cost * (name.total - matched_c)
         return num / (den + missing) * name.factor

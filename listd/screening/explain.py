@@ -29,6 +29,25 @@ RULES = (
 _RANK = {rule: i for i, rule in enumerate(RULES)}
 
 
+def partial_name(pairs: Sequence[Pair], n_query: int, listed: Sequence[Token]) -> bool:
+    """FIRST LAST for a listed FIRST SECOND THIRD LAST: every query word matched, in
+    order and strongly (0.9+, no initial), to the first and the last of 3-4 listed words,
+    one of them a name that is not a common one (Mohammed Muhammad is everybody)."""
+    n = len(listed)
+    if not 3 <= n <= 4 or len(pairs) != n_query or n_query >= n:
+        return False
+    ends = {j: (pos, score, rule) for pos, j, score, rule in pairs if j in (0, n - 1)}
+    if len(ends) != 2:
+        return False
+    (p0, s0, r0), (p1, s1, r1) = ends[0], ends[n - 1]
+    return (
+        p0 < p1
+        and min(s0, s1) >= 0.9
+        and "initial" not in (r0, r1)
+        and "name" in (listed[0].kind, listed[-1].kind)
+    )
+
+
 def explain(
     query: Sequence[Token],
     listed: Sequence[Token],
@@ -69,13 +88,8 @@ def explain(
         },
         "tokens": tokens,
     }
-    partial = (
-        len(listed) >= 3
-        and used_q == set(range(len(query)))
-        and {0, len(listed) - 1} <= used_c
-        and len(used_c) < len(listed)
-    )
-    if partial:  # scored as a shortened name (`index.partial_name`): say so
+    partial = partial_name(pairs, len(query), listed)
+    if partial:  # scored as a shortened name: say so
         out["name"]["partial"] = {"matched": len(used_c), "listed": len(listed)}
     out.update(effects)
     out["summary"] = _summary(query, listed, pairs, rule, matched_name, effects)

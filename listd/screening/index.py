@@ -36,7 +36,7 @@ from listd.model import Entity
 from listd.normalize import readings
 from listd.normalize.aliases import name_forms
 from listd.screening import evidence
-from listd.screening.explain import Pair, explain, read_as
+from listd.screening.explain import Pair, explain, partial_name, read_as
 from listd.screening.query import Match, Query
 from listd.screening.tokens import (
     Token,
@@ -898,11 +898,12 @@ class ScreeningIndex:
         if not solid:
             return 0.0, []  # initials alone never make a match (A. K. is everybody)
         missing = MISSING_QUERY * (plan.total - matched_q)
-        cost = (
-            MISSING_PARTIAL
-            if partial_name(used_q, len(q_weights), used_c, len(ids))
-            else MISSING_LIST
-        )
+        cost = MISSING_LIST
+        n = len(ids)
+        if 3 <= n <= 4 and used_c & 1 and used_c >> (n - 1) & 1:  # cheap tests first
+            listed = [self._vocab.tokens[v] for v in ids]
+            if partial_name(pairs, len(q_weights), listed):
+                cost = MISSING_PARTIAL
         missing += cost * (index.name_weight[nid] - matched_c)
         score = num / (den + missing) * index.name_factor[nid]
         return score, pairs
@@ -1152,17 +1153,6 @@ def _union(parts: list[tuple[int, ...] | set[int]]) -> set[int] | None:
 
 def _as_set(names: tuple[int, ...] | set[int]) -> set[int]:
     return names if isinstance(names, set) else set(names)
-
-
-def partial_name(used_q: int, n_query: int, used_c: int, n_listed: int) -> bool:
-    """Whether an alignment (bit masks of the matched query and listed positions) is a
-    partial name: every query word matched, to the first and the last of 3+ listed words."""
-    return (
-        n_listed >= 3
-        and used_q == (1 << n_query) - 1
-        and bool(used_c & 1)
-        and bool(used_c >> (n_listed - 1) & 1)
-    )
 
 
 def _wanted(query: Query, entity: Entity) -> bool:
