@@ -479,15 +479,17 @@ def _bound(
     if band:
         num -= sum((1 - INITIAL) * (W_MAX + weights[p]) / 2 for p in held if p in initials)
     den += MISSING_QUERY * max(0.0, band * _STEP - len(held) * W_MAX)
+    # A listed name of 3-4 words may be a partial one (`partial_name`): its words cost least.
+    cost = MISSING_PARTIAL if 3 <= len(weights) <= 4 else MISSING_LIST
     for p, w in enumerate(weights):
         if p in held:
             continue
         if loose:
             pair = (WEIGHTS["initial"] + w) / 2
             num += INITIAL * pair
-            den += min(pair, MISSING_PARTIAL * w)
+            den += min(pair, cost * w)
         else:
-            den += MISSING_PARTIAL * w  # at best a partial name (`partial_name`)
+            den += cost * w
     return num / den
 
 

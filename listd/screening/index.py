@@ -50,7 +50,7 @@ from listd.screening.tokens import (
     spellings,
     tokenize,
 )
-from listd.screening.variants import rewrite
+from listd.screening.variants import Reading, rewrite
 
 # How much a query token the list name lacks costs, and a list token the query lacks,
 # relative to the weight of a matched token: a customer's extra name part is stronger
@@ -479,6 +479,9 @@ class ScreeningIndex:
         self._common: dict[Token, _Retrieved] = {}
         # Query initial → list token id → similarity, filled as candidates are scored.
         self._initial_sims: dict[Token, dict[int, tuple[float, str]]] = {}
+        # Query name → (vocabulary size, its `rewrite`): which words are listed words only
+        # changes when the vocabulary grows.
+        self._rewritten: dict[str, tuple[int, Reading | None]] = {}
 
     # -- loading ------------------------------------------------------------------------
 
@@ -574,11 +577,13 @@ class ScreeningIndex:
         pays for everything, as the first query of a new process does."""
         self._retrieved = {}
         self._initial_sims = {}
+        self._rewritten = {}
 
     def _retrieved_cache(self) -> dict[Token, _Retrieved]:
         if len(self._retrieved) > _RETRIEVAL_CACHE:
             self._retrieved = {}
             self._initial_sims = {}
+            self._rewritten = {}
         elif sum(map(len, self._initial_sims.values())) > _INITIAL_CACHE:
             self._initial_sims = {}
         return self._retrieved
@@ -732,8 +737,12 @@ class ScreeningIndex:
         """Each reading of the query's name (`readings`: one, unless it holds invisible
         characters), the best match per entity over them."""
         forms: dict[str, tuple[str, ...]] = dict.fromkeys(readings(query.name), ())
+        size = len(self._vocab.tokens)
         for form in list(forms):
-            other = rewrite(form, self._known)
+            known = self._rewritten.get(form)
+            if known is None or known[0] != size:
+                known = self._rewritten[form] = (size, rewrite(form, self._known))
+            other = known[1]
             if other is not None:
                 forms.setdefault(other.text, other.changes)
         if len(forms) == 1:
@@ -948,8 +957,9 @@ class ScreeningIndex:
             return True  # initials alone never make a match
         free = min(len(initials), other)
         matched, missing_query = plan.best[min(hits + free, len(plan.best) - 1)]
-        # At best the name is a partial one (`partial_name`): its missing words cost least.
-        missing = MISSING_QUERY * missing_query + MISSING_PARTIAL * (index.name_weight[nid] - held)
+        # A name of 3-4 words may be a partial one (`partial_name`): its words cost least.
+        cost = MISSING_PARTIAL if 3 <= len(index.names[nid]) <= 4 else MISSING_LIST
+        missing = MISSING_QUERY * missing_query + cost * (index.name_weight[nid] - held)
         return matched / (matched + missing) * index.name_factor[nid] < plan.cutoff
 
     def _initial_entries(self, plan: _Plan, vid: int) -> tuple[tuple[float, bool, int, str], ...]:
@@ -1071,7 +1081,9 @@ def _bound_holds(
     best = np.array(plan.best)
     k = np.minimum(n_hits + free, len(best) - 1).astype(np.int64)
     matched, missing_query = best[k, 0], best[k, 1]
-    missing = MISSING_QUERY * missing_query + MISSING_PARTIAL * (columns.weight[nids] - held_weight)
+    words = columns.starts[nids + 1] - columns.starts[nids]
+    cost = np.where((words >= 3) & (words <= 4), MISSING_PARTIAL, MISSING_LIST)
+    missing = MISSING_QUERY * missing_query + cost * (columns.weight[nids] - held_weight)
     # Each query word a name matches takes a list word of its own: a name reaching the
     # cutoff holds `least` of them (this is what drops the names where one common list
     # word, Ahmad, meets two query words, "Ahmad Ali Ahmad" or "Ahmad Ali Atmad").
