@@ -166,6 +166,23 @@ def typo(name: str, rng: random.Random) -> str | None:
 
 _EQUIV = {fold(s): g for g in EQUIVALENT_NAMES for s in g if s.isascii() and " " not in s}
 _LEGAL_SPELLINGS = {fold(s): label for label, spellings in LEGAL_FORMS.items() for s in spellings}
+# The spellings added with the foreign legal forms (December 2026): the "legal_form" kind
+# draws from the table without them, so that its cases (and the random stream of the
+# whole set) stay those of earlier runs; they have their own family, legal_form_foreign.
+_LATER_SPELLINGS = frozenset(
+    fold(s)
+    for s in ("ltda", "limitada", "sociedad limitada", "ltd sti", "limited sirketi",
+              "limited şirketi", "sherkat", "sherkate", "shirkat", "sharikat", "sharikah",
+              "sharika", "شركة", "شرکت", "gesellschaft mit beschränkter haftung",
+              "gesellschaft mit beschraenkter haftung", "aktiengesellschaft",
+              "société anonyme", "sociedad anónima", "sa de cv", "s a de c v",
+              "société à responsabilité limitée", "société par actions simplifiée",
+              "società per azioni", "società a responsabilità limitata", "a s", "a ş",
+              "anonim şirketi", "anonim sirketi")
+)  # fmt: skip
+_EARLIER_SPELLINGS = {
+    s: label for s, label in _LEGAL_SPELLINGS.items() if s not in _LATER_SPELLINGS
+}
 
 
 def equivalent(name: str, rng: random.Random) -> str | None:
@@ -182,10 +199,14 @@ def equivalent(name: str, rng: random.Random) -> str | None:
 
 def legal_form(name: str, rng: random.Random) -> str | None:
     folded = fold(name)
-    for spelling, label in sorted(_LEGAL_SPELLINGS.items(), key=lambda kv: -len(kv[0])):
+    for spelling, label in sorted(_EARLIER_SPELLINGS.items(), key=lambda kv: -len(kv[0])):
         pattern = re.compile(rf"(^| ){re.escape(spelling)}( |$)")
         if pattern.search(folded) and len(spelling) > 1:
-            others = [s for s in LEGAL_FORMS[label] if fold(s) != spelling]
+            others = [
+                s
+                for s in LEGAL_FORMS[label]
+                if fold(s) != spelling and fold(s) in _EARLIER_SPELLINGS
+            ]
             if not others:
                 return None
             return pattern.sub(rf"\g<1>{rng.choice(others)}\g<2>", folded, count=1)
@@ -343,6 +364,188 @@ def labelled_set(
     for kind, name, qtype in negatives(rng, listed, persons, n_neg):
         cases.append(Case(kind, name, qtype, None, ""))
     return cases, positives
+
+
+# --- names as typed (one family per kind of issue 17's list) ----------------------------
+
+TITLE_WORDS = ("President", "Minister", "Sheikh", "Emir", "Colonel", "Mr", "Mrs", "Dr",
+               "General", "Deputy Minister", "Governor", "Haji")  # fmt: skip
+# Another spelling of a legal form, per label, as other languages write it.
+FOREIGN_FORMS = {
+    "LTD": ("Ltda", "Limitada", "Sociedad Limitada", "Ltd. Şti."),
+    "CO": ("Sherkat", "Sharikat"),
+    "SA": ("Société Anonyme", "Sociedad Anónima", "Anonim Şirketi", "A.Ş.", "S.p.A."),
+    "AG": ("Aktiengesellschaft",),
+    "GMBH": ("Gesellschaft mit beschränkter Haftung",),
+}
+TYPED_KINDS = ("joined_camel", "joined_caps", "split_word", "dotless_initials",
+               "repeated_word", "title", "legal_form_foreign", "number_words",
+               "look_alike_digits", "first_letter_swap", "first_and_last")  # fmt: skip
+# First letters transliterations swap: ق as Q, K or G; Х as Kh, H or X (Uzbek); Й as Y or J.
+_FIRST_SWAPS = (("kh", "x"), ("q", "g"), ("k", "g"), ("g", "k"), ("q", "k"), ("y", "j"))
+_UNITS = ("", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+          "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+          "eighteen", "nineteen")  # fmt: skip
+_TENS = ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")
+_ORDINALS = {"one": "first", "two": "second", "three": "third", "five": "fifth",
+             "eight": "eighth", "nine": "ninth", "twelve": "twelfth"}  # fmt: skip
+_LOOK_ALIKE = {"o": "0", "i": "1", "e": "3", "s": "5"}
+
+
+def in_words(number: int, ordinal: bool, rng: random.Random) -> str:
+    """1..99 in English words, as a clerk writes them (Forty-Four, forty four)."""
+    words = [_UNITS[number]] if number < 20 else [_TENS[number // 10], _UNITS[number % 10]]
+    words = [w for w in words if w]
+    if ordinal:
+        last = words[-1]
+        words[-1] = _ORDINALS.get(last) or (
+            last[:-1] + "ieth" if last.endswith("y") else last + "th"
+        )
+    return rng.choice(("-", " ")).join(words).title()
+
+
+def _number_names(name: str, rng: random.Random) -> str | None:
+    """A name with its number in words (7TH OF TIR → Seventh of Tir), or its number word
+    in digits (SECOND ACADEMY → 2nd Academy)."""
+    found = re.search(r"\b(\d{1,2})(st|nd|rd|th)?\b", name, flags=re.IGNORECASE)
+    if found and 0 < int(found.group(1)) < 100:
+        words = in_words(int(found.group(1)), bool(found.group(2)), rng)
+        return name[: found.start()] + words + name[found.end() :]
+    for word, digits in (("second", "2nd"), ("first", "1st"), ("third", "3rd")):
+        hit = re.search(rf"\b{word}\b", name, flags=re.IGNORECASE)
+        if hit:
+            return name[: hit.start()] + digits + name[hit.end() :]
+    return None
+
+
+PER_KIND = 120
+
+
+def _latin_words(entity: Entity) -> list[str]:
+    return [w for w in parts(entity.primary_name) if w.isalpha()]
+
+
+def as_typed(kind: str, entity: Entity, rng: random.Random) -> str | None:
+    """The entity's primary name written the way `kind` says, or None if it cannot be."""
+    words = _latin_words(entity)
+    if kind == "number_words":
+        return _number_names(entity.primary_name, rng)
+    if kind == "look_alike_digits":
+        spots = [i for i, w in enumerate(words) if w.isascii() and len(w) >= 4]
+        if not spots:
+            return None
+        i = rng.choice(spots)
+        letters = [k for k, c in enumerate(words[i]) if c.lower() in _LOOK_ALIKE and k > 0]
+        if not letters:
+            return None
+        k = rng.choice(letters)
+        digit = _LOOK_ALIKE[words[i][k].lower()]
+        words[i] = words[i][:k] + digit + words[i][k + 1 :]
+        return " ".join(words)
+    if kind == "first_and_last":
+        if not 3 <= len(words) <= 4 or is_cyrillic(entity.primary_name):
+            return None  # (Kazakh records put the surname first: see latin_reversed_...)
+        return f"{words[0]} {words[-1]}"
+    if kind == "first_letter_swap":
+        spots = [
+            (i, a, b)
+            for i, w in enumerate(words)
+            for a, b in _FIRST_SWAPS
+            if w.isascii() and w.lower().startswith(a) and len(w) > len(a) + 2
+        ]
+        if not spots:
+            return None
+        i, a, b = rng.choice(spots)
+        words[i] = (b.upper() if words[i].isupper() else b.capitalize()) + words[i][len(a) :]
+        return " ".join(words)
+    if kind == "legal_form_foreign":
+        folded = fold(entity.primary_name)
+        for spelling, label in sorted(_LEGAL_SPELLINGS.items(), key=lambda kv: -len(kv[0])):
+            pattern = re.compile(rf"(^| ){re.escape(spelling)}( |$)")
+            if len(spelling) > 1 and pattern.search(folded):  # the longest form present
+                if label not in FOREIGN_FORMS:
+                    return None
+                other = rng.choice(FOREIGN_FORMS[label])
+                return pattern.sub(rf"\g<1>{other}\g<2>", folded, count=1)
+        return None
+    if len(words) < 2 or len(words) != len(parts(entity.primary_name)):
+        return None
+    if kind == "joined_camel":
+        return "".join(w.capitalize() for w in words[:2]) + " " + " ".join(words[2:])
+    if kind == "joined_caps":
+        at = rng.randrange(len(words) - 1)
+        joined = [*words[:at], words[at] + words[at + 1], *words[at + 2 :]]
+        return " ".join(joined).upper()
+    if kind == "split_word":
+        long = [i for i, w in enumerate(words) if len(w) >= 6]
+        if not long:
+            return None
+        i = rng.choice(long)
+        k = rng.randrange(3, len(words[i]) - 2)
+        return " ".join([*words[:i], words[i][:k], words[i][k:], *words[i + 1 :]])
+    if kind == "dotless_initials":
+        if not 3 <= len(words) <= 4:
+            return None
+        if is_cyrillic(entity.primary_name):  # Kazakh records: surname, given, patronymic
+            return words[0] + " " + "".join(w[0] for w in words[1:]).upper()
+        return "".join(w[0] for w in words[:-1]).upper() + " " + words[-1]
+    if kind == "repeated_word":
+        i = rng.randrange(len(words))
+        return " ".join([*words[: i + 1], words[i], *words[i + 1 :]])
+    if kind == "title":
+        return f"{rng.choice(TITLE_WORDS)} {' '.join(words)}"
+    raise ValueError(kind)
+
+
+def typed_set(lists: dict[str, list[Entity]], seed: int) -> list[Case]:
+    """At least `PER_KIND` cases per kind of `TYPED_KINDS` from real list names (people
+    for all but legal forms), and unlisted people written the same ways (negatives)."""
+    rng = random.Random(seed + 17)
+    cases: list[Case] = []
+    everyone = sorted(
+        (e for es in lists.values() for e in es if not is_arabic(e.primary_name)),
+        key=lambda e: e.id,
+    )
+    persons = [e for e in everyone if e.schema == "person"]
+    firms = [e for e in everyone if e.schema != "person"]
+    for kind in TYPED_KINDS:
+        pool = {"legal_form_foreign": firms, "number_words": everyone}.get(kind, persons)
+        made = 0
+        for entity in rng.sample(pool, len(pool)):
+            if kind == "number_words":  # every name: the lists hold only a few dozen numbers
+                for listed in entity.names:
+                    name = _number_names(listed.full, rng)
+                    if name is not None:
+                        cases.append(Case(kind, name, None, entity.id, entity.source))
+                        made += 1
+                continue
+            name = as_typed(kind, entity, rng)
+            if name is None:
+                continue
+            qtype = "person" if entity.schema == "person" else "entity"
+            cases.append(Case(kind, name, qtype, entity.id, entity.source))
+            made += 1
+            if made == PER_KIND:
+                break
+    listed = {frozenset(fold(n.full).split()) for e in everyone for n in e.names}
+    made = 0
+    while made < 4 * PER_KIND:
+        given, surname = rng.choice(GIVEN), rng.choice(SURNAMES)
+        if frozenset(fold(f"{given} {surname}").split()) in listed:
+            continue
+        roll = rng.random()
+        if roll < 0.4:
+            name, kind = f"{given}{surname}", "not_listed_person_joined"
+        elif roll < 0.6:
+            name, kind = f"{given}{surname}".upper(), "not_listed_person_joined"
+        elif roll < 0.8:
+            name = f"{given[0]}{rng.choice(GIVEN)[0]} {surname}".upper()
+            kind = "not_listed_person_dotless_initials"
+        else:
+            name, kind = f"{rng.choice(TITLE_WORDS)} {given} {surname}", "not_listed_person_title"
+        cases.append(Case(kind, name, "person", None, ""))
+        made += 1
+    return cases
 
 
 def without_original_names(lists: dict[str, list[Entity]]) -> dict[str, list[Entity]]:
@@ -527,6 +730,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         "seed": args.seed,
         "listd": evaluate(cases, listd_screen(index, cross), same, args.threshold),
     }
+    # The names-as-typed families, apart: the figures above stay comparable with earlier runs.
+    typed = typed_set(lists, args.seed)
+    result["listd_names_as_typed"] = evaluate(
+        typed, listd_screen(index, cross), same, args.threshold
+    )
     other = nomenklatura_screen(lists, index, cross)
     if other is None:
         result["nomenklatura_logic_v2"] = "not installed (pip install nomenklatura to compare)"

@@ -36,7 +36,13 @@ from listd.model import Entity
 from listd.normalize import readings
 from listd.normalize.aliases import name_forms
 from listd.screening.evidence import MIN_IDENTIFIER, identifier_key
-from listd.screening.index import MISSING_LIST, MISSING_QUERY, WEAK_ALIAS
+from listd.screening.explain import partial_name
+from listd.screening.index import (
+    MISSING_LIST,
+    MISSING_PARTIAL,
+    MISSING_QUERY,
+    WEAK_ALIAS,
+)
 from listd.screening.tokens import (
     INITIAL,
     WEIGHTS,
@@ -44,11 +50,13 @@ from listd.screening.tokens import (
     deletions,
     index_keys,
     matcher,
+    phonetic,
     query_keys,
     similarity,
     spellings,
     tokenize,
 )
+from listd.screening.variants import rewrite
 
 W_MAX = max(WEIGHTS.values())
 MARGIN = 0.05  # approximate scores this far below the cut-off still go to exact scoring
@@ -131,11 +139,13 @@ class CustomerIndex:
         # would cost 200 bytes for each of millions of IINs held once).
         self.documents: dict[str, int | set[int]] = {}
         self._initialled: set[int] = set()  # customers with an initial in their name
-        # slot -> the slot of the same customer's second reading (see normalize.readings)
-        self._shadow: dict[int, int] = {}
+        # slot -> the slots of the same customer's other readings (`normalize.readings`,
+        # `screening.variants.rewrite`)
+        self._shadow: dict[int, list[int]] = {}
+        self._shadows = 0  # slots in `_shadow`
 
     def __len__(self) -> int:
-        return len(self._ref) - len(self._free) - len(self._shadow)
+        return len(self._ref) - len(self._free) - self._shadows
 
     def count(self, sub_id: str) -> int:
         return len(self.subs.get(sub_id, {}))
@@ -148,16 +158,23 @@ class CustomerIndex:
         if customer.reference in refs:
             self.remove(sub_id, customer.reference)
         mode = customer_mode(customer.type)
-        forms = readings(customer.name)
+        forms = list(readings(customer.name))
+        # The name as typed with its words mended (AamirAli, AA, a word typed twice): no
+        # list vocabulary here, so a run of capitals is found from the listed side instead.
+        forms += [r.text for f in list(forms) if (r := rewrite(f)) is not None]
         tokens = tuple(self.vocab.intern(t) for t in tokenize(forms[0], mode))
         slot = self._place(sub_id, customer.reference, tokens, customer.document_keys())
         refs[customer.reference] = slot
-        if len(forms) > 1:
-            # The name read with its invisible marks removed (a soft hyphen inside a word):
-            # a second slot for the same customer, found like the first, removed with it.
-            joined = tuple(self.vocab.intern(t) for t in tokenize(forms[1], mode))
-            if joined and joined != tokens:
-                self._shadow[slot] = self._place(sub_id, customer.reference, joined, ())
+        seen = {tokens}
+        for form in forms[1:]:
+            # Another reading (invisible marks removed, words mended): a slot of its own
+            # for the same customer, found like the first, removed with it.
+            other = tuple(self.vocab.intern(t) for t in tokenize(form, mode))
+            if other and other not in seen:
+                seen.add(other)
+                shadow = self._place(sub_id, customer.reference, other, ())
+                self._shadow.setdefault(slot, []).append(shadow)
+                self._shadows += 1
 
     def _place(self, sub_id: str, ref: str, tokens: tuple[int, ...], docs: tuple[str, ...]) -> int:
         """File `tokens` and `docs` in a free slot; return it."""
@@ -206,9 +223,9 @@ class CustomerIndex:
         slot = self.subs.get(sub_id, {}).pop(ref, None)
         if slot is None:
             return
-        shadow = self._shadow.pop(slot, None)
-        if shadow is not None:
+        for shadow in self._shadow.pop(slot, ()):
             self._clear(shadow)
+            self._shadows -= 1
         self._clear(slot)
 
     def _clear(self, slot: int) -> None:
@@ -258,11 +275,24 @@ class CustomerIndex:
         """
         cache: dict[Token, dict[int, float]] = {}
         out: dict[str, dict[str, set[str]]] = {}
+        keys = self.vocab.keys
+
+        def known(word: str) -> bool:
+            return "d" + phonetic(word) in keys
+
         for entity in entities:
             slots = self._by_documents(entity)
             mode = "person" if entity.schema == "person" else "entity"
             seen: set[tuple[Token, ...]] = set()
-            forms = ((n, r) for n in entity.names for f in name_forms(n.full) for r in readings(f))
+            forms = [(n, r) for n in entity.names for f in name_forms(n.full) for r in readings(f)]
+            # The listed name with its words split or joined as customers may have typed
+            # them (ERICBADEGE, Chau dhry): the customers' own words say where.
+            forms += [
+                (n, r.text)
+                for n, f in list(forms)
+                for split in (True, False)
+                if (r := rewrite(f, known, eager=True, split=split, join=not split))
+            ]
             for listed, form in forms:
                 tokens = tokenize(form, mode)
                 if not tokens or tokens in seen:
@@ -405,11 +435,13 @@ class CustomerIndex:
         used_q = used_c = 0
         num = den = matched_q = matched_c = 0.0
         words = False
+        aligned: list[tuple[int, int, float, str]] = []
         for neg, initial, i, j in pairs:
             if used_q >> i & 1 or used_c >> j & 1:
                 continue
             used_q |= 1 << i
             used_c |= 1 << j
+            aligned.append((i, j, -neg, "initial" if initial else ""))
             wq, wc = weights[ids[i]], name.weights[j]
             w = (wq + wc) / 2
             num -= neg * w
@@ -420,7 +452,9 @@ class CustomerIndex:
         if not words:
             return 0.0  # initials alone never make a match
         total_q = sum(weights[v] for v in ids)
-        missing = MISSING_QUERY * (total_q - matched_q) + MISSING_LIST * (name.total - matched_c)
+        partial = partial_name(aligned, len(ids), listed)
+        cost = MISSING_PARTIAL if partial else MISSING_LIST
+        missing = MISSING_QUERY * (total_q - matched_q) + cost * (name.total - matched_c)
         return num / (den + missing) * name.factor
 
 
@@ -445,15 +479,17 @@ def _bound(
     if band:
         num -= sum((1 - INITIAL) * (W_MAX + weights[p]) / 2 for p in held if p in initials)
     den += MISSING_QUERY * max(0.0, band * _STEP - len(held) * W_MAX)
+    # A listed name of 3-4 words may be a partial one (`partial_name`): its words cost least.
+    cost = MISSING_PARTIAL if 3 <= len(weights) <= 4 else MISSING_LIST
     for p, w in enumerate(weights):
         if p in held:
             continue
         if loose:
             pair = (WEIGHTS["initial"] + w) / 2
             num += INITIAL * pair
-            den += min(pair, MISSING_LIST * w)
+            den += min(pair, cost * w)
         else:
-            den += MISSING_LIST * w
+            den += cost * w
     return num / den
 
 

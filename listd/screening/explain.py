@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
+from listd.screening.query import Match
 from listd.screening.tokens import Token
 
 Pair = tuple[int, int, float, str]  # query position, list position, score, rule
@@ -13,7 +15,9 @@ Pair = tuple[int, int, float, str]  # query position, list position, score, rule
 RULES = (
     "exact",
     "legal_form",
+    "number",
     "transliteration",
+    "look_alike_digit",
     "equivalence",
     "patronymic",
     "surname_form",
@@ -23,6 +27,25 @@ RULES = (
     "edit_distance",
 )
 _RANK = {rule: i for i, rule in enumerate(RULES)}
+
+
+def partial_name(pairs: Sequence[Pair], n_query: int, listed: Sequence[Token]) -> bool:
+    """FIRST LAST for a listed FIRST SECOND THIRD LAST: every query word matched, in
+    order and strongly (0.9+, no initial), to the first and the last of 3-4 listed words,
+    one of them a name that is not a common one (Mohammed Muhammad is everybody)."""
+    n = len(listed)
+    if not 3 <= n <= 4 or len(pairs) != n_query or n_query >= n:
+        return False
+    ends = {j: (pos, score, rule) for pos, j, score, rule in pairs if j in (0, n - 1)}
+    if len(ends) != 2:
+        return False
+    (p0, s0, r0), (p1, s1, r1) = ends[0], ends[n - 1]
+    return (
+        p0 < p1
+        and min(s0, s1) >= 0.9
+        and "initial" not in (r0, r1)
+        and "name" in (listed[0].kind, listed[-1].kind)
+    )
 
 
 def explain(
@@ -65,8 +88,16 @@ def explain(
         },
         "tokens": tokens,
     }
+    partial = partial_name(pairs, len(query), listed)
+    if partial:  # scored as a shortened name: say so
+        out["name"]["partial"] = {"matched": len(used_c), "listed": len(listed)}
     out.update(effects)
     out["summary"] = _summary(query, listed, pairs, rule, matched_name, effects)
+    if partial:
+        out["summary"] += (
+            f"; the first and last of the listed names: {len(used_c)} of the"
+            f" {len(listed)} listed names"
+        )
     return out
 
 
@@ -98,3 +129,22 @@ def _summary(
         shown = f"{delta:+.2f}" if isinstance(delta, float) else str(delta)
         text += f"; {label}: {effect.get('reason')} ({shown})"
     return text[:1].upper() + text[1:]
+
+
+# How the summary names each rewrite of `listd.screening.variants` (the console has its own
+# words for them, in three languages: "change.*").
+_CHANGES = {
+    "joined_words": "words written together were read apart",
+    "split_word": "a word written in two parts was read whole",
+    "initials": "capital letters were read as initials",
+    "repeated_word": "a repeated word was counted once",
+}
+
+
+def read_as(match: Match, reading: str, changes: Sequence[str]) -> Match:
+    """`match`, made on the query read as `reading`: the explanation says so."""
+    explanation = dict(match.explanation)
+    explanation["reading"] = {"name": reading, "changes": list(changes)}
+    words = "; ".join(_CHANGES.get(c, c) for c in changes)
+    explanation["summary"] = f"{explanation.get('summary', '')}; name read as {reading!r} ({words})"
+    return replace(match, explanation=explanation)

@@ -36,7 +36,7 @@ from listd.model import Entity
 from listd.normalize import readings
 from listd.normalize.aliases import name_forms
 from listd.screening import evidence
-from listd.screening.explain import Pair, explain
+from listd.screening.explain import Pair, explain, partial_name, read_as
 from listd.screening.query import Match, Query
 from listd.screening.tokens import (
     Token,
@@ -44,17 +44,23 @@ from listd.screening.tokens import (
     index_keys,
     initials,
     matcher,
+    phonetic,
     query_keys,
     similarity,
     spellings,
     tokenize,
 )
+from listd.screening.variants import Reading, rewrite
 
 # How much a query token the list name lacks costs, and a list token the query lacks,
 # relative to the weight of a matched token: a customer's extra name part is stronger
 # evidence of another person than a middle name or patronymic the customer left out.
 MISSING_QUERY = 0.6
 MISSING_LIST = 0.3
+# ...but a customer recorded by the first and last of a listed name's 3+ words, with
+# nothing else (FIRST LAST for FIRST SECOND THIRD LAST), is how such names are shortened:
+# the middle words cost half (`partial_name`).
+MISSING_PARTIAL = 0.15
 WEAK_ALIAS = 0.9  # UN "low" and OFAC "weak" aliases: nicknames, partial names
 _WEAK = frozenset({"low", "weak"})
 _MAX_EXACT_SUBSETS = 8  # query tokens beyond this use the looser prefix filter
@@ -473,6 +479,9 @@ class ScreeningIndex:
         self._common: dict[Token, _Retrieved] = {}
         # Query initial → list token id → similarity, filled as candidates are scored.
         self._initial_sims: dict[Token, dict[int, tuple[float, str]]] = {}
+        # Query name → (vocabulary size, its `rewrite`): which words are listed words only
+        # changes when the vocabulary grows.
+        self._rewritten: dict[str, tuple[int, Reading | None]] = {}
 
     # -- loading ------------------------------------------------------------------------
 
@@ -568,11 +577,13 @@ class ScreeningIndex:
         pays for everything, as the first query of a new process does."""
         self._retrieved = {}
         self._initial_sims = {}
+        self._rewritten = {}
 
     def _retrieved_cache(self) -> dict[Token, _Retrieved]:
         if len(self._retrieved) > _RETRIEVAL_CACHE:
             self._retrieved = {}
             self._initial_sims = {}
+            self._rewritten = {}
         elif sum(map(len, self._initial_sims.values())) > _INITIAL_CACHE:
             self._initial_sims = {}
         return self._retrieved
@@ -725,17 +736,29 @@ class ScreeningIndex:
     def _screen(self, query: Query, exhaustive: bool = False, prune: bool = True) -> list[Match]:
         """Each reading of the query's name (`readings`: one, unless it holds invisible
         characters), the best match per entity over them."""
-        forms = readings(query.name)
+        forms: dict[str, tuple[str, ...]] = dict.fromkeys(readings(query.name), ())
+        size = len(self._vocab.tokens)
+        for form in list(forms):
+            known = self._rewritten.get(form)
+            if known is None or known[0] != size:
+                known = self._rewritten[form] = (size, rewrite(form, self._known))
+            other = known[1]
+            if other is not None:
+                forms.setdefault(other.text, other.changes)
         if len(forms) == 1:
             return self._screen_one(query, exhaustive, prune)
         best: dict[str, Match] = {}
-        for form in forms:
+        for form, changes in forms.items():
             for match in self._screen_one(replace(query, name=form), exhaustive, prune):
                 prior = best.get(match.entity.id)
                 if prior is None or match.score > prior.score:
-                    best[match.entity.id] = match
+                    best[match.entity.id] = read_as(match, form, changes) if changes else match
         ranked = sorted(best.values(), key=lambda m: (-m.score, m.entity.id))
         return ranked[: query.limit]
+
+    def _known(self, word: str) -> bool:
+        """Whether folded `word` is spelled like a word of some listed name."""
+        return "d" + phonetic(word) in self._vocab.keys
 
     def _screen_one(
         self, query: Query, exhaustive: bool = False, prune: bool = True
@@ -884,7 +907,13 @@ class ScreeningIndex:
         if not solid:
             return 0.0, []  # initials alone never make a match (A. K. is everybody)
         missing = MISSING_QUERY * (plan.total - matched_q)
-        missing += MISSING_LIST * (index.name_weight[nid] - matched_c)
+        cost = MISSING_LIST
+        n = len(ids)
+        if 3 <= n <= 4 and used_c & 1 and used_c >> (n - 1) & 1:  # cheap tests first
+            listed = [self._vocab.tokens[v] for v in ids]
+            if partial_name(pairs, len(q_weights), listed):
+                cost = MISSING_PARTIAL
+        missing += cost * (index.name_weight[nid] - matched_c)
         score = num / (den + missing) * index.name_factor[nid]
         return score, pairs
 
@@ -928,7 +957,9 @@ class ScreeningIndex:
             return True  # initials alone never make a match
         free = min(len(initials), other)
         matched, missing_query = plan.best[min(hits + free, len(plan.best) - 1)]
-        missing = MISSING_QUERY * missing_query + MISSING_LIST * (index.name_weight[nid] - held)
+        # A name of 3-4 words may be a partial one (`partial_name`): its words cost least.
+        cost = MISSING_PARTIAL if 3 <= len(index.names[nid]) <= 4 else MISSING_LIST
+        missing = MISSING_QUERY * missing_query + cost * (index.name_weight[nid] - held)
         return matched / (matched + missing) * index.name_factor[nid] < plan.cutoff
 
     def _initial_entries(self, plan: _Plan, vid: int) -> tuple[tuple[float, bool, int, str], ...]:
@@ -1050,7 +1081,9 @@ def _bound_holds(
     best = np.array(plan.best)
     k = np.minimum(n_hits + free, len(best) - 1).astype(np.int64)
     matched, missing_query = best[k, 0], best[k, 1]
-    missing = MISSING_QUERY * missing_query + MISSING_LIST * (columns.weight[nids] - held_weight)
+    words = columns.starts[nids + 1] - columns.starts[nids]
+    cost = np.where((words >= 3) & (words <= 4), MISSING_PARTIAL, MISSING_LIST)
+    missing = MISSING_QUERY * missing_query + cost * (columns.weight[nids] - held_weight)
     # Each query word a name matches takes a list word of its own: a name reaching the
     # cutoff holds `least` of them (this is what drops the names where one common list
     # word, Ahmad, meets two query words, "Ahmad Ali Ahmad" or "Ahmad Ali Atmad").

@@ -234,6 +234,9 @@ TITLES: frozenset[str] = frozenset(
      "molvi", "maulavi", "mawlavi", "qari", "hafiz", "ustadh", "ustad", "ustaz", "eng",
      "engineer", "gen", "general", "col", "colonel", "capt", "captain", "maj", "major",
      "lt", "lieutenant", "brig", "brigadier", "sgt", "admiral", "adm", "hon", "rev",
+     "president", "vice", "minister", "deputy", "governor", "ambassador", "chairman",
+     "commander", "senator", "emir", "excellency", "президент", "министр", "губернатор",
+     "посол", "командир", "председатель", "الرئيس", "الوزير", "العقيد", "اللواء", "الدكتور",
      "господин", "госпожа", "гн", "гжа", "мырза", "ханым", "доктор", "шейх", "хаджи",
      "мулла", "генерал", "полковник", "майор", "капитан", "имени",
      "ملا", "الملا", "شيخ", "الشيخ", "حاجي", "الحاج", "حاج", "مولوي", "مولانا", "قاري"}
@@ -261,16 +264,23 @@ LEGAL_FORMS: dict[str, tuple[str, ...]] = {
             "nao", "нао", "non-profit joint stock company"),
     "IE": ("ип", "ip", "individual entrepreneur", "индивидуальный предприниматель",
            "жеке кәсіпкер"),
-    "LTD": ("ltd", "limited", "pvt ltd", "private limited", "pte ltd", "pty ltd"),
+    "LTD": ("ltd", "limited", "pvt ltd", "private limited", "pte ltd", "pty ltd",
+            "ltda", "limitada", "sociedad limitada", "ltd sti", "limited sirketi",
+            "limited şirketi"),
     "INC": ("inc", "incorporated"),
     "CORP": ("corp", "corporation"),
-    "CO": ("co", "company", "компания", "kompaniya", "and co"),
+    "CO": ("co", "company", "компания", "kompaniya", "and co", "sherkat", "sherkate",
+           "shirkat", "sharikat", "sharikah", "sharika", "شركة", "شرکت"),
     "PLC": ("plc", "public limited company"),
     "LP": ("lp", "limited partnership"),
-    "GMBH": ("gmbh", "mbh"),
-    "AG": ("ag",),
+    "GMBH": ("gmbh", "mbh", "gesellschaft mit beschränkter haftung",
+             "gesellschaft mit beschraenkter haftung"),
+    "AG": ("ag", "aktiengesellschaft"),
     "SA": ("sa", "s a", "sarl", "s a r l", "sas", "sal", "s a l", "sae", "spa", "s p a",
-           "srl", "s r l"),
+           "srl", "s r l", "société anonyme", "sociedad anónima", "sa de cv", "s a de c v",
+           "société à responsabilité limitée", "société par actions simplifiée",
+           "società per azioni", "società a responsabilità limitata", "a s", "a ş",
+           "anonim şirketi", "anonim sirketi"),
     "BV": ("bv", "b v", "nv", "n v"),
     "FZE": ("fze", "fzco", "fzc", "fz co", "dmcc"),
     "NGO": ("ngo", "нпо", "ано", "фонд", "foundation", "fund"),
@@ -287,3 +297,27 @@ ORG_WORDS: frozenset[str] = frozenset(
      "brigades", "battalion", "army", "forces", "компания", "группа", "банк",
      "государственный", "организация", "движение", "партия", "фронт", "центр"}
 )  # fmt: skip
+
+# Numbers written as words, cardinal and ordinal, by value: "Seventh of Tir" is the
+# listed "7TH OF TIR". Tens followed by a unit make one number (Forty-Four, forty four).
+# Not "ten": Тен / Ten is a common Korean surname in Kazakhstan.
+UNITS: dict[str, int] = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+    "nine": 9, "first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6,
+    "seventh": 7, "eighth": 8, "ninth": 9,
+}  # fmt: skip
+NUMBER_WORDS: dict[str, int] = {
+    **UNITS, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
+    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+    "tenth": 10, "eleventh": 11, "twelfth": 12, "thirteenth": 13, "fourteenth": 14,
+    "fifteenth": 15, "sixteenth": 16, "seventeenth": 17, "eighteenth": 18, "nineteenth": 19,
+    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
+    "eighty": 80, "ninety": 90, "twentieth": 20, "thirtieth": 30, "fortieth": 40,
+    "fiftieth": 50, "sixtieth": 60, "seventieth": 70, "eightieth": 80, "ninetieth": 90,
+    "hundred": 100, "hundredth": 100,
+}  # fmt: skip
+TENS: frozenset[str] = frozenset(
+    {"twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"}
+)
+# Digits typed for the letters they look like (M0HAMMAD, AL1): 1 is I or L.
+LOOK_ALIKE_DIGITS: dict[str, str] = {"0": "o", "1": "i", "3": "e", "5": "s", "4": "a", "7": "t"}

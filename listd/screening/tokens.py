@@ -28,12 +28,16 @@ from listd.screening.names import (
     COMMON_NAMES,
     EQUIVALENT_NAMES,
     LEGAL_FORMS,
+    LOOK_ALIKE_DIGITS,
+    NUMBER_WORDS,
     ORG_WORDS,
     PARTICLES,
     PATRONYMIC_SUFFIXES,
     PATRONYMIC_WORDS,
     SURNAME_SUFFIXES,
+    TENS,
     TITLES,
+    UNITS,
 )
 
 # How much each kind of token counts towards a name match. Names are the evidence;
@@ -60,6 +64,7 @@ ARABIC_SKELETON = 0.85
 INITIAL = 0.85
 COMPOUND_PART = 0.85  # Teir ~ Abu Teir, Dilmurod ~ Dilmurod ugli
 PHONETIC = 0.85  # same consonant skeleton and first letter: Chaudhry ~ Chowdhury
+NUMBER = 1.0  # one number in words or digits: Seventh ~ 7th, Forty-Four ~ 44
 ARABIC_LOOSE = 0.8  # skeleton equal once h is ignored: چوہدری ~ Chaudhry
 EDIT_PER_CHAR = 1.2  # one edit in a word of n letters costs 1.2/n
 MIN_EDIT_SCORE = 0.7
@@ -183,7 +188,7 @@ def _word(raw: str) -> tuple[_Piece, ...]:
         return ()
     initial = len(base) == 1 and sum(c.isalpha() for c in raw) == 1
     if script in (None, "Latin") or raw.isascii():
-        return tuple(_Piece(p, frozenset((p,)), False, initial) for p in base)
+        return tuple(_Piece(p, _latin_forms(p), False, initial) for p in base)
     forms: list[set[str]] = [{p} for p in base]
     for variant in latin_variants(raw):
         parts = variant.split()
@@ -202,6 +207,41 @@ def _word(raw: str) -> tuple[_Piece, ...]:
         _Piece(p, frozenset(f), arabic, initial, skels=k)
         for p, f, k in zip(base, forms, skels, strict=True)
     )
+
+
+_LOOK_ALIKE = str.maketrans(LOOK_ALIKE_DIGITS)
+_ORDINAL = re.compile(r"^(\d+)(?:st|nd|rd|th)$")
+
+
+def _latin_forms(p: str) -> frozenset[str]:
+    """A Latin word's spellings: itself, or the number it writes (7th → 7), or the
+    letters its digits stand for (M0HAMMAD → mohammad, AL1 → ali, all)."""
+    ordinal = _ORDINAL.match(p)
+    if ordinal:
+        return frozenset((str(int(ordinal.group(1))),))
+    letters = sum(c.isalpha() for c in p)
+    if letters >= 2 and letters < len(p) and letters >= 2 * (len(p) - letters):
+        read = p.translate(_LOOK_ALIKE)
+        if read.isalpha():
+            return frozenset((read, read.replace("1", "l") if "1" in p else read))
+    return frozenset((p,))
+
+
+def _numbers(pieces: list[_Piece]) -> list[_Piece]:
+    """Number words as the number they write: Seventh → 7, Forty-Four → 44."""
+    out: list[_Piece] = []
+    for piece in pieces:
+        value = NUMBER_WORDS.get(piece.text)
+        if value is None:
+            out.append(piece)
+            continue
+        prev = out[-1] if out else None
+        if prev is not None and piece.text in UNITS and prev.text in TENS:
+            tens = NUMBER_WORDS[prev.text]
+            out[-1] = _Piece(f"{prev.text} {piece.text}", frozenset((str(tens + value),)), False)
+            continue
+        out.append(_Piece(piece.text, frozenset((str(value),)), False))
+    return out
 
 
 # Consonant classes of Arabic-script letters, as `skeleton` classes Latin spellings: the
@@ -342,6 +382,8 @@ def _token(piece: _Piece, kind: str, stem: str | None = None, label: str | None 
     if not label and not piece.arabic:
         # Russian writes W as У: Уали Wali, Уон Won.
         pfs |= {phonetic(f.replace("w", "u")) for f in piece.forms if "w" in f}
+        # Uzbek Latin writes Х (kh) as X: Xolmatov Kholmatov, Xasan Hasan.
+        pfs |= {phonetic("kh" + f[1:]) for f in piece.forms if f[:1] == "x" and f[1:2] in "aeiou"}
     skels = frozenset(s for f in piece.forms if (s := skeleton(f).replace(" ", "")))
     skels |= piece.skels
     group = _group_of(pfs) if kind not in ("legal", "particle") else None
@@ -368,8 +410,10 @@ def _classify(piece: _Piece, patronymic_of: str | None, mode: Mode) -> Token:
         return _token(piece, "patronymic", stem=phonetic(patronymic_of))
     if piece.initial:
         return _token(piece, "initial")
-    if any(c.isdigit() for c in text):
+    if any(c.isdigit() for c in text) and not any(f.isalpha() for f in piece.forms):
         return _token(piece, "number")
+    if all(f.isdigit() for f in piece.forms):
+        return _token(piece, "number")  # a number written as words
     if text in _PARTICLES or text in _PATRONYMIC_WORDS:
         return _token(piece, "particle")
     if mode != "entity":
@@ -424,7 +468,7 @@ def _legal_at(forms: list[frozenset[str]], start: int, size: int) -> str | None:
 @lru_cache(maxsize=1 << 16)
 def tokenize(name: str, mode: Mode = "any") -> tuple[Token, ...]:
     """The tokens of a name. `mode` "person" skips legal forms, "entity" skips titles."""
-    pieces = [p for raw in _SPLIT.split(separate(name)) if raw for p in _word(raw)]
+    pieces = _numbers([p for raw in _SPLIT.split(separate(name)) if raw for p in _word(raw)])
     if mode != "entity":
         kept = [p for p in pieces if p.text not in _TITLES]
         if kept:
@@ -528,8 +572,8 @@ def _edit_score(spelled: tuple[tuple[str, int, str], ...], v: Token) -> float:
             longest = la if la > lb else lb
             if longest < 4 or abs(la - lb) > 1 or ca != cb:
                 continue
-            if longest < 6 and a[0] != b[0]:
-                continue  # Omar is not Amar: short names keep their first letter
+            if longest < 6 and a[0] != b[0] and a[0] in _VOWELS and b[0] in _VOWELS:
+                continue  # Omar is not Amar: short names keep their first vowel
             d = OSA.distance(a, b, score_cutoff=2)
             # One edit; in long words also a substitution, or an insertion with a deletion
             # elsewhere (Indel 2): exactly the pairs whose one-deletion sets meet.
@@ -552,6 +596,7 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
     skels, first, spelled = q.skels, _first_letters(q), _spelled(q)
     initial = kind == "initial"
     starts = initials(q)
+    digits = any(c.isdigit() for c in text)
 
     def match(v: Token) -> tuple[float, str]:
         if text == v.text:
@@ -559,6 +604,10 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
         if label is not None or v.label is not None:
             return (EXACT, "legal_form") if label == v.label else (0.0, "")
         if not pfs.isdisjoint(v.pfs):
+            if kind == "number" and v.kind == "number":
+                return NUMBER, "number"
+            if digits or any(c.isdigit() for c in v.text):
+                return TRANSLITERATION, "look_alike_digit"
             return TRANSLITERATION, "transliteration"
         if group is not None and group == v.group:
             return EQUIVALENCE, "equivalence"
@@ -610,8 +659,14 @@ def spellings(t: Token) -> frozenset[str]:
 
 def edit_class(word: str) -> str:
     """Edit distance only pairs words of one class: the first letter, vowel-like ones
-    (Iu/Ju/Yu, E/Ye, O/U) together. Akhmetov is not Rakhmetov."""
-    return "V" if word[:1] in _VOWELISH else word[:1]
+    (Iu/Ju/Yu, E/Ye, O/U) together, and the consonants transliterations swap (K/G/Q:
+    Kadir Gadir Qadir, the Maghreb and Azerbaijan write ق as G; H/X). Akhmetov is not
+    Rakhmetov."""
+    first = word[:1]
+    return "V" if first in _VOWELISH else _FIRST_CLASS.get(first, first)
+
+
+_FIRST_CLASS = {"g": "k", "q": "k", "x": "h"}
 
 
 def deletions(word: str) -> set[str]:

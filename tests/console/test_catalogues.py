@@ -12,6 +12,7 @@ import pytest
 from listd.blocking.subscriptions import AMENDMENTS
 from listd.console import STATIC
 from listd.delta import CLASSES
+from listd.screening.variants import CHANGES
 
 LANGUAGES = ("en", "ru", "kk")
 CYRILLIC = re.compile(r"[А-Яа-яЁёӘәҒғҚқҢңӨөҰұҮүҺһІі]")
@@ -68,6 +69,7 @@ def test_every_key_the_pages_use_is_in_the_catalogue() -> None:
     built += [f"error.{e}" for e in ("dns", "tls", "timeout", "connect", "truncated", "too_large",
                                      "http", "cancelled", "invalid", "other")]  # fmt: skip
     built += [f"rule.{r}" for r in _rules()]
+    built += [f"change.{c}" for c in CHANGES]
     built += [f"class.{c}" for c in CLASSES] + [f"amendments.{a}" for a in AMENDMENTS]
     built += [f"fm1.{code}" for code in ("6040", "6061", "6064", "6065")]
     assert sorted(set(built) - keys) == []

@@ -39,6 +39,16 @@ export function plainWords(expl) {
       rule: tv("rule", expl.name.rule),
     }),
   );
+  const partial = expl.name.partial;
+  if (partial) out.push(t("explain.partial", { n: partial.matched, m: partial.listed }));
+  const reading = expl.reading;
+  if (reading)
+    out.push(
+      t("explain.reading", {
+        name: reading.name,
+        changes: (reading.changes || []).map((c) => tv("change", c)).join("; "),
+      }),
+    );
   for (const token of expl.tokens || []) {
     if (token.rule === "not_in_list_name") out.push(t("explain.not_in_list", { query: token.query }));
     else if (token.rule === "not_in_query") out.push(t("explain.not_in_query", { candidate: token.candidate }));

@@ -1,0 +1,179 @@
+"""Other readings of a name as people type it: words run together or split apart,
+initials without dots, a word typed twice.
+
+Core banking systems and payment messages drop spaces (`AamirAli Chaudhry`, `ERICBADEGE`),
+clerks split a long word (`Chau dhry`), write initials without dots (`AA Chaudhry`) and
+repeat a word (`Chaudhry Chaudhry Aamir`). `rewrite` gives the name read with those
+mended; the screening engine scores both readings and keeps the better, so a rewrite can
+only find more, and the explanation says which reading matched and why.
+
+Splitting an all-caps or lowercase run (`ERICBADEGE`) and joining two typed words needs
+to know which words exist: `known` says whether a folded word is a listed word. Without
+it (a watchlist customer is filed before any list is read) only the rewrites that need
+no vocabulary are made (CamelCase, dotless initials, repeated words).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from listd.normalize import fold, separate
+from listd.screening.names import ARTICLES, LEGAL_FORMS, PARTICLES
+
+Known = Callable[[str], bool]  # is this folded word a word of some listed name
+
+# Codes of the rewrites, as the explanation names them (the console translates them).
+JOINED = "joined_words"  # AamirAli, ERICBADEGE: one typed word read as two or three
+SPLIT = "split_word"  # Chau dhry: two typed words read as one
+INITIALS = "initials"  # AA: two or three letters read as initials
+REPEATED = "repeated_word"  # Chaudhry Chaudhry: the second one dropped
+CHANGES = (JOINED, SPLIT, INITIALS, REPEATED)
+
+_GLUE = frozenset(
+    fold(w)
+    for w in (*ARTICLES, *PARTICLES, "in", "on", "at", "to", "by", "an", "or", "and", "for",
+              *(f for forms in LEGAL_FORMS.values() for f in forms if " " not in f))
+)  # fmt: skip
+_MIN_PART = 3  # a joined word is split only into parts of 3+ letters (no "Al", "Li")
+_MIN_JOINED = 6
+_MAX_INITIALS = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A name read another way, and the rewrites that made it."""
+
+    text: str
+    changes: tuple[str, ...]
+
+
+def rewrite(
+    name: str,
+    known: Known | None = None,
+    *,
+    eager: bool = False,
+    split: bool = True,
+    join: bool = True,
+) -> Reading | None:
+    """`name` with joined words split, split words joined, dotless initials read as
+    initials and repeated words dropped; None when nothing changes. `eager`: split and
+    join even words that are known as they are (a listed name looked up among customers,
+    where the vocabulary is every customer's words: then splitting and joining are asked
+    for one at a time, or the one would undo the other)."""
+    words = separate(name).split()
+    if len(words) > 12:
+        return None  # a remark, an address: not a name to take apart
+    changes: list[str] = []
+    out: list[str] = []
+    for word in words:
+        parts = _camel(word)
+        if not parts and known is not None and split:
+            parts = _unjoin(word, known, eager)
+        if parts:
+            out.extend(parts)
+            changes.append(JOINED)
+        else:
+            out.append(word)
+    if known is not None and join:
+        out = _rejoin(out, known, changes, eager)
+    # In a name all in capitals, three capitals are as likely a word the list lacks (IAN).
+    longest = _MAX_INITIALS if any(not w.isupper() for w in out) else 2
+    if len(out) > 1 and any(_dotless_initials(w, known, longest) for w in out):
+        changes.append(INITIALS)
+        out = [
+            " ".join(c + "." for c in w) if _dotless_initials(w, known, longest) else w for w in out
+        ]
+    kept: list[str] = []
+    seen: set[str] = set()
+    for word in out:
+        key = fold(word)
+        if key and key in seen and len(key) > 1:
+            changes.append(REPEATED)
+            continue
+        seen.add(key)
+        kept.append(word)
+    if not changes or not kept:
+        return None
+    return Reading(" ".join(kept), tuple(dict.fromkeys(changes)))
+
+
+def _camel(word: str) -> list[str] | None:
+    """AamirAli → Aamir Ali; AsetAbdibekov → Aset Abdibekov (any cased script)."""
+    cuts = [i for i in range(1, len(word)) if word[i].isupper() and word[i - 1].islower()]
+    if not cuts or not word.isalpha():
+        return None
+    parts = [word[a:b] for a, b in zip([0, *cuts], [*cuts, len(word)], strict=True)]
+    # Each part a capitalised word: ISLcMIC is a typo, not two words.
+    return parts if all(len(p) >= 2 and p[0].isupper() and p[1:].islower() for p in parts) else None
+
+
+def _unjoin(word: str, known: Known, eager: bool) -> list[str] | None:
+    """ERICBADEGE → ERIC BADEGE: an unknown word that is two or three known words. Cut
+    as typed and each piece folded, so a Cyrillic run (БАГЛАНКАСЫМОВИЧ) is cut too."""
+    if len(word) < _MIN_JOINED or not word.isalpha() or not (word.isupper() or word.islower()):
+        return None  # a capitalised word (Tulpar) is one word; CamelCase is `_camel`'s
+    folded = fold(word)
+    if " " in folded or (known(folded) and not eager):
+        return None
+
+    def listed(piece: str) -> bool:
+        f = fold(piece)
+        return " " not in f and known(f)
+
+    n = len(word)
+    best: list[str] | None = None
+    for i in range(_MIN_PART, n - _MIN_PART + 1):
+        balanced = best is None or min(i, n - i) > min(map(len, best))
+        if balanced and listed(word[:i]) and listed(word[i:]):
+            best = [word[:i], word[i:]]
+    if best is not None:
+        return best
+    for i in range(_MIN_PART, n - 2 * _MIN_PART + 1):
+        if not listed(word[:i]):
+            continue
+        for j in range(i + _MIN_PART, n - _MIN_PART + 1):
+            if listed(word[i:j]) and listed(word[j:]):
+                return [word[:i], word[i:j], word[j:]]
+    return None
+
+
+def _dotless_initials(word: str, known: Known | None, longest: int) -> bool:
+    """AA, AAC: two or three (`longest`) capitals that are not a word read as initials."""
+    if not 2 <= len(word) <= longest or not word.isalpha() or not word.isupper():
+        return False
+    folded = fold(word)
+    if folded in _GLUE:
+        return False  # AL, BIN, IN, LLP, ИП: articles, particles, legal forms
+    if len(word) == 2 and (not word.isascii() or len(set(word)) == 1):
+        return True  # ЖУ (Юсупов ЖУ), AA: the reading as typed is scored too
+    return known is None or not known(folded)
+
+
+def _rejoin(words: list[str], known: Known, changes: list[str], eager: bool) -> list[str]:
+    """Chau dhry → Chaudhry: two typed words, not both known, that make a known word; if
+    there are none, two known ones of which one is short (Yas Sin → Yassin), or any two
+    when `eager`. Not both passes at once: Ali Akbar Ahmad ian must not become Aliakbar
+    Ahmadian, which matches neither way."""
+    for strict in (True, False):
+        out: list[str] = []
+        i = 0
+        while i < len(words):
+            if i + 1 < len(words):
+                a, b = words[i], words[i + 1]
+                if a.isalpha() and b.isalpha() and len(a) > 1 and len(b) > 1:
+                    fa, fb = fold(a), fold(b)
+                    both = known(fa) and known(fb)
+                    # Two known words are joined only when one is short (Yas Sin, Ali
+                    # reza): Abdul Rahman, Abu Bakr need no second reading.
+                    loose = not strict and (eager or min(len(fa), len(fb)) <= _MIN_PART)
+                    if " " not in fa + fb and (not both or loose) and known(fa + fb):
+                        out.append(a + b)
+                        i += 2
+                        continue
+            out.append(words[i])
+            i += 1
+        if len(out) < len(words):
+            changes.append(SPLIT)
+            return out
+    return words
