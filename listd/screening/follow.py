@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from listd import delta
+from listd.collector import no_full_collections
 from listd.logs import get_logger
 from listd.model import entity_from_json
 from listd.screening.index import ScreeningIndex, SourceBuild
@@ -44,20 +45,22 @@ async def follow(store: Store, index: ScreeningIndex, sources: Sequence[str]) ->
     """Bring `index` to the current version of every source in `sources`."""
     out = Followed()
     async with index.following:  # a second round waits, then finds the work done
-        for source, version in (await store.current_versions(sources)).items():
-            held = index.versions.get(source)
-            if version is None or held == version:
-                continue
-            done = await _patch(store, index, source, held, version) if held else None
-            if done is not None:
-                if done:
-                    out.patched.append(source)
-                continue
-            done = await _load(store, index, source, held, version)
-            if done is None:
-                out.behind.append(source)
-            elif done:
-                out.loaded.append(source)
+        # A whole source read and built is a million objects: `install` freezes them.
+        with no_full_collections():
+            for source, version in (await store.current_versions(sources)).items():
+                held = index.versions.get(source)
+                if version is None or held == version:
+                    continue
+                done = await _patch(store, index, source, held, version) if held else None
+                if done is not None:
+                    if done:
+                        out.patched.append(source)
+                    continue
+                done = await _load(store, index, source, held, version)
+                if done is None:
+                    out.behind.append(source)
+                elif done:
+                    out.loaded.append(source)
     return out
 
 
