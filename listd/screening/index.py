@@ -160,13 +160,16 @@ class _DeletionIndex:
 
     def get(self, word: str) -> list[int]:
         h = hash(word)
+        # `_recent` before `_base`: `_merge` assigns them in the other order, so a reader in
+        # another thread (a batch) that sees the emptied `_recent` sees the merged `_base`.
+        recent = self._recent
         keys, ids = self._base
         i = bisect_left(keys, h)
         out: list[int] = []
         while i < len(keys) and keys[i] == h:
             out.append(ids[i])
             i += 1
-        out.extend(self._recent.get(h, ()))
+        out.extend(recent.get(h, ()))
         return out
 
     def __len__(self) -> int:
@@ -191,7 +194,6 @@ class _Vocabulary:
         if found is not None:
             return found
         vid = len(self.tokens)
-        self.tokens.append(token)
         self.weights.append(token.weight)
         self.weight_col.append(token.weight)
         bits = _list_bits(token)
@@ -204,7 +206,11 @@ class _Vocabulary:
             else:
                 bucket.append(vid)
         self.edits.add(vid, {d for word in spellings(token) for d in deletions(word)})
-        self.ids[token] = vid  # last: a reader that finds the id finds the token too
+        # A lookup covers ids below len(tokens) and caches that it did: so the token is
+        # appended once its keys and neighbours are in (a batch screens in a thread while
+        # a build interns on the loop), and the id last (a reader finding it finds the token).
+        self.tokens.append(token)
+        self.ids[token] = vid
         return vid
 
 
