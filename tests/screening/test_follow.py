@@ -115,9 +115,10 @@ async def test_screening_during_a_build_is_served_from_the_version_held(
     gone = {e.primary_name for e in index.entities.values()}
     for date in dates:
         await syncer.sync("un", raw=un_file(date).read_bytes())
-    whole = ScreeningIndex()
-    await follow(store, whole, ["un"])
-    new = whole.versions["un"]
+    new = await store.current_version("un")
+    assert new is not None
+    whole = ScreeningIndex()  # the reference: loaded in one synchronous call
+    whole.replace_source("un", new, await store.entities("un", new))
     changed = sorted(gone ^ {e.primary_name for e in whole.entities.values()})
     names = [*changed, *sorted(gone)[:40]]
 
