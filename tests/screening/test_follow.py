@@ -4,6 +4,7 @@ and the result screens exactly as the same version loaded whole (real UN files, 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 
 import pytest
 from redis.asyncio import Redis
@@ -12,7 +13,9 @@ from listd.keys import Keys
 from listd.scrapers import un
 from listd.screening import Query, ScreeningIndex
 from listd.screening import follow as follow_module
+from listd.screening import index as index_module
 from listd.screening.follow import Followed, follow
+from listd.screening.tokens import Token
 from listd.settings import Settings
 from listd.store import Store
 from listd.sync import Syncer
@@ -166,3 +169,36 @@ def test_a_build_is_installed_only_over_the_version_it_started_from() -> None:
     assert index.install(unsealed.complete())
     assert index.versions == {"un": "v4"}
     assert sorted(index.entities) == sorted(e.id for e in older)
+
+
+def test_a_lookup_made_while_a_word_is_interned_does_not_miss_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch screens in a worker thread while a build interns on the loop. A query's
+    lookup that lands in the middle of `intern` must not cache the new word as one it
+    looked at and found not matching: the entity would then be missed for good."""
+    entities = list(un.parse(un_file("2026-02-27").read_bytes()))
+    words = Counter(w for e in entities for n in e.names for w in n.full.lower().split())
+    target = next(
+        e
+        for e in entities
+        if e.schema == "person" and words[e.primary_name.lower().split()[-1]] == 1
+    )
+    word = target.primary_name.lower().split()[-1]
+    index = ScreeningIndex()
+    index.replace_source("un", "v1", [e for e in entities if e.id != target.id])
+    query = Query(name=target.primary_name, limit=5)
+    assert target.id not in [m.entity.id for m in index.screen(query)]
+
+    real = index_module.index_keys
+    seen: list[list[str]] = []
+
+    def meanwhile(token: Token) -> frozenset[str]:
+        if token.text == word and not seen:  # the batch's turn comes mid-intern
+            seen.append([m.entity.id for m in index.screen(query)])
+        return real(token)
+
+    monkeypatch.setattr(index_module, "index_keys", meanwhile)
+    index.apply_delta("un", "v2", [target], [])
+    assert len(seen) == 1 and target.id not in seen[0]  # not installed yet
+    assert target.id in [m.entity.id for m in index.screen(query)]
