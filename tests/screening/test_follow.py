@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
@@ -202,3 +203,22 @@ def test_a_lookup_made_while_a_word_is_interned_does_not_miss_it(
     index.apply_delta("un", "v2", [target], [])
     assert len(seen) == 1 and target.id not in seen[0]  # not installed yet
     assert target.id in [m.entity.id for m in index.screen(query)]
+
+
+def test_a_deletion_lookup_across_a_merge_finds_the_merged_entries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch in a worker thread reads the deletion index while the loop's build merges
+    its recent entries into the sorted arrays: the reader sees them in one or the other."""
+    edits = index_module._DeletionIndex()
+    edits.add(7, ["badege"])
+    real = index_module.bisect_left
+
+    def merging(keys: Any, h: int) -> int:
+        monkeypatch.setattr(index_module, "bisect_left", real)
+        edits._merge()  # the loop's turn comes while the reader is between its two reads
+        return real(keys, h)
+
+    monkeypatch.setattr(index_module, "bisect_left", merging)
+    assert edits.get("badege") == [7]
+    assert edits.get("badege") == [7]  # and after the merge
