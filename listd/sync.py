@@ -24,6 +24,7 @@ import aiohttp
 from redis.exceptions import RedisError
 
 from listd import delta
+from listd.collector import no_full_collections
 from listd.errors import ListdError, NotFound, SourceError, SourceRefused, ValidationFailed
 from listd.fetch import fetch
 from listd.logs import get_logger
@@ -327,7 +328,8 @@ class Syncer:
         )
         try:
             await self.store.set_state(name, last_attempt=result.started, status_detail="syncing")
-            await self._run(cfg, scr, raw, result, say, fence, provenance)
+            with no_full_collections():  # the parsed list is a million acyclic objects
+                await self._run(cfg, scr, raw, result, say, fence, provenance)
         except ListdError as exc:
             result.error = exc.message
             await self._failed(name, result, exc.code)

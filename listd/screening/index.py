@@ -17,12 +17,14 @@ scored exactly from the precomputed token scores.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import heapq
+import time
 from array import array
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
@@ -164,13 +166,16 @@ class _DeletionIndex:
 
     def get(self, word: str) -> list[int]:
         h = hash(word)
+        # `_recent` before `_base`: `_merge` assigns them in the other order, so a reader in
+        # another thread (a batch) that sees the emptied `_recent` sees the merged `_base`.
+        recent = self._recent
         keys, ids = self._base
         i = bisect_left(keys, h)
         out: list[int] = []
         while i < len(keys) and keys[i] == h:
             out.append(ids[i])
             i += 1
-        out.extend(self._recent.get(h, ()))
+        out.extend(recent.get(h, ()))
         return out
 
     def __len__(self) -> int:
@@ -195,7 +200,6 @@ class _Vocabulary:
         if found is not None:
             return found
         vid = len(self.tokens)
-        self.tokens.append(token)
         self.weights.append(token.weight)
         self.weight_col.append(token.weight)
         bits = _list_bits(token)
@@ -208,7 +212,11 @@ class _Vocabulary:
             else:
                 bucket.append(vid)
         self.edits.add(vid, {d for word in spellings(token) for d in deletions(word)})
-        self.ids[token] = vid  # last: a reader that finds the id finds the token too
+        # A lookup covers ids below len(tokens) and caches that it did: so the token is
+        # appended once its keys and neighbours are in (a batch screens in a thread while
+        # a build interns on the loop), and the id last (a reader finding it finds the token).
+        self.tokens.append(token)
+        self.ids[token] = vid
         return vid
 
 
@@ -470,6 +478,9 @@ class ScreeningIndex:
     def __init__(self) -> None:
         self.entities: dict[str, Entity] = {}
         self.versions: dict[str, str] = {}
+        # Held by whoever brings this index to new versions (`follow`), so that two rounds
+        # (the announcement and the poll) never build the same version twice.
+        self.following = asyncio.Lock()
         self._vocab = _Vocabulary()
         self._sources: dict[str, _SourceIndex] = {}
         # Query token → (vocabulary size covered, list token id → similarity): the
@@ -487,12 +498,7 @@ class ScreeningIndex:
 
     def replace_source(self, source: str, version: str, entities: Iterable[Entity]) -> None:
         """Swap in a new version of one source's entities (built aside, then assigned)."""
-        index = _SourceIndex(source, version)
-        builder = _Builder(index, self._vocab, fresh=True)
-        for entity in entities:
-            builder.add(entity)
-        builder.finish()
-        self._install(index)
+        self.install(self.build_source(source, version, entities).complete())
 
     def apply_delta(
         self,
@@ -502,36 +508,45 @@ class ScreeningIndex:
         removed_ids: Sequence[str],
     ) -> None:
         """Patch one source: cost proportional to the change, not to the list."""
+        self.install(self.build_delta(source, version, added_or_amended, removed_ids).complete())
+
+    def build_source(self, source: str, version: str, entities: Iterable[Entity]) -> SourceBuild:
+        """A build of a whole new version of one source, to run and then `install`."""
+        build = SourceBuild(self, _SourceIndex(source, version), self.versions.get(source))
+        build.start(build.fresh(entities))
+        return build
+
+    def build_delta(
+        self,
+        source: str,
+        version: str,
+        added_or_amended: Sequence[Entity],
+        removed_ids: Sequence[str],
+    ) -> SourceBuild:
+        """A build patching one source from the version held (whole when none is)."""
         current = self._sources.get(source)
         if current is None:
-            self.replace_source(source, version, added_or_amended)
-            return
+            return self.build_source(source, version, added_or_amended)
         index = current.copy()
         index.version = version
-        builder = _Builder(index, self._vocab, fresh=False)
-        for entity_id in removed_ids:
-            builder.remove(entity_id)
-        for entity in added_or_amended:
-            builder.add(entity)
-        builder.finish()
-        if len(index.names) > 2 * max(index.n_names, 1000):  # mostly holes: compact
-            live = [e for e in index.entities if e is not None]
-            self.replace_source(source, version, live)
-            return
-        self._install(index, [*removed_ids, *(e.id for e in added_or_amended)])
+        build = SourceBuild(self, index, current.version)
+        build.changed = [*removed_ids, *(e.id for e in added_or_amended)]
+        build.start(build.patch(added_or_amended, removed_ids))
+        return build
 
-    def _install(self, index: _SourceIndex, changed: Sequence[str] | None = None) -> None:
-        """Put a source index in place; `changed`: the entity ids a delta touched (None
-        for a whole source), so that a delta costs what it changes, not what is loaded."""
-        index.extend_columns()
-        if index.n_names >= _ARRAY_SOURCE:
-            index.postings_array = _PostingArrays.of(index, len(self._vocab.tokens))
+    def install(self, build: SourceBuild) -> bool:
+        """Put a completed build in place, in one step; False (and nothing changes) when
+        the source is no longer at the version the build started from."""
+        index = build.index
+        if not build.sealed or self.versions.get(index.source) != build.base:
+            return False
         sources = {**self._sources, index.source: index}
+        changed = build.changed
         if changed is None:
             entities = {
                 e.id: e for src in sorted(sources) for e in sources[src].entities if e is not None
             }
-        else:
+        else:  # a delta costs what it changes, not what is loaded
             entities = dict(self.entities)
             for entity_id in changed:
                 slot = index.slot.get(entity_id)
@@ -541,12 +556,14 @@ class ScreeningIndex:
                 else:
                     entities[entity_id] = entity
         # Assignments last, so a concurrent query sees the old or the new index.
+        build.replaced = self._sources.get(index.source)
         self._sources = sources
         self.entities = entities
         self.versions = {**self.versions, index.source: index.version}
-        if changed is None:  # a delta's new words are looked up as queries meet them
-            self._look_up_common()
+        if build.common is not None:  # a delta's new words are looked up as queries meet them
+            self._common = build.common
         freeze_long_lived()
+        return True
 
     def __len__(self) -> int:
         return len(self.entities)
@@ -625,21 +642,29 @@ class ScreeningIndex:
                     out[vid] = (score, rule)
         return out
 
-    def _look_up_common(self) -> None:
-        """Look up the words most names hold (Muhammad and its hundreds of spellings) at
-        load, so that a query's first sight of them costs no more than later ones."""
+    def _common_words(self, sources: dict[str, _SourceIndex]) -> Iterator[Token]:
+        """The words most names of `sources` hold (Muhammad and its hundreds of spellings):
+        looked up at load, so that a query's first sight of them costs no more than later
+        ones."""
         vocab = self._vocab
-        size = len(vocab.tokens)
-        wanted = min(_COMMON_MAX, size // _COMMON_SHARE)
+        wanted = min(_COMMON_MAX, len(vocab.tokens) // _COMMON_SHARE)
         holders: Counter[int] = Counter()
-        for index in self._sources.values():
+        for index in sources.values():
             holders.update({vid: len(names) for vid, names in index.postings.items()})
-        common: dict[Token, _Retrieved] = {}
         for vid in heapq.nlargest(wanted, holders, key=holders.__getitem__):
             token = vocab.tokens[vid]
             if token.kind != "initial":
-                common[token] = self._common.get(token) or (size, self._lookup(token, 0, size))
-        self._common = common
+                yield token
+
+    def _look_up(self, token: Token) -> _Retrieved:
+        """`token`'s lookup over the whole vocabulary, reusing the one held if any."""
+        size = len(self._vocab.tokens)
+        found = self._common.get(token)
+        if found is not None and found[0] == size:
+            return found
+        if found is None:
+            return size, self._lookup(token, 0, size)
+        return size, {**found[1], **self._lookup(token, found[0], size)}
 
     def screen_exhaustive(self, query: Query) -> list[Match]:
         """`screen` without the candidate index: every token and name is compared.
@@ -1014,6 +1039,87 @@ class ScreeningIndex:
         if decisive is not None:
             score = max(score, decisive)
         return round(score, 4), effects
+
+
+class SourceBuild:
+    """A new index of one source built aside, in steps, so that screening goes on from the
+    version held meanwhile; `ScreeningIndex.install` then puts it in place in one step.
+
+    The steps (`step`) share only the vocabulary, which is append-only and interns a word
+    whole within a step: run them on the thread that screens (the event loop), and a query
+    between two steps sees each word complete or not at all. `seal` touches only this
+    build's own containers (a delta's are copies), so it may run in a worker thread.
+    """
+
+    def __init__(self, owner: ScreeningIndex, index: _SourceIndex, base: str | None) -> None:
+        self.owner = owner
+        self.index = index
+        self.base = base  # the version held when the build started: installed only over it
+        self.changed: list[str] | None = None  # entity ids a delta touched; None: whole
+        self.common: dict[Token, _Retrieved] | None = None
+        self.sealed = False
+        self.replaced: _SourceIndex | None = None  # what `install` took out (to release)
+        self._builder: _Builder | None = None
+        self._work: Iterator[None] = iter(())
+
+    def start(self, work: Iterator[None]) -> None:
+        self._work = work
+
+    def step(self, seconds: float, clock: Callable[[], float] = time.perf_counter) -> bool:
+        """Work for about `seconds` (at least one entity or word); True when this phase
+        is done: before `seal`, the entities; after it, the common words' lookups."""
+        end = clock() + seconds
+        return all(clock() < end for _ in self._work)
+
+    def seal(self) -> None:
+        """Make the arrays and tuples screening reads (numpy over this build's own names)."""
+        assert self._builder is not None
+        self._builder.finish()
+        index = self.index
+        index.extend_columns()
+        if index.n_names >= _ARRAY_SOURCE:
+            index.postings_array = _PostingArrays.of(index, len(self.owner._vocab.tokens))
+        self.sealed = True
+        if self.changed is None:
+            self._work = self._look_up_common()
+
+    def complete(self) -> SourceBuild:
+        """Run every phase now (a caller with no event loop to keep responsive)."""
+        while not self.step(float("inf")):
+            pass
+        self.seal()
+        while not self.step(float("inf")):
+            pass
+        return self
+
+    def fresh(self, entities: Iterable[Entity]) -> Iterator[None]:
+        builder = self._builder = _Builder(self.index, self.owner._vocab, fresh=True)
+        for entity in entities:
+            builder.add(entity)
+            yield
+
+    def patch(self, added: Sequence[Entity], removed: Sequence[str]) -> Iterator[None]:
+        index = self.index
+        builder = self._builder = _Builder(index, self.owner._vocab, fresh=False)
+        for entity_id in removed:
+            builder.remove(entity_id)
+            yield
+        for entity in added:
+            builder.add(entity)
+            yield
+        if len(index.names) > 2 * max(index.n_names, 1000):  # mostly holes: compact
+            live = [e for e in index.entities if e is not None]
+            self.index = _SourceIndex(index.source, index.version)
+            self.changed = None
+            yield from self.fresh(live)
+
+    def _look_up_common(self) -> Iterator[None]:
+        owner = self.owner
+        common: dict[Token, _Retrieved] = {}
+        for token in owner._common_words({**owner._sources, self.index.source: self.index}):
+            common[token] = owner._look_up(token)
+            yield
+        self.common = common
 
 
 @contextmanager

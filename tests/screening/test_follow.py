@@ -3,11 +3,20 @@ and the result screens exactly as the same version loaded whole (real UN files, 
 
 from __future__ import annotations
 
+import asyncio
+from collections import Counter
+from typing import Any
+
+import pytest
 from redis.asyncio import Redis
 
 from listd.keys import Keys
+from listd.scrapers import un
 from listd.screening import Query, ScreeningIndex
-from listd.screening.follow import follow
+from listd.screening import follow as follow_module
+from listd.screening import index as index_module
+from listd.screening.follow import Followed, follow
+from listd.screening.tokens import Token
 from listd.settings import Settings
 from listd.store import Store
 from listd.sync import Syncer
@@ -66,3 +75,150 @@ async def test_a_version_already_collected_is_replaced_by_a_whole_load(
     whole = ScreeningIndex()
     await follow(store, whole, ["un"])
     assert index.entities == whole.entities
+
+
+async def screen_while(
+    index: ScreeningIndex, names: list[str], task: asyncio.Task[Followed]
+) -> list[tuple[str | None, int, list[list[tuple[str, float]]]]]:
+    """Screen `names` over and over while `task` runs; each round with the version seen and
+    the vocabulary's size (it grows as the build interns the new version's words)."""
+    rounds = []
+    while not task.done():
+        version = index.versions.get("un")
+        rounds.append((version, len(index._vocab.tokens), answers(index, names)))
+        await asyncio.sleep(0)
+    return rounds
+
+
+@pytest.mark.parametrize(
+    ("dates", "path"),
+    [
+        (("2026-02-27",), "patched"),  # the difference from the version held
+        (("2026-02-27", "2026-05-08"), "loaded"),  # the held version is collected: whole
+    ],
+)
+async def test_screening_during_a_build_is_served_from_the_version_held(
+    redis: Redis,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    dates: tuple[str, ...],
+    path: str,
+) -> None:
+    """The new version is built in slices with the event loop free in between: screenings
+    meanwhile answer exactly as the held version did, and afterwards exactly as the new
+    version loaded whole (no missed match, no container changed under a query)."""
+    monkeypatch.setattr(follow_module, "SLICE", 0.0)  # one entity per slice: many turns
+    store = Store(redis, Keys(settings.key_prefix))
+    syncer = Syncer(settings, store)
+    await syncer.sync("un", raw=un_file("2025-11-20").read_bytes())
+    index = ScreeningIndex()
+    await follow(store, index, ["un"])
+    old = index.versions["un"]
+    held = ScreeningIndex()
+    await follow(store, held, ["un"])
+    gone = {e.primary_name for e in index.entities.values()}
+    for date in dates:
+        await syncer.sync("un", raw=un_file(date).read_bytes())
+    new = await store.current_version("un")
+    assert new is not None
+    whole = ScreeningIndex()  # the reference: loaded in one synchronous call
+    whole.replace_source("un", new, await store.entities("un", new))
+    changed = sorted(gone ^ {e.primary_name for e in whole.entities.values()})
+    names = [*changed, *sorted(gone)[:40]]
+
+    words = len(index._vocab.tokens)
+    task = asyncio.create_task(follow(store, index, ["un"]))
+    rounds = await screen_while(index, names, task)
+    assert getattr(task.result(), path) == ["un"]
+    # Rounds after the build had begun (new words interned) and before it was installed.
+    during = [a for version, size, a in rounds if version == old and size > words]
+    assert len(during) >= 3, "no screening was served while the new version was built"
+    assert all(a == answers(held, names) for a in during)
+    assert {version for version, _, _ in rounds} <= {old, new}
+    assert index.versions == whole.versions
+    assert index.entities == whole.entities
+    everyone = sorted({n.full for e in whole.entities.values() for n in e.names})
+    assert answers(index, [*names, *everyone]) == answers(whole, [*names, *everyone])
+
+
+async def test_two_rounds_at_once_build_a_version_once(redis: Redis, settings: Settings) -> None:
+    """The announcement and the poll can start a round together: the second waits for the
+    first, then finds the index current."""
+    store = Store(redis, Keys(settings.key_prefix))
+    await Syncer(settings, store).sync("un", raw=un_file("2026-02-27").read_bytes())
+    index = ScreeningIndex()
+    first, second = await asyncio.gather(follow(store, index, ["un"]), follow(store, index, ["un"]))
+    assert (first.loaded, second.changed) == (["un"], [])
+
+
+def test_a_build_is_installed_only_over_the_version_it_started_from() -> None:
+    """A build that finishes after another has moved the source on is not installed: the
+    index never goes back to an older version."""
+    older = list(un.parse(un_file("2025-11-20").read_bytes()))
+    newer = list(un.parse(un_file("2026-02-27").read_bytes()))
+    index = ScreeningIndex()
+    index.replace_source("un", "v1", older)
+    slow = index.build_delta("un", "v2", newer[:3], [])
+    index.replace_source("un", "v3", newer)
+    assert not index.install(slow.complete())
+    assert index.versions == {"un": "v3"}
+    assert len(index) == len(newer)
+    unsealed = index.build_source("un", "v4", older)
+    assert not unsealed.step(0.0)  # one entity done, more to do
+    assert not index.install(unsealed)  # not sealed: nothing changes
+    assert index.versions == {"un": "v3"}
+    assert index.install(unsealed.complete())
+    assert index.versions == {"un": "v4"}
+    assert sorted(index.entities) == sorted(e.id for e in older)
+
+
+def test_a_lookup_made_while_a_word_is_interned_does_not_miss_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch screens in a worker thread while a build interns on the loop. A query's
+    lookup that lands in the middle of `intern` must not cache the new word as one it
+    looked at and found not matching: the entity would then be missed for good."""
+    entities = list(un.parse(un_file("2026-02-27").read_bytes()))
+    words = Counter(w for e in entities for n in e.names for w in n.full.lower().split())
+    target = next(
+        e
+        for e in entities
+        if e.schema == "person" and words[e.primary_name.lower().split()[-1]] == 1
+    )
+    word = target.primary_name.lower().split()[-1]
+    index = ScreeningIndex()
+    index.replace_source("un", "v1", [e for e in entities if e.id != target.id])
+    query = Query(name=target.primary_name, limit=5)
+    assert target.id not in [m.entity.id for m in index.screen(query)]
+
+    real = index_module.index_keys
+    seen: list[list[str]] = []
+
+    def meanwhile(token: Token) -> frozenset[str]:
+        if token.text == word and not seen:  # the batch's turn comes mid-intern
+            seen.append([m.entity.id for m in index.screen(query)])
+        return real(token)
+
+    monkeypatch.setattr(index_module, "index_keys", meanwhile)
+    index.apply_delta("un", "v2", [target], [])
+    assert len(seen) == 1 and target.id not in seen[0]  # not installed yet
+    assert target.id in [m.entity.id for m in index.screen(query)]
+
+
+def test_a_deletion_lookup_across_a_merge_finds_the_merged_entries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A batch in a worker thread reads the deletion index while the loop's build merges
+    its recent entries into the sorted arrays: the reader sees them in one or the other."""
+    edits = index_module._DeletionIndex()
+    edits.add(7, ["badege"])
+    real = index_module.bisect_left
+
+    def merging(keys: Any, h: int) -> int:
+        monkeypatch.setattr(index_module, "bisect_left", real)
+        edits._merge()  # the loop's turn comes while the reader is between its two reads
+        return real(keys, h)
+
+    monkeypatch.setattr(index_module, "bisect_left", merging)
+    assert edits.get("badege") == [7]
+    assert edits.get("badege") == [7]  # and after the merge
