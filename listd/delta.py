@@ -167,6 +167,39 @@ def changes(p: Plan, new_json: Mapping[str, str], old_json: Mapping[str, str]) -
     return out
 
 
+def payloads(
+    source: str,
+    version: str,
+    previous: str | None,
+    at: str,
+    p: Plan,
+    new_json: Mapping[str, str],
+    old_json: Mapping[str, str],
+) -> list[tuple[str, str]]:
+    """The published deltas of one version, in entity-id order: (entity id, delta JSON)."""
+    return [
+        (
+            c.entity_id,
+            json.dumps(
+                {
+                    "source": source,
+                    "op": c.op,
+                    "entity_id": c.entity_id,
+                    "at": at,
+                    "version": version,
+                    "previous_version": previous,
+                    "changes": c.changes,
+                    "class": c.klass,
+                    "entity": c.entity,
+                },
+                ensure_ascii=False,
+                sort_keys=True,
+            ),
+        )
+        for c in changes(p, new_json, old_json)
+    ]
+
+
 def apply(snapshot: dict[str, dict[str, Any]], deltas: list[dict[str, Any]]) -> None:
     """Apply published deltas to a {entity id: entity dict} map (for replays and tests)."""
     for delta in deltas:

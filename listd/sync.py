@@ -248,36 +248,6 @@ def undated_sha256(scr: Scraper, raw: bytes) -> str | None:
     return digest.hexdigest()
 
 
-def _payloads(
-    name: str,
-    version: str,
-    current: str | None,
-    at: str,
-    plan: delta.Plan,
-    new_json: dict[str, str],
-    old_json: dict[str, str],
-) -> list[str]:
-    """The delta JSON documents of one publication, in entity-id order."""
-    return [
-        json.dumps(
-            {
-                "source": name,
-                "op": c.op,
-                "entity_id": c.entity_id,
-                "at": at,
-                "version": version,
-                "previous_version": current,
-                "changes": c.changes,
-                "class": c.klass,
-                "entity": c.entity,
-            },
-            ensure_ascii=False,
-            sort_keys=True,
-        )
-        for c in delta.changes(plan, new_json, old_json)
-    ]
-
-
 class Syncer:
     """Runs syncs; owns nothing but borrows the store, settings and HTTP session."""
 
@@ -544,7 +514,7 @@ class Syncer:
         at = now_iso()
         # In a thread: a first load turns 20,000 entities into deltas, seconds of CPU.
         payloads = await asyncio.to_thread(
-            _payloads, name, snapshot.version, current, at, plan, new_json, old_json
+            delta.payloads, name, snapshot.version, current, at, plan, new_json, old_json
         )
         state: dict[str, str | int] = {
             **extra,

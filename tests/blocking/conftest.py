@@ -275,22 +275,9 @@ async def designate(
     )
     new_json = {k: entity_to_json(e).decode() for k, e in new.items()}
     old_json = {k: entity_to_json(e).decode() for k, e in old.items()}
-    payloads = [
-        json.dumps(
-            {
-                "source": source,
-                "op": c.op,
-                "entity_id": c.entity_id,
-                "at": now_iso(),
-                "version": snapshot.version,
-                "previous_version": current,
-                "changes": c.changes,
-                "entity": c.entity,
-            },
-            sort_keys=True,
-        )
-        for c in delta.changes(plan, new_json, old_json)
-    ]
+    payloads = delta.payloads(
+        source, snapshot.version, current, now_iso(), plan, new_json, old_json
+    )
     first, last = await store.activate(source, snapshot, current, {"status": "ok"}, payloads)
     await store.announce(source, snapshot.version, first, last)
     return list(range(first, last + 1)) if first else []
