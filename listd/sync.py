@@ -625,6 +625,7 @@ class Syncer:
                     "etag",
                     "last_modified",
                     "raw_sha256",
+                    "undated_sha256",
                     "published",
                     "origin",
                     "imported_from",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import aiohttp
 import pytest
@@ -360,3 +361,23 @@ async def test_many_deltas_are_staged_and_published_in_order(
     assert [d["seq"] for d in deltas] == list(range(1, 1010))
     assert [d["entity_id"] for d in deltas] == sorted(d["entity_id"] for d in deltas)
     assert not [k async for k in redis.scan_iter(match=f"*{settings.key_prefix}*staged*")]
+
+
+async def test_an_approved_hold_recognises_its_next_new_date_without_parsing(
+    redis: Redis, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Held for too few entities, then approved: the approved list keeps what tells a
+    # re-dated copy of it apart, like a list published straight away.
+    un = replace(settings.sources["un"], min_entities=5000)
+    held_settings = replace(settings, sources={"un": un})
+    store = store_for(redis, held_settings)
+    syncer = Syncer(held_settings, store)
+    assert (await syncer.sync("un", raw=un_file("2025-11-15").read_bytes())).outcome == "held"
+    approved = await syncer.approve_held("un")
+
+    def never(*_: object) -> None:
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr("listd.sync.process", never)
+    again = await syncer.sync("un", raw=un_file("2025-11-20").read_bytes())
+    assert (again.outcome, again.version) == ("unchanged", approved.version)
