@@ -15,10 +15,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from listd.access import ROLES, KeyStore, MaintenanceWindows, Registrations
+from listd.access import ROLES, KeyStore, MaintenanceWindows, Registrations, wire
 from listd.audit import Actor, Journal, parse_epoch, parse_time
 from listd.connection import open_redis
-from listd.keys import Keys
 from listd.seal import ensure_seal, load_seal
 from listd.settings import Settings
 
@@ -44,14 +43,12 @@ async def _open(settings: Settings, writes: bool = True) -> AsyncIterator[_Ctx]:
     named = settings.journal_key_file is not None
     seal = ensure_seal(path, create=not named) if writes else load_seal(path)
     async with open_redis(settings) as redis:
-        keys = Keys(settings.key_prefix)
-        journal = Journal(redis, keys, settings.state_dir / "journal", seal)
-        store = KeyStore(redis, keys, ttl_days=settings.key_ttl_days, journal=journal)
+        wiring = wire(settings, redis, seal)
         yield _Ctx(
-            store=store,
-            journal=journal,
-            registrations=Registrations(redis, keys, store, settings.registration_sla_hours),
-            maintenance=MaintenanceWindows(redis, keys, journal),
+            store=wiring.store,
+            journal=wiring.journal,
+            registrations=wiring.registrations,
+            maintenance=wiring.maintenance,
             actor=Actor(name=f"cli:{getpass.getuser()}", via="cli"),
         )
 

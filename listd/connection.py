@@ -4,6 +4,7 @@ Redis Sentinel) or the embedded one."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -11,7 +12,9 @@ from urllib.parse import parse_qs, unquote
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.sentinel import Sentinel
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from listd.embedded import EmbeddedRedis
 from listd.errors import ConfigError
@@ -23,6 +26,8 @@ log = get_logger(__name__)
 
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
 SENTINEL_PORT = 26379
+# What an unreachable Redis raises (as opposed to a refusal such as a script error).
+OUTAGE = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,3 +191,31 @@ async def open_server(settings: Settings) -> AsyncIterator[tuple[Redis, Embedded
         await redis.aclose()
         if embedded is not None:
             await asyncio.to_thread(embedded.stop)
+
+
+class StoreHealth:
+    """Whether Redis answered lately. After a failure, callers skip Redis for `backoff`
+    seconds (answering from memory) instead of each waiting out a connection attempt."""
+
+    def __init__(self, backoff: float = 1.0) -> None:
+        self.backoff = backoff
+        self.down_since: float | None = None
+        self._retry_at = 0.0
+
+    @property
+    def down(self) -> bool:
+        return self.down_since is not None
+
+    def should_try(self, now: float) -> bool:
+        return self.down_since is None or now >= self._retry_at
+
+    def failed(self, now: float) -> None:
+        if self.down_since is None:
+            self.down_since = now
+            log.warning("redis unreachable: answering from memory, journaling to the spool")
+        self._retry_at = now + self.backoff
+
+    def ok(self) -> None:
+        if self.down_since is not None:
+            log.info("redis reachable again", down_seconds=round(time.time() - self.down_since, 1))
+            self.down_since = None

@@ -20,24 +20,19 @@ from redis.exceptions import RedisError
 from listd.access import (
     APPLICABLE_ROLES,
     ROLES,
-    Gate,
-    KeyStore,
-    MaintenanceWindows,
     Principal,
-    Registrations,
-    Terms,
     check_name,
     check_role,
+    wire,
 )
 from listd.api import validate as v
 from listd.api.middleware import ACCESS, Access, AccessMetrics, note
 from listd.api.state import KEYSTORE, METRICS, PRINCIPAL, REDIS, SETTINGS
-from listd.audit import Journal, JournalWriter, StoreHealth, parse_epoch, parse_time
+from listd.audit import parse_epoch, parse_time
 from listd.errors import BadRequest, Forbidden, RateLimited
-from listd.keys import Keys
 from listd.logs import get_logger
 from listd.normalize.kzid import check_bin
-from listd.seal import Checkpointer, ensure_seal
+from listd.seal import ensure_seal
 
 log = get_logger(__name__)
 
@@ -52,45 +47,21 @@ ARCHIVE_EVERY = 60.0  # seconds between checks of the journal's size
 def setup(app: web.Application, *, archive_every: float = ARCHIVE_EVERY) -> None:
     """Share an `Access` on the app, add the routes, archive the journal as it fills."""
     settings, redis = app[SETTINGS], app[REDIS]
-    keys = Keys(settings.key_prefix)
     # Created (0600) on the first start: the journal's anchor outside Redis.
     seal = ensure_seal(settings.journal_key_path, create=settings.journal_key_file is None)
-    journal = Journal(redis, keys, settings.state_dir / "journal", seal)
-    store = KeyStore(redis, keys, ttl_days=settings.key_ttl_days, journal=journal)
-    terms = Terms.load(settings.terms_file)
-    health = StoreHealth()
-    gate = Gate(
-        redis,
-        keys,
-        terms,
-        settings.rate_limit,
-        cache_seconds=settings.admission_cache_seconds,
-        grace_seconds=settings.outage_grace_seconds,
-        health=health,
-    )
-    writer = JournalWriter(
-        journal, settings.state_dir / "journal" / "spool", health, on_epoch=gate.learn_epoch
-    )
-    # Every process signs its own checkpoints (not only the leader: leadership is decided
-    # in Redis, which is what the checkpoints must not trust); see docs/security.md.
-    checkpointer = Checkpointer(
-        redis,
-        keys,
-        seal,
-        settings.state_dir / "journal",
-        instance=writer.writer,
-        entries=settings.journal_checkpoint_entries,
-    )
-    writer.on_written = checkpointer.note
+    wiring = wire(settings, redis, seal)
+    journal, store = wiring.journal, wiring.store
+    serving = wiring.serving()
+    writer, checkpointer = serving.writer, serving.checkpointer
     access = Access(
         settings=settings,
         store=store,
-        gate=gate,
+        gate=serving.gate,
         journal=journal,
         writer=writer,
-        maintenance=MaintenanceWindows(redis, keys, journal),
-        registrations=Registrations(redis, keys, store, settings.registration_sla_hours),
-        terms=terms,
+        maintenance=wiring.maintenance,
+        registrations=wiring.registrations,
+        terms=serving.terms,
         metrics=AccessMetrics(app[METRICS].registry),
     )
     app[ACCESS] = access

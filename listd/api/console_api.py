@@ -19,7 +19,7 @@ from listd.access import ROLES, Principal
 from listd.api import validate as v
 from listd.api.middleware import note
 from listd.api.state import INDEX, PRINCIPAL, SETTINGS, STORE
-from listd.audit import basis_from
+from listd.basis import basis_from
 from listd.blocking.outbox import record
 from listd.blocking.routes import BLOCKING
 from listd.delta import CLASSES, with_class

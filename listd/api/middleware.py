@@ -31,7 +31,8 @@ from listd.access import (
     rate_limited,
 )
 from listd.api.state import METRICS, PRINCIPAL
-from listd.audit import BASIS_FIELDS, Basis, Confirm, Journal, JournalWriter, Unconfirmed, Written
+from listd.audit import Confirm, Journal, JournalWriter, Unconfirmed, Written
+from listd.basis import BASIS_FIELDS, Basis
 from listd.errors import (
     BadRequest,
     Forbidden,

@@ -18,7 +18,7 @@ from listd import __version__
 from listd.access import APPLICABLE_ROLES, ROLES
 from listd.api.console_api import SCAN_LIMIT
 from listd.api.routes import BATCH_LIMIT
-from listd.audit import BASES
+from listd.basis import BASES
 from listd.blocking.subscriptions import AMENDMENTS, DEFAULT_EVENTS, EVENTS
 from listd.delta import CLASSES
 

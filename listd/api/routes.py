@@ -26,7 +26,7 @@ from listd.api.state import (
     STORE,
     SYNCER,
 )
-from listd.audit import BASIS_FIELDS, basis_from
+from listd.basis import BASIS_FIELDS, basis_from
 from listd.blocking import events
 from listd.delta import CLASSES
 from listd.errors import BadRequest, NotFound

@@ -8,9 +8,9 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from listd.access import wire
 from listd.api import create_app
 from listd.api.middleware import ACCESS
-from listd.audit import Journal
 from listd.connection import client
 from listd.embedded import EmbeddedRedis
 from listd.keys import Keys
@@ -75,7 +75,7 @@ async def test_screening_survives_a_redis_outage(
 
         server = EmbeddedRedis(tmp_path / "valkey")
         assert server.start() == url
-        journal = Journal(redis, keys, settings.state_dir / "journal")
+        journal = wire(settings, redis).journal
         for _ in range(200):  # the writer retries every second
             if not list(spool.glob("spool-*.jsonl")):
                 break

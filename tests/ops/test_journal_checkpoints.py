@@ -10,7 +10,7 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from listd.access import KeyStore
+from listd.access import wire
 from listd.audit import Journal
 from listd.keys import Keys
 from listd.seal import CHECKPOINTS, ensure_seal
@@ -24,7 +24,7 @@ async def test_each_instance_checkpoints_and_the_journal_verifies_on_each_host(
     keys = Keys(settings.key_prefix)
     key_file = tmp_path / "journal.key"
     seal = ensure_seal(key_file)  # what the operator copies to every host
-    store = KeyStore(redis, keys, journal=Journal(redis, keys, seal=seal))
+    store = wire(settings, redis, seal).store
     secret = await store.create("desk", "screener", org="bank-a")
     await store.accept_agreement(secret)
     shared = {"LISTD_JOURNAL_KEY_FILE": str(key_file)}

@@ -22,6 +22,7 @@ import structlog
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
+from listd.access import wire
 from listd.api import create_app
 from listd.api.state import KEYSTORE
 from listd.audit import Actor, Entry, Journal, JournalWriter, canonical, chain_link, content_hash
@@ -70,7 +71,7 @@ class Deployment:
 async def deployment(redis: Redis, settings: Settings) -> AsyncIterator[Deployment]:
     keys = Keys(settings.key_prefix)
     seal = ensure_seal(settings.journal_key_path)
-    journal = Journal(redis, keys, settings.state_dir / "journal", seal)
+    journal = wire(settings, redis, seal).journal
     writer = JournalWriter(journal, settings.state_dir / "journal" / "spool")
     checkpoints = Checkpointer(redis, keys, seal, settings.state_dir / "journal", "w-test")
     yield Deployment(redis, keys, journal, writer, checkpoints, seal, settings.state_dir)
