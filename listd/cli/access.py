@@ -10,7 +10,7 @@ import datetime as dt
 import getpass
 import json
 import sys
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -20,8 +20,6 @@ from listd.audit import Actor, Journal, parse_epoch, parse_time
 from listd.connection import open_redis
 from listd.seal import ensure_seal, load_seal
 from listd.settings import Settings
-
-Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
 
 KEY_MISSING = 3  # `audit verify`: the chain holds, but seals or checkpoints went unchecked
 
@@ -244,13 +242,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         cmd.add_argument("--reason", default="")
         cmd.set_defaults(func=cmd_users_status)
 
-    keys = argparse.ArgumentParser(prog="listd keys", description="manage API keys")
-    _keys_parser(keys)
-    if "keys" in sub.choices:
-        # listd.cli defines `keys create` alone; this is a superset that keeps its flags.
-        sub.choices["keys"] = keys
-    else:
-        _keys_parser(sub.add_parser("keys", help="manage API keys"))
+    _keys_parser(sub.add_parser("keys", help="manage API keys"))
 
     regs = sub.add_parser("registrations", help="applications for access")
     regs_sub = regs.add_subparsers(dest="registrations_command", required=True)
