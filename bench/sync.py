@@ -185,11 +185,12 @@ async def child(case: str, files: list[Path]) -> dict[str, Any]:
     import listd
     from listd import logs
     from listd.access import KeyStore
-    from listd.api import create_app, refresh_index
+    from listd.api import create_app
     from listd.api.state import INDEX
     from listd.connection import client
     from listd.embedded import EmbeddedRedis
     from listd.keys import Keys
+    from listd.screening.follow import follow
     from listd.settings import Settings, SourceConfig
     from listd.store import Store
     from listd.sync import Syncer
@@ -222,11 +223,11 @@ async def child(case: str, files: list[Path]) -> dict[str, Any]:
     ticker.task = asyncio.create_task(ticker.run())
     try:
         await syncer.sync("base", raw=BASE_FILE.read_bytes())
-        while await refresh_index(store, index, ["base"]):
+        while (await follow(store, index, ["base"])).changed:
             pass
         for path in files[:-1]:  # the list already serving, for a re-publication
             await syncer.sync("list", raw=path.read_bytes())
-            while await refresh_index(store, index, ["list"]):
+            while (await follow(store, index, ["list"])).changed:
                 pass
         raw = files[-1].read_bytes()
         print(json.dumps({"ready": True, "port": port, "key": key}), flush=True)

@@ -56,7 +56,8 @@ class Keys:
         return f"{self._p}:snap:{source}:{version}:hashes"
 
     def snap_documents(self, source: str, version: str) -> str:
-        """HASH: normalised document number (passport, IIN, ...) -> JSON list of entity ids."""
+        """HASH: a document-number index that older versions hold; no longer written or
+        read, only deleted with its snapshot so that it does not outlive it."""
         return f"{self._p}:snap:{source}:{version}:documents"
 
     def snap_meta(self, source: str, version: str) -> str:

@@ -7,6 +7,9 @@ come from the holder only check the token inside their own Lua script
 (`Lease.token` against `Lease.key`), so a process that lost the lease without noticing
 (a long GC pause, a network split) cannot write after its successor took over.
 
+The same `Lock` underlies each source's sync lock (`SourceLock`): no fencing number,
+a longer TTL, and a sync that finds it busy waits or gives up.
+
 One lease, `LEADER`, elects the instance that runs the scrapers (the scheduler) and the
 webhook dispatcher together; every instance serves the API. The publication script of
 a sync (`Store.activate`) and every dispatcher write (`outbox.Batch`) check the token.
@@ -27,7 +30,7 @@ from typing import cast
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from listd.errors import ConfigError, ListdError
+from listd.errors import ConfigError, ListdError, SyncInProgress
 from listd.logs import get_logger
 
 log = get_logger(__name__)
@@ -35,12 +38,17 @@ log = get_logger(__name__)
 LEADER = "leader"  # the lease name: Keys.lease(LEADER), Keys.fence(LEADER)
 DEFAULT_TTL = 10.0  # seconds; LISTD_LEADER_TTL overrides
 
-# KEYS: lease, fence. ARGV: token, ttl ms, holder to steal from ("" = none).
+SYNC_LOCK_TTL_MS = 60 * 1000  # a source's sync lock: renewed every 20 s while the sync runs
+_SYNC_LOCK_POLL_S = 0.5  # how often a sync waiting for the lock tries again
+
+# KEYS: lock[, its fence counter]. ARGV: token, ttl ms, holder to steal from ("" = none).
 # Held by this token already: redis-py retried the script after a dropped reply.
+# Returns 0 (another holds it), else the new fencing number (1 for a lock without one).
 _ACQUIRE = """
 local held = redis.call('GET', KEYS[1])
 if held and held ~= ARGV[3] and held ~= ARGV[1] then return 0 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if #KEYS < 2 then return 1 end
 return redis.call('INCR', KEYS[2])
 """
 _RENEW = """
@@ -100,39 +108,140 @@ def leader_ttl(env: dict[str, str]) -> float:
     return value
 
 
-class Lease:
-    """One named lease. `run(work)` campaigns for it and runs `work` while holding it."""
+class Lock:
+    """A token in Redis that one process at a time holds, for `ttl_ms` unless renewed.
 
-    def __init__(self, redis: Redis, key: str, fence_key: str, ttl: float = 15.0) -> None:
+    The token names the holder (host, pid, random part), so a holder killed on this host
+    is noticed at once (its pid is gone) and its lock taken over; one killed elsewhere
+    blocks the lock until the TTL runs out. Renewal and release only touch our own token.
+    """
+
+    def __init__(self, redis: Redis, key: str, ttl_ms: int, fence_key: str = "") -> None:
         self.redis = redis
         self.key = key
         self.fence_key = fence_key
-        self.ttl_ms = max(int(ttl * 1000), 300)
+        self.ttl_ms = ttl_ms
         self.token = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(8)}"
-        self.fence = 0  # fencing number of the current tenure; 0 while not holding
 
-    async def acquire(self) -> bool:
-        """Take the lease if it is free (or its holder on this host is dead)."""
+    async def take(self) -> tuple[int, str | None, bool]:
+        """Take the lock if it is free, already ours, or its holder on this host is dead.
+        Returns the fencing number (0: another holds it), the holder seen before, and
+        whether it was taken over from that (dead) holder."""
         holder = cast(str | None, await self.redis.get(self.key))
         steal = holder if holder is not None and holder_dead(holder) else ""
+        keys = [self.key, self.fence_key] if self.fence_key else [self.key]
         fence = int(
-            await self.redis.eval(
-                _ACQUIRE, 2, self.key, self.fence_key, self.token, self.ttl_ms, steal
-            )
+            await self.redis.eval(_ACQUIRE, len(keys), *keys, self.token, self.ttl_ms, steal)
         )
-        if not fence:
-            return False
-        if steal:
-            log.warning("took over the lease of a dead process", key=self.key, holder=steal)
-        self.fence = fence
-        return True
+        return fence, holder, bool(fence and steal)
 
     async def renew(self) -> bool:
         return bool(await self.redis.eval(_RENEW, 1, self.key, self.token, self.ttl_ms))
 
     async def release(self) -> None:
-        self.fence = 0
         await self.redis.eval(_RELEASE, 1, self.key, self.token)
+
+
+class SourceLock(Lock):
+    """A per-source lock, so two processes never sync one source at once. A heartbeat
+    renews it every third of `SYNC_LOCK_TTL_MS` while the sync runs."""
+
+    def __init__(self, redis: Redis, key: str) -> None:
+        super().__init__(redis, key, SYNC_LOCK_TTL_MS)
+        self._heartbeat: asyncio.Task[None] | None = None
+        self._retry: asyncio.Task[None] | None = None
+
+    async def acquire(
+        self, wait: float = 0.0, waiting: Callable[[str], None] | None = None
+    ) -> None:
+        """Take the lock; while another live sync holds it, wait up to `wait` seconds
+        (telling `waiting` once), then SyncInProgress."""
+        deadline = time.monotonic() + wait
+        told = False
+        while True:
+            try:
+                await self._acquire()
+                return
+            except SyncInProgress as exc:
+                if time.monotonic() >= deadline:
+                    if told:
+                        exc.message = f"{exc.message}; gave up after waiting {wait:g} s"
+                        exc.args = (exc.message,)
+                    raise
+                if not told:
+                    told = True
+                    log.info("sync lock busy; waiting", key=self.key, wait_s=wait)
+                    if waiting is not None:
+                        waiting(f"{exc.message}; waiting up to {wait:g} s for it to finish")
+            await asyncio.sleep(min(_SYNC_LOCK_POLL_S, max(deadline - time.monotonic(), 0.0)))
+
+    async def _acquire(self) -> None:
+        try:
+            taken, holder, stole = await self.take()
+        except (RedisError, OSError, asyncio.CancelledError):
+            # The SET may have landed before the connection dropped: it must not outlive us.
+            self._release_later()
+            raise
+        if not taken:
+            raise SyncInProgress(f"another sync holds {self.key} ({holder})")
+        if stole:
+            log.warning("took over the lock of a dead sync", key=self.key, holder=holder)
+        self._heartbeat = asyncio.create_task(self._beat(), name=f"lock:{self.key}")
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(self.ttl_ms / 3000)
+            await self.extend()
+
+    async def extend(self) -> None:
+        await self.renew()
+
+    async def release(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError, RedisError, OSError):
+                await self._heartbeat
+        try:
+            await super().release()
+        except (RedisError, OSError) as exc:
+            # Redis is away: release it when it returns, or this very process (its pid
+            # alive) would find its own lock and skip the source until the TTL ran out.
+            log.warning("sync lock not released: redis unreachable", key=self.key, error=str(exc))
+            self._release_later()
+
+    def _release_later(self) -> None:
+        """Release the lock in the background as soon as Redis answers (within its TTL)."""
+        self._retry = asyncio.create_task(self._retry_release(), name=f"unlock:{self.key}")
+
+    async def _retry_release(self) -> None:
+        deadline = time.monotonic() + self.ttl_ms / 1000
+        while time.monotonic() < deadline:
+            await asyncio.sleep(1.0)
+            with contextlib.suppress(RedisError, OSError):
+                await Lock.release(self)
+                return
+
+
+class Lease(Lock):
+    """One named lease. `run(work)` campaigns for it and runs `work` while holding it."""
+
+    def __init__(self, redis: Redis, key: str, fence_key: str, ttl: float = 15.0) -> None:
+        super().__init__(redis, key, max(int(ttl * 1000), 300), fence_key)
+        self.fence = 0  # fencing number of the current tenure; 0 while not holding
+
+    async def acquire(self) -> bool:
+        """Take the lease if it is free (or its holder on this host is dead)."""
+        fence, holder, stole = await self.take()
+        if not fence:
+            return False
+        if stole:
+            log.warning("took over the lease of a dead process", key=self.key, holder=holder)
+        self.fence = fence
+        return True
+
+    async def release(self) -> None:
+        self.fence = 0
+        await super().release()
 
     @property
     def held(self) -> bool:

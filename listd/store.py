@@ -10,23 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import calendar
-import contextlib
 import json
-import os
-import secrets
-import socket
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import ResponseError
 
 from listd.delta import with_class
-from listd.errors import Conflict, Gone, SyncInProgress
+from listd.errors import Conflict, Gone
 from listd.keys import Keys
-from listd.lease import LEADER, LeaseLost, holder_dead
+from listd.lease import LEADER, LeaseLost, SourceLock
 from listd.logs import get_logger
 from listd.model import Entity, entity_from_json, entity_to_json
 
@@ -37,14 +33,7 @@ _CHUNK = 500  # entities per pipeline round trip when writing a snapshot
 # script: packing 20,000 of them (40 MB) into one command held the event loop for a second.
 _STAGE_OVER = 1000
 _STAGE_TTL_S = 3600
-_LOCK_TTL_MS = 60 * 1000  # extended by a heartbeat every 20 s while the sync runs
-_LOCK_POLL_S = 0.5  # how often a sync waiting for the lock tries again
 
-# Compare-and-delete: release a lock only if we still hold it.
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
-"""
 # The publication step. KEYS: current, state, delta seq, delta stream, sources, held,
 # leader lease, entity index start, delta floor, staged deltas (a list; may not exist),
 # then the entity index of each delta in ARGV. ARGV: leader token ("" = not fenced), expected
@@ -96,16 +85,6 @@ local held = redis.call('HGET', KEYS[6], 'version')
 if held == ARGV[3] then redis.call('DEL', KEYS[6]) end
 return {first, last}
 """
-_STEAL = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-  return redis.call('set', KEYS[1], ARGV[2], 'PX', ARGV[3])
-end
-return false
-"""
-_EXTEND = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end
-return 0
-"""
 
 
 def now_iso() -> str:
@@ -121,11 +100,6 @@ def age_minutes(iso: str | None, now: float | None = None) -> float | None:
     except ValueError:
         return None
     return ((time.time() if now is None else now) - then) / 60
-
-
-def document_key(number: str) -> str:
-    """Normalised document number used for exact identifier look-ups."""
-    return "".join(ch for ch in number.upper() if ch.isalnum())
 
 
 def snapshot_hash(hashes: dict[str, str]) -> str:
@@ -152,104 +126,6 @@ class Snapshot:
     version: str
     entities: int
     content_hash: str
-
-
-class SourceLock:
-    """A per-source lock in Redis, so two processes never sync one source at once.
-
-    The value names the holder (host, pid, random token). It expires after
-    `_LOCK_TTL_MS` unless a heartbeat extends it, so a holder killed on another
-    machine blocks the source for at most that long; one killed on this machine
-    is noticed at once (its pid is gone) and its lock taken over.
-    """
-
-    def __init__(self, redis: Redis, key: str) -> None:
-        self.redis = redis
-        self.key = key
-        self.token = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(8)}"
-        self._heartbeat: asyncio.Task[None] | None = None
-        self._retry: asyncio.Task[None] | None = None
-
-    async def acquire(
-        self, wait: float = 0.0, waiting: Callable[[str], None] | None = None
-    ) -> None:
-        """Take the lock; while another live sync holds it, wait up to `wait` seconds
-        (telling `waiting` once), then SyncInProgress."""
-        deadline = time.monotonic() + wait
-        told = False
-        while True:
-            try:
-                await self._acquire()
-                return
-            except SyncInProgress as exc:
-                if time.monotonic() >= deadline:
-                    if told:
-                        exc.message = f"{exc.message}; gave up after waiting {wait:g} s"
-                        exc.args = (exc.message,)
-                    raise
-                if not told:
-                    told = True
-                    log.info("sync lock busy; waiting", key=self.key, wait_s=wait)
-                    if waiting is not None:
-                        waiting(f"{exc.message}; waiting up to {wait:g} s for it to finish")
-            await asyncio.sleep(min(_LOCK_POLL_S, max(deadline - time.monotonic(), 0.0)))
-
-    async def _acquire(self) -> None:
-        try:
-            set_now = await self.redis.set(self.key, self.token, nx=True, px=_LOCK_TTL_MS)
-        except (RedisError, OSError, asyncio.CancelledError):
-            # The SET may have landed before the connection dropped: it must not outlive us.
-            self._release_later()
-            raise
-        if not set_now:
-            holder = cast(str | None, await self.redis.get(self.key))
-            # redis-py retries a command after a dropped connection: if the first SET had
-            # landed, the holder is this lock, and refusing would block the source for the TTL.
-            if holder != self.token:
-                await self._take_over(holder)
-        self._heartbeat = asyncio.create_task(self._beat(), name=f"lock:{self.key}")
-
-    async def _take_over(self, holder: str | None) -> None:
-        """Take the lock of a dead holder on this host; SyncInProgress for a live one."""
-        if holder is None or not holder_dead(holder):
-            raise SyncInProgress(f"another sync holds {self.key} ({holder})")
-        taken = await self.redis.eval(_STEAL, 1, self.key, holder, self.token, _LOCK_TTL_MS)
-        if not taken:
-            raise SyncInProgress(f"another sync holds {self.key}")
-        log.warning("took over the lock of a dead sync", key=self.key, holder=holder)
-
-    async def _beat(self) -> None:
-        while True:
-            await asyncio.sleep(_LOCK_TTL_MS / 3000)
-            await self.extend()
-
-    async def extend(self) -> None:
-        await self.redis.eval(_EXTEND, 1, self.key, self.token, str(_LOCK_TTL_MS))
-
-    async def release(self) -> None:
-        if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError, RedisError, OSError):
-                await self._heartbeat
-        try:
-            await self.redis.eval(_RELEASE, 1, self.key, self.token)
-        except (RedisError, OSError) as exc:
-            # Redis is away: release it when it returns, or this very process (its pid
-            # alive) would find its own lock and skip the source until the TTL ran out.
-            log.warning("sync lock not released: redis unreachable", key=self.key, error=str(exc))
-            self._release_later()
-
-    def _release_later(self) -> None:
-        """Release the lock in the background as soon as Redis answers (within its TTL)."""
-        self._retry = asyncio.create_task(self._retry_release(), name=f"unlock:{self.key}")
-
-    async def _retry_release(self) -> None:
-        deadline = time.monotonic() + _LOCK_TTL_MS / 1000
-        while time.monotonic() < deadline:
-            await asyncio.sleep(1.0)
-            with contextlib.suppress(RedisError, OSError):
-                await self.redis.eval(_RELEASE, 1, self.key, self.token)
-                return
 
 
 class Store:
@@ -300,10 +176,6 @@ class Store:
         rows = await self.redis.lrange(self.keys.history(source), 0, limit - 1)
         return [json.loads(row) for row in rows]
 
-    async def known_sources(self) -> set[str]:
-        members = await self.redis.smembers(self.keys.sources())
-        return set(cast(set[str], members))
-
     def lock(self, source: str) -> SourceLock:
         return SourceLock(self.redis, self.keys.sync_lock(source))
 
@@ -326,8 +198,6 @@ class Store:
         await self.redis.zadd(self.keys.versions(source), {version: number})
         k_ent = self.keys.snap_entities(source, version)
         k_hash = self.keys.snap_hashes(source, version)
-        k_docs = self.keys.snap_documents(source, version)
-        documents: dict[str, list[str]] = {}
         all_hashes: dict[str, str] = {}
         batch: list[Entity] = []
 
@@ -346,19 +216,11 @@ class Store:
             if entity.id in all_hashes:
                 raise Conflict(f"duplicate entity id {entity.id} in {source} snapshot")
             all_hashes[entity.id] = (hashes or {}).get(entity.id) or entity.content_hash()
-            for doc in entity.documents:
-                key = document_key(doc.number)
-                if key:
-                    ids = documents.setdefault(key, [])
-                    if entity.id not in ids:
-                        ids.append(entity.id)
             batch.append(entity)
             if len(batch) >= _CHUNK:
                 await flush()
         if batch:
             await flush()
-        if documents:
-            await self.redis.hset(k_docs, mapping={k: json.dumps(v) for k, v in documents.items()})
         content_hash = snapshot_hash(all_hashes)
         meta: dict[Any, Any] = {
             "version": version,
@@ -637,15 +499,3 @@ class Store:
         data = await self.redis.hgetall(self.keys.snap_entities(source, version))
         # In a thread: decoding a 20,000-entity list is CPU the event loop should not wait on.
         return await asyncio.to_thread(lambda: [entity_from_json(data[k]) for k in sorted(data)])
-
-    async def by_document(self, number: str, sources: Sequence[str]) -> list[str]:
-        key = document_key(number)
-        versions = await self.current_versions(sources)
-        ids: list[str] = []
-        for source, version in versions.items():
-            if version is None:
-                continue
-            raw = await self.redis.hget(self.keys.snap_documents(source, version), key)
-            if raw:
-                ids.extend(json.loads(raw))
-        return ids

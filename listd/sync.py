@@ -27,13 +27,14 @@ from listd import delta
 from listd.collector import no_full_collections
 from listd.errors import ListdError, NotFound, SourceError, SourceRefused, ValidationFailed
 from listd.fetch import fetch
+from listd.lease import SourceLock
 from listd.logs import get_logger
 from listd.model import Entity
 from listd.normalize import normalize_entity
 from listd.scrapers import Scraper, scraper
 from listd.scrapers.discovery import find_link
 from listd.settings import Settings, SourceConfig
-from listd.store import Fence, Snapshot, SourceLock, Store, now_iso, snapshot_hash
+from listd.store import Fence, Snapshot, Store, now_iso, snapshot_hash
 
 log = get_logger(__name__)
 

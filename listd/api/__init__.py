@@ -43,12 +43,7 @@ from listd.sync import Syncer
 
 log = get_logger(__name__)
 
-__all__ = ["create_app", "refresh_index"]
-
-
-async def refresh_index(store: Store, index: ScreeningIndex, sources: list[str]) -> list[str]:
-    """Bring `index` to every source's current version; returns the sources that changed."""
-    return (await follow(store, index, sources)).changed
+__all__ = ["create_app"]
 
 
 def create_app(
@@ -90,7 +85,7 @@ def create_app(
     sources = sorted(settings.sources)
 
     async def on_update(source: str, version: str) -> None:
-        await refresh_index(store, index, [source])
+        await follow(store, index, [source])
         bell.ring()
 
     async def http_session(app: web.Application) -> AsyncIterator[None]:
@@ -108,7 +103,7 @@ def create_app(
         async def poll() -> None:
             while not stopping.is_set():
                 try:
-                    if await refresh_index(store, index, sources):
+                    if (await follow(store, index, sources)).changed:
                         bell.ring()
                     freshness.update(await store.last_successes(sources))
                     app[READY].set()
@@ -128,7 +123,7 @@ def create_app(
                         message = await pubsub.get_message(timeout=1.0)
                         if message is not None:
                             bell.ring()
-                            await refresh_index(store, index, sources)
+                            await follow(store, index, sources)
                 except (RedisError, OSError) as exc:
                     log.warning("announcement listener lost redis", error=str(exc))
                     await asyncio.sleep(1.0)

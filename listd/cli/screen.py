@@ -11,11 +11,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from listd.api import refresh_index
 from listd.connection import open_redis
 from listd.errors import BadRequest, Unavailable
 from listd.keys import Keys
 from listd.screening import Match, Query, ScreeningIndex
+from listd.screening.follow import follow
 from listd.screening.query import check_name, parse_birth_date, utc_today
 from listd.settings import Settings
 from listd.status import consulted
@@ -93,7 +93,7 @@ async def cmd_screen(settings: Settings, args: argparse.Namespace) -> int:
         index = ScreeningIndex()
         # Every list that has data, fetched or imported, exactly as the API screens.
         names = sorted(settings.sources)
-        await refresh_index(store, index, names)
+        await follow(store, index, names)
         fresh = await store.last_successes(names)
     try:
         versions, warnings = consulted(settings, index.versions, fresh)

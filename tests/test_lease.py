@@ -1,14 +1,17 @@
-"""The dispatcher lease: one holder, fencing numbers, takeover after expiry or death."""
+"""The leader lease and the sync lock: one holder, fencing numbers, takeover after expiry or
+death."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 
+import pytest
 from redis.asyncio import Redis
 
-from listd.blocking.lease import Lease
+from listd.errors import SyncInProgress
 from listd.keys import Keys
+from listd.lease import Lease, SourceLock
 from listd.settings import Settings
 
 
@@ -60,6 +63,30 @@ async def test_a_dead_holder_on_this_host_is_replaced_at_once(
     gone.token = f"{gone.token.split(':')[0]}:{out.decode().strip()}:feedbeef"
     assert await gone.acquire()
     assert await lease(redis, settings, ttl=60).acquire()
+
+
+async def dead_pid() -> str:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", "import os; print(os.getpid())", stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await proc.communicate()  # the process has exited: its pid names nobody
+    return out.decode().strip()
+
+
+async def test_the_sync_lock_of_a_dead_sync_is_taken_over_and_a_live_one_is_not(
+    redis: Redis, settings: Settings
+) -> None:
+    key = Keys(settings.key_prefix).sync_lock("un")
+    mine = SourceLock(redis, key)
+    host = mine.token.split(":")[0]
+    await redis.set(key, f"{host}:{await dead_pid()}:feedbeef", px=60_000)
+    await mine.acquire()
+    assert await redis.get(key) == mine.token
+    assert 0 < await redis.pttl(key) <= 60_000
+    with pytest.raises(SyncInProgress, match=f"another sync holds {key} \\({mine.token}\\)"):
+        await SourceLock(redis, key).acquire()  # this process is alive
+    await mine.release()
+    assert await redis.get(key) is None
 
 
 async def test_work_stops_when_the_lease_is_lost(redis: Redis, settings: Settings) -> None:
