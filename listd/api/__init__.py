@@ -13,16 +13,17 @@ from redis.exceptions import RedisError
 
 from listd import console
 from listd.access import KeyStore
-from listd.api import admin, openapi
+from listd.api import admin, openapi, routes
 from listd.api.metrics import Metrics
 from listd.api.middleware import authenticate, errors
-from listd.api.routes import routes
-from listd.api.state import (
+from listd.api.state import METRICS
+from listd.blocking import app as notifications
+from listd.blocking.config import WebhookConfig
+from listd.http.state import (
     BELL,
     FRESHNESS,
     INDEX,
     KEYSTORE,
-    METRICS,
     READY,
     REDIS,
     SETTINGS,
@@ -30,8 +31,6 @@ from listd.api.state import (
     SYNCER,
     Bell,
 )
-from listd.blocking import app as notifications
-from listd.blocking.config import WebhookConfig
 from listd.keys import Keys
 from listd.lease import Lease
 from listd.logs import get_logger
@@ -146,8 +145,8 @@ def create_app(
 
     app.cleanup_ctx.append(http_session)
     app.cleanup_ctx.append(follow_store)
-    app.add_routes(routes)
-    app.add_routes(openapi.routes)
+    routes.routes.add_to(app)
+    openapi.routes.add_to(app)
     admin.setup(app)
     notifications.setup(
         app, settings, redis, dispatch=dispatch, config=webhooks, lists=index, leader=leader

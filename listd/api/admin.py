@@ -1,4 +1,5 @@
-"""Access routes: terms of use, registrations, users, keys, maintenance windows, the journal.
+"""Access routes: terms of use, users, keys, maintenance windows, the journal, each declared
+once in `routes` (applications for access: `listd.api.registrations`).
 
 `setup(app)` builds the shared `Access` object, adds these routes and runs the journal
 archiver. Operators manage identities for every organisation (they run the service);
@@ -10,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,30 +18,68 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from listd.access import (
-    APPLICABLE_ROLES,
     ROLES,
-    Principal,
     check_name,
     check_role,
     wire,
 )
-from listd.api import validate as v
-from listd.api.middleware import ACCESS, Access, AccessMetrics, note
-from listd.api.state import KEYSTORE, METRICS, PRINCIPAL, REDIS, SETTINGS
+from listd.api import registrations
+from listd.api.middleware import ACCESS, Access, AccessMetrics
+from listd.api.schemas import OBJECT, OBJECTS, form, listing, obj
+from listd.api.state import METRICS
 from listd.audit import parse_epoch, parse_time
-from listd.errors import BadRequest, Forbidden, RateLimited
+from listd.errors import BadRequest, Forbidden
+from listd.http import body as v
+from listd.http.fields import Declared, Int, Num, QInt, QText, Schema, Text
+from listd.http.openapi import ok
+from listd.http.state import KEYSTORE, REDIS, SETTINGS, note, principal
+from listd.http.table import Routes
 from listd.logs import get_logger
-from listd.normalize.kzid import check_bin
 from listd.seal import ensure_seal
 
 log = get_logger(__name__)
 
-routes = web.RouteTableDef()
+routes = Routes("access")
 
-_SMALL = 64 * 1024  # every body here is a small form
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-_REGISTRATIONS_PER_HOUR = 10  # per client address: the route needs no credential
 ARCHIVE_EVERY = 60.0  # seconds between checks of the journal's size
+_NAME = r"^[\w][\w .@()'&,/+-]{0,99}$"  # listd.access.check_name
+OPERATOR = ("operator",)
+_TIME: Schema = {"type": "string", "format": "date-time"}
+
+
+REASON_TEXT = Text("reason", max_len=2000)
+REASON = form(REASON_TEXT, required=False)
+ACCEPT = form(
+    Declared("accept", required=True, shape={"const": True}),
+    Declared("version", shape={"type": "string"}),
+    example={"accept": True},
+)
+NEW_USER = form(
+    Declared("name", required=True, shape={"type": "string", "pattern": _NAME}),
+    Declared("org", required=True, shape={"type": "string", "pattern": _NAME}),
+    Declared("role", required=True, shape={"enum": list(ROLES)}),
+    Text("cert_subject", max_len=500),
+    example={"name": "bank-b screening", "org": "bank-b", "role": "screener"},
+)
+KEY_USER = Text("user", required=True, max_len=100)
+EXPIRES_DAYS = Num("expires_days", lo=0.001, hi=3650)
+RATE_LIMIT = Int("rate_limit", lo=0, hi=1_000_000, default=0)
+NEW_KEY = form(KEY_USER, EXPIRES_DAYS, RATE_LIMIT)
+OVERLAP = Num("overlap_hours", lo=0, hi=720)
+ROTATION = form(OVERLAP, required=False)
+WINDOW_REASON = Text("reason", required=True, max_len=500)
+WINDOW = form(
+    Declared("start", shape={"anyOf": [_TIME, {"type": "null"}]}),
+    Declared("end", required=True, shape=_TIME),
+    WINDOW_REASON,
+    example={
+        "start": "2030-01-01T02:00:00Z",
+        "end": "2030-01-01T03:00:00Z",
+        "reason": "Redis upgrade",
+    },
+)
+AUDIT_AFTER = QInt("after", lo=0, hi=2**62, default=0)
+AUDIT_LIMIT = QInt("limit", lo=1, hi=1000, default=100)
 
 
 def setup(app: web.Application, *, archive_every: float = ARCHIVE_EVERY) -> None:
@@ -66,7 +104,8 @@ def setup(app: web.Application, *, archive_every: float = ARCHIVE_EVERY) -> None
     )
     app[ACCESS] = access
     app[KEYSTORE] = store  # keys made through the app follow LISTD_KEY_TTL_DAYS
-    app.add_routes(routes)
+    routes.add_to(app)
+    registrations.routes.add_to(app)
 
     async def archiver(app: web.Application) -> AsyncIterator[None]:
         await checkpointer.check_key()
@@ -102,29 +141,28 @@ def _access(request: web.Request) -> Access:
     return request.app[ACCESS]
 
 
-def _who(request: web.Request, *roles: str) -> Principal:
-    who: Principal = request[PRINCIPAL]
-    who.require(*roles)
-    return who
-
-
-async def _body(request: web.Request, allowed: set[str]) -> dict[str, Any]:
-    body = await v.json_object(request, max_bytes=_SMALL)
-    v.reject_unknown(body, allowed)
-    return body
-
-
-def _number(body: dict[str, Any], key: str, lo: float, hi: float) -> float | None:
-    if body.get(key) is None:
-        return None
-    return v.number(body, key, 0.0, lo, hi)
-
-
 # --- terms of use ---------------------------------------------------------------------------
-@routes.get("/v1/agreement")
+@routes.get(
+    "/v1/agreement",
+    "The terms of use and whether this credential accepted them.",
+    roles=ROLES,
+    exempt=True,
+    ok={
+        200: ok(
+            obj(
+                {
+                    "version": {"type": "string"},
+                    "text": {"type": "string"},
+                    "accepted": {"type": ["string", "null"]},
+                },
+                ("version", "text", "accepted"),
+            )
+        )
+    },
+)
 async def agreement(request: web.Request) -> web.Response:
     """The terms of use; callable before they are accepted."""
-    who = _who(request, *ROLES)
+    who = principal(request)
     access = _access(request)
     if who.via == "cert":
         record = await access.store.cert_agreement(who.user)
@@ -136,12 +174,19 @@ async def agreement(request: web.Request) -> web.Response:
     )
 
 
-@routes.post("/v1/agreement")
+@routes.post(
+    "/v1/agreement",
+    "Accept the terms of use.",
+    roles=ROLES,
+    exempt=True,
+    ok={200: ok(obj({"accepted": {"type": "string"}, "at": {}}, ("accepted",)))},
+    body=ACCEPT,
+)
 async def accept_agreement(request: web.Request) -> web.Response:
     """Accept the terms: {"accept": true, "version": optional, must be the current one}."""
-    who = _who(request, *ROLES)
+    who = principal(request)
     access = _access(request)
-    body = await _body(request, {"accept", "version"})
+    body = await ACCEPT.read(request)
     if body.get("accept") is not True:
         raise BadRequest('send {"accept": true} to accept the terms of use', field="accept")
     version = body.get("version")
@@ -160,117 +205,32 @@ async def accept_agreement(request: web.Request) -> web.Response:
     return web.json_response({"accepted": access.terms.version, "at": at})
 
 
-# --- registrations --------------------------------------------------------------------------
-@routes.post("/v1/registrations")
-async def register(request: web.Request) -> web.Response:
-    """An organisation applies for access (no credential needed)."""
-    access = _access(request)
-    await _limit_registrations(request, access)
-    body = await _body(request, {"organisation", "bin", "contact", "roles", "legal_ground"})
-    organisation = v.string(body, "organisation", required=True, max_len=300) or ""
-    bin_ = v.string(body, "bin", required=True, max_len=12) or ""
-    ok, problems = check_bin(bin_)
-    if not ok:
-        raise BadRequest(f"bin is not a valid BIN: {'; '.join(problems)}", field="bin")
-    contact = body.get("contact")
-    if not isinstance(contact, dict):
-        raise BadRequest("contact must be an object {name, email, phone}", field="contact")
-    v.reject_unknown(contact, {"name", "email", "phone"})
-    clean = {
-        "name": v.string(contact, "name", required=True, max_len=200) or "",
-        "email": v.string(contact, "email", required=True, max_len=200) or "",
-        "phone": v.string(contact, "phone", max_len=50) or "",
-    }
-    if not _EMAIL.fullmatch(clean["email"]):
-        raise BadRequest("contact.email is not an e-mail address", field="contact.email")
-    roles = v.string_list(body, "roles")
-    if not roles or any(r not in APPLICABLE_ROLES for r in roles):
-        raise BadRequest(
-            f"roles must be a non-empty list of {', '.join(APPLICABLE_ROLES)}", field="roles"
-        )
-    ground = v.string(body, "legal_ground", required=True, max_len=2000) or ""
-    reg = await access.registrations.submit(
-        organisation,
-        bin_,
-        {k: val for k, val in clean.items() if val},
-        sorted(set(roles)),
-        ground,
-        ip=request.remote or "",
-    )
-    note(request, action="registration.submit", target=reg["id"], target_org=bin_)
-    return web.json_response(reg, status=201)
-
-
-async def _limit_registrations(request: web.Request, access: Access) -> None:
-    now = dt.datetime.now(dt.UTC).timestamp()
-    hour = int(now // 3600)
-    key = access.store.keys.rate_ip(request.remote or "unknown", hour)
-    redis = access.store.redis
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.incr(key)
-        pipe.expire(key, 7200)
-        count, _ = await pipe.execute()
-    if int(count) > _REGISTRATIONS_PER_HOUR:
-        raise RateLimited(
-            "too many applications from this address; try again later",
-            retry_after=int((hour + 1) * 3600 - now) + 1,
-        )
-
-
-@routes.get("/v1/registrations")
-async def registrations(request: web.Request) -> web.Response:
-    """Applications; `?overdue=1` only the undecided ones past the SLA."""
-    _who(request, "operator")
-    status = request.query.get("status") or None
-    if status not in (None, "pending", "approved", "rejected"):
-        raise BadRequest("status must be pending, approved or rejected", field="status")
-    overdue = request.query.get("overdue", "") in ("1", "true", "yes")
-    found = await _access(request).registrations.find(status, overdue)
-    return web.json_response({"registrations": found})
-
-
-@routes.get("/v1/registrations/{id}")
-async def registration(request: web.Request) -> web.Response:
-    _who(request, "operator")
-    return web.json_response(await _access(request).registrations.get(request.match_info["id"]))
-
-
-@routes.post("/v1/registrations/{id}/approve")
-async def approve(request: web.Request) -> web.Response:
-    """Approve: the organisation's users and keys are created; the keys are shown once."""
-    who = _who(request, "operator")
-    reg_id = request.match_info["id"]
-    reg, credentials = await _access(request).registrations.approve(reg_id, who.actor())
-    note(request, action="registration.approve", target=reg_id, target_org=reg["bin"])
-    return web.json_response({"registration": reg, "credentials": credentials})
-
-
-@routes.post("/v1/registrations/{id}/reject")
-async def reject(request: web.Request) -> web.Response:
-    """Reject with a reason: {"reason": "..."}."""
-    who = _who(request, "operator")
-    body = await _body(request, {"reason"})
-    reason = v.string(body, "reason", required=True, max_len=2000) or ""
-    reg_id = request.match_info["id"]
-    reg = await _access(request).registrations.reject(reg_id, reason, who.actor())
-    note(request, action="registration.reject", target=reg_id, target_org=reg["bin"])
-    return web.json_response(reg)
-
-
 # --- users ----------------------------------------------------------------------------------
-@routes.get("/v1/users")
+@routes.get(
+    "/v1/users",
+    "Users, optionally of one organisation.",
+    roles=OPERATOR,
+    ok={200: listing("users")},
+    params=(QText("org"),),
+)
 async def users(request: web.Request) -> web.Response:
-    _who(request, "operator")
     org = request.query.get("org") or None
     found = await _access(request).store.users(org)
     return web.json_response({"users": [u.to_json() for u in found]})
 
 
-@routes.post("/v1/users")
+@routes.post(
+    "/v1/users",
+    "Create a user.",
+    roles=OPERATOR,
+    ok={201: ok(OBJECT)},
+    errors=(409,),
+    body=NEW_USER,
+)
 async def create_user(request: web.Request) -> web.Response:
     """{"name", "org", "role", "cert_subject": optional TLS client certificate subject}."""
-    who = _who(request, "operator")
-    body = await _body(request, {"name", "org", "role", "cert_subject"})
+    who = principal(request)
+    body = await NEW_USER.read(request)
     user = await _access(request).store.create_user(
         check_name(body.get("name"), "name"),
         check_name(body.get("org"), "org"),
@@ -282,29 +242,48 @@ async def create_user(request: web.Request) -> web.Response:
     return web.json_response(user.to_json(), status=201)
 
 
-@routes.get("/v1/users/{id}")
+@routes.get(
+    "/v1/users/{id}",
+    "One user and their keys.",
+    roles=OPERATOR,
+    ok={200: ok(OBJECT)},
+    errors=(404,),
+)
 async def user(request: web.Request) -> web.Response:
-    _who(request, "operator")
     store = _access(request).store
     found = await store.user(request.match_info["id"])
     return web.json_response({**found.to_json(), "keys": await store.list_keys(found.id)})
 
 
-@routes.post("/v1/users/{id}/block")
+@routes.post(
+    "/v1/users/{id}/block",
+    "Block a user: every key of theirs is refused from the next request.",
+    roles=OPERATOR,
+    ok={200: ok(OBJECT)},
+    errors=(404,),
+    body=REASON,
+)
 async def block_user(request: web.Request) -> web.Response:
     """Block a user: every key of the user is refused from the next request on."""
     return await _user_status(request, "blocked")
 
 
-@routes.post("/v1/users/{id}/unblock")
+@routes.post(
+    "/v1/users/{id}/unblock",
+    "Unblock a user.",
+    roles=OPERATOR,
+    ok={200: ok(OBJECT)},
+    errors=(404,),
+    body=REASON,
+)
 async def unblock_user(request: web.Request) -> web.Response:
     return await _user_status(request, "active")
 
 
 async def _user_status(request: web.Request, status: str) -> web.Response:
-    who = _who(request, "operator")
-    body = await _body(request, {"reason"}) if request.body_exists else {}
-    reason = v.string(body, "reason", max_len=2000) or ""
+    who = principal(request)
+    body = await REASON.read(request)
+    reason = REASON_TEXT.read(body) or ""
     user_id = request.match_info["id"]
     found = await _access(request).store.set_user_status(user_id, status, reason, who.actor())
     action = "user.block" if status == "blocked" else "user.unblock"
@@ -313,22 +292,34 @@ async def _user_status(request: web.Request, status: str) -> web.Response:
 
 
 # --- keys -----------------------------------------------------------------------------------
-@routes.get("/v1/keys")
+@routes.get(
+    "/v1/keys",
+    "Keys (never their secrets), by user or organisation.",
+    roles=OPERATOR,
+    ok={200: listing("keys")},
+    params=(QText("user"), QText("org")),
+)
 async def keys(request: web.Request) -> web.Response:
-    _who(request, "operator")
     user_id = request.query.get("user") or None
     org = request.query.get("org") or None
     return web.json_response({"keys": await _access(request).store.list_keys(user_id, org)})
 
 
-@routes.post("/v1/keys")
+@routes.post(
+    "/v1/keys",
+    "Issue a key to a user; the secret is shown once.",
+    roles=OPERATOR,
+    ok={201: ok(OBJECT)},
+    errors=(404, 409),
+    body=NEW_KEY,
+)
 async def create_key(request: web.Request) -> web.Response:
     """A key for a user: {"user", "expires_days", "rate_limit"}; the key is shown once."""
-    who = _who(request, "operator")
-    body = await _body(request, {"user", "expires_days", "rate_limit"})
-    user_id = v.string(body, "user", required=True, max_len=100) or ""
-    days = _number(body, "expires_days", 0.001, 3650)
-    limit = v.integer(body, "rate_limit", 0, 0, 1_000_000) if "rate_limit" in body else None
+    who = principal(request)
+    body = await NEW_KEY.read(request)
+    user_id = KEY_USER.read(body) or ""
+    days = EXPIRES_DAYS.optional(body)
+    limit = RATE_LIMIT.read(body) if "rate_limit" in body else None
     issued = await _access(request).store.issue(
         user_id, ttl_days=days, rate_limit=limit, actor=who.actor()
     )
@@ -336,11 +327,18 @@ async def create_key(request: web.Request) -> web.Response:
     return web.json_response(issued.to_json(), status=201)
 
 
-@routes.post("/v1/keys/{key_id}/rotate")
+@routes.post(
+    "/v1/keys/{key_id}/rotate",
+    "A successor key; the old one keeps working overlap_hours (default 24).",
+    roles=ROLES,
+    ok={201: ok(OBJECT)},
+    errors=(404, 409),
+    body=ROTATION,
+)
 async def rotate_key(request: web.Request) -> web.Response:
     """A successor key; the old one works `overlap_hours` (default 24) more. An operator
     rotates any key; everyone else only the key they call with."""
-    who = _who(request, *ROLES)
+    who = principal(request)
     key_id = request.match_info["key_id"]
     store = _access(request).store
     record = await store.record(key_id)
@@ -348,27 +346,41 @@ async def rotate_key(request: web.Request) -> web.Response:
         who.require_org(record.get("org", ""))
         if key_id != who.key_id:
             raise Forbidden("you may rotate only the key you are calling with", key_id=key_id)
-    body = await _body(request, {"overlap_hours"}) if request.body_exists else {}
-    overlap = _number(body, "overlap_hours", 0, 720)
+    body = await ROTATION.read(request)
+    overlap = OVERLAP.optional(body)
     new, old_expires = await store.rotate(key_id, 24.0 if overlap is None else overlap, who.actor())
     note(request, action="key.rotate", target=key_id, target_org=new.org)
     return web.json_response({**new.to_json(), "old_key_expires": old_expires}, status=201)
 
 
-@routes.post("/v1/keys/{key_id}/block")
+@routes.post(
+    "/v1/keys/{key_id}/block",
+    "Block a key.",
+    roles=OPERATOR,
+    ok={200: ok(OBJECT)},
+    errors=(404,),
+    body=REASON,
+)
 async def block_key(request: web.Request) -> web.Response:
     return await _key_status(request, "blocked")
 
 
-@routes.post("/v1/keys/{key_id}/unblock")
+@routes.post(
+    "/v1/keys/{key_id}/unblock",
+    "Unblock a key.",
+    roles=OPERATOR,
+    ok={200: ok(OBJECT)},
+    errors=(404,),
+    body=REASON,
+)
 async def unblock_key(request: web.Request) -> web.Response:
     return await _key_status(request, "active")
 
 
 async def _key_status(request: web.Request, status: str) -> web.Response:
-    who = _who(request, "operator")
-    body = await _body(request, {"reason"}) if request.body_exists else {}
-    reason = v.string(body, "reason", max_len=2000) or ""
+    who = principal(request)
+    body = await REASON.read(request)
+    reason = REASON_TEXT.read(body) or ""
     key_id = request.match_info["key_id"]
     found = await _access(request).store.set_key_status(key_id, status, reason, who.actor())
     action = "key.block" if status == "blocked" else "key.unblock"
@@ -377,31 +389,47 @@ async def _key_status(request: web.Request, status: str) -> web.Response:
 
 
 # --- maintenance ----------------------------------------------------------------------------
-@routes.get("/v1/maintenance")
+@routes.get(
+    "/v1/maintenance",
+    "Announced maintenance windows not yet over.",
+    roles=ROLES,
+    ok={200: listing("windows")},
+)
 async def maintenance(request: web.Request) -> web.Response:
     """Announced maintenance windows that are not over, soonest first."""
-    _who(request, *ROLES)
     return web.json_response({"windows": await _access(request).maintenance.windows()})
 
 
-@routes.post("/v1/maintenance")
+@routes.post(
+    "/v1/maintenance",
+    "Announce a maintenance window (only operators and admins are served in it).",
+    roles=OPERATOR,
+    ok={201: ok(OBJECT)},
+    body=WINDOW,
+)
 async def announce(request: web.Request) -> web.Response:
     """{"start": ISO (default now), "end": ISO, "reason"}."""
-    who = _who(request, "operator")
-    body = await _body(request, {"start", "end", "reason"})
+    who = principal(request)
+    body = await WINDOW.read(request)
     start = _timestamp(body, "start") or dt.datetime.now(dt.UTC).timestamp()
     end = _timestamp(body, "end")
     if end is None:
         raise BadRequest("end is required", field="end")
-    reason = v.string(body, "reason", required=True, max_len=500) or ""
+    reason = WINDOW_REASON.read(body) or ""
     window = await _access(request).maintenance.announce(start, end, reason, who.actor())
     note(request, action="maintenance.announce", target=window["id"])
     return web.json_response(window, status=201)
 
 
-@routes.delete("/v1/maintenance/{id}")
+@routes.delete(
+    "/v1/maintenance/{id}",
+    "Cancel a maintenance window.",
+    roles=OPERATOR,
+    ok={200: ok(obj({"cancelled": {"type": "string"}}, ("cancelled",)))},
+    errors=(404,),
+)
 async def cancel_maintenance(request: web.Request) -> web.Response:
-    who = _who(request, "operator")
+    who = principal(request)
     window_id = request.match_info["id"]
     await _access(request).maintenance.cancel(window_id, who.actor())
     note(request, action="maintenance.cancel", target=window_id)
@@ -416,18 +444,38 @@ def _timestamp(body: dict[str, Any], key: str) -> float | None:
 
 
 # --- the journal ----------------------------------------------------------------------------
-@routes.get("/v1/audit")
+@routes.get(
+    "/v1/audit",
+    "Journal entries by or about the auditor's organisation (`to` exclusive).",
+    roles=("auditor",),
+    ok={
+        200: ok(
+            obj(
+                {"entries": OBJECTS, "next": {"type": ["integer", "null"]}},
+                ("entries", "next"),
+            )
+        )
+    },
+    errors=(400, 410),
+    params=(
+        QText("from", shape=_TIME),
+        QText("to", shape=_TIME),
+        AUDIT_AFTER,
+        AUDIT_LIMIT,
+        QText("org", description="Must be the caller's organisation."),
+    ),
+)
 async def audit(request: web.Request) -> web.Response:
     """The journal entries by or about the auditor's organisation:
     ?from=ISO&to=ISO&after=SEQ&limit=N (to is exclusive); `next` pages on."""
-    who = _who(request, "auditor")
+    who = principal(request)
     org = request.query.get("org")
     if org is not None:
         who.require_org(org)
     start = parse_time(request.query["from"], "from") if request.query.get("from") else None
     end = parse_time(request.query["to"], "to") if request.query.get("to") else None
-    after = v.query_int(request, "after", 0, 0, 2**62)
-    limit = v.query_int(request, "limit", 100, 1, 1000)
+    after = AUDIT_AFTER.read(request)
+    limit = AUDIT_LIMIT.read(request)
     found, cursor = await _access(request).journal.for_org(who.org, after, limit, start, end)
     note(request, matches=len(found))
     return web.json_response({"entries": [e.to_json() for e in found], "next": cursor})

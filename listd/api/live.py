@@ -8,11 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
-from listd.api import validate as v
-from listd.api.middleware import note, refused_now
-from listd.api.state import BELL, STORE
-from listd.delta import CLASSES
+from listd.api.middleware import refused_now
 from listd.errors import BadRequest
+from listd.http.params import DELTA_CLASS
+from listd.http.state import BELL, STORE, note
 
 _KEEPALIVE_S = 15.0
 
@@ -33,7 +32,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     store = request.app[STORE]
     after = last_event_id(request)
     source = request.query.get("source") or None
-    klass = v.query_choice(request, "class", CLASSES)
+    klass = DELTA_CLASS.read(request)
     # Validate before the stream starts, so a too-old position is a plain 410 answer.
     deltas, cursor = await store.read_deltas(after, 500, source, klass)
     response = web.StreamResponse(

@@ -1,6 +1,9 @@
 """Error and access middleware: every failure becomes a JSON body; every request is
 admitted by the gate (credential, block, expiry, maintenance, terms, rate limit) and
-written to the journal with its outcome."""
+written to the journal with its outcome.
+
+Which routes are public, anonymous, agreement-exempt or cacheable is read from the table
+of operations (`listd.http.table`), where each route declares it."""
 
 from __future__ import annotations
 
@@ -9,7 +12,6 @@ import contextlib
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,9 +32,9 @@ from listd.access import (
     check_maintenance,
     rate_limited,
 )
-from listd.api.state import METRICS, PRINCIPAL
+from listd.api.state import METRICS
 from listd.audit import Confirm, Journal, JournalWriter, Unconfirmed, Written
-from listd.basis import BASIS_FIELDS, Basis
+from listd.basis import BASIS_FIELDS
 from listd.errors import (
     BadRequest,
     Forbidden,
@@ -42,34 +44,20 @@ from listd.errors import (
     StoreUnavailable,
     Unauthorized,
 )
+from listd.http.state import NOTE, PRINCIPAL
+from listd.http.state import note as note
+from listd.http.table import Handler as Handler
+from listd.http.table import Operation, error_body, operation_of, public_paths
 from listd.logs import get_logger
 from listd.settings import Settings
 
 log = get_logger(__name__)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-PUBLIC = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
-# Routes anyone may call without a credential (still journaled, still closed during
-# maintenance): an organisation applies for access before it has a key.
-ANONYMOUS = frozenset({("POST", "/v1/registrations")})
-# What a credential that has not accepted the terms of use may do.
-AGREEMENT_EXEMPT = frozenset({("GET", "/v1/agreement"), ("POST", "/v1/agreement")})
-# Routes a key's cached admission may serve: they change nothing and answer with one body,
-# which is withheld if the journal append finds that the admission no longer holds.
-CACHED = frozenset({
-    ("POST", "/v1/screen"), ("POST", "/v1/screen/batch"), ("GET", "/v1/entities/{id}"),
-    ("GET", "/v1/sources"), ("GET", "/v1/programs"),
-})  # fmt: skip
 STORE_DOWN = (
     "the store (Redis) is unreachable: answered from this instance's memory, so list data "
     "may be stale; the journal entry waits in a local spool until the store returns"
 )
 STORE_ERRORS = (RedisConnectionError, RedisTimeoutError)
-
-
-def error_body(status: int, code: str, message: str, **extra: object) -> web.Response:
-    return web.json_response({"error": code, "message": message, **extra}, status=status)
 
 
 def _count(request: web.Request, status: int) -> None:
@@ -162,15 +150,23 @@ class Access:
 
 
 ACCESS = web.AppKey("access", Access)
-NOTE = web.RequestKey("journal_note", dict)  # fields a handler adds to its journal entry
 
 
-def note(request: web.Request, basis: Basis | None = None, **fields: Any) -> None:
-    """Add to the request's journal entry: its basis, query, matches, list versions..."""
-    entry: dict[str, Any] = request[NOTE]
-    if basis is not None:
-        entry.update(basis=basis.basis, case_ref=basis.case_ref)
-    entry.update(fields)
+def _anonymous(op: Operation | None) -> bool:
+    """Callable without a credential (still journaled, still closed during maintenance):
+    an organisation applies for access before it has a key."""
+    return op is not None and op.anonymous
+
+
+def _exempt(op: Operation | None) -> bool:
+    """What a credential that has not accepted the terms of use may do."""
+    return op is not None and op.exempt
+
+
+def _cached(op: Operation | None) -> bool:
+    """Routes a key's cached admission may serve: they change nothing and answer with one
+    body, which is withheld if the journal append finds the admission no longer holds."""
+    return op is not None and op.cached
 
 
 def route_of(request: web.Request) -> str:
@@ -205,7 +201,7 @@ async def _admit(request: web.Request, access: Access, cached: bool) -> Admissio
         raise BadRequest(
             f"send one Authorization header, not {len(headers)}", field="Authorization"
         )
-    if (request.method, route_of(request)) in ANONYMOUS:
+    if _anonymous(operation_of(request)):
         return None
     header = headers[0] if headers else ""
     subject = peer_subject(request)
@@ -248,7 +244,7 @@ async def _admit_afresh(request: web.Request, access: Access) -> None:
     """Admit the request's credential again, from Redis; raises what the gate refuses."""
     fresh = await _admit(request, access, cached=False)
     if fresh is not None:
-        fresh.check((request.method, route_of(request)) in AGREEMENT_EXEMPT)
+        fresh.check(_exempt(operation_of(request)))
 
 
 def _failure(exc: BaseException) -> tuple[int, str]:
@@ -265,7 +261,7 @@ def _failure(exc: BaseException) -> tuple[int, str]:
 
 @web.middleware
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path in PUBLIC:
+    if request.path in public_paths(request.app):
         if request.path == "/metrics":
             with contextlib.suppress(RedisError, OSError):
                 await request.app[ACCESS].refresh_metrics()
@@ -273,18 +269,18 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     access = request.app[ACCESS]
     started = time.perf_counter()
     request[NOTE] = {}
-    route = (request.method, route_of(request))
+    op = operation_of(request)
     principal: Principal | None = None
     admission: Admission | None = None
     admitted = False
     try:
-        admission = await _admit(request, access, route in CACHED)
+        admission = await _admit(request, access, _cached(op))
         if admission is None:  # anonymous: only maintenance applies
             now = time.time()
             check_maintenance(await access.gate.maintenance_ends(now), now, None)
         else:
             principal = request[PRINCIPAL] = admission.principal
-            admission.check(route in AGREEMENT_EXEMPT)
+            admission.check(_exempt(op))
         admitted = True
         response = await handler(request)
     except BaseException as exc:
@@ -359,7 +355,7 @@ def _entry(
     if principal is not None:
         entry |= principal.actor().fields()
     else:
-        entry["via"] = "public" if (request.method, route_of(request)) in ANONYMOUS else "none"
+        entry["via"] = "public" if _anonymous(operation_of(request)) else "none"
     entry |= {
         "method": request.method,
         "route": route_of(request),

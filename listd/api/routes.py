@@ -1,4 +1,5 @@
-"""HTTP handlers. Each declares the role it needs; state comes from typed app keys."""
+"""HTTP handlers for screening, sources and deltas, each declared once in `routes` (roles,
+parameters, body, answers); state comes from typed app keys."""
 
 from __future__ import annotations
 
@@ -6,54 +7,146 @@ import asyncio
 import json
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
 
-from listd.access import Principal
 from listd.api import live
-from listd.api import validate as v
-from listd.api.middleware import note
-from listd.api.state import (
+from listd.api.schemas import OBJECT, OBJECTS, obj
+from listd.api.state import METRICS
+from listd.basis import BASIS_FIELDS, basis_from
+from listd.blocking import events
+from listd.errors import BadRequest, NotFound
+from listd.http import body as v
+from listd.http.fields import (
+    Array,
+    Body,
+    Choice,
+    Declared,
+    Int,
+    Num,
+    Obj,
+    QInt,
+    QText,
+    Schema,
+    Strings,
+    Text,
+    ref,
+)
+from listd.http.openapi import ok
+from listd.http.params import BASIS, CASE_REF, CASE_REF_RULE, DELTA_CLASS, IN_QUERY, SOURCE
+from listd.http.state import (
     FRESHNESS,
     INDEX,
-    METRICS,
-    PRINCIPAL,
     READY,
     REDIS,
     ROLE,
     SETTINGS,
     STORE,
     SYNCER,
+    note,
 )
-from listd.basis import BASIS_FIELDS, basis_from
-from listd.blocking import events
-from listd.delta import CLASSES
-from listd.errors import BadRequest, NotFound
+from listd.http.table import Routes
 from listd.model import Entity
 from listd.screening import DEFAULT_THRESHOLD, Query
 from listd.status import ScreenWarning, consulted, source_status
 
-routes = web.RouteTableDef()
+routes = Routes("screening")
 
-_SCREEN_FIELDS = {
-    "name", "type", "birth_date", "limit", "threshold", "sources", "programs",
-    "nationality", "identifiers",
-}  # fmt: skip
-
-
-def principal(request: web.Request, *roles: str) -> Principal:
-    who: Principal = request[PRINCIPAL]
-    who.require(*roles)
-    return who
+SCREENER = ("screener",)
+ADMIN = ("admin",)
+BATCH_LIMIT = 10_000
 
 
-@routes.get("/healthz")
+@dataclass(frozen=True)
+class _Name(Text):
+    """The name to screen: a string with at least one letter or digit."""
+
+    def read(self, data: Any) -> str:
+        return v.name(dict(data), self.name)
+
+
+@dataclass(frozen=True)
+class _BirthDate(Declared):
+    def read(self, data: Any) -> str | None:
+        return v.birth_date(dict(data), self.name)
+
+
+NAME = _Name("name", required=True, description="Name in any script.")
+TYPE = Choice("type", options=("person", "entity"), null_in_enum=True)
+BIRTH_DATE = _BirthDate(
+    "birth_date",
+    shape={
+        "anyOf": [
+            {"type": "string", "pattern": r"^[0-9]{4}(-(0[1-9]|1[0-2]))?$"},
+            {"type": "string", "format": "date"},
+            {"type": "null"},
+        ],
+    },
+    description="YYYY, YYYY-MM or a valid YYYY-MM-DD (DD.MM.YYYY is also read); not in the future.",
+)
+LIMIT = Int("limit", lo=1, hi=100, default=10)
+THRESHOLD = Num("threshold", lo=0.0, hi=1.0)
+SOURCES = Strings("sources", description="Configured source names (unknown: 404).")
+PROGRAMS = Strings("programs")
+NATIONALITY = Text("nationality", max_len=100)
+IDENTIFIERS = Strings("identifiers")
+QUERY = Obj(
+    "query",
+    fields=(NAME, TYPE, BIRTH_DATE, LIMIT, THRESHOLD, SOURCES, PROGRAMS, NATIONALITY, IDENTIFIERS),
+    component="ScreenQuery",
+)
+SCREEN = Body(
+    QUERY.with_fields(BASIS, CASE_REF, component="ScreenRequest", rule=CASE_REF_RULE),
+    example={"name": "Aamir Ali Chaudhry", "basis": "onboarding"},
+)
+QUERIES = Array("queries", required=True, item=QUERY, max_items=BATCH_LIMIT)
+BATCH = Body(
+    Obj("batch", fields=(QUERIES, BASIS, CASE_REF), component="BatchRequest", rule=CASE_REF_RULE),
+    max_bytes=32 * 1024 * 1024,
+    example={
+        "queries": [{"name": "Aamir Ali Chaudhry"}, {"name": "7th of Tir", "type": "entity"}],
+        "basis": "periodic_review",
+    },
+)
+HISTORY_LIMIT = QInt("limit", lo=1, hi=500, default=50)
+AFTER = QInt("after", lo=0, hi=2**62, default=0)
+DELTAS_LIMIT = QInt("limit", lo=1, hi=1000, default=100)
+_SEQ: Schema = {"type": "string", "pattern": r"^[0-9]+$"}
+ENTITY_ID = {"id": "Entity id, e.g. un:QDi.312."}
+SOURCE_NAME = {"name": "A configured source name."}
+_TEXT = {"type": "string"}
+READY_BODY = obj(
+    {
+        "ready": {"type": "boolean"},
+        "problems": {"type": "array", "items": {"type": "string"}},
+        "versions": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+    ("ready", "problems", "versions"),
+)
+
+
+@routes.get(
+    "/healthz",
+    "The process is alive.",
+    tag="operations",
+    roles=None,
+    public=True,
+    ok={200: ok(obj({"status": {"const": "alive"}}, ("status",)))},
+)
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "alive"})
 
 
-@routes.get("/readyz")
+@routes.get(
+    "/readyz",
+    "Ready to answer a screening: initial load done, at least one list loaded, Redis reachable.",
+    tag="operations",
+    roles=None,
+    public=True,
+    ok={200: ok(READY_BODY), 503: ok(READY_BODY, "Not ready; `problems` says why.")},
+)
 async def readyz(request: web.Request) -> web.Response:
     problems: list[str] = []
     if not request.app[READY].is_set():
@@ -73,7 +166,14 @@ async def readyz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if not problems else 503)
 
 
-@routes.get("/metrics")
+@routes.get(
+    "/metrics",
+    "Prometheus metrics.",
+    tag="operations",
+    roles=None,
+    public=True,
+    ok={200: ok(_TEXT, "Text exposition format.", "text/plain")},
+)
 async def metrics(request: web.Request) -> web.Response:
     m = request.app[METRICS]
     bounds = {n: c.stale_after_minutes for n, c in request.app[SETTINGS].sources.items()}
@@ -97,22 +197,19 @@ def _match_json(match: Any) -> dict[str, Any]:
     }
 
 
-BATCH_LIMIT = 10_000
-
-
 def parse_query(body: dict[str, Any]) -> Query:
     """A screening query from a JSON object; 400 names the offending field."""
-    v.reject_unknown(body, _SCREEN_FIELDS)
+    QUERY.reject_unknown(body)
     return Query(
-        name=v.name(body),
-        type=v.choice(body, "type", ("person", "entity")),
-        birth_date=v.birth_date(body),
-        limit=v.integer(body, "limit", 10, 1, 100),
-        threshold=v.number(body, "threshold", DEFAULT_THRESHOLD, 0.0, 1.0),
-        sources=v.string_list(body, "sources"),
-        programs=v.string_list(body, "programs"),
-        nationality=v.string(body, "nationality", max_len=100),
-        identifiers=v.string_list(body, "identifiers"),
+        name=NAME.read(body),
+        type=TYPE.read(body),
+        birth_date=BIRTH_DATE.read(body),
+        limit=LIMIT.read(body),
+        threshold=THRESHOLD.read(body, DEFAULT_THRESHOLD),
+        sources=SOURCES.read(body),
+        programs=PROGRAMS.read(body),
+        nationality=NATIONALITY.read(body),
+        identifiers=IDENTIFIERS.read(body),
     )
 
 
@@ -137,10 +234,17 @@ def _versions(
     )
 
 
-@routes.post("/v1/screen")
+@routes.post(
+    "/v1/screen",
+    "Screen one name against the loaded lists.",
+    roles=SCREENER,
+    cached=True,
+    ok={200: ok(ref("ScreenResult"))},
+    errors=(404,),
+    body=SCREEN,
+)
 async def screen(request: web.Request) -> web.Response:
-    principal(request, "screener")
-    body = await v.json_object(request)
+    body = await SCREEN.json(request)
     asked = {k: val for k, val in body.items() if k not in BASIS_FIELDS}
     note(request, query=asked)
     note(request, basis_from(body))  # the legal ground: 400 without it
@@ -162,19 +266,26 @@ async def screen(request: web.Request) -> web.Response:
     return web.json_response(body_out)
 
 
-@routes.post("/v1/screen/batch")
+@routes.post(
+    "/v1/screen/batch",
+    f"Screen up to {BATCH_LIMIT:,} queries with one legal basis.",
+    roles=SCREENER,
+    cached=True,
+    ok={200: ok(ref("BatchResult"))},
+    errors=(404,),
+    body=BATCH,
+)
 async def screen_batch(request: web.Request) -> web.Response:
     """Up to 10,000 queries in one request: {"queries": [{...}, ...]}."""
-    principal(request, "screener")
-    body = await v.json_object(request, max_bytes=32 * 1024 * 1024)
+    body = await BATCH.json(request)
     raw = body.get("queries")
     note(request, query=raw)
-    v.reject_unknown(body, {"queries", *BASIS_FIELDS})
+    BATCH.shape.reject_unknown(body)
     note(request, basis_from(body))  # one legal ground for the whole batch
     if not isinstance(raw, list) or not raw:
         raise BadRequest("queries must be a non-empty list", field="queries")
-    if len(raw) > BATCH_LIMIT:
-        raise BadRequest(f"at most {BATCH_LIMIT} queries per batch", field="queries")
+    if len(raw) > QUERIES.max_items:
+        raise BadRequest(f"at most {QUERIES.max_items} queries per batch", field="queries")
     queries: list[Query] = []
     for n, item in enumerate(raw):
         if not isinstance(item, dict):
@@ -206,11 +317,17 @@ async def screen_batch(request: web.Request) -> web.Response:
     return web.json_response(body_out)
 
 
-@routes.get("/v1/programs")
+@routes.get(
+    "/v1/programs",
+    "Programme tags of the loaded lists with entity counts, the legal basis alerts cite "
+    "and the Kazakh FM-1 codes (`fm1`, null where no FM-1 rule applies; docs/webhooks.md).",
+    roles=SCREENER,
+    cached=True,
+    ok={200: ok(obj({"programs": OBJECTS}, ("programs",)))},
+)
 async def programs(request: web.Request) -> web.Response:
     """Programme tags of the loaded lists, with how many entities carry each, the legal
     basis alerts cite and the Kazakh FM-1 codes (null where no FM-1 rule applies)."""
-    principal(request, "screener")
     counts: dict[str, dict[str, int]] = {}
     labels: dict[str, str | None] = {}
     for entity in request.app[INDEX].entities.values():
@@ -231,9 +348,17 @@ async def programs(request: web.Request) -> web.Response:
     return web.json_response({"programs": rows})
 
 
-@routes.get("/v1/entities/{id}")
+@routes.get(
+    "/v1/entities/{id}",
+    "One designation, by id.",
+    roles=SCREENER,
+    cached=True,
+    ok={200: ok(ref("Entity"))},
+    errors=(400, 404),
+    path_help=ENTITY_ID,
+    params=IN_QUERY,
+)
 async def entity(request: web.Request) -> web.Response:
-    principal(request, "screener")
     entity_id = request.match_info["id"]
     note(request, query={"id": entity_id}, matches=0)
     note(request, basis_from(request.query))  # ?basis=...&case_ref=...: 400 without it
@@ -263,57 +388,111 @@ async def _source_json(request: web.Request, name: str) -> dict[str, Any]:
     }
 
 
-@routes.get("/v1/sources")
+@routes.get(
+    "/v1/sources",
+    "Every configured source with its status (stale, held, error...).",
+    tag="sources",
+    roles=SCREENER,
+    cached=True,
+    ok={200: ok(obj({"sources": {"type": "array", "items": ref("Source")}}))},
+)
 async def sources(request: web.Request) -> web.Response:
-    principal(request, "screener")
     names = sorted(request.app[SETTINGS].sources)
     return web.json_response({"sources": [await _source_json(request, n) for n in names]})
 
 
-@routes.get("/v1/sources/{name}/history")
+@routes.get(
+    "/v1/sources/{name}/history",
+    "The source's recent sync attempts, newest first.",
+    tag="sources",
+    roles=SCREENER,
+    ok={200: ok(obj({"history": OBJECTS}, ("history",)))},
+    errors=(400, 404),
+    path_help=SOURCE_NAME,
+    params=(HISTORY_LIMIT,),
+)
 async def history(request: web.Request) -> web.Response:
-    principal(request, "screener")
     name = request.match_info["name"]
     request.app[SETTINGS].source(name)
-    limit = v.query_int(request, "limit", 50, 1, 500)
+    limit = HISTORY_LIMIT.read(request)
     return web.json_response({"history": await request.app[STORE].history(name, limit)})
 
 
-@routes.post("/v1/sources/{name}/sync")
+@routes.post(
+    "/v1/sources/{name}/sync",
+    "Sync the source now.",
+    tag="sources",
+    roles=ADMIN,
+    ok={200: ok(ref("SyncResult"))},
+    errors=(404, 409, 502),
+    path_help=SOURCE_NAME,
+)
 async def sync_now(request: web.Request) -> web.Response:
-    principal(request, "admin")
     name = request.match_info["name"]
     request.app[SETTINGS].source(name)
     result = await request.app[SYNCER].sync(name)
     return web.json_response(result.to_dict())
 
 
-@routes.get("/v1/deltas")
+@routes.get(
+    "/v1/deltas",
+    "Deltas after a sequence number, oldest first.",
+    tag="deltas",
+    roles=SCREENER,
+    ok={
+        200: ok(
+            obj(
+                {"deltas": {"type": "array", "items": ref("Delta")}, "next": {"type": "integer"}},
+                ("deltas", "next"),
+            )
+        )
+    },
+    errors=(400, 404, 410),
+    params=(AFTER, DELTAS_LIMIT, SOURCE, DELTA_CLASS),
+)
 async def deltas(request: web.Request) -> web.Response:
-    principal(request, "screener")
-    after = v.query_int(request, "after", 0, 0, 2**62)
-    limit = v.query_int(request, "limit", 100, 1, 1000)
-    source = request.query.get("source") or None
+    after = AFTER.read(request)
+    limit = DELTAS_LIMIT.read(request)
+    source = SOURCE.read(request)
     if source is not None:
         request.app[SETTINGS].source(source)
-    klass = v.query_choice(request, "class", CLASSES)
+    klass = DELTA_CLASS.read(request)
     found, cursor = await request.app[STORE].read_deltas(after, limit, source, klass)
     return web.json_response({"deltas": found, "next": cursor})
 
 
-@routes.get("/v1/deltas/stream")
+@routes.get(
+    "/v1/deltas/stream",
+    "Server-Sent Events: every delta after Last-Event-ID (or ?after), then live.",
+    tag="deltas",
+    roles=SCREENER,
+    ok={200: ok(_TEXT, "An endless event stream.", "text/event-stream")},
+    errors=(400, 404, 410),
+    params=(
+        QText("after", shape=_SEQ),
+        SOURCE,
+        DELTA_CLASS,
+        QText("Last-Event-ID", shape=_SEQ, where="header"),
+    ),
+)
 async def deltas_stream(request: web.Request) -> web.StreamResponse:
-    principal(request, "screener")
     source = request.query.get("source")
     if source:
         request.app[SETTINGS].source(source)
     return await live.stream(request)
 
 
-@routes.get("/v1/sources/{name}/snapshot")
+@routes.get(
+    "/v1/sources/{name}/snapshot",
+    "The serving list: a header line, then one entity a line (JSON lines).",
+    tag="sources",
+    roles=SCREENER,
+    ok={200: ok(_TEXT, "JSON lines.", "application/x-ndjson")},
+    errors=(404,),
+    path_help=SOURCE_NAME,
+)
 async def snapshot(request: web.Request) -> web.StreamResponse:
     """The current list as JSON lines: a header line, then one entity per line."""
-    principal(request, "screener")
     name = request.match_info["name"]
     request.app[SETTINGS].source(name)
     store = request.app[STORE]
@@ -338,9 +517,16 @@ async def snapshot(request: web.Request) -> web.StreamResponse:
     return response
 
 
-@routes.get("/v1/sources/{name}/held")
+@routes.get(
+    "/v1/sources/{name}/held",
+    "The held snapshot of the source and why it was held.",
+    tag="sources",
+    roles=SCREENER,
+    ok={200: ok(OBJECT)},
+    errors=(404,),
+    path_help=SOURCE_NAME,
+)
 async def held(request: web.Request) -> web.Response:
-    principal(request, "screener")
     name = request.match_info["name"]
     request.app[SETTINGS].source(name)
     found = await request.app[STORE].held(name)
@@ -349,15 +535,29 @@ async def held(request: web.Request) -> web.Response:
     return web.json_response(found)
 
 
-@routes.post("/v1/sources/{name}/held/approve")
+@routes.post(
+    "/v1/sources/{name}/held/approve",
+    "Publish the held snapshot.",
+    tag="sources",
+    roles=ADMIN,
+    ok={200: ok(ref("SyncResult"))},
+    errors=(404, 409),
+    path_help=SOURCE_NAME,
+)
 async def held_approve(request: web.Request) -> web.Response:
-    principal(request, "admin")
     result = await request.app[SYNCER].approve_held(request.match_info["name"])
     return web.json_response(result.to_dict())
 
 
-@routes.post("/v1/sources/{name}/held/reject")
+@routes.post(
+    "/v1/sources/{name}/held/reject",
+    "Discard the held snapshot.",
+    tag="sources",
+    roles=ADMIN,
+    ok={200: ok(obj({"rejected": OBJECT}, ("rejected",)))},
+    errors=(404, 409),
+    path_help=SOURCE_NAME,
+)
 async def held_reject(request: web.Request) -> web.Response:
-    principal(request, "admin")
     discarded = await request.app[SYNCER].reject_held(request.match_info["name"])
     return web.json_response({"rejected": discarded})

@@ -1,57 +1,22 @@
-"""Typed keys for state kept on the aiohttp Application and Request (no module globals)."""
+"""The API's own app key (its metrics); the shared keys live in `listd.http.state` and
+are re-exported here for code written against this module."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
 from aiohttp import web
-from redis.asyncio import Redis
 
-from listd.access import KeyStore, Principal
 from listd.api.metrics import Metrics
-from listd.lease import Role
-from listd.screening import ScreeningIndex
-from listd.settings import Settings
-from listd.store import Store
-from listd.sync import Syncer
+from listd.http.state import BELL as BELL
+from listd.http.state import FRESHNESS as FRESHNESS
+from listd.http.state import INDEX as INDEX
+from listd.http.state import KEYSTORE as KEYSTORE
+from listd.http.state import PRINCIPAL as PRINCIPAL
+from listd.http.state import READY as READY
+from listd.http.state import REDIS as REDIS
+from listd.http.state import ROLE as ROLE
+from listd.http.state import SETTINGS as SETTINGS
+from listd.http.state import STORE as STORE
+from listd.http.state import SYNCER as SYNCER
+from listd.http.state import Bell as Bell
 
-
-class Bell:
-    """Wakes every waiter when new deltas are announced (or on a timeout).
-
-    Closed when the app shuts down: long-lived waiters (SSE streams) end then, instead of
-    holding the HTTP drain until its timeout."""
-
-    def __init__(self) -> None:
-        self._event = asyncio.Event()
-        self.closed = False
-
-    def ring(self) -> None:
-        self._event.set()
-        self._event = asyncio.Event()
-
-    def close(self) -> None:
-        self.closed = True
-        self.ring()
-
-    async def wait(self, seconds: float) -> bool:
-        event = self._event
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), seconds)
-            return True
-        return False
-
-
-SETTINGS = web.AppKey("settings", Settings)
-REDIS = web.AppKey("redis", Redis)
-STORE = web.AppKey("store", Store)
-KEYSTORE = web.AppKey("keystore", KeyStore)
-INDEX = web.AppKey("index", ScreeningIndex)
-SYNCER = web.AppKey("syncer", Syncer)
-BELL = web.AppKey("bell", Bell)  # rung when deltas are announced (SSE wake-up)
 METRICS = web.AppKey("metrics", Metrics)
-FRESHNESS = web.AppKey("freshness", dict)  # source -> last_success ISO time, refreshed each second
-READY = web.AppKey("ready", asyncio.Event)  # set once the initial load from the store ends
-ROLE = web.AppKey("role", Role)  # leader or follower; set by the daemon only
-PRINCIPAL = web.RequestKey("principal", Principal)  # who sent this request

@@ -10,7 +10,6 @@ import aiohttp
 from aiohttp import web
 from redis.asyncio import Redis
 
-from listd.api.state import INDEX
 from listd.blocking.config import WebhookConfig
 from listd.blocking.dispatcher import Dispatcher
 from listd.blocking.egress import DEFAULT_PORTS, AllowList, GuardedResolver, parse_entry
@@ -19,6 +18,7 @@ from listd.blocking.routes import BLOCKING, Blocking, routes
 from listd.blocking.subscriptions import SubscriptionStore
 from listd.blocking.watchlist import WatchlistStore
 from listd.errors import NotFound
+from listd.http.state import INDEX
 from listd.keys import Keys
 from listd.lease import Lease
 from listd.logs import get_logger
@@ -73,7 +73,7 @@ def setup(
         allow=AllowList(config.allow_hosts),
     )
     app[BLOCKING] = blocking
-    app.add_routes(routes)
+    routes.add_to(app)
 
     async def run(app: web.Application) -> AsyncIterator[None]:
         session = webhook_session(config)

@@ -1,4 +1,5 @@
-"""HTTP handlers for subscriptions, watchlists and deliveries (role `subscriber`).
+"""HTTP handlers for subscriptions, watchlists and deliveries (role `subscriber`), each
+declared once in `routes`.
 
 Every handler resolves the subscription through `SubscriptionStore.owned`, so an
 organisation sees only its own subscriptions: another's id answers 404, as an unknown
@@ -15,10 +16,6 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from listd.access import Principal
-from listd.api import validate as v
-from listd.api.middleware import note
-from listd.api.state import PRINCIPAL, SETTINGS
 from listd.blocking import egress, events
 from listd.blocking.config import WebhookConfig
 from listd.blocking.delivery import outcome, post
@@ -33,13 +30,110 @@ from listd.blocking.subscriptions import (
 )
 from listd.blocking.watchlist import WatchlistStore, body_too_large, sniff, spool
 from listd.errors import BadRequest, PingFailed, Unavailable
+from listd.http import body as v
+from listd.http.fields import (
+    Body,
+    Choice,
+    Declared,
+    Field,
+    Num,
+    Obj,
+    QChoice,
+    QInt,
+    RawBody,
+    Schema,
+    Strings,
+    Text,
+    nullable,
+    ref,
+)
+from listd.http.openapi import ok
+from listd.http.state import SETTINGS, note, principal
+from listd.http.table import Routes
 from listd.screening import DEFAULT_THRESHOLD
 from listd.store import now_iso
 
-routes = web.RouteTableDef()
+routes = Routes("notifications")
 
-_FIELDS = {"url", "events", "sources", "programs", "threshold", "amendments", "description"}
-_MIN_THRESHOLD = 0.5  # below this an alert stream is noise, not a blocking instruction
+SUBSCRIBER = ("subscriber",)
+
+
+@dataclass(frozen=True)
+class _Url(Field):
+    """A webhook URL, exactly as sent (a URL is refused, not mended); the destination
+    rules are `egress.check_destination`'s."""
+
+    max_len: int = 2000
+
+    def read(self, data: dict[str, Any]) -> str:
+        return v.string(data, self.name, required=True, max_len=self.max_len, strip=False) or ""
+
+    def _schema(self, components: dict[str, Schema]) -> Schema:
+        return {
+            "type": "string",
+            "format": "uri",
+            "maxLength": self.max_len,
+            "pattern": r"^https?://",
+        }
+
+
+URL = _Url("url", required=True)
+EVENTS_FIELD = Declared(
+    "events",
+    shape=nullable({"type": "array", "minItems": 1, "items": {"enum": list(EVENTS)}})
+    | {"default": list(DEFAULT_EVENTS)},
+)
+SOURCES = Strings("sources")
+PROGRAMS = Strings("programs")
+# Below 0.5 an alert stream is noise, not a blocking instruction.
+THRESHOLD = Num("threshold", lo=0.5, hi=1.0)
+AMENDMENTS_FIELD = Choice(
+    "amendments",
+    options=AMENDMENTS,
+    default="identity",
+    description="Amended designations that raise events: identity changes only "
+    "(names, birth dates, documents...), or all (comments and links too).",
+)
+DESCRIPTION = Text("description", max_len=500)
+_SETTINGS = (EVENTS_FIELD, SOURCES, PROGRAMS, THRESHOLD, AMENDMENTS_FIELD, DESCRIPTION)
+CREATE = Body(
+    Obj("subscription", fields=(URL, *_SETTINGS), component="SubscriptionCreate"),
+    example={"url": "https://hooks.bank-a.kz/listd", "threshold": 0.9},
+)
+UPDATE = Body(
+    Obj(
+        "subscription",
+        fields=(
+            replace(URL, required=False),
+            *_SETTINGS,
+            Declared("status", shape={"enum": ["disabled"]}),
+        ),
+        component="SubscriptionUpdate",
+    )
+)
+OVERLAP = Num("overlap_hours", lo=0.0, hi=24 * 30)
+ROTATE = Body(Obj("rotation", fields=(OVERLAP,)), required=False)
+WATCHLIST = RawBody(
+    "JSON lines (one customer object a line) or CSV with a header line; "
+    "fields: reference, name, type, birth_date, iin, passport, identifiers, nationality "
+    '(PATCH: {"reference": ..., "delete": true} removes one).',
+    {
+        "application/x-ndjson": {
+            "schema": {"type": "string"},
+            "example": '{"reference": "c-1", "name": "Aamir Ali Chaudhry", "type": "person"}\n',
+        },
+        "text/csv": {
+            "schema": {"type": "string"},
+            "example": "reference,name,birth_date\nc-2,Хабибуллаев Алишер,1980-02-01\n",
+        },
+    },
+)
+DELIVERIES_LIMIT = QInt("limit", lo=1, hi=500, default=50)
+DELIVERY_STATUS = QChoice("status", options=("queued", "retrying", "delivered", "failed", "dead"))
+SUB_ID = {"id": "Subscription id."}
+_SUBSCRIPTION = ok(ref("Subscription"))
+_REPORT = ok(ref("WatchlistReport"))
+_OBJECT = ok(ref("Object"))
 
 
 @dataclass(slots=True)
@@ -62,14 +156,8 @@ class Blocking:
 BLOCKING = web.AppKey("blocking", Blocking)
 
 
-def _who(request: web.Request) -> Principal:
-    who: Principal = request[PRINCIPAL]
-    who.require("subscriber")
-    return who
-
-
 async def _owned(request: web.Request) -> tuple[Blocking, Subscription]:
-    who = _who(request)
+    who = principal(request)
     blocking = request.app[BLOCKING]
     sub = await blocking.subs.owned(who.org, request.match_info["id"])
     return blocking, sub
@@ -86,7 +174,7 @@ def _events(body: dict[str, Any], default: tuple[str, ...] | None) -> tuple[str,
 
 
 def _sources(request: web.Request, body: dict[str, Any]) -> tuple[str, ...]:
-    chosen = v.string_list(body, "sources")
+    chosen = SOURCES.read(body)
     configured = request.app[SETTINGS].sources
     for name in chosen:
         if name not in configured:
@@ -94,17 +182,18 @@ def _sources(request: web.Request, body: dict[str, Any]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(chosen))
 
 
-def _threshold(body: dict[str, Any], default: float) -> float:
-    return v.number(body, "threshold", default, _MIN_THRESHOLD, 1.0)
-
-
-@routes.post("/v1/subscriptions")
+@routes.post(
+    "/v1/subscriptions",
+    "Create a webhook subscription; the signing secret is shown once.",
+    roles=SUBSCRIBER,
+    ok={201: _SUBSCRIPTION},
+    body=CREATE,
+)
 async def create(request: web.Request) -> web.Response:
-    who = _who(request)
+    who = principal(request)
     blocking = request.app[BLOCKING]
-    body = await v.json_object(request)
-    v.reject_unknown(body, _FIELDS)
-    url = v.string(body, "url", required=True, max_len=2000, strip=False) or ""
+    body = await CREATE.read(request)
+    url = URL.read(body)
     await egress.check_destination(url, blocking.allow)
     draft = Subscription(
         id="",
@@ -112,38 +201,66 @@ async def create(request: web.Request) -> web.Response:
         url=url,
         events=_events(body, DEFAULT_EVENTS),
         sources=_sources(request, body),
-        programs=v.string_list(body, "programs"),
-        threshold=_threshold(body, DEFAULT_THRESHOLD),
-        amendments=v.choice(body, "amendments", AMENDMENTS) or "identity",
-        description=v.string(body, "description", max_len=500),
+        programs=PROGRAMS.read(body),
+        threshold=THRESHOLD.read(body, DEFAULT_THRESHOLD),
+        amendments=AMENDMENTS_FIELD.read(body) or "identity",
+        description=DESCRIPTION.read(body),
     )
     sub, secret = await blocking.subs.create(draft)
     note(request, subscription=sub.id, url=sub.url, events=list(sub.events))
     return web.json_response(sub.public() | {"secret": secret}, status=201)
 
 
-@routes.get("/v1/subscriptions")
+@routes.get(
+    "/v1/subscriptions",
+    "The organisation's subscriptions.",
+    roles=SUBSCRIBER,
+    ok={
+        200: ok(
+            {
+                "type": "object",
+                "properties": {"subscriptions": {"type": "array", "items": ref("Subscription")}},
+                "required": ["subscriptions"],
+                "additionalProperties": False,
+            }
+        )
+    },
+)
 async def list_all(request: web.Request) -> web.Response:
-    who = _who(request)
+    who = principal(request)
     subs = await request.app[BLOCKING].subs.list_for(who.org)
     return web.json_response({"subscriptions": [s.public() for s in subs]})
 
 
-@routes.get("/v1/subscriptions/{id}")
+@routes.get(
+    "/v1/subscriptions/{id}",
+    "One subscription with its watchlist summary.",
+    roles=SUBSCRIBER,
+    ok={200: _SUBSCRIPTION},
+    errors=(404,),
+    path_help=SUB_ID,
+)
 async def read(request: web.Request) -> web.Response:
     blocking, sub = await _owned(request)
     summary = await blocking.watchlists.summary(sub.id)
     return web.json_response(sub.public() | {"watchlist": summary})
 
 
-@routes.patch("/v1/subscriptions/{id}")
+@routes.patch(
+    "/v1/subscriptions/{id}",
+    "Change a subscription (a new URL must be pinged again).",
+    roles=SUBSCRIBER,
+    ok={200: _SUBSCRIPTION},
+    errors=(404,),
+    path_help=SUB_ID,
+    body=UPDATE,
+)
 async def update(request: web.Request) -> web.Response:
     blocking, sub = await _owned(request)
-    body = await v.json_object(request)
-    v.reject_unknown(body, _FIELDS | {"status"})
+    body = await UPDATE.read(request)
     changed = sub
     if "url" in body:
-        url = v.string(body, "url", required=True, max_len=2000, strip=False) or ""
+        url = URL.read(body)
         await egress.check_destination(url, blocking.allow)
         if url != sub.url:  # a new endpoint must prove itself again
             changed = replace(changed, url=url, status="pending", status_reason="url changed")
@@ -152,14 +269,14 @@ async def update(request: web.Request) -> web.Response:
     if "sources" in body:
         changed = replace(changed, sources=_sources(request, body))
     if "programs" in body:
-        changed = replace(changed, programs=v.string_list(body, "programs"))
+        changed = replace(changed, programs=PROGRAMS.read(body))
     if "threshold" in body:
-        changed = replace(changed, threshold=_threshold(body, sub.threshold))
+        changed = replace(changed, threshold=THRESHOLD.read(body, sub.threshold))
     if "amendments" in body:
-        amendments = v.choice(body, "amendments", AMENDMENTS) or "identity"
+        amendments = AMENDMENTS_FIELD.read(body) or "identity"
         changed = replace(changed, amendments=amendments)
     if "description" in body:
-        changed = replace(changed, description=v.string(body, "description", max_len=500))
+        changed = replace(changed, description=DESCRIPTION.read(body))
     if "status" in body:
         if body["status"] != "disabled":
             raise BadRequest(
@@ -191,7 +308,14 @@ def _wider(before: Subscription, after: Subscription) -> bool:
     return bool(sources or programs)
 
 
-@routes.delete("/v1/subscriptions/{id}")
+@routes.delete(
+    "/v1/subscriptions/{id}",
+    "Delete a subscription.",
+    roles=SUBSCRIBER,
+    ok={204: {"description": "Deleted."}},
+    errors=(404,),
+    path_help=SUB_ID,
+)
 async def delete(request: web.Request) -> web.Response:
     blocking, sub = await _owned(request)
     await blocking.subs.delete(sub)
@@ -199,7 +323,14 @@ async def delete(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
-@routes.post("/v1/subscriptions/{id}/ping")
+@routes.post(
+    "/v1/subscriptions/{id}/ping",
+    "A signed test delivery; on a 2xx answer the subscription becomes active.",
+    roles=SUBSCRIBER,
+    ok={200: _OBJECT},
+    errors=(400, 404, 502),
+    path_help=SUB_ID,
+)
 async def ping(request: web.Request) -> web.Response:
     """A signed test delivery; on a 2xx answer the subscription becomes active."""
     blocking, sub = await _owned(request)
@@ -250,14 +381,21 @@ async def ping(request: web.Request) -> web.Response:
     )
 
 
-@routes.post("/v1/subscriptions/{id}/secret/rotate")
+@routes.post(
+    "/v1/subscriptions/{id}/secret/rotate",
+    "A new signing secret, shown once; the previous one signs for overlap_hours.",
+    roles=SUBSCRIBER,
+    ok={200: _SUBSCRIPTION},
+    errors=(404,),
+    path_help=SUB_ID,
+    body=ROTATE,
+)
 async def rotate(request: web.Request) -> web.Response:
     """A new signing secret, shown once; the previous one keeps signing for a while."""
     blocking, sub = await _owned(request)
-    body = await v.json_object(request) if request.can_read_body else {}
-    v.reject_unknown(body, {"overlap_hours"})
-    default = blocking.config.rotation_overlap / 3600
-    hours = v.number(body, "overlap_hours", default, 0.0, 24 * 30)
+    body = await ROTATE.json(request) if request.can_read_body else {}
+    ROTATE.shape.reject_unknown(body)
+    hours = OVERLAP.read(body, blocking.config.rotation_overlap / 3600)
     rotated, secret = await blocking.subs.rotate(sub, hours * 3600)
     note(request, subscription=sub.id, overlap_hours=hours)
     return web.json_response(rotated.public() | {"secret": secret})
@@ -290,25 +428,77 @@ async def _upload(request: web.Request, *, replace_all: bool) -> web.Response:
     )
 
 
-@routes.put("/v1/subscriptions/{id}/watchlist")
+@routes.put(
+    "/v1/subscriptions/{id}/watchlist",
+    "Replace the watchlist with the uploaded one.",
+    roles=SUBSCRIBER,
+    ok={200: _REPORT},
+    errors=(400, 404, 413),
+    path_help=SUB_ID,
+    body=WATCHLIST,
+)
 async def watchlist_replace(request: web.Request) -> web.Response:
     """Replace the watchlist with the uploaded one (JSON lines or CSV)."""
     return await _upload(request, replace_all=True)
 
 
-@routes.patch("/v1/subscriptions/{id}/watchlist")
+@routes.patch(
+    "/v1/subscriptions/{id}/watchlist",
+    "Add, change or delete customers.",
+    roles=SUBSCRIBER,
+    ok={200: _REPORT},
+    errors=(400, 404, 413),
+    path_help=SUB_ID,
+    body=WATCHLIST,
+)
 async def watchlist_patch(request: web.Request) -> web.Response:
     """Add or change customers; {"reference": ..., "delete": true} removes one."""
     return await _upload(request, replace_all=False)
 
 
-@routes.get("/v1/subscriptions/{id}/watchlist")
+@routes.get(
+    "/v1/subscriptions/{id}/watchlist",
+    "Watchlist summary.",
+    roles=SUBSCRIBER,
+    ok={
+        200: ok(
+            {
+                "type": "object",
+                "properties": {
+                    "customers": {"type": "integer"},
+                    "pending_screening": {"type": "integer"},
+                    "last_upload": {"type": ["object", "null"]},
+                },
+                "required": ["customers", "pending_screening"],
+                "additionalProperties": False,
+            }
+        )
+    },
+    errors=(404,),
+    path_help=SUB_ID,
+)
 async def watchlist_summary(request: web.Request) -> web.Response:
     blocking, sub = await _owned(request)
     return web.json_response(await blocking.watchlists.summary(sub.id))
 
 
-@routes.delete("/v1/subscriptions/{id}/watchlist")
+@routes.delete(
+    "/v1/subscriptions/{id}/watchlist",
+    "Remove every customer.",
+    roles=SUBSCRIBER,
+    ok={
+        200: ok(
+            {
+                "type": "object",
+                "properties": {"removed": {"type": "integer"}},
+                "required": ["removed"],
+                "additionalProperties": False,
+            }
+        )
+    },
+    errors=(404,),
+    path_help=SUB_ID,
+)
 async def watchlist_clear(request: web.Request) -> web.Response:
     blocking, sub = await _owned(request)
     removed = await blocking.watchlists.clear(sub.id)
@@ -316,20 +506,41 @@ async def watchlist_clear(request: web.Request) -> web.Response:
     return web.json_response({"removed": removed})
 
 
-@routes.get("/v1/subscriptions/{id}/deliveries")
+@routes.get(
+    "/v1/subscriptions/{id}/deliveries",
+    "Recent events, newest first, with every delivery attempt.",
+    roles=SUBSCRIBER,
+    ok={
+        200: ok(
+            {
+                "type": "object",
+                "properties": {"deliveries": {"type": "array", "items": ref("Object")}},
+                "required": ["deliveries"],
+                "additionalProperties": False,
+            }
+        )
+    },
+    errors=(400, 404),
+    path_help=SUB_ID,
+    params=(DELIVERIES_LIMIT, DELIVERY_STATUS),
+)
 async def deliveries(request: web.Request) -> web.Response:
     """Recent events, newest first, with every delivery attempt."""
     blocking, sub = await _owned(request)
-    limit = v.query_int(request, "limit", 50, 1, 500)
-    status = request.query.get("status") or None
-    allowed = ("queued", "retrying", "delivered", "failed", "dead")
-    if status is not None and status not in allowed:
-        raise BadRequest(f"status must be one of {', '.join(allowed)}", field="status")
+    limit = DELIVERIES_LIMIT.read(request)
+    status = DELIVERY_STATUS.read(request)
     found = await blocking.outbox.deliveries(sub.id, limit, status)
     return web.json_response({"deliveries": found})
 
 
-@routes.post("/v1/subscriptions/{id}/deliveries/{event}/redeliver")
+@routes.post(
+    "/v1/subscriptions/{id}/deliveries/{event}/redeliver",
+    "Queue an event again (same id: the receiver can tell it is a replay).",
+    roles=SUBSCRIBER,
+    ok={202: _OBJECT},
+    errors=(404, 410),
+    path_help=SUB_ID | {"event": "Event id."},
+)
 async def redeliver(request: web.Request) -> web.Response:
     """Queue an event again (same id, so the receiver can tell it is a replay)."""
     blocking, sub = await _owned(request)

@@ -4,7 +4,7 @@ The console is static HTML, CSS and JavaScript shipped in the package (no CDN, n
 step). Its files carry no data and need no key; everything it shows comes from the JSON
 API, called with the key the officer signs in with, so the gate, the roles and the
 journal are the API's. `setup(app)` serves the files and adds the few read routes the
-console needs (`listd.api.console_api`).
+console needs (`listd.console.api`).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from listd.api import console_api
-from listd.api.middleware import Handler, error_body
+from listd.console import api as console_api
+from listd.http.table import Handler, error_body
 
 STATIC = (Path(__file__).parent / "static").resolve()
 MOUNT = "/console"
@@ -41,7 +41,7 @@ def setup(app: web.Application) -> None:
     # (and the journal). They are not router routes, so the route/role tables of the
     # API stay exactly the API's.
     app.middlewares.insert(0, console_files)
-    app.add_routes(console_api.routes)
+    console_api.routes.add_to(app)
 
 
 def asset(path: str) -> Path | None:

@@ -4,9 +4,8 @@ journal (nor rotates another's keys)."""
 from __future__ import annotations
 
 from listd.access import ROLES
-from listd.api.middleware import ANONYMOUS, PUBLIC
 from tests.access.conftest import SCREEN, Api
-from tests.access.test_agreement import concrete, every_route
+from tests.access.test_agreement import concrete, every_route, operations
 
 READ = frozenset({"screener", "admin"})  # admin may do what a screener may
 ADMIN = frozenset({"admin"})
@@ -63,7 +62,7 @@ ROUTE_ROLES = {
     ("DELETE", "/v1/subscriptions/{id}/watchlist"): SUBSCRIBE,
     ("GET", "/v1/subscriptions/{id}/deliveries"): SUBSCRIBE,
     ("POST", "/v1/subscriptions/{id}/deliveries/{event}/redeliver"): SUBSCRIBE,
-    # listd.api.console_api: what the web console reads
+    # listd.console.api: what the web console reads
     ("GET", "/v1/whoami"): ANYONE,
     ("GET", "/v1/deltas/recent"): READ,
     ("GET", "/v1/entities/{id}/history"): READ,
@@ -72,8 +71,13 @@ ROUTE_ROLES = {
 
 
 async def test_every_route_declares_its_role(api: Api) -> None:
-    routes = [r for r in every_route(api) if r[1] not in PUBLIC]
-    assert sorted(set(routes) - set(ROUTE_ROLES) - ANONYMOUS) == []
+    table = operations(api)
+    public = sorted(r for r, op in table.items() if op.public)
+    assert public == [("GET", p) for p in ("/healthz", "/metrics", "/openapi.json", "/readyz")]
+    anonymous = {r for r, op in table.items() if op.anonymous}
+    assert anonymous == {("POST", "/v1/registrations")}
+    routes = [r for r in every_route(api) if not table[r].public]
+    assert sorted(set(routes) - set(ROUTE_ROLES) - anonymous) == []
     assert sorted(set(ROUTE_ROLES) - set(routes)) == []
     keys = {role: await api.key(role, org="ops" if role in {"operator", "admin"} else "bank-a")
             for role in ROLES}  # fmt: skip

@@ -41,7 +41,7 @@ def registered(settings: Settings, redis: Redis) -> set[tuple[str, str]]:
 def test_every_route_is_described_and_nothing_else(settings: Settings, redis: Redis) -> None:
     routes = registered(settings, redis)
     assert len(routes) >= 50
-    assert sorted(routes - described()) == [], "routes missing from listd/api/openapi.py"
+    assert sorted(routes - described()) == [], "routes missing from TABLES"
     assert sorted(described() - routes) == [], "described operations the app does not have"
 
 

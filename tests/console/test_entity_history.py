@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from listd.api import console_api
+from listd.console import api as console_api
 from tests.conftest import un_file
 from tests.console.conftest import Console, auth
 

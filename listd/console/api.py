@@ -16,33 +16,66 @@ from typing import Any, cast
 from aiohttp import web
 
 from listd.access import ROLES, Principal
-from listd.api import validate as v
-from listd.api.middleware import note
-from listd.api.state import INDEX, PRINCIPAL, SETTINGS, STORE
 from listd.basis import basis_from
 from listd.blocking.outbox import record
 from listd.blocking.routes import BLOCKING
-from listd.delta import CLASSES, with_class
-from listd.errors import BadRequest, Forbidden
+from listd.delta import with_class
+from listd.errors import Forbidden
+from listd.http.fields import QChoice, QInt, QText, Schema
+from listd.http.openapi import ok
+from listd.http.params import DELTA_CLASS, IN_QUERY, SOURCE
+from listd.http.state import INDEX, SETTINGS, STORE, note, principal
+from listd.http.table import Routes
 
-routes = web.RouteTableDef()
+routes = Routes("deltas")
 
 SCAN_LIMIT = 20_000  # deltas one request may read from the stream
 _PAGE = 500
 _OPS = ("added", "amended", "removed")
 _ALERTS = ("blocking.required", "blocking.lifted")
+BEFORE = QInt("before", lo=0, hi=2**62, default=0, description="Only deltas before this sequence.")
+FEED_LIMIT = QInt("limit", lo=1, hi=500, default=50)
+PROGRAM = QText("program")
+OP = QChoice("op", options=_OPS)
+HISTORY_LIMIT = QInt("limit", lo=1, hi=1000, default=100)
+ALERTS_LIMIT = QInt("limit", lo=1, hi=1000, default=100)
+ALERT_TYPE = QChoice("type", options=_ALERTS)
+_OBJECTS: Schema = {"type": "array", "items": {"$ref": "#/components/schemas/Object"}}
 
 
-def _who(request: web.Request, *roles: str) -> Principal:
-    who: Principal = request[PRINCIPAL]
-    who.require(*roles)
-    return who
+def _obj(props: dict[str, Schema], required: tuple[str, ...]) -> Schema:
+    return {
+        "type": "object",
+        "properties": props,
+        "required": list(required),
+        "additionalProperties": False,
+    }
 
 
-@routes.get("/v1/whoami")
+@routes.get(
+    "/v1/whoami",
+    "The caller: name, organisation, role and every role it may act as.",
+    tag="access",
+    roles=ROLES,
+    ok={
+        200: ok(
+            _obj(
+                {
+                    "name": {"type": "string"},
+                    "org": {"type": "string"},
+                    "role": {"enum": list(ROLES)},
+                    "roles": {"type": "array", "items": {"enum": list(ROLES)}},
+                    "key_id": {"type": "string"},
+                    "via": {"type": "string"},
+                },
+                ("name", "org", "role", "roles"),
+            )
+        )
+    },
+)
 async def whoami(request: web.Request) -> web.Response:
     """The caller: name, organisation, role and the roles it implies (the console's menu)."""
-    who: Principal = request[PRINCIPAL]
+    who = principal(request)
     roles = [role for role in ROLES if _may(who, role)]
     return web.json_response(
         {
@@ -116,21 +149,39 @@ async def _scan_newest(
     return found, cursor, False
 
 
-@routes.get("/v1/deltas/recent")
+@routes.get(
+    "/v1/deltas/recent",
+    "The delta feed newest first, summarised, with filters (the console's feed). "
+    f"One request scans at most {SCAN_LIMIT:,} deltas (`complete` says whether "
+    "it reached the oldest retained one).",
+    roles=("screener",),
+    ok={
+        200: ok(
+            _obj(
+                {
+                    "deltas": _OBJECTS,
+                    "next": {"type": ["integer", "null"]},
+                    "complete": {"type": "boolean"},
+                    "last_seq": {"type": "integer"},
+                },
+                ("deltas", "next", "complete", "last_seq"),
+            )
+        )
+    },
+    errors=(400, 404),
+    params=(BEFORE, FEED_LIMIT, SOURCE, PROGRAM, OP, DELTA_CLASS),
+)
 async def recent(request: web.Request) -> web.Response:
     """The delta feed newest first: ?before=SEQ&limit=N&source=&program=&op=&class=.
     Rows summarise each delta; `next` is the `before` of the following page."""
-    _who(request, "screener")
-    before = v.query_int(request, "before", 0, 0, 2**62)
-    limit = v.query_int(request, "limit", 50, 1, 500)
-    source = request.query.get("source") or None
+    before = BEFORE.read(request)
+    limit = FEED_LIMIT.read(request)
+    source = SOURCE.read(request)
     if source is not None:
         request.app[SETTINGS].source(source)
-    program = request.query.get("program") or None
-    op = request.query.get("op") or None
-    if op is not None and op not in _OPS:
-        raise BadRequest(f"op must be one of {', '.join(_OPS)}", field="op")
-    klass = v.query_choice(request, "class", CLASSES)
+    program = PROGRAM.read(request)
+    op = OP.read(request)
+    klass = DELTA_CLASS.read(request)
 
     def keep(delta: dict[str, Any]) -> bool:
         if source is not None and delta.get("source") != source:
@@ -153,15 +204,35 @@ async def recent(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/v1/entities/{id}/history")
+@routes.get(
+    "/v1/entities/{id}/history",
+    "Every retained delta about one entity, newest first, with its changes.",
+    tag="screening",
+    roles=("screener",),
+    ok={
+        200: ok(
+            _obj(
+                {
+                    "entity_id": {"type": "string"},
+                    "listed": {"type": "boolean"},
+                    "history": _OBJECTS,
+                    "complete": {"type": "boolean"},
+                },
+                ("entity_id", "listed", "history", "complete"),
+            )
+        )
+    },
+    errors=(400,),
+    path_help={"id": "Entity id, e.g. un:QDi.312."},
+    params=(*IN_QUERY, HISTORY_LIMIT),
+)
 async def entity_history(request: web.Request) -> web.Response:
     """Every retained delta about one entity, newest first (with its field changes).
     Needs a basis like the entity read: ?basis=...&case_ref=..."""
-    _who(request, "screener")
     entity_id = request.match_info["id"]
     note(request, query={"id": entity_id, "history": True})
     note(request, basis_from(request.query))
-    limit = v.query_int(request, "limit", 100, 1, 1000)
+    limit = HISTORY_LIMIT.read(request)
     found, indexed_from = await request.app[STORE].entity_deltas(entity_id, limit)
     complete = True
     if len(found) < limit and indexed_from != 1:
@@ -184,15 +255,22 @@ async def entity_history(request: web.Request) -> web.Response:
     )
 
 
-@routes.get("/v1/alerts")
+@routes.get(
+    "/v1/alerts",
+    "The organisation's blocking alerts over all its subscriptions, newest first, "
+    "with their delivery status.",
+    tag="notifications",
+    roles=("subscriber",),
+    ok={200: ok(_obj({"alerts": _OBJECTS}, ("alerts",)))},
+    errors=(400,),
+    params=(ALERTS_LIMIT, ALERT_TYPE),
+)
 async def alerts(request: web.Request) -> web.Response:
     """The organisation's blocking alerts (blocking.required / blocking.lifted) across its
     subscriptions, newest first, each with its delivery status: ?limit=N&type=."""
-    who = _who(request, "subscriber")
-    limit = v.query_int(request, "limit", 100, 1, 1000)
-    kind = request.query.get("type") or None
-    if kind is not None and kind not in _ALERTS:
-        raise BadRequest(f"type must be one of {', '.join(_ALERTS)}", field="type")
+    who = principal(request)
+    limit = ALERTS_LIMIT.read(request)
+    kind = ALERT_TYPE.read(request)
     blocking = request.app[BLOCKING]
     redis = blocking.subs.redis
     keys = blocking.subs.keys
