@@ -1600,7 +1600,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--logic-v2-negatives",
         type=int,
-        default=2_000,
+        default=1_000,
         help="how many of the unlisted people logic-v2 screens (a seeded sample: it is slow)",
     )
     parser.add_argument("--json", type=Path, help="with --side-by-side: write the JSON here")
