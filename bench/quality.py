@@ -1214,6 +1214,13 @@ def name_skeleton(name: str) -> tuple[str, ...]:
     return tuple(sorted(k for k in (skeleton(w) for w in re.split(r"[\s,\-]+", name)) if k))
 
 
+def joined_skeletons(name: str) -> tuple[str, str]:
+    """The words' skeletons run together in order and in reverse order: Abdulrahman Yassin
+    and ABDUL RAHMAN YASIN are one name written with and without a space."""
+    words = [k for k in (skeleton(w) for w in re.split(r"[\s,\-]+", name)) if k]
+    return "".join(words), "".join(reversed(words))
+
+
 @dataclass
 class ListedNames:
     """What a generated person is checked against before it counts as unlisted."""
@@ -1221,14 +1228,16 @@ class ListedNames:
     exact: set[frozenset[str]]
     near: set[tuple[str, ...]]
     first_last: set[tuple[str, ...]]
+    joined: set[str]
 
 
 def listed_names(entities: Sequence[Entity]) -> ListedNames:
-    out = ListedNames(set(), set(), set())
+    out = ListedNames(set(), set(), set(), set())
     for e in entities:
         for n in e.names:
             out.exact.add(frozenset(fold(n.full).split()))
             out.near.add(name_skeleton(n.full))
+            out.joined.update(joined_skeletons(n.full))
             words = [w for w in re.split(r"[\s,]+", n.full) if w]
             if e.schema == "person" and 3 <= len(words) <= 4:
                 # FIRST LAST and LAST FIRST of a FIRST SECOND THIRD LAST name: a partial
@@ -1243,7 +1252,8 @@ def unlisted_people(
 ) -> tuple[list[tuple[str, str]], Counter[str]]:
     """`n` distinct (culture, name) of people who are not listed, in equal shares per culture,
     and how many generated names were left out because the lists hold them (exact: the same
-    words; near: the same consonant skeleton; partial: first and last words of a listed name)."""
+    words; near: the same consonant skeletons, word by word or run together; partial: the
+    first and last, or first two, words of a listed name of three or four)."""
     rng = random.Random(f"{seed}:unlisted")
     cultures = sorted(CULTURES)
     seen: set[str] = set()
@@ -1259,7 +1269,7 @@ def unlisted_people(
         sk = name_skeleton(name)
         if frozenset(fold(name).split()) in listed.exact:
             excluded["exact"] += 1
-        elif sk in listed.near:
+        elif sk in listed.near or joined_skeletons(name)[0] in listed.joined:
             excluded["near"] += 1
         elif sk in listed.first_last:
             excluded["partial"] += 1

@@ -92,6 +92,7 @@ def test_unlisted_people_exclude_listed_names(lists: dict[str, list[Entity]], li
     for _, name in people:
         assert quality.name_skeleton(name) not in listed.near
         assert quality.name_skeleton(name) not in listed.first_last
+        assert quality.joined_skeletons(name)[0] not in listed.joined
     # List three of them (one as spelled, one with other vowels in capitals, one as the
     # first and last words of a longer name): the generator must leave them out, counted.
     same = people[0][1]
@@ -116,3 +117,9 @@ def test_spellings_of_one_name_share_a_skeleton() -> None:
     assert len({quality.skeleton(w) for w in same}) == 1
     assert quality.skeleton("Yusupov") == quality.skeleton("Jusupov")
     assert quality.skeleton("Rakhmetov") != quality.skeleton("Akhmetov")
+    # one name with and without a space inside it
+    listed = quality.listed_names(
+        [Entity(id="t:1", source="t", schema="person", reference="1",
+                names=(Name("ABDUL RAHMAN YASIN"),))]
+    )  # fmt: skip
+    assert quality.joined_skeletons("Abdulrahman Yassin")[0] in listed.joined
