@@ -1513,6 +1513,7 @@ def _summary(
         "cases_by_kind": dict(sorted(counts.items())),
         "alert_rate_by_negative_kind": dict(sorted(alerted.items())),
         "negatives_alert_rate": _share(negatives, t),
+        "negatives_alerted": sum(s >= t for s in negatives),
         "negatives_screened": len(negatives),
         "negatives_alert_rate_by_culture": {c: _share(v, t) for c, v in sorted(cultures.items())},
         "sweep": {
@@ -1576,7 +1577,7 @@ def table(result: dict[str, Any]) -> str:
                 + " |"
             )
     sides = [ours] + ([theirs, ours["at_best"], theirs["at_best"]] if theirs else [])
-    neg = [_pct(s["negatives_alert_rate"]) for s in sides]
+    neg = [f"{_pct(s['negatives_alert_rate'])} ({s['negatives_alerted']:,})" for s in sides]
     counts = f"{ours['negatives_screened']:,}" + (
         f" ({theirs['negatives_screened']:,} for logic-v2)" if theirs else ""
     )
@@ -1610,7 +1611,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--logic-v2-negatives",
         type=int,
-        default=1_000,
+        default=3_000,
         help="how many of the unlisted people logic-v2 screens (a seeded sample: it is slow)",
     )
     parser.add_argument("--json", type=Path, help="with --side-by-side: write the JSON here")
