@@ -1452,6 +1452,10 @@ def side_by_side(args: argparse.Namespace) -> dict[str, Any]:
         "negatives_fingerprint": fingerprint_names([n for _, n in people]),
         "lists": {s: len(e) for s, e in sorted(lists.items())},
         "negatives_lists": {s: len(e) for s, e in sorted(neg_lists.items())},
+        # the SDN-size list repeats its template's entries: how many distinct primary names
+        "negatives_lists_distinct": {
+            s: len({x.primary_name for x in e}) for s, e in sorted(neg_lists.items())
+        },
         "negatives": len(people),
         "negatives_excluded_as_listed": dict(sorted(excluded.items())),
         "listd": _summary(ours, neg_scores, people, DEFAULT_THRESHOLD),
@@ -1658,7 +1662,10 @@ def report(result: dict[str, Any]) -> str:
     )
     lines.append(
         f"unlisted people: {result['negatives']:,} screened against "
-        + ", ".join(f"{s} {n:,}" for s, n in result["negatives_lists"].items())
+        + ", ".join(
+            f"{s} {n:,} ({result['negatives_lists_distinct'][s]:,} distinct names)"
+            for s, n in result["negatives_lists"].items()
+        )
         + " entities; generated names left out as listed: "
         + ", ".join(f"{k} {v:,}" for k, v in result["negatives_excluded_as_listed"].items())
     )
