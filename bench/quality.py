@@ -1464,7 +1464,7 @@ def side_by_side(args: argparse.Namespace) -> dict[str, Any]:
     result["listd"]["best_threshold"] = best = best_threshold(ours, neg_scores)
     result["listd"]["at_best"] = _summary(ours, neg_scores, people, best)
 
-    peer = logic_v2()
+    peer = "left out (--no-logic-v2)" if args.no_logic_v2 else logic_v2()
     if isinstance(peer, str):
         result["logic_v2"] = f"not run: {peer}"
     else:
@@ -1619,6 +1619,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         help="how many of the unlisted people logic-v2 screens (a seeded sample: it is slow)",
     )
     parser.add_argument("--json", type=Path, help="with --side-by-side: write the JSON here")
+    parser.add_argument(
+        "--no-logic-v2", action="store_true", help="listd only (about a minute less)"
+    )
     args = parser.parse_args(argv)
     if args.side_by_side:
         return side_by_side(args)
