@@ -25,12 +25,12 @@ from listd.access import (
 )
 from listd.api import registrations
 from listd.api.middleware import ACCESS, Access, AccessMetrics
-from listd.api.schemas import OBJECT, OBJECTS, form, listing, obj
+from listd.api.schemas import form, listing
 from listd.api.state import METRICS
 from listd.audit import parse_epoch, parse_time
 from listd.errors import BadRequest, Forbidden
 from listd.http import body as v
-from listd.http.fields import Declared, Int, Num, QInt, QText, Schema, Text
+from listd.http.fields import OBJECT, OBJECTS, Declared, Int, Num, QInt, QText, Schema, Text, obj
 from listd.http.openapi import ok
 from listd.http.state import KEYSTORE, REDIS, SETTINGS, note, principal
 from listd.http.table import Routes
@@ -78,6 +78,8 @@ WINDOW = form(
         "reason": "Redis upgrade",
     },
 )
+ORG = QText("org")
+USER = QText("user")
 AUDIT_AFTER = QInt("after", lo=0, hi=2**62, default=0)
 AUDIT_LIMIT = QInt("limit", lo=1, hi=1000, default=100)
 
@@ -211,10 +213,10 @@ async def accept_agreement(request: web.Request) -> web.Response:
     "Users, optionally of one organisation.",
     roles=OPERATOR,
     ok={200: listing("users")},
-    params=(QText("org"),),
+    params=(ORG,),
 )
 async def users(request: web.Request) -> web.Response:
-    org = request.query.get("org") or None
+    org = ORG.read(request)
     found = await _access(request).store.users(org)
     return web.json_response({"users": [u.to_json() for u in found]})
 
@@ -297,11 +299,11 @@ async def _user_status(request: web.Request, status: str) -> web.Response:
     "Keys (never their secrets), by user or organisation.",
     roles=OPERATOR,
     ok={200: listing("keys")},
-    params=(QText("user"), QText("org")),
+    params=(USER, ORG),
 )
 async def keys(request: web.Request) -> web.Response:
-    user_id = request.query.get("user") or None
-    org = request.query.get("org") or None
+    user_id = USER.read(request)
+    org = ORG.read(request)
     return web.json_response({"keys": await _access(request).store.list_keys(user_id, org)})
 
 

@@ -16,10 +16,11 @@ from aiohttp import web
 from listd import __version__
 from listd.api import admin, registrations
 from listd.api import routes as api_routes
-from listd.api.schemas import OBJECT, schemas
+from listd.api.schemas import schemas
 from listd.blocking import routes as blocking_routes
 from listd.console import api as console_api
 from listd.http import openapi
+from listd.http.fields import OBJECT
 from listd.http.table import Operation, Routes
 
 __all__ = ["TABLES", "operations", "routes", "spec"]

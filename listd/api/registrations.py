@@ -11,10 +11,10 @@ from aiohttp import web
 
 from listd.access import APPLICABLE_ROLES
 from listd.api.middleware import ACCESS, Access
-from listd.api.schemas import OBJECT, form, listing, obj
+from listd.api.schemas import form, listing
 from listd.errors import BadRequest, RateLimited
 from listd.http import body as v
-from listd.http.fields import Components, Declared, Obj, QChoice, QText, Schema, Text
+from listd.http.fields import OBJECT, Components, Declared, Obj, QChoice, QText, Schema, Text, obj
 from listd.http.openapi import ok
 from listd.http.state import note, principal
 from listd.http.table import Routes

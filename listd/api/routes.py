@@ -13,13 +13,14 @@ from typing import Any
 from aiohttp import web
 
 from listd.api import live
-from listd.api.schemas import OBJECT, OBJECTS, obj
 from listd.api.state import METRICS
 from listd.basis import BASIS_FIELDS, basis_from
 from listd.blocking import events
 from listd.errors import BadRequest, NotFound
 from listd.http import body as v
 from listd.http.fields import (
+    OBJECT,
+    OBJECTS,
     Array,
     Body,
     Choice,
@@ -32,6 +33,7 @@ from listd.http.fields import (
     Schema,
     Strings,
     Text,
+    obj,
     ref,
 )
 from listd.http.openapi import ok

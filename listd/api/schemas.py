@@ -5,21 +5,9 @@ from __future__ import annotations
 
 from listd.blocking.subscriptions import AMENDMENTS, EVENTS
 from listd.delta import CLASSES
-from listd.http.fields import Body, Field, Obj, Schema, ref
+from listd.http.fields import OBJECTS, Body, Field, Obj, Schema, obj, ref
 from listd.http.openapi import ok
 
-
-def obj(props: dict[str, Schema], required: tuple[str, ...] = (), *, closed: bool = True) -> Schema:
-    schema: Schema = {"type": "object", "properties": props}
-    if required:
-        schema["required"] = list(required)
-    if closed:
-        schema["additionalProperties"] = False
-    return schema
-
-
-OBJECT = ref("Object")
-OBJECTS: Schema = {"type": "array", "items": OBJECT}
 SMALL = 64 * 1024  # the most a form (every body of the access routes) may hold
 
 
@@ -170,18 +158,7 @@ def schemas() -> dict[str, Schema]:
         ("mode", "received", "total"),
         closed=False,
     )
-    any_object: Schema = {"type": "object"}
     return {
-        "Error": obj(
-            {
-                "error": {"type": "string", "description": "Machine-readable code."},
-                "message": {"type": "string"},
-                "field": {"type": "string", "description": "The request field at fault."},
-                "retry_after": {"type": "integer", "description": "Also sent as Retry-After."},
-            },
-            ("error", "message"),
-            closed=False,
-        ),
         "Match": match,
         "ScreenResult": obj(
             {
@@ -242,5 +219,4 @@ def schemas() -> dict[str, Schema]:
         ),
         "Subscription": subscription,
         "WatchlistReport": watchlist_report,
-        "Object": any_object,
     }

@@ -32,6 +32,8 @@ from listd.blocking.watchlist import WatchlistStore, body_too_large, sniff, spoo
 from listd.errors import BadRequest, PingFailed, Unavailable
 from listd.http import body as v
 from listd.http.fields import (
+    OBJECT,
+    OBJECTS,
     Body,
     Choice,
     Declared,
@@ -45,6 +47,7 @@ from listd.http.fields import (
     Strings,
     Text,
     nullable,
+    obj,
     ref,
 )
 from listd.http.openapi import ok
@@ -133,7 +136,7 @@ DELIVERY_STATUS = QChoice("status", options=("queued", "retrying", "delivered", 
 SUB_ID = {"id": "Subscription id."}
 _SUBSCRIPTION = ok(ref("Subscription"))
 _REPORT = ok(ref("WatchlistReport"))
-_OBJECT = ok(ref("Object"))
+_OBJECT = ok(OBJECT)
 
 
 @dataclass(slots=True)
@@ -217,12 +220,10 @@ async def create(request: web.Request) -> web.Response:
     roles=SUBSCRIBER,
     ok={
         200: ok(
-            {
-                "type": "object",
-                "properties": {"subscriptions": {"type": "array", "items": ref("Subscription")}},
-                "required": ["subscriptions"],
-                "additionalProperties": False,
-            }
+            obj(
+                {"subscriptions": {"type": "array", "items": ref("Subscription")}},
+                ("subscriptions",),
+            )
         )
     },
 )
@@ -462,16 +463,14 @@ async def watchlist_patch(request: web.Request) -> web.Response:
     roles=SUBSCRIBER,
     ok={
         200: ok(
-            {
-                "type": "object",
-                "properties": {
+            obj(
+                {
                     "customers": {"type": "integer"},
                     "pending_screening": {"type": "integer"},
                     "last_upload": {"type": ["object", "null"]},
                 },
-                "required": ["customers", "pending_screening"],
-                "additionalProperties": False,
-            }
+                ("customers", "pending_screening"),
+            )
         )
     },
     errors=(404,),
@@ -486,16 +485,7 @@ async def watchlist_summary(request: web.Request) -> web.Response:
     "/v1/subscriptions/{id}/watchlist",
     "Remove every customer.",
     roles=SUBSCRIBER,
-    ok={
-        200: ok(
-            {
-                "type": "object",
-                "properties": {"removed": {"type": "integer"}},
-                "required": ["removed"],
-                "additionalProperties": False,
-            }
-        )
-    },
+    ok={200: ok(obj({"removed": {"type": "integer"}}, ("removed",)))},
     errors=(404,),
     path_help=SUB_ID,
 )
@@ -510,16 +500,7 @@ async def watchlist_clear(request: web.Request) -> web.Response:
     "/v1/subscriptions/{id}/deliveries",
     "Recent events, newest first, with every delivery attempt.",
     roles=SUBSCRIBER,
-    ok={
-        200: ok(
-            {
-                "type": "object",
-                "properties": {"deliveries": {"type": "array", "items": ref("Object")}},
-                "required": ["deliveries"],
-                "additionalProperties": False,
-            }
-        )
-    },
+    ok={200: ok(obj({"deliveries": OBJECTS}, ("deliveries",)))},
     errors=(400, 404),
     path_help=SUB_ID,
     params=(DELIVERIES_LIMIT, DELIVERY_STATUS),

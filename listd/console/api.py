@@ -21,7 +21,7 @@ from listd.blocking.outbox import record
 from listd.blocking.routes import BLOCKING
 from listd.delta import with_class
 from listd.errors import Forbidden
-from listd.http.fields import QChoice, QInt, QText, Schema
+from listd.http.fields import OBJECTS, QChoice, QInt, QText, obj
 from listd.http.openapi import ok
 from listd.http.params import DELTA_CLASS, IN_QUERY, SOURCE
 from listd.http.state import INDEX, SETTINGS, STORE, note, principal
@@ -40,16 +40,6 @@ OP = QChoice("op", options=_OPS)
 HISTORY_LIMIT = QInt("limit", lo=1, hi=1000, default=100)
 ALERTS_LIMIT = QInt("limit", lo=1, hi=1000, default=100)
 ALERT_TYPE = QChoice("type", options=_ALERTS)
-_OBJECTS: Schema = {"type": "array", "items": {"$ref": "#/components/schemas/Object"}}
-
-
-def _obj(props: dict[str, Schema], required: tuple[str, ...]) -> Schema:
-    return {
-        "type": "object",
-        "properties": props,
-        "required": list(required),
-        "additionalProperties": False,
-    }
 
 
 @routes.get(
@@ -59,7 +49,7 @@ def _obj(props: dict[str, Schema], required: tuple[str, ...]) -> Schema:
     roles=ROLES,
     ok={
         200: ok(
-            _obj(
+            obj(
                 {
                     "name": {"type": "string"},
                     "org": {"type": "string"},
@@ -157,9 +147,9 @@ async def _scan_newest(
     roles=("screener",),
     ok={
         200: ok(
-            _obj(
+            obj(
                 {
-                    "deltas": _OBJECTS,
+                    "deltas": OBJECTS,
                     "next": {"type": ["integer", "null"]},
                     "complete": {"type": "boolean"},
                     "last_seq": {"type": "integer"},
@@ -211,11 +201,11 @@ async def recent(request: web.Request) -> web.Response:
     roles=("screener",),
     ok={
         200: ok(
-            _obj(
+            obj(
                 {
                     "entity_id": {"type": "string"},
                     "listed": {"type": "boolean"},
-                    "history": _OBJECTS,
+                    "history": OBJECTS,
                     "complete": {"type": "boolean"},
                 },
                 ("entity_id", "listed", "history", "complete"),
@@ -261,7 +251,7 @@ async def entity_history(request: web.Request) -> web.Response:
     "with their delivery status.",
     tag="notifications",
     roles=("subscriber",),
-    ok={200: ok(_obj({"alerts": _OBJECTS}, ("alerts",)))},
+    ok={200: ok(obj({"alerts": OBJECTS}, ("alerts",)))},
     errors=(400,),
     params=(ALERTS_LIMIT, ALERT_TYPE),
 )

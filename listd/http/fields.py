@@ -30,6 +30,20 @@ def nullable(schema: Schema) -> Schema:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
+def obj(props: dict[str, Schema], required: tuple[str, ...] = (), *, closed: bool = True) -> Schema:
+    """An object schema (an answer's shape; a request's is an `Obj` of field specs)."""
+    schema: Schema = {"type": "object", "properties": props}
+    if required:
+        schema["required"] = list(required)
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+OBJECT = ref("Object")  # any JSON object
+OBJECTS: Schema = {"type": "array", "items": OBJECT}
+
+
 def _described(schema: Schema, description: str) -> Schema:
     return schema | {"description": description} if description else schema
 

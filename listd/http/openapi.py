@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from listd.http.fields import JSON, Components, Schema, path_parameter, ref
+from listd.http.fields import JSON, Components, Schema, obj, path_parameter, ref
 from listd.http.table import Operation
 
 ERRORS = {
@@ -26,6 +26,21 @@ ERRORS = {
     429: "Rate limit reached; retry after `Retry-After` seconds.",
     502: "An upstream (a list's publisher or a webhook receiver) failed.",
     503: "Maintenance (with Retry-After), no list loaded yet, or the journal is unwritable.",
+}
+# The components every document has: the body of every error (`error_body`, and
+# `ListdError.to_json`), and any JSON object.
+BASE: Components = {
+    "Error": obj(
+        {
+            "error": {"type": "string", "description": "Machine-readable code."},
+            "message": {"type": "string"},
+            "field": {"type": "string", "description": "The request field at fault."},
+            "retry_after": {"type": "integer", "description": "Also sent as Retry-After."},
+        },
+        ("error", "message"),
+        closed=False,
+    ),
+    "Object": {"type": "object"},
 }
 _GATED = {400, 401, 403, 429, 503}
 _WITH_BODY = {400, 413}
@@ -73,7 +88,7 @@ def document(
 ) -> dict[str, Any]:
     """The whole document: `head` (info, tags, security...) with paths and components
     (the response `schemas` and the request schemas the operations declare)."""
-    components: Components = dict(schemas)
+    components: Components = BASE | schemas
     paths: dict[str, dict[str, Schema]] = {}
     for op in operations:
         paths.setdefault(op.path, {})[op.method.lower()] = operation(op, components)

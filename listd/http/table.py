@@ -6,6 +6,19 @@ journal), agreement-exempt or cacheable, its parameters, body and answers. `Rout
 collects them as `web.RouteTableDef` does; `add_to` registers them on an app, which checks
 the roles before each handler runs and gives the gate each route's policy
 (`operation_of`). `listd.http.openapi` writes the document from the same table.
+
+A new route, in the room it belongs to:
+
+    LIMIT = QInt("limit", lo=1, hi=500, default=50)
+
+    @routes.get("/v1/things/{id}", "One thing and its history.", roles=("screener",),
+                ok={200: ok(ref("Thing"))}, errors=(404,), params=(LIMIT,))
+    async def thing(request: web.Request) -> web.Response:
+        limit = LIMIT.read(request)  # 400 naming `limit` outside 1..500
+        ...
+
+The room's `routes.add_to(app)` registers it; its table is listed once in
+`listd.api.openapi.TABLES` (a test fails while a registered route is missing there).
 """
 
 from __future__ import annotations
