@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from listd.access import ROLES
 from listd.api.middleware import ANONYMOUS, PUBLIC
-from tests.access.conftest import SCREEN, Api
 from tests.access.test_agreement import concrete, every_route
+from tests.conftest import SCREEN, Api
 
 READ = frozenset({"screener", "admin"})  # admin may do what a screener may
 ADMIN = frozenset({"admin"})
