@@ -8,7 +8,7 @@ from pathlib import Path
 
 from listd.cli import parser
 from listd.manpage import subcommands
-from tests.test_cli import listd
+from tests.cli.test_cli import listd
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text("utf-8")

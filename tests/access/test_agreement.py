@@ -7,7 +7,7 @@ from pathlib import Path
 
 from listd.access import TERMS
 from listd.http.table import OPERATIONS, Operation
-from tests.access.conftest import SCREEN, Api, MakeApi
+from tests.conftest import SCREEN, Api, MakeApi
 
 
 def concrete(path: str) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.access.conftest import Api
+from tests.conftest import Api
 
 DEEP = "[" * 100_000 + "]" * 100_000
 JSON = {"Content-Type": "application/json"}

@@ -16,8 +16,7 @@ from listd.keys import Keys
 from listd.settings import Settings
 from listd.store import Store
 from listd.sync import Syncer
-from tests.access.conftest import SCREEN, Api, MakeApi
-from tests.conftest import un_file
+from tests.conftest import SCREEN, Api, MakeApi, un_file
 
 
 async def test_keys_are_stored_only_as_hashes(api: Api, redis: Redis, settings: Settings) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import io
 import time
 
-from tests.access.conftest import SCREEN, MakeApi
+from tests.conftest import SCREEN, MakeApi
 
 
 async def test_rate_limit_per_key(make_api: MakeApi) -> None:

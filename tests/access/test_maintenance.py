@@ -14,7 +14,7 @@ from listd.keys import Keys
 from listd.settings import Settings
 from listd.store import Store
 from listd.sync import Syncer
-from tests.access.conftest import SCREEN, Api
+from tests.conftest import SCREEN, Api
 
 
 def iso(seconds_from_now: float) -> str:

@@ -17,7 +17,7 @@ from listd.keys import Keys
 from listd.settings import Settings, SourceConfig
 from listd.store import Store
 from listd.sync import Syncer
-from tests.access.conftest import SCREEN, Client
+from tests.conftest import SCREEN, Client
 
 
 async def test_screening_survives_a_redis_outage(

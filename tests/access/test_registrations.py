@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 from listd.keys import Keys
 from listd.normalize.kzid import check_bin, check_digit
 from listd.settings import Settings
-from tests.access.conftest import SCREEN, Api
+from tests.conftest import SCREEN, Api
 
 
 def a_bin(serial: int) -> str:

@@ -4,8 +4,8 @@ journal (nor rotates another's keys)."""
 from __future__ import annotations
 
 from listd.access import ROLES
-from tests.access.conftest import SCREEN, Api
 from tests.access.test_agreement import concrete, every_route, operations
+from tests.conftest import SCREEN, Api
 
 READ = frozenset({"screener", "admin"})  # admin may do what a screener may
 ADMIN = frozenset({"admin"})

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestServer
 from listd.access import tls_context
 from listd.api import create_app
 from listd.api.state import REDIS, SETTINGS
-from tests.access.conftest import SCREEN, Api, MakeApi
+from tests.conftest import SCREEN, Api, MakeApi
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
 

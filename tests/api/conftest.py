@@ -21,7 +21,3 @@ async def keys(redis: Redis, settings: Settings) -> dict[str, str]:
     for secret in keys.values():  # a new key can do nothing before it accepts the terms
         await ks.accept_agreement(secret)
     return keys
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}

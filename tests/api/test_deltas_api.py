@@ -22,8 +22,8 @@ from listd.keys import Keys
 from listd.settings import Settings
 from listd.store import Store
 from listd.sync import Syncer
-from tests.api.conftest import auth
 from tests.conftest import un_file
+from tests.helpers import auth
 
 Client = TestClient[Any, Any]
 

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 from listd.api import create_app
 from listd.api.openapi import spec
 from listd.settings import Settings
-from tests.api.conftest import auth
+from tests.helpers import auth
 
 Client = TestClient[Any, Any]
 METHODS = {"get", "post", "put", "patch", "delete"}

@@ -19,8 +19,6 @@ from redis.asyncio import Redis
 import listd.sync
 from listd import delta
 from listd.access import KeyStore
-from listd.api import create_app
-from listd.blocking.app import setup
 from listd.blocking.config import WebhookConfig
 from listd.blocking.delivery import Policy
 from listd.blocking.routes import BLOCKING
@@ -30,7 +28,8 @@ from listd.model import Entity, Name, entity_to_json
 from listd.settings import Settings
 from listd.store import Store, now_iso
 from listd.sync import Parsed, Syncer
-from tests.conftest import un_file
+from tests.conftest import MakeApi, un_file
+from tests.helpers import auth
 
 Client = TestClient[Any, Any]
 
@@ -54,24 +53,6 @@ def fast_parse(monkeypatch: pytest.MonkeyPatch) -> None:
 async def sync(redis: Redis, settings: Settings, date: str) -> Any:
     store = Store(redis, Keys(settings.key_prefix))
     return await Syncer(settings, store).sync("un", raw=un_file(date).read_bytes())
-
-
-async def eventually(check: Callable[[], bool], seconds: float = 15.0, what: str = "") -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        await asyncio.sleep(0.02)
-
-
-async def until(
-    check: Callable[[], Awaitable[bool]], seconds: float = 15.0, what: str = ""
-) -> None:
-    deadline = time.monotonic() + seconds
-    while not await check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        await asyncio.sleep(0.02)
 
 
 @dataclass
@@ -179,25 +160,17 @@ async def keys(redis: Redis, settings: Settings) -> dict[str, str]:
     return keys
 
 
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
-
-
 @pytest.fixture
-async def make_api(
-    redis: Redis,
-    settings: Settings,
-    config: WebhookConfig,
-    aiohttp_client: Callable[..., Awaitable[Client]],
-) -> Callable[..., Awaitable[Client]]:
+async def make_api(make_api: MakeApi, config: WebhookConfig) -> Callable[..., Awaitable[Client]]:
+    """The shared `make_api`, running the dispatcher (by default) with the test receivers'
+    configuration; the lists are synced by each test."""
+
     async def make(*, dispatch: bool = True, cfg: WebhookConfig | None = None) -> Client:
-        app = create_app(settings, redis, refresh_seconds=0.2)
-        setup(app, settings, redis, dispatch=dispatch, config=cfg or config)
-        client = await aiohttp_client(app)
-        dispatcher = app[BLOCKING].dispatcher
+        api = await make_api(load=False, dispatch=dispatch, webhooks=cfg or config)
+        dispatcher = api.app[BLOCKING].dispatcher
         if dispatcher is not None:
             await asyncio.wait_for(dispatcher.leading.wait(), 10)
-        return client
+        return api.client
 
     return make
 

@@ -10,17 +10,8 @@ from redis.asyncio import Redis
 
 from listd.keys import Keys
 from listd.settings import Settings
-from tests.blocking.conftest import (
-    Client,
-    Receiver,
-    auth,
-    eventually,
-    screened,
-    subscribe,
-    sync,
-    until,
-    upload,
-)
+from tests.blocking.conftest import Client, Receiver, screened, subscribe, sync, upload
+from tests.helpers import auth, eventually, until
 
 CUSTOMERS = [
     # QDi.001: only an INTERPOL link was added on 2026-05-08 (details).

@@ -21,14 +21,13 @@ from tests.blocking.conftest import (
     Client,
     Receiver,
     designate,
-    eventually,
     person,
     screened,
     subscribe,
     sync,
-    until,
     upload,
 )
+from tests.helpers import eventually, until
 
 ROOT = Path(__file__).resolve().parents[2]
 Start = Callable[[], Awaitable[asyncio.subprocess.Process]]

@@ -20,15 +20,8 @@ from listd.blocking.watchlist import Customer
 from listd.keys import Keys
 from listd.screening import ScreeningIndex
 from listd.settings import Settings
-from tests.blocking.conftest import (
-    Client,
-    Receiver,
-    auth,
-    designate,
-    eventually,
-    person,
-    subscribe,
-)
+from tests.blocking.conftest import Client, Receiver, designate, person, subscribe
+from tests.helpers import auth, eventually
 
 FEED = ["designation.added", "designation.amended", "designation.removed"]
 

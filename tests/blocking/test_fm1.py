@@ -10,16 +10,8 @@ from redis.asyncio import Redis
 from listd.blocking import events
 from listd.model import Entity, Name
 from listd.settings import Settings
-from tests.blocking.conftest import (
-    Client,
-    Receiver,
-    designate,
-    eventually,
-    screened,
-    subscribe,
-    until,
-    upload,
-)
+from tests.blocking.conftest import Client, Receiver, designate, screened, subscribe, upload
+from tests.helpers import eventually, until
 
 
 def listed(source: str, ref: str, name: str, *programs: str, schema: Any = "person") -> Entity:

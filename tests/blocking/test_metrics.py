@@ -11,17 +11,9 @@ from redis.asyncio import Redis
 from listd.keys import Keys
 from listd.settings import Settings
 from listd.store import Store
-from tests.blocking.conftest import (
-    Client,
-    Receiver,
-    auth,
-    eventually,
-    subscribe,
-    sync,
-    until,
-    upload,
-)
+from tests.blocking.conftest import Client, Receiver, subscribe, sync, upload
 from tests.blocking.test_dispatch import CUSTOMERS
+from tests.helpers import auth, eventually, until
 
 
 async def scrape(api: Client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -15,16 +15,8 @@ from listd.blocking.config import WebhookConfig
 from listd.blocking.signing import verify
 from listd.keys import Keys
 from listd.settings import Settings
-from tests.blocking.conftest import (
-    Client,
-    Receiver,
-    auth,
-    designate,
-    eventually,
-    person,
-    subscribe,
-    upload,
-)
+from tests.blocking.conftest import Client, Receiver, designate, person, subscribe, upload
+from tests.helpers import auth, eventually
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,8 @@ from redis.asyncio import Redis
 
 from listd.keys import Keys
 from listd.settings import Settings
-from tests.blocking.conftest import Client, Receiver, auth, subscribe
+from tests.blocking.conftest import Client, Receiver, subscribe
+from tests.helpers import auth
 
 
 def _rows(numbers: range) -> bytes:

@@ -42,6 +42,7 @@ try:  # the browser tests import `expect` from here, so a missing Playwright ski
 except ImportError:  # pragma: no cover - the `browser` fixture skips or fails first
     expect = None
 from tests.conftest import DATA, un_file
+from tests.helpers import auth
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -178,10 +179,6 @@ async def make_console(redis: Redis, settings: Settings) -> AsyncIterator[MakeCo
 @pytest.fixture
 async def console(make_console: MakeConsole) -> Console:
     return await make_console()
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 async def alert_for_a_listed_customer(

@@ -13,7 +13,8 @@ from yarl import URL
 from listd.api.middleware import ACCESS
 from tests.blocking.conftest import Receiver
 from tests.conftest import un_file
-from tests.console.conftest import Console, MakeConsole, alert_for_a_listed_customer, auth
+from tests.console.conftest import Console, MakeConsole, alert_for_a_listed_customer
+from tests.helpers import auth
 
 KZ_PERSON = "kz-afm-tf:iin-930807351075"  # Абдибеков Асет Мейржанович
 

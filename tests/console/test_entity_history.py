@@ -12,7 +12,8 @@ import pytest
 
 from listd.console import api as console_api
 from tests.conftest import un_file
-from tests.console.conftest import Console, auth
+from tests.console.conftest import Console
+from tests.helpers import auth
 
 HISTORY = "/v1/entities/{}/history?basis=periodic_review"
 

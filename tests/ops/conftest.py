@@ -181,18 +181,6 @@ async def start_daemon(
             print(daemon.log.read_text(errors="replace")[-6000:])
 
 
-async def until(
-    check: Callable[[], Awaitable[bool]], seconds: float = 60.0, what: str = ""
-) -> float:
-    """Wait for `check`; returns the seconds it took."""
-    started = time.monotonic()
-    while not await check():
-        if time.monotonic() - started > seconds:
-            raise AssertionError(f"timed out after {seconds} s waiting for {what or check}")
-        await asyncio.sleep(0.05)
-    return time.monotonic() - started
-
-
 async def leader_of(daemons: list[Daemon]) -> list[Daemon]:
     return [d for d in daemons if d.proc.returncode is None and await d.role() == "leader"]
 

@@ -19,7 +19,8 @@ from listd.settings import Settings
 from listd.store import Store
 from tests.blocking.conftest import Receiver
 from tests.conftest import SourceServer, un_file
-from tests.ops.conftest import Daemon, Start, until
+from tests.helpers import until
+from tests.ops.conftest import Daemon, Start
 from tests.ops.test_failover import subscribe
 
 ROOT = Path(__file__).resolve().parents[2]

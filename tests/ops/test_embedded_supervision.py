@@ -20,7 +20,8 @@ from listd.keys import Keys
 from listd.settings import Settings
 from listd.store import Store
 from tests.conftest import SourceServer, un_file
-from tests.ops.conftest import ROOT, Daemon, Start, until
+from tests.helpers import until
+from tests.ops.conftest import ROOT, Daemon, Start
 
 
 def proc_state(pid: int) -> str | None:

@@ -18,13 +18,10 @@ from listd.settings import Settings
 from listd.store import Store
 from tests.blocking.conftest import Receiver
 from tests.conftest import SourceServer, un_file
-from tests.ops.conftest import Daemon, Start, leader_of, until
+from tests.helpers import auth, until
+from tests.ops.conftest import Daemon, Start, leader_of
 
 EVENTS = ["blocking.required", "designation.added", "designation.amended", "designation.removed"]
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}
 
 
 async def metric(http: aiohttp.ClientSession, daemon: Daemon, name: str) -> float:

@@ -16,7 +16,8 @@ from listd.settings import Settings
 from listd.store import Fence, Store
 from listd.sync import Syncer
 from tests.conftest import SourceServer, un_file
-from tests.ops.conftest import Start, leader_of, until
+from tests.helpers import until
+from tests.ops.conftest import Start, leader_of
 
 
 def leader_lease(redis: Redis, settings: Settings, ttl: float = 30.0) -> Lease:

@@ -17,7 +17,8 @@ from listd.keys import Keys
 from listd.settings import Settings
 from listd.store import Store
 from tests.conftest import SourceServer, un_file
-from tests.ops.conftest import Start, free_port, until
+from tests.helpers import until
+from tests.ops.conftest import Start, free_port
 
 
 class Valkey:

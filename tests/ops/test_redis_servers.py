@@ -24,7 +24,8 @@ from listd.server import ServerInfo, hash_fields, parse_info, require_supported,
 from listd.settings import Settings
 from listd.store import Store
 from tests.conftest import OtherServer, SourceServer, other_server, un_file
-from tests.ops.conftest import Start, until
+from tests.helpers import until
+from tests.ops.conftest import Start
 
 # `INFO server` as each server answers it (the fields listd reads, and a neighbour).
 VALKEY_9 = {"redis_version": "7.2.4", "server_name": "valkey", "valkey_version": "9.1.2",

@@ -1,6 +1,5 @@
-"""The access fixtures (an API over real HTTP and Redis, TLS with test certificates), shared."""
+"""The TLS fixtures (test certificates), shared with the access tests."""
 
-from tests.access.conftest import api, asettings, make_api, small_un
 from tests.access.test_tls import pki, tls
 
-__all__ = ["api", "asettings", "make_api", "pki", "small_un", "tls"]
+__all__ = ["pki", "tls"]

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from multidict import CIMultiDict
 
-from tests.access.conftest import SCREEN, Api
 from tests.access.test_tls import call
+from tests.conftest import SCREEN, Api
 
 
 def two(first: str, second: str) -> CIMultiDict[str]:

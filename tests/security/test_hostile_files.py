@@ -23,8 +23,8 @@ from listd.scrapers import ofac
 from listd.settings import Settings, SourceConfig
 from listd.store import Store
 from listd.sync import Syncer
+from tests.cli.test_cli import listd
 from tests.conftest import un_file
-from tests.test_cli import listd
 
 OFAC = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ofac"
 CONS = OFAC / "ofac-consolidated-nonsdn-2025-06-30.xml"

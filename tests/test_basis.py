@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.access.conftest import SCREEN, Api
+from tests.conftest import SCREEN, Api
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ from listd.audit import (
 )
 from listd.keys import Keys
 from listd.settings import Settings
-from tests.access.conftest import SCREEN, Api
+from tests.conftest import SCREEN, Api
 
 
 @pytest.fixture

@@ -17,8 +17,8 @@ from redis.asyncio import Redis
 
 from listd.cli import main
 from listd.settings import Settings
-from tests.access.conftest import SCREEN, Api
 from tests.access.test_registrations import a_bin, application
+from tests.conftest import SCREEN, Api
 
 
 @dataclass
