@@ -1,0 +1,106 @@
+"""The pure verifier against the test PKI: signature, chain, validity, key usage and
+revocation (CRL files and a local OCSP responder)."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from listd.eds import EdsSettings, Purpose, SignatureRefused, TrustStore, Verifier
+from listd.eds.verify import decode
+from tests.eds.pki import NOW, Pki, ocsp_app, sign
+
+DATA = b"listd sign-in 5f1c"
+
+
+def store(pki: Pki, tmp_path: Path, **changes: Any) -> TrustStore:
+    settings = EdsSettings(
+        trust_dir=pki.write_trust(tmp_path / "trust"),
+        crl_dir=pki.write_crl(tmp_path / "crl"),
+        **changes,
+    )
+    return TrustStore.load(settings)
+
+
+async def post(url: str, body: bytes) -> bytes:
+    async with aiohttp.ClientSession() as session, session.post(url, data=body) as resp:
+        return await resp.read()
+
+
+async def refusal(verifier: Verifier, cms: str, purpose: Purpose, data: bytes = DATA) -> str:
+    with pytest.raises(SignatureRefused) as caught:
+        await verifier.verify(decode(cms), data, purpose, NOW)
+    return caught.value.reason
+
+
+async def test_attached_and_detached_auth_signatures_verify(pki: Pki, tmp_path: Path) -> None:
+    verifier = Verifier(store(pki, tmp_path))
+    alice = pki.people["alice"]
+    for detached in (False, True):
+        verified, content = await verifier.verify(
+            decode(sign(alice.auth, DATA, detached=detached)), DATA, Purpose.AUTH, NOW
+        )
+        assert content == DATA
+        assert (verified.subject.iin, verified.subject.bin) == ("850101300123", "060540002341")
+        assert verified.revocation == "crl"  # the AIA's responder is unreachable
+        assert [c.subject for c in verified.chain] == [
+            alice.auth.cert.subject,
+            pki.ca.cert.subject,
+            pki.root.cert.subject,
+        ]
+
+
+async def test_refusals(pki: Pki, tmp_path: Path) -> None:
+    verifier = Verifier(store(pki, tmp_path))
+    alice = pki.people["alice"]
+    assert await refusal(verifier, sign(alice.auth, b"other"), Purpose.AUTH) == "wrong_content"
+    assert await refusal(verifier, sign(alice.sign, DATA), Purpose.AUTH) == "wrong_key"
+    assert await refusal(verifier, sign(alice.auth, DATA), Purpose.SIGN) == "wrong_key"
+    assert await refusal(verifier, sign(pki.people["bob"].auth, DATA), Purpose.AUTH) == "expired"
+    assert await refusal(verifier, sign(pki.people["carol"].auth, DATA), Purpose.AUTH) == "revoked"
+    # A certificate with alice's IIN and BIN from a self-made root of the same name,
+    # carrying that root along: not the NCA's.
+    rogue = sign(pki.rogue.auth, DATA, chain=[pki.rogue_root])
+    assert await refusal(verifier, rogue, Purpose.AUTH) == "untrusted"
+
+
+async def test_a_changed_signature_does_not_verify(pki: Pki, tmp_path: Path) -> None:
+    verifier = Verifier(store(pki, tmp_path))
+    der = bytearray(decode(sign(pki.people["alice"].auth, DATA)))
+    der[-5] ^= 0x01  # inside the signature value, the last field
+    cms = base64.b64encode(bytes(der)).decode()
+    assert await refusal(verifier, cms, Purpose.AUTH) == "bad_signature"
+
+
+async def test_ocsp_answers_before_the_crl(pki: Pki, tmp_path: Path) -> None:
+    hits: list[int] = []
+    async with TestServer(ocsp_app(pki, hits)) as server:
+        trust = store(pki, tmp_path, ocsp_url=str(server.make_url("/ocsp")))
+        # No CRL at all: OCSP alone decides.
+        (tmp_path / "crl" / "nca_rsa.crl").unlink()
+        verifier = Verifier(trust, post)
+        verified, _ = await verifier.verify(
+            decode(sign(pki.people["alice"].auth, DATA)), DATA, Purpose.AUTH, NOW
+        )
+        assert verified.revocation == "ocsp"
+        carol = pki.people["carol"].auth
+        assert await refusal(verifier, sign(carol, DATA), Purpose.AUTH) == "revoked"
+        assert hits == [pki.people["alice"].auth.cert.serial_number, carol.cert.serial_number]
+
+
+async def test_no_answer_refuses_unless_the_setting_accepts(pki: Pki, tmp_path: Path) -> None:
+    alice = sign(pki.people["alice"].auth, DATA)
+    stale = pki.write_crl(tmp_path / "crl", next_update=NOW - dt.timedelta(hours=1))
+    closed = TrustStore.load(EdsSettings(trust_dir=pki.write_trust(tmp_path / "t"), crl_dir=stale))
+    assert await refusal(Verifier(closed, post), alice, Purpose.AUTH) == "revocation_unknown"
+    opened = TrustStore.load(
+        EdsSettings(trust_dir=tmp_path / "t", crl_dir=stale, unknown_revocation="accept")
+    )
+    verified, _ = await Verifier(opened, post).verify(decode(alice), DATA, Purpose.AUTH, NOW)
+    assert verified.revocation == "unknown"
