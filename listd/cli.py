@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from listd import __version__, cli_access, logs
+from listd import __version__, cli_access, cli_eds, logs
 from listd.api import refresh_index
 from listd.connection import open_redis
 from listd.delta import CLASSES
@@ -388,6 +388,7 @@ def parser() -> argparse.ArgumentParser:
     sources.add_argument("--json", action="store_true")
     sources.set_defaults(func=cmd_sources)
     cli_access.add_commands(sub)
+    cli_eds.add_commands(sub)
     return p
 
 

@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 
 from listd import console
 from listd.access import KeyStore
-from listd.api import admin, openapi
+from listd.api import admin, eds_routes, openapi
 from listd.api.metrics import Metrics
 from listd.api.middleware import authenticate, errors
 from listd.api.routes import routes
@@ -154,6 +154,7 @@ def create_app(
     app.add_routes(routes)
     app.add_routes(openapi.routes)
     admin.setup(app)
+    eds_routes.setup(app)  # after admin: uses its Access
     notifications.setup(
         app, settings, redis, dispatch=dispatch, config=webhooks, lists=index, leader=leader
     )

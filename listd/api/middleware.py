@@ -51,9 +51,16 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 PUBLIC = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json"})
 # Routes anyone may call without a credential (still journaled, still closed during
 # maintenance): an organisation applies for access before it has a key.
-ANONYMOUS = frozenset({("POST", "/v1/registrations")})
+ANONYMOUS = frozenset({
+    ("POST", "/v1/registrations"),
+    # Sign-in with a digital signature (listd.api.eds_routes): it is how a credential is got.
+    ("POST", "/v1/eds/challenge"), ("POST", "/v1/eds/signin"),
+})  # fmt: skip
 # What a credential that has not accepted the terms of use may do.
-AGREEMENT_EXEMPT = frozenset({("GET", "/v1/agreement"), ("POST", "/v1/agreement")})
+AGREEMENT_EXEMPT = frozenset({
+    ("GET", "/v1/agreement"), ("POST", "/v1/agreement"),
+    ("GET", "/v1/eds/agreement"), ("POST", "/v1/eds/agreement"),  # signed with the EDS
+})  # fmt: skip
 # Routes a key's cached admission may serve: they change nothing and answer with one body,
 # which is withheld if the journal append finds that the admission no longer holds.
 CACHED = frozenset({

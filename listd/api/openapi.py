@@ -1223,6 +1223,129 @@ def _paths() -> dict[str, dict[str, Schema]]:
                 params=[sub_id, _path("event", "Event id.")],
             )
         },
+        # --- digital signatures (listd.api.eds_routes) ------------------------------------
+        "/v1/eds/challenge": {
+            "post": _op(
+                "A single-use sign-in challenge to sign with the AUTH key through NCALayer "
+                "(no credential; 30 a minute per address). `data` is its text in base64; "
+                "`ncalayer` is the URL the console connects to.",
+                "access",
+                None,
+                {
+                    201: _ok(
+                        _obj(
+                            {
+                                "challenge": {"type": "string"},
+                                "text": {"type": "string"},
+                                "data": {"type": "string"},
+                                "expires": {"type": "string"},
+                                "ncalayer": {"type": "string"},
+                            },
+                            closed=False,
+                        )
+                    )
+                },
+                errors=(404, 429, 503),
+            )
+        },
+        "/v1/eds/signin": {
+            "post": _op(
+                "Sign in: the challenge's text signed with an NCA AUTH key (CMS, base64, "
+                "attached or detached). Answers a short-lived API key of the user bound to "
+                "the certificate's IIN and BIN; 401 `signature_refused` with a `reason`.",
+                "access",
+                None,
+                {201: _ok(_OBJ)},
+                errors=(400, 401, 403, 404, 413, 503),
+                body=_json_body(
+                    _obj(
+                        {
+                            "challenge": _text(64, required=True),
+                            "cms": _text(60_000, required=True),
+                        },
+                        ("challenge", "cms"),
+                    )
+                ),
+            )
+        },
+        "/v1/eds/agreement": {
+            "get": _op(
+                "The terms to sign with the SIGN key: text, version, base64 data.",
+                "access",
+                everyone,
+                {200: _ok(_OBJ)},
+            ),
+            "post": _op(
+                "Accept the terms by signing their exact text with the SIGN key (CMS).",
+                "access",
+                everyone,
+                {200: _ok(_OBJ)},
+                errors=(404,),
+                body=_json_body(
+                    _obj(
+                        {"version": _text(64, required=True), "cms": _text(60_000, required=True)},
+                        ("version", "cms"),
+                    )
+                ),
+            ),
+        },
+        "/v1/eds/registrations/{id}/document": {
+            "post": _op(
+                "The exact document an operator signs to approve or reject a registration "
+                "(changes nothing).",
+                "access",
+                opr,
+                {200: _ok(_OBJ)},
+                errors=(404,),
+                params=[_path("id")],
+                body=_json_body(
+                    _obj(
+                        {"decision": {"enum": ["approve", "reject"]}, "reason": _text(2000)},
+                        ("decision",),
+                    )
+                ),
+            )
+        },
+        "/v1/eds/registrations/{id}/decision": {
+            "post": _op(
+                "Approve or reject a registration, signed with the operator's SIGN key.",
+                "access",
+                opr,
+                {200: _ok(_OBJ)},
+                errors=(404, 409),
+                params=[_path("id")],
+                body=_json_body(
+                    _obj(
+                        {
+                            "decision": {"enum": ["approve", "reject"]},
+                            "reason": _text(2000),
+                            "cms": _text(60_000, required=True),
+                        },
+                        ("decision", "cms"),
+                    )
+                ),
+            )
+        },
+        "/v1/eds/users/{id}": {
+            "post": _op(
+                "Bind a user to the NCA certificates of a person (IIN) of an organisation "
+                "(BIN, default the user's organisation).",
+                "access",
+                opr,
+                {200: _ok(_OBJ)},
+                errors=(404, 409),
+                params=[_path("id")],
+                body=_json_body(
+                    _obj(
+                        {
+                            "iin": {"type": "string", "pattern": r"^[0-9]{12}$"},
+                            "bin": _nullable({"type": "string", "pattern": r"^[0-9]{12}$"}),
+                        },
+                        ("iin",),
+                    )
+                ),
+            )
+        },
     }
 
 

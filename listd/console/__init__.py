@@ -15,6 +15,7 @@ from aiohttp import web
 
 from listd.api import console_api
 from listd.api.middleware import Handler, error_body
+from listd.api.state import SETTINGS
 
 STATIC = (Path(__file__).parent / "static").resolve()
 MOUNT = "/console"
@@ -83,6 +84,13 @@ async def console_files(request: web.Request, handler: Handler) -> web.StreamRes
     if found is None:
         return error_body(404, "not_found", f"no console file {path!r}")
     headers = dict(HEADERS)
+    eds = request.app[SETTINGS].eds
+    if eds.enabled:
+        # The one other place the page may talk to: NCALayer, on the officer's computer.
+        csp = headers["Content-Security-Policy"]
+        headers["Content-Security-Policy"] = csp.replace(
+            "connect-src 'self'", f"connect-src 'self' {eds.ncalayer_url}"
+        )
     if found.suffix in _TYPES:
         headers["Content-Type"] = _TYPES[found.suffix] + (
             "; charset=utf-8" if found.suffix != ".svg" else ""

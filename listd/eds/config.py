@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +34,12 @@ class EdsSettings:
     def from_env(cls, env: dict[str, str]) -> EdsSettings:
         trust = env.get("LISTD_EDS_TRUST_DIR") or None
         crl = env.get("LISTD_EDS_CRL_DIR") or None
+        ncalayer = env.get("LISTD_EDS_NCALAYER_URL") or DEFAULT_NCALAYER
+        if not re.fullmatch(r"wss?://[^\s;,'\"]+", ncalayer):  # it goes into the console's CSP
+            raise ConfigError(
+                f"LISTD_EDS_NCALAYER_URL must be a ws:// or wss:// URL, got {ncalayer!r}",
+                key="LISTD_EDS_NCALAYER_URL",
+            )
         policy = env.get("LISTD_EDS_UNKNOWN_REVOCATION") or "refuse"
         if policy not in ("refuse", "accept"):
             raise ConfigError(
@@ -47,7 +54,7 @@ class EdsSettings:
             unknown_revocation=policy,
             challenge_seconds=int(_number(env, "LISTD_EDS_CHALLENGE_SECONDS", 120, 10, 3600)),
             session_minutes=int(_number(env, "LISTD_EDS_SESSION_MINUTES", 60, 1, 24 * 60)),
-            ncalayer_url=env.get("LISTD_EDS_NCALAYER_URL") or DEFAULT_NCALAYER,
+            ncalayer_url=ncalayer,
         )
 
 

@@ -32,12 +32,13 @@ class Verifier:
     fetch: Fetch | None = None  # None: no OCSP (CRL files only)
 
     async def verify(
-        self, cms: bytes, data: bytes, purpose: Purpose, at: dt.datetime
-    ) -> tuple[Verified, bytes]:
+        self, cms: bytes, data: bytes, purpose: Purpose, at: dt.datetime, *,
+        revocation: bool = True,
+    ) -> tuple[Verified, bytes]:  # fmt: skip
         """The verified signer and the signed bytes (which are `data`)."""
         signed = parse_cms(cms)
         content = signed.verify(data)
         verified = await self.trust.check(
-            signed.signer, signed.certificates, purpose, at, self.fetch
+            signed.signer, signed.certificates, purpose, at, self.fetch, revocation=revocation
         )
         return verified, content

@@ -82,8 +82,12 @@ def _key() -> rsa.RSAPrivateKey:
 
 
 def _name(cn: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn),
-                      x509.NameAttribute(NameOID.COUNTRY_NAME, "KZ")])  # fmt: skip
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, cn),
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "KZ"),
+        ]
+    )
 
 
 def _ca(name: x509.Name, issuer: Issued | None, path_length: int | None) -> Issued:
@@ -146,7 +150,7 @@ def _person_cert(issuer: Issued, iin: str, bin_: str, auth: bool, not_after: dt.
                 ]
             ),
             critical=False,
-        )  # fmt: skip
+        )
     )
     return Issued(builder.sign(issuer.key, hashes.SHA256()), key)
 
@@ -171,8 +175,7 @@ def make_pki() -> Pki:
     }
     rogue_root = _ca(_name("ҰЛТТЫҚ КУӘЛАНДЫРУШЫ ОРТАЛЫҚ TEST"), None, 1)
     pki = Pki(root, ca, people, rogue_root, _person(rogue_root, "850101300123", BIN, year))
-    pki.revoked = {people["carol"].auth.cert.serial_number,
-                   people["carol"].sign.cert.serial_number}  # fmt: skip
+    pki.revoked = {people["carol"].auth.cert.serial_number, people["carol"].sign.cert.serial_number}
     return pki
 
 
@@ -188,7 +191,10 @@ def sign(
     )
     for extra in chain or []:
         builder = builder.add_certificate(extra.cert)
-    options = [pkcs7.PKCS7Options.DetachedSignature] if detached else []
+    # Binary: the bytes as given (without it, text would be signed with CRLF line ends).
+    options = [pkcs7.PKCS7Options.Binary]
+    if detached:
+        options.append(pkcs7.PKCS7Options.DetachedSignature)
     der = builder.sign(serialization.Encoding.DER, options)
     return base64.b64encode(der).decode()
 
