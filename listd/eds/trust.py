@@ -37,6 +37,7 @@ log = get_logger(__name__)
 Fetch = Callable[[str, bytes], Awaitable[bytes]]
 _MAX_DEPTH = 6
 _SKEW = dt.timedelta(minutes=5)  # OCSP thisUpdate may be this far in our future
+_OCSP_MAX_AGE = dt.timedelta(hours=1)  # an answer without nextUpdate, at most this old
 
 
 class Purpose(enum.Enum):
@@ -347,8 +348,11 @@ async def _ask_ocsp(
         if not _ocsp_signed(answer, issuer, at):
             log.warning("eds ocsp answer not signed by the issuer or its responder", url=url)
             return None
+        nxt = single.next_update_utc
+        # Without a nextUpdate (the NCA's responder answers afresh each time), an answer
+        # older than an hour is a replay, not news.
         if single.this_update_utc > at + _SKEW or (
-            single.next_update_utc is not None and single.next_update_utc < at
+            nxt < at if nxt is not None else single.this_update_utc < at - _OCSP_MAX_AGE
         ):
             log.warning("eds ocsp answer out of date", url=url)
             return None

@@ -199,8 +199,12 @@ def sign(
     return base64.b64encode(der).decode()
 
 
-def ocsp_app(pki: Pki, hits: list[int] | None = None) -> web.Application:
-    """An OCSP responder for the intermediate (signs its own answers), as aiohttp app."""
+def ocsp_app(
+    pki: Pki, hits: list[int] | None = None, signer: Issued | None = None
+) -> web.Application:
+    """An OCSP responder for the intermediate (signs its own answers, or with `signer`'s
+    key when given: a forger's), as aiohttp app."""
+    signer = signer or pki.ca
 
     async def answer(request: web.Request) -> web.Response:
         req = ocsp.load_der_ocsp_request(await request.read())
@@ -230,8 +234,8 @@ def ocsp_app(pki: Pki, hits: list[int] | None = None) -> web.Application:
                     revocation_time=NOW - DAY if revoked else None,
                     revocation_reason=x509.ReasonFlags.key_compromise if revoked else None,
                 )
-                .responder_id(ocsp.OCSPResponderEncoding.HASH, pki.ca.cert)
-                .sign(pki.ca.key, hashes.SHA256())
+                .responder_id(ocsp.OCSPResponderEncoding.HASH, signer.cert)
+                .sign(signer.key, hashes.SHA256())
             )
         return web.Response(
             body=resp.public_bytes(serialization.Encoding.DER),

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from asn1crypto import cms
 
 from listd.eds import EdsSettings, Purpose, SignatureRefused, TrustStore, Verifier
 from listd.eds.verify import decode
@@ -104,3 +106,29 @@ async def test_no_answer_refuses_unless_the_setting_accepts(pki: Pki, tmp_path: 
     )
     verified, _ = await Verifier(opened, post).verify(decode(alice), DATA, Purpose.AUTH, NOW)
     assert verified.revocation == "unknown"
+
+
+async def test_an_ocsp_answer_not_signed_by_the_issuer_is_no_answer(
+    pki: Pki, tmp_path: Path
+) -> None:
+    # A forged responder says "good" for the revoked carol: ignored, and with no CRL at
+    # hand the fail-closed default refuses.
+    liar = replace(pki, revoked=set())
+    async with TestServer(ocsp_app(liar, signer=pki.rogue_root)) as server:
+        trust = store(pki, tmp_path, ocsp_url=str(server.make_url("/ocsp")))
+        (tmp_path / "crl" / "nca_rsa.crl").unlink()
+        carol = sign(pki.people["carol"].auth, DATA)
+        assert await refusal(Verifier(trust, post), carol, Purpose.AUTH) == "revocation_unknown"
+
+
+async def test_a_kazakh_gost_signature_is_refused_with_a_message(pki: Pki, tmp_path: Path) -> None:
+    # The signer's digest relabelled GOST 34.311-95 (1.2.398.3.10.1.3.1), as NCALayer
+    # labels a GOST key's CMS: refused as unsupported, not as a bad signature.
+    info = cms.ContentInfo.load(decode(sign(pki.people["alice"].auth, DATA)))
+    signer = info["content"]["signer_infos"][0]
+    signer["digest_algorithm"] = {"algorithm": "1.2.398.3.10.1.3.1"}
+    gost = base64.b64encode(info.dump(force=True)).decode()
+    with pytest.raises(SignatureRefused) as caught:
+        await Verifier(store(pki, tmp_path)).verify(decode(gost), DATA, Purpose.AUTH, NOW)
+    assert caught.value.reason == "gost_unsupported"
+    assert "GOST keys are not supported yet" in caught.value.message
