@@ -243,3 +243,42 @@ async def test_signed_rejection_and_evidence_reverified(
     bad = await cli("eds", "verify", str(tmp_path / "forged.jsonl"))
     assert bad.code == 1
     assert bad.lines()[0]["problem"].startswith("wrong_content"), bad.lines()
+
+
+async def test_signed_approval_must_be_of_that_decision(eapi: Api, pki: Pki) -> None:
+    alice = pki.people["alice"]
+    reg = await eapi.json("POST", "/v1/registrations", json=application(BIN))
+    op_user = await eapi.store.create_user("ops alice", "ops", "operator")
+    op_key = (await eapi.store.issue(op_user.id)).secret
+    await eapi.store.accept_agreement(op_key)
+    await eapi.json(
+        "POST", f"/v1/eds/users/{op_user.id}", op_key, json={"iin": alice.iin, "bin": BIN}
+    )
+    path = f"/v1/eds/registrations/{reg['id']}"
+    reject = await eapi.json(
+        "POST", f"{path}/document", op_key, json={"decision": "reject", "reason": "x"}
+    )
+    # A signed rejection presented as an approval: refused, nothing decided.
+    cms = sign(alice.sign, reject["text"].encode())
+    resp = await eapi.call(
+        "POST", f"{path}/decision", op_key, json={"decision": "approve", "cms": cms}
+    )
+    assert ((await resp.json())["reason"], resp.status) == ("wrong_content", 401)
+    assert (await eapi.json("GET", f"/v1/registrations/{reg['id']}", op_key))["status"] == "pending"
+    approve = await eapi.json("POST", f"{path}/document", op_key, json={"decision": "approve"})
+    assert json.loads(approve["text"]) == {
+        "action": "registration.approve", "bin": BIN, "organisation": "АО «Банк Б»",
+        "reason": "", "registration": reg["id"],
+    }  # fmt: skip
+    cms = sign(alice.sign, approve["text"].encode())
+    done = await eapi.json(
+        "POST", f"{path}/decision", op_key, json={"decision": "approve", "cms": cms}
+    )
+    assert done["registration"]["status"] == "approved"
+    assert sorted(c["role"] for c in done["credentials"]) == ["auditor", "screener"]
+    evidence = [e.fields for e in await eapi.entries() if e.seq == done["evidence"]][0]
+    assert (evidence["action"], evidence["detail"]["decision"]) == (
+        "registration.signed",
+        "approve",
+    )
+    assert evidence["detail"]["signer"]["iin"] == alice.iin
