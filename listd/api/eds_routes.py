@@ -58,8 +58,7 @@ class Eds:
             raise EdsOff("sign-in with a digital signature is not configured on this server")
         return self.verifier
 
-    async def verify(self, request: web.Request, cms: str, data: str, purpose: Purpose
-                     ) -> Verified:  # fmt: skip
+    async def verify(self, request: web.Request, cms: str, data: str, purpose: Purpose) -> Verified:
         """Verify, noting the refusal's reason (or the signer) in the request's entry."""
         verifier = self.require()
         try:
@@ -174,8 +173,16 @@ async def signin(request: web.Request) -> web.Response:
     issued = await eds.accounts.session(
         user, eds.settings.session_minutes, access.terms, format(verified.cert.serial_number, "x")
     )
-    note(request, action="eds.signin", target=user.id, target_org=user.org, org=user.org,
-         name=user.name, user=user.id, key=issued.key_id)  # fmt: skip
+    note(
+        request,
+        action="eds.signin",
+        target=user.id,
+        target_org=user.org,
+        org=user.org,
+        name=user.name,
+        user=user.id,
+        key=issued.key_id,
+    )
     signed = await eds.accounts.agreement(user.id)
     return web.json_response(
         {
@@ -197,8 +204,10 @@ async def _limit(request: web.Request, eds: Eds) -> None:
         pipe.expire(key, 120)
         count, _ = await pipe.execute()
     if int(count) > _CHALLENGES_PER_MINUTE:
-        raise RateLimited("too many sign-in attempts from this address; try again shortly",
-                          retry_after=int((minute + 1) * 60 - now) + 1)  # fmt: skip
+        raise RateLimited(
+            "too many sign-in attempts from this address; try again shortly",
+            retry_after=int((minute + 1) * 60 - now) + 1,
+        )
 
 
 # --- the terms, signed ----------------------------------------------------------------------
@@ -209,13 +218,15 @@ async def agreement(request: web.Request) -> web.Response:
     access = request.app[ACCESS]
     signed = await request.app[EDS].accounts.agreement(who.user) if who.user else {}
     current = signed.get("version") == access.terms.version
-    return web.json_response({
-        "version": access.terms.version,
-        "text": access.terms.text,
-        "data": b64(access.terms.text),
-        "ncalayer": request.app[EDS].settings.ncalayer_url,
-        "signed": {"at": signed["at"], "seq": int(signed["seq"])} if current else None,
-    })  # fmt: skip
+    return web.json_response(
+        {
+            "version": access.terms.version,
+            "text": access.terms.text,
+            "data": b64(access.terms.text),
+            "ncalayer": request.app[EDS].settings.ncalayer_url,
+            "signed": {"at": signed["at"], "seq": int(signed["seq"])} if current else None,
+        }
+    )
 
 
 @routes.post("/v1/eds/agreement")
@@ -294,8 +305,9 @@ async def signed_decision(request: web.Request) -> web.Response:
     signer = await eds.accounts.user_for(verified)
     if signer is None or signer.id != who.user:
         note(request, eds={**verified.to_json(), "reason": "not_this_user"})
-        raise Forbidden("the signing certificate is not bound to this operator",
-                        reason="not_this_user")  # fmt: skip
+        raise Forbidden(
+            "the signing certificate is not bound to this operator", reason="not_this_user"
+        )
     out: dict[str, Any]
     if decision == "approve":
         approved, credentials = await access.registrations.approve(reg_id, who.actor())
@@ -303,11 +315,19 @@ async def signed_decision(request: web.Request) -> web.Response:
     else:
         out = await access.registrations.reject(reg_id, reason, who.actor())
     seq = await access.journal.record(
-        who.actor(), "registration.signed", reg_id, reg["bin"],
+        who.actor(),
+        "registration.signed",
+        reg_id,
+        reg["bin"],
         **evidence(verified, cms, document, decision=decision),
-    )  # fmt: skip
-    note(request, action=f"registration.{decision}", target=reg_id, target_org=reg["bin"],
-         evidence=seq)  # fmt: skip
+    )
+    note(
+        request,
+        action=f"registration.{decision}",
+        target=reg_id,
+        target_org=reg["bin"],
+        evidence=seq,
+    )
     return web.json_response({**out, "evidence": seq})
 
 

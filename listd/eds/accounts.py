@@ -95,9 +95,10 @@ class EdsAccounts:
         """A short-lived key of the user; it has accepted the terms if the user signed
         the current text."""
         issued = await self.store.issue(
-            user.id, ttl_days=minutes / 1440, actor=Actor(user.name, user.org, user.role,
-                                                          user.id, via="eds"),
-        )  # fmt: skip
+            user.id,
+            ttl_days=minutes / 1440,
+            actor=Actor(user.name, user.org, user.role, user.id, via="eds"),
+        )
         fields: dict[Any, Any] = {"session": "eds", "cert_serial": serial}
         signed = await self.agreement(user.id)
         if signed.get("version") == terms.version:
@@ -110,15 +111,23 @@ class EdsAccounts:
         return cast(dict[str, str], await self.redis.hgetall(self.keys.eds_agreement(user_id)))
 
     async def sign_agreement(
-        self, user: User, key_id: str, terms: Terms, verified: Verified, cms: str,
+        self,
+        user: User,
+        key_id: str,
+        terms: Terms,
+        verified: Verified,
+        cms: str,
         actor: Actor,
-    ) -> tuple[str, int]:  # fmt: skip
+    ) -> tuple[str, int]:
         """Journal the signed terms as evidence; the calling key has accepted them."""
         at = now_iso()
         seq = await self.store.journal.record(
-            actor, "agreement.sign", user.id, user.org,
+            actor,
+            "agreement.sign",
+            user.id,
+            user.org,
             **evidence(verified, cms, terms.text, terms=terms.version),
-        )  # fmt: skip
+        )
         await self.redis.hset(
             self.keys.eds_agreement(user.id),
             mapping={"version": terms.version, "at": at, "seq": str(seq)},

@@ -59,8 +59,9 @@ class Signed:
         return the signed bytes. A CMS with attached content must match `data` if given."""
         if self.content is None:
             if data is None:
-                raise SignatureRefused("the signature is detached: the signed data is needed",
-                                       "bad_signature")  # fmt: skip
+                raise SignatureRefused(
+                    "the signature is detached: the signed data is needed", "bad_signature"
+                )
             content = data
         else:
             if data is not None and not hmac.compare_digest(self.content, data):
@@ -71,8 +72,9 @@ class Signed:
         if attrs.native:
             found: dict[str, Any] = {a["type"].native: a["values"] for a in attrs}
             if "message_digest" not in found or found.get("content_type") is None:
-                raise SignatureRefused("the signed attributes lack the content digest",
-                                       "bad_signature")  # fmt: skip
+                raise SignatureRefused(
+                    "the signed attributes lack the content digest", "bad_signature"
+                )
             if found["content_type"][0].native != "data":
                 raise SignatureRefused("the signed content is not plain data", "bad_signature")
             expected = found["message_digest"][0].native
@@ -100,8 +102,9 @@ def _check(
     try:
         if isinstance(key, rsa.RSAPublicKey):
             if info["signature_algorithm"].signature_algo != "rsassa_pkcs1v15":
-                raise SignatureRefused("only RSA PKCS#1 v1.5 signatures are accepted",
-                                       "unsupported_algorithm")  # fmt: skip
+                raise SignatureRefused(
+                    "only RSA PKCS#1 v1.5 signatures are accepted", "unsupported_algorithm"
+                )
             key.verify(signature, signed, padding.PKCS1v15(), algorithm)
         elif isinstance(key, ec.EllipticCurvePublicKey):
             key.verify(signature, signed, ec.ECDSA(algorithm))
@@ -143,8 +146,9 @@ def parse_cms(der: bytes) -> Signed:
         raise gost_refused()
     digest = digest_oid.native
     if digest not in _HASHES:
-        raise SignatureRefused(f"digest {digest} is not accepted (SHA-256 or stronger)",
-                               "unsupported_algorithm")  # fmt: skip
+        raise SignatureRefused(
+            f"digest {digest} is not accepted (SHA-256 or stronger)", "unsupported_algorithm"
+        )
     cert = _signer_cert(sid, certs)
     return Signed(cert, certs, content, digest, signed_at, signer)
 
@@ -163,5 +167,4 @@ def _signer_cert(sid: Any, certs: list[x509.Certificate]) -> x509.Certificate:
                 continue
             if ski.value.digest == sid.chosen.native:
                 return cert
-    raise SignatureRefused("the signature does not carry its signer's certificate",
-                           "bad_signature")  # fmt: skip
+    raise SignatureRefused("the signature does not carry its signer's certificate", "bad_signature")

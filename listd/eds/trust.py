@@ -98,8 +98,9 @@ class TrustStore:
             raise ConfigError(
                 f"no self-signed root certificate in LISTD_EDS_TRUST_DIR {settings.trust_dir}"
             )
-        log.info("eds trust loaded", anchors=len(store.anchors),
-                 intermediates=len(store.intermediates))  # fmt: skip
+        log.info(
+            "eds trust loaded", anchors=len(store.anchors), intermediates=len(store.intermediates)
+        )
         return store
 
     def chain(
@@ -116,10 +117,9 @@ class TrustStore:
                 if _issued_by(current, anchor) and _can_issue(anchor, at):
                     return [*path, anchor]
             issuer = next(
-                (c for c in pool if c not in path and _issued_by(current, c)
-                 and _can_issue(c, at)),
+                (c for c in pool if c not in path and _issued_by(current, c) and _can_issue(c, at)),
                 None,
-            )  # fmt: skip
+            )
             if issuer is None:
                 break
             path.append(issuer)
@@ -147,9 +147,12 @@ class TrustStore:
         return Verified(leaf, path, Subject.of(leaf), status)
 
     async def revocation(
-        self, cert: x509.Certificate, issuer: x509.Certificate, at: dt.datetime,
+        self,
+        cert: x509.Certificate,
+        issuer: x509.Certificate,
+        at: dt.datetime,
         fetch: Fetch | None,
-    ) -> str:  # fmt: skip
+    ) -> str:
         """ocsp or crl (good), or unknown if the policy accepts that; refuses if revoked."""
         if fetch is not None and self.settings.ocsp_timeout > 0:
             url = self.settings.ocsp_url or _ocsp_url(cert)
@@ -165,8 +168,10 @@ class TrustStore:
         if listed is False:
             return "crl"
         if self.settings.unknown_revocation == "accept":
-            log.warning("eds revocation unknown, accepted by setting",
-                        serial=format(cert.serial_number, "x"))  # fmt: skip
+            log.warning(
+                "eds revocation unknown, accepted by setting",
+                serial=format(cert.serial_number, "x"),
+            )
             return "unknown"
         raise SignatureRefused(
             "the certificate's revocation status could not be learnt (OCSP unreachable, "
@@ -202,8 +207,11 @@ class TrustStore:
                 cached = self._crls.get(path)
                 if cached is None or cached.mtime != mtime:
                     raw = path.read_bytes()
-                    crl = (x509.load_pem_x509_crl(raw) if raw.lstrip().startswith(b"-----")
-                           else x509.load_der_x509_crl(raw))  # fmt: skip
+                    crl = (
+                        x509.load_pem_x509_crl(raw)
+                        if raw.lstrip().startswith(b"-----")
+                        else x509.load_der_x509_crl(raw)
+                    )
                     cached = self._crls[path] = _Crl(mtime, crl)
             except (OSError, ValueError) as exc:
                 log.warning("eds crl file unreadable", path=str(path), error=str(exc))
@@ -222,8 +230,9 @@ def _certs(path: Path) -> list[x509.Certificate]:
         raise ConfigError(f"{path} is not a certificate (PEM or DER): {exc}") from exc
 
 
-def _verify_with(key: object, signature: bytes, data: bytes,
-                 algorithm: hashes.HashAlgorithm | None) -> bool:  # fmt: skip
+def _verify_with(
+    key: object, signature: bytes, data: bytes, algorithm: hashes.HashAlgorithm | None
+) -> bool:
     try:
         if isinstance(key, rsa.RSAPublicKey) and algorithm is not None:
             key.verify(signature, data, padding.PKCS1v15(), algorithm)

@@ -32,9 +32,14 @@ class Verifier:
     fetch: Fetch | None = None  # None: no OCSP (CRL files only)
 
     async def verify(
-        self, cms: bytes, data: bytes, purpose: Purpose, at: dt.datetime, *,
+        self,
+        cms: bytes,
+        data: bytes,
+        purpose: Purpose,
+        at: dt.datetime,
+        *,
         revocation: bool = True,
-    ) -> tuple[Verified, bytes]:  # fmt: skip
+    ) -> tuple[Verified, bytes]:
         """The verified signer and the signed bytes (which are `data`)."""
         signed = parse_cms(cms)
         content = signed.verify(data)

@@ -267,9 +267,12 @@ async def test_signed_approval_must_be_of_that_decision(eapi: Api, pki: Pki) -> 
     assert (await eapi.json("GET", f"/v1/registrations/{reg['id']}", op_key))["status"] == "pending"
     approve = await eapi.json("POST", f"{path}/document", op_key, json={"decision": "approve"})
     assert json.loads(approve["text"]) == {
-        "action": "registration.approve", "bin": BIN, "organisation": "АО «Банк Б»",
-        "reason": "", "registration": reg["id"],
-    }  # fmt: skip
+        "action": "registration.approve",
+        "bin": BIN,
+        "organisation": "АО «Банк Б»",
+        "reason": "",
+        "registration": reg["id"],
+    }
     cms = sign(alice.sign, approve["text"].encode())
     done = await eapi.json(
         "POST", f"{path}/decision", op_key, json={"decision": "approve", "cms": cms}

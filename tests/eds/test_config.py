@@ -14,14 +14,16 @@ from tests.eds.pki import Pki
 
 def test_off_by_default_and_read_from_the_environment(tmp_path: Path) -> None:
     assert not Settings.from_env({"LISTD_STATE_DIR": str(tmp_path)}).eds.enabled
-    eds = Settings.from_env({
-        "LISTD_STATE_DIR": str(tmp_path),
-        "LISTD_EDS_TRUST_DIR": str(tmp_path / "nca"),
-        "LISTD_EDS_UNKNOWN_REVOCATION": "accept",
-        "LISTD_EDS_OCSP_TIMEOUT": "0",
-        "LISTD_EDS_SESSION_MINUTES": "480",
-        "LISTD_EDS_NCALAYER_URL": "ws://127.0.0.1:8765/",
-    }).eds  # fmt: skip
+    eds = Settings.from_env(
+        {
+            "LISTD_STATE_DIR": str(tmp_path),
+            "LISTD_EDS_TRUST_DIR": str(tmp_path / "nca"),
+            "LISTD_EDS_UNKNOWN_REVOCATION": "accept",
+            "LISTD_EDS_OCSP_TIMEOUT": "0",
+            "LISTD_EDS_SESSION_MINUTES": "480",
+            "LISTD_EDS_NCALAYER_URL": "ws://127.0.0.1:8765/",
+        }
+    ).eds
     assert eds.enabled and eds.trust_dir == tmp_path / "nca"
     assert (eds.unknown_revocation, eds.ocsp_timeout, eds.session_minutes) == ("accept", 0, 480)
     assert eds.ncalayer_url == "ws://127.0.0.1:8765/"
