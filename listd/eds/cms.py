@@ -95,10 +95,12 @@ def _check(
     sig_oid = info["signature_algorithm"]["algorithm"].dotted
     if is_gost(sig_oid):
         raise gost_refused()
+    if is_gost(cert.public_key_algorithm_oid.dotted_string):
+        raise gost_refused()
     try:
         key = cert.public_key()
     except UnsupportedAlgorithm:
-        raise gost_refused() from None
+        raise SignatureRefused("this key type is not supported", "unsupported_algorithm") from None
     try:
         if isinstance(key, rsa.RSAPublicKey):
             if info["signature_algorithm"].signature_algo != "rsassa_pkcs1v15":

@@ -277,13 +277,13 @@ def _can_issue(cert: x509.Certificate, at: dt.datetime) -> bool:
 
 
 def _check_alg(cert: x509.Certificate) -> None:
-    oid = cert.signature_algorithm_oid.dotted_string
-    if is_gost(oid):
+    oids = (cert.signature_algorithm_oid, cert.public_key_algorithm_oid)
+    if any(is_gost(oid.dotted_string) for oid in oids):
         raise gost_refused()
     try:
         cert.public_key()
     except UnsupportedAlgorithm:
-        raise gost_refused() from None
+        raise SignatureRefused("this key type is not supported", "unsupported_algorithm") from None
 
 
 def _check_time(cert: x509.Certificate, at: dt.datetime) -> None:

@@ -6,13 +6,19 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import warnings
 from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.utils import CryptographyDeprecationWarning
 
 from listd.eds.cms import parse_cms
 from listd.eds.errors import SignatureRefused
 from listd.eds.trust import Fetch, Purpose, TrustStore, Verified
 
 __all__ = ["SignatureRefused", "Verifier", "decode"]
+
+_UNREADABLE = (ValueError, TypeError, KeyError, x509.InvalidVersion, CryptographyDeprecationWarning)
 
 
 def decode(value: str) -> bytes:
@@ -41,9 +47,20 @@ class Verifier:
         revocation: bool = True,
     ) -> tuple[Verified, bytes]:
         """The verified signer and the signed bytes (which are `data`)."""
-        signed = parse_cms(cms)
-        content = signed.verify(data)
-        verified = await self.trust.check(
-            signed.signer, signed.certificates, purpose, at, self.fetch, revocation=revocation
-        )
+        try:
+            with warnings.catch_warnings():
+                # A certificate cryptography only warns about (a negative serial...) is
+                # refused here rather than accepted with a note in a log.
+                warnings.simplefilter("error", CryptographyDeprecationWarning)
+                signed = parse_cms(cms)
+                content = signed.verify(data)
+            verified = await self.trust.check(
+                signed.signer, signed.certificates, purpose, at, self.fetch, revocation=revocation
+            )
+        except _UNREADABLE as exc:
+            # Damaged DER is found lazily, anywhere from parsing to the chain: a refusal,
+            # never a server error.
+            raise SignatureRefused(
+                f"not a readable CMS signature: {str(exc).splitlines()[0][:200]}", "bad_signature"
+            ) from None
         return verified, content

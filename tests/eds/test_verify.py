@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import random
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -132,3 +134,38 @@ async def test_a_kazakh_gost_signature_is_refused_with_a_message(pki: Pki, tmp_p
         await Verifier(store(pki, tmp_path)).verify(decode(gost), DATA, Purpose.AUTH, NOW)
     assert caught.value.reason == "gost_unsupported"
     assert "GOST keys are not supported yet" in caught.value.message
+
+
+async def test_damaged_signatures_are_refused_never_crash(pki: Pki, tmp_path: Path) -> None:
+    # Bytes flipped, cut or inserted anywhere in a real signature: asn1crypto and
+    # cryptography find the damage lazily, at any step; each must end in a refusal.
+    verifier = Verifier(store(pki, tmp_path))
+    good = decode(sign(pki.people["alice"].auth, DATA, chain=[pki.ca]))
+    rnd = random.Random(1)
+    outcomes: Counter[str] = Counter()
+    for _ in range(1500):
+        damaged = bytearray(good)
+        for _ in range(rnd.randint(1, 4)):
+            at = rnd.randrange(len(damaged))
+            roll = rnd.random()
+            if roll < 0.6:
+                damaged[at] = rnd.randrange(256)
+            elif roll < 0.8:
+                del damaged[at : at + rnd.randint(1, 20)]
+            else:
+                damaged[at:at] = rnd.randbytes(rnd.randint(1, 5))
+        try:
+            await verifier.verify(bytes(damaged), DATA, Purpose.AUTH, NOW)
+            outcomes["accepted"] += 1  # the damage hit bytes nothing relies on
+        except SignatureRefused as exc:
+            outcomes[exc.reason] += 1
+    assert set(outcomes) <= {
+        "accepted",
+        "bad_signature",
+        "untrusted",
+        "wrong_content",
+        "unsupported_algorithm",
+        "gost_unsupported",
+        "wrong_key",
+    }
+    assert outcomes["bad_signature"] > 1000
