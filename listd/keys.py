@@ -333,3 +333,22 @@ class Keys:
         cancelled). A request admitted from an API process's cache is confirmed against
         it inside its journal append."""
         return f"{self._p}:access:epoch"
+
+    # --- digital signatures (listd.eds) ---------------------------------------------------
+    def eds_users(self) -> str:
+        """HASH: JSON [BIN, IIN] of an NCA certificate -> user id. Never expires."""
+        return f"{self._p}:eds:users"
+
+    def eds_challenge(self, nonce: str) -> str:
+        """STRING with TTL (LISTD_EDS_CHALLENGE_SECONDS): a sign-in challenge's text;
+        deleted when a sign-in uses it (single use)."""
+        return f"{self._p}:eds:challenge:{nonce}"
+
+    def eds_agreement(self, user_id: str) -> str:
+        """HASH: the terms the user signed with a SIGN key: version, at, seq (the journal
+        entry holding the signature as evidence). Never expires."""
+        return f"{self._p}:eds:agreement:{user_id}"
+
+    def eds_rate(self, ip: str, window: int) -> str:
+        """STRING (INCR), TTL two minutes: EDS challenges asked from `ip` in minute `window`."""
+        return f"{self._p}:eds:rate:{ip}:{window}"

@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from listd.eds.config import EdsSettings
 from listd.errors import ConfigError
 from listd.scrapers import KINDS
 
@@ -265,6 +266,7 @@ class Settings:
     journal_key_file: Path | None = None
     journal_checkpoint_seconds: float = 60.0  # a signed checkpoint at least this often
     journal_checkpoint_entries: int = 10_000  # or after this many entries, if sooner
+    eds: EdsSettings = field(default_factory=EdsSettings)  # LISTD_EDS_*: digital signatures
 
     @property
     def journal_key_path(self) -> Path:
@@ -291,6 +293,7 @@ class Settings:
             log_format=env.get("LISTD_LOG_FORMAT", "auto"),
             delta_retention=_positive_int(env, "LISTD_DELTA_RETENTION", 1_000_000),
             **_access_settings(env),
+            eds=EdsSettings.from_env(env),
         )
 
     def source(self, name: str) -> SourceConfig:

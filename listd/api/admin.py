@@ -200,6 +200,9 @@ async def accept_agreement(request: web.Request) -> web.Response:
     if who.via == "cert":
         at = await access.store.accept_cert_agreement(who.user, access.terms.version, who.actor())
     else:
+        if (await access.store.record(who.key_id)).get("session") == "eds":
+            # A digital-signature sign-in accepts the terms by signing them, not by a click.
+            raise Forbidden("sign the terms with your EDS: POST /v1/eds/agreement")
         at = await access.store.accept_agreement(
             who.key_id, access.terms.version, actor=who.actor()
         )

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from listd import __version__
-from listd.api import admin, registrations
+from listd.api import admin, eds_routes, registrations
 from listd.api import routes as api_routes
 from listd.api.schemas import schemas
 from listd.blocking import routes as blocking_routes
@@ -75,6 +75,7 @@ TABLES: tuple[Routes, ...] = (
     console_api.routes,
     registrations.routes,
     admin.routes,
+    eds_routes.routes,
     blocking_routes.routes,
 )
 

@@ -34,7 +34,7 @@ class _Ctx:
 
 
 @asynccontextmanager
-async def _open(settings: Settings, writes: bool = True) -> AsyncIterator[_Ctx]:
+async def open_context(settings: Settings, writes: bool = True) -> AsyncIterator[_Ctx]:
     # What the command journals is sealed with the journal key (created if this is the
     # first start); reading and verifying never create one.
     path = settings.journal_key_path
@@ -51,7 +51,7 @@ async def _open(settings: Settings, writes: bool = True) -> AsyncIterator[_Ctx]:
         )
 
 
-def _print(value: Any) -> None:
+def print_json(value: Any) -> None:
     print(json.dumps(value, ensure_ascii=False, sort_keys=True))
 
 
@@ -61,26 +61,26 @@ def _note(message: str) -> None:
 
 # --- users ----------------------------------------------------------------------------------
 async def cmd_users_create(settings: Settings, args: argparse.Namespace) -> int:
-    async with _open(settings) as c:
+    async with open_context(settings) as c:
         user = await c.store.create_user(
             args.name, args.org, args.role, cert_subject=args.cert_subject, actor=c.actor
         )
-    _print(user.to_json())
+    print_json(user.to_json())
     return 0
 
 
 async def cmd_users_list(settings: Settings, args: argparse.Namespace) -> int:
-    async with _open(settings) as c:
+    async with open_context(settings) as c:
         for user in await c.store.users(args.org):
-            _print(user.to_json())
+            print_json(user.to_json())
     return 0
 
 
 async def cmd_users_status(settings: Settings, args: argparse.Namespace) -> int:
     status = "blocked" if args.users_command == "block" else "active"
-    async with _open(settings) as c:
+    async with open_context(settings) as c:
         user = await c.store.set_user_status(args.user, status, args.reason or "", c.actor)
-    _print(user.to_json())
+    print_json(user.to_json())
     return 0
 
 
@@ -89,7 +89,7 @@ async def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
     if bool(args.user) == bool(args.name) or (args.name and not args.role):
         _note("listd: give --user ID, or --name NAME --role ROLE [--org ORG]")
         return 2
-    async with _open(settings) as c:
+    async with open_context(settings) as c:
         options: dict[str, Any] = {
             "ttl_days": args.expires_days,
             "rate_limit": args.rate_limit,
@@ -106,14 +106,14 @@ async def cmd_keys_create(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def cmd_keys_list(settings: Settings, args: argparse.Namespace) -> int:
-    async with _open(settings) as c:
+    async with open_context(settings) as c:
         for key in await c.store.list_keys(args.user, args.org):
-            _print(key)
+            print_json(key)
     return 0
 
 
 async def cmd_keys_rotate(settings: Settings, args: argparse.Namespace) -> int:
-    async with _open(settings) as c:
+    async with open_context(settings) as c:
         new, old_expires = await c.store.rotate(args.key_id, args.overlap_hours, c.actor)
     print(new.secret)
     _note(f"new key_id {new.key_id}; {args.key_id} keeps working until {old_expires}")
@@ -122,52 +122,52 @@ async def cmd_keys_rotate(settings: Settings, args: argparse.Namespace) -> int:
 
 async def cmd_keys_status(settings: Settings, args: argparse.Namespace) -> int:
     status = "blocked" if args.keys_command == "block" else "active"
-    async with _open(settings) as c:
-        _print(await c.store.set_key_status(args.key_id, status, args.reason or "", c.actor))
+    async with open_context(settings) as c:
+        print_json(await c.store.set_key_status(args.key_id, status, args.reason or "", c.actor))
     return 0
 
 
 # --- registrations --------------------------------------------------------------------------
 async def cmd_registrations(settings: Settings, args: argparse.Namespace) -> int:
-    async with _open(settings) as c:
+    async with open_context(settings) as c:
         command = args.registrations_command
         if command == "list":
             for reg in await c.registrations.find(args.status, args.overdue):
-                _print(reg)
+                print_json(reg)
         elif command == "show":
-            _print(await c.registrations.get(args.id))
+            print_json(await c.registrations.get(args.id))
         elif command == "approve":
             reg, credentials = await c.registrations.approve(args.id, c.actor)
-            _print({"registration": reg, "credentials": credentials})
+            print_json({"registration": reg, "credentials": credentials})
             _note("the keys above are shown once: hand them over by a secure channel")
         else:
-            _print(await c.registrations.reject(args.id, args.reason, c.actor))
+            print_json(await c.registrations.reject(args.id, args.reason, c.actor))
     return 0
 
 
 # --- maintenance ----------------------------------------------------------------------------
 async def cmd_maintenance(settings: Settings, args: argparse.Namespace) -> int:
-    async with _open(settings) as c:
+    async with open_context(settings) as c:
         command = args.maintenance_command
         if command == "announce":
             now = dt.datetime.now(dt.UTC).timestamp()
             start = parse_epoch(args.start, "start") if args.start else now
             end = parse_epoch(args.end, "end")
-            _print(await c.maintenance.announce(start, end, args.reason, c.actor))
+            print_json(await c.maintenance.announce(start, end, args.reason, c.actor))
         elif command == "cancel":
             await c.maintenance.cancel(args.id, c.actor)
-            _print({"cancelled": args.id})
+            print_json({"cancelled": args.id})
         else:
             for window in await c.maintenance.windows():
-                _print(window)
+                print_json(window)
     return 0
 
 
 # --- the journal ----------------------------------------------------------------------------
 async def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
-    async with _open(settings, writes=False) as c:
+    async with open_context(settings, writes=False) as c:
         verdict = await c.journal.verify()
-    _print(verdict.to_json())
+    print_json(verdict.to_json())
     if not verdict.ok:
         _note(f"listd: journal broken at entry {verdict.seq}: {verdict.problem}")
         return 1
@@ -180,14 +180,14 @@ async def cmd_audit_verify(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_audit_export(settings: Settings, args: argparse.Namespace) -> int:
     start = parse_time(args.start, "from") if args.start else None
     end = parse_time(args.end, "to") if args.end else None
-    async with _open(settings, writes=False) as c:
+    async with open_context(settings, writes=False) as c:
         async for entry in c.journal.entries(start, end, args.org):
-            _print(entry.to_json())
+            print_json(entry.to_json())
     return 0
 
 
 async def cmd_audit_archive(settings: Settings, args: argparse.Namespace) -> int:
-    async with _open(settings, writes=False) as c:
+    async with open_context(settings, writes=False) as c:
         written = await c.journal.archive(settings.journal_archive_at, everything=args.all)
     for path in written:
         print(path)

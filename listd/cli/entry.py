@@ -15,7 +15,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from listd import __version__, logs
-from listd.cli import access
+from listd.cli import access, eds
 from listd.cli.lists import cmd_deltas, cmd_held, cmd_sources, cmd_sync
 from listd.cli.screen import cmd_screen
 from listd.connection import open_redis
@@ -113,6 +113,7 @@ def parser() -> argparse.ArgumentParser:
     sources.add_argument("--json", action="store_true")
     sources.set_defaults(func=cmd_sources)
     access.add_commands(sub)
+    eds.add_commands(sub)
     return p
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from listd.console import api as console_api
+from listd.http.state import SETTINGS
 from listd.http.table import Handler, error_body
 
 STATIC = (Path(__file__).parent / "static").resolve()
@@ -83,6 +84,13 @@ async def console_files(request: web.Request, handler: Handler) -> web.StreamRes
     if found is None:
         return error_body(404, "not_found", f"no console file {path!r}")
     headers = dict(HEADERS)
+    eds = request.app[SETTINGS].eds
+    if eds.enabled:
+        # The one other place the page may talk to: NCALayer, on the officer's computer.
+        csp = headers["Content-Security-Policy"]
+        headers["Content-Security-Policy"] = csp.replace(
+            "connect-src 'self'", f"connect-src 'self' {eds.ncalayer_url}"
+        )
     if found.suffix in _TYPES:
         headers["Content-Type"] = _TYPES[found.suffix] + (
             "; charset=utf-8" if found.suffix != ".svg" else ""

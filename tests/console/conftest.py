@@ -149,8 +149,8 @@ MakeConsole = Callable[..., Awaitable[Console]]
 async def make_console(redis: Redis, settings: Settings) -> AsyncIterator[MakeConsole]:
     servers: list[TestServer] = []
 
-    async def make(*, dispatch: bool = False) -> Console:
-        s = console_settings(settings)
+    async def make(*, dispatch: bool = False, **changes: Any) -> Console:
+        s = replace(console_settings(settings), **changes)
         store = Store(redis, Keys(s.key_prefix))
         syncer = Syncer(s, store)
         for name, path in (("un", un_file(FIRST_UN)), ("kz-afm-tf", KZ)):

@@ -24,6 +24,7 @@ export function setKey(key) {
 
 export function forgetKey() {
   sessionStorage.removeItem(KEY);
+  sessionStorage.removeItem("listd.via"); // how the key was got (eds.js)
 }
 
 function headers(extra) {

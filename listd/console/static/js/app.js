@@ -3,6 +3,7 @@
 import { ApiError, forgetKey, get, getKey, onAuthProblem, post, setKey } from "./api.js";
 import { LANGUAGES, chosen, lang, load, t, translateStatic, tv } from "./i18n.js";
 import { field, h, heading, problem } from "./ui.js";
+import { isEdsSession, markEdsSession, renderSignedTerms, signInSection } from "./eds.js";
 import * as screen from "./pages/screen.js";
 import * as lists from "./pages/lists.js";
 import * as changes from "./pages/changes.js";
@@ -170,12 +171,26 @@ function renderSignIn(root, error) {
       input.focus();
     }
   });
-  root.replaceChildren(heading(t("signin.title")), h("p", { class: "lead", text: t("signin.intro") }), form);
+  const eds = signInSection(async (key, agreementRequired) => {
+    setKey(key);
+    markEdsSession();
+    if (agreementRequired) return renderTerms(root);
+    state.who = await get("/v1/whoami");
+    navigate(home());
+  });
+  root.replaceChildren(heading(t("signin.title")), h("p", { class: "lead", text: t("signin.intro") }), form, eds);
   input.focus();
 }
 
 async function renderTerms(root, known) {
   renderNav();
+  if (isEdsSession()) {
+    // Signed in with the EDS: the terms are signed with it too, not ticked.
+    return renderSignedTerms(root, heading(t("terms.title")), async () => {
+      state.who = await get("/v1/whoami");
+      navigate(home());
+    });
+  }
   const terms = known || (await get("/v1/agreement"));
   const box = h("input", { type: "checkbox", required: true });
   const status = h("div", { class: "status-area" });
