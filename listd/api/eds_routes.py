@@ -20,10 +20,10 @@ import aiohttp
 from aiohttp import web
 
 from listd.access import ROLES
+from listd.access.eds import EdsAccounts, b64, check_iin, evidence
 from listd.api.middleware import ACCESS
 from listd.api.schemas import form
 from listd.eds import EdsSettings, Purpose, SignatureRefused, TrustStore, Verified, Verifier
-from listd.eds.accounts import EdsAccounts, b64, check_iin, evidence
 from listd.eds.verify import decode
 from listd.errors import BadRequest, Blocked, Forbidden, NotFound, RateLimited
 from listd.http import body as v

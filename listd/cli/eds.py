@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from listd.access.eds import EdsAccounts
 from listd.cli.access import open_context, print_json
 from listd.eds import TrustStore, Verifier
-from listd.eds.accounts import EdsAccounts
 from listd.eds.evidence import carries_signature, check_entry
 from listd.errors import BadRequest, ConfigError
 from listd.settings import Settings

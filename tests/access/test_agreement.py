@@ -33,7 +33,12 @@ async def test_a_new_key_can_only_accept_the_terms(api: Api) -> None:
     key = await api.key("screener", agree=False)
     table = operations(api)
     exempt = sorted(r for r, op in table.items() if op.exempt)
-    assert exempt == [("GET", "/v1/agreement"), ("POST", "/v1/agreement")]
+    assert exempt == [
+        ("GET", "/v1/agreement"),
+        ("GET", "/v1/eds/agreement"),  # the terms signed with a digital signature
+        ("POST", "/v1/agreement"),
+        ("POST", "/v1/eds/agreement"),
+    ]
     gated = [
         r for r in every_route(api)
         if not (table[r].public or table[r].exempt or table[r].anonymous)

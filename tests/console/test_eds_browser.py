@@ -17,8 +17,8 @@ from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
 
 from listd.access import KeyStore
+from listd.access.eds import EdsAccounts
 from listd.eds import EdsSettings
-from listd.eds.accounts import EdsAccounts
 from listd.keys import Keys
 from tests.console.conftest import MakeConsole, expect
 from tests.eds.pki import BIN, Person, make_pki, sign

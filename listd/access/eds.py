@@ -20,7 +20,8 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from listd.access import SYSTEM, IssuedKey, KeyStore, Terms, User, hash_key
+from listd.access.keys import SYSTEM, IssuedKey, KeyStore, User, hash_key
+from listd.access.terms import Terms
 from listd.audit import Actor
 from listd.eds.trust import Verified
 from listd.errors import BadRequest, Conflict
