@@ -200,6 +200,17 @@ def entity_from_dict(data: dict[str, Any]) -> Entity:
     )
 
 
+def document_key(number: str) -> str:
+    """Normalised document number used for exact identifier look-ups."""
+    return "".join(ch for ch in number.upper() if ch.isalnum())
+
+
+def document_keys(entity: Entity) -> list[str]:
+    """The distinct non-empty `document_key`s of an entity's documents, in order."""
+    keys = (document_key(doc.number) for doc in entity.documents)
+    return list(dict.fromkeys(k for k in keys if k))
+
+
 def entity_to_json(entity: Entity) -> bytes:
     return canonical_json(entity.to_dict())
 

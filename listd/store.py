@@ -16,7 +16,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -28,7 +28,13 @@ from listd.errors import Conflict, Gone, SyncInProgress
 from listd.keys import Keys
 from listd.lease import LEADER, LeaseLost, holder_dead
 from listd.logs import get_logger
-from listd.model import Entity, entity_from_json, entity_to_json
+from listd.model import (
+    Entity,
+    document_key,
+    document_keys,
+    entity_from_json,
+    entity_to_json,
+)
 
 log = get_logger(__name__)
 
@@ -121,11 +127,6 @@ def age_minutes(iso: str | None, now: float | None = None) -> float | None:
     except ValueError:
         return None
     return ((time.time() if now is None else now) - then) / 60
-
-
-def document_key(number: str) -> str:
-    """Normalised document number used for exact identifier look-ups."""
-    return "".join(ch for ch in number.upper() if ch.isalnum())
 
 
 def snapshot_hash(hashes: dict[str, str]) -> str:
@@ -320,46 +321,79 @@ class Store:
         """Write a complete new version keyspace for `source`. Not yet visible to readers.
 
         `hashes` and `encoded` (entity JSON), when the caller has them, spare computing
-        them again here, on the event loop."""
+        them again here."""
+        documents: dict[str, list[str]] = {}
+        seen: set[str] = set()
+
+        def rows() -> Iterator[tuple[str, bytes, str]]:
+            for entity in entities:
+                if entity.id in seen:
+                    raise Conflict(f"duplicate entity id {entity.id} in {source} snapshot")
+                seen.add(entity.id)
+                known = encoded.get(entity.id) if encoded else None
+                body = known if known is not None else entity_to_json(entity)
+                digest = (hashes or {}).get(entity.id) or entity.content_hash()
+                for key in document_keys(entity):
+                    documents.setdefault(key, []).append(entity.id)
+                yield entity.id, body, digest
+
+        return await self._write(source, rows(), documents, published, None)
+
+    async def write_encoded(
+        self,
+        source: str,
+        encoded: Mapping[str, bytes],
+        hashes: Mapping[str, str],
+        documents: Mapping[str, Sequence[str]],
+        *,
+        published: str | None = None,
+        content_hash: str | None = None,
+    ) -> Snapshot:
+        """`write_snapshot` from what a sync's parse produced: entity id -> entity JSON,
+        id -> content hash (the same ids), and document key -> ids. No Entity is needed,
+        so a list encoded in a child process is stored without being rebuilt here.
+        `content_hash` is `snapshot_hash(hashes)` when the caller has it already."""
+        rows = ((i, body, hashes[i]) for i, body in encoded.items())
+        return await self._write(source, rows, documents, published, content_hash)
+
+    async def _write(
+        self,
+        source: str,
+        rows: Iterable[tuple[str, bytes, str]],
+        documents: Mapping[str, Sequence[str]],
+        published: str | None,
+        content_hash: str | None,
+    ) -> Snapshot:
+        """Write (id, entity JSON, content hash) rows, then `documents` (complete once the
+        rows are consumed) and the version's metadata, as a new version keyspace."""
         number = await self.redis.incr(self.keys.version_counter(source))
         version = str(number)
         await self.redis.zadd(self.keys.versions(source), {version: number})
         k_ent = self.keys.snap_entities(source, version)
         k_hash = self.keys.snap_hashes(source, version)
         k_docs = self.keys.snap_documents(source, version)
-        documents: dict[str, list[str]] = {}
         all_hashes: dict[str, str] = {}
-        batch: list[Entity] = []
+        batch: list[tuple[str, bytes, str]] = []
 
         async def flush() -> None:
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.hset(k_ent, mapping={e.id: json_of(e) for e in batch})
-                pipe.hset(k_hash, mapping={e.id: all_hashes[e.id] for e in batch})
+                pipe.hset(k_ent, mapping={i: body for i, body, _ in batch})
+                pipe.hset(k_hash, mapping={i: digest for i, _, digest in batch})
                 await pipe.execute()
             batch.clear()
 
-        def json_of(entity: Entity) -> bytes:
-            known = encoded.get(entity.id) if encoded else None
-            return known if known is not None else entity_to_json(entity)
-
-        for entity in entities:
-            if entity.id in all_hashes:
-                raise Conflict(f"duplicate entity id {entity.id} in {source} snapshot")
-            all_hashes[entity.id] = (hashes or {}).get(entity.id) or entity.content_hash()
-            for doc in entity.documents:
-                key = document_key(doc.number)
-                if key:
-                    ids = documents.setdefault(key, [])
-                    if entity.id not in ids:
-                        ids.append(entity.id)
-            batch.append(entity)
+        for row in rows:
+            all_hashes[row[0]] = row[2]
+            batch.append(row)
             if len(batch) >= _CHUNK:
                 await flush()
         if batch:
             await flush()
         if documents:
-            await self.redis.hset(k_docs, mapping={k: json.dumps(v) for k, v in documents.items()})
-        content_hash = snapshot_hash(all_hashes)
+            mapping = {k: json.dumps(list(v)) for k, v in documents.items()}
+            await self.redis.hset(k_docs, mapping=cast(dict[Any, Any], mapping))
+        if content_hash is None:
+            content_hash = await asyncio.to_thread(snapshot_hash, all_hashes)
         meta: dict[Any, Any] = {
             "version": version,
             "entities": len(all_hashes),

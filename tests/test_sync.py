@@ -339,7 +339,17 @@ async def test_a_large_document_is_checked_in_a_child_process(
     monkeypatch.setattr("listd.sync.ISOLATE_BYTES", 0)
     un = scraper("un")
     parsed = process(un, NEWEST.read_bytes(), "un")
-    assert len(parsed.entities) == 1009 and parsed.phases["validate"] > 0
+    assert parsed.count == 1009 and parsed.phases["validate"] > 0
+    # Parsed in a child too: no Entity built here, and the very records the store would
+    # get from a parse in this process, in the same order.
+    assert parsed.entities == [] and parsed.phases["parse"] > 0
+    monkeypatch.setattr("listd.sync.ISOLATE_BYTES", 1 << 40)
+    here = process(un, NEWEST.read_bytes(), "un")
+    assert len(here.entities) == 1009
+    assert list(parsed.encoded.items()) == list(here.encoded.items())
+    assert (parsed.hashes, parsed.documents) == (here.hashes, here.documents)
+    assert (parsed.content_hash, parsed.published) == (here.content_hash, here.published)
+    monkeypatch.setattr("listd.sync.ISOLATE_BYTES", 0)
     bad = NEWEST.read_bytes().replace(b"<LISTED_ON>2012-10-18<", b"<LISTED_ON>18 Oct 2012<", 1)
     with pytest.raises(ValidationFailed) as caught:
         process(un, bad, "un")
@@ -348,6 +358,20 @@ async def test_a_large_document_is_checked_in_a_child_process(
     assert caught.value.detail["record"] == "QDi.312" and caught.value.detail["line"] > 0
     with pytest.raises(ValidationFailed, match="not well-formed"):
         process(un, NEWEST.read_bytes()[:100_000], "un")
+
+
+async def test_a_record_the_parsing_child_refuses_is_refused_with_its_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Valid against the XSD (which has no uniqueness rule), refused by the parse, which
+    # runs in the child: its reason must cross the process boundary intact.
+    monkeypatch.setattr("listd.sync.ISOLATE_BYTES", 0)
+    raw = NEWEST.read_bytes()
+    start = raw.index(b"<INDIVIDUAL>")
+    record = raw[start : raw.index(b"</INDIVIDUAL>", start) + len(b"</INDIVIDUAL>")]
+    twice = raw[:start] + record + record + raw[start + len(record) :]
+    with pytest.raises(ValidationFailed, match="occurs twice in the document"):
+        process(scraper("un"), twice, "un")
 
 
 async def test_many_deltas_are_staged_and_published_in_order(

@@ -18,10 +18,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-import xmlschema
 from lxml import etree
+
+if TYPE_CHECKING:
+    import xmlschema
 
 from listd.errors import ValidationFailed
 from listd.model import (
@@ -423,6 +425,8 @@ def _head(raw: bytes, size: int) -> bytes:
 def _schema(fmt: Format) -> xmlschema.XMLSchema:
     # Package data next to this module (package-data "scrapers/schemas/*.xsd"). Not
     # importlib.resources.files(): see un._schema (editable installs on Python 3.11).
+    import xmlschema  # here: 0.2 s to import, wanted only to explain a refusal
+
     xsd = Path(__file__).with_name("schemas") / SCHEMA_FILES[fmt]
     return xmlschema.XMLSchema(io.BytesIO(xsd.read_bytes()), allow="none")
 

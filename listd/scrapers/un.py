@@ -11,10 +11,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import xmlschema
 from lxml import etree
+
+if TYPE_CHECKING:
+    import xmlschema
 
 from listd.errors import ValidationFailed
 from listd.model import Address, BirthDate, Document, Entity, Name, Place, Quality, Schema
@@ -150,6 +152,8 @@ def records(raw: bytes) -> Iterator[Entity]:
 
 @cache
 def _schema() -> xmlschema.XMLSchema:
+    import xmlschema  # here: 0.2 s to import, wanted only to explain a refusal (ofac._schema)
+
     # Package data next to this module (listed in pyproject's package-data). Not
     # importlib.resources.files(): on Python 3.11 it raises NotADirectoryError when listd is
     # imported through a setuptools editable finder that maps it as a namespace package.
