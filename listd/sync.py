@@ -12,6 +12,7 @@ import concurrent.futures
 import contextlib
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -42,6 +43,9 @@ _HTML = frozenset({"text/html", "application/xhtml+xml"})
 # SDN_ENHANCED.XML): its whole-document tree never enters the daemon. Smaller lists (the UN's
 # 2 MB) are checked in the worker thread, sparing a process start.
 ISOLATE_BYTES = 16 * 1024 * 1024
+# Processes sharing the parse of such a list (each takes every n-th record), next to the
+# check's: on 2 cores, 2 of them finish an SDN.XML-size list about when the check does.
+PARSE_PROCESSES = max(1, min(4, (os.cpu_count() or 1)))
 CHECK_TIMEOUT_S = 900  # libxml2 checks 110 MB in seconds; a stuck child must not hold the lock
 _HTML_KINDS = frozenset({"un-html"})  # sources whose list is an HTML page
 _HTML_START = (b"<!doctype html", b"<html")
@@ -176,7 +180,7 @@ def process(scr: Scraper, raw: bytes, source: str | None = None) -> Parsed:
     records: encode.Encoded | None = None
     try:
         if isolate and scr is scraper(scr.kind):
-            records = encode.apart(scr.kind, raw, source or scr.kind)
+            records = encode.apart(scr.kind, raw, source or scr.kind, PARSE_PROCESSES)
         else:
             records = encode.in_process(scr, raw, source)
     except ValidationFailed as exc:

@@ -333,10 +333,12 @@ async def test_a_new_date_alone_is_recognised_without_parsing(
         await syncer.sync("un", raw=raw)
 
 
+@pytest.mark.parametrize("parts", [1, 3])
 async def test_a_large_document_is_checked_in_a_child_process(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, parts: int
 ) -> None:
     monkeypatch.setattr("listd.sync.ISOLATE_BYTES", 0)
+    monkeypatch.setattr("listd.sync.PARSE_PROCESSES", parts)
     un = scraper("un")
     parsed = process(un, NEWEST.read_bytes(), "un")
     assert parsed.count == 1009 and parsed.phases["validate"] > 0
@@ -360,12 +362,15 @@ async def test_a_large_document_is_checked_in_a_child_process(
         process(un, NEWEST.read_bytes()[:100_000], "un")
 
 
+@pytest.mark.parametrize("parts", [1, 2])
 async def test_a_record_the_parsing_child_refuses_is_refused_with_its_reason(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, parts: int
 ) -> None:
     # Valid against the XSD (which has no uniqueness rule), refused by the parse, which
-    # runs in the child: its reason must cross the process boundary intact.
+    # runs in the child (with 2, the two copies go to different children): its reason
+    # must cross the process boundary intact.
     monkeypatch.setattr("listd.sync.ISOLATE_BYTES", 0)
+    monkeypatch.setattr("listd.sync.PARSE_PROCESSES", parts)
     raw = NEWEST.read_bytes()
     start = raw.index(b"<INDIVIDUAL>")
     record = raw[start : raw.index(b"</INDIVIDUAL>", start) + len(b"</INDIVIDUAL>")]

@@ -298,14 +298,23 @@ def date_span(raw: bytes) -> tuple[int, int] | None:
 
 def records(raw: bytes) -> Iterator[Entity]:
     """`parse` in bounded memory (one record at a time), for a document `validate_fast` accepted."""
+    return records_part(raw, 0, 1)
+
+
+def records_part(raw: bytes, part: int, parts: int) -> Iterator[Entity]:
+    """`records` of every `parts`-th record from record `part` on (counting from 0), so that
+    `parts` processes can share a document's parse; the others are skipped unread."""
     if raw.startswith(ZIP_MAGIC):
         raw = _unzip(raw)
     _refuse_html(raw)
     fmt = FORMATS.get(etree.QName(root_tag(raw)).localname)
+    number = -1
     if fmt == "sdn":
         for el in iter_records(raw, ("{*}sdnEntry",)):
             if el.getparent() is el.getroottree().getroot():
-                yield _sdn_entry(el)
+                number += 1
+                if number % parts == part:
+                    yield _sdn_entry(el)
         return
     refs: _References | None = None
     for el in iter_records(raw, ("{*}entity",)):
@@ -315,7 +324,9 @@ def records(raw: bytes) -> Iterator[Entity]:
             continue
         if refs is None:
             refs = _References(root)  # referenceValues and featureTypes precede the entities
-        yield _enhanced_entity(el, refs)
+        number += 1
+        if number % parts == part:
+            yield _enhanced_entity(el, refs)
 
 
 # -- loading -------------------------------------------------------------------------------

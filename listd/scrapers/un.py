@@ -138,13 +138,21 @@ def date_span(raw: bytes) -> tuple[int, int] | None:
 
 def records(raw: bytes) -> Iterator[Entity]:
     """`parse` in bounded memory (one record at a time), for a document `validate_fast` accepted."""
+    return records_part(raw, 0, 1)
+
+
+def records_part(raw: bytes, part: int, parts: int) -> Iterator[Entity]:
+    """`records` of every `parts`-th record from record `part` on (ofac.records_part)."""
     containers = {"INDIVIDUAL": ("INDIVIDUALS", "person"), "ENTITY": ("ENTITIES", "entity")}
+    number = -1
     for el in iter_records(raw, tuple(containers)):
         container, schema = containers[str(el.tag)]
         parent = el.getparent()
         root = el.getroottree().getroot()
         if parent is not None and parent.tag == container and parent.getparent() is root:
-            yield _entity(el, schema)  # type: ignore[arg-type]
+            number += 1
+            if number % parts == part:
+                yield _entity(el, schema)  # type: ignore[arg-type]
 
 
 # -- loading -------------------------------------------------------------------------------
