@@ -55,9 +55,10 @@ return 0
 # leader lease, entity index start, delta floor, staged deltas (a list; may not exist),
 # then the entity index of each delta in ARGV. ARGV: leader token ("" = not fenced), expected
 # version ("" = none), new version, source, n state pairs, pairs..., then one delta JSON per
-# remaining argument. A large publication stages its deltas in the list instead, each entry
-# "<entity index key>\n<delta JSON>" (JSON as listd writes it has no raw newline); those index
-# keys are not declared in KEYS, which is safe because every listd key shares one hash tag.
+# remaining argument. A large publication stages its deltas in the list instead, as pairs of
+# entries: entity index key, delta JSON (read back 2,000 entries at a time, so the script never
+# holds all of a first load's 50 MB); those index keys are not declared in KEYS, which is safe
+# because every listd key shares one hash tag.
 _ACTIVATE = """
 if ARGV[1] ~= '' and redis.call('GET', KEYS[7]) ~= ARGV[1] then
   return redis.error_reply('LISTD_FENCED the leader lease is held by another process')
@@ -80,14 +81,17 @@ while i <= #ARGV do
   i = i + 1
   k = k + 1
 end
-for _, line in ipairs(redis.call('LRANGE', KEYS[10], 0, -1)) do
-  local cut = string.find(line, string.char(10), 1, true)
-  local index = string.sub(line, 1, cut - 1)
-  last = redis.call('INCR', KEYS[3])
-  if first == 0 then first = last end
-  redis.call('XADD', KEYS[4], last .. '-0', 'd', string.sub(line, cut + 1))
-  redis.call('ZADD', index, last, last)
-  redis.call('ZREMRANGEBYSCORE', index, '-inf', floor)
+local staged = redis.call('LLEN', KEYS[10])
+for start = 0, staged - 1, 2000 do
+  local chunk = redis.call('LRANGE', KEYS[10], start, start + 1999)
+  for j = 1, #chunk - 1, 2 do
+    local index = chunk[j]
+    last = redis.call('INCR', KEYS[3])
+    if first == 0 then first = last end
+    redis.call('XADD', KEYS[4], last .. '-0', 'd', chunk[j + 1])
+    redis.call('ZADD', index, last, last)
+    redis.call('ZREMRANGEBYSCORE', index, '-inf', floor)
+  end
 end
 redis.call('DEL', KEYS[10])
 if first > 0 then redis.call('SETNX', KEYS[8], first) end
@@ -469,16 +473,16 @@ class Store:
         return int(first), int(last)
 
     def _staged_lines(self, deltas: Sequence[tuple[str, str]]) -> list[str]:
-        """Staging entries "<entity index key>\n<delta JSON>" (in a thread: 20,000 of them
-        copy some 40 MB); the activation script files each delta under its entity."""
-        return [f"{self.keys.entity_deltas(entity_id)}\n{d}" for entity_id, d in deltas]
+        """Staging entries: entity index key, delta JSON, for each delta (the activation
+        script files each delta under its entity)."""
+        return [x for entity_id, d in deltas for x in (self.keys.entity_deltas(entity_id), d)]
 
     async def _stage(self, key: str, lines: Sequence[str]) -> None:
         """Push staging `lines` to `key` in chunks, each its own round trip."""
         await self.redis.delete(key)
-        for start in range(0, len(lines), _CHUNK):
+        for start in range(0, len(lines), 2 * _CHUNK):
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.rpush(key, *lines[start : start + _CHUNK])
+                pipe.rpush(key, *lines[start : start + 2 * _CHUNK])
                 pipe.expire(key, _STAGE_TTL_S)
                 await pipe.execute()
 
