@@ -29,7 +29,7 @@ from listd.collector import no_full_collections
 from listd.errors import ListdError, NotFound, SourceError, SourceRefused, ValidationFailed
 from listd.fetch import fetch
 from listd.logs import get_logger
-from listd.model import Entity
+from listd.model import Entity, entity_from_json
 from listd.scrapers import Scraper, encode, scraper
 from listd.scrapers.discovery import find_link
 from listd.scrapers.encode import restamp as restamp  # where it used to live
@@ -43,8 +43,10 @@ _HTML = frozenset({"text/html", "application/xhtml+xml"})
 # SDN_ENHANCED.XML): its whole-document tree never enters the daemon. Smaller lists (the UN's
 # 2 MB) are checked in the worker thread, sparing a process start.
 ISOLATE_BYTES = 16 * 1024 * 1024
-# Processes sharing the parse of such a list (each takes every n-th record), next to the
-# check's: on 2 cores, 2 of them finish an SDN.XML-size list about when the check does.
+# From this size on, the records are parsed in child processes sharing the work (each takes
+# every n-th record; the UN's 1,000 records are half a second of Python), so the event loop
+# never competes with the parse for the GIL. Below it a process start costs more than it saves.
+PARSE_APART_BYTES = 1024 * 1024
 PARSE_PROCESSES = max(1, min(4, (os.cpu_count() or 1)))
 CHECK_TIMEOUT_S = 900  # libxml2 checks 110 MB in seconds; a stuck child must not hold the lock
 _HTML_KINDS = frozenset({"un-html"})  # sources whose list is an HTML page
@@ -80,7 +82,7 @@ class SyncResult:
 
 @dataclass(frozen=True, slots=True)
 class Parsed:
-    entities: list[Entity]  # empty when the records were encoded in a child process
+    local: list[Entity]  # the entities, when they were parsed in this process; else empty
     hashes: dict[str, str]
     content_hash: str
     published: str | None
@@ -92,6 +94,12 @@ class Parsed:
     @property
     def count(self) -> int:
         return len(self.hashes)
+
+    @property
+    def entities(self) -> list[Entity]:
+        """Every entity, in document order: read back from its JSON when the records were
+        parsed apart (for tests and tools; the sync itself stores the JSON)."""
+        return self.local or [entity_from_json(body) for body in self.encoded.values()]
 
 
 def fetched_html(content_type: str | None, raw: bytes) -> bool:
@@ -162,10 +170,11 @@ def _check_apart(kind: str, raw: bytes) -> tuple[float, dict[str, Any] | None]:
 def process(scr: Scraper, raw: bytes, source: str | None = None) -> Parsed:
     """Validate, parse, normalise and encode a document. Blocks: runs in a worker thread.
 
-    A large document is checked in one child process and parsed in another, at the same
+    A large document is checked in one child process and parsed in others, at the same
     time: the check's whole-document tree (about 6x the file) and the per-record Python
-    both stay out of the daemon, which only receives the encoded records. A small one is
-    checked, then parsed, here. Nothing leaves here before the check has passed."""
+    both stay out of the daemon, which only receives the encoded records. A mid-size one
+    (the UN's) is checked here, then parsed apart; a small one is checked and parsed here.
+    Nothing leaves here before the check has passed."""
     phases: dict[str, float] = {}
     pool: concurrent.futures.ThreadPoolExecutor | None = None
     checked: concurrent.futures.Future[tuple[float, dict[str, Any] | None]] | None = None
@@ -179,7 +188,7 @@ def process(scr: Scraper, raw: bytes, source: str | None = None) -> Parsed:
         phases["validate"] = time.perf_counter() - started
     records: encode.Encoded | None = None
     try:
-        if isolate and scr is scraper(scr.kind):
+        if len(raw) >= PARSE_APART_BYTES and scr is scraper(scr.kind):
             records = encode.apart(scr.kind, raw, source or scr.kind, PARSE_PROCESSES)
         else:
             records = encode.in_process(scr, raw, source)
