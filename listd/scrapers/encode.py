@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import os
 import subprocess
 import sys
 import time
@@ -32,6 +33,7 @@ from listd.errors import ValidationFailed
 from listd.model import Entity, document_keys
 from listd.normalize import normalize_entity
 from listd.scrapers import Scraper, scraper
+from listd.scrapers.check import NICENESS
 
 TIMEOUT_S = 900  # a stuck child must not hold the source's lock for ever
 
@@ -163,6 +165,7 @@ def _child(
 
 
 def main(kind: str, source: str, part: int = 0, parts: int = 1) -> int:
+    os.nice(NICENESS)
     raw = sys.stdin.buffer.read()
     phases: dict[str, float] = {}
     refused: dict[str, object] | None = None
