@@ -411,3 +411,16 @@ async def test_an_approved_hold_recognises_its_next_new_date_without_parsing(
     monkeypatch.setattr("listd.sync.process", never)
     again = await syncer.sync("un", raw=un_file("2025-11-20").read_bytes())
     assert (again.outcome, again.version) == ("unchanged", approved.version)
+
+
+async def test_a_version_read_whole_is_never_partial(redis: Redis, settings: Settings) -> None:
+    # Entities are read in pages (one HGETALL of a full-size list stalls the event loop):
+    # a version losing entities meanwhile (collected) must read as gone, not as a part.
+    store = store_for(redis, settings)
+    result = await Syncer(settings, store).sync("un", raw=NEWEST.read_bytes())
+    assert result.version is not None
+    assert len(await store.entities("un", result.version)) == 1009
+    await redis.hdel(store.keys.snap_entities("un", result.version), "un:QDi.312")
+    assert await store.entities("un", result.version) == []
+    await redis.delete(*store.keys.snapshot_keys("un", result.version))
+    assert await store.entities("un", result.version) == []
