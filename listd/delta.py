@@ -176,28 +176,51 @@ def payloads(
     new_json: Mapping[str, str],
     old_json: Mapping[str, str],
 ) -> list[tuple[str, str]]:
-    """The published deltas of one version, in entity-id order: (entity id, delta JSON)."""
-    return [
-        (
-            c.entity_id,
-            json.dumps(
-                {
-                    "source": source,
-                    "op": c.op,
-                    "entity_id": c.entity_id,
-                    "at": at,
-                    "version": version,
-                    "previous_version": previous,
-                    "changes": c.changes,
-                    "class": c.klass,
-                    "entity": c.entity,
-                },
-                ensure_ascii=False,
-                sort_keys=True,
-            ),
-        )
-        for c in changes(p, new_json, old_json)
-    ]
+    """The published deltas of one version, in entity-id order: (entity id, delta JSON).
+
+    An addition or removal carries the entity's stored JSON as it is, spliced into the
+    envelope, rather than parsed and serialised again: a first load of 20,000 entities
+    saves seconds of CPU. Only amendments, whose field changes must be computed, are
+    parsed. The JSON differs from a plain `json.dumps` of the same delta in whitespace
+    inside `entity` only (readers parse it)."""
+
+    def envelope(op: Op, entity_id: str, changes: dict[str, Any], klass: Class) -> list[str]:
+        # json.dumps(sort_keys=True) of the delta, with the entity's place left open.
+        head = {"at": at, "changes": changes, "class": klass}
+        tail = {
+            "entity_id": entity_id,
+            "op": op,
+            "previous_version": previous,
+            "source": source,
+            "version": version,
+        }
+        return [dumps(head)[:-1], dumps(tail)[1:]]
+
+    def dumps(data: Any) -> str:
+        return json.dumps(data, ensure_ascii=False, sort_keys=True)
+
+    out: list[tuple[str, str]] = []
+    for op, ids, texts in (("added", p.added, new_json), ("removed", p.removed, old_json)):
+        for entity_id in ids:
+            head, tail = envelope(op, entity_id, {}, "identity")  # type: ignore[arg-type]
+            out.append((entity_id, f'{head}, "entity": {texts[entity_id]}, {tail}'))
+    for entity_id in p.amended:
+        before, after = json.loads(old_json[entity_id]), json.loads(new_json[entity_id])
+        changed = field_changes(before, after)
+        data = {
+            "source": source,
+            "op": "amended",
+            "entity_id": entity_id,
+            "at": at,
+            "version": version,
+            "previous_version": previous,
+            "changes": changed,
+            "class": classify("amended", changed),
+            "entity": after,
+        }
+        out.append((entity_id, dumps(data)))
+    out.sort(key=lambda pair: pair[0])
+    return out
 
 
 def apply(snapshot: dict[str, dict[str, Any]], deltas: list[dict[str, Any]]) -> None:

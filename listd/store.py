@@ -12,7 +12,7 @@ import asyncio
 import calendar
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -24,7 +24,11 @@ from listd.errors import Conflict, Gone
 from listd.keys import Keys
 from listd.lease import LEADER, LeaseLost, SourceLock
 from listd.logs import get_logger
-from listd.model import Entity, entity_from_json, entity_to_json
+from listd.model import (
+    Entity,
+    entity_from_json,
+    entity_to_json,
+)
 
 log = get_logger(__name__)
 
@@ -33,14 +37,14 @@ _CHUNK = 500  # entities per pipeline round trip when writing a snapshot
 # script: packing 20,000 of them (40 MB) into one command held the event loop for a second.
 _STAGE_OVER = 1000
 _STAGE_TTL_S = 3600
-
 # The publication step. KEYS: current, state, delta seq, delta stream, sources, held,
 # leader lease, entity index start, delta floor, staged deltas (a list; may not exist),
 # then the entity index of each delta in ARGV. ARGV: leader token ("" = not fenced), expected
 # version ("" = none), new version, source, n state pairs, pairs..., then one delta JSON per
-# remaining argument. A large publication stages its deltas in the list instead, each entry
-# "<entity index key>\n<delta JSON>" (JSON as listd writes it has no raw newline); those index
-# keys are not declared in KEYS, which is safe because every listd key shares one hash tag.
+# remaining argument. A large publication stages its deltas in the list instead, as pairs of
+# entries: entity index key, delta JSON (read back 2,000 entries at a time, so the script never
+# holds all of a first load's 50 MB); those index keys are not declared in KEYS, which is safe
+# because every listd key shares one hash tag.
 _ACTIVATE = """
 if ARGV[1] ~= '' and redis.call('GET', KEYS[7]) ~= ARGV[1] then
   return redis.error_reply('LISTD_FENCED the leader lease is held by another process')
@@ -63,14 +67,17 @@ while i <= #ARGV do
   i = i + 1
   k = k + 1
 end
-for _, line in ipairs(redis.call('LRANGE', KEYS[10], 0, -1)) do
-  local cut = string.find(line, string.char(10), 1, true)
-  local index = string.sub(line, 1, cut - 1)
-  last = redis.call('INCR', KEYS[3])
-  if first == 0 then first = last end
-  redis.call('XADD', KEYS[4], last .. '-0', 'd', string.sub(line, cut + 1))
-  redis.call('ZADD', index, last, last)
-  redis.call('ZREMRANGEBYSCORE', index, '-inf', floor)
+local staged = redis.call('LLEN', KEYS[10])
+for start = 0, staged - 1, 2000 do
+  local chunk = redis.call('LRANGE', KEYS[10], start, start + 1999)
+  for j = 1, #chunk - 1, 2 do
+    local index = chunk[j]
+    last = redis.call('INCR', KEYS[3])
+    if first == 0 then first = last end
+    redis.call('XADD', KEYS[4], last .. '-0', 'd', chunk[j + 1])
+    redis.call('ZADD', index, last, last)
+    redis.call('ZREMRANGEBYSCORE', index, '-inf', floor)
+  end
 end
 redis.call('DEL', KEYS[10])
 if first > 0 then redis.call('SETNX', KEYS[8], first) end
@@ -192,36 +199,70 @@ class Store:
         """Write a complete new version keyspace for `source`. Not yet visible to readers.
 
         `hashes` and `encoded` (entity JSON), when the caller has them, spare computing
-        them again here, on the event loop."""
+        them again here."""
+        seen: set[str] = set()
+
+        def rows() -> Iterator[tuple[str, bytes, str]]:
+            for entity in entities:
+                if entity.id in seen:
+                    raise Conflict(f"duplicate entity id {entity.id} in {source} snapshot")
+                seen.add(entity.id)
+                known = encoded.get(entity.id) if encoded else None
+                body = known if known is not None else entity_to_json(entity)
+                digest = (hashes or {}).get(entity.id) or entity.content_hash()
+                yield entity.id, body, digest
+
+        return await self._write(source, rows(), published, None)
+
+    async def write_encoded(
+        self,
+        source: str,
+        encoded: Mapping[str, bytes],
+        hashes: Mapping[str, str],
+        *,
+        published: str | None = None,
+        content_hash: str | None = None,
+    ) -> Snapshot:
+        """`write_snapshot` from what a sync's parse produced: entity id -> entity JSON,
+        id -> content hash (the same ids). No Entity is needed,
+        so a list encoded in a child process is stored without being rebuilt here.
+        `content_hash` is `snapshot_hash(hashes)` when the caller has it already."""
+        rows = ((i, body, hashes[i]) for i, body in encoded.items())
+        return await self._write(source, rows, published, content_hash)
+
+    async def _write(
+        self,
+        source: str,
+        rows: Iterable[tuple[str, bytes, str]],
+        published: str | None,
+        content_hash: str | None,
+    ) -> Snapshot:
+        """Write (id, entity JSON, content hash) rows, then the version's metadata, as a new
+        version keyspace."""
         number = await self.redis.incr(self.keys.version_counter(source))
         version = str(number)
         await self.redis.zadd(self.keys.versions(source), {version: number})
         k_ent = self.keys.snap_entities(source, version)
         k_hash = self.keys.snap_hashes(source, version)
         all_hashes: dict[str, str] = {}
-        batch: list[Entity] = []
+        batch: list[tuple[str, bytes, str]] = []
 
         async def flush() -> None:
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.hset(k_ent, mapping={e.id: json_of(e) for e in batch})
-                pipe.hset(k_hash, mapping={e.id: all_hashes[e.id] for e in batch})
+                pipe.hset(k_ent, mapping={i: body for i, body, _ in batch})
+                pipe.hset(k_hash, mapping={i: digest for i, _, digest in batch})
                 await pipe.execute()
             batch.clear()
 
-        def json_of(entity: Entity) -> bytes:
-            known = encoded.get(entity.id) if encoded else None
-            return known if known is not None else entity_to_json(entity)
-
-        for entity in entities:
-            if entity.id in all_hashes:
-                raise Conflict(f"duplicate entity id {entity.id} in {source} snapshot")
-            all_hashes[entity.id] = (hashes or {}).get(entity.id) or entity.content_hash()
-            batch.append(entity)
+        for row in rows:
+            all_hashes[row[0]] = row[2]
+            batch.append(row)
             if len(batch) >= _CHUNK:
                 await flush()
         if batch:
             await flush()
-        content_hash = snapshot_hash(all_hashes)
+        if content_hash is None:
+            content_hash = await asyncio.to_thread(snapshot_hash, all_hashes)
         meta: dict[Any, Any] = {
             "version": version,
             "entities": len(all_hashes),
@@ -297,16 +338,16 @@ class Store:
         return int(first), int(last)
 
     def _staged_lines(self, deltas: Sequence[tuple[str, str]]) -> list[str]:
-        """Staging entries "<entity index key>\n<delta JSON>" (in a thread: 20,000 of them
-        copy some 40 MB); the activation script files each delta under its entity."""
-        return [f"{self.keys.entity_deltas(entity_id)}\n{d}" for entity_id, d in deltas]
+        """Staging entries: entity index key, delta JSON, for each delta (the activation
+        script files each delta under its entity)."""
+        return [x for entity_id, d in deltas for x in (self.keys.entity_deltas(entity_id), d)]
 
     async def _stage(self, key: str, lines: Sequence[str]) -> None:
         """Push staging `lines` to `key` in chunks, each its own round trip."""
         await self.redis.delete(key)
-        for start in range(0, len(lines), _CHUNK):
+        for start in range(0, len(lines), 2 * _CHUNK):
             async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.rpush(key, *lines[start : start + _CHUNK])
+                pipe.rpush(key, *lines[start : start + 2 * _CHUNK])
                 pipe.expire(key, _STAGE_TTL_S)
                 await pipe.execute()
 
@@ -496,6 +537,24 @@ class Store:
         version = version or await self.current_version(source)
         if version is None:
             return []
-        data = await self.redis.hgetall(self.keys.snap_entities(source, version))
+        data = await self._entity_json_paged(source, version)
         # In a thread: decoding a 20,000-entity list is CPU the event loop should not wait on.
         return await asyncio.to_thread(lambda: [entity_from_json(data[k]) for k in sorted(data)])
+
+    async def _entity_json_paged(self, source: str, version: str) -> dict[str, str]:
+        """Every entity JSON of a version, read 1,000 at a time: one HGETALL of a 20,000-entity
+        list is a 40 MB answer parsed on the event loop in one go (a stall of its own). A
+        version collected during the read comes back empty, never partial: the count must
+        match the one its metadata recorded."""
+        expected = await self.redis.hget(self.keys.snap_meta(source, version), "entities")
+        key = self.keys.snap_entities(source, version)
+        data: dict[str, str] = {}
+        cursor = 0
+        while True:
+            cursor, page = await self.redis.hscan(key, cursor, count=1000)
+            data.update(cast(dict[str, str], page))
+            if not cursor:
+                break
+        if expected is None or len(data) != int(expected):
+            return {}
+        return data

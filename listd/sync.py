@@ -12,11 +12,12 @@ import concurrent.futures
 import contextlib
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import PurePath
 from typing import Any
 
@@ -29,10 +30,10 @@ from listd.errors import ListdError, NotFound, SourceError, SourceRefused, Valid
 from listd.fetch import fetch
 from listd.lease import SourceLock
 from listd.logs import get_logger
-from listd.model import Entity
-from listd.normalize import normalize_entity
-from listd.scrapers import Scraper, scraper
+from listd.model import Entity, entity_from_json
+from listd.scrapers import Scraper, encode, scraper
 from listd.scrapers.discovery import find_link
+from listd.scrapers.encode import restamp as restamp  # where it used to live
 from listd.settings import Settings, SourceConfig
 from listd.store import Fence, Snapshot, Store, now_iso, snapshot_hash
 
@@ -43,6 +44,11 @@ _HTML = frozenset({"text/html", "application/xhtml+xml"})
 # SDN_ENHANCED.XML): its whole-document tree never enters the daemon. Smaller lists (the UN's
 # 2 MB) are checked in the worker thread, sparing a process start.
 ISOLATE_BYTES = 16 * 1024 * 1024
+# From this size on, the records are parsed in child processes sharing the work (each takes
+# every n-th record; the UN's 1,000 records are half a second of Python), so the event loop
+# never competes with the parse for the GIL. Below it a process start costs more than it saves.
+PARSE_APART_BYTES = 1024 * 1024
+PARSE_PROCESSES = max(1, min(4, (os.cpu_count() or 1)))
 CHECK_TIMEOUT_S = 900  # libxml2 checks 110 MB in seconds; a stuck child must not hold the lock
 _HTML_KINDS = frozenset({"un-html"})  # sources whose list is an HTML page
 _HTML_START = (b"<!doctype html", b"<html")
@@ -77,13 +83,23 @@ class SyncResult:
 
 @dataclass(frozen=True, slots=True)
 class Parsed:
-    entities: list[Entity]
+    local: list[Entity]  # the entities, when they were parsed in this process; else empty
     hashes: dict[str, str]
     content_hash: str
     published: str | None
     warnings: list[str]
     encoded: dict[str, bytes] = field(default_factory=dict)  # entity id -> entity JSON
     phases: dict[str, float] = field(default_factory=dict)  # seconds per step
+
+    @property
+    def count(self) -> int:
+        return len(self.hashes)
+
+    @property
+    def entities(self) -> list[Entity]:
+        """Every entity, in document order: read back from its JSON when the records were
+        parsed apart (for tests and tools; the sync itself stores the JSON)."""
+        return self.local or [entity_from_json(body) for body in self.encoded.values()]
 
 
 def fetched_html(content_type: str | None, raw: bytes) -> bool:
@@ -130,14 +146,6 @@ def cumulative_guard(
     )
 
 
-def restamp(entity: Entity, source: str) -> Entity:
-    """Give an entity the configured source name (parsers prefix ids with their kind)."""
-    if entity.source == source:
-        return entity
-    local = entity.id.partition(":")[2] or entity.reference
-    return replace(entity, source=source, id=f"{source}:{local}")
-
-
 def _check_apart(kind: str, raw: bytes) -> tuple[float, dict[str, Any] | None]:
     """Run the schema check of `raw` in a child process: its seconds, and a refusal if any."""
     try:
@@ -160,28 +168,34 @@ def _check_apart(kind: str, raw: bytes) -> tuple[float, dict[str, Any] | None]:
 
 
 def process(scr: Scraper, raw: bytes, source: str | None = None) -> Parsed:
-    """Validate, parse, normalise and encode a document. CPU-bound and pure: runs in a
-    worker thread, and checks a large document in a child process meanwhile.
+    """Validate, parse, normalise and encode a document. Blocks: runs in a worker thread.
 
-    The child holds the whole parsed tree the schema check needs (about 6x the file) and
-    gives that memory back when it exits; this side reads one record at a time. Nothing
-    leaves here before the check has passed."""
+    A large document is checked in one child process and parsed in others, at the same
+    time: the check's whole-document tree (about 6x the file) and the per-record Python
+    both stay out of the daemon, which only receives the encoded records. A mid-size one
+    (the UN's) is checked here, then parsed apart; a small one is checked and parsed here.
+    Nothing leaves here before the check has passed."""
     phases: dict[str, float] = {}
     pool: concurrent.futures.ThreadPoolExecutor | None = None
     checked: concurrent.futures.Future[tuple[float, dict[str, Any] | None]] | None = None
     started = time.perf_counter()
-    if len(raw) >= ISOLATE_BYTES:
+    isolate = len(raw) >= ISOLATE_BYTES
+    if isolate:
         pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="listd-check")
         checked = pool.submit(_check_apart, scr.kind, raw)
     else:
         scr.validate_fast(raw)
         phases["validate"] = time.perf_counter() - started
+    records: encode.Encoded | None = None
     try:
-        records = _records(scr, raw, source, phases)
+        if len(raw) >= PARSE_APART_BYTES and scr is scraper(scr.kind):
+            records = encode.apart(scr.kind, raw, source or scr.kind, PARSE_PROCESSES)
+        else:
+            records = encode.in_process(scr, raw, source)
     except ValidationFailed as exc:
         if checked is None:
             raise
-        records, failure = None, exc
+        failure = exc
     finally:
         if pool is not None:
             assert checked is not None
@@ -194,46 +208,14 @@ def process(scr: Scraper, raw: bytes, source: str | None = None) -> Parsed:
                 raise ValidationFailed(message, **refused) from None
     if records is None:
         raise failure
-    return records
-
-
-def _records(scr: Scraper, raw: bytes, source: str | None, phases: dict[str, float]) -> Parsed:
-    """Parse, normalise and encode every record of a document (the check runs elsewhere)."""
-    entities: list[Entity] = []
-    encoded: dict[str, bytes] = {}
-    hashes: dict[str, str] = {}
-    warnings: list[str] = []
-    parse = normalise = encode = 0.0
-    clock = time.perf_counter
-    records = scr.records(raw)
-    while True:
-        t0 = clock()
-        parsed = next(records, None)
-        t1 = clock()
-        parse += t1 - t0
-        if parsed is None:
-            break
-        entity = restamp(parsed, source or parsed.source)
-        if entity.id in hashes:
-            raise ValidationFailed(f"entity id {entity.id} occurs twice in the document")
-        for tag in entity.meta.get("unknown", ()):
-            warnings.append(f"{entity.id}: unknown element {tag}")
-        for warning in entity.meta.get("warnings", ()):
-            warnings.append(f"{entity.id}: {warning}")
-        entity = normalize_entity(entity)
-        t2 = clock()
-        encoded[entity.id], hashes[entity.id] = entity.encode()
-        entities.append(entity)
-        normalise += t2 - t1
-        encode += clock() - t2
-    phases.update(parse=parse, normalise=normalise + encode)
+    phases.update(records.phases)
     return Parsed(
-        entities,
-        hashes,
-        snapshot_hash(hashes),
+        records.entities,
+        records.hashes,
+        snapshot_hash(records.hashes),
         scr.published(raw),
-        warnings,
-        encoded,
+        records.warnings,
+        records.encoded,
         phases,
     )
 
@@ -426,7 +408,7 @@ class Syncer:
         result.phases = {k: round(v, 3) for k, v in parsed.phases.items()}
         for warning in parsed.warnings[:50]:
             log.warning("parse warning", source=name, warning=warning)
-        if not parsed.entities:
+        if not parsed.count:
             raise ValidationFailed(f"{name}: the document holds no entities; refusing to store it")
         extra = {
             **validators,
@@ -439,7 +421,7 @@ class Syncer:
         if current and parsed.content_hash == state.get("content_hash"):
             result.outcome = "unchanged"
             result.version = current
-            result.entities = len(parsed.entities)
+            result.entities = parsed.count
             if held:
                 # The source is back to the list we serve: the held snapshot is moot.
                 await self.store.drop_held(name)
@@ -448,23 +430,23 @@ class Syncer:
             return
         old_hashes = await self.store.content_hashes(name, current) if current else {}
         plan = await asyncio.to_thread(delta.plan, old_hashes, parsed.hashes)
-        result.entities = len(parsed.entities)
+        result.entities = parsed.count
         result.deltas = plan.counts()
-        reason = guard(cfg, len(parsed.entities), len(old_hashes), len(plan.removed))
+        reason = guard(cfg, parsed.count, len(old_hashes), len(plan.removed))
         if reason is None and current:
             window = await self.store.removals(name, self._window_start(cfg))
             reason = cumulative_guard(cfg, window, len(old_hashes), len(plan.removed))
         if reason is not None:
             await self._hold(name, parsed, plan, reason, extra, held, result)
             return
-        say(f"storing {len(parsed.entities):,} entities")
+        say(f"storing {parsed.count:,} entities")
         clock = time.perf_counter()
-        snapshot = await self.store.write_snapshot(
+        snapshot = await self.store.write_encoded(
             name,
-            parsed.entities,
+            parsed.encoded,
+            parsed.hashes,
             published=parsed.published,
-            hashes=parsed.hashes,
-            encoded=parsed.encoded,
+            content_hash=parsed.content_hash,
         )
         result.phases["store"] = round(time.perf_counter() - clock, 3)
         new_json = await asyncio.to_thread(
@@ -570,12 +552,12 @@ class Syncer:
             result.version = held.get("version")
             await self.store.set_state(name, last_error="")
             return
-        snapshot = await self.store.write_snapshot(
+        snapshot = await self.store.write_encoded(
             name,
-            parsed.entities,
+            parsed.encoded,
+            parsed.hashes,
             published=parsed.published,
-            hashes=parsed.hashes,
-            encoded=parsed.encoded,
+            content_hash=parsed.content_hash,
         )
         result.version = snapshot.version
         await self.store.hold(

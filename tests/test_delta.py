@@ -189,6 +189,43 @@ def test_additions_and_removals_are_identity() -> None:
     assert delta.with_class({"op": "removed", "class": "identity"})["class"] == "identity"
 
 
+def test_payloads_are_the_deltas_as_json_whatever_their_op() -> None:
+    # Additions and removals splice the stored entity JSON into the envelope; amendments
+    # are serialised whole. Read back, each is the delta `changes` describes, in id order.
+    old, new = parsed("2026-02-27"), parsed("2026-05-08")
+    p = delta.plan(old.hashes, new.hashes)
+    assert p.added and p.amended and p.removed
+    new_json = {i: new.encoded[i].decode() for i in (*p.added, *p.amended)}
+    old_json = {i: old.encoded[i].decode() for i in (*p.amended, *p.removed)}
+    got = delta.payloads("un", "7", "6", "2026-05-09T00:00:00Z", p, new_json, old_json)
+    expected = [
+        {
+            "source": "un",
+            "op": c.op,
+            "entity_id": c.entity_id,
+            "at": "2026-05-09T00:00:00Z",
+            "version": "7",
+            "previous_version": "6",
+            "changes": c.changes,
+            "class": c.klass,
+            "entity": c.entity,
+        }
+        for c in delta.changes(p, new_json, old_json)
+    ]
+    assert [i for i, _ in got] == [d["entity_id"] for d in expected]
+    assert [json.loads(text) for _, text in got] == expected
+    first = delta.payloads(
+        "un",
+        "1",
+        None,
+        "t",
+        delta.plan({}, new.hashes),
+        new_json | {i: new.encoded[i].decode() for i in new.hashes},
+        {},
+    )
+    assert json.loads(first[0][1])["previous_version"] is None
+
+
 # --- publication ----------------------------------------------------------------
 
 

@@ -333,13 +333,26 @@ async def test_a_new_date_alone_is_recognised_without_parsing(
         await syncer.sync("un", raw=raw)
 
 
+@pytest.mark.parametrize("parts", [1, 3])
 async def test_a_large_document_is_checked_in_a_child_process(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, parts: int
 ) -> None:
     monkeypatch.setattr("listd.sync.ISOLATE_BYTES", 0)
+    monkeypatch.setattr("listd.sync.PARSE_PROCESSES", parts)
     un = scraper("un")
     parsed = process(un, NEWEST.read_bytes(), "un")
-    assert len(parsed.entities) == 1009 and parsed.phases["validate"] > 0
+    assert parsed.count == 1009 and parsed.phases["validate"] > 0
+    # Parsed in a child too: no Entity built here, and the very records the store would
+    # get from a parse in this process, in the same order.
+    assert parsed.local == [] and parsed.phases["parse"] > 0
+    monkeypatch.setattr("listd.sync.ISOLATE_BYTES", 1 << 40)
+    monkeypatch.setattr("listd.sync.PARSE_APART_BYTES", 1 << 40)
+    here = process(un, NEWEST.read_bytes(), "un")
+    assert len(here.local) == 1009 and here.entities == parsed.entities
+    assert list(parsed.encoded.items()) == list(here.encoded.items())
+    assert (parsed.hashes, parsed.documents) == (here.hashes, here.documents)
+    assert (parsed.content_hash, parsed.published) == (here.content_hash, here.published)
+    monkeypatch.setattr("listd.sync.ISOLATE_BYTES", 0)
     bad = NEWEST.read_bytes().replace(b"<LISTED_ON>2012-10-18<", b"<LISTED_ON>18 Oct 2012<", 1)
     with pytest.raises(ValidationFailed) as caught:
         process(un, bad, "un")
@@ -348,6 +361,23 @@ async def test_a_large_document_is_checked_in_a_child_process(
     assert caught.value.detail["record"] == "QDi.312" and caught.value.detail["line"] > 0
     with pytest.raises(ValidationFailed, match="not well-formed"):
         process(un, NEWEST.read_bytes()[:100_000], "un")
+
+
+@pytest.mark.parametrize("parts", [1, 2])
+async def test_a_record_the_parsing_child_refuses_is_refused_with_its_reason(
+    monkeypatch: pytest.MonkeyPatch, parts: int
+) -> None:
+    # Valid against the XSD (which has no uniqueness rule), refused by the parse, which
+    # runs in the child (with 2, the two copies go to different children): its reason
+    # must cross the process boundary intact.
+    monkeypatch.setattr("listd.sync.ISOLATE_BYTES", 0)
+    monkeypatch.setattr("listd.sync.PARSE_PROCESSES", parts)
+    raw = NEWEST.read_bytes()
+    start = raw.index(b"<INDIVIDUAL>")
+    record = raw[start : raw.index(b"</INDIVIDUAL>", start) + len(b"</INDIVIDUAL>")]
+    twice = raw[:start] + record + record + raw[start + len(record) :]
+    with pytest.raises(ValidationFailed, match="occurs twice in the document"):
+        process(scraper("un"), twice, "un")
 
 
 async def test_many_deltas_are_staged_and_published_in_order(
@@ -381,3 +411,16 @@ async def test_an_approved_hold_recognises_its_next_new_date_without_parsing(
     monkeypatch.setattr("listd.sync.process", never)
     again = await syncer.sync("un", raw=un_file("2025-11-20").read_bytes())
     assert (again.outcome, again.version) == ("unchanged", approved.version)
+
+
+async def test_a_version_read_whole_is_never_partial(redis: Redis, settings: Settings) -> None:
+    # Entities are read in pages (one HGETALL of a full-size list stalls the event loop):
+    # a version losing entities meanwhile (collected) must read as gone, not as a part.
+    store = store_for(redis, settings)
+    result = await Syncer(settings, store).sync("un", raw=NEWEST.read_bytes())
+    assert result.version is not None
+    assert len(await store.entities("un", result.version)) == 1009
+    await redis.hdel(store.keys.snap_entities("un", result.version), "un:QDi.312")
+    assert await store.entities("un", result.version) == []
+    await redis.delete(*store.keys.snapshot_keys("un", result.version))
+    assert await store.entities("un", result.version) == []

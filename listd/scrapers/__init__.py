@@ -3,8 +3,10 @@
 A scraper module exposes `KIND`, `validate(raw)` (raises ValidationFailed),
 `parse(raw)` and `published(raw)` (the date the document states about itself). Optionally
 `validate_fast(raw)` (the same verdict as `validate`, faster), `records(raw)` (`parse` in bounded
-memory, for a validated document) and `date_span(raw)` (where the publication date's value
-sits, so a list re-published unchanged under a new date is recognised without parsing).
+memory, for a validated document), `records_part(raw, part, parts)` (every `parts`-th of
+those records from the `part`-th on, so several processes share the work) and `date_span(raw)`
+(where the publication date's value sits, so a list re-published unchanged under a new date is
+recognised without parsing).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class Scraper:
     validate_fast: Callable[[bytes], None] = None  # type: ignore[assignment]
     records: Callable[[bytes], Iterator[Entity]] = None  # type: ignore[assignment]
     date_span: Callable[[bytes], tuple[int, int] | None] = None  # type: ignore[assignment]
+    records_part: Callable[[bytes, int, int], Iterator[Entity]] | None = None  # None: unshared
 
     def __post_init__(self) -> None:
         # Frozen: fill the defaults the only way a frozen dataclass allows.
@@ -65,6 +68,7 @@ def scraper(kind: str) -> Scraper:
         validate_fast=getattr(module, "validate_fast", module.validate),
         records=getattr(module, "records", module.parse),
         date_span=getattr(module, "date_span", _no_date_span),
+        records_part=getattr(module, "records_part", None),
     )
 
 

@@ -18,10 +18,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
-import xmlschema
 from lxml import etree
+
+if TYPE_CHECKING:
+    import xmlschema
 
 from listd.errors import ValidationFailed
 from listd.model import (
@@ -296,14 +298,23 @@ def date_span(raw: bytes) -> tuple[int, int] | None:
 
 def records(raw: bytes) -> Iterator[Entity]:
     """`parse` in bounded memory (one record at a time), for a document `validate_fast` accepted."""
+    return records_part(raw, 0, 1)
+
+
+def records_part(raw: bytes, part: int, parts: int) -> Iterator[Entity]:
+    """`records` of every `parts`-th record from record `part` on (counting from 0), so that
+    `parts` processes can share a document's parse; the others are skipped unread."""
     if raw.startswith(ZIP_MAGIC):
         raw = _unzip(raw)
     _refuse_html(raw)
     fmt = FORMATS.get(etree.QName(root_tag(raw)).localname)
+    number = -1
     if fmt == "sdn":
         for el in iter_records(raw, ("{*}sdnEntry",)):
             if el.getparent() is el.getroottree().getroot():
-                yield _sdn_entry(el)
+                number += 1
+                if number % parts == part:
+                    yield _sdn_entry(el)
         return
     refs: _References | None = None
     for el in iter_records(raw, ("{*}entity",)):
@@ -313,7 +324,9 @@ def records(raw: bytes) -> Iterator[Entity]:
             continue
         if refs is None:
             refs = _References(root)  # referenceValues and featureTypes precede the entities
-        yield _enhanced_entity(el, refs)
+        number += 1
+        if number % parts == part:
+            yield _enhanced_entity(el, refs)
 
 
 # -- loading -------------------------------------------------------------------------------
@@ -423,6 +436,8 @@ def _head(raw: bytes, size: int) -> bytes:
 def _schema(fmt: Format) -> xmlschema.XMLSchema:
     # Package data next to this module (package-data "scrapers/schemas/*.xsd"). Not
     # importlib.resources.files(): see un._schema (editable installs on Python 3.11).
+    import xmlschema  # here: 0.2 s to import, wanted only to explain a refusal
+
     xsd = Path(__file__).with_name("schemas") / SCHEMA_FILES[fmt]
     return xmlschema.XMLSchema(io.BytesIO(xsd.read_bytes()), allow="none")
 

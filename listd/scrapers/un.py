@@ -11,10 +11,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import xmlschema
 from lxml import etree
+
+if TYPE_CHECKING:
+    import xmlschema
 
 from listd.errors import ValidationFailed
 from listd.model import Address, BirthDate, Document, Entity, Name, Place, Quality, Schema
@@ -136,13 +138,21 @@ def date_span(raw: bytes) -> tuple[int, int] | None:
 
 def records(raw: bytes) -> Iterator[Entity]:
     """`parse` in bounded memory (one record at a time), for a document `validate_fast` accepted."""
+    return records_part(raw, 0, 1)
+
+
+def records_part(raw: bytes, part: int, parts: int) -> Iterator[Entity]:
+    """`records` of every `parts`-th record from record `part` on (ofac.records_part)."""
     containers = {"INDIVIDUAL": ("INDIVIDUALS", "person"), "ENTITY": ("ENTITIES", "entity")}
+    number = -1
     for el in iter_records(raw, tuple(containers)):
         container, schema = containers[str(el.tag)]
         parent = el.getparent()
         root = el.getroottree().getroot()
         if parent is not None and parent.tag == container and parent.getparent() is root:
-            yield _entity(el, schema)  # type: ignore[arg-type]
+            number += 1
+            if number % parts == part:
+                yield _entity(el, schema)  # type: ignore[arg-type]
 
 
 # -- loading -------------------------------------------------------------------------------
@@ -150,6 +160,8 @@ def records(raw: bytes) -> Iterator[Entity]:
 
 @cache
 def _schema() -> xmlschema.XMLSchema:
+    import xmlschema  # here: 0.2 s to import, wanted only to explain a refusal (ofac._schema)
+
     # Package data next to this module (listed in pyproject's package-data). Not
     # importlib.resources.files(): on Python 3.11 it raises NotADirectoryError when listd is
     # imported through a setuptools editable finder that maps it as a namespace package.

@@ -499,3 +499,13 @@ def test_rejects_corrupt_zip() -> None:
     data = raw(ZIP)
     assert "zip" in rejected(data[: len(data) // 2])
     assert ofac.published(data[:1000]) is None
+
+
+@pytest.mark.parametrize("name", [CONS.format("2025-03-28"), IRGC, ZIP])
+def test_records_part_shares_out_every_record_once_in_document_order(name: str) -> None:
+    document = raw(name)
+    whole = [e.id for e in ofac.records(document)]
+    parts = [[e.id for e in ofac.records_part(document, part, 3)] for part in range(3)]
+    # Record n goes to part n % 3: interleaved back, the parts are the whole, in order.
+    assert sum(map(len, parts)) == len(whole) > 3
+    assert [parts[n % 3][n // 3] for n in range(len(whole))] == whole

@@ -1,0 +1,191 @@
+"""Parse, normalise and encode the records of a document, ready to store.
+
+The sync does this in its worker thread for a small list. For a large one it runs
+`python -m listd.scrapers.encode KIND SOURCE PART PARTS` with the document on stdin, in PARTS
+processes at once where the scraper can share a document (`records_part`): each parses every
+PARTS-th record. The per-record Python (some 7 s of CPU for an SDN.XML-size list) then runs on
+cores of its own instead of taking the daemon's GIL from its event loop, and the daemon
+receives what the store writes anyway: per entity its id, content hash, document keys,
+warnings and JSON.
+
+A child writes one line per entity, `[record number, id, hash, document keys, warnings]`
+(JSON), a tab, then the entity's canonical JSON (neither holds a raw tab or newline), and ends
+with one JSON object line: the seconds spent per step and `refused` (a ValidationFailed as
+data, or null) with the number of the record it stopped at. A plain subprocess, not
+multiprocessing: a spawned child would re-import the daemon's `__main__` (the CLI) first. The
+schema check happens elsewhere (listd.scrapers.check); the caller uses nothing of this before
+that check has passed.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from listd.errors import ValidationFailed
+from listd.model import Entity
+from listd.normalize import normalize_entity
+from listd.scrapers import Scraper, scraper
+from listd.scrapers.check import NICENESS
+
+TIMEOUT_S = 900  # a stuck child must not hold the source's lock for ever
+
+
+@dataclass(slots=True)
+class Encoded:
+    """A document's records as the store takes them."""
+
+    encoded: dict[str, bytes] = field(default_factory=dict)  # entity id -> entity JSON
+    hashes: dict[str, str] = field(default_factory=dict)  # entity id -> content hash
+    warnings: list[str] = field(default_factory=list)
+    entities: list[Entity] = field(default_factory=list)  # only when encoded in-process
+    phases: dict[str, float] = field(default_factory=dict)  # seconds: parse, normalise
+
+    def add(self, entity_id: str, digest: str, body: bytes) -> None:
+        if entity_id in self.hashes:
+            raise ValidationFailed(f"entity id {entity_id} occurs twice in the document")
+        self.hashes[entity_id] = digest
+        self.encoded[entity_id] = body
+
+
+def restamp(entity: Entity, source: str) -> Entity:
+    """Give an entity the configured source name (parsers prefix ids with their kind)."""
+    if entity.source == source:
+        return entity
+    local = entity.id.partition(":")[2] or entity.reference
+    return replace(entity, source=source, id=f"{source}:{local}")
+
+
+def _each(
+    scr: Scraper,
+    raw: bytes,
+    source: str | None,
+    phases: dict[str, float],
+    part: int = 0,
+    parts: int = 1,
+) -> Iterator[tuple[Entity, bytes, str, list[str]]]:
+    """(normalised entity, its JSON, its content hash, its warnings), in document order; of
+    every `parts`-th record from the `part`-th on when `parts` > 1."""
+    parse = normalise = 0.0
+    clock = time.perf_counter
+    if parts > 1:
+        assert scr.records_part is not None
+        records = scr.records_part(raw, part, parts)
+    else:
+        records = scr.records(raw)
+    while True:
+        t0 = clock()
+        parsed = next(records, None)
+        t1 = clock()
+        parse += t1 - t0
+        if parsed is None:
+            break
+        entity = restamp(parsed, source or parsed.source)
+        warnings = [f"{entity.id}: unknown element {tag}" for tag in entity.meta.get("unknown", ())]
+        warnings += [f"{entity.id}: {warning}" for warning in entity.meta.get("warnings", ())]
+        entity = normalize_entity(entity)
+        body, digest = entity.encode()
+        normalise += clock() - t1
+        yield entity, body, digest, warnings
+    phases.update(parse=parse, normalise=normalise)
+
+
+def in_process(scr: Scraper, raw: bytes, source: str | None) -> Encoded:
+    """Encode every record here (the entities are kept too)."""
+    out = Encoded()
+    for entity, body, digest, warnings in _each(scr, raw, source, out.phases):
+        out.add(entity.id, digest, body)
+        out.warnings += warnings
+        out.entities.append(entity)
+    return out
+
+
+def apart(kind: str, raw: bytes, source: str, parts: int = 1) -> Encoded:
+    """Encode every record in `parts` child processes at once (1 unless the kind's scraper
+    has `records_part`). Blocks: call from a worker thread."""
+    if scraper(kind).records_part is None:
+        parts = 1
+    with concurrent.futures.ThreadPoolExecutor(parts, thread_name_prefix="listd-parse") as pool:
+        answers = list(pool.map(lambda part: _child(kind, raw, source, part, parts), range(parts)))
+    refusals = [end for _, end in answers if end["refused"] is not None]
+    if refusals:  # the one a parse in one process would have met first
+        refused = min(refusals, key=lambda end: int(end["stopped_at"]))["refused"]
+        raise ValidationFailed(refused.pop("message"), **refused)
+    phases = {step: max(end[step] for _, end in answers) for step in ("parse", "normalise")}
+    heads: list[bytes] = []
+    bodies: list[bytes] = []
+    for lines, _ in answers:
+        for line in lines:
+            head, _, body = line.partition(b"\t")
+            heads.append(head)
+            bodies.append(body)
+    # One JSON document for all the heads: one call instead of 20,000.
+    parsed = json.loads(b"[" + b",".join(heads) + b"]")
+    rows: Iterable[tuple[Any, bytes]] = zip(parsed, bodies, strict=True)
+    if parts > 1:
+        rows = sorted(rows, key=lambda row: int(row[0][0]))
+    out = Encoded(phases=phases)
+    for (_, entity_id, digest, warnings), body in rows:
+        out.add(entity_id, digest, body)
+        out.warnings += warnings
+    return out
+
+
+def _child(
+    kind: str, raw: bytes, source: str, part: int, parts: int
+) -> tuple[list[bytes], dict[str, Any]]:
+    """Run one child: its entity lines and its closing object."""
+    try:
+        proc = subprocess.run(  # noqa: S603 - our own interpreter and module, no shell
+            [sys.executable, "-m", "listd.scrapers.encode", kind, source, str(part), str(parts)],
+            input=raw,
+            capture_output=True,
+            check=False,
+            timeout=TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        raise ValidationFailed(
+            f"parsing took longer than {TIMEOUT_S} s; refusing the document"
+        ) from None
+    lines = proc.stdout.split(b"\n")  # entity lines, the closing object, b""
+    if proc.returncode != 0 or len(lines) < 2 or not lines[-2].startswith(b"{"):
+        tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
+        raise ValidationFailed(f"the parsing process failed: {tail[0]}")
+    return lines[:-2], json.loads(lines[-2])
+
+
+def main(kind: str, source: str, part: int = 0, parts: int = 1) -> int:
+    os.nice(NICENESS)
+    raw = sys.stdin.buffer.read()
+    phases: dict[str, float] = {}
+    refused: dict[str, object] | None = None
+    write = sys.stdout.buffer.write
+    dumps = json.dumps
+    number = part  # the record being parsed, counted over the whole document
+    try:
+        seen: set[str] = set()
+        for entity, body, digest, warnings in _each(
+            scraper(kind), raw, source, phases, part, parts
+        ):
+            if entity.id in seen:  # found here, where the document order is known
+                raise ValidationFailed(f"entity id {entity.id} occurs twice in the document")
+            seen.add(entity.id)
+            head = [number, entity.id, digest, warnings]
+            write(dumps(head, ensure_ascii=False).encode() + b"\t" + body + b"\n")
+            number += parts
+    except ValidationFailed as exc:
+        refused = {"message": exc.message, **exc.detail}
+    end = {"parse": 0.0, "normalise": 0.0, **phases, "refused": refused, "stopped_at": number}
+    write(dumps(end, default=str).encode() + b"\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1], sys.argv[2], *map(int, sys.argv[3:5])))
