@@ -35,7 +35,7 @@ from listd.model import Entity
 from listd.normalize import readings
 from listd.normalize.aliases import name_forms
 from listd.screening import evidence
-from listd.screening.explain import Pair, explain, read_as
+from listd.screening.explain import PARTIAL_MAX_WORDS, Pair, explain, read_as
 from listd.screening.query import Match, Query
 from listd.screening.scoring import (
     MISSING_LIST,
@@ -884,7 +884,7 @@ class ScreeningIndex:
             return True  # initials alone never make a match
         free = min(len(initials), other)
         matched, missing_query = plan.best[min(hits + free, len(plan.best) - 1)]
-        # A name of 3-4 words may be a partial one (`partial_name`): its words cost least.
+        # A name of 3-5 words may be a partial one (`partial_name`): its words cost least.
         cost = list_cost(len(index.names[nid]))
         missing = MISSING_QUERY * missing_query + cost * (index.name_weight[nid] - held)
         return matched / (matched + missing) * index.name_factor[nid] < plan.cutoff
@@ -1090,7 +1090,7 @@ def _bound_holds(
     k = np.minimum(n_hits + free, len(best) - 1).astype(np.int64)
     matched, missing_query = best[k, 0], best[k, 1]
     words = columns.starts[nids + 1] - columns.starts[nids]
-    cost = np.where((words >= 3) & (words <= 4), MISSING_PARTIAL, MISSING_LIST)
+    cost = np.where((words >= 3) & (words <= PARTIAL_MAX_WORDS), MISSING_PARTIAL, MISSING_LIST)
     missing = MISSING_QUERY * missing_query + cost * (columns.weight[nids] - held_weight)
     # Each query word a name matches takes a list word of its own: a name reaching the
     # cutoff holds `least` of them (this is what drops the names where one common list

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import combinations
 
-from listd.screening.explain import Pair, partial_name
+from listd.screening.explain import PARTIAL_MAX_WORDS, Pair, partial_name
 from listd.screening.tokens import INITIAL, WEIGHTS, Token, deletions, spellings
 
 # How much a query token the list name lacks costs, and a list token the query lacks,
@@ -46,9 +46,9 @@ Candidate = tuple[float, bool, int, int, str]
 
 
 def list_cost(words: int) -> float:
-    """The least a missing list word can cost in a name of `words` words: names of 3-4
+    """The least a missing list word can cost in a name of `words` words: names of 3-5
     words may be partial ones (`partial_name`)."""
-    return MISSING_PARTIAL if 3 <= words <= 4 else MISSING_LIST
+    return MISSING_PARTIAL if 3 <= words <= PARTIAL_MAX_WORDS else MISSING_LIST
 
 
 @dataclass(slots=True)
@@ -108,9 +108,8 @@ def name_score(
     cost = MISSING_LIST
     used_c = found.used_c
     if (
-        3 <= n_list <= 4
-        and used_c & 1
-        and used_c >> (n_list - 1) & 1  # cheap tests first
+        3 <= n_list <= PARTIAL_MAX_WORDS
+        and used_c & 1  # cheap tests first
         and partial_name(found.pairs, n_query, listed())
     ):
         cost = MISSING_PARTIAL

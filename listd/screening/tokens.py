@@ -64,6 +64,9 @@ ARABIC_SKELETON = 0.85
 INITIAL = 0.85
 COMPOUND_PART = 0.85  # Teir ~ Abu Teir, Dilmurod ~ Dilmurod ugli
 PHONETIC = 0.85  # same consonant skeleton and first letter: Chaudhry ~ Chowdhury
+# The same word once its first letter is put in the class transliterations swap it within
+# (ق: Q, K, G, Gh; خ: Kh, X; Й: Y, J): Gazim ~ Kazim, Jusif ~ Yusif, Ghasem ~ Qasem.
+FIRST_LETTER = 0.92
 NUMBER = 1.0  # one number in words or digits: Seventh ~ 7th, Forty-Four ~ 44
 ARABIC_LOOSE = 0.8  # skeleton equal once h is ignored: چوہدری ~ Chaudhry
 EDIT_PER_CHAR = 1.2  # one edit in a word of n letters costs 1.2/n
@@ -160,6 +163,7 @@ _PATRONYMIC_WORDS = frozenset(v for w in PATRONYMIC_WORDS for v in latin_variant
 _ORG_WORDS = frozenset(phonetic(w) for t in ORG_WORDS for w in fold(t).split())
 _DIN_WORDS = frozenset({"din", "deen", "dine", "diin"})
 _ALLAH = frozenset({"allah", "ullah", "ulla", "alla", "ollah", "illah"})
+_ARTICLES_ANY = frozenset({"al", "el", "ul"})  # the article before any letter
 _ABU = frozenset({"abu", "abou", "abo", "bu", "umm", "um", "oum"})
 _ABD_WORD = re.compile(r"^abd(?:[aeiou]{1,2}[lr]?)?$")
 
@@ -298,6 +302,9 @@ def _joins(pieces: list[_Piece]) -> list[tuple[_Piece, str | None]]:
             piece.text in ARTICLES
             and i + 1 < len(pieces)
             and (len(pieces[i + 1].text) > 2 or pieces[i + 1].arabic)
+            # An article other than al/el/ul takes the next word's first consonant (ad-Din,
+            # ash-Shami, ar-Rahman): AD AZIZ is two initials or a particle, not ad-Aziz.
+            and (piece.text in _ARTICLES_ANY or pieces[i + 1].text.startswith(piece.text[1:]))
         ):
             nxt = pieces[i + 1]
             out.append(_join(piece, nxt, keep_b=True))
@@ -597,6 +604,7 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
     initial = kind == "initial"
     starts = initials(q)
     digits = any(c.isdigit() for c in text)
+    swapped = first_swapped(q)
 
     def match(v: Token) -> tuple[float, str]:
         if text == v.text:
@@ -625,6 +633,8 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
             return _arabic(q, v) if q.arabic else _arabic(v, q)
         if not stems.isdisjoint(v.stems):
             return SURNAME_FORM, "surname_form"
+        if swapped and not swapped.isdisjoint(first_swapped(v)):
+            return FIRST_LETTER, "first_letter"
         score = _edit_score(spelled, v)
         if score:
             return score, "edit_distance"
@@ -636,14 +646,52 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
     return match
 
 
+_FIRST_SWAP = re.compile(r"^(?:kh|gh|q|k|g|x)(?=[aeiouy])|^[yj](?=[aeiou])")
+
+
+@lru_cache(maxsize=1 << 16)
+def first_swapped(t: Token) -> frozenset[str]:
+    """A Latin name word's phonetic form with its first letter put in its swap class
+    (K for Q, K, G, Gh, Kh, X; Y for Y, J); empty for other words. The lookup finds such
+    pairs by their one-deletion neighbours (the rest of the word is the same)."""
+    if t.kind not in ("name", "common") or not t.text.isascii() or len(t.text) < 4:
+        return frozenset()
+    found = _FIRST_SWAP.match(t.text)
+    if found is None:
+        return frozenset()
+    head = "k" if found.group()[0] not in "yj" else "y"
+    return frozenset((phonetic(head + t.text[found.end() :]),))
+
+
 # --- lookup keys ------------------------------------------------------------------------
 
 
 def initials(t: Token) -> frozenset[str]:
-    """What an initial stands for, or the letters a word can be abbreviated to."""
+    """What an initial stands for, or the letters a word can be abbreviated to (al-Zindani
+    to Z., not A.)."""
     if t.kind == "initial":
         return frozenset((*t.pfs, t.text))
-    return frozenset(p[:n] for p in (t.text, *t.pfs) for n in (1, 2) if len(p) > n)
+    words = (t.text, *t.pfs)
+    article = _article_of(t)
+    if article:
+        bare = t.text[len(article) :]
+        words = (bare, phonetic(bare))
+    return frozenset(p[:n] for p in words for n in (1, 2) if len(p) > n)
+
+
+def nisba(t: Token) -> bool:
+    """A word joined to its article, read either way: al-Tikriti ~ Tikriti."""
+    return bool(_article_of(t))
+
+
+def _article_of(t: Token) -> str:
+    text = t.text
+    if text[:1] not in "aeu":
+        return ""
+    for a in ARTICLES:
+        if text.startswith(a) and len(text) - len(a) >= 3 and phonetic(text[len(a) :]) in t.pfs:
+            return a
+    return ""
 
 
 def _hless_of(t: Token) -> frozenset[str]:

@@ -51,6 +51,10 @@ def both(index: ScreeningIndex, name: str, target: str) -> tuple[float, float]:
         ("ERICBADEGE", BADEGE),
         ("Er1c Badege", BADEGE),  # a look-alike digit
         ("Seventh of Tir", TIR),  # a number in words
+        ("MTH HUSSEIN", "un:QDi.144"),  # three dotless initials
+        ("Коновалов АД", "kz-afm-tf:iin-930408301109"),
+        ("HAMID SHALAH", "un:IQi.017"),  # first and last before the family name
+        ("KHAZI HAMMUD", "un:IQi.051"),  # a first letter transliterations swap
     ],
 )
 def test_watchlist_and_screen_give_one_score(index: ScreeningIndex, name: str, target: str) -> None:
