@@ -15,6 +15,7 @@ no vocabulary are made (CamelCase, dotless initials, repeated words).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -79,13 +80,13 @@ def rewrite(
     if known is not None and join:
         out = _rejoin(out, known, changes, eager)
     # Three capitals may be a word (IAN): read as initials only when the lists say they are
-    # not one (a watchlist customer, filed without the lists' words, gets both readings).
-    if len(out) > 1 and any(_dotless_initials(w, known, _MAX_INITIALS) for w in out):
+    # not one (a watchlist customer, filed without the lists' words, gets both readings),
+    # and in a name all in capitals only when they hold no vowel (MTH HUSSEIN).
+    shouting = all(w.isupper() for w in out)
+    read = [_dotless_initials(w, known, _MAX_INITIALS, shouting=shouting) for w in out]
+    if len(out) > 1 and any(read):
         changes.append(INITIALS)
-        out = [
-            " ".join(c + "." for c in w) if _dotless_initials(w, known, _MAX_INITIALS) else w
-            for w in out
-        ]
+        out = [" ".join(c + "." for c in w) if r else w for w, r in zip(out, read, strict=True)]
     kept: list[str] = []
     seen: set[str] = set()
     for word in out:
@@ -140,7 +141,9 @@ def _unjoin(word: str, known: Known, eager: bool) -> list[str] | None:
     return None
 
 
-def _dotless_initials(word: str, known: Known | None, longest: int = 2) -> bool:
+def _dotless_initials(
+    word: str, known: Known | None, longest: int = 2, *, shouting: bool = False
+) -> bool:
     """AA, MA, AAC: two or three (`longest`) capitals that are not glue read as initials.
     Two capitals always (MA, KO, LI may be names, but the reading as typed is scored too);
     three only when they are not a listed word (IAN)."""
@@ -152,7 +155,12 @@ def _dotless_initials(word: str, known: Known | None, longest: int = 2) -> bool:
         return False  # AL, BIN, IN, LLP, ИП: articles, particles, legal forms
     if len(word) == 2:
         return True  # ЖУ (Юсупов ЖУ), AA, MA: the reading as typed is scored too
+    if shouting and not _NO_VOWEL.match(folded):
+        return False
     return known is None or not known(folded)
+
+
+_NO_VOWEL = re.compile(r"^[b-df-hj-np-tv-xz]+$")
 
 
 def _rejoin(words: list[str], known: Known, changes: list[str], eager: bool) -> list[str]:
