@@ -432,7 +432,7 @@ class CustomerIndex:
         total_q = sum(weights[v] for v in ids)
         return name_score(
             found, total_q, len(ids), name.total, len(listed), lambda: listed, name.factor
-        )
+        )[0]
 
 
 def _required(

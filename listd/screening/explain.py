@@ -20,13 +20,17 @@ RULES = (
     "look_alike_digit",
     "equivalence",
     "first_letter",
+    "romanised",
     "patronymic",
     "surname_form",
     "compound_part",
     "initial",
     "phonetic",
     "edit_distance",
+    "first_letter_typo",
 )
+# Rules a pair may use only when the rest of the name matches closely (`scoring.name_score`).
+CONDITIONAL = frozenset({"first_letter_typo"})
 _RANK = {rule: i for i, rule in enumerate(RULES)}
 
 

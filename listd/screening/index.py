@@ -833,7 +833,7 @@ class ScreeningIndex:
         if aligned is None:
             return 0.0, []  # initials alone never make a match (A. K. is everybody)
         tokens = self._vocab.tokens
-        score = score_name(
+        return score_name(
             aligned,
             plan.total,
             len(plan.weights),
@@ -842,7 +842,6 @@ class ScreeningIndex:
             lambda: [tokens[v] for v in ids],
             index.name_factor[nid],
         )
-        return score, aligned.pairs
 
     def _survivors(
         self, plan: _Plan, index: _SourceIndex, candidates: set[int] | npt.NDArray[np.int64]

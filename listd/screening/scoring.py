@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import combinations
 
-from listd.screening.explain import PARTIAL_MAX_WORDS, Pair, partial_name
+from listd.screening.explain import CONDITIONAL, PARTIAL_MAX_WORDS, Pair, partial_name
 from listd.screening.tokens import INITIAL, WEIGHTS, Token, deletions, spellings
 
 # How much a query token the list name lacks costs, and a list token the query lacks,
@@ -56,6 +56,7 @@ class Alignment:
     """A greedy one-to-one alignment of query and list tokens, and its sums."""
 
     pairs: list[Pair]
+    weights: list[tuple[float, float]]  # per pair: the query token's, the list token's
     num: float  # sum of score * mean weight over the pairs
     den: float  # sum of mean weights over the pairs
     matched_q: float  # weight of the query tokens paired
@@ -75,6 +76,7 @@ def align(
     num = den = matched_q = matched_c = 0.0
     solid = False
     pairs: list[Pair] = []
+    weights: list[tuple[float, float]] = []
     for neg, initial, pos, j, rule in candidates:
         if used_q >> pos & 1 or used_c >> j & 1:
             continue
@@ -88,9 +90,48 @@ def align(
         matched_c += wc
         solid = solid or not initial
         pairs.append((pos, j, -neg, rule))
+        weights.append((wq, wc))
     if not solid:
         return None
-    return Alignment(pairs, num, den, matched_q, matched_c, used_c, solid)
+    return Alignment(pairs, weights, num, den, matched_q, matched_c, used_c, solid)
+
+
+def _unsettled(found: Alignment, q_total: float, listed: Sequence[Token]) -> int:
+    """The index of a pair of a CONDITIONAL rule whose condition fails, or -1: every query
+    word paired, two other pairs at 0.9+ without an initial, one of them on a listed name
+    that is not a common one."""
+    at = [i for i, p in enumerate(found.pairs) if p[3] in CONDITIONAL]
+    if not at:
+        return -1
+    others = [p for i, p in enumerate(found.pairs) if i != at[0]]
+    holds = (
+        len(at) == 1
+        and found.matched_q >= q_total - 1e-9
+        and len(others) >= 2
+        and all(p[2] >= 0.9 and p[3] != "initial" for p in others)
+        and any(listed[p[1]].kind == "name" for p in others)
+    )
+    return -1 if holds else at[0]
+
+
+def _drop(found: Alignment, i: int) -> Alignment | None:
+    """`found` without pair `i` (None if no pair without an initial is left)."""
+    pos, j, score, _ = found.pairs[i]
+    wq, wc = found.weights[i]
+    w = (wq + wc) / 2
+    pairs = found.pairs[:i] + found.pairs[i + 1 :]
+    if not any(p[3] != "initial" for p in pairs):
+        return None
+    return Alignment(
+        pairs,
+        found.weights[:i] + found.weights[i + 1 :],
+        found.num - score * w,
+        found.den - w,
+        found.matched_q - wq,
+        found.matched_c - wc,
+        found.used_c & ~(1 << j),
+        True,
+    )
 
 
 def name_score(
@@ -101,9 +142,19 @@ def name_score(
     n_list: int,
     listed: Callable[[], Sequence[Token]],
     factor: float = 1.0,
-) -> float:
-    """The name score of an alignment: what is paired against what is left out on each
-    side. `listed` gives the list tokens, asked for only when the name may be partial."""
+) -> tuple[float, list[Pair]]:
+    """The name score of an alignment, and the pairs it counts: what is paired against
+    what is left out on each
+    side. `listed` gives the list tokens, asked for only when the name may be partial or
+    a pair's rule holds only on conditions (CONDITIONAL: then the pair is dropped unless
+    they hold)."""
+    if any(p[3] in CONDITIONAL for p in found.pairs):
+        drop = _unsettled(found, q_total, listed())
+        if drop >= 0:
+            rest = _drop(found, drop)
+            if rest is None:
+                return 0.0, []
+            found = rest
     missing = MISSING_QUERY * (q_total - found.matched_q)
     cost = MISSING_LIST
     used_c = found.used_c
@@ -114,7 +165,7 @@ def name_score(
     ):
         cost = MISSING_PARTIAL
     missing += cost * (c_total - found.matched_c)
-    return found.num / (found.den + missing) * factor
+    return found.num / (found.den + missing) * factor, found.pairs
 
 
 def bound(

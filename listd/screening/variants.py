@@ -34,6 +34,8 @@ CHANGES = (JOINED, SPLIT, INITIALS, REPEATED)
 _GLUE_WORDS = (*ARTICLES, *PARTICLES, "in", "on", "at", "to", "by", "an", "or", "and", "for",
                *(f for forms in LEGAL_FORMS.values() for f in forms if " " not in f))  # fmt: skip
 _GLUE = frozenset(fold(w) for w in _GLUE_WORDS)
+# Legal forms that begin a name are initials there: SA Jones is S.-A. (Sally-Anne) Jones.
+_LEGAL_ONLY = _GLUE - frozenset(fold(w) for w in (*ARTICLES, *PARTICLES))
 # As written, for capitals in other scripts: АД folds to the article "ad", but in Cyrillic
 # it is two initials; АО (JSC) and ИП stay glue.
 _GLUE_AS_WRITTEN = frozenset(w.lower() for w in _GLUE_WORDS)
@@ -83,7 +85,10 @@ def rewrite(
     # not one (a watchlist customer, filed without the lists' words, gets both readings),
     # and in a name all in capitals only when they hold no vowel (MTH HUSSEIN).
     shouting = all(w.isupper() for w in out)
-    read = [_dotless_initials(w, known, _MAX_INITIALS, shouting=shouting) for w in out]
+    read = [
+        _dotless_initials(w, known, _MAX_INITIALS, first=i == 0, shouting=shouting)
+        for i, w in enumerate(out)
+    ]
     if len(out) > 1 and any(read):
         changes.append(INITIALS)
         out = [" ".join(c + "." for c in w) if r else w for w, r in zip(out, read, strict=True)]
@@ -142,7 +147,7 @@ def _unjoin(word: str, known: Known, eager: bool) -> list[str] | None:
 
 
 def _dotless_initials(
-    word: str, known: Known | None, longest: int = 2, *, shouting: bool = False
+    word: str, known: Known | None, longest: int = 2, *, first: bool = False, shouting: bool = False
 ) -> bool:
     """AA, MA, AAC: two or three (`longest`) capitals that are not glue read as initials.
     Two capitals always (MA, KO, LI may be names, but the reading as typed is scored too);
@@ -151,7 +156,7 @@ def _dotless_initials(
         return False
     folded = fold(word)
     glue = folded in _GLUE if word.isascii() else word.lower() in _GLUE_AS_WRITTEN
-    if glue:
+    if glue and not (first and word.isascii() and folded in _LEGAL_ONLY):
         return False  # AL, BIN, IN, LLP, ИП: articles, particles, legal forms
     if len(word) == 2:
         return True  # ЖУ (Юсупов ЖУ), AA, MA: the reading as typed is scored too

@@ -55,6 +55,9 @@ def both(index: ScreeningIndex, name: str, target: str) -> tuple[float, float]:
         ("Коновалов АД", "kz-afm-tf:iin-930408301109"),
         ("HAMID SHALAH", "un:IQi.017"),  # first and last before the family name
         ("KHAZI HAMMUD", "un:IQi.051"),  # a first letter transliterations swap
+        ("Gamir Ali Chaudhry", CHAUDHRY),  # a first letter mistyped
+        ("SA Jones", "un:QDi.360"),  # initials of a hyphenated given name
+        ("沈忠国际海运有限公司", "un:KPe.073"),  # simplified characters for traditional
     ],
 )
 def test_watchlist_and_screen_give_one_score(index: ScreeningIndex, name: str, target: str) -> None:
