@@ -16,8 +16,9 @@ pieces, so both directions agree on what may match:
   three-word customer who shares one common word with a two-word designation cannot
   reach it, and is never looked at), or when it shares a document number with the
   designation;
-* candidates are then scored approximately from the token scores (the same greedy
-  alignment as `ScreeningIndex`), and only those near the cut-off are returned.
+* candidates are then scored from the token scores with `listd.screening.scoring`, the
+  module `ScreeningIndex` scores with (the same vocabulary, alignment, name score and
+  bounds), and only those near the cut-off are returned.
 
 What this returns is a shortlist: the caller scores it exactly with `ScreeningIndex`,
 customer as the query, so the score, the threshold and the explanation in a webhook are
@@ -26,26 +27,26 @@ exactly what `POST /v1/screen` would give for that customer.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import lru_cache
-from itertools import combinations
 
 from listd.blocking.watchlist import Customer
 from listd.model import Entity
 from listd.normalize import readings
 from listd.normalize.aliases import name_forms
 from listd.screening.evidence import MIN_IDENTIFIER, identifier_key
-from listd.screening.explain import partial_name
-from listd.screening.index import (
-    MISSING_LIST,
-    MISSING_PARTIAL,
-    MISSING_QUERY,
+from listd.screening.scoring import (
     WEAK_ALIAS,
+    WEAK_QUALITIES,
+    Candidate,
+    DeletionIndex,
+    Vocabulary,
+    align,
+    list_cost,
+    name_score,
+    required,
 )
 from listd.screening.tokens import (
-    INITIAL,
-    WEIGHTS,
     Token,
     deletions,
     index_keys,
@@ -58,10 +59,7 @@ from listd.screening.tokens import (
 )
 from listd.screening.variants import rewrite
 
-W_MAX = max(WEIGHTS.values())
 MARGIN = 0.05  # approximate scores this far below the cut-off still go to exact scoring
-_MAX_EXACT_SUBSETS = 8
-_WEAK = frozenset({"low", "weak"})
 # Postings are filed by the total weight of the customer's name, in steps of _STEP: a
 # customer's words that match nothing cost MISSING_QUERY each, so the heavier the name,
 # the more of the listed name it must match. Customers with initials stay in band 0
@@ -76,30 +74,19 @@ def customer_mode(kind: str | None) -> str:
 
 
 @dataclass(slots=True)
-class _Vocab:
-    tokens: list[Token] = field(default_factory=list)
-    weights: list[float] = field(default_factory=list)
-    initial: list[bool] = field(default_factory=list)
-    ids: dict[Token, int] = field(default_factory=dict)
-    keys: dict[str, list[int]] = field(default_factory=dict)
-    edits: dict[str, list[int]] = field(default_factory=dict)  # deletion neighbour -> ids
+class _Vocab(Vocabulary):
+    """The customers' `Vocabulary`: tokens filed as the query side of a screening."""
 
-    def intern(self, token: Token) -> int:
-        found = self.ids.get(token)
-        if found is not None:
-            return found
-        vid = len(self.tokens)
-        self.tokens.append(token)
-        self.weights.append(token.weight)
+    initial: list[bool] = field(default_factory=list)
+    # Millions of customers are indexed at each fail-over: filled fast rather than compact.
+    edits: DeletionIndex = field(default_factory=lambda: DeletionIndex(compact=False))
+
+    def keys_of(self, token: Token) -> list[str]:
+        # A listed initial never finds customers (see `candidates`).
+        return [key for key in query_keys(token) if key[0] != "I"]
+
+    def added(self, token: Token) -> None:
         self.initial.append(token.kind == "initial")
-        for key in query_keys(token):
-            if key[0] == "I":
-                continue  # a listed initial never finds customers (see `candidates`)
-            self.keys.setdefault(key, []).append(vid)
-        for word in {d for w in spellings(token) for d in deletions(w)}:
-            self.edits.setdefault(word, []).append(vid)
-        self.ids[token] = vid
-        return vid
 
 
 @dataclass(slots=True)
@@ -275,31 +262,9 @@ class CustomerIndex:
         """
         cache: dict[Token, dict[int, float]] = {}
         out: dict[str, dict[str, set[str]]] = {}
-        keys = self.vocab.keys
-
-        def known(word: str) -> bool:
-            return "d" + phonetic(word) in keys
-
         for entity in entities:
             slots = self._by_documents(entity)
-            mode = "person" if entity.schema == "person" else "entity"
-            seen: set[tuple[Token, ...]] = set()
-            forms = [(n, r) for n in entity.names for f in name_forms(n.full) for r in readings(f)]
-            # The listed name with its words split or joined as customers may have typed
-            # them (ERICBADEGE, Chau dhry): the customers' own words say where.
-            forms += [
-                (n, r.text)
-                for n, f in list(forms)
-                for split in (True, False)
-                if (r := rewrite(f, known, eager=True, split=split, join=not split))
-            ]
-            for listed, form in forms:
-                tokens = tokenize(form, mode)
-                if not tokens or tokens in seen:
-                    continue
-                seen.add(tokens)
-                factor = WEAK_ALIAS if listed.quality in _WEAK else 1.0
-                name = _Name(tokens, factor, [self._retrieve(t, cache) for t in tokens])
+            for name in self._names(entity, cache):
                 slots |= self._name_candidates(name, cutoff)
             for slot in slots:
                 sub_id, ref = self._sub[slot], self._ref[slot]
@@ -307,6 +272,44 @@ class CustomerIndex:
                     continue
                 out.setdefault(sub_id, {}).setdefault(ref, set()).add(entity.id)
         return out
+
+    def _names(self, entity: Entity, cache: dict[Token, dict[int, float]]) -> Iterator[_Name]:
+        """`entity`'s listed names, each in every form customers may have typed it, with
+        what each of their tokens matches among the customers' tokens."""
+        keys = self.vocab.keys
+
+        def known(word: str) -> bool:
+            return "d" + phonetic(word) in keys
+
+        mode = "person" if entity.schema == "person" else "entity"
+        seen: set[tuple[Token, ...]] = set()
+        forms = [(n, r) for n in entity.names for f in name_forms(n.full) for r in readings(f)]
+        # The listed name with its words split or joined as customers may have typed
+        # them (ERICBADEGE, Chau dhry): the customers' own words say where.
+        forms += [
+            (n, r.text)
+            for n, f in list(forms)
+            for split in (True, False)
+            if (r := rewrite(f, known, eager=True, split=split, join=not split))
+        ]
+        for listed, form in forms:
+            tokens = tokenize(form, mode)
+            if not tokens or tokens in seen:
+                continue
+            seen.add(tokens)
+            factor = WEAK_ALIAS if listed.quality in WEAK_QUALITIES else 1.0
+            yield _Name(tokens, factor, [self._retrieve(t, cache) for t in tokens])
+
+    def score(self, sub_id: str, ref: str, entity: Entity) -> float:
+        """The best name score of one customer against `entity`'s names, by the scoring
+        module `ScreeningIndex` uses (customer as the query): what the shortlist weighs
+        before the exact scoring."""
+        slot = self.subs.get(sub_id, {}).get(ref)
+        if slot is None:
+            return 0.0
+        slots = [slot, *self._shadow.get(slot, ())]
+        names = list(self._names(entity, {}))
+        return max((self._score(s, n) for s in slots for n in names), default=0.0)
 
     def _by_documents(self, entity: Entity) -> set[int]:
         slots: set[int] = set()
@@ -327,15 +330,7 @@ class CustomerIndex:
         if found is not None:
             return found
         vocab = self.vocab
-        ids: set[int] = set()
-        for key in index_keys(token):
-            bucket = vocab.keys.get(key)
-            if bucket:
-                ids.update(bucket)
-        for word in {d for w in spellings(token) for d in deletions(w)}:
-            bucket = vocab.edits.get(word)
-            if bucket:
-                ids.update(bucket)
+        ids = vocab.lookup(index_keys(token), {d for w in spellings(token) for d in deletions(w)})
         out: dict[int, float] = {}
         # The customer token is the query side, the listed token the list side; the
         # comparison is symmetric (tests/screening), so the listed token's matcher serves.
@@ -409,12 +404,12 @@ class CustomerIndex:
         return slots
 
     def _score(self, slot: int, name: _Name) -> float:
-        """The screening name score of customer `slot` against `name`, approximately."""
+        """The screening name score of customer `slot` against `name` (`scoring`)."""
         ids = self._tokens[slot]
         vocab = self.vocab
         weights = vocab.weights
         listed = name.tokens
-        pairs: list[tuple[float, bool, int, int]] = []
+        pairs: list[Candidate] = []
         for i, vid in enumerate(ids):
             q_initial = vocab.initial[vid]
             for j, v in enumerate(listed):
@@ -424,76 +419,22 @@ class CustomerIndex:
                     if score < 0:
                         score = name.initials[key] = similarity(vocab.tokens[vid], v)[0]
                     if score > 0:
-                        pairs.append((-score, True, i, j))
+                        pairs.append((-score, True, i, j, "initial"))
                 else:
                     score = name.matches[j].get(vid, 0.0)
                     if score > 0:
-                        pairs.append((-score, False, i, j))
+                        pairs.append((-score, False, i, j, ""))
         if not pairs:
             return 0.0
-        pairs.sort()
-        used_q = used_c = 0
-        num = den = matched_q = matched_c = 0.0
-        words = False
-        aligned: list[tuple[int, int, float, str]] = []
-        for neg, initial, i, j in pairs:
-            if used_q >> i & 1 or used_c >> j & 1:
-                continue
-            used_q |= 1 << i
-            used_c |= 1 << j
-            aligned.append((i, j, -neg, "initial" if initial else ""))
-            wq, wc = weights[ids[i]], name.weights[j]
-            w = (wq + wc) / 2
-            num -= neg * w
-            den += w
-            matched_q += wq
-            matched_c += wc
-            words = words or not initial
-        if not words:
+        found = align(pairs, [weights[v] for v in ids], name.weights)
+        if found is None:
             return 0.0  # initials alone never make a match
         total_q = sum(weights[v] for v in ids)
-        partial = partial_name(aligned, len(ids), listed)
-        cost = MISSING_PARTIAL if partial else MISSING_LIST
-        missing = MISSING_QUERY * (total_q - matched_q) + cost * (name.total - matched_c)
-        return num / (den + missing) * name.factor
+        return name_score(
+            found, total_q, len(ids), name.total, len(listed), lambda: listed, name.factor
+        )[0]
 
 
-def _bound(
-    weights: tuple[float, ...],
-    held: Iterable[int],
-    loose: bool,
-    band: int = 0,
-    initials: tuple[int, ...] = (),
-) -> float:
-    """Highest name score a customer whose words match exactly the listed positions
-    `held` can get: each pair at best W_MAX on the customer's side; of the customer's
-    name (weighing at least `band` * _STEP), what those pairs cannot cover is missing.
-    A customer above band 0 has no initials, so its words meet the listed `initials`
-    at INITIAL at best. `loose`: the customer has initials, which may stand for any
-    other listed word (and are not in the postings); counted at their best, the
-    numerator and the denominator each bounded on its own."""
-    held = set(held)
-    num = den = sum((W_MAX + weights[p]) / 2 for p in held)
-    if not num:
-        return 0.0
-    if band:
-        num -= sum((1 - INITIAL) * (W_MAX + weights[p]) / 2 for p in held if p in initials)
-    den += MISSING_QUERY * max(0.0, band * _STEP - len(held) * W_MAX)
-    # A listed name of 3-4 words may be a partial one (`partial_name`): its words cost least.
-    cost = MISSING_PARTIAL if 3 <= len(weights) <= 4 else MISSING_LIST
-    for p, w in enumerate(weights):
-        if p in held:
-            continue
-        if loose:
-            pair = (WEIGHTS["initial"] + w) / 2
-            num += INITIAL * pair
-            den += min(pair, cost * w)
-        else:
-            den += cost * w
-    return num / den
-
-
-@lru_cache(maxsize=4096)
 def _required(
     weights: tuple[float, ...],
     initials: tuple[int, ...],
@@ -504,23 +445,16 @@ def _required(
 ) -> tuple[list[tuple[int, ...]], list[int] | None]:
     """Minimal sets of listed positions a customer's words (weighing at least `band` *
     _STEP in all, `most` words at most) must match to reach `cutoff` (listed initials
-    counted as matched), or for long names a set of which it must match one."""
-    positions = [p for p in range(len(weights)) if p not in initials]
-    if not positions:
-        return [], []
-    if len(positions) > _MAX_EXACT_SUBSETS:
-        rest = sorted(positions, key=lambda p: (-weights[p], p))
-        if _bound(weights, [*initials, *rest[:most]], loose, band, initials) < cutoff:
-            return [], []  # even its heaviest words, all matched, fall short
-        prefix: list[int] = []
-        while rest and _bound(weights, [*initials, *rest], loose, band, initials) >= cutoff:
-            prefix.append(rest.pop(0))
-        return [], prefix
-    minimal: list[tuple[int, ...]] = []
-    for size in range(1, min(len(positions), most) + 1):
-        for subset in combinations(positions, size):
-            if any(set(m) <= set(subset) for m in minimal):
-                continue
-            if _bound(weights, [*initials, *subset], loose, band, initials) >= cutoff:
-                minimal.append(subset)
-    return minimal, None
+    counted as matched; a customer above band 0 has no initials, so its words meet them
+    at INITIAL at best). `loose`: the customer has initials, which may stand for any
+    other listed word (and are not in the postings)."""
+    return required(
+        weights,
+        initials,
+        cutoff,
+        list_cost(len(weights)),
+        band * _STEP,
+        loose,
+        bool(band),
+        most,
+    )

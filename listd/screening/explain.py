@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from listd.screening.query import Match
-from listd.screening.tokens import Token
+from listd.screening.tokens import Token, nisba
 
 Pair = tuple[int, int, float, str]  # query position, list position, score, rule
 
@@ -19,32 +19,48 @@ RULES = (
     "transliteration",
     "look_alike_digit",
     "equivalence",
+    "first_letter",
+    "romanised",
     "patronymic",
     "surname_form",
     "compound_part",
     "initial",
     "phonetic",
     "edit_distance",
+    "first_letter_typo",
 )
+# Rules a pair may use only when the rest of the name matches closely (`scoring.name_score`).
+CONDITIONAL = frozenset({"first_letter_typo"})
 _RANK = {rule: i for i, rule in enumerate(RULES)}
 
 
+# The most words a listed name can have and still be matched as a partial one: 3-4, and
+# a family or tribal name with the article after them (al-Tikriti), which records drop.
+PARTIAL_MAX_WORDS = 5
+
+
 def partial_name(pairs: Sequence[Pair], n_query: int, listed: Sequence[Token]) -> bool:
-    """FIRST LAST for a listed FIRST SECOND THIRD LAST: every query word matched, in
-    order and strongly (0.9+, no initial), to the first and the last of 3-4 listed words,
-    one of them a name that is not a common one (Mohammed Muhammad is everybody)."""
+    """FIRST LAST for a listed FIRST SECOND THIRD LAST (or FIRST SECOND THIRD LAST
+    AL-NISBA): every query word matched, in order and strongly (0.9+, no initial), to the
+    first and the last of 3-4 listed words, one of them a name that is not a common one
+    (Mohammed Muhammad is everybody)."""
     n = len(listed)
-    if not 3 <= n <= 4 or len(pairs) != n_query or n_query >= n:
+    if not 3 <= n <= PARTIAL_MAX_WORDS or len(pairs) != n_query:
         return False
-    ends = {j: (pos, score, rule) for pos, j, score, rule in pairs if j in (0, n - 1)}
+    last = n - 1
+    if n >= 4 and nisba(listed[-1]) and all(j != last for _, j, _, _ in pairs):
+        last -= 1
+    if not 3 <= last + 1 <= 4 or n_query >= last + 1:
+        return False
+    ends = {j: (pos, score, rule) for pos, j, score, rule in pairs if j in (0, last)}
     if len(ends) != 2:
         return False
-    (p0, s0, r0), (p1, s1, r1) = ends[0], ends[n - 1]
+    (p0, s0, r0), (p1, s1, r1) = ends[0], ends[last]
     return (
         p0 < p1
         and min(s0, s1) >= 0.9
         and "initial" not in (r0, r1)
-        and "name" in (listed[0].kind, listed[-1].kind)
+        and "name" in (listed[0].kind, listed[last].kind)
     )
 
 

@@ -21,14 +21,11 @@ import asyncio
 import gc
 import heapq
 import time
-from array import array
-from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from itertools import combinations
 from typing import Any
 
 import numpy as np
@@ -38,8 +35,23 @@ from listd.model import Entity
 from listd.normalize import readings
 from listd.normalize.aliases import name_forms
 from listd.screening import evidence
-from listd.screening.explain import Pair, explain, partial_name, read_as
+from listd.screening.explain import PARTIAL_MAX_WORDS, Pair, explain, read_as
 from listd.screening.query import Match, Query
+from listd.screening.scoring import (
+    MISSING_LIST,
+    MISSING_PARTIAL,
+    MISSING_QUERY,
+    WEAK_ALIAS,
+    WEAK_QUALITIES,
+    Candidate,
+    Vocabulary,
+    align,
+    list_cost,
+    required,
+)
+from listd.screening.scoring import (
+    name_score as score_name,
+)
 from listd.screening.tokens import (
     Token,
     deletions,
@@ -54,18 +66,6 @@ from listd.screening.tokens import (
 )
 from listd.screening.variants import Reading, rewrite
 
-# How much a query token the list name lacks costs, and a list token the query lacks,
-# relative to the weight of a matched token: a customer's extra name part is stronger
-# evidence of another person than a middle name or patronymic the customer left out.
-MISSING_QUERY = 0.6
-MISSING_LIST = 0.3
-# ...but a customer recorded by the first and last of a listed name's 3+ words, with
-# nothing else (FIRST LAST for FIRST SECOND THIRD LAST), is how such names are shortened:
-# the middle words cost half (`partial_name`).
-MISSING_PARTIAL = 0.15
-WEAK_ALIAS = 0.9  # UN "low" and OFAC "weak" aliases: nicknames, partial names
-_WEAK = frozenset({"low", "weak"})
-_MAX_EXACT_SUBSETS = 8  # query tokens beyond this use the looser prefix filter
 _RETRIEVAL_CACHE = 1 << 14
 _COMMON_SHARE = 200  # one word in this many of the vocabulary is looked up at load...
 _COMMON_MAX = 512  # ...at most this many: the words most names hold
@@ -126,98 +126,23 @@ _Found = dict[int, tuple[float, str]]  # list token id → (score, rule)
 _Retrieved = tuple[int, _Found]  # vocabulary size the lookup covers, what it found
 
 
-class _DeletionIndex:
-    """Word → token ids for the one-deletion neighbourhoods of all spellings, compactly.
-
-    A dict of strings would cost ~100 bytes per entry (30 per token); here each entry is a
-    64-bit string hash and a token id in two sorted arrays (16 bytes), searched by bisect.
-    Recent additions sit in a small dict until merged in. Hash collisions only add
-    candidates, which `similarity` then rejects.
-    """
-
-    def __init__(self) -> None:
-        self._base: tuple[array[int], array[int]] = (array("q"), array("q"))
-        self._recent: dict[int, list[int]] = {}
-        self._pending = 0
-
-    def add(self, vid: int, words: Iterable[str]) -> None:
-        recent = self._recent
-        for word in words:
-            h = hash(word)
-            found = recent.get(h)
-            if found is None:
-                recent[h] = [vid]
-            else:
-                found.append(vid)
-            self._pending += 1
-        if self._pending > max(50_000, len(self._base[0]) // 4):
-            self._merge()
-
-    def _merge(self) -> None:
-        keys, ids = self._base
-        fresh = sorted((h, v) for h, vs in self._recent.items() for v in vs)
-        new_keys, new_ids = array("q"), array("q")
-        for h, v in heapq.merge(zip(keys, ids, strict=True), fresh):
-            new_keys.append(h)
-            new_ids.append(v)
-        self._base = (new_keys, new_ids)  # readers see the merged arrays, then...
-        self._recent = {}  # ...the recent entries leave (a duplicate at worst, never a miss)
-        self._pending = 0
-
-    def get(self, word: str) -> list[int]:
-        h = hash(word)
-        # `_recent` before `_base`: `_merge` assigns them in the other order, so a reader in
-        # another thread (a batch) that sees the emptied `_recent` sees the merged `_base`.
-        recent = self._recent
-        keys, ids = self._base
-        i = bisect_left(keys, h)
-        out: list[int] = []
-        while i < len(keys) and keys[i] == h:
-            out.append(ids[i])
-            i += 1
-        out.extend(recent.get(h, ()))
-        return out
-
-    def __len__(self) -> int:
-        return len(self._base[0]) + self._pending
-
-
 @dataclass(slots=True)
-class _Vocabulary:
-    tokens: list[Token] = field(default_factory=list)
-    weights: list[float] = field(default_factory=list)
-    ids: dict[Token, int] = field(default_factory=dict)
-    keys: dict[str, list[int]] = field(default_factory=dict)
-    edits: _DeletionIndex = field(default_factory=lambda: _DeletionIndex())
-    # The same weights, and each token's `_list_bits` as two 64-bit halves, as columns
-    # for the array bound.
+class _Vocabulary(Vocabulary):
+    """The list side's `Vocabulary`, with each token's weight and `_list_bits` (as two
+    64-bit halves) also as columns, for the array bound."""
+
     weight_col: _Column = field(default_factory=lambda: _Column(np.float64))
     bits_lo: _Column = field(default_factory=lambda: _Column(np.uint64))
     bits_hi: _Column = field(default_factory=lambda: _Column(np.uint64))
 
-    def intern(self, token: Token) -> int:
-        found = self.ids.get(token)
-        if found is not None:
-            return found
-        vid = len(self.tokens)
-        self.weights.append(token.weight)
+    def keys_of(self, token: Token) -> frozenset[str]:
+        return index_keys(token)
+
+    def added(self, token: Token) -> None:
         self.weight_col.append(token.weight)
         bits = _list_bits(token)
         self.bits_lo.append(bits & _LOW)
         self.bits_hi.append(bits >> 64)
-        for key in index_keys(token):
-            bucket = self.keys.get(key)
-            if bucket is None:
-                self.keys[key] = [vid]
-            else:
-                bucket.append(vid)
-        self.edits.add(vid, {d for word in spellings(token) for d in deletions(word)})
-        # A lookup covers ids below len(tokens) and caches that it did: so the token is
-        # appended once its keys and neighbours are in (a batch screens in a thread while
-        # a build interns on the loop), and the id last (a reader finding it finds the token).
-        self.tokens.append(token)
-        self.ids[token] = vid
-        return vid
 
 
 @dataclass(slots=True)
@@ -386,7 +311,7 @@ class _Builder:
             idx.names.append(ids)
             idx.name_entity.append(slot)
             idx.name_text.append(form)
-            idx.name_factor.append(WEAK_ALIAS if name.quality in _WEAK else 1.0)
+            idx.name_factor.append(WEAK_ALIAS if name.quality in WEAK_QUALITIES else 1.0)
             idx.name_weight.append(sum(self.vocab.weights[v] for v in ids))
             mine.append(nid)
             for vid in set(ids):
@@ -624,15 +549,10 @@ class ScreeningIndex:
     def _lookup(self, token: Token, since: int, size: int) -> _Found:
         """The list tokens with ids in [since, size) that `token` matches."""
         vocab = self._vocab
-        keys, tokens = vocab.keys, vocab.tokens
-        candidates: set[int] = set()
-        for key in query_keys(token):
-            ids = keys.get(key)
-            if ids:
-                candidates.update(ids)
-        edits = vocab.edits
-        for word in {d for w in spellings(token) for d in deletions(w)}:
-            candidates.update(edits.get(word))
+        tokens = vocab.tokens
+        candidates = vocab.lookup(
+            query_keys(token), {d for w in spellings(token) for d in deletions(w)}
+        )
         out: _Found = {}
         match = matcher(token)
         for vid in sorted(candidates):
@@ -717,7 +637,7 @@ class ScreeningIndex:
         bonus = evidence.MAX_BONUS_BIRTH if birth_date else 0.0
         bonus += evidence.MAX_BONUS_NATIONALITY if query.nationality else 0.0
         cutoff = max(query.threshold - bonus, 1e-9)
-        subsets, prefix = _required(tuple(weights), tuple(initials), round(cutoff, 6))
+        subsets, prefix = required(tuple(weights), tuple(initials), round(cutoff, 6), MISSING_QUERY)
         vocab = self._vocab
         initial_bits = {at: _query_bits(tokens[at]) for at in initials}
         any_initial: int | None = 0
@@ -895,7 +815,7 @@ class ScreeningIndex:
         """
         ids = index.names[nid]
         sims = plan.sims
-        candidates: list[tuple[float, bool, int, int, str]] = []
+        candidates: list[Candidate] = []
         for j, vid in enumerate(ids):
             if vid in sims:
                 found = self._entry(plan, vid)
@@ -908,39 +828,20 @@ class ScreeningIndex:
                     candidates.append((neg, initial, pos, j, rule))
         if not candidates:
             return 0.0, []
-        if len(candidates) > 1:
-            candidates.sort()
         weights = self._vocab.weights
-        q_weights = plan.weights
-        used_q = used_c = 0
-        num = den = matched_q = matched_c = 0.0
-        solid = False  # a pair without an initial on either side
-        pairs: list[Pair] = []
-        for neg, initial, pos, j, rule in candidates:
-            if used_q >> pos & 1 or used_c >> j & 1:
-                continue
-            used_q |= 1 << pos
-            used_c |= 1 << j
-            wq, wc = q_weights[pos], weights[ids[j]]
-            w = (wq + wc) / 2
-            num -= neg * w
-            den += w
-            matched_q += wq
-            matched_c += wc
-            solid = solid or not initial
-            pairs.append((pos, j, -neg, rule))
-        if not solid:
+        aligned = align(candidates, plan.weights, [weights[v] for v in ids])
+        if aligned is None:
             return 0.0, []  # initials alone never make a match (A. K. is everybody)
-        missing = MISSING_QUERY * (plan.total - matched_q)
-        cost = MISSING_LIST
-        n = len(ids)
-        if 3 <= n <= 4 and used_c & 1 and used_c >> (n - 1) & 1:  # cheap tests first
-            listed = [self._vocab.tokens[v] for v in ids]
-            if partial_name(pairs, len(q_weights), listed):
-                cost = MISSING_PARTIAL
-        missing += cost * (index.name_weight[nid] - matched_c)
-        score = num / (den + missing) * index.name_factor[nid]
-        return score, pairs
+        tokens = self._vocab.tokens
+        return score_name(
+            aligned,
+            plan.total,
+            len(plan.weights),
+            index.name_weight[nid],
+            len(ids),
+            lambda: [tokens[v] for v in ids],
+            index.name_factor[nid],
+        )
 
     def _survivors(
         self, plan: _Plan, index: _SourceIndex, candidates: set[int] | npt.NDArray[np.int64]
@@ -982,8 +883,8 @@ class ScreeningIndex:
             return True  # initials alone never make a match
         free = min(len(initials), other)
         matched, missing_query = plan.best[min(hits + free, len(plan.best) - 1)]
-        # A name of 3-4 words may be a partial one (`partial_name`): its words cost least.
-        cost = MISSING_PARTIAL if 3 <= len(index.names[nid]) <= 4 else MISSING_LIST
+        # A name of 3-5 words may be a partial one (`partial_name`): its words cost least.
+        cost = list_cost(len(index.names[nid]))
         missing = MISSING_QUERY * missing_query + cost * (index.name_weight[nid] - held)
         return matched / (matched + missing) * index.name_factor[nid] < plan.cutoff
 
@@ -1188,7 +1089,7 @@ def _bound_holds(
     k = np.minimum(n_hits + free, len(best) - 1).astype(np.int64)
     matched, missing_query = best[k, 0], best[k, 1]
     words = columns.starts[nids + 1] - columns.starts[nids]
-    cost = np.where((words >= 3) & (words <= 4), MISSING_PARTIAL, MISSING_LIST)
+    cost = np.where((words >= 3) & (words <= PARTIAL_MAX_WORDS), MISSING_PARTIAL, MISSING_LIST)
     missing = MISSING_QUERY * missing_query + cost * (columns.weight[nids] - held_weight)
     # Each query word a name matches takes a list word of its own: a name reaching the
     # cutoff holds `least` of them (this is what drops the names where one common list
@@ -1279,41 +1180,3 @@ def _wanted(query: Query, entity: Entity) -> bool:
     if query.type == "entity" and entity.schema == "person":
         return False
     return not query.programs or any(p in entity.programs for p in query.programs)
-
-
-def _bound(weights: Sequence[float], held: Iterable[int]) -> float:
-    """Highest name score a name matching exactly the `held` query positions can get."""
-    held = set(held)
-    matched = sum((weights[p] + 1.0) / 2 for p in held)
-    missing = MISSING_QUERY * sum(w for p, w in enumerate(weights) if p not in held)
-    return matched / (matched + missing) if matched else 0.0
-
-
-@lru_cache(maxsize=4096)
-def _required(
-    weights: tuple[float, ...], initials: tuple[int, ...], cutoff: float
-) -> tuple[list[tuple[int, ...]], list[int] | None]:
-    """Minimal sets of looked-up query positions a name must match to reach `cutoff`.
-
-    Initials are assumed matched (they are checked inside each candidate). For long
-    queries, a prefix of positions of which a candidate must hold at least one.
-    """
-    positions = [p for p in range(len(weights)) if p not in initials]
-    if not positions:
-        return [], []
-    if len(positions) > _MAX_EXACT_SUBSETS:
-        # Drop the heaviest positions while the rest could still reach the cutoff without
-        # them; a qualifying name holds at least one of those dropped.
-        rest = sorted(positions, key=lambda p: (-weights[p], p))
-        prefix: list[int] = []
-        while rest and _bound(weights, [*initials, *rest]) >= cutoff:
-            prefix.append(rest.pop(0))
-        return [], prefix
-    minimal: list[tuple[int, ...]] = []
-    for size in range(1, len(positions) + 1):
-        for subset in combinations(positions, size):
-            if any(set(m) <= set(subset) for m in minimal):
-                continue
-            if _bound(weights, [*initials, *subset]) >= cutoff:
-                minimal.append(subset)
-    return minimal, None

@@ -64,6 +64,16 @@ ARABIC_SKELETON = 0.85
 INITIAL = 0.85
 COMPOUND_PART = 0.85  # Teir ~ Abu Teir, Dilmurod ~ Dilmurod ugli
 PHONETIC = 0.85  # same consonant skeleton and first letter: Chaudhry ~ Chowdhury
+# The same word once its first letter is put in the class transliterations swap it within
+# (ق: Q, K, G, Gh; خ: Kh, X; Й: Y, J): Gazim ~ Kazim, Jusif ~ Yusif, Ghasem ~ Qasem.
+FIRST_LETTER = 0.92
+# Chinese, Korean or Japanese characters against a Latin spelling, by their romanised
+# reading: one reading stands for many characters (王, 汪: wang), so at most this.
+ROMANISED = 0.9
+# A first letter mistyped (Gamir ~ Aamir) or added (Qaamir ~ Aamir), outside those
+# classes: Tahir and Zahir are different names, so this pair counts only when the rest of
+# the name matches closely (`scoring.CONDITIONAL`), and then at a penalty.
+FIRST_LETTER_TYPO = 0.75
 NUMBER = 1.0  # one number in words or digits: Seventh ~ 7th, Forty-Four ~ 44
 ARABIC_LOOSE = 0.8  # skeleton equal once h is ignored: چوہدری ~ Chaudhry
 EDIT_PER_CHAR = 1.2  # one edit in a word of n letters costs 1.2/n
@@ -88,6 +98,9 @@ class Token:
     skels: tuple[str, ...] = ()
     stems: tuple[str, ...] = ()  # surname stems: kuralbai for Kuralbayev
     cores: tuple[str, ...] = ()  # phonetic forms of the name inside a compound
+    # Chinese, Korean, Japanese: the characters as written. Two such tokens compare by
+    # them alone (王 and 汪 both read wang); against a Latin token, by the romanised text.
+    chars: str | None = None
 
     @property
     def weight(self) -> float:
@@ -160,6 +173,7 @@ _PATRONYMIC_WORDS = frozenset(v for w in PATRONYMIC_WORDS for v in latin_variant
 _ORG_WORDS = frozenset(phonetic(w) for t in ORG_WORDS for w in fold(t).split())
 _DIN_WORDS = frozenset({"din", "deen", "dine", "diin"})
 _ALLAH = frozenset({"allah", "ullah", "ulla", "alla", "ollah", "illah"})
+_ARTICLES_ANY = frozenset({"al", "el", "ul"})  # the article before any letter
 _ABU = frozenset({"abu", "abou", "abo", "bu", "umm", "um", "oum"})
 _ABD_WORD = re.compile(r"^abd(?:[aeiou]{1,2}[lr]?)?$")
 
@@ -177,6 +191,7 @@ class _Piece:
     initial: bool = False  # one letter as written: A., Ж. (Zh), Ю. (Yu)
     cores: frozenset[str] = frozenset()  # the name inside a compound: Teir in Abu Teir
     skels: frozenset[str] = frozenset()  # Arabic script: consonant keys from the letters
+    chars: str | None = None  # Chinese, Korean, Japanese characters as written
 
 
 @lru_cache(maxsize=1 << 16)
@@ -186,6 +201,8 @@ def _word(raw: str) -> tuple[_Piece, ...]:
     base = fold(raw).split()
     if not base:
         return ()
+    if script in _CJK:
+        return _cjk_pieces(raw, False)
     initial = len(base) == 1 and sum(c.isalpha() for c in raw) == 1
     if script in (None, "Latin") or raw.isascii():
         return tuple(_Piece(p, _latin_forms(p), False, initial) for p in base)
@@ -207,6 +224,30 @@ def _word(raw: str) -> tuple[_Piece, ...]:
         _Piece(p, frozenset(f), arabic, initial, skels=k)
         for p, f, k in zip(base, forms, skels, strict=True)
     )
+
+
+_CJK = frozenset({"Han", "Hangul", "Hiragana", "Katakana"})
+
+
+@lru_cache(maxsize=1 << 14)
+def _cjk_pieces(raw: str, person: bool) -> tuple[_Piece, ...]:
+    """A Chinese, Korean or Japanese word: its characters, and their romanised reading
+    (anyascii: pinyin without tones for Han, Revised Romanization for Hangul, kana as
+    read; kanji get their Chinese reading). `person`: the word is a whole name of 2-4
+    characters, cut after the family name (one character; two of four: 欧阳, 山田) as
+    the romanised forms on the lists write it (王小明: Wang Xiaoming)."""
+    chars = "".join(c for c in raw if c.isalpha())
+    parts = [chars]
+    if person and script_of(raw) in ("Han", "Hangul") and 2 <= len(chars) <= 4:
+        cut = 2 if len(chars) == 4 else 1
+        parts = [chars[:cut], chars[cut:]]
+    out: list[_Piece] = []
+    for part in parts:
+        text = fold(part).replace(" ", "")
+        if text:
+            forms = {text, *(v.replace(" ", "") for v in latin_variants(part))}
+            out.append(_Piece(text, frozenset(forms), False, chars=part))
+    return tuple(out)
 
 
 _LOOK_ALIKE = str.maketrans(LOOK_ALIKE_DIGITS)
@@ -298,6 +339,9 @@ def _joins(pieces: list[_Piece]) -> list[tuple[_Piece, str | None]]:
             piece.text in ARTICLES
             and i + 1 < len(pieces)
             and (len(pieces[i + 1].text) > 2 or pieces[i + 1].arabic)
+            # An article other than al/el/ul takes the next word's first consonant (ad-Din,
+            # ash-Shami, ar-Rahman): AD AZIZ is two initials or a particle, not ad-Aziz.
+            and (piece.text in _ARTICLES_ANY or pieces[i + 1].text.startswith(piece.text[1:]))
         ):
             nxt = pieces[i + 1]
             out.append(_join(piece, nxt, keep_b=True))
@@ -400,6 +444,7 @@ def _token(piece: _Piece, kind: str, stem: str | None = None, label: str | None 
         skels=tuple(sorted(skels)),
         stems=tuple(sorted(_stems(kind, pfs))),
         cores=tuple(sorted(frozenset(phonetic(c) for c in piece.cores) - pfs)),
+        chars=piece.chars,
     )
 
 
@@ -425,8 +470,10 @@ def _classify(piece: _Piece, patronymic_of: str | None, mode: Mode) -> Token:
     return _token(piece, "name")
 
 
-def _legal_spans(pieces: list[_Piece]) -> dict[int, tuple[int, str]]:
-    """Start index → (end, label) of each legal-form phrase, longest first."""
+def _legal_spans(pieces: list[_Piece], mode: Mode) -> dict[int, tuple[int, str]]:
+    """Start index → (end, label) of each legal-form phrase, longest first. In a name of
+    unknown type, single letters that begin it are initials, not a legal form: S.-A. Jones
+    (Sally-Anne), not S.A."""
     spans: dict[int, tuple[int, str]] = {}
     forms = [p.forms | _legal_word(p.text) for p in pieces]
     i = 0
@@ -434,6 +481,8 @@ def _legal_spans(pieces: list[_Piece]) -> dict[int, tuple[int, str]]:
         for size in range(min(_LEGAL_MAX, len(pieces) - i), 0, -1):
             if size == len(pieces):
                 continue  # a name that is nothing but a legal form stays a name
+            if i == 0 and mode == "any" and all(p.initial for p in pieces[:size]):
+                continue
             label = _legal_at(forms, i, size)
             if label is not None:
                 spans[i] = (i + size, label)
@@ -468,12 +517,16 @@ def _legal_at(forms: list[frozenset[str]], start: int, size: int) -> str | None:
 @lru_cache(maxsize=1 << 16)
 def tokenize(name: str, mode: Mode = "any") -> tuple[Token, ...]:
     """The tokens of a name. `mode` "person" skips legal forms, "entity" skips titles."""
-    pieces = _numbers([p for raw in _SPLIT.split(separate(name)) if raw for p in _word(raw)])
+    raws = [raw for raw in _SPLIT.split(separate(name)) if raw]
+    if len(raws) == 1 and mode != "entity" and script_of(raws[0]) in _CJK:
+        pieces = list(_cjk_pieces(raws[0], True))  # a whole name as one run: 王小明
+    else:
+        pieces = _numbers([p for raw in raws for p in _word(raw)])
     if mode != "entity":
         kept = [p for p in pieces if p.text not in _TITLES]
         if kept:
             pieces = kept
-    spans = _legal_spans(pieces) if mode != "person" else {}
+    spans = _legal_spans(pieces, mode) if mode != "person" else {}
     tokens: list[Token] = []
     i = 0
     run: list[_Piece] = []
@@ -597,8 +650,30 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
     initial = kind == "initial"
     starts = initials(q)
     digits = any(c.isdigit() for c in text)
+    swapped = first_swapped(q)
+    # For `_first_letter_typo`: the query's spellings without their first letter.
+    typos = kind in ("name", "common") and text.isascii()
+    tails = {a[1:]: a for a, n, _ in spelled if n >= 4} if typos else {}
+    whole = frozenset(a for a, n, _ in spelled if n >= 4) if typos else frozenset()
+    chars = q.chars
 
     def match(v: Token) -> tuple[float, str]:
+        if chars is not None or v.chars is not None:
+            if chars is not None and v.chars is not None:
+                if chars == v.chars:
+                    return EXACT, "exact"
+                # Longer words read alike are one name in simplified and traditional
+                # characters (华信, 華信); a short one read alike is a homophone (王, 汪).
+                if text == v.text and min(len(chars), len(v.chars)) >= 4:
+                    return ROMANISED, "romanised"
+                return 0.0, ""
+            score, rule = plain(v)
+            if not score or rule == "first_letter_typo":
+                return 0.0, ""  # (a conditional rule would lose its condition's name)
+            return min(score, ROMANISED), "romanised"
+        return plain(v)
+
+    def plain(v: Token) -> tuple[float, str]:
         if text == v.text:
             return EXACT, "exact"
         if label is not None or v.label is not None:
@@ -625,25 +700,88 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
             return _arabic(q, v) if q.arabic else _arabic(v, q)
         if not stems.isdisjoint(v.stems):
             return SURNAME_FORM, "surname_form"
+        if swapped and v.text[:1] in _SWAP_FIRST and not swapped.isdisjoint(first_swapped(v)):
+            return FIRST_LETTER, "first_letter"
         score = _edit_score(spelled, v)
         if score:
             return score, "edit_distance"
         shared = _common(skels, v.skels)
         if shared and min(map(len, shared)) >= 3 and first & _first_letters(v):
             return PHONETIC, "phonetic"
+        if tails and v.kind in ("name", "common") and _first_letter_typo(tails, whole, v):
+            return FIRST_LETTER_TYPO, "first_letter_typo"
         return 0.0, ""
 
     return match
+
+
+def _first_letter_typo(tails: dict[str, str], whole: frozenset[str], v: Token) -> bool:
+    """The same Latin word of 5+ letters but for its first letter, changed or added
+    (the pairs whose one-deletion sets meet in the word without it). `tails`: the query's
+    spellings of 4+ letters by their tail (all but the first letter); `whole`: them."""
+    if not v.text.isascii():
+        return False
+    for b in (v.text, *v.pfs):
+        if len(b) < 4:
+            continue
+        a = tails.get(b[1:])  # one first letter for another
+        if a is not None and a[0] != b[0] and max(len(a), len(b)) >= 5:
+            return True
+        a = tails.get(b)  # a first letter added in the query
+        if a is not None and len(a) >= 5:
+            return True
+        if b[1:] in whole and len(b) >= 5:  # ...or in the list
+            return True
+    return False
+
+
+_SWAP_FIRST = frozenset("kgqxyj")
+_FIRST_SWAP = re.compile(r"^(?:kh|gh|q|k|g|x)(?=[aeiouy])|^[yj](?=[aeiou])")
+
+
+@lru_cache(maxsize=1 << 16)
+def first_swapped(t: Token) -> frozenset[str]:
+    """A Latin name word's phonetic form with its first letter put in its swap class
+    (K for Q, K, G, Gh, Kh, X; Y for Y, J); empty for other words. The lookup finds such
+    pairs by their one-deletion neighbours (the rest of the word is the same)."""
+    if t.kind not in ("name", "common") or not t.text.isascii() or len(t.text) < 4:
+        return frozenset()
+    found = _FIRST_SWAP.match(t.text)
+    if found is None:
+        return frozenset()
+    head = "k" if found.group()[0] not in "yj" else "y"
+    return frozenset((phonetic(head + t.text[found.end() :]),))
 
 
 # --- lookup keys ------------------------------------------------------------------------
 
 
 def initials(t: Token) -> frozenset[str]:
-    """What an initial stands for, or the letters a word can be abbreviated to."""
+    """What an initial stands for, or the letters a word can be abbreviated to (al-Zindani
+    to Z., not A.)."""
     if t.kind == "initial":
         return frozenset((*t.pfs, t.text))
-    return frozenset(p[:n] for p in (t.text, *t.pfs) for n in (1, 2) if len(p) > n)
+    words = (t.text, *t.pfs)
+    article = _article_of(t)
+    if article:
+        bare = t.text[len(article) :]
+        words = (bare, phonetic(bare))
+    return frozenset(p[:n] for p in words for n in (1, 2) if len(p) > n)
+
+
+def nisba(t: Token) -> bool:
+    """A word joined to its article, read either way: al-Tikriti ~ Tikriti."""
+    return bool(_article_of(t))
+
+
+def _article_of(t: Token) -> str:
+    text = t.text
+    if text[:1] not in "aeu":
+        return ""
+    for a in ARTICLES:
+        if text.startswith(a) and len(text) - len(a) >= 3 and phonetic(text[len(a) :]) in t.pfs:
+            return a
+    return ""
 
 
 def _hless_of(t: Token) -> frozenset[str]:

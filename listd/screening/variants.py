@@ -15,6 +15,7 @@ no vocabulary are made (CamelCase, dotless initials, repeated words).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,11 +31,14 @@ INITIALS = "initials"  # AA: two or three letters read as initials
 REPEATED = "repeated_word"  # Chaudhry Chaudhry: the second one dropped
 CHANGES = (JOINED, SPLIT, INITIALS, REPEATED)
 
-_GLUE = frozenset(
-    fold(w)
-    for w in (*ARTICLES, *PARTICLES, "in", "on", "at", "to", "by", "an", "or", "and", "for",
-              *(f for forms in LEGAL_FORMS.values() for f in forms if " " not in f))
-)  # fmt: skip
+_GLUE_WORDS = (*ARTICLES, *PARTICLES, "in", "on", "at", "to", "by", "an", "or", "and", "for",
+               *(f for forms in LEGAL_FORMS.values() for f in forms if " " not in f))  # fmt: skip
+_GLUE = frozenset(fold(w) for w in _GLUE_WORDS)
+# Legal forms that begin a name are initials there: SA Jones is S.-A. (Sally-Anne) Jones.
+_LEGAL_ONLY = _GLUE - frozenset(fold(w) for w in (*ARTICLES, *PARTICLES))
+# As written, for capitals in other scripts: АД folds to the article "ad", but in Cyrillic
+# it is two initials; АО (JSC) and ИП stay glue.
+_GLUE_AS_WRITTEN = frozenset(w.lower() for w in _GLUE_WORDS)
 _MIN_PART = 3  # a joined word is split only into parts of 3+ letters (no "Al", "Li")
 _MIN_JOINED = 6
 _MAX_INITIALS = 3
@@ -77,13 +81,17 @@ def rewrite(
             out.append(word)
     if known is not None and join:
         out = _rejoin(out, known, changes, eager)
-    # In a name all in capitals, three capitals are as likely a word the list lacks (IAN).
-    longest = _MAX_INITIALS if any(not w.isupper() for w in out) else 2
-    if len(out) > 1 and any(_dotless_initials(w, known, longest) for w in out):
+    # Three capitals may be a word (IAN): read as initials only when the lists say they are
+    # not one (a watchlist customer, filed without the lists' words, gets both readings),
+    # and in a name all in capitals only when they hold no vowel (MTH HUSSEIN).
+    shouting = all(w.isupper() for w in out)
+    read = [
+        _dotless_initials(w, known, _MAX_INITIALS, first=i == 0, shouting=shouting)
+        for i, w in enumerate(out)
+    ]
+    if len(out) > 1 and any(read):
         changes.append(INITIALS)
-        out = [
-            " ".join(c + "." for c in w) if _dotless_initials(w, known, longest) else w for w in out
-        ]
+        out = [" ".join(c + "." for c in w) if r else w for w, r in zip(out, read, strict=True)]
     kept: list[str] = []
     seen: set[str] = set()
     for word in out:
@@ -138,16 +146,26 @@ def _unjoin(word: str, known: Known, eager: bool) -> list[str] | None:
     return None
 
 
-def _dotless_initials(word: str, known: Known | None, longest: int) -> bool:
-    """AA, AAC: two or three (`longest`) capitals that are not a word read as initials."""
+def _dotless_initials(
+    word: str, known: Known | None, longest: int = 2, *, first: bool = False, shouting: bool = False
+) -> bool:
+    """AA, MA, AAC: two or three (`longest`) capitals that are not glue read as initials.
+    Two capitals always (MA, KO, LI may be names, but the reading as typed is scored too);
+    three only when they are not a listed word (IAN)."""
     if not 2 <= len(word) <= longest or not word.isalpha() or not word.isupper():
         return False
     folded = fold(word)
-    if folded in _GLUE:
+    glue = folded in _GLUE if word.isascii() else word.lower() in _GLUE_AS_WRITTEN
+    if glue and not (first and word.isascii() and folded in _LEGAL_ONLY):
         return False  # AL, BIN, IN, LLP, ИП: articles, particles, legal forms
-    if len(word) == 2 and (not word.isascii() or len(set(word)) == 1):
-        return True  # ЖУ (Юсупов ЖУ), AA: the reading as typed is scored too
+    if len(word) == 2:
+        return True  # ЖУ (Юсупов ЖУ), AA, MA: the reading as typed is scored too
+    if shouting and not _NO_VOWEL.match(folded):
+        return False
     return known is None or not known(folded)
+
+
+_NO_VOWEL = re.compile(r"^[b-df-hj-np-tv-xz]+$")
 
 
 def _rejoin(words: list[str], known: Known, changes: list[str], eager: bool) -> list[str]:
@@ -161,7 +179,10 @@ def _rejoin(words: list[str], known: Known, changes: list[str], eager: bool) -> 
         while i < len(words):
             if i + 1 < len(words):
                 a, b = words[i], words[i + 1]
-                if a.isalpha() and b.isalpha() and len(a) > 1 and len(b) > 1:
+                # Two capitals are initials, not a word's part: AA ABUTALEBI is not
+                # Aaabutalebi (which reads as Abutalebi once its letters are undoubled).
+                initials = _dotless_initials(a, known) or _dotless_initials(b, known)
+                if a.isalpha() and b.isalpha() and len(a) > 1 and len(b) > 1 and not initials:
                     fa, fb = fold(a), fold(b)
                     both = known(fa) and known(fb)
                     # Two known words are joined only when one is short (Yas Sin, Ali

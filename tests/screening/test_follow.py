@@ -15,7 +15,9 @@ from listd.scrapers import un
 from listd.screening import Query, ScreeningIndex
 from listd.screening import follow as follow_module
 from listd.screening import index as index_module
+from listd.screening import scoring as scoring_module
 from listd.screening.follow import Followed, follow
+from listd.screening.scoring import DeletionIndex
 from listd.screening.tokens import Token
 from listd.settings import Settings
 from listd.store import Store
@@ -210,15 +212,15 @@ def test_a_deletion_lookup_across_a_merge_finds_the_merged_entries(
 ) -> None:
     """A batch in a worker thread reads the deletion index while the loop's build merges
     its recent entries into the sorted arrays: the reader sees them in one or the other."""
-    edits = index_module._DeletionIndex()
+    edits = DeletionIndex()
     edits.add(7, ["badege"])
-    real = index_module.bisect_left
+    real = scoring_module.bisect_left
 
     def merging(keys: Any, h: int) -> int:
-        monkeypatch.setattr(index_module, "bisect_left", real)
+        monkeypatch.setattr(scoring_module, "bisect_left", real)
         edits._merge()  # the loop's turn comes while the reader is between its two reads
         return real(keys, h)
 
-    monkeypatch.setattr(index_module, "bisect_left", merging)
+    monkeypatch.setattr(scoring_module, "bisect_left", merging)
     assert edits.get("badege") == [7]
     assert edits.get("badege") == [7]  # and after the merge

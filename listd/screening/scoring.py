@@ -1,0 +1,369 @@
+"""The name score and its bounds: the one scoring module of every screening direction.
+
+`ScreeningIndex` (a query against the lists, `POST /v1/screen`) and the watchlists'
+`CustomerIndex` (a new designation against every customer) both intern tokens in a
+`Vocabulary`, align a name pair with `align` and weigh it with `name_score`, and find
+their candidates with the subsets `required` enumerates from `bound`. What one changes
+here, both directions see.
+
+A name score: query and list tokens are aligned greedily by token score (`align`); a
+matched pair counts with the mean of its two weights, a query token left out costs
+MISSING_QUERY of its weight, a list token MISSING_LIST (MISSING_PARTIAL for the middle
+of a name written by its first and last words, `explain.partial_name`).
+"""
+
+from __future__ import annotations
+
+import heapq
+from array import array
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from itertools import combinations
+
+from listd.screening.explain import CONDITIONAL, PARTIAL_MAX_WORDS, Pair, partial_name
+from listd.screening.tokens import INITIAL, WEIGHTS, Token, deletions, spellings
+
+# How much a query token the list name lacks costs, and a list token the query lacks,
+# relative to the weight of a matched token: a customer's extra name part is stronger
+# evidence of another person than a middle name or patronymic the customer left out.
+MISSING_QUERY = 0.6
+MISSING_LIST = 0.3
+# ...but a customer recorded by the first and last of a listed name's 3+ words, with
+# nothing else (FIRST LAST for FIRST SECOND THIRD LAST), is how such names are shortened:
+# the middle words cost half (`partial_name`).
+MISSING_PARTIAL = 0.15
+WEAK_ALIAS = 0.9  # UN "low" and OFAC "weak" aliases: nicknames, partial names
+WEAK_QUALITIES = frozenset({"low", "weak"})
+W_MAX = max(WEIGHTS.values())  # the heaviest a token can weigh
+MAX_EXACT_SUBSETS = 8  # positions beyond this use the looser prefix filter
+
+# One candidate token pair: (-score, an initial on either side, query position, list
+# position, rule). Sorted, the strongest pairs come first; equal scores put words before
+# initials, then query order, then list order.
+Candidate = tuple[float, bool, int, int, str]
+
+
+def list_cost(words: int) -> float:
+    """The least a missing list word can cost in a name of `words` words: names of 3-5
+    words may be partial ones (`partial_name`)."""
+    return MISSING_PARTIAL if 3 <= words <= PARTIAL_MAX_WORDS else MISSING_LIST
+
+
+@dataclass(slots=True)
+class Alignment:
+    """A greedy one-to-one alignment of query and list tokens, and its sums."""
+
+    pairs: list[Pair]
+    weights: list[tuple[float, float]]  # per pair: the query token's, the list token's
+    num: float  # sum of score * mean weight over the pairs
+    den: float  # sum of mean weights over the pairs
+    matched_q: float  # weight of the query tokens paired
+    matched_c: float  # weight of the list tokens paired
+    used_c: int  # bit j: list position j is paired
+    solid: bool  # a pair without an initial on either side
+
+
+def align(
+    candidates: list[Candidate], q_weights: Sequence[float], c_weights: Sequence[float]
+) -> Alignment | None:
+    """Pair tokens by the strongest candidate first, each token once; None when nothing
+    pairs or only initials do (A. K. is everybody)."""
+    if len(candidates) > 1:
+        candidates.sort()
+    used_q = used_c = 0
+    num = den = matched_q = matched_c = 0.0
+    solid = False
+    pairs: list[Pair] = []
+    weights: list[tuple[float, float]] = []
+    for neg, initial, pos, j, rule in candidates:
+        if used_q >> pos & 1 or used_c >> j & 1:
+            continue
+        used_q |= 1 << pos
+        used_c |= 1 << j
+        wq, wc = q_weights[pos], c_weights[j]
+        w = (wq + wc) / 2
+        num -= neg * w
+        den += w
+        matched_q += wq
+        matched_c += wc
+        solid = solid or not initial
+        pairs.append((pos, j, -neg, rule))
+        weights.append((wq, wc))
+    if not solid:
+        return None
+    return Alignment(pairs, weights, num, den, matched_q, matched_c, used_c, solid)
+
+
+def _unsettled(found: Alignment, q_total: float, listed: Sequence[Token]) -> int:
+    """The index of a pair of a CONDITIONAL rule whose condition fails, or -1: every query
+    word paired, two other pairs at 0.9+ without an initial, one of them on a listed name
+    that is not a common one."""
+    at = [i for i, p in enumerate(found.pairs) if p[3] in CONDITIONAL]
+    if not at:
+        return -1
+    others = [p for i, p in enumerate(found.pairs) if i != at[0]]
+    holds = (
+        len(at) == 1
+        and found.matched_q >= q_total - 1e-9
+        and len(others) >= 2
+        and all(p[2] >= 0.9 and p[3] != "initial" for p in others)
+        and any(listed[p[1]].kind == "name" for p in others)
+    )
+    return -1 if holds else at[0]
+
+
+def _drop(found: Alignment, i: int) -> Alignment | None:
+    """`found` without pair `i` (None if no pair without an initial is left)."""
+    pos, j, score, _ = found.pairs[i]
+    wq, wc = found.weights[i]
+    w = (wq + wc) / 2
+    pairs = found.pairs[:i] + found.pairs[i + 1 :]
+    if not any(p[3] != "initial" for p in pairs):
+        return None
+    return Alignment(
+        pairs,
+        found.weights[:i] + found.weights[i + 1 :],
+        found.num - score * w,
+        found.den - w,
+        found.matched_q - wq,
+        found.matched_c - wc,
+        found.used_c & ~(1 << j),
+        True,
+    )
+
+
+def name_score(
+    found: Alignment,
+    q_total: float,
+    n_query: int,
+    c_total: float,
+    n_list: int,
+    listed: Callable[[], Sequence[Token]],
+    factor: float = 1.0,
+) -> tuple[float, list[Pair]]:
+    """The name score of an alignment, and the pairs it counts: what is paired against
+    what is left out on each
+    side. `listed` gives the list tokens, asked for only when the name may be partial or
+    a pair's rule holds only on conditions (CONDITIONAL: then the pair is dropped unless
+    they hold)."""
+    if any(p[3] in CONDITIONAL for p in found.pairs):
+        drop = _unsettled(found, q_total, listed())
+        if drop >= 0:
+            rest = _drop(found, drop)
+            if rest is None:
+                return 0.0, []
+            found = rest
+    missing = MISSING_QUERY * (q_total - found.matched_q)
+    cost = MISSING_LIST
+    used_c = found.used_c
+    if (
+        3 <= n_list <= PARTIAL_MAX_WORDS
+        and used_c & 1  # cheap tests first
+        and partial_name(found.pairs, n_query, listed())
+    ):
+        cost = MISSING_PARTIAL
+    missing += cost * (c_total - found.matched_c)
+    return found.num / (found.den + missing) * factor, found.pairs
+
+
+def bound(
+    weights: Sequence[float],
+    held: Iterable[int],
+    missing_cost: float,
+    *,
+    other_weight: float = 0.0,
+    loose: bool = False,
+    initials: Iterable[int] = (),
+) -> float:
+    """Highest name score a name can get whose side of weights `weights` has exactly the
+    positions `held` paired, each at best with a token of W_MAX on the other side; a
+    position left out costs `missing_cost` of its weight.
+
+    `other_weight`: the other side weighs at least this; what the pairs cannot cover of
+    it is missing (MISSING_QUERY: the other side is the query). `initials`: held
+    positions that meet the other side's words at INITIAL at best. `loose`: the other
+    side has initials that may stand for any position left out, counted at their best
+    (the numerator and the denominator each bounded on its own)."""
+    held = set(held)
+    num = den = sum((W_MAX + weights[p]) / 2 for p in held)
+    if not num:
+        return 0.0
+    weak = [p for p in initials if p in held]
+    if weak:
+        num -= sum((1 - INITIAL) * (W_MAX + weights[p]) / 2 for p in weak)
+    if other_weight:
+        den += MISSING_QUERY * max(0.0, other_weight - len(held) * W_MAX)
+    if loose:
+        for p, w in enumerate(weights):
+            if p not in held:
+                pair = (WEIGHTS["initial"] + w) / 2
+                num += INITIAL * pair
+                den += min(pair, missing_cost * w)
+    else:
+        den += missing_cost * sum(w for p, w in enumerate(weights) if p not in held)
+    return num / den
+
+
+@lru_cache(maxsize=4096)
+def required(
+    weights: tuple[float, ...],
+    initials: tuple[int, ...],
+    cutoff: float,
+    missing_cost: float,
+    other_weight: float = 0.0,
+    loose: bool = False,
+    weak_initials: bool = False,
+    most: int | None = None,
+) -> tuple[list[tuple[int, ...]], list[int] | None]:
+    """Minimal sets of looked-up positions a name must pair to reach `cutoff` (`bound`,
+    positions in `initials` counted as paired and, with `weak_initials`, at INITIAL), with
+    at most `most` positions paired. Beyond MAX_EXACT_SUBSETS positions: a prefix of
+    positions of which a name must pair at least one."""
+    positions = [p for p in range(len(weights)) if p not in initials]
+    if not positions:
+        return [], []
+    most = len(positions) if most is None else most
+    weak = initials if weak_initials else ()
+
+    def reaches(held: Sequence[int]) -> bool:
+        return (
+            bound(weights, [*initials, *held], missing_cost, other_weight=other_weight,
+                  loose=loose, initials=weak)
+            >= cutoff
+        )  # fmt: skip
+
+    if len(positions) > MAX_EXACT_SUBSETS:
+        # Drop the heaviest positions while the rest could still reach the cutoff without
+        # them; a qualifying name holds at least one of those dropped.
+        rest = sorted(positions, key=lambda p: (-weights[p], p))
+        if not reaches(rest[:most]):
+            return [], []  # even its heaviest words, all paired, fall short
+        prefix: list[int] = []
+        while rest and reaches(rest):
+            prefix.append(rest.pop(0))
+        return [], prefix
+    minimal: list[tuple[int, ...]] = []
+    for size in range(1, min(len(positions), most) + 1):
+        for subset in combinations(positions, size):
+            if any(set(m) <= set(subset) for m in minimal):
+                continue
+            if reaches(subset):
+                minimal.append(subset)
+    return minimal, None
+
+
+# --- the token vocabulary ----------------------------------------------------------------
+
+
+class DeletionIndex:
+    """Word → token ids for the one-deletion neighbourhoods of all spellings, compactly.
+
+    A dict of strings would cost ~100 bytes per entry (30 per token); here each entry is a
+    64-bit string hash and a token id in two sorted arrays (16 bytes), searched by bisect.
+    Recent additions sit in a small dict until merged in. Hash collisions only add
+    candidates, which `similarity` then rejects. `compact=False` keeps everything in the
+    dict: faster to fill, for an index rebuilt often (the watchlists').
+    """
+
+    def __init__(self, *, compact: bool = True) -> None:
+        self._base: tuple[array[int], array[int]] = (array("q"), array("q"))
+        self._recent: dict[int, list[int]] = {}
+        self._pending = 0
+        self._compact = compact
+
+    def add(self, vid: int, words: Iterable[str]) -> None:
+        recent = self._recent
+        for word in words:
+            h = hash(word)
+            found = recent.get(h)
+            if found is None:
+                recent[h] = [vid]
+            else:
+                found.append(vid)
+            self._pending += 1
+        if self._compact and self._pending > max(50_000, len(self._base[0]) // 4):
+            self._merge()
+
+    def _merge(self) -> None:
+        keys, ids = self._base
+        fresh = sorted((h, v) for h, vs in self._recent.items() for v in vs)
+        new_keys, new_ids = array("q"), array("q")
+        for h, v in heapq.merge(zip(keys, ids, strict=True), fresh):
+            new_keys.append(h)
+            new_ids.append(v)
+        self._base = (new_keys, new_ids)  # readers see the merged arrays, then...
+        self._recent = {}  # ...the recent entries leave (a duplicate at worst, never a miss)
+        self._pending = 0
+
+    def get(self, word: str) -> list[int]:
+        h = hash(word)
+        # `_recent` before `_base`: `_merge` assigns them in the other order, so a reader in
+        # another thread (a batch) that sees the emptied `_recent` sees the merged `_base`.
+        recent = self._recent
+        keys, ids = self._base
+        i = bisect_left(keys, h)
+        out: list[int] = []
+        while i < len(keys) and keys[i] == h:
+            out.append(ids[i])
+            i += 1
+        out.extend(recent.get(h, ()))
+        return out
+
+    def __len__(self) -> int:
+        return len(self._base[0]) + self._pending
+
+
+@dataclass(slots=True)
+class Vocabulary:
+    """Distinct tokens by id, append-only, with their weights, the lookup keys a subclass
+    files them under (`keys_of`) and the one-deletion neighbours of their spellings
+    (edit distance)."""
+
+    tokens: list[Token] = field(default_factory=list)
+    weights: list[float] = field(default_factory=list)
+    ids: dict[Token, int] = field(default_factory=dict)
+    keys: dict[str, list[int]] = field(default_factory=dict)
+    edits: DeletionIndex = field(default_factory=DeletionIndex)
+
+    def intern(self, token: Token) -> int:
+        found = self.ids.get(token)
+        if found is not None:
+            return found
+        vid = len(self.tokens)
+        self.weights.append(token.weight)
+        self.added(token)
+        for key in self.keys_of(token):
+            bucket = self.keys.get(key)
+            if bucket is None:
+                self.keys[key] = [vid]
+            else:
+                bucket.append(vid)
+        self.edits.add(vid, {d for word in spellings(token) for d in deletions(word)})
+        # A lookup covers ids below len(tokens) and caches that it did: so the token is
+        # appended once its keys and neighbours are in (a batch screens in a thread while
+        # a build interns on the loop), and the id last (a reader finding it finds the token).
+        self.tokens.append(token)
+        self.ids[token] = vid
+        return vid
+
+    def keys_of(self, token: Token) -> Iterable[str]:
+        """The keys `token` is filed under: the list side's `tokens.index_keys`, or the
+        query side's `tokens.query_keys`."""
+        raise NotImplementedError
+
+    def added(self, token: Token) -> None:
+        """What a subclass keeps per token besides (called before it is filed)."""
+
+    def lookup(self, keys: Iterable[str], words: Iterable[str]) -> set[int]:
+        """Ids filed under any of `keys` or with any of `words` as a deletion neighbour."""
+        ids: set[int] = set()
+        for key in keys:
+            bucket = self.keys.get(key)
+            if bucket:
+                ids.update(bucket)
+        edits = self.edits
+        for word in words:
+            ids.update(edits.get(word))
+        return ids
