@@ -2,17 +2,22 @@
 
 Trust anchors are the self-signed certificates the operator put in the trust directory;
 the other certificates there, and those a signature carries, only help build the path
-(a signature's own certificates are never trusted for themselves). Nothing is fetched
-but OCSP. Revocation of the signer's certificate: OCSP first (the responder named in the
-certificate, or the configured one), then the operator's CRL files; when neither
-answers, `unknown_revocation` decides, and the caller journals the outcome.
+(a signature's own certificates are never trusted for themselves). Every issuer in the
+path must be a CA allowed to sign certificates, within its path length and name
+constraints; a critical extension listd does not process refuses the certificate.
+Nothing is fetched but OCSP. Revocation of every certificate in the path but the anchor:
+OCSP first (the responder the certificate names, or for the signer the configured one),
+then the operator's CRL files; when neither answers, `unknown_revocation` decides, and
+the caller journals the outcome.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import enum
-from collections.abc import Awaitable, Callable
+import secrets
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +26,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509 import ocsp
-from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, ExtensionOID
 
 from listd.eds.cms import gost_refused, is_gost
 from listd.eds.config import EdsSettings
@@ -37,7 +42,25 @@ log = get_logger(__name__)
 Fetch = Callable[[str, bytes], Awaitable[bytes]]
 _MAX_DEPTH = 6
 _SKEW = dt.timedelta(minutes=5)  # OCSP thisUpdate may be this far in our future
-_OCSP_MAX_AGE = dt.timedelta(hours=1)  # an answer without nextUpdate, at most this old
+# An answer that does not echo our nonce (or has no nextUpdate) may be a replay: at most
+# this old (thisUpdate), whatever its nextUpdate says.
+_OCSP_MAX_AGE = dt.timedelta(hours=1)
+# Critical extensions this module processes; any other critical one refuses the certificate
+# (RFC 5280 4.2). Certificate policies are understood in the sense that no particular
+# policy is required (policy constraints and mappings are not processed, so refused).
+_UNDERSTOOD = frozenset(
+    {
+        ExtensionOID.BASIC_CONSTRAINTS,
+        ExtensionOID.KEY_USAGE,
+        ExtensionOID.EXTENDED_KEY_USAGE,
+        ExtensionOID.NAME_CONSTRAINTS,
+        ExtensionOID.SUBJECT_ALTERNATIVE_NAME,
+        ExtensionOID.SUBJECT_KEY_IDENTIFIER,
+        ExtensionOID.AUTHORITY_KEY_IDENTIFIER,
+        ExtensionOID.CERTIFICATE_POLICIES,
+    }
+)
+_RANK = {"ocsp": 0, "crl": 0, "recorded": 0, "unknown": 1}
 
 
 class Purpose(enum.Enum):
@@ -54,16 +77,21 @@ class Verified:
     cert: x509.Certificate
     chain: list[x509.Certificate]  # signer first, anchor last
     subject: Subject
-    revocation: str  # ocsp | crl | unknown (accepted by setting)
+    revocation: str  # the signer's: ocsp | crl | unknown (accepted by setting) | recorded
+    # One outcome per certificate of the chain but the anchor, signer first.
+    revocation_chain: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             **self.subject.to_json(),
             "serial": format(self.cert.serial_number, "x"),
             "issuer": self.cert.issuer.rfc4514_string(),
             "not_after": self.cert.not_valid_after_utc.isoformat(),
             "revocation": self.revocation,
         }
+        if self.revocation_chain:
+            out["revocation_chain"] = list(self.revocation_chain)
+        return out
 
 
 @dataclass(slots=True)
@@ -106,28 +134,43 @@ class TrustStore:
     def chain(
         self, leaf: x509.Certificate, carried: list[x509.Certificate], at: dt.datetime
     ) -> list[x509.Certificate]:
-        """The path from `leaf` to an anchor, every link checked at `at`; refused if none."""
+        """The path from `leaf` to an anchor, every link checked at `at`; refused if none.
+
+        Every path the pool allows is tried (depth first), so a decoy certificate cannot
+        hide a good path; when none holds, the first specific refusal is given."""
         _check_alg(leaf)
         _check_time(leaf, at)
-        path = [leaf]
+        _check_critical(leaf)
         pool = self.intermediates + [c for c in carried if c != leaf]
-        current = leaf
-        for _ in range(_MAX_DEPTH):
-            for anchor in self.anchors:
-                if _issued_by(current, anchor) and _can_issue(anchor, at):
-                    return [*path, anchor]
-            issuer = next(
-                (c for c in pool if c not in path and _issued_by(current, c) and _can_issue(c, at)),
-                None,
-            )
-            if issuer is None:
-                break
-            path.append(issuer)
-            current = issuer
+        refusals: list[SignatureRefused] = []
+        for path in self._paths([leaf], pool, at):
+            try:
+                _check_path(path)
+            except SignatureRefused as exc:
+                refusals.append(exc)
+                continue
+            return path
+        if refusals:
+            raise refusals[0]
         raise SignatureRefused(
             "the certificate was not issued by the NCA (no path to an installed NCA root)",
             "untrusted",
         )
+
+    def _paths(
+        self, path: list[x509.Certificate], pool: list[x509.Certificate], at: dt.datetime
+    ) -> Iterator[list[x509.Certificate]]:
+        """Candidate paths from path[0] through `path` to an anchor (signatures only;
+        `_check_path` judges the rest)."""
+        current = path[-1]
+        for anchor in self.anchors:
+            if anchor not in path and _issued_by(current, anchor) and _valid_at(anchor, at):
+                yield [*path, anchor]
+        if len(path) >= _MAX_DEPTH:
+            return
+        for issuer in pool:
+            if issuer not in path and _valid_at(issuer, at) and _issued_by(current, issuer):
+                yield from self._paths([*path, issuer], pool, at)
 
     async def check(
         self,
@@ -143,8 +186,16 @@ class TrustStore:
         was journaled) revocation of a signer's certificate."""
         path = self.chain(leaf, carried, at)
         _check_usage(leaf, purpose)
-        status = await self.revocation(leaf, path[1], at, fetch) if revocation else "recorded"
-        return Verified(leaf, path, Subject.of(leaf), status)
+        if not revocation:
+            return Verified(leaf, path, Subject.of(leaf), "recorded")
+        # Signer first: its refusal is the one the officer needs to read.
+        outcomes = [
+            await self.revocation(cert, path[i + 1], at, fetch, signer=i == 0)
+            for i, cert in enumerate(path[:-1])
+        ]
+        worst = max(outcomes, key=lambda o: _RANK.get(o, 1))
+        status = outcomes[0] if _RANK.get(worst, 1) == 0 else worst
+        return Verified(leaf, path, Subject.of(leaf), status, tuple(outcomes))
 
     async def revocation(
         self,
@@ -152,29 +203,33 @@ class TrustStore:
         issuer: x509.Certificate,
         at: dt.datetime,
         fetch: Fetch | None,
+        *,
+        signer: bool = True,
     ) -> str:
-        """ocsp or crl (good), or unknown if the policy accepts that; refuses if revoked."""
+        """ocsp or crl (good), or unknown if the policy accepts that; refuses if revoked.
+        The configured OCSP URL is for signers; a CA certificate is asked at the responder
+        its own AIA names, if any."""
+        what = "the certificate" if signer else "an NCA certificate in its chain"
         if fetch is not None and self.settings.ocsp_timeout > 0:
-            url = self.settings.ocsp_url or _ocsp_url(cert)
+            url = (self.settings.ocsp_url if signer else "") or _ocsp_url(cert)
             if url:
                 status = await _ask_ocsp(url, cert, issuer, at, fetch)
                 if status is ocsp.OCSPCertStatus.REVOKED:
-                    raise SignatureRefused("the certificate is revoked (OCSP)", "revoked")
+                    raise SignatureRefused(f"{what} is revoked (OCSP)", "revoked")
                 if status is ocsp.OCSPCertStatus.GOOD:
                     return "ocsp"
         listed = self._crl_status(cert, issuer, at)
         if listed is True:
-            raise SignatureRefused("the certificate is revoked (CRL)", "revoked")
+            raise SignatureRefused(f"{what} is revoked (CRL)", "revoked")
         if listed is False:
             return "crl"
+        serial = format(cert.serial_number, "x")
         if self.settings.unknown_revocation == "accept":
-            log.warning(
-                "eds revocation unknown, accepted by setting",
-                serial=format(cert.serial_number, "x"),
-            )
+            log.warning("eds revocation unknown, accepted by setting", serial=serial, ca=not signer)
             return "unknown"
+        log.warning("eds revocation unknown, refused", serial=serial, ca=not signer)
         raise SignatureRefused(
-            "the certificate's revocation status could not be learnt (OCSP unreachable, "
+            f"the revocation status of {what} could not be learnt (OCSP unreachable, "
             "no current CRL); try again later",
             "revocation_unknown",
         )
@@ -261,19 +316,122 @@ def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     return True
 
 
-def _can_issue(cert: x509.Certificate, at: dt.datetime) -> bool:
-    """A CA certificate, valid at `at`, allowed to sign certificates."""
-    if not cert.not_valid_before_utc <= at <= cert.not_valid_after_utc:
-        return False
-    try:
-        if not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca:
-            return False
-    except x509.ExtensionNotFound:
-        return False
-    try:
-        return cert.extensions.get_extension_for_class(x509.KeyUsage).value.key_cert_sign
-    except x509.ExtensionNotFound:
-        return True
+def _valid_at(cert: x509.Certificate, at: dt.datetime) -> bool:
+    return cert.not_valid_before_utc <= at <= cert.not_valid_after_utc
+
+
+def _check_path(path: list[x509.Certificate]) -> None:
+    """RFC 5280 6.1, the parts that matter here, for path = [leaf, ..., anchor]: every
+    issuer a CA allowed to sign certificates, within its pathLenConstraint and name
+    constraints, and no certificate with a critical extension listd does not process."""
+    for depth, issuer in enumerate(path[1:], start=1):
+        _check_critical(issuer)
+        subject = path[depth - 1].subject.rfc4514_string()
+        try:
+            basic = issuer.extensions.get_extension_for_class(x509.BasicConstraints).value
+        except x509.ExtensionNotFound:
+            basic = None
+        if basic is None or not basic.ca:
+            # An end-entity certificate used to issue another: the classic forgery.
+            raise SignatureRefused(
+                f"the certificate of {subject} was issued by a certificate that is not a CA",
+                "untrusted",
+            )
+        try:
+            usage = issuer.extensions.get_extension_for_class(x509.KeyUsage).value
+        except x509.ExtensionNotFound:
+            usage = None
+        if usage is not None and not usage.key_cert_sign:
+            raise SignatureRefused(
+                f"the certificate of {subject} was issued by a CA key not allowed to sign "
+                "certificates",
+                "untrusted",
+            )
+        # CA certificates between this issuer and the leaf (self-issued ones do not count).
+        below = sum(1 for c in path[1:depth] if c.issuer != c.subject)
+        if basic.path_length is not None and below > basic.path_length:
+            raise SignatureRefused(
+                f"the chain is longer than {issuer.subject.rfc4514_string()} allows "
+                f"(path length {basic.path_length})",
+                "untrusted",
+            )
+        try:
+            limits = issuer.extensions.get_extension_for_class(x509.NameConstraints).value
+        except x509.ExtensionNotFound:
+            continue
+        for cert in path[:depth]:
+            _check_names(cert, limits, issuer)
+
+
+def _check_critical(cert: x509.Certificate) -> None:
+    for ext in cert.extensions:
+        if ext.critical and ext.oid not in _UNDERSTOOD:
+            raise SignatureRefused(
+                f"the certificate of {cert.subject.rfc4514_string()} has a critical extension "
+                f"listd does not process ({ext.oid.dotted_string})",
+                "untrusted",
+            )
+
+
+def _names(cert: x509.Certificate) -> list[x509.GeneralName]:
+    """The names a name constraint applies to: the subject DN and the alternative names."""
+    names: list[x509.GeneralName] = []
+    if len(cert.subject) > 0:
+        names.append(x509.DirectoryName(cert.subject))
+    with contextlib.suppress(x509.ExtensionNotFound):
+        names += list(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    return names
+
+
+def _within(name: x509.GeneralName, base: x509.GeneralName) -> bool | None:
+    """Is `name` in the subtree `base`? None: a form listd does not compare."""
+    if isinstance(name, x509.DirectoryName) and isinstance(base, x509.DirectoryName):
+        rdns, prefix = list(name.value.rdns), list(base.value.rdns)
+        return rdns[: len(prefix)] == prefix
+    if isinstance(name, x509.DNSName) and isinstance(base, x509.DNSName):
+        host, dom = name.value.lower().rstrip("."), base.value.lower().lstrip(".").rstrip(".")
+        return host == dom or host.endswith("." + dom)
+    if isinstance(name, x509.RFC822Name) and isinstance(base, x509.RFC822Name):
+        mail, dom = name.value.lower(), base.value.lower()
+        if "@" in dom:
+            return mail == dom
+        host = mail.rpartition("@")[2]
+        return host.endswith(dom) if dom.startswith(".") else host == dom
+    return None
+
+
+def _check_names(
+    cert: x509.Certificate, limits: x509.NameConstraints, ca: x509.Certificate
+) -> None:
+    """Refuse `cert` if one of its names is excluded, or not permitted where `ca` permits
+    names of its form; a constraint of a form listd cannot compare refuses (fail closed)."""
+    who = cert.subject.rfc4514_string()
+    for name in _names(cert):
+        for base in limits.excluded_subtrees or []:
+            inside = _within(name, base)
+            if inside is None and type(name) is type(base):
+                raise _unsupported_constraint(ca)
+            if inside:
+                raise SignatureRefused(
+                    f"the name of {who} is excluded by {ca.subject.rfc4514_string()}", "untrusted"
+                )
+        same_form = [b for b in limits.permitted_subtrees or [] if type(b) is type(name)]
+        if not same_form:
+            continue
+        verdicts = [_within(name, base) for base in same_form]
+        if None in verdicts:
+            raise _unsupported_constraint(ca)
+        if not any(verdicts):
+            raise SignatureRefused(
+                f"the name of {who} is outside what {ca.subject.rfc4514_string()} may certify",
+                "untrusted",
+            )
+
+
+def _unsupported_constraint(ca: x509.Certificate) -> SignatureRefused:
+    return SignatureRefused(
+        f"{ca.subject.rfc4514_string()} has a name constraint listd cannot check", "untrusted"
+    )
 
 
 def _check_alg(cert: x509.Certificate) -> None:
@@ -340,8 +498,19 @@ def _crl_signed_by(crl: x509.CertificateRevocationList, issuer: x509.Certificate
 async def _ask_ocsp(
     url: str, cert: x509.Certificate, issuer: x509.Certificate, at: dt.datetime, fetch: Fetch
 ) -> ocsp.OCSPCertStatus | None:
-    """The responder's signed answer about `cert`, or None if there is no usable one."""
-    request = ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, hashes.SHA1()).build()
+    """The responder's signed answer about `cert`, or None if there is no usable one.
+
+    The request carries a fresh nonce (RFC 8954). An answer that echoes a nonce must echo
+    ours; one without a nonce (a pre-produced answer) may be a replay, so it counts only
+    while current (thisUpdate..nextUpdate) and at most `_OCSP_MAX_AGE` old. The answer's
+    certID (hash algorithm, issuer name and key hashes, serial) must be the one asked."""
+    nonce = secrets.token_bytes(16)
+    request = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate(cert, issuer, hashes.SHA1())
+        .add_extension(x509.OCSPNonce(nonce), critical=False)
+        .build()
+    )
     try:
         raw = await fetch(url, request.public_bytes(serialization.Encoding.DER))
         answer = ocsp.load_der_ocsp_response(raw)
@@ -351,22 +520,47 @@ async def _ask_ocsp(
     if answer.response_status is not ocsp.OCSPResponseStatus.SUCCESSFUL:
         log.warning("eds ocsp refused", url=url, status=answer.response_status.name)
         return None
+    try:
+        echoed: bytes | None = answer.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce
+    except x509.ExtensionNotFound:
+        echoed = None
+    if echoed is not None and echoed != nonce:
+        log.warning("eds ocsp answer for another request (nonce differs): a replay", url=url)
+        return None
     for single in answer.responses:
-        if single.serial_number != cert.serial_number:
+        if not _same_cert_id(single, cert, issuer):
             continue
         if not _ocsp_signed(answer, issuer, at):
             log.warning("eds ocsp answer not signed by the issuer or its responder", url=url)
             return None
         nxt = single.next_update_utc
-        # Without a nextUpdate (the NCA's responder answers afresh each time), an answer
-        # older than an hour is a replay, not news.
-        if single.this_update_utc > at + _SKEW or (
-            nxt < at if nxt is not None else single.this_update_utc < at - _OCSP_MAX_AGE
-        ):
-            log.warning("eds ocsp answer out of date", url=url)
+        this = single.this_update_utc
+        too_old = (nxt is None or echoed is None) and this < at - _OCSP_MAX_AGE
+        if this > at + _SKEW or (nxt is not None and nxt < at) or too_old:
+            log.warning("eds ocsp answer out of date", url=url, nonce=echoed is not None)
             return None
         return single.certificate_status
+    log.warning("eds ocsp answer is not about the certificate asked", url=url)
     return None
+
+
+def _same_cert_id(
+    single: ocsp.OCSPSingleResponse, cert: x509.Certificate, issuer: x509.Certificate
+) -> bool:
+    """The single response's certID is that of `cert` under `issuer`, in the responder's
+    hash algorithm (a serial alone could be another CA's)."""
+    if single.serial_number != cert.serial_number:
+        return False
+    try:
+        mine = (
+            ocsp.OCSPRequestBuilder().add_certificate(cert, issuer, single.hash_algorithm).build()
+        )
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+    return (
+        single.issuer_name_hash == mine.issuer_name_hash
+        and single.issuer_key_hash == mine.issuer_key_hash
+    )
 
 
 def _ocsp_signed(answer: ocsp.OCSPResponse, issuer: x509.Certificate, at: dt.datetime) -> bool:

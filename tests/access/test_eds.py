@@ -163,7 +163,11 @@ async def test_ocsp_decides_when_it_answers(
 ) -> None:
     hits: list[int] = []
     async with TestServer(ocsp_app(pki, hits)) as responder:
-        settings = replace(eds_settings, ocsp_url=str(responder.make_url("/ocsp")), crl_dir=None)
+        # The people's CRL gone: OCSP decides for them (the root's CRL, for the
+        # intermediate, stays).
+        assert eds_settings.crl_dir is not None
+        (eds_settings.crl_dir / "nca_rsa.crl").unlink()
+        settings = replace(eds_settings, ocsp_url=str(responder.make_url("/ocsp")))
         api = await make_api(eds=settings)
         await bound(api, pki.people["alice"])
         await bound(api, pki.people["carol"], name="carol")

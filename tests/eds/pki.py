@@ -49,7 +49,8 @@ class Pki:
     people: dict[str, Person]  # alice, bob (expired), carol (revoked), dave (private person)
     rogue_root: Issued
     rogue: Person  # alice's IIN and BIN, issued by the rogue root
-    revoked: set[int] = field(default_factory=set)
+    revoked: set[int] = field(default_factory=set)  # by the intermediate (people)
+    revoked_cas: set[int] = field(default_factory=set)  # by the root (intermediates)
 
     def write_trust(self, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
@@ -57,24 +58,37 @@ class Pki:
         (folder / "nca_rsa.cer").write_bytes(self.ca.cert.public_bytes(serialization.Encoding.DER))
         return folder
 
-    def write_crl(self, folder: Path, next_update: dt.datetime | None = None) -> Path:
+    def write_crl(
+        self, folder: Path, next_update: dt.datetime | None = None, *, root: bool = True
+    ) -> Path:
+        """The intermediate's CRL and (unless `root` is false) the root's, which lists
+        revoked intermediates."""
         folder.mkdir(parents=True, exist_ok=True)
-        builder = (
-            x509.CertificateRevocationListBuilder()
-            .issuer_name(self.ca.cert.subject)
-            .last_update(NOW - DAY)
-            .next_update(next_update or NOW + DAY)
-        )
-        for serial in sorted(self.revoked):
-            builder = builder.add_revoked_certificate(
-                x509.RevokedCertificateBuilder()
-                .serial_number(serial)
-                .revocation_date(NOW - DAY)
-                .build()
-            )
-        crl = builder.sign(self.ca.key, hashes.SHA256())
-        (folder / "nca_rsa.crl").write_bytes(crl.public_bytes(serialization.Encoding.DER))
+        crls = [("nca_rsa.crl", self.ca, self.revoked)]
+        if root:
+            crls.append(("root_rsa.crl", self.root, self.revoked_cas))
+        for filename, issuer, revoked in crls:
+            write_crl_file(folder / filename, issuer, revoked, next_update or NOW + DAY)
         return folder
+
+
+def write_crl_file(path: Path, issuer: Issued, revoked: set[int], next_update: dt.datetime) -> None:
+    """A CRL of `issuer` listing `revoked`, current from yesterday to `next_update`."""
+    builder = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(issuer.cert.subject)
+        .last_update(NOW - DAY)
+        .next_update(next_update)
+    )
+    for serial in sorted(revoked):
+        builder = builder.add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(serial)
+            .revocation_date(NOW - DAY)
+            .build()
+        )
+    crl = builder.sign(issuer.key, hashes.SHA256())
+    path.write_bytes(crl.public_bytes(serialization.Encoding.DER))
 
 
 def _key() -> rsa.RSAPrivateKey:
@@ -90,7 +104,16 @@ def _name(cn: str) -> x509.Name:
     )
 
 
-def _ca(name: x509.Name, issuer: Issued | None, path_length: int | None) -> Issued:
+def ca_cert(
+    name: x509.Name,
+    issuer: Issued | None,
+    path_length: int | None,
+    *,
+    key_cert_sign: bool = True,
+    extra: list[tuple[x509.ExtensionType, bool]] | None = None,
+    ocsp_url: str = "",
+) -> Issued:
+    """A CA certificate (self-signed when `issuer` is None); `extra`: (extension, critical)."""
     key = _key()
     builder = (
         x509.CertificateBuilder()
@@ -102,11 +125,32 @@ def _ca(name: x509.Name, issuer: Issued | None, path_length: int | None) -> Issu
         .not_valid_after(NOW + 3650 * DAY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=path_length), critical=True)
         .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            x509.KeyUsage(False, False, False, False, False, key_cert_sign, True, False, False),
             critical=True,
         )
     )
+    for ext, critical in extra or []:
+        builder = builder.add_extension(ext, critical=critical)
+    if ocsp_url:
+        builder = builder.add_extension(_aia(ocsp_url), critical=False)
     return Issued(builder.sign(issuer.key if issuer else key, hashes.SHA256()), key)
+
+
+_ca = ca_cert
+
+
+def _aia(url: str) -> x509.AuthorityInformationAccess:
+    return x509.AuthorityInformationAccess(
+        [
+            x509.AccessDescription(
+                AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(url)
+            )
+        ]
+    )
+
+
+def name(cn: str) -> x509.Name:
+    return _name(cn)
 
 
 def _person_cert(issuer: Issued, iin: str, bin_: str, auth: bool, not_after: dt.datetime) -> Issued:
@@ -140,19 +184,14 @@ def _person_cert(issuer: Issued, iin: str, bin_: str, auth: bool, not_after: dt.
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(usage, critical=True)
         .add_extension(x509.ExtendedKeyUsage(eku), critical=False)
-        .add_extension(
-            x509.AuthorityInformationAccess(
-                [
-                    x509.AccessDescription(
-                        AuthorityInformationAccessOID.OCSP,
-                        x509.UniformResourceIdentifier(DEAD_OCSP),
-                    )
-                ]
-            ),
-            critical=False,
-        )
+        .add_extension(_aia(DEAD_OCSP), critical=False)
     )
     return Issued(builder.sign(issuer.key, hashes.SHA256()), key)
+
+
+def person(issuer: Issued, iin: str, bin_: str = BIN) -> Person:
+    """A person with a year's AUTH and SIGN certificates from `issuer`."""
+    return _person(issuer, iin, bin_, NOW + 365 * DAY)
 
 
 def _person(issuer: Issued, iin: str, bin_: str, not_after: dt.datetime) -> Person:
@@ -200,10 +239,18 @@ def sign(
 
 
 def ocsp_app(
-    pki: Pki, hits: list[int] | None = None, signer: Issued | None = None
+    pki: Pki,
+    hits: list[int] | None = None,
+    signer: Issued | None = None,
+    *,
+    nonce: str = "echo",
+    this_update: dt.datetime | None = None,
+    about: Issued | None = None,
 ) -> web.Application:
     """An OCSP responder for the intermediate (signs its own answers, or with `signer`'s
-    key when given: a forger's), as aiohttp app."""
+    key when given: a forger's), as aiohttp app. `nonce`: echo the request's (as the
+    NCA's responder does), "none" (a pre-produced answer) or "other" (a replay of another
+    request's answer); `about`: the issuer named in the certID, if not the intermediate."""
     signer = signer or pki.ca
 
     async def answer(request: web.Request) -> web.Response:
@@ -220,23 +267,32 @@ def ocsp_app(
             resp = ocsp.OCSPResponseBuilder.build_unsuccessful(ocsp.OCSPResponseStatus.UNAUTHORIZED)
         else:
             revoked = req.serial_number in pki.revoked
-            resp = (
+            when = this_update or NOW - dt.timedelta(minutes=1)
+            builder = (
                 ocsp.OCSPResponseBuilder()
                 .add_response(
                     cert=cert,
-                    issuer=pki.ca.cert,
+                    issuer=(about or pki.ca).cert,
                     algorithm=hashes.SHA1(),
                     cert_status=ocsp.OCSPCertStatus.REVOKED
                     if revoked
                     else ocsp.OCSPCertStatus.GOOD,
-                    this_update=NOW - dt.timedelta(minutes=1),
-                    next_update=NOW + DAY,
+                    this_update=when,
+                    next_update=when + DAY,
                     revocation_time=NOW - DAY if revoked else None,
                     revocation_reason=x509.ReasonFlags.key_compromise if revoked else None,
                 )
                 .responder_id(ocsp.OCSPResponderEncoding.HASH, signer.cert)
-                .sign(signer.key, hashes.SHA256())
             )
+            try:
+                asked = req.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce
+            except x509.ExtensionNotFound:
+                asked = None
+            if nonce == "echo" and asked is not None:
+                builder = builder.add_extension(x509.OCSPNonce(asked), critical=False)
+            elif nonce == "other":
+                builder = builder.add_extension(x509.OCSPNonce(b"\x00" * 16), critical=False)
+            resp = builder.sign(signer.key, hashes.SHA256())
         return web.Response(
             body=resp.public_bytes(serialization.Encoding.DER),
             content_type="application/ocsp-response",

@@ -15,6 +15,8 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 from asn1crypto import cms
+from cryptography import x509
+from cryptography.x509 import ocsp
 
 from listd.eds import EdsSettings, Purpose, SignatureRefused, TrustStore, Verifier
 from listd.eds.verify import decode
@@ -169,3 +171,68 @@ async def test_damaged_signatures_are_refused_never_crash(pki: Pki, tmp_path: Pa
         "wrong_key",
     }
     assert outcomes["bad_signature"] > 1000
+
+
+async def _ocsp_only(pki: Pki, tmp_path: Path, url: str) -> Verifier:
+    """OCSP alone decides for the people (their CRL removed; the root's stays)."""
+    trust = store(pki, tmp_path, ocsp_url=url)
+    (tmp_path / "crl" / "nca_rsa.crl").unlink()
+    return Verifier(trust, post)
+
+
+async def test_ocsp_requests_carry_a_nonce_and_answers_must_echo_it(
+    pki: Pki, tmp_path: Path
+) -> None:
+    nonces: list[bytes] = []
+
+    async def watching(url: str, body: bytes) -> bytes:
+        request = ocsp.load_der_ocsp_request(body)
+        nonces.append(request.extensions.get_extension_for_class(x509.OCSPNonce).value.nonce)
+        return await post(url, body)
+
+    alice = sign(pki.people["alice"].auth, DATA)
+    async with TestServer(ocsp_app(pki)) as server:
+        verifier = await _ocsp_only(pki, tmp_path, str(server.make_url("/ocsp")))
+        verifier.fetch = watching
+        for _ in range(2):
+            verified, _ = await verifier.verify(decode(alice), DATA, Purpose.AUTH, NOW)
+            assert verified.revocation == "ocsp"
+    assert len(nonces) == 2 and len(set(nonces)) == 2 and all(len(n) == 16 for n in nonces)
+    # An answer echoing another request's nonce is a replay: no answer, fail closed.
+    async with TestServer(ocsp_app(pki, nonce="other")) as server:
+        verifier = await _ocsp_only(pki, tmp_path / "2", str(server.make_url("/ocsp")))
+        assert await refusal(verifier, alice, Purpose.AUTH) == "revocation_unknown"
+
+
+async def test_an_ocsp_answer_without_nonce_counts_only_while_fresh(
+    pki: Pki, tmp_path: Path
+) -> None:
+    alice = sign(pki.people["alice"].auth, DATA)
+    # Produced a minute ago, no nonce: accepted.
+    async with TestServer(ocsp_app(pki, nonce="none")) as server:
+        verifier = await _ocsp_only(pki, tmp_path, str(server.make_url("/ocsp")))
+        verified, _ = await verifier.verify(decode(alice), DATA, Purpose.AUTH, NOW)
+        assert verified.revocation == "ocsp"
+    # Produced two hours ago, still within its nextUpdate, no nonce: may be a replay of a
+    # "good" from before a revocation; no answer.
+    old = NOW - dt.timedelta(hours=2)
+    async with TestServer(ocsp_app(pki, nonce="none", this_update=old)) as server:
+        verifier = await _ocsp_only(pki, tmp_path / "2", str(server.make_url("/ocsp")))
+        assert await refusal(verifier, alice, Purpose.AUTH) == "revocation_unknown"
+    # The same age with our nonce echoed is news: accepted (its nextUpdate is ahead).
+    async with TestServer(ocsp_app(pki, this_update=old)) as server:
+        verifier = await _ocsp_only(pki, tmp_path / "3", str(server.make_url("/ocsp")))
+        verified, _ = await verifier.verify(decode(alice), DATA, Purpose.AUTH, NOW)
+        assert verified.revocation == "ocsp"
+
+
+async def test_an_ocsp_answer_about_another_issuers_certificate_is_no_answer(
+    pki: Pki, tmp_path: Path
+) -> None:
+    # Signed by the real intermediate, right serial, "good" for the revoked carol, but its
+    # certID names another issuer: not an answer about carol's certificate.
+    liar = replace(pki, revoked=set())
+    async with TestServer(ocsp_app(liar, about=pki.rogue_root)) as server:
+        verifier = await _ocsp_only(pki, tmp_path, str(server.make_url("/ocsp")))
+        carol = sign(pki.people["carol"].auth, DATA)
+        assert await refusal(verifier, carol, Purpose.AUTH) == "revocation_unknown"
