@@ -6,6 +6,10 @@ that user with a short lifetime, so every guard of the gate applies unchanged. T
 terms are signed once per text: the signature, the exact text and the signer are
 journaled (the evidence `listd eds verify` re-checks), and each session key of the user
 counts as having accepted them while the text is unchanged.
+
+Session keys do not pile up: each record expires from Redis a day after the key does (the
+day in which it still lists as `expired` and is refused as such), and the user's next
+sign-in drops the expired records' entries from the key indexes.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from listd.store import now_iso
 
 _DIGITS12 = re.compile(r"\d{12}")
 CHALLENGE_PREFIX = "listd sign-in "
+SESSION_KEPT_SECONDS = 86400  # a session key's record outlives its expiry by this much
 
 
 def check_iin(value: Any, field: str = "iin") -> str:
@@ -104,8 +109,34 @@ class EdsAccounts:
         signed = await self.agreement(user.id)
         if signed.get("version") == terms.version:
             fields |= {"agreed": terms.version, "agreed_at": signed.get("at", now_iso())}
-        await self.redis.hset(self.keys.api_key(hash_key(issued.secret)), mapping=fields)
+        record = self.keys.api_key(hash_key(issued.secret))
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hset(record, mapping=fields)
+            pipe.expireat(record, int(issued.expires) + SESSION_KEPT_SECONDS)
+            await pipe.execute()
+        await self.prune(user.id)
         return issued
+
+    async def prune(self, user_id: str) -> int:
+        """Drop from the key indexes the user's keys whose record Redis has expired (only
+        session keys have a TTL); returns how many."""
+        digests = sorted(cast(set[str], await self.redis.smembers(self.keys.user_keys(user_id))))
+        if not digests:
+            return 0
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for digest in digests:
+                pipe.exists(self.keys.api_key(digest))
+            alive = await pipe.execute()
+        gone = [d for d, found in zip(digests, alive, strict=True) if not found]
+        for digest in gone:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.srem(self.keys.user_keys(user_id), digest)
+                pipe.srem(self.keys.api_keys(), digest)
+                await pipe.execute()
+            # The short id may (in theory) name a newer key: drop it only if it is this one.
+            if await self.redis.hget(self.keys.api_key_ids(), digest[:12]) == digest:
+                await self.redis.hdel(self.keys.api_key_ids(), digest[:12])
+        return len(gone)
 
     # --- agreements -------------------------------------------------------------------------
     async def agreement(self, user_id: str) -> dict[str, str]:

@@ -289,3 +289,31 @@ async def test_signed_approval_must_be_of_that_decision(eapi: Api, pki: Pki) -> 
         "approve",
     )
     assert evidence["detail"]["signer"]["iin"] == alice.iin
+
+
+async def test_session_keys_expire_from_redis_and_leave_the_indexes(eapi: Api, pki: Pki) -> None:
+    alice = pki.people["alice"]
+    user_id = await bound(eapi, alice)
+    first = await (await signin(eapi, alice.auth)).json()
+    store = eapi.store
+    redis, keys = store.redis, store.keys
+    record = keys.api_key(hashlib.sha256(first["key"].encode()).hexdigest())
+    # The record lives until a day after the key expires (60 minutes by default), then Redis
+    # drops it.
+    ttl = await redis.ttl(record)
+    assert 3600 + 86400 - 60 <= ttl <= 3600 + 86400
+    # An ordinary key of the same user has no TTL.
+    plain = await store.issue(user_id)
+    assert await redis.ttl(keys.api_key(hashlib.sha256(plain.secret.encode()).hexdigest())) == -1
+    # Redis expires the first session's record (as it will a day after its expiry): it is no
+    # longer listed, and the next sign-in drops it from the indexes.
+    await redis.delete(record)
+    listed = {k["key_id"] for k in await store.list_keys(user_id)}
+    assert first["key_id"] not in listed and plain.key_id in listed
+    second = await (await signin(eapi, alice.auth)).json()
+    assert await redis.hget(keys.api_key_ids(), first["key_id"]) is None
+    members = await redis.smembers(keys.user_keys(user_id)) | await redis.smembers(keys.api_keys())
+    assert not any(m.startswith(first["key_id"]) for m in members)
+    listed = {k["key_id"] for k in await store.list_keys(user_id)}
+    assert {plain.key_id, second["key_id"]} <= listed
+    assert (await eapi.call("GET", "/v1/whoami", first["key"])).status == 401
