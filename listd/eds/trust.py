@@ -41,6 +41,10 @@ log = get_logger(__name__)
 # TimeoutError when the responder cannot be reached.
 Fetch = Callable[[str, bytes], Awaitable[bytes]]
 _MAX_DEPTH = 6
+# Paths tried per certificate at most: certificates a signature carries could be made to
+# chain among themselves in every order (an attacker's cycle), which a search without a
+# bound would explore exponentially. A real NCA chain is found in a handful.
+_MAX_PATHS = 64
 _SKEW = dt.timedelta(minutes=5)  # OCSP thisUpdate may be this far in our future
 # An answer that does not echo our nonce (or has no nextUpdate) may be a replay: at most
 # this old (thisUpdate), whatever its nextUpdate says.
@@ -143,7 +147,9 @@ class TrustStore:
         _check_critical(leaf)
         pool = self.intermediates + [c for c in carried if c != leaf]
         refusals: list[SignatureRefused] = []
-        for path in self._paths([leaf], pool, at):
+        edges: dict[tuple[x509.Certificate, x509.Certificate], bool] = {}
+        budget = [_MAX_PATHS * _MAX_DEPTH]  # nodes the search may still visit
+        for path in self._paths([leaf], pool, at, edges, budget):
             try:
                 _check_path(path)
             except SignatureRefused as exc:
@@ -158,19 +164,34 @@ class TrustStore:
         )
 
     def _paths(
-        self, path: list[x509.Certificate], pool: list[x509.Certificate], at: dt.datetime
+        self,
+        path: list[x509.Certificate],
+        pool: list[x509.Certificate],
+        at: dt.datetime,
+        edges: dict[tuple[x509.Certificate, x509.Certificate], bool],
+        budget: list[int],
     ) -> Iterator[list[x509.Certificate]]:
         """Candidate paths from path[0] through `path` to an anchor (signatures only;
-        `_check_path` judges the rest)."""
+        `_check_path` judges the rest). `edges` remembers signature checks; `budget`
+        bounds the nodes visited."""
+        budget[0] -= 1
+        if budget[0] < 0:
+            return
         current = path[-1]
+
+        def signed(issuer: x509.Certificate) -> bool:
+            if (current, issuer) not in edges:
+                edges[current, issuer] = _issued_by(current, issuer)
+            return edges[current, issuer]
+
         for anchor in self.anchors:
-            if anchor not in path and _issued_by(current, anchor) and _valid_at(anchor, at):
+            if anchor not in path and _valid_at(anchor, at) and signed(anchor):
                 yield [*path, anchor]
         if len(path) >= _MAX_DEPTH:
             return
         for issuer in pool:
-            if issuer not in path and _valid_at(issuer, at) and _issued_by(current, issuer):
-                yield from self._paths([*path, issuer], pool, at)
+            if issuer not in path and _valid_at(issuer, at) and signed(issuer):
+                yield from self._paths([*path, issuer], pool, at, edges, budget)
 
     async def check(
         self,

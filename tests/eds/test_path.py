@@ -5,6 +5,7 @@ revocation of the intermediates (CRL of the root)."""
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -229,3 +230,31 @@ async def test_an_intermediate_is_asked_at_the_responder_its_aia_names(
         assert refused.reason == "revoked"
         assert "in its chain is revoked (OCSP)" in refused.message
         assert asked == [sub.cert.serial_number]
+
+
+async def test_a_tangle_of_carried_certificates_is_refused_quickly(
+    pki: Pki, tmp_path: Path
+) -> None:
+    # Sixteen CA certificates of one key and one name: each is "issued by" every other,
+    # so an unbounded search would walk 16*15*14*13*12 paths before giving up.
+    rogue = pki.rogue_root
+    tangle = [
+        Issued(
+            x509.CertificateBuilder()
+            .subject_name(rogue.cert.subject)
+            .issuer_name(rogue.cert.subject)
+            .public_key(rogue.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(NOW - DAY)
+            .not_valid_after(NOW + DAY)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(rogue.key, hashes.SHA256()),
+            rogue.key,
+        )
+        for _ in range(16)
+    ]
+    cms = sign(pki.rogue.auth, DATA, chain=tangle)
+    v = verifier(pki, tmp_path)
+    started = time.monotonic()
+    assert (await refusal(v, cms)).reason == "untrusted"
+    assert time.monotonic() - started < 5
