@@ -115,3 +115,15 @@ async def test_sign_in_with_eds_through_ncalayer(
         "NCALayer не запущен на этом компьютере. Запустите NCALayer и повторите попытку."
     )
     assert console.errors == []
+
+
+async def test_no_eds_button_when_eds_is_off(browser: Any, make_console: MakeConsole) -> None:
+    console = await make_console()  # LISTD_EDS_TRUST_DIR unset
+    assert not console.settings.eds.enabled
+    page = await console.page(browser)
+    await page.goto(f"{console.base}/console/")
+    await expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    # The server has answered that EDS is off: the part stays hidden.
+    await expect(page.locator("[data-eds=off]")).to_have_count(1, timeout=5000)
+    await expect(page.get_by_role("button", name="With EDS (NCALayer)")).to_have_count(0)
+    assert console.errors == []

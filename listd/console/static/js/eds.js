@@ -121,15 +121,43 @@ function alertBox(text) {
   return h("div", { class: "problem", role: "alert" }, h("p", { class: "problem-title", text }));
 }
 
+// A challenge asked for ahead of the click, with the time it stops being usable.
+function fresh(challenge) {
+  return challenge && Date.parse(challenge.expires) - Date.now() > 15000;
+}
+
 // The "Sign in with EDS" part of the sign-in page; `done(key, agreementRequired)` follows.
+// It stays hidden until the server has said EDS is on: the page asks for the first
+// challenge straight away (no public route tells EDS settings apart, and a challenge is what
+// the click needs anyway) and keeps the part hidden on 404 `eds_not_configured`. Any other
+// answer (429, no network) shows it: the click then explains what is wrong.
 export function signInSection(done) {
   const status = h("div", { class: "status-area" });
   const button = h("button", { type: "button", class: "primary", text: t("eds.button") });
+  const section = h("div", { class: "card narrow eds hidden", "data-eds": "unknown" },
+    h("p", { class: "lead", text: t("eds.hint") }), button, status);
+  let ahead = null;
+  send("POST", "/v1/eds/challenge").then(
+    (challenge) => {
+      ahead = challenge;
+      section.dataset.eds = "on";
+      section.classList.remove("hidden");
+    },
+    (err) => {
+      if (err instanceof EdsError && err.kind === "off") {
+        section.dataset.eds = "off";
+        return;
+      }
+      section.dataset.eds = "on";
+      section.classList.remove("hidden");
+    },
+  );
   button.addEventListener("click", async () => {
     button.disabled = true;
     status.replaceChildren(notice(t("eds.waiting")));
     try {
-      const challenge = await send("POST", "/v1/eds/challenge");
+      const challenge = fresh(ahead) ? ahead : await send("POST", "/v1/eds/challenge");
+      ahead = null; // single use: a refused attempt consumes it too
       const cms = await ncalayerSign(challenge.ncalayer, challenge.data, "AUTHENTICATION");
       const session = await send("POST", "/v1/eds/signin", { challenge: challenge.challenge, cms });
       status.replaceChildren();
@@ -140,8 +168,7 @@ export function signInSection(done) {
       button.disabled = false;
     }
   });
-  return h("div", { class: "card narrow eds" },
-    h("p", { class: "lead", text: t("eds.hint") }), button, status);
+  return section;
 }
 
 // The terms of use, signed with the SIGN key; `done()` follows.
