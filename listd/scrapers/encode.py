@@ -22,7 +22,6 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -35,7 +34,6 @@ from listd.errors import ValidationFailed
 from listd.model import Entity, document_keys
 from listd.normalize import normalize_entity
 from listd.scrapers import Scraper, scraper
-from listd.scrapers.check import NICENESS
 
 TIMEOUT_S = 900  # a stuck child must not hold the source's lock for ever
 
@@ -189,7 +187,6 @@ def _child(
 
 
 def main(kind: str, source: str, part: int = 0, parts: int = 1) -> int:
-    os.nice(NICENESS)
     raw = sys.stdin.buffer.read()
     phases: dict[str, float] = {}
     refused: dict[str, object] | None = None
