@@ -9,9 +9,10 @@ re-published under a new Publish_Date, and an Enhanced XML of about 110 MB (the 
 293 entities, repeated). The UN case is the real 2026-05-08 file.
 
 Each case runs in a child process of its own (so peak RSS is per case) on an embedded Valkey,
-with the real API serving in the same event loop, as `listd run` does. The child records the
-loop's lag every 5 ms; this process screens against the API one request at a time throughout
-and compares p99 latency during the sync with the idle seconds before it.
+with the real API serving in the same event loop, as `listd run` does ("worker MB" is the
+largest peak RSS among the processes the sync starts: the schema check, the parse). The child
+records the loop's lag every 5 ms; this process screens against the API one request at a time
+throughout and compares p99 latency during the sync with the idle seconds before it.
 
 `--before TREE` runs every case on another checkout as well (e.g. `git worktree add
 /tmp/listd-main main`), importing listd from TREE, and prints both tables. Trees without

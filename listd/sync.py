@@ -149,13 +149,14 @@ def cumulative_guard(
 def _check_apart(kind: str, raw: bytes) -> tuple[float, dict[str, Any] | None]:
     """Run the schema check of `raw` in a child process: its seconds, and a refusal if any."""
     try:
-        proc = subprocess.run(  # noqa: S603 - our own interpreter and module, no shell
-            [sys.executable, "-m", "listd.scrapers.check", kind],
-            input=raw,
-            capture_output=True,
-            check=False,
-            timeout=CHECK_TIMEOUT_S,
-        )
+        with encode.document_file(raw) as path, open(path, "rb") as document:
+            proc = subprocess.run(  # noqa: S603 - our own interpreter and module, no shell
+                [sys.executable, "-m", "listd.scrapers.check", kind],
+                stdin=document,
+                capture_output=True,
+                check=False,
+                timeout=CHECK_TIMEOUT_S,
+            )
     except subprocess.TimeoutExpired:
         raise ValidationFailed(
             f"validation took longer than {CHECK_TIMEOUT_S} s; refusing the document"

@@ -11,20 +11,14 @@ A plain subprocess, not multiprocessing: a spawned child would re-import the dae
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 
 from listd.errors import ValidationFailed
 from listd.scrapers import scraper
 
-# Children yield the CPU to the daemon that started them: its event loop answers screenings,
-# theirs is batch work (on an idle machine they still get every free core).
-NICENESS = 5
-
 
 def main(kind: str) -> int:
-    os.nice(NICENESS)
     raw = sys.stdin.buffer.read()
     started = time.perf_counter()
     refused: dict[str, object] | None = None
