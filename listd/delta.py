@@ -8,7 +8,7 @@ a new `dateGenerated` or a re-issued DATAID produce no delta at all.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -67,6 +67,82 @@ class Change:
     @property
     def klass(self) -> Class:
         return classify(self.op, self.changes)
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    """A published delta: one entity added, amended or removed by one version of a list.
+
+    The stream holds `to_json()`; `seq` is the stream entry's id, not part of the JSON.
+    `entity` is the new entity, or for a removal the last one listed (for unfreezing)."""
+
+    seq: int
+    source: str
+    op: Op
+    entity_id: str
+    at: str
+    version: str
+    previous_version: str | None
+    changes: dict[str, Any]
+    klass: Class
+    entity: dict[str, Any]
+
+    @classmethod
+    def from_json(cls, seq: int, text: str | bytes) -> Delta:
+        """Read a stream entry; deltas stored before the class existed get it computed."""
+        data = json.loads(text)
+        changes = data["changes"]
+        return cls(
+            seq=seq,
+            source=data["source"],
+            op=data["op"],
+            entity_id=data["entity_id"],
+            at=data["at"],
+            version=data["version"],
+            previous_version=data["previous_version"],
+            changes=changes,
+            klass=data.get("class") or classify(data["op"], changes or {}),
+            entity=data["entity"],
+        )
+
+    def to_json(self) -> str:
+        """The stream JSON, as `payloads` writes it: additions and removals carry the
+        entity as it is stored (`canonical_json`), amendments as `json.dumps` gives it."""
+        if self.op == "amended":
+            entity = _dumps(self.entity)
+        else:
+            entity = canonical_json(self.entity).decode()
+        return _encode(
+            self.source,
+            self.op,
+            self.entity_id,
+            self.at,
+            self.version,
+            self.previous_version,
+            self.changes,
+            self.klass,
+            entity,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The delta as the API, the event stream and webhooks show it: with its `seq`."""
+        return {
+            "seq": self.seq,
+            "at": self.at,
+            "changes": self.changes,
+            "class": self.klass,
+            "entity": self.entity,
+            "entity_id": self.entity_id,
+            "op": self.op,
+            "previous_version": self.previous_version,
+            "source": self.source,
+            "version": self.version,
+        }
+
+    @property
+    def programs(self) -> list[str]:
+        """The programmes of the entity (subscriptions and filters select on them)."""
+        return list(self.entity.get("programs") or [])
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,13 +219,6 @@ def classify(op: str, changes: Mapping[str, Any]) -> Class:
     return "details" if changes else "identity"
 
 
-def with_class(data: dict[str, Any]) -> dict[str, Any]:
-    """A published delta with its `class`, computed for deltas stored before it existed."""
-    if "class" not in data:
-        data["class"] = classify(data["op"], data.get("changes") or {})
-    return data
-
-
 def changes(p: Plan, new_json: Mapping[str, str], old_json: Mapping[str, str]) -> list[Change]:
     """Turn a plan into deltas, in entity-id order.
 
@@ -181,52 +250,64 @@ def payloads(
     An addition or removal carries the entity's stored JSON as it is, spliced into the
     envelope, rather than parsed and serialised again: a first load of 20,000 entities
     saves seconds of CPU. Only amendments, whose field changes must be computed, are
-    parsed. The JSON differs from a plain `json.dumps` of the same delta in whitespace
-    inside `entity` only (readers parse it)."""
+    parsed."""
+    out: list[tuple[str, str]] = []
+    whole: tuple[tuple[Op, list[str], Mapping[str, str]], ...] = (
+        ("added", p.added, new_json),
+        ("removed", p.removed, old_json),
+    )
+    for op, ids, texts in whole:
+        for entity_id in ids:
+            text = _encode(
+                source, op, entity_id, at, version, previous, {}, "identity", texts[entity_id]
+            )
+            out.append((entity_id, text))
+    for entity_id in p.amended:
+        before, after = json.loads(old_json[entity_id]), json.loads(new_json[entity_id])
+        changed = field_changes(before, after)
+        klass = classify("amended", changed)
+        text = _encode(
+            source, "amended", entity_id, at, version, previous, changed, klass, _dumps(after)
+        )
+        out.append((entity_id, text))
+    out.sort(key=lambda pair: pair[0])
+    return out
 
-    def envelope(op: Op, entity_id: str, changes: dict[str, Any], klass: Class) -> list[str]:
-        # json.dumps(sort_keys=True) of the delta, with the entity's place left open.
-        head = {"at": at, "changes": changes, "class": klass}
-        tail = {
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, sort_keys=True)
+
+
+def _encode(
+    source: str,
+    op: Op,
+    entity_id: str,
+    at: str,
+    version: str,
+    previous: str | None,
+    changes: dict[str, Any],
+    klass: Class,
+    entity: str,
+) -> str:
+    """A delta's stream JSON: `_dumps` of the whole delta, with `entity` (already JSON)
+    spliced in where sorted keys put it."""
+    head = _dumps({"at": at, "changes": changes, "class": klass})[:-1]
+    tail = _dumps(
+        {
             "entity_id": entity_id,
             "op": op,
             "previous_version": previous,
             "source": source,
             "version": version,
         }
-        return [dumps(head)[:-1], dumps(tail)[1:]]
-
-    def dumps(data: Any) -> str:
-        return json.dumps(data, ensure_ascii=False, sort_keys=True)
-
-    out: list[tuple[str, str]] = []
-    for op, ids, texts in (("added", p.added, new_json), ("removed", p.removed, old_json)):
-        for entity_id in ids:
-            head, tail = envelope(op, entity_id, {}, "identity")  # type: ignore[arg-type]
-            out.append((entity_id, f'{head}, "entity": {texts[entity_id]}, {tail}'))
-    for entity_id in p.amended:
-        before, after = json.loads(old_json[entity_id]), json.loads(new_json[entity_id])
-        changed = field_changes(before, after)
-        data = {
-            "source": source,
-            "op": "amended",
-            "entity_id": entity_id,
-            "at": at,
-            "version": version,
-            "previous_version": previous,
-            "changes": changed,
-            "class": classify("amended", changed),
-            "entity": after,
-        }
-        out.append((entity_id, dumps(data)))
-    out.sort(key=lambda pair: pair[0])
-    return out
+    )[1:]
+    return f'{head}, "entity": {entity}, {tail}'
 
 
-def apply(snapshot: dict[str, dict[str, Any]], deltas: list[dict[str, Any]]) -> None:
+def apply(snapshot: dict[str, dict[str, Any]], deltas: Iterable[Delta]) -> None:
     """Apply published deltas to a {entity id: entity dict} map (for replays and tests)."""
-    for delta in deltas:
-        if delta["op"] == "removed":
-            del snapshot[delta["entity_id"]]
+    for d in deltas:
+        if d.op == "removed":
+            del snapshot[d.entity_id]
         else:
-            snapshot[delta["entity_id"]] = delta["entity"]
+            snapshot[d.entity_id] = d.entity

@@ -19,7 +19,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from listd.delta import with_class
+from listd.delta import Delta
 from listd.errors import Conflict, Gone
 from listd.keys import Keys
 from listd.lease import LEADER, LeaseLost, SourceLock
@@ -364,7 +364,7 @@ class Store:
 
     async def read_deltas(
         self, after: int, limit: int, source: str | None = None, klass: str | None = None
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[Delta], int]:
         """Deltas with seq > `after`, oldest first; also returns the seq to ask after next.
 
         `klass` keeps only deltas of that class (`delta.classify`). Raises Gone when
@@ -376,7 +376,7 @@ class Store:
                 "GET /v1/sources/{name}/snapshot and continue after its seq",
                 floor=floor,
             )
-        out: list[dict[str, Any]] = []
+        out: list[Delta] = []
         cursor = after
         # Source filtering happens here, so read in pages until `limit` matches or the end.
         while len(out) < limit:
@@ -389,18 +389,16 @@ class Store:
             for entry_id, data in page:
                 seq = int(entry_id.split("-", 1)[0])
                 cursor = seq
-                delta = with_class(json.loads(data["d"]))
-                if (source is None or delta["source"] == source) and (
-                    klass is None or delta["class"] == klass
+                delta = Delta.from_json(seq, data["d"])
+                if (source is None or delta.source == source) and (
+                    klass is None or delta.klass == klass
                 ):
-                    out.append({"seq": seq, **delta})
+                    out.append(delta)
                     if len(out) >= limit:
                         break
         return out, cursor
 
-    async def entity_deltas(
-        self, entity_id: str, limit: int
-    ) -> tuple[list[tuple[int, dict[str, Any]]], int]:
+    async def entity_deltas(self, entity_id: str, limit: int) -> tuple[list[Delta], int]:
         """Up to `limit` retained deltas about one entity, newest first, read through the
         per-entity index; also returns the first seq the index covers (0: none published
         since it exists), below which a caller must scan the stream itself."""
@@ -417,7 +415,7 @@ class Store:
             pages = cast(list[list[tuple[str, dict[str, str]]]], await pipe.execute())
         # A seq trimmed meanwhile has no entry left: it is simply not retained.
         found = [
-            (int(seq), with_class(json.loads(page[0][1]["d"])))
+            Delta.from_json(int(seq), page[0][1]["d"])
             for seq, page in zip(seqs, pages, strict=True)
             if page
         ]

@@ -232,6 +232,32 @@ def undated_sha256(scr: Scraper, raw: bytes) -> str | None:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True, slots=True)
+class _Document:
+    """A list's bytes, with what the HTTP answer said about them (nothing for a file)."""
+
+    raw: bytes
+    validators: dict[str, str] = field(default_factory=dict)  # etag, last_modified
+    content_type: str | None = None  # None: a local file, not an HTTP answer
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """What every step of one sync reads: the source, the version it serves, the result."""
+
+    cfg: SourceConfig
+    scr: Scraper
+    state: dict[str, str]
+    current: str | None
+    result: SyncResult
+    say: Progress
+    provenance: dict[str, str]
+
+    @property
+    def name(self) -> str:
+        return self.cfg.name
+
+
 class Syncer:
     """Runs syncs; owns nothing but borrows the store, settings and HTTP session."""
 
@@ -321,81 +347,137 @@ class Syncer:
         fence: Fence | None = None,
         provenance: dict[str, str] | None = None,
     ) -> None:
-        name = cfg.name
-        provenance = provenance or {}
-        state = await self.store.state(name)
-        current = await self.store.current_version(name)
-        validators: dict[str, str] = {}
-        content_type: str | None = None  # None: a local file, not an HTTP answer
-        if raw is None:
-            if self.session is None:
-                raise SourceError("no HTTP session available for fetching")
-            url = cfg.url or await self._discover(cfg, say)
-            say(f"fetching {url}")
-            fetched = await fetch(
-                self.session,
-                url,
-                headers=cfg.request_headers(self.settings.user_agent),
-                # Only send validators when we still hold the data they describe.
-                etag=state.get("etag") if current else None,
-                last_modified=state.get("last_modified") if current else None,
-                timeout_s=cfg.timeout,
-                retries=cfg.retries,
-                backoff=cfg.retry_backoff,
-                max_bytes=cfg.max_bytes,
-            )
-            result.http_status = fetched.status
-            if fetched.not_modified:
-                result.outcome = "not_modified"
-                result.version = current
-                result.entities = int(state.get("entities", 0))
-                await self._succeeded(name, result, provenance)
-                return
-            assert fetched.body is not None
-            raw = fetched.body
-            content_type = (fetched.content_type or "").split(";")[0].strip().lower()
-            validators = {"etag": fetched.etag or "", "last_modified": fetched.last_modified or ""}
-        result.bytes = len(raw)
-        if len(raw) > cfg.max_bytes:
+        """One sync, step by step. The first steps may end it keeping the version served:
+        the server's 304 (not_modified), the same bytes or undated bytes, the same content
+        (unchanged); then the guard may hold the new list, or it is published."""
+        run = _Attempt(
+            cfg,
+            scr,
+            await self.store.state(cfg.name),
+            await self.store.current_version(cfg.name),
+            result,
+            say,
+            provenance or {},
+        )
+        document = _Document(raw) if raw is not None else await self._fetch(run)
+        if document is None:
+            await self._keep(run, "not_modified", int(run.state.get("entities", 0)), run.provenance)
+            return
+        raw_sha, undated = await self._digest(run, document.raw)
+        if await self._same_bytes(run, document, raw_sha, undated):
+            return
+        parsed = await self._parse(run, document)
+        extra = {
+            **document.validators,
+            **run.provenance,
+            "raw_sha256": raw_sha,
+            "undated_sha256": undated or "",
+            "published": parsed.published or "",
+        }
+        held = await self.store.held(run.name)
+        if run.current and parsed.content_hash == run.state.get("content_hash"):
+            if held:
+                # The source is back to the list we serve: the held snapshot is moot.
+                await self.store.drop_held(run.name)
+                log.info("held snapshot dropped", source=run.name, version=held.get("version"))
+            await self._keep(run, "unchanged", parsed.count, extra)
+            return
+        old_hashes = await self.store.content_hashes(run.name, run.current) if run.current else {}
+        plan = await asyncio.to_thread(delta.plan, old_hashes, parsed.hashes)
+        result.entities = parsed.count
+        result.deltas = plan.counts()
+        reason = await self._guard(run, parsed, plan, len(old_hashes))
+        if reason is not None:
+            await self._hold(run.name, parsed, plan, reason, extra, held, result)
+            return
+        await self._store(run, parsed, plan, extra, fence)
+        if held:
+            await self.store.drop_held(run.name)
+            log.info("held snapshot superseded", source=run.name, version=held.get("version"))
+        await self.store.collect_garbage(run.name)
+
+    async def _fetch(self, run: _Attempt) -> _Document | None:
+        """Download the list; None when the server says the one served is still current."""
+        if self.session is None:
+            raise SourceError("no HTTP session available for fetching")
+        cfg, state = run.cfg, run.state
+        url = cfg.url or await self._discover(cfg, run.say)
+        run.say(f"fetching {url}")
+        fetched = await fetch(
+            self.session,
+            url,
+            headers=cfg.request_headers(self.settings.user_agent),
+            # Only send validators when we still hold the data they describe.
+            etag=state.get("etag") if run.current else None,
+            last_modified=state.get("last_modified") if run.current else None,
+            timeout_s=cfg.timeout,
+            retries=cfg.retries,
+            backoff=cfg.retry_backoff,
+            max_bytes=cfg.max_bytes,
+        )
+        run.result.http_status = fetched.status
+        if fetched.not_modified:
+            return None
+        assert fetched.body is not None
+        return _Document(
+            fetched.body,
+            {"etag": fetched.etag or "", "last_modified": fetched.last_modified or ""},
+            (fetched.content_type or "").split(";")[0].strip().lower(),
+        )
+
+    async def _digest(self, run: _Attempt, raw: bytes) -> tuple[str, str | None]:
+        """The document's SHA-256, and that of its bytes without the publication date."""
+        run.result.bytes = len(raw)
+        if len(raw) > run.cfg.max_bytes:
             # A local file gets the download limit too: it is parsed in this process.
             raise ValidationFailed(
-                f"{name}: the document is over the {cfg.max_bytes} byte limit (max_bytes)",
-                max_bytes=cfg.max_bytes,
+                f"{run.name}: the document is over the {run.cfg.max_bytes} byte limit (max_bytes)",
+                max_bytes=run.cfg.max_bytes,
             )
+        scr = run.scr
         # In a thread: hashlib lets go of the GIL, and 100 MB take a tenth of a second.
-        raw_sha, undated = await asyncio.to_thread(
+        return await asyncio.to_thread(
             lambda: (hashlib.sha256(raw).hexdigest(), undated_sha256(scr, raw))
         )
-        if current and raw_sha == state.get("raw_sha256"):
+
+    async def _same_bytes(
+        self, run: _Attempt, document: _Document, raw_sha: str, undated: str | None
+    ) -> bool:
+        """Keep the version served when the document is its bytes, perhaps re-dated."""
+        state, result = run.state, run.result
+        if not run.current:
+            return False
+        if raw_sha == state.get("raw_sha256"):
             # Same bytes as the list we serve: no need to validate or parse again.
-            result.outcome = "unchanged"
-            result.version = current
-            result.entities = int(state.get("entities", 0))
             result.published = state.get("published") or None
-            await self._succeeded(name, result, validators | provenance)
-            return
-        if current and undated and undated == state.get("undated_sha256"):
+            extra = {**document.validators, **run.provenance}
+            await self._keep(run, "unchanged", int(state.get("entities", 0)), extra)
+            return True
+        if undated and undated == state.get("undated_sha256"):
             # The list we serve, re-published under a new date (the UN's dateGenerated moves
             # daily): byte for byte the same records, so nothing to validate, parse or store.
-            result.outcome = "unchanged"
-            result.version = current
-            result.entities = int(state.get("entities", 0))
-            result.published = scr.published(raw)
+            result.published = run.scr.published(document.raw)
             extra = {
-                **validators,
-                **provenance,
+                **document.validators,
+                **run.provenance,
                 "raw_sha256": raw_sha,
                 "published": result.published or "",
             }
-            await self._succeeded(name, result, extra)
-            return
-        say(f"validating and parsing {len(raw):,} bytes")
+            await self._keep(run, "unchanged", int(state.get("entities", 0)), extra)
+            return True
+        return False
+
+    async def _parse(self, run: _Attempt, document: _Document) -> Parsed:
+        """Validate and parse the document; refuse one that holds no entities."""
+        name, raw, result = run.name, document.raw, run.result
+        run.say(f"validating and parsing {len(raw):,} bytes")
         try:
-            parsed = await asyncio.to_thread(process, scr, raw, name)
+            parsed = await asyncio.to_thread(process, run.scr, raw, name)
         except ValidationFailed as exc:
             # The document decides, not the Content-Type (publishers mislabel lists), but an
             # HTML answer where a list was expected is a firewall, error or maintenance page.
-            if fetched_html(content_type, raw) and scr.kind not in _HTML_KINDS:
+            content_type = document.content_type
+            if fetched_html(content_type, raw) and run.scr.kind not in _HTML_KINDS:
                 label = content_type if content_type in _HTML else "an HTML page"
                 raise SourceRefused(
                     f"the source refused this client: the server answered {label}: an error "
@@ -411,36 +493,29 @@ class Syncer:
             log.warning("parse warning", source=name, warning=warning)
         if not parsed.count:
             raise ValidationFailed(f"{name}: the document holds no entities; refusing to store it")
-        extra = {
-            **validators,
-            **provenance,
-            "raw_sha256": raw_sha,
-            "undated_sha256": undated or "",
-            "published": parsed.published or "",
-        }
-        held = await self.store.held(name)
-        if current and parsed.content_hash == state.get("content_hash"):
-            result.outcome = "unchanged"
-            result.version = current
-            result.entities = parsed.count
-            if held:
-                # The source is back to the list we serve: the held snapshot is moot.
-                await self.store.drop_held(name)
-                log.info("held snapshot dropped", source=name, version=held.get("version"))
-            await self._succeeded(name, result, extra)
-            return
-        old_hashes = await self.store.content_hashes(name, current) if current else {}
-        plan = await asyncio.to_thread(delta.plan, old_hashes, parsed.hashes)
-        result.entities = parsed.count
-        result.deltas = plan.counts()
-        reason = guard(cfg, parsed.count, len(old_hashes), len(plan.removed))
-        if reason is None and current:
-            window = await self.store.removals(name, self._window_start(cfg))
-            reason = cumulative_guard(cfg, window, len(old_hashes), len(plan.removed))
-        if reason is not None:
-            await self._hold(name, parsed, plan, reason, extra, held, result)
-            return
-        say(f"storing {parsed.count:,} entities")
+        return parsed
+
+    async def _guard(
+        self, run: _Attempt, parsed: Parsed, plan: delta.Plan, serving: int
+    ) -> str | None:
+        """Why the new list must be held for an administrator, if it must."""
+        reason = guard(run.cfg, parsed.count, serving, len(plan.removed))
+        if reason is None and run.current:
+            window = await self.store.removals(run.name, self._window_start(run.cfg))
+            reason = cumulative_guard(run.cfg, window, serving, len(plan.removed))
+        return reason
+
+    async def _store(
+        self,
+        run: _Attempt,
+        parsed: Parsed,
+        plan: delta.Plan,
+        extra: dict[str, str],
+        fence: Fence | None,
+    ) -> None:
+        """Write the new snapshot, then make it the one served with its deltas."""
+        name, result = run.name, run.result
+        run.say(f"storing {parsed.count:,} entities")
         clock = time.perf_counter()
         snapshot = await self.store.write_encoded(
             name,
@@ -454,12 +529,17 @@ class Syncer:
             lambda: {i: parsed.encoded[i].decode() for i in (*plan.added, *plan.amended)}
         )
         clock = time.perf_counter()
-        await self.publish(name, snapshot, current, plan, new_json, extra, result, fence)
+        await self.publish(name, snapshot, run.current, plan, new_json, extra, result, fence)
         result.phases["publish"] = round(time.perf_counter() - clock, 3)
-        if held:
-            await self.store.drop_held(name)
-            log.info("held snapshot superseded", source=name, version=held.get("version"))
-        await self.store.collect_garbage(name)
+
+    async def _keep(
+        self, run: _Attempt, outcome: str, entities: int, extra: dict[str, str]
+    ) -> None:
+        """End the sync keeping the version served (not_modified, unchanged)."""
+        run.result.outcome = outcome
+        run.result.version = run.current
+        run.result.entities = entities
+        await self._succeeded(run.name, run.result, extra)
 
     async def _discover(self, cfg: SourceConfig, say: Progress) -> str:
         """Read the source's HTML page and find the link to the current file."""

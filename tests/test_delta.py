@@ -184,9 +184,12 @@ def test_additions_and_removals_are_identity() -> None:
     assert delta.classify("amended", {"remarks": {}}) == "details"
     assert delta.classify("amended", {"a_field_listd_does_not_know": {}}) == "identity"
     # Deltas stored before the class existed get it when read; a stored one is kept.
-    old = {"op": "amended", "changes": {"urls": {"added": ["https://x"]}}}
-    assert delta.with_class(old)["class"] == "details"
-    assert delta.with_class({"op": "removed", "class": "identity"})["class"] == "identity"
+    envelope = {"source": "un", "entity_id": "un:X", "at": "t", "version": "2"}
+    envelope |= {"previous_version": "1", "entity": {"id": "un:X"}}
+    old = envelope | {"op": "amended", "changes": {"urls": {"added": ["https://x"]}}}
+    assert delta.Delta.from_json(3, json.dumps(old)).klass == "details"
+    kept = envelope | {"op": "amended", "changes": {"urls": {}}, "class": "identity"}
+    assert delta.Delta.from_json(3, json.dumps(kept)).klass == "identity"
 
 
 def test_payloads_are_the_deltas_as_json_whatever_their_op() -> None:
@@ -226,6 +229,28 @@ def test_payloads_are_the_deltas_as_json_whatever_their_op() -> None:
     assert json.loads(first[0][1])["previous_version"] is None
 
 
+def test_the_record_reads_and_writes_the_published_json_byte_for_byte() -> None:
+    # Every delta the UN's 2026-02-27 -> 2026-05-08 files publish: read into the record,
+    # written back, the same stream text; shown with its seq, the same JSON the API and
+    # the event stream sent when they spliced the seq into the parsed dict.
+    old, new = parsed("2026-02-27"), parsed("2026-05-08")
+    p = delta.plan(old.hashes, new.hashes)
+    new_json = {i: new.encoded[i].decode() for i in (*p.added, *p.amended)}
+    old_json = {i: old.encoded[i].decode() for i in (*p.amended, *p.removed)}
+    published = delta.payloads("un", "7", "6", "2026-05-09T00:00:00Z", p, new_json, old_json)
+    ops = set()
+    for seq, (entity_id, text) in enumerate(published, start=41):
+        record = delta.Delta.from_json(seq, text)
+        ops.add(record.op)
+        assert (record.seq, record.entity_id) == (seq, entity_id)
+        assert record.to_json() == text
+        shown = {"seq": seq, **json.loads(text)}
+        assert json.dumps(record.to_dict()) == json.dumps(shown)
+        assert record.klass == shown["class"] and record.programs == shown["entity"]["programs"]
+    assert ops == {"added", "amended", "removed"}
+    assert len(published) == len(p.added) + len(p.amended) + len(p.removed)
+
+
 # --- publication ----------------------------------------------------------------
 
 
@@ -251,16 +276,19 @@ async def test_deltas_are_published_in_order_with_entities(
     assert (second.first_seq, second.last_seq) == (1001, 1007)
     found, cursor = await store.read_deltas(1000, 100)
     assert cursor == 1007
-    assert [d["seq"] for d in found] == list(range(1001, 1008))
-    ops = {d["entity_id"].removeprefix("un:"): d["op"] for d in found}
+    assert [d.seq for d in found] == list(range(1001, 1008))
+    ops = {d.entity_id.removeprefix("un:"): d.op for d in found}
     assert ops == {
         "HTi.006": "amended", "IQi.074": "removed", "SDi.007": "added", "SDi.008": "added",
         "SDi.009": "added", "SDi.010": "added", "SOi.022": "amended",
     }  # fmt: skip
-    removed = next(d for d in found if d["op"] == "removed")
-    assert removed["entity"]["reference"] == "IQi.074"  # the last listed state, for unfreezing
-    added = next(d for d in found if d["entity_id"] == "un:SDi.007")
-    assert added["entity"]["programs"] == ["UN-1591"] and added["version"] == second.version
+    # The records are the stream's entries, byte for byte.
+    stream = await redis.xrange(store.keys.deltas(), "1001-0", "1007-0")
+    assert [d.to_json() for d in found] == [fields["d"] for _, fields in stream]
+    removed = next(d for d in found if d.op == "removed")
+    assert removed.entity["reference"] == "IQi.074"  # the last listed state, for unfreezing
+    added = next(d for d in found if d.entity_id == "un:SDi.007")
+    assert added.programs == ["UN-1591"] and added.version == second.version
     assert (await store.state("un"))["seq"] == "1007"
     no_op = await syncer.sync("un", raw=un_file("2026-02-27").read_bytes())
     assert no_op.outcome == "unchanged" and await store.last_seq() == 1007
@@ -287,7 +315,7 @@ async def test_replay_all_files_reproduces_the_last_snapshot(
             await syncer.approve_held("un")
     assert held == ["2024-09-26"]
     everything, _ = await store.read_deltas(0, 1_000_000)
-    assert [d["seq"] for d in everything] == list(range(1, len(everything) + 1))
+    assert [d.seq for d in everything] == list(range(1, len(everything) + 1))
     # Deltas carry designations, not bookkeeping (a new DATAID alone is no change),
     # so the replay reproduces every entity's content exactly.
     snapshot = {e.id: e.to_dict() for e in parsed(DATES[0]).entities}
@@ -307,7 +335,7 @@ async def test_retention_answers_410_for_trimmed_positions(
     with pytest.raises(Gone, match="snapshot"):
         await store.read_deltas(10, 10)
     kept, _ = await store.read_deltas(995, 10)
-    assert [d["seq"] for d in kept] == [996, 997, 998, 999, 1000]
+    assert [d.seq for d in kept] == [996, 997, 998, 999, 1000]
 
 
 # --- the guard -----------------------------------------------------------------

@@ -388,8 +388,8 @@ async def test_many_deltas_are_staged_and_published_in_order(
     result = await Syncer(settings, store).sync("un", raw=NEWEST.read_bytes())
     assert (result.first_seq, result.last_seq) == (1, 1009)
     deltas, _ = await store.read_deltas(0, 2000)
-    assert [d["seq"] for d in deltas] == list(range(1, 1010))
-    assert [d["entity_id"] for d in deltas] == sorted(d["entity_id"] for d in deltas)
+    assert [d.seq for d in deltas] == list(range(1, 1010))
+    assert [d.entity_id for d in deltas] == sorted(d.entity_id for d in deltas)
     assert not [k async for k in redis.scan_iter(match=f"*{settings.key_prefix}*staged*")]
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
 from aiohttp import web
 
 from listd.api.middleware import refused_now
+from listd.delta import Delta
 from listd.errors import BadRequest
 from listd.http.params import DELTA_CLASS
 from listd.http.state import BELL, STORE, note
@@ -55,7 +55,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
 async def _serve(
     request: web.Request,
     response: web.StreamResponse,
-    deltas: list[dict[str, Any]],
+    deltas: list[Delta],
     cursor: int,
     source: str | None,
     klass: str | None,
@@ -65,8 +65,8 @@ async def _serve(
     await response.write(b"retry: 2000\n\n")
     while True:
         for delta in deltas:
-            data = json.dumps(delta, ensure_ascii=False, sort_keys=True)
-            await response.write(f"id: {delta['seq']}\nevent: delta\ndata: {data}\n\n".encode())
+            data = json.dumps(delta.to_dict(), ensure_ascii=False, sort_keys=True)
+            await response.write(f"id: {delta.seq}\nevent: delta\ndata: {data}\n\n".encode())
         if len(deltas) < 500 and not await bell.wait(_KEEPALIVE_S):
             await response.write(b": keep-alive\n\n")
         if bell.closed:

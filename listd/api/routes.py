@@ -460,7 +460,7 @@ async def deltas(request: web.Request) -> web.Response:
         request.app[SETTINGS].source(source)
     klass = DELTA_CLASS.read(request)
     found, cursor = await request.app[STORE].read_deltas(after, limit, source, klass)
-    return web.json_response({"deltas": found, "next": cursor})
+    return web.json_response({"deltas": [d.to_dict() for d in found], "next": cursor})
 
 
 @routes.get(

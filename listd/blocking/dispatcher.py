@@ -42,7 +42,7 @@ from listd.blocking.events import Event
 from listd.blocking.outbox import GROUP, Batch
 from listd.blocking.subscriptions import Subscription, SubscriptionStore
 from listd.blocking.watchlist import Customer, customer_from_json
-from listd.delta import with_class
+from listd.delta import Delta
 from listd.keys import Keys
 from listd.lease import LEADER, Lease
 from listd.logs import get_logger
@@ -61,10 +61,12 @@ _BONUS = MAX_BONUS_BIRTH + MAX_BONUS_NATIONALITY
 
 
 @dataclass(slots=True)
-class _Delta:
+class _Entry:
+    """A stream entry being dispatched, with what it raises."""
+
     seq: int
     entry_id: str
-    data: dict[str, Any] | None  # None when retention trimmed it before it was read
+    delta: Delta | None  # None when retention trimmed it before it was read
     events: list[tuple[str, Event]] = field(default_factory=list)  # (subscription, event)
     matches: dict[tuple[str, str], dict[str, Any] | None] = field(default_factory=dict)
 
@@ -214,17 +216,18 @@ class Dispatcher:
         started = time.monotonic()
         subs = await self.subs.all()
         deltas = [
-            _Delta(int(eid.split("-", 1)[0]), eid, with_class(json.loads(f["d"])) if f else None)
+            _Entry(seq, eid, Delta.from_json(seq, f["d"]) if f else None)
             for eid, f in entries
+            for seq in (int(eid.split("-", 1)[0]),)
         ]
         newest = {s.id: s for s in subs}
         for gone in set(self.customers.subs) - set(newest):  # subscriptions deleted
             await asyncio.to_thread(self.customers.drop, gone)
         # Deltas older than every subscription concern nobody: acknowledged in bulk.
-        alive = [d for d in deltas if d.data and any(s.created_seq < d.seq for s in subs)]
-        idle = [d for d in deltas if not (d.data and any(s.created_seq < d.seq for s in subs))]
+        alive = [d for d in deltas if d.delta and any(s.created_seq < d.seq for s in subs)]
+        idle = [d for d in deltas if not (d.delta and any(s.created_seq < d.seq for s in subs))]
         for d in idle:
-            if d.data is None:
+            if d.delta is None:
                 log.error("delta trimmed before it was dispatched", seq=d.seq)
         if idle:
             await self.redis.xack(self.keys.deltas(), GROUP, *[d.entry_id for d in idle])
@@ -232,17 +235,16 @@ class Dispatcher:
             self._position = max(self._position, deltas[-1].seq)
             return
         for d in alive:
-            assert d.data is not None
+            delta = d.delta
+            assert delta is not None
             for sub in subs:
-                kind = f"designation.{d.data['op']}"
-                programs = (d.data.get("entity") or {}).get("programs") or []
                 if (
                     sub.created_seq < d.seq
-                    and sub.wants(kind)
-                    and sub.hears(d.data)
-                    and sub.covers(d.data["source"], programs)
+                    and sub.wants(f"designation.{delta.op}")
+                    and sub.hears(delta)
+                    and sub.covers(delta.source, delta.programs)
                 ):
-                    d.events.append((sub.id, events.designation_event(sub, d.seq, d.data)))
+                    d.events.append((sub.id, events.designation_event(sub, delta)))
         await self._alerts(alive, newest)
         await self._lifted(alive, newest)
         touched: set[str] = set()
@@ -269,26 +271,27 @@ class Dispatcher:
             seconds=round(time.monotonic() - started, 3),
         )
 
-    async def _alerts(self, deltas: list[_Delta], subs: dict[str, Subscription]) -> None:
+    async def _alerts(self, deltas: list[_Entry], subs: dict[str, Subscription]) -> None:
         """blocking.required for customers matching an added or amended designation."""
-        latest: dict[str, _Delta] = {}  # entity id -> its last add/amend in this batch
+        latest: dict[str, _Entry] = {}  # entity id -> its last add/amend in this batch
         # Entity ids with an identity change among those: a subscription that hears only
         # identity amendments is alerted (on the latest content) only for these.
         identity: set[str] = set()
         for d in deltas:
-            assert d.data is not None
-            entity_id = d.data["entity_id"]
-            if d.data["op"] == "removed":
+            delta = d.delta
+            assert delta is not None
+            entity_id = delta.entity_id
+            if delta.op == "removed":
                 latest.pop(entity_id, None)
                 identity.discard(entity_id)
             else:
                 latest[entity_id] = d
-                if d.data["class"] == "identity":
+                if delta.klass == "identity":
                     identity.add(entity_id)
         wanting = [s for s in subs.values() if s.wants("blocking.required")]
         if not latest or not wanting or not len(self.customers):
             return
-        entities = {eid: entity_from_dict(d.data["entity"]) for eid, d in latest.items() if d.data}
+        entities = {eid: entity_from_dict(d.delta.entity) for eid, d in latest.items() if d.delta}
         cutoff = min(s.threshold for s in wanting) - _BONUS
         found = await asyncio.to_thread(
             self.customers.candidates, list(entities.values()), cutoff, {s.id for s in wanting}
@@ -328,7 +331,8 @@ class Dispatcher:
                 if entity_id not in allowed[sub_id].get(customer.reference, set()):
                     continue
                 d = latest[entity_id]
-                assert d.data is not None
+                delta = d.delta
+                assert delta is not None
                 content = match.entity.content_hash()
                 state = prior.setdefault((sub_id, entity_id), {})
                 before = state.get(customer.reference)
@@ -338,11 +342,11 @@ class Dispatcher:
                     sub,
                     customer,
                     match,
-                    d.data["entity"],
+                    delta.entity,
                     content,
                     seq=d.seq,
-                    version=d.data.get("version"),
-                    op=d.data["op"],
+                    version=delta.version,
+                    op=delta.op,
                     trigger="delta",
                     previous_event=before.get("event") if before else None,
                 )
@@ -354,17 +358,16 @@ class Dispatcher:
                 d.events.append((sub_id, event))
                 d.matches[(sub_id, entity_id)] = state
 
-    async def _lifted(self, deltas: list[_Delta], subs: dict[str, Subscription]) -> None:
+    async def _lifted(self, deltas: list[_Entry], subs: dict[str, Subscription]) -> None:
         """blocking.lifted for customers who matched a designation now removed."""
-        removed = [d for d in deltas if d.data is not None and d.data["op"] == "removed"]
+        removed = [(d, d.delta) for d in deltas if d.delta is not None and d.delta.op == "removed"]
         if not removed:
             return
-        pairs = {(s, str(d.data["entity_id"])) for d in removed for s in subs if d.data}
+        pairs = {(s, delta.entity_id) for _, delta in removed for s in subs}
         prior = await self._prior(pairs)
         frozen: dict[str, dict[str, set[str]]] = {}  # per subscription, read when needed
-        for d in removed:
-            assert d.data is not None
-            entity_id = d.data["entity_id"]
+        for d, delta in removed:
+            entity_id = delta.entity_id
             for sub_id in sorted(subs):
                 state = prior.get((sub_id, entity_id))
                 if not state:
@@ -378,7 +381,7 @@ class Dispatcher:
                         # regime still holds this customer (docs/webhooks.md).
                         extent = "partial" if held.get(ref, set()) - {entity_id} else "full"
                         event = events.blocking_lifted(
-                            subs[sub_id], ref, state[ref].get("event"), d.data, d.seq, extent
+                            subs[sub_id], ref, state[ref].get("event"), delta, extent
                         )
                         d.events.append((sub_id, event))
                 for ref in state:
@@ -386,7 +389,7 @@ class Dispatcher:
                 d.matches[(sub_id, entity_id)] = None
                 prior[(sub_id, entity_id)] = {}
 
-    async def _frozen(self, sub_id: str, deltas: list[_Delta]) -> dict[str, set[str]]:
+    async def _frozen(self, sub_id: str, deltas: list[_Entry]) -> dict[str, set[str]]:
         """{customer reference: entity ids} of the subscription's open alerts that carry a
         Kazakh freezing regime, including those raised in this batch."""
         raw = cast(dict[str, str], await self.redis.hgetall(self.keys.sub_matches(sub_id)))

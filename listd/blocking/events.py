@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from listd.blocking.subscriptions import Subscription
 from listd.blocking.watchlist import Customer
+from listd.delta import Delta
 from listd.screening import Match
 from listd.store import now_iso
 
@@ -213,10 +214,11 @@ def designation(entity: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def designation_event(sub: Subscription, seq: int, delta: dict[str, Any]) -> Event:
+def designation_event(sub: Subscription, delta: Delta) -> Event:
     """designation.added|amended|removed: the published delta itself."""
-    kind = f"designation.{delta['op']}"
-    return _envelope(event_id(sub.id, kind, seq), kind, sub, seq, "delta", {**delta, "seq": seq})
+    kind = f"designation.{delta.op}"
+    seq = delta.seq
+    return _envelope(event_id(sub.id, kind, seq), kind, sub, seq, "delta", delta.to_dict())
 
 
 def blocking_required(
@@ -254,20 +256,19 @@ def blocking_lifted(
     sub: Subscription,
     reference: str,
     required_event: str | None,
-    delta: dict[str, Any],
-    seq: int,
+    delta: Delta,
     extent: str = "full",
 ) -> Event:
     """A designation a customer matched was removed from its list; `extent` is "partial"
     when the customer still matches another designation under a Kazakh freezing regime."""
-    entity = delta["entity"]
+    entity, seq = delta.entity, delta.seq
     eid = event_id(sub.id, "blocking.lifted", entity["id"], reference, seq)
     data = {
         "customer": {"reference": reference},
         "designation": {**designation(entity), "op": "removed"},
         "required_event_id": required_event,
-        "list": {"source": delta["source"], "version": delta.get("version"), "delta_seq": seq},
-        "removed_at": delta.get("at"),
+        "list": {"source": delta.source, "version": delta.version, "delta_seq": seq},
+        "removed_at": delta.at,
         "fm1": fm1_lifted(entity.get("programs") or [], extent),
     }
     return _envelope(eid, "blocking.lifted", sub, seq, "delta", data)

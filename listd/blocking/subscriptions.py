@@ -18,7 +18,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 
 from listd.blocking.signing import new_secret
-from listd.delta import with_class
+from listd.delta import Delta
 from listd.errors import NotFound
 from listd.keys import Keys
 from listd.screening import DEFAULT_THRESHOLD
@@ -68,9 +68,9 @@ class Subscription:
     def wants(self, event_type: str) -> bool:
         return event_type in self.events
 
-    def hears(self, delta: dict[str, Any]) -> bool:
+    def hears(self, delta: Delta) -> bool:
         """Whether a published delta may raise events for this subscription at all."""
-        return self.amendments == "all" or with_class(delta)["class"] == "identity"
+        return self.amendments == "all" or delta.klass == "identity"
 
     def covers(self, source: str, programs: tuple[str, ...] | list[str]) -> bool:
         """Whether a designation of `source` under `programs` concerns this subscription."""

@@ -119,7 +119,7 @@ async def cmd_deltas(settings: Settings, args: argparse.Namespace) -> int:
             if not deltas:
                 break
             for delta in deltas:
-                print(json.dumps(delta, ensure_ascii=False, sort_keys=True))
+                print(json.dumps(delta.to_dict(), ensure_ascii=False, sort_keys=True))
             printed += len(deltas)
     if sys.stderr.isatty():
         print(f"… {printed} deltas; next: listd deltas --after {after}", file=sys.stderr)

@@ -11,6 +11,7 @@ deltas older than the index are found by such a scan).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any, cast
 
 from aiohttp import web
@@ -19,7 +20,7 @@ from listd.access import ROLES, Principal
 from listd.basis import basis_from
 from listd.blocking.outbox import record
 from listd.blocking.routes import BLOCKING
-from listd.delta import with_class
+from listd.delta import Delta
 from listd.errors import Forbidden
 from listd.http.fields import OBJECTS, QChoice, QInt, QText, obj
 from listd.http.openapi import ok
@@ -87,29 +88,29 @@ def _may(who: Principal, role: str) -> bool:
     return True
 
 
-def _summary(seq: int, delta: dict[str, Any]) -> dict[str, Any]:
+def _summary(delta: Delta) -> dict[str, Any]:
     """A feed row: the delta without the full entity, but with its name and programmes."""
-    entity = delta.get("entity") or {}
+    entity = delta.entity
     names = entity.get("names") or []
     primary = next((n.get("full") for n in names if n.get("kind") == "primary"), None)
     return {
-        "seq": seq,
-        "op": delta.get("op"),
-        "entity_id": delta.get("entity_id"),
-        "source": delta.get("source"),
-        "at": delta.get("at"),
-        "version": delta.get("version"),
+        "seq": delta.seq,
+        "op": delta.op,
+        "entity_id": delta.entity_id,
+        "source": delta.source,
+        "at": delta.at,
+        "version": delta.version,
         "name": primary or (names[0].get("full") if names else entity.get("reference")),
         "schema": entity.get("schema"),
-        "programs": list(entity.get("programs") or []),
-        "changed": sorted((delta.get("changes") or {}).keys()),
-        "class": delta.get("class"),
+        "programs": delta.programs,
+        "changed": sorted(delta.changes),
+        "class": delta.klass,
     }
 
 
 async def _scan_newest(
-    request: web.Request, before: int, want: int, keep: Any
-) -> tuple[list[tuple[int, dict[str, Any]]], int | None, bool]:
+    request: web.Request, before: int, want: int, keep: Callable[[Delta], bool]
+) -> tuple[list[Delta], int | None, bool]:
     """Deltas with seq < `before` (0: from the newest), newest first, that `keep` accepts.
 
     Returns up to `want` of them, the cursor to continue before (None at the end), and
@@ -117,7 +118,7 @@ async def _scan_newest(
     store = request.app[STORE]
     redis = store.redis
     top = f"({before}-0" if before else "+"
-    found: list[tuple[int, dict[str, Any]]] = []
+    found: list[Delta] = []
     scanned = 0
     while len(found) < want and scanned < SCAN_LIMIT:
         page = cast(
@@ -130,9 +131,9 @@ async def _scan_newest(
             scanned += 1
             seq = int(entry_id.split("-", 1)[0])
             top = f"({seq}-0"
-            delta = with_class(json.loads(data["d"]))
+            delta = Delta.from_json(seq, data["d"])
             if keep(delta):
-                found.append((seq, delta))
+                found.append(delta)
                 if len(found) >= want:
                     return found, seq, False
     cursor = int(top[1:].split("-", 1)[0]) if top != "+" else None
@@ -173,20 +174,19 @@ async def recent(request: web.Request) -> web.Response:
     op = OP.read(request)
     klass = DELTA_CLASS.read(request)
 
-    def keep(delta: dict[str, Any]) -> bool:
-        if source is not None and delta.get("source") != source:
+    def keep(delta: Delta) -> bool:
+        if source is not None and delta.source != source:
             return False
-        if op is not None and delta.get("op") != op:
+        if op is not None and delta.op != op:
             return False
-        if klass is not None and delta.get("class") != klass:
+        if klass is not None and delta.klass != klass:
             return False
-        programs = (delta.get("entity") or {}).get("programs") or []
-        return program is None or program in programs
+        return program is None or program in delta.programs
 
     found, cursor, complete = await _scan_newest(request, before, limit, keep)
     return web.json_response(
         {
-            "deltas": [_summary(seq, d) for seq, d in found],
+            "deltas": [_summary(d) for d in found],
             "next": cursor,
             "complete": complete,
             "last_seq": await request.app[STORE].last_seq(),
@@ -229,11 +229,11 @@ async def entity_history(request: web.Request) -> web.Response:
         # Deltas published before the per-entity index existed: the bounded scan, below
         # the first indexed seq (from the newest when nothing is indexed yet).
         older, _, complete = await _scan_newest(
-            request, indexed_from, limit - len(found), lambda d: d.get("entity_id") == entity_id
+            request, indexed_from, limit - len(found), lambda d: d.entity_id == entity_id
         )
         found += older
     note(request, matches=len(found))
-    rows = [_summary(seq, d) | {"changes": d.get("changes") or {}} for seq, d in found]
+    rows = [_summary(d) | {"changes": d.changes} for d in found]
     loaded = request.app[INDEX].entities.get(entity_id)
     return web.json_response(
         {

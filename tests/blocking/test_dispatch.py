@@ -25,7 +25,7 @@ CUSTOMERS = [
 
 async def deltas_by_entity(redis: Redis, settings: Settings) -> dict[str, int]:
     found, _ = await Store(redis, Keys(settings.key_prefix)).read_deltas(0, 5000)
-    return {d["entity_id"]: d["seq"] for d in found}
+    return {d.entity_id: d.seq for d in found}
 
 
 async def test_new_designation_alerts_the_matching_customer_only(

@@ -44,7 +44,7 @@ async def test_an_old_delta_behind_many_newer_ones_is_found_without_a_scan(
     found = await history(http, console, key, "un:SDi.007")
     assert found["complete"] is True
     published, _ = await console.store.read_deltas((added.first_seq or 0) - 1, 1000)
-    seq = next(d["seq"] for d in published if d["entity_id"] == "un:SDi.007")
+    seq = next(d.seq for d in published if d.entity_id == "un:SDi.007")
     assert [(h["op"], h["seq"]) for h in found["history"]] == [("added", seq)]
     # Newest first, across syncs; an unknown id has no history and costs no scan.
     busy = await history(http, console, key, "un:HTi.006")
@@ -59,11 +59,11 @@ async def test_deltas_trimmed_by_retention_leave_the_index(console: Console) -> 
     await console.sync("un", un_file("2025-11-20"))
     await console.sync("un", un_file("2026-02-27"))
     first, start = await store.entity_deltas("un:HTi.006", 10)
-    assert start == 1 and [d["op"] for _, d in first] == ["amended", "added"]
+    assert start == 1 and [d.op for d in first] == ["amended", "added"]
     await store.trim_deltas(5)  # keeps only the newest five deltas
     floor = await store.delta_floor()
     kept, _ = await store.entity_deltas("un:HTi.006", 10)
-    assert all(seq > floor for seq, _ in kept)
+    assert all(d.seq > floor for d in kept)
     assert len(kept) < len(first)
 
 

@@ -97,7 +97,7 @@ async def test_sigterm_during_a_sync_keeps_the_store_consistent(
         return await store.last_seq() == seq + 2
 
     await until(published, what="the sync after the restart")
-    added = {d["entity_id"] for d in (await store.read_deltas(seq, 10))[0]}
+    added = {d.entity_id for d in (await store.read_deltas(seq, 10))[0]}
     assert added == {"un:QDi.413", "un:QDi.414"}
     assert (await store.state("un"))["status"] == "ok"
     assert await sigterm(second) < 30
