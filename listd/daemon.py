@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import os
 import signal
 from typing import cast
 
@@ -28,7 +27,7 @@ from listd.connection import open_server
 from listd.embedded import EmbeddedRedis, Supervision, supervise
 from listd.errors import ConfigError, ListdError
 from listd.keys import Keys
-from listd.lease import LEADER, Lease, Role, leader_ttl
+from listd.lease import LEADER, Lease, Role
 from listd.logs import get_logger
 from listd.sdnotify import Notifier
 from listd.settings import Settings, SourceConfig, parse_listen
@@ -211,9 +210,8 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, hup.set)
-    env = dict(os.environ)
-    webhooks = WebhookConfig.from_env(env)
-    ttl = leader_ttl(env)
+    webhooks = WebhookConfig.from_settings(settings.webhooks)
+    ttl = settings.leader_ttl
     lost: asyncio.Task[None] | None = None
     async with open_server(settings) as (redis, embedded):
         lost = _supervisor(embedded, stop)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from listd.blocking.config import WebhookConfig
 from listd.errors import ConfigError
 from listd.settings import Settings, load_sources, parse_listen
 
@@ -96,3 +97,37 @@ def test_environment(tmp_path: Path) -> None:
     ):
         with pytest.raises(ConfigError):
             Settings.from_env(bad)
+
+
+def test_webhook_and_leader_settings_are_read_here(tmp_path: Path) -> None:
+    """LISTD_WEBHOOK_*, LISTD_WATCHLIST_MAX_MB and LISTD_LEADER_TTL are read with the rest;
+    the dispatcher's configuration is built from them, keeping its defaults when unset."""
+    env = {"LISTD_STATE_DIR": str(tmp_path)}
+    default = WebhookConfig.from_settings(Settings.from_env(env).webhooks)
+    assert default == WebhookConfig()
+    settings = Settings.from_env(
+        env
+        | {
+            "LISTD_WEBHOOK_ALLOW_HOSTS": "127.0.0.1:1-65535, hooks.internal:8443",
+            "LISTD_WEBHOOK_TIMEOUT": "5",
+            "LISTD_WEBHOOK_CONCURRENCY": "8",
+            "LISTD_WEBHOOK_RETRY_HOURS": "48",
+            "LISTD_WATCHLIST_MAX_MB": "1.5",
+            "LISTD_LEADER_TTL": "4",
+        }
+    )
+    config = WebhookConfig.from_settings(settings.webhooks)
+    assert config.allow_hosts == ("127.0.0.1:1-65535", "hooks.internal:8443")
+    assert (config.delivery.timeout, config.delivery.concurrency) == (5.0, 8)
+    assert config.delivery.retry_window == 48 * 3600
+    assert config.max_watchlist_bytes == int(1.5 * 2**20)
+    assert settings.leader_ttl == 4.0
+    for key, bad in (
+        ("LISTD_WEBHOOK_TIMEOUT", "soon"),
+        ("LISTD_WEBHOOK_CONCURRENCY", "0"),
+        ("LISTD_WEBHOOK_RETRY_HOURS", "12"),
+        ("LISTD_WATCHLIST_MAX_MB", "-1"),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            Settings.from_env(env | {key: bad})
+        assert caught.value.detail["key"] == key

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from listd.blocking.config import WebhookConfig
 from listd.blocking.dispatcher import Dispatcher
-from listd.blocking.egress import DEFAULT_PORTS, AllowList, GuardedResolver, parse_entry
+from listd.blocking.egress import AllowList, GuardedResolver
 from listd.blocking.outbox import Outbox
 from listd.blocking.routes import BLOCKING, Blocking, routes
 from listd.blocking.subscriptions import SubscriptionStore
@@ -23,7 +23,7 @@ from listd.keys import Keys
 from listd.lease import Lease
 from listd.logs import get_logger
 from listd.screening import ScreeningIndex
-from listd.settings import Settings
+from listd.settings import DEFAULT_PORTS, Settings, parse_entry
 
 log = get_logger(__name__)
 
