@@ -23,6 +23,7 @@ from listd.api.state import METRICS, READY, ROLE, SYNCER
 from listd.blocking.config import WebhookConfig
 from listd.blocking.dispatcher import Dispatcher
 from listd.blocking.routes import BLOCKING
+from listd.clock import SYSTEM_CLOCK, Clock
 from listd.connection import open_server
 from listd.embedded import EmbeddedRedis, Supervision, supervise
 from listd.errors import ConfigError, ListdError
@@ -82,7 +83,7 @@ def schedule(
     fence: Fence | None = None,
 ) -> None:
     """(Re)create one job per enabled source; the first run is due at once."""
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.UTC)  # the scheduler's own clock is the wall clock
     for job in scheduler.get_jobs():
         if job.id.startswith("sync:"):
             job.remove()
@@ -197,7 +198,9 @@ class Leadership:
             await asyncio.wait(tasks, timeout=SYNC_ABANDON_S)
 
 
-async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> None:
+async def serve(
+    settings: Settings, *, ready: asyncio.Event | None = None, clock: Clock = SYSTEM_CLOCK
+) -> None:
     """Serve until SIGTERM/SIGINT, then drain in this order: stop accepting connections;
     step down as leader (abandon a sync in flight, let deliveries in flight finish,
     release the lease so another instance takes over at once) while requests in flight
@@ -217,7 +220,9 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         lost = _supervisor(embedded, stop)
         keys = Keys(settings.key_prefix)
         lease = Lease(redis, keys.lease(LEADER), keys.fence(LEADER), ttl)
-        app = create_app(settings, redis, dispatch=True, webhooks=webhooks, leader=lease)
+        app = create_app(
+            settings, redis, dispatch=True, webhooks=webhooks, leader=lease, clock=clock
+        )
         role = app[ROLE] = Role(instance=lease.token)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=HTTP_DRAIN_S)
         await runner.setup()
