@@ -17,8 +17,9 @@ from listd.blocking.outbox import Outbox
 from listd.blocking.routes import BLOCKING, Blocking, routes
 from listd.blocking.subscriptions import SubscriptionStore
 from listd.blocking.watchlist import WatchlistStore
+from listd.clock import SYSTEM_CLOCK
 from listd.errors import NotFound
-from listd.http.state import INDEX
+from listd.http.state import CLOCK, INDEX
 from listd.keys import Keys
 from listd.lease import Lease
 from listd.logs import get_logger
@@ -83,7 +84,14 @@ def setup(
         if dispatch:
             index = lists if lists is not None else app.get(INDEX) or ScreeningIndex()
             dispatcher = Dispatcher(
-                redis, keys, index, sorted(settings.sources), session, config, leader
+                redis,
+                keys,
+                index,
+                sorted(settings.sources),
+                session,
+                config,
+                leader,
+                app.get(CLOCK, SYSTEM_CLOCK),
             )
             blocking.dispatcher = dispatcher
             if leader is None:
