@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
 
+import listd
 from listd.blocking.config import WebhookConfig
 from listd.errors import ConfigError
 from listd.settings import Settings, load_sources, parse_listen
@@ -131,3 +133,24 @@ def test_webhook_and_leader_settings_are_read_here(tmp_path: Path) -> None:
         with pytest.raises(ConfigError) as caught:
             Settings.from_env(env | {key: bad})
         assert caught.value.detail["key"] == key
+
+
+def test_listd_variables_are_read_only_in_settings() -> None:
+    """Every `LISTD_*` variable is parsed in listd/settings.py; other modules get typed
+    settings. A read elsewhere (`env.get("LISTD_X")`, `env["LISTD_X"]`) fails here."""
+    root = Path(listd.__file__).parent
+    readers = set()
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                reads = node.func.attr in ("get", "getenv", "pop")
+                arg = node.args[0] if node.args else None
+            elif isinstance(node, ast.Subscript):
+                reads, arg = True, node.slice
+            else:
+                continue
+            if reads and isinstance(arg, ast.Constant) and str(arg.value).startswith("LISTD_"):
+                readers.add(path.relative_to(root).as_posix())
+    # locate.py runs before: it picks the environment settings.py then parses (the service's
+    # environment file, LISTD_ENV_FILE, and which store a command works on).
+    assert readers == {"settings.py", "locate.py"}
