@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import os
 import signal
 from typing import cast
 
@@ -24,11 +23,12 @@ from listd.api.state import METRICS, READY, ROLE, SYNCER
 from listd.blocking.config import WebhookConfig
 from listd.blocking.dispatcher import Dispatcher
 from listd.blocking.routes import BLOCKING
+from listd.clock import SYSTEM_CLOCK, Clock
 from listd.connection import open_server
 from listd.embedded import EmbeddedRedis, Supervision, supervise
 from listd.errors import ConfigError, ListdError
 from listd.keys import Keys
-from listd.lease import LEADER, Lease, Role, leader_ttl
+from listd.lease import LEADER, Lease, Role
 from listd.logs import get_logger
 from listd.sdnotify import Notifier
 from listd.settings import Settings, SourceConfig, parse_listen
@@ -83,7 +83,7 @@ def schedule(
     fence: Fence | None = None,
 ) -> None:
     """(Re)create one job per enabled source; the first run is due at once."""
-    now = dt.datetime.now(dt.UTC)
+    now = dt.datetime.now(dt.UTC)  # the scheduler's own clock is the wall clock
     for job in scheduler.get_jobs():
         if job.id.startswith("sync:"):
             job.remove()
@@ -198,7 +198,9 @@ class Leadership:
             await asyncio.wait(tasks, timeout=SYNC_ABANDON_S)
 
 
-async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> None:
+async def serve(
+    settings: Settings, *, ready: asyncio.Event | None = None, clock: Clock = SYSTEM_CLOCK
+) -> None:
     """Serve until SIGTERM/SIGINT, then drain in this order: stop accepting connections;
     step down as leader (abandon a sync in flight, let deliveries in flight finish,
     release the lease so another instance takes over at once) while requests in flight
@@ -211,15 +213,16 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGHUP, hup.set)
-    env = dict(os.environ)
-    webhooks = WebhookConfig.from_env(env)
-    ttl = leader_ttl(env)
+    webhooks = WebhookConfig.from_settings(settings.webhooks)
+    ttl = settings.leader_ttl
     lost: asyncio.Task[None] | None = None
     async with open_server(settings) as (redis, embedded):
         lost = _supervisor(embedded, stop)
         keys = Keys(settings.key_prefix)
         lease = Lease(redis, keys.lease(LEADER), keys.fence(LEADER), ttl)
-        app = create_app(settings, redis, dispatch=True, webhooks=webhooks, leader=lease)
+        app = create_app(
+            settings, redis, dispatch=True, webhooks=webhooks, leader=lease, clock=clock
+        )
         role = app[ROLE] = Role(instance=lease.token)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=HTTP_DRAIN_S)
         await runner.setup()

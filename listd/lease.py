@@ -30,13 +30,13 @@ from typing import cast
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from listd.errors import ConfigError, ListdError, SyncInProgress
+from listd.errors import ListdError, SyncInProgress
 from listd.logs import get_logger
 
 log = get_logger(__name__)
 
 LEADER = "leader"  # the lease name: Keys.lease(LEADER), Keys.fence(LEADER)
-DEFAULT_TTL = 10.0  # seconds; LISTD_LEADER_TTL overrides
+DEFAULT_TTL = 10.0  # seconds; LISTD_LEADER_TTL overrides (listd.settings)
 
 SYNC_LOCK_TTL_MS = 60 * 1000  # a source's sync lock: renewed every 20 s while the sync runs
 _SYNC_LOCK_POLL_S = 0.5  # how often a sync waiting for the lock tries again
@@ -87,25 +87,6 @@ class LeaseLost(ListdError):
 
     status = 503
     code = "lease_lost"
-
-
-def leader_ttl(env: dict[str, str]) -> float:
-    """LISTD_LEADER_TTL (seconds, default 10): a dead leader is replaced within about
-    this long (at once when it died on the same host)."""
-    raw = env.get("LISTD_LEADER_TTL", "").strip()
-    if not raw:
-        return DEFAULT_TTL
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(
-            f"LISTD_LEADER_TTL must be a number of seconds, got {raw!r}", key="LISTD_LEADER_TTL"
-        ) from None
-    if not 1.0 <= value <= 300.0:
-        raise ConfigError(
-            "LISTD_LEADER_TTL must be between 1 and 300 seconds", key="LISTD_LEADER_TTL"
-        )
-    return value
 
 
 class Lock:

@@ -1,7 +1,9 @@
 """Typed settings: `LISTD_*` environment variables plus a TOML file of sources.
 
-Nothing reads the environment at import time; `Settings.from_env()` is called
-once by the CLI and the result is passed down.
+This module is the only reader of `LISTD_*` variables: each is parsed and validated
+here (a bad value is a `ConfigError` naming it), and the rooms receive typed objects.
+Nothing reads the environment at import time; `Settings.from_env()` is called once by
+the CLI and the result is passed down.
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from listd.eds.config import EdsSettings
+from listd.eds.config import DEFAULT_NCALAYER, EdsSettings
 from listd.errors import ConfigError
+from listd.lease import DEFAULT_TTL
 from listd.scrapers import KINDS
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
@@ -235,6 +238,56 @@ def _positive_int(env: dict[str, str], key: str, default: int) -> int:
     return int(raw)
 
 
+# A host-only allow-list entry (the form before ports could be named) covers only these.
+DEFAULT_PORTS = (range(443, 444), range(80, 81))
+
+
+def parse_entry(entry: str) -> tuple[str, tuple[range, ...]]:
+    """One webhook allow-list entry as (host, port ranges); ValueError naming what is wrong."""
+    text = entry.strip()
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        if rest and (not rest.startswith(":") or rest == ":"):
+            raise ValueError(f"allow-list entry {entry!r}: expected [address]:port")
+        spec = rest[1:]
+    elif text.count(":") == 1:
+        host, _, spec = text.partition(":")
+        if not spec:
+            raise ValueError(f"allow-list entry {entry!r}: port missing after ':'")
+    else:  # a host name, an IPv4 address or a bare IPv6 address: no port given
+        host, spec = text, ""
+    host = host_key(host)
+    if not host or any(c.isspace() or c in "/@?#[]" for c in host):
+        raise ValueError(f"allow-list entry {entry!r}: not a host")
+    if not spec:
+        return host, DEFAULT_PORTS
+    low, dash, high = spec.partition("-")
+    try:
+        first, last = int(low), int(high) if dash else int(low)
+    except ValueError:
+        raise ValueError(f"allow-list entry {entry!r}: port must be N or N-M") from None
+    if not 1 <= first <= last <= 65535:
+        raise ValueError(f"allow-list entry {entry!r}: ports must be within 1-65535, low first")
+    return host, (range(first, last + 1),)
+
+
+def host_key(host: str) -> str:
+    """A host as allow-list entries and URLs are compared: lower case, no brackets."""
+    return host.strip().lower().strip("[]")
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookSettings:
+    """`LISTD_WEBHOOK_*` and `LISTD_WATCHLIST_MAX_MB`; None: the dispatcher's own default
+    (`listd.blocking.config.WebhookConfig`, which is built from these)."""
+
+    allow_hosts: tuple[str, ...] = ()  # host:port / host:low-high entries, each valid
+    timeout: float | None = None  # seconds for one delivery
+    concurrency: int | None = None  # deliveries in flight
+    retry_hours: float = 24.0  # retries go on at least this long (at least 24)
+    watchlist_max_mb: float | None = None  # one watchlist upload
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     redis_url: str | None = None  # None: start the embedded server under state_dir
@@ -267,6 +320,10 @@ class Settings:
     journal_checkpoint_seconds: float = 60.0  # a signed checkpoint at least this often
     journal_checkpoint_entries: int = 10_000  # or after this many entries, if sooner
     eds: EdsSettings = field(default_factory=EdsSettings)  # LISTD_EDS_*: digital signatures
+    webhooks: WebhookSettings = field(default_factory=WebhookSettings)
+    # LISTD_LEADER_TTL: a dead leader is replaced within about this long (at once when it
+    # died on the same host).
+    leader_ttl: float = DEFAULT_TTL
 
     @property
     def journal_key_path(self) -> Path:
@@ -293,7 +350,15 @@ class Settings:
             log_format=env.get("LISTD_LOG_FORMAT", "auto"),
             delta_retention=_positive_int(env, "LISTD_DELTA_RETENTION", 1_000_000),
             **_access_settings(env),
-            eds=EdsSettings.from_env(env),
+            eds=_eds_settings(env),
+            webhooks=_webhook_settings(env),
+            leader_ttl=_env_float(
+                env,
+                "LISTD_LEADER_TTL",
+                DEFAULT_TTL,
+                lambda v: 1 <= v <= 300,
+                "a number of seconds between 1 and 300",
+            ),
         )
 
     def source(self, name: str) -> SourceConfig:
@@ -375,3 +440,82 @@ def _access_settings(env: dict[str, str]) -> dict[str, Any]:
         ),
         **tls,
     }
+
+
+# --- webhooks --------------------------------------------------------------------------------
+def _webhook_settings(env: dict[str, str]) -> WebhookSettings:
+    hosts = tuple(h.strip() for h in env.get("LISTD_WEBHOOK_ALLOW_HOSTS", "").split(","))
+    for entry in hosts:
+        if entry:
+            try:
+                parse_entry(entry)
+            except ValueError as exc:
+                raise ConfigError(str(exc), key="LISTD_WEBHOOK_ALLOW_HOSTS") from None
+    concurrency = _number(env, "LISTD_WEBHOOK_CONCURRENCY")
+    retry_hours = _number(env, "LISTD_WEBHOOK_RETRY_HOURS") or 24.0
+    if retry_hours < 24:
+        raise ConfigError(
+            "LISTD_WEBHOOK_RETRY_HOURS must be at least 24", key="LISTD_WEBHOOK_RETRY_HOURS"
+        )
+    return WebhookSettings(
+        allow_hosts=tuple(h for h in hosts if h),
+        timeout=_number(env, "LISTD_WEBHOOK_TIMEOUT"),
+        concurrency=None if concurrency is None else int(concurrency),
+        retry_hours=retry_hours,
+        watchlist_max_mb=_number(env, "LISTD_WATCHLIST_MAX_MB"),
+    )
+
+
+def _number(env: dict[str, str], key: str) -> float | None:
+    """A positive number, or None when unset (the consumer's default applies)."""
+    raw = env.get(key, "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{key} must be a number, got {raw!r}", key=key) from None
+    if value <= 0:
+        raise ConfigError(f"{key} must be positive", key=key)
+    return value
+
+
+# --- digital signatures (listd.eds) ----------------------------------------------------------
+def _eds_settings(env: dict[str, str]) -> EdsSettings:
+    trust = env.get("LISTD_EDS_TRUST_DIR") or None
+    crl = env.get("LISTD_EDS_CRL_DIR") or None
+    ncalayer = env.get("LISTD_EDS_NCALAYER_URL") or DEFAULT_NCALAYER
+    if not re.fullmatch(r"wss?://[^\s;,'\"]+", ncalayer):  # it goes into the console's CSP
+        raise ConfigError(
+            f"LISTD_EDS_NCALAYER_URL must be a ws:// or wss:// URL, got {ncalayer!r}",
+            key="LISTD_EDS_NCALAYER_URL",
+        )
+    policy = env.get("LISTD_EDS_UNKNOWN_REVOCATION") or "refuse"
+    if policy not in ("refuse", "accept"):
+        raise ConfigError(
+            f"LISTD_EDS_UNKNOWN_REVOCATION must be refuse or accept, got {policy!r}",
+            key="LISTD_EDS_UNKNOWN_REVOCATION",
+        )
+    return EdsSettings(
+        trust_dir=Path(trust).expanduser() if trust else None,
+        crl_dir=Path(crl).expanduser() if crl else None,
+        ocsp_url=env.get("LISTD_EDS_OCSP_URL", ""),
+        ocsp_timeout=_range(env, "LISTD_EDS_OCSP_TIMEOUT", 5.0, 0, 60),
+        unknown_revocation=policy,
+        challenge_seconds=int(_range(env, "LISTD_EDS_CHALLENGE_SECONDS", 120, 10, 3600)),
+        session_minutes=int(_range(env, "LISTD_EDS_SESSION_MINUTES", 60, 1, 24 * 60)),
+        ncalayer_url=ncalayer,
+    )
+
+
+def _range(env: dict[str, str], key: str, default: float, lo: float, hi: float) -> float:
+    raw = env.get(key)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not lo <= value <= hi:
+        raise ConfigError(f"{key} must be a number from {lo:g} to {hi:g}, got {raw!r}", key=key)
+    return value

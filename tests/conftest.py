@@ -36,6 +36,7 @@ from listd.api import create_app
 from listd.api.middleware import ACCESS
 from listd.audit import Entry, Journal
 from listd.blocking.config import WebhookConfig
+from listd.clock import SYSTEM_CLOCK, Clock
 from listd.connection import client
 from listd.embedded import EmbeddedRedis, server_binary
 from listd.keys import Keys
@@ -423,17 +424,18 @@ def make_api(
         load: bool = True,
         dispatch: bool = False,
         webhooks: WebhookConfig | None = None,
+        clock: Clock = SYSTEM_CLOCK,
         **changes: Any,
     ) -> Api:
         """An API on `asettings` with `changes`; with `load`, once its index has the
-        small UN list; `dispatch` and `webhooks` as `create_app` takes them."""
+        small UN list; `dispatch`, `webhooks` and `clock` as `create_app` takes them."""
         settings = replace(asettings, **changes)
         if load and not loaded:
             store = Store(redis, Keys(settings.key_prefix))
             await Syncer(settings, store).sync("un", raw=small_un)
             loaded.append(True)
         app = create_app(
-            settings, redis, refresh_seconds=0.05, dispatch=dispatch, webhooks=webhooks
+            settings, redis, refresh_seconds=0.05, dispatch=dispatch, webhooks=webhooks, clock=clock
         )
         client = await aiohttp_client(app)
         for _ in range(200):  # the index loads in the background

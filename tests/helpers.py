@@ -1,8 +1,9 @@
-"""Helpers the test packages share: request headers and waiting for a condition."""
+"""Helpers the test packages share: request headers, waiting for a condition, a fake clock."""
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from collections.abc import Awaitable, Callable
 
@@ -31,3 +32,26 @@ async def eventually(check: Callable[[], bool], seconds: float = 15.0, what: str
         return check()
 
     await until(checked, seconds, what)
+
+
+class FakeClock:
+    """A `listd.clock.Clock` that moves only when told (`advance`), so tests of expiry
+    and rate-limit windows never sleep. It starts one second into the current minute
+    (the rate limits count per clock minute), near the real time so stamps stay plausible."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.t = float(start if start is not None else time.time() // 60 * 60 + 1)
+        self.mono = 1000.0
+
+    def time(self) -> float:
+        return self.t
+
+    def now(self) -> dt.datetime:
+        return dt.datetime.fromtimestamp(self.t, dt.UTC)
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+        self.mono += seconds

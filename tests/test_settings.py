@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
 
+import listd
+from listd.blocking.config import WebhookConfig
 from listd.errors import ConfigError
 from listd.settings import Settings, load_sources, parse_listen
 
@@ -96,3 +99,58 @@ def test_environment(tmp_path: Path) -> None:
     ):
         with pytest.raises(ConfigError):
             Settings.from_env(bad)
+
+
+def test_webhook_and_leader_settings_are_read_here(tmp_path: Path) -> None:
+    """LISTD_WEBHOOK_*, LISTD_WATCHLIST_MAX_MB and LISTD_LEADER_TTL are read with the rest;
+    the dispatcher's configuration is built from them, keeping its defaults when unset."""
+    env = {"LISTD_STATE_DIR": str(tmp_path)}
+    default = WebhookConfig.from_settings(Settings.from_env(env).webhooks)
+    assert default == WebhookConfig()
+    settings = Settings.from_env(
+        env
+        | {
+            "LISTD_WEBHOOK_ALLOW_HOSTS": "127.0.0.1:1-65535, hooks.internal:8443",
+            "LISTD_WEBHOOK_TIMEOUT": "5",
+            "LISTD_WEBHOOK_CONCURRENCY": "8",
+            "LISTD_WEBHOOK_RETRY_HOURS": "48",
+            "LISTD_WATCHLIST_MAX_MB": "1.5",
+            "LISTD_LEADER_TTL": "4",
+        }
+    )
+    config = WebhookConfig.from_settings(settings.webhooks)
+    assert config.allow_hosts == ("127.0.0.1:1-65535", "hooks.internal:8443")
+    assert (config.delivery.timeout, config.delivery.concurrency) == (5.0, 8)
+    assert config.delivery.retry_window == 48 * 3600
+    assert config.max_watchlist_bytes == int(1.5 * 2**20)
+    assert settings.leader_ttl == 4.0
+    for key, bad in (
+        ("LISTD_WEBHOOK_TIMEOUT", "soon"),
+        ("LISTD_WEBHOOK_CONCURRENCY", "0"),
+        ("LISTD_WEBHOOK_RETRY_HOURS", "12"),
+        ("LISTD_WATCHLIST_MAX_MB", "-1"),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            Settings.from_env(env | {key: bad})
+        assert caught.value.detail["key"] == key
+
+
+def test_listd_variables_are_read_only_in_settings() -> None:
+    """Every `LISTD_*` variable is parsed in listd/settings.py; other modules get typed
+    settings. A read elsewhere (`env.get("LISTD_X")`, `env["LISTD_X"]`) fails here."""
+    root = Path(listd.__file__).parent
+    readers = set()
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                reads = node.func.attr in ("get", "getenv", "pop")
+                arg = node.args[0] if node.args else None
+            elif isinstance(node, ast.Subscript):
+                reads, arg = True, node.slice
+            else:
+                continue
+            if reads and isinstance(arg, ast.Constant) and str(arg.value).startswith("LISTD_"):
+                readers.add(path.relative_to(root).as_posix())
+    # locate.py runs before: it picks the environment settings.py then parses (the service's
+    # environment file, LISTD_ENV_FILE, and which store a command works on).
+    assert readers == {"settings.py", "locate.py"}

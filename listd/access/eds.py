@@ -19,7 +19,6 @@ import hashlib
 import json
 import re
 import secrets
-import time
 from typing import Any, cast
 
 from redis.asyncio import Redis
@@ -87,7 +86,7 @@ class EdsAccounts:
         nonce = secrets.token_urlsafe(24)
         text = f"{CHALLENGE_PREFIX}{nonce}"
         await self.redis.set(self.keys.eds_challenge(nonce), text, ex=seconds)
-        return nonce, text, time.time() + seconds
+        return nonce, text, self.store.clock.time() + seconds
 
     async def take_challenge(self, nonce: str) -> str | None:
         """The challenge's text, consumed: a second sign-in with it finds nothing."""

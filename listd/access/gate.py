@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import ssl
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -24,6 +23,7 @@ from listd.access.maintenance import check_maintenance
 from listd.access.roles import MAINTAINERS, Principal
 from listd.access.terms import Terms
 from listd.audit.writer import Confirm
+from listd.clock import SYSTEM_CLOCK, Clock
 from listd.connection import OUTAGE, StoreHealth
 from listd.errors import (
     AgreementRequired,
@@ -161,7 +161,9 @@ class Gate:
         cache_seconds: float = 0.0,
         grace_seconds: float = 0.0,
         health: StoreHealth | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self.clock = clock  # rate-limit windows, key expiry, the admission cache
         self.redis = redis
         self.keys = keys
         self.terms = terms
@@ -186,7 +188,7 @@ class Gate:
     async def admit(self, secret: str, cached: bool = False) -> Admission:
         """Admit a key: one round trip reading the key, its user's status, maintenance and
         the rate counter; or, with `cached`, the cached answer when it still holds."""
-        now = time.time()
+        now = self.clock.time()
         digest = hash_key(secret)
         seen = self._seen.get(digest[:12])
         if seen is not None and seen.digest != digest:
@@ -293,7 +295,7 @@ class Gate:
 
     async def admit_cert(self, user: User) -> Admission:
         """The same for a user authenticated by a TLS client certificate."""
-        now = time.time()
+        now = self.clock.time()
         if user.status != "active":
             raise Blocked("this user is blocked; ask your operator", user=user.id)
         principal = Principal(

@@ -21,6 +21,7 @@ from listd.access.roles import Principal, check_name, check_role
 from listd.access.terms import TERMS
 from listd.audit.entries import Actor
 from listd.audit.journal import Journal
+from listd.clock import SYSTEM_CLOCK, Clock
 from listd.errors import BadRequest, Blocked, Conflict, NotFound, Unauthorized
 from listd.keys import Keys
 from listd.store import now_iso
@@ -90,9 +91,8 @@ def iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
-def key_json(record: dict[str, str], now: float | None = None) -> dict[str, Any]:
-    """A key as operators see it: never the secret nor its hash."""
-    now = time.time() if now is None else now
+def key_json(record: dict[str, str], now: float) -> dict[str, Any]:
+    """A key as operators see it (its status at `now`): never the secret nor its hash."""
     expires = int(record["expires"]) if record.get("expires") else None
     status = record.get("status") or "active"
     if status == "active" and expires is not None and expires <= now:
@@ -118,12 +118,18 @@ class KeyStore:
     """Users and their API keys. Changes are journaled as administrative actions."""
 
     def __init__(
-        self, redis: Redis, keys: Keys, ttl_days: float = 30.0, journal: Journal | None = None
+        self,
+        redis: Redis,
+        keys: Keys,
+        ttl_days: float = 30.0,
+        journal: Journal | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.redis = redis
         self.keys = keys
         self.ttl_days = ttl_days
         self.journal = journal or Journal(redis, keys)
+        self.clock = clock  # key expiry
 
     # --- users ------------------------------------------------------------------------------
     async def create_user(
@@ -251,7 +257,7 @@ class KeyStore:
             digest = hash_key(secret)
             if await self.redis.hsetnx(self.keys.api_key_ids(), digest[:12], digest):
                 break
-        expires = int(time.time() + days * 86400)
+        expires = int(self.clock.time() + days * 86400)
         record: dict[str, str | int] = {
             "key_id": digest[:12],
             "user": user.id,
@@ -302,7 +308,7 @@ class KeyStore:
             for digest in digests:
                 pipe.hgetall(self.keys.api_key(digest))
             records = cast(list[dict[str, str]], await pipe.execute())
-        now = time.time()
+        now = self.clock.time()
         out = []
         for digest, record in zip(digests, records, strict=True):
             if record and (org is None or record.get("org") == org):
@@ -317,7 +323,7 @@ class KeyStore:
         if not 0 <= overlap_hours <= 24 * 30:
             raise BadRequest("overlap_hours must be between 0 and 720", field="overlap_hours")
         old = await self.record(key_id)
-        now = time.time()
+        now = self.clock.time()
         if (old.get("status") or "active") != "active":
             raise Conflict(f"key {key_id} is {old.get('status')}; it cannot be rotated")
         if old.get("expires") and int(old["expires"]) <= now:
@@ -356,7 +362,7 @@ class KeyStore:
         await bump_epoch(self.redis, self.keys)
         action = "key.block" if status == "blocked" else "key.unblock"
         await self.journal.record(actor, action, key_id, record.get("org", ""), reason=reason)
-        return key_json(await self.record(key_id))
+        return key_json(await self.record(key_id), self.clock.time())
 
     async def accept_agreement(
         self, secret_or_key_id: str, version: str = TERMS.version, actor: Actor | None = None
@@ -399,7 +405,7 @@ class KeyStore:
         if record.get("user"):
             found = await self.redis.hget(self.keys.user(record["user"]), "status")
             status = str(found) if found else "missing"
-        return principal_of(record, status, digest, time.time())
+        return principal_of(record, status, digest, self.clock.time())
 
 
 def principal_of(record: dict[str, str], user_status: str, digest: str, now: float) -> Principal:

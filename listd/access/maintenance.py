@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import secrets
-import time
 from typing import Any, cast
 
 from redis.asyncio import Redis
@@ -15,6 +14,7 @@ from listd.access.keys import iso
 from listd.access.roles import MAINTAINERS
 from listd.audit.entries import Actor
 from listd.audit.journal import Journal
+from listd.clock import SYSTEM_CLOCK, Clock
 from listd.errors import BadRequest, Maintenance, NotFound
 from listd.keys import Keys
 from listd.store import now_iso
@@ -33,13 +33,16 @@ def check_maintenance(ends: int, now: float, role: str | None) -> None:
 class MaintenanceWindows:
     """Announced windows during which only operators and admins are served."""
 
-    def __init__(self, redis: Redis, keys: Keys, journal: Journal) -> None:
+    def __init__(
+        self, redis: Redis, keys: Keys, journal: Journal, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
+        self.clock = clock
         self.redis = redis
         self.keys = keys
         self.journal = journal
 
     async def announce(self, start: float, end: float, reason: str, actor: Actor) -> dict[str, Any]:
-        now = time.time()
+        now = self.clock.time()
         if end <= start:
             raise BadRequest("end must be after start", field="end")
         if end <= now:
@@ -67,7 +70,7 @@ class MaintenanceWindows:
 
     async def windows(self) -> list[dict[str, Any]]:
         """Windows not over yet, soonest first, each with `active`."""
-        now = time.time()
+        now = self.clock.time()
         members = cast(list[tuple[str, float]], await self.redis.zrange(
             self.keys.maintenance(), 0, -1, withscores=True
         ))  # fmt: skip

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from typing import Any, cast
 
 from redis.asyncio import Redis
 
 from listd.access.keys import KeyStore, iso, redis_mapping
 from listd.audit.entries import Actor
+from listd.clock import SYSTEM_CLOCK, Clock
 from listd.errors import BadRequest, Conflict, NotFound
 from listd.keys import Keys
 from listd.store import now_iso
@@ -32,7 +32,15 @@ def registration_json(record: dict[str, str], sla_hours: float, now: float) -> d
 class Registrations:
     """Applications for access: submitted by an organisation, decided by an operator."""
 
-    def __init__(self, redis: Redis, keys: Keys, store: KeyStore, sla_hours: float) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        store: KeyStore,
+        sla_hours: float,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.clock = clock
         self.redis = redis
         self.keys = keys
         self.store = store
@@ -47,7 +55,7 @@ class Registrations:
         legal_ground: str,
         ip: str = "",
     ) -> dict[str, Any]:
-        now = time.time()
+        now = self.clock.time()
         pending = cast(list[str], await self.redis.zrange(self.keys.registrations_pending(), 0, -1))
         for other in pending:
             if await self.redis.hget(self.keys.registration(other), "bin") == bin_:
@@ -80,7 +88,7 @@ class Registrations:
         record = cast(dict[str, str], await self.redis.hgetall(self.keys.registration(reg_id)))
         if not record:
             raise NotFound(f"no registration {reg_id!r}", id=reg_id)
-        return registration_json(record, self.sla_hours, time.time())
+        return registration_json(record, self.sla_hours, self.clock.time())
 
     async def find(self, status: str | None = None, overdue: bool = False) -> list[dict[str, Any]]:
         source = self.keys.registrations_pending() if overdue else self.keys.registrations()
@@ -93,7 +101,7 @@ class Registrations:
         ]
 
     async def overdue(self) -> int:
-        cutoff = time.time() - self.sla_hours * 3600
+        cutoff = self.clock.time() - self.sla_hours * 3600
         return int(await self.redis.zcount(self.keys.registrations_pending(), "-inf", f"({cutoff}"))
 
     async def _decide(

@@ -17,6 +17,7 @@ from listd.access.registrations import Registrations
 from listd.access.terms import Terms
 from listd.audit.journal import Journal
 from listd.audit.writer import JournalWriter
+from listd.clock import SYSTEM_CLOCK, Clock
 from listd.connection import StoreHealth
 from listd.keys import Keys
 from listd.seal import Checkpointer, Seal
@@ -44,6 +45,7 @@ class Wiring:
     store: KeyStore
     maintenance: MaintenanceWindows
     registrations: Registrations
+    clock: Clock
 
     def serving(self) -> Serving:
         """The objects only an API process needs, connected to these."""
@@ -60,6 +62,7 @@ class Wiring:
             cache_seconds=settings.admission_cache_seconds,
             grace_seconds=settings.outage_grace_seconds,
             health=health,
+            clock=self.clock,
         )
         writer = JournalWriter(
             self.journal, settings.state_dir / "journal" / "spool", health, gate.learn_epoch
@@ -74,22 +77,27 @@ class Wiring:
             settings.state_dir / "journal",
             instance=writer.writer,
             entries=settings.journal_checkpoint_entries,
+            clock=self.clock.time,
         )
         writer.on_written = checkpointer.note
         return Serving(terms, health, gate, writer, checkpointer)
 
 
-def wire(settings: Settings, redis: Redis, seal: Seal | None = None) -> Wiring:
+def wire(
+    settings: Settings, redis: Redis, seal: Seal | None = None, clock: Clock = SYSTEM_CLOCK
+) -> Wiring:
     """The access and journal objects of one deployment on `redis`; `seal` is the
-    journal key (None: entries are chained, not sealed)."""
+    journal key (None: entries are chained, not sealed); `clock` is what expiry, rate
+    limits, maintenance windows and registrations read."""
     keys = Keys(settings.key_prefix)
-    journal = Journal(redis, keys, settings.state_dir / "journal", seal)
-    store = KeyStore(redis, keys, ttl_days=settings.key_ttl_days, journal=journal)
+    journal = Journal(redis, keys, settings.state_dir / "journal", seal, clock)
+    store = KeyStore(redis, keys, ttl_days=settings.key_ttl_days, journal=journal, clock=clock)
     return Wiring(
         settings=settings,
         keys=keys,
         journal=journal,
         store=store,
-        maintenance=MaintenanceWindows(redis, keys, journal),
-        registrations=Registrations(redis, keys, store, settings.registration_sla_hours),
+        maintenance=MaintenanceWindows(redis, keys, journal, clock),
+        registrations=Registrations(redis, keys, store, settings.registration_sla_hours, clock),
+        clock=clock,
     )

@@ -19,8 +19,10 @@ from listd.api.middleware import authenticate, errors
 from listd.api.state import METRICS
 from listd.blocking import app as notifications
 from listd.blocking.config import WebhookConfig
+from listd.clock import SYSTEM_CLOCK, Clock
 from listd.http.state import (
     BELL,
+    CLOCK,
     FRESHNESS,
     INDEX,
     KEYSTORE,
@@ -54,18 +56,21 @@ def create_app(
     dispatch: bool = False,
     webhooks: WebhookConfig | None = None,
     leader: Lease | None = None,
+    clock: Clock = SYSTEM_CLOCK,
 ) -> web.Application:
     """Build the API on an open Redis client. The index follows the store's versions.
 
     With `dispatch`, this process also campaigns for the webhook dispatcher's lease
     (tests start the dispatcher where they need it); with `leader` too, the dispatcher
-    is left to the daemon, which runs it while it holds that lease."""
+    is left to the daemon, which runs it while it holds that lease. `clock` is what key
+    expiry, rate limits, maintenance windows, registrations and EDS sign-in read."""
     app = web.Application(
         middlewares=[errors, authenticate], client_max_size=settings.max_body_bytes
     )
     store = Store(redis, Keys(settings.key_prefix))
     index = ScreeningIndex()
     app[SETTINGS] = settings
+    app[CLOCK] = clock
     app[REDIS] = redis
     app[STORE] = store
     app[KEYSTORE] = KeyStore(redis, store.keys)

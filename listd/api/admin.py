@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -32,7 +31,7 @@ from listd.errors import BadRequest, Forbidden
 from listd.http import body as v
 from listd.http.fields import OBJECT, OBJECTS, Declared, Int, Num, QInt, QText, Schema, Text, obj
 from listd.http.openapi import ok
-from listd.http.state import KEYSTORE, REDIS, SETTINGS, note, principal
+from listd.http.state import CLOCK, KEYSTORE, REDIS, SETTINGS, note, principal
 from listd.http.table import Routes
 from listd.logs import get_logger
 from listd.seal import ensure_seal
@@ -89,7 +88,7 @@ def setup(app: web.Application, *, archive_every: float = ARCHIVE_EVERY) -> None
     settings, redis = app[SETTINGS], app[REDIS]
     # Created (0600) on the first start: the journal's anchor outside Redis.
     seal = ensure_seal(settings.journal_key_path, create=settings.journal_key_file is None)
-    wiring = wire(settings, redis, seal)
+    wiring = wire(settings, redis, seal, app[CLOCK])
     journal, store = wiring.journal, wiring.store
     serving = wiring.serving()
     writer, checkpointer = serving.writer, serving.checkpointer
@@ -416,7 +415,7 @@ async def announce(request: web.Request) -> web.Response:
     """{"start": ISO (default now), "end": ISO, "reason"}."""
     who = principal(request)
     body = await WINDOW.read(request)
-    start = _timestamp(body, "start") or dt.datetime.now(dt.UTC).timestamp()
+    start = _timestamp(body, "start") or _access(request).clock.time()
     end = _timestamp(body, "end")
     if end is None:
         raise BadRequest("end is required", field="end")

@@ -23,13 +23,14 @@ from listd.access import ROLES
 from listd.access.eds import EdsAccounts, b64, check_iin, evidence
 from listd.api.middleware import ACCESS
 from listd.api.schemas import form
+from listd.clock import SYSTEM_CLOCK
 from listd.eds import EdsSettings, Purpose, SignatureRefused, TrustStore, Verified, Verifier
 from listd.eds.verify import decode
 from listd.errors import BadRequest, Blocked, Forbidden, NotFound, RateLimited
 from listd.http import body as v
 from listd.http.fields import OBJECT, Declared, Text, nullable, obj
 from listd.http.openapi import ok
-from listd.http.state import NOTE, SETTINGS, note, principal
+from listd.http.state import CLOCK, NOTE, SETTINGS, note, principal
 from listd.http.table import Routes
 
 routes = Routes("access")
@@ -61,16 +62,12 @@ class EdsOff(NotFound):
     code = "eds_not_configured"
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 @dataclass
 class Eds:
     settings: EdsSettings
     accounts: EdsAccounts
     verifier: Verifier | None  # None: LISTD_EDS_TRUST_DIR is not set
-    clock: Callable[[], dt.datetime] = field(default=_now)
+    clock: Callable[[], dt.datetime] = field(default=SYSTEM_CLOCK.now)  # the app's CLOCK
 
     def require(self) -> Verifier:
         if self.verifier is None:
@@ -98,11 +95,11 @@ def setup(app: web.Application) -> None:
     access = app[ACCESS]
     accounts = EdsAccounts(access.store.redis, access.store.keys, access.store)
     if not settings.enabled:
-        app[EDS] = Eds(settings, accounts, None)
+        app[EDS] = Eds(settings, accounts, None, app[CLOCK].now)
         routes.add_to(app)
         return
     trust = TrustStore.load(settings)  # a bad trust directory stops the start
-    eds = app[EDS] = Eds(settings, accounts, Verifier(trust))
+    eds = app[EDS] = Eds(settings, accounts, Verifier(trust), app[CLOCK].now)
 
     async def ocsp_session(app: web.Application) -> AsyncIterator[None]:
         timeout = aiohttp.ClientTimeout(total=settings.ocsp_timeout or 5.0)

@@ -35,6 +35,7 @@ from listd.access import (
 from listd.api.state import METRICS
 from listd.audit import Confirm, Journal, JournalWriter, Unconfirmed, Written
 from listd.basis import BASIS_FIELDS
+from listd.clock import Clock
 from listd.errors import (
     BadRequest,
     Forbidden,
@@ -142,6 +143,11 @@ class Access:
     terms: Terms
     metrics: AccessMetrics
     writer: JournalWriter  # request entries: group commit, spooled when Redis is down
+
+    @property
+    def clock(self) -> Clock:
+        """The clock the gate's windows are counted on."""
+        return self.gate.clock
 
     async def refresh_metrics(self) -> None:
         self.metrics.journal_live.set(await self.journal.length())
@@ -276,7 +282,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     try:
         admission = await _admit(request, access, _cached(op))
         if admission is None:  # anonymous: only maintenance applies
-            now = time.time()
+            now = access.clock.time()
             check_maintenance(await access.gate.maintenance_ends(now), now, None)
         else:
             principal = request[PRINCIPAL] = admission.principal
@@ -325,7 +331,7 @@ async def _reconfirm(
     refusal: ListdError | None
     if unconfirmed.reason == "limit":
         access.gate.counted(principal.key_id, int(admission.now // 60), unconfirmed.count)
-        refusal = rate_limited(admission.limit, time.time())
+        refusal = rate_limited(admission.limit, access.clock.time())
     else:
         try:
             await _admit_afresh(request, access)
@@ -393,7 +399,7 @@ async def _journal(
             return None  # already streamed: too late to withhold
         raise
     if confirm is not None and confirm.rate_key and principal is not None:
-        access.gate.counted(principal.key_id, int(time.time() // 60), written.count)
+        access.gate.counted(principal.key_id, int(access.clock.time() // 60), written.count)
     if not response.prepared:
         response.headers["X-Request-Id"] = entry["request_id"]
         if written.seq is not None:

@@ -3,7 +3,6 @@ per address); an operator approves (its users and keys are created) or rejects."
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from dataclasses import dataclass
 
@@ -119,7 +118,7 @@ async def register(request: web.Request) -> web.Response:
 
 
 async def _limit_registrations(request: web.Request, access: Access) -> None:
-    now = dt.datetime.now(dt.UTC).timestamp()
+    now = access.clock.time()
     hour = int(now // 3600)
     key = access.store.keys.rate_ip(request.remote or "unknown", hour)
     redis = access.store.redis

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from listd.clock import SYSTEM_CLOCK, Clock
 from listd.errors import BadRequest
 from listd.seal import Seal
 
@@ -48,9 +49,9 @@ class Actor:
         return {k: v for k, v in found.items() if v}
 
 
-def now_ms() -> str:
+def now_ms(clock: Clock = SYSTEM_CLOCK) -> str:
     """UTC now as ISO 8601 with milliseconds: sorts as text in time order."""
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return clock.now().strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def parse_time(raw: str, name: str) -> str:
@@ -144,8 +145,9 @@ def in_range(entry: Entry, start: str | None, end: str | None) -> bool:
     return (start is None or at >= start) and (end is None or at < end)
 
 
-def stamped(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """The fields an entry stores: empty ones dropped, `at` added unless given."""
+def stamped(fields: Mapping[str, Any], clock: Clock = SYSTEM_CLOCK) -> dict[str, Any]:
+    """The fields an entry stores: empty ones dropped, `at` (from `clock`) added unless given."""
     entry = {k: v for k, v in fields.items() if v is not None and v != ""}
-    entry.setdefault("at", now_ms())
+    if "at" not in entry:
+        entry["at"] = now_ms(clock)
     return entry

@@ -21,6 +21,7 @@ from listd.audit.entries import GENESIS, Actor, Entry, entry_of, in_range, stamp
 from listd.audit.verify import Verdict
 from listd.audit.verify import verify as verify_journal
 from listd.audit.writer import APPEND, Append
+from listd.clock import SYSTEM_CLOCK, Clock
 from listd.keys import Keys
 from listd.seal import Seal
 
@@ -31,8 +32,14 @@ class Journal:
     """Append, read, archive and verify the journal. `directory` holds the archive files."""
 
     def __init__(
-        self, redis: Redis, keys: Keys, directory: Path | None = None, seal: Seal | None = None
+        self,
+        redis: Redis,
+        keys: Keys,
+        directory: Path | None = None,
+        seal: Seal | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self.clock = clock  # stamps entries (and this journal's writers' outage retries)
         self.redis = redis
         self.keys = keys
         self.directory = directory
@@ -43,7 +50,7 @@ class Journal:
     async def append(self, fields: Mapping[str, Any]) -> int:
         """Write one entry (stamped with `at` unless given); return its sequence number."""
         call = Append(self)
-        call.entry(stamped(fields))
+        call.entry(stamped(fields, self.clock))
         _, (seq,) = await call.run()
         return int(seq)
 

@@ -188,6 +188,7 @@ class JournalWriter:
         on_epoch: Callable[[int], None] | None = None,
     ) -> None:
         self.journal = journal
+        self.clock = journal.clock
         self.redis = journal.redis
         self.keys = journal.keys
         self.spool_dir = spool_dir
@@ -206,7 +207,7 @@ class JournalWriter:
     async def write(self, fields: Mapping[str, Any], confirm: Confirm | None = None) -> Written:
         """Journal one entry and wait until it is durable (in Redis, or in the spool)."""
         future: asyncio.Future[Written] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(stamped(fields), confirm, future))
+        self._queue.append(_Pending(stamped(fields, self.clock), confirm, future))
         self._kick()
         return await future
 
@@ -214,7 +215,7 @@ class JournalWriter:
         """Journal an entry without waiting (a request that was cancelled)."""
         future: asyncio.Future[Written] = asyncio.get_running_loop().create_future()
         future.add_done_callback(_consume)
-        self._queue.append(_Pending(stamped(fields), None, future))
+        self._queue.append(_Pending(stamped(fields, self.clock), None, future))
         self._kick()
 
     @property
@@ -234,7 +235,7 @@ class JournalWriter:
                 if self._files:
                     # Spooled entries go first, in order; whatever is queued meanwhile
                     # follows them into the spool and is answered once fsynced.
-                    progressed = self.health.should_try(time.time()) and await self._replay()
+                    progressed = self.health.should_try(self.clock.time()) and await self._replay()
                     if self._queue and self._files:
                         self._spool(self._take(len(self._queue)))
                     if progressed:
@@ -264,7 +265,7 @@ class JournalWriter:
         try:
             out = await self._run_call(call)
         except OUTAGE as exc:
-            self.health.failed(time.time())
+            self.health.failed(self.clock.time())
             log.warning("journal append failed; spooling", error=str(exc), entries=len(batch))
             # The script may have run before the connection broke: the batch number
             # lets the replay skip these entries if it did.
@@ -362,12 +363,18 @@ class JournalWriter:
                     line = json.loads(raw)
                 except json.JSONDecodeError:
                     log.error("unreadable spool line skipped", file=spool.path.name)
-                    line = {"e": {"kind": "spool_error", "file": spool.path.name, "at": now_ms()}}
+                    line = {
+                        "e": {
+                            "kind": "spool_error",
+                            "file": spool.path.name,
+                            "at": now_ms(self.clock),
+                        }
+                    }
                 done_key = call.key(self.keys.journal_progress(line["w"])) if "w" in line else 0
                 call.entry({**line["e"], "spooled": True}, None, done_key, int(line.get("b", 0)))
             await self._run_call(call)
         except OUTAGE as exc:
-            self.health.failed(time.time())
+            self.health.failed(self.clock.time())
             log.warning("journal spool replay waits for redis", error=str(exc))
             return False
         self.health.ok()

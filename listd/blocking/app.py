@@ -12,18 +12,19 @@ from redis.asyncio import Redis
 
 from listd.blocking.config import WebhookConfig
 from listd.blocking.dispatcher import Dispatcher
-from listd.blocking.egress import DEFAULT_PORTS, AllowList, GuardedResolver, parse_entry
+from listd.blocking.egress import AllowList, GuardedResolver
 from listd.blocking.outbox import Outbox
 from listd.blocking.routes import BLOCKING, Blocking, routes
 from listd.blocking.subscriptions import SubscriptionStore
 from listd.blocking.watchlist import WatchlistStore
+from listd.clock import SYSTEM_CLOCK
 from listd.errors import NotFound
-from listd.http.state import INDEX
+from listd.http.state import CLOCK, INDEX
 from listd.keys import Keys
 from listd.lease import Lease
 from listd.logs import get_logger
 from listd.screening import ScreeningIndex
-from listd.settings import Settings
+from listd.settings import DEFAULT_PORTS, Settings, parse_entry
 
 log = get_logger(__name__)
 
@@ -83,7 +84,14 @@ def setup(
         if dispatch:
             index = lists if lists is not None else app.get(INDEX) or ScreeningIndex()
             dispatcher = Dispatcher(
-                redis, keys, index, sorted(settings.sources), session, config, leader
+                redis,
+                keys,
+                index,
+                sorted(settings.sources),
+                session,
+                config,
+                leader,
+                app.get(CLOCK, SYSTEM_CLOCK),
             )
             blocking.dispatcher = dispatcher
             if leader is None:

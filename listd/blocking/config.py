@@ -1,14 +1,13 @@
-"""Settings of the notification dispatcher, with `LISTD_WEBHOOK_*` environment overrides."""
+"""Settings of the notification dispatcher, with the `LISTD_WEBHOOK_*` overrides of
+`listd.settings.WebhookSettings`."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from listd.blocking.delivery import Policy
-from listd.blocking.egress import parse_entry
 from listd.blocking.watchlist import MAX_BYTES, MAX_CUSTOMERS
-from listd.errors import ConfigError
+from listd.settings import WebhookSettings
 
 _POLICY = Policy()
 
@@ -27,41 +26,17 @@ class WebhookConfig:
     rotation_overlap: float = 24 * 3600.0  # seconds the previous secret keeps signing
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> WebhookConfig:
-        """LISTD_WEBHOOK_ALLOW_HOSTS (comma-separated host:port entries), LISTD_WEBHOOK_TIMEOUT (s),
-        LISTD_WEBHOOK_CONCURRENCY, LISTD_WEBHOOK_RETRY_HOURS, LISTD_WATCHLIST_MAX_MB."""
-        hosts = tuple(h.strip() for h in env.get("LISTD_WEBHOOK_ALLOW_HOSTS", "").split(","))
-        for entry in hosts:
-            if entry:
-                try:
-                    parse_entry(entry)
-                except ValueError as exc:
-                    raise ConfigError(str(exc), key="LISTD_WEBHOOK_ALLOW_HOSTS") from None
+    def from_settings(cls, settings: WebhookSettings) -> WebhookConfig:
+        """The dispatcher's configuration from the `LISTD_WEBHOOK_*` settings (read and
+        validated by `listd.settings`); what they leave unset keeps the defaults here."""
         policy = Policy(
-            timeout=_number(env, "LISTD_WEBHOOK_TIMEOUT", _POLICY.timeout),
-            concurrency=int(_number(env, "LISTD_WEBHOOK_CONCURRENCY", _POLICY.concurrency)),
-            retry_window=_number(env, "LISTD_WEBHOOK_RETRY_HOURS", 24.0) * 3600,
+            timeout=_POLICY.timeout if settings.timeout is None else settings.timeout,
+            concurrency=settings.concurrency or _POLICY.concurrency,
+            retry_window=settings.retry_hours * 3600,
         )
-        if policy.retry_window < 24 * 3600:
-            raise ConfigError(
-                "LISTD_WEBHOOK_RETRY_HOURS must be at least 24", key="LISTD_WEBHOOK_RETRY_HOURS"
-            )
-        max_mb = _number(env, "LISTD_WATCHLIST_MAX_MB", MAX_BYTES / 2**20)
+        max_mb = settings.watchlist_max_mb or MAX_BYTES / 2**20
         return cls(
-            allow_hosts=tuple(h for h in hosts if h),
+            allow_hosts=settings.allow_hosts,
             delivery=policy,
             max_watchlist_bytes=int(max_mb * 2**20),
         )
-
-
-def _number(env: Mapping[str, str], key: str, default: float) -> float:
-    raw = env.get(key, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{key} must be a number, got {raw!r}", key=key) from None
-    if value <= 0:
-        raise ConfigError(f"{key} must be positive", key=key)
-    return value

@@ -28,6 +28,7 @@ from listd.blocking.events import Event
 from listd.blocking.outbox import DEAD_CAP, Batch, record
 from listd.blocking.signing import SIGNATURE_HEADER, sign
 from listd.blocking.subscriptions import Subscription, SubscriptionStore, from_hash
+from listd.clock import SYSTEM_CLOCK, Clock
 from listd.errors import ListdError
 from listd.keys import Keys
 from listd.lease import Lease
@@ -155,7 +156,9 @@ class Deliverer:
         policy: Policy,
         allow: egress.AllowList,
         halt: asyncio.Event | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self.clock = clock  # when a retry is due, how long the retry window has run
         self.redis = redis
         self.halt = halt or asyncio.Event()  # set: finish the current step and return
         self.keys = keys
@@ -247,7 +250,7 @@ class Deliverer:
             for entry_id, fields in entries:
                 if self.halt.is_set():
                     return
-                wait = float(state.get("next_at") or 0) - time.time()
+                wait = float(state.get("next_at") or 0) - self.clock.time()
                 if state.get("head") == entry_id and wait > 0:
                     await self._sleep(sub_id, min(wait, self.policy.idle_poll))
                     break  # re-read: the subscription may have changed meanwhile
@@ -264,7 +267,7 @@ class Deliverer:
         number = int(rec.get("attempt_count", len(attempts))) + 1
         async with self._semaphore:
             result = await post(self.session, sub, event, number, self.policy.timeout, self.allow)
-        now = time.time()
+        now = self.clock.time()
         first = rec.get("first_attempt_at") or now
         verdict = outcome(result)
         next_at: float | None = None

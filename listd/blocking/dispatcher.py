@@ -42,6 +42,7 @@ from listd.blocking.events import Event
 from listd.blocking.outbox import GROUP, Batch
 from listd.blocking.subscriptions import Subscription, SubscriptionStore
 from listd.blocking.watchlist import Customer, customer_from_json
+from listd.clock import SYSTEM_CLOCK, Clock
 from listd.delta import Delta
 from listd.keys import Keys
 from listd.lease import LEADER, Lease
@@ -83,7 +84,9 @@ class Dispatcher:
         session: aiohttp.ClientSession,
         config: WebhookConfig,
         lease: Lease | None = None,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
+        self.clock = clock  # the deliverer's retry timing
         self.redis = redis
         self.keys = keys
         self.store = Store(redis, keys)
@@ -125,6 +128,7 @@ class Dispatcher:
                 self.config.delivery,
                 egress.AllowList(self.config.allow_hosts),
                 halt,
+                self.clock,
             )
             async with asyncio.TaskGroup() as tasks:
                 # Events already in the outboxes go out at once; only the fan-out of

@@ -21,12 +21,9 @@ from aiohttp.resolver import ThreadedResolver
 from yarl import URL
 
 from listd.errors import BadRequest
+from listd.settings import host_key, parse_entry
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-# A host-only allow-list entry (the form before ports could be named) covers only these.
-DEFAULT_PORTS = (range(443, 444), range(80, 81))
 
 
 class AllowList:
@@ -47,50 +44,17 @@ class AllowList:
         """True if `host` is allow-listed for `port`."""
         if host is None or port is None:
             return False
-        return any(port in allowed for allowed in self.ports.get(_host_key(host), ()))
+        return any(port in allowed for allowed in self.ports.get(host_key(host), ()))
 
     def names(self, host: str | None) -> bool:
         """True if `host` has an entry, for whichever ports."""
-        return host is not None and _host_key(host) in self.ports
+        return host is not None and host_key(host) in self.ports
 
     def describe(self, host: str) -> str:
         return ", ".join(
             str(r.start) if len(r) == 1 else f"{r.start}-{r.stop - 1}"
-            for r in self.ports.get(_host_key(host), ())
+            for r in self.ports.get(host_key(host), ())
         )
-
-
-def parse_entry(entry: str) -> tuple[str, tuple[range, ...]]:
-    """One allow-list entry as (host, port ranges); ValueError naming what is wrong."""
-    text = entry.strip()
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        if rest and (not rest.startswith(":") or rest == ":"):
-            raise ValueError(f"allow-list entry {entry!r}: expected [address]:port")
-        spec = rest[1:]
-    elif text.count(":") == 1:
-        host, _, spec = text.partition(":")
-        if not spec:
-            raise ValueError(f"allow-list entry {entry!r}: port missing after ':'")
-    else:  # a host name, an IPv4 address or a bare IPv6 address: no port given
-        host, spec = text, ""
-    host = _host_key(host)
-    if not host or any(c.isspace() or c in "/@?#[]" for c in host):
-        raise ValueError(f"allow-list entry {entry!r}: not a host")
-    if not spec:
-        return host, DEFAULT_PORTS
-    low, dash, high = spec.partition("-")
-    try:
-        first, last = int(low), int(high) if dash else int(low)
-    except ValueError:
-        raise ValueError(f"allow-list entry {entry!r}: port must be N or N-M") from None
-    if not 1 <= first <= last <= 65535:
-        raise ValueError(f"allow-list entry {entry!r}: ports must be within 1-65535, low first")
-    return host, (range(first, last + 1),)
-
-
-def _host_key(host: str) -> str:
-    return host.strip().lower().strip("[]")
 
 
 def public(ip: IPAddress) -> bool:

@@ -120,8 +120,8 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
-        # Every command works on the store `locate` finds; the daemon's own code (reload,
-        # webhooks) reads os.environ, so the service's environment file goes there too.
+        # Every command works on the store `locate` finds; the daemon's reload (SIGHUP)
+        # reads the settings again, so the service's environment file goes there too.
         os.environ.update(locate(dict(os.environ)))
         settings = Settings.from_env()
         logs.configure(settings.log_format)

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from listd.access import KeyStore, Principal
 from listd.basis import Basis
+from listd.clock import Clock
 from listd.lease import Role
 from listd.screening import ScreeningIndex
 from listd.settings import Settings
@@ -55,6 +56,7 @@ BELL = web.AppKey("bell", Bell)  # rung when deltas are announced (SSE wake-up)
 FRESHNESS = web.AppKey("freshness", dict)  # source -> last_success ISO time, refreshed each second
 READY = web.AppKey("ready", asyncio.Event)  # set once the initial load from the store ends
 ROLE = web.AppKey("role", Role)  # leader or follower; set by the daemon only
+CLOCK: web.AppKey[Clock] = web.AppKey("clock")  # what expiry and rate windows read
 PRINCIPAL = web.RequestKey("principal", Principal)  # who sent this request
 NOTE = web.RequestKey("journal_note", dict)  # fields a handler adds to its journal entry
 

@@ -17,6 +17,7 @@ from listd.settings import Settings
 from listd.store import Store
 from listd.sync import Syncer
 from tests.conftest import SCREEN, Api, MakeApi, un_file
+from tests.helpers import FakeClock
 
 
 async def test_keys_are_stored_only_as_hashes(api: Api, redis: Redis, settings: Settings) -> None:
@@ -74,19 +75,21 @@ async def test_a_block_stops_the_next_request_on_every_instance(make_api: MakeAp
     assert (await one.journal.verify()).ok
 
 
-async def test_keys_expire(make_api: MakeApi, redis: Redis, settings: Settings) -> None:
-    api = await make_api(key_ttl_days=2.0)
-    operator = await api.key("operator", org="ops")
+async def test_keys_expire(make_api: MakeApi) -> None:
+    clock = FakeClock()
+    api = await make_api(key_ttl_days=2.0, clock=clock)
     key = await api.key("screener")
     record = await api.store.record(key)
-    assert abs(int(record["expires"]) - (time.time() + 2 * 86400)) < 60  # LISTD_KEY_TTL_DAYS
-    # As if two days went by but one second: the key expires in the next second, while
-    # its admission is cached (the cache never outlives the key).
-    ends = int(time.time()) + 2
-    await redis.hset(Keys(settings.key_prefix).api_key(hash_key(key)), "expires", ends)
+    assert int(record["expires"]) == int(clock.time() + 2 * 86400)  # LISTD_KEY_TTL_DAYS
+    # Two days go by but one second: the key expires in the next second, while its
+    # admission is cached (the cache never outlives the key).
+    clock.advance(2 * 86400 - 1)
+    operator = await api.key("operator", org="ops")  # issued now: valid two more days
     assert (await api.call("GET", "/v1/sources", key)).status == 200
     assert (await api.call("GET", "/v1/sources", key)).status == 200  # from the cache
-    await asyncio.sleep(ends - time.time() + 0.05)
+    clock.advance(0.5)
+    assert (await api.call("GET", "/v1/sources", key)).status == 200  # still cached
+    clock.advance(0.5)
     expired = await api.call("GET", "/v1/sources", key)
     body = await expired.json()
     assert (expired.status, body["message"]) == (401, "API key expired")
@@ -101,9 +104,9 @@ async def test_keys_expire(make_api: MakeApi, redis: Redis, settings: Settings) 
     )
     assert issued["key"].startswith("lk_") and issued["user"] == record["user"]
     hours = (
-        calendar.timegm(time.strptime(issued["expires"], "%Y-%m-%dT%H:%M:%SZ")) - time.time()
+        calendar.timegm(time.strptime(issued["expires"], "%Y-%m-%dT%H:%M:%SZ")) - clock.time()
     ) / 3600
-    assert 11.9 < hours <= 12.0
+    assert hours == 12.0
 
 
 async def test_rotation_keeps_the_old_key_for_the_overlap(api: Api) -> None:

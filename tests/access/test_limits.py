@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
-import time
 
 from tests.conftest import SCREEN, MakeApi
+from tests.helpers import FakeClock
 
 
 async def test_rate_limit_per_key(make_api: MakeApi) -> None:
-    # The limit counts per clock minute: start well inside one.
-    if time.time() % 60 > 55:
-        await asyncio.sleep(60.5 - time.time() % 60)
-    api = await make_api(rate_limit=5)
+    # The limit counts per clock minute: the fake clock starts one second into one.
+    clock = FakeClock()
+    api = await make_api(rate_limit=5, clock=clock)
     key = await api.key("screener")  # accepting the terms was request 1 of this minute
     other = await api.key("screener", org="bank-b")
     statuses = [(await api.call("POST", "/v1/screen", key, json=SCREEN)).status for _ in range(5)]
@@ -21,7 +19,7 @@ async def test_rate_limit_per_key(make_api: MakeApi) -> None:
     refused = await api.call("GET", "/v1/sources", key)
     body = await refused.json()
     assert (refused.status, body["error"], body["limit"]) == (429, "rate_limited", 5)
-    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert int(refused.headers["Retry-After"]) == 59  # the rest of this minute
     # Another key has its own budget.
     assert (await api.call("POST", "/v1/screen", other, json=SCREEN)).status == 200
     # A key may be given its own limit.
@@ -34,6 +32,9 @@ async def test_rate_limit_per_key(make_api: MakeApi) -> None:
     assert (await api.call("GET", "/v1/sources", busy["key"])).status == 429
     refusals = [e.fields for e in await api.entries() if e.fields.get("status") == 429]
     assert len(refusals) == 3 and all(f["error"] == "rate_limited" for f in refusals)
+    # The next minute brings a new budget.
+    clock.advance(60)
+    assert (await api.call("POST", "/v1/screen", key, json=SCREEN)).status == 200
 
 
 async def test_bodies_over_the_limit_are_413(make_api: MakeApi) -> None:
@@ -60,10 +61,9 @@ async def test_rate_limit_holds_across_instances_with_cached_admissions(
 ) -> None:
     """Screening admits from each instance's cache; the limit is still counted in Redis,
     once per request, and enforced exactly however the requests are spread."""
-    if time.time() % 60 > 50:
-        await asyncio.sleep(60.5 - time.time() % 60)
-    one = await make_api(rate_limit=8)
-    two = await make_api(rate_limit=8)
+    clock = FakeClock()  # one second into a minute: all ten requests count in it
+    one = await make_api(rate_limit=8, clock=clock)
+    two = await make_api(rate_limit=8, clock=clock)
     key = await one.key("screener")  # request 1 of this minute
     statuses = []
     for n in range(10):

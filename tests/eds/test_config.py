@@ -40,9 +40,9 @@ def test_off_by_default_and_read_from_the_environment(tmp_path: Path) -> None:
         ("LISTD_EDS_NCALAYER_URL", "https://127.0.0.1:13579/"),
     ],
 )
-def test_bad_values_name_the_variable(key: str, value: str) -> None:
+def test_bad_values_name_the_variable(key: str, value: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
-        EdsSettings.from_env({key: value})
+        Settings.from_env({"LISTD_STATE_DIR": str(tmp_path), key: value})
     assert caught.value.detail["key"] == key
 
 

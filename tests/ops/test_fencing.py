@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import signal
 import time
+from pathlib import Path
 
 import pytest
 from redis.asyncio import Redis
 
 from listd.errors import ConfigError
 from listd.keys import Keys
-from listd.lease import LEADER, Lease, LeaseLost, leader_ttl
+from listd.lease import LEADER, Lease, LeaseLost
 from listd.settings import Settings
 from listd.store import Fence, Store
 from listd.sync import Syncer
@@ -49,12 +50,13 @@ async def test_a_stale_leader_cannot_publish(redis: Redis, settings: Settings) -
     assert done.outcome == "updated" and await store.last_seq() == seq + 2
 
 
-def test_leader_ttl_from_the_environment() -> None:
-    assert leader_ttl({}) == 10.0
-    assert leader_ttl({"LISTD_LEADER_TTL": "15"}) == 15.0
+def test_leader_ttl_from_the_environment(tmp_path: Path) -> None:
+    env = {"LISTD_STATE_DIR": str(tmp_path)}
+    assert Settings.from_env(env).leader_ttl == 10.0
+    assert Settings.from_env(env | {"LISTD_LEADER_TTL": "15"}).leader_ttl == 15.0
     for bad in ("0.5", "abc", "1000"):
         with pytest.raises(ConfigError) as caught:
-            leader_ttl({"LISTD_LEADER_TTL": bad})
+            Settings.from_env(env | {"LISTD_LEADER_TTL": bad})
         assert caught.value.detail["key"] == "LISTD_LEADER_TTL"
 
 

@@ -5,6 +5,7 @@ reachable only on the ports their entry names."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -229,9 +230,11 @@ def test_allow_list_entries(entry: str, url: str, allowed: bool) -> None:
 @pytest.mark.parametrize(
     "entry", ["127.0.0.1:", "127.0.0.1:http", "127.0.0.1:0", "h:9-8", "[::1]x"]
 )
-def test_malformed_allow_list_entries_stop_start_up(entry: str) -> None:
-    with pytest.raises(ConfigError, match="LISTD_WEBHOOK_ALLOW_HOSTS|allow-list entry"):
-        WebhookConfig.from_env({"LISTD_WEBHOOK_ALLOW_HOSTS": f"hooks.internal:8443,{entry}"})
+def test_malformed_allow_list_entries_stop_start_up(entry: str, tmp_path: Path) -> None:
+    env = {"LISTD_STATE_DIR": str(tmp_path)}
+    with pytest.raises(ConfigError, match="LISTD_WEBHOOK_ALLOW_HOSTS|allow-list entry") as caught:
+        Settings.from_env(env | {"LISTD_WEBHOOK_ALLOW_HOSTS": f"hooks.internal:8443,{entry}"})
+    assert caught.value.detail["key"] == "LISTD_WEBHOOK_ALLOW_HOSTS"
 
 
 async def test_a_bare_host_entry_is_named_in_the_log_at_start(
