@@ -139,3 +139,15 @@ def test_foreign_legal_forms(index: ScreeningIndex, name: str, listed: str) -> N
     assert best is not None and best.score >= 0.8, name
     assert "legal_form" in set(rules(best).values())
 
+
+@pytest.mark.parametrize(
+    ("name", "listed"),
+    [("ABDU1 RAUF KHADEM", "ABDUL RAUF KHADEM"), ("ABDU1 RAUF ZAKIR", "ABDUL RAUF ZAKIR")],
+)
+def test_a_one_typed_for_an_l(index: ScreeningIndex, name: str, listed: str) -> None:
+    # 1 stands for I or L; the L reading was lost (0.71: ABDU1 read only as abdui), and
+    # read as Abdul it joins the name after it as the listed Abdul Rauf does.
+    matches = [m for m in found(index, name).values() if m.entity.primary_name == listed]
+    best = max(matches, key=lambda m: m.score, default=None)
+    assert best is not None and best.score >= 0.95, name
+    assert rules(best)[("abdu1rauf", "abdulrauf")] == "look_alike_digit"
