@@ -478,7 +478,14 @@ def number_variants(name: str) -> list[str]:
 
 
 def _latin_words(entity: Entity) -> list[str]:
-    return [w for w in parts(entity.primary_name) if w.isalpha()]
+    """The name's words, hyphenated and apostrophised ones included (AL-QIZANI, SA'D):
+    dropping them made one-word queries of some names that no screener could answer."""
+    return [w for w in parts(entity.primary_name) if _is_word(w)]
+
+
+def _is_word(word: str) -> bool:
+    pieces = re.split(r"[-'’`]", word)
+    return all(p.isalpha() for p in pieces) and word[0].isalpha()
 
 
 def _edit(word: str, k: int, op: str, rng: random.Random) -> str:
@@ -547,7 +554,7 @@ def as_typed(kind: str, entity: Entity, rng: random.Random) -> str | None:
         words[i] = (new.upper() if words[i][0].isupper() else new) + words[i][1:]
         return " ".join(words)
     if kind == "two_edits_short":  # two edits in one word of 4-7 letters
-        spots = [i for i, w in enumerate(words) if 4 <= len(w) <= 7]
+        spots = [i for i, w in enumerate(words) if 4 <= len(w) <= 7 and w.isalpha()]
         if not spots:
             return None
         i = rng.choice(spots)

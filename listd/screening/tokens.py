@@ -263,8 +263,8 @@ def _latin_forms(p: str) -> frozenset[str]:
     letters = sum(c.isalpha() for c in p)
     if letters >= 2 and letters < len(p) and letters >= 2 * (len(p) - letters):
         read = p.translate(_LOOK_ALIKE)
-        if read.isalpha():
-            return frozenset((read, read.replace("1", "l") if "1" in p else read))
+        if read.isalpha():  # 1 is I or L: ABDU1 is abdul (1 replaced before the table)
+            return frozenset((read, p.replace("1", "l").translate(_LOOK_ALIKE)))
     return frozenset((p,))
 
 
@@ -328,6 +328,13 @@ def _piece_skels(p: _Piece) -> frozenset[str]:
     return p.skels or frozenset(skeleton(f).replace(" ", "") for f in p.forms)
 
 
+def _abd_digits(piece: _Piece) -> bool:
+    """ABDU1 (a digit typed for the L): the Abd prefix once read, so it joins its name."""
+    return any(c.isdigit() for c in piece.text) and any(
+        f in _ABU or _ABD_WORD.match(f) for f in piece.forms
+    )
+
+
 def _joins(pieces: list[_Piece]) -> list[tuple[_Piece, str | None]]:
     """Join articles, Abd/Abu compounds, -din and patronymic words; tag patronymics."""
     out: list[_Piece] = []
@@ -357,7 +364,7 @@ def _joins(pieces: list[_Piece]) -> list[tuple[_Piece, str | None]]:
         if (
             after is not None
             and not after.initial
-            and (piece.text in _ABU or _ABD_WORD.match(piece.text))
+            and (piece.text in _ABU or _ABD_WORD.match(piece.text) or _abd_digits(piece))
             and (after.text not in _PARTICLES or len(after.text) > 3)
         ):
             joined.append((_join(piece, after, core=after), None))

@@ -118,3 +118,36 @@ def test_simplified_and_traditional_forms_of_a_listed_firm(index: ScreeningIndex
     assert traditional is not None and traditional.score == 1.0
     simplified = found(index, "沈忠国际海运有限公司").get(SHEN_ZHONG)
     assert simplified is not None and simplified.score >= 0.8
+
+
+@pytest.mark.parametrize(
+    ("name", "listed"),
+    [
+        (
+            "Sherkat-e Ba Masuliyat-e Mahdud sberbank capital",
+            "LIMITED LIABILITY COMPANY SBERBANK CAPITAL",
+        ),  # 0.0
+        ("Sherkat-e Sahami shvabe", "JOINT STOCK COMPANY SHVABE"),  # 0.0
+        ("bom finance S.L.", "BOM FINANCE LTD"),  # 0.75
+        ("myohyang shipping Compagnia", "MYOHYANG SHIPPING CO"),  # 0.69
+    ],
+)
+def test_foreign_legal_forms(index: ScreeningIndex, name: str, listed: str) -> None:
+    # Persian, Arabic, Spanish and Italian spellings of the listed legal form are that form.
+    matches = [m for m in found(index, name).values() if m.entity.primary_name == listed]
+    best = max(matches, key=lambda m: m.score, default=None)
+    assert best is not None and best.score >= 0.8, name
+    assert "legal_form" in set(rules(best).values())
+
+
+@pytest.mark.parametrize(
+    ("name", "listed"),
+    [("ABDU1 RAUF KHADEM", "ABDUL RAUF KHADEM"), ("ABDU1 RAUF ZAKIR", "ABDUL RAUF ZAKIR")],
+)
+def test_a_one_typed_for_an_l(index: ScreeningIndex, name: str, listed: str) -> None:
+    # 1 stands for I or L; the L reading was lost (0.71: ABDU1 read only as abdui), and
+    # read as Abdul it joins the name after it as the listed Abdul Rauf does.
+    matches = [m for m in found(index, name).values() if m.entity.primary_name == listed]
+    best = max(matches, key=lambda m: m.score, default=None)
+    assert best is not None and best.score >= 0.95, name
+    assert rules(best)[("abdu1rauf", "abdulrauf")] == "look_alike_digit"
