@@ -16,8 +16,6 @@ import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from lxml import etree
@@ -39,6 +37,7 @@ from listd.model import (
 )
 from listd.scrapers import xsd
 from listd.scrapers.safexml import iter_records, parse_xml, root_tag
+from listd.scrapers.toolkit import Fields, Issues, cleaner, unique
 
 KIND = "ofac"
 
@@ -194,10 +193,8 @@ _REGION = "Region: "
 UMBRELLA_LISTS = frozenset({"Consolidated List"})
 
 _WHITESPACE = re.compile(r"\s+")
-_WORD = r"[^\s\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]+"  # no whitespace, no bidi control
-_PLAIN = re.compile(f"{_WORD}(?: {_WORD})*")  # already clean: single spaces, no padding
 # Enhanced XML wraps Arabic names in RLE...PDF; bidi controls are layout, not name.
-_BIDI = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
+_clean = cleaner(drop="\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff")
 _MONTHS = {
     m: i
     for i, m in enumerate(
@@ -432,14 +429,8 @@ def _head(raw: bytes, size: int) -> bytes:
     return _unzip(raw, size) if raw.startswith(ZIP_MAGIC) else raw[:size]
 
 
-@cache
-def _schema(fmt: Format) -> xmlschema.XMLSchema:
-    # Package data next to this module (package-data "scrapers/schemas/*.xsd"). Not
-    # importlib.resources.files(): see un._schema (editable installs on Python 3.11).
-    import xmlschema  # here: 0.2 s to import, wanted only to explain a refusal
-
-    xsd = Path(__file__).with_name("schemas") / SCHEMA_FILES[fmt]
-    return xmlschema.XMLSchema(io.BytesIO(xsd.read_bytes()), allow="none")
+def _schema(fmt: Format) -> xmlschema.XMLSchemaBase:
+    return xsd.xmlschema_of(SCHEMA_FILES[fmt])
 
 
 def _rename_namespace(root: etree._Element, namespace: str | None) -> None:
@@ -498,31 +489,11 @@ def _first_text(el: etree._Element, *path: str) -> str | None:
 # -- records -------------------------------------------------------------------------------
 
 
-class _Fields:
-    """An element's children by local name. Callers pop what they handle; the rest is unknown."""
+class _Fields(Fields):
+    """A record's children by local name, with OFAC's list containers and references."""
 
-    def __init__(self, el: etree._Element, path: str, unknown: set[str]) -> None:
-        self.el = el
-        self.path = path
-        self.unknown = unknown
-        self.children: dict[str, list[etree._Element]] = {}
-        for child in el:
-            if isinstance(child.tag, str):  # skips comments and processing instructions
-                self.children.setdefault(_local(child.tag), []).append(child)
-
-    def pop(self, tag: str) -> list[etree._Element]:
-        return self.children.pop(tag, [])
-
-    def text(self, tag: str) -> str | None:
-        """The first non-empty value of `tag`."""
-        return next(iter(self.texts(tag)), None)
-
-    def texts(self, tag: str) -> tuple[str, ...]:
-        found = self.pop(tag)
-        if len(found) == 1:  # the common case, without building a generator chain
-            value = _clean(found[0].text)
-            return (value,) if value else ()
-        return _unique(v for v in (_clean(el.text) for el in found) if v)
+    clean = staticmethod(_clean)
+    local_names = True
 
     def ref(self, tag: str, refs: _References) -> str | None:
         """An Enhanced reference value (`<tag refId="...">`), resolved through referenceValues."""
@@ -530,13 +501,6 @@ class _Fields:
             if value := refs.value(el.get("refId")) or _clean(el.text):
                 return value
         return None
-
-    def sub(self, tag: str) -> Iterator[_Fields]:
-        """Each `tag` child as its own _Fields; closes each one after use."""
-        for el in self.pop(tag):
-            inner = _Fields(el, f"{self.path}/{tag}", self.unknown)
-            yield inner
-            inner.close()
 
     def items(self, container: str, tag: str) -> Iterator[_Fields]:
         """Each container/tag grandchild, e.g. akaList/aka."""
@@ -546,11 +510,7 @@ class _Fields:
     def note_value(self, tag: str, value: str | None, known: Iterable[str]) -> None:
         # A value the model cannot hold (a new alias category, say) is reported, not dropped.
         if value is not None and value not in known:
-            self.unknown.add(f"{self.path}/{tag}={value}")
-
-    def close(self) -> None:
-        self.unknown.update(f"{self.path}/{tag}" for tag in self.children)
-        self.children.clear()
+            self.issues.unknown.add(f"{self.path}/{tag}={value}")
 
 
 @dataclass
@@ -679,12 +639,12 @@ def _entity(
         source=KIND,
         schema=schema,
         reference=uid,
-        names=_unique(n for _, n in sorted(names, key=lambda n: n[0])),
+        names=unique(n for _, n in sorted(names, key=lambda n: n[0])),
         list_type=list_type,
         programs=tuple(sorted({f"OFAC-{p}" for p in programs})),
         listed_on=listed_on,
         gender=facts.gender,
-        titles=_unique(titles),
+        titles=unique(titles),
         nationalities=_sorted_unique(facts.nationalities),
         birth_dates=_sorted_unique(facts.birth_dates),
         birth_places=_sorted_unique(facts.birth_places),
@@ -700,7 +660,7 @@ def _schema_of(f: _Fields, tag: str, value: str | None) -> Schema:
     schema = SCHEMAS.get((value or "").lower())
     if schema is None:
         # A new subject type: keep the record as an entity rather than lose it, and report it.
-        f.unknown.add(f"{f.path}/{tag}={value}")
+        f.issues.unknown.add(f"{f.path}/{tag}={value}")
         return "entity"
     return schema
 
@@ -709,13 +669,13 @@ def _schema_of(f: _Fields, tag: str, value: str | None) -> Schema:
 
 
 def _sdn_entry(el: etree._Element) -> Entity:
-    unknown: set[str] = set()
-    f = _Fields(el, "sdnEntry", unknown)
+    issues = Issues()
+    f = _Fields(el, "sdnEntry", issues)
     uid = f.text("uid")
     if uid is None:
         raise ValidationFailed("sdnEntry without uid")
     schema = _schema_of(f, "sdnType", f.text("sdnType"))
-    facts = _Facts(unknown)
+    facts = _Facts(issues.unknown)
     names = [(-1, _name(*_sdn_name(f, schema), "primary"))]
     for aka in f.items("akaList", "aka"):
         category = aka.text("category")
@@ -836,12 +796,12 @@ class _References:
 
 
 def _enhanced_entity(el: etree._Element, refs: _References) -> Entity:
-    unknown: set[str] = set()
-    f = _Fields(el, "entity", unknown)
+    issues = Issues()
+    f = _Fields(el, "entity", issues)
     uid = _clean(el.get("id"))
     if uid is None:
         raise ValidationFailed("Enhanced XML entity without id")
-    facts = _Facts(unknown)
+    facts = _Facts(issues.unknown)
     meta: dict[str, Any] = {}
     schema: Schema = "entity"
     titles: tuple[str, ...] = ()
@@ -1081,15 +1041,6 @@ def _date(value: str | None) -> str | None:
     return f"{year}-{number:02d}" + (f"-{int(day):02d}" if day else "")
 
 
-def _clean(value: str | None) -> str | None:
-    """Collapse whitespace, drop bidi controls; empty becomes None."""
-    if value is None:
-        return None
-    if not _PLAIN.fullmatch(value):  # most values need no work: skip two substitutions
-        value = _WHITESPACE.sub(" ", _BIDI.sub("", value)).strip()
-    return value or None
-
-
 def _fold(label: str) -> str:
     return _WHITESPACE.sub(" ", label.replace("\u2019", "'")).strip().casefold()
 
@@ -1107,11 +1058,6 @@ def _key(value: str | None) -> int:
     return int(value) if value and value.isdigit() else 1 << 62
 
 
-def _unique(items: Iterable[_T]) -> tuple[_T, ...]:
-    """Exact duplicates removed, first occurrence kept."""
-    return tuple(dict.fromkeys(items))
-
-
 def _sorted_unique(items: Iterable[tuple[int, _T]]) -> tuple[_T, ...]:
     """Values ordered by their OFAC id (stable), duplicates removed."""
-    return _unique(v for _, v in sorted(items, key=lambda kv: kv[0]))
+    return unique(v for _, v in sorted(items, key=lambda kv: kv[0]))
