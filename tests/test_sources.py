@@ -91,7 +91,7 @@ async def test_programs_list_counts(api: tuple[Client, str]) -> None:
     assert rows["KZ-TF"]["entities"] == 1620
     assert rows["UN-2231"]["sources"]["un"] == 121
     assert any(tag.startswith("OFAC-") for tag in rows)
-    # The legal basis and FM-1 codes alerts carry (blocking.events.PROGRAMMES).
+    # The legal basis and FM-1 codes alerts carry (scrapers.programmes.PROGRAMMES).
     assert rows["UN-1267"]["legal_basis"] == "UN Security Council resolution 1267 (Al-Qaida)"
     assert rows["UN-1267"]["fm1"] == {
         "regime": "tf",

@@ -3,7 +3,8 @@
 Every event has a deterministic id, so the same fact produces the same id however
 often it is computed (a fan-out re-run after a crash, or the same alert found both by
 a new designation and by a customer upload): the id is the receiver's idempotency key.
-`PROGRAMMES` is the one table of legal bases and Kazakh FM-1 report codes by programme.
+The legal basis of each programme is `PROGRAMMES` (listd/scrapers/programmes.py, beside the
+sources that define the programmes); the Kazakh FM-1 report codes are here.
 The schema is documented in docs/webhooks.md; `SCHEMA_VERSION` changes only when a
 field changes meaning or disappears (new fields may appear at any time).
 """
@@ -15,62 +16,22 @@ import json
 import re
 import secrets
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from listd.blocking.subscriptions import Subscription
 from listd.blocking.watchlist import Customer
 from listd.delta import Delta
+from listd.scrapers.programmes import KZ_LAW as _KZ_LAW
+from listd.scrapers.programmes import PROGRAMMES, Regime
 from listd.screening import Match
 from listd.store import now_iso
 
 SCHEMA_VERSION = 1
 _UN = re.compile(r"^UN-(\d+)$")
-_KZ_LAW = "Law of the Republic of Kazakhstan No. 191-IV of 28 August 2009 (AML/CFT)"
 _FM1_RULES = (
     "AFM rules for FM-1 reports (edition of 10.07.2025), appendix 5 as amended by AFM order"
     " No. 6 of 28.09.2023"
 )
-Regime = Literal["tf", "pf"]
-
-
-@dataclass(frozen=True, slots=True)
-class Programme:
-    """What obliges a Kazakh reporting entity to act on a designation under one programme.
-
-    `basis` is the legal text to cite (None: the UN resolution or OFAC programme named by
-    the tag); `regime` is the Kazakh freezing regime whose FM-1 codes apply, or None where
-    no FM-1 rule covers the programme (no code is given rather than a guessed one)."""
-
-    basis: str | None
-    regime: Regime | None = None
-
-
-# The one table, by programme tag (docs/webhooks.md, "Legal basis and FM-1 codes"). The TF
-# list (Art. 12) takes in the UN counter-terrorism lists (1267 ISIL/Al-Qaida and 1988
-# Taliban) and the AFM's own; the PF list (Art. 12-1) the UN 1718 (DPRK) and 2231 (Iran)
-# lists. Other UN regimes (arms embargoes, Iraq, Libya...) and OFAC programmes are not
-# Kazakh freezing lists: they get their basis but no FM-1 code.
-PROGRAMMES: dict[str, Programme] = {
-    "KZ-TF": Programme(
-        f"{_KZ_LAW}, Article 12: AFM list of organisations and individuals linked to the"
-        " financing of terrorism and extremism",
-        "tf",
-    ),
-    "KZ-PTA": Programme(
-        f"{_KZ_LAW}, Article 12: AFM list of participants in terrorist activity (category 2"
-        " of the list of organisations and individuals linked to the financing of terrorism"
-        " and extremism)",
-        "tf",
-    ),
-    "KZ-PF": Programme(
-        f"{_KZ_LAW}, Article 12-1: AFM list of persons linked to the financing of proliferation",
-        "pf",
-    ),
-    "UN-1267": Programme(None, "tf"),
-    "UN-1988": Programme(None, "tf"),
-    "UN-1718": Programme(None, "pf"),
-    "UN-2231": Programme(None, "pf"),
-}
 
 # FM-1 operation codes (appendix 5) by regime; "lifted" splits into partial and full.
 _FM1_REQUIRED: dict[Regime, tuple[str, str]] = {

@@ -24,9 +24,9 @@ KINDS: dict[str, str] = {
     "un": "listd.scrapers.un",
     "un-html": "listd.scrapers.un_html",
     "ofac": "listd.scrapers.ofac",
-    "kz-afm-tf": "listd.scrapers.kz_afm_tf",
-    "kz-afm-pta": "listd.scrapers.kz_afm_pta",
-    "kz-afm-pf": "listd.scrapers.kz_afm_pf",
+    "kz-afm-tf": "listd.scrapers.kz_afm.tf",
+    "kz-afm-pta": "listd.scrapers.kz_afm.pta",
+    "kz-afm-pf": "listd.scrapers.kz_afm.pf",
 }
 
 

@@ -5,13 +5,9 @@ Format and quirks: ../shared/data/SOURCES.md sections 1.1-1.3.
 
 from __future__ import annotations
 
-import io
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
-from functools import cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from lxml import etree
 
@@ -22,6 +18,7 @@ from listd.errors import ValidationFailed
 from listd.model import Address, BirthDate, Document, Entity, Name, Place, Quality, Schema
 from listd.scrapers import xsd
 from listd.scrapers.safexml import iter_records, parse_xml
+from listd.scrapers.toolkit import Fields, Issues, cleaner, unique
 
 KIND = "un"
 
@@ -74,17 +71,13 @@ DOCUMENT_TYPES = {
 DATE_TYPES = frozenset({"EXACT", "APPROXIMATELY", "BETWEEN"})
 
 # Values the UN publishes for "not available" (FOURTH_NAME, NATIONALITY/VALUE, alias DOB).
-_PLACEHOLDERS = frozenset({"na", "null"})
-_WHITESPACE = re.compile(r"\s+")
-_PLAIN = re.compile(r"\S+(?: \S+)*")  # already clean: single spaces, no padding
+_clean = cleaner(placeholders=("na", "null"))
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 _YEAR_MONTH = re.compile(r"\d{4}(-\d{2})?")
 _YEAR_RANGE = re.compile(r"(\d{4})\s*-\s*(\d{4})")
 _DATE_GENERATED = re.compile(rb"""\bdateGenerated\s*=\s*["']([^"'<>]{1,64})["']""")
 
 _DATE_TIME = re.compile(rb"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})?")
-
-_T = TypeVar("_T")
 
 
 def validate(raw: bytes) -> None:
@@ -158,15 +151,8 @@ def records_part(raw: bytes, part: int, parts: int) -> Iterator[Entity]:
 # -- loading -------------------------------------------------------------------------------
 
 
-@cache
-def _schema() -> xmlschema.XMLSchema:
-    import xmlschema  # here: 0.2 s to import, wanted only to explain a refusal (ofac._schema)
-
-    # Package data next to this module (listed in pyproject's package-data). Not
-    # importlib.resources.files(): on Python 3.11 it raises NotADirectoryError when listd is
-    # imported through a setuptools editable finder that maps it as a namespace package.
-    xsd = Path(__file__).with_name("schemas") / "un.xsd"
-    return xmlschema.XMLSchema(io.BytesIO(xsd.read_bytes()), allow="none")
+def _schema() -> xmlschema.XMLSchemaBase:
+    return xsd.xmlschema_of("un.xsd")
 
 
 def _record_label(el: Any) -> str | None:
@@ -183,38 +169,11 @@ def _record_label(el: Any) -> str | None:
 # -- records -------------------------------------------------------------------------------
 
 
-@dataclass
-class _Issues:
-    """What one record had that the parser could not map; goes to Entity.meta for the sync."""
+class _Fields(Fields):
+    """A UN record's children by tag, with TAG/VALUE lists and value checks."""
 
-    unknown: set[str] = field(default_factory=set)  # element paths, e.g. INDIVIDUAL/NEW_TAG
-    warnings: list[str] = field(default_factory=list)
-
-
-class _Fields:
-    """An element's children by tag. Callers pop what they handle; the rest is unknown."""
-
-    def __init__(self, el: etree._Element, path: str, issues: _Issues) -> None:
-        self.path = path
-        self.issues = issues
-        self.children: dict[str, list[etree._Element]] = {}
-        for child in el:
-            if isinstance(child.tag, str):  # skips comments and processing instructions
-                self.children.setdefault(child.tag, []).append(child)
-
-    def pop(self, tag: str) -> list[etree._Element]:
-        return self.children.pop(tag, [])
-
-    def text(self, tag: str) -> str | None:
-        """The first non-empty value of `tag`."""
-        return next(iter(self.texts(tag)), None)
-
-    def texts(self, tag: str) -> tuple[str, ...]:
-        found = self.pop(tag)
-        if len(found) == 1:  # the common case, without building a generator chain
-            value = _clean(found[0].text)
-            return (value,) if value else ()
-        return _unique(v for v in (_clean(el.text) for el in found) if v)
+    clean = staticmethod(_clean)
+    ignored = IGNORED
 
     def values(self, tag: str) -> tuple[str, ...]:
         """Non-empty TAG/VALUE texts, e.g. NATIONALITY/VALUE."""
@@ -223,29 +182,16 @@ class _Fields:
             inner = _Fields(container, f"{self.path}/{tag}", self.issues)
             out += inner.texts("VALUE")
             inner.close()
-        return _unique(out)
-
-    def sub(self, tag: str) -> Iterator[_Fields]:
-        """Each `tag` child as its own _Fields; closes each one after use."""
-        for el in self.pop(tag):
-            inner = _Fields(el, f"{self.path}/{tag}", self.issues)
-            yield inner
-            inner.close()
+        return unique(out)
 
     def check(self, tag: str, value: str | None, known: Iterable[str]) -> None:
         # A value the model cannot hold (a new alias quality, say) is reported, not dropped.
         if value is not None and value not in known:
             self.issues.warnings.append(f"unrecognised {self.path}/{tag} value {value!r}")
 
-    def close(self) -> None:
-        self.issues.unknown.update(
-            f"{self.path}/{tag}" for tag in self.children if tag not in IGNORED
-        )
-        self.children.clear()
-
 
 def _entity(el: etree._Element, schema: Schema) -> Entity:
-    issues = _Issues()
+    issues = Issues()
     f = _Fields(el, el.tag, issues)
     reference = f.text("REFERENCE_NUMBER")
     meta: dict[str, Any] = {"dataid": f.text("DATAID"), "versionnum": f.text("VERSIONNUM")}
@@ -273,25 +219,22 @@ def _entity(el: etree._Element, schema: Schema) -> Entity:
         list_type=list_type,
         programs=(PROGRAMS.get(list_type, f"UN-{list_type}"),) if list_type else (),
         listed_on=_date(f.text("LISTED_ON")),
-        updated_on=_unique(d for d in map(_date, f.values("LAST_DAY_UPDATED")) if d),
+        updated_on=unique(d for d in map(_date, f.values("LAST_DAY_UPDATED")) if d),
         gender=gender if gender not in ("", "unknown") else None,
         titles=f.values("TITLE"),
         positions=f.values("DESIGNATION"),
-        nationalities=_unique(f.values("NATIONALITY") + f.texts("NATIONALITY2")),
+        nationalities=unique(f.values("NATIONALITY") + f.texts("NATIONALITY2")),
         # The record's own DOB/POB first, then those older files attach to aliases.
-        birth_dates=_unique(d for d in birth_dates + alias_births if d != BirthDate()),
-        birth_places=_unique(p for p in birth_places + alias_places if p != Place()),
-        documents=_unique(d for d in documents if d is not None),
-        addresses=_unique(a for a in addresses if a != Address()),
+        birth_dates=unique(d for d in birth_dates + alias_births if d != BirthDate()),
+        birth_places=unique(p for p in birth_places + alias_places if p != Place()),
+        documents=unique(d for d in documents if d is not None),
+        addresses=unique(a for a in addresses if a != Address()),
         remarks=f.text("COMMENTS1"),
         urls=f.texts("INTERPOL_LINK"),
         meta=meta,
     )
     f.close()
-    if issues.unknown:
-        entity.meta["unknown"] = sorted(issues.unknown)
-    if issues.warnings:
-        entity.meta["warnings"] = issues.warnings
+    issues.report(entity.meta)
     return entity
 
 
@@ -317,7 +260,7 @@ def _names(f: _Fields, alias_tag: str) -> tuple[tuple[Name, ...], list[BirthDate
             quality_tag = QUALITIES.get(quality) if quality else None
             names.append(Name(full=name, quality=quality_tag, note=note))
     # Exact duplicates occur: one alias repeated with different alias-level DOB/POB.
-    return _unique(names), births, places
+    return unique(names), births, places
 
 
 _NAME_PARTS = ("FIRST_NAME", "SECOND_NAME", "THIRD_NAME", "FOURTH_NAME")
@@ -386,15 +329,6 @@ def _document(f: _Fields) -> Document | None:
 # -- values --------------------------------------------------------------------------------
 
 
-def _clean(value: str | None) -> str | None:
-    """Collapse whitespace (values carry padding and hard line breaks); empty becomes None."""
-    if value is None:
-        return None
-    if not _PLAIN.fullmatch(value):  # most values need no work: skip the substitution
-        value = _WHITESPACE.sub(" ", value).strip()
-    return value if value and value not in _PLACEHOLDERS else None
-
-
 def _date(value: str | None) -> str | None:
     """YYYY-MM-DD without any time or timezone part ("2001-01-25-05:00" occurs)."""
     if value is None:
@@ -405,8 +339,3 @@ def _date(value: str | None) -> str | None:
 
 def _year(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() else None
-
-
-def _unique(items: Iterable[_T]) -> tuple[_T, ...]:
-    """Exact duplicates removed, first occurrence kept."""
-    return tuple(dict.fromkeys(items))

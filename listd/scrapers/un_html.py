@@ -21,14 +21,15 @@ tables (so the HTML parser neither lost nor invented rows while repairing the ma
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from bs4 import BeautifulSoup, NavigableString, Tag
 
 from listd.errors import ValidationFailed
 from listd.model import Address, BirthDate, Document, Entity, Name, Place, Quality, Schema
+from listd.scrapers.toolkit import cleaner, unique
 from listd.scrapers.un import PROGRAMS
 
 KIND = "un-html"
@@ -67,7 +68,7 @@ NBSP = "\xa0"
 _REFERENCE = re.compile(r"([A-Z]{2})([ie])\.(\d+)")
 _ITEM = re.compile(r"\s*[a-z]{1,2}\)\s*")  # the "a)" ... "aa)" markers of numbered values
 _WHITESPACE = re.compile(r"\s+")  # \s includes NBSP for str patterns
-_PLACEHOLDERS = frozenset({"na", "null"})
+_clean = cleaner(placeholders=("na", "null"), casefold=True)
 _NAME_PARTS = re.compile(r"1:(.*?)\s2:(.*?)\s3:(.*?)\s4:(.*)", re.DOTALL)
 _MONTH_NAMES = (
     "january",
@@ -117,8 +118,6 @@ _COUNTRY_QUALIFIER = re.compile(
     r"^(Islamic Republic|Plurinational State|Bolivarian Republic"
     r"|Federated States|Republic|State|Federal Republic) of$"
 )
-
-_T = TypeVar("_T")
 
 
 def validate(raw: bytes) -> None:
@@ -293,7 +292,7 @@ def _entity(row: _Row) -> Entity:
         return run.values() if run else []
 
     def texts(label: str) -> tuple[str, ...]:
-        return _unique(v for v in map(_clean, items(label)) if v)
+        return unique(v for v in map(_clean, items(label)) if v)
 
     names = _names(row.schema, items("name"), texts("name (original script)"), warnings)
     alias_births: list[BirthDate] = []
@@ -315,7 +314,7 @@ def _entity(row: _Row) -> Entity:
         source="un",
         schema=row.schema,
         reference=reference,
-        names=_unique(names),
+        names=unique(names),
         list_type=list_type,
         programs=(PROGRAMS.get(list_type, f"UN-{list_type}"),) if list_type else (),
         listed_on=listed_on,
@@ -324,10 +323,10 @@ def _entity(row: _Row) -> Entity:
         positions=texts("designation"),
         nationalities=texts("nationality"),
         # The record's own DOB/POB first, then those of aliases, as the XML parser orders them.
-        birth_dates=_unique([d for d in map(_birth_date, items("dob")) if d] + alias_births),
-        birth_places=_unique([p for p in map(_place, items("pob")) if p] + alias_places),
-        documents=_unique(d for d in documents if d is not None),
-        addresses=_unique(a for a in map(_address, items("address")) if a is not None),
+        birth_dates=unique([d for d in map(_birth_date, items("dob")) if d] + alias_births),
+        birth_places=unique([p for p in map(_place, items("pob")) if p] + alias_places),
+        documents=unique(d for d in documents if d is not None),
+        addresses=unique(a for a in map(_address, items("address")) if a is not None),
         remarks=remarks,
         urls=urls,
         meta=meta,
@@ -399,7 +398,7 @@ def _listed(text: str) -> tuple[str | None, tuple[str, ...]]:
     before, after = (text[: amended.start()], text[amended.end() :]) if amended else (text, "")
     listed = _DATE_IN_TEXT.search(before)
     updated = (_date(d) for d in _DATE_IN_TEXT.findall(after))
-    return (_date(listed.group(0)) if listed else None), _unique(d for d in updated if d)
+    return (_date(listed.group(0)) if listed else None), unique(d for d in updated if d)
 
 
 def _remarks(run: _Run | None) -> tuple[str | None, tuple[str, ...]]:
@@ -408,7 +407,7 @@ def _remarks(run: _Run | None) -> tuple[str | None, tuple[str, ...]]:
         return None, ()
     text = _WHITESPACE.sub(" ", " ".join(run.values())).strip()
     text = text.removesuffix(_NO_LINK).strip()
-    return _clean(text), _unique(run.links)
+    return _clean(text), unique(run.links)
 
 
 def _birth_date(value: str) -> BirthDate | None:
@@ -565,16 +564,3 @@ def _month(word: str) -> int | None:
     if number is None or not (_MONTH_NAMES[number - 1].startswith(word) or word == "sept"):
         return None
     return number
-
-
-def _clean(value: str | None) -> str | None:
-    """Collapse whitespace (NBSP included); empty and "na" become None."""
-    if value is None:
-        return None
-    value = _WHITESPACE.sub(" ", value).strip()
-    return value if value and value.lower() not in _PLACEHOLDERS else None
-
-
-def _unique(items: Iterable[_T]) -> tuple[_T, ...]:
-    """Exact duplicates removed, first occurrence kept."""
-    return tuple(dict.fromkeys(items))
