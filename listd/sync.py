@@ -13,8 +13,6 @@ import contextlib
 import hashlib
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -148,23 +146,11 @@ def cumulative_guard(
 
 def _check_apart(kind: str, raw: bytes) -> tuple[float, dict[str, Any] | None]:
     """Run the schema check of `raw` in a child process: its seconds, and a refusal if any."""
-    try:
-        with encode.document_file(raw) as path, open(path, "rb") as document:
-            proc = subprocess.run(  # noqa: S603 - our own interpreter and module, no shell
-                [sys.executable, "-m", "listd.scrapers.check", kind],
-                stdin=document,
-                capture_output=True,
-                check=False,
-                timeout=CHECK_TIMEOUT_S,
-            )
-    except subprocess.TimeoutExpired:
-        raise ValidationFailed(
-            f"validation took longer than {CHECK_TIMEOUT_S} s; refusing the document"
-        ) from None
-    if proc.returncode != 0:
-        tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
-        raise ValidationFailed(f"the validation process failed: {tail[0]}")
-    answer = json.loads(proc.stdout.splitlines()[-1])
+    with encode.document_file(raw) as path:
+        written, _ = encode.run_child(
+            ["listd.scrapers.check", kind], path, "validation", CHECK_TIMEOUT_S
+        )
+    answer = json.loads(written.splitlines()[-1])
     return float(answer["seconds"]), answer["refused"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -12,7 +13,7 @@ from redis.asyncio import Redis
 from listd.errors import FetchError, SourceRefused, SyncInProgress, ValidationFailed
 from listd.keys import Keys
 from listd.model import Entity
-from listd.scrapers import scraper
+from listd.scrapers import encode, scraper
 from listd.settings import Settings
 from listd.store import Store
 from listd.sync import Syncer, process
@@ -424,3 +425,15 @@ async def test_a_version_read_whole_is_never_partial(redis: Redis, settings: Set
     assert await store.entities("un", result.version) == []
     await redis.delete(*store.keys.snapshot_keys("un", result.version))
     assert await store.entities("un", result.version) == []
+
+
+def test_a_child_that_fails_or_hangs_refuses_the_document(tmp_path: pathlib.Path) -> None:
+    # Whatever goes wrong in a checking or parsing child, the document is refused with
+    # what the child was doing, never stored half-read.
+    document = tmp_path / "list.xml"
+    document.write_bytes(NEWEST.read_bytes()[:1000])
+    with pytest.raises(ValidationFailed, match=r"^the validation process failed: .*no-such"):
+        encode.run_child(["listd.scrapers.check", "no-such"], str(document), "validation", 60)
+    with pytest.raises(ValidationFailed, match=r"^parsing took longer than 0\.5 s"):
+        sleeper = ["timeit", "-n", "1", "-r", "1", "import time; time.sleep(30)"]
+        encode.run_child(sleeper, str(document), "parsing", 0.5)

@@ -153,33 +153,40 @@ def document_file(raw: bytes) -> Iterator[str]:
         yield file.name
 
 
-def _child(
-    kind: str, path: str, source: str, part: int, parts: int
-) -> tuple[list[bytes], dict[str, Any]]:
-    """Run one child on the document at `path`: its entity lines and its closing object."""
+def run_child(args: list[str], path: str, what: str, timeout: float) -> tuple[bytes, bytes]:
+    """Run `python -m *args` on the document at `path` (its stdin): its output and its
+    stderr. The output goes to a file, read in one call at the end: through a pipe, the
+    child waited on every 32 KB this process read in a thread queued for the GIL. A child
+    that outlives `timeout` or fails is a refusal of the document, naming `what` it did."""
     try:
-        command = [sys.executable, "-m", "listd.scrapers.encode", kind, source, str(part)]
-        # Its output goes to a file too, read in one call at the end: through a pipe, the
-        # child waited on every 32 KB this process read in a thread queued for the GIL.
         with open(path, "rb") as document, tempfile.TemporaryFile() as output:
             proc = subprocess.run(  # noqa: S603 - our own interpreter and module, no shell
-                [*command, str(parts)],
+                [sys.executable, "-m", *args],
                 stdin=document,
                 stdout=output,
                 stderr=subprocess.PIPE,
                 check=False,
-                timeout=TIMEOUT_S,
+                timeout=timeout,
             )
             output.seek(0)
             written = output.read()
     except subprocess.TimeoutExpired:
         raise ValidationFailed(
-            f"parsing took longer than {TIMEOUT_S} s; refusing the document"
+            f"{what} took longer than {timeout:g} s; refusing the document"
         ) from None
-    lines = written.split(b"\n")  # entity lines, the closing object, b""
-    if proc.returncode != 0 or len(lines) < 2 or not lines[-2].startswith(b"{"):
+    if proc.returncode != 0 or not written.rstrip(b"\n").rpartition(b"\n")[2].startswith(b"{"):
         tail = proc.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
-        raise ValidationFailed(f"the parsing process failed: {tail[0]}")
+        raise ValidationFailed(f"the {what} process failed: {tail[0]}")
+    return written, proc.stderr
+
+
+def _child(
+    kind: str, path: str, source: str, part: int, parts: int
+) -> tuple[list[bytes], dict[str, Any]]:
+    """Run one child on the document at `path`: its entity lines and its closing object."""
+    args = ["listd.scrapers.encode", kind, source, str(part), str(parts)]
+    written, _ = run_child(args, path, "parsing", TIMEOUT_S)
+    lines = written.split(b"\n")  # entity lines, the closing object, b""
     return lines[:-2], json.loads(lines[-2])
 
 
