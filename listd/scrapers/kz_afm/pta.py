@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from lxml import etree
 
 from listd.errors import ValidationFailed
-from listd.model import BirthDate, Entity, Name
+from listd.model import BirthDate, Entity
 from listd.scrapers.kz_afm.records import (
     SCHEMA,
     Fields,
@@ -22,10 +22,11 @@ from listd.scrapers.kz_afm.records import (
     iin_document,
     merge,
     read_notes,
+    read_org_names,
 )
 from listd.scrapers.kz_afm.records import published as published
 from listd.scrapers.safexml import parse_xml
-from listd.scrapers.toolkit import clean, digest
+from listd.scrapers.toolkit import digest
 
 KIND = "kz-afm-pta"
 PROGRAM = "KZ-PTA"
@@ -53,13 +54,7 @@ def _participant(el: etree._Element) -> Entity:
     f = Fields(el)
     parent = el.getparent()
     row = Row(num=f.text("num"), section=parent.tag if parent is not None else None)
-    published_name = f.text("org_name") or ""  # required non-empty by kz_afm.xsd
-    name = clean(published_name, strip=",;") or published_name
-    # One string; which word is the surname is not documented, so no parts.
-    row.names.append(Name(full=name, kind="primary"))
-    for piece in (f.text("org_name_en") or "").split(";"):
-        if alias := clean(piece, strip=",;"):
-            row.names.append(Name(full=alias, kind="alias"))
+    name = read_org_names(row, f)
     read_notes(row, f)
     born = row.notes.born
     row.birth_dates += [BirthDate(date=d) for d in born]

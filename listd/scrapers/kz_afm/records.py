@@ -181,6 +181,19 @@ class Row:
         )
 
 
+def read_org_names(row: Row, f: Fields) -> str:
+    """An organisation's names: org_name (required non-empty by kz_afm.xsd) as published,
+    org_name_en's "; "-separated pieces as aliases; the primary name is returned. One string
+    each: which word is the name proper is not documented, so no parts."""
+    published_name = f.text("org_name") or ""
+    name = clean(published_name, strip=",;") or published_name
+    row.names.append(Name(full=name, kind="primary"))
+    for piece in (f.text("org_name_en") or "").split(";"):
+        if alias := clean(piece, strip=",;"):
+            row.names.append(Name(full=alias, kind="alias"))
+    return name
+
+
 def read_notes(row: Row, f: Fields) -> None:
     """Listing date (added_to_list, else the note), amendments, aliases and remarks."""
     added = f.text("added_to_list")

@@ -28,6 +28,7 @@ from listd.scrapers.kz_afm.records import (
     iin_document,
     merge,
     read_notes,
+    read_org_names,
 )
 from listd.scrapers.kz_afm.records import published as published
 from listd.scrapers.safexml import parse_xml
@@ -129,12 +130,7 @@ def _org(el: etree._Element) -> Entity:
     section = _section(el)
     cis = section == CIS_SECTION
     row = Row(num=f.text("num"), section=section)
-    published_name = f.text("org_name") or ""  # required non-empty by kz_afm.xsd
-    name = clean(published_name, strip=",;") or published_name
-    row.names.append(Name(full=name, kind="primary"))
-    for piece in (f.text("org_name_en") or "").split(";"):
-        if english := clean(piece, strip=",;"):
-            row.names.append(Name(full=english, kind="alias"))
+    name = read_org_names(row, f)
     read_notes(row, f)
     for alias in row.notes.aliases:
         row.names.append(Name(full=alias, kind="alias", quality="aka"))
