@@ -50,7 +50,7 @@ from listd.blocking.subscriptions import Subscription, SubscriptionStore  # noqa
 from listd.blocking.watchlist import Customer  # noqa: E402
 from listd.connection import client  # noqa: E402
 from listd.embedded import EmbeddedRedis  # noqa: E402
-from listd.keys import Keys  # noqa: E402
+from listd.keyspace import Keys  # noqa: E402
 from listd.model import Entity  # noqa: E402
 from listd.scrapers import scraper  # noqa: E402
 from listd.screening import ScreeningIndex  # noqa: E402

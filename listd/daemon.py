@@ -27,7 +27,7 @@ from listd.clock import SYSTEM_CLOCK, Clock
 from listd.connection import open_server
 from listd.embedded import EmbeddedRedis, Supervision, supervise
 from listd.errors import ConfigError, ListdError
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.lease import LEADER, Lease, Role
 from listd.logs import get_logger
 from listd.sdnotify import Notifier

@@ -39,7 +39,7 @@ from listd.blocking.config import WebhookConfig
 from listd.clock import SYSTEM_CLOCK, Clock
 from listd.connection import client
 from listd.embedded import EmbeddedRedis, server_binary
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.settings import Settings, SourceConfig
 from listd.store import Store
 from listd.sync import Syncer

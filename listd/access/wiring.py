@@ -19,7 +19,7 @@ from listd.audit.journal import Journal
 from listd.audit.writer import JournalWriter
 from listd.clock import SYSTEM_CLOCK, Clock
 from listd.connection import StoreHealth
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.seal import Checkpointer, Seal
 from listd.settings import Settings
 

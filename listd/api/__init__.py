@@ -33,7 +33,7 @@ from listd.http.state import (
     SYNCER,
     Bell,
 )
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.lease import Lease
 from listd.logs import get_logger
 from listd.screening import ScreeningIndex

@@ -20,7 +20,7 @@ from listd.blocking.watchlist import WatchlistStore
 from listd.clock import SYSTEM_CLOCK
 from listd.errors import NotFound
 from listd.http.state import CLOCK, INDEX
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.lease import Lease
 from listd.logs import get_logger
 from listd.screening import ScreeningIndex

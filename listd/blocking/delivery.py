@@ -30,7 +30,7 @@ from listd.blocking.signing import SIGNATURE_HEADER, sign
 from listd.blocking.subscriptions import Subscription, SubscriptionStore, from_hash
 from listd.clock import SYSTEM_CLOCK, Clock
 from listd.errors import ListdError
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.lease import Lease
 from listd.logs import get_logger
 

@@ -44,7 +44,7 @@ from listd.blocking.subscriptions import Subscription, SubscriptionStore
 from listd.blocking.watchlist import Customer, customer_from_json
 from listd.clock import SYSTEM_CLOCK, Clock
 from listd.delta import Delta
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.lease import LEADER, Lease
 from listd.logs import get_logger
 from listd.model import Entity, entity_from_dict

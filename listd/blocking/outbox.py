@@ -19,7 +19,7 @@ from redis.exceptions import ResponseError
 
 from listd.blocking.events import Event
 from listd.errors import Gone, NotFound
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.lease import LEADER, LeaseLost
 
 GROUP = "dispatch"  # consumer group of the delta stream

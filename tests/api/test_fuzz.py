@@ -43,7 +43,7 @@ from listd.api import create_app
 from listd.api.openapi import spec
 from listd.blocking.config import WebhookConfig
 from listd.connection import client
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.settings import Settings, SourceConfig
 from listd.store import Store
 from listd.sync import Syncer

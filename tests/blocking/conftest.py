@@ -23,7 +23,7 @@ from listd.blocking.config import WebhookConfig
 from listd.blocking.delivery import Policy
 from listd.blocking.routes import BLOCKING
 from listd.blocking.signing import verify
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.model import Entity, Name, entity_to_json
 from listd.settings import Settings
 from listd.store import Store, now_iso

@@ -12,7 +12,7 @@ from listd.blocking.config import WebhookConfig
 from listd.blocking.delivery import Policy
 from listd.blocking.dispatcher import Dispatcher
 from listd.connection import client
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.screening import ScreeningIndex
 
 

@@ -15,7 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from listd.blocking.outbox import GROUP
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.settings import Settings
 from tests.blocking.conftest import (
     Client,

@@ -17,7 +17,7 @@ from listd.blocking.dispatcher import Dispatcher
 from listd.blocking.outbox import GROUP
 from listd.blocking.routes import BLOCKING
 from listd.blocking.watchlist import Customer
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.screening import ScreeningIndex
 from listd.settings import Settings
 from tests.blocking.conftest import Client, Receiver, designate, person, subscribe

@@ -7,7 +7,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.settings import Settings
 from listd.store import Store
 from tests.blocking.conftest import Client, Receiver, screened, subscribe, sync, upload

@@ -8,7 +8,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.settings import Settings
 from listd.store import Store
 from tests.blocking.conftest import Client, Receiver, subscribe, sync, upload

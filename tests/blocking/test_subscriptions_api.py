@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from listd.blocking.config import WebhookConfig
 from listd.blocking.signing import verify
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.settings import Settings
 from tests.blocking.conftest import Client, Receiver, designate, person, subscribe, upload
 from tests.helpers import auth, eventually

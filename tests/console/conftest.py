@@ -28,7 +28,7 @@ from listd.api.state import INDEX
 from listd.blocking.config import WebhookConfig
 from listd.blocking.delivery import Policy
 from listd.blocking.routes import BLOCKING
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.settings import Settings, SourceConfig
 from listd.store import Store
 from listd.sync import Syncer, SyncResult

@@ -13,7 +13,7 @@ from typing import Any, cast
 import aiohttp
 from redis.asyncio import Redis
 
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.settings import Settings
 from listd.store import Store
 from tests.blocking.conftest import Receiver

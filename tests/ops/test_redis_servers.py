@@ -19,7 +19,7 @@ from listd.blocking.outbox import GROUP
 from listd.connection import open_redis
 from listd.embedded import server_binary
 from listd.errors import ConfigError
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.server import ServerInfo, hash_fields, parse_info, require_supported, server_info
 from listd.settings import Settings
 from listd.store import Store

@@ -19,7 +19,7 @@ from listd.access import KeyStore
 from listd.api import create_app
 from listd.blocking.customers import CustomerIndex
 from listd.blocking.watchlist import Customer
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.model import Entity, Name
 from listd.scrapers import un
 from listd.screening import Query, ScreeningIndex

@@ -24,7 +24,7 @@ from listd.blocking.events import Event
 from listd.blocking.routes import BLOCKING
 from listd.blocking.subscriptions import Subscription
 from listd.errors import BadRequest, ConfigError
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.settings import Settings
 
 Client = TestClient[Any, Any]
