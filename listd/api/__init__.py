@@ -17,8 +17,6 @@ from listd.api import admin, eds_routes, openapi, routes
 from listd.api.metrics import Metrics
 from listd.api.middleware import authenticate, errors
 from listd.api.state import METRICS
-from listd.blocking import app as notifications
-from listd.blocking.config import WebhookConfig
 from listd.clock import SYSTEM_CLOCK, Clock
 from listd.http.state import (
     BELL,
@@ -36,6 +34,8 @@ from listd.http.state import (
 from listd.keyspace import Keys
 from listd.lease import Lease
 from listd.logs import get_logger
+from listd.notifications import app as notifications
+from listd.notifications.config import WebhookConfig
 from listd.screening import ScreeningIndex
 from listd.screening.follow import follow
 from listd.settings import Settings

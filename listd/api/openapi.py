@@ -17,11 +17,11 @@ from listd import __version__
 from listd.api import admin, eds_routes, registrations
 from listd.api import routes as api_routes
 from listd.api.schemas import schemas
-from listd.blocking import routes as blocking_routes
 from listd.console import api as console_api
 from listd.http import openapi
 from listd.http.fields import OBJECT
 from listd.http.table import Operation, Routes
+from listd.notifications import routes as notifications_routes
 
 __all__ = ["TABLES", "operations", "routes", "spec"]
 
@@ -76,7 +76,7 @@ TABLES: tuple[Routes, ...] = (
     registrations.routes,
     admin.routes,
     eds_routes.routes,
-    blocking_routes.routes,
+    notifications_routes.routes,
 )
 
 

@@ -10,8 +10,8 @@ from redis.asyncio import Redis
 from listd.keyspace import Keys
 from listd.settings import Settings
 from listd.store import Store
-from tests.blocking.conftest import Client, Receiver, screened, subscribe, sync, upload
 from tests.helpers import auth, eventually, until
+from tests.notifications.conftest import Client, Receiver, screened, subscribe, sync, upload
 
 CUSTOMERS = [
     # Myrna Ajijul Mabanza (QDi.413, added 2018-06-21), as a Kazakh bank records her.

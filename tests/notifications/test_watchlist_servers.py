@@ -11,8 +11,8 @@ from redis.asyncio import Redis
 
 from listd.keyspace import Keys
 from listd.settings import Settings
-from tests.blocking.conftest import Client, Receiver, subscribe
 from tests.helpers import auth
+from tests.notifications.conftest import Client, Receiver, subscribe
 
 
 def _rows(numbers: range) -> bytes:
