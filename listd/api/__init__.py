@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 
 from listd import console
 from listd.access import KeyStore
-from listd.api import admin, eds_routes, openapi, routes
+from listd.api import eds_routes, openapi, operator, routes
 from listd.api.metrics import Metrics
 from listd.api.middleware import authenticate, errors
 from listd.api.state import METRICS
@@ -152,8 +152,8 @@ def create_app(
     app.cleanup_ctx.append(follow_store)
     routes.routes.add_to(app)
     openapi.routes.add_to(app)
-    admin.setup(app)
-    eds_routes.setup(app)  # after admin: uses its Access
+    operator.setup(app)
+    eds_routes.setup(app)  # after operator: uses its Access
     notifications.setup(
         app, settings, redis, dispatch=dispatch, config=webhooks, lists=index, leader=leader
     )

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from listd import __version__
-from listd.api import admin, eds_routes, registrations
+from listd.api import eds_routes, operator, registrations
 from listd.api import routes as api_routes
 from listd.api.schemas import schemas
 from listd.console import api as console_api
@@ -74,7 +74,7 @@ TABLES: tuple[Routes, ...] = (
     routes,
     console_api.routes,
     registrations.routes,
-    admin.routes,
+    operator.routes,
     eds_routes.routes,
     notifications_routes.routes,
 )
