@@ -11,8 +11,8 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 
-from listd.blocking.watchlist import Customer
 from listd.normalize.kzid import check_digit
+from listd.notifications.watchlist import Customer
 
 
 def _words(text: str) -> list[str]:

@@ -25,7 +25,7 @@ from pathlib import Path
 from listd import logs
 from listd.connection import client
 from listd.embedded import EmbeddedRedis
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.screening import ScreeningIndex
 from listd.screening.follow import follow
 from listd.settings import Settings, SourceConfig

@@ -23,7 +23,7 @@ from listd import logs
 from listd.audit import Journal, JournalWriter
 from listd.connection import client
 from listd.embedded import EmbeddedRedis
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.seal import Checkpointer, Seal
 
 ORGS = [f"bank-{i}" for i in range(20)]

@@ -43,7 +43,7 @@ from aiohttp import web
 from listd.access import KeyStore
 from listd.connection import client
 from listd.embedded import EmbeddedRedis
-from listd.keys import Keys
+from listd.keyspace import Keys
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 FILES = {  # source name -> (kind, the file served for it)

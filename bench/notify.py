@@ -43,15 +43,15 @@ from customers import customers  # noqa: E402
 
 from listd import delta, logs  # noqa: E402
 from listd.api import create_app  # noqa: E402
-from listd.blocking.app import setup, webhook_session  # noqa: E402
-from listd.blocking.config import WebhookConfig  # noqa: E402
-from listd.blocking.dispatcher import Dispatcher  # noqa: E402
-from listd.blocking.subscriptions import Subscription, SubscriptionStore  # noqa: E402
-from listd.blocking.watchlist import Customer  # noqa: E402
 from listd.connection import client  # noqa: E402
 from listd.embedded import EmbeddedRedis  # noqa: E402
-from listd.keys import Keys  # noqa: E402
+from listd.keyspace import Keys  # noqa: E402
 from listd.model import Entity  # noqa: E402
+from listd.notifications.app import setup, webhook_session  # noqa: E402
+from listd.notifications.config import WebhookConfig  # noqa: E402
+from listd.notifications.dispatcher import Dispatcher  # noqa: E402
+from listd.notifications.subscriptions import Subscription, SubscriptionStore  # noqa: E402
+from listd.notifications.watchlist import Customer  # noqa: E402
 from listd.scrapers import scraper  # noqa: E402
 from listd.screening import ScreeningIndex  # noqa: E402
 from listd.settings import Settings, SourceConfig  # noqa: E402

@@ -313,7 +313,7 @@ def http_bench(names: Sequence[str], seconds: float = 10.0) -> dict[str, Any]:
     from listd.access import KeyStore
     from listd.connection import client
     from listd.embedded import EmbeddedRedis
-    from listd.keys import Keys
+    from listd.keyspace import Keys
 
     with tempfile.TemporaryDirectory() as tmp:
         redis_server = EmbeddedRedis(Path(tmp))

@@ -190,7 +190,7 @@ async def child(case: str, files: list[Path]) -> dict[str, Any]:
     from listd.api.state import INDEX
     from listd.connection import client
     from listd.embedded import EmbeddedRedis
-    from listd.keys import Keys
+    from listd.keyspace import Keys
     from listd.screening.follow import follow
     from listd.settings import Settings, SourceConfig
     from listd.store import Store

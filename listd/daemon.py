@@ -20,16 +20,16 @@ from listd.access import tls_context
 from listd.api import create_app
 from listd.api.metrics import Metrics
 from listd.api.state import METRICS, READY, ROLE, SYNCER
-from listd.blocking.config import WebhookConfig
-from listd.blocking.dispatcher import Dispatcher
-from listd.blocking.routes import BLOCKING
 from listd.clock import SYSTEM_CLOCK, Clock
 from listd.connection import open_server
 from listd.embedded import EmbeddedRedis, Supervision, supervise
 from listd.errors import ConfigError, ListdError
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.lease import LEADER, Lease, Role
 from listd.logs import get_logger
+from listd.notifications.config import WebhookConfig
+from listd.notifications.dispatcher import Dispatcher
+from listd.notifications.routes import BLOCKING
 from listd.sdnotify import Notifier
 from listd.settings import Settings, SourceConfig, parse_listen
 from listd.store import Fence

@@ -40,7 +40,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from listd.errors import ConfigError
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.logs import get_logger
 
 log = get_logger(__name__)

@@ -279,7 +279,7 @@ def host_key(host: str) -> str:
 @dataclass(frozen=True, slots=True)
 class WebhookSettings:
     """`LISTD_WEBHOOK_*` and `LISTD_WATCHLIST_MAX_MB`; None: the dispatcher's own default
-    (`listd.blocking.config.WebhookConfig`, which is built from these)."""
+    (`listd.notifications.config.WebhookConfig`, which is built from these)."""
 
     allow_hosts: tuple[str, ...] = ()  # host:port / host:low-high entries, each valid
     timeout: float | None = None  # seconds for one delivery

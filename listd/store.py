@@ -21,7 +21,7 @@ from redis.exceptions import ResponseError
 
 from listd.delta import Delta
 from listd.errors import Conflict, Gone
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.lease import LEADER, LeaseLost, SourceLock
 from listd.logs import get_logger
 from listd.model import (

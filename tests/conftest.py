@@ -35,11 +35,11 @@ from listd.access import KeyStore
 from listd.api import create_app
 from listd.api.middleware import ACCESS
 from listd.audit import Entry, Journal
-from listd.blocking.config import WebhookConfig
 from listd.clock import SYSTEM_CLOCK, Clock
 from listd.connection import client
 from listd.embedded import EmbeddedRedis, server_binary
-from listd.keys import Keys
+from listd.keyspace import Keys
+from listd.notifications.config import WebhookConfig
 from listd.settings import Settings, SourceConfig
 from listd.store import Store
 from listd.sync import Syncer
@@ -68,9 +68,9 @@ STORE_TESTS = frozenset({
     "tests.audit.test_journal", "tests.access.test_keys", "tests.access.test_maintenance",
     "tests.access.test_registrations",
     "tests.api.test_deltas_api",
-    "tests.blocking.test_watchlist_servers", "tests.blocking.test_subscriptions_api",
-    "tests.blocking.test_dispatch", "tests.blocking.test_delivery", "tests.test_lease",
-    "tests.blocking.test_metrics", "tests.blocking.test_crash",
+    "tests.notifications.test_watchlist_servers", "tests.notifications.test_subscriptions_api",
+    "tests.notifications.test_dispatch", "tests.notifications.test_delivery", "tests.test_lease",
+    "tests.notifications.test_metrics", "tests.notifications.test_crash",
     "tests.ops.test_fencing::test_a_stale_leader_cannot_publish",
     "tests.ops.test_redis_servers",
     "tests.screening.test_follow",
@@ -79,7 +79,7 @@ STORE_TESTS = frozenset({
 # ...but not these, in modules listed whole: their time goes to building a large
 # customer index in memory, and the tests beside them send the same commands.
 NOT_STORE_TESTS = frozenset({
-    "tests.blocking.test_delivery::test_the_outbox_drains_while_a_new_leader_builds_its_customer_index",
+    "tests.notifications.test_delivery::test_the_outbox_drains_while_a_new_leader_builds_its_customer_index",
 })  # fmt: skip
 VALKEY = "valkey"
 

@@ -8,7 +8,7 @@ import gc
 from redis.asyncio import Redis
 
 from listd.collector import no_full_collections
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.settings import Settings
 from listd.store import Store
 from listd.sync import Syncer

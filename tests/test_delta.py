@@ -20,7 +20,7 @@ from redis.asyncio import Redis
 
 from listd import delta
 from listd.errors import Gone, NotFound, ValidationFailed
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.model import Entity, canonical_json
 from listd.scrapers import scraper
 from listd.settings import Settings

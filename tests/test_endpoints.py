@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestServer
 from redis.asyncio import Redis
 
 from listd.errors import FetchError, SourceRefused
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.settings import USER_AGENT, Settings, load_sources, parse_sources
 from listd.store import Store
 from listd.sync import Syncer

@@ -10,7 +10,7 @@ import pytest
 from redis.asyncio import Redis
 
 from listd.errors import SyncInProgress
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.lease import Lease, SourceLock
 from listd.settings import Settings
 

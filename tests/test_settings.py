@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import listd
-from listd.blocking.config import WebhookConfig
 from listd.errors import ConfigError
+from listd.notifications.config import WebhookConfig
 from listd.settings import Settings, load_sources, parse_listen
 
 TOKEN = {"LISTD_AFM_TOKEN": "t0ken"}

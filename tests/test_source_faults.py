@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 
 from listd.api.metrics import Metrics
 from listd.errors import FetchError, SourceError, SourceRefused, ValidationFailed
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.settings import Settings
 from listd.store import Store
 from listd.sync import Syncer

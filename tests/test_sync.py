@@ -11,7 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from listd.errors import FetchError, SourceRefused, SyncInProgress, ValidationFailed
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.model import Entity
 from listd.scrapers import encode, scraper
 from listd.settings import Settings

@@ -28,7 +28,7 @@ from listd.access.terms import Terms
 from listd.audit import Actor
 from listd.eds.trust import Verified
 from listd.errors import BadRequest, Conflict
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.store import now_iso
 
 _DIGITS12 = re.compile(r"\d{12}")

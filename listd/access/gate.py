@@ -34,7 +34,7 @@ from listd.errors import (
     StoreUnavailable,
     Unauthorized,
 )
-from listd.keys import Keys
+from listd.keyspace import Keys
 
 RATE_WINDOW = 60  # seconds: rate limits count requests per key per minute
 

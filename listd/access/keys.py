@@ -23,7 +23,7 @@ from listd.audit.entries import Actor
 from listd.audit.journal import Journal
 from listd.clock import SYSTEM_CLOCK, Clock
 from listd.errors import BadRequest, Blocked, Conflict, NotFound, Unauthorized
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.store import now_iso
 
 _PREFIX = "lk_"

@@ -13,7 +13,7 @@ from listd.access.keys import KeyStore, iso, redis_mapping
 from listd.audit.entries import Actor
 from listd.clock import SYSTEM_CLOCK, Clock
 from listd.errors import BadRequest, Conflict, NotFound
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.store import now_iso
 
 _REG_FIELDS = ("organisation", "bin", "legal_ground", "status", "submitted", "decided",

@@ -1,6 +1,6 @@
 """How the access and journal objects are built and connected: the one place that does it.
 
-The API (`listd.api.admin.setup`), the command line and the tests all call `wire`, so a
+The API (`listd.api.operator.setup`), the command line and the tests all call `wire`, so a
 new object, or a new argument of one, is added here once.
 """
 
@@ -19,7 +19,7 @@ from listd.audit.journal import Journal
 from listd.audit.writer import JournalWriter
 from listd.clock import SYSTEM_CLOCK, Clock
 from listd.connection import StoreHealth
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.seal import Checkpointer, Seal
 from listd.settings import Settings
 

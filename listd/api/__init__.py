@@ -13,12 +13,10 @@ from redis.exceptions import RedisError
 
 from listd import console
 from listd.access import KeyStore
-from listd.api import admin, eds_routes, openapi, routes
+from listd.api import eds_routes, openapi, operator, routes
 from listd.api.metrics import Metrics
 from listd.api.middleware import authenticate, errors
 from listd.api.state import METRICS
-from listd.blocking import app as notifications
-from listd.blocking.config import WebhookConfig
 from listd.clock import SYSTEM_CLOCK, Clock
 from listd.http.state import (
     BELL,
@@ -33,9 +31,11 @@ from listd.http.state import (
     SYNCER,
     Bell,
 )
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.lease import Lease
 from listd.logs import get_logger
+from listd.notifications import app as notifications
+from listd.notifications.config import WebhookConfig
 from listd.screening import ScreeningIndex
 from listd.screening.follow import follow
 from listd.settings import Settings
@@ -152,8 +152,8 @@ def create_app(
     app.cleanup_ctx.append(follow_store)
     routes.routes.add_to(app)
     openapi.routes.add_to(app)
-    admin.setup(app)
-    eds_routes.setup(app)  # after admin: uses its Access
+    operator.setup(app)
+    eds_routes.setup(app)  # after operator: uses its Access
     notifications.setup(
         app, settings, redis, dispatch=dispatch, config=webhooks, lists=index, leader=leader
     )

@@ -16,8 +16,8 @@ from prometheus_client.registry import Collector
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from listd.blocking.outbox import GROUP
-from listd.keys import Keys
+from listd.keyspace import Keys
+from listd.notifications.outbox import GROUP
 from listd.store import Store, age_minutes
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)

@@ -14,14 +14,14 @@ from typing import Any
 from aiohttp import web
 
 from listd import __version__
-from listd.api import admin, eds_routes, registrations
+from listd.api import eds_routes, operator, registrations
 from listd.api import routes as api_routes
 from listd.api.schemas import schemas
-from listd.blocking import routes as blocking_routes
 from listd.console import api as console_api
 from listd.http import openapi
 from listd.http.fields import OBJECT
 from listd.http.table import Operation, Routes
+from listd.notifications import routes as notifications_routes
 
 __all__ = ["TABLES", "operations", "routes", "spec"]
 
@@ -74,9 +74,9 @@ TABLES: tuple[Routes, ...] = (
     routes,
     console_api.routes,
     registrations.routes,
-    admin.routes,
+    operator.routes,
     eds_routes.routes,
-    blocking_routes.routes,
+    notifications_routes.routes,
 )
 
 

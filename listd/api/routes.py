@@ -15,7 +15,6 @@ from aiohttp import web
 from listd.api import live
 from listd.api.state import METRICS
 from listd.basis import BASIS_FIELDS, basis_from
-from listd.blocking import events
 from listd.errors import BadRequest, NotFound
 from listd.http import body as v
 from listd.http.fields import (
@@ -51,6 +50,7 @@ from listd.http.state import (
 )
 from listd.http.table import Routes
 from listd.model import Entity
+from listd.notifications import events
 from listd.screening import DEFAULT_THRESHOLD, Query
 from listd.status import ScreenWarning, consulted, source_status
 

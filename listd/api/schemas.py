@@ -3,10 +3,10 @@ are written from the field specs the handlers validate with."""
 
 from __future__ import annotations
 
-from listd.blocking.subscriptions import AMENDMENTS, EVENTS
 from listd.delta import CLASSES
 from listd.http.fields import OBJECTS, Body, Field, Obj, Schema, obj, ref
 from listd.http.openapi import ok
+from listd.notifications.subscriptions import AMENDMENTS, EVENTS
 
 SMALL = 64 * 1024  # the most a form (every body of the access routes) may hold
 

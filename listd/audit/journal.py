@@ -22,7 +22,7 @@ from listd.audit.verify import Verdict
 from listd.audit.verify import verify as verify_journal
 from listd.audit.writer import APPEND, Append
 from listd.clock import SYSTEM_CLOCK, Clock
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.seal import Seal
 
 _READ_CHUNK = 1000

@@ -29,7 +29,7 @@ Command = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
 
 
 async def cmd_redeliver(settings: Settings, args: argparse.Namespace) -> int:
-    from listd.blocking.app import cli_redeliver
+    from listd.notifications.app import cli_redeliver
 
     async with open_redis(settings) as redis:
         result = await cli_redeliver(settings, redis, args.subscription, args.event)

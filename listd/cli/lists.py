@@ -11,7 +11,7 @@ import aiohttp
 
 from listd.connection import open_redis
 from listd.errors import ListdError
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.settings import Settings
 from listd.status import source_status
 from listd.store import Store

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from listd.connection import open_redis
 from listd.errors import BadRequest, Unavailable
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.screening import Match, Query, ScreeningIndex
 from listd.screening.follow import follow
 from listd.screening.query import check_name, parse_birth_date, utc_today

@@ -18,8 +18,6 @@ from aiohttp import web
 
 from listd.access import ROLES, Principal
 from listd.basis import basis_from
-from listd.blocking.outbox import record
-from listd.blocking.routes import BLOCKING
 from listd.delta import Delta
 from listd.errors import Forbidden
 from listd.http.fields import OBJECTS, QChoice, QInt, QText, obj
@@ -27,6 +25,8 @@ from listd.http.openapi import ok
 from listd.http.params import DELTA_CLASS, IN_QUERY, SOURCE
 from listd.http.state import INDEX, SETTINGS, STORE, note, principal
 from listd.http.table import Routes
+from listd.notifications.outbox import record
+from listd.notifications.routes import BLOCKING
 
 routes = Routes("deltas")
 

@@ -1,4 +1,4 @@
-"""The HTTP kernel under every room that serves routes (`api`, `blocking`, `console`).
+"""The HTTP kernel under every room that serves routes (`api`, `notifications`, `console`).
 
 `state`: typed app and request keys, the journal note; `body`: reading and checking
 request bodies; `fields`: typed field specs that both validate and emit JSON Schema;

@@ -3,7 +3,7 @@
 Programme tags are born in the parsers (`KZ-TF` in kz_afm.tf, `UN-1267` from `PROGRAMS` in
 un.py, `OFAC-<programme>` in ofac); this is the one table of what obliges a Kazakh reporting
 entity to act on a designation under each. The webhook events cite it and derive their FM-1
-report codes from `regime` (listd/blocking/events.py; docs/webhooks.md, "Legal basis and
+report codes from `regime` (listd/notifications/events.py; docs/webhooks.md, "Legal basis and
 FM-1 codes").
 """
 

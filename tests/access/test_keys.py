@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from listd.access import hash_key
 from listd.api.state import REDIS, SETTINGS
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.settings import Settings
 from listd.store import Store
 from listd.sync import Syncer

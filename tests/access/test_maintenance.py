@@ -10,7 +10,7 @@ from lxml import etree
 from redis.asyncio import Redis
 
 from listd.api.state import INDEX
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.settings import Settings
 from listd.store import Store
 from listd.sync import Syncer

@@ -13,7 +13,7 @@ from listd.api import create_app
 from listd.api.middleware import ACCESS
 from listd.connection import client
 from listd.embedded import EmbeddedRedis
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.settings import Settings, SourceConfig
 from listd.store import Store
 from listd.sync import Syncer

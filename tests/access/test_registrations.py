@@ -9,7 +9,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.normalize.kzid import check_bin, check_digit
 from listd.settings import Settings
 from tests.conftest import SCREEN, Api

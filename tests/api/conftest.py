@@ -6,7 +6,7 @@ import pytest
 from redis.asyncio import Redis
 
 from listd.access import KeyStore
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.settings import Settings
 
 

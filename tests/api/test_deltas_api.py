@@ -18,7 +18,7 @@ from structlog.testing import capture_logs
 
 from listd.api import create_app
 from listd.api.state import READY
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.settings import Settings
 from listd.store import Store
 from listd.sync import Syncer

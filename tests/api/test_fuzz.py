@@ -41,9 +41,9 @@ from schemathesis.specs.openapi.checks import (
 from listd.access import KeyStore
 from listd.api import create_app
 from listd.api.openapi import spec
-from listd.blocking.config import WebhookConfig
 from listd.connection import client
-from listd.keys import Keys
+from listd.keyspace import Keys
+from listd.notifications.config import WebhookConfig
 from listd.settings import Settings, SourceConfig
 from listd.store import Store
 from listd.sync import Syncer

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from listd.access import KeyStore
 from listd.api import create_app
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.settings import Settings, SourceConfig
 from listd.store import Store
 from listd.sync import Syncer

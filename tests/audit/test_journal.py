@@ -22,7 +22,7 @@ from listd.audit import (
     content_hash,
     write_archive,
 )
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.settings import Settings
 from tests.conftest import SCREEN, Api
 

@@ -20,7 +20,7 @@ import pytest
 from redis.asyncio import Redis
 
 from listd.errors import ConfigError
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.locate import RECORD, Service, locate, read_env_file
 from listd.settings import Settings
 from tests.conftest import ROOT, SourceServer, un_file

@@ -25,14 +25,17 @@ from redis.asyncio import Redis
 from listd.access import KeyStore
 from listd.api import create_app
 from listd.api.state import INDEX
-from listd.blocking.config import WebhookConfig
-from listd.blocking.delivery import Policy
-from listd.blocking.routes import BLOCKING
-from listd.keys import Keys
+from listd.keyspace import Keys
+from listd.notifications.config import WebhookConfig
+from listd.notifications.delivery import Policy
+from listd.notifications.routes import BLOCKING
 from listd.settings import Settings, SourceConfig
 from listd.store import Store
 from listd.sync import Syncer, SyncResult
-from tests.blocking.conftest import Receiver, fast_parse  # noqa: F401 (autouse: memoised parsing)
+from tests.notifications.conftest import (  # noqa: F401 (autouse: memoised parsing)
+    Receiver,
+    fast_parse,
+)
 
 try:  # the browser tests import `expect` from here, so a missing Playwright skips them
     from playwright.async_api import expect

@@ -10,9 +10,9 @@ from typing import Any
 import aiohttp
 
 from listd.api.middleware import ACCESS
-from tests.blocking.conftest import Receiver
 from tests.conftest import un_file
 from tests.console.conftest import Console, MakeConsole, alert_for_a_listed_customer, expect
+from tests.notifications.conftest import Receiver
 
 KZ_PERSON = "kz-afm-tf:iin-930807351075"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from listd.blocking.subscriptions import AMENDMENTS
 from listd.console import STATIC
 from listd.delta import CLASSES
+from listd.notifications.subscriptions import AMENDMENTS
 from listd.screening.variants import CHANGES
 
 LANGUAGES = ("en", "ru", "kk")

@@ -11,10 +11,10 @@ import pytest
 from yarl import URL
 
 from listd.api.middleware import ACCESS
-from tests.blocking.conftest import Receiver
 from tests.conftest import un_file
 from tests.console.conftest import Console, MakeConsole, alert_for_a_listed_customer
 from tests.helpers import auth
+from tests.notifications.conftest import Receiver
 
 KZ_PERSON = "kz-afm-tf:iin-930807351075"  # Абдибеков Асет Мейржанович
 

@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestServer
 from listd.access import KeyStore
 from listd.access.eds import EdsAccounts
 from listd.eds import EdsSettings
-from listd.keys import Keys
+from listd.keyspace import Keys
 from tests.console.conftest import MakeConsole, expect
 from tests.eds.pki import BIN, Person, make_pki, sign
 

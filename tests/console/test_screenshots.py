@@ -17,9 +17,9 @@ from listd.errors import FetchError
 from listd.settings import Settings
 from listd.store import Store
 from listd.sync import Syncer
-from tests.blocking.conftest import Receiver
 from tests.conftest import un_file
 from tests.console.conftest import MakeConsole, alert_for_a_listed_customer, expect
+from tests.notifications.conftest import Receiver
 
 UNLABELLED = """[...document.querySelectorAll('input, select, textarea')]
   .filter((el) => el.type !== 'hidden' && !el.labels.length && !el.getAttribute('aria-label'))

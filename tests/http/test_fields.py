@@ -144,18 +144,18 @@ async def test_the_document_follows_the_declaration() -> None:
 
 
 def test_refusals_read_as_they_always_did() -> None:
-    from listd.api import admin, routes
-    from listd.blocking import routes as blocking
+    from listd.api import operator, routes
+    from listd.notifications import routes as notifications
 
     cases: list[tuple[Any, str]] = [
         (lambda: routes.THRESHOLD.read({"threshold": 2}, 0.7), "between 0.0 and 1.0"),
         (lambda: routes.LIMIT.read({"limit": 0}), "limit must be between 1 and 100"),
         (lambda: routes.TYPE.read({"type": "ship"}), "type must be one of person, entity or null"),
-        (lambda: blocking.THRESHOLD.read({"threshold": 0.4}, 0.9), "between 0.5 and 1.0"),
-        (lambda: blocking.OVERLAP.read({"overlap_hours": -1}, 1), "between 0.0 and 720"),
-        (lambda: admin.OVERLAP.optional({"overlap_hours": 721}), "between 0 and 720"),
-        (lambda: admin.EXPIRES_DAYS.optional({"expires_days": 0}), "between 0.001 and 3650"),
-        (lambda: admin.RATE_LIMIT.read({"rate_limit": "9"}), "rate_limit must be an integer"),
+        (lambda: notifications.THRESHOLD.read({"threshold": 0.4}, 0.9), "between 0.5 and 1.0"),
+        (lambda: notifications.OVERLAP.read({"overlap_hours": -1}, 1), "between 0.0 and 720"),
+        (lambda: operator.OVERLAP.optional({"overlap_hours": 721}), "between 0 and 720"),
+        (lambda: operator.EXPIRES_DAYS.optional({"expires_days": 0}), "between 0.001 and 3650"),
+        (lambda: operator.RATE_LIMIT.read({"rate_limit": "9"}), "rate_limit must be an integer"),
         (lambda: routes.HISTORY_LIMIT.read(_query("limit", 501)), "between 1 and 500"),
     ]
     for read, message in cases:

@@ -14,12 +14,12 @@ from typing import Any, cast
 import aiohttp
 from redis.asyncio import Redis
 
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.settings import Settings
 from listd.store import Store
-from tests.blocking.conftest import Receiver
 from tests.conftest import SourceServer, un_file
 from tests.helpers import until
+from tests.notifications.conftest import Receiver
 from tests.ops.conftest import Daemon, Start
 from tests.ops.test_failover import subscribe
 

@@ -13,12 +13,12 @@ from typing import Any, cast
 import aiohttp
 from redis.asyncio import Redis
 
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.settings import Settings
 from listd.store import Store
-from tests.blocking.conftest import Receiver
 from tests.conftest import SourceServer, un_file
 from tests.helpers import auth, until
+from tests.notifications.conftest import Receiver
 from tests.ops.conftest import Daemon, Start, leader_of
 
 EVENTS = ["blocking.required", "designation.added", "designation.amended", "designation.removed"]

@@ -11,7 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from listd.errors import ConfigError
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.lease import LEADER, Lease, LeaseLost
 from listd.settings import Settings
 from listd.store import Fence, Store

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from listd.access import wire
 from listd.audit import Journal
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.seal import CHECKPOINTS, ensure_seal
 from listd.settings import Settings
 from tests.ops.conftest import Start

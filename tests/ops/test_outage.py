@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from listd.connection import client
 from listd.embedded import server_binary
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.settings import Settings
 from listd.store import Store
 from tests.conftest import SourceServer, un_file

@@ -15,11 +15,11 @@ from structlog.testing import capture_logs
 import listd.server
 from listd.access import KeyStore
 from listd.api.metrics import Metrics
-from listd.blocking.outbox import GROUP
 from listd.connection import open_redis
 from listd.embedded import server_binary
 from listd.errors import ConfigError
-from listd.keys import Keys
+from listd.keyspace import Keys
+from listd.notifications.outbox import GROUP
 from listd.server import ServerInfo, hash_fields, parse_info, require_supported, server_info
 from listd.settings import Settings
 from listd.store import Store

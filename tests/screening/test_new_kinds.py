@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from listd.blocking.customers import CustomerIndex
-from listd.blocking.watchlist import Customer
 from listd.model import Entity, Name
+from listd.notifications.customers import CustomerIndex
+from listd.notifications.watchlist import Customer
 from listd.screening import Match, Query, ScreeningIndex
 from tests.screening.test_screening import CHAUDHRY, build
 from tests.screening.test_screening import lists as lists  # noqa: F401 (fixture)

@@ -8,9 +8,9 @@ import random
 
 import pytest
 
-from listd.blocking.customers import CustomerIndex
-from listd.blocking.watchlist import Customer
 from listd.model import Entity
+from listd.notifications.customers import CustomerIndex
+from listd.notifications.watchlist import Customer
 from listd.screening import Query, ScreeningIndex
 from tests.screening.test_screening import CHAUDHRY, build
 from tests.screening.test_screening import lists as lists  # noqa: F401 (fixture)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from listd.blocking.customers import CustomerIndex
-from listd.blocking.watchlist import Customer
 from listd.model import Entity
+from listd.notifications.customers import CustomerIndex
+from listd.notifications.watchlist import Customer
 from listd.screening import Match, Query, ScreeningIndex
 from listd.screening.variants import rewrite
 from tests.screening.test_screening import CHAUDHRY, build

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 
 from listd import sync as sync_module
 from listd.errors import SourceError, ValidationFailed
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.scrapers import ofac
 from listd.settings import Settings, SourceConfig
 from listd.store import Store

@@ -17,10 +17,10 @@ from redis.asyncio import Redis
 from listd import normalize
 from listd.access import KeyStore
 from listd.api import create_app
-from listd.blocking.customers import CustomerIndex
-from listd.blocking.watchlist import Customer
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.model import Entity, Name
+from listd.notifications.customers import CustomerIndex
+from listd.notifications.watchlist import Customer
 from listd.scrapers import un
 from listd.screening import Query, ScreeningIndex
 from listd.settings import Settings

@@ -28,7 +28,7 @@ from listd.api.state import KEYSTORE
 from listd.audit import Actor, Entry, Journal, JournalWriter, canonical, chain_link, content_hash
 from listd.cli import main
 from listd.errors import ConfigError
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.seal import CHECKPOINTS, Checkpointer, Seal, ensure_seal
 from listd.settings import Settings
 

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 from listd.access import KeyStore
 from listd.api import create_app
 from listd.errors import ConfigError
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.scrapers import scraper
 from listd.settings import Settings, SourceConfig, parse_sources
 from listd.store import Store

@@ -16,15 +16,15 @@ from redis.asyncio import Redis
 
 from listd.access import KeyStore
 from listd.api import create_app
-from listd.blocking.app import setup, webhook_session
-from listd.blocking.config import WebhookConfig
-from listd.blocking.delivery import post
-from listd.blocking.egress import AllowList, check_url
-from listd.blocking.events import Event
-from listd.blocking.routes import BLOCKING
-from listd.blocking.subscriptions import Subscription
 from listd.errors import BadRequest, ConfigError
-from listd.keys import Keys
+from listd.keyspace import Keys
+from listd.notifications.app import setup, webhook_session
+from listd.notifications.config import WebhookConfig
+from listd.notifications.delivery import post
+from listd.notifications.egress import AllowList, check_url
+from listd.notifications.events import Event
+from listd.notifications.routes import BLOCKING
+from listd.notifications.subscriptions import Subscription
 from listd.settings import Settings
 
 Client = TestClient[Any, Any]

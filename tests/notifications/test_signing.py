@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from listd.blocking.signing import new_secret, sign, signature, verify
+from listd.notifications.signing import new_secret, sign, signature, verify
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
 

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from listd.blocking.config import WebhookConfig
-from listd.blocking.signing import verify
-from listd.keys import Keys
+from listd.keyspace import Keys
+from listd.notifications.config import WebhookConfig
+from listd.notifications.signing import verify
 from listd.settings import Settings
-from tests.blocking.conftest import Client, Receiver, designate, person, subscribe, upload
 from tests.helpers import auth, eventually
+from tests.notifications.conftest import Client, Receiver, designate, person, subscribe, upload
 
 
 @pytest.mark.parametrize(

@@ -17,10 +17,10 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from listd.blocking.events import Event
 from listd.errors import Gone, NotFound
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.lease import LEADER, LeaseLost
+from listd.notifications.events import Event
 
 GROUP = "dispatch"  # consumer group of the delta stream
 DEAD_CAP = 10_000

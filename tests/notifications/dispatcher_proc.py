@@ -7,12 +7,12 @@ import asyncio
 import os
 
 from listd import logs
-from listd.blocking.app import webhook_session
-from listd.blocking.config import WebhookConfig
-from listd.blocking.delivery import Policy
-from listd.blocking.dispatcher import Dispatcher
 from listd.connection import client
-from listd.keys import Keys
+from listd.keyspace import Keys
+from listd.notifications.app import webhook_session
+from listd.notifications.config import WebhookConfig
+from listd.notifications.delivery import Policy
+from listd.notifications.dispatcher import Dispatcher
 from listd.screening import ScreeningIndex
 
 

@@ -29,7 +29,7 @@ from typing import IO, Any, cast
 from redis.asyncio import Redis
 
 from listd.errors import BadRequest, PayloadTooLarge
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.normalize.kzid import check_iin
 from listd.screening import Query
 from listd.screening.evidence import MIN_IDENTIFIER, identifier_key

@@ -11,17 +11,17 @@ import aiohttp
 from redis.asyncio import Redis
 
 from listd.api import create_app
-from listd.blocking.app import setup
-from listd.blocking.config import WebhookConfig
-from listd.blocking.dispatcher import Dispatcher
-from listd.blocking.outbox import GROUP
-from listd.blocking.routes import BLOCKING
-from listd.blocking.watchlist import Customer
-from listd.keys import Keys
+from listd.keyspace import Keys
+from listd.notifications.app import setup
+from listd.notifications.config import WebhookConfig
+from listd.notifications.dispatcher import Dispatcher
+from listd.notifications.outbox import GROUP
+from listd.notifications.routes import BLOCKING
+from listd.notifications.watchlist import Customer
 from listd.screening import ScreeningIndex
 from listd.settings import Settings
-from tests.blocking.conftest import Client, Receiver, designate, person, subscribe
 from tests.helpers import auth, eventually
+from tests.notifications.conftest import Client, Receiver, designate, person, subscribe
 
 FEED = ["designation.added", "designation.amended", "designation.removed"]
 

@@ -6,8 +6,8 @@ import socket
 
 import pytest
 
-from listd.blocking.egress import AllowList, GuardedResolver, check_destination, check_url
 from listd.errors import BadRequest
+from listd.notifications.egress import AllowList, GuardedResolver, check_destination, check_url
 
 NONE = AllowList()
 LOCAL = AllowList(["127.0.0.1:8443", "127.0.0.1", "Receiver.Internal"])

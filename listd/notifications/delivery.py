@@ -23,16 +23,16 @@ from typing import Any, cast
 import aiohttp
 from redis.asyncio import Redis
 
-from listd.blocking import egress
-from listd.blocking.events import Event
-from listd.blocking.outbox import DEAD_CAP, Batch, record
-from listd.blocking.signing import SIGNATURE_HEADER, sign
-from listd.blocking.subscriptions import Subscription, SubscriptionStore, from_hash
 from listd.clock import SYSTEM_CLOCK, Clock
 from listd.errors import ListdError
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.lease import Lease
 from listd.logs import get_logger
+from listd.notifications import egress
+from listd.notifications.events import Event
+from listd.notifications.outbox import DEAD_CAP, Batch, record
+from listd.notifications.signing import SIGNATURE_HEADER, sign
+from listd.notifications.subscriptions import Subscription, SubscriptionStore, from_hash
 
 log = get_logger(__name__)
 

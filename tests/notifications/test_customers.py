@@ -9,9 +9,9 @@ from functools import cache
 import pytest
 
 import listd.sync
-from listd.blocking.customers import CustomerIndex
-from listd.blocking.watchlist import Customer
 from listd.model import Entity
+from listd.notifications.customers import CustomerIndex
+from listd.notifications.watchlist import Customer
 from listd.scrapers import scraper
 from listd.screening import ScreeningIndex
 from tests.conftest import un_file

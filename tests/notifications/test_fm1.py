@@ -7,11 +7,11 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from listd.blocking import events
 from listd.model import Entity, Name
+from listd.notifications import events
 from listd.settings import Settings
-from tests.blocking.conftest import Client, Receiver, designate, screened, subscribe, upload
 from tests.helpers import eventually, until
+from tests.notifications.conftest import Client, Receiver, designate, screened, subscribe, upload
 
 
 def listed(source: str, ref: str, name: str, *programs: str, schema: Any = "person") -> Entity:

@@ -8,10 +8,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.settings import Settings
-from tests.blocking.conftest import Client, Receiver, screened, subscribe, sync, upload
 from tests.helpers import auth, eventually, until
+from tests.notifications.conftest import Client, Receiver, screened, subscribe, sync, upload
 
 CUSTOMERS = [
     # QDi.001: only an INTERPOL link was added on 2026-05-08 (details).

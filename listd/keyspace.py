@@ -142,7 +142,7 @@ class Keys:
         """SCAN pattern matching every key under this prefix (tests, reset)."""
         return f"{self._p}:*"
 
-    # --- asset-blocking notifications (listd.blocking) -------------------------
+    # --- asset-blocking notifications (listd.notifications) ------------------
     # Subscriptions, customer watchlists and each subscription's webhook outbox.
     # All live until the subscription is deleted unless said otherwise.
     def lease(self, name: str) -> str:

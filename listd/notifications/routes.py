@@ -16,19 +16,6 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from listd.blocking import egress, events
-from listd.blocking.config import WebhookConfig
-from listd.blocking.delivery import outcome, post
-from listd.blocking.dispatcher import Dispatcher
-from listd.blocking.outbox import Outbox
-from listd.blocking.subscriptions import (
-    AMENDMENTS,
-    DEFAULT_EVENTS,
-    EVENTS,
-    Subscription,
-    SubscriptionStore,
-)
-from listd.blocking.watchlist import WatchlistStore, body_too_large, sniff, spool
 from listd.errors import BadRequest, PingFailed, Unavailable
 from listd.http import body as v
 from listd.http.fields import (
@@ -53,6 +40,19 @@ from listd.http.fields import (
 from listd.http.openapi import ok
 from listd.http.state import SETTINGS, note, principal
 from listd.http.table import Routes
+from listd.notifications import egress, events
+from listd.notifications.config import WebhookConfig
+from listd.notifications.delivery import outcome, post
+from listd.notifications.dispatcher import Dispatcher
+from listd.notifications.outbox import Outbox
+from listd.notifications.subscriptions import (
+    AMENDMENTS,
+    DEFAULT_EVENTS,
+    EVENTS,
+    Subscription,
+    SubscriptionStore,
+)
+from listd.notifications.watchlist import WatchlistStore, body_too_large, sniff, spool
 from listd.screening import DEFAULT_THRESHOLD
 from listd.store import now_iso
 

@@ -10,19 +10,19 @@ import aiohttp
 from aiohttp import web
 from redis.asyncio import Redis
 
-from listd.blocking.config import WebhookConfig
-from listd.blocking.dispatcher import Dispatcher
-from listd.blocking.egress import AllowList, GuardedResolver
-from listd.blocking.outbox import Outbox
-from listd.blocking.routes import BLOCKING, Blocking, routes
-from listd.blocking.subscriptions import SubscriptionStore
-from listd.blocking.watchlist import WatchlistStore
 from listd.clock import SYSTEM_CLOCK
 from listd.errors import NotFound
 from listd.http.state import CLOCK, INDEX
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.lease import Lease
 from listd.logs import get_logger
+from listd.notifications.config import WebhookConfig
+from listd.notifications.dispatcher import Dispatcher
+from listd.notifications.egress import AllowList, GuardedResolver
+from listd.notifications.outbox import Outbox
+from listd.notifications.routes import BLOCKING, Blocking, routes
+from listd.notifications.subscriptions import SubscriptionStore
+from listd.notifications.watchlist import WatchlistStore
 from listd.screening import ScreeningIndex
 from listd.settings import DEFAULT_PORTS, Settings, parse_entry
 

@@ -7,11 +7,11 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.settings import Settings
 from listd.store import Store
-from tests.blocking.conftest import Client, Receiver, screened, subscribe, sync, upload
 from tests.helpers import auth, eventually, until
+from tests.notifications.conftest import Client, Receiver, screened, subscribe, sync, upload
 
 CUSTOMERS = [
     # Myrna Ajijul Mabanza (QDi.413, added 2018-06-21), as a Kazakh bank records her.

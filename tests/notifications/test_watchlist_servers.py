@@ -9,10 +9,10 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.settings import Settings
-from tests.blocking.conftest import Client, Receiver, subscribe
 from tests.helpers import auth
+from tests.notifications.conftest import Client, Receiver, subscribe
 
 
 def _rows(numbers: range) -> bytes:

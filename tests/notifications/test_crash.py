@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from listd.blocking.outbox import GROUP
-from listd.keys import Keys
+from listd.keyspace import Keys
+from listd.notifications.outbox import GROUP
 from listd.settings import Settings
-from tests.blocking.conftest import (
+from tests.helpers import eventually, until
+from tests.notifications.conftest import (
     Client,
     Receiver,
     designate,
@@ -27,7 +28,6 @@ from tests.blocking.conftest import (
     sync,
     upload,
 )
-from tests.helpers import eventually, until
 
 ROOT = Path(__file__).resolve().parents[2]
 Start = Callable[[], Awaitable[asyncio.subprocess.Process]]

@@ -8,12 +8,12 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.settings import Settings
 from listd.store import Store
-from tests.blocking.conftest import Client, Receiver, subscribe, sync, upload
-from tests.blocking.test_dispatch import CUSTOMERS
 from tests.helpers import auth, eventually, until
+from tests.notifications.conftest import Client, Receiver, subscribe, sync, upload
+from tests.notifications.test_dispatch import CUSTOMERS
 
 
 async def scrape(api: Client) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

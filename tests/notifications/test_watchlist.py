@@ -6,8 +6,8 @@ import io
 
 import pytest
 
-from listd.blocking.watchlist import Report, _records, customer_from_json, parse_record, sniff
 from listd.errors import BadRequest
+from listd.notifications.watchlist import Report, _records, customer_from_json, parse_record, sniff
 
 
 def test_a_full_record_round_trips_canonically() -> None:

@@ -18,9 +18,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from listd.blocking.subscriptions import Subscription
-from listd.blocking.watchlist import Customer
 from listd.delta import Delta
+from listd.notifications.subscriptions import Subscription
+from listd.notifications.watchlist import Customer
 from listd.scrapers.programmes import KZ_LAW as _KZ_LAW
 from listd.scrapers.programmes import PROGRAMMES, Regime
 from listd.screening import Match

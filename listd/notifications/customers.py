@@ -30,10 +30,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from listd.blocking.watchlist import Customer
 from listd.model import Entity
 from listd.normalize import readings
 from listd.normalize.aliases import name_forms
+from listd.notifications.watchlist import Customer
 from listd.screening.evidence import MIN_IDENTIFIER, identifier_key
 from listd.screening.scoring import (
     WEAK_ALIAS,

@@ -34,20 +34,20 @@ import aiohttp
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from listd.blocking import egress, events
-from listd.blocking.config import WebhookConfig
-from listd.blocking.customers import CustomerIndex
-from listd.blocking.delivery import Deliverer
-from listd.blocking.events import Event
-from listd.blocking.outbox import GROUP, Batch
-from listd.blocking.subscriptions import Subscription, SubscriptionStore
-from listd.blocking.watchlist import Customer, customer_from_json
 from listd.clock import SYSTEM_CLOCK, Clock
 from listd.delta import Delta
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.lease import LEADER, Lease
 from listd.logs import get_logger
 from listd.model import Entity, entity_from_dict
+from listd.notifications import egress, events
+from listd.notifications.config import WebhookConfig
+from listd.notifications.customers import CustomerIndex
+from listd.notifications.delivery import Deliverer
+from listd.notifications.events import Event
+from listd.notifications.outbox import GROUP, Batch
+from listd.notifications.subscriptions import Subscription, SubscriptionStore
+from listd.notifications.watchlist import Customer, customer_from_json
 from listd.screening import Match, ScreeningIndex
 from listd.screening.evidence import MAX_BONUS_BIRTH, MAX_BONUS_NATIONALITY
 from listd.screening.follow import follow

@@ -19,12 +19,12 @@ from redis.asyncio import Redis
 import listd.sync
 from listd import delta
 from listd.access import KeyStore
-from listd.blocking.config import WebhookConfig
-from listd.blocking.delivery import Policy
-from listd.blocking.routes import BLOCKING
-from listd.blocking.signing import verify
-from listd.keys import Keys
+from listd.keyspace import Keys
 from listd.model import Entity, Name, entity_to_json
+from listd.notifications.config import WebhookConfig
+from listd.notifications.delivery import Policy
+from listd.notifications.routes import BLOCKING
+from listd.notifications.signing import verify
 from listd.settings import Settings
 from listd.store import Store, now_iso
 from listd.sync import Parsed, Syncer

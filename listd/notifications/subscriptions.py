@@ -17,10 +17,10 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from listd.blocking.signing import new_secret
 from listd.delta import Delta
 from listd.errors import NotFound
-from listd.keys import Keys
+from listd.keyspace import Keys
+from listd.notifications.signing import new_secret
 from listd.screening import DEFAULT_THRESHOLD
 from listd.store import now_iso
 

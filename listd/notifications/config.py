@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from listd.blocking.delivery import Policy
-from listd.blocking.watchlist import MAX_BYTES, MAX_CUSTOMERS
+from listd.notifications.delivery import Policy
+from listd.notifications.watchlist import MAX_BYTES, MAX_CUSTOMERS
 from listd.settings import WebhookSettings
 
 _POLICY = Policy()
