@@ -14,7 +14,7 @@ from listd.keys import Keys
 from listd.scrapers import un
 from listd.screening import Query, ScreeningIndex
 from listd.screening import follow as follow_module
-from listd.screening import index as index_module
+from listd.screening import postings as postings_module
 from listd.screening import scoring as scoring_module
 from listd.screening.follow import Followed, follow
 from listd.screening.scoring import DeletionIndex
@@ -193,7 +193,7 @@ def test_a_lookup_made_while_a_word_is_interned_does_not_miss_it(
     query = Query(name=target.primary_name, limit=5)
     assert target.id not in [m.entity.id for m in index.screen(query)]
 
-    real = index_module.index_keys
+    real = postings_module.index_keys
     seen: list[list[str]] = []
 
     def meanwhile(token: Token) -> frozenset[str]:
@@ -201,7 +201,7 @@ def test_a_lookup_made_while_a_word_is_interned_does_not_miss_it(
             seen.append([m.entity.id for m in index.screen(query)])
         return real(token)
 
-    monkeypatch.setattr(index_module, "index_keys", meanwhile)
+    monkeypatch.setattr(postings_module, "index_keys", meanwhile)
     index.apply_delta("un", "v2", [target], [])
     assert len(seen) == 1 and target.id not in seen[0]  # not installed yet
     assert target.id in [m.entity.id for m in index.screen(query)]

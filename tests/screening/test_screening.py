@@ -10,6 +10,7 @@ import pytest
 
 from listd.model import Entity, Name
 from listd.screening import DEFAULT_THRESHOLD, Match, Query, ScreeningIndex
+from listd.screening.plan import bound_holds, find_candidates
 from tests.conftest import DATA, un_file
 
 KZ_FILE = DATA / "kz" / "afm-terror-extremism-active-2022-10-03.xml"
@@ -305,7 +306,7 @@ def test_candidates_over_arrays_are_the_candidates_over_sets(
     index: ScreeningIndex, lists: dict[str, list[Entity]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Large sources find candidates over arrays, small ones over sets: the same names."""
-    import listd.screening.index as module
+    import listd.screening.postings as module
 
     monkeypatch.setattr(module, "_ARRAY_SOURCE", 0)
     arrays = build(lists)
@@ -315,9 +316,9 @@ def test_candidates_over_arrays_are_the_candidates_over_sets(
         plan = arrays._plan(query, {})
         assert plan is not None
         for name, source in arrays._sources.items():
-            over_arrays = arrays._candidates(plan, source)
+            over_arrays = find_candidates(plan, source)
             assert isinstance(over_arrays, np.ndarray)
-            assert set(over_arrays.tolist()) == index._candidates(plan, index._sources[name])
+            assert set(over_arrays.tolist()) == find_candidates(plan, index._sources[name])
         assert summary(arrays.screen(query)) == summary(index.screen_exhaustive(query))
 
 
@@ -331,7 +332,7 @@ def test_pruning_loses_nothing_where_common_names_crowd(
     sets and over arrays."""
     import random
 
-    import listd.screening.index as module
+    import listd.screening.postings as module
 
     monkeypatch.setattr(module, "_ARRAY_SOURCE", array_source)
 
@@ -360,7 +361,7 @@ def test_pruning_loses_nothing_where_common_names_crowd(
     for query in queries:
         plan = index._plan(query, {})
         assert plan is not None
-        crowded += len(index._candidates(plan, index._sources["crowd"])) > 2000
+        crowded += len(find_candidates(plan, index._sources["crowd"])) > 2000
         assert (index._sources["crowd"].postings_array is None) == (array_source > 0)
         pruned = summary(index.screen(query))
         assert pruned == summary(index.screen_unpruned(query)), query
@@ -369,17 +370,16 @@ def test_pruning_loses_nothing_where_common_names_crowd(
 
     # The per-name bound, over arrays and in Python, never drops a name whose exact score
     # reaches the cutoff; it does drop most of the others.
-    from listd.screening.index import _bound_holds
 
     checked = dropped = 0
     for query in [*queries, *QUERIES]:
         plan = index._plan(query, {})
         assert plan is not None
         for source in index._sources.values():
-            names = sorted(index._candidates(plan, source))
+            names = sorted(find_candidates(plan, source))
             if not names or source.columns is None:
                 continue
-            kept = _bound_holds(plan, source.columns, np.array(names, dtype=np.int64))
+            kept = bound_holds(plan, source.columns, np.array(names, dtype=np.int64))
             for nid, keep in zip(names, kept, strict=True):
                 if index._name_score(plan, source, nid)[0] >= plan.cutoff:
                     assert keep, (query, source.name_text[nid])
