@@ -22,11 +22,9 @@ final score); this one holds `ScreeningIndex`, the lookups and the screening loo
 from __future__ import annotations
 
 import asyncio
-import gc
 import heapq
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -53,6 +51,7 @@ from listd.screening.postings import (
     SourceIndex,
     TokenVocabulary,
     freeze_long_lived,
+    no_cyclic_gc,
     query_bits,
 )
 from listd.screening.query import Match, Query
@@ -193,11 +192,32 @@ class ScreeningIndex:
         """Names indexed, over all sources."""
         return sum(s.n_names for s in self._sources.values())
 
+    # The stages' seams: read-only views that tests and benchmarks inspect the stages by.
+
+    @property
+    def vocabulary(self) -> TokenVocabulary:
+        """The token vocabulary shared by all sources (append-only)."""
+        return self._vocab
+
+    @property
+    def sources(self) -> Mapping[str, SourceIndex]:
+        """Each source's index as installed now."""
+        return self._sources
+
+    @property
+    def retrieved(self) -> Mapping[Token, Retrieved]:
+        """The query-word lookups kept across queries and loads."""
+        return self._retrieved
+
+    def plan(self, query: Query) -> QueryPlan | None:
+        """`query` planned against the vocabulary (None: no name word and no identifier)."""
+        return self._plan(query, {})
+
     # -- screening ------------------------------------------------------------------------
 
     def screen(self, query: Query) -> list[Match]:
         """Listed entities matching `query`, best first, at most `query.limit`."""
-        with _no_cyclic_gc():
+        with no_cyclic_gc():
             return self._screen(query)
 
     def screen_many(self, queries: Sequence[Query]) -> list[list[Match]]:
@@ -205,7 +225,7 @@ class ScreeningIndex:
         other queries, as long as no load adds words to the vocabulary)."""
         out = []
         for query in queries:
-            with _no_cyclic_gc():
+            with no_cyclic_gc():
                 out.append(self._screen(query))
         return out
 
@@ -233,15 +253,15 @@ class ScreeningIndex:
         if found is not None and found[0] == size:
             return found[1]
         if found is None:
-            out = self._lookup(token, 0, size)
+            out = self.lookup(token, 0, size)
         else:  # words were added since: only they are compared
-            out = {**found[1], **self._lookup(token, found[0], size)}
+            out = {**found[1], **self.lookup(token, found[0], size)}
         cache[token] = (size, out)
         if common is not None:
             self._common[token] = (size, out)
         return out
 
-    def _lookup(self, token: Token, since: int, size: int) -> Found:
+    def lookup(self, token: Token, since: int, size: int) -> Found:
         """The list tokens with ids in [since, size) that `token` matches."""
         vocab = self._vocab
         tokens = vocab.tokens
@@ -278,8 +298,8 @@ class ScreeningIndex:
         if found is not None and found[0] == size:
             return found
         if found is None:
-            return size, self._lookup(token, 0, size)
-        return size, {**found[1], **self._lookup(token, found[0], size)}
+            return size, self.lookup(token, 0, size)
+        return size, {**found[1], **self.lookup(token, found[0], size)}
 
     def screen_exhaustive(self, query: Query) -> list[Match]:
         """`screen` without the candidate index: every token and name is compared.
@@ -381,7 +401,7 @@ class ScreeningIndex:
         for form in list(forms):
             known = self._rewritten.get(form)
             if known is None or known[0] != size:
-                known = self._rewritten[form] = (size, rewrite(form, self._known))
+                known = self._rewritten[form] = (size, rewrite(form, self.known))
             other = known[1]
             if other is not None:
                 forms.setdefault(other.text, other.changes)
@@ -396,7 +416,7 @@ class ScreeningIndex:
         ranked = sorted(best.values(), key=lambda m: (-m.score, m.entity.id))
         return ranked[: query.limit]
 
-    def _known(self, word: str) -> bool:
+    def known(self, word: str) -> bool:
         """Whether folded `word` is spelled like a word of some listed name."""
         return "d" + phonetic(word) in self._vocab.keys
 
@@ -427,7 +447,7 @@ class ScreeningIndex:
                 candidates = found.tolist() if isinstance(found, np.ndarray) else found
             for nid in candidates:
                 slot = index.name_entity[nid]
-                score = self._name_score(plan, index, nid)[0]
+                score = self.name_score(plan, index, nid)[0]
                 if score >= plan.cutoff:
                     prior = best.get(slot)
                     if prior is None or score > prior[0] or (score == prior[0] and nid < prior[1]):
@@ -447,7 +467,7 @@ class ScreeningIndex:
         for final, _, index, slot, nid, _ in scored[: query.limit]:
             entity = index.entities[slot]
             assert entity is not None
-            name_score, pairs = self._name_score(plan, index, nid)
+            name_score, pairs = self.name_score(plan, index, nid)
             _, effects = final_score(plan, entity, name_score)
             explanation = explain(
                 plan.tokens,
@@ -463,14 +483,12 @@ class ScreeningIndex:
     def _best_name(self, plan: QueryPlan, index: SourceIndex, slot: int) -> tuple[float, int]:
         best = (0.0, -1)
         for nid in index.entity_names.get(slot, []):
-            score = self._name_score(plan, index, nid)[0]
+            score = self.name_score(plan, index, nid)[0]
             if best[1] < 0 or score > best[0]:
                 best = (score, nid)
         return best
 
-    def _name_score(
-        self, plan: QueryPlan, index: SourceIndex, nid: int
-    ) -> tuple[float, list[Pair]]:
+    def name_score(self, plan: QueryPlan, index: SourceIndex, nid: int) -> tuple[float, list[Pair]]:
         """Align query tokens with the name's tokens greedily by score; weigh what is left.
 
         Equal scores: words before initials, then query order, then list order.
@@ -508,17 +526,17 @@ class ScreeningIndex:
     def _survivors(
         self, plan: QueryPlan, index: SourceIndex, candidates: set[int] | npt.NDArray[np.int64]
     ) -> list[int]:
-        """The candidates `_below` keeps; over arrays when they are many."""
+        """The candidates `below` keeps; over arrays when they are many."""
         columns = index.columns
         if len(candidates) < _VECTOR_BOUND or columns is None:
-            return [int(nid) for nid in candidates if not self._below(plan, index, int(nid))]
+            return [int(nid) for nid in candidates if not self.below(plan, index, int(nid))]
         if isinstance(candidates, set):
             nids = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
         else:
             nids = candidates
         return [int(n) for n in nids[bound_holds(plan, columns, nids)]]
 
-    def _below(self, plan: QueryPlan, index: SourceIndex, nid: int) -> bool:
+    def below(self, plan: QueryPlan, index: SourceIndex, nid: int) -> bool:
         """True when name `nid` cannot reach the cutoff, from its words alone (cheap).
 
         At best every list word that matches some query word is matched, to the heaviest
@@ -576,24 +594,3 @@ class ScreeningIndex:
         if found is None:
             found = known[vid] = similarity(initial, self._vocab.tokens[vid])
         return found
-
-
-@contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """No cyclic garbage collection while a query runs.
-
-    A query builds sets of tens of thousands of names at a million names; a collection
-    that starts meanwhile walks every element of them (and of the caches still young),
-    which measured 20-50 ms pauses on single queries: most of the p99. The query makes no
-    reference cycles, so nothing is lost: its temporaries are freed by reference
-    counting before the collector runs again, once the query is over. (Process-wide: a
-    query in another thread may run a little longer without collections.)
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()

@@ -79,7 +79,7 @@ def best_by_count(weights: tuple[float, ...]) -> tuple[tuple[float, float], ...]
 def bound_holds(
     plan: QueryPlan, columns: NameColumns, nids: npt.NDArray[np.int64]
 ) -> npt.NDArray[np.bool_]:
-    """`not _below(...)` for many names at once, over arrays.
+    """`not ScreeningIndex.below(...)` for many names at once, over arrays.
 
     The same bound, except that a list word counts as meeting a query initial when their
     `_initial_bits` share a bit (a superset of the words that do): the bound can only be

@@ -2,6 +2,7 @@
 
 Split from `index.py` (the screening loop): the storage stage. See `index.py` for the
 layout; `SourceBuild` builds one source aside, in steps, for `ScreeningIndex.install`.
+`freeze_long_lived` and `no_cyclic_gc` keep the cyclic collector off these objects.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -388,3 +390,24 @@ def freeze_long_lived() -> None:
     """
     gc.collect(1)
     gc.freeze()
+
+
+@contextmanager
+def no_cyclic_gc() -> Iterator[None]:
+    """No cyclic garbage collection while a query runs.
+
+    A query builds sets of tens of thousands of names at a million names; a collection
+    that starts meanwhile walks every element of them (and of the caches still young),
+    which measured 20-50 ms pauses on single queries: most of the p99. The query makes no
+    reference cycles, so nothing is lost: its temporaries are freed by reference
+    counting before the collector runs again, once the query is over. (Process-wide: a
+    query in another thread may run a little longer without collections.)
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()

@@ -87,7 +87,7 @@ async def screen_while(
     rounds = []
     while not task.done():
         version = index.versions.get("un")
-        rounds.append((version, len(index._vocab.tokens), answers(index, names)))
+        rounds.append((version, len(index.vocabulary.tokens), answers(index, names)))
         await asyncio.sleep(0)
     return rounds
 
@@ -128,7 +128,7 @@ async def test_screening_during_a_build_is_served_from_the_version_held(
     changed = sorted(gone ^ {e.primary_name for e in whole.entities.values()})
     names = [*changed, *sorted(gone)[:40]]
 
-    words = len(index._vocab.tokens)
+    words = len(index.vocabulary.tokens)
     task = asyncio.create_task(follow(store, index, ["un"]))
     rounds = await screen_while(index, names, task)
     assert getattr(task.result(), path) == ["un"]
