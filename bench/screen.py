@@ -413,7 +413,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         section: dict[str, Any] = {
             "names": names,
             "entities": len(index),
-            "vocabulary_tokens": len(index._vocab.tokens),
+            "vocabulary_tokens": len(index.vocabulary.tokens),
             "build_s": round(build, 1),
             "index_memory_mb_per_million_names": round(
                 (after - before_index) / (names - out["real_lists"]["names"]) * 1e6, 1

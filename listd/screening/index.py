@@ -1,10 +1,10 @@
 """The in-memory candidate index and the screening loop.
 
-Layout: one `_Vocabulary` of distinct name tokens shared by all sources (append-only, so
+Layout: one `TokenVocabulary` of distinct name tokens shared by all sources (append-only, so
 a query running while a source is loaded never sees it change under its feet), with a
 key → token-ids table for lookups (`tokens.index_keys`). Each source has a
-`_SourceIndex`: its names as tuples of token ids and, per token id, the set of names
-holding it (postings). A sync builds a new `_SourceIndex` aside and swaps it in by one
+`SourceIndex`: its names as tuples of token ids and, per token id, the set of names
+holding it (postings). A sync builds a new `SourceIndex` aside and swaps it in by one
 assignment.
 
 A query token is looked up once in the vocabulary (a few dozen dict gets), giving every
@@ -13,50 +13,53 @@ threshold if it holds matches for enough of the query's weight; the minimal such
 query tokens are enumerated and their postings intersected, so common tokens
 (Muhammad, Ali) never make every name containing them a candidate. Candidates are then
 scored exactly from the precomputed token scores.
+
+The stages have their own modules: `postings` (the vocabulary, each source's index and
+`SourceBuild`), `plan` (a query's plan, its candidates, the bounds that prune them and the
+final score); this one holds `ScreeningIndex`, the lookups and the screening loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import heapq
-import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from functools import lru_cache
-from typing import Any
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 
 import numpy as np
 import numpy.typing as npt
 
 from listd.model import Entity
 from listd.normalize import readings
-from listd.normalize.aliases import name_forms
 from listd.screening import evidence
-from listd.screening.explain import PARTIAL_MAX_WORDS, Pair, explain, read_as
+from listd.screening.explain import Pair, explain, read_as
+from listd.screening.plan import (
+    QueryPlan,
+    best_by_count,
+    bound_holds,
+    by_identifier,
+    candidates_over_arrays,
+    final_score,
+    find_candidates,
+    query_wants,
+)
+from listd.screening.postings import (
+    Found,
+    Retrieved,
+    SourceBuild,
+    SourceIndex,
+    TokenVocabulary,
+    freeze_long_lived,
+    no_cyclic_gc,
+    query_bits,
+)
 from listd.screening.query import Match, Query
-from listd.screening.scoring import (
-    MISSING_LIST,
-    MISSING_PARTIAL,
-    MISSING_QUERY,
-    WEAK_ALIAS,
-    WEAK_QUALITIES,
-    Candidate,
-    Vocabulary,
-    align,
-    list_cost,
-    required,
-)
-from listd.screening.scoring import (
-    name_score as score_name,
-)
+from listd.screening.scoring import MISSING_QUERY, Candidate, align, list_cost, required
+from listd.screening.scoring import name_score as score_name
 from listd.screening.tokens import (
     Token,
     deletions,
-    index_keys,
-    initials,
     matcher,
     phonetic,
     query_keys,
@@ -66,335 +69,26 @@ from listd.screening.tokens import (
 )
 from listd.screening.variants import Reading, rewrite
 
+# Re-exported: the stages live in `postings` (build, storage) and `plan` (candidates).
+__all__ = [
+    "Found",
+    "QueryPlan",
+    "Retrieved",
+    "ScreeningIndex",
+    "SourceBuild",
+    "SourceIndex",
+    "TokenVocabulary",
+    "bound_holds",
+    "candidates_over_arrays",
+    "find_candidates",
+    "freeze_long_lived",
+]
+
 _RETRIEVAL_CACHE = 1 << 14
 _COMMON_SHARE = 200  # one word in this many of the vocabulary is looked up at load...
 _COMMON_MAX = 512  # ...at most this many: the words most names hold
 _INITIAL_CACHE = 1 << 20
-_SMALL_POSTING = 4
-_MASK_BITS = 16  # query tokens a candidate mask can follow
-_ARRAY_SOURCE = 20_000  # names from which a source finds its candidates over arrays
 _VECTOR_BOUND = 64  # candidates from which the per-name bound runs over arrays
-_LOW = (1 << 64) - 1
-_SHORT = 3  # longest text an initial can equal (see _initial_bits)
-
-
-class _Column:
-    """A numpy column that grows by doubling. Readers keep the array they took: a larger
-    one is filled aside and assigned, and rows are only ever appended."""
-
-    def __init__(self, dtype: type[np.generic]) -> None:
-        self.data: npt.NDArray[Any] = np.zeros(1024, dtype=dtype)
-        self.size = 0
-
-    def append(self, value: float | int) -> None:
-        data = self.data
-        if self.size == len(data):
-            grown = np.zeros(2 * len(data), dtype=data.dtype)
-            grown[: self.size] = data
-            data = self.data = grown
-        data[self.size] = value
-        self.size += 1
-
-
-def _initial_bits(strings: Iterable[str]) -> int:
-    """A 128-bit signature of short strings: two tokens can only match by an initial
-    rule if their signatures share a bit (hash collisions only let more through)."""
-    bits = 0
-    for s in strings:
-        bits |= 1 << (hash(s) & 127)
-    return bits
-
-
-def _list_bits(token: Token) -> int:
-    """Signature of what a query initial could meet in list token `token`: `similarity`
-    of an initial and a word compares the initial's text and phonetic forms with the
-    word's text, phonetic forms, compound cores and `initials` (all short strings for
-    an initial), so anything longer than `_SHORT` letters can never be met."""
-    short = [s for s in (token.text, *token.pfs, *token.cores) if len(s) <= _SHORT]
-    return _initial_bits((*short, *initials(token)))
-
-
-def _query_bits(token: Token) -> int | None:
-    """Signature of a query initial; None when it cannot be summed up this way."""
-    strings = (token.text, *token.pfs, *token.cores, *initials(token))
-    if token.group is not None or any(len(s) > _SHORT for s in strings):
-        return None
-    return _initial_bits(strings)
-
-
-_Found = dict[int, tuple[float, str]]  # list token id → (score, rule)
-_Retrieved = tuple[int, _Found]  # vocabulary size the lookup covers, what it found
-
-
-@dataclass(slots=True)
-class _Vocabulary(Vocabulary):
-    """The list side's `Vocabulary`, with each token's weight and `_list_bits` (as two
-    64-bit halves) also as columns, for the array bound."""
-
-    weight_col: _Column = field(default_factory=lambda: _Column(np.float64))
-    bits_lo: _Column = field(default_factory=lambda: _Column(np.uint64))
-    bits_hi: _Column = field(default_factory=lambda: _Column(np.uint64))
-
-    def keys_of(self, token: Token) -> frozenset[str]:
-        return index_keys(token)
-
-    def added(self, token: Token) -> None:
-        self.weight_col.append(token.weight)
-        bits = _list_bits(token)
-        self.bits_lo.append(bits & _LOW)
-        self.bits_hi.append(bits >> 64)
-
-
-@dataclass(slots=True)
-class _SourceIndex:
-    source: str
-    version: str
-    entities: list[Entity | None] = field(default_factory=list)
-    slot: dict[str, int] = field(default_factory=dict)  # entity id → position
-    names: list[tuple[int, ...]] = field(default_factory=list)  # token ids per name
-    name_entity: list[int] = field(default_factory=list)
-    name_text: list[str] = field(default_factory=list)
-    name_factor: list[float] = field(default_factory=list)
-    name_weight: list[float] = field(default_factory=list)
-    entity_names: dict[int, list[int]] = field(default_factory=dict)
-    # Token id → names holding it: a tuple while few (a set costs 216 bytes even for one).
-    postings: dict[int, tuple[int, ...] | set[int]] = field(default_factory=dict)
-    documents: dict[str, set[int]] = field(default_factory=dict)  # identifier key → slots
-    n_names: int = 0
-    # `names` (and their weights and factors) as arrays for the array bound, covering the
-    # first `columns.count` names: names only change by being appended or emptied, and an
-    # emptied name holds no postings, so it is never a candidate.
-    columns: _NameColumns | None = None
-    # The postings as arrays, for sources of `_ARRAY_SOURCE` names or more (made at install).
-    postings_array: _PostingArrays | None = None
-
-    def copy(self) -> _SourceIndex:
-        """A copy whose containers can be patched without touching this one's."""
-        return _SourceIndex(
-            source=self.source,
-            version=self.version,
-            entities=list(self.entities),
-            slot=dict(self.slot),
-            names=list(self.names),
-            name_entity=list(self.name_entity),
-            name_text=list(self.name_text),
-            name_factor=list(self.name_factor),
-            name_weight=list(self.name_weight),
-            entity_names=dict(self.entity_names),
-            postings=dict(self.postings),  # sets are copied when patched
-            documents=dict(self.documents),
-            n_names=self.n_names,
-            columns=self.columns,
-        )
-
-    def extend_columns(self) -> None:
-        """Bring `columns` up to date with the names appended since they were made."""
-        old = self.columns
-        done = old.count if old is not None else 0
-        fresh = self.names[done:]
-        if old is not None and not fresh:
-            return
-        lengths = np.fromiter(map(len, fresh), dtype=np.int64, count=len(fresh))
-        flat = np.fromiter(
-            (v for ids in fresh for v in ids), dtype=np.int64, count=int(lengths.sum())
-        )
-        weight = np.array(self.name_weight[done:], dtype=np.float64)
-        factor = np.array(self.name_factor[done:], dtype=np.float64)
-        if old is None:
-            starts = np.concatenate(([0], np.cumsum(lengths)))
-            self.columns = _NameColumns(len(self.names), flat, starts, weight, factor)
-            return
-        starts = np.concatenate((old.starts, old.starts[-1] + np.cumsum(lengths)))
-        self.columns = _NameColumns(
-            len(self.names),
-            np.concatenate((old.flat, flat)),
-            starts,
-            np.concatenate((old.weight, weight)),
-            np.concatenate((old.factor, factor)),
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class _PostingArrays:
-    """The postings as one ragged table: the names holding token `vid` are
-    names[starts[vid]:starts[vid + 1]] (a name holding a token twice is there twice)."""
-
-    names: npt.NDArray[np.int32]
-    starts: npt.NDArray[np.int64]
-    count: int  # names covered: the length of a mask over them
-
-    @classmethod
-    def of(cls, index: _SourceIndex, vocabulary: int) -> _PostingArrays:
-        columns = index.columns
-        assert columns is not None
-        lengths = np.diff(columns.starts)
-        # A removed name keeps its row in `columns` but holds no postings.
-        live = np.fromiter(map(bool, index.names), dtype=np.bool_, count=len(index.names))
-        owners = np.repeat(np.arange(columns.count, dtype=np.int32), lengths)
-        held = np.repeat(live, lengths)
-        vids, owners = columns.flat[held], owners[held]
-        order = np.argsort(vids, kind="stable")
-        counts = np.bincount(vids, minlength=vocabulary)
-        return cls(owners[order], np.concatenate(([0], np.cumsum(counts))), columns.count)
-
-
-@dataclass(frozen=True, slots=True)
-class _NameColumns:
-    count: int
-    flat: npt.NDArray[np.int64]  # token ids of all names, one after another
-    starts: npt.NDArray[np.int64]  # name nid's ids are flat[starts[nid]:starts[nid + 1]]
-    weight: npt.NDArray[np.float64]
-    factor: npt.NDArray[np.float64]
-
-
-def _mode(entity: Entity) -> str:
-    return "person" if entity.schema == "person" else "entity"
-
-
-class _Builder:
-    """Adds entities to a `_SourceIndex`, copying each postings set once before changing it."""
-
-    def __init__(self, index: _SourceIndex, vocab: _Vocabulary, *, fresh: bool) -> None:
-        self.index = index
-        self.vocab = vocab
-        self.owned: set[int] = set()
-        self.owned_docs: set[str] = set()
-        self.fresh = fresh
-
-    def _posting(self, vid: int) -> set[int]:
-        """The names of token `vid`, as a set this builder may change."""
-        postings = self.index.postings
-        found = postings.get(vid)
-        if vid in self.owned and isinstance(found, set):
-            return found
-        self.owned.add(vid)
-        copied = postings[vid] = set(found or ())
-        return copied
-
-    def finish(self) -> None:
-        """Shrink the sets this builder touched back to tuples where they are small."""
-        postings = self.index.postings
-        for vid in self.owned:
-            names = postings.get(vid)
-            if isinstance(names, set) and len(names) <= _SMALL_POSTING:
-                if names:
-                    postings[vid] = tuple(sorted(names))
-                else:
-                    del postings[vid]
-        self.owned = set()
-
-    def _document_slots(self, key: str) -> set[int]:
-        documents = self.index.documents
-        if self.fresh or key in self.owned_docs:
-            return documents.setdefault(key, set())
-        self.owned_docs.add(key)
-        copied = documents[key] = set(documents.get(key, ()))
-        return copied
-
-    def add(self, entity: Entity) -> None:
-        idx = self.index
-        if entity.id in idx.slot:
-            self.remove(entity.id)
-        slot = len(idx.entities)
-        idx.entities.append(entity)
-        idx.slot[entity.id] = slot
-        mode = _mode(entity)
-        seen: set[tuple[int, ...]] = set()
-        mine: list[int] = []
-        forms = ((n, r) for n in entity.names for f in name_forms(n.full) for r in readings(f))
-        for name, form in forms:
-            ids = tuple(self.vocab.intern(t) for t in tokenize(form, mode))
-            if not ids or ids in seen:
-                continue
-            seen.add(ids)
-            nid = len(idx.names)
-            idx.names.append(ids)
-            idx.name_entity.append(slot)
-            idx.name_text.append(form)
-            idx.name_factor.append(WEAK_ALIAS if name.quality in WEAK_QUALITIES else 1.0)
-            idx.name_weight.append(sum(self.vocab.weights[v] for v in ids))
-            mine.append(nid)
-            for vid in set(ids):
-                self._posting(vid).add(nid)
-        idx.entity_names[slot] = mine
-        idx.n_names += len(mine)
-        for doc in entity.documents:
-            key = evidence.identifier_key(doc.number)
-            if len(key) >= evidence.MIN_IDENTIFIER:
-                self._document_slots(key).add(slot)
-
-    def remove(self, entity_id: str) -> None:
-        idx = self.index
-        slot = idx.slot.pop(entity_id, None)
-        if slot is None:
-            return
-        entity = idx.entities[slot]
-        idx.entities[slot] = None
-        for nid in idx.entity_names.pop(slot, []):
-            for vid in set(idx.names[nid]):
-                self._posting(vid).discard(nid)
-            idx.names[nid] = ()
-            idx.n_names -= 1
-        if entity is not None:
-            for doc in entity.documents:
-                key = evidence.identifier_key(doc.number)
-                if key in idx.documents:
-                    self._document_slots(key).discard(slot)
-
-
-@dataclass(slots=True)
-class _Plan:
-    """One query, tokenised and looked up in the vocabulary."""
-
-    query: Query
-    tokens: tuple[Token, ...]
-    weights: list[float]
-    total: float
-    sims: dict[int, list[tuple[float, int, str]]]  # token id → (score, query pos, rule)
-    # The same, ready for alignment: token id → (-score, pair has an initial, pos, rule),
-    # including a list token's matches with the query's initials; made as the tokens of
-    # the names being aligned need them (`ScreeningIndex._entry`), not for all of `sims`.
-    entries: dict[int, tuple[tuple[float, bool, int, str], ...]]
-    initial_entries: dict[int, tuple[tuple[float, bool, int, str], ...]]
-    initials: list[int]  # query positions that are initials
-    subsets: list[tuple[int, ...]]  # minimal sets of query positions a candidate must hold
-    least: int  # the fewest query words (not initials) a name reaching the cutoff matches
-    prefix: list[int] | None  # for long queries: a candidate holds one of these
-    cutoff: float  # lowest name score that can still reach the threshold
-    # best[k]: for a name matching k query words, the largest matched weight (pairs at
-    # weight 1 on the list side) and the smallest query weight left unmatched.
-    best: tuple[tuple[float, float], ...]
-    birth_date: str | None
-    identifiers: tuple[str, ...]
-    # The query initials' `_query_bits` (None: compare every list token), their union,
-    # and the vocabulary columns as they were when the query started.
-    initial_bits: dict[int, int | None]  # query position → bits
-    any_initial: int | None
-    weights_col: npt.NDArray[np.float64]
-    bits_lo: npt.NDArray[np.uint64]
-    bits_hi: npt.NDArray[np.uint64]
-    hit: npt.NDArray[np.bool_] | None = None  # token id → matches a query word
-    position_ids: list[npt.NDArray[np.int64]] | None = None  # the token ids each position matches
-
-    def may_meet(self, at: int, vid: int) -> bool:
-        """False when query initial `at` surely does not match list token `vid`."""
-        bits = self.initial_bits[at]
-        if bits is None:
-            return True
-        return bool(int(self.bits_lo[vid]) & bits & _LOW or int(self.bits_hi[vid]) & bits >> 64)
-
-
-def freeze_long_lived() -> None:
-    """Move every object alive now out of the cyclic collector's reach (after a load).
-
-    Indexes are millions of long-lived tuples, arrays, sets and strings that form no
-    reference cycles: reference counting frees a replaced one. Left to the collector,
-    each full collection walks all of them, a stop-the-world pause of 100+ ms at a million
-    names and of seconds at 10 million customers. The young generations are collected
-    first, so that cyclic garbage of the moment is not frozen with them (for good).
-    """
-    gc.collect(1)
-    gc.freeze()
 
 
 class ScreeningIndex:
@@ -406,13 +100,13 @@ class ScreeningIndex:
         # Held by whoever brings this index to new versions (`follow`), so that two rounds
         # (the announcement and the poll) never build the same version twice.
         self.following = asyncio.Lock()
-        self._vocab = _Vocabulary()
-        self._sources: dict[str, _SourceIndex] = {}
+        self._vocab = TokenVocabulary()
+        self._sources: dict[str, SourceIndex] = {}
         # Query token → (vocabulary size covered, list token id → similarity): the
         # lookups of recent query tokens, and those of the most common list words made at
         # load. The vocabulary only grows, so a lookup is extended, never thrown away.
-        self._retrieved: dict[Token, _Retrieved] = {}
-        self._common: dict[Token, _Retrieved] = {}
+        self._retrieved: dict[Token, Retrieved] = {}
+        self._common: dict[Token, Retrieved] = {}
         # Query initial → list token id → similarity, filled as candidates are scored.
         self._initial_sims: dict[Token, dict[int, tuple[float, str]]] = {}
         # Query name → (vocabulary size, its `rewrite`): which words are listed words only
@@ -437,7 +131,7 @@ class ScreeningIndex:
 
     def build_source(self, source: str, version: str, entities: Iterable[Entity]) -> SourceBuild:
         """A build of a whole new version of one source, to run and then `install`."""
-        build = SourceBuild(self, _SourceIndex(source, version), self.versions.get(source))
+        build = SourceBuild(self, SourceIndex(source, version), self.versions.get(source))
         build.start(build.fresh(entities))
         return build
 
@@ -498,11 +192,32 @@ class ScreeningIndex:
         """Names indexed, over all sources."""
         return sum(s.n_names for s in self._sources.values())
 
+    # The stages' seams: read-only views that tests and benchmarks inspect the stages by.
+
+    @property
+    def vocabulary(self) -> TokenVocabulary:
+        """The token vocabulary shared by all sources (append-only)."""
+        return self._vocab
+
+    @property
+    def sources(self) -> Mapping[str, SourceIndex]:
+        """Each source's index as installed now."""
+        return self._sources
+
+    @property
+    def retrieved(self) -> Mapping[Token, Retrieved]:
+        """The query-word lookups kept across queries and loads."""
+        return self._retrieved
+
+    def plan(self, query: Query) -> QueryPlan | None:
+        """`query` planned against the vocabulary (None: no name word and no identifier)."""
+        return self._plan(query, {})
+
     # -- screening ------------------------------------------------------------------------
 
     def screen(self, query: Query) -> list[Match]:
         """Listed entities matching `query`, best first, at most `query.limit`."""
-        with _no_cyclic_gc():
+        with no_cyclic_gc():
             return self._screen(query)
 
     def screen_many(self, queries: Sequence[Query]) -> list[list[Match]]:
@@ -510,7 +225,7 @@ class ScreeningIndex:
         other queries, as long as no load adds words to the vocabulary)."""
         out = []
         for query in queries:
-            with _no_cyclic_gc():
+            with no_cyclic_gc():
                 out.append(self._screen(query))
         return out
 
@@ -521,7 +236,7 @@ class ScreeningIndex:
         self._initial_sims = {}
         self._rewritten = {}
 
-    def _retrieved_cache(self) -> dict[Token, _Retrieved]:
+    def _retrieved_cache(self) -> dict[Token, Retrieved]:
         if len(self._retrieved) > _RETRIEVAL_CACHE:
             self._retrieved = {}
             self._initial_sims = {}
@@ -530,7 +245,7 @@ class ScreeningIndex:
             self._initial_sims = {}
         return self._retrieved
 
-    def _retrieve(self, token: Token, cache: dict[Token, _Retrieved]) -> _Found:
+    def _retrieve(self, token: Token, cache: dict[Token, Retrieved]) -> Found:
         """The list tokens `token` matches, by lookup (cached; see `_retrieved`)."""
         size = len(self._vocab.tokens)
         common = self._common.get(token)
@@ -538,22 +253,22 @@ class ScreeningIndex:
         if found is not None and found[0] == size:
             return found[1]
         if found is None:
-            out = self._lookup(token, 0, size)
+            out = self.lookup(token, 0, size)
         else:  # words were added since: only they are compared
-            out = {**found[1], **self._lookup(token, found[0], size)}
+            out = {**found[1], **self.lookup(token, found[0], size)}
         cache[token] = (size, out)
         if common is not None:
             self._common[token] = (size, out)
         return out
 
-    def _lookup(self, token: Token, since: int, size: int) -> _Found:
+    def lookup(self, token: Token, since: int, size: int) -> Found:
         """The list tokens with ids in [since, size) that `token` matches."""
         vocab = self._vocab
         tokens = vocab.tokens
         candidates = vocab.lookup(
             query_keys(token), {d for w in spellings(token) for d in deletions(w)}
         )
-        out: _Found = {}
+        out: Found = {}
         match = matcher(token)
         for vid in sorted(candidates):
             if since <= vid < size:
@@ -562,7 +277,7 @@ class ScreeningIndex:
                     out[vid] = (score, rule)
         return out
 
-    def _common_words(self, sources: dict[str, _SourceIndex]) -> Iterator[Token]:
+    def _common_words(self, sources: dict[str, SourceIndex]) -> Iterator[Token]:
         """The words most names of `sources` hold (Muhammad and its hundreds of spellings):
         looked up at load, so that a query's first sight of them costs no more than later
         ones."""
@@ -576,15 +291,15 @@ class ScreeningIndex:
             if token.kind != "initial":
                 yield token
 
-    def _look_up(self, token: Token) -> _Retrieved:
+    def _look_up(self, token: Token) -> Retrieved:
         """`token`'s lookup over the whole vocabulary, reusing the one held if any."""
         size = len(self._vocab.tokens)
         found = self._common.get(token)
         if found is not None and found[0] == size:
             return found
         if found is None:
-            return size, self._lookup(token, 0, size)
-        return size, {**found[1], **self._lookup(token, found[0], size)}
+            return size, self.lookup(token, 0, size)
+        return size, {**found[1], **self.lookup(token, found[0], size)}
 
     def screen_exhaustive(self, query: Query) -> list[Match]:
         """`screen` without the candidate index: every token and name is compared.
@@ -599,8 +314,8 @@ class ScreeningIndex:
         many queries (bench/screen.py, tests), where exhaustive scoring is too slow."""
         return self._screen(query, prune=False)
 
-    def _retrieve_all(self, token: Token) -> _Found:
-        out: _Found = {}
+    def _retrieve_all(self, token: Token) -> Found:
+        out: Found = {}
         match = matcher(token)
         for vid, listed in enumerate(self._vocab.tokens):
             score, rule = match(listed)
@@ -611,9 +326,9 @@ class ScreeningIndex:
     def _plan(
         self,
         query: Query,
-        cache: dict[Token, _Retrieved],
+        cache: dict[Token, Retrieved],
         exhaustive: bool = False,
-    ) -> _Plan | None:
+    ) -> QueryPlan | None:
         mode = {"person": "person", "entity": "entity"}.get(query.type or "", "any")
         tokens = tokenize(query.name, mode)
         identifiers = tuple(
@@ -639,11 +354,11 @@ class ScreeningIndex:
         cutoff = max(query.threshold - bonus, 1e-9)
         subsets, prefix = required(tuple(weights), tuple(initials), round(cutoff, 6), MISSING_QUERY)
         vocab = self._vocab
-        initial_bits = {at: _query_bits(tokens[at]) for at in initials}
+        initial_bits = {at: query_bits(tokens[at]) for at in initials}
         any_initial: int | None = 0
         for bits in initial_bits.values():
             any_initial = None if bits is None or any_initial is None else any_initial | bits
-        return _Plan(
+        return QueryPlan(
             query=query,
             tokens=tokens,
             weights=weights,
@@ -656,7 +371,7 @@ class ScreeningIndex:
             least=min(map(len, subsets), default=1),
             prefix=prefix,
             cutoff=cutoff,
-            best=_best_by_count(tuple(weights)),
+            best=best_by_count(tuple(weights)),
             birth_date=birth_date,
             identifiers=identifiers,
             initial_bits=initial_bits,
@@ -667,7 +382,7 @@ class ScreeningIndex:
             bits_hi=vocab.bits_hi.data,
         )
 
-    def _entry(self, plan: _Plan, vid: int) -> tuple[tuple[float, bool, int, str], ...]:
+    def _entry(self, plan: QueryPlan, vid: int) -> tuple[tuple[float, bool, int, str], ...]:
         """How list token `vid`, which matches a query word, pairs with the query (cached
         for the query)."""
         found = plan.entries.get(vid)
@@ -686,7 +401,7 @@ class ScreeningIndex:
         for form in list(forms):
             known = self._rewritten.get(form)
             if known is None or known[0] != size:
-                known = self._rewritten[form] = (size, rewrite(form, self._known))
+                known = self._rewritten[form] = (size, rewrite(form, self.known))
             other = known[1]
             if other is not None:
                 forms.setdefault(other.text, other.changes)
@@ -701,7 +416,7 @@ class ScreeningIndex:
         ranked = sorted(best.values(), key=lambda m: (-m.score, m.entity.id))
         return ranked[: query.limit]
 
-    def _known(self, word: str) -> bool:
+    def known(self, word: str) -> bool:
         """Whether folded `word` is spelled like a word of some listed name."""
         return "d" + phonetic(word) in self._vocab.keys
 
@@ -716,7 +431,7 @@ class ScreeningIndex:
         plan = self._plan(query, cache, exhaustive)
         if plan is None:
             return []
-        scored: list[tuple[float, str, _SourceIndex, int, int, list[Pair]]] = []
+        scored: list[tuple[float, str, SourceIndex, int, int, list[Pair]]] = []
         for name in sorted(sources):
             index = sources[name]
             if query.sources and name not in query.sources:
@@ -726,25 +441,25 @@ class ScreeningIndex:
             if exhaustive:
                 candidates = range(len(index.names))
             elif prune:
-                candidates = self._survivors(plan, index, self._candidates(plan, index))
+                candidates = self._survivors(plan, index, find_candidates(plan, index))
             else:
-                found = self._candidates(plan, index)
+                found = find_candidates(plan, index)
                 candidates = found.tolist() if isinstance(found, np.ndarray) else found
             for nid in candidates:
                 slot = index.name_entity[nid]
-                score = self._name_score(plan, index, nid)[0]
+                score = self.name_score(plan, index, nid)[0]
                 if score >= plan.cutoff:
                     prior = best.get(slot)
                     if prior is None or score > prior[0] or (score == prior[0] and nid < prior[1]):
                         best[slot] = (score, nid)
-            for slot in self._by_identifier(plan, index):
+            for slot in by_identifier(plan, index):
                 if slot not in best:
                     best[slot] = self._best_name(plan, index, slot)
             for slot, (name_score, nid) in best.items():
                 entity = index.entities[slot]
-                if entity is None or not _wanted(query, entity):
+                if entity is None or not query_wants(query, entity):
                     continue
-                final, _ = self._final(plan, entity, name_score)
+                final, _ = final_score(plan, entity, name_score)
                 if final >= query.threshold:
                     scored.append((final, entity.id, index, slot, nid, []))
         scored.sort(key=lambda s: (-s[0], s[1]))
@@ -752,8 +467,8 @@ class ScreeningIndex:
         for final, _, index, slot, nid, _ in scored[: query.limit]:
             entity = index.entities[slot]
             assert entity is not None
-            name_score, pairs = self._name_score(plan, index, nid)
-            _, effects = self._final(plan, entity, name_score)
+            name_score, pairs = self.name_score(plan, index, nid)
+            _, effects = final_score(plan, entity, name_score)
             explanation = explain(
                 plan.tokens,
                 [self._vocab.tokens[v] for v in index.names[nid]],
@@ -765,50 +480,15 @@ class ScreeningIndex:
             matches.append(Match(entity, final, index.name_text[nid], explanation))
         return matches
 
-    def _candidates(self, plan: _Plan, index: _SourceIndex) -> set[int] | npt.NDArray[np.int64]:
-        arrays = index.postings_array
-        if arrays is not None and len(plan.tokens) <= _MASK_BITS:
-            return _candidates_over_arrays(plan, arrays)
-        postings = index.postings
-        parts: list[list[tuple[int, ...] | set[int]]] = [[] for _ in plan.tokens]
-        for vid, entries in plan.sims.items():
-            names = postings.get(vid)
-            if names:
-                for _, pos, _ in entries:
-                    parts[pos].append(names)
-        # One union per position; a single set is shared with the index, never changed.
-        hits = [_union(p) for p in parts]
-        out: set[int] = set()
-        if plan.prefix is not None:
-            for pos in plan.prefix:
-                held = hits[pos]
-                if held:
-                    out |= held
-            return out
-        for subset in plan.subsets:
-            sets = [hits[pos] for pos in subset]
-            if any(not s for s in sets):
-                continue
-            ordered = sorted((s for s in sets if s is not None), key=len)
-            found = ordered[0].intersection(*ordered[1:]) if len(ordered) > 1 else ordered[0]
-            out |= found
-        return out
-
-    def _by_identifier(self, plan: _Plan, index: _SourceIndex) -> set[int]:
-        slots: set[int] = set()
-        for key in plan.identifiers:
-            slots |= index.documents.get(key, set())
-        return slots
-
-    def _best_name(self, plan: _Plan, index: _SourceIndex, slot: int) -> tuple[float, int]:
+    def _best_name(self, plan: QueryPlan, index: SourceIndex, slot: int) -> tuple[float, int]:
         best = (0.0, -1)
         for nid in index.entity_names.get(slot, []):
-            score = self._name_score(plan, index, nid)[0]
+            score = self.name_score(plan, index, nid)[0]
             if best[1] < 0 or score > best[0]:
                 best = (score, nid)
         return best
 
-    def _name_score(self, plan: _Plan, index: _SourceIndex, nid: int) -> tuple[float, list[Pair]]:
+    def name_score(self, plan: QueryPlan, index: SourceIndex, nid: int) -> tuple[float, list[Pair]]:
         """Align query tokens with the name's tokens greedily by score; weigh what is left.
 
         Equal scores: words before initials, then query order, then list order.
@@ -844,19 +524,19 @@ class ScreeningIndex:
         )
 
     def _survivors(
-        self, plan: _Plan, index: _SourceIndex, candidates: set[int] | npt.NDArray[np.int64]
+        self, plan: QueryPlan, index: SourceIndex, candidates: set[int] | npt.NDArray[np.int64]
     ) -> list[int]:
-        """The candidates `_below` keeps; over arrays when they are many."""
+        """The candidates `below` keeps; over arrays when they are many."""
         columns = index.columns
         if len(candidates) < _VECTOR_BOUND or columns is None:
-            return [int(nid) for nid in candidates if not self._below(plan, index, int(nid))]
+            return [int(nid) for nid in candidates if not self.below(plan, index, int(nid))]
         if isinstance(candidates, set):
             nids = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
         else:
             nids = candidates
-        return [int(n) for n in nids[_bound_holds(plan, columns, nids)]]
+        return [int(n) for n in nids[bound_holds(plan, columns, nids)]]
 
-    def _below(self, plan: _Plan, index: _SourceIndex, nid: int) -> bool:
+    def below(self, plan: QueryPlan, index: SourceIndex, nid: int) -> bool:
         """True when name `nid` cannot reach the cutoff, from its words alone (cheap).
 
         At best every list word that matches some query word is matched, to the heaviest
@@ -888,7 +568,9 @@ class ScreeningIndex:
         missing = MISSING_QUERY * missing_query + cost * (index.name_weight[nid] - held)
         return matched / (matched + missing) * index.name_factor[nid] < plan.cutoff
 
-    def _initial_entries(self, plan: _Plan, vid: int) -> tuple[tuple[float, bool, int, str], ...]:
+    def _initial_entries(
+        self, plan: QueryPlan, vid: int
+    ) -> tuple[tuple[float, bool, int, str], ...]:
         """How the query's initials match list token `vid` (cached for the query)."""
         found = plan.initial_entries.get(vid)
         if found is None:
@@ -912,271 +594,3 @@ class ScreeningIndex:
         if found is None:
             found = known[vid] = similarity(initial, self._vocab.tokens[vid])
         return found
-
-    def _final(
-        self, plan: _Plan, entity: Entity, name_score: float
-    ) -> tuple[float, dict[str, dict[str, Any]]]:
-        query = plan.query
-        effects: dict[str, dict[str, Any]] = {}
-        score = name_score
-        decisive: float | None = None
-        if plan.birth_date:
-            effect = evidence.birth_effect(plan.birth_date, entity)
-            if effect is not None:
-                score += effect.delta
-                effects["birth_date"] = effect.reason
-        if query.nationality:
-            effect = evidence.nationality_effect(query.nationality, entity)
-            if effect is not None:
-                score += effect.delta
-                effects["nationality"] = effect.reason
-        if plan.identifiers:
-            effect = evidence.identifier_effect(plan.identifiers, entity)
-            if effect is not None:
-                score += effect.delta
-                decisive = effect.decisive
-                effects["identifiers"] = effect.reason
-        score = max(0.0, min(1.0, score))
-        if decisive is not None:
-            score = max(score, decisive)
-        return round(score, 4), effects
-
-
-class SourceBuild:
-    """A new index of one source built aside, in steps, so that screening goes on from the
-    version held meanwhile; `ScreeningIndex.install` then puts it in place in one step.
-
-    The steps (`step`) share only the vocabulary, which is append-only and interns a word
-    whole within a step: run them on the thread that screens (the event loop), and a query
-    between two steps sees each word complete or not at all. `seal` touches only this
-    build's own containers (a delta's are copies), so it may run in a worker thread.
-    """
-
-    def __init__(self, owner: ScreeningIndex, index: _SourceIndex, base: str | None) -> None:
-        self.owner = owner
-        self.index = index
-        self.base = base  # the version held when the build started: installed only over it
-        self.changed: list[str] | None = None  # entity ids a delta touched; None: whole
-        self.common: dict[Token, _Retrieved] | None = None
-        self.sealed = False
-        self.replaced: _SourceIndex | None = None  # what `install` took out (to release)
-        self._builder: _Builder | None = None
-        self._work: Iterator[None] = iter(())
-
-    def start(self, work: Iterator[None]) -> None:
-        self._work = work
-
-    def step(self, seconds: float, clock: Callable[[], float] = time.perf_counter) -> bool:
-        """Work for about `seconds` (at least one entity or word); True when this phase
-        is done: before `seal`, the entities; after it, the common words' lookups."""
-        end = clock() + seconds
-        return all(clock() < end for _ in self._work)
-
-    def seal(self) -> None:
-        """Make the arrays and tuples screening reads (numpy over this build's own names)."""
-        assert self._builder is not None
-        self._builder.finish()
-        index = self.index
-        index.extend_columns()
-        if index.n_names >= _ARRAY_SOURCE:
-            index.postings_array = _PostingArrays.of(index, len(self.owner._vocab.tokens))
-        self.sealed = True
-        if self.changed is None:
-            self._work = self._look_up_common()
-
-    def complete(self) -> SourceBuild:
-        """Run every phase now (a caller with no event loop to keep responsive)."""
-        while not self.step(float("inf")):
-            pass
-        self.seal()
-        while not self.step(float("inf")):
-            pass
-        return self
-
-    def fresh(self, entities: Iterable[Entity]) -> Iterator[None]:
-        builder = self._builder = _Builder(self.index, self.owner._vocab, fresh=True)
-        for entity in entities:
-            builder.add(entity)
-            yield
-
-    def patch(self, added: Sequence[Entity], removed: Sequence[str]) -> Iterator[None]:
-        index = self.index
-        builder = self._builder = _Builder(index, self.owner._vocab, fresh=False)
-        for entity_id in removed:
-            builder.remove(entity_id)
-            yield
-        for entity in added:
-            builder.add(entity)
-            yield
-        if len(index.names) > 2 * max(index.n_names, 1000):  # mostly holes: compact
-            live = [e for e in index.entities if e is not None]
-            self.index = _SourceIndex(index.source, index.version)
-            self.changed = None
-            yield from self.fresh(live)
-
-    def _look_up_common(self) -> Iterator[None]:
-        owner = self.owner
-        common: dict[Token, _Retrieved] = {}
-        for token in owner._common_words({**owner._sources, self.index.source: self.index}):
-            common[token] = owner._look_up(token)
-            yield
-        self.common = common
-
-
-@contextmanager
-def _no_cyclic_gc() -> Iterator[None]:
-    """No cyclic garbage collection while a query runs.
-
-    A query builds sets of tens of thousands of names at a million names; a collection
-    that starts meanwhile walks every element of them (and of the caches still young),
-    which measured 20-50 ms pauses on single queries: most of the p99. The query makes no
-    reference cycles, so nothing is lost: its temporaries are freed by reference
-    counting before the collector runs again, once the query is over. (Process-wide: a
-    query in another thread may run a little longer without collections.)
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
-
-
-@lru_cache(maxsize=4096)
-def _best_by_count(weights: tuple[float, ...]) -> tuple[tuple[float, float], ...]:
-    heaviest = sorted(weights, reverse=True)
-    total = sum(weights)
-    return tuple(
-        (sum((w + 1.0) / 2 for w in heaviest[:k]), total - sum(heaviest[:k]))
-        for k in range(len(weights) + 1)
-    )
-
-
-def _bound_holds(
-    plan: _Plan, columns: _NameColumns, nids: npt.NDArray[np.int64]
-) -> npt.NDArray[np.bool_]:
-    """`not _below(...)` for many names at once, over arrays.
-
-    The same bound, except that a list word counts as meeting a query initial when their
-    `_initial_bits` share a bit (a superset of the words that do): the bound can only be
-    looser, never tighter, so no name that could reach the cutoff is dropped.
-    """
-    if plan.hit is None:
-        hit = np.zeros(len(plan.weights_col), dtype=np.bool_)
-        hit[np.fromiter(plan.sims, dtype=np.int64, count=len(plan.sims))] = True
-        plan.hit = hit
-    vids, which = _rows(columns.flat, columns.starts, nids)
-    hits = plan.hit[vids]
-    held = hits
-    others: npt.NDArray[np.float64] = np.zeros(len(nids))
-    if plan.initials:
-        bits = plan.any_initial
-        if bits is None:
-            meets = np.ones(len(vids), dtype=np.bool_)
-        else:
-            meets = _meets_bits(plan.bits_lo, plan.bits_hi, vids, bits)
-        other = meets & ~hits
-        held = hits | other
-        others = np.bincount(which, weights=other, minlength=len(nids)).astype(np.float64)
-    n_hits = np.bincount(which, weights=hits, minlength=len(nids))
-    held_weight = np.bincount(
-        which, weights=np.where(held, plan.weights_col[vids], 0.0), minlength=len(nids)
-    )
-    free = np.minimum(others, len(plan.initials))
-    best = np.array(plan.best)
-    k = np.minimum(n_hits + free, len(best) - 1).astype(np.int64)
-    matched, missing_query = best[k, 0], best[k, 1]
-    words = columns.starts[nids + 1] - columns.starts[nids]
-    cost = np.where((words >= 3) & (words <= PARTIAL_MAX_WORDS), MISSING_PARTIAL, MISSING_LIST)
-    missing = MISSING_QUERY * missing_query + cost * (columns.weight[nids] - held_weight)
-    # Each query word a name matches takes a list word of its own: a name reaching the
-    # cutoff holds `least` of them (this is what drops the names where one common list
-    # word, Ahmad, meets two query words, "Ahmad Ali Ahmad" or "Ahmad Ali Atmad").
-    keep = n_hits >= max(plan.least, 1)
-    # matched > 0 wherever a word is held; a hair of slack for float rounding.
-    with np.errstate(divide="ignore", invalid="ignore"):
-        bound = matched / (matched + missing) * columns.factor[nids]
-    keep &= bound >= plan.cutoff - 1e-9
-    return keep
-
-
-def _candidates_over_arrays(plan: _Plan, arrays: _PostingArrays) -> npt.NDArray[np.int64]:
-    """`ScreeningIndex._candidates` over arrays: each name gets a bit per query position
-    it holds a match for, then the subsets (or the prefix) are tested on those bits. Set
-    unions of a common name's hundreds of spellings cost 5-10 ms at a million names; this
-    touches each posting once, in C."""
-    if plan.position_ids is None:
-        ids: list[list[int]] = [[] for _ in plan.tokens]
-        for vid, entries in plan.sims.items():
-            for _, pos, _ in entries:
-                ids[pos].append(vid)
-        plan.position_ids = [np.array(v, dtype=np.int64) for v in ids]
-    wanted = (
-        plan.prefix if plan.prefix is not None else sorted({p for s in plan.subsets for p in s})
-    )
-    mask = np.zeros(arrays.count, dtype=np.uint16)  # pages are only touched where written
-    known = len(arrays.starts) - 1  # words interned after the source was built hold none of it
-    touched = []
-    for pos in wanted:
-        vids = plan.position_ids[pos]
-        names, _ = _rows(arrays.names, arrays.starts, vids[vids < known])
-        mask[names] |= np.uint16(1 << pos)
-        touched.append(names)
-    found = np.concatenate(touched) if touched else np.zeros(0, dtype=np.int32)
-    if plan.prefix is None:
-        bits = mask[found]
-        keep = np.zeros(len(found), dtype=np.bool_)
-        for subset in plan.subsets:
-            need = np.uint16(sum(1 << pos for pos in subset))
-            keep |= (bits & need) == need
-        found = found[keep]
-    # Each name once, without sorting or scanning a mask of every name (a million of them).
-    order = np.arange(len(found), dtype=np.int32)
-    last = np.empty(arrays.count, dtype=np.int32)
-    last[found] = order
-    distinct: npt.NDArray[np.int64] = found[last[found] == order].astype(np.int64)
-    return distinct
-
-
-def _rows(
-    flat: npt.NDArray[Any], starts: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]
-) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64]]:
-    """The values of `rows` of a ragged table (row r is flat[starts[r]:starts[r + 1]]), one
-    after another, and for each value the index in `rows` of the row it came from."""
-    begin = starts[rows]
-    lengths = starts[rows + 1] - begin
-    ends = np.cumsum(lengths)
-    total = int(ends[-1]) if len(ends) else 0
-    which = np.repeat(np.arange(len(rows)), lengths)
-    at = np.arange(total) + np.repeat(begin - (ends - lengths), lengths)
-    return flat[at], which
-
-
-def _meets_bits(
-    lo: npt.NDArray[np.uint64], hi: npt.NDArray[np.uint64], vids: npt.NDArray[np.int64], bits: int
-) -> npt.NDArray[np.bool_]:
-    """Which tokens' `_list_bits` share a bit with `bits`."""
-    low, high = np.uint64(bits & _LOW), np.uint64(bits >> 64)
-    found: npt.NDArray[np.bool_] = ((lo[vids] & low) | (hi[vids] & high)) != 0
-    return found
-
-
-def _union(parts: list[tuple[int, ...] | set[int]]) -> set[int] | None:
-    """The names holding one of the list tokens that match one query position."""
-    if not parts:
-        return None
-    return _as_set(parts[0]) if len(parts) == 1 else set().union(*parts)
-
-
-def _as_set(names: tuple[int, ...] | set[int]) -> set[int]:
-    return names if isinstance(names, set) else set(names)
-
-
-def _wanted(query: Query, entity: Entity) -> bool:
-    if query.type == "person" and entity.schema != "person":
-        return False
-    if query.type == "entity" and entity.schema == "person":
-        return False
-    return not query.programs or any(p in entity.programs for p in query.programs)

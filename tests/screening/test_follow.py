@@ -14,7 +14,7 @@ from listd.keyspace import Keys
 from listd.scrapers import un
 from listd.screening import Query, ScreeningIndex
 from listd.screening import follow as follow_module
-from listd.screening import index as index_module
+from listd.screening import postings as postings_module
 from listd.screening import scoring as scoring_module
 from listd.screening.follow import Followed, follow
 from listd.screening.scoring import DeletionIndex
@@ -87,7 +87,7 @@ async def screen_while(
     rounds = []
     while not task.done():
         version = index.versions.get("un")
-        rounds.append((version, len(index._vocab.tokens), answers(index, names)))
+        rounds.append((version, len(index.vocabulary.tokens), answers(index, names)))
         await asyncio.sleep(0)
     return rounds
 
@@ -128,7 +128,7 @@ async def test_screening_during_a_build_is_served_from_the_version_held(
     changed = sorted(gone ^ {e.primary_name for e in whole.entities.values()})
     names = [*changed, *sorted(gone)[:40]]
 
-    words = len(index._vocab.tokens)
+    words = len(index.vocabulary.tokens)
     task = asyncio.create_task(follow(store, index, ["un"]))
     rounds = await screen_while(index, names, task)
     assert getattr(task.result(), path) == ["un"]
@@ -193,7 +193,7 @@ def test_a_lookup_made_while_a_word_is_interned_does_not_miss_it(
     query = Query(name=target.primary_name, limit=5)
     assert target.id not in [m.entity.id for m in index.screen(query)]
 
-    real = index_module.index_keys
+    real = postings_module.index_keys
     seen: list[list[str]] = []
 
     def meanwhile(token: Token) -> frozenset[str]:
@@ -201,7 +201,7 @@ def test_a_lookup_made_while_a_word_is_interned_does_not_miss_it(
             seen.append([m.entity.id for m in index.screen(query)])
         return real(token)
 
-    monkeypatch.setattr(index_module, "index_keys", meanwhile)
+    monkeypatch.setattr(postings_module, "index_keys", meanwhile)
     index.apply_delta("un", "v2", [target], [])
     assert len(seen) == 1 and target.id not in seen[0]  # not installed yet
     assert target.id in [m.entity.id for m in index.screen(query)]

@@ -10,6 +10,7 @@ import pytest
 
 from listd.model import Entity, Name
 from listd.screening import DEFAULT_THRESHOLD, Match, Query, ScreeningIndex
+from listd.screening.plan import bound_holds, find_candidates
 from tests.conftest import DATA, un_file
 
 KZ_FILE = DATA / "kz" / "afm-terror-extremism-active-2022-10-03.xml"
@@ -305,19 +306,19 @@ def test_candidates_over_arrays_are_the_candidates_over_sets(
     index: ScreeningIndex, lists: dict[str, list[Entity]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Large sources find candidates over arrays, small ones over sets: the same names."""
-    import listd.screening.index as module
+    import listd.screening.postings as module
 
     monkeypatch.setattr(module, "_ARRAY_SOURCE", 0)
     arrays = build(lists)
-    assert all(s.postings_array is not None for s in arrays._sources.values())
-    assert all(s.postings_array is None for s in index._sources.values())
+    assert all(s.postings_array is not None for s in arrays.sources.values())
+    assert all(s.postings_array is None for s in index.sources.values())
     for query in [*QUERIES, Query("Muhammad Ali"), Query("A. Q. Khan")]:
-        plan = arrays._plan(query, {})
+        plan = arrays.plan(query)
         assert plan is not None
-        for name, source in arrays._sources.items():
-            over_arrays = arrays._candidates(plan, source)
+        for name, source in arrays.sources.items():
+            over_arrays = find_candidates(plan, source)
             assert isinstance(over_arrays, np.ndarray)
-            assert set(over_arrays.tolist()) == index._candidates(plan, index._sources[name])
+            assert set(over_arrays.tolist()) == find_candidates(plan, index.sources[name])
         assert summary(arrays.screen(query)) == summary(index.screen_exhaustive(query))
 
 
@@ -331,7 +332,7 @@ def test_pruning_loses_nothing_where_common_names_crowd(
     sets and over arrays."""
     import random
 
-    import listd.screening.index as module
+    import listd.screening.postings as module
 
     monkeypatch.setattr(module, "_ARRAY_SOURCE", array_source)
 
@@ -358,10 +359,10 @@ def test_pruning_loses_nothing_where_common_names_crowd(
     ]  # fmt: skip
     crowded = 0
     for query in queries:
-        plan = index._plan(query, {})
+        plan = index.plan(query)
         assert plan is not None
-        crowded += len(index._candidates(plan, index._sources["crowd"])) > 2000
-        assert (index._sources["crowd"].postings_array is None) == (array_source > 0)
+        crowded += len(find_candidates(plan, index.sources["crowd"])) > 2000
+        assert (index.sources["crowd"].postings_array is None) == (array_source > 0)
         pruned = summary(index.screen(query))
         assert pruned == summary(index.screen_unpruned(query)), query
         assert pruned == summary(index.screen_exhaustive(query)), query
@@ -369,21 +370,20 @@ def test_pruning_loses_nothing_where_common_names_crowd(
 
     # The per-name bound, over arrays and in Python, never drops a name whose exact score
     # reaches the cutoff; it does drop most of the others.
-    from listd.screening.index import _bound_holds
 
     checked = dropped = 0
     for query in [*queries, *QUERIES]:
-        plan = index._plan(query, {})
+        plan = index.plan(query)
         assert plan is not None
-        for source in index._sources.values():
-            names = sorted(index._candidates(plan, source))
+        for source in index.sources.values():
+            names = sorted(find_candidates(plan, source))
             if not names or source.columns is None:
                 continue
-            kept = _bound_holds(plan, source.columns, np.array(names, dtype=np.int64))
+            kept = bound_holds(plan, source.columns, np.array(names, dtype=np.int64))
             for nid, keep in zip(names, kept, strict=True):
-                if index._name_score(plan, source, nid)[0] >= plan.cutoff:
+                if index.name_score(plan, source, nid)[0] >= plan.cutoff:
                     assert keep, (query, source.name_text[nid])
-                    assert not index._below(plan, source, nid), (query, source.name_text[nid])
+                    assert not index.below(plan, source, nid), (query, source.name_text[nid])
                 checked += 1
                 dropped += not keep
     assert checked > 20_000 and dropped > checked / 2
@@ -397,10 +397,10 @@ def test_lookups_made_before_a_delta_see_the_words_it_adds(
     index = build(lists)
     query = Query("Aamir Ali Chaudhry")
     assert [m.entity.id for m in index.screen(query)] == [CHAUDHRY]
-    assert any(t.text == "chaudhry" for t in index._retrieved)  # looked up, kept
+    assert any(t.text == "chaudhry" for t in index.retrieved)  # looked up, kept
     cousin = Entity(id="un:QDi.999", source="un", schema="person", reference="QDi.999",
                     names=(Name("Aamir Ali Chawdhri", kind="primary"),))  # fmt: skip
-    assert not any(t.text == "chawdhri" for t in index._vocab.tokens)  # a new word
+    assert not any(t.text == "chawdhri" for t in index.vocabulary.tokens)  # a new word
     index.apply_delta("un", "v2", [cousin], [])
     found = summary(index.screen(query))
     assert "un:QDi.999" in [f[0] for f in found]
@@ -414,12 +414,12 @@ def test_similarity_is_symmetric(index: ScreeningIndex) -> None:
 
     from listd.screening.tokens import similarity
 
-    tokens = index._vocab.tokens
+    tokens = index.vocabulary.tokens
     rng = random.Random(3)
     pairs = [
         (tokens[vid], token)
         for token in rng.sample(tokens, 300)
-        for vid in index._lookup(token, 0, len(tokens))
+        for vid in index.lookup(token, 0, len(tokens))
     ]
     assert len(pairs) > 1000
     assert sum(similarity(a, b)[0] > 0 for a, b in pairs) > 1000

@@ -63,8 +63,8 @@ def test_a_word_written_in_two_parts_is_read_whole(index: ScreeningIndex) -> Non
 
 def test_names_as_written_are_not_taken_apart(index: ScreeningIndex) -> None:
     # A listed word is never split, nor two listed words joined: one reading only.
-    assert rewrite("Aamir Ali Chaudhry", index._known) is None
-    assert rewrite("Eric Badege", index._known) is None
+    assert rewrite("Aamir Ali Chaudhry", index.known) is None
+    assert rewrite("Eric Badege", index.known) is None
     # Unlisted people whose names run together still match nobody.
     for name in ("JOHNSMITH", "MariaGarcia Lopez", "Ivan Petrovich Sidorov", "KimMinjun"):
         assert index.screen(Query(name)) == [], name
@@ -77,7 +77,7 @@ def test_capitals_without_dots_are_initials(index: ScreeningIndex) -> None:
     kazakh = best(index, "Юсупов ЖУ").get("kz-afm-tf:p-202fea548dbb")  # Журрат Умарджанович
     assert kazakh is not None and kazakh.score >= 0.9
     # Three capitals in a name all in capitals may be a word the lists lack.
-    assert rewrite("IAN SMITH", index._known) is None
+    assert rewrite("IAN SMITH", index.known) is None
 
 
 @pytest.mark.parametrize(

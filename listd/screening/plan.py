@@ -1,0 +1,275 @@
+"""One query planned against the vocabulary: its candidates, the bounds that prune them,
+and the final score of an entity (name score moved by the other evidence).
+
+Split from `index.py` (the screening loop): the candidate and final-scoring stages.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from listd.model import Entity
+from listd.screening import evidence
+from listd.screening.explain import PARTIAL_MAX_WORDS
+from listd.screening.postings import LOW_BITS, NameColumns, PostingArrays, SourceIndex
+from listd.screening.query import Query
+from listd.screening.scoring import MISSING_LIST, MISSING_PARTIAL, MISSING_QUERY
+from listd.screening.tokens import Token
+
+_MASK_BITS = 16  # query tokens a candidate mask can follow
+
+
+@dataclass(slots=True)
+class QueryPlan:
+    """One query, tokenised and looked up in the vocabulary."""
+
+    query: Query
+    tokens: tuple[Token, ...]
+    weights: list[float]
+    total: float
+    sims: dict[int, list[tuple[float, int, str]]]  # token id → (score, query pos, rule)
+    # The same, ready for alignment: token id → (-score, pair has an initial, pos, rule),
+    # including a list token's matches with the query's initials; made as the tokens of
+    # the names being aligned need them (`ScreeningIndex._entry`), not for all of `sims`.
+    entries: dict[int, tuple[tuple[float, bool, int, str], ...]]
+    initial_entries: dict[int, tuple[tuple[float, bool, int, str], ...]]
+    initials: list[int]  # query positions that are initials
+    subsets: list[tuple[int, ...]]  # minimal sets of query positions a candidate must hold
+    least: int  # the fewest query words (not initials) a name reaching the cutoff matches
+    prefix: list[int] | None  # for long queries: a candidate holds one of these
+    cutoff: float  # lowest name score that can still reach the threshold
+    # best[k]: for a name matching k query words, the largest matched weight (pairs at
+    # weight 1 on the list side) and the smallest query weight left unmatched.
+    best: tuple[tuple[float, float], ...]
+    birth_date: str | None
+    identifiers: tuple[str, ...]
+    # The query initials' `query_bits` (None: compare every list token), their union,
+    # and the vocabulary columns as they were when the query started.
+    initial_bits: dict[int, int | None]  # query position → bits
+    any_initial: int | None
+    weights_col: npt.NDArray[np.float64]
+    bits_lo: npt.NDArray[np.uint64]
+    bits_hi: npt.NDArray[np.uint64]
+    hit: npt.NDArray[np.bool_] | None = None  # token id → matches a query word
+    position_ids: list[npt.NDArray[np.int64]] | None = None  # the token ids each position matches
+
+    def may_meet(self, at: int, vid: int) -> bool:
+        """False when query initial `at` surely does not match list token `vid`."""
+        bits = self.initial_bits[at]
+        if bits is None:
+            return True
+        return bool(int(self.bits_lo[vid]) & bits & LOW_BITS or int(self.bits_hi[vid]) & bits >> 64)
+
+
+@lru_cache(maxsize=4096)
+def best_by_count(weights: tuple[float, ...]) -> tuple[tuple[float, float], ...]:
+    heaviest = sorted(weights, reverse=True)
+    total = sum(weights)
+    return tuple(
+        (sum((w + 1.0) / 2 for w in heaviest[:k]), total - sum(heaviest[:k]))
+        for k in range(len(weights) + 1)
+    )
+
+
+def bound_holds(
+    plan: QueryPlan, columns: NameColumns, nids: npt.NDArray[np.int64]
+) -> npt.NDArray[np.bool_]:
+    """`not ScreeningIndex.below(...)` for many names at once, over arrays.
+
+    The same bound, except that a list word counts as meeting a query initial when their
+    `_initial_bits` share a bit (a superset of the words that do): the bound can only be
+    looser, never tighter, so no name that could reach the cutoff is dropped.
+    """
+    if plan.hit is None:
+        hit = np.zeros(len(plan.weights_col), dtype=np.bool_)
+        hit[np.fromiter(plan.sims, dtype=np.int64, count=len(plan.sims))] = True
+        plan.hit = hit
+    vids, which = _rows(columns.flat, columns.starts, nids)
+    hits = plan.hit[vids]
+    held = hits
+    others: npt.NDArray[np.float64] = np.zeros(len(nids))
+    if plan.initials:
+        bits = plan.any_initial
+        if bits is None:
+            meets = np.ones(len(vids), dtype=np.bool_)
+        else:
+            meets = _meets_bits(plan.bits_lo, plan.bits_hi, vids, bits)
+        other = meets & ~hits
+        held = hits | other
+        others = np.bincount(which, weights=other, minlength=len(nids)).astype(np.float64)
+    n_hits = np.bincount(which, weights=hits, minlength=len(nids))
+    held_weight = np.bincount(
+        which, weights=np.where(held, plan.weights_col[vids], 0.0), minlength=len(nids)
+    )
+    free = np.minimum(others, len(plan.initials))
+    best = np.array(plan.best)
+    k = np.minimum(n_hits + free, len(best) - 1).astype(np.int64)
+    matched, missing_query = best[k, 0], best[k, 1]
+    words = columns.starts[nids + 1] - columns.starts[nids]
+    cost = np.where((words >= 3) & (words <= PARTIAL_MAX_WORDS), MISSING_PARTIAL, MISSING_LIST)
+    missing = MISSING_QUERY * missing_query + cost * (columns.weight[nids] - held_weight)
+    # Each query word a name matches takes a list word of its own: a name reaching the
+    # cutoff holds `least` of them (this is what drops the names where one common list
+    # word, Ahmad, meets two query words, "Ahmad Ali Ahmad" or "Ahmad Ali Atmad").
+    keep = n_hits >= max(plan.least, 1)
+    # matched > 0 wherever a word is held; a hair of slack for float rounding.
+    with np.errstate(divide="ignore", invalid="ignore"):
+        bound = matched / (matched + missing) * columns.factor[nids]
+    keep &= bound >= plan.cutoff - 1e-9
+    return keep
+
+
+def candidates_over_arrays(plan: QueryPlan, arrays: PostingArrays) -> npt.NDArray[np.int64]:
+    """`ScreeningIndex._candidates` over arrays: each name gets a bit per query position
+    it holds a match for, then the subsets (or the prefix) are tested on those bits. Set
+    unions of a common name's hundreds of spellings cost 5-10 ms at a million names; this
+    touches each posting once, in C."""
+    if plan.position_ids is None:
+        ids: list[list[int]] = [[] for _ in plan.tokens]
+        for vid, entries in plan.sims.items():
+            for _, pos, _ in entries:
+                ids[pos].append(vid)
+        plan.position_ids = [np.array(v, dtype=np.int64) for v in ids]
+    wanted = (
+        plan.prefix if plan.prefix is not None else sorted({p for s in plan.subsets for p in s})
+    )
+    mask = np.zeros(arrays.count, dtype=np.uint16)  # pages are only touched where written
+    known = len(arrays.starts) - 1  # words interned after the source was built hold none of it
+    touched = []
+    for pos in wanted:
+        vids = plan.position_ids[pos]
+        names, _ = _rows(arrays.names, arrays.starts, vids[vids < known])
+        mask[names] |= np.uint16(1 << pos)
+        touched.append(names)
+    found = np.concatenate(touched) if touched else np.zeros(0, dtype=np.int32)
+    if plan.prefix is None:
+        bits = mask[found]
+        keep = np.zeros(len(found), dtype=np.bool_)
+        for subset in plan.subsets:
+            need = np.uint16(sum(1 << pos for pos in subset))
+            keep |= (bits & need) == need
+        found = found[keep]
+    # Each name once, without sorting or scanning a mask of every name (a million of them).
+    order = np.arange(len(found), dtype=np.int32)
+    last = np.empty(arrays.count, dtype=np.int32)
+    last[found] = order
+    distinct: npt.NDArray[np.int64] = found[last[found] == order].astype(np.int64)
+    return distinct
+
+
+def _rows(
+    flat: npt.NDArray[Any], starts: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64]]:
+    """The values of `rows` of a ragged table (row r is flat[starts[r]:starts[r + 1]]), one
+    after another, and for each value the index in `rows` of the row it came from."""
+    begin = starts[rows]
+    lengths = starts[rows + 1] - begin
+    ends = np.cumsum(lengths)
+    total = int(ends[-1]) if len(ends) else 0
+    which = np.repeat(np.arange(len(rows)), lengths)
+    at = np.arange(total) + np.repeat(begin - (ends - lengths), lengths)
+    return flat[at], which
+
+
+def _meets_bits(
+    lo: npt.NDArray[np.uint64], hi: npt.NDArray[np.uint64], vids: npt.NDArray[np.int64], bits: int
+) -> npt.NDArray[np.bool_]:
+    """Which tokens' `_list_bits` share a bit with `bits`."""
+    low, high = np.uint64(bits & LOW_BITS), np.uint64(bits >> 64)
+    found: npt.NDArray[np.bool_] = ((lo[vids] & low) | (hi[vids] & high)) != 0
+    return found
+
+
+def union_of(parts: list[tuple[int, ...] | set[int]]) -> set[int] | None:
+    """The names holding one of the list tokens that match one query position."""
+    if not parts:
+        return None
+    return _as_set(parts[0]) if len(parts) == 1 else set().union(*parts)
+
+
+def _as_set(names: tuple[int, ...] | set[int]) -> set[int]:
+    return names if isinstance(names, set) else set(names)
+
+
+def query_wants(query: Query, entity: Entity) -> bool:
+    if query.type == "person" and entity.schema != "person":
+        return False
+    if query.type == "entity" and entity.schema == "person":
+        return False
+    return not query.programs or any(p in entity.programs for p in query.programs)
+
+
+def find_candidates(plan: QueryPlan, index: SourceIndex) -> set[int] | npt.NDArray[np.int64]:
+    """The names of `index` that hold matches for one of `plan.subsets` (or, for long
+    queries, for one of `plan.prefix`): over arrays for large sources, else over sets."""
+    arrays = index.postings_array
+    if arrays is not None and len(plan.tokens) <= _MASK_BITS:
+        return candidates_over_arrays(plan, arrays)
+    postings = index.postings
+    parts: list[list[tuple[int, ...] | set[int]]] = [[] for _ in plan.tokens]
+    for vid, entries in plan.sims.items():
+        names = postings.get(vid)
+        if names:
+            for _, pos, _ in entries:
+                parts[pos].append(names)
+    # One union per position; a single set is shared with the index, never changed.
+    hits = [union_of(p) for p in parts]
+    out: set[int] = set()
+    if plan.prefix is not None:
+        for pos in plan.prefix:
+            held = hits[pos]
+            if held:
+                out |= held
+        return out
+    for subset in plan.subsets:
+        sets = [hits[pos] for pos in subset]
+        if any(not s for s in sets):
+            continue
+        ordered = sorted((s for s in sets if s is not None), key=len)
+        found = ordered[0].intersection(*ordered[1:]) if len(ordered) > 1 else ordered[0]
+        out |= found
+    return out
+
+
+def by_identifier(plan: QueryPlan, index: SourceIndex) -> set[int]:
+    """The entities of `index` holding one of the query's identifiers, whatever their names."""
+    slots: set[int] = set()
+    for key in plan.identifiers:
+        slots |= index.documents.get(key, set())
+    return slots
+
+
+def final_score(
+    plan: QueryPlan, entity: Entity, name_score: float
+) -> tuple[float, dict[str, dict[str, Any]]]:
+    """A name score moved by the query's other evidence (birth date, nationality,
+    identifiers), with what moved it, for the explanation."""
+    query = plan.query
+    effects: dict[str, dict[str, Any]] = {}
+    score = name_score
+    decisive: float | None = None
+    if plan.birth_date:
+        effect = evidence.birth_effect(plan.birth_date, entity)
+        if effect is not None:
+            score += effect.delta
+            effects["birth_date"] = effect.reason
+    if query.nationality:
+        effect = evidence.nationality_effect(query.nationality, entity)
+        if effect is not None:
+            score += effect.delta
+            effects["nationality"] = effect.reason
+    if plan.identifiers:
+        effect = evidence.identifier_effect(plan.identifiers, entity)
+        if effect is not None:
+            score += effect.delta
+            decisive = effect.decisive
+            effects["identifiers"] = effect.reason
+    score = max(0.0, min(1.0, score))
+    if decisive is not None:
+        score = max(score, decisive)
+    return round(score, 4), effects
