@@ -23,6 +23,7 @@ import aiohttp
 from redis.exceptions import RedisError
 
 from listd import delta
+from listd.clock import SYSTEM_CLOCK, Clock
 from listd.collector import no_full_collections
 from listd.errors import ListdError, NotFound, SourceError, SourceRefused, ValidationFailed
 from listd.fetch import fetch
@@ -253,16 +254,16 @@ class Syncer:
         store: Store,
         session: aiohttp.ClientSession | None = None,
         on_update: OnUpdate | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.settings = settings
         self.store = store
         self.session = session
         self.on_update = on_update
-        self.clock = clock  # unix time: the removal window's clock (tests move it)
+        self.clock = clock  # the removal window's clock (tests move it)
 
     def _window_start(self, cfg: SourceConfig) -> float:
-        return self.clock() - cfg.removal_window_hours * 3600
+        return self.clock.time() - cfg.removal_window_hours * 3600
 
     async def sync(
         self,
@@ -601,7 +602,7 @@ class Syncer:
             return
         before = snapshot.entities - len(plan.added) + len(plan.removed)
         record = {"version": snapshot.version, "removed": len(plan.removed), "before": before}
-        await self.store.record_removals(name, self.clock(), record, self._window_start(cfg))
+        await self.store.record_removals(name, self.clock.time(), record, self._window_start(cfg))
 
     async def _hold(
         self,

@@ -27,6 +27,7 @@ from listd.settings import Settings
 from listd.store import Store
 from listd.sync import Parsed, Syncer, process
 from tests.conftest import UN, un_file
+from tests.helpers import FakeClock
 
 DATES = sorted(p.name[len("consolidated-") : -len(".xml")] for p in UN.glob("consolidated-*.xml"))
 
@@ -304,11 +305,11 @@ async def test_replay_all_files_reproduces_the_last_snapshot(
     store = store_for(redis, s)
     # Each file is synced on its own date: the cumulative removal window (24 h) sees the
     # months between them, as production would.
-    today = [0.0]
-    syncer = Syncer(s, store, clock=lambda: today[0])
+    today = FakeClock(0.0)
+    syncer = Syncer(s, store, clock=today)
     held = []
     for date in DATES:
-        today[0] = calendar.timegm(time.strptime(date, "%Y-%m-%d"))
+        today.advance(calendar.timegm(time.strptime(date, "%Y-%m-%d")) - today.time())
         result = await syncer.sync("un", raw=un_file(date).read_bytes())
         if result.outcome == "held":
             held.append(date)

@@ -94,7 +94,7 @@ def create_app(
 
     async def http_session(app: web.Application) -> AsyncIterator[None]:
         session = http or aiohttp.ClientSession()
-        app[SYNCER] = Syncer(settings, store, session, on_update=on_update)
+        app[SYNCER] = Syncer(settings, store, session, on_update=on_update, clock=clock)
         yield
         if http is None:
             await session.close()

@@ -24,6 +24,7 @@ from listd.settings import Settings, SourceConfig, parse_sources
 from listd.store import Store
 from listd.sync import Syncer, cumulative_guard
 from tests.conftest import un_file
+from tests.helpers import FakeClock
 
 BASE = "2026-02-27"
 STEPS = (90, 82, 74)
@@ -47,14 +48,6 @@ def shrinking_files() -> list[bytes]:
     return out
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_780_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def un_settings(settings: Settings, **changes: object) -> Settings:
     cfg = replace(settings.sources["un"], max_removed_ratio=0.1, **changes)  # type: ignore[arg-type]
     return replace(settings, sources={"un": cfg})
@@ -70,13 +63,13 @@ async def test_three_nine_percent_removals_in_a_day_are_held(
 ) -> None:
     s = un_settings(settings)
     store = Store(redis, Keys(s.key_prefix))
-    clock = Clock()
+    clock = FakeClock(1_780_000_000.0)
     syncer = Syncer(s, store, clock=clock)
     assert (await syncer.sync("un", raw=files[0])).entities == 1003
-    clock.now += HOUR
+    clock.advance(HOUR)
     first = await syncer.sync("un", raw=files[1])
     assert first.outcome == "updated" and first.deltas["removed"] == 90
-    clock.now += HOUR
+    clock.advance(HOUR)
     second = await syncer.sync("un", raw=files[2])
     # 90 + 82 = 172 of 1,003 (17 %) within 24 h: above the 10 % bound, although this
     # file alone removes 82 of 913 (9 %).
@@ -90,7 +83,7 @@ async def test_three_nine_percent_removals_in_a_day_are_held(
     assert held["reason"] == reason and held["would_removed"] == "82"
     # The third file, arriving while the second is held, is held as well (against the
     # 913 still serving it removes 156, 17 %).
-    clock.now += HOUR
+    clock.advance(HOUR)
     third = await syncer.sync("un", raw=files[3])
     assert third.outcome == "held" and "156 of 913" in (third.held_reason or "")
     assert len(await store.entities("un")) == 913
@@ -101,7 +94,7 @@ async def test_an_approved_hold_restarts_the_window(
 ) -> None:
     s = un_settings(settings)
     store = Store(redis, Keys(s.key_prefix))
-    clock = Clock()
+    clock = FakeClock(1_780_000_000.0)
     syncer = Syncer(s, store, clock=clock)
     await syncer.sync("un", raw=files[0])
     await syncer.sync("un", raw=files[1])
@@ -111,7 +104,7 @@ async def test_an_approved_hold_restarts_the_window(
     assert len(await store.entities("un")) == 831
     assert not await redis.exists(store.keys.removals("un"))
     # The administrator accepted 831 as the list: 74 more (9 % of it) pass ...
-    clock.now += HOUR
+    clock.advance(HOUR)
     third = await syncer.sync("un", raw=files[3])
     assert third.outcome == "updated" and third.deltas["removed"] == 74
     # ... and are counted: another 9 % step within the day (74 + 70 of 831) is held.
@@ -119,7 +112,7 @@ async def test_an_approved_hold_restarts_the_window(
     more = re.findall(r"<INDIVIDUAL>.*?</INDIVIDUAL>", text, flags=re.S)[:70]
     for doomed in more:
         text = text.replace(doomed, "", 1)
-    clock.now += HOUR
+    clock.advance(HOUR)
     fourth = await syncer.sync("un", raw=text.encode())
     assert fourth.outcome == "held" and "144 of 831" in (fourth.held_reason or "")
 
@@ -129,11 +122,11 @@ async def test_the_same_steps_a_day_apart_pass(
 ) -> None:
     s = un_settings(settings)
     store = Store(redis, Keys(s.key_prefix))
-    clock = Clock()
+    clock = FakeClock(1_780_000_000.0)
     syncer = Syncer(s, store, clock=clock)
     await syncer.sync("un", raw=files[0])
     for raw in files[1:]:
-        clock.now += 25 * HOUR
+        clock.advance(25 * HOUR)
         assert (await syncer.sync("un", raw=raw)).outcome == "updated"
     assert len(await store.entities("un")) == 1003 - sum(STEPS)
     # Only the publications within the window are kept.
@@ -157,11 +150,11 @@ async def test_window_and_bound_come_from_the_sources_file(
     # A wider bound over a longer window: all three steps (25 %) pass within two days.
     s = replace(settings, sources={"un": replace(wide, url=None, min_entities=500)})
     store = Store(redis, Keys(s.key_prefix))
-    clock = Clock()
+    clock = FakeClock(1_780_000_000.0)
     syncer = Syncer(s, store, clock=clock)
     await syncer.sync("un", raw=files[0])
     for raw in files[1:]:
-        clock.now += 10 * HOUR
+        clock.advance(10 * HOUR)
         assert (await syncer.sync("un", raw=raw)).outcome == "updated"
 
 
