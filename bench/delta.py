@@ -26,11 +26,11 @@ from listd import logs
 from listd.connection import client
 from listd.embedded import EmbeddedRedis
 from listd.keyspace import Keys
+from listd.pipeline.store import Store
+from listd.pipeline.sync import Syncer
 from listd.screening import ScreeningIndex
 from listd.screening.follow import follow
 from listd.settings import Settings, SourceConfig
-from listd.store import Store
-from listd.sync import Syncer
 
 UN = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "un"
 

@@ -31,9 +31,9 @@ from listd.api.state import READY
 from listd.connection import client
 from listd.embedded import EmbeddedRedis
 from listd.keyspace import Keys
+from listd.pipeline.store import Store
+from listd.pipeline.sync import Syncer
 from listd.settings import Settings, SourceConfig
-from listd.store import Store
-from listd.sync import Syncer
 
 UN = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "un"
 FILES = ("2026-02-27", "2026-05-08")

@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from customers import customers  # noqa: E402
 
-from listd import delta, logs  # noqa: E402
+from listd import logs  # noqa: E402
 from listd.api import create_app  # noqa: E402
 from listd.connection import client  # noqa: E402
 from listd.embedded import EmbeddedRedis  # noqa: E402
@@ -52,11 +52,13 @@ from listd.notifications.config import WebhookConfig  # noqa: E402
 from listd.notifications.dispatcher import Dispatcher  # noqa: E402
 from listd.notifications.subscriptions import Subscription, SubscriptionStore  # noqa: E402
 from listd.notifications.watchlist import Customer  # noqa: E402
+from listd.pipeline import delta  # noqa: E402
+from listd.pipeline.ingest import process  # noqa: E402
+from listd.pipeline.store import Store  # noqa: E402
+from listd.pipeline.sync import Syncer  # noqa: E402
 from listd.scrapers import scraper  # noqa: E402
 from listd.screening import ScreeningIndex  # noqa: E402
 from listd.settings import Settings, SourceConfig  # noqa: E402
-from listd.store import Store  # noqa: E402
-from listd.sync import Syncer, process  # noqa: E402
 
 UN = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "un"
 BEFORE, AFTER = "2025-08-02", "2025-11-15"

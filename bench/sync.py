@@ -129,11 +129,22 @@ class Ticker:
         return max((lag for t, lag in self.samples if start <= t <= end), default=0.0)
 
 
+def pipeline(name: str) -> Any:
+    """A pipeline module of the tree under test: `listd.pipeline.<name>`, or in a tree from
+    before the pipeline became a package, `listd.<name>`."""
+    import importlib
+
+    try:
+        return importlib.import_module(f"listd.pipeline.{name}")
+    except ModuleNotFoundError:
+        return importlib.import_module(f"listd.{name}")
+
+
 def timed_steps(syncer: Any, steps: dict[str, float]) -> None:
     """Time the steps of a tree whose SyncResult has no `phases`, by wrapping them."""
     import dataclasses
 
-    import listd.sync as sync_module
+    sync_module = pipeline("sync")
 
     def add(step: str, since: float) -> None:
         steps[step] = steps.get(step, 0.0) + time.perf_counter() - since
@@ -193,8 +204,9 @@ async def child(case: str, files: list[Path]) -> dict[str, Any]:
     from listd.keyspace import Keys
     from listd.screening.follow import follow
     from listd.settings import Settings, SourceConfig
-    from listd.store import Store
-    from listd.sync import Syncer, SyncResult
+
+    Store = pipeline("store").Store
+    Syncer, SyncResult = pipeline("sync").Syncer, pipeline("sync").SyncResult
 
     logs.configure("console", level=50)
     kind = "un" if case == "un" else "ofac"

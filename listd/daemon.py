@@ -25,15 +25,15 @@ from listd.connection import open_server
 from listd.embedded import EmbeddedRedis, Supervision, supervise
 from listd.errors import ConfigError, ListdError
 from listd.keyspace import Keys
-from listd.lease import LEADER, Lease, Role
 from listd.logs import get_logger
 from listd.notifications.config import WebhookConfig
 from listd.notifications.dispatcher import Dispatcher
 from listd.notifications.routes import BLOCKING
+from listd.pipeline.lease import LEADER, Lease, Role
+from listd.pipeline.store import Fence
+from listd.pipeline.sync import Syncer
 from listd.sdnotify import Notifier
 from listd.settings import Settings, SourceConfig, parse_listen
-from listd.store import Fence
-from listd.sync import Syncer
 
 log = get_logger(__name__)
 

@@ -19,8 +19,9 @@ from typing import Any
 
 from listd.eds.config import DEFAULT_NCALAYER, EdsSettings
 from listd.errors import ConfigError
-from listd.lease import DEFAULT_TTL
 from listd.scrapers import KINDS
+
+DEFAULT_TTL = 10.0  # seconds: the leader lease, unless LISTD_LEADER_TTL says otherwise
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 # Browser-like prefix: OFAC's firewall (July 2026) answered 403 unless the User-Agent began with

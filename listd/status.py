@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from listd.errors import NotFound, Unavailable
+from listd.pipeline.store import age_minutes
 from listd.settings import Settings, SourceConfig
-from listd.store import age_minutes
 
 
 def source_status(cfg: SourceConfig, state: Mapping[str, str]) -> dict[str, Any]:

@@ -40,9 +40,9 @@ from listd.connection import client
 from listd.embedded import EmbeddedRedis, server_binary
 from listd.keyspace import Keys
 from listd.notifications.config import WebhookConfig
+from listd.pipeline.store import Store
+from listd.pipeline.sync import Syncer
 from listd.settings import Settings, SourceConfig
-from listd.store import Store
-from listd.sync import Syncer
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"

@@ -9,9 +9,9 @@ from redis.asyncio import Redis
 
 from listd.collector import no_full_collections
 from listd.keyspace import Keys
+from listd.pipeline.store import Store
+from listd.pipeline.sync import Syncer
 from listd.settings import Settings
-from listd.store import Store
-from listd.sync import Syncer
 from tests.conftest import un_file
 
 

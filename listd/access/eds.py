@@ -29,7 +29,7 @@ from listd.audit import Actor
 from listd.eds.trust import Verified
 from listd.errors import BadRequest, Conflict
 from listd.keyspace import Keys
-from listd.store import now_iso
+from listd.pipeline.store import now_iso
 
 _DIGITS12 = re.compile(r"\d{12}")
 CHALLENGE_PREFIX = "listd sign-in "

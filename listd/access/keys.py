@@ -24,7 +24,7 @@ from listd.audit.journal import Journal
 from listd.clock import SYSTEM_CLOCK, Clock
 from listd.errors import BadRequest, Blocked, Conflict, NotFound, Unauthorized
 from listd.keyspace import Keys
-from listd.store import now_iso
+from listd.pipeline.store import now_iso
 
 _PREFIX = "lk_"
 SYSTEM = Actor(name="listd", via="internal")

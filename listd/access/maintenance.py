@@ -17,7 +17,7 @@ from listd.audit.journal import Journal
 from listd.clock import SYSTEM_CLOCK, Clock
 from listd.errors import BadRequest, Maintenance, NotFound
 from listd.keyspace import Keys
-from listd.store import now_iso
+from listd.pipeline.store import now_iso
 
 
 def check_maintenance(ends: int, now: float, role: str | None) -> None:

@@ -14,7 +14,7 @@ from listd.audit.entries import Actor
 from listd.clock import SYSTEM_CLOCK, Clock
 from listd.errors import BadRequest, Conflict, NotFound
 from listd.keyspace import Keys
-from listd.store import now_iso
+from listd.pipeline.store import now_iso
 
 _REG_FIELDS = ("organisation", "bin", "legal_ground", "status", "submitted", "decided",
                "decided_by", "reason", "org", "ip", "id")  # fmt: skip

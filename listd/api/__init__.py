@@ -32,15 +32,15 @@ from listd.http.state import (
     Bell,
 )
 from listd.keyspace import Keys
-from listd.lease import Lease
 from listd.logs import get_logger
 from listd.notifications import app as notifications
 from listd.notifications.config import WebhookConfig
+from listd.pipeline.lease import Lease
+from listd.pipeline.store import Store
+from listd.pipeline.sync import Syncer
 from listd.screening import ScreeningIndex
 from listd.screening.follow import follow
 from listd.settings import Settings
-from listd.store import Store
-from listd.sync import Syncer
 
 log = get_logger(__name__)
 

@@ -8,10 +8,10 @@ import re
 from aiohttp import web
 
 from listd.api.middleware import refused_now
-from listd.delta import Delta
 from listd.errors import BadRequest
 from listd.http.params import DELTA_CLASS
 from listd.http.state import BELL, STORE, note
+from listd.pipeline.delta import Delta
 
 _KEEPALIVE_S = 15.0
 

@@ -18,7 +18,7 @@ from redis.exceptions import ResponseError
 
 from listd.keyspace import Keys
 from listd.notifications.outbox import GROUP
-from listd.store import Store, age_minutes
+from listd.pipeline.store import Store, age_minutes
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _QUEUE_CAP = 100_000  # events counted per subscription; beyond, the gauge says "at least"

@@ -3,10 +3,10 @@ are written from the field specs the handlers validate with."""
 
 from __future__ import annotations
 
-from listd.delta import CLASSES
 from listd.http.fields import OBJECTS, Body, Field, Obj, Schema, obj, ref
 from listd.http.openapi import ok
 from listd.notifications.subscriptions import AMENDMENTS, EVENTS
+from listd.pipeline.delta import CLASSES
 
 SMALL = 64 * 1024  # the most a form (every body of the access routes) may hold
 
@@ -205,7 +205,7 @@ def schemas() -> dict[str, Schema]:
                     "description": "identity: names, birth dates or places, documents, "
                     "nationality, gender, type or programmes changed, or the entity was "
                     "added or removed (re-screen); details: only comments, links, dates, "
-                    "addresses, titles or positions changed. Rule: listd/delta.py "
+                    "addresses, titles or positions changed. Rule: listd/pipeline/delta.py "
                     "FIELD_CLASSES.",
                 },
                 "changes": {"type": "object", "description": "Changed fields (amendments)."},

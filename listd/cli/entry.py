@@ -19,9 +19,9 @@ from listd.cli import access, eds
 from listd.cli.lists import cmd_deltas, cmd_held, cmd_sources, cmd_sync
 from listd.cli.screen import cmd_screen
 from listd.connection import open_redis
-from listd.delta import CLASSES
 from listd.errors import ListdError, UnknownSource
 from listd.locate import locate, record_daemon
+from listd.pipeline.delta import CLASSES
 from listd.screening import DEFAULT_THRESHOLD
 from listd.settings import Settings
 

@@ -12,10 +12,10 @@ import aiohttp
 from listd.connection import open_redis
 from listd.errors import ListdError
 from listd.keyspace import Keys
+from listd.pipeline.store import Store
+from listd.pipeline.sync import Syncer
 from listd.settings import Settings
 from listd.status import source_status
-from listd.store import Store
-from listd.sync import Syncer
 
 
 def _say(message: str) -> None:

@@ -14,12 +14,12 @@ from pathlib import Path
 from listd.connection import open_redis
 from listd.errors import BadRequest, Unavailable
 from listd.keyspace import Keys
+from listd.pipeline.store import Store
 from listd.screening import Match, Query, ScreeningIndex
 from listd.screening.follow import follow
 from listd.screening.query import check_name, parse_birth_date, utc_today
 from listd.settings import Settings
 from listd.status import consulted
-from listd.store import Store
 
 
 def _read_customers(path: Path) -> list[dict[str, str]]:

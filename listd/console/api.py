@@ -18,7 +18,6 @@ from aiohttp import web
 
 from listd.access import ROLES, Principal
 from listd.basis import basis_from
-from listd.delta import Delta
 from listd.errors import Forbidden
 from listd.http.fields import OBJECTS, QChoice, QInt, QText, obj
 from listd.http.openapi import ok
@@ -27,6 +26,7 @@ from listd.http.state import INDEX, SETTINGS, STORE, note, principal
 from listd.http.table import Routes
 from listd.notifications.outbox import record
 from listd.notifications.routes import BLOCKING
+from listd.pipeline.delta import Delta
 
 routes = Routes("deltas")
 

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from listd.errors import BadRequest, PayloadTooLarge
-from listd.fetch import read_limited
+from listd.pipeline.fetch import read_limited
 from listd.screening.query import (
     BIRTH_DATE_FORMS,
     check_name,

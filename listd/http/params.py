@@ -5,8 +5,8 @@ journal entry), a delta's class, a source's name."""
 from __future__ import annotations
 
 from listd.basis import BASES
-from listd.delta import CLASSES
 from listd.http.fields import Declared, QChoice, QText, Schema, nullable
+from listd.pipeline.delta import CLASSES
 
 CASE_REF_PATTERN = r"^[\w\-./:#()][\w\-./:#() ]{0,199}$"
 

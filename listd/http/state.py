@@ -13,11 +13,11 @@ from redis.asyncio import Redis
 from listd.access import KeyStore, Principal
 from listd.basis import Basis
 from listd.clock import Clock
-from listd.lease import Role
+from listd.pipeline.lease import Role
+from listd.pipeline.store import Store
+from listd.pipeline.sync import Syncer
 from listd.screening import ScreeningIndex
 from listd.settings import Settings
-from listd.store import Store
-from listd.sync import Syncer
 
 
 class Bell:

@@ -14,7 +14,6 @@ from listd.clock import SYSTEM_CLOCK
 from listd.errors import NotFound
 from listd.http.state import CLOCK, INDEX
 from listd.keyspace import Keys
-from listd.lease import Lease
 from listd.logs import get_logger
 from listd.notifications.config import WebhookConfig
 from listd.notifications.dispatcher import Dispatcher
@@ -23,6 +22,7 @@ from listd.notifications.outbox import Outbox
 from listd.notifications.routes import BLOCKING, Blocking, routes
 from listd.notifications.subscriptions import SubscriptionStore
 from listd.notifications.watchlist import WatchlistStore
+from listd.pipeline.lease import Lease
 from listd.screening import ScreeningIndex
 from listd.settings import DEFAULT_PORTS, Settings, parse_entry
 

@@ -26,13 +26,13 @@ from redis.asyncio import Redis
 from listd.clock import SYSTEM_CLOCK, Clock
 from listd.errors import ListdError
 from listd.keyspace import Keys
-from listd.lease import Lease
 from listd.logs import get_logger
 from listd.notifications import egress
 from listd.notifications.events import Event
 from listd.notifications.outbox import DEAD_CAP, Batch, record
 from listd.notifications.signing import SIGNATURE_HEADER, sign
 from listd.notifications.subscriptions import Subscription, SubscriptionStore, from_hash
+from listd.pipeline.lease import Lease
 
 log = get_logger(__name__)
 

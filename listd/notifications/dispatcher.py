@@ -1,6 +1,6 @@
 """The notification dispatcher: deltas and watchlist changes in, webhook events out.
 
-One dispatcher works at a time across all listd instances: the leader's (`listd.lease`,
+One dispatcher works at a time across all listd instances: the leader's (`listd.pipeline.lease`,
 shared with the scheduler); the others wait to take over. While it leads it:
 
 * reads the delta stream as the consumer group "dispatch". The stream already is a
@@ -35,9 +35,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from listd.clock import SYSTEM_CLOCK, Clock
-from listd.delta import Delta
 from listd.keyspace import Keys
-from listd.lease import LEADER, Lease
 from listd.logs import get_logger
 from listd.model import Entity, entity_from_dict
 from listd.notifications import egress, events
@@ -48,11 +46,13 @@ from listd.notifications.events import Event
 from listd.notifications.outbox import GROUP, Batch
 from listd.notifications.subscriptions import Subscription, SubscriptionStore
 from listd.notifications.watchlist import Customer, customer_from_json
+from listd.pipeline.delta import Delta
+from listd.pipeline.lease import LEADER, Lease
+from listd.pipeline.store import Store
 from listd.screening import Match, ScreeningIndex
 from listd.screening.evidence import MAX_BONUS_BIRTH, MAX_BONUS_NATIONALITY
 from listd.screening.follow import follow
 from listd.screening.index import freeze_long_lived
-from listd.store import Store
 
 log = get_logger(__name__)
 

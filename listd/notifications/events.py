@@ -18,13 +18,13 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from listd.delta import Delta
 from listd.notifications.subscriptions import Subscription
 from listd.notifications.watchlist import Customer
+from listd.pipeline.delta import Delta
+from listd.pipeline.store import now_iso
 from listd.scrapers.programmes import KZ_LAW as _KZ_LAW
 from listd.scrapers.programmes import PROGRAMMES, Regime
 from listd.screening import Match
-from listd.store import now_iso
 
 SCHEMA_VERSION = 1
 _UN = re.compile(r"^UN-(\d+)$")

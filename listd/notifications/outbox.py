@@ -19,8 +19,8 @@ from redis.exceptions import ResponseError
 
 from listd.errors import Gone, NotFound
 from listd.keyspace import Keys
-from listd.lease import LEADER, LeaseLost
 from listd.notifications.events import Event
+from listd.pipeline.lease import LEADER, LeaseLost
 
 GROUP = "dispatch"  # consumer group of the delta stream
 DEAD_CAP = 10_000

@@ -53,8 +53,8 @@ from listd.notifications.subscriptions import (
     SubscriptionStore,
 )
 from listd.notifications.watchlist import WatchlistStore, body_too_large, sniff, spool
+from listd.pipeline.store import now_iso
 from listd.screening import DEFAULT_THRESHOLD
-from listd.store import now_iso
 
 routes = Routes("notifications")
 

@@ -17,12 +17,12 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from listd.delta import Delta
 from listd.errors import NotFound
 from listd.keyspace import Keys
 from listd.notifications.signing import new_secret
+from listd.pipeline.delta import Delta
+from listd.pipeline.store import now_iso
 from listd.screening import DEFAULT_THRESHOLD
-from listd.store import now_iso
 
 EVENTS = (
     "designation.added",

@@ -31,11 +31,11 @@ from redis.asyncio import Redis
 from listd.errors import BadRequest, PayloadTooLarge
 from listd.keyspace import Keys
 from listd.normalize.kzid import check_iin
+from listd.pipeline.store import now_iso
 from listd.screening import Query
 from listd.screening.evidence import MIN_IDENTIFIER, identifier_key
 from listd.screening.query import check_name, parse_birth_date, utc_today
 from listd.server import hash_fields
-from listd.store import now_iso
 
 MAX_CUSTOMERS = 1_000_000
 # A million customers in JSON lines is about 150 MiB (bench/notify.py); room for long names.

@@ -15,12 +15,12 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from listd import delta
 from listd.collector import no_full_collections
 from listd.logs import get_logger
 from listd.model import entity_from_json
+from listd.pipeline import delta
+from listd.pipeline.store import Store
 from listd.screening.index import ScreeningIndex, SourceBuild
-from listd.store import Store
 
 log = get_logger(__name__)
 

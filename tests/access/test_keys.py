@@ -13,9 +13,9 @@ from redis.asyncio import Redis
 from listd.access import hash_key
 from listd.api.state import REDIS, SETTINGS
 from listd.keyspace import Keys
+from listd.pipeline.store import Store
+from listd.pipeline.sync import Syncer
 from listd.settings import Settings
-from listd.store import Store
-from listd.sync import Syncer
 from tests.conftest import SCREEN, Api, MakeApi, un_file
 from tests.helpers import FakeClock
 

@@ -14,9 +14,9 @@ from listd.api.middleware import ACCESS
 from listd.connection import client
 from listd.embedded import EmbeddedRedis
 from listd.keyspace import Keys
+from listd.pipeline.store import Store
+from listd.pipeline.sync import Syncer
 from listd.settings import Settings, SourceConfig
-from listd.store import Store
-from listd.sync import Syncer
 from tests.conftest import SCREEN, Client
 
 

@@ -19,9 +19,9 @@ from structlog.testing import capture_logs
 from listd.api import create_app
 from listd.api.state import READY
 from listd.keyspace import Keys
+from listd.pipeline.store import Store
+from listd.pipeline.sync import Syncer
 from listd.settings import Settings
-from listd.store import Store
-from listd.sync import Syncer
 from tests.conftest import un_file
 from tests.helpers import auth
 

@@ -44,9 +44,9 @@ from listd.api.openapi import spec
 from listd.connection import client
 from listd.keyspace import Keys
 from listd.notifications.config import WebhookConfig
+from listd.pipeline.store import Store
+from listd.pipeline.sync import Syncer
 from listd.settings import Settings, SourceConfig
-from listd.store import Store
-from listd.sync import Syncer
 from tests.conftest import un_file
 
 # Per operation and mode: the whole run stays under a minute on two cores. Set

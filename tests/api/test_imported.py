@@ -13,9 +13,9 @@ from redis.asyncio import Redis
 from listd.access import KeyStore
 from listd.api import create_app
 from listd.keyspace import Keys
+from listd.pipeline.store import Store
+from listd.pipeline.sync import Syncer
 from listd.settings import Settings, SourceConfig
-from listd.store import Store
-from listd.sync import Syncer
 from tests.conftest import DATA, un_file
 
 Client = TestClient[Any, Any]

@@ -29,9 +29,9 @@ from listd.keyspace import Keys
 from listd.notifications.config import WebhookConfig
 from listd.notifications.delivery import Policy
 from listd.notifications.routes import BLOCKING
+from listd.pipeline.store import Store
+from listd.pipeline.sync import Syncer, SyncResult
 from listd.settings import Settings, SourceConfig
-from listd.store import Store
-from listd.sync import Syncer, SyncResult
 from tests.notifications.conftest import (  # noqa: F401 (autouse: memoised parsing)
     Receiver,
     fast_parse,

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from listd.console import STATIC
-from listd.delta import CLASSES
 from listd.notifications.subscriptions import AMENDMENTS
+from listd.pipeline.delta import CLASSES
 from listd.screening.variants import CHANGES
 
 LANGUAGES = ("en", "ru", "kk")

@@ -14,9 +14,9 @@ import aiohttp
 import pytest
 
 from listd.errors import FetchError
+from listd.pipeline.store import Store
+from listd.pipeline.sync import Syncer
 from listd.settings import Settings
-from listd.store import Store
-from listd.sync import Syncer
 from tests.conftest import un_file
 from tests.console.conftest import MakeConsole, alert_for_a_listed_customer, expect
 from tests.notifications.conftest import Receiver

@@ -7,10 +7,10 @@ import re
 import pytest
 
 from listd.normalize.aliases import name_forms
+from listd.pipeline.ingest import process
 from listd.scrapers import scraper
 from listd.screening import ScreeningIndex
 from listd.screening.query import Query
-from listd.sync import process
 from tests.conftest import un_file
 
 

@@ -16,8 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from redis.asyncio import Redis
 
-import listd.sync
-from listd import delta
+import listd.pipeline.ingest
 from listd.access import KeyStore
 from listd.keyspace import Keys
 from listd.model import Entity, Name, entity_to_json
@@ -25,16 +24,18 @@ from listd.notifications.config import WebhookConfig
 from listd.notifications.delivery import Policy
 from listd.notifications.routes import BLOCKING
 from listd.notifications.signing import verify
+from listd.pipeline import delta
+from listd.pipeline.ingest import Parsed
+from listd.pipeline.store import Store, now_iso
+from listd.pipeline.sync import Syncer
 from listd.settings import Settings
-from listd.store import Store, now_iso
-from listd.sync import Parsed, Syncer
 from tests.conftest import MakeApi, un_file
 from tests.helpers import auth
 
 Client = TestClient[Any, Any]
 
 _PARSED: dict[tuple[str, str], Parsed] = {}
-_process = listd.sync.process
+_process = listd.pipeline.ingest.process
 
 
 def _cached_process(scr: Any, raw: bytes, source: str | None = None) -> Parsed:
@@ -47,7 +48,7 @@ def _cached_process(scr: Any, raw: bytes, source: str | None = None) -> Parsed:
 
 @pytest.fixture(autouse=True)
 def fast_parse(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(listd.sync, "process", _cached_process)
+    monkeypatch.setattr(listd.pipeline.ingest, "process", _cached_process)
 
 
 async def sync(redis: Redis, settings: Settings, date: str) -> Any:

@@ -8,7 +8,7 @@ from functools import cache
 
 import pytest
 
-import listd.sync
+import listd.pipeline.ingest
 from listd.model import Entity
 from listd.notifications.customers import CustomerIndex
 from listd.notifications.watchlist import Customer
@@ -21,7 +21,7 @@ CUTOFF = 0.8 - 0.08  # threshold less the most birth date and nationality add
 
 @cache
 def un(date: str) -> dict[str, Entity]:
-    parsed = listd.sync.process(scraper("un"), un_file(date).read_bytes(), "un")
+    parsed = listd.pipeline.ingest.process(scraper("un"), un_file(date).read_bytes(), "un")
     return {e.reference: e for e in parsed.entities}
 
 

@@ -8,8 +8,8 @@ from typing import Any
 from redis.asyncio import Redis
 
 from listd.keyspace import Keys
+from listd.pipeline.store import Store
 from listd.settings import Settings
-from listd.store import Store
 from tests.helpers import auth, eventually, until
 from tests.notifications.conftest import Client, Receiver, screened, subscribe, sync, upload
 

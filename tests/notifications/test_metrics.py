@@ -9,8 +9,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
 from listd.keyspace import Keys
+from listd.pipeline.store import Store
 from listd.settings import Settings
-from listd.store import Store
 from tests.helpers import auth, eventually, until
 from tests.notifications.conftest import Client, Receiver, subscribe, sync, upload
 from tests.notifications.test_dispatch import CUSTOMERS

@@ -14,8 +14,8 @@ import aiohttp
 from redis.asyncio import Redis
 
 from listd.keyspace import Keys
+from listd.pipeline.store import Store
 from listd.settings import Settings
-from listd.store import Store
 from tests.conftest import SourceServer, un_file
 from tests.helpers import auth, until
 from tests.notifications.conftest import Receiver

@@ -12,10 +12,10 @@ from redis.asyncio import Redis
 
 from listd.errors import ConfigError
 from listd.keyspace import Keys
-from listd.lease import LEADER, Lease, LeaseLost
+from listd.pipeline.lease import LEADER, Lease, LeaseLost
+from listd.pipeline.store import Fence, Store
+from listd.pipeline.sync import Syncer
 from listd.settings import Settings
-from listd.store import Fence, Store
-from listd.sync import Syncer
 from tests.conftest import SourceServer, un_file
 from tests.helpers import until
 from tests.ops.conftest import Start, leader_of

@@ -14,8 +14,8 @@ from redis.asyncio import Redis
 from listd.connection import client
 from listd.embedded import server_binary
 from listd.keyspace import Keys
+from listd.pipeline.store import Store
 from listd.settings import Settings
-from listd.store import Store
 from tests.conftest import SourceServer, un_file
 from tests.helpers import until
 from tests.ops.conftest import Start, free_port

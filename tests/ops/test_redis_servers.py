@@ -20,9 +20,9 @@ from listd.embedded import server_binary
 from listd.errors import ConfigError
 from listd.keyspace import Keys
 from listd.notifications.outbox import GROUP
+from listd.pipeline.store import Store
 from listd.server import ServerInfo, hash_fields, parse_info, require_supported, server_info
 from listd.settings import Settings
-from listd.store import Store
 from tests.conftest import OtherServer, SourceServer, other_server, un_file
 from tests.helpers import until
 from tests.ops.conftest import Start

@@ -13,7 +13,7 @@ import aiohttp
 import pytest
 
 from listd.errors import ConfigError, SourceError
-from listd.fetch import fetch
+from listd.pipeline.fetch import fetch
 from listd.scrapers import un
 from listd.scrapers.discovery import DiscoveryFailed, find_link, validate_pattern
 from tests.conftest import SourceServer

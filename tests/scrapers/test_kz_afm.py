@@ -14,8 +14,8 @@ from lxml import etree
 
 from listd.errors import ValidationFailed
 from listd.model import BirthDate, Document, Entity, Name
+from listd.pipeline.ingest import process
 from listd.scrapers import Scraper, kz_afm_pf, kz_afm_pta, kz_afm_tf
-from listd.sync import process
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 AFM = DATA / "kz" / "afm-terror-extremism-active-2022-10-03.xml"

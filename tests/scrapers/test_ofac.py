@@ -22,8 +22,8 @@ from listd.model import (
     entity_from_json,
     entity_to_json,
 )
+from listd.pipeline.ingest import process
 from listd.scrapers import Scraper, ofac
-from listd.sync import process
 
 OFAC = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ofac"
 NS_2018 = b"http://tempuri.org/sdnList.xsd"

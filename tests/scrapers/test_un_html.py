@@ -48,8 +48,8 @@ import pytest
 from listd.errors import ValidationFailed
 from listd.model import Address, BirthDate, Document, Entity, Name, Place
 from listd.normalize import fold
+from listd.pipeline.ingest import process
 from listd.scrapers import Scraper, un, un_html
-from listd.sync import process
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "un"
 HTML = DATA / "consolidatedLegacyByNAME-2025-08-02.html"

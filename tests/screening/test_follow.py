@@ -11,6 +11,8 @@ import pytest
 from redis.asyncio import Redis
 
 from listd.keyspace import Keys
+from listd.pipeline.store import Store
+from listd.pipeline.sync import Syncer
 from listd.scrapers import un
 from listd.screening import Query, ScreeningIndex
 from listd.screening import follow as follow_module
@@ -20,8 +22,6 @@ from listd.screening.follow import Followed, follow
 from listd.screening.scoring import DeletionIndex
 from listd.screening.tokens import Token
 from listd.settings import Settings
-from listd.store import Store
-from listd.sync import Syncer
 from tests.conftest import un_file
 
 

@@ -16,13 +16,13 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from listd import sync as sync_module
 from listd.errors import SourceError, ValidationFailed
 from listd.keyspace import Keys
+from listd.pipeline import sync as sync_module
+from listd.pipeline.store import Store
+from listd.pipeline.sync import Syncer
 from listd.scrapers import ofac
 from listd.settings import Settings, SourceConfig
-from listd.store import Store
-from listd.sync import Syncer
 from tests.cli.test_cli import listd
 from tests.conftest import un_file
 

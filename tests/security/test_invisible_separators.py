@@ -21,11 +21,11 @@ from listd.keyspace import Keys
 from listd.model import Entity, Name
 from listd.notifications.customers import CustomerIndex
 from listd.notifications.watchlist import Customer
+from listd.pipeline.store import Store
+from listd.pipeline.sync import Syncer
 from listd.scrapers import un
 from listd.screening import Query, ScreeningIndex
 from listd.settings import Settings
-from listd.store import Store
-from listd.sync import Syncer
 from tests.conftest import un_file
 
 NEWEST = "2026-05-08"

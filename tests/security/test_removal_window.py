@@ -19,10 +19,11 @@ from listd.access import KeyStore
 from listd.api import create_app
 from listd.errors import ConfigError
 from listd.keyspace import Keys
+from listd.pipeline.guards import cumulative_guard
+from listd.pipeline.store import Store
+from listd.pipeline.sync import Syncer
 from listd.scrapers import scraper
 from listd.settings import Settings, SourceConfig, parse_sources
-from listd.store import Store
-from listd.sync import Syncer, cumulative_guard
 from tests.conftest import un_file
 from tests.helpers import FakeClock
 

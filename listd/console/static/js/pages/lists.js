@@ -32,7 +32,7 @@ export function explain(source, status) {
 }
 
 // A publisher's failure in a few words; the raw text (aiohttp's, the validator's) stays one
-// click away. Matched on the message listd.fetch and listd.sync write.
+// click away. Matched on the message listd.pipeline.fetch and listd.pipeline.sync write.
 const FAILURES = [
   [/Name or service not known|name resolution|DNSError|nodename nor servname/i, "error.dns"],
   [/CertificateError|SSLError|\[SSL[:\]]/, "error.tls"], // not "ssl:default", in every connect error

@@ -21,9 +21,9 @@ from redis.asyncio import Redis
 
 from listd.errors import FetchError, SourceRefused
 from listd.keyspace import Keys
+from listd.pipeline.store import Store
+from listd.pipeline.sync import Syncer
 from listd.settings import USER_AGENT, Settings, load_sources, parse_sources
-from listd.store import Store
-from listd.sync import Syncer
 from tests.conftest import DATA, un_file
 
 SDN = DATA / "ofac" / "ofac-consolidated-nonsdn-2025-06-30.xml"
@@ -243,5 +243,5 @@ async def test_afm_token_header_style_is_configuration_only(
 
 
 def test_packaged_afm_sources_document_both_header_styles() -> None:
-    text = (Path(__file__).resolve().parents[1] / "listd" / "sources.toml").read_text()
+    text = (Path(__file__).resolve().parents[2] / "listd" / "sources.toml").read_text()
     assert HEADERS["x-api-key"] in text and "Bearer ${LISTD_AFM_TOKEN}" in text

@@ -18,14 +18,15 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from listd import delta
 from listd.errors import Gone, NotFound, ValidationFailed
 from listd.keyspace import Keys
 from listd.model import Entity, canonical_json
+from listd.pipeline import delta
+from listd.pipeline.ingest import Parsed, process
+from listd.pipeline.store import Store
+from listd.pipeline.sync import Syncer
 from listd.scrapers import scraper
 from listd.settings import Settings
-from listd.store import Store
-from listd.sync import Parsed, Syncer, process
 from tests.conftest import UN, un_file
 from tests.helpers import FakeClock
 

@@ -32,11 +32,11 @@ from redis.exceptions import RedisError
 
 from listd.errors import ListdError, SyncInProgress
 from listd.logs import get_logger
+from listd.settings import DEFAULT_TTL as DEFAULT_TTL  # the leader lease: LISTD_LEADER_TTL
 
 log = get_logger(__name__)
 
 LEADER = "leader"  # the lease name: Keys.lease(LEADER), Keys.fence(LEADER)
-DEFAULT_TTL = 10.0  # seconds; LISTD_LEADER_TTL overrides (listd.settings)
 
 SYNC_LOCK_TTL_MS = 60 * 1000  # a source's sync lock: renewed every 20 s while the sync runs
 _SYNC_LOCK_POLL_S = 0.5  # how often a sync waiting for the lock tries again

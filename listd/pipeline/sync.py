@@ -8,11 +8,8 @@ was: nothing becomes visible before the final pointer flip.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import hashlib
-import json
-import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
@@ -22,35 +19,21 @@ from typing import Any
 import aiohttp
 from redis.exceptions import RedisError
 
-from listd import delta
 from listd.clock import SYSTEM_CLOCK, Clock
 from listd.collector import no_full_collections
 from listd.errors import ListdError, NotFound, SourceError, SourceRefused, ValidationFailed
-from listd.fetch import fetch
-from listd.lease import SourceLock
 from listd.logs import get_logger
-from listd.model import Entity, entity_from_json
-from listd.scrapers import Scraper, encode, scraper
+from listd.pipeline import delta, guards, ingest
+from listd.pipeline.fetch import fetch
+from listd.pipeline.lease import SourceLock
+from listd.pipeline.store import Fence, Snapshot, Store, now_iso
+from listd.scrapers import Scraper, scraper
 from listd.scrapers.discovery import find_link
 from listd.scrapers.encode import restamp as restamp  # where it used to live
 from listd.settings import Settings, SourceConfig
-from listd.store import Fence, Snapshot, Store, now_iso, snapshot_hash
 
 log = get_logger(__name__)
 
-_HTML = frozenset({"text/html", "application/xhtml+xml"})
-# From this size on, the schema check runs in a child process (the 29 MB SDN.XML, the 104 MB
-# SDN_ENHANCED.XML): its whole-document tree never enters the daemon. Smaller lists (the UN's
-# 2 MB) are checked in the worker thread, sparing a process start.
-ISOLATE_BYTES = 16 * 1024 * 1024
-# From this size on, the records are parsed in child processes sharing the work (each takes
-# every n-th record; the UN's 1,000 records are half a second of Python), so the event loop
-# never competes with the parse for the GIL. Below it a process start costs more than it saves.
-PARSE_APART_BYTES = 1024 * 1024
-PARSE_PROCESSES = max(1, min(4, (os.cpu_count() or 1)))
-CHECK_TIMEOUT_S = 900  # libxml2 checks 110 MB in seconds; a stuck child must not hold the lock
-_HTML_KINDS = frozenset({"un-html"})  # sources whose list is an HTML page
-_HTML_START = (b"<!doctype html", b"<html")
 Progress = Callable[[str], None]
 OnUpdate = Callable[[str, str], Awaitable[None]]
 
@@ -78,145 +61,6 @@ class SyncResult:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass(frozen=True, slots=True)
-class Parsed:
-    local: list[Entity]  # the entities, when they were parsed in this process; else empty
-    hashes: dict[str, str]
-    content_hash: str
-    published: str | None
-    warnings: list[str]
-    encoded: dict[str, bytes] = field(default_factory=dict)  # entity id -> entity JSON
-    phases: dict[str, float] = field(default_factory=dict)  # seconds per step
-
-    @property
-    def count(self) -> int:
-        return len(self.hashes)
-
-    @property
-    def entities(self) -> list[Entity]:
-        """Every entity, in document order: read back from its JSON when the records were
-        parsed apart (for tests and tools; the sync itself stores the JSON)."""
-        return self.local or [entity_from_json(body) for body in self.encoded.values()]
-
-
-def fetched_html(content_type: str | None, raw: bytes) -> bool:
-    """Whether a fetched answer is an HTML page, by its Content-Type or its first bytes."""
-    if content_type is None:
-        return False
-    head = raw[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
-    return content_type in _HTML or head.startswith(_HTML_START)
-
-
-def guard(cfg: SourceConfig, new_count: int, old_count: int, removed: int) -> str | None:
-    """Why a new snapshot must be held for an administrator, or None to publish it."""
-    if new_count < cfg.min_entities:
-        return f"{new_count} entities, below min_entities={cfg.min_entities}"
-    if old_count and removed / old_count > cfg.max_removed_ratio:
-        return (
-            f"would remove {removed} of {old_count} entities ({removed / old_count:.0%}), "
-            f"above max_removed_ratio={cfg.max_removed_ratio:.0%}"
-        )
-    return None
-
-
-def cumulative_guard(
-    cfg: SourceConfig, window: list[dict[str, Any]], old_count: int, removed: int
-) -> str | None:
-    """Why removals published within the window plus this snapshot's must be held, or None.
-
-    `window` holds the earlier publications that removed entities within the window, oldest
-    first; the base is the list as it was before the first of them (so a list shrunk in
-    small steps is measured against its size at the start, not against each smaller one)."""
-    if not cfg.removal_window_hours or not removed or not window:
-        return None
-    bound = cfg.max_removed_ratio_window
-    if bound is None:
-        bound = cfg.max_removed_ratio
-    base = int(window[0]["before"]) or old_count
-    total = removed + sum(int(w["removed"]) for w in window)
-    if not base or total / base <= bound:
-        return None
-    return (
-        f"cumulative: with this file {total} of {base} entities would be removed within "
-        f"{cfg.removal_window_hours:g} h ({total / base:.0%}; this file removes {removed}), "
-        f"above max_removed_ratio_window={bound:.0%}"
-    )
-
-
-def _check_apart(kind: str, raw: bytes) -> tuple[float, dict[str, Any] | None]:
-    """Run the schema check of `raw` in a child process: its seconds, and a refusal if any."""
-    with encode.document_file(raw) as path:
-        written, _ = encode.run_child(
-            ["listd.scrapers.check", kind], path, "validation", CHECK_TIMEOUT_S
-        )
-    answer = json.loads(written.splitlines()[-1])
-    return float(answer["seconds"]), answer["refused"]
-
-
-def process(scr: Scraper, raw: bytes, source: str | None = None) -> Parsed:
-    """Validate, parse, normalise and encode a document. Blocks: runs in a worker thread.
-
-    A large document is checked in one child process and parsed in others, at the same
-    time: the check's whole-document tree (about 6x the file) and the per-record Python
-    both stay out of the daemon, which only receives the encoded records. A mid-size one
-    (the UN's) is checked here, then parsed apart; a small one is checked and parsed here.
-    Nothing leaves here before the check has passed."""
-    phases: dict[str, float] = {}
-    pool: concurrent.futures.ThreadPoolExecutor | None = None
-    checked: concurrent.futures.Future[tuple[float, dict[str, Any] | None]] | None = None
-    started = time.perf_counter()
-    isolate = len(raw) >= ISOLATE_BYTES
-    if isolate:
-        pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="listd-check")
-        checked = pool.submit(_check_apart, scr.kind, raw)
-    else:
-        scr.validate_fast(raw)
-        phases["validate"] = time.perf_counter() - started
-    records: encode.Encoded | None = None
-    try:
-        if len(raw) >= PARSE_APART_BYTES and scr is scraper(scr.kind):
-            records = encode.apart(scr.kind, raw, source or scr.kind, PARSE_PROCESSES)
-        else:
-            records = encode.in_process(scr, raw, source)
-    except ValidationFailed as exc:
-        if checked is None:
-            raise
-        failure = exc
-    finally:
-        if pool is not None:
-            assert checked is not None
-            try:
-                phases["validate"], refused = checked.result()
-            finally:
-                pool.shutdown()
-            if refused is not None:
-                message = refused.pop("message")
-                raise ValidationFailed(message, **refused) from None
-    if records is None:
-        raise failure
-    phases.update(records.phases)
-    return Parsed(
-        records.entities,
-        records.hashes,
-        snapshot_hash(records.hashes),
-        scr.published(raw),
-        records.warnings,
-        records.encoded,
-        phases,
-    )
-
-
-def undated_sha256(scr: Scraper, raw: bytes) -> str | None:
-    """sha256 of `raw` without its publication date's value; None if it has no such date."""
-    span = scr.date_span(raw)
-    if span is None:
-        return None
-    view = memoryview(raw)
-    digest = hashlib.sha256(view[: span[0]])
-    digest.update(view[span[1] :])
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,7 +268,7 @@ class Syncer:
         scr = run.scr
         # In a thread: hashlib lets go of the GIL, and 100 MB take a tenth of a second.
         return await asyncio.to_thread(
-            lambda: (hashlib.sha256(raw).hexdigest(), undated_sha256(scr, raw))
+            lambda: (hashlib.sha256(raw).hexdigest(), ingest.undated_sha256(scr, raw))
         )
 
     async def _same_bytes(
@@ -454,18 +298,18 @@ class Syncer:
             return True
         return False
 
-    async def _parse(self, run: _Attempt, document: _Document) -> Parsed:
+    async def _parse(self, run: _Attempt, document: _Document) -> ingest.Parsed:
         """Validate and parse the document; refuse one that holds no entities."""
         name, raw, result = run.name, document.raw, run.result
         run.say(f"validating and parsing {len(raw):,} bytes")
         try:
-            parsed = await asyncio.to_thread(process, run.scr, raw, name)
+            parsed = await asyncio.to_thread(ingest.process, run.scr, raw, name)
         except ValidationFailed as exc:
             # The document decides, not the Content-Type (publishers mislabel lists), but an
             # HTML answer where a list was expected is a firewall, error or maintenance page.
             content_type = document.content_type
-            if fetched_html(content_type, raw) and run.scr.kind not in _HTML_KINDS:
-                label = content_type if content_type in _HTML else "an HTML page"
+            label = ingest.html_instead(content_type, raw, run.scr.kind)
+            if label is not None:
                 raise SourceRefused(
                     f"the source refused this client: the server answered {label}: an error "
                     "page? (HTML instead of the list); see the User-Agent setting",
@@ -483,19 +327,19 @@ class Syncer:
         return parsed
 
     async def _guard(
-        self, run: _Attempt, parsed: Parsed, plan: delta.Plan, serving: int
+        self, run: _Attempt, parsed: ingest.Parsed, plan: delta.Plan, serving: int
     ) -> str | None:
         """Why the new list must be held for an administrator, if it must."""
-        reason = guard(run.cfg, parsed.count, serving, len(plan.removed))
+        reason = guards.guard(run.cfg, parsed.count, serving, len(plan.removed))
         if reason is None and run.current:
             window = await self.store.removals(run.name, self._window_start(run.cfg))
-            reason = cumulative_guard(run.cfg, window, serving, len(plan.removed))
+            reason = guards.cumulative_guard(run.cfg, window, serving, len(plan.removed))
         return reason
 
     async def _store(
         self,
         run: _Attempt,
-        parsed: Parsed,
+        parsed: ingest.Parsed,
         plan: delta.Plan,
         extra: dict[str, str],
         fence: Fence | None,
@@ -607,7 +451,7 @@ class Syncer:
     async def _hold(
         self,
         name: str,
-        parsed: Parsed,
+        parsed: ingest.Parsed,
         plan: delta.Plan,
         reason: str,
         extra: dict[str, str],

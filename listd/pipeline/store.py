@@ -19,16 +19,16 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from listd.delta import Delta
 from listd.errors import Conflict, Gone
 from listd.keyspace import Keys
-from listd.lease import LEADER, LeaseLost, SourceLock
 from listd.logs import get_logger
 from listd.model import (
     Entity,
     entity_from_json,
     entity_to_json,
 )
+from listd.pipeline.delta import Delta
+from listd.pipeline.lease import LEADER, LeaseLost, SourceLock
 
 log = get_logger(__name__)
 

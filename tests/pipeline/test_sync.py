@@ -13,10 +13,11 @@ from redis.asyncio import Redis
 from listd.errors import FetchError, SourceRefused, SyncInProgress, ValidationFailed
 from listd.keyspace import Keys
 from listd.model import Entity
+from listd.pipeline.ingest import process
+from listd.pipeline.store import Store
+from listd.pipeline.sync import Syncer
 from listd.scrapers import encode, scraper
 from listd.settings import Settings
-from listd.store import Store
-from listd.sync import Syncer, process
 from tests.conftest import SourceServer, un_file, with_url
 
 NEWEST = un_file("2026-05-08")
@@ -323,7 +324,7 @@ async def test_a_new_date_alone_is_recognised_without_parsing(
     def never(*_: object) -> None:
         raise AssertionError("parsed again")
 
-    monkeypatch.setattr("listd.sync.process", never)
+    monkeypatch.setattr("listd.pipeline.ingest.process", never)
     second = await syncer.sync("un", raw=un_file("2025-11-20").read_bytes())
     assert (second.outcome, second.version) == ("unchanged", first.version)
     assert second.published == "2025-11-20T23:00:09.067Z"
@@ -338,22 +339,22 @@ async def test_a_new_date_alone_is_recognised_without_parsing(
 async def test_a_large_document_is_checked_in_a_child_process(
     monkeypatch: pytest.MonkeyPatch, parts: int
 ) -> None:
-    monkeypatch.setattr("listd.sync.ISOLATE_BYTES", 0)
-    monkeypatch.setattr("listd.sync.PARSE_PROCESSES", parts)
+    monkeypatch.setattr("listd.pipeline.ingest.ISOLATE_BYTES", 0)
+    monkeypatch.setattr("listd.pipeline.ingest.PARSE_PROCESSES", parts)
     un = scraper("un")
     parsed = process(un, NEWEST.read_bytes(), "un")
     assert parsed.count == 1009 and parsed.phases["validate"] > 0
     # Parsed in a child too: no Entity built here, and the very records the store would
     # get from a parse in this process, in the same order.
     assert parsed.local == [] and parsed.phases["parse"] > 0
-    monkeypatch.setattr("listd.sync.ISOLATE_BYTES", 1 << 40)
-    monkeypatch.setattr("listd.sync.PARSE_APART_BYTES", 1 << 40)
+    monkeypatch.setattr("listd.pipeline.ingest.ISOLATE_BYTES", 1 << 40)
+    monkeypatch.setattr("listd.pipeline.ingest.PARSE_APART_BYTES", 1 << 40)
     here = process(un, NEWEST.read_bytes(), "un")
     assert len(here.local) == 1009 and here.entities == parsed.entities
     assert list(parsed.encoded.items()) == list(here.encoded.items())
     assert parsed.hashes == here.hashes
     assert (parsed.content_hash, parsed.published) == (here.content_hash, here.published)
-    monkeypatch.setattr("listd.sync.ISOLATE_BYTES", 0)
+    monkeypatch.setattr("listd.pipeline.ingest.ISOLATE_BYTES", 0)
     bad = NEWEST.read_bytes().replace(b"<LISTED_ON>2012-10-18<", b"<LISTED_ON>18 Oct 2012<", 1)
     with pytest.raises(ValidationFailed) as caught:
         process(un, bad, "un")
@@ -371,8 +372,8 @@ async def test_a_record_the_parsing_child_refuses_is_refused_with_its_reason(
     # Valid against the XSD (which has no uniqueness rule), refused by the parse, which
     # runs in the child (with 2, the two copies go to different children): its reason
     # must cross the process boundary intact.
-    monkeypatch.setattr("listd.sync.ISOLATE_BYTES", 0)
-    monkeypatch.setattr("listd.sync.PARSE_PROCESSES", parts)
+    monkeypatch.setattr("listd.pipeline.ingest.ISOLATE_BYTES", 0)
+    monkeypatch.setattr("listd.pipeline.ingest.PARSE_PROCESSES", parts)
     raw = NEWEST.read_bytes()
     start = raw.index(b"<INDIVIDUAL>")
     record = raw[start : raw.index(b"</INDIVIDUAL>", start) + len(b"</INDIVIDUAL>")]
@@ -409,7 +410,7 @@ async def test_an_approved_hold_recognises_its_next_new_date_without_parsing(
     def never(*_: object) -> None:
         raise AssertionError("parsed again")
 
-    monkeypatch.setattr("listd.sync.process", never)
+    monkeypatch.setattr("listd.pipeline.ingest.process", never)
     again = await syncer.sync("un", raw=un_file("2025-11-20").read_bytes())
     assert (again.outcome, again.version) == ("unchanged", approved.version)
 

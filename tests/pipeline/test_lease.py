@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from listd.errors import SyncInProgress
 from listd.keyspace import Keys
-from listd.lease import Lease, SourceLock
+from listd.pipeline.lease import Lease, SourceLock
 from listd.settings import Settings
 
 

@@ -1,6 +1,6 @@
 """Faults of a list's publisher, and hostile documents, over real HTTP.
 
-What tests/test_sync.py does not already cover: connection resets, bodies without a
+What tests/pipeline/test_sync.py does not already cover: connection resets, bodies without a
 Content-Length that grow past the limit, a mislabelled Content-Type, an HTML page with
 200, and hostile XML (entity bombs, external entities in UTF-8 and UTF-16, deep nesting,
 huge attributes, XInclude) arriving by HTTP after a good sync. Every failure leaves the
@@ -19,9 +19,9 @@ from redis.asyncio import Redis
 from listd.api.metrics import Metrics
 from listd.errors import FetchError, SourceError, SourceRefused, ValidationFailed
 from listd.keyspace import Keys
+from listd.pipeline.store import Store
+from listd.pipeline.sync import Syncer
 from listd.settings import Settings
-from listd.store import Store
-from listd.sync import Syncer
 from tests.conftest import SourceServer, un_file, with_url
 
 NEWEST = un_file("2026-05-08")
