@@ -375,11 +375,11 @@ class Api:
 
     @property
     def store(self) -> KeyStore:
-        return self.app[ACCESS].store
+        return self.app[ACCESS].wiring.store
 
     @property
     def journal(self) -> Journal:
-        return self.app[ACCESS].journal
+        return self.app[ACCESS].wiring.journal
 
     async def key(
         self, role: str, org: str = "bank-a", name: str | None = None, agree: bool = True

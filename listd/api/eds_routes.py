@@ -93,7 +93,7 @@ def setup(app: web.Application) -> None:
     """Share an `Eds` on the app (after the access routes' setup) and add the routes."""
     settings = app[SETTINGS].eds
     access = app[ACCESS]
-    accounts = EdsAccounts(access.store.redis, access.store.keys, access.store)
+    accounts = EdsAccounts(access.wiring.store.redis, access.wiring.store.keys, access.wiring.store)
     if not settings.enabled:
         app[EDS] = Eds(settings, accounts, None, app[CLOCK].now)
         routes.add_to(app)
@@ -205,7 +205,10 @@ async def signin(request: web.Request) -> web.Response:
         raise Blocked("this user is blocked; ask your operator", user=user.id)
     access = request.app[ACCESS]
     issued = await eds.accounts.session(
-        user, eds.settings.session_minutes, access.terms, format(verified.cert.serial_number, "x")
+        user,
+        eds.settings.session_minutes,
+        access.serving.terms,
+        format(verified.cert.serial_number, "x"),
     )
     note(
         request,
@@ -221,7 +224,7 @@ async def signin(request: web.Request) -> web.Response:
     return web.json_response(
         {
             **issued.to_json(),
-            "agreement_required": signed.get("version") != access.terms.version,
+            "agreement_required": signed.get("version") != access.serving.terms.version,
             "signer": verified.to_json(),
         },
         status=201,
@@ -257,12 +260,12 @@ async def agreement(request: web.Request) -> web.Response:
     who = principal(request)
     access = request.app[ACCESS]
     signed = await request.app[EDS].accounts.agreement(who.user) if who.user else {}
-    current = signed.get("version") == access.terms.version
+    current = signed.get("version") == access.serving.terms.version
     return web.json_response(
         {
-            "version": access.terms.version,
-            "text": access.terms.text,
-            "data": b64(access.terms.text),
+            "version": access.serving.terms.version,
+            "text": access.serving.terms.text,
+            "data": b64(access.serving.terms.text),
             "ncalayer": request.app[EDS].settings.ncalayer_url,
             "signed": {"at": signed["at"], "seq": int(signed["seq"])} if current else None,
         }
@@ -285,20 +288,21 @@ async def sign_agreement(request: web.Request) -> web.Response:
     body = await SIGNED_TERMS.read(request)
     version = VERSION.read(body)
     cms = CMS.read(body) or ""
-    if version != access.terms.version:
+    if version != access.serving.terms.version:
         raise BadRequest(
-            f"the terms changed; the current version is {access.terms.version}", field="version"
+            f"the terms changed; the current version is {access.serving.terms.version}",
+            field="version",
         )
-    verified = await eds.verify(request, cms, access.terms.text, Purpose.SIGN)
+    verified = await eds.verify(request, cms, access.serving.terms.text, Purpose.SIGN)
     user = await eds.accounts.user_for(verified)
     if user is None or user.id != who.user:
         note(request, eds={**verified.to_json(), "reason": "not_this_user"})
         raise Forbidden("the signing certificate is not bound to this user", reason="not_this_user")
     at, seq = await eds.accounts.sign_agreement(
-        user, who.key_id, access.terms, verified, cms, who.actor()
+        user, who.key_id, access.serving.terms, verified, cms, who.actor()
     )
     note(request, action="agreement.sign", evidence=seq)
-    return web.json_response({"accepted": access.terms.version, "at": at, "evidence": seq})
+    return web.json_response({"accepted": access.serving.terms.version, "at": at, "evidence": seq})
 
 
 # --- operators' signed decisions ------------------------------------------------------------
@@ -339,7 +343,7 @@ async def decision_text(request: web.Request) -> web.Response:
     """{"decision", "reason"}: the document to sign for that decision (changes nothing; a
     POST because a reason may be longer than a URL)."""
     decision, reason = _decision(await DOCUMENT.read(request))
-    reg = await request.app[ACCESS].registrations.get(request.match_info["id"])
+    reg = await request.app[ACCESS].wiring.registrations.get(request.match_info["id"])
     text = decision_document(reg, decision, reason)
     return web.json_response({"text": text, "data": b64(text)})
 
@@ -360,7 +364,7 @@ async def signed_decision(request: web.Request) -> web.Response:
     decision, reason = _decision(body)
     cms = CMS.read(body) or ""
     reg_id = request.match_info["id"]
-    reg = await access.registrations.get(reg_id)
+    reg = await access.wiring.registrations.get(reg_id)
     document = decision_document(reg, decision, reason)
     verified = await eds.verify(request, cms, document, Purpose.SIGN)
     signer = await eds.accounts.user_for(verified)
@@ -371,11 +375,11 @@ async def signed_decision(request: web.Request) -> web.Response:
         )
     out: dict[str, Any]
     if decision == "approve":
-        approved, credentials = await access.registrations.approve(reg_id, who.actor())
+        approved, credentials = await access.wiring.registrations.approve(reg_id, who.actor())
         out = {"registration": approved, "credentials": credentials}
     else:
-        out = await access.registrations.reject(reg_id, reason, who.actor())
-    seq = await access.journal.record(
+        out = await access.wiring.registrations.reject(reg_id, reason, who.actor())
+    seq = await access.wiring.journal.record(
         who.actor(),
         "registration.signed",
         reg_id,

@@ -23,19 +23,15 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from listd.access import (
     Admission,
-    Gate,
-    KeyStore,
-    MaintenanceWindows,
     Principal,
-    Registrations,
-    Terms,
+    Serving,
+    Wiring,
     check_maintenance,
     rate_limited,
 )
 from listd.api.state import METRICS
-from listd.audit import Confirm, Journal, JournalWriter, Unconfirmed, Written
+from listd.audit import Confirm, Unconfirmed, Written
 from listd.basis import BASIS_FIELDS
-from listd.clock import Clock
 from listd.errors import (
     BadRequest,
     Forbidden,
@@ -50,7 +46,6 @@ from listd.http.state import note as note
 from listd.http.table import Handler as Handler
 from listd.http.table import Operation, error_body, operation_of, public_paths
 from listd.logs import get_logger
-from listd.settings import Settings
 
 log = get_logger(__name__)
 
@@ -130,29 +125,21 @@ class AccessMetrics:
         )  # fmt: skip
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class Access:
-    """What the access middleware and the admin routes share."""
+    """What the access middleware and the operator's routes share: the deployment's access
+    and journal objects (`listd.access.wiring.wire`), what an API process adds to them, and
+    the gauges they feed."""
 
-    settings: Settings
-    store: KeyStore
-    gate: Gate
-    journal: Journal
-    maintenance: MaintenanceWindows
-    registrations: Registrations
-    terms: Terms
+    wiring: Wiring
+    serving: Serving
     metrics: AccessMetrics
-    writer: JournalWriter  # request entries: group commit, spooled when Redis is down
-
-    @property
-    def clock(self) -> Clock:
-        """The clock the gate's windows are counted on."""
-        return self.gate.clock
 
     async def refresh_metrics(self) -> None:
-        self.metrics.journal_live.set(await self.journal.length())
-        self.metrics.journal_seq.set((await self.journal.head())[0])
-        self.metrics.overdue.set(await self.registrations.overdue())
+        journal = self.wiring.journal
+        self.metrics.journal_live.set(await journal.length())
+        self.metrics.journal_seq.set((await journal.head())[0])
+        self.metrics.overdue.set(await self.wiring.registrations.overdue())
 
 
 ACCESS = web.AppKey("access", Access)
@@ -212,17 +199,17 @@ async def _admit(request: web.Request, access: Access, cached: bool) -> Admissio
     header = headers[0] if headers else ""
     subject = peer_subject(request)
     if not header and subject is not None:
-        user = await access.store.user_by_cert(subject)
+        user = await access.wiring.store.user_by_cert(subject)
         if user is None:
             raise Unauthorized("this client certificate is not mapped to a user")
-        return await access.gate.admit_cert(user)
+        return await access.serving.gate.admit_cert(user)
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
         raise Unauthorized("send 'Authorization: Bearer <API key>'")
-    admission = await access.gate.admit(secret.strip(), cached)
+    admission = await access.serving.gate.admit(secret.strip(), cached)
     if subject is not None:
         # A certificate mapped to nobody is no credential (TLS may be mutual for every client).
-        user = await access.store.user_by_cert(subject)
+        user = await access.wiring.store.user_by_cert(subject)
         if user is not None and user.id != admission.principal.user:
             raise BadRequest(
                 "the API key and the client certificate belong to different users; "
@@ -282,8 +269,8 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
     try:
         admission = await _admit(request, access, _cached(op))
         if admission is None:  # anonymous: only maintenance applies
-            now = access.clock.time()
-            check_maintenance(await access.gate.maintenance_ends(now), now, None)
+            now = access.wiring.clock.time()
+            check_maintenance(await access.serving.gate.maintenance_ends(now), now, None)
         else:
             principal = request[PRINCIPAL] = admission.principal
             admission.check(_exempt(op))
@@ -298,10 +285,10 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
                 request[NOTE]["key"] = exc.detail["key_id"]
         entry = _entry(request, principal, started, status, code)
         if isinstance(exc, asyncio.CancelledError):
-            access.writer.submit(entry)  # finish the entry though this task is cancelled
+            access.serving.writer.submit(entry)  # finish the entry though this task is cancelled
         else:
             with contextlib.suppress(JournalUnavailable):
-                await access.writer.write(entry)
+                await access.serving.writer.write(entry)
         raise
     confirm = admission.confirm if admission is not None and not response.prepared else None
     try:
@@ -310,7 +297,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         assert admission is not None and principal is not None
         written = await _reconfirm(request, access, admission, started, response, exc)
     if (admission is not None and admission.degraded) or (
-        written is not None and written.seq is None and access.writer.health.down
+        written is not None and written.seq is None and access.serving.writer.health.down
     ):
         _warn(response, STORE_DOWN, "store_down")
     return response
@@ -330,8 +317,8 @@ async def _reconfirm(
     principal = admission.principal
     refusal: ListdError | None
     if unconfirmed.reason == "limit":
-        access.gate.counted(principal.key_id, int(admission.now // 60), unconfirmed.count)
-        refusal = rate_limited(admission.limit, access.clock.time())
+        access.serving.gate.counted(principal.key_id, int(admission.now // 60), unconfirmed.count)
+        refusal = rate_limited(admission.limit, access.wiring.clock.time())
     else:
         try:
             await _admit_afresh(request, access)
@@ -346,7 +333,7 @@ async def _reconfirm(
         noted.pop(withheld, None)
     entry = _entry(request, principal, started, refusal.status, refusal.code)
     with contextlib.suppress(JournalUnavailable):
-        await access.writer.write(entry)
+        await access.serving.writer.write(entry)
     raise refusal
 
 
@@ -392,14 +379,16 @@ async def _journal(
     """Journal a request that was answered; withhold the answer (503) if that fails."""
     entry = _entry(request, principal, started, response.status, "")
     try:
-        written = await access.writer.write(entry, confirm)
+        written = await access.serving.writer.write(entry, confirm)
     except JournalUnavailable:
         log.error("journal write failed", path=request.path, status=response.status)
         if response.prepared:
             return None  # already streamed: too late to withhold
         raise
     if confirm is not None and confirm.rate_key and principal is not None:
-        access.gate.counted(principal.key_id, int(access.clock.time() // 60), written.count)
+        access.serving.gate.counted(
+            principal.key_id, int(access.wiring.clock.time() // 60), written.count
+        )
     if not response.prepared:
         response.headers["X-Request-Id"] = entry["request_id"]
         if written.seq is not None:

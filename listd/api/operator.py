@@ -92,17 +92,7 @@ def setup(app: web.Application, *, archive_every: float = ARCHIVE_EVERY) -> None
     journal, store = wiring.journal, wiring.store
     serving = wiring.serving()
     writer, checkpointer = serving.writer, serving.checkpointer
-    access = Access(
-        settings=settings,
-        store=store,
-        gate=serving.gate,
-        journal=journal,
-        writer=writer,
-        maintenance=wiring.maintenance,
-        registrations=wiring.registrations,
-        terms=serving.terms,
-        metrics=AccessMetrics(app[METRICS].registry),
-    )
+    access = Access(wiring, serving, AccessMetrics(app[METRICS].registry))
     app[ACCESS] = access
     app[KEYSTORE] = store  # keys made through the app follow LISTD_KEY_TTL_DAYS
     routes.add_to(app)
@@ -166,12 +156,18 @@ async def agreement(request: web.Request) -> web.Response:
     who = principal(request)
     access = _access(request)
     if who.via == "cert":
-        record = await access.store.cert_agreement(who.user)
+        record = await access.wiring.store.cert_agreement(who.user)
     else:
-        record = await access.store.record(who.key_id)
-    accepted = record.get("agreed_at") if record.get("agreed") == access.terms.version else None
+        record = await access.wiring.store.record(who.key_id)
+    accepted = (
+        record.get("agreed_at") if record.get("agreed") == access.serving.terms.version else None
+    )
     return web.json_response(
-        {"version": access.terms.version, "text": access.terms.text, "accepted": accepted}
+        {
+            "version": access.serving.terms.version,
+            "text": access.serving.terms.text,
+            "accepted": accepted,
+        }
     )
 
 
@@ -191,22 +187,24 @@ async def accept_agreement(request: web.Request) -> web.Response:
     if body.get("accept") is not True:
         raise BadRequest('send {"accept": true} to accept the terms of use', field="accept")
     version = body.get("version")
-    if version is not None and version != access.terms.version:
+    if version is not None and version != access.serving.terms.version:
         raise BadRequest(
-            f"the terms changed; the current version is {access.terms.version}",
+            f"the terms changed; the current version is {access.serving.terms.version}",
             field="version",
         )
     if who.via == "cert":
-        at = await access.store.accept_cert_agreement(who.user, access.terms.version, who.actor())
+        at = await access.wiring.store.accept_cert_agreement(
+            who.user, access.serving.terms.version, who.actor()
+        )
     else:
-        if (await access.store.record(who.key_id)).get("session") == "eds":
+        if (await access.wiring.store.record(who.key_id)).get("session") == "eds":
             # A digital-signature sign-in accepts the terms by signing them, not by a click.
             raise Forbidden("sign the terms with your EDS: POST /v1/eds/agreement")
-        at = await access.store.accept_agreement(
-            who.key_id, access.terms.version, actor=who.actor()
+        at = await access.wiring.store.accept_agreement(
+            who.key_id, access.serving.terms.version, actor=who.actor()
         )
     note(request, action="agreement.accept")
-    return web.json_response({"accepted": access.terms.version, "at": at})
+    return web.json_response({"accepted": access.serving.terms.version, "at": at})
 
 
 # --- users ----------------------------------------------------------------------------------
@@ -219,7 +217,7 @@ async def accept_agreement(request: web.Request) -> web.Response:
 )
 async def users(request: web.Request) -> web.Response:
     org = ORG.read(request)
-    found = await _access(request).store.users(org)
+    found = await _access(request).wiring.store.users(org)
     return web.json_response({"users": [u.to_json() for u in found]})
 
 
@@ -235,7 +233,7 @@ async def create_user(request: web.Request) -> web.Response:
     """{"name", "org", "role", "cert_subject": optional TLS client certificate subject}."""
     who = principal(request)
     body = await NEW_USER.read(request)
-    user = await _access(request).store.create_user(
+    user = await _access(request).wiring.store.create_user(
         check_name(body.get("name"), "name"),
         check_name(body.get("org"), "org"),
         check_role(body.get("role")),
@@ -254,7 +252,7 @@ async def create_user(request: web.Request) -> web.Response:
     errors=(404,),
 )
 async def user(request: web.Request) -> web.Response:
-    store = _access(request).store
+    store = _access(request).wiring.store
     found = await store.user(request.match_info["id"])
     return web.json_response({**found.to_json(), "keys": await store.list_keys(found.id)})
 
@@ -289,7 +287,9 @@ async def _user_status(request: web.Request, status: str) -> web.Response:
     body = await REASON.read(request)
     reason = REASON_TEXT.read(body) or ""
     user_id = request.match_info["id"]
-    found = await _access(request).store.set_user_status(user_id, status, reason, who.actor())
+    found = await _access(request).wiring.store.set_user_status(
+        user_id, status, reason, who.actor()
+    )
     action = "user.block" if status == "blocked" else "user.unblock"
     note(request, action=action, target=user_id, target_org=found.org)
     return web.json_response(found.to_json())
@@ -306,7 +306,7 @@ async def _user_status(request: web.Request, status: str) -> web.Response:
 async def keys(request: web.Request) -> web.Response:
     user_id = USER.read(request)
     org = ORG.read(request)
-    return web.json_response({"keys": await _access(request).store.list_keys(user_id, org)})
+    return web.json_response({"keys": await _access(request).wiring.store.list_keys(user_id, org)})
 
 
 @routes.post(
@@ -324,7 +324,7 @@ async def create_key(request: web.Request) -> web.Response:
     user_id = KEY_USER.read(body) or ""
     days = EXPIRES_DAYS.optional(body)
     limit = RATE_LIMIT.read(body) if "rate_limit" in body else None
-    issued = await _access(request).store.issue(
+    issued = await _access(request).wiring.store.issue(
         user_id, ttl_days=days, rate_limit=limit, actor=who.actor()
     )
     note(request, action="key.create", target=issued.key_id, target_org=issued.org)
@@ -344,7 +344,7 @@ async def rotate_key(request: web.Request) -> web.Response:
     rotates any key; everyone else only the key they call with."""
     who = principal(request)
     key_id = request.match_info["key_id"]
-    store = _access(request).store
+    store = _access(request).wiring.store
     record = await store.record(key_id)
     if who.role != "operator":
         who.require_org(record.get("org", ""))
@@ -386,7 +386,7 @@ async def _key_status(request: web.Request, status: str) -> web.Response:
     body = await REASON.read(request)
     reason = REASON_TEXT.read(body) or ""
     key_id = request.match_info["key_id"]
-    found = await _access(request).store.set_key_status(key_id, status, reason, who.actor())
+    found = await _access(request).wiring.store.set_key_status(key_id, status, reason, who.actor())
     action = "key.block" if status == "blocked" else "key.unblock"
     note(request, action=action, target=key_id, target_org=found["org"])
     return web.json_response(found)
@@ -401,7 +401,7 @@ async def _key_status(request: web.Request, status: str) -> web.Response:
 )
 async def maintenance(request: web.Request) -> web.Response:
     """Announced maintenance windows that are not over, soonest first."""
-    return web.json_response({"windows": await _access(request).maintenance.windows()})
+    return web.json_response({"windows": await _access(request).wiring.maintenance.windows()})
 
 
 @routes.post(
@@ -415,12 +415,12 @@ async def announce(request: web.Request) -> web.Response:
     """{"start": ISO (default now), "end": ISO, "reason"}."""
     who = principal(request)
     body = await WINDOW.read(request)
-    start = _timestamp(body, "start") or _access(request).clock.time()
+    start = _timestamp(body, "start") or _access(request).wiring.clock.time()
     end = _timestamp(body, "end")
     if end is None:
         raise BadRequest("end is required", field="end")
     reason = WINDOW_REASON.read(body) or ""
-    window = await _access(request).maintenance.announce(start, end, reason, who.actor())
+    window = await _access(request).wiring.maintenance.announce(start, end, reason, who.actor())
     note(request, action="maintenance.announce", target=window["id"])
     return web.json_response(window, status=201)
 
@@ -435,7 +435,7 @@ async def announce(request: web.Request) -> web.Response:
 async def cancel_maintenance(request: web.Request) -> web.Response:
     who = principal(request)
     window_id = request.match_info["id"]
-    await _access(request).maintenance.cancel(window_id, who.actor())
+    await _access(request).wiring.maintenance.cancel(window_id, who.actor())
     note(request, action="maintenance.cancel", target=window_id)
     return web.json_response({"cancelled": window_id})
 
@@ -480,6 +480,6 @@ async def audit(request: web.Request) -> web.Response:
     end = parse_time(request.query["to"], "to") if request.query.get("to") else None
     after = AUDIT_AFTER.read(request)
     limit = AUDIT_LIMIT.read(request)
-    found, cursor = await _access(request).journal.for_org(who.org, after, limit, start, end)
+    found, cursor = await _access(request).wiring.journal.for_org(who.org, after, limit, start, end)
     note(request, matches=len(found))
     return web.json_response({"entries": [e.to_json() for e in found], "next": cursor})

@@ -105,7 +105,7 @@ async def register(request: web.Request) -> web.Response:
             f"roles must be a non-empty list of {', '.join(APPLICABLE_ROLES)}", field="roles"
         )
     ground = LEGAL_GROUND.read(body) or ""
-    reg = await access.registrations.submit(
+    reg = await access.wiring.registrations.submit(
         organisation,
         bin_,
         {k: val for k, val in clean.items() if val},
@@ -118,10 +118,10 @@ async def register(request: web.Request) -> web.Response:
 
 
 async def _limit_registrations(request: web.Request, access: Access) -> None:
-    now = access.clock.time()
+    now = access.wiring.clock.time()
     hour = int(now // 3600)
-    key = access.store.keys.rate_ip(request.remote or "unknown", hour)
-    redis = access.store.redis
+    key = access.wiring.store.keys.rate_ip(request.remote or "unknown", hour)
+    redis = access.wiring.store.redis
     async with redis.pipeline(transaction=True) as pipe:
         pipe.incr(key)
         pipe.expire(key, 7200)
@@ -147,7 +147,7 @@ async def registrations(request: web.Request) -> web.Response:
     if status not in (None, *REG_STATUS.options):
         raise BadRequest("status must be pending, approved or rejected", field="status")
     overdue = request.query.get("overdue", "") in ("1", "true", "yes")
-    found = await request.app[ACCESS].registrations.find(status, overdue)
+    found = await request.app[ACCESS].wiring.registrations.find(status, overdue)
     return web.json_response({"registrations": found})
 
 
@@ -159,7 +159,9 @@ async def registrations(request: web.Request) -> web.Response:
     errors=(404,),
 )
 async def registration(request: web.Request) -> web.Response:
-    return web.json_response(await request.app[ACCESS].registrations.get(request.match_info["id"]))
+    return web.json_response(
+        await request.app[ACCESS].wiring.registrations.get(request.match_info["id"])
+    )
 
 
 @routes.post(
@@ -173,7 +175,7 @@ async def approve(request: web.Request) -> web.Response:
     """Approve: the organisation's users and keys are created; the keys are shown once."""
     who = principal(request)
     reg_id = request.match_info["id"]
-    reg, credentials = await request.app[ACCESS].registrations.approve(reg_id, who.actor())
+    reg, credentials = await request.app[ACCESS].wiring.registrations.approve(reg_id, who.actor())
     note(request, action="registration.approve", target=reg_id, target_org=reg["bin"])
     return web.json_response({"registration": reg, "credentials": credentials})
 
@@ -192,6 +194,6 @@ async def reject(request: web.Request) -> web.Response:
     body = await REJECTION.read(request)
     reason = REJECT_REASON.read(body) or ""
     reg_id = request.match_info["id"]
-    reg = await request.app[ACCESS].registrations.reject(reg_id, reason, who.actor())
+    reg = await request.app[ACCESS].wiring.registrations.reject(reg_id, reason, who.actor())
     note(request, action="registration.reject", target=reg_id, target_org=reg["bin"])
     return web.json_response(reg)

@@ -98,7 +98,7 @@ async def test_sign_in_then_sign_the_terms(eapi: Api, pki: Pki) -> None:
     assert (await eapi.call("POST", "/v1/screen", again["key"], json=SCREEN)).status == 200
     entries = [e.fields for e in await eapi.entries()]
     signs = [e for e in entries if (e["kind"], e.get("action")) == ("admin", "agreement.sign")]
-    terms = eapi.app[ACCESS].terms
+    terms = eapi.app[ACCESS].serving.terms
     assert [(s["detail"]["document"], s["detail"]["terms"]) for s in signs] == [
         (terms.text, terms.version)
     ]

@@ -44,10 +44,10 @@ async def test_screening_survives_a_redis_outage(
                 break
             await asyncio.sleep(0.02)
         access = http.app[ACCESS]
-        seen = await access.store.create("bank-a screener", "screener", org="bank-a")
-        unseen = await access.store.create("bank-b screener", "screener", org="bank-b")
+        seen = await access.wiring.store.create("bank-a screener", "screener", org="bank-a")
+        unseen = await access.wiring.store.create("bank-b screener", "screener", org="bank-b")
         for secret in (seen, unseen):
-            await access.store.accept_agreement(secret)
+            await access.wiring.store.accept_agreement(secret)
 
         async def screen(secret: str) -> tuple[int, dict[str, str], dict[str, object]]:
             resp = await http.post(

@@ -81,7 +81,7 @@ async def test_screen_a_cyrillic_name_from_the_kz_list(browser: Any, console: Co
     await expect(versions).to_contain_text("kz-afm-tf")
     await expect(versions).to_contain_text("un")
     # The screening went through the API: journaled with its basis and case reference.
-    entries = [e.fields for e in await console.app[ACCESS].journal.read(0, 10_000)]
+    entries = [e.fields for e in await console.app[ACCESS].wiring.journal.read(0, 10_000)]
     screened = [e for e in entries if e.get("route") == "/v1/screen" and e["status"] == 200]
     assert screened[-1]["query"]["name"] == query
     assert (screened[-1]["basis"], screened[-1]["case_ref"]) == (
@@ -205,7 +205,7 @@ async def test_a_screener_is_refused_on_pages_for_other_roles(
     await expect(page.locator("tr[data-source='un']")).to_contain_text("fresh")
     await expect(page.get_by_role("button", name="Sync un now")).to_have_count(0)
     # ...and the refusals are journaled as such.
-    entries = [e.fields for e in await console.app[ACCESS].journal.read(0, 10_000)]
+    entries = [e.fields for e in await console.app[ACCESS].wiring.journal.read(0, 10_000)]
     refused = {e["route"] for e in entries if e.get("outcome") == "refused"}
     assert {"/v1/audit", "/v1/alerts"} <= refused
 
@@ -246,7 +246,7 @@ async def test_screen_a_csv_file_with_progress_and_download_the_results(
     # Every listed person is found as themself; the two others are not listed.
     assert all(f",{e.id}," in found[f"K-{n}"] for n, e in enumerate(kz))
     assert ",0,," in found["X-1"] and '"Smith, John"' in found["X-2"]
-    entries = [e.fields for e in await console.app[ACCESS].journal.read(0, 10_000)]
+    entries = [e.fields for e in await console.app[ACCESS].wiring.journal.read(0, 10_000)]
     batches = [e for e in entries if e.get("route") == "/v1/screen/batch"]
     assert len(batches) == 2 and all(e["basis"] == "periodic_review" for e in batches)
     assert console.errors == []

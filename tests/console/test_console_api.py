@@ -36,7 +36,7 @@ async def get_json(
 async def test_console_files_need_no_key_and_are_not_journaled(
     console: Console, http: aiohttp.ClientSession
 ) -> None:
-    journal = console.app[ACCESS].journal
+    journal = console.app[ACCESS].wiring.journal
     before = await journal.length()
     async with http.get(console.base + "/console", allow_redirects=False) as resp:
         assert resp.status == 308 and resp.headers["Location"] == "/console/"
@@ -146,7 +146,7 @@ async def test_an_entity_history_lists_its_deltas_and_is_journaled_with_its_basi
     assert amended["changes"] and set(amended["changes"]) == set(amended["changed"])
     gone = await get_json(http, console, "/v1/entities/un:IQi.074/history?basis=onboarding", key)
     assert gone["listed"] is False and [h["op"] for h in gone["history"]] == ["removed", "added"]
-    entries = [e.fields for e in await console.app[ACCESS].journal.read(0, 10_000)]
+    entries = [e.fields for e in await console.app[ACCESS].wiring.journal.read(0, 10_000)]
     read = [
         e for e in entries if e.get("route") == "/v1/entities/{id}/history" and e["status"] == 200
     ]
