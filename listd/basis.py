@@ -18,7 +18,10 @@ BASES = ("onboarding", "transaction", "periodic_review", "authority_request", "o
 BASIS_FIELDS = frozenset({"basis", "case_ref"})
 # A competent authority's request always has a reference, and "other" must say what it is.
 _CASE_REF_REQUIRED = frozenset({"authority_request", "other"})
-_CASE_REF = re.compile(r"[\w\-./:#() ]{1,200}")
+# One pattern for the check here (on the stripped value) and the published JSON schema
+# (listd.http.params anchors it): 1-200 of these characters, not starting with a space.
+CASE_REF_PATTERN = r"[\w\-./:#()][\w\-./:#() ]{0,199}"
+_CASE_REF = re.compile(CASE_REF_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)

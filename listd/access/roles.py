@@ -24,7 +24,9 @@ _IMPLIED = {"admin": frozenset({"screener", "subscriber"})}
 APPLICABLE_ROLES = ("screener", "subscriber", "auditor")
 # During maintenance only these are served, so they can manage the window and the lists.
 MAINTAINERS = frozenset({"operator", "admin"})
-_NAME = re.compile(r"[\w][\w .@()'&,/+-]{0,99}")
+# A user's or organisation's name; listd.api.operator publishes it as the JSON schema's pattern.
+NAME_PATTERN = r"[\w][\w .@()'&,/+-]{0,99}"
+_NAME = re.compile(NAME_PATTERN)
 
 
 def check_name(value: Any, field: str) -> str:

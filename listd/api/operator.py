@@ -22,6 +22,7 @@ from listd.access import (
     check_role,
     wire,
 )
+from listd.access.roles import NAME_PATTERN
 from listd.api import registrations
 from listd.api.middleware import ACCESS, Access, AccessMetrics
 from listd.api.schemas import form, listing
@@ -41,7 +42,7 @@ log = get_logger(__name__)
 routes = Routes("access")
 
 ARCHIVE_EVERY = 60.0  # seconds between checks of the journal's size
-_NAME = r"^[\w][\w .@()'&,/+-]{0,99}$"  # listd.access.check_name
+_NAME = f"^{NAME_PATTERN}$"  # what listd.access.check_name checks
 OPERATOR = ("operator",)
 _TIME: Schema = {"type": "string", "format": "date-time"}
 

@@ -5,10 +5,11 @@ journal entry), a delta's class, a source's name."""
 from __future__ import annotations
 
 from listd.basis import BASES
+from listd.basis import CASE_REF_PATTERN as _CASE_REF
 from listd.http.fields import Declared, QChoice, QText, Schema, nullable
 from listd.pipeline.delta import CLASSES
 
-CASE_REF_PATTERN = r"^[\w\-./:#()][\w\-./:#() ]{0,199}$"
+CASE_REF_PATTERN = f"^{_CASE_REF}$"
 
 BASIS = Declared(
     "basis",
