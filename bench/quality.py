@@ -69,7 +69,8 @@ OFAC_FILES = (
 
 def load_lists() -> dict[str, list[Entity]]:
     """The real lists by source, each parsed by its own scraper."""
-    from listd.scrapers import kz_afm_tf, ofac, un
+    from listd.scrapers import ofac, un
+    from listd.scrapers.kz_afm import tf as kz_afm_tf
 
     out = {
         "un": list(un.parse(UN_FILE.read_bytes())),

@@ -15,7 +15,10 @@ from lxml import etree
 from listd.errors import ValidationFailed
 from listd.model import BirthDate, Document, Entity, Name
 from listd.pipeline.ingest import process
-from listd.scrapers import Scraper, kz_afm_pf, kz_afm_pta, kz_afm_tf
+from listd.scrapers import Scraper
+from listd.scrapers.kz_afm import pf as kz_afm_pf
+from listd.scrapers.kz_afm import pta as kz_afm_pta
+from listd.scrapers.kz_afm import tf as kz_afm_tf
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 AFM = DATA / "kz" / "afm-terror-extremism-active-2022-10-03.xml"

@@ -22,7 +22,8 @@ OTHER_IIN = "930807351075"  # Абдибеков Асет Мейржанович
 
 @pytest.fixture(scope="module")
 def lists() -> dict[str, list[Entity]]:
-    from listd.scrapers import kz_afm_tf, ofac, un
+    from listd.scrapers import ofac, un
+    from listd.scrapers.kz_afm import tf as kz_afm_tf
 
     return {
         "un": list(un.parse(un_file("2026-05-08").read_bytes())),
