@@ -16,9 +16,11 @@ import time
 
 from listd.errors import ValidationFailed
 from listd.scrapers import scraper
+from listd.scrapers.encode import lower_priority
 
 
 def main(kind: str) -> int:
+    lower_priority()
     raw = sys.stdin.buffer.read()
     started = time.perf_counter()
     refused: dict[str, object] | None = None
