@@ -444,14 +444,17 @@ def test_a_child_that_fails_or_hangs_refuses_the_document(tmp_path: pathlib.Path
 
 
 def test_the_children_yield_the_cpu_to_the_daemon() -> None:
-    # The checking and parsing children run NICENESS below their parent, so a screening
-    # request the daemon answers meanwhile gets a core at once.
+    # The checking and parsing children of a large document run NICENESS below their
+    # parent, so a screening request the daemon answers meanwhile gets a core at once; those
+    # of a small one, done in a fraction of a second, keep its priority.
     code = (
-        "import os; from listd.scrapers.encode import lower_priority; "
-        "before = os.nice(0); lower_priority(); print(before, os.nice(0))"
+        "import os, sys; from listd.scrapers.encode import lower_priority; "
+        "before = os.nice(0); lower_priority(int(sys.argv[1])); print(before, os.nice(0))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, check=True)
-    before, after = map(int, out.stdout.split())
-    assert after == min(before + encode.NICENESS, 19)
+    for size, lower in ((encode.NICE_FROM_BYTES, encode.NICENESS), (2_000_000, 0)):
+        args = [sys.executable, "-c", code, str(size)]
+        out = subprocess.run(args, capture_output=True, check=True)
+        before, after = map(int, out.stdout.split())
+        assert after == min(before + lower, 19)
     for module in (encode, check):
-        assert "lower_priority()" in inspect.getsource(module.main)
+        assert "lower_priority(len(raw))" in inspect.getsource(module.main)
