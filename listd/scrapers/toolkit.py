@@ -132,6 +132,7 @@ class Issues:
 # Element tag -> local name, for readers of namespaced documents: a handful of tags, met
 # hundreds of thousands of times in a full-size list.
 _LOCAL_NAMES: dict[str, str] = {}
+_LOCAL_NAMES_MAX = 10_000
 
 
 class Fields:
@@ -159,6 +160,8 @@ class Fields:
             if local is not None:
                 name = local.get(tag)
                 if name is None:
+                    if len(local) >= _LOCAL_NAMES_MAX:  # a document of ever new tags
+                        local.clear()
                     name = local[tag] = tag.rpartition("}")[2]
                 tag = name
             found = children.get(tag)
