@@ -13,6 +13,10 @@ with the real API serving in the same event loop, as `listd run` does ("worker M
 largest peak RSS among the processes the sync starts: the schema check, the parse). The child
 records the loop's lag every 5 ms; this process screens against the API one request at a time
 throughout and compares p99 latency during the sync with the idle seconds before it.
+"CPU s" is the CPU time the sync's process (the API's too, answering those requests: 0.1-0.15
+of a core) and the workers it started spent during the sync, "worker CPU s"
+the workers' alone (the check and the parse): unlike the wall time, the latter hardly moves
+with whatever else the machine is running.
 
 `--before TREE` runs every case on another checkout as well (e.g. `git worktree add
 /tmp/listd-main main`), importing listd from TREE, and prints both tables. Trees without
@@ -248,9 +252,9 @@ async def child(case: str, files: list[Path]) -> dict[str, Any]:
         steps: dict[str, float] = {}
         if "phases" not in SyncResult.__dataclass_fields__:
             timed_steps(syncer, steps)
-        t0 = time.time()
+        t0, cpu0 = time.time(), os.times()
         result = await syncer.sync("list", raw=raw)
-        t1 = time.time()
+        t1, cpu1 = time.time(), os.times()
         version = result.version
         while index.versions.get("list") != version:  # noqa: ASYNC110 - the API's index follows
             await asyncio.sleep(0.01)
@@ -271,6 +275,10 @@ async def child(case: str, files: list[Path]) -> dict[str, Any]:
         "entities": result.entities,
         "outcome": result.outcome,
         "sync_s": round(t1 - t0, 2),
+        # CPU seconds of the sync's process and of the workers it started (not Redis's): what
+        # the sync costs whatever else the machine is doing, unlike its wall time.
+        "cpu_s": round(sum(cpu1[:4]) - sum(cpu0[:4]), 2),
+        "worker_cpu_s": round(sum(cpu1[2:4]) - sum(cpu0[2:4]), 2),
         **{f"{s}_s": round(phases.get(s, 0.0), 2) for s in STEPS},
         "index_s": round(t2 - t1, 2),
         "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
@@ -350,6 +358,7 @@ def run_case(case: str, files: list[Path], tree: Path) -> dict[str, Any]:
 def table(rows: list[dict[str, Any]]) -> str:
     cols = [
         ("case", "case"), ("MB", "bytes"), ("entities", "entities"), ("sync s", "sync_s"),
+        ("CPU s", "cpu_s"), ("worker CPU s", "worker_cpu_s"),
         ("validate", "validate_s"), ("parse", "parse_s"), ("normalise", "normalise_s"),
         ("store", "store_s"), ("publish", "publish_s"), ("index s", "index_s"),
         ("RSS MB", "rss_mb"), ("worker MB", "worker_rss_mb"), ("stall ms", "stall_sync_ms"),

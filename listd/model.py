@@ -130,9 +130,15 @@ class Entity:
     def encode(self) -> tuple[bytes, str]:
         """`entity_to_json(self)` and `self.content_hash()`, converting the entity once."""
         data = self.to_dict()
-        encoded = canonical_json(data)
-        del data["meta"]
-        return encoded, hashlib.sha256(canonical_json(data)).hexdigest()
+        meta = data.pop("meta")
+        # Serialised once: with sorted keys, the entity's JSON is its content's JSON with
+        # `"meta":...` between the keys that sort before "meta" and those after.
+        head = canonical_json({k: v for k, v in data.items() if k < "meta"})[1:-1]
+        tail = canonical_json({k: v for k, v in data.items() if k > "meta"})[1:-1]
+        content = b"{" + b",".join(p for p in (head, tail) if p) + b"}"
+        encoded = b'"meta":' + canonical_json(meta)
+        encoded = b"{" + b",".join(p for p in (head, encoded, tail) if p) + b"}"
+        return encoded, hashlib.sha256(content).hexdigest()
 
 
 @cache

@@ -55,28 +55,32 @@ if cur ~= ARGV[2] then
 end
 local nstate = tonumber(ARGV[5])
 local i = 6 + 2 * nstate
+local staged = redis.call('LLEN', KEYS[10])
+local count = #ARGV - i + 1 + math.floor(staged / 2)
 local first, last = 0, 0
+if count > 0 then
+  last = redis.call('INCRBY', KEYS[3], count) - count
+  first = last + 1
+end
 local floor = redis.call('GET', KEYS[9]) or '0'
+local trim = floor ~= '0'
 local k = 11
 while i <= #ARGV do
-  last = redis.call('INCR', KEYS[3])
-  if first == 0 then first = last end
+  last = last + 1
   redis.call('XADD', KEYS[4], last .. '-0', 'd', ARGV[i])
   redis.call('ZADD', KEYS[k], last, last)
-  redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', floor)
+  if trim then redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', floor) end
   i = i + 1
   k = k + 1
 end
-local staged = redis.call('LLEN', KEYS[10])
 for start = 0, staged - 1, 2000 do
   local chunk = redis.call('LRANGE', KEYS[10], start, start + 1999)
   for j = 1, #chunk - 1, 2 do
     local index = chunk[j]
-    last = redis.call('INCR', KEYS[3])
-    if first == 0 then first = last end
+    last = last + 1
     redis.call('XADD', KEYS[4], last .. '-0', 'd', chunk[j + 1])
     redis.call('ZADD', index, last, last)
-    redis.call('ZREMRANGEBYSCORE', index, '-inf', floor)
+    if trim then redis.call('ZREMRANGEBYSCORE', index, '-inf', floor) end
   end
 end
 redis.call('DEL', KEYS[10])

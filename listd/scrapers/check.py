@@ -16,10 +16,12 @@ import time
 
 from listd.errors import ValidationFailed
 from listd.scrapers import scraper
+from listd.scrapers.encode import lower_priority
 
 
 def main(kind: str) -> int:
     raw = sys.stdin.buffer.read()
+    lower_priority(len(raw))
     started = time.perf_counter()
     refused: dict[str, object] | None = None
     try:

@@ -129,6 +129,12 @@ class Issues:
             meta["warnings"] = self.warnings
 
 
+# Element tag -> local name, for readers of namespaced documents: a handful of tags, met
+# hundreds of thousands of times in a full-size list.
+_LOCAL_NAMES: dict[str, str] = {}
+_LOCAL_NAMES_MAX = 10_000
+
+
 class Fields:
     """An element's children by tag. Callers pop what they handle; `close` reports the rest.
 
@@ -146,21 +152,35 @@ class Fields:
         self.issues = issues
         self.children: dict[str, list[etree._Element]] = {}
         children = self.children
-        if self.local_names:
-            for child in el:
-                if isinstance(child.tag, str):  # skips comments and processing instructions
-                    children.setdefault(child.tag.rpartition("}")[2], []).append(child)
-        else:
-            for child in el:
-                if isinstance(child.tag, str):
-                    children.setdefault(child.tag, []).append(child)
+        local = _LOCAL_NAMES if self.local_names else None
+        for child in el:
+            tag = child.tag
+            if not isinstance(tag, str):  # skips comments and processing instructions
+                continue
+            if local is not None:
+                name = local.get(tag)
+                if name is None:
+                    if len(local) >= _LOCAL_NAMES_MAX:  # a document of ever new tags
+                        local.clear()
+                    name = local[tag] = tag.rpartition("}")[2]
+                tag = name
+            found = children.get(tag)
+            if found is None:
+                children[tag] = [child]
+            else:
+                found.append(child)
 
     def pop(self, tag: str) -> list[etree._Element]:
         return self.children.pop(tag, [])
 
     def text(self, tag: str) -> str | None:
         """The first non-empty value of `tag`."""
-        return next(iter(self.texts(tag)), None)
+        found = self.children.pop(tag, None)
+        if found is None:  # most tags a reader asks for are absent: no tuple, no iterator
+            return None
+        if len(found) == 1:
+            return self.clean(found[0].text) or None
+        return next((v for v in (self.clean(el.text) for el in found) if v), None)
 
     def texts(self, tag: str) -> tuple[str, ...]:
         found = self.pop(tag)
@@ -182,6 +202,8 @@ class Fields:
         return list(self.children)
 
     def close(self) -> None:
+        if not self.children:  # the common case: every child was read
+            return
         ignored = self.ignored
         self.issues.unknown.update(
             f"{self.path}/{tag}" for tag in self.children if tag not in ignored

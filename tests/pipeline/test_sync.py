@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import pathlib
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 
@@ -16,7 +19,7 @@ from listd.model import Entity
 from listd.pipeline.ingest import process
 from listd.pipeline.store import Store
 from listd.pipeline.sync import Syncer
-from listd.scrapers import encode, scraper
+from listd.scrapers import check, encode, scraper
 from listd.settings import Settings
 from tests.conftest import SourceServer, un_file, with_url
 
@@ -438,3 +441,20 @@ def test_a_child_that_fails_or_hangs_refuses_the_document(tmp_path: pathlib.Path
     with pytest.raises(ValidationFailed, match=r"^parsing took longer than 0\.5 s"):
         sleeper = ["timeit", "-n", "1", "-r", "1", "import time; time.sleep(30)"]
         encode.run_child(sleeper, str(document), "parsing", 0.5)
+
+
+def test_the_children_yield_the_cpu_to_the_daemon() -> None:
+    # The checking and parsing children of a large document run NICENESS below their
+    # parent, so a screening request the daemon answers meanwhile gets a core at once; those
+    # of a small one, done in a fraction of a second, keep its priority.
+    code = (
+        "import os, sys; from listd.scrapers.encode import lower_priority; "
+        "before = os.nice(0); lower_priority(int(sys.argv[1])); print(before, os.nice(0))"
+    )
+    for size, lower in ((encode.NICE_FROM_BYTES, encode.NICENESS), (2_000_000, 0)):
+        args = [sys.executable, "-c", code, str(size)]
+        out = subprocess.run(args, capture_output=True, check=True)
+        before, after = map(int, out.stdout.split())
+        assert after == min(before + lower, 19)
+    for module in (encode, check):
+        assert "lower_priority(len(raw))" in inspect.getsource(module.main)

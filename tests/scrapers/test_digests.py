@@ -88,5 +88,25 @@ def test_output_unchanged(kind: str) -> None:
         assert outputs(kind, path.read_bytes()) == pinned[_name(path)], _name(path)
 
 
+@pytest.mark.skipif(not DATA.is_dir(), reason="shared data directory not present")
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_encode_is_json_and_hash(kind: str) -> None:
+    """What the sync stores (`Entity.encode`, serialising each entity once) is byte for byte
+    `entity_to_json` and `content_hash` of every entity of every file the kind accepts."""
+    scr = scraper(kind)
+    checked = 0
+    for path in _files():
+        raw = path.read_bytes()
+        try:
+            scr.validate_fast(raw)
+            entities = list(scr.records(raw))
+        except ListdError:
+            continue
+        for entity in entities:
+            assert entity.encode() == (entity_to_json(entity), entity.content_hash()), entity.id
+        checked += len(entities)
+    assert checked
+
+
 if __name__ == "__main__" and sys.argv[1:] == ["--write"]:
     SNAPSHOT.write_text(json.dumps(snapshot(), indent=1, sort_keys=True) + "\n")

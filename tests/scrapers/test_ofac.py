@@ -509,3 +509,18 @@ def test_records_part_shares_out_every_record_once_in_document_order(name: str) 
     # Record n goes to part n % 3: interleaved back, the parts are the whole, in order.
     assert sum(map(len, parts)) == len(whole) > 3
     assert [parts[n % 3][n // 3] for n in range(len(whole))] == whole
+
+
+def test_the_local_name_cache_stays_bounded_on_ever_new_tags() -> None:
+    # The field reader caches each namespaced tag's local name; a document (or a series of
+    # them, in the daemon) of ever new tags must not grow that cache without end.
+    from listd.scrapers import toolkit
+    from listd.scrapers.ofac.record import Fields
+
+    count = toolkit._LOCAL_NAMES_MAX + 500
+    record = etree.Element("{urn:x}sdnEntry")
+    for n in range(count):
+        etree.SubElement(record, f"{{urn:x}}t{n}").text = str(n)
+    fields = Fields(record, "sdnEntry", toolkit.Issues())
+    assert len(toolkit._LOCAL_NAMES) <= toolkit._LOCAL_NAMES_MAX
+    assert [fields.text(f"t{n}") for n in (0, count - 1)] == ["0", str(count - 1)]

@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 
 from listd.errors import SourceError, ValidationFailed
 from listd.keyspace import Keys
-from listd.pipeline import sync as sync_module
+from listd.pipeline import ingest
 from listd.pipeline.store import Store
 from listd.pipeline.sync import Syncer
 from listd.scrapers import ofac
@@ -132,14 +132,14 @@ async def test_unexpected_failures_are_recorded_in_status_and_history(
     def broken(*_args: object) -> None:
         raise KeyError("surprise")
 
-    monkeypatch.setattr(sync_module, "process", exhausted)
+    monkeypatch.setattr(ingest, "process", exhausted)
     with pytest.raises(SourceError, match="out of memory"):
         await syncer.sync("un", raw=un_file("2026-05-08").read_bytes())
     state = await store.state("un")
     assert state["status"] == "error" and "out of memory" in state["last_error"]
     assert "out of memory" in (await store.history("un"))[0]["error"]
 
-    monkeypatch.setattr(sync_module, "process", broken)
+    monkeypatch.setattr(ingest, "process", broken)
     with pytest.raises(KeyError):
         await syncer.sync("un", raw=un_file("2026-05-08").read_bytes())
     state = await store.state("un")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lxml import etree
@@ -293,6 +294,7 @@ def parse_day(value: str | None) -> str | None:
     return f"{year}-{number:02d}" + (f"-{int(day):02d}" if day else "")
 
 
+@lru_cache(maxsize=4096)  # a few hundred labels, met tens of thousands of times a list
 def fold_label(label: str) -> str:
     return _WHITESPACE.sub(" ", label.replace("\u2019", "'")).strip().casefold()
 
