@@ -19,6 +19,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from listd.connection import eval_replicated
 from listd.errors import Conflict, Gone
 from listd.keyspace import Keys
 from listd.logs import get_logger
@@ -307,7 +308,9 @@ class Store:
             indexes = [self.keys.entity_deltas(entity_id) for entity_id, _ in deltas]
             documents = [document for _, document in deltas]
         try:
-            first, last = await self.redis.eval(
+            first, last = await eval_replicated(
+                self.redis,
+                self.keys.cluster,
                 _ACTIVATE,
                 10 + len(indexes),
                 self.keys.current(source),

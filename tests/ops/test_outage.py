@@ -13,7 +13,6 @@ from redis.asyncio import Redis
 
 from listd.connection import client
 from listd.embedded import server_binary
-from listd.keyspace import Keys
 from listd.pipeline.store import Store
 from listd.settings import Settings
 from tests.conftest import SourceServer, un_file
@@ -72,7 +71,7 @@ async def test_syncs_pause_while_redis_is_away_and_resume_when_it_returns(
     settings: Settings,
 ) -> None:
     redis = valkey_redis
-    store = Store(redis, Keys(settings.key_prefix))
+    store = Store(redis, settings.keys)
 
     async def answers() -> bool:
         try:

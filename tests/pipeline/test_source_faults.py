@@ -18,7 +18,6 @@ from redis.asyncio import Redis
 
 from listd.api.metrics import Metrics
 from listd.errors import FetchError, SourceError, SourceRefused, ValidationFailed
-from listd.keyspace import Keys
 from listd.pipeline.store import Store
 from listd.pipeline.sync import Syncer
 from listd.settings import Settings
@@ -42,7 +41,7 @@ async def good_then(
     """A sync that publishes the older list, leaving the server with the newest one."""
     server.put(PATH, OLDER.read_bytes())
     s = with_url(settings, "un", server.url(PATH), **changes)
-    store = Store(redis, Keys(s.key_prefix))
+    store = Store(redis, s.keys)
     session = aiohttp.ClientSession()
     syncer = Syncer(s, store, session)
     good = await syncer.sync("un")

@@ -14,7 +14,6 @@ from redis.asyncio import Redis
 from listd.access import KeyStore
 from listd.api import create_app
 from listd.errors import SourceError
-from listd.keyspace import Keys
 from listd.pipeline.store import Store
 from listd.pipeline.sync import Syncer
 from listd.settings import Settings, SourceConfig
@@ -38,7 +37,7 @@ def all_sources(settings: Settings) -> Settings:
 
 
 async def load_all(redis: Redis, settings: Settings) -> Store:
-    store = Store(redis, Keys(settings.key_prefix))
+    store = Store(redis, settings.keys)
     syncer = Syncer(settings, store)
     for name, path in (
         ("un", un_file("2026-05-08")),
@@ -69,7 +68,7 @@ async def api(
 ) -> tuple[Client, str]:
     s = all_sources(settings)
     await load_all(redis, s)
-    ks = KeyStore(redis, Keys(s.key_prefix))
+    ks = KeyStore(redis, s.keys)
     key = await ks.create("t", "screener")
     await ks.accept_agreement(key)  # a new key can do nothing before it accepts the terms
     client = await aiohttp_client(create_app(s, redis, refresh_seconds=0.05))
@@ -148,7 +147,7 @@ async def test_html_discovery_path(
         retries=0,
     )
     s = replace(settings, sources={"un": cfg})
-    store = Store(redis, Keys(s.key_prefix))
+    store = Store(redis, s.keys)
     async with aiohttp.ClientSession() as session:
         result = await Syncer(s, store, session).sync("un")
         assert result.outcome == "updated" and result.entities == 1009
