@@ -87,7 +87,7 @@ NOT_STORE_TESTS = frozenset({
 })  # fmt: skip
 # The store tests that also run on a Redis Cluster: every Lua script, transaction and
 # stream listd sends outside the dispatcher's fan-out (which must run per partition
-# there), in about half a minute.
+# there), in about 40 s with the cluster's start.
 CLUSTER_TESTS = frozenset({
     "tests.pipeline.test_sync::test_file_ingest_stores_every_entity",
     "tests.pipeline.test_delta::test_deltas_are_published_in_order_with_entities",
@@ -95,9 +95,7 @@ CLUSTER_TESTS = frozenset({
     "tests.pipeline.test_lease",
     "tests.audit.test_journal", "tests.access.test_keys", "tests.access.test_maintenance",
     "tests.access.test_registrations",
-    "tests.api.test_deltas_api::test_deltas_page_in_sequence_order",
     "tests.api.test_deltas_api::test_sse_resumes_and_streams_live",
-    "tests.screening.test_follow::test_two_rounds_at_once_build_a_version_once",
     "tests.notifications.test_watchlist_servers",
     "tests.notifications.test_subscriptions_api::test_create_validates_and_shows_the_secret_once",
     "tests.notifications.test_subscriptions_api::test_organisations_never_see_each_other",

@@ -45,7 +45,8 @@ _STAGE_TTL_S = 3600
 # remaining argument. A large publication stages its deltas in the list instead, as pairs of
 # entries: entity index key, delta JSON (read back 2,000 entries at a time, so the script never
 # holds all of a first load's 50 MB); those index keys are not declared in KEYS, which is safe
-# because every listd key shares one hash tag.
+# because they share the lists' hash tag (`{prefix}`, on a cluster `{prefix:lists}`): the same
+# slot as the declared keys, which Redis Cluster and Valkey accept (tested on both).
 _ACTIVATE = """
 if ARGV[1] ~= '' and redis.call('GET', KEYS[7]) ~= ARGV[1] then
   return redis.error_reply('LISTD_FENCED the leader lease is held by another process')
