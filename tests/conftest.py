@@ -193,7 +193,7 @@ def pytest_report_header(config: pytest.Config) -> str:
     second = f"{other.binary} {other.version}" if other.binary else "absent"
     return (
         f"redis servers: {first}; {other.id} = {second} (the store tests); "
-        f"{CLUSTER} = 3 primaries + 3 replicas on loopback (CLUSTER_TESTS)"
+        f"{CLUSTER} = 3 primaries + 3 replicas of {cluster_binary()} on loopback (CLUSTER_TESTS)"
     )
 
 
