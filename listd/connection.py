@@ -190,8 +190,10 @@ async def _linked_replicas(nodes: RedisCluster, node: ClusterNode) -> int:
         asked = (now, int(info.get("connected_slaves", 0)))
         _replicas[node.name] = asked
         if asked[1] == 0:
-            log.warning("cluster primary has no linked replica: a fail-over would lose writes",
-                        node=node.name)  # fmt: skip
+            log.warning(
+                "cluster primary has no linked replica: a fail-over would lose writes",
+                node=node.name,
+            )
     return asked[1]
 
 
