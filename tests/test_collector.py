@@ -8,6 +8,7 @@ import gc
 from redis.asyncio import Redis
 
 from listd.collector import no_full_collections
+from listd.keyspace import Keys
 from listd.pipeline.store import Store
 from listd.pipeline.sync import Syncer
 from listd.settings import Settings
@@ -34,7 +35,7 @@ async def test_a_sync_holds_full_collections_off_until_it_ends(
     holding the GIL while the event loop waited."""
     before = gc.get_threshold()
     seen: list[int] = []
-    syncer = Syncer(settings, Store(redis, settings.keys))
+    syncer = Syncer(settings, Store(redis, Keys(settings.key_prefix)))
     result = await syncer.sync(
         "un",
         raw=un_file("2026-02-27").read_bytes(),

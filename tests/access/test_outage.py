@@ -13,6 +13,7 @@ from listd.api import create_app
 from listd.api.middleware import ACCESS
 from listd.connection import client
 from listd.embedded import EmbeddedRedis
+from listd.keyspace import Keys
 from listd.pipeline.store import Store
 from listd.pipeline.sync import Syncer
 from listd.settings import Settings, SourceConfig
@@ -35,7 +36,7 @@ async def test_screening_survives_a_redis_outage(
             sources={"un": un},
             log_format="console",
         )
-        keys = settings.keys
+        keys = Keys(settings.key_prefix)
         await Syncer(settings, Store(redis, keys)).sync("un", raw=small_un)
         http = await aiohttp_client(create_app(settings, redis, refresh_seconds=0.05))
         for _ in range(200):

@@ -11,6 +11,7 @@ from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from listd.api import create_app
+from listd.keyspace import Keys
 from listd.pipeline.store import Store
 from listd.pipeline.sync import Syncer
 from listd.settings import Settings
@@ -22,7 +23,7 @@ Client = TestClient[Any, Any]
 
 @pytest.fixture
 async def loaded(redis: Redis, settings: Settings) -> Store:
-    store = Store(redis, settings.keys)
+    store = Store(redis, Keys(settings.key_prefix))
     await Syncer(settings, store).sync("un", raw=un_file("2026-05-08").read_bytes())
     return store
 

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from listd.access import KeyStore
 from listd.api import create_app
+from listd.keyspace import Keys
 from listd.pipeline.store import Store
 from listd.pipeline.sync import Syncer
 from listd.settings import Settings, SourceConfig
@@ -30,7 +31,7 @@ def with_kz(settings: Settings) -> Settings:
 async def started(
     aiohttp_client: Callable[..., Awaitable[Client]], redis: Redis, settings: Settings
 ) -> tuple[Client, dict[str, str]]:
-    ks = KeyStore(redis, settings.keys)
+    ks = KeyStore(redis, Keys(settings.key_prefix))
     key = await ks.create("t", "screener")
     await ks.accept_agreement(key)
     client = await aiohttp_client(create_app(settings, redis, refresh_seconds=0.05))
@@ -47,7 +48,7 @@ async def test_an_imported_list_is_consulted_named_and_shown_as_imported(
     redis: Redis, settings: Settings, aiohttp_client: Callable[..., Awaitable[Client]]
 ) -> None:
     s = with_kz(settings)
-    syncer = Syncer(s, Store(redis, s.keys))
+    syncer = Syncer(s, Store(redis, Keys(s.key_prefix)))
     await syncer.sync("un", raw=un_file("2026-05-08").read_bytes())
     done = await syncer.sync("kz-afm-tf", raw=KZ.read_bytes(), origin=str(KZ))
     assert done.outcome == "updated" and done.entities == 1620
@@ -85,7 +86,9 @@ async def test_a_disabled_source_without_data_is_not_consulted(
     redis: Redis, settings: Settings, aiohttp_client: Callable[..., Awaitable[Client]]
 ) -> None:
     s = with_kz(settings)
-    await Syncer(s, Store(redis, s.keys)).sync("un", raw=un_file("2026-05-08").read_bytes())
+    await Syncer(s, Store(redis, Keys(s.key_prefix))).sync(
+        "un", raw=un_file("2026-05-08").read_bytes()
+    )
     client, headers = await started(aiohttp_client, redis, s)
     for _ in range(200):
         if (await ready(client))[0] == 200:
@@ -114,7 +117,7 @@ async def test_readyz_is_not_ready_while_no_list_is_loaded(
         "/v1/screen", json={"name": "x y", "basis": "onboarding"}, headers=headers
     )
     assert screened.status == 503  # what readiness now predicts
-    await Syncer(settings, Store(redis, settings.keys)).sync(
+    await Syncer(settings, Store(redis, Keys(settings.key_prefix))).sync(
         "un", raw=un_file("2026-05-08").read_bytes()
     )
     for _ in range(200):

@@ -20,6 +20,7 @@ import pytest
 from redis.asyncio import Redis
 
 from listd.errors import ConfigError
+from listd.keyspace import Keys
 from listd.locate import RECORD, Service, locate, read_env_file
 from listd.settings import Settings
 from tests.conftest import ROOT, SourceServer, un_file
@@ -278,7 +279,7 @@ def test_a_stopped_daemons_record_is_followed_while_its_store_exists(tmp_path: P
 async def test_sync_waits_for_the_lock_then_gives_up_with_a_clear_message(
     tmp_path: Path, redis: Redis, settings: Settings
 ) -> None:
-    lock = settings.keys.sync_lock("un")
+    lock = Keys(settings.key_prefix).sync_lock("un")
     holder = f"{socket.gethostname()}:{os.getpid()}:daemon-startup-fetch"
     env = clean_env(
         tmp_path / "home",

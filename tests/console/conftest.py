@@ -154,7 +154,7 @@ async def make_console(redis: Redis, settings: Settings) -> AsyncIterator[MakeCo
 
     async def make(*, dispatch: bool = False, **changes: Any) -> Console:
         s = replace(console_settings(settings), **changes)
-        store = Store(redis, s.keys)
+        store = Store(redis, Keys(s.key_prefix))
         syncer = Syncer(s, store)
         for name, path in (("un", un_file(FIRST_UN)), ("kz-afm-tf", KZ)):
             result = await syncer.sync(name, raw=path.read_bytes())

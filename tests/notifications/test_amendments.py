@@ -8,6 +8,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from listd.keyspace import Keys
 from listd.settings import Settings
 from tests.helpers import auth, eventually, until
 from tests.notifications.conftest import Client, Receiver, screened, subscribe, sync, upload
@@ -35,7 +36,7 @@ async def test_identity_amendments_by_default_all_on_request(
     )
     assert full["amendments"] == "all"
     # A subscription stored before the option existed hears identity amendments only.
-    await redis.hdel(settings.keys.subscription(default["id"]), "amendments")
+    await redis.hdel(Keys(settings.key_prefix).subscription(default["id"]), "amendments")
     for sub, rx in ((default, quiet), (full, everything)):
         await upload(api, keys["bank-a"], sub["id"], CUSTOMERS)
         await until(lambda s=sub: screened(redis, settings, s["id"]), what="upload screened")
@@ -46,7 +47,7 @@ async def test_identity_amendments_by_default_all_on_request(
     await eventually(lambda: len(everything.events) == 639 + 2, 120, "every amendment")
     # Both outboxes were written in the same step as each delta's acknowledgement, so
     # with every event of `everything` delivered, `quiet`'s outbox is complete too.
-    outbox = await redis.xrange(settings.keys.sub_events(default["id"]))
+    outbox = await redis.xrange(Keys(settings.key_prefix).sub_events(default["id"]))
     kinds = Counter(fields["t"] for _, fields in outbox)
     assert kinds == {"designation.amended": 26, "blocking.required": 2 + 1}
     await eventually(lambda: len(quiet.events) == 26 + 1, 60, "identity amendments")

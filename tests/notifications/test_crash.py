@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from listd.keyspace import Keys
 from listd.notifications.outbox import GROUP
 from listd.settings import Settings
 from tests.helpers import eventually, until
@@ -89,7 +90,7 @@ async def test_sigkill_between_delta_and_delivery_delivers_after_restart(
     await until(lambda: screened(redis, settings, sub["id"]), what="upload screened")
     await rx.stop()  # the receiver is down: nothing can be delivered yet
     await sync(redis, settings, "2018-06-21")  # QDi.413 and QDi.414 added
-    k = settings.keys
+    k = Keys(settings.key_prefix)
 
     async def fanned_out() -> bool:
         pending = await redis.xpending(k.deltas(), GROUP)
@@ -120,7 +121,7 @@ async def test_a_delta_read_but_not_fanned_out_is_fanned_out_by_the_next_leader(
     api = await make_api(dispatch=False)
     rx: Receiver = await receivers()
     await subscribe(api, keys["bank-a"], rx, events=["designation.added"])
-    k = settings.keys
+    k = Keys(settings.key_prefix)
     await redis.xgroup_create(k.deltas(), GROUP, id="0", mkstream=True)
     (seq,) = await designate(redis, settings, person(600, "Read Then Crashed"))
     # A leader read the delta, then died before its fan-out script ran.

@@ -11,6 +11,7 @@ import aiohttp
 from redis.asyncio import Redis
 
 from listd.api import create_app
+from listd.keyspace import Keys
 from listd.notifications.app import setup
 from listd.notifications.config import WebhookConfig
 from listd.notifications.dispatcher import Dispatcher
@@ -206,7 +207,7 @@ async def test_fanning_out_a_delta_again_adds_nothing(
     sub = await subscribe(api, keys["bank-a"], rx, events=FEED)
     await designate(redis, settings, person(970, "Once Person"))
     await eventually(lambda: len(rx.events) == 1)
-    k = settings.keys
+    k = Keys(settings.key_prefix)
     before = await redis.xlen(k.sub_events(sub["id"]))
     entries = await redis.xrange(k.deltas(), "-", "+")
     dispatcher = api.app[BLOCKING].dispatcher
@@ -299,7 +300,7 @@ async def test_the_outbox_drains_while_a_new_leader_builds_its_customer_index(
         f"C{i}": Customer(f"C{i}", f"Клиент{i} Фамилия{i % 997} Отчество{i % 89}").to_json()
         for i in range(60_000)
     }
-    await redis.hset(settings.keys.watchlist(sub["id"]), mapping=customers)
+    await redis.hset(Keys(settings.key_prefix).watchlist(sub["id"]), mapping=customers)
     rx.script.clear()  # the receiver is back
     app = create_app(settings, redis, refresh_seconds=0.2)
     setup(app, settings, redis, dispatch=True, config=config)
@@ -329,9 +330,11 @@ async def test_a_customer_index_build_writes_only_into_its_own_index(
     customers = {
         f"C{i}": Customer(f"C{i}", f"Клиент{i} Фамилия{i % 997}").to_json() for i in range(15_000)
     }
-    await redis.hset(settings.keys.watchlist(sub["id"]), mapping=customers)
+    await redis.hset(Keys(settings.key_prefix).watchlist(sub["id"]), mapping=customers)
     async with aiohttp.ClientSession() as session:
-        dispatcher = Dispatcher(redis, settings.keys, ScreeningIndex(), ["un"], session, config)
+        dispatcher = Dispatcher(
+            redis, Keys(settings.key_prefix), ScreeningIndex(), ["un"], session, config
+        )
         build = asyncio.create_task(dispatcher._load_watchlists())
         seen = set()
         while not build.done():

@@ -8,6 +8,7 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 from redis.asyncio import Redis
 
+from listd.keyspace import Keys
 from listd.pipeline.store import Store
 from listd.settings import Settings
 from tests.helpers import auth, eventually, until
@@ -58,7 +59,7 @@ async def test_metrics_after_sync_screening_and_deliveries(
 
     m = await scrape(api)
     un = (("source", "un"),)
-    store = Store(redis, settings.keys)
+    store = Store(redis, Keys(settings.key_prefix))
     assert time.time() - m["listd_source_last_success_timestamp_seconds", un] < 60
     assert 0 <= m["listd_source_data_age_seconds", un] < 60
     assert m["listd_source_entities", un] == result.entities

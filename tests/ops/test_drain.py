@@ -54,7 +54,7 @@ async def leading(daemon: Daemon) -> None:
 async def test_sigterm_during_a_sync_keeps_the_store_consistent(
     start_daemon: Start, source_server: SourceServer, redis: Redis, settings: Settings
 ) -> None:
-    keys = settings.keys
+    keys = Keys(settings.key_prefix)
     store = Store(redis, keys)
     source_server.put("/un.xml", un_file("2018-06-07").read_bytes())
     first = await start_daemon("first")
@@ -111,7 +111,7 @@ async def test_sigterm_during_webhook_delivery_loses_nothing(
     subscriber_key: str,
     http: aiohttp.ClientSession,
 ) -> None:
-    keys = settings.keys
+    keys = Keys(settings.key_prefix)
     store = Store(redis, keys)
     source_server.put("/un.xml", un_file("2018-06-07").read_bytes())
     env = {"LISTD_WEBHOOK_TIMEOUT": "5"}

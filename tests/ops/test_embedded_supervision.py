@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from listd.connection import client
 from listd.embedded import socket_path
+from listd.keyspace import Keys
 from listd.pipeline.store import Store
 from listd.settings import Settings
 from tests.conftest import SourceServer, un_file
@@ -69,7 +70,7 @@ async def test_a_killed_embedded_server_is_reaped_and_restarted_with_its_data(
 ) -> None:
     daemon = await start_on_embedded(start_daemon, source_server)
     state = tmp_path / "state-a"
-    store = Store(embedded, settings.keys)
+    store = Store(embedded, Keys(settings.key_prefix))
     await until(lambda: serving(store), what="the first sync")
     version = await store.current_version("un")
     assert len(await store.entities("un")) == 1000
@@ -138,7 +139,7 @@ async def test_a_server_that_cannot_come_back_stops_the_daemon_non_zero(
 ) -> None:
     daemon = await start_on_embedded(start_daemon, source_server)
     state = tmp_path / "state-a"
-    store = Store(embedded, settings.keys)
+    store = Store(embedded, Keys(settings.key_prefix))
     await until(lambda: serving(store), what="the first sync")
     pid = server_pid(state)
     # The data directory is replaced by a file: the server cannot start on it again

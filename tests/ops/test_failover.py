@@ -68,7 +68,7 @@ async def test_sigkilled_leader_is_replaced_and_nothing_is_lost_or_fanned_out_tw
     subscriber_key: str,
     http: aiohttp.ClientSession,
 ) -> None:
-    keys = settings.keys
+    keys = Keys(settings.key_prefix)
     store = Store(redis, keys)
     source_server.put("/un.xml", un_file("2018-06-07").read_bytes())
     a = await start_daemon("a")

@@ -11,6 +11,7 @@ import pytest
 from redis.asyncio import Redis
 
 from listd.errors import ConfigError
+from listd.keyspace import Keys
 from listd.pipeline.lease import LEADER, Lease, LeaseLost
 from listd.pipeline.store import Fence, Store
 from listd.pipeline.sync import Syncer
@@ -21,12 +22,12 @@ from tests.ops.conftest import Start, leader_of
 
 
 def leader_lease(redis: Redis, settings: Settings, ttl: float = 30.0) -> Lease:
-    k = settings.keys
+    k = Keys(settings.key_prefix)
     return Lease(redis, k.lease(LEADER), k.fence(LEADER), ttl)
 
 
 async def test_a_stale_leader_cannot_publish(redis: Redis, settings: Settings) -> None:
-    store = Store(redis, settings.keys)
+    store = Store(redis, Keys(settings.key_prefix))
     syncer = Syncer(settings, store)
     old, new = leader_lease(redis, settings), leader_lease(redis, settings)
     assert await old.acquire()
@@ -64,7 +65,7 @@ async def test_a_stalled_leader_is_replaced_after_the_ttl_and_steps_down(
 ) -> None:
     """SIGSTOP looks, to the other instance, like a leader on another host that hangs:
     its pid is alive, so only the lease's expiry frees it."""
-    store = Store(redis, settings.keys)
+    store = Store(redis, Keys(settings.key_prefix))
     source_server.put("/un.xml", un_file("2018-06-07").read_bytes())
     env = {"LISTD_LEADER_TTL": "4"}
     a = await start_daemon("a", **env)

@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from listd.access import wire
 from listd.audit import Journal
+from listd.keyspace import Keys
 from listd.seal import CHECKPOINTS, ensure_seal
 from listd.settings import Settings
 from tests.ops.conftest import Start
@@ -20,7 +21,7 @@ from tests.ops.conftest import Start
 async def test_each_instance_checkpoints_and_the_journal_verifies_on_each_host(
     start_daemon: Start, redis: Redis, settings: Settings, tmp_path: Path
 ) -> None:
-    keys = settings.keys
+    keys = Keys(settings.key_prefix)
     key_file = tmp_path / "journal.key"
     seal = ensure_seal(key_file)  # what the operator copies to every host
     store = wire(settings, redis, seal).store

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from listd.connection import client
 from listd.embedded import server_binary
+from listd.keyspace import Keys
 from listd.pipeline.store import Store
 from listd.settings import Settings
 from tests.conftest import SourceServer, un_file
@@ -71,7 +72,7 @@ async def test_syncs_pause_while_redis_is_away_and_resume_when_it_returns(
     settings: Settings,
 ) -> None:
     redis = valkey_redis
-    store = Store(redis, settings.keys)
+    store = Store(redis, Keys(settings.key_prefix))
 
     async def answers() -> bool:
         try:

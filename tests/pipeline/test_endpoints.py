@@ -20,6 +20,7 @@ from aiohttp.test_utils import TestServer
 from redis.asyncio import Redis
 
 from listd.errors import FetchError, SourceRefused
+from listd.keyspace import Keys
 from listd.pipeline.store import Store
 from listd.pipeline.sync import Syncer
 from listd.settings import USER_AGENT, Settings, load_sources, parse_sources
@@ -104,7 +105,7 @@ def configured(settings: Settings, toml: str, env: dict[str, str] | None = None)
 
 
 async def run(settings: Settings, redis: Redis, name: str) -> tuple[Store, Syncer]:
-    store = Store(redis, settings.keys)
+    store = Store(redis, Keys(settings.key_prefix))
     return store, Syncer(settings, store)
 
 

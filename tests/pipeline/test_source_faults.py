@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from listd.api.metrics import Metrics
 from listd.errors import FetchError, SourceError, SourceRefused, ValidationFailed
+from listd.keyspace import Keys
 from listd.pipeline.store import Store
 from listd.pipeline.sync import Syncer
 from listd.settings import Settings
@@ -41,7 +42,7 @@ async def good_then(
     """A sync that publishes the older list, leaving the server with the newest one."""
     server.put(PATH, OLDER.read_bytes())
     s = with_url(settings, "un", server.url(PATH), **changes)
-    store = Store(redis, s.keys)
+    store = Store(redis, Keys(s.key_prefix))
     session = aiohttp.ClientSession()
     syncer = Syncer(s, store, session)
     good = await syncer.sync("un")

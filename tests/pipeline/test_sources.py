@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from listd.access import KeyStore
 from listd.api import create_app
 from listd.errors import SourceError
+from listd.keyspace import Keys
 from listd.pipeline.store import Store
 from listd.pipeline.sync import Syncer
 from listd.settings import Settings, SourceConfig
@@ -37,7 +38,7 @@ def all_sources(settings: Settings) -> Settings:
 
 
 async def load_all(redis: Redis, settings: Settings) -> Store:
-    store = Store(redis, settings.keys)
+    store = Store(redis, Keys(settings.key_prefix))
     syncer = Syncer(settings, store)
     for name, path in (
         ("un", un_file("2026-05-08")),
@@ -68,7 +69,7 @@ async def api(
 ) -> tuple[Client, str]:
     s = all_sources(settings)
     await load_all(redis, s)
-    ks = KeyStore(redis, s.keys)
+    ks = KeyStore(redis, Keys(s.key_prefix))
     key = await ks.create("t", "screener")
     await ks.accept_agreement(key)  # a new key can do nothing before it accepts the terms
     client = await aiohttp_client(create_app(s, redis, refresh_seconds=0.05))
@@ -147,7 +148,7 @@ async def test_html_discovery_path(
         retries=0,
     )
     s = replace(settings, sources={"un": cfg})
-    store = Store(redis, s.keys)
+    store = Store(redis, Keys(s.key_prefix))
     async with aiohttp.ClientSession() as session:
         result = await Syncer(s, store, session).sync("un")
         assert result.outcome == "updated" and result.entities == 1009

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+from listd.keyspace import Keys
 from listd.pipeline.store import Store
 from listd.pipeline.sync import Syncer
 from listd.scrapers import un
@@ -33,7 +34,7 @@ def answers(index: ScreeningIndex, names: list[str]) -> list[list[tuple[str, flo
 async def test_a_new_version_is_patched_in_and_screens_as_if_loaded_whole(
     redis: Redis, settings: Settings
 ) -> None:
-    store = Store(redis, settings.keys)
+    store = Store(redis, Keys(settings.key_prefix))
     syncer = Syncer(settings, store)
     await syncer.sync("un", raw=un_file("2025-11-20").read_bytes())
     index = ScreeningIndex()
@@ -64,7 +65,7 @@ async def test_a_version_already_collected_is_replaced_by_a_whole_load(
     """An index two versions behind holds a version the store no longer keeps (it keeps
     the current one and the one before): the difference cannot be computed, so the new
     version is loaded whole."""
-    store = Store(redis, settings.keys)
+    store = Store(redis, Keys(settings.key_prefix))
     syncer = Syncer(settings, store)
     await syncer.sync("un", raw=un_file("2025-11-20").read_bytes())
     index = ScreeningIndex()
@@ -109,7 +110,7 @@ async def test_screening_during_a_build_is_served_from_the_version_held(
     meanwhile answer exactly as the held version did, and afterwards exactly as the new
     version loaded whole (no missed match, no container changed under a query)."""
     monkeypatch.setattr(follow_module, "SLICE", 0.0)  # one entity per slice: many turns
-    store = Store(redis, settings.keys)
+    store = Store(redis, Keys(settings.key_prefix))
     syncer = Syncer(settings, store)
     await syncer.sync("un", raw=un_file("2025-11-20").read_bytes())
     index = ScreeningIndex()
@@ -145,7 +146,7 @@ async def test_screening_during_a_build_is_served_from_the_version_held(
 async def test_two_rounds_at_once_build_a_version_once(redis: Redis, settings: Settings) -> None:
     """The announcement and the poll can start a round together: the second waits for the
     first, then finds the index current."""
-    store = Store(redis, settings.keys)
+    store = Store(redis, Keys(settings.key_prefix))
     await Syncer(settings, store).sync("un", raw=un_file("2026-02-27").read_bytes())
     index = ScreeningIndex()
     first, second = await asyncio.gather(follow(store, index, ["un"]), follow(store, index, ["un"]))

@@ -17,6 +17,7 @@ import pytest
 from redis.asyncio import Redis
 
 from listd.errors import SourceError, ValidationFailed
+from listd.keyspace import Keys
 from listd.pipeline import sync as sync_module
 from listd.pipeline.store import Store
 from listd.pipeline.sync import Syncer
@@ -107,7 +108,7 @@ def ofac_settings(settings: Settings, **changes: object) -> Settings:
 
 async def test_bzip2_bomb_sync_fails_and_is_recorded(redis: Redis, settings: Settings) -> None:
     settings = ofac_settings(settings)
-    store = Store(redis, settings.keys)
+    store = Store(redis, Keys(settings.key_prefix))
     good = await Syncer(settings, store).sync("ofac", raw=CONS.read_bytes())
     with pytest.raises(ValidationFailed, match="bzip2"):
         await Syncer(settings, store).sync("ofac", raw=bomb(zipfile.ZIP_BZIP2))
@@ -121,7 +122,7 @@ async def test_bzip2_bomb_sync_fails_and_is_recorded(redis: Redis, settings: Set
 async def test_unexpected_failures_are_recorded_in_status_and_history(
     redis: Redis, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = Store(redis, settings.keys)
+    store = Store(redis, Keys(settings.key_prefix))
     syncer = Syncer(settings, store)
     good = await syncer.sync("un", raw=un_file("2026-02-27").read_bytes())
 
@@ -151,7 +152,7 @@ async def test_a_document_over_max_bytes_is_refused(redis: Redis, settings: Sett
     settings = replace(
         settings, sources={"un": replace(settings.sources["un"], max_bytes=1_000_000)}
     )
-    store = Store(redis, settings.keys)
+    store = Store(redis, Keys(settings.key_prefix))
     with pytest.raises(ValidationFailed, match="over the 1000000 byte limit"):
         await Syncer(settings, store).sync("un", raw=un_file("2026-05-08").read_bytes())
     assert "max_bytes" in (await store.state("un"))["last_error"]

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from listd import normalize
 from listd.access import KeyStore
 from listd.api import create_app
+from listd.keyspace import Keys
 from listd.model import Entity, Name
 from listd.notifications.customers import CustomerIndex
 from listd.notifications.watchlist import Customer
@@ -140,13 +141,15 @@ Client = TestClient[Any, Any]
 async def screening_api(
     redis: Redis, settings: Settings, aiohttp_client: Callable[..., Awaitable[Client]]
 ) -> AsyncIterator[tuple[Client, str]]:
-    await Syncer(settings, Store(redis, settings.keys)).sync("un", raw=un_file(NEWEST).read_bytes())
+    await Syncer(settings, Store(redis, Keys(settings.key_prefix))).sync(
+        "un", raw=un_file(NEWEST).read_bytes()
+    )
     client = await aiohttp_client(create_app(settings, redis, refresh_seconds=0.05))
     for _ in range(500):
         if (await client.get("/readyz")).status == 200:
             break
         await asyncio.sleep(0.02)
-    store = KeyStore(redis, settings.keys)
+    store = KeyStore(redis, Keys(settings.key_prefix))
     key = await store.create("bank-a screening", "screener", org="bank-a")
     await store.accept_agreement(key)
     yield client, key

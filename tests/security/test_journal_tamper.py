@@ -69,7 +69,7 @@ class Deployment:
 
 @pytest.fixture
 async def deployment(redis: Redis, settings: Settings) -> AsyncIterator[Deployment]:
-    keys = settings.keys
+    keys = Keys(settings.key_prefix)
     seal = ensure_seal(settings.journal_key_path)
     journal = wire(settings, redis, seal).journal
     writer = JournalWriter(journal, settings.state_dir / "journal" / "spool")
@@ -186,7 +186,7 @@ async def test_the_api_seals_and_checkpoints_and_an_untouched_journal_verifies(
     # Closing the app wrote the shutdown checkpoint.
     (line,) = (settings.state_dir / "journal" / CHECKPOINTS).read_text().splitlines()
     checkpoint = json.loads(line)
-    written = await Journal(redis, settings.keys).read(0, 100)
+    written = await Journal(redis, Keys(settings.key_prefix)).read(0, 100)
     n = len(written)  # the user and key created, then the three reads
     assert [e.fields.get("action") or e.fields["route"] for e in written] == [
         "user.create", "key.create", "/v1/agreement", "/v1/agreement", "/v1/agreement",
@@ -425,7 +425,7 @@ async def test_a_key_file_named_by_the_operator(
     app = create_app(replace(settings, journal_key_file=path), redis)
     async with TestClient(TestServer(app)):
         await app[KEYSTORE].create("desk", "screener", org="bank-a")
-    (first, *_) = await Journal(redis, settings.keys).read(0, 10)
+    (first, *_) = await Journal(redis, Keys(settings.key_prefix)).read(0, 10)
     assert first.fields["seal"] == Seal(bytes.fromhex("ab" * 32)).kid
     assert not (settings.state_dir / "journal.key").exists()
     # A named file that does not exist is refused, not invented.

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from listd.access import KeyStore
 from listd.api import create_app
 from listd.errors import ConfigError
+from listd.keyspace import Keys
 from listd.pipeline.guards import cumulative_guard
 from listd.pipeline.store import Store
 from listd.pipeline.sync import Syncer
@@ -62,7 +63,7 @@ async def test_three_nine_percent_removals_in_a_day_are_held(
     redis: Redis, settings: Settings, files: list[bytes]
 ) -> None:
     s = un_settings(settings)
-    store = Store(redis, s.keys)
+    store = Store(redis, Keys(s.key_prefix))
     clock = FakeClock(1_780_000_000.0)
     syncer = Syncer(s, store, clock=clock)
     assert (await syncer.sync("un", raw=files[0])).entities == 1003
@@ -93,7 +94,7 @@ async def test_an_approved_hold_restarts_the_window(
     redis: Redis, settings: Settings, files: list[bytes]
 ) -> None:
     s = un_settings(settings)
-    store = Store(redis, s.keys)
+    store = Store(redis, Keys(s.key_prefix))
     clock = FakeClock(1_780_000_000.0)
     syncer = Syncer(s, store, clock=clock)
     await syncer.sync("un", raw=files[0])
@@ -121,7 +122,7 @@ async def test_the_same_steps_a_day_apart_pass(
     redis: Redis, settings: Settings, files: list[bytes]
 ) -> None:
     s = un_settings(settings)
-    store = Store(redis, s.keys)
+    store = Store(redis, Keys(s.key_prefix))
     clock = FakeClock(1_780_000_000.0)
     syncer = Syncer(s, store, clock=clock)
     await syncer.sync("un", raw=files[0])
@@ -149,7 +150,7 @@ async def test_window_and_bound_come_from_the_sources_file(
         parse_sources({"sources": {"un": {**table, "removal_window_hours": -1}}}, {}, "t")
     # A wider bound over a longer window: all three steps (25 %) pass within two days.
     s = replace(settings, sources={"un": replace(wide, url=None, min_entities=500)})
-    store = Store(redis, s.keys)
+    store = Store(redis, Keys(s.key_prefix))
     clock = FakeClock(1_780_000_000.0)
     syncer = Syncer(s, store, clock=clock)
     await syncer.sync("un", raw=files[0])
@@ -161,7 +162,7 @@ async def test_window_and_bound_come_from_the_sources_file(
 async def test_an_approved_hold_reports_what_it_published(
     redis: Redis, settings: Settings, files: list[bytes]
 ) -> None:
-    store = Store(redis, settings.keys)
+    store = Store(redis, Keys(settings.key_prefix))
     syncer = Syncer(settings, store)
     await syncer.sync("un", raw=un_file("2026-05-08").read_bytes())
     text = un_file("2026-05-08").read_text("utf-8")
@@ -183,11 +184,11 @@ async def test_the_cumulative_hold_through_the_api(
     aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
 ) -> None:
     s = un_settings(settings)
-    store = Store(redis, s.keys)
+    store = Store(redis, Keys(s.key_prefix))
     syncer = Syncer(s, store)
     for raw in files[:3]:
         await syncer.sync("un", raw=raw)
-    keystore = KeyStore(redis, s.keys)
+    keystore = KeyStore(redis, Keys(s.key_prefix))
     admin = await keystore.create("ops", "admin")
     await keystore.accept_agreement(admin)
     client = await aiohttp_client(create_app(s, redis, refresh_seconds=3600))

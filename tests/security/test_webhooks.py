@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from listd.access import KeyStore
 from listd.api import create_app
 from listd.errors import BadRequest, ConfigError
+from listd.keyspace import Keys
 from listd.notifications.app import setup, webhook_session
 from listd.notifications.config import WebhookConfig
 from listd.notifications.delivery import post
@@ -70,7 +71,7 @@ def hooks(
         app = create_app(settings, redis, refresh_seconds=0.2)
         setup(app, settings, redis, dispatch=False, config=WebhookConfig(allow_hosts=allow))
         client = await aiohttp_client(app)
-        store = KeyStore(redis, settings.keys)
+        store = KeyStore(redis, Keys(settings.key_prefix))
         key = await store.create("bank-a webhooks", "subscriber", org="bank-a")
         await store.accept_agreement(key)
         return client, key
