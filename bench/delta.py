@@ -7,7 +7,10 @@ handed to the sync and stops when a separate reader sees the last delta.
 Then the API side: how long an in-memory screening index takes to reach the new version,
 patched by the difference (what the API does) and, for comparison, reloaded whole.
 
-Run: .venv/bin/python bench/delta.py [--repeat N]   (LISTD_REDIS_URL or an embedded server)
+Run: .venv/bin/python bench/delta.py [--repeat N] [--cluster]
+(LISTD_REDIS_URL, with LISTD_REDIS_CLUSTER=1 for a cluster's node, or an embedded server;
+--cluster starts a Redis Cluster of 3 primaries and 3 replicas on loopback instead, as the
+tests do, so the figures include the WAIT for a replica after each publication)
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import json
 import logging
 import os
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,12 +29,14 @@ from pathlib import Path
 from listd import logs
 from listd.connection import client
 from listd.embedded import EmbeddedRedis
-from listd.keyspace import Keys
 from listd.pipeline.store import Store
 from listd.pipeline.sync import Syncer
 from listd.screening import ScreeningIndex
 from listd.screening.follow import follow
 from listd.settings import Settings, SourceConfig
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.cluster_server
+from tests.cluster_server import LocalCluster, cluster_binary  # noqa: E402
 
 UN = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "un"
 
@@ -39,14 +45,18 @@ def raw(date: str) -> bytes:
     return (UN / f"consolidated-{date}.xml").read_bytes()
 
 
-async def one_round(url: str, n: int) -> dict[str, float]:
-    redis = client(url)
+async def one_round(url: str, n: int, cluster: bool) -> dict[str, float]:
+    redis = client(url, cluster=cluster)
     prefix = f"bench-delta-{os.getpid()}-{n}"
     settings = Settings(
-        redis_url=url, key_prefix=prefix, sources={"un": SourceConfig("un", "un", url="x")}
+        redis_url=url,
+        redis_cluster=cluster,
+        key_prefix=prefix,
+        sources={"un": SourceConfig("un", "un", url="x")},
     )
-    writer = Store(redis, Keys(prefix))
-    reader = Store(client(url), Keys(prefix))
+    keys = settings.keys
+    writer = Store(redis, keys)
+    reader = Store(client(url, cluster=cluster), keys)
     syncer = Syncer(settings, writer)
     try:
         await syncer.sync("un", raw=raw("2025-08-02"))
@@ -79,9 +89,9 @@ async def one_round(url: str, n: int) -> dict[str, float]:
             "reload_ms": (t_reload - t_patch) * 1000,
         }
     finally:
-        keys = [k async for k in redis.scan_iter(match=Keys(prefix).pattern())]
-        if keys:
-            await redis.delete(*keys)
+        found = [k async for k in redis.scan_iter(match=keys.pattern())]
+        if found:
+            await redis.delete(*found)
         await redis.aclose()
         await reader.redis.aclose()
 
@@ -90,23 +100,33 @@ def _summary(values: list[float]) -> dict[str, float]:
     return {"p50": round(statistics.median(values), 1), "max": round(max(values), 1)}
 
 
-async def main(repeat: int) -> dict[str, object]:
+async def main(repeat: int, start_cluster: bool) -> dict[str, object]:
     logs.configure("console", level=logging.WARNING)
     url = os.environ.get("LISTD_REDIS_URL")
+    cluster = Settings.from_env(dict(os.environ)).redis_cluster
     embedded = None
+    local: LocalCluster | None = None
     tmp = tempfile.TemporaryDirectory()
-    if not url:
+    if start_cluster:
+        binary = cluster_binary()
+        assert binary is not None, "no server binary for a cluster"
+        local = LocalCluster.start(binary, Path(tmp.name))
+        url, cluster = local.url, True
+    elif not url:
         embedded = EmbeddedRedis(Path(tmp.name))
         url = embedded.start()
     try:
-        rounds = [await one_round(url, n) for n in range(repeat)]
+        rounds = [await one_round(url, n, cluster) for n in range(repeat)]
     finally:
         if embedded:
             embedded.stop()
+        if local:
+            local.stop()
         tmp.cleanup()
     delta = [r["delta_ms"] for r in rounds]
     noop = [r["noop_ms"] for r in rounds]
     return {
+        "server": "cluster (3 primaries + 3 replicas)" if cluster else "single",
         "pair": "UN 2025-08-02 -> 2025-11-15 (+123 -2 ~10)",
         "repeat": repeat,
         "file_to_stream_ms": {
@@ -124,4 +144,6 @@ async def main(repeat: int) -> dict[str, object]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--repeat", type=int, default=5)
-    print(json.dumps(asyncio.run(main(parser.parse_args().repeat)), indent=2))
+    parser.add_argument("--cluster", action="store_true", help="start a loopback cluster")
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(main(args.repeat, args.cluster)), indent=2))

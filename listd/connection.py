@@ -8,9 +8,11 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any, cast
 from urllib.parse import parse_qs, unquote
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
+from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
@@ -136,8 +138,31 @@ def sentinel_client(parsed: SentinelURL) -> Redis:
     return master
 
 
-def client(url: str) -> Redis:
-    """A client for a redis://, rediss://, unix:// or redis+sentinel:// URL."""
+def cluster_client(url: str) -> Redis:
+    """A Redis Cluster client: `url` (redis:// or rediss://) names one node, the others are
+    discovered from it and followed through resharding and fail-over.
+
+    The result is typed as `Redis`: RedisCluster answers the same commands, scripts and
+    pipelines (a transaction must name keys of one slot, which `Keys(cluster=True)`
+    arranges), and pub/sub reaches every node's subscribers."""
+    try:
+        cluster = RedisCluster.from_url(
+            url,
+            decode_responses=True,
+            health_check_interval=30,
+            max_connections=200,
+            require_full_coverage=False,
+        )
+    except ValueError as exc:
+        raise ConfigError(f"LISTD_REDIS_URL is not a valid Redis URL: {exc}") from exc
+    return cast(Redis, cluster)
+
+
+def client(url: str, cluster: bool = False) -> Redis:
+    """A client for a redis://, rediss://, unix:// or redis+sentinel:// URL; with `cluster`,
+    for the Redis Cluster the redis:// or rediss:// URL names a node of."""
+    if cluster:
+        return cluster_client(url)
     if url.split("://", 1)[0] in SENTINEL_SCHEMES:
         return sentinel_client(parse_sentinel_url(url))
     try:
@@ -148,6 +173,62 @@ def client(url: str) -> Redis:
         return Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
     except ValueError as exc:
         raise ConfigError(f"LISTD_REDIS_URL is not a valid Redis URL: {exc}") from exc
+
+
+# How long a publication on a cluster waits for a replica to hold it.
+REPLICATION_WAIT_MS = 2000
+# How long a primary's count of linked replicas is trusted before it is asked again.
+_REPLICAS_TTL_S = 5.0
+_replicas: dict[str, tuple[float, int]] = {}  # node name -> (asked at, linked replicas)
+
+
+async def _linked_replicas(nodes: RedisCluster, node: ClusterNode) -> int:
+    asked = _replicas.get(node.name)
+    now = time.monotonic()
+    if asked is None or now - asked[0] > _REPLICAS_TTL_S:
+        info = await nodes.info("replication", target_nodes=node)
+        asked = (now, int(info.get("connected_slaves", 0)))
+        _replicas[node.name] = asked
+        if asked[1] == 0:
+            log.warning(
+                "cluster primary has no linked replica: a fail-over would lose writes",
+                node=node.name,
+            )
+    return asked[1]
+
+
+async def eval_replicated(
+    redis: Redis, cluster: bool, script: str, numkeys: int, *args: str | int
+) -> Any:
+    """EVAL `script`; on a cluster, then WAIT until a replica of the primary that ran it
+    holds its writes (and everything written there before), so that a fail-over right
+    after cannot lose what the caller goes on to announce as done. Both go down the same
+    connection (a pipeline to that node), as WAIT counts that connection's writes. A
+    primary with no linked replica (its replica died, or it was just promoted) is not
+    waited for: nothing could confirm.
+
+    Redis replicates asynchronously: until the WAIT returns, a reader may already see
+    writes that a fail-over would drop (docs/operations.md, "Redis Cluster")."""
+    if not cluster:
+        return await redis.eval(script, numkeys, *args)
+    nodes = cast(RedisCluster, redis)
+    node = nodes.get_node_from_key(str(args[0]))
+    if node is None:
+        raise RedisConnectionError(f"no cluster node serves {args[0]!r} now")
+    if await _linked_replicas(nodes, node) == 0:
+        return await redis.eval(script, numkeys, *args)
+    async with nodes.pipeline(transaction=False) as pipe:
+        pipe.eval(script, numkeys, *args)
+        pipe.execute_command("WAIT", 1, REPLICATION_WAIT_MS, target_nodes=node)
+        result, replicas = await pipe.execute()
+    if int(replicas) < 1:
+        _replicas.pop(node.name, None)  # ask again next time
+        log.warning(
+            "written on a cluster primary but no replica confirmed it yet",
+            node=node.name,
+            waited_ms=REPLICATION_WAIT_MS,
+        )
+    return result
 
 
 @asynccontextmanager
@@ -167,7 +248,7 @@ async def open_server(settings: Settings) -> AsyncIterator[tuple[Redis, Embedded
     if url is None:
         embedded = EmbeddedRedis(settings.state_dir)
         url = await asyncio.to_thread(embedded.start)
-    redis = client(url)
+    redis = client(url, cluster=settings.redis_cluster)
     shown = url.rpartition("@")[2]  # never log the password
     try:
         try:

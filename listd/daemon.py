@@ -24,7 +24,6 @@ from listd.clock import SYSTEM_CLOCK, Clock
 from listd.connection import open_server
 from listd.embedded import EmbeddedRedis, Supervision, supervise
 from listd.errors import ConfigError, ListdError
-from listd.keyspace import Keys
 from listd.logs import get_logger
 from listd.notifications.config import WebhookConfig
 from listd.notifications.dispatcher import Dispatcher
@@ -218,7 +217,7 @@ async def serve(
     lost: asyncio.Task[None] | None = None
     async with open_server(settings) as (redis, embedded):
         lost = _supervisor(embedded, stop)
-        keys = Keys(settings.key_prefix)
+        keys = settings.keys
         lease = Lease(redis, keys.lease(LEADER), keys.fence(LEADER), ttl)
         app = create_app(
             settings, redis, dispatch=True, webhooks=webhooks, leader=lease, clock=clock

@@ -1,23 +1,84 @@
 """Every Redis key listd uses, in one place.
 
 All keys share a prefix (default "listd", a unique one per test) so several
-deployments or test runs can share one server. The prefix is wrapped in a hash
-tag, `{listd}`, so that on Redis Cluster every key lands in one slot and the
-multi-key transactions (pointer flip + delta append) stay legal there.
+deployments or test runs can share one server.
+
+On a single server (or behind Sentinel) the prefix is wrapped in one hash tag,
+`{listd}:...`, as it always was: every key lands in the same slot.
+
+On Redis Cluster (`Keys(prefix, cluster=True)`, LISTD_REDIS_CLUSTER=1) each group of
+keys that must change together gets a tag of its own, so the groups spread over the
+primaries while every script and transaction still names keys of one slot only:
+
+- `{listd:lists}`: sources, snapshots, versions, the delta stream and its indexes,
+  the announcement channel, the leader lease (the publication script checks it);
+- `{listd:access}`: API keys, users, registrations, maintenance, rate counters,
+  digital-signature state and the journal (the gate and journal scripts read them
+  together);
+- `{listd:subs}`: the registry of subscriptions (every id, per organisation, the
+  dirty watchlists, delivery totals);
+- `{listd:p<N>}`: everything of the subscriptions in partition N (`partition_of`):
+  the subscription, its watchlist, outbox, cursor, deliveries, matches, and whatever
+  the partition's owner keeps under `partition_key(N, name)` (its lease, its cursor in
+  the delta stream).
 """
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
+
+# Subscriptions are spread over this many partitions by a hash of their id. It names
+# keys on a cluster, so it is fixed for a deployment's life: changing it moves keys.
+PARTITIONS = 64
 
 
 @dataclass(frozen=True, slots=True)
 class Keys:
     prefix: str = "listd"
+    cluster: bool = False
+    partitions: int = PARTITIONS
+
+    def _tag(self, group: str) -> str:
+        if self.cluster:
+            return "{" + self.prefix + ":" + group + "}"
+        return "{" + self.prefix + "}"
 
     @property
     def _p(self) -> str:
-        return "{" + self.prefix + "}"
+        """Tag of the lists, versions, deltas and the leader lease."""
+        return self._tag("lists")
+
+    @property
+    def _a(self) -> str:
+        """Tag of access control and the journal."""
+        return self._tag("access")
+
+    @property
+    def _n(self) -> str:
+        """Tag of the subscription registry."""
+        return self._tag("subs")
+
+    def _s(self, sub_id: str) -> str:
+        """Tag of the partition holding subscription `sub_id`."""
+        return self.partition_tag(self.partition_of(sub_id))
+
+    # --- partitions ----------------------------------------------------------
+    def partition_of(self, sub_id: str) -> int:
+        """The partition (0 .. partitions-1) of a subscription: a stable hash of its id."""
+        return zlib.crc32(sub_id.encode()) % self.partitions
+
+    def partition_tag(self, partition: int) -> str:
+        """The hash tag every key of `partition` starts with: `{listd:p7}` on a cluster,
+        the one shared tag `{listd}` on a single server."""
+        if not 0 <= partition < self.partitions:
+            raise ValueError(f"partition {partition} is not in 0..{self.partitions - 1}")
+        return self._tag(f"p{partition}")
+
+    def partition_key(self, partition: int, name: str) -> str:
+        """A key of the partition's own (its lease, fence, cursor in the delta stream, set
+        of subscriptions...): in the slot of the partition's subscriptions."""
+        return f"{self.partition_tag(partition)}:part:{partition}:{name}"
 
     # --- sources -------------------------------------------------------------
     def current(self, source: str) -> str:
@@ -127,11 +188,11 @@ class Keys:
         clear): key_id, user, name, role, org, status, created, created_by, expires,
         agreed (terms version), agreed_at, rate_limit, rotated_from/rotated_to,
         block_reason. Kept after expiry (the journal refers to it)."""
-        return f"{self._p}:apikey:{key_hash}"
+        return f"{self._a}:apikey:{key_hash}"
 
     def api_keys(self) -> str:
         """SET: hashes of every API key, for listing."""
-        return f"{self._p}:apikeys"
+        return f"{self._a}:apikeys"
 
     # --- sync history --------------------------------------------------------
     def history(self, source: str) -> str:
@@ -140,6 +201,8 @@ class Keys:
 
     def pattern(self) -> str:
         """SCAN pattern matching every key under this prefix (tests, reset)."""
+        if self.cluster:
+            return "{" + self.prefix + ":*"
         return f"{self._p}:*"
 
     # --- asset-blocking notifications (listd.notifications) ------------------
@@ -157,64 +220,64 @@ class Keys:
 
     def subscriptions(self) -> str:
         """SET: id of every subscription (the dispatcher's list of lanes)."""
-        return f"{self._p}:subs"
+        return f"{self._n}:subs"
 
     def org_subscriptions(self, org: str) -> str:
         """SET: ids of the subscriptions organisation `org` owns."""
-        return f"{self._p}:org:{org}:subs"
+        return f"{self._n}:org:{org}:subs"
 
     def subscription(self, sub_id: str) -> str:
         """HASH: one subscription: org, url, events/sources/programs (JSON), threshold,
         status, signing secrets (JSON), created, created_seq."""
-        return f"{self._p}:sub:{sub_id}"
+        return f"{self._s(sub_id)}:sub:{sub_id}"
 
     def sub_events(self, sub_id: str) -> str:
         """STREAM: the subscription's outbox, in delivery order; fields i (event id),
         t (type), s (delta seq), e (the exact JSON body). Settled entries trimmed beyond
         a cap (10,000)."""
-        return f"{self._p}:sub:{sub_id}:events"
+        return f"{self._s(sub_id)}:sub:{sub_id}:events"
 
     def sub_cursor(self, sub_id: str) -> str:
         """HASH: delivery state: cursor (last stream id settled), next_at, head
         (event being retried) and its first attempt time."""
-        return f"{self._p}:sub:{sub_id}:cursor"
+        return f"{self._s(sub_id)}:sub:{sub_id}:cursor"
 
     def sub_deliveries(self, sub_id: str) -> str:
         """HASH: event id -> JSON delivery record (status, attempts capped); trimmed
         together with the outbox."""
-        return f"{self._p}:sub:{sub_id}:deliveries"
+        return f"{self._s(sub_id)}:sub:{sub_id}:deliveries"
 
     def sub_dead(self, sub_id: str) -> str:
         """LIST (capped): ids of events that failed or ran out of retries, newest first."""
-        return f"{self._p}:sub:{sub_id}:dead"
+        return f"{self._s(sub_id)}:sub:{sub_id}:dead"
 
     def sub_matches(self, sub_id: str) -> str:
         """HASH: designated entity id -> JSON {customer ref: blocking.required event id,
         entity content hash}; deleted entry by entry when blocking.lifted goes out."""
-        return f"{self._p}:sub:{sub_id}:matches"
+        return f"{self._s(sub_id)}:sub:{sub_id}:matches"
 
     def webhook_stats(self) -> str:
         """HASH: delivery attempts by outcome (delivered, retry, failed, dead, disabled),
         counted in the same script that records each attempt: every instance's /metrics
         reads the same totals, whichever one holds the dispatcher lease."""
-        return f"{self._p}:webhooks:stats"
+        return f"{self._n}:webhooks:stats"
 
     def watchlist(self, sub_id: str) -> str:
         """HASH: customer reference -> customer JSON (name, birth date, ids, nationality)."""
-        return f"{self._p}:sub:{sub_id}:watchlist"
+        return f"{self._s(sub_id)}:sub:{sub_id}:watchlist"
 
     def watchlist_meta(self, sub_id: str) -> str:
         """HASH: facts about the last watchlist upload (mode, counts, at)."""
-        return f"{self._p}:sub:{sub_id}:watchlist:meta"
+        return f"{self._s(sub_id)}:sub:{sub_id}:watchlist:meta"
 
     def watchlist_pending(self, sub_id: str) -> str:
         """SET: customer references written but not yet indexed and screened by the
         dispatcher; a reference leaves only once its screening result is committed."""
-        return f"{self._p}:sub:{sub_id}:watchlist:pending"
+        return f"{self._s(sub_id)}:sub:{sub_id}:watchlist:pending"
 
     def watchlist_dirty(self) -> str:
         """SET: ids of subscriptions whose watchlist has pending references."""
-        return f"{self._p}:watchlists:dirty"
+        return f"{self._n}:watchlists:dirty"
 
     # --- access control and the journal (listd.access, listd.audit) -----------------------
     # Users, their keys, registrations, maintenance windows, rate counters and the
@@ -222,133 +285,133 @@ class Keys:
     def user(self, user_id: str) -> str:
         """HASH: one user: id, name, org, role, status (active|blocked), created,
         created_by, blocked_at, block_reason, cert_subject."""
-        return f"{self._p}:user:{user_id}"
+        return f"{self._a}:user:{user_id}"
 
     def user_prefix(self) -> str:
         """Prefix of `user(id)`: the gate script reads a key's user status by it."""
-        return f"{self._p}:user:"
+        return f"{self._a}:user:"
 
     def users(self) -> str:
         """SET: id of every user."""
-        return f"{self._p}:users"
+        return f"{self._a}:users"
 
     def user_names(self) -> str:
         """HASH: JSON [org, name] -> user id (a name is unique within its organisation)."""
-        return f"{self._p}:users:names"
+        return f"{self._a}:users:names"
 
     def user_keys(self, user_id: str) -> str:
         """SET: sha256 hashes of the user's API keys (also expired and blocked ones)."""
-        return f"{self._p}:user:{user_id}:keys"
+        return f"{self._a}:user:{user_id}:keys"
 
     def cert_users(self) -> str:
         """HASH: TLS client certificate subject (RFC 4514 string) -> user id."""
-        return f"{self._p}:users:certs"
+        return f"{self._a}:users:certs"
 
     def cert_agreement(self, user_id: str) -> str:
         """HASH: terms acceptance of the user's certificate credential (agreed, agreed_at)."""
-        return f"{self._p}:user:{user_id}:cert"
+        return f"{self._a}:user:{user_id}:cert"
 
     def api_key_ids(self) -> str:
         """HASH: key id (first 12 hex of the hash, safe to show) -> full sha256 hash."""
-        return f"{self._p}:apikeys:ids"
+        return f"{self._a}:apikeys:ids"
 
     def rate(self, key_id: str, window: int) -> str:
         """STRING (INCR), TTL two windows: requests of key `key_id` in minute `window`."""
-        return f"{self._p}:rate:{key_id}:{window}"
+        return f"{self._a}:rate:{key_id}:{window}"
 
     def rate_ip(self, ip: str, window: int) -> str:
         """STRING (INCR), TTL two windows: registrations sent from `ip` in hour `window`."""
-        return f"{self._p}:rate:ip:{ip}:{window}"
+        return f"{self._a}:rate:ip:{ip}:{window}"
 
     def registration(self, reg_id: str) -> str:
         """HASH: one application for access: organisation, bin, contact (JSON), roles
         (JSON), legal_ground, status (pending|approved|rejected), submitted, decided,
         decided_by, reason. Kept after the decision."""
-        return f"{self._p}:reg:{reg_id}"
+        return f"{self._a}:reg:{reg_id}"
 
     def registrations(self) -> str:
         """ZSET: id of every application, scored by submission time (unix seconds)."""
-        return f"{self._p}:regs"
+        return f"{self._a}:regs"
 
     def registrations_pending(self) -> str:
         """ZSET: ids of undecided applications, scored by submission time; an id leaves
         when the application is decided. Overdue = older than the SLA."""
-        return f"{self._p}:regs:pending"
+        return f"{self._a}:regs:pending"
 
     def org(self, org: str) -> str:
         """HASH: an organisation admitted by registration: name, bin, registration id."""
-        return f"{self._p}:org:{org}:info"
+        return f"{self._a}:org:{org}:info"
 
     def maintenance(self) -> str:
         """ZSET: maintenance windows scored by start (unix seconds), member "END|ID";
         the gate reads it on every request. Windows over for a day are pruned."""
-        return f"{self._p}:maint"
+        return f"{self._a}:maint"
 
     def maintenance_windows(self) -> str:
         """HASH: window id -> JSON {id, start, end, reason, announced_by, announced}."""
-        return f"{self._p}:maint:windows"
+        return f"{self._a}:maint:windows"
 
     def journal(self) -> str:
         """STREAM: the live journal, entry id "<seq>-0", fields e (canonical JSON of the
         entry), p (link of the previous entry), h (this entry's link). The oldest part
         is moved to archive files and trimmed."""
-        return f"{self._p}:journal"
+        return f"{self._a}:journal"
 
     def journal_head(self) -> str:
         """STRING: "<seq>:<link>" of the newest entry; the append script chains on it."""
-        return f"{self._p}:journal:head"
+        return f"{self._a}:journal:head"
 
     def journal_org(self, org: str) -> str:
         """ZSET: seqs of live entries by or about organisation `org` (score = seq), so an
         auditor's read touches only its organisation; trimmed with the stream."""
-        return f"{self._p}:journal:org:{org}"
+        return f"{self._a}:journal:org:{org}"
 
     def journal_orgs(self) -> str:
         """SCAN pattern matching every `journal_org` index (checkpoints count them all)."""
-        return f"{self._p}:journal:org:*"
+        return f"{self._a}:journal:org:*"
 
     def journal_archives(self) -> str:
         """HASH: archive file name -> JSON trailer (first, last, count, prev, head,
         first_at, last_at): what the archive must hold, to detect a lost file."""
-        return f"{self._p}:journal:archives"
+        return f"{self._a}:journal:archives"
 
     def journal_floor(self) -> str:
         """STRING: the last seq moved to an archive file (0 when none was)."""
-        return f"{self._p}:journal:floor"
+        return f"{self._a}:journal:floor"
 
     def journal_lock(self) -> str:
         """STRING with TTL: token of the process archiving the journal."""
-        return f"{self._p}:journal:lock"
+        return f"{self._a}:journal:lock"
 
     def journal_progress(self, name: str) -> str:
         """STRING with TTL (30 days): how far one journal writer got, set in the same
         script as its appends: for an API process's writer `w-<id>`, the number of its
         last applied batch; for a spool file `s-<file>`, the lines of it applied. Lets a
         spool be replayed after an outage or a crash without appending anything twice."""
-        return f"{self._p}:journal:progress:{name}"
+        return f"{self._a}:journal:progress:{name}"
 
     def access_epoch(self) -> str:
         """STRING (INCR): bumped after every change that can refuse a credential (key or
         user blocked, key expiry moved, terms accepted, maintenance announced or
         cancelled). A request admitted from an API process's cache is confirmed against
         it inside its journal append."""
-        return f"{self._p}:access:epoch"
+        return f"{self._a}:access:epoch"
 
     # --- digital signatures (listd.eds) ---------------------------------------------------
     def eds_users(self) -> str:
         """HASH: JSON [BIN, IIN] of an NCA certificate -> user id. Never expires."""
-        return f"{self._p}:eds:users"
+        return f"{self._a}:eds:users"
 
     def eds_challenge(self, nonce: str) -> str:
         """STRING with TTL (LISTD_EDS_CHALLENGE_SECONDS): a sign-in challenge's text;
         deleted when a sign-in uses it (single use)."""
-        return f"{self._p}:eds:challenge:{nonce}"
+        return f"{self._a}:eds:challenge:{nonce}"
 
     def eds_agreement(self, user_id: str) -> str:
         """HASH: the terms the user signed with a SIGN key: version, at, seq (the journal
         entry holding the signature as evidence). Never expires."""
-        return f"{self._p}:eds:agreement:{user_id}"
+        return f"{self._a}:eds:agreement:{user_id}"
 
     def eds_rate(self, ip: str, window: int) -> str:
         """STRING (INCR), TTL two minutes: EDS challenges asked from `ip` in minute `window`."""
-        return f"{self._p}:eds:rate:{ip}:{window}"
+        return f"{self._a}:eds:rate:{ip}:{window}"

@@ -17,6 +17,7 @@ PAGE = Path(__file__).parent / "man" / "man1" / "listd.1"
 
 _ENVIRONMENT = (
     ("LISTD_REDIS_URL", "the Redis to use; unset: an embedded server under the state directory"),
+    ("LISTD_REDIS_CLUSTER", "1: LISTD_REDIS_URL names a node of a Redis Cluster (default 0)"),
     ("LISTD_STATE_DIR", "state directory (default $STATE_DIRECTORY, else ~/.local/state/listd)"),
     ("LISTD_LISTEN", "the HTTP address, host:port (default 127.0.0.1:8080)"),
     ("LISTD_SOURCES", "the TOML file declaring the sources"),

@@ -19,6 +19,7 @@ from typing import Any
 
 from listd.eds.config import DEFAULT_NCALAYER, EdsSettings
 from listd.errors import ConfigError
+from listd.keyspace import Keys
 from listd.scrapers import KINDS
 
 DEFAULT_TTL = 10.0  # seconds: the leader lease, unless LISTD_LEADER_TTL says otherwise
@@ -292,6 +293,7 @@ class WebhookSettings:
 @dataclass(frozen=True, slots=True)
 class Settings:
     redis_url: str | None = None  # None: start the embedded server under state_dir
+    redis_cluster: bool = False  # redis_url names a node of a Redis Cluster
     state_dir: Path = Path("state")
     listen: str = DEFAULT_LISTEN
     key_prefix: str = "listd"
@@ -327,6 +329,11 @@ class Settings:
     leader_ttl: float = DEFAULT_TTL
 
     @property
+    def keys(self) -> Keys:
+        """The key names of this deployment (tagged per group on a cluster)."""
+        return Keys(self.key_prefix, cluster=self.redis_cluster)
+
+    @property
     def journal_key_path(self) -> Path:
         """Outside the archive directory, so copying the archive never copies the key."""
         return self.journal_key_file or self.state_dir / "journal.key"
@@ -343,6 +350,7 @@ class Settings:
         state_dir = Path(env["LISTD_STATE_DIR"]) if env.get("LISTD_STATE_DIR") else None
         return cls(
             redis_url=env.get("LISTD_REDIS_URL") or None,
+            redis_cluster=_redis_cluster(env),
             state_dir=(state_dir or default_state_dir(env)).expanduser(),
             listen=listen,
             key_prefix=prefix,
@@ -520,3 +528,21 @@ def _range(env: dict[str, str], key: str, default: float, lo: float, hi: float) 
     if not lo <= value <= hi:
         raise ConfigError(f"{key} must be a number from {lo:g} to {hi:g}, got {raw!r}", key=key)
     return value
+
+
+def _redis_cluster(env: dict[str, str]) -> bool:
+    """LISTD_REDIS_CLUSTER=1: LISTD_REDIS_URL names one node of a Redis Cluster (redis://
+    or rediss://); listd discovers the others and speaks the Cluster protocol."""
+    raw = env.get("LISTD_REDIS_CLUSTER", "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw not in ("1", "true", "yes"):
+        raise ConfigError("LISTD_REDIS_CLUSTER must be 1 or 0", key="LISTD_REDIS_CLUSTER")
+    url = env.get("LISTD_REDIS_URL") or ""
+    if url.split("://", 1)[0] not in ("redis", "rediss"):
+        raise ConfigError(
+            "LISTD_REDIS_CLUSTER=1 needs LISTD_REDIS_URL=redis://host:port (or rediss://)"
+            " naming a node of the cluster",
+            key="LISTD_REDIS_CLUSTER",
+        )
+    return True

@@ -101,6 +101,28 @@ def test_environment(tmp_path: Path) -> None:
             Settings.from_env(bad)
 
 
+def test_redis_cluster_is_chosen_by_its_variable_with_a_node_url(tmp_path: Path) -> None:
+    base = {"LISTD_STATE_DIR": str(tmp_path)}
+    plain = Settings.from_env({**base, "LISTD_REDIS_URL": "redis://10.0.0.5:7000"})
+    assert not plain.redis_cluster and plain.keys.current("un") == "{listd}:src:un:current"
+    on = Settings.from_env(
+        {**base, "LISTD_REDIS_URL": "redis://10.0.0.5:7000", "LISTD_REDIS_CLUSTER": "1"}
+    )
+    assert on.redis_cluster and on.keys.current("un") == "{listd:lists}:src:un:current"
+    off = Settings.from_env({**base, "LISTD_REDIS_CLUSTER": "0"})
+    assert not off.redis_cluster and off.redis_url is None  # the embedded server, as before
+    for url, flag, says in (
+        ("", "1", "needs LISTD_REDIS_URL"),  # no embedded cluster
+        ("unix:///run/redis.sock", "1", "needs LISTD_REDIS_URL"),
+        ("redis+sentinel://s1:26379/mymaster", "1", "needs LISTD_REDIS_URL"),
+        ("redis://10.0.0.5:7000", "maybe", "must be 1 or 0"),
+    ):
+        env = {**base, "LISTD_REDIS_URL": url, "LISTD_REDIS_CLUSTER": flag}
+        with pytest.raises(ConfigError, match=says) as caught:
+            Settings.from_env(env)
+        assert caught.value.detail["key"] == "LISTD_REDIS_CLUSTER"
+
+
 def test_webhook_and_leader_settings_are_read_here(tmp_path: Path) -> None:
     """LISTD_WEBHOOK_*, LISTD_WATCHLIST_MAX_MB and LISTD_LEADER_TTL are read with the rest;
     the dispatcher's configuration is built from them, keeping its defaults when unset."""

@@ -41,9 +41,10 @@ RATE_WINDOW = 60  # seconds: rate limits count requests per key per minute
 
 # KEYS: the key's hash, the maintenance windows, the key's rate counter, the access epoch.
 # The user's record is read by a key the script builds from the key record: it shares
-# the `{prefix}` hash tag, so it lives in the same cluster slot. Also returns the epoch
-# and the start of the next window (0: none), which bound how long the answer may be
-# cached.
+# the access group's hash tag (`{prefix}`, on a cluster `{prefix:access}`), so it lives
+# in the same slot as the declared keys, which Redis Cluster and Valkey accept. Also
+# returns the epoch and the start of the next window (0: none), which bound how long the
+# answer may be cached.
 _GATE = """
 local now = tonumber(ARGV[1])
 local ends = 0

@@ -89,7 +89,7 @@ def wire(
     """The access and journal objects of one deployment on `redis`; `seal` is the
     journal key (None: entries are chained, not sealed); `clock` is what expiry, rate
     limits, maintenance windows and registrations read."""
-    keys = Keys(settings.key_prefix)
+    keys = settings.keys
     journal = Journal(redis, keys, settings.state_dir / "journal", seal, clock)
     store = KeyStore(redis, keys, ttl_days=settings.key_ttl_days, journal=journal, clock=clock)
     return Wiring(

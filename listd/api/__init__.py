@@ -31,7 +31,6 @@ from listd.http.state import (
     SYNCER,
     Bell,
 )
-from listd.keyspace import Keys
 from listd.logs import get_logger
 from listd.notifications import app as notifications
 from listd.notifications.config import WebhookConfig
@@ -67,7 +66,7 @@ def create_app(
     app = web.Application(
         middlewares=[errors, authenticate], client_max_size=settings.max_body_bytes
     )
-    store = Store(redis, Keys(settings.key_prefix))
+    store = Store(redis, settings.keys)
     index = ScreeningIndex()
     app[SETTINGS] = settings
     app[CLOCK] = clock

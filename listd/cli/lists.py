@@ -11,7 +11,6 @@ import aiohttp
 
 from listd.connection import open_redis
 from listd.errors import ListdError
-from listd.keyspace import Keys
 from listd.pipeline.store import Store
 from listd.pipeline.sync import Syncer
 from listd.settings import Settings
@@ -55,7 +54,7 @@ async def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
             return 1
     failed = 0
     async with open_redis(settings) as redis, aiohttp.ClientSession() as session:
-        syncer = Syncer(settings, Store(redis, Keys(settings.key_prefix)), session)
+        syncer = Syncer(settings, Store(redis, settings.keys), session)
         for name in names:
             try:
                 result = await syncer.sync(
@@ -80,7 +79,7 @@ async def cmd_sync(settings: Settings, args: argparse.Namespace) -> int:
 
 async def cmd_sources(settings: Settings, args: argparse.Namespace) -> int:
     async with open_redis(settings) as redis:
-        store = Store(redis, Keys(settings.key_prefix))
+        store = Store(redis, settings.keys)
         rows = []
         for name, cfg in sorted(settings.sources.items()):
             fields = source_status(cfg, await store.state(name))
@@ -111,7 +110,7 @@ async def cmd_deltas(settings: Settings, args: argparse.Namespace) -> int:
     if args.source:
         settings.source(args.source)
     async with open_redis(settings) as redis:
-        store = Store(redis, Keys(settings.key_prefix))
+        store = Store(redis, settings.keys)
         after, printed = args.after, 0
         while args.limit is None or printed < args.limit:
             want = 1000 if args.limit is None else min(1000, args.limit - printed)
@@ -129,7 +128,7 @@ async def cmd_deltas(settings: Settings, args: argparse.Namespace) -> int:
 async def cmd_held(settings: Settings, args: argparse.Namespace) -> int:
     settings.source(args.source)
     async with open_redis(settings) as redis:
-        syncer = Syncer(settings, Store(redis, Keys(settings.key_prefix)))
+        syncer = Syncer(settings, Store(redis, settings.keys))
         if args.held_command == "approve":
             result = await syncer.approve_held(args.source)
             print(json.dumps(result.to_dict()))

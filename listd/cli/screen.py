@@ -13,7 +13,6 @@ from pathlib import Path
 
 from listd.connection import open_redis
 from listd.errors import BadRequest, Unavailable
-from listd.keyspace import Keys
 from listd.pipeline.store import Store
 from listd.screening import Match, Query, ScreeningIndex
 from listd.screening.follow import follow
@@ -89,7 +88,7 @@ async def cmd_screen(settings: Settings, args: argparse.Namespace) -> int:
             print(f"listd: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
             return 1
     async with open_redis(settings) as redis:
-        store = Store(redis, Keys(settings.key_prefix))
+        store = Store(redis, settings.keys)
         index = ScreeningIndex()
         # Every list that has data, fetched or imported, exactly as the API screens.
         names = sorted(settings.sources)

@@ -13,7 +13,6 @@ from redis.asyncio import Redis
 from listd.clock import SYSTEM_CLOCK
 from listd.errors import NotFound
 from listd.http.state import CLOCK, INDEX
-from listd.keyspace import Keys
 from listd.logs import get_logger
 from listd.notifications.config import WebhookConfig
 from listd.notifications.dispatcher import Dispatcher
@@ -65,7 +64,7 @@ def setup(
         if ports == DEFAULT_PORTS:
             # Before ports could be named a bare host opened every port: say what it means now.
             log.warning("webhook allow-list entry names no port: 443 and 80 only", host=host)
-    keys = Keys(settings.key_prefix)
+    keys = settings.keys
     blocking = Blocking(
         config=config,
         subs=SubscriptionStore(redis, keys),
@@ -116,7 +115,7 @@ async def cli_redeliver(
     settings: Settings, redis: Redis, subscription_id: str, event_id: str
 ) -> dict[str, Any]:
     """Queue an event again (the running dispatcher picks it up within a second)."""
-    keys = Keys(settings.key_prefix)
+    keys = settings.keys
     if await SubscriptionStore(redis, keys).get(subscription_id) is None:
         raise NotFound(f"no subscription {subscription_id!r}")
     return await Outbox(redis, keys).redeliver(subscription_id, event_id)

@@ -180,6 +180,11 @@ class SubscriptionStore:
         mapping: dict[Any, Any] = _to_hash(sub)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(self.keys.subscription(sub.id), mapping=mapping)
+            if self.keys.cluster:
+                # The registry is in another slot: the subscription first, then its listing
+                # (a crash between leaves a subscription nobody was told of, never a
+                # listed id without its record).
+                await pipe.execute()
             pipe.sadd(self.keys.subscriptions(), sub.id)
             pipe.sadd(self.keys.org_subscriptions(sub.org), sub.id)
             await pipe.execute()
@@ -247,6 +252,13 @@ class SubscriptionStore:
     async def delete(self, sub: Subscription) -> None:
         k = self.keys
         async with self.redis.pipeline(transaction=True) as pipe:
+            if k.cluster:
+                # The registry is in another slot: unlisted first (the dispatcher stops
+                # serving it), then its keys, all in the partition's slot, deleted.
+                pipe.srem(k.subscriptions(), sub.id)
+                pipe.srem(k.org_subscriptions(sub.org), sub.id)
+                pipe.srem(k.watchlist_dirty(), sub.id)
+                await pipe.execute()
             pipe.delete(
                 k.subscription(sub.id),
                 k.sub_events(sub.id),
@@ -258,7 +270,8 @@ class SubscriptionStore:
                 k.watchlist_meta(sub.id),
                 k.watchlist_pending(sub.id),
             )
-            pipe.srem(k.subscriptions(), sub.id)
-            pipe.srem(k.org_subscriptions(sub.org), sub.id)
-            pipe.srem(k.watchlist_dirty(), sub.id)
+            if not k.cluster:
+                pipe.srem(k.subscriptions(), sub.id)
+                pipe.srem(k.org_subscriptions(sub.org), sub.id)
+                pipe.srem(k.watchlist_dirty(), sub.id)
             await pipe.execute()

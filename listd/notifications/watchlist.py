@@ -431,13 +431,20 @@ class WatchlistStore:
         pending: list[str] | None = None,
     ) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
+            if self.keys.cluster:
+                # The dirty set is in another slot: marked first, so that no pending
+                # customer is ever left unannounced (a mark with nothing pending is
+                # cleared by the dispatcher).
+                pipe.sadd(self.keys.watchlist_dirty(), sub_id)
+                await pipe.execute()
             if changed:
                 mapping: dict[Any, Any] = changed
                 pipe.hset(self.keys.watchlist(sub_id), mapping=mapping)
             if deleted:
                 pipe.hdel(self.keys.watchlist(sub_id), *deleted)
             pipe.sadd(self.keys.watchlist_pending(sub_id), *changed, *deleted, *(pending or ()))
-            pipe.sadd(self.keys.watchlist_dirty(), sub_id)
+            if not self.keys.cluster:
+                pipe.sadd(self.keys.watchlist_dirty(), sub_id)
             await pipe.execute()
 
     async def _remove_unseen(self, sub_id: str, keep: set[str], report: Report) -> None:

@@ -19,6 +19,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from listd.connection import eval_replicated
 from listd.errors import Conflict, Gone
 from listd.keyspace import Keys
 from listd.logs import get_logger
@@ -44,7 +45,8 @@ _STAGE_TTL_S = 3600
 # remaining argument. A large publication stages its deltas in the list instead, as pairs of
 # entries: entity index key, delta JSON (read back 2,000 entries at a time, so the script never
 # holds all of a first load's 50 MB); those index keys are not declared in KEYS, which is safe
-# because every listd key shares one hash tag.
+# because they share the lists' hash tag (`{prefix}`, on a cluster `{prefix:lists}`): the same
+# slot as the declared keys, which Redis Cluster and Valkey accept (tested on both).
 _ACTIVATE = """
 if ARGV[1] ~= '' and redis.call('GET', KEYS[7]) ~= ARGV[1] then
   return redis.error_reply('LISTD_FENCED the leader lease is held by another process')
@@ -311,7 +313,9 @@ class Store:
             indexes = [self.keys.entity_deltas(entity_id) for entity_id, _ in deltas]
             documents = [document for _, document in deltas]
         try:
-            first, last = await self.redis.eval(
+            first, last = await eval_replicated(
+                self.redis,
+                self.keys.cluster,
                 _ACTIVATE,
                 10 + len(indexes),
                 self.keys.current(source),

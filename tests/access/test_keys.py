@@ -12,7 +12,6 @@ from redis.asyncio import Redis
 
 from listd.access import hash_key
 from listd.api.state import REDIS, SETTINGS
-from listd.keyspace import Keys
 from listd.pipeline.store import Store
 from listd.pipeline.sync import Syncer
 from listd.settings import Settings
@@ -26,7 +25,7 @@ async def test_keys_are_stored_only_as_hashes(api: Api, redis: Redis, settings: 
     assert secret.startswith("lk_") and len(secret) > 40 and secret != other
     digest = hash_key(secret)
     dump = []
-    async for name in redis.scan_iter(match=Keys(settings.key_prefix).pattern()):
+    async for name in redis.scan_iter(match=settings.keys.pattern()):
         kind = await redis.type(name)
         if kind == "hash":
             dump += [str(v) for v in (await redis.hgetall(name)).items()]
@@ -162,7 +161,7 @@ async def test_a_block_ends_a_delta_stream_opened_before_it(make_api: MakeApi) -
     operator = await one.key("operator", org="ops")
     key = await one.key("screener")
     key_id = (await one.store.record(key))["key_id"]
-    store = Store(two.app[REDIS], Keys(two.app[SETTINGS].key_prefix))
+    store = Store(two.app[REDIS], two.app[SETTINGS].keys)
     last = await store.last_seq()
     async with await two.call(
         "GET", "/v1/deltas/stream", key, headers={"Last-Event-ID": str(last)}

@@ -10,7 +10,6 @@ from lxml import etree
 from redis.asyncio import Redis
 
 from listd.api.state import INDEX
-from listd.keyspace import Keys
 from listd.pipeline.store import Store
 from listd.pipeline.sync import Syncer
 from listd.settings import Settings
@@ -64,7 +63,7 @@ async def test_a_window_answers_503_and_keeps_syncing(
 
     # The lists keep syncing: the index follows a new version during the window.
     before = api.app[INDEX].versions["un"]
-    store = Store(redis, Keys(asettings.key_prefix))
+    store = Store(redis, asettings.keys)
     await Syncer(asettings, store).sync("un", raw=one_less(small_un))
     for _ in range(100):
         if api.app[INDEX].versions["un"] != before:

@@ -9,7 +9,6 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from listd.keyspace import Keys
 from listd.normalize.kzid import check_bin, check_digit
 from listd.settings import Settings
 from tests.conftest import SCREEN, Api
@@ -108,7 +107,7 @@ async def test_overdue_applications_are_flagged(api: Api, redis: Redis, settings
     old = await api.json("POST", "/v1/registrations", json=application(a_bin(120)))
     await api.json("POST", "/v1/registrations", json=application(a_bin(180)))
     # As if the first had waited 25 hours.
-    keys = Keys(settings.key_prefix)
+    keys = settings.keys
     then = time.time() - 25 * 3600
     await redis.zadd(keys.registrations_pending(), {old["id"]: then})
     await redis.hset(keys.registration(old["id"]), "submitted_ts", str(then))

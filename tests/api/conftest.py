@@ -6,14 +6,13 @@ import pytest
 from redis.asyncio import Redis
 
 from listd.access import KeyStore
-from listd.keyspace import Keys
 from listd.settings import Settings
 
 
 @pytest.fixture
 async def keys(redis: Redis, settings: Settings) -> dict[str, str]:
     """A screener key and an admin key, each having accepted the terms of use."""
-    ks = KeyStore(redis, Keys(settings.key_prefix))
+    ks = KeyStore(redis, settings.keys)
     keys = {
         "screener": await ks.create("bank-a screening", "screener"),
         "admin": await ks.create("ops", "admin"),

@@ -18,7 +18,6 @@ from structlog.testing import capture_logs
 
 from listd.api import create_app
 from listd.api.state import READY
-from listd.keyspace import Keys
 from listd.pipeline.store import Store
 from listd.pipeline.sync import Syncer
 from listd.settings import Settings
@@ -36,9 +35,7 @@ async def api(
 
 
 async def sync(redis: Redis, settings: Settings, date: str) -> None:
-    await Syncer(settings, Store(redis, Keys(settings.key_prefix))).sync(
-        "un", raw=un_file(date).read_bytes()
-    )
+    await Syncer(settings, Store(redis, settings.keys)).sync("un", raw=un_file(date).read_bytes())
 
 
 async def test_deltas_page_in_sequence_order(
@@ -70,7 +67,7 @@ async def test_deltas_filter_by_class_on_the_un_2026_update(
     api: Client, keys: dict[str, str], redis: Redis, settings: Settings
 ) -> None:
     await sync(redis, settings, "2026-02-27")
-    first = await Store(redis, Keys(settings.key_prefix)).last_seq()
+    first = await Store(redis, settings.keys).last_seq()
     await sync(redis, settings, "2026-05-08")
     screener = auth(keys["screener"])
 
@@ -112,9 +109,7 @@ async def test_old_position_gets_410_with_resync_hint(
     settings: Settings,
 ) -> None:
     short = replace(settings, delta_retention=10)
-    await Syncer(short, Store(redis, Keys(short.key_prefix))).sync(
-        "un", raw=un_file("2025-11-20").read_bytes()
-    )
+    await Syncer(short, Store(redis, short.keys)).sync("un", raw=un_file("2025-11-20").read_bytes())
     client = await aiohttp_client(create_app(short, redis))
     resp = await client.get("/v1/deltas?after=5", headers=auth(keys["screener"]))
     body = await resp.json()
@@ -186,7 +181,7 @@ async def test_held_list_over_the_admin_api(
     text = un_file("2026-05-08").read_text("utf-8")
     for doomed in re.findall(r"<INDIVIDUAL>.*?</INDIVIDUAL>", text, flags=re.S)[::2]:
         text = text.replace(doomed, "", 1)
-    store = Store(redis, Keys(settings.key_prefix))
+    store = Store(redis, settings.keys)
     await Syncer(settings, store).sync("un", raw=text.encode())
     sources = await (await api.get("/v1/sources", headers=auth(keys["screener"]))).json()
     (un,) = sources["sources"]

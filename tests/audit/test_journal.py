@@ -29,7 +29,7 @@ from tests.conftest import SCREEN, Api
 
 @pytest.fixture
 def journal(redis: Redis, settings: Settings, tmp_path: Path) -> Journal:
-    return Journal(redis, Keys(settings.key_prefix), tmp_path / "journal")
+    return Journal(redis, settings.keys, tmp_path / "journal")
 
 
 async def fill(journal: Journal, n: int, start: int = 0) -> None:
@@ -53,7 +53,7 @@ async def rewrite(
 
 
 async def test_concurrent_writers_make_one_chain(redis: Redis, settings: Settings) -> None:
-    keys = Keys(settings.key_prefix)
+    keys = settings.keys
     writers = [Journal(redis, keys, Path("unused")) for _ in range(3)]
     seqs: list[int] = []
     for wave in range(0, 150, 15):  # 45 at a time: the connection pool's size is the limit
@@ -114,7 +114,7 @@ async def test_deletion_is_detected(redis: Redis, journal: Journal) -> None:
     )  # fmt: skip
     # Deleting the newest entries is found by the head.
     await redis.delete(journal.keys.journal())
-    await fill(Journal(journal.redis, Keys("other")), 1)
+    await fill(Journal(journal.redis, Keys("other", cluster=journal.keys.cluster)), 1)
     assert not (await journal.verify()).ok
 
 

@@ -18,7 +18,6 @@ from redis.asyncio import Redis
 
 import listd.pipeline.ingest
 from listd.access import KeyStore
-from listd.keyspace import Keys
 from listd.model import Entity, Name, entity_to_json
 from listd.notifications.config import WebhookConfig
 from listd.notifications.delivery import Policy
@@ -52,7 +51,7 @@ def fast_parse(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 async def sync(redis: Redis, settings: Settings, date: str) -> Any:
-    store = Store(redis, Keys(settings.key_prefix))
+    store = Store(redis, settings.keys)
     return await Syncer(settings, store).sync("un", raw=un_file(date).read_bytes())
 
 
@@ -150,7 +149,7 @@ def config() -> WebhookConfig:
 
 @pytest.fixture
 async def keys(redis: Redis, settings: Settings) -> dict[str, str]:
-    ks = KeyStore(redis, Keys(settings.key_prefix))
+    ks = KeyStore(redis, settings.keys)
     keys = {
         "bank-a": await ks.create("bank-a webhooks", "subscriber", org="bank-a"),
         "bank-b": await ks.create("bank-b webhooks", "subscriber", org="bank-b"),
@@ -213,7 +212,7 @@ async def upload(
 
 async def screened(redis: Redis, settings: Settings, sub_id: str) -> bool:
     """No customer of `sub_id` waits for screening any more."""
-    pending = await redis.scard(Keys(settings.key_prefix).watchlist_pending(sub_id))
+    pending = await redis.scard(settings.keys.watchlist_pending(sub_id))
     return int(pending) == 0
 
 
@@ -239,7 +238,7 @@ async def designate(
 ) -> list[int]:
     """Publish `entities` (added or amended) and removals the way a sync does: a new
     snapshot, then one activation appending the deltas. Returns their sequence numbers."""
-    store = Store(redis, Keys(settings.key_prefix))
+    store = Store(redis, settings.keys)
     current = await store.current_version(source)
     old = {e.id: e for e in await store.entities(source, current)} if current else {}
     new = {k: e for k, e in old.items() if k not in remove} | {e.id: e for e in entities}

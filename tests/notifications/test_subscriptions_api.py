@@ -11,7 +11,6 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from listd.keyspace import Keys
 from listd.notifications.config import WebhookConfig
 from listd.notifications.signing import verify
 from listd.settings import Settings
@@ -136,7 +135,7 @@ async def test_update_and_delete(
     assert (await api.get(base, headers=headers)).status == 404
     leftover = [k async for k in redis.scan_iter(match=f"*{sub['id']}*")]
     assert leftover == []
-    assert sub["id"] not in await redis.smembers(Keys(settings.key_prefix).subscriptions())
+    assert sub["id"] not in await redis.smembers(settings.keys.subscriptions())
 
 
 async def test_watchlist_replace_patch_and_errors(
@@ -162,7 +161,7 @@ async def test_watchlist_replace_patch_and_errors(
     assert (report["received"], report["added"], report["invalid"]) == (5, 2, 3)
     assert [e["reference"] for e in report["errors"]] == ["C3", "C4", "C2"]
     assert report["ignored_fields"] == ["branch"] and report["total"] == 2
-    k = Keys(settings.key_prefix)
+    k = settings.keys
     stored = await redis.hget(k.watchlist(sub["id"]), "C1")
     assert stored is not None and '"birth_date":"1980-05-12"' in stored
     # Replace: C2 dropped, C1 unchanged (not screened again), C5 new.

@@ -9,7 +9,6 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from listd.keyspace import Keys
 from listd.settings import Settings
 from tests.helpers import auth
 from tests.notifications.conftest import Client, Receiver, subscribe
@@ -37,7 +36,7 @@ async def test_a_large_watchlist_is_replaced_rescreened_and_cleared(
     assert again.status == 200, await again.text()
     report = await again.json()
     assert (report["removed"], report["unchanged"], report["total"]) == (5_000, 7_000, 7_000)
-    k = Keys(settings.key_prefix)
+    k = settings.keys
     assert await redis.hexists(k.watchlist(sub["id"]), "C-04999") is False
     assert await redis.hexists(k.watchlist(sub["id"]), "C-05000") is True
 

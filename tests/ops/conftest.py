@@ -19,7 +19,6 @@ import pytest
 from redis.asyncio import Redis
 
 from listd.access import KeyStore
-from listd.keyspace import Keys
 from listd.settings import Settings
 from tests.conftest import SourceServer
 
@@ -146,6 +145,7 @@ async def start_daemon(
             "PYTHONPATH": str(ROOT),
             "LISTD_REDIS_URL": str(settings.redis_url),
             "LISTD_KEY_PREFIX": settings.key_prefix,
+            "LISTD_REDIS_CLUSTER": "1" if settings.redis_cluster else "0",
             "LISTD_SOURCES": str(sources),
             "LISTD_LISTEN": f"127.0.0.1:{port}",
             "LISTD_STATE_DIR": str(tmp_path / f"state-{name}"),
@@ -187,7 +187,7 @@ async def leader_of(daemons: list[Daemon]) -> list[Daemon]:
 
 @pytest.fixture
 async def subscriber_key(redis: Redis, settings: Settings) -> str:
-    ks = KeyStore(redis, Keys(settings.key_prefix))
+    ks = KeyStore(redis, settings.keys)
     key = await ks.create("bank-a webhooks", "subscriber", org="bank-a")
     await ks.accept_agreement(key)
     return key

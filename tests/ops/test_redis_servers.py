@@ -67,8 +67,8 @@ async def test_server_info_of_the_running_server(
     require_supported(found, "the test server")
 
 
-async def test_hash_fields_lists_every_field_once(redis: Redis, prefix: str) -> None:
-    keys = Keys(prefix)
+async def test_hash_fields_lists_every_field_once(redis: Redis, key_names: Keys) -> None:
+    keys = key_names
     small, large, missing = keys.watchlist("small"), keys.watchlist("large"), keys.watchlist("x")
     await redis.hset(small, mapping={f"s{i}": "v" for i in range(10)})  # a listpack
     for start in range(0, 12_000, 4000):  # a hashtable, scanned over several pages
@@ -109,7 +109,7 @@ async def test_the_daemon_syncs_screens_and_takes_a_watchlist(
     subscriber_key: str,
     http: aiohttp.ClientSession,
 ) -> None:
-    keys = Keys(settings.key_prefix)
+    keys = settings.keys
     source_server.put("/un.xml", un_file("2026-05-08").read_bytes())
     daemon = await start_daemon("a")
     store = Store(redis, keys)
@@ -161,8 +161,10 @@ async def test_the_daemon_syncs_screens_and_takes_a_watchlist(
     assert (started[0]["server"], started[0]["version"]) == (found.name, found.version)
 
 
-async def test_fanout_lag_is_counted_where_the_server_cannot_say(redis: Redis, prefix: str) -> None:
-    keys = Keys(prefix)
+async def test_fanout_lag_is_counted_where_the_server_cannot_say(
+    redis: Redis, key_names: Keys
+) -> None:
+    keys = key_names
     for seq in range(1, 6):
         await redis.xadd(keys.deltas(), {"d": "{}"}, id=f"{seq}-0")
     await redis.xgroup_create(keys.deltas(), GROUP, id="1-0")  # read up to delta 1

@@ -19,7 +19,6 @@ import pytest
 from redis.asyncio import Redis
 
 from listd.errors import Gone, NotFound, ValidationFailed
-from listd.keyspace import Keys
 from listd.model import Entity, canonical_json
 from listd.pipeline import delta
 from listd.pipeline.ingest import Parsed, process
@@ -262,7 +261,7 @@ def without_meta(entity: dict[str, object]) -> object:
 
 
 def store_for(redis: Redis, settings: Settings) -> Store:
-    return Store(redis, Keys(settings.key_prefix))
+    return Store(redis, settings.keys)
 
 
 async def test_deltas_are_published_in_order_with_entities(

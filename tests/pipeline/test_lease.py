@@ -10,13 +10,12 @@ import pytest
 from redis.asyncio import Redis
 
 from listd.errors import SyncInProgress
-from listd.keyspace import Keys
 from listd.pipeline.lease import Lease, SourceLock
 from listd.settings import Settings
 
 
 def lease(redis: Redis, settings: Settings, ttl: float = 0.6) -> Lease:
-    k = Keys(settings.key_prefix)
+    k = settings.keys
     return Lease(redis, k.lease("test"), k.fence("test"), ttl)
 
 
@@ -76,7 +75,7 @@ async def dead_pid() -> str:
 async def test_the_sync_lock_of_a_dead_sync_is_taken_over_and_a_live_one_is_not(
     redis: Redis, settings: Settings
 ) -> None:
-    key = Keys(settings.key_prefix).sync_lock("un")
+    key = settings.keys.sync_lock("un")
     mine = SourceLock(redis, key)
     host = mine.token.split(":")[0]
     await redis.set(key, f"{host}:{await dead_pid()}:feedbeef", px=60_000)

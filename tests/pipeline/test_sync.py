@@ -14,7 +14,6 @@ import pytest
 from redis.asyncio import Redis
 
 from listd.errors import FetchError, SourceRefused, SyncInProgress, ValidationFailed
-from listd.keyspace import Keys
 from listd.model import Entity
 from listd.pipeline.ingest import process
 from listd.pipeline.store import Store
@@ -27,7 +26,7 @@ NEWEST = un_file("2026-05-08")
 
 
 def store_for(redis: Redis, settings: Settings) -> Store:
-    return Store(redis, Keys(settings.key_prefix))
+    return Store(redis, settings.keys)
 
 
 async def test_file_ingest_stores_every_entity(redis: Redis, settings: Settings) -> None:
@@ -303,7 +302,7 @@ async def test_a_lock_whose_set_landed_before_a_dropped_reply_is_ours(
     """redis-py retries a command after a dropped connection. When the first SET NX had
     landed, the retry finds this very lock's token: the sync goes on, and nothing is left
     behind to block the source until the lock's TTL runs out."""
-    store = Store(redis, Keys(settings.key_prefix))
+    store = Store(redis, settings.keys)
     lock = store.lock("un")
     await redis.set(lock.key, lock.token, px=60_000)  # the first try's effect
     await lock.acquire()
