@@ -16,6 +16,7 @@ RULES = (
     "exact",
     "legal_form",
     "number",
+    "legal_form_kin",
     "transliteration",
     "look_alike_digit",
     "equivalence",

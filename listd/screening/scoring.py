@@ -98,8 +98,9 @@ def align(
 
 def _unsettled(found: Alignment, q_total: float, listed: Sequence[Token]) -> int:
     """The index of a pair of a CONDITIONAL rule whose condition fails, or -1: every query
-    word paired, two other pairs at 0.9+ without an initial, one of them on a listed name
-    that is not a common one."""
+    word paired, every other pair at 0.9+ without an initial, and either two or more of
+    them with a listed name that is not a common one among all the pairs (Gamir Ali
+    Chaudhry, Mohammad Ali Mafari), or one, itself such a name (Wzim Monzavi)."""
     at = [i for i, p in enumerate(found.pairs) if p[3] in CONDITIONAL]
     if not at:
         return -1
@@ -107,9 +108,13 @@ def _unsettled(found: Alignment, q_total: float, listed: Sequence[Token]) -> int
     holds = (
         len(at) == 1
         and found.matched_q >= q_total - 1e-9
-        and len(others) >= 2
+        and len(others) >= 1
         and all(p[2] >= 0.9 and p[3] != "initial" for p in others)
-        and any(listed[p[1]].kind == "name" for p in others)
+        and (
+            any(listed[p[1]].kind == "name" for p in found.pairs)
+            if len(others) >= 2
+            else listed[others[0][1]].kind == "name"
+        )
     )
     return -1 if holds else at[0]
 
