@@ -55,7 +55,15 @@ from listd.screening.postings import (
     query_bits,
 )
 from listd.screening.query import Match, Query
-from listd.screening.scoring import MISSING_QUERY, Candidate, align, list_cost, required
+from listd.screening.scoring import (
+    MISSING_QUERY,
+    SPLIT_SLACK,
+    Candidate,
+    abd_head,
+    align,
+    list_cost,
+    required,
+)
 from listd.screening.scoring import name_score as score_name
 from listd.screening.tokens import (
     Token,
@@ -352,6 +360,8 @@ class ScreeningIndex:
         bonus = evidence.MAX_BONUS_BIRTH if birth_date else 0.0
         bonus += evidence.MAX_BONUS_NATIONALITY if query.nationality else 0.0
         cutoff = max(query.threshold - bonus, 1e-9)
+        if len(tokens) == 1 and abd_head(tokens[0]) is not None:
+            cutoff *= SPLIT_SLACK  # ABDUL YASIN may be split (`compound_split`)
         subsets, prefix = required(tuple(weights), tuple(initials), round(cutoff, 6), MISSING_QUERY)
         vocab = self._vocab
         initial_bits = {at: query_bits(tokens[at]) for at in initials}
@@ -521,6 +531,7 @@ class ScreeningIndex:
             len(ids),
             lambda: [tokens[v] for v in ids],
             index.name_factor[nid],
+            lambda: plan.tokens,
         )
 
     def _survivors(

@@ -143,3 +143,58 @@ def test_a_first_letter_typo_beside_a_common_name_alone_does_not_count(
     assert [t.kind for t in tokenize("Nohammad Ali", "person")] == ["name", "common"]
     for match in index.screen(Query("Nohammad Ali", type="person", threshold=0.5, limit=50)):
         assert "first_letter_typo" not in rules(match).values()
+
+
+@pytest.mark.parametrize(
+    ("name", "listed"),
+    [
+        ("A.-H. WASSIQ", "ABDUL-HAQ WASSIQ"),  # 0.80: H. was a word the list lacked
+        ("AH WASSIQ", "ABDUL-HAQ WASSIQ"),
+        ("A. A. al-Hakim", "Abu Ali al Hakim"),
+    ],
+)
+def test_an_initial_for_each_part_of_a_compound_given_name(
+    index: ScreeningIndex, name: str, listed: str
+) -> None:
+    found = index.screen(Query(name, type="person", threshold=0.5, limit=50))
+    match = max((m for m in found if m.matched_name == listed), key=lambda m: m.score,
+                default=None)  # fmt: skip
+    assert match is not None and match.score >= 0.9, name
+    assert "initial_of_part" in set(rules(match).values())
+    agrees_with_watchlist(match, name, "person")
+
+
+def test_a_second_initial_that_is_not_the_compound_part_does_not_count(
+    index: ScreeningIndex,
+) -> None:
+    found = index.screen(Query("A. K. WASSIQ", type="person", threshold=0.5, limit=50))
+    match = next(m for m in found if m.matched_name == "ABDUL-HAQ WASSIQ")
+    assert match.score < 0.8
+    assert "initial_of_part" not in set(rules(match).values())
+
+
+@pytest.mark.parametrize(
+    ("name", "listed"),
+    [
+        ("ABDUL YASIN", "ABDUL RAHMAN YASIN"),  # 0.65: Abdul joined Yasin
+        ("ABDUL NYAZI", "ABDUL MANAN NYAZI"),
+        ("ABU DORDA", "ABU ZAYD UMAR DORDA"),  # 0.56
+    ],
+)
+def test_abdul_and_a_last_name_for_a_longer_listed_name(
+    index: ScreeningIndex, name: str, listed: str
+) -> None:
+    match = best(index, name, listed, "person")
+    assert match is not None and match.score >= 0.8, name
+    assert set(rules(match).values()) - {"not_in_query"} == {"compound_split"}
+    assert match.explanation["summary"].startswith(f"Name matches listed {listed!r}: 1 of 1")
+    assert index.screen(Query(name, type="person")) == index.screen_exhaustive(
+        Query(name, type="person")
+    )
+    agrees_with_watchlist(match, name, "person")
+
+
+def test_abdul_and_a_common_last_word_is_not_split(index: ScreeningIndex) -> None:
+    # The last word must be a name, not a common one: ABDUL ALI is everybody's.
+    for match in index.screen(Query("ABDUL ALI", type="person", threshold=0.5, limit=50)):
+        assert "compound_split" not in set(rules(match).values())
