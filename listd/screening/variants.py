@@ -71,7 +71,7 @@ def rewrite(
     changes: list[str] = []
     out: list[str] = []
     for word in words:
-        parts = _camel(word)
+        parts = _camel(word) or _before_article(word, known)
         if not parts and known is not None and split:
             parts = _unjoin(word, known, eager)
         if parts:
@@ -109,11 +109,29 @@ def rewrite(
 def _camel(word: str) -> list[str] | None:
     """AamirAli → Aamir Ali; AsetAbdibekov → Aset Abdibekov (any cased script)."""
     cuts = [i for i in range(1, len(word)) if word[i].isupper() and word[i - 1].islower()]
-    if not cuts or not word.isalpha():
-        return None
+    if not cuts or not _APOSTROPHES.sub("", word).isalpha():
+        return None  # (Mas'udNikbakht: an apostrophe stays inside its word)
     parts = [word[a:b] for a, b in zip([0, *cuts], [*cuts, len(word)], strict=True)]
     # Each part a capitalised word: ISLcMIC is a typo, not two words.
     return parts if all(len(p) >= 2 and p[0].isupper() and p[1:].islower() for p in parts) else None
+
+
+_APOSTROPHES = re.compile("['’`ʼ]")
+_ARTICLE_JOINED = re.compile(
+    r"^([^\W\d_]{3,}?)((?:al|el|ul)-[^\W\d_](?:[^\W\d_]|['’`ʼ]){2,})$", re.IGNORECASE
+)
+
+
+def _before_article(word: str, known: Known | None) -> list[str] | None:
+    """MAHMOUDAL-KHATIB → MAHMOUD AL-KHATIB: a word run into the article of the next
+    (the first part a listed word, when the lists' words are known)."""
+    found = _ARTICLE_JOINED.match(word)
+    if found is None:
+        return None
+    first, rest = found.groups()
+    if known is not None and not known(fold(first)):
+        return None
+    return [first, rest]
 
 
 def _unjoin(word: str, known: Known, eager: bool) -> list[str] | None:

@@ -198,3 +198,26 @@ def test_abdul_and_a_common_last_word_is_not_split(index: ScreeningIndex) -> Non
     # The last word must be a name, not a common one: ABDUL ALI is everybody's.
     for match in index.screen(Query("ABDUL ALI", type="person", threshold=0.5, limit=50)):
         assert "compound_split" not in set(rules(match).values())
+
+
+@pytest.mark.parametrize(
+    ("name", "listed"),
+    [
+        ("MAHMOUDAL-KHATIB", "Mahmoud AL-KHATIB"),  # 0.54
+        ("MANSURAL-SA’ADI", "MANSUR AL-SA’ADI"),  # 0.52
+        ("SULTAN HASHIM AHMADAL-TA'I", "SULTAN HASHIM AHMAD AL-TA'I"),  # 0.78
+    ],
+)
+def test_a_word_run_into_the_article_of_the_next(
+    index: ScreeningIndex, name: str, listed: str
+) -> None:
+    match = best(index, name, listed, "person")
+    assert match is not None and match.score == 1.0, name
+    assert match.explanation["reading"]["changes"] == ["joined_words"]
+
+
+def test_camel_case_keeps_an_apostrophe_inside_its_word() -> None:
+    from listd.screening.variants import rewrite
+
+    found = rewrite("Mas'udNikbakht")
+    assert found is not None and found.text == "Mas'ud Nikbakht"
