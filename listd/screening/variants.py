@@ -73,7 +73,7 @@ def rewrite(
     for word in words:
         parts = _camel(word) or _before_article(word, known)
         if not parts and known is not None and split:
-            parts = _unjoin(word, known, eager)
+            parts = _unjoin(word, known, eager) or _unjoin_hyphenated(word, known, eager)
         if parts:
             out.extend(parts)
             changes.append(JOINED)
@@ -162,6 +162,23 @@ def _unjoin(word: str, known: Known, eager: bool) -> list[str] | None:
             if listed(word[i:j]) and listed(word[j:]):
                 return [word[:i], word[i:j], word[j:]]
     return None
+
+
+def _unjoin_hyphenated(word: str, known: Known, eager: bool) -> list[str] | None:
+    """PAEKCHANG-HO → PAEK CHANG-HO: `_unjoin` on each part of a hyphenated word."""
+    if "-" not in word:
+        return None
+    mended = [_unjoin(part, known, eager) or [part] for part in word.split("-")]
+    if all(len(m) == 1 for m in mended):
+        return None
+    out: list[str] = []
+    for i, pieces in enumerate(mended):
+        if i and out:
+            out[-1] += "-" + pieces[0]
+            out += pieces[1:]
+        else:
+            out += pieces
+    return out
 
 
 def _dotless_initials(

@@ -206,6 +206,7 @@ def test_abdul_and_a_common_last_word_is_not_split(index: ScreeningIndex) -> Non
         ("MAHMOUDAL-KHATIB", "Mahmoud AL-KHATIB"),  # 0.54
         ("MANSURAL-SA’ADI", "MANSUR AL-SA’ADI"),  # 0.52
         ("SULTAN HASHIM AHMADAL-TA'I", "SULTAN HASHIM AHMAD AL-TA'I"),  # 0.78
+        ("PAEKCHANG-HO", "PAEK CHANG-HO"),  # 0.0: a joined word inside a hyphenated one
     ],
 )
 def test_a_word_run_into_the_article_of_the_next(
