@@ -213,10 +213,17 @@ def _rejoin(words: list[str], known: Known, changes: list[str], eager: bool) -> 
         i = 0
         while i < len(words):
             if i + 1 < len(words):
-                a, b = words[i], words[i + 1]
+                # The parts that meet, of hyphenated words too: AL-HO UTHI, KWA NG-IL.
+                before, _, a = words[i].rpartition("-")
+                b, _, after = words[i + 1].partition("-")
                 # Two capitals are initials, not a word's part: AA ABUTALEBI is not
                 # Aaabutalebi (which reads as Abutalebi once its letters are undoubled).
-                initials = _dotless_initials(a, known) or _dotless_initials(b, known)
+                # (A part joined by a hyphen to another, AL-HO, NG-IL, is no initial; an
+                # article so joined stays one: MATI UR-REHMAN.)
+                initials = (not before and _dotless_initials(a, known)) or (
+                    not after and _dotless_initials(b, known)
+                )
+                initials = initials or (bool(after) and fold(b) in _GLUE)
                 if a.isalpha() and b.isalpha() and len(a) > 1 and len(b) > 1 and not initials:
                     fa, fb = fold(a), fold(b)
                     both = known(fa) and known(fb)
@@ -224,7 +231,7 @@ def _rejoin(words: list[str], known: Known, changes: list[str], eager: bool) -> 
                     # reza): Abdul Rahman, Abu Bakr need no second reading.
                     loose = not strict and (eager or min(len(fa), len(fb)) <= _MIN_PART)
                     if " " not in fa + fb and (not both or loose) and known(fa + fb):
-                        out.append(a + b)
+                        out.append("-".join(p for p in (before, a + b, after) if p))
                         i += 2
                         continue
             out.append(words[i])

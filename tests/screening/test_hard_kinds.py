@@ -222,3 +222,25 @@ def test_camel_case_keeps_an_apostrophe_inside_its_word() -> None:
 
     found = rewrite("Mas'udNikbakht")
     assert found is not None and found.text == "Mas'ud Nikbakht"
+
+
+@pytest.mark.parametrize(
+    ("name", "listed"),
+    [
+        ("KIM KWA NG-IL", "KIM KWANG-IL"),  # 0.0
+        ("ABDULMALIK AL-HO UTHI", "ABDULMALIK AL-HOUTHI"),  # 0.0
+    ],
+)
+def test_a_split_word_inside_a_hyphenated_one(
+    index: ScreeningIndex, name: str, listed: str
+) -> None:
+    match = best(index, name, listed, "person")
+    assert match is not None and match.score >= 0.95, name
+    assert match.explanation["reading"]["changes"] == ["split_word"]
+
+
+def test_an_article_joined_by_a_hyphen_is_not_joined_to_the_word_before() -> None:
+    from listd.screening.variants import rewrite
+
+    found = rewrite("MATI UR-REHMAN", lambda w: w in {"mati", "matiur", "rehman"})
+    assert found is None
