@@ -348,8 +348,10 @@ class CustomerIndex:
         weights = name.weights
         initials = tuple(p for p, initial in enumerate(name.initial) if initial)
         final = cutoff
-        if len(name.tokens) >= 2 and abd_head(name.tokens[0]) is not None:
-            cutoff *= SPLIT_SLACK  # a customer's ABDUL YASIN may be split over it
+        if len(name.tokens) >= 2 and any(abd_head(t) is not None for t in name.tokens):
+            # A customer's ABDUL YASIN may be split over it (`compound_split`), or A. R.
+            # be the initials of its Abdul-Reza (`part_initials`): above the bound.
+            cutoff *= SPLIT_SLACK
         cutoff = round(cutoff, 6)
         found: set[int] = set()
         for band, lengths in self._bands.items():

@@ -244,3 +244,12 @@ def test_an_article_joined_by_a_hyphen_is_not_joined_to_the_word_before() -> Non
 
     found = rewrite("MATI UR-REHMAN", lambda w: w in {"mati", "matiur", "rehman"})
     assert found is None
+
+
+@pytest.mark.parametrize("name", ["A.-H. WASSIQ", "A. A. al-Hakim", "ABU JABIR"])
+def test_the_index_finds_what_the_exhaustive_scorer_finds(index: ScreeningIndex, name: str) -> None:
+    # Initials of a compound's parts and a split compound score above the words' bound:
+    # such queries are pruned at SPLIT_SLACK of the cut-off, so nothing is lost.
+    query = Query(name, type="person")
+    assert index.screen(query) == index.screen_exhaustive(query)
+    assert index.screen(query)
