@@ -78,6 +78,7 @@ class Alignment:
     matched_c: float  # weight of the list tokens paired
     used_c: int  # bit j: list position j is paired
     solid: bool  # a pair without an initial on either side
+    initial: bool = False  # a pair with an initial on either side
 
 
 def align(
@@ -89,7 +90,7 @@ def align(
         candidates.sort()
     used_q = used_c = 0
     num = den = matched_q = matched_c = 0.0
-    solid = False
+    solid = any_initial = False
     pairs: list[Pair] = []
     weights: list[tuple[float, float]] = []
     for neg, initial, pos, j, rule in candidates:
@@ -104,11 +105,12 @@ def align(
         matched_q += wq
         matched_c += wc
         solid = solid or not initial
+        any_initial = any_initial or initial
         pairs.append((pos, j, -neg, rule))
         weights.append((wq, wc))
     if not solid:
         return None
-    return Alignment(pairs, weights, num, den, matched_q, matched_c, used_c, solid)
+    return Alignment(pairs, weights, num, den, matched_q, matched_c, used_c, solid, any_initial)
 
 
 def _unsettled(found: Alignment, q_total: float, listed: Sequence[Token]) -> int:
@@ -151,6 +153,7 @@ def _drop(found: Alignment, i: int) -> Alignment | None:
         found.matched_c - wc,
         found.used_c & ~(1 << j),
         True,
+        found.initial,
     )
 
 
@@ -177,14 +180,10 @@ def name_score(
             if rest is None:
                 return 0.0, []
             found = rest
-    left_over = query is not None and found.matched_q < q_total - 1e-9
-    if left_over and any(p[3] == "initial" for p in found.pairs):
-        assert query is not None
+    if found.initial and query is not None and found.matched_q < q_total - 1e-9:
         found = part_initials(found, query(), listed())
     split = False
-    splits = query is not None and n_query == 1 and n_list >= 2 and not found.used_c & 1
-    if splits:
-        assert query is not None
+    if n_query == 1 and n_list >= 2 and not found.used_c & 1 and query is not None:
         found, split = compound_split(found, n_query, query(), listed())
     missing = MISSING_QUERY * (q_total - found.matched_q)
     cost = MISSING_LIST
@@ -237,6 +236,7 @@ def part_initials(found: Alignment, query: Sequence[Token], listed: Sequence[Tok
         found.matched_c,
         found.used_c,
         found.solid,
+        True,
     )
 
 
