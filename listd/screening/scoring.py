@@ -122,10 +122,13 @@ def _unsettled(found: Alignment, q_total: float, listed: Sequence[Token]) -> int
     if not at:
         return -1
     others = [p for i, p in enumerate(found.pairs) if i != at[0]]
+    # A word of four letters (Zmin for Amin) needs two other words: more names that
+    # short differ in their first letter alone.
+    short = len(listed[found.pairs[at[0]][1]].text) < 5
     holds = (
         len(at) == 1
         and found.matched_q >= q_total - 1e-9
-        and len(others) >= 1
+        and len(others) >= (2 if short else 1)
         and all(p[2] >= 0.9 and p[3] != "initial" for p in others)
         and (
             any(listed[p[1]].kind == "name" for p in found.pairs)

@@ -264,7 +264,9 @@ def _first_letter_typo(tails: dict[str, str], whole: frozenset[str], v: Token) -
         if len(b) < 4:
             continue
         a = tails.get(b[1:])  # one first letter for another
-        if a is not None and a[0] != b[0] and max(len(a), len(b)) >= 5:
+        # (4 letters: see scoring._unsettled; a short word keeps its first vowel, as for
+        # edit distance: Omar is not Amar.)
+        if a is not None and a[0] != b[0] and not _vowels_of_short(a, b):
             return True
         a = tails.get(b)  # a first letter added in the query
         if a is not None and len(a) >= 5:
@@ -272,6 +274,10 @@ def _first_letter_typo(tails: dict[str, str], whole: frozenset[str], v: Token) -
         if b[1:] in whole and len(b) >= 5:  # ...or in the list
             return True
     return False
+
+
+def _vowels_of_short(a: str, b: str) -> bool:
+    return max(len(a), len(b)) < 6 and a[0] in _VOWELS and b[0] in _VOWELS
 
 
 _SWAP_FIRST = frozenset("kgqxyj")

@@ -253,3 +253,27 @@ def test_the_index_finds_what_the_exhaustive_scorer_finds(index: ScreeningIndex,
     query = Query(name, type="person")
     assert index.screen(query) == index.screen_exhaustive(query)
     assert index.screen(query)
+
+
+@pytest.mark.parametrize(
+    ("name", "listed", "typed", "meant"),
+    [
+        ("MOHAMED ZMIN MOSTAFA", "MOHAMED AMIN MOSTAFA", "zmin", "amin"),  # 0.65
+        ("MOHAMMAD DSSA AKHUND", "MOHAMMAD ESSA AKHUND", "dssa", "essa"),  # 0.65
+    ],
+)
+def test_a_first_letter_typo_in_a_word_of_four_letters_beside_two_others(
+    index: ScreeningIndex, name: str, listed: str, typed: str, meant: str
+) -> None:
+    match = best(index, name, listed, "person")
+    assert match is not None and match.score >= 0.8, name
+    assert rules(match)[(typed, meant)] == "first_letter_typo"
+    agrees_with_watchlist(match, name, "person")
+
+
+def test_a_first_letter_typo_in_a_word_of_four_letters_beside_one_other(
+    index: ScreeningIndex,
+) -> None:
+    # Amin, Emin, Zmin...: with one other word a four-letter word's first letter decides.
+    match = best(index, "Dssa AKHUND", "MOHAMMAD ESSA AKHUND", "person")
+    assert match is None or "first_letter_typo" not in set(rules(match).values())
