@@ -379,3 +379,44 @@ def latin_variants(text: str) -> set[str]:
         if folded:
             variants.add(folded)
     return variants
+
+
+# Hangul syllables as the lists romanise Korean names. anyascii gives the Revised
+# Romanization of South Korea (김정철: gimjeongcheol); the UN and OFAC write North Korean
+# names in McCune-Reischauer without its breves and apostrophes (KIM CHONG CHOL, RI JE-SON,
+# PAEK CHANG-HO), and people spell their own names in older ways (Sung, Lee, Park). Each
+# jamo has the few spellings those systems give it; a syllable's readings are their product.
+_HANGUL_FIRST = (
+    ("g", "k"), ("kk", "k"), ("n",), ("d", "t"), ("tt", "t"), ("r", "l"), ("m",), ("b", "p"),
+    ("pp", "p"), ("s", "sh"), ("ss", "s"), ("",), ("j", "ch"), ("jj", "ch"), ("ch",), ("k",),
+    ("t",), ("p",), ("h",),
+)  # fmt: skip
+_HANGUL_VOWEL = (
+    ("a",), ("ae",), ("ya",), ("yae",), ("eo", "o", "u"), ("e",), ("yeo", "yo"), ("ye",),
+    ("o",), ("wa",), ("wae",), ("oe",), ("yo",), ("u", "oo"), ("wo",), ("we",), ("wi",),
+    ("yu",), ("eu", "u"), ("ui", "i"), ("i",),
+)  # fmt: skip
+_HANGUL_LAST = (
+    ("",), ("k",), ("k",), ("k",), ("n",), ("n",), ("n",), ("t",), ("l",), ("k",), ("m",),
+    ("l",), ("l",), ("l",), ("p",), ("l",), ("m",), ("p",), ("p",), ("t",), ("t",),
+    ("ng",), ("t",), ("t",), ("k",), ("t",), ("p",), ("t",),
+)  # fmt: skip
+_HANGUL_BASE, _HANGUL_END = 0xAC00, 0xD7A3
+
+
+@lru_cache(maxsize=1 << 12)
+def hangul_readings(syllable: str) -> frozenset[str]:
+    """The Latin spellings of one Hangul syllable under Revised Romanization and
+    McCune-Reischauer as the lists write it (철: cheol, chol, chul; 리: ri, li); empty
+    for anything else."""
+    code = ord(syllable) - _HANGUL_BASE if len(syllable) == 1 else -1
+    if not 0 <= code <= _HANGUL_END - _HANGUL_BASE:
+        return frozenset()
+    first, rest = divmod(code, 21 * 28)
+    vowel, last = divmod(rest, 28)
+    return frozenset(
+        a + b + c
+        for a in _HANGUL_FIRST[first]
+        for b in _HANGUL_VOWEL[vowel]
+        for c in _HANGUL_LAST[last]
+    )

@@ -36,11 +36,13 @@ from listd.normalize.aliases import name_forms
 from listd.notifications.watchlist import Customer
 from listd.screening.evidence import MIN_IDENTIFIER, identifier_key
 from listd.screening.scoring import (
+    SPLIT_SLACK,
     WEAK_ALIAS,
     WEAK_QUALITIES,
     Candidate,
     DeletionIndex,
     Vocabulary,
+    abd_head,
     align,
     list_cost,
     name_score,
@@ -345,6 +347,11 @@ class CustomerIndex:
     def _name_candidates(self, name: _Name, cutoff: float) -> set[int]:
         weights = name.weights
         initials = tuple(p for p, initial in enumerate(name.initial) if initial)
+        final = cutoff
+        if len(name.tokens) >= 2 and any(abd_head(t) is not None for t in name.tokens):
+            # A customer's ABDUL YASIN may be split over it (`compound_split`), or A. R.
+            # be the initials of its Abdul-Reza (`part_initials`): above the bound.
+            cutoff *= SPLIT_SLACK
         cutoff = round(cutoff, 6)
         found: set[int] = set()
         for band, lengths in self._bands.items():
@@ -356,7 +363,7 @@ class CustomerIndex:
             most = max(self._bands[0])
             loose = self._search(name, 0, *_required(weights, initials, cutoff, True, 0, most))
             found |= loose & self._initialled
-        return {s for s in found if self._score(s, name) >= cutoff - MARGIN}
+        return {s for s in found if self._score(s, name) >= final - MARGIN}
 
     def _search(
         self, name: _Name, band: int, subsets: list[tuple[int, ...]], prefix: list[int] | None
@@ -431,7 +438,14 @@ class CustomerIndex:
             return 0.0  # initials alone never make a match
         total_q = sum(weights[v] for v in ids)
         return name_score(
-            found, total_q, len(ids), name.total, len(listed), lambda: listed, name.factor
+            found,
+            total_q,
+            len(ids),
+            name.total,
+            len(listed),
+            lambda: listed,
+            name.factor,
+            lambda: [vocab.tokens[v] for v in ids],
         )[0]
 
 

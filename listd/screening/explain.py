@@ -16,6 +16,7 @@ RULES = (
     "exact",
     "legal_form",
     "number",
+    "legal_form_kin",
     "transliteration",
     "look_alike_digit",
     "equivalence",
@@ -24,11 +25,19 @@ RULES = (
     "patronymic",
     "surname_form",
     "compound_part",
+    "compound_split",
     "initial",
+    "initial_of_part",
     "phonetic",
     "edit_distance",
     "first_letter_typo",
 )
+# A second initial for the second part of a listed compound: A.-R. for Abdul-Reza (the
+# first, A., pairs with the compound as an initial; `scoring.part_initials`).
+INITIAL_OF_PART = "initial_of_part"
+# ABDUL YASIN for ABDUL RAHMAN YASIN: one query compound over the listed name's first
+# and last words (`scoring.compound_split`).
+COMPOUND_SPLIT = "compound_split"
 # Rules a pair may use only when the rest of the name matches closely (`scoring.name_score`).
 CONDITIONAL = frozenset({"first_letter_typo"})
 _RANK = {rule: i for i, rule in enumerate(RULES)}
@@ -128,8 +137,10 @@ def _summary(
     if pairs:
         rules = sorted({p[3] for p in pairs}, key=lambda r: _RANK.get(r, len(RULES)))
         text = (
-            f"name matches listed {matched_name!r}: {len(pairs)} of {len(query)} query"
-            f" word(s) and {len(pairs)} of {len(listed)} listed word(s) ({', '.join(rules)})"
+            f"name matches listed {matched_name!r}: {len({p[0] for p in pairs})} of"
+            f" {len(query)} query"
+            f" word(s) and {len({p[1] for p in pairs})} of {len(listed)} listed word(s)"
+            f" ({', '.join(rules)})"
         )
     else:
         text = f"name does not match listed {matched_name!r}"

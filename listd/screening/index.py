@@ -55,7 +55,15 @@ from listd.screening.postings import (
     query_bits,
 )
 from listd.screening.query import Match, Query
-from listd.screening.scoring import MISSING_QUERY, Candidate, align, list_cost, required
+from listd.screening.scoring import (
+    MISSING_QUERY,
+    SPLIT_SLACK,
+    Candidate,
+    abd_head,
+    align,
+    list_cost,
+    required,
+)
 from listd.screening.scoring import name_score as score_name
 from listd.screening.tokens import (
     Token,
@@ -89,6 +97,12 @@ _COMMON_SHARE = 200  # one word in this many of the vocabulary is looked up at l
 _COMMON_MAX = 512  # ...at most this many: the words most names hold
 _INITIAL_CACHE = 1 << 20
 _VECTOR_BOUND = 64  # candidates from which the per-name bound runs over arrays
+
+
+def _initial_pair(tokens: Sequence[Token]) -> bool:
+    """Two initials in a row (A.-R., A. A.)."""
+    kinds = [t.kind for t in tokens]
+    return any(a == b == "initial" for a, b in zip(kinds, kinds[1:], strict=False))
 
 
 class ScreeningIndex:
@@ -352,6 +366,10 @@ class ScreeningIndex:
         bonus = evidence.MAX_BONUS_BIRTH if birth_date else 0.0
         bonus += evidence.MAX_BONUS_NATIONALITY if query.nationality else 0.0
         cutoff = max(query.threshold - bonus, 1e-9)
+        if (len(tokens) == 1 and abd_head(tokens[0]) is not None) or _initial_pair(tokens):
+            # ABDUL YASIN may be split (`compound_split`), A. R. count as one word's
+            # initials (`part_initials`): both may score above the bound.
+            cutoff *= SPLIT_SLACK
         subsets, prefix = required(tuple(weights), tuple(initials), round(cutoff, 6), MISSING_QUERY)
         vocab = self._vocab
         initial_bits = {at: query_bits(tokens[at]) for at in initials}
@@ -521,6 +539,7 @@ class ScreeningIndex:
             len(ids),
             lambda: [tokens[v] for v in ids],
             index.name_factor[nid],
+            lambda: plan.tokens,
         )
 
     def _survivors(

@@ -291,6 +291,22 @@ LEGAL_FORMS: dict[str, tuple[str, ...]] = {
     "NGO": ("ngo", "нпо", "ано", "фонд", "foundation", "fund"),
 }  # fmt: skip
 
+# Legal forms of one kind in different countries: a firm's form written in another
+# language (Aktiengesellschaft, S.A., A.Ş. for a joint-stock company; GmbH, S.A.R.L.,
+# Ltd. Şti. for a limited one). S.A. stands for both in the table above (SARL, S.r.l.).
+LEGAL_FAMILIES: tuple[frozenset[str], ...] = (
+    frozenset({"JSC", "AG", "SA", "CORP", "PLC", "INC"}),
+    frozenset({"LTD", "LLC", "GMBH", "LLP", "SA", "BV"}),
+)
+
+# Legal forms that end a Chinese or Japanese firm's name, written without a space
+# (旷视科技有限公司): cut off and labelled like the others, longest first.
+CJK_LEGAL_FORMS: dict[str, str] = {
+    "股份有限公司": "JSC", "株式会社": "JSC", "有限责任公司": "LLC", "有限責任公司": "LLC",
+    "有限公司": "LTD", "有限会社": "LTD", "合同会社": "LLC", "公司": "CO", "会社": "CO",
+    "會社": "CO",
+}  # fmt: skip
+
 # Generic organisation words: they match, but a match on them alone proves little.
 ORG_WORDS: frozenset[str] = frozenset(
     {"group", "holding", "holdings", "trading", "trade", "international", "industries",

@@ -22,8 +22,15 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import combinations
 
-from listd.screening.explain import CONDITIONAL, PARTIAL_MAX_WORDS, Pair, partial_name
-from listd.screening.tokens import INITIAL, WEIGHTS, Token, deletions, spellings
+from listd.screening.explain import (
+    COMPOUND_SPLIT,
+    CONDITIONAL,
+    INITIAL_OF_PART,
+    PARTIAL_MAX_WORDS,
+    Pair,
+    partial_name,
+)
+from listd.screening.tokens import INITIAL, WEIGHTS, Token, deletions, initials, spellings
 
 # How much a query token the list name lacks costs, and a list token the query lacks,
 # relative to the weight of a matched token: a customer's extra name part is stronger
@@ -38,6 +45,14 @@ WEAK_ALIAS = 0.9  # UN "low" and OFAC "weak" aliases: nicknames, partial names
 WEAK_QUALITIES = frozenset({"low", "weak"})
 W_MAX = max(WEIGHTS.values())  # the heaviest a token can weigh
 MAX_EXACT_SUBSETS = 8  # positions beyond this use the looser prefix filter
+# A query's Abd/Abu compound split over a listed name's first and last words
+# (`compound_split`): its last word, matched by the compound's name, and its Abd/Abu.
+SPLIT_LAST = 0.95
+SPLIT_HEAD = 0.85
+# A split scores at most 1/0.839 of what `bound` gives the name from its one matched word
+# (2 words, Abd/Abu weighing 1: 0.917 against 0.769): searches that may split prune at
+# this share of their cut-off, so that the bound stays a bound.
+SPLIT_SLACK = 0.8
 
 # One candidate token pair: (-score, an initial on either side, query position, list
 # position, rule). Sorted, the strongest pairs come first; equal scores put words before
@@ -63,6 +78,7 @@ class Alignment:
     matched_c: float  # weight of the list tokens paired
     used_c: int  # bit j: list position j is paired
     solid: bool  # a pair without an initial on either side
+    initial: bool = False  # a pair with an initial on either side
 
 
 def align(
@@ -74,7 +90,7 @@ def align(
         candidates.sort()
     used_q = used_c = 0
     num = den = matched_q = matched_c = 0.0
-    solid = False
+    solid = any_initial = False
     pairs: list[Pair] = []
     weights: list[tuple[float, float]] = []
     for neg, initial, pos, j, rule in candidates:
@@ -89,27 +105,36 @@ def align(
         matched_q += wq
         matched_c += wc
         solid = solid or not initial
+        any_initial = any_initial or initial
         pairs.append((pos, j, -neg, rule))
         weights.append((wq, wc))
     if not solid:
         return None
-    return Alignment(pairs, weights, num, den, matched_q, matched_c, used_c, solid)
+    return Alignment(pairs, weights, num, den, matched_q, matched_c, used_c, solid, any_initial)
 
 
 def _unsettled(found: Alignment, q_total: float, listed: Sequence[Token]) -> int:
     """The index of a pair of a CONDITIONAL rule whose condition fails, or -1: every query
-    word paired, two other pairs at 0.9+ without an initial, one of them on a listed name
-    that is not a common one."""
+    word paired, every other pair at 0.9+ without an initial, and either two or more of
+    them with a listed name that is not a common one among all the pairs (Gamir Ali
+    Chaudhry, Mohammad Ali Mafari), or one, itself such a name (Wzim Monzavi)."""
     at = [i for i, p in enumerate(found.pairs) if p[3] in CONDITIONAL]
     if not at:
         return -1
     others = [p for i, p in enumerate(found.pairs) if i != at[0]]
+    # A word of four letters (Zmin for Amin) needs two other words: more names that
+    # short differ in their first letter alone.
+    short = len(listed[found.pairs[at[0]][1]].text) < 5
     holds = (
         len(at) == 1
         and found.matched_q >= q_total - 1e-9
-        and len(others) >= 2
+        and len(others) >= (2 if short else 1)
         and all(p[2] >= 0.9 and p[3] != "initial" for p in others)
-        and any(listed[p[1]].kind == "name" for p in others)
+        and (
+            any(listed[p[1]].kind == "name" for p in found.pairs)
+            if len(others) >= 2
+            else listed[others[0][1]].kind == "name"
+        )
     )
     return -1 if holds else at[0]
 
@@ -131,6 +156,7 @@ def _drop(found: Alignment, i: int) -> Alignment | None:
         found.matched_c - wc,
         found.used_c & ~(1 << j),
         True,
+        found.initial,
     )
 
 
@@ -142,12 +168,14 @@ def name_score(
     n_list: int,
     listed: Callable[[], Sequence[Token]],
     factor: float = 1.0,
+    query: Callable[[], Sequence[Token]] | None = None,
 ) -> tuple[float, list[Pair]]:
     """The name score of an alignment, and the pairs it counts: what is paired against
     what is left out on each
     side. `listed` gives the list tokens, asked for only when the name may be partial or
     a pair's rule holds only on conditions (CONDITIONAL: then the pair is dropped unless
-    they hold)."""
+    they hold); `query` the query tokens, asked for when a query initial is left over
+    (`part_initials`)."""
     if any(p[3] in CONDITIONAL for p in found.pairs):
         drop = _unsettled(found, q_total, listed())
         if drop >= 0:
@@ -155,10 +183,17 @@ def name_score(
             if rest is None:
                 return 0.0, []
             found = rest
+    if found.initial and query is not None and found.matched_q < q_total - 1e-9:
+        found = part_initials(found, query(), listed())
+    split = False
+    if n_query == 1 and n_list >= 2 and not found.used_c & 1 and query is not None:
+        found, split = compound_split(found, n_query, query(), listed())
     missing = MISSING_QUERY * (q_total - found.matched_q)
     cost = MISSING_LIST
     used_c = found.used_c
-    if (
+    if split and n_list <= PARTIAL_MAX_WORDS:
+        cost = MISSING_PARTIAL  # the first and the last of the listed words: see below
+    elif (
         3 <= n_list <= PARTIAL_MAX_WORDS
         and used_c & 1  # cheap tests first
         and partial_name(found.pairs, n_query, listed())
@@ -166,6 +201,96 @@ def name_score(
         cost = MISSING_PARTIAL
     missing += cost * (c_total - found.matched_c)
     return found.num / (found.den + missing) * factor, found.pairs
+
+
+def part_initials(found: Alignment, query: Sequence[Token], listed: Sequence[Token]) -> Alignment:
+    """`found` with each query initial left over that follows one paired with a listed
+    Abd/Abu compound and stands for the compound's second part counted as paired too
+    (INITIAL_OF_PART): A.-R. for Abdul-Reza, A. A. for Abu Ali, one initial per part."""
+    paired = {p[0] for p in found.pairs}
+    extra: list[Pair] = []
+    num, den, matched_q = found.num, found.den, found.matched_q
+    for pos, j, _, rule in found.pairs:
+        after = pos + 1
+        if (
+            rule != "initial"
+            or after in paired
+            or after >= len(query)
+            or query[pos].kind != "initial"
+            or query[after].kind != "initial"
+            or not listed[j].cores
+        ):
+            continue
+        if initials(query[after]) & {c[:1] for c in listed[j].cores}:
+            w = query[after].weight
+            num += INITIAL * w
+            den += w
+            matched_q += w
+            paired.add(after)
+            extra.append((after, j, INITIAL, INITIAL_OF_PART))
+    if not extra:
+        return found
+    return Alignment(
+        found.pairs + extra,
+        found.weights + [(query[p[0]].weight, 0.0) for p in extra],
+        num,
+        den,
+        matched_q,
+        found.matched_c,
+        found.used_c,
+        found.solid,
+        True,
+    )
+
+
+def compound_split(
+    found: Alignment, n_query: int, query: Sequence[Token], listed: Sequence[Token]
+) -> tuple[Alignment, bool]:
+    """ABDUL YASIN for a listed ABDUL RAHMAN YASIN: the query's one word, an Abd/Abu
+    compound (Abdul joins the word after it), is the listed name's first word's Abd/Abu
+    and its last word, a name not a common one. Both pairs then count (COMPOUND_SPLIT:
+    the last word at SPLIT_LAST, the first at SPLIT_HEAD and half weight, the query word
+    being counted once), and the words between cost as those of a partial name. Returns
+    the alignment and whether it was split."""
+    if n_query != 1 or len(found.pairs) != 1:
+        return found, False
+    pos, j, _, _ = found.pairs[0]
+    q, last = query[pos], len(listed) - 1
+    head = abd_head(q)
+    if (
+        not q.cores
+        or not set(q.cores) & set(listed[last].pfs)
+        or j != last
+        or listed[last].kind != "name"
+        or head is None
+        or abd_head(listed[0]) != head
+    ):
+        return found, False
+    wq, wc = found.weights[0]
+    w0 = listed[0].weight / 2
+    w = (wq + wc) / 2
+    num = SPLIT_LAST * w + SPLIT_HEAD * w0
+    pairs = [(pos, 0, SPLIT_HEAD, COMPOUND_SPLIT), (pos, j, SPLIT_LAST, COMPOUND_SPLIT)]
+    return Alignment(
+        pairs,
+        [(0.0, listed[0].weight), (wq, wc)],
+        num,
+        w + w0,
+        found.matched_q,
+        found.matched_c + listed[0].weight,
+        found.used_c | 1,
+        True,
+    ), True
+
+
+def abd_head(t: Token) -> str | None:
+    """abdal or abu when `t` is an Abd/Abu compound (Abdul Rahman, Abu Bakr), else None."""
+    if not t.cores:
+        return None
+    for head in ("abdal", "abu", "abo"):
+        if any(p.startswith(head) for p in t.pfs):
+            return "abu" if head == "abo" else head
+    return None
 
 
 def bound(

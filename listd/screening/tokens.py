@@ -17,7 +17,7 @@ from functools import lru_cache
 
 from rapidfuzz.distance import OSA, Indel
 
-from listd.screening.names import ARTICLES
+from listd.screening.names import ARTICLES, LEGAL_FAMILIES
 from listd.screening.words import WEIGHTS, Mode, Token, phonetic, tokenize
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "FIRST_LETTER",
     "FIRST_LETTER_TYPO",
     "INITIAL",
+    "LEGAL_KIN",
     "MIN_EDIT_SCORE",
     "Mode",
     "NUMBER",
@@ -76,6 +77,8 @@ ROMANISED = 0.9
 # classes: Tahir and Zahir are different names, so this pair counts only when the rest of
 # the name matches closely (`scoring.CONDITIONAL`), and then at a penalty.
 FIRST_LETTER_TYPO = 0.75
+# Two legal forms of one kind in different languages (`names.LEGAL_FAMILIES`): AG ~ JSC.
+LEGAL_KIN = 0.9
 NUMBER = 1.0  # one number in words or digits: Seventh ~ 7th, Forty-Four ~ 44
 ARABIC_LOOSE = 0.8  # skeleton equal once h is ignored: چوہدری ~ Chaudhry
 EDIT_PER_CHAR = 1.2  # one edit in a word of n letters costs 1.2/n
@@ -176,6 +179,7 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
     tails = {a[1:]: a for a, n, _ in spelled if n >= 4} if typos else {}
     whole = frozenset(a for a, n, _ in spelled if n >= 4) if typos else frozenset()
     chars = q.chars
+    kin = legal_kin(label) if label is not None else frozenset()
 
     def match(v: Token) -> tuple[float, str]:
         if chars is not None or v.chars is not None:
@@ -190,6 +194,10 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
             score, rule = plain(v)
             if not score or rule == "first_letter_typo":
                 return 0.0, ""  # (a conditional rule would lose its condition's name)
+            if rule not in _SPELLED and _korean(chars or v.chars or ""):
+                # The Korean readings are every spelling the lists use: a near one is
+                # another syllable (광 Kwang is not 경 Kyong).
+                return 0.0, ""
             return min(score, ROMANISED), "romanised"
         return plain(v)
 
@@ -197,7 +205,11 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
         if text == v.text:
             return EXACT, "exact"
         if label is not None or v.label is not None:
-            return (EXACT, "legal_form") if label == v.label else (0.0, "")
+            if label == v.label:
+                return EXACT, "legal_form"
+            if v.label is not None and v.label in kin:
+                return LEGAL_KIN, "legal_form_kin"
+            return 0.0, ""
         if not pfs.isdisjoint(v.pfs):
             if kind == "number" and v.kind == "number":
                 return NUMBER, "number"
@@ -235,6 +247,13 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
     return match
 
 
+_SPELLED = frozenset({"exact", "transliteration"})
+
+
+def _korean(chars: str) -> bool:
+    return "\uac00" <= chars[:1] <= "\ud7a3"
+
+
 def _first_letter_typo(tails: dict[str, str], whole: frozenset[str], v: Token) -> bool:
     """The same Latin word of 5+ letters but for its first letter, changed or added
     (the pairs whose one-deletion sets meet in the word without it). `tails`: the query's
@@ -245,7 +264,9 @@ def _first_letter_typo(tails: dict[str, str], whole: frozenset[str], v: Token) -
         if len(b) < 4:
             continue
         a = tails.get(b[1:])  # one first letter for another
-        if a is not None and a[0] != b[0] and max(len(a), len(b)) >= 5:
+        # (4 letters: see scoring._unsettled; a short word keeps its first vowel, as for
+        # edit distance: Omar is not Amar.)
+        if a is not None and a[0] != b[0] and not _vowels_of_short(a, b):
             return True
         a = tails.get(b)  # a first letter added in the query
         if a is not None and len(a) >= 5:
@@ -253,6 +274,10 @@ def _first_letter_typo(tails: dict[str, str], whole: frozenset[str], v: Token) -
         if b[1:] in whole and len(b) >= 5:  # ...or in the list
             return True
     return False
+
+
+def _vowels_of_short(a: str, b: str) -> bool:
+    return max(len(a), len(b)) < 6 and a[0] in _VOWELS and b[0] in _VOWELS
 
 
 _SWAP_FIRST = frozenset("kgqxyj")
@@ -271,6 +296,11 @@ def first_swapped(t: Token) -> frozenset[str]:
         return frozenset()
     head = "k" if found.group()[0] not in "yj" else "y"
     return frozenset((phonetic(head + t.text[found.end() :]),))
+
+
+def legal_kin(label: str) -> frozenset[str]:
+    """The labels of the legal forms of `label`'s kind, itself aside."""
+    return frozenset(k for f in LEGAL_FAMILIES if label in f for k in f) - {label}
 
 
 # --- lookup keys ------------------------------------------------------------------------
@@ -357,7 +387,7 @@ def index_keys(t: Token) -> frozenset[str]:
 def query_keys(t: Token) -> frozenset[str]:
     """Keys to look up for a query token: every key a matching list token can have."""
     if t.label is not None:
-        return frozenset(("L" + t.label,))
+        return frozenset("L" + label for label in (t.label, *legal_kin(t.label)))
     if t.kind == "initial":
         return frozenset()  # an initial matches within a candidate, never finds one
     keys = {"d" + p for p in t.pfs}

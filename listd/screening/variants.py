@@ -71,9 +71,9 @@ def rewrite(
     changes: list[str] = []
     out: list[str] = []
     for word in words:
-        parts = _camel(word)
+        parts = _camel(word) or _before_article(word, known)
         if not parts and known is not None and split:
-            parts = _unjoin(word, known, eager)
+            parts = _unjoin(word, known, eager) or _unjoin_hyphenated(word, known, eager)
         if parts:
             out.extend(parts)
             changes.append(JOINED)
@@ -109,11 +109,29 @@ def rewrite(
 def _camel(word: str) -> list[str] | None:
     """AamirAli → Aamir Ali; AsetAbdibekov → Aset Abdibekov (any cased script)."""
     cuts = [i for i in range(1, len(word)) if word[i].isupper() and word[i - 1].islower()]
-    if not cuts or not word.isalpha():
-        return None
+    if not cuts or not _APOSTROPHES.sub("", word).isalpha():
+        return None  # (Mas'udNikbakht: an apostrophe stays inside its word)
     parts = [word[a:b] for a, b in zip([0, *cuts], [*cuts, len(word)], strict=True)]
     # Each part a capitalised word: ISLcMIC is a typo, not two words.
     return parts if all(len(p) >= 2 and p[0].isupper() and p[1:].islower() for p in parts) else None
+
+
+_APOSTROPHES = re.compile("['’`ʼ]")
+_ARTICLE_JOINED = re.compile(
+    r"^([^\W\d_]{3,}?)((?:al|el|ul)-[^\W\d_](?:[^\W\d_]|['’`ʼ]){2,})$", re.IGNORECASE
+)
+
+
+def _before_article(word: str, known: Known | None) -> list[str] | None:
+    """MAHMOUDAL-KHATIB → MAHMOUD AL-KHATIB: a word run into the article of the next
+    (the first part a listed word, when the lists' words are known)."""
+    found = _ARTICLE_JOINED.match(word)
+    if found is None:
+        return None
+    first, rest = found.groups()
+    if known is not None and not known(fold(first)):
+        return None
+    return [first, rest]
 
 
 def _unjoin(word: str, known: Known, eager: bool) -> list[str] | None:
@@ -144,6 +162,23 @@ def _unjoin(word: str, known: Known, eager: bool) -> list[str] | None:
             if listed(word[i:j]) and listed(word[j:]):
                 return [word[:i], word[i:j], word[j:]]
     return None
+
+
+def _unjoin_hyphenated(word: str, known: Known, eager: bool) -> list[str] | None:
+    """PAEKCHANG-HO → PAEK CHANG-HO: `_unjoin` on each part of a hyphenated word."""
+    if "-" not in word:
+        return None
+    mended = [_unjoin(part, known, eager) or [part] for part in word.split("-")]
+    if all(len(m) == 1 for m in mended):
+        return None
+    out: list[str] = []
+    for i, pieces in enumerate(mended):
+        if i and out:
+            out[-1] += "-" + pieces[0]
+            out += pieces[1:]
+        else:
+            out += pieces
+    return out
 
 
 def _dotless_initials(
@@ -178,10 +213,17 @@ def _rejoin(words: list[str], known: Known, changes: list[str], eager: bool) -> 
         i = 0
         while i < len(words):
             if i + 1 < len(words):
-                a, b = words[i], words[i + 1]
+                # The parts that meet, of hyphenated words too: AL-HO UTHI, KWA NG-IL.
+                before, _, a = words[i].rpartition("-")
+                b, _, after = words[i + 1].partition("-")
                 # Two capitals are initials, not a word's part: AA ABUTALEBI is not
                 # Aaabutalebi (which reads as Abutalebi once its letters are undoubled).
-                initials = _dotless_initials(a, known) or _dotless_initials(b, known)
+                # (A part joined by a hyphen to another, AL-HO, NG-IL, is no initial; an
+                # article so joined stays one: MATI UR-REHMAN.)
+                initials = (not before and _dotless_initials(a, known)) or (
+                    not after and _dotless_initials(b, known)
+                )
+                initials = initials or (bool(after) and fold(b) in _GLUE)
                 if a.isalpha() and b.isalpha() and len(a) > 1 and len(b) > 1 and not initials:
                     fa, fb = fold(a), fold(b)
                     both = known(fa) and known(fb)
@@ -189,7 +231,7 @@ def _rejoin(words: list[str], known: Known, changes: list[str], eager: bool) -> 
                     # reza): Abdul Rahman, Abu Bakr need no second reading.
                     loose = not strict and (eager or min(len(fa), len(fb)) <= _MIN_PART)
                     if " " not in fa + fb and (not both or loose) and known(fa + fb):
-                        out.append(a + b)
+                        out.append("-".join(p for p in (before, a + b, after) if p))
                         i += 2
                         continue
             out.append(words[i])

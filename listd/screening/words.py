@@ -19,8 +19,10 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from listd.normalize import fold, latin_variants, script_of, separate, skeleton
+from listd.normalize.translit import hangul_readings
 from listd.screening.names import (
     ARTICLES,
+    CJK_LEGAL_FORMS,
     COMMON_NAMES,
     EQUIVALENT_NAMES,
     LEGAL_FORMS,
@@ -131,9 +133,12 @@ for _label, _spellings in LEGAL_FORMS.items():
     for _spelling in _spellings:
         for _variant in {fold(_spelling), *latin_variants(_spelling)}:
             _LEGAL.setdefault(tuple(_variant.split()), _label)
+for _form, _label in CJK_LEGAL_FORMS.items():
+    _LEGAL.setdefault((fold(_form).replace(" ", ""),), _label)
 _LEGAL_MAX = max(len(k) for k in _LEGAL)
 _LEGAL_WORDS = frozenset(w for k in _LEGAL for w in k if len(w) >= 5)
 _LEGAL_WORD_LIST = sorted(_LEGAL_WORDS)
+_LEGAL_QUALIFIERS = frozenset({"public", "open", "closed", "private"})
 _TITLES = frozenset(fold(t) for t in TITLES)
 _PARTICLES = frozenset(fold(p) for p in PARTICLES)
 _PATRONYMIC_WORDS = frozenset(v for w in PATRONYMIC_WORDS for v in latin_variants(w))
@@ -143,6 +148,9 @@ _ALLAH = frozenset({"allah", "ullah", "ulla", "alla", "ollah", "illah"})
 _ARTICLES_ANY = frozenset({"al", "el", "ul"})  # the article before any letter
 _ABU = frozenset({"abu", "abou", "abo", "bu", "umm", "um", "oum"})
 _ABD_WORD = re.compile(r"^abd(?:[aeiou]{1,2}[lr]?)?$")
+# Abdul with its first letter mistyped (QBDUL, SBDUL): no name begins so, and it still
+# joins the word after it (the pair then needs `first_letter_typo`'s conditions).
+_ABD_TYPO = re.compile(r"^[b-df-hj-np-tv-z]bd[aeiou]l$")
 
 
 # --- words ----------------------------------------------------------------------------
@@ -205,16 +213,48 @@ def _cjk_pieces(raw: str, person: bool) -> tuple[_Piece, ...]:
     the romanised forms on the lists write it (王小明: Wang Xiaoming)."""
     chars = "".join(c for c in raw if c.isalpha())
     parts = [chars]
-    if person and script_of(raw) in ("Han", "Hangul") and 2 <= len(chars) <= 4:
+    script = script_of(raw)
+    if person and script in ("Han", "Hangul") and 2 <= len(chars) <= 4:
         cut = 2 if len(chars) == 4 else 1
         parts = [chars[:cut], chars[cut:]]
+        if script == "Hangul":  # the lists write a Korean given name by syllable: CHOL-SAM
+            parts = [chars[:cut], *chars[cut:]]
+    else:
+        parts = list(_cjk_legal(chars))
     out: list[_Piece] = []
     for part in parts:
         text = fold(part).replace(" ", "")
         if text:
             forms = {text, *(v.replace(" ", "") for v in latin_variants(part))}
+            if script == "Hangul":
+                forms |= _korean_readings(part)
             out.append(_Piece(text, frozenset(forms), False, chars=part))
     return tuple(out)
+
+
+def _cjk_legal(chars: str) -> tuple[str, ...]:
+    """A CJK firm's name and the legal form it ends with, apart: 旷视科技 有限公司."""
+    for form in _CJK_LEGAL_ORDER:
+        if chars.endswith(form) and len(chars) > len(form) + 1:
+            return chars[: -len(form)], form
+    return (chars,)
+
+
+_CJK_LEGAL_ORDER = sorted(CJK_LEGAL_FORMS, key=len, reverse=True)
+
+
+def _korean_readings(part: str) -> frozenset[str]:
+    """A Hangul word as McCune-Reischauer and older spellings write it (철삼: cholsam,
+    chulsam...), beside anyascii's Revised Romanization: at most 64."""
+    found = {""}
+    for syllable in part:
+        readings = hangul_readings(syllable)
+        if not readings:
+            return frozenset()
+        found = {f + r for f in found for r in readings}
+        if len(found) > 64:
+            return frozenset()
+    return frozenset(found)
 
 
 _LOOK_ALIKE = str.maketrans(LOOK_ALIKE_DIGITS)
@@ -331,7 +371,12 @@ def _joins(pieces: list[_Piece]) -> list[tuple[_Piece, str | None]]:
         if (
             after is not None
             and not after.initial
-            and (piece.text in _ABU or _ABD_WORD.match(piece.text) or _abd_digits(piece))
+            and (
+                piece.text in _ABU
+                or _ABD_WORD.match(piece.text)
+                or _ABD_TYPO.match(piece.text)
+                or _abd_digits(piece)
+            )
             and (after.text not in _PARTICLES or len(after.text) > 3)
         ):
             joined.append((_join(piece, after, core=after), None))
@@ -429,6 +474,8 @@ def _classify(piece: _Piece, patronymic_of: str | None, mode: Mode) -> Token:
         return _token(piece, "patronymic", stem=phonetic(patronymic_of))
     if piece.initial:
         return _token(piece, "initial")
+    if piece.chars is not None:
+        return _token(piece, "name")  # 라 (Ra) read "la" is no particle
     if any(c.isdigit() for c in text) and not any(f.isalpha() for f in piece.forms):
         return _token(piece, "number")
     if all(f.isdigit() for f in piece.forms):
@@ -450,7 +497,7 @@ def _legal_spans(pieces: list[_Piece], mode: Mode) -> dict[int, tuple[int, str]]
     (Sally-Anne), not S.A."""
     spans: dict[int, tuple[int, str]] = {}
     forms = [p.forms | _legal_word(p.text) for p in pieces]
-    i = 0
+    i = covered = 0  # pieces before `covered` belong to a span
     while i < len(pieces):
         for size in range(min(_LEGAL_MAX, len(pieces) - i), 0, -1):
             if size == len(pieces):
@@ -459,8 +506,18 @@ def _legal_spans(pieces: list[_Piece], mode: Mode) -> dict[int, tuple[int, str]]
                 continue
             label = _legal_at(forms, i, size)
             if label is not None:
-                spans[i] = (i + size, label)
+                # Public, open, closed: the kind of a joint-stock company, part of its form
+                # (PUBLIC JOINT STOCK COMPANY is one form; public A.Ş. the same one).
+                start = i
+                if (
+                    i > covered
+                    and pieces[i - 1].text in _LEGAL_QUALIFIERS
+                    and size + 1 < len(pieces)
+                ):
+                    start -= 1
+                spans[start] = (i + size, label)
                 i += size
+                covered = i
                 break
         else:
             i += 1
@@ -491,7 +548,7 @@ def _legal_at(forms: list[frozenset[str]], start: int, size: int) -> str | None:
 @lru_cache(maxsize=1 << 16)
 def tokenize(name: str, mode: Mode = "any") -> tuple[Token, ...]:
     """The tokens of a name. `mode` "person" skips legal forms, "entity" skips titles."""
-    raws = [raw for raw in _SPLIT.split(separate(name)) if raw]
+    raws = _cjk_runs([raw for raw in _SPLIT.split(separate(name)) if raw])
     if len(raws) == 1 and mode != "entity" and script_of(raws[0]) in _CJK:
         pieces = list(_cjk_pieces(raws[0], True))  # a whole name as one run: 王小明
     else:
@@ -524,6 +581,23 @@ def tokenize(name: str, mode: Mode = "any") -> tuple[Token, ...]:
         i += 1
     flush()
     return tuple(tokens)
+
+
+def _cjk_runs(raws: list[str]) -> list[str]:
+    """Chinese, Korean or Japanese written a character at a time (旷 视 科 技) as one word:
+    the scripts put no space between the characters of a name."""
+    if len(raws) < 2 or not any(len(r) == 1 and script_of(r) in _CJK for r in raws):
+        return raws
+    out: list[str] = []
+    run = False
+    for raw in raws:
+        single = len(raw) == 1 and script_of(raw) in _CJK
+        if single and run:
+            out[-1] += raw
+        else:
+            out.append(raw)
+        run = single
+    return out
 
 
 # Equivalence groups and common names by phonetic form. Built here, after `tokenize`
