@@ -27,8 +27,12 @@ exactly what `POST /v1/screen` would give for that customer.
 
 from __future__ import annotations
 
+import pickle
+import zlib
+from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from listd.model import Entity
 from listd.normalize import readings
@@ -66,6 +70,11 @@ MARGIN = 0.05  # approximate scores this far below the cut-off still go to exact
 # (an initial may pair with any listed word, so no such bound holds for them).
 _STEP = 0.25
 _BANDS = 32
+
+
+def record_check(raw: str) -> int:
+    """CRC-32 of a customer's stored record (its canonical JSON)."""
+    return zlib.crc32(raw.encode()) or 1  # never 0: 0 means "no record known"
 
 
 def customer_mode(kind: str | None) -> str:
@@ -130,6 +139,9 @@ class CustomerIndex:
         # `screening.variants.rewrite`)
         self._shadow: dict[int, list[int]] = {}
         self._shadows = 0  # slots in `_shadow`
+        # slot -> CRC-32 of the customer's stored record (`record_check`); 0 for a shadow.
+        # A snapshot carries it, so that a load can tell which records changed since.
+        self._check = array("I")
 
     def __len__(self) -> int:
         return len(self._ref) - len(self._free) - self._shadows
@@ -139,8 +151,8 @@ class CustomerIndex:
 
     # -- maintenance ----------------------------------------------------------------------
 
-    def put(self, sub_id: str, customer: Customer) -> None:
-        """Add or replace one customer."""
+    def put(self, sub_id: str, customer: Customer, check: int = 0) -> None:
+        """Add or replace one customer; `check`: `record_check` of its stored record."""
         refs = self.subs.setdefault(sub_id, {})
         if customer.reference in refs:
             self.remove(sub_id, customer.reference)
@@ -151,6 +163,7 @@ class CustomerIndex:
         forms += [r.text for f in list(forms) if (r := rewrite(f)) is not None]
         tokens = tuple(self.vocab.intern(t) for t in tokenize(forms[0], mode))
         slot = self._place(sub_id, customer.reference, tokens, customer.document_keys())
+        self._check[slot] = check
         refs[customer.reference] = slot
         seen = {tokens}
         for form in forms[1:]:
@@ -175,6 +188,7 @@ class CustomerIndex:
             self._ref.append(ref)
             self._tokens.append(tokens)
             self._docs.append(docs)
+            self._check.append(0)
         initialled = any(self.vocab.initial[v] for v in tokens)
         band = self._band(tokens, initialled)
         lengths = self._bands.setdefault(band, {})
@@ -242,6 +256,7 @@ class CustomerIndex:
         self._initialled.discard(slot)
         self._sub[slot] = self._ref[slot] = None
         self._tokens[slot], self._docs[slot] = (), ()
+        self._check[slot] = 0
         self._free.append(slot)
 
     def drop(self, sub_id: str) -> None:
@@ -249,6 +264,51 @@ class CustomerIndex:
         for ref in list(self.subs.get(sub_id, {})):
             self.remove(sub_id, ref)
         self.subs.pop(sub_id, None)
+
+    # -- snapshots ------------------------------------------------------------------------
+
+    def checks(self, sub_id: str) -> dict[str, int]:
+        """{reference: `record_check` of the record indexed} for one subscription."""
+        return {ref: self._check[slot] for ref, slot in self.subs.get(sub_id, {}).items()}
+
+    def dump(self) -> bytes:
+        """The index as a compact snapshot: the vocabulary's tokens and, per customer, its
+        token ids, document keys and record check. `load` rebuilds the postings from it
+        without normalising or tokenising a single name again."""
+        customers: dict[str, list[tuple[Any, ...]]] = {}
+        for sub_id, refs in self.subs.items():
+            rows = customers[sub_id] = []
+            for ref, slot in refs.items():
+                shadows = tuple(self._tokens[s] for s in self._shadow.get(slot, ()))
+                rows.append((ref, self._check[slot], self._tokens[slot], self._docs[slot], shadows))
+        body = pickle.dumps(
+            {"version": 1, "tokens": self.vocab.tokens, "customers": customers},
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
+        return zlib.compress(body, 1)
+
+    @classmethod
+    def load(cls, blob: bytes) -> CustomerIndex:
+        """An index from `dump`'s snapshot (ValueError if it is not one)."""
+        try:
+            data = pickle.loads(zlib.decompress(blob))  # noqa: S301 - written by `dump`
+        except (zlib.error, pickle.UnpicklingError, EOFError) as exc:
+            raise ValueError(f"not a customer index snapshot: {exc}") from None
+        if not isinstance(data, dict) or data.get("version") != 1:
+            raise ValueError("not a customer index snapshot of this version")
+        index = cls()
+        for token in data["tokens"]:
+            index.vocab.intern(token)  # the same order: the same ids
+        for sub_id, rows in data["customers"].items():
+            refs = index.subs.setdefault(sub_id, {})
+            for ref, check, tokens, docs, shadows in rows:
+                slot = index._place(sub_id, ref, tokens, docs)
+                index._check[slot] = check
+                refs[ref] = slot
+                for other in shadows:
+                    index._shadow.setdefault(slot, []).append(index._place(sub_id, ref, other, ()))
+                    index._shadows += 1
+        return index
 
     # -- search ---------------------------------------------------------------------------
 

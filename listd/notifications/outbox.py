@@ -1,12 +1,12 @@
 """The webhook outbox: per-subscription event streams, delivery records, dead letters.
 
 Every write the dispatcher makes goes through one Lua script, `Batch.run`, which
-first checks that the caller still holds the dispatcher lease and then applies a list
-of writes, all or none. A delta's fan-out is one batch that starts by acknowledging
-the delta in the "dispatch" consumer group: if the delta was acknowledged already (a
-fan-out that completed before a crash, or by a previous leader), the batch does nothing.
-So the events of a delta are appended exactly once, together with the acknowledgement,
-and a crash at any point either left no trace or left the complete result.
+first checks that the caller still holds the lease of the partition written to and
+then applies a list of writes, all or none. A delta's fan-out to a partition is one
+batch that starts by advancing the partition's cursor to the delta: if the cursor is
+there already (a fan-out that completed before a crash, or by a previous owner), the
+batch does nothing. So the events of a delta are appended exactly once, together with
+the cursor, and a crash at any point either left no trace or left the complete result.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from listd.keyspace import Keys
 from listd.notifications.events import Event
 from listd.pipeline.lease import LEADER, LeaseLost
 
-GROUP = "dispatch"  # consumer group of the delta stream
+GROUP = "dispatch"  # consumer group that read the delta stream before partitions
 DEAD_CAP = 10_000
 
 _APPLY = """
@@ -37,6 +37,11 @@ while i <= #ARGV do
       return -1
     end
     i = i + 4
+  elseif op == 'advance' then
+    local at = tonumber(redis.call('GET', KEYS[tonumber(ARGV[i + 1])]) or '0')
+    if at >= tonumber(ARGV[i + 2]) then return -1 end
+    redis.call('SET', KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2])
+    i = i + 3
   elseif op == 'xadd' then
     redis.call('XADD', KEYS[tonumber(ARGV[i + 1])], '*',
                'i', ARGV[i + 2], 't', ARGV[i + 3], 's', ARGV[i + 4], 'e', ARGV[i + 5])
@@ -99,6 +104,12 @@ class Batch:
     def ack(self, stream: str, group: str, entry_id: str) -> None:
         assert len(self.args) == 1, "ack must be the first op"
         self.args += ["ack", self._k(stream), group, entry_id]
+
+    def advance(self, cursor: str, seq: int) -> None:
+        """Guard: move a partition's cursor to delta `seq`; stop (all or none, -1) if it
+        is there already (the delta was fanned out to the partition before)."""
+        assert len(self.args) == 1, "advance must be the first op"
+        self.args += ["advance", self._k(cursor), str(seq)]
 
     def xadd(self, stream: str, event: Event) -> None:
         self.args += [

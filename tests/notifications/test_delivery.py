@@ -14,10 +14,10 @@ from listd.api import create_app
 from listd.keyspace import Keys
 from listd.notifications.app import setup
 from listd.notifications.config import WebhookConfig
-from listd.notifications.dispatcher import Dispatcher
-from listd.notifications.outbox import GROUP
+from listd.notifications.dispatcher import Dispatcher, Partition
 from listd.notifications.routes import BLOCKING
 from listd.notifications.watchlist import Customer
+from listd.pipeline.lease import Lease
 from listd.screening import ScreeningIndex
 from listd.settings import Settings
 from tests.helpers import auth, eventually
@@ -212,10 +212,10 @@ async def test_fanning_out_a_delta_again_adds_nothing(
     entries = await redis.xrange(k.deltas(), "-", "+")
     dispatcher = api.app[BLOCKING].dispatcher
     assert dispatcher is not None
-    await dispatcher.fanout(entries)  # as a crashed leader's successor would
+    await dispatcher.fanout(entries)  # as a crashed worker's successor would
     assert await redis.xlen(k.sub_events(sub["id"])) == before
-    pending = await redis.xpending(k.deltas(), GROUP)
-    assert pending["pending"] == 0
+    part = dispatcher.partition(sub["id"])
+    assert int(await redis.get(k.partition_cursor(part))) == int(entries[-1][0].split("-")[0])
 
 
 async def test_a_slow_receiver_does_not_hold_back_the_others(
@@ -310,7 +310,7 @@ async def test_the_outbox_drains_while_a_new_leader_builds_its_customer_index(
     await eventually(lambda: len(rx.events) == 1, 30, "the queued event")
     assert not dispatcher.leading.is_set(), "delivered only after the index was built"
     await asyncio.wait_for(dispatcher.leading.wait(), 120)
-    assert len(dispatcher.customers) == 60_000
+    assert dispatcher.indexed() == 60_000
 
 
 async def test_a_customer_index_build_writes_only_into_its_own_index(
@@ -335,11 +335,15 @@ async def test_a_customer_index_build_writes_only_into_its_own_index(
         dispatcher = Dispatcher(
             redis, Keys(settings.key_prefix), ScreeningIndex(), ["un"], session, config
         )
-        build = asyncio.create_task(dispatcher._load_watchlists())
+        number = dispatcher.partition(sub["id"])
+        lease = Lease(redis, "unused", "unused:fence")
+        part = Partition(number, lease)
+        first = part.index
+        build = asyncio.create_task(dispatcher._build(part))
         seen = set()
         while not build.done():
-            seen.add(len(dispatcher.customers))
+            seen.add(len(part.index))
             await asyncio.sleep(0.01)
         await build
     assert seen <= {0}, f"partial index visible during the build: {sorted(seen)}"
-    assert len(dispatcher.customers) == 15_000
+    assert len(first) == 0 and len(part.index) == 15_000
