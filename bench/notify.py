@@ -347,7 +347,9 @@ def worker_main(stats_file: str) -> None:
                         "with_lists_mb": round(lists_mb),
                         "sources": [p.source for p in dispatcher.parts.values()],
                     }
-                    Path(stats_file).write_text(json.dumps(stats))
+                    staged = Path(stats_file + ".tmp")
+                    staged.write_text(json.dumps(stats))
+                    staged.replace(stats_file)  # whole, for the reader
                 await asyncio.sleep(0.2)
 
     asyncio.run(main())

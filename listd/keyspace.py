@@ -247,6 +247,12 @@ class Keys:
         dispatcher; a reference leaves only once its screening result is committed."""
         return f"{self._p}:sub:{sub_id}:watchlist:pending"
 
+    def watchlist_upload(self, sub_id: str, upload: str, part: str) -> str:
+        """SET, TTL one day: the references an upload in progress named (`part` "seen")
+        or holds invalid records for ("kept"), so that the API's memory stays bounded
+        whatever the upload's size; deleted when the upload is applied."""
+        return f"{self._p}:sub:{sub_id}:watchlist:upload:{upload}:{part}"
+
     def watchlist_dirty(self) -> str:
         """SET: ids of subscriptions whose watchlist has pending references."""
         return f"{self._p}:watchlists:dirty"
