@@ -355,6 +355,40 @@ def worker_main(stats_file: str) -> None:
     asyncio.run(main())
 
 
+def index_only(count: int) -> dict[str, Any]:
+    """One partition's customer index in this process: built from records, dumped as a
+    snapshot, loaded back; time and memory per customer."""
+    from listd.notifications.customers import CustomerIndex, record_check
+    from listd.screening.postings import no_cyclic_gc
+
+    rows = [(c, c.to_json()) for c in customers(0, count)]
+    base = rss_mb()
+    started = time.perf_counter()
+    with no_cyclic_gc():
+        index = CustomerIndex()
+        for customer, raw in rows:
+            index.put("s", customer, record_check(raw))
+    built = time.perf_counter() - started
+    built_mb = rss_mb() - base
+    started = time.perf_counter()
+    blob = index.dump()
+    dumped = time.perf_counter() - started
+    started = time.perf_counter()
+    with no_cyclic_gc():
+        again = CustomerIndex.load(blob)
+    loaded = time.perf_counter() - started
+    return {
+        "customers": len(again),
+        "build_from_records_s": round(built, 1),
+        "build_us_per_customer": round(built / count * 1e6),
+        "index_bytes_per_customer": round(built_mb * 2**20 / count),
+        "snapshot_bytes_per_customer": round(len(blob) / count),
+        "snapshot_dump_s": round(dumped, 1),
+        "snapshot_load_s": round(loaded, 1),
+        "load_us_per_customer": round(loaded / count * 1e6),
+    }
+
+
 async def store_follow(redis: Any, keys: Keys, lists: ScreeningIndex) -> None:
     from listd.screening.follow import follow
 
@@ -588,6 +622,9 @@ def main() -> None:
     parser.add_argument("--load", type=int, default=1_000_000, help="0 to skip")
     parser.add_argument("--workers", type=int, default=1, help="dispatcher processes")
     parser.add_argument("--ttl", type=float, default=5.0, help="partition lease TTL (workers)")
+    parser.add_argument(
+        "--index-only", type=int, default=0, help="only time one index: build, snapshot, load"
+    )
     parser.add_argument("--receiver", help=argparse.SUPPRESS)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -596,6 +633,9 @@ def main() -> None:
         return
     if args.worker:
         worker_main(args.worker)
+        return
+    if args.index_only:
+        print(json.dumps(index_only(args.index_only), indent=2))
         return
     logs.configure("console", level=logging.WARNING)
     with tempfile.TemporaryDirectory() as name:

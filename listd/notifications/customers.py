@@ -28,6 +28,7 @@ exactly what `POST /v1/screen` would give for that customer.
 from __future__ import annotations
 
 import pickle
+import threading
 import zlib
 from array import array
 from collections.abc import Iterable, Iterator
@@ -63,6 +64,7 @@ from listd.screening.tokens import (
 )
 from listd.screening.variants import rewrite
 
+_FRAME = 20_000  # customers per pickled frame of a snapshot
 MARGIN = 0.05  # approximate scores this far below the cut-off still go to exact scoring
 # Postings are filed by the total weight of the customer's name, in steps of _STEP: a
 # customer's words that match nothing cost MISSING_QUERY each, so the heavier the name,
@@ -83,12 +85,23 @@ def customer_mode(kind: str | None) -> str:
 
 
 @dataclass(slots=True)
-class _Vocab(Vocabulary):
-    """The customers' `Vocabulary`: tokens filed as the query side of a screening."""
+class CustomerVocabulary(Vocabulary):
+    """The customers' `Vocabulary`: tokens filed as the query side of a screening. One
+    may be shared by the indexes of several partitions (one dispatcher worker's), so that
+    a listed name is looked up in it once for all of them; interning is then locked, as
+    indexes are built and patched in worker threads."""
 
     initial: list[bool] = field(default_factory=list)
     # Millions of customers are indexed at each fail-over: filled fast rather than compact.
     edits: DeletionIndex = field(default_factory=lambda: DeletionIndex(compact=False))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def intern(self, token: Token) -> int:
+        found = self.ids.get(token)
+        if found is not None:
+            return found
+        with self.lock:
+            return Vocabulary.intern(self, token)
 
     def keys_of(self, token: Token) -> list[str]:
         # A listed initial never finds customers (see `candidates`).
@@ -119,8 +132,8 @@ class _Name:
 class CustomerIndex:
     """Every customer of every watchlist: name tokens, postings and document numbers."""
 
-    def __init__(self) -> None:
-        self.vocab = _Vocab()
+    def __init__(self, vocab: CustomerVocabulary | None = None) -> None:
+        self.vocab = vocab if vocab is not None else CustomerVocabulary()
         self.subs: dict[str, dict[str, int]] = {}  # subscription -> reference -> slot
         self._sub: list[str | None] = []
         self._ref: list[str | None] = []
@@ -274,57 +287,97 @@ class CustomerIndex:
     def dump(self) -> bytes:
         """The index as a compact snapshot: the vocabulary's tokens and, per customer, its
         token ids, document keys and record check. `load` rebuilds the postings from it
-        without normalising or tokenising a single name again."""
-        customers: dict[str, list[tuple[Any, ...]]] = {}
+        without normalising or tokenising a single name again. Pickled in frames of
+        `_FRAME` customers: one pickling holds the GIL throughout, and the event loop of
+        the worker dumping in a thread must keep renewing its leases meanwhile."""
+        used: dict[int, int] = {}  # vocabulary id -> its id in the snapshot
+
+        def ids(tokens: tuple[int, ...]) -> tuple[int, ...]:
+            return tuple(used.setdefault(v, len(used)) for v in tokens)
+
+        frames: list[bytes] = []
+        rows: list[tuple[Any, ...]] = []
         for sub_id, refs in self.subs.items():
-            rows = customers[sub_id] = []
             for ref, slot in refs.items():
-                shadows = tuple(self._tokens[s] for s in self._shadow.get(slot, ()))
-                rows.append((ref, self._check[slot], self._tokens[slot], self._docs[slot], shadows))
-        body = pickle.dumps(
-            {"version": 1, "tokens": self.vocab.tokens, "customers": customers},
+                shadows = tuple(ids(self._tokens[s]) for s in self._shadow.get(slot, ()))
+                rows.append(
+                    (sub_id, ref, self._check[slot], ids(self._tokens[slot]), self._docs[slot])
+                    + ((shadows,) if shadows else ())
+                )
+                if len(rows) >= _FRAME:
+                    frames.append(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
+                    rows = []
+        if rows:
+            frames.append(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
+        tokens = [self.vocab.tokens[v] for v in used]  # in snapshot id order
+        head = pickle.dumps(
+            {"version": 2, "tokens": tokens, "frames": len(frames), "subs": list(self.subs)},
             protocol=pickle.HIGHEST_PROTOCOL,
         )
-        return zlib.compress(body, 1)
+        body = b"".join(len(f).to_bytes(8, "big") + f for f in [head, *frames])
+        return zlib.compress(body, 1)  # zlib lets go of the GIL
 
     @classmethod
-    def load(cls, blob: bytes) -> CustomerIndex:
-        """An index from `dump`'s snapshot (ValueError if it is not one)."""
+    def load(cls, blob: bytes, vocab: CustomerVocabulary | None = None) -> CustomerIndex:
+        """An index from `dump`'s snapshot (ValueError if it is not one), on `vocab`
+        (shared with other indexes) or a vocabulary of its own."""
         try:
-            data = pickle.loads(zlib.decompress(blob))  # noqa: S301 - written by `dump`
-        except (zlib.error, pickle.UnpicklingError, EOFError) as exc:
+            body = zlib.decompress(blob)
+            frames: list[bytes] = []
+            at = 0
+            while at < len(body):
+                size = int.from_bytes(body[at : at + 8], "big")
+                frames.append(body[at + 8 : at + 8 + size])
+                at += 8 + size
+            head = pickle.loads(frames[0])  # noqa: S301 - written by `dump`, in Redis
+        except (zlib.error, pickle.UnpicklingError, EOFError, IndexError) as exc:
             raise ValueError(f"not a customer index snapshot: {exc}") from None
-        if not isinstance(data, dict) or data.get("version") != 1:
+        if not isinstance(head, dict) or head.get("version") != 2:
             raise ValueError("not a customer index snapshot of this version")
-        index = cls()
-        for token in data["tokens"]:
-            index.vocab.intern(token)  # the same order: the same ids
-        for sub_id, rows in data["customers"].items():
-            refs = index.subs.setdefault(sub_id, {})
-            for ref, check, tokens, docs, shadows in rows:
-                slot = index._place(sub_id, ref, tokens, docs)
+        if head["frames"] != len(frames) - 1:
+            raise ValueError("a customer index snapshot cut short")
+        index = cls(vocab)
+        mapped = [index.vocab.intern(token) for token in head["tokens"]]
+        for sub_id in head["subs"]:
+            index.subs.setdefault(sub_id, {})
+        for frame in frames[1:]:
+            for sub_id, ref, check, tokens, docs, *more in pickle.loads(frame):  # noqa: S301
+                slot = index._place(sub_id, ref, tuple(mapped[v] for v in tokens), docs)
                 index._check[slot] = check
-                refs[ref] = slot
-                for other in shadows:
-                    index._shadow.setdefault(slot, []).append(index._place(sub_id, ref, other, ()))
+                index.subs[sub_id][ref] = slot
+                for other in more[0] if more else ():
+                    again = tuple(mapped[v] for v in other)
+                    index._shadow.setdefault(slot, []).append(index._place(sub_id, ref, again, ()))
                     index._shadows += 1
         return index
 
     # -- search ---------------------------------------------------------------------------
 
     def candidates(
-        self, entities: Iterable[Entity], cutoff: float, subs: set[str] | None = None
+        self,
+        entities: Iterable[Entity],
+        cutoff: float,
+        subs: set[str] | None = None,
+        names: dict[str, list[_Name]] | None = None,
     ) -> dict[str, dict[str, set[str]]]:
         """{subscription: {customer reference: ids of the entities it may match}}.
 
         `cutoff` is the lowest name score that can still make an alert (the threshold
         minus the most birth date and nationality can add). `subs` limits the answer.
+        `names`: the entities' names as looked up in the vocabulary, kept across calls
+        on indexes sharing it (for one set of entities: the vocabulary may only have
+        grown meanwhile by tokens none of those indexes' customers holds).
         """
         cache: dict[Token, dict[int, float]] = {}
         out: dict[str, dict[str, set[str]]] = {}
         for entity in entities:
             slots = self._by_documents(entity)
-            for name in self._names(entity, cache):
+            listed = names.get(entity.id) if names is not None else None
+            if listed is None:
+                listed = list(self._names(entity, cache))
+                if names is not None:
+                    names[entity.id] = listed
+            for name in listed:
                 slots |= self._name_candidates(name, cutoff)
             for slot in slots:
                 sub_id, ref = self._sub[slot], self._ref[slot]

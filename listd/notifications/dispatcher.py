@@ -50,7 +50,7 @@ from listd.logs import get_logger
 from listd.model import Entity, entity_from_dict
 from listd.notifications import egress, events
 from listd.notifications.config import WebhookConfig
-from listd.notifications.customers import CustomerIndex, record_check
+from listd.notifications.customers import CustomerIndex, CustomerVocabulary, record_check
 from listd.notifications.delivery import Deliverer
 from listd.notifications.events import Event
 from listd.notifications.outbox import GROUP, Batch
@@ -143,6 +143,10 @@ class Dispatcher:
         self._subs: list[Subscription] = []
         self._parsed: dict[str, Delta | None] = {}  # entry id -> delta, for one read
         self._tiny: dict[Any, ScreeningIndex] = {}  # the last read's designations, indexed
+        # One vocabulary for the indexes of all partitions held: a listed name is looked
+        # up in it once per read (`_names`), whatever the number of partitions.
+        self.vocab = CustomerVocabulary()
+        self._names: dict[Any, Any] = {}  # designations -> their names looked up, one read
 
     @property
     def ttl_ms(self) -> int:
@@ -347,7 +351,7 @@ class Dispatcher:
             source = "snapshot"
             if index is None:
                 source = "records"
-                index = CustomerIndex()
+                index = CustomerIndex(self.vocab)
                 for sub_id in subs:
                     page: list[str] = []
                     async for _, raw in self.redis.hscan_iter(
@@ -389,7 +393,9 @@ class Dispatcher:
             log.warning("partition snapshot incomplete; rebuilding", partition=part.number)
             return None
         try:
-            index = await asyncio.to_thread(_load_index, [c for c in chunks if c is not None])
+            index = await asyncio.to_thread(
+                _load_index, [c for c in chunks if c is not None], self.vocab
+            )
         except ValueError as exc:
             log.warning("partition snapshot unreadable", partition=part.number, error=str(exc))
             return None
@@ -479,7 +485,7 @@ class Dispatcher:
                 await self.redis.xrange(self.keys.deltas(), min=f"({low}-0", count=_READ),
             )
             if entries:
-                self._subs, self._parsed = await self.subs.all(), {}
+                self._subs, self._parsed, self._names = await self.subs.all(), {}, {}
                 for part in ready:
                     mine = [e for e in entries if _seq(e[0]) > part.cursor]
                     if mine and part.number in self.parts:
@@ -519,18 +525,25 @@ class Dispatcher:
         return False
 
     async def _store_cursors(self) -> None:
-        """Write the cursors of partitions that skipped deltas concerning none of theirs."""
-        for part in list(self.parts.values()):
-            if part.stored < part.cursor and part.number in self.parts:
+        """Write the cursors of partitions that skipped deltas concerning none of theirs,
+        in one round trip."""
+        behind = [p for p in self.parts.values() if p.stored < p.cursor]
+        if not behind:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for part in behind:
                 batch = Batch(part.lease.key, part.lease.token)
                 batch.advance(self.keys.partition_cursor(part.number), part.cursor)
-                try:
-                    await batch.run(self.redis)
-                except LeaseLost:
-                    log.error("partition lease lost", partition=part.number)
-                    self._forget(part)
-                    continue
-                part.stored = part.cursor
+                batch.queue(pipe)
+            replies = await pipe.execute(raise_on_error=False)
+        for part, reply in zip(behind, replies, strict=True):
+            try:
+                Batch.result(reply)
+            except LeaseLost:
+                log.error("partition lease lost", partition=part.number)
+                self._forget(part)
+                continue
+            part.stored = max(part.stored, part.cursor)
 
     # -- deltas -------------------------------------------------------------------------
 
@@ -540,7 +553,7 @@ class Dispatcher:
         """Turn deltas into events for each partition held (or `part`) and append them,
         each delta with the partition's cursor."""
         if part is None:
-            self._subs, self._parsed = await self.subs.all(), {}
+            self._subs, self._parsed, self._names = await self.subs.all(), {}, {}
             for held in list(self.parts.values()):
                 await self.fanout(entries, held)
             return
@@ -635,8 +648,17 @@ class Dispatcher:
             return
         entities = {eid: entity_from_dict(d.delta.entity) for eid, d in latest.items() if d.delta}
         cutoff = min(s.threshold for s in wanting) - _BONUS
+        # The same designations for every partition of a read (unless subscriptions
+        # created within it see fewer): their names are looked up once, their index built
+        # once.
+        memo = (deltas[-1].seq, tuple(sorted((e, d.seq) for e, d in latest.items())))
+        names = self._names.setdefault(memo, {}) if customers.vocab is self.vocab else None
         found = await asyncio.to_thread(
-            customers.candidates, list(entities.values()), cutoff, {s.id for s in wanting}
+            customers.candidates,
+            list(entities.values()),
+            cutoff,
+            {s.id for s in wanting},
+            names,
         )
         allowed: dict[str, dict[str, set[str]]] = {}
         for sub_id, refs in found.items():
@@ -654,8 +676,6 @@ class Dispatcher:
         if not allowed:
             return
         records = await self._customers(allowed)
-        # The same designations for every partition of a read: their index is built once.
-        memo = (deltas[-1].seq, tuple(sorted((e, d.seq) for e, d in latest.items())))
         tiny = self._tiny.get(memo)
         if tiny is None:
             tiny = ScreeningIndex()
@@ -893,13 +913,13 @@ class Dispatcher:
         return out
 
 
-def _load_index(chunks: list[str]) -> CustomerIndex:
+def _load_index(chunks: list[str], vocab: CustomerVocabulary) -> CustomerIndex:
     try:
         blob = base64.b64decode("".join(chunks), validate=True)
     except binascii.Error as exc:
         raise ValueError(f"not base64: {exc}") from None
     with no_cyclic_gc():
-        return CustomerIndex.load(blob)
+        return CustomerIndex.load(blob, vocab)
 
 
 def _seq(entry_id: str) -> int:

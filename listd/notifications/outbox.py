@@ -148,6 +148,20 @@ class Batch:
     def empty(self) -> bool:
         return len(self.args) == 1
 
+    def queue(self, pipe: Any) -> None:
+        """Add the batch to a pipeline (several batches in one round trip; run it with
+        raise_on_error=False and read each reply with `result`)."""
+        pipe.eval(_APPLY, len(self.keys), *self.keys, *self.args)
+
+    @staticmethod
+    def result(reply: Any) -> int:
+        """A queued batch's reply as `run` returns it (LeaseLost when fenced)."""
+        if isinstance(reply, ResponseError):
+            if "LISTD_FENCED" in str(reply):
+                raise LeaseLost("the dispatcher lease is held by another process") from reply
+            raise reply
+        return int(reply)
+
     async def run(self, redis: Redis) -> int:
         """Apply; returns events appended, -1 if the guarding ack found nothing to do."""
         try:

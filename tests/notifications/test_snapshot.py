@@ -10,7 +10,7 @@ from redis.asyncio import Redis
 
 from listd.keyspace import Keys
 from listd.notifications.config import WebhookConfig
-from listd.notifications.customers import CustomerIndex, record_check
+from listd.notifications.customers import CustomerIndex, CustomerVocabulary, record_check
 from listd.notifications.dispatcher import Dispatcher, Partition
 from listd.notifications.watchlist import Customer, customer_from_json
 from listd.pipeline.lease import Lease
@@ -93,3 +93,26 @@ async def test_a_partition_taken_over_loads_its_snapshot_and_catches_up(
         assert found(second.index, name) == found(fresh, name), name
     assert "A-2" not in found(second.index, "Mirna Mabanza").get(sub["id"], {})
     assert "A-6" in found(second.index, "Dauren Nurmukhambetov")[sub["id"]]
+
+
+def test_indexes_sharing_a_vocabulary_find_what_each_would_alone() -> None:
+    """A worker's partitions share one vocabulary, and a read looks each listed name up in
+    it once (`names`) for all of them."""
+    vocab = CustomerVocabulary()
+    first, second, alone = CustomerIndex(vocab), CustomerIndex(vocab), CustomerIndex()
+    for row in ROWS[:2]:
+        first.put("s1", row)
+    for index in (second, alone):
+        for row in ROWS[2:]:
+            index.put("s2", row)
+        for n in range(200):
+            index.put("s2", Customer(f"F-{n}", f"Fillername{n} Aslanbek{n % 7}"))
+    loaded = CustomerIndex.load(second.dump(), vocab)  # a partition taken over
+    for name in NAMES:
+        names: dict[str, Any] = {}  # for one set of designations
+        entities = [person(1, name)]
+        first.candidates(entities, 0.6, None, names)  # fills `names`
+        expected = alone.candidates(entities, 0.6)
+        assert second.candidates(entities, 0.6, None, names) == expected, name
+        assert loaded.candidates(entities, 0.6, None, names) == expected, name
+        assert names
