@@ -251,7 +251,7 @@ async def run(
     async def timed(entries: list[tuple[str, dict[str, str]]], part: Any = None) -> None:
         t = time.perf_counter()
         await original(entries, part)
-        if part is not None and part.index.subs:
+        if part is not None and dispatcher._subs_of(part.number):
             fanouts.append(time.perf_counter() - t)
 
     dispatcher.fanout = timed  # type: ignore[method-assign]

@@ -284,12 +284,33 @@ class CustomerIndex:
         """{reference: `record_check` of the record indexed} for one subscription."""
         return {ref: self._check[slot] for ref, slot in self.subs.get(sub_id, {}).items()}
 
-    def dump(self) -> bytes:
+    def absorb(self, other: CustomerIndex) -> None:
+        """Take in every customer of `other` (an index on the same vocabulary, built
+        aside), replacing those of its subscriptions held here before."""
+        assert other.vocab is self.vocab, "absorb needs the same vocabulary"
+        for sub_id, refs in other.subs.items():
+            self.drop(sub_id)
+            mine = self.subs.setdefault(sub_id, {})
+            for ref, old in refs.items():
+                slot = self._place(sub_id, ref, other._tokens[old], other._docs[old])
+                self._check[slot] = other._check[old]
+                mine[ref] = slot
+                for shadow in other._shadow.get(old, ()):
+                    again = self._place(sub_id, ref, other._tokens[shadow], ())
+                    self._shadow.setdefault(slot, []).append(again)
+                    self._shadows += 1
+
+    def count_of(self, subs: Iterable[str]) -> int:
+        """Customers of the subscriptions `subs`."""
+        return sum(len(self.subs.get(s, {})) for s in subs)
+
+    def dump(self, subs: Iterable[str] | None = None) -> bytes:
         """The index as a compact snapshot: the vocabulary's tokens and, per customer, its
         token ids, document keys and record check. `load` rebuilds the postings from it
         without normalising or tokenising a single name again. Pickled in frames of
         `_FRAME` customers: one pickling holds the GIL throughout, and the event loop of
-        the worker dumping in a thread must keep renewing its leases meanwhile."""
+        the worker dumping in a thread must keep renewing its leases meanwhile. `subs`:
+        only these subscriptions' customers (one partition's)."""
         used: dict[int, int] = {}  # vocabulary id -> its id in the snapshot
 
         def ids(tokens: tuple[int, ...]) -> tuple[int, ...]:
@@ -297,8 +318,9 @@ class CustomerIndex:
 
         frames: list[bytes] = []
         rows: list[tuple[Any, ...]] = []
-        for sub_id, refs in self.subs.items():
-            for ref, slot in refs.items():
+        wanted = list(self.subs) if subs is None else [s for s in subs if s in self.subs]
+        for sub_id in wanted:
+            for ref, slot in self.subs[sub_id].items():
                 shadows = tuple(ids(self._tokens[s]) for s in self._shadow.get(slot, ()))
                 rows.append(
                     (sub_id, ref, self._check[slot], ids(self._tokens[slot]), self._docs[slot])
@@ -311,7 +333,7 @@ class CustomerIndex:
             frames.append(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
         tokens = [self.vocab.tokens[v] for v in used]  # in snapshot id order
         head = pickle.dumps(
-            {"version": 2, "tokens": tokens, "frames": len(frames), "subs": list(self.subs)},
+            {"version": 2, "tokens": tokens, "frames": len(frames), "subs": wanted},
             protocol=pickle.HIGHEST_PROTOCOL,
         )
         body = b"".join(len(f).to_bytes(8, "big") + f for f in [head, *frames])

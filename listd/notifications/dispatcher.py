@@ -34,11 +34,12 @@ import json
 import os
 import secrets
 import socket
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import aiohttp
 from redis.asyncio import Redis
@@ -71,6 +72,7 @@ log = get_logger(__name__)
 _READ = 500  # deltas per read
 _BONUS = MAX_BONUS_BIRTH + MAX_BONUS_NATIONALITY
 _SNAPSHOT_CHUNK = 32 * 2**20  # bytes per field of a snapshot
+_T = TypeVar("_T")
 
 
 @dataclass(slots=True)
@@ -90,7 +92,6 @@ class Partition:
 
     number: int
     lease: Lease
-    index: CustomerIndex = field(default_factory=CustomerIndex)
     cursor: int = 0  # last delta sequence fanned out to it
     ready: bool = False  # its customer index is built
     source: str = ""  # what it was built from: "snapshot" or "records"
@@ -146,7 +147,13 @@ class Dispatcher:
         # One vocabulary for the indexes of all partitions held: a listed name is looked
         # up in it once per read (`_names`), whatever the number of partitions.
         self.vocab = CustomerVocabulary()
-        self._names: dict[Any, Any] = {}  # designations -> their names looked up, one read
+        # The customers of every partition held, in one index (a delta is looked up in it
+        # once, whatever the number of partitions); each partition's index is built aside
+        # and taken in whole. It is searched and changed in worker threads: under `_lock`.
+        self.customers = CustomerIndex(self.vocab)
+        self._lock = threading.Lock()
+        self._found: dict[Any, Any] = {}  # designations -> their candidates, for one read
+        self._dropping: set[asyncio.Task[None]] = set()
 
     @property
     def ttl_ms(self) -> int:
@@ -154,7 +161,7 @@ class Dispatcher:
 
     def indexed(self) -> int:
         """Customers indexed over the partitions held."""
-        return sum(len(p.index) for p in self.parts.values())
+        return len(self.customers)
 
     def partition(self, sub_id: str) -> int:
         return partition_of(sub_id, self.partitions)
@@ -307,11 +314,15 @@ class Dispatcher:
         return int(await self.redis.get(key) or start)
 
     def _forget(self, part: Partition) -> None:
-        """Stop serving `part` at once (its lease is gone)."""
+        """Stop serving `part` at once (its lease is gone); its customers leave the
+        index in the background."""
         self.parts.pop(part.number, None)
         if part.build is not None:
             part.build.cancel()
         self.leading.clear()
+        task = asyncio.create_task(asyncio.to_thread(self._drop_partition, part.number))
+        self._dropping.add(task)
+        task.add_done_callback(self._dropping.discard)
 
     async def _give_up(self, number: int) -> None:
         """Hand a partition back: its lanes finish their current attempt, then the lease
@@ -319,6 +330,7 @@ class Dispatcher:
         part = self.parts.pop(number)
         if part.build is not None:
             part.build.cancel()
+        await asyncio.to_thread(self._drop_partition, number)
         if self.deliverer is not None:
             await self.deliverer.settle(lambda sub_id: self.partition(sub_id) == number)
         with contextlib.suppress(RedisError, OSError):
@@ -366,7 +378,9 @@ class Dispatcher:
                 part.unsaved = len(index) > 0
             if len(index):
                 freeze_long_lived()
-            part.index, part.source = index, source
+            if not await asyncio.to_thread(self._install, part, index):
+                return  # given up or lost meanwhile
+            part.source = source
             part.ready = True
             if len(index):
                 log.info(
@@ -426,7 +440,10 @@ class Dispatcher:
         deleted); called from the fan-out loop, the only writer of the index."""
         started = time.monotonic()
         # Base64: the connection decodes replies as text (a third larger, decoded at 1 GB/s).
-        blob = await asyncio.to_thread(lambda: base64.b64encode(part.index.dump()).decode())
+        subs = self._subs_of(part.number)
+        raw = await asyncio.to_thread(self._locked, self.customers.dump, subs)
+        blob = await asyncio.to_thread(lambda: base64.b64encode(raw).decode())
+        count = self.customers.count_of(subs)
         key = self.keys.partition_snapshot(part.number)
         old = await self.redis.hget(key, "meta")
         generation = secrets.token_hex(6)
@@ -436,7 +453,7 @@ class Dispatcher:
         meta = {
             "generation": generation,
             "chunks": len(chunks),
-            "customers": len(part.index),
+            "customers": count,
             "bytes": len(blob),
             "cursor": part.cursor,
             "at": time.time(),
@@ -452,10 +469,40 @@ class Dispatcher:
         log.info(
             "partition snapshot written",
             partition=part.number,
-            customers=len(part.index),
+            customers=count,
             bytes=len(blob),
             seconds=round(time.monotonic() - started, 2),
         )
+
+    def _locked(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """`fn(*args)` under the index lock (in a worker thread)."""
+        with self._lock:
+            return fn(*args)
+
+    def _subs_of(self, number: int) -> list[str]:
+        """The subscriptions of partition `number` in the index."""
+        return [s for s in list(self.customers.subs) if self.partition(s) == number]
+
+    def _install(self, part: Partition, index: CustomerIndex) -> bool:
+        """Take a partition's index built aside into the worker's, if the partition is
+        still held (a build abandoned when it was lost or given up installs nothing)."""
+        with self._lock:
+            if self.parts.get(part.number) is not part:
+                return False
+            for sub_id in self._subs_of(part.number):
+                if sub_id not in index.subs:
+                    self.customers.drop(sub_id)
+            self.customers.absorb(index)
+            return True
+
+    def _drop_partition(self, number: int) -> None:
+        """Forget the customers of a partition no longer held (unless taken again
+        meanwhile: its new index replaces them when installed)."""
+        with self._lock:
+            if number in self.parts:
+                return
+            for sub_id in self._subs_of(number):
+                self.customers.drop(sub_id)
 
     def _put_raw(self, index: CustomerIndex, sub_id: str, raws: list[str]) -> None:
         # No cyclic collection meanwhile: the index makes no cycles, and a full collection
@@ -485,7 +532,7 @@ class Dispatcher:
                 await self.redis.xrange(self.keys.deltas(), min=f"({low}-0", count=_READ),
             )
             if entries:
-                self._subs, self._parsed, self._names = await self.subs.all(), {}, {}
+                self._subs, self._parsed, self._found = await self.subs.all(), {}, {}
                 for part in ready:
                     mine = [e for e in entries if _seq(e[0]) > part.cursor]
                     if mine and part.number in self.parts:
@@ -553,15 +600,15 @@ class Dispatcher:
         """Turn deltas into events for each partition held (or `part`) and append them,
         each delta with the partition's cursor."""
         if part is None:
-            self._subs, self._parsed, self._names = await self.subs.all(), {}, {}
+            self._subs, self._parsed, self._found = await self.subs.all(), {}, {}
             for held in list(self.parts.values()):
                 await self.fanout(entries, held)
             return
         started = time.monotonic()
         subs = [s for s in self._subs if self.partition(s.id) == part.number]
         newest = {s.id: s for s in subs}
-        for gone in set(part.index.subs) - set(newest):  # subscriptions deleted
-            await asyncio.to_thread(part.index.drop, gone)
+        for gone in set(self._subs_of(part.number)) - set(newest):  # subscriptions deleted
+            await asyncio.to_thread(self._locked, self.customers.drop, gone)
         first = _seq(entries[0][0])
         if first > part.cursor + 1 and part.cursor:
             log.error("deltas trimmed before they were dispatched", after=part.cursor)
@@ -592,7 +639,7 @@ class Dispatcher:
                     and sub.covers(delta.source, delta.programs)
                 ):
                     d.events.append((sub.id, events.designation_event(sub, delta)))
-        await self._alerts(alive, newest, part.index)
+        await self._alerts(alive, newest)
         await self._lifted(alive, newest)
         touched: set[str] = set()
         for d in alive:
@@ -624,9 +671,7 @@ class Dispatcher:
             seconds=round(time.monotonic() - started, 3),
         )
 
-    async def _alerts(
-        self, deltas: list[_Entry], subs: dict[str, Subscription], customers: CustomerIndex
-    ) -> None:
+    async def _alerts(self, deltas: list[_Entry], subs: dict[str, Subscription]) -> None:
         """blocking.required for customers matching an added or amended designation."""
         latest: dict[str, _Entry] = {}  # entity id -> its last add/amend in this batch
         # Entity ids with an identity change among those: a subscription that hears only
@@ -644,22 +689,22 @@ class Dispatcher:
                 if delta.klass == "identity":
                     identity.add(entity_id)
         wanting = [s for s in subs.values() if s.wants("blocking.required")]
-        if not latest or not wanting or not len(customers):
+        if not latest or not wanting or not self.customers.count_of(subs):
             return
         entities = {eid: entity_from_dict(d.delta.entity) for eid, d in latest.items() if d.delta}
-        cutoff = min(s.threshold for s in wanting) - _BONUS
         # The same designations for every partition of a read (unless subscriptions
-        # created within it see fewer): their names are looked up once, their index built
-        # once.
+        # created within it see fewer): looked up once in the customers of every
+        # partition, at the lowest cut-off of all (exact scoring applies each threshold).
         memo = (deltas[-1].seq, tuple(sorted((e, d.seq) for e, d in latest.items())))
-        names = self._names.setdefault(memo, {}) if customers.vocab is self.vocab else None
-        found = await asyncio.to_thread(
-            customers.candidates,
-            list(entities.values()),
-            cutoff,
-            {s.id for s in wanting},
-            names,
-        )
+        everyone = self._found.get(memo)
+        if everyone is None:
+            thresholds = [s.threshold for s in self._subs if s.wants("blocking.required")]
+            cutoff = min(thresholds + [s.threshold for s in wanting]) - _BONUS
+            everyone = self._found[memo] = await asyncio.to_thread(
+                self._locked, self.customers.candidates, list(entities.values()), cutoff
+            )
+        ids = {s.id for s in wanting}
+        found = {sub_id: refs for sub_id, refs in everyone.items() if sub_id in ids}
         allowed: dict[str, dict[str, set[str]]] = {}
         for sub_id, refs in found.items():
             sub = subs[sub_id]
@@ -821,7 +866,7 @@ class Dispatcher:
         )
         sub = await self.subs.get(sub_id)
         if sub is None:  # deleted meanwhile
-            await asyncio.to_thread(part.index.drop, sub_id)
+            await asyncio.to_thread(self._locked, self.customers.drop, sub_id)
             await self.redis.srem(k.watchlist_dirty(), sub_id)
             return len(dirty) > 1
         values = (
@@ -832,7 +877,9 @@ class Dispatcher:
         present = [customer_from_json(v) for v in values if v]
         gone = [r for r, v in zip(refs, values, strict=True) if v is None]
         checks = [record_check(v) for v in values if v]
-        await asyncio.to_thread(self._apply, part.index, sub_id, present, checks, gone)
+        await asyncio.to_thread(
+            self._locked, self._apply, self.customers, sub_id, present, checks, gone
+        )
         part.unsaved = True
         batch = Batch(part.lease.key, part.lease.token)
         if present and sub.wants("blocking.required"):
