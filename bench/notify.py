@@ -13,6 +13,13 @@ Run:  .venv/bin/python bench/notify.py [--subscribers 100] [--customers 100000] 
 (uses LISTD_REDIS_URL, or starts an embedded server; needs about 12 GB of memory at full
 size, mostly the dispatcher's customer index: about 560 bytes per customer).
 
+With --workers N (N > 1) the dispatcher runs as N worker processes sharing the partitions:
+memory per worker and per customer is reported, the delta timed as above, then one worker is
+SIGKILLed and the list published back, and the time until its subscriptions receive their
+blocking.lifted (their partitions taken over, from snapshots) is the fail-over time.
+--index-only N times one partition's index of N customers: built from records, dumped as a
+snapshot, loaded back (bytes and microseconds per customer).
+
 On the 2-core development machine (full size, 2026-11-21, machine otherwise quiet):
   delta_to_webhook: p50 0.753 s, p99 0.788 s (201 alerts, 200/200 planted, 0 others)
   index of 10,000,200 customers: built in 264 s, 5.2 GB

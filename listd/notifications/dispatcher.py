@@ -642,18 +642,27 @@ class Dispatcher:
         await self._alerts(alive, newest)
         await self._lifted(alive, newest)
         touched: set[str] = set()
-        for d in alive:
-            batch = Batch(part.lease.key, part.lease.token)
-            batch.advance(cursor, d.seq)
-            for sub_id, event in d.events:
-                batch.xadd(self.keys.sub_events(sub_id), event)
-                touched.add(sub_id)
-            for (sub_id, entity_id), value in sorted(d.matches.items()):
-                if value:
-                    batch.hset(self.keys.sub_matches(sub_id), entity_id, json.dumps(value))
-                else:
-                    batch.hdel(self.keys.sub_matches(sub_id), entity_id)
-            await batch.run(self.redis)
+        # One script per delta (each guarded by the cursor, so a crash between two leaves
+        # the later ones to the next owner), sent in one round trip, executed in order; a
+        # script that fails stops the ones after it (`after`): no delta is skipped.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            after = -1
+            for d in alive:
+                batch = Batch(part.lease.key, part.lease.token)
+                batch.advance(cursor, d.seq, after)
+                after = d.seq
+                for sub_id, event in d.events:
+                    batch.xadd(self.keys.sub_events(sub_id), event)
+                    touched.add(sub_id)
+                for (sub_id, entity_id), value in sorted(d.matches.items()):
+                    if value:
+                        batch.hset(self.keys.sub_matches(sub_id), entity_id, json.dumps(value))
+                    else:
+                        batch.hdel(self.keys.sub_matches(sub_id), entity_id)
+                batch.queue(pipe)
+            replies = await pipe.execute(raise_on_error=False)
+        for d, reply in zip(alive, replies, strict=True):
+            Batch.result(reply)  # LeaseLost when fenced: the caller forgets the partition
             part.cursor = part.stored = max(part.cursor, d.seq)
         if deltas[-1].seq > part.cursor:
             batch = Batch(part.lease.key, part.lease.token)

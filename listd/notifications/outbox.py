@@ -40,8 +40,11 @@ while i <= #ARGV do
   elseif op == 'advance' then
     local at = tonumber(redis.call('GET', KEYS[tonumber(ARGV[i + 1])]) or '0')
     if at >= tonumber(ARGV[i + 2]) then return -1 end
+    if at < tonumber(ARGV[i + 3]) then
+      return redis.error_reply('LISTD_GAP the batch before this one was not applied')
+    end
     redis.call('SET', KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2])
-    i = i + 3
+    i = i + 4
   elseif op == 'xadd' then
     redis.call('XADD', KEYS[tonumber(ARGV[i + 1])], '*',
                'i', ARGV[i + 2], 't', ARGV[i + 3], 's', ARGV[i + 4], 'e', ARGV[i + 5])
@@ -105,11 +108,13 @@ class Batch:
         assert len(self.args) == 1, "ack must be the first op"
         self.args += ["ack", self._k(stream), group, entry_id]
 
-    def advance(self, cursor: str, seq: int) -> None:
+    def advance(self, cursor: str, seq: int, after: int = -1) -> None:
         """Guard: move a partition's cursor to delta `seq`; stop (all or none, -1) if it
-        is there already (the delta was fanned out to the partition before)."""
+        is there already (the delta was fanned out to the partition before). `after`:
+        the cursor must have reached it (the batch of the delta before, in the same
+        pipeline, was applied), else nothing is written and the batch fails."""
         assert len(self.args) == 1, "advance must be the first op"
-        self.args += ["advance", self._k(cursor), str(seq)]
+        self.args += ["advance", self._k(cursor), str(seq), str(after)]
 
     def xadd(self, stream: str, event: Event) -> None:
         self.args += [

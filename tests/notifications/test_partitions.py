@@ -15,8 +15,11 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from listd.keyspace import Keys
+from listd.notifications.events import Event
+from listd.notifications.outbox import Batch
 from listd.notifications.partitions import fair_share, partition_of
 from listd.settings import Settings
 from tests.helpers import until
@@ -157,3 +160,25 @@ async def test_partitions_move_and_a_killed_workers_partitions_are_taken_over(
         ], "per-subscription order follows the deltas"
         assert rx.duplicates <= 1 and rx.bad_signatures == 0
     assert sum(rx.duplicates for _, rx in subs) <= len(subs)
+
+
+async def test_a_delta_batch_applies_only_after_the_one_before_it(
+    redis: Redis, settings: Settings
+) -> None:
+    """A partition's batches go out pipelined; one that fails must stop those after it,
+    or the cursor would pass the delta it did not fan out."""
+    k = Keys(settings.key_prefix)
+    cursor, stream = k.partition_cursor(0), k.sub_events("s")
+    await redis.set(cursor, 2)
+    gap = Batch(k.partition_lease(0))
+    gap.advance(cursor, 5, after=3)  # the batch of delta 3 did not apply
+    gap.xadd(stream, Event("evt_1", "designation.added", "{}", 5))
+    with pytest.raises(ResponseError, match="LISTD_GAP"):
+        await gap.run(redis)
+    assert await redis.get(cursor) == "2" and not await redis.exists(stream)
+    ok = Batch(k.partition_lease(0))
+    ok.advance(cursor, 3, after=2)
+    assert await ok.run(redis) == 0 and await redis.get(cursor) == "3"
+    again = Batch(k.partition_lease(0))
+    again.advance(cursor, 3, after=2)
+    assert await again.run(redis) == -1  # fanned out already
