@@ -1,4 +1,4 @@
-"""Large uploads: the references seen live in Redis (duplicates are found across chunks and
+"""Large uploads: the references seen live in Redis (one given twice is found across chunks and
 nothing is left behind), progress is shown, and garbage never empties a watchlist."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from tests.helpers import auth
 from tests.notifications.conftest import Client, Receiver, subscribe, upload
 
 
-async def test_duplicates_across_chunks_progress_and_no_leftovers(
+async def test_a_reference_given_twice_across_chunks_progress_and_no_leftovers(
     make_api: Any, keys: dict[str, str], receivers: Any, redis: Redis, settings: Settings
 ) -> None:
     api: Client = await make_api(dispatch=False)
