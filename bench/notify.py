@@ -13,6 +13,13 @@ Run:  .venv/bin/python bench/notify.py [--subscribers 100] [--customers 100000] 
 (uses LISTD_REDIS_URL, or starts an embedded server; needs about 12 GB of memory at full
 size, mostly the dispatcher's customer index: about 560 bytes per customer).
 
+With --workers N (N > 1) the dispatcher runs as N worker processes sharing the partitions:
+memory per worker and per customer is reported, the delta timed as above, then one worker is
+SIGKILLed and the list published back, and the time until its subscriptions receive their
+blocking.lifted (their partitions taken over, from snapshots) is the fail-over time.
+--index-only N times one partition's index of N customers: built from records, dumped as a
+snapshot, loaded back (bytes and microseconds per customer).
+
 On the 2-core development machine (full size, 2026-11-21, machine otherwise quiet):
   delta_to_webhook: p50 0.753 s, p99 0.788 s (201 alerts, 200/200 planted, 0 others)
   index of 10,000,200 customers: built in 264 s, 5.2 GB
@@ -50,6 +57,7 @@ from listd.model import Entity  # noqa: E402
 from listd.notifications.app import setup, webhook_session  # noqa: E402
 from listd.notifications.config import WebhookConfig  # noqa: E402
 from listd.notifications.dispatcher import Dispatcher  # noqa: E402
+from listd.notifications.partitions import partition_of  # noqa: E402
 from listd.notifications.subscriptions import Subscription, SubscriptionStore  # noqa: E402
 from listd.notifications.watchlist import Customer  # noqa: E402
 from listd.pipeline import delta  # noqa: E402
@@ -238,6 +246,8 @@ async def run(
         if n % 10 == 9:
             say(f"{n + 1} watchlists written")
     out["watchlists_written_s"] = round(time.perf_counter() - started, 1)
+    if args.workers > 1:
+        return await run_workers(args, settings, redis, keys, syncer, expected, port, tmp)
 
     config = WebhookConfig(allow_hosts=("127.0.0.1:1-65535",))
     session = webhook_session(config)
@@ -245,10 +255,11 @@ async def run(
     fanouts: list[float] = []
     original = dispatcher.fanout
 
-    async def timed(entries: list[tuple[str, dict[str, str] | None]]) -> None:
+    async def timed(entries: list[tuple[str, dict[str, str]]], part: Any = None) -> None:
         t = time.perf_counter()
-        await original(entries)
-        fanouts.append(time.perf_counter() - t)
+        await original(entries, part)
+        if part is not None and dispatcher._subs_of(part.number):
+            fanouts.append(time.perf_counter() - t)
 
     dispatcher.fanout = timed  # type: ignore[method-assign]
     stop = asyncio.Event()
@@ -256,9 +267,9 @@ async def run(
     started = time.perf_counter()
     task = asyncio.create_task(dispatcher.run(stop))
     await dispatcher.leading.wait()
-    say(f"dispatcher leading with {len(dispatcher.customers):,} customers indexed")
+    say(f"dispatcher leading with {dispatcher.indexed():,} customers indexed")
     out["index_build_s"] = round(time.perf_counter() - started, 1)
-    out["index_customers"] = len(dispatcher.customers)
+    out["index_customers"] = dispatcher.indexed()
     out["index_memory_mb"] = round(rss_mb() - memory_before)
 
     # The measurement: sync the new list; stamp "sync finished"; wait for the alerts.
@@ -304,6 +315,223 @@ async def run(
     stop.set()
     await asyncio.wait({task}, timeout=20)
     await session.close()
+    return out
+
+
+# --- several worker processes ------------------------------------------------------------------
+
+
+def worker_main(stats_file: str) -> None:
+    """One dispatcher worker (LISTD_REDIS_URL, LISTD_KEY_PREFIX): writes its partitions,
+    customers and memory to `stats_file` whenever they change."""
+
+    async def main() -> None:
+        logs.configure("console", level=logging.WARNING)
+        redis = client(os.environ["LISTD_REDIS_URL"])
+        keys = Keys(os.environ["LISTD_KEY_PREFIX"])
+        config = WebhookConfig(
+            allow_hosts=("127.0.0.1:1-65535",), lease_ttl=float(os.environ["TTL"])
+        )
+        base = rss_mb()
+        async with webhook_session(config) as session:
+            dispatcher = Dispatcher(redis, keys, ScreeningIndex(), ["un"], session, config)
+            await store_follow(redis, keys, dispatcher.lists)
+            lists_mb = rss_mb()
+            task = asyncio.create_task(dispatcher.run(asyncio.Event()))
+            last: Any = None
+            while not task.done():
+                ready = dispatcher.leading.is_set()
+                now = (sorted(dispatcher.parts), dispatcher.indexed(), ready)
+                if now != last:
+                    last = now
+                    stats = {
+                        "pid": os.getpid(),
+                        "partitions": now[0],
+                        "customers": now[1],
+                        "ready": ready,
+                        "rss_mb": round(rss_mb()),
+                        "baseline_mb": round(base),
+                        "with_lists_mb": round(lists_mb),
+                        "sources": [p.source for p in dispatcher.parts.values()],
+                    }
+                    staged = Path(stats_file + ".tmp")
+                    staged.write_text(json.dumps(stats))
+                    staged.replace(stats_file)  # whole, for the reader
+                await asyncio.sleep(0.2)
+
+    asyncio.run(main())
+
+
+def index_only(count: int) -> dict[str, Any]:
+    """One partition's customer index in this process: built from records, dumped as a
+    snapshot, loaded back; time and memory per customer."""
+    from listd.notifications.customers import CustomerIndex, record_check
+    from listd.screening.postings import no_cyclic_gc
+
+    rows = [(c, c.to_json()) for c in customers(0, count)]
+    base = rss_mb()
+    started = time.perf_counter()
+    with no_cyclic_gc():
+        index = CustomerIndex()
+        for customer, raw in rows:
+            index.put("s", customer, record_check(raw))
+    built = time.perf_counter() - started
+    built_mb = rss_mb() - base
+    started = time.perf_counter()
+    blob = index.dump()
+    dumped = time.perf_counter() - started
+    started = time.perf_counter()
+    with no_cyclic_gc():
+        again = CustomerIndex.load(blob)
+    loaded = time.perf_counter() - started
+    return {
+        "customers": len(again),
+        "build_from_records_s": round(built, 1),
+        "build_us_per_customer": round(built / count * 1e6),
+        "index_bytes_per_customer": round(built_mb * 2**20 / count),
+        "snapshot_bytes_per_customer": round(len(blob) / count),
+        "snapshot_dump_s": round(dumped, 1),
+        "snapshot_load_s": round(loaded, 1),
+        "load_us_per_customer": round(loaded / count * 1e6),
+    }
+
+
+async def store_follow(redis: Any, keys: Keys, lists: ScreeningIndex) -> None:
+    from listd.screening.follow import follow
+
+    await follow(Store(redis, keys), lists, ["un"])
+
+
+async def run_workers(
+    args: argparse.Namespace,
+    settings: Settings,
+    redis: Any,
+    keys: Keys,
+    syncer: Syncer,
+    expected: set[tuple[str, str]],
+    port: int,
+    tmp: Path,
+) -> dict[str, Any]:
+    """`args.workers` dispatcher processes share the partitions; the delta is timed; then
+    one worker is SIGKILLed and the list published back, and the time until the killed
+    worker's subscriptions hear of it (blocking.lifted) is the fail-over time."""
+    out: dict[str, Any] = {"workers": args.workers}
+    env = {
+        **os.environ,
+        "LISTD_REDIS_URL": str(settings.redis_url),
+        "LISTD_KEY_PREFIX": settings.key_prefix,
+        "TTL": str(args.ttl),
+    }
+    procs = []
+    files = [tmp / f"worker-{n}.json" for n in range(args.workers)]
+    started = time.perf_counter()
+    for file in files:
+        procs.append(
+            await asyncio.create_subprocess_exec(
+                sys.executable, __file__, "--worker", str(file), env=env
+            )
+        )
+
+    def stats() -> list[dict[str, Any]]:
+        return [json.loads(f.read_text()) if f.exists() else {} for f in files]
+
+    async def settled() -> list[dict[str, Any]]:
+        while True:
+            found = stats()
+            held = sum(len(s.get("partitions", [])) for s in found)
+            if held == 64 and all(s.get("ready") for s in found):
+                return found
+            await asyncio.sleep(0.5)
+
+    try:
+        found = await settled()
+        out["index_build_s"] = round(time.perf_counter() - started, 1)
+        await asyncio.sleep(3.0)  # the balance holds
+        found = await settled()
+        out["per_worker"] = [
+            {
+                "partitions": len(s["partitions"]),
+                "customers": s["customers"],
+                "index_mb": s["rss_mb"] - s["with_lists_mb"],
+                "rss_mb": s["rss_mb"],
+                "bytes_per_customer": round(
+                    (s["rss_mb"] - s["with_lists_mb"]) * 2**20 / max(s["customers"], 1)
+                ),
+            }
+            for s in found
+        ]
+        async with aiohttp.ClientSession() as http:
+
+            async def arrivals() -> list[dict[str, Any]]:
+                async with http.get(f"http://127.0.0.1:{port}/stats") as resp:
+                    got: list[dict[str, Any]] = await resp.json()
+                    return got
+
+            await syncer.sync("un", raw=(UN / f"consolidated-{AFTER}.xml").read_bytes())
+            finished = time.time()
+            say("sync finished")
+            deadline = time.monotonic() + 300
+            while time.monotonic() < deadline:
+                got = {
+                    (a["path"], a["ref"])
+                    for a in await arrivals()
+                    if a["type"] == "blocking.required"
+                }
+                if expected <= got:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(2.0)
+            alerts = [a for a in await arrivals() if a["type"] == "blocking.required"]
+            latencies = [a["at"] - finished for a in alerts]
+            got = {(a["path"], a["ref"]) for a in alerts}
+            out["webhooks"] = len(alerts)
+            out["redelivered_same_key"] = len(alerts) - len({a["key"] for a in alerts})
+            out["planted_matches_alerted"] = f"{len(expected & got)}/{len(expected)}"
+            out["other_alerts"] = len(got - expected)
+            if latencies:
+                out["delta_to_webhook_s"] = {
+                    "p50": round(statistics.median(latencies), 3),
+                    "p99": round(percentile(latencies, 0.99), 3),
+                    "max": round(max(latencies), 3),
+                }
+            # Fail-over: SIGKILL worker 0, publish the old list again (the planted customers'
+            # designations are removed: blocking.lifted), time its subscriptions' lifts.
+            victim = found[0]
+            subs = await SubscriptionStore(redis, keys).all()
+            moved = {
+                f"/hook/{sub.url.rsplit('/', 1)[1]}"
+                for sub in subs
+                if partition_of(sub.id, 64) in victim["partitions"]
+            }
+            procs[0].kill()
+            await procs[0].wait()
+            killed = time.time()
+            say(f"worker 0 killed: {len(victim['partitions'])} partitions, {len(moved)} subs")
+            await syncer.sync("un", raw=(UN / f"consolidated-{BEFORE}.xml").read_bytes())
+            want = {(path, ref) for path, ref in expected if path in moved}
+            deadline = time.monotonic() + 600
+            lifted: list[dict[str, Any]] = []
+            while time.monotonic() < deadline:
+                lifted = [a for a in await arrivals() if a["type"] == "blocking.lifted"]
+                if want <= {(a["path"], a["ref"]) for a in lifted}:
+                    break
+                await asyncio.sleep(0.1)
+            moved_lifts = [a["at"] - killed for a in lifted if a["path"] in moved]
+            out["failover"] = {
+                "killed_partitions": len(victim["partitions"]),
+                "killed_customers": victim["customers"],
+                "moved_subscriptions": len(moved),
+                "sigkill_to_first_delivery_s": round(min(moved_lifts), 2) if moved_lifts else None,
+                "sigkill_to_all_delivered_s": round(max(moved_lifts), 2) if moved_lifts else None,
+                "lifted_alerted": f"{len(want & {(a['path'], a['ref']) for a in lifted})}"
+                f"/{len(want)}",
+                "survivors_loaded_from": sorted({src for s in stats()[1:] for src in s["sources"]}),
+            }
+    finally:
+        for proc in procs:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
     return out
 
 
@@ -399,10 +627,22 @@ def main() -> None:
     parser.add_argument("--subscribers", type=int, default=100)
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--load", type=int, default=1_000_000, help="0 to skip")
+    parser.add_argument("--workers", type=int, default=1, help="dispatcher processes")
+    parser.add_argument("--ttl", type=float, default=5.0, help="partition lease TTL (workers)")
+    parser.add_argument(
+        "--index-only", type=int, default=0, help="only time one index: build, snapshot, load"
+    )
     parser.add_argument("--receiver", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.receiver:
         receiver_main(args.receiver)
+        return
+    if args.worker:
+        worker_main(args.worker)
+        return
+    if args.index_only:
+        print(json.dumps(index_only(args.index_only), indent=2))
         return
     logs.configure("console", level=logging.WARNING)
     with tempfile.TemporaryDirectory() as name:

@@ -219,8 +219,16 @@ async def serve(
         lost = _supervisor(embedded, stop)
         keys = settings.keys
         lease = Lease(redis, keys.lease(LEADER), keys.fence(LEADER), ttl)
+        # LISTD_DISPATCH_ON=every: this instance runs a dispatcher worker of its own,
+        # sharing the partitions with the other instances', leader or not.
+        every = settings.webhooks.dispatch_on == "every"
         app = create_app(
-            settings, redis, dispatch=True, webhooks=webhooks, leader=lease, clock=clock
+            settings,
+            redis,
+            dispatch=True,
+            webhooks=webhooks,
+            leader=None if every else lease,
+            clock=clock,
         )
         role = app[ROLE] = Role(instance=lease.token)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=HTTP_DRAIN_S)
@@ -239,7 +247,12 @@ async def serve(
                 lost.cancel()
             raise ConfigError(f"cannot listen on {settings.listen}: {exc.strerror}") from exc
         leadership = Leadership(
-            settings, app[SYNCER], lease, app[BLOCKING].dispatcher, role, app[METRICS]
+            settings,
+            app[SYNCER],
+            lease,
+            None if every else app[BLOCKING].dispatcher,
+            role,
+            app[METRICS],
         )
         campaign: asyncio.Task[None] | None = None
         watchdog: asyncio.Task[None] | None = None

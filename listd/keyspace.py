@@ -256,6 +256,41 @@ class Keys:
         entity content hash}; deleted entry by entry when blocking.lifted goes out."""
         return f"{self._s(sub_id)}:sub:{sub_id}:matches"
 
+    # --- dispatcher partitions (listd.notifications.partitions) ---------------------------
+    # Subscriptions map to a fixed number of partitions (`partition_of`); each partition is
+    # served by one dispatcher worker at a time, under its own fenced lease.
+    def dispatch_partitions(self) -> str:
+        """STRING: the number of partitions the deployment uses, set by the first worker;
+        a worker configured with another number refuses to start. Never expires."""
+        return f"{self._p}:dispatch:partitions"
+
+    def dispatch_workers(self) -> str:
+        """ZSET: token of every live dispatcher worker, scored by the Redis time (ms) its
+        heartbeat expires; a worker's fair share of the partitions is counted from it."""
+        return f"{self._p}:dispatch:workers"
+
+    def partition_lease(self, partition: int) -> str:
+        """STRING with TTL: token of the worker serving `partition`; checked by every
+        write of its fan-out and deliveries (`outbox.Batch`)."""
+        return f"{self._p}:part:{partition}:lease"
+
+    def partition_fence(self, partition: int) -> str:
+        """STRING (INCR): fencing number, incremented on every acquisition of the
+        partition's lease."""
+        return f"{self._p}:part:{partition}:fence"
+
+    def partition_snapshot(self, partition: int) -> str:
+        """HASH: the partition's customer index as a compact snapshot
+        (`CustomerIndex.dump`): field "meta" (JSON: generation, chunks, customers, at,
+        cursor) and the generation's chunks "<generation>:<n>" (bytes). Replaced whole
+        by its worker; read by the worker that takes the partition over."""
+        return f"{self._p}:part:{partition}:snapshot"
+
+    def partition_cursor(self, partition: int) -> str:
+        """STRING: the last delta sequence fanned out to the partition's subscriptions,
+        advanced in the script that appends that delta's events. Never expires."""
+        return f"{self._p}:part:{partition}:cursor"
+
     def webhook_stats(self) -> str:
         """HASH: delivery attempts by outcome (delivered, retry, failed, dead, disabled),
         counted in the same script that records each attempt: every instance's /metrics
@@ -274,6 +309,12 @@ class Keys:
         """SET: customer references written but not yet indexed and screened by the
         dispatcher; a reference leaves only once its screening result is committed."""
         return f"{self._s(sub_id)}:sub:{sub_id}:watchlist:pending"
+
+    def watchlist_upload(self, sub_id: str, upload: str, part: str) -> str:
+        """SET, TTL one day: the references an upload in progress named (`part` "seen")
+        or holds invalid records for ("kept"), so that the API's memory stays bounded
+        whatever the upload's size; deleted when the upload is applied."""
+        return f"{self._p}:sub:{sub_id}:watchlist:upload:{upload}:{part}"
 
     def watchlist_dirty(self) -> str:
         """SET: ids of subscriptions whose watchlist has pending references."""

@@ -288,6 +288,12 @@ class WebhookSettings:
     concurrency: int | None = None  # deliveries in flight
     retry_hours: float = 24.0  # retries go on at least this long (at least 24)
     watchlist_max_mb: float | None = None  # one watchlist upload
+    # LISTD_DISPATCH_PARTITIONS: subscriptions are spread over this many partitions, each
+    # served by one dispatcher worker at a time; the same on every instance.
+    partitions: int = 64
+    # LISTD_DISPATCH_ON: "leader" (the elected leader runs the one dispatcher worker, which
+    # serves every partition) or "every" (every instance runs a worker; they share them).
+    dispatch_on: str = "leader"
 
 
 @dataclass(frozen=True, slots=True)
@@ -472,7 +478,28 @@ def _webhook_settings(env: dict[str, str]) -> WebhookSettings:
         concurrency=None if concurrency is None else int(concurrency),
         retry_hours=retry_hours,
         watchlist_max_mb=_number(env, "LISTD_WATCHLIST_MAX_MB"),
+        partitions=_partitions(env),
+        dispatch_on=_dispatch_on(env),
     )
+
+
+def _partitions(env: dict[str, str]) -> int:
+    raw = env.get("LISTD_DISPATCH_PARTITIONS", "").strip() or "64"
+    if not raw.isdigit() or not 1 <= int(raw) <= 4096:
+        raise ConfigError(
+            f"LISTD_DISPATCH_PARTITIONS must be a whole number from 1 to 4096, got {raw!r}",
+            key="LISTD_DISPATCH_PARTITIONS",
+        )
+    return int(raw)
+
+
+def _dispatch_on(env: dict[str, str]) -> str:
+    raw = env.get("LISTD_DISPATCH_ON", "").strip() or "leader"
+    if raw not in ("leader", "every"):
+        raise ConfigError(
+            f"LISTD_DISPATCH_ON must be leader or every, got {raw!r}", key="LISTD_DISPATCH_ON"
+        )
+    return raw
 
 
 def _number(env: dict[str, str], key: str) -> float | None:

@@ -138,9 +138,12 @@ def test_webhook_and_leader_settings_are_read_here(tmp_path: Path) -> None:
             "LISTD_WEBHOOK_RETRY_HOURS": "48",
             "LISTD_WATCHLIST_MAX_MB": "1.5",
             "LISTD_LEADER_TTL": "4",
+            "LISTD_DISPATCH_PARTITIONS": "16",
+            "LISTD_DISPATCH_ON": "every",
         }
     )
     config = WebhookConfig.from_settings(settings.webhooks)
+    assert config.partitions == 16 and settings.webhooks.dispatch_on == "every"
     assert config.allow_hosts == ("127.0.0.1:1-65535", "hooks.internal:8443")
     assert (config.delivery.timeout, config.delivery.concurrency) == (5.0, 8)
     assert config.delivery.retry_window == 48 * 3600
@@ -151,6 +154,9 @@ def test_webhook_and_leader_settings_are_read_here(tmp_path: Path) -> None:
         ("LISTD_WEBHOOK_CONCURRENCY", "0"),
         ("LISTD_WEBHOOK_RETRY_HOURS", "12"),
         ("LISTD_WATCHLIST_MAX_MB", "-1"),
+        ("LISTD_DISPATCH_PARTITIONS", "0"),
+        ("LISTD_DISPATCH_PARTITIONS", "eight"),
+        ("LISTD_DISPATCH_ON", "all"),
     ):
         with pytest.raises(ConfigError) as caught:
             Settings.from_env(env | {key: bad})

@@ -172,18 +172,32 @@ class Metrics:
         self.dead_letters.set(sum(int(n) for n in dead))
         for status, count in statuses.items():
             self.webhook_subscriptions.labels(status).set(count)
-        lag = 0
-        with contextlib.suppress(ResponseError):  # no stream or no group yet: nothing lags
-            for group in await redis.xinfo_groups(keys.deltas()):
-                if group.get("name") == GROUP:
-                    lag = await _lag(redis, keys.deltas(), group)
-        self.webhook_fanout_lag.set(lag)
+        self.webhook_fanout_lag.set(await _fanout_lag(redis, keys))
 
     def render(self) -> web.Response:
         body = generate_latest(self.registry)
         response = web.Response(body=body)
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
+
+
+async def _fanout_lag(redis: Redis, keys: Keys) -> int:
+    """Deltas the slowest partition has not fanned out yet (by its cursor); before any
+    partition worker ran, what the single dispatcher's consumer group has not read."""
+    partitions = int(await redis.get(keys.dispatch_partitions()) or 0)
+    if partitions:
+        async with redis.pipeline(transaction=False) as pipe:
+            for number in range(partitions):
+                pipe.get(keys.partition_cursor(number))
+            pipe.get(keys.delta_seq())
+            *cursors, last = await pipe.execute()
+        started = [int(c) for c in cursors if c is not None]
+        return max(0, int(last or 0) - min(started)) if started else 0
+    with contextlib.suppress(ResponseError):  # no stream or no group yet: nothing lags
+        for group in await redis.xinfo_groups(keys.deltas()):
+            if group.get("name") == GROUP:
+                return await _lag(redis, keys.deltas(), group)
+    return 0
 
 
 async def _lag(redis: Redis, stream: str, group: dict[str, Any]) -> int:

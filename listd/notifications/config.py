@@ -18,7 +18,11 @@ class WebhookConfig:
     # (a bare host covers ports 443 and 80 only)
     allow_hosts: tuple[str, ...] = ()
     delivery: Policy = field(default_factory=Policy)
-    lease_ttl: float = 15.0  # seconds; a dead dispatcher is replaced within this
+    lease_ttl: float = 15.0  # seconds; a dead worker's partitions are taken within this
+    partitions: int = 64  # LISTD_DISPATCH_PARTITIONS: the same on every instance
+    # seconds between snapshots of a partition's customer index while its watchlists
+    # change (one is written at once after a build from the records)
+    snapshot_interval: float = 300.0
     poll_interval: float = 0.5  # seconds an idle dispatcher waits on the delta stream
     drain_chunk: int = 2000  # customers screened per step of a watchlist upload
     max_customers: int = MAX_CUSTOMERS
@@ -39,4 +43,5 @@ class WebhookConfig:
             allow_hosts=settings.allow_hosts,
             delivery=policy,
             max_watchlist_bytes=int(max_mb * 2**20),
+            partitions=settings.partitions,
         )

@@ -27,8 +27,13 @@ exactly what `POST /v1/screen` would give for that customer.
 
 from __future__ import annotations
 
+import pickle
+import threading
+import zlib
+from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from listd.model import Entity
 from listd.normalize import readings
@@ -61,6 +66,7 @@ from listd.screening.tokens import (
 )
 from listd.screening.variants import rewrite
 
+_FRAME = 20_000  # customers per pickled frame of a snapshot
 MARGIN = 0.05  # approximate scores this far below the cut-off still go to exact scoring
 # Postings are filed by the total weight of the customer's name, in steps of _STEP: a
 # customer's words that match nothing cost MISSING_QUERY each, so the heavier the name,
@@ -70,18 +76,34 @@ _STEP = 0.25
 _BANDS = 32
 
 
+def record_check(raw: str) -> int:
+    """CRC-32 of a customer's stored record (its canonical JSON)."""
+    return zlib.crc32(raw.encode()) or 1  # never 0: 0 means "no record known"
+
+
 def customer_mode(kind: str | None) -> str:
     """The tokenizer mode a screening query of this customer type uses."""
     return {"person": "person", "entity": "entity"}.get(kind or "", "any")
 
 
 @dataclass(slots=True)
-class _Vocab(Vocabulary):
-    """The customers' `Vocabulary`: tokens filed as the query side of a screening."""
+class CustomerVocabulary(Vocabulary):
+    """The customers' `Vocabulary`: tokens filed as the query side of a screening. One
+    may be shared by the indexes of several partitions (one dispatcher worker's), so that
+    a listed name is looked up in it once for all of them; interning is then locked, as
+    indexes are built and patched in worker threads."""
 
     initial: list[bool] = field(default_factory=list)
     # Millions of customers are indexed at each fail-over: filled fast rather than compact.
     edits: DeletionIndex = field(default_factory=lambda: DeletionIndex(compact=False))
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def intern(self, token: Token) -> int:
+        found = self.ids.get(token)
+        if found is not None:
+            return found
+        with self.lock:
+            return Vocabulary.intern(self, token)
 
     def keys_of(self, token: Token) -> list[str]:
         # A listed initial never finds customers (see `candidates`).
@@ -112,8 +134,8 @@ class _Name:
 class CustomerIndex:
     """Every customer of every watchlist: name tokens, postings and document numbers."""
 
-    def __init__(self) -> None:
-        self.vocab = _Vocab()
+    def __init__(self, vocab: CustomerVocabulary | None = None) -> None:
+        self.vocab = vocab if vocab is not None else CustomerVocabulary()
         self.subs: dict[str, dict[str, int]] = {}  # subscription -> reference -> slot
         self._sub: list[str | None] = []
         self._ref: list[str | None] = []
@@ -132,6 +154,9 @@ class CustomerIndex:
         # `screening.variants.rewrite`)
         self._shadow: dict[int, list[int]] = {}
         self._shadows = 0  # slots in `_shadow`
+        # slot -> CRC-32 of the customer's stored record (`record_check`); 0 for a shadow.
+        # A snapshot carries it, so that a load can tell which records changed since.
+        self._check = array("I")
 
     def __len__(self) -> int:
         return len(self._ref) - len(self._free) - self._shadows
@@ -141,8 +166,8 @@ class CustomerIndex:
 
     # -- maintenance ----------------------------------------------------------------------
 
-    def put(self, sub_id: str, customer: Customer) -> None:
-        """Add or replace one customer."""
+    def put(self, sub_id: str, customer: Customer, check: int = 0) -> None:
+        """Add or replace one customer; `check`: `record_check` of its stored record."""
         refs = self.subs.setdefault(sub_id, {})
         if customer.reference in refs:
             self.remove(sub_id, customer.reference)
@@ -153,6 +178,7 @@ class CustomerIndex:
         forms += [r.text for f in list(forms) if (r := rewrite(f)) is not None]
         tokens = tuple(self.vocab.intern(t) for t in tokenize(forms[0], mode))
         slot = self._place(sub_id, customer.reference, tokens, customer.document_keys())
+        self._check[slot] = check
         refs[customer.reference] = slot
         seen = {tokens}
         for form in forms[1:]:
@@ -177,6 +203,7 @@ class CustomerIndex:
             self._ref.append(ref)
             self._tokens.append(tokens)
             self._docs.append(docs)
+            self._check.append(0)
         initialled = any(self.vocab.initial[v] for v in tokens)
         band = self._band(tokens, initialled)
         lengths = self._bands.setdefault(band, {})
@@ -244,6 +271,7 @@ class CustomerIndex:
         self._initialled.discard(slot)
         self._sub[slot] = self._ref[slot] = None
         self._tokens[slot], self._docs[slot] = (), ()
+        self._check[slot] = 0
         self._free.append(slot)
 
     def drop(self, sub_id: str) -> None:
@@ -252,21 +280,128 @@ class CustomerIndex:
             self.remove(sub_id, ref)
         self.subs.pop(sub_id, None)
 
+    # -- snapshots ------------------------------------------------------------------------
+
+    def checks(self, sub_id: str) -> dict[str, int]:
+        """{reference: `record_check` of the record indexed} for one subscription."""
+        return {ref: self._check[slot] for ref, slot in self.subs.get(sub_id, {}).items()}
+
+    def absorb(self, other: CustomerIndex) -> None:
+        """Take in every customer of `other` (an index on the same vocabulary, built
+        aside), replacing those of its subscriptions held here before."""
+        assert other.vocab is self.vocab, "absorb needs the same vocabulary"
+        for sub_id, refs in other.subs.items():
+            self.drop(sub_id)
+            mine = self.subs.setdefault(sub_id, {})
+            for ref, old in refs.items():
+                slot = self._place(sub_id, ref, other._tokens[old], other._docs[old])
+                self._check[slot] = other._check[old]
+                mine[ref] = slot
+                for shadow in other._shadow.get(old, ()):
+                    again = self._place(sub_id, ref, other._tokens[shadow], ())
+                    self._shadow.setdefault(slot, []).append(again)
+                    self._shadows += 1
+
+    def count_of(self, subs: Iterable[str]) -> int:
+        """Customers of the subscriptions `subs`."""
+        return sum(len(self.subs.get(s, {})) for s in subs)
+
+    def dump(self, subs: Iterable[str] | None = None) -> bytes:
+        """The index as a compact snapshot: the vocabulary's tokens and, per customer, its
+        token ids, document keys and record check. `load` rebuilds the postings from it
+        without normalising or tokenising a single name again. Pickled in frames of
+        `_FRAME` customers: one pickling holds the GIL throughout, and the event loop of
+        the worker dumping in a thread must keep renewing its leases meanwhile. `subs`:
+        only these subscriptions' customers (one partition's)."""
+        used: dict[int, int] = {}  # vocabulary id -> its id in the snapshot
+
+        def ids(tokens: tuple[int, ...]) -> tuple[int, ...]:
+            return tuple(used.setdefault(v, len(used)) for v in tokens)
+
+        frames: list[bytes] = []
+        rows: list[tuple[Any, ...]] = []
+        wanted = list(self.subs) if subs is None else [s for s in subs if s in self.subs]
+        for sub_id in wanted:
+            for ref, slot in self.subs[sub_id].items():
+                shadows = tuple(ids(self._tokens[s]) for s in self._shadow.get(slot, ()))
+                rows.append(
+                    (sub_id, ref, self._check[slot], ids(self._tokens[slot]), self._docs[slot])
+                    + ((shadows,) if shadows else ())
+                )
+                if len(rows) >= _FRAME:
+                    frames.append(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
+                    rows = []
+        if rows:
+            frames.append(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
+        tokens = [self.vocab.tokens[v] for v in used]  # in snapshot id order
+        head = pickle.dumps(
+            {"version": 2, "tokens": tokens, "frames": len(frames), "subs": wanted},
+            protocol=pickle.HIGHEST_PROTOCOL,
+        )
+        body = b"".join(len(f).to_bytes(8, "big") + f for f in [head, *frames])
+        return zlib.compress(body, 1)  # zlib lets go of the GIL
+
+    @classmethod
+    def load(cls, blob: bytes, vocab: CustomerVocabulary | None = None) -> CustomerIndex:
+        """An index from `dump`'s snapshot (ValueError if it is not one), on `vocab`
+        (shared with other indexes) or a vocabulary of its own."""
+        try:
+            body = zlib.decompress(blob)
+            frames: list[bytes] = []
+            at = 0
+            while at < len(body):
+                size = int.from_bytes(body[at : at + 8], "big")
+                frames.append(body[at + 8 : at + 8 + size])
+                at += 8 + size
+            head = pickle.loads(frames[0])  # noqa: S301 - written by `dump`, in Redis
+        except (zlib.error, pickle.UnpicklingError, EOFError, IndexError) as exc:
+            raise ValueError(f"not a customer index snapshot: {exc}") from None
+        if not isinstance(head, dict) or head.get("version") != 2:
+            raise ValueError("not a customer index snapshot of this version")
+        if head["frames"] != len(frames) - 1:
+            raise ValueError("a customer index snapshot cut short")
+        index = cls(vocab)
+        mapped = [index.vocab.intern(token) for token in head["tokens"]]
+        for sub_id in head["subs"]:
+            index.subs.setdefault(sub_id, {})
+        for frame in frames[1:]:
+            for sub_id, ref, check, tokens, docs, *more in pickle.loads(frame):  # noqa: S301
+                slot = index._place(sub_id, ref, tuple(mapped[v] for v in tokens), docs)
+                index._check[slot] = check
+                index.subs[sub_id][ref] = slot
+                for other in more[0] if more else ():
+                    again = tuple(mapped[v] for v in other)
+                    index._shadow.setdefault(slot, []).append(index._place(sub_id, ref, again, ()))
+                    index._shadows += 1
+        return index
+
     # -- search ---------------------------------------------------------------------------
 
     def candidates(
-        self, entities: Iterable[Entity], cutoff: float, subs: set[str] | None = None
+        self,
+        entities: Iterable[Entity],
+        cutoff: float,
+        subs: set[str] | None = None,
+        names: dict[str, list[_Name]] | None = None,
     ) -> dict[str, dict[str, set[str]]]:
         """{subscription: {customer reference: ids of the entities it may match}}.
 
         `cutoff` is the lowest name score that can still make an alert (the threshold
         minus the most birth date and nationality can add). `subs` limits the answer.
+        `names`: the entities' names as looked up in the vocabulary, kept across calls
+        on indexes sharing it (for one set of entities: the vocabulary may only have
+        grown meanwhile by tokens none of those indexes' customers holds).
         """
         cache: dict[Token, dict[int, float]] = {}
         out: dict[str, dict[str, set[str]]] = {}
         for entity in entities:
             slots = self._by_documents(entity)
-            for name in self._names(entity, cache):
+            listed = names.get(entity.id) if names is not None else None
+            if listed is None:
+                listed = list(self._names(entity, cache))
+                if names is not None:
+                    names[entity.id] = listed
+            for name in listed:
                 slots |= self._name_candidates(name, cutoff)
             for slot in slots:
                 sub_id, ref = self._sub[slot], self._ref[slot]

@@ -5,8 +5,9 @@ head is retried (exponential back-off with jitter, Retry-After honoured) until i
 delivered, refused for good, or out of retries, and only then does the next one go.
 Lanes run concurrently under one semaphore and every request has a timeout, so a slow
 or dead receiver holds back its own events only. Each attempt is recorded, and the
-cursor moves, in the outbox script under the dispatcher lease: a dispatcher that lost
-the lease cannot settle an event its successor is delivering.
+cursor moves, in the outbox script under the lease of the subscription's partition: a
+worker that lost the partition cannot settle an event its successor is delivering. A
+lane runs only while its worker serves the subscription's partition.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import email.utils
 import json
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -145,13 +147,14 @@ def outcome(attempt: Attempt) -> str:
 
 
 class Deliverer:
-    """Runs one lane per subscription while the dispatcher holds the lease."""
+    """Runs one lane per subscription of the partitions its worker serves (`owner`
+    gives the lease of a subscription's partition, None when it is not served here)."""
 
     def __init__(
         self,
         redis: Redis,
         keys: Keys,
-        lease: Lease,
+        owner: Callable[[str], Lease | None],
         session: aiohttp.ClientSession,
         policy: Policy,
         allow: egress.AllowList,
@@ -162,7 +165,7 @@ class Deliverer:
         self.redis = redis
         self.halt = halt or asyncio.Event()  # set: finish the current step and return
         self.keys = keys
-        self.lease = lease
+        self.owner = owner
         self.session = session
         self.policy = policy
         self.allow = allow
@@ -181,22 +184,27 @@ class Deliverer:
         """Keep a lane per subscription (new ones started, deleted ones stopped)."""
         try:
             while not self.halt.is_set():
-                ids = set(await self.subs.ids())
+                ids = {s for s in await self.subs.ids() if self.owner(s) is not None}
                 for sub_id in ids - set(self._lanes):
                     self._wake[sub_id] = asyncio.Event()
                     self._lanes[sub_id] = asyncio.create_task(
                         self._lane(sub_id), name=f"webhook-lane:{sub_id}"
                     )
                 for sub_id in set(self._lanes) - ids:
-                    self._lanes.pop(sub_id).cancel()
-                    self._wake.pop(sub_id, None)
+                    if self.owner(sub_id) is not None:  # deleted; else it returns itself
+                        self._lanes.pop(sub_id).cancel()
+                        self._wake.pop(sub_id, None)
                 for sub_id, task in list(self._lanes.items()):
                     if task.done():  # a lane that failed (Redis down): start it again
                         if not task.cancelled() and task.exception() is not None:
                             exc = task.exception()
                             if isinstance(exc, ListdError) and exc.code == "lease_lost":
-                                raise exc
-                            log.error("webhook lane failed", subscription=sub_id, error=repr(exc))
+                                # The partition moved: its new worker delivers.
+                                log.warning("webhook lane fenced", subscription=sub_id)
+                            else:
+                                log.error(
+                                    "webhook lane failed", subscription=sub_id, error=repr(exc)
+                                )
                         del self._lanes[sub_id]
                 await self._pause(self.policy.idle_poll)
         finally:
@@ -209,6 +217,20 @@ class Deliverer:
             for task in lanes:
                 task.cancel()
             self._lanes.clear()
+
+    async def settle(self, lanes: Callable[[str], bool]) -> None:
+        """Wait for the lanes `lanes` selects to finish their current attempt and stop
+        (their worker no longer owns their partition)."""
+        found = {sub_id: task for sub_id, task in self._lanes.items() if lanes(sub_id)}
+        for sub_id in found:
+            self.wake(sub_id)
+        if found:
+            await asyncio.wait(set(found.values()), timeout=self.policy.timeout + 1)
+        for sub_id, task in found.items():
+            task.cancel()
+            if self._lanes.get(sub_id) is task:
+                del self._lanes[sub_id]
+                self._wake.pop(sub_id, None)
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
@@ -228,7 +250,7 @@ class Deliverer:
         event.clear()
 
     async def _lane(self, sub_id: str) -> None:
-        while not self.halt.is_set():
+        while not self.halt.is_set() and self.owner(sub_id) is not None:
             async with self.redis.pipeline(transaction=False) as pipe:
                 pipe.hgetall(self.keys.subscription(sub_id))
                 pipe.hgetall(self.keys.sub_cursor(sub_id))
@@ -248,19 +270,20 @@ class Deliverer:
                 await self._sleep(sub_id, self.policy.idle_poll)
                 continue
             for entry_id, fields in entries:
-                if self.halt.is_set():
+                lease = self.owner(sub_id)
+                if self.halt.is_set() or lease is None:
                     return
                 wait = float(state.get("next_at") or 0) - self.clock.time()
                 if state.get("head") == entry_id and wait > 0:
                     await self._sleep(sub_id, min(wait, self.policy.idle_poll))
                     break  # re-read: the subscription may have changed meanwhile
                 event = Event(fields["i"], fields["t"], fields["e"], int(fields.get("s") or 0))
-                settled = await self._attempt(sub, entry_id, event)
+                settled = await self._attempt(sub, entry_id, event, lease)
                 if not settled:
                     break
                 state = {}
 
-    async def _attempt(self, sub: Subscription, entry_id: str, event: Event) -> bool:
+    async def _attempt(self, sub: Subscription, entry_id: str, event: Event, lease: Lease) -> bool:
         """One attempt at the head event; True when it is settled (the lane moves on)."""
         rec = record(await self.redis.hget(self.keys.sub_deliveries(sub.id), event.id))
         attempts: list[dict[str, Any]] = rec.get("attempts", [])
@@ -290,7 +313,7 @@ class Deliverer:
                 "latency_ms": result.latency_ms,
                 "error": result.error,
                 "outcome": verdict,
-                "fence": self.lease.fence,
+                "fence": lease.fence,
             }
         )
         rec.update(
@@ -307,7 +330,7 @@ class Deliverer:
         if verdict == "delivered":
             rec["delivered_at"] = _iso(now)
         k = self.keys
-        batch = Batch(self.lease.key, self.lease.token)
+        batch = Batch(lease.key, lease.token)
         batch.hset(k.sub_deliveries(sub.id), event.id, json.dumps(rec))
         batch.count(k.webhook_stats(), verdict)
         if next_at is not None:

@@ -1,19 +1,23 @@
 """The notification dispatcher: deltas and watchlist changes in, webhook events out.
 
-One dispatcher works at a time across all listd instances: the leader's (`listd.pipeline.lease`,
-shared with the scheduler); the others wait to take over. While it leads it:
+The work is split into partitions of subscriptions (`listd.notifications.partitions`);
+a dispatcher is one worker, serving the partitions whose fenced lease it holds (all of
+them when it is the only one: `listd run` and the daemon's leader). For each partition
+it holds it:
 
-* reads the delta stream as the consumer group "dispatch". The stream already is a
-  durable outbox, written in the same Lua step that flips a list's version; each delta
-  is turned into its events for every subscription (designation.* to those who want the
-  feed, blocking.required for customers matching an added or amended designation,
-  blocking.lifted for customers who matched a removed one), and the events are appended
-  to the subscriptions' streams *in the same script that acknowledges the delta*
-  (`outbox.Batch`). A crash before that script leaves the delta pending, and the next
-  leader reads it again (XREADGROUP from id 0); after it, the delta is done;
+* builds the index of the partition's watchlist customers (`CustomerIndex`), off the
+  event loop, while the partition's leases are renewed on it;
+* reads the delta stream from the partition's cursor (`Keys.partition_cursor`). The
+  stream already is a durable outbox, written in the same Lua step that flips a list's
+  version; each delta is turned into its events for the partition's subscriptions
+  (designation.* to those who want the feed, blocking.required for customers matching
+  an added or amended designation, blocking.lifted for customers who matched a removed
+  one), and the events are appended to the subscriptions' streams *in the same script
+  that advances the cursor* (`outbox.Batch`). A crash before that script leaves the
+  cursor behind, and the next owner reads the delta again; after it, the delta is done;
 * screens customers whose watchlist record changed against the current lists, and
   clears their "pending" mark in the script that appends the resulting events;
-* delivers (`delivery.Deliverer`).
+* delivers (`delivery.Deliverer`), one lane per subscription of its partitions.
 
 An alert's id depends on the subscription, customer, designation and its content, not
 on how it was found, and the dispatcher remembers each alert it raised (`sub_matches`),
@@ -23,16 +27,23 @@ so a customer found both by a new designation and by its own upload is alerted o
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import contextlib
 import json
+import os
+import secrets
+import socket
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import aiohttp
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 
 from listd.clock import SYSTEM_CLOCK, Clock
 from listd.keyspace import Keys
@@ -40,25 +51,28 @@ from listd.logs import get_logger
 from listd.model import Entity, entity_from_dict
 from listd.notifications import egress, events
 from listd.notifications.config import WebhookConfig
-from listd.notifications.customers import CustomerIndex
+from listd.notifications.customers import CustomerIndex, CustomerVocabulary, record_check
 from listd.notifications.delivery import Deliverer
 from listd.notifications.events import Event
 from listd.notifications.outbox import GROUP, Batch
+from listd.notifications.partitions import beat, check_partitions, fair_share, partition_of
 from listd.notifications.subscriptions import Subscription, SubscriptionStore
 from listd.notifications.watchlist import Customer, customer_from_json
 from listd.pipeline.delta import Delta
-from listd.pipeline.lease import LEADER, Lease
+from listd.pipeline.lease import ACQUIRE, RENEW, Lease, LeaseLost, holder_dead
 from listd.pipeline.store import Store
 from listd.screening import Match, ScreeningIndex
 from listd.screening.evidence import MAX_BONUS_BIRTH, MAX_BONUS_NATIONALITY
 from listd.screening.follow import follow
 from listd.screening.index import freeze_long_lived
+from listd.screening.postings import no_cyclic_gc
 
 log = get_logger(__name__)
 
-CONSUMER = "dispatcher"  # one consumer: only the lease holder reads
 _READ = 500  # deltas per read
 _BONUS = MAX_BONUS_BIRTH + MAX_BONUS_NATIONALITY
+_SNAPSHOT_CHUNK = 32 * 2**20  # bytes per field of a snapshot
+_T = TypeVar("_T")
 
 
 @dataclass(slots=True)
@@ -72,8 +86,27 @@ class _Entry:
     matches: dict[tuple[str, str], dict[str, Any] | None] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class Partition:
+    """A partition this worker holds: its lease, customers and cursor."""
+
+    number: int
+    lease: Lease
+    cursor: int = 0  # last delta sequence fanned out to it
+    ready: bool = False  # its customer index is built
+    source: str = ""  # what it was built from: "snapshot" or "records"
+    stored: int = 0  # the cursor as last written to Redis
+    unsaved: bool = False  # the index changed since its snapshot was written
+    snapped: float = 0.0  # monotonic time of the last snapshot written
+    build: asyncio.Task[None] | None = None
+
+    @property
+    def cursor_id(self) -> str:
+        return f"{self.cursor}-0"
+
+
 class Dispatcher:
-    """Campaigns for the dispatcher lease; while it holds it, fans out and delivers."""
+    """A dispatcher worker: takes its share of the partitions, fans out and delivers."""
 
     def __init__(
         self,
@@ -95,35 +128,72 @@ class Dispatcher:
         self.session = session
         self.config = config
         self.subs = SubscriptionStore(redis, keys)
-        # The daemon passes its leader lease (it runs `lead` while leading); alone, the
-        # dispatcher campaigns for the same lease itself (`run`).
-        self.lease = lease or Lease(redis, keys.lease(LEADER), keys.fence(LEADER), config.lease_ttl)
-        self.customers = CustomerIndex()
+        # The daemon passes its leader lease and runs `lead` while leading; alone, the
+        # dispatcher works whenever it can take partitions (`run`).
+        self.lease = lease
+        self.partitions = config.partitions
+        # One token for every partition lease of this worker: host, pid, random part.
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(8)}"
+        self.parts: dict[int, Partition] = {}
         self.deliverer: Deliverer | None = None
-        self.leading = asyncio.Event()  # set once leading with every watchlist loaded
+        # Set while this worker holds partitions and each one's index is built.
+        self.leading = asyncio.Event()
         self._rotation = 0
-        self._position = 0  # last delta sequence fanned out (or found to concern nobody)
-        self._index_complete = False
-        self._indexed_under = -1  # fencing number of the tenure that last kept the index
         self._unfrozen = 0  # customers indexed since the last gc.freeze()
-        self._caught_up = False  # the deltas a previous leader left pending are done
+        self._building = asyncio.Semaphore(1)  # one index build at a time
+        self._subs: list[Subscription] = []
+        self._parsed: dict[str, Delta | None] = {}  # entry id -> delta, for one read
+        self._tiny: dict[Any, ScreeningIndex] = {}  # the last read's designations, indexed
+        # One vocabulary for the indexes of all partitions held: a listed name is looked
+        # up in it once per read (`_names`), whatever the number of partitions.
+        self.vocab = CustomerVocabulary()
+        # The customers of every partition held, in one index (a delta is looked up in it
+        # once, whatever the number of partitions); each partition's index is built aside
+        # and taken in whole. It is searched and changed in worker threads: under `_lock`.
+        self.customers = CustomerIndex(self.vocab)
+        self._lock = threading.Lock()
+        self._found: dict[Any, Any] = {}  # designations -> their candidates, for one read
+        self._dropping: set[asyncio.Task[None]] = set()
+
+    @property
+    def ttl_ms(self) -> int:
+        return max(int(self.config.lease_ttl * 1000), 300)
+
+    def indexed(self) -> int:
+        """Customers indexed over the partitions held."""
+        return len(self.customers)
+
+    def partition(self, sub_id: str) -> int:
+        return partition_of(sub_id, self.partitions)
+
+    def owner(self, sub_id: str) -> Lease | None:
+        """The lease of the subscription's partition when this worker serves it."""
+        part = self.parts.get(self.partition(sub_id))
+        return part.lease if part is not None else None
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Until `stop`: wait for the lease, then work while it is held."""
-        await self.lease.run(self.lead, stop)
+        """Until `stop`: work; Redis errors pause the work, which then starts again."""
+        while not stop.is_set():
+            try:
+                await self.lead(stop)
+            except (RedisError, OSError, LeaseLost) as exc:
+                log.error("dispatcher worker failed", error=repr(exc))
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.config.lease_ttl):
+                        await stop.wait()
 
     def wake(self, sub_id: str) -> None:
         if self.deliverer is not None:
             self.deliverer.wake(sub_id)
 
     async def lead(self, halt: asyncio.Event) -> None:
-        """Fan out and deliver until `halt` is set; the caller holds `self.lease`."""
+        """Take partitions, fan out and deliver until `halt` is set."""
         try:
-            await self._ensure_group()
+            await check_partitions(self.redis, self.keys, self.partitions)
             self.deliverer = Deliverer(
                 self.redis,
                 self.keys,
-                self.lease,
+                self.owner,
                 self.session,
                 self.config.delivery,
                 egress.AllowList(self.config.allow_hosts),
@@ -131,60 +201,315 @@ class Dispatcher:
                 self.clock,
             )
             async with asyncio.TaskGroup() as tasks:
-                # Events already in the outboxes go out at once; only the fan-out of
-                # new deltas needs the customer index, which can take minutes to build.
+                # Events already in the outboxes go out as soon as a partition is held;
+                # only the fan-out of new deltas needs its customer index.
                 tasks.create_task(self.deliverer.run(), name="webhook-lanes")
-                if self.lease.fence != self._indexed_under + 1 or not self._index_complete:
-                    # Somebody else led since this index was built (they drained changes
-                    # it has not seen), or it is not complete: build it again.
-                    self._index_complete = False
-                    self.customers = CustomerIndex()  # let the old one go before building
-                    await self._load_watchlists()
-                    self._index_complete = True
-                self._indexed_under = self.lease.fence
-                self.leading.set()
+                tasks.create_task(self._keep(halt), name="webhook-partitions")
                 tasks.create_task(self._loop(halt), name="webhook-fanout")
         finally:
             self.leading.clear()
             self.deliverer = None
+            await self._release_all()
 
-    async def _ensure_group(self) -> None:
+    # -- partitions -----------------------------------------------------------------------
+
+    async def _keep(self, halt: asyncio.Event) -> None:
+        """Renew the leases held, heartbeat, and keep this worker's fair share."""
+        while not halt.is_set():
+            await self._renew()
+            live = await beat(self.redis, self.keys, self.token, self.ttl_ms)
+            share = fair_share(self.partitions, live)
+            while len(self.parts) > share and not halt.is_set():
+                await self._give_up(max(self.parts))
+            if len(self.parts) < share and not halt.is_set():
+                await self._take(share)
+            self._check_ready()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.ttl_ms / 3000):
+                    await halt.wait()
+
+    async def _renew(self) -> None:
+        """Renew every lease held in one round trip (an index build in a thread slows
+        each trip down: one per partition would outlast the TTL)."""
+        held = list(self.parts.values())
+        if not held:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for part in held:
+                pipe.eval(RENEW, 1, part.lease.key, self.token, self.ttl_ms)
+            renewed = await pipe.execute()
+        lost = [p.number for p, ok in zip(held, renewed, strict=True) if not ok]
+        if lost:
+            log.error("partition leases lost", partitions=lost)
+        for number in lost:
+            if (gone := self.parts.get(number)) is not None:
+                self._forget(gone)
+
+    async def _take(self, share: int) -> None:
+        """Take free partitions (or a dead worker's) up to `share`, in a few round trips
+        whatever their number (each one is slow while an index builds in a thread)."""
+        start = partition_of(self.token, self.partitions)
+        order = [(start + i) % self.partitions for i in range(self.partitions)]
+        free = [n for n in order if n not in self.parts]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for number in free:
+                pipe.get(self.keys.partition_lease(number))
+            holders = cast(list[str | None], await pipe.execute())
+        wanted = [
+            (n, h)
+            for n, h in zip(free, holders, strict=True)
+            if h is None or h == self.token or holder_dead(h)
+        ][: share - len(self.parts)]
+        if not wanted:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for number, holder in wanted:
+                keys = [self.keys.partition_lease(number), self.keys.partition_fence(number)]
+                steal = holder if holder is not None and holder != self.token else ""
+                pipe.eval(ACQUIRE, 2, *keys, self.token, self.ttl_ms, steal)
+            for number, _ in wanted:
+                pipe.get(self.keys.partition_cursor(number))
+            replies = await pipe.execute()
+        fences, cursors = replies[: len(wanted)], replies[len(wanted) :]
+        taken: list[Partition] = []
+        for (number, _), fence, cursor in zip(wanted, fences, cursors, strict=True):
+            if not int(fence):
+                continue
+            lease = Lease(
+                self.redis,
+                self.keys.partition_lease(number),
+                self.keys.partition_fence(number),
+                self.config.lease_ttl,
+            )
+            lease.token, lease.fence = self.token, int(fence)
+            at = int(cursor) if cursor is not None else await self._cursor(number)
+            part = self.parts[number] = Partition(number, lease, cursor=at, stored=at)
+            taken.append(part)
+        for part in taken:
+            part.build = asyncio.create_task(self._build(part), name=f"index:{part.number}")
+        if taken:
+            log.info(
+                "partitions taken",
+                partitions=[p.number for p in taken],
+                held=len(self.parts),
+                share=share,
+            )
+
+    async def _cursor(self, number: int) -> int:
+        """The partition's cursor; on first use, where the single dispatcher's consumer
+        group was (its oldest unacknowledged delta is fanned out again)."""
+        key = self.keys.partition_cursor(number)
+        raw = await self.redis.get(key)
+        if raw is not None:
+            return int(raw)
+        start = 0
+        with contextlib.suppress(ResponseError):  # no stream or no group: from the start
+            for group in await self.redis.xinfo_groups(self.keys.deltas()):
+                if group["name"] == GROUP:
+                    start = int(str(group["last-delivered-id"]).split("-", 1)[0])
+                    pending = await self.redis.xpending(self.keys.deltas(), GROUP)
+                    if pending["pending"]:
+                        start = min(start, int(str(pending["min"]).split("-", 1)[0]) - 1)
+        await self.redis.set(key, start, nx=True)
+        return int(await self.redis.get(key) or start)
+
+    def _forget(self, part: Partition) -> None:
+        """Stop serving `part` at once (its lease is gone); its customers leave the
+        index in the background."""
+        self.parts.pop(part.number, None)
+        if part.build is not None:
+            part.build.cancel()
+        self.leading.clear()
+        task = asyncio.create_task(asyncio.to_thread(self._drop_partition, part.number))
+        self._dropping.add(task)
+        task.add_done_callback(self._dropping.discard)
+
+    async def _give_up(self, number: int) -> None:
+        """Hand a partition back: its lanes finish their current attempt, then the lease
+        is released so another worker takes it at once."""
+        part = self.parts.pop(number)
+        if part.build is not None:
+            part.build.cancel()
+        await asyncio.to_thread(self._drop_partition, number)
+        if self.deliverer is not None:
+            await self.deliverer.settle(lambda sub_id: self.partition(sub_id) == number)
+        with contextlib.suppress(RedisError, OSError):
+            await part.lease.release()
+        log.info("partition given up", partition=number)
+
+    async def _release_all(self) -> None:
+        for part in list(self.parts.values()):
+            self._forget(part)
+            with contextlib.suppress(RedisError, OSError):
+                await part.lease.release()
+        with contextlib.suppress(RedisError, OSError):
+            await beat(self.redis, self.keys, self.token, self.ttl_ms, alive=False)
+
+    def _check_ready(self) -> None:
+        if self.parts and all(p.ready for p in self.parts.values()):
+            self.leading.set()
+        else:
+            self.leading.clear()
+
+    async def _build(self, part: Partition) -> None:
+        """Build the partition's customer index aside and install it whole: from its
+        snapshot when there is one (records changed since are indexed again), else from
+        every record. A build abandoned when the lease was lost can still be running in
+        its worker thread: it writes into its own index, never into a successor's."""
+        async with self._building:
+            started = time.monotonic()
+            subs = [s for s in await self.subs.ids() if self.partition(s) == part.number]
+            index = await self._from_snapshot(part, subs)
+            source = "snapshot"
+            if index is None:
+                source = "records"
+                index = CustomerIndex(self.vocab)
+                for sub_id in subs:
+                    page: list[str] = []
+                    async for _, raw in self.redis.hscan_iter(
+                        self.keys.watchlist(sub_id), count=5000
+                    ):
+                        page.append(raw)
+                        if len(page) >= 5000:
+                            await asyncio.to_thread(self._put_raw, index, sub_id, page)
+                            page = []
+                    if page:
+                        await asyncio.to_thread(self._put_raw, index, sub_id, page)
+                part.unsaved = len(index) > 0
+            if len(index):
+                freeze_long_lived()
+            if not await asyncio.to_thread(self._install, part, index):
+                return  # given up or lost meanwhile
+            part.source = source
+            part.ready = True
+            if len(index):
+                log.info(
+                    "watchlists indexed",
+                    partition=part.number,
+                    customers=len(index),
+                    source=source,
+                    seconds=round(time.monotonic() - started, 2),
+                )
+        self._check_ready()
+
+    async def _from_snapshot(self, part: Partition, subs: list[str]) -> CustomerIndex | None:
+        """The partition's index from its snapshot, brought up to date with the records:
+        each watchlist is read (not parsed) and only records whose check differs from the
+        snapshot's are indexed again. None when there is no usable snapshot."""
+        key = self.keys.partition_snapshot(part.number)
+        meta_raw = await self.redis.hget(key, "meta")
+        if not meta_raw:
+            return None
+        meta = json.loads(meta_raw)
+        fields = [f"{meta['generation']}:{n}" for n in range(int(meta["chunks"]))]
+        chunks = cast(list[str | None], await self.redis.hmget(key, fields))
+        if any(c is None for c in chunks):
+            log.warning("partition snapshot incomplete; rebuilding", partition=part.number)
+            return None
         try:
-            await self.redis.xgroup_create(self.keys.deltas(), GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-        for group in await self.redis.xinfo_groups(self.keys.deltas()):
-            if group["name"] == GROUP:
-                self._position = int(str(group["last-delivered-id"]).split("-", 1)[0])
-        self._caught_up = False
-
-    async def _load_watchlists(self) -> None:
-        """Build the customer index aside and install it whole. A build abandoned when the
-        lease was lost can still be running in its worker thread: it must write into its own
-        index, never into the one its successor is building."""
-        started = time.monotonic()
-        index = CustomerIndex()
-        for sub_id in await self.subs.ids():
+            index = await asyncio.to_thread(
+                _load_index, [c for c in chunks if c is not None], self.vocab
+            )
+        except ValueError as exc:
+            log.warning("partition snapshot unreadable", partition=part.number, error=str(exc))
+            return None
+        changed = 0
+        for sub_id in subs:
+            known = index.checks(sub_id)
             page: list[str] = []
-            async for _, raw in self.redis.hscan_iter(self.keys.watchlist(sub_id), count=5000):
-                page.append(raw)
+            async for ref, raw in self.redis.hscan_iter(self.keys.watchlist(sub_id), count=5000):
+                if known.pop(ref, 0) != record_check(raw):
+                    page.append(raw)
                 if len(page) >= 5000:
                     await asyncio.to_thread(self._put_raw, index, sub_id, page)
-                    page = []
+                    changed, page = changed + len(page), []
             if page:
                 await asyncio.to_thread(self._put_raw, index, sub_id, page)
-        freeze_long_lived()
-        self.customers = index
+                changed += len(page)
+            for ref in known:  # gone since the snapshot
+                index.remove(sub_id, ref)
+            changed += len(known)
+        for sub_id in set(index.subs) - set(subs):
+            index.drop(sub_id)
+        part.unsaved = changed > 0
+        log.info("partition snapshot loaded", partition=part.number, changed=changed)
+        return index
+
+    async def _snapshot(self, part: Partition) -> None:
+        """Write the partition's index as its snapshot (a new generation, then the old one
+        deleted); called from the fan-out loop, the only writer of the index."""
+        started = time.monotonic()
+        # Base64: the connection decodes replies as text (a third larger, decoded at 1 GB/s).
+        subs = self._subs_of(part.number)
+        raw = await asyncio.to_thread(self._locked, self.customers.dump, subs)
+        blob = await asyncio.to_thread(lambda: base64.b64encode(raw).decode())
+        count = self.customers.count_of(subs)
+        key = self.keys.partition_snapshot(part.number)
+        old = await self.redis.hget(key, "meta")
+        generation = secrets.token_hex(6)
+        chunks = [blob[i : i + _SNAPSHOT_CHUNK] for i in range(0, len(blob), _SNAPSHOT_CHUNK)]
+        for n, chunk in enumerate(chunks):
+            await self.redis.hset(key, f"{generation}:{n}", chunk)
+        meta = {
+            "generation": generation,
+            "chunks": len(chunks),
+            "customers": count,
+            "bytes": len(blob),
+            "cursor": part.cursor,
+            "at": time.time(),
+        }
+        batch = Batch(part.lease.key, part.lease.token)
+        batch.hset(key, "meta", json.dumps(meta))
+        if old:
+            before = json.loads(old)
+            for n in range(int(before["chunks"])):
+                batch.hdel(key, f"{before['generation']}:{n}")
+        await batch.run(self.redis)
+        part.unsaved, part.snapped = False, time.monotonic()
         log.info(
-            "watchlists indexed",
-            customers=len(index),
+            "partition snapshot written",
+            partition=part.number,
+            customers=count,
+            bytes=len(blob),
             seconds=round(time.monotonic() - started, 2),
         )
 
+    def _locked(self, fn: Callable[..., _T], *args: Any) -> _T:
+        """`fn(*args)` under the index lock (in a worker thread)."""
+        with self._lock:
+            return fn(*args)
+
+    def _subs_of(self, number: int) -> list[str]:
+        """The subscriptions of partition `number` in the index."""
+        return [s for s in list(self.customers.subs) if self.partition(s) == number]
+
+    def _install(self, part: Partition, index: CustomerIndex) -> bool:
+        """Take a partition's index built aside into the worker's, if the partition is
+        still held (a build abandoned when it was lost or given up installs nothing)."""
+        with self._lock:
+            if self.parts.get(part.number) is not part:
+                return False
+            for sub_id in self._subs_of(part.number):
+                if sub_id not in index.subs:
+                    self.customers.drop(sub_id)
+            self.customers.absorb(index)
+            return True
+
+    def _drop_partition(self, number: int) -> None:
+        """Forget the customers of a partition no longer held (unless taken again
+        meanwhile: its new index replaces them when installed)."""
+        with self._lock:
+            if number in self.parts:
+                return
+            for sub_id in self._subs_of(number):
+                self.customers.drop(sub_id)
+
     def _put_raw(self, index: CustomerIndex, sub_id: str, raws: list[str]) -> None:
-        for raw in raws:
-            index.put(sub_id, customer_from_json(raw))
+        # No cyclic collection meanwhile: the index makes no cycles, and a full collection
+        # over millions of young objects holds the GIL long enough to starve the renewals.
+        with no_cyclic_gc():
+            for raw in raws:
+                index.put(sub_id, customer_from_json(raw), record_check(raw))
         self._settle_memory(len(raws))
 
     def _settle_memory(self, added: int) -> None:
@@ -194,49 +519,114 @@ class Dispatcher:
             self._unfrozen = 0
 
     async def _loop(self, halt: asyncio.Event) -> None:
-        backlog = True  # first the deltas a previous leader read but did not finish
-        pending = True
         while not halt.is_set():
-            block = None if backlog or pending else int(self.config.poll_interval * 1000)
-            reply: Any = await self.redis.xreadgroup(
-                GROUP,
-                CONSUMER,
-                {self.keys.deltas(): "0" if backlog else ">"},
-                count=_READ,
-                block=block,
+            ready = [p for p in self.parts.values() if p.ready]
+            if not ready:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.config.poll_interval):
+                        await halt.wait()
+                continue
+            low = min(p.cursor for p in ready)
+            entries = cast(
+                list[tuple[str, dict[str, str]]],
+                await self.redis.xrange(self.keys.deltas(), min=f"({low}-0", count=_READ),
             )
-            entries = cast(list[tuple[str, dict[str, str] | None]], reply[0][1] if reply else [])
-            if backlog and not entries:
-                backlog = False
-                self._caught_up = True
             if entries:
-                await self.fanout(entries)
-            pending = await self.drain()
+                self._subs, self._parsed, self._found = await self.subs.all(), {}, {}
+                for part in ready:
+                    mine = [e for e in entries if _seq(e[0]) > part.cursor]
+                    if mine and part.number in self.parts:
+                        try:
+                            await self.fanout(mine, part)
+                        except LeaseLost:
+                            log.error("partition lease lost", partition=part.number)
+                            self._forget(part)
+                continue
+            await self._store_cursors()
+            if await self.drain() or await self._snapshot_due():
+                continue
+            await self.redis.xread(
+                {self.keys.deltas(): f"{low}-0"},
+                count=1,
+                block=max(int(self.config.poll_interval * 1000), 1),
+            )
+
+    def _delta(self, seq: int, entry_id: str, fields: dict[str, str] | None) -> Delta | None:
+        """A stream entry's delta, parsed once for all the partitions of a read."""
+        if entry_id not in self._parsed:
+            self._parsed[entry_id] = Delta.from_json(seq, fields["d"]) if fields else None
+        return self._parsed[entry_id]
+
+    async def _snapshot_due(self) -> bool:
+        """Write one partition's snapshot if one is due; True if it wrote one."""
+        now = time.monotonic()
+        for part in list(self.parts.values()):
+            due = not part.snapped or now - part.snapped >= self.config.snapshot_interval
+            if part.ready and part.unsaved and due:
+                try:
+                    await self._snapshot(part)
+                except LeaseLost:
+                    log.error("partition lease lost", partition=part.number)
+                    self._forget(part)
+                return True
+        return False
+
+    async def _store_cursors(self) -> None:
+        """Write the cursors of partitions that skipped deltas concerning none of theirs,
+        in one round trip."""
+        behind = [p for p in self.parts.values() if p.stored < p.cursor]
+        if not behind:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for part in behind:
+                batch = Batch(part.lease.key, part.lease.token)
+                batch.advance(self.keys.partition_cursor(part.number), part.cursor)
+                batch.queue(pipe)
+            replies = await pipe.execute(raise_on_error=False)
+        for part, reply in zip(behind, replies, strict=True):
+            try:
+                Batch.result(reply)
+            except LeaseLost:
+                log.error("partition lease lost", partition=part.number)
+                self._forget(part)
+                continue
+            part.stored = max(part.stored, part.cursor)
 
     # -- deltas -------------------------------------------------------------------------
 
-    async def fanout(self, entries: list[tuple[str, dict[str, str] | None]]) -> None:
-        """Turn deltas into events and append them, each delta with its acknowledgement."""
+    async def fanout(
+        self, entries: list[tuple[str, dict[str, str]]], part: Partition | None = None
+    ) -> None:
+        """Turn deltas into events for each partition held (or `part`) and append them,
+        each delta with the partition's cursor."""
+        if part is None:
+            self._subs, self._parsed, self._found = await self.subs.all(), {}, {}
+            for held in list(self.parts.values()):
+                await self.fanout(entries, held)
+            return
         started = time.monotonic()
-        subs = await self.subs.all()
-        deltas = [
-            _Entry(seq, eid, Delta.from_json(seq, f["d"]) if f else None)
-            for eid, f in entries
-            for seq in (int(eid.split("-", 1)[0]),)
-        ]
+        subs = [s for s in self._subs if self.partition(s.id) == part.number]
         newest = {s.id: s for s in subs}
-        for gone in set(self.customers.subs) - set(newest):  # subscriptions deleted
-            await asyncio.to_thread(self.customers.drop, gone)
-        # Deltas older than every subscription concern nobody: acknowledged in bulk.
+        for gone in set(self._subs_of(part.number)) - set(newest):  # subscriptions deleted
+            await asyncio.to_thread(self._locked, self.customers.drop, gone)
+        first = _seq(entries[0][0])
+        if first > part.cursor + 1 and part.cursor:
+            log.error("deltas trimmed before they were dispatched", after=part.cursor)
+        # Deltas older than every subscription concern nobody here: skipped by the cursor.
+        oldest = min((s.created_seq for s in subs), default=None)
+        deltas = [
+            _Entry(seq, eid, self._delta(seq, eid, f))
+            for eid, f in entries
+            for seq in (_seq(eid),)
+            if oldest is not None and oldest < seq
+        ] or [_Entry(_seq(entries[-1][0]), entries[-1][0], None)]
         alive = [d for d in deltas if d.delta and any(s.created_seq < d.seq for s in subs)]
-        idle = [d for d in deltas if not (d.delta and any(s.created_seq < d.seq for s in subs))]
-        for d in idle:
-            if d.delta is None:
-                log.error("delta trimmed before it was dispatched", seq=d.seq)
-        if idle:
-            await self.redis.xack(self.keys.deltas(), GROUP, *[d.entry_id for d in idle])
+        cursor = self.keys.partition_cursor(part.number)
         if not alive:
-            self._position = max(self._position, deltas[-1].seq)
+            # Written once the stream is caught up (`_store_cursors`): a successor reading
+            # these again from an older cursor finds they concern nobody in the partition
+            # either (a subscription created since is newer), and most partitions are idle.
+            part.cursor = max(part.cursor, deltas[-1].seq)
             return
         for d in alive:
             delta = d.delta
@@ -252,23 +642,38 @@ class Dispatcher:
         await self._alerts(alive, newest)
         await self._lifted(alive, newest)
         touched: set[str] = set()
-        for d in alive:
-            batch = Batch(self.lease.key, self.lease.token)
-            batch.ack(self.keys.deltas(), GROUP, d.entry_id)
-            for sub_id, event in d.events:
-                batch.xadd(self.keys.sub_events(sub_id), event)
-                touched.add(sub_id)
-            for (sub_id, entity_id), value in sorted(d.matches.items()):
-                if value:
-                    batch.hset(self.keys.sub_matches(sub_id), entity_id, json.dumps(value))
-                else:
-                    batch.hdel(self.keys.sub_matches(sub_id), entity_id)
+        # One script per delta (each guarded by the cursor, so a crash between two leaves
+        # the later ones to the next owner), sent in one round trip, executed in order; a
+        # script that fails stops the ones after it (`after`): no delta is skipped.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            after = -1
+            for d in alive:
+                batch = Batch(part.lease.key, part.lease.token)
+                batch.advance(cursor, d.seq, after)
+                after = d.seq
+                for sub_id, event in d.events:
+                    batch.xadd(self.keys.sub_events(sub_id), event)
+                    touched.add(sub_id)
+                for (sub_id, entity_id), value in sorted(d.matches.items()):
+                    if value:
+                        batch.hset(self.keys.sub_matches(sub_id), entity_id, json.dumps(value))
+                    else:
+                        batch.hdel(self.keys.sub_matches(sub_id), entity_id)
+                batch.queue(pipe)
+            replies = await pipe.execute(raise_on_error=False)
+        for d, reply in zip(alive, replies, strict=True):
+            Batch.result(reply)  # LeaseLost when fenced: the caller forgets the partition
+            part.cursor = part.stored = max(part.cursor, d.seq)
+        if deltas[-1].seq > part.cursor:
+            batch = Batch(part.lease.key, part.lease.token)
+            batch.advance(cursor, deltas[-1].seq)
             await batch.run(self.redis)
-        self._position = max(self._position, deltas[-1].seq)
+            part.cursor = part.stored = deltas[-1].seq
         for sub_id in touched:
             self.wake(sub_id)
         log.info(
             "deltas dispatched",
+            partition=part.number,
             first=alive[0].seq,
             last=alive[-1].seq,
             events=sum(len(d.events) for d in alive),
@@ -293,13 +698,22 @@ class Dispatcher:
                 if delta.klass == "identity":
                     identity.add(entity_id)
         wanting = [s for s in subs.values() if s.wants("blocking.required")]
-        if not latest or not wanting or not len(self.customers):
+        if not latest or not wanting or not self.customers.count_of(subs):
             return
         entities = {eid: entity_from_dict(d.delta.entity) for eid, d in latest.items() if d.delta}
-        cutoff = min(s.threshold for s in wanting) - _BONUS
-        found = await asyncio.to_thread(
-            self.customers.candidates, list(entities.values()), cutoff, {s.id for s in wanting}
-        )
+        # The same designations for every partition of a read (unless subscriptions
+        # created within it see fewer): looked up once in the customers of every
+        # partition, at the lowest cut-off of all (exact scoring applies each threshold).
+        memo = (deltas[-1].seq, tuple(sorted((e, d.seq) for e, d in latest.items())))
+        everyone = self._found.get(memo)
+        if everyone is None:
+            thresholds = [s.threshold for s in self._subs if s.wants("blocking.required")]
+            cutoff = min(thresholds + [s.threshold for s in wanting]) - _BONUS
+            everyone = self._found[memo] = await asyncio.to_thread(
+                self._locked, self.customers.candidates, list(entities.values()), cutoff
+            )
+        ids = {s.id for s in wanting}
+        found = {sub_id: refs for sub_id, refs in everyone.items() if sub_id in ids}
         allowed: dict[str, dict[str, set[str]]] = {}
         for sub_id, refs in found.items():
             sub = subs[sub_id]
@@ -316,12 +730,15 @@ class Dispatcher:
         if not allowed:
             return
         records = await self._customers(allowed)
-        tiny = ScreeningIndex()
-        by_source: dict[str, list[Entity]] = defaultdict(list)
-        for entity in entities.values():
-            by_source[entity.source].append(entity)
-        for source, members in by_source.items():
-            tiny.replace_source(source, f"batch-{deltas[-1].seq}", members)
+        tiny = self._tiny.get(memo)
+        if tiny is None:
+            tiny = ScreeningIndex()
+            by_source: dict[str, list[Entity]] = defaultdict(list)
+            for entity in entities.values():
+                by_source[entity.source].append(entity)
+            for source, members in by_source.items():
+                tiny.replace_source(source, f"batch-{deltas[-1].seq}", members)
+            self._tiny = {memo: tiny}
         scored = await asyncio.to_thread(_score, tiny, subs, records, len(entities))
         prior = await self._prior(
             {(s, m.entity.id) for s, found in scored.items() for _, m in found}
@@ -435,16 +852,22 @@ class Dispatcher:
     # -- watchlists -----------------------------------------------------------------------
 
     async def drain(self) -> bool:
-        """Index and screen one chunk of changed customers; True if more are waiting."""
-        dirty = sorted(cast(set[str], await self.redis.smembers(self.keys.watchlist_dirty())))
+        """Index and screen one chunk of changed customers of the partitions held and
+        ready; True if more are waiting."""
+        dirty = sorted(
+            sub_id
+            for sub_id in cast(set[str], await self.redis.smembers(self.keys.watchlist_dirty()))
+            if (p := self.parts.get(self.partition(sub_id))) is not None and p.ready
+        )
         if not dirty:
             return False
-        if not self._caught_up or self._position < await self.store.last_seq():
+        self._rotation += 1
+        sub_id = dirty[self._rotation % len(dirty)]
+        part = self.parts[self.partition(sub_id)]
+        if part.cursor < await self.store.last_seq():
             # Fan out published deltas first: the lists screened against are then no
             # newer than the delta sequence the alerts name, and order is kept.
             return True
-        self._rotation += 1
-        sub_id = dirty[self._rotation % len(dirty)]
         k = self.keys
         refs = cast(
             list[str],
@@ -452,7 +875,7 @@ class Dispatcher:
         )
         sub = await self.subs.get(sub_id)
         if sub is None:  # deleted meanwhile
-            await asyncio.to_thread(self.customers.drop, sub_id)
+            await asyncio.to_thread(self._locked, self.customers.drop, sub_id)
             await self.redis.srem(k.watchlist_dirty(), sub_id)
             return len(dirty) > 1
         values = (
@@ -462,28 +885,44 @@ class Dispatcher:
         )
         present = [customer_from_json(v) for v in values if v]
         gone = [r for r, v in zip(refs, values, strict=True) if v is None]
-        await asyncio.to_thread(self._apply, sub_id, present, gone)
-        batch = Batch(self.lease.key, self.lease.token)
+        checks = [record_check(v) for v in values if v]
+        await asyncio.to_thread(
+            self._locked, self._apply, self.customers, sub_id, present, checks, gone
+        )
+        part.unsaved = True
+        batch = Batch(part.lease.key, part.lease.token)
         if present and sub.wants("blocking.required"):
             if not await self._lists_current():
                 return True  # a version flipped under us; the next round retries
-            for event, entity_id, state in await self._screen(sub, present):
+            for event, entity_id, state in await self._screen(sub, present, part.cursor):
                 batch.xadd(k.sub_events(sub_id), event)
                 batch.hset(k.sub_matches(sub_id), entity_id, json.dumps(state))
         for ref, value in zip(refs, values, strict=True):
             batch.settle(k.watchlist_pending(sub_id), k.watchlist(sub_id), ref, value)
         batch.clean(k.watchlist_pending(sub_id), k.watchlist_dirty(), sub_id)
-        added = await batch.run(self.redis)
+        try:
+            added = await batch.run(self.redis)
+        except LeaseLost:
+            log.error("partition lease lost", partition=part.number)
+            self._forget(part)
+            return True
         if added:
             self.wake(sub_id)
             log.info("watchlist alerts", subscription=sub_id, events=added)
         return True
 
-    def _apply(self, sub_id: str, present: list[Customer], gone: list[str]) -> None:
+    def _apply(
+        self,
+        index: CustomerIndex,
+        sub_id: str,
+        present: list[Customer],
+        checks: list[int],
+        gone: list[str],
+    ) -> None:
         for ref in gone:
-            self.customers.remove(sub_id, ref)
-        for customer in present:
-            self.customers.put(sub_id, customer)
+            index.remove(sub_id, ref)
+        for customer, check in zip(present, checks, strict=True):
+            index.put(sub_id, customer, check)
         self._settle_memory(len(present))
 
     async def _lists_current(self) -> bool:
@@ -492,7 +931,7 @@ class Dispatcher:
         return not (await follow(self.store, self.lists, self.sources)).behind
 
     async def _screen(
-        self, sub: Subscription, customers: list[Customer]
+        self, sub: Subscription, customers: list[Customer], seq: int
     ) -> list[tuple[Event, str, dict[str, Any]]]:
         """blocking.required for customers just added or changed, against the lists."""
         subs = {sub.id: sub}
@@ -515,7 +954,7 @@ class Dispatcher:
                 match,
                 entity.to_dict(),
                 content,
-                seq=self._position,
+                seq=seq,
                 version=self.lists.versions.get(entity.source),
                 op="listed",
                 trigger="watchlist",
@@ -528,6 +967,19 @@ class Dispatcher:
             }
             out.append((event, entity.id, state))
         return out
+
+
+def _load_index(chunks: list[str], vocab: CustomerVocabulary) -> CustomerIndex:
+    try:
+        blob = base64.b64decode("".join(chunks), validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"not base64: {exc}") from None
+    with no_cyclic_gc():
+        return CustomerIndex.load(blob, vocab)
+
+
+def _seq(entry_id: str) -> int:
+    return int(entry_id.split("-", 1)[0])
 
 
 def _score(

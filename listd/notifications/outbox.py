@@ -1,12 +1,12 @@
 """The webhook outbox: per-subscription event streams, delivery records, dead letters.
 
 Every write the dispatcher makes goes through one Lua script, `Batch.run`, which
-first checks that the caller still holds the dispatcher lease and then applies a list
-of writes, all or none. A delta's fan-out is one batch that starts by acknowledging
-the delta in the "dispatch" consumer group: if the delta was acknowledged already (a
-fan-out that completed before a crash, or by a previous leader), the batch does nothing.
-So the events of a delta are appended exactly once, together with the acknowledgement,
-and a crash at any point either left no trace or left the complete result.
+first checks that the caller still holds the lease of the partition written to and
+then applies a list of writes, all or none. A delta's fan-out to a partition is one
+batch that starts by advancing the partition's cursor to the delta: if the cursor is
+there already (a fan-out that completed before a crash, or by a previous owner), the
+batch does nothing. So the events of a delta are appended exactly once, together with
+the cursor, and a crash at any point either left no trace or left the complete result.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from listd.keyspace import Keys
 from listd.notifications.events import Event
 from listd.pipeline.lease import LEADER, LeaseLost
 
-GROUP = "dispatch"  # consumer group of the delta stream
+GROUP = "dispatch"  # consumer group that read the delta stream before partitions
 DEAD_CAP = 10_000
 
 _APPLY = """
@@ -36,6 +36,14 @@ while i <= #ARGV do
     if redis.call('XACK', KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2], ARGV[i + 3]) == 0 then
       return -1
     end
+    i = i + 4
+  elseif op == 'advance' then
+    local at = tonumber(redis.call('GET', KEYS[tonumber(ARGV[i + 1])]) or '0')
+    if at >= tonumber(ARGV[i + 2]) then return -1 end
+    if at < tonumber(ARGV[i + 3]) then
+      return redis.error_reply('LISTD_GAP the batch before this one was not applied')
+    end
+    redis.call('SET', KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2])
     i = i + 4
   elseif op == 'xadd' then
     redis.call('XADD', KEYS[tonumber(ARGV[i + 1])], '*',
@@ -100,6 +108,14 @@ class Batch:
         assert len(self.args) == 1, "ack must be the first op"
         self.args += ["ack", self._k(stream), group, entry_id]
 
+    def advance(self, cursor: str, seq: int, after: int = -1) -> None:
+        """Guard: move a partition's cursor to delta `seq`; stop (all or none, -1) if it
+        is there already (the delta was fanned out to the partition before). `after`:
+        the cursor must have reached it (the batch of the delta before, in the same
+        pipeline, was applied), else nothing is written and the batch fails."""
+        assert len(self.args) == 1, "advance must be the first op"
+        self.args += ["advance", self._k(cursor), str(seq), str(after)]
+
     def xadd(self, stream: str, event: Event) -> None:
         self.args += [
             "xadd",
@@ -136,6 +152,20 @@ class Batch:
     @property
     def empty(self) -> bool:
         return len(self.args) == 1
+
+    def queue(self, pipe: Any) -> None:
+        """Add the batch to a pipeline (several batches in one round trip; run it with
+        raise_on_error=False and read each reply with `result`)."""
+        pipe.eval(_APPLY, len(self.keys), *self.keys, *self.args)
+
+    @staticmethod
+    def result(reply: Any) -> int:
+        """A queued batch's reply as `run` returns it (LeaseLost when fenced)."""
+        if isinstance(reply, ResponseError):
+            if "LISTD_FENCED" in str(reply):
+                raise LeaseLost("the dispatcher lease is held by another process") from reply
+            raise reply
+        return int(reply)
 
     async def run(self, redis: Redis) -> int:
         """Apply; returns events appended, -1 if the guarding ack found nothing to do."""

@@ -21,6 +21,7 @@ import datetime as dt
 import io
 import json
 import re
+import secrets
 import tempfile
 from collections.abc import AsyncIterable, Iterator
 from dataclasses import dataclass, field
@@ -37,10 +38,12 @@ from listd.screening.evidence import MIN_IDENTIFIER, identifier_key
 from listd.screening.query import check_name, parse_birth_date, utc_today
 from listd.server import hash_fields
 
-MAX_CUSTOMERS = 1_000_000
-# A million customers in JSON lines is about 150 MiB (bench/notify.py); room for long names.
-MAX_BYTES = 256 * 1024 * 1024
+MAX_CUSTOMERS = 20_000_000
+# A million customers in JSON lines is about 150 MiB (bench/notify.py): 20 million, 3 GiB;
+# the body is spooled to a temporary file beyond 16 MiB, never held in memory.
+MAX_BYTES = 4096 * 1024 * 1024
 _CHUNK = 2000  # records per Redis round trip
+_UPLOAD_TTL = 24 * 3600  # seconds the references of an upload broken off are kept
 _MAX_ERRORS = 100  # errors listed in the answer (all are counted)
 _FIELDS = ("reference", "name", "type", "birth_date", "iin", "passport", "identifiers",
            "nationality")  # fmt: skip
@@ -340,12 +343,16 @@ class WatchlistStore:
         *,
         replace: bool,
     ) -> Report:
-        """Apply an upload (replace the list, or patch it) and mark what changed pending."""
+        """Apply an upload (replace the list, or patch it) and mark what changed pending.
+
+        Memory stays bounded whatever the upload's size: the references seen so far are
+        kept in Redis (`Keys.watchlist_upload`), not here, and the upload's progress is
+        written to the watchlist's meta every chunk (`summary`)."""
         report = Report(mode="replace" if replace else "patch")
-        seen: set[str] = set()
-        kept_invalid: set[str] = set()
-        batch: list[Customer] = []
-        deletions: list[str] = []
+        upload = secrets.token_hex(6)
+        seen_key = self.keys.watchlist_upload(sub_id, upload, "seen")
+        kept_key = self.keys.watchlist_upload(sub_id, upload, "kept")
+        any_seen = any_kept = False
         records = _records(file, fmt, report, patch=not replace)
 
         def take(n: int) -> list[tuple[int, Parsed]]:
@@ -356,54 +363,85 @@ class WatchlistStore:
                     break
             return out
 
-        while True:
-            # Parsing is CPU work: a thread keeps the API answering meanwhile.
-            page = await asyncio.to_thread(take, _CHUNK)
-            if not page:
-                break
-            for line, parsed in page:
-                report.received += 1
-                if parsed.warning:
-                    report.warnings += 1
-                if parsed.error is not None:
-                    report.fail(line, parsed.reference, parsed.error)
-                    if parsed.reference:
-                        kept_invalid.add(parsed.reference)
-                    continue
-                ref = parsed.reference
-                assert ref is not None
-                if ref in seen:
-                    report.fail(line, ref, "reference appears twice in the upload; first kept")
-                    continue
-                seen.add(ref)
-                if parsed.delete is not None:
-                    deletions.append(parsed.delete)
-                elif parsed.customer is not None:
-                    batch.append(parsed.customer)
-            if len(batch) >= _CHUNK:
-                await self._upsert(sub_id, batch, report)
-                batch = []
-        if batch:
-            await self._upsert(sub_id, batch, report)
-        if replace:
-            if not seen and not kept_invalid:
-                raise BadRequest(
-                    "the upload holds no customers; to empty a watchlist, DELETE it",
-                    field="body",
-                )
-            await self._remove_unseen(sub_id, seen | kept_invalid, report)
-        elif deletions:
-            await self._delete(sub_id, deletions, report)
+        try:
+            while True:
+                # Parsing is CPU work: a thread keeps the API answering meanwhile.
+                page = await asyncio.to_thread(take, _CHUNK)
+                if not page:
+                    break
+                batch: list[Customer] = []
+                deletions: list[str] = []
+                kept: list[str] = []
+                valid: list[tuple[int, Parsed]] = []
+                for line, parsed in page:
+                    report.received += 1
+                    if parsed.warning:
+                        report.warnings += 1
+                    if parsed.error is not None:
+                        report.fail(line, parsed.reference, parsed.error)
+                        if parsed.reference:
+                            kept.append(parsed.reference)
+                            any_kept = True
+                        continue
+                    valid.append((line, parsed))
+                refs = [cast(str, p.reference) for _, p in valid]
+                known = await self._seen(seen_key, kept_key, refs, kept)
+                fresh: set[str] = set()
+                for (line, parsed), before in zip(valid, known, strict=True):
+                    ref = cast(str, parsed.reference)
+                    if before or ref in fresh:
+                        report.fail(line, ref, "reference appears twice in the upload; first kept")
+                        continue
+                    fresh.add(ref)
+                    any_seen = True
+                    if parsed.delete is not None:
+                        deletions.append(parsed.delete)
+                    elif parsed.customer is not None:
+                        batch.append(parsed.customer)
+                if batch:
+                    await self._upsert(sub_id, batch, report)
+                if deletions:
+                    await self._delete(sub_id, deletions, report)
+                await self._progress(sub_id, report, "applying")
+            if replace:
+                if not any_seen and not any_kept:
+                    raise BadRequest(
+                        "the upload holds no customers; to empty a watchlist, DELETE it",
+                        field="body",
+                    )
+                await self._remove_unseen(sub_id, report, seen_key, kept_key)
+        finally:
+            await self.redis.delete(seen_key, kept_key)
         report.total = int(await self.redis.hlen(self.keys.watchlist(sub_id)))
         report.pending_screening = int(await self.redis.scard(self.keys.watchlist_pending(sub_id)))
+        await self._progress(sub_id, report, "applied")
+        return report
+
+    async def _seen(
+        self, seen_key: str, kept_key: str, refs: list[str], kept: list[str]
+    ) -> list[bool]:
+        """Whether each of `refs` was seen earlier in the upload; records them (and the
+        references of invalid records, `kept`) as seen."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            if refs:
+                pipe.smismember(seen_key, refs)
+                pipe.sadd(seen_key, *refs)
+                pipe.expire(seen_key, _UPLOAD_TTL)
+            if kept:
+                pipe.sadd(kept_key, *kept)
+                pipe.expire(kept_key, _UPLOAD_TTL)
+            replies = await pipe.execute()
+        return [bool(x) for x in replies[0]] if refs else []
+
+    async def _progress(self, sub_id: str, report: Report, status: str) -> None:
         meta: dict[Any, Any] = {
             "mode": report.mode,
+            "status": status,
             "at": now_iso(),
             "received": report.received,
             "invalid": report.invalid,
         }
         await self.redis.hset(self.keys.watchlist_meta(sub_id), mapping=meta)
-        return report
 
     async def _upsert(self, sub_id: str, batch: list[Customer], report: Report) -> None:
         key = self.keys.watchlist(sub_id)
@@ -447,12 +485,31 @@ class WatchlistStore:
                 pipe.sadd(self.keys.watchlist_dirty(), sub_id)
             await pipe.execute()
 
-    async def _remove_unseen(self, sub_id: str, keep: set[str], report: Report) -> None:
-        doomed: list[str] = []
+    async def _remove_unseen(
+        self, sub_id: str, report: Report, seen_key: str = "", kept_key: str = ""
+    ) -> None:
+        """Delete every customer the upload did not name (all, without keys), a chunk at
+        a time."""
+        page: list[str] = []
+
+        async def flush() -> None:
+            if seen_key:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.smismember(seen_key, page)
+                    pipe.smismember(kept_key, page)
+                    seen, kept = await pipe.execute()
+                doomed = [r for r, a, b in zip(page, seen, kept, strict=True) if not (a or b)]
+            else:
+                doomed = list(page)
+            await self._delete(sub_id, doomed, report)
+
         async for ref in hash_fields(self.redis, self.keys.watchlist(sub_id)):
-            if ref not in keep:
-                doomed.append(ref)
-        await self._delete(sub_id, doomed, report)
+            page.append(ref)
+            if len(page) >= _CHUNK:
+                await flush()
+                page = []
+        if page:
+            await flush()
 
     async def _delete(self, sub_id: str, refs: list[str], report: Report) -> None:
         for start in range(0, len(refs), _CHUNK):
@@ -480,7 +537,7 @@ class WatchlistStore:
     async def clear(self, sub_id: str) -> int:
         """Delete every customer (each marked pending, so the dispatcher drops it)."""
         report = Report(mode="clear")
-        await self._remove_unseen(sub_id, set(), report)
+        await self._remove_unseen(sub_id, report)
         return report.removed
 
     async def summary(self, sub_id: str) -> dict[str, Any]:

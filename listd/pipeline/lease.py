@@ -55,6 +55,8 @@ _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0
 """
+# For taking and renewing many leases in one pipeline (the dispatcher's partitions).
+ACQUIRE, RENEW = _ACQUIRE, _RENEW
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0

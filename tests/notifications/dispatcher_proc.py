@@ -1,5 +1,6 @@
-"""A webhook dispatcher process for crash tests: runs against LISTD_REDIS_URL and
-LISTD_KEY_PREFIX until killed, printing "leading" once it holds the lease."""
+"""A webhook dispatcher worker process for crash tests: runs against LISTD_REDIS_URL and
+LISTD_KEY_PREFIX until killed, printing "leading" once it serves partitions with their
+customer indexes built (LISTD_DISPATCH_PARTITIONS of them in all, 64 by default)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ async def main() -> None:
         delivery=Policy(timeout=2.0, backoff_base=0.05, backoff_max=0.2, idle_poll=0.05),
         lease_ttl=1.0,
         poll_interval=0.05,
+        partitions=int(os.environ.get("LISTD_DISPATCH_PARTITIONS") or 64),
     )
     async with webhook_session(config) as session:
         keys = Keys(os.environ["LISTD_KEY_PREFIX"])

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from listd.keyspace import Keys
 from listd.notifications.outbox import GROUP
+from listd.notifications.partitions import partition_of
 from listd.settings import Settings
 from tests.helpers import eventually, until
 from tests.notifications.conftest import (
@@ -93,8 +94,9 @@ async def test_sigkill_between_delta_and_delivery_delivers_after_restart(
     k = Keys(settings.key_prefix)
 
     async def fanned_out() -> bool:
-        pending = await redis.xpending(k.deltas(), GROUP)
-        return await redis.xlen(k.sub_events(sub["id"])) == 3 and pending["pending"] == 0
+        cursor = await redis.get(k.partition_cursor(partition_of(sub["id"], 64)))
+        done = int(cursor or 0) == int(await redis.get(k.delta_seq()))
+        return await redis.xlen(k.sub_events(sub["id"])) == 3 and done
 
     await until(fanned_out, what="fan-out of both deltas")
     first.send_signal(signal.SIGKILL)

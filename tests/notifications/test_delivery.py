@@ -14,10 +14,10 @@ from listd.api import create_app
 from listd.keyspace import Keys
 from listd.notifications.app import setup
 from listd.notifications.config import WebhookConfig
-from listd.notifications.dispatcher import Dispatcher
-from listd.notifications.outbox import GROUP
+from listd.notifications.dispatcher import Dispatcher, Partition
 from listd.notifications.routes import BLOCKING
 from listd.notifications.watchlist import Customer
+from listd.pipeline.lease import Lease
 from listd.screening import ScreeningIndex
 from listd.settings import Settings
 from tests.helpers import auth, eventually
@@ -212,10 +212,10 @@ async def test_fanning_out_a_delta_again_adds_nothing(
     entries = await redis.xrange(k.deltas(), "-", "+")
     dispatcher = api.app[BLOCKING].dispatcher
     assert dispatcher is not None
-    await dispatcher.fanout(entries)  # as a crashed leader's successor would
+    await dispatcher.fanout(entries)  # as a crashed worker's successor would
     assert await redis.xlen(k.sub_events(sub["id"])) == before
-    pending = await redis.xpending(k.deltas(), GROUP)
-    assert pending["pending"] == 0
+    part = dispatcher.partition(sub["id"])
+    assert int(await redis.get(k.partition_cursor(part))) == int(entries[-1][0].split("-")[0])
 
 
 async def test_a_slow_receiver_does_not_hold_back_the_others(
@@ -310,7 +310,7 @@ async def test_the_outbox_drains_while_a_new_leader_builds_its_customer_index(
     await eventually(lambda: len(rx.events) == 1, 30, "the queued event")
     assert not dispatcher.leading.is_set(), "delivered only after the index was built"
     await asyncio.wait_for(dispatcher.leading.wait(), 120)
-    assert len(dispatcher.customers) == 60_000
+    assert dispatcher.indexed() == 60_000
 
 
 async def test_a_customer_index_build_writes_only_into_its_own_index(
@@ -323,7 +323,8 @@ async def test_a_customer_index_build_writes_only_into_its_own_index(
 ) -> None:
     """A build abandoned when the lease is lost goes on in its worker thread; it wrote
     into `dispatcher.customers`, the index its successor was building (CI saw 60,001
-    customers for 60,000). The index is now built aside and installed whole."""
+    customers for 60,000). A partition's index is now built aside and installed in the
+    worker's only while the partition is still held."""
     api: Client = await make_api()
     rx: Receiver = await receivers()
     sub = await subscribe(api, keys["bank-a"], rx, events=["designation.added"])
@@ -335,11 +336,16 @@ async def test_a_customer_index_build_writes_only_into_its_own_index(
         dispatcher = Dispatcher(
             redis, Keys(settings.key_prefix), ScreeningIndex(), ["un"], session, config
         )
-        build = asyncio.create_task(dispatcher._load_watchlists())
-        seen = set()
-        while not build.done():
-            seen.add(len(dispatcher.customers))
-            await asyncio.sleep(0.01)
+        number = dispatcher.partition(sub["id"])
+        lease = Lease(redis, "unused", "unused:fence")
+        part = dispatcher.parts[number] = Partition(number, lease)
+        build = asyncio.create_task(dispatcher._build(part))
+        await asyncio.sleep(0.05)
+        # The partition is lost while its build goes on to the end (a thread is not
+        # cancelled): it must install nothing.
+        dispatcher.parts.pop(number)
         await build
-    assert seen <= {0}, f"partial index visible during the build: {sorted(seen)}"
-    assert len(dispatcher.customers) == 15_000
+        assert dispatcher.indexed() == 0 and not part.ready
+        successor = dispatcher.parts[number] = Partition(number, lease)
+        await dispatcher._build(successor)
+    assert successor.ready and dispatcher.indexed() == 15_000

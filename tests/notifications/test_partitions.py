@@ -1,0 +1,184 @@
+"""Partitioned dispatch with real worker processes: partitions shared between workers,
+moved while deltas arrive, taken over from a worker SIGKILLed mid-fan-out; every planted
+customer alerted once (the receiver drops at most the one in-flight redelivery)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from listd.keyspace import Keys
+from listd.notifications.events import Event
+from listd.notifications.outbox import Batch
+from listd.notifications.partitions import fair_share, partition_of
+from listd.settings import Settings
+from tests.helpers import until
+from tests.notifications.conftest import (
+    Client,
+    Receiver,
+    designate,
+    person,
+    screened,
+    subscribe,
+    upload,
+)
+
+ROOT = Path(__file__).resolve().parents[2]
+PARTITIONS = 16
+Start = Callable[[], Awaitable[asyncio.subprocess.Process]]
+# Designations published one by one; every subscription holds a customer of each name.
+PLANTED = [
+    "Aslanbek Tokhtarovich Zhumagaliev",
+    "Gulnara Serikovna Abdrakhmanova",
+    "Dauren Kairatovich Nurmukhambetov",
+    "Saltanat Yerlanovna Kuanyshbayeva",
+    "Timur Bolatovich Seitkaliyev",
+    "Aigerim Maratovna Ospanova",
+]
+
+
+def test_partition_of_is_stable_and_shares_are_fair() -> None:
+    assert partition_of("sub_abc", 64) == partition_of("sub_abc", 64) == 2717526707 % 64
+    spread = Counter(partition_of(f"sub_{i}", 64) for i in range(6400))
+    assert len(spread) == 64 and max(spread.values()) < 3 * min(spread.values())
+    assert [fair_share(64, n) for n in (0, 1, 2, 3, 4, 64, 100)] == [64, 64, 32, 22, 16, 1, 1]
+
+
+@pytest.fixture
+async def start_worker(settings: Settings, tmp_path: Path) -> AsyncIterator[Start]:
+    procs: list[asyncio.subprocess.Process] = []
+
+    async def start() -> asyncio.subprocess.Process:
+        env = {
+            **os.environ,
+            "LISTD_REDIS_URL": str(settings.redis_url),
+            "LISTD_KEY_PREFIX": settings.key_prefix,
+            "LISTD_DISPATCH_PARTITIONS": str(PARTITIONS),
+            "PYTHONPATH": str(ROOT),
+        }
+        with (tmp_path / f"worker-{len(procs)}.log").open("wb") as log:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(Path(__file__).with_name("dispatcher_proc.py")),
+                cwd=ROOT,
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log,
+            )
+        procs.append(proc)
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 60)
+        assert line.strip() == b"leading"
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def holders(redis: Redis, keys: Keys) -> Counter[str]:
+    """How many partitions each worker (by its lease token) holds."""
+    found = [await redis.get(keys.partition_lease(n)) for n in range(PARTITIONS)]
+    return Counter(str(h) for h in found if h)
+
+
+async def test_partitions_move_and_a_killed_workers_partitions_are_taken_over(
+    make_api: Callable[..., Awaitable[Client]],
+    keys: dict[str, str],
+    receivers: Callable[[], Awaitable[Receiver]],
+    redis: Redis,
+    settings: Settings,
+    start_worker: Start,
+) -> None:
+    k = Keys(settings.key_prefix)
+    api = await make_api(dispatch=False)  # the API alone; the workers run as processes
+    # Subscriptions until both halves of the partitions (one worker each, later) have two.
+    subs: list[tuple[dict[str, Any], Receiver]] = []
+    while len(subs) < 40:
+        rx = await receivers()
+        sub = await subscribe(api, keys["bank-a"], rx, events=["blocking.required"])
+        subs.append((sub, rx))
+        halves = Counter(partition_of(s["id"], PARTITIONS) < PARTITIONS // 2 for s, _ in subs)
+        if len(subs) >= 6 and min(halves[True], halves[False]) >= 2:
+            break
+    fillers = [
+        {"reference": f"F-{i}", "name": f"Fillername{i} Otherword{i % 97}"} for i in range(300)
+    ]
+    planted = [{"reference": f"P-{n}", "name": name} for n, name in enumerate(PLANTED)]
+    for sub, _ in subs:
+        await upload(api, keys["bank-a"], sub["id"], fillers + planted)
+
+    first = await start_worker()
+    for sub, _ in subs:
+        await until(lambda s=sub: screened(redis, settings, s["id"]), what="upload screened")
+    assert list((await holders(redis, k)).values()) == [PARTITIONS]  # one worker: all
+
+    # A partition moves while deltas arrive: a second worker joins between designations.
+    await designate(redis, settings, person(901, PLANTED[0]))
+    joining = asyncio.create_task(start_worker())
+    await designate(redis, settings, person(902, PLANTED[1]))
+    await designate(redis, settings, person(903, PLANTED[2]))
+    await joining
+
+    async def balanced() -> bool:
+        return sorted((await holders(redis, k)).values()) == [PARTITIONS // 2] * 2
+
+    await until(balanced, 30, "each worker serving half the partitions")
+    await designate(redis, settings, person(904, PLANTED[3]))
+
+    # The first worker is killed in the middle of fanning out and delivering.
+    await designate(redis, settings, person(905, PLANTED[4]))
+    await designate(redis, settings, person(906, PLANTED[5]))
+    await asyncio.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    assert await first.wait() == -signal.SIGKILL
+
+    async def everyone_alerted() -> bool:
+        return all(len(rx.of_type("blocking.required")) >= len(PLANTED) for _, rx in subs)
+
+    await until(everyone_alerted, 60, "every planted customer alerted in every subscription")
+    await asyncio.sleep(1.0)  # nothing more arrives
+    assert len(await holders(redis, k)) == 1  # the survivor took every partition
+    for sub, rx in subs:
+        alerts = rx.of_type("blocking.required")
+        refs = [a["data"]["customer"]["reference"] for a in alerts]
+        assert sorted(refs) == [f"P-{n}" for n in range(len(PLANTED))], sub["id"]
+        assert [a["data"]["designation"]["entity_id"] for a in alerts] == [
+            f"un:QDi.{901 + n}" for n in range(len(PLANTED))
+        ], "per-subscription order follows the deltas"
+        assert rx.duplicates <= 1 and rx.bad_signatures == 0
+    assert sum(rx.duplicates for _, rx in subs) <= len(subs)
+
+
+async def test_a_delta_batch_applies_only_after_the_one_before_it(
+    redis: Redis, settings: Settings
+) -> None:
+    """A partition's batches go out pipelined; one that fails must stop those after it,
+    or the cursor would pass the delta it did not fan out."""
+    k = Keys(settings.key_prefix)
+    cursor, stream = k.partition_cursor(0), k.sub_events("s")
+    await redis.set(cursor, 2)
+    gap = Batch(k.partition_lease(0))
+    gap.advance(cursor, 5, after=3)  # the batch of delta 3 did not apply
+    gap.xadd(stream, Event("evt_1", "designation.added", "{}", 5))
+    with pytest.raises(ResponseError, match="LISTD_GAP"):
+        await gap.run(redis)
+    assert await redis.get(cursor) == "2" and not await redis.exists(stream)
+    ok = Batch(k.partition_lease(0))
+    ok.advance(cursor, 3, after=2)
+    assert await ok.run(redis) == 0 and await redis.get(cursor) == "3"
+    again = Batch(k.partition_lease(0))
+    again.advance(cursor, 3, after=2)
+    assert await again.run(redis) == -1  # fanned out already

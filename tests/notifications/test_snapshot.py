@@ -1,0 +1,122 @@
+"""A partition's customer index from its snapshot: the same index as one built from every
+record, records changed since the snapshot indexed again, without re-normalising the rest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aiohttp
+from redis.asyncio import Redis
+
+from listd.keyspace import Keys
+from listd.notifications.config import WebhookConfig
+from listd.notifications.customers import CustomerIndex, CustomerVocabulary, record_check
+from listd.notifications.dispatcher import Dispatcher, Partition
+from listd.notifications.watchlist import Customer, customer_from_json
+from listd.pipeline.lease import Lease
+from listd.screening import ScreeningIndex
+from listd.settings import Settings
+from tests.notifications.conftest import Client, Receiver, person, subscribe
+
+ROWS = [
+    Customer("A-1", "Aslanbek Tokhtarovich Zhumagaliev", "person", iin="900101300123"),
+    Customer("A-2", "Мирна Мабанза"),
+    Customer("A-3", "A. K. Seitkaliyev"),  # initials
+    Customer("A-4", "AamirAli Khan"),  # a second reading (words mended)
+    Customer("A-5", "Kazakh Trade LLP", "entity", identifiers=("AB1234567",)),
+]
+NAMES = ["Aslanbek Zhumagaliev", "Mirna Mabanza", "Aslan Seitkaliyev", "Aamir Ali Khan"]
+
+
+def found(index: CustomerIndex, name: str) -> dict[str, dict[str, set[str]]]:
+    return index.candidates([person(1, name)], 0.6)
+
+
+def test_a_dumped_index_loads_as_the_same_index() -> None:
+    index = CustomerIndex()
+    for n in range(300):
+        index.put("s1", Customer(f"F-{n}", f"Fillername{n} Otherword{n % 17}"), n + 1)
+    for row in ROWS:
+        index.put("s2", row, 7)
+    index.remove("s1", "F-3")
+    loaded = CustomerIndex.load(index.dump())
+    assert len(loaded) == len(index) == 304
+    assert loaded.checks("s1") == index.checks("s1") and loaded.checks("s2")["A-5"] == 7
+    for name in [*NAMES, "Fillername5 Otherword5"]:
+        assert found(loaded, name) == found(index, name) != {}, name
+
+
+async def test_a_partition_taken_over_loads_its_snapshot_and_catches_up(
+    make_api: Any,
+    keys: dict[str, str],
+    receivers: Any,
+    redis: Redis,
+    settings: Settings,
+    config: WebhookConfig,
+) -> None:
+    api: Client = await make_api(dispatch=False)
+    rx: Receiver = await receivers()
+    sub = await subscribe(api, keys["bank-a"], rx, events=["blocking.required"])
+    k = Keys(settings.key_prefix)
+    records = {c.reference: c.to_json() for c in ROWS} | {
+        f"F-{n}": Customer(f"F-{n}", f"Fillername{n} Otherword{n % 17}").to_json()
+        for n in range(2000)
+    }
+    await redis.hset(k.watchlist(sub["id"]), mapping=records)
+    async with aiohttp.ClientSession() as session:
+        dispatcher = Dispatcher(redis, k, ScreeningIndex(), ["un"], session, config)
+        number = dispatcher.partition(sub["id"])
+        lease = Lease(redis, k.partition_lease(number), k.partition_fence(number))
+        assert await lease.acquire()
+        first = dispatcher.parts[number] = Partition(number, lease)
+        await dispatcher._build(first)
+        assert first.source == "records" and dispatcher.indexed() == 2005
+        await dispatcher._snapshot(first)
+        # Changed after the snapshot (settled by its writer, so not pending any more).
+        await redis.hset(
+            k.watchlist(sub["id"]), "A-2", Customer("A-2", "Gulnara Abdrakhmanova").to_json()
+        )
+        await redis.hdel(k.watchlist(sub["id"]), "A-4")
+        await redis.hset(
+            k.watchlist(sub["id"]), "A-6", Customer("A-6", "Dauren Nurmukhambetov").to_json()
+        )
+        dispatcher.parts.pop(number)
+        dispatcher._drop_partition(number)
+        assert dispatcher.indexed() == 0
+        second = dispatcher.parts[number] = Partition(number, lease)
+        await dispatcher._build(second)
+        await lease.release()
+        index = dispatcher.customers
+    assert second.source == "snapshot"
+    now = await redis.hgetall(k.watchlist(sub["id"]))
+    assert index.checks(sub["id"]) == {r: record_check(v) for r, v in now.items()}
+    fresh = CustomerIndex()
+    for raw in now.values():
+        fresh.put(sub["id"], customer_from_json(raw))
+    for name in [*NAMES, "Gulnara Abdrakhmanova", "Dauren Nurmukhambetov"]:
+        assert found(index, name) == found(fresh, name), name
+    assert "A-2" not in found(index, "Mirna Mabanza").get(sub["id"], {})
+    assert "A-6" in found(index, "Dauren Nurmukhambetov")[sub["id"]]
+
+
+def test_indexes_sharing_a_vocabulary_find_what_each_would_alone() -> None:
+    """A worker's partitions share one vocabulary, and a read looks each listed name up in
+    it once (`names`) for all of them."""
+    vocab = CustomerVocabulary()
+    first, second, alone = CustomerIndex(vocab), CustomerIndex(vocab), CustomerIndex()
+    for row in ROWS[:2]:
+        first.put("s1", row)
+    for index in (second, alone):
+        for row in ROWS[2:]:
+            index.put("s2", row)
+        for n in range(200):
+            index.put("s2", Customer(f"F-{n}", f"Fillername{n} Aslanbek{n % 7}"))
+    loaded = CustomerIndex.load(second.dump(), vocab)  # a partition taken over
+    for name in NAMES:
+        names: dict[str, Any] = {}  # for one set of designations
+        entities = [person(1, name)]
+        first.candidates(entities, 0.6, None, names)  # fills `names`
+        expected = alone.candidates(entities, 0.6)
+        assert second.candidates(entities, 0.6, None, names) == expected, name
+        assert loaded.candidates(entities, 0.6, None, names) == expected, name
+        assert names
