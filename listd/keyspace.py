@@ -272,24 +272,24 @@ class Keys:
     def partition_lease(self, partition: int) -> str:
         """STRING with TTL: token of the worker serving `partition`; checked by every
         write of its fan-out and deliveries (`outbox.Batch`)."""
-        return f"{self._p}:part:{partition}:lease"
+        return self.partition_key(partition, "lease")
 
     def partition_fence(self, partition: int) -> str:
         """STRING (INCR): fencing number, incremented on every acquisition of the
         partition's lease."""
-        return f"{self._p}:part:{partition}:fence"
+        return self.partition_key(partition, "fence")
 
     def partition_snapshot(self, partition: int) -> str:
         """HASH: the partition's customer index as a compact snapshot
         (`CustomerIndex.dump`): field "meta" (JSON: generation, chunks, customers, at,
         cursor) and the generation's chunks "<generation>:<n>" (bytes). Replaced whole
         by its worker; read by the worker that takes the partition over."""
-        return f"{self._p}:part:{partition}:snapshot"
+        return self.partition_key(partition, "snapshot")
 
     def partition_cursor(self, partition: int) -> str:
         """STRING: the last delta sequence fanned out to the partition's subscriptions,
         advanced in the script that appends that delta's events. Never expires."""
-        return f"{self._p}:part:{partition}:cursor"
+        return self.partition_key(partition, "cursor")
 
     def webhook_stats(self) -> str:
         """HASH: delivery attempts by outcome (delivered, retry, failed, dead, disabled),

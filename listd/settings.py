@@ -337,7 +337,9 @@ class Settings:
     @property
     def keys(self) -> Keys:
         """The key names of this deployment (tagged per group on a cluster)."""
-        return Keys(self.key_prefix, cluster=self.redis_cluster)
+        return Keys(
+            self.key_prefix, cluster=self.redis_cluster, partitions=self.webhooks.partitions
+        )
 
     @property
     def journal_key_path(self) -> Path:
