@@ -27,7 +27,7 @@ from listd.pipeline import delta, guards, ingest
 from listd.pipeline.fetch import fetch
 from listd.pipeline.lease import SourceLock
 from listd.pipeline.store import Fence, Snapshot, Store, now_iso
-from listd.scrapers import Scraper, scraper
+from listd.scrapers import Scraper, encode, scraper
 from listd.scrapers.discovery import find_link
 from listd.scrapers.encode import restamp as restamp  # where it used to live
 from listd.settings import Settings, SourceConfig
@@ -166,6 +166,8 @@ class Syncer:
             result.duration = round(time.monotonic() - started, 3)
             result.finished = now_iso()
             await asyncio.shield(self._finish(name, result, lock))
+        # The next sync's parsing children, started now that this one's work is done.
+        await asyncio.to_thread(encode.replenish)
         return result
 
     async def _run(

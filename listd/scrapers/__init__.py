@@ -4,7 +4,9 @@ A scraper module exposes `KIND`, `validate(raw)` (raises ValidationFailed),
 `parse(raw)` and `published(raw)` (the date the document states about itself). Optionally
 `validate_fast(raw)` (the same verdict as `validate`, faster), `records(raw)` (`parse` in bounded
 memory, for a validated document), `records_part(raw, part, parts)` (every `parts`-th of
-those records from the `part`-th on, so several processes share the work) and `date_span(raw)`
+those records from the `part`-th on, so several processes share the work), `record_cuts(raw,
+parts)` (where a large document's records can be cut into contiguous shares, so that each
+process reads only its own: safexml.record_cuts) and `date_span(raw)`
 (where the publication date's value sits, so a list re-published unchanged under a new date is
 recognised without parsing).
 """
@@ -41,6 +43,8 @@ class Scraper:
     records: Callable[[bytes], Iterator[Entity]] = None  # type: ignore[assignment]
     date_span: Callable[[bytes], tuple[int, int] | None] = None  # type: ignore[assignment]
     records_part: Callable[[bytes, int, int], Iterator[Entity]] | None = None  # None: unshared
+    # Optional: where to cut the records into contiguous shares (safexml.record_cuts)
+    record_cuts: Callable[[bytes, int], list[int] | None] | None = None
 
     def __post_init__(self) -> None:
         # Frozen: fill the defaults the only way a frozen dataclass allows.
@@ -69,6 +73,7 @@ def scraper(kind: str) -> Scraper:
         records=getattr(module, "records", module.parse),
         date_span=getattr(module, "date_span", _no_date_span),
         records_part=getattr(module, "records_part", None),
+        record_cuts=getattr(module, "record_cuts", None),
     )
 
 

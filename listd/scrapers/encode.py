@@ -1,17 +1,22 @@
 """Parse, normalise and encode the records of a document, ready to store.
 
-The sync does this in its worker thread for a small list. For a large one it runs
-`python -m listd.scrapers.encode KIND SOURCE PART PARTS` with the document on stdin, in PARTS
-processes at once where the scraper can share a document (`records_part`): each parses every
-PARTS-th record. The per-record Python (some 7 s of CPU for an SDN.XML-size list) then runs on
-cores of its own instead of taking the daemon's GIL from its event loop, and the daemon
-receives what the store writes anyway: per entity its id, content hash, document keys,
-warnings and JSON.
+The sync does this in its worker thread for a small list. For a large one it has PARTS child
+processes do it at once (`python -m listd.scrapers.encode --wait KIND`, started ahead of the
+sync: see `replenish`; each takes one task, a JSON line on its stdin naming the document's
+file, and writes its answer to a file; `python -m listd.scrapers.encode KIND SOURCE [PART
+PARTS [CUTS]]` does the same with the document on stdin). Where the scraper can share a
+document, each parses a contiguous run of the records if the scraper finds where to cut them
+(`record_cuts`, passed as CUTS: the child reads the document's head and its own run, not
+every record), else every PARTS-th record (`records_part`). The per-record Python (some 7 s
+of CPU for an SDN.XML-size list) then runs on cores of its own instead of taking the
+daemon's GIL from its event loop, and the daemon receives what the store writes anyway: per
+entity its id, content hash, document keys, warnings and JSON.
 
 A child writes one line per entity, `[record number, id, hash, document keys, warnings]`
-(JSON), a tab, then the entity's canonical JSON (neither holds a raw tab or newline), and ends
-with one JSON object line: the seconds spent per step and `refused` (a ValidationFailed as
-data, or null) with the number of the record it stopped at. A plain subprocess, not
+(JSON; the number counts over the whole document, or over its run when given CUTS), a tab,
+then the entity's canonical JSON (neither holds a raw tab or newline), and ends with one
+JSON object line: the seconds spent per step and `refused` (a ValidationFailed as data, or
+null) with the number of the record it stopped at. A plain subprocess, not
 multiprocessing: a spawned child would re-import the daemon's `__main__` (the CLI) first. The
 schema check happens elsewhere (listd.scrapers.check); the caller uses nothing of this before
 that check has passed.
@@ -19,6 +24,7 @@ that check has passed.
 
 from __future__ import annotations
 
+import atexit
 import concurrent.futures
 import contextlib
 import json
@@ -26,8 +32,9 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -35,6 +42,7 @@ from listd.errors import ValidationFailed
 from listd.model import Entity
 from listd.normalize import normalize_entity
 from listd.scrapers import Scraper, scraper
+from listd.scrapers.safexml import chunk_document
 
 TIMEOUT_S = 900  # a stuck child must not hold the source's lock for ever
 # How much lower the children's CPU priority is than the daemon's, for a document of
@@ -87,12 +95,16 @@ def _each(
     phases: dict[str, float],
     part: int = 0,
     parts: int = 1,
+    cuts: list[int] | None = None,
 ) -> Iterator[tuple[Entity, bytes, str, list[str]]]:
     """(normalised entity, its JSON, its content hash, its warnings), in document order; of
-    every `parts`-th record from the `part`-th on when `parts` > 1."""
+    every `parts`-th record from the `part`-th on when `parts` > 1, or of the `part`-th run
+    between `cuts` (safexml.record_cuts) if given."""
     parse = normalise = 0.0
     clock = time.perf_counter
-    if parts > 1:
+    if cuts is not None:
+        records = scr.records(chunk_document(raw, cuts, part))
+    elif parts > 1:
         assert scr.records_part is not None
         records = scr.records_part(raw, part, parts)
     else:
@@ -127,16 +139,32 @@ def in_process(scr: Scraper, raw: bytes, source: str | None) -> Encoded:
 def apart(kind: str, raw: bytes, source: str, parts: int = 1) -> Encoded:
     """Encode every record in `parts` child processes at once (1 unless the kind's scraper
     has `records_part`). Blocks: call from a worker thread."""
-    if scraper(kind).records_part is None:
+    scr = scraper(kind)
+    if scr.records_part is None:
         parts = 1
+    with _waiting_lock:
+        _wanted[:] = [(kind, parts)]
+    # Contiguous runs where the scraper can cut them: each child parses only its own.
+    cuts = scr.record_cuts(raw, parts) if parts > 1 and scr.record_cuts is not None else None
     with (
         document_file(raw) as path,
         concurrent.futures.ThreadPoolExecutor(parts, thread_name_prefix="listd-parse") as pool,
     ):
-        answers = list(pool.map(lambda part: _child(kind, path, source, part, parts), range(parts)))
-    refusals = [end for _, end in answers if end["refused"] is not None]
+        answers = list(
+            pool.map(lambda part: _child(kind, path, source, part, parts, cuts), range(parts))
+        )
+
+    # A record's place in the document: (share, number in it) for runs, the number otherwise.
+    def place(part: int, number: int) -> tuple[int, int]:
+        return (part, number) if cuts is not None else (0, number)
+
+    refusals = [
+        (place(part, int(end["stopped_at"])), end["refused"])
+        for part, (_, end) in enumerate(answers)
+        if end["refused"] is not None
+    ]
     if refusals:  # the one a parse in one process would have met first
-        refused = min(refusals, key=lambda end: int(end["stopped_at"]))["refused"]
+        refused = min(refusals, key=lambda refusal: refusal[0])[1]
         raise ValidationFailed(refused.pop("message"), **refused)
     phases = {step: max(end[step] for _, end in answers) for step in ("parse", "normalise")}
     heads: list[bytes] = []
@@ -149,7 +177,7 @@ def apart(kind: str, raw: bytes, source: str, parts: int = 1) -> Encoded:
     # One JSON document for all the heads: one call instead of 20,000.
     parsed = json.loads(b"[" + b",".join(heads) + b"]")
     rows: Iterable[tuple[Any, bytes]] = zip(parsed, bodies, strict=True)
-    if parts > 1:
+    if parts > 1 and cuts is None:  # runs arrive in document order already
         rows = sorted(rows, key=lambda row: int(row[0][0]))
     out = Encoded(phases=phases)
     for (_, entity_id, digest, warnings), body in rows:
@@ -197,35 +225,159 @@ def run_child(args: list[str], path: str, what: str, timeout: float) -> tuple[by
     return written, proc.stderr
 
 
+# Parsing children started ahead of time, each waiting for one task on its stdin: a child
+# costs a Python start and the listd imports (about 0.1 s of CPU, several times that on a
+# busy machine), which a 2 MB list's parse (0.15 s per child) would otherwise pay on every
+# sync. Each serves one document and exits, so a large list's memory still goes with it;
+# `replenish` starts the next ones once a sync is over, off its path.
+_waiting: list[subprocess.Popen[bytes]] = []
+_wanted: list[tuple[str, int]] = []  # the last parse's kind and number of children
+_waiting_lock = threading.Lock()
+
+
+def _start(kind: str) -> subprocess.Popen[bytes]:
+    """A parsing child that imports what a document of `kind` needs, then waits for its task."""
+    return subprocess.Popen(  # noqa: S603 - our own interpreter and module, no shell
+        [sys.executable, "-m", "listd.scrapers.encode", "--wait", kind],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+def _take() -> subprocess.Popen[bytes] | None:
+    """A waiting child if one is alive."""
+    with _waiting_lock:
+        while _waiting:
+            proc = _waiting.pop()
+            if proc.poll() is None:
+                return proc
+            _close(proc)
+    return None
+
+
+def _close(proc: subprocess.Popen[bytes]) -> None:
+    for pipe in (proc.stdin, proc.stderr):
+        if pipe is not None:
+            pipe.close()
+
+
+def replenish() -> None:
+    """Start as many waiting children as the last syncs used and are not waiting already
+    (call once a sync is over: their start then costs no sync its time)."""
+    with _waiting_lock:
+        for proc in _waiting:
+            if proc.poll() is not None:
+                _close(proc)
+        _waiting[:] = [proc for proc in _waiting if proc.returncode is None]
+        for kind, count in _wanted:
+            _waiting.extend(_start(kind) for _ in range(count - len(_waiting)))
+
+
+def stop_waiting() -> None:
+    """End the waiting children (they would also end with this process: EOF on their stdin)."""
+    with _waiting_lock:
+        for proc in _waiting:
+            proc.kill()
+            proc.wait()
+            _close(proc)
+        _waiting.clear()
+
+
+atexit.register(stop_waiting)
+
+
 def _child(
-    kind: str, path: str, source: str, part: int, parts: int
+    kind: str, path: str, source: str, part: int, parts: int, cuts: list[int] | None
 ) -> tuple[list[bytes], dict[str, Any]]:
-    """Run one child on the document at `path`: its entity lines and its closing object."""
-    args = ["listd.scrapers.encode", kind, source, str(part), str(parts)]
-    written, _ = run_child(args, path, "parsing", TIMEOUT_S)
+    """Have one child parse the document at `path`: its entity lines and its closing object.
+
+    The output goes to a file, read in one call at the end: through a pipe, the child
+    waited on every 32 KB this process read in a thread queued for the GIL. A child that
+    outlives TIMEOUT_S or fails is a refusal of the document."""
+    task = {"args": [kind, source, part, parts, ",".join(map(str, cuts or ()))], "document": path}
+    proc = _take()
+    with tempfile.NamedTemporaryFile(prefix="listd-parsed-") as output:
+        task["output"] = output.name
+        line = json.dumps(task).encode() + b"\n"
+        stderr = _give(proc or _start(kind), line)
+        if proc is not None and proc.returncode < 0 and not output.read(1):
+            # A waiting child killed meanwhile (by a signal, before its task): a new one.
+            stderr = _give(_start(kind), line)
+        output.seek(0)
+        written = output.read()
+    if not written.rstrip(b"\n").rpartition(b"\n")[2].startswith(b"{"):
+        tail = stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
+        raise ValidationFailed(f"the parsing process failed: {tail[0]}")
     lines = written.split(b"\n")  # entity lines, the closing object, b""
     return lines[:-2], json.loads(lines[-2])
 
 
-def main(kind: str, source: str, part: int = 0, parts: int = 1) -> int:
-    raw = sys.stdin.buffer.read()
+def _give(proc: subprocess.Popen[bytes], task: bytes) -> bytes:
+    """Hand a child its task and wait for it to end: its stderr. One that outlives
+    TIMEOUT_S, or fails, is a refusal of the document (naming its last words); one killed by
+    a signal is left to the caller."""
+    try:
+        _, stderr = proc.communicate(task, timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise ValidationFailed(
+            f"parsing took longer than {TIMEOUT_S:g} s; refusing the document"
+        ) from None
+    if proc.returncode > 0:
+        tail = stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
+        raise ValidationFailed(f"the parsing process failed: {tail[0]}")
+    return stderr
+
+
+def main(kind: str, source: str, part: int = 0, parts: int = 1, cuts: str = "") -> int:
+    """Parse the document on stdin; write the entity lines and closing object to stdout."""
+    return run(sys.stdin.buffer.read(), sys.stdout.buffer.write, kind, source, part, parts, cuts)
+
+
+def wait(kind: str) -> int:
+    """Import what `kind` needs, then read one task from stdin (a JSON line: `args` for `run`,
+    the `document`'s path and the `output`'s), do it and exit; exit at once on EOF."""
+    scraper(kind)
+    line = sys.stdin.buffer.readline()
+    if not line.strip():
+        return 0  # nothing to do after all (the daemon stopped)
+    task = json.loads(line)
+    kind, source, part, parts, cuts = task["args"]
+    with open(task["document"], "rb") as document, open(task["output"], "wb") as output:
+        return run(document.read(), output.write, kind, source, part, parts, cuts)
+
+
+def run(
+    raw: bytes,
+    write: Callable[[bytes], object],
+    kind: str,
+    source: str,
+    part: int,
+    parts: int,
+    cuts: str,
+) -> int:
+    """Parse `raw` (share `part` of `parts`, cut at `cuts` if given), writing entity lines
+    and the closing object."""
     lower_priority(len(raw))
     phases: dict[str, float] = {}
     refused: dict[str, object] | None = None
-    write = sys.stdout.buffer.write
     dumps = json.dumps
-    number = part  # the record being parsed, counted over the whole document
+    shares = [int(cut) for cut in cuts.split(",")] if cuts else None
+    # The record being parsed, counted over the whole document, or over the run if cut.
+    number, step = (0, 1) if shares is not None else (part, parts)
     try:
         seen: set[str] = set()
         for entity, body, digest, warnings in _each(
-            scraper(kind), raw, source, phases, part, parts
+            scraper(kind), raw, source, phases, part, parts, shares
         ):
             if entity.id in seen:  # found here, where the document order is known
                 raise ValidationFailed(f"entity id {entity.id} occurs twice in the document")
             seen.add(entity.id)
             head = [number, entity.id, digest, warnings]
             write(dumps(head, ensure_ascii=False).encode() + b"\t" + body + b"\n")
-            number += parts
+            number += step
     except ValidationFailed as exc:
         refused = {"message": exc.message, **exc.detail}
     end = {"parse": 0.0, "normalise": 0.0, **phases, "refused": refused, "stopped_at": number}
@@ -234,4 +386,7 @@ def main(kind: str, source: str, part: int = 0, parts: int = 1) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1], sys.argv[2], *map(int, sys.argv[3:5])))
+    if sys.argv[1:2] == ["--wait"]:
+        raise SystemExit(wait(sys.argv[2]))
+    args = sys.argv[1:] + ["0", "1", ""][len(sys.argv) - 3 :]  # KIND SOURCE [PART PARTS [CUTS]]
+    raise SystemExit(main(args[0], args[1], int(args[2]), int(args[3]), args[4]))

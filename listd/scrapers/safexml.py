@@ -127,3 +127,79 @@ def iter_records(raw: bytes, tags: tuple[str, ...]) -> Iterator[etree._Element]:
     info = events.root.getroottree().docinfo if events.root is not None else None
     if info is not None and (info.internalDTD is not None or info.externalDTD is not None):
         raise ValidationFailed("document has a DOCTYPE declaration, refused")
+
+
+def record_cuts(raw: bytes, name: bytes, parts: int) -> list[int] | None:
+    """Where to cut the run of records named `name` into `parts` contiguous shares of about
+    equal size: [first record's start, the second share's start, ..., the end of the last
+    record], each a record's start; or None where a byte scan cannot tell for certain.
+
+    For a document its schema check accepts (no record within another, all of them siblings:
+    OFAC's sdnEntry, entity) and where every `<` opens a tag: no comment, CDATA section or
+    processing instruction after the prolog (a DOCTYPE is refused anyway), and no record
+    under a namespace prefix before the first or after the last unprefixed one. A share is
+    then parsed as `chunk_document` makes it, without reading the rest of the records."""
+    first_tag = _ELEMENT_START.search(raw)
+    if first_tag is None or parts < 2:
+        return None
+    body = first_tag.start()
+    for mark in (b"!", b"?"):  # a single byte: found at memchr's speed
+        at = raw.find(mark, body)
+        while at != -1:
+            if raw[at - 1 : at] == b"<":
+                return None
+            at = raw.find(mark, at + 1)
+    first = _find_tag(raw, b"<" + name, body)
+    last = _rfind_tag(raw, b"</" + name)
+    if first == -1 or last < first:
+        return None
+    end = raw.find(b">", last) + 1
+    prefixed = b":" + name
+    if prefixed in raw[body:first] or prefixed in raw[end:]:
+        return None
+    cuts = [first]
+    for share in range(1, parts):
+        cut = _find_tag(raw, b"<" + name, first + (end - first) * share // parts)
+        cuts.append(max(cuts[-1], end if cut == -1 or cut > last else cut))
+    cuts.append(end)
+    return cuts
+
+
+def chunk_document(raw: bytes, cuts: list[int], share: int) -> bytes:
+    """The document `raw` with only the `share`-th run of records that `record_cuts` found: its
+    head and its end as they are, and the records before the run replaced by as many newlines
+    (and spaces), so that every element keeps its line and column."""
+    skipped = raw[cuts[0] : cuts[share]]
+    newlines = skipped.count(b"\n")
+    column = len(skipped) - skipped.rfind(b"\n") - 1 if newlines else len(skipped)
+    return b"".join(
+        (
+            raw[: cuts[0]],
+            b"\n" * newlines,
+            b" " * column,
+            raw[cuts[share] : cuts[share + 1]],
+            raw[cuts[-1] :],
+        )
+    )
+
+
+def _find_tag(raw: bytes, opening: bytes, start: int) -> int:
+    """Where the first tag `opening` (`<name` or `</name`) at or after `start` begins, not a
+    longer name's (`<entityType` for `<entity`); -1 if there is none."""
+    after = len(opening)
+    at = raw.find(opening, start)
+    while at != -1 and raw[at + after : at + after + 1] not in _NAME_END:
+        at = raw.find(opening, at + 1)
+    return at
+
+
+def _rfind_tag(raw: bytes, opening: bytes) -> int:
+    """`_find_tag` from the end."""
+    after = len(opening)
+    at = raw.rfind(opening)
+    while at != -1 and raw[at + after : at + after + 1] not in _NAME_END:
+        at = raw.rfind(opening, 0, at)
+    return at
+
+
+_NAME_END = frozenset((b" ", b"\t", b"\r", b"\n", b">", b"/"))

@@ -384,6 +384,70 @@ async def test_a_record_the_parsing_child_refuses_is_refused_with_its_reason(
         process(scraper("un"), twice, "un")
 
 
+OFAC_DATA = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ofac"
+IRGC = "ofac-enhanced-IRGC-2024-08-28.xml"
+
+
+@pytest.mark.parametrize("name", [IRGC, "ofac-consolidated-nonsdn-2025-03-28.xml"])
+async def test_children_parsing_runs_of_an_ofac_list_give_the_records_in_order(
+    monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    # Each of 3 children parses one contiguous run of the records (record_cuts): together,
+    # the very records a parse in this process gives, in the same order; a record found in
+    # two runs is refused as in one process.
+    monkeypatch.setattr("listd.pipeline.ingest.ISOLATE_BYTES", 0)
+    monkeypatch.setattr("listd.pipeline.ingest.PARSE_APART_BYTES", 0)
+    monkeypatch.setattr("listd.pipeline.ingest.PARSE_PROCESSES", 3)
+    ofac = scraper("ofac")
+    document = (OFAC_DATA / name).read_bytes()
+    assert ofac.record_cuts is not None and ofac.record_cuts(document, 3) is not None
+    parsed = process(ofac, document, "ofac")
+    assert parsed.local == [] and parsed.count > 200
+    monkeypatch.setattr("listd.pipeline.ingest.ISOLATE_BYTES", 1 << 40)
+    monkeypatch.setattr("listd.pipeline.ingest.PARSE_APART_BYTES", 1 << 40)
+    here = process(ofac, document, "ofac")
+    assert list(parsed.encoded.items()) == list(here.encoded.items())
+    assert (parsed.hashes, parsed.warnings) == (here.hashes, here.warnings)
+    monkeypatch.setattr("listd.pipeline.ingest.PARSE_APART_BYTES", 0)
+    opening, closing = (
+        (b"<entity ", b"</entity>") if IRGC in name else (b"<sdnEntry>", b"</sdnEntry>")
+    )
+    start = document.index(opening)
+    record = document[start : document.index(closing, start) + len(closing)]
+    last = document.rindex(closing) + len(closing)
+    twice = document[:last] + record + document[last:]  # the first record again, at the end
+    count = parsed.count
+    twice = twice.replace(b"<Record_Count>%d<" % count, b"<Record_Count>%d<" % (count + 1), 1)
+    assert ofac.record_cuts(twice, 3) is not None
+    with pytest.raises(ValidationFailed, match="occurs twice in the document"):
+        process(ofac, twice, "ofac")
+
+
+async def test_parsing_children_are_started_ahead_for_the_next_sync(
+    redis: Redis, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A sync that parsed in 2 children leaves 2 started for the next one (their start, a
+    # Python and the listd imports, then costs no sync its time); each serves one document.
+    monkeypatch.setattr("listd.pipeline.ingest.PARSE_PROCESSES", 2)
+    encode.stop_waiting()
+    syncer = Syncer(settings, store_for(redis, settings))
+    try:
+        await syncer.sync("un", raw=un_file("2026-02-27").read_bytes())
+        waiting = list(encode._waiting)
+        assert len(waiting) == 2 and all(proc.poll() is None for proc in waiting)
+        waiting[0].kill()  # one that died meanwhile is passed over
+        waiting[0].wait()
+        here = process(scraper("un"), NEWEST.read_bytes(), "un")
+        assert waiting[1].returncode == 0  # it did the work, and exited
+        assert encode._waiting == []
+        alone = encode.in_process(scraper("un"), NEWEST.read_bytes(), "un")
+        assert list(here.encoded.items()) == list(alone.encoded.items())
+        result = await syncer.sync("un", raw=NEWEST.read_bytes())
+        assert result.outcome == "updated" and len(encode._waiting) == 2
+    finally:
+        encode.stop_waiting()
+
+
 async def test_many_deltas_are_staged_and_published_in_order(
     redis: Redis, settings: Settings
 ) -> None:
@@ -455,5 +519,5 @@ def test_the_children_yield_the_cpu_to_the_daemon() -> None:
         out = subprocess.run(args, capture_output=True, check=True)
         before, after = map(int, out.stdout.split())
         assert after == min(before + lower, 19)
-    for module in (encode, check):
-        assert "lower_priority(len(raw))" in inspect.getsource(module.main)
+    for function in (encode.run, check.main):  # encode.run: a child's work, however started
+        assert "lower_priority(len(raw))" in inspect.getsource(function)

@@ -7,6 +7,7 @@ import zipfile
 from collections import Counter
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lxml import etree
@@ -23,7 +24,7 @@ from listd.model import (
     entity_to_json,
 )
 from listd.pipeline.ingest import process
-from listd.scrapers import Scraper, ofac
+from listd.scrapers import Scraper, ofac, safexml
 
 OFAC = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "ofac"
 NS_2018 = b"http://tempuri.org/sdnList.xsd"
@@ -509,6 +510,53 @@ def test_records_part_shares_out_every_record_once_in_document_order(name: str) 
     # Record n goes to part n % 3: interleaved back, the parts are the whole, in order.
     assert sum(map(len, parts)) == len(whole) > 3
     assert [parts[n % 3][n // 3] for n in range(len(whole))] == whole
+
+
+@pytest.mark.parametrize(
+    "name", [*(CONS.format(d) for d in ("2018-04-06", "2025-03-28")), IRGC, YEMEN]
+)
+@pytest.mark.parametrize("parts", [2, 3, 7])
+def test_records_cut_into_runs_are_the_whole_in_order_on_their_lines(name: str, parts: int) -> None:
+    document = raw(name)
+    cuts = ofac.record_cuts(document, parts)
+    assert cuts is not None and len(cuts) == parts + 1 and cuts == sorted(cuts)
+    pieces = [safexml.chunk_document(document, cuts, part) for part in range(parts)]
+    # Each run parsed alone, one after the other: the whole document's records, in order.
+    whole = list(ofac.records(document))
+    runs = [list(ofac.records(piece)) for piece in pieces]
+    assert [entity for run in runs for entity in run] == whole
+    assert sum(1 for run in runs if run) >= min(parts, 2)  # shared out, not all in one
+    # Every element keeps its line (and column): a reason naming one points at the download.
+    tag = "{*}sdnEntry" if b"<sdnList" in document[:1000] else "{*}entity"
+
+    def lines(xml: bytes) -> list[tuple[str | None, int | None]]:
+        root = etree.fromstring(xml)
+        return [(el.get("id") or el.findtext("{*}uid"), el.sourceline) for el in root.iter(tag)]
+
+    assert [line for piece in pieces for line in lines(piece)] == lines(document)
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda d: d.replace(b"</entity>", b"</entity><!-- <entity id='1'> -->", 1), "comment"),
+        (lambda d: d.replace(b"<entity id", b"<![CDATA[</entity>]]><entity id", 1), "CDATA"),
+        (lambda d: d.replace(b"</entity>", b"</entity><?pi x?>", 1), "instruction"),
+        (
+            lambda d: d.replace(b"<entities>", b"<entities><o:entity xmlns:o='x'/>", 1),
+            "a prefixed record before the first",
+        ),
+        (lambda d: d.replace(b"<entity id", b"<other id", 10**6), "no records"),
+    ],
+)
+def test_records_are_not_cut_where_a_byte_scan_cannot_be_sure(change: Any, why: str) -> None:
+    document = change(raw(IRGC))
+    assert ofac.record_cuts(raw(IRGC), 2) is not None
+    assert ofac.record_cuts(document, 2) is None, why
+
+
+def test_a_zipped_document_is_not_cut() -> None:
+    assert ofac.record_cuts(raw(ZIP), 2) is None
 
 
 def test_the_local_name_cache_stays_bounded_on_ever_new_tags() -> None:

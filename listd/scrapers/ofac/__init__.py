@@ -32,6 +32,7 @@ from listd.scrapers.ofac import enhanced, sdn
 from listd.scrapers.ofac.record import KIND, children_named, clean, first_text, local_name
 from listd.scrapers.ofac.record import birth_date as _birth_date  # its name before the split
 from listd.scrapers.safexml import iter_records, parse_xml, root_tag
+from listd.scrapers.safexml import record_cuts as record_cuts_of
 
 Format = Literal["sdn", "enhanced"]
 FORMATS: dict[str, Format] = {"sdnList": "sdn", "sanctionsData": "enhanced"}
@@ -173,6 +174,22 @@ def records_part(raw: bytes, part: int, parts: int) -> Iterator[Entity]:
         number += 1
         if number % parts == part:
             yield enhanced.entity(el, refs)
+
+
+_RECORD_NAMES: dict[Format, bytes] = {"sdn": b"sdnEntry", "enhanced": b"entity"}
+
+
+def record_cuts(raw: bytes, parts: int) -> list[int] | None:
+    """Where to cut the records into `parts` contiguous shares (safexml.record_cuts), so that
+    each of `parts` processes parses the head and its share only; None for a zip, or where the
+    records cannot be found for certain by a byte scan."""
+    if raw.startswith(ZIP_MAGIC):
+        return None
+    try:
+        fmt = FORMATS.get(etree.QName(root_tag(raw)).localname)
+    except ValidationFailed:
+        return None
+    return record_cuts_of(raw, _RECORD_NAMES[fmt], parts) if fmt is not None else None
 
 
 # -- loading -------------------------------------------------------------------------------
@@ -326,6 +343,7 @@ __all__ = [
     "parse",
     "published",
     "records",
+    "record_cuts",
     "records_part",
     "validate",
     "validate_fast",
