@@ -291,11 +291,19 @@ class Keys:
         advanced in the script that appends that delta's events. Never expires."""
         return self.partition_key(partition, "cursor")
 
-    def webhook_stats(self) -> str:
+    def webhook_stats(self, partition: int = 0) -> str:
         """HASH: delivery attempts by outcome (delivered, retry, failed, dead, disabled),
         counted in the same script that records each attempt: every instance's /metrics
-        reads the same totals, whichever one holds the dispatcher lease."""
+        reads the same totals, whichever worker delivers. On a single server one hash for
+        every partition; on a cluster one per partition, in the slot of its outboxes (the
+        totals are the sum over `webhook_stats_keys`)."""
+        if self.cluster:
+            return self.partition_key(partition, "webhooks:stats")
         return f"{self._n}:webhooks:stats"
+
+    def webhook_stats_keys(self) -> list[str]:
+        """Every hash `webhook_stats` names: one on a single server."""
+        return sorted({self.webhook_stats(p) for p in range(self.partitions)})
 
     def watchlist(self, sub_id: str) -> str:
         """HASH: customer reference -> customer JSON (name, birth date, ids, nationality)."""
@@ -316,9 +324,18 @@ class Keys:
         whatever the upload's size; deleted when the upload is applied."""
         return f"{self._p}:sub:{sub_id}:watchlist:upload:{upload}:{part}"
 
-    def watchlist_dirty(self) -> str:
-        """SET: ids of subscriptions whose watchlist has pending references."""
+    def watchlist_dirty(self, partition: int = 0) -> str:
+        """SET: ids of subscriptions whose watchlist has pending references. On a single
+        server one set for every partition; on a cluster one per partition, in the slot of
+        its subscriptions' watchlists (so the dispatcher's script that settles a watchlist
+        names keys of one slot)."""
+        if self.cluster:
+            return self.partition_key(partition, "watchlists:dirty")
         return f"{self._n}:watchlists:dirty"
+
+    def watchlist_dirty_of(self, sub_id: str) -> str:
+        """The `watchlist_dirty` set subscription `sub_id` is marked in."""
+        return self.watchlist_dirty(self.partition_of(sub_id))
 
     # --- access control and the journal (listd.access, listd.audit) -----------------------
     # Users, their keys, registrations, maintenance windows, rate counters and the

@@ -102,10 +102,9 @@ CLUSTER_TESTS = frozenset({
     "tests.notifications.test_subscriptions_api::test_update_and_delete",
     "tests.notifications.test_subscriptions_api::test_watchlist_replace_patch_and_errors",
     "tests.ops.test_redis_servers::test_the_daemon_syncs_screens_and_takes_a_watchlist",
+    "tests.notifications.test_dispatch::test_new_designation_alerts_the_matching_customer_only",
 })  # fmt: skip
-# Not yet among them: the webhook fan-out (tests.notifications.test_dispatch). The
-# dispatcher's fan-out is one script over the delta stream and every subscription's
-# outbox, keys of many slots, until it fans out per partition (Keys.partition_key).
+# The webhook fan-out is among them: every dispatcher script names keys of one partition.
 VALKEY = "valkey"
 CLUSTER = "cluster"
 

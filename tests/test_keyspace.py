@@ -78,6 +78,10 @@ SINGLE_SERVER = [
     ("versions", ("un",), "{listd}:src:un:versions"),
     ("watchlist", ("sub_1",), "{listd}:sub:sub_1:watchlist"),
     ("watchlist_dirty", (), "{listd}:watchlists:dirty"),
+    ("watchlist_dirty_of", ("sub_1",), "{listd}:watchlists:dirty"),
+    ("watchlist_upload", ("sub_1", "u1", "seen"), "{listd}:sub:sub_1:watchlist:upload:u1:seen"),
+    ("dispatch_partitions", (), "{listd}:dispatch:partitions"),
+    ("dispatch_workers", (), "{listd}:dispatch:workers"),
     ("watchlist_meta", ("sub_1",), "{listd}:sub:sub_1:watchlist:meta"),
     ("watchlist_pending", ("sub_1",), "{listd}:sub:sub_1:watchlist:pending"),
     ("webhook_stats", (), "{listd}:webhooks:stats"),
@@ -92,7 +96,8 @@ def test_single_server_names_are_unchanged() -> None:
     described = {
         name
         for name, f in inspect.getmembers(Keys, predicate=inspect.isfunction)
-        if not name.startswith(("_", "partition")) and name != "snapshot_keys"
+        if not name.startswith(("_", "partition"))
+        and name not in ("snapshot_keys", "webhook_stats_keys")
     }
     assert described == {name for name, _, _ in SINGLE_SERVER}, "a key name is not in the table"
     assert names(Keys("listd")) == {name: expected for name, _, expected in SINGLE_SERVER}
@@ -125,10 +130,8 @@ def test_on_a_cluster_each_atomic_group_shares_a_slot() -> None:
         keys.journal_org("bank-a"), keys.journal_progress("w-1"), keys.registration("r1"),
         keys.org("bank-a"), keys.eds_users(), keys.eds_challenge("n"),
     }  # fmt: skip
-    registry = {
-        keys.subscriptions(), keys.org_subscriptions("bank-a"), keys.watchlist_dirty(),
-        keys.webhook_stats(),
-    }  # fmt: skip
+    # The dirty set and delivery totals are per partition on a cluster (in its slot).
+    registry = {keys.subscriptions(), keys.org_subscriptions("bank-a")}
     groups = [lists, access, registry]
     for group in groups:
         assert len({slot(k) for k in group}) == 1, sorted(group)
@@ -141,7 +144,10 @@ def test_a_subscriptions_keys_share_its_partitions_slot() -> None:
     per_sub: list[Callable[[str], str]] = [
         keys.subscription, keys.sub_events, keys.sub_cursor, keys.sub_deliveries,
         keys.sub_dead, keys.sub_matches, keys.watchlist, keys.watchlist_meta,
-        keys.watchlist_pending,
+        keys.watchlist_pending, keys.watchlist_dirty_of,
+        lambda s: keys.webhook_stats(keys.partition_of(s)),
+        lambda s: keys.partition_lease(keys.partition_of(s)),
+        lambda s: keys.partition_cursor(keys.partition_of(s)),
     ]  # fmt: skip
     seen: set[int] = set()
     for n in range(200):
@@ -158,6 +164,9 @@ def test_a_subscriptions_keys_share_its_partitions_slot() -> None:
     assert keys.partition_of("sub_x") == Keys("other", cluster=True).partition_of("sub_x")
     with pytest.raises(ValueError, match="partition 64"):
         keys.partition_tag(64)
+    # The partition count is the dispatcher's: a deployment with 16 tags 16 partitions.
+    assert len(set(Keys("listd", cluster=True, partitions=16).webhook_stats_keys())) == 16
+    assert Keys("listd").webhook_stats_keys() == [Keys("listd").webhook_stats()]
 
 
 def test_a_clusters_scan_pattern_matches_every_group_and_no_other_prefix() -> None:

@@ -148,9 +148,12 @@ class Metrics:
 
     async def _webhooks(self, redis: Redis, keys: Keys) -> None:
         """Delivery totals, queue depth and dead letters, read from the shared outbox."""
-        stats = cast(dict[str, str], await redis.hgetall(keys.webhook_stats()))
+        totals: dict[str, int] = {}
+        for key in keys.webhook_stats_keys():  # one on a single server; one a partition
+            for k, v in cast(dict[str, str], await redis.hgetall(key)).items():
+                totals[k] = totals.get(k, 0) + int(v)
         self._deliveries.clear()
-        self._deliveries.update({k: int(v) for k, v in stats.items()})
+        self._deliveries.update(totals)
         ids = sorted(cast(set[str], await redis.smembers(keys.subscriptions())))
         # Two round trips whatever the number of subscriptions.
         async with redis.pipeline(transaction=False) as pipe:

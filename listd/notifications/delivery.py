@@ -332,7 +332,7 @@ class Deliverer:
         k = self.keys
         batch = Batch(lease.key, lease.token)
         batch.hset(k.sub_deliveries(sub.id), event.id, json.dumps(rec))
-        batch.count(k.webhook_stats(), verdict)
+        batch.count(k.webhook_stats(k.partition_of(sub.id)), verdict)
         if next_at is not None:
             batch.hset(k.sub_cursor(sub.id), "head", entry_id)
             batch.hset(k.sub_cursor(sub.id), "next_at", repr(next_at))

@@ -854,9 +854,12 @@ class Dispatcher:
     async def drain(self) -> bool:
         """Index and screen one chunk of changed customers of the partitions held and
         ready; True if more are waiting."""
+        marked: set[str] = set()
+        for key in {self.keys.watchlist_dirty(p) for p in self.parts}:
+            marked |= cast(set[str], await self.redis.smembers(key))
         dirty = sorted(
             sub_id
-            for sub_id in cast(set[str], await self.redis.smembers(self.keys.watchlist_dirty()))
+            for sub_id in marked
             if (p := self.parts.get(self.partition(sub_id))) is not None and p.ready
         )
         if not dirty:
@@ -876,7 +879,7 @@ class Dispatcher:
         sub = await self.subs.get(sub_id)
         if sub is None:  # deleted meanwhile
             await asyncio.to_thread(self._locked, self.customers.drop, sub_id)
-            await self.redis.srem(k.watchlist_dirty(), sub_id)
+            await self.redis.srem(k.watchlist_dirty_of(sub_id), sub_id)
             return len(dirty) > 1
         values = (
             cast(list[str | None], await self.redis.hmget(k.watchlist(sub_id), refs))
@@ -899,7 +902,7 @@ class Dispatcher:
                 batch.hset(k.sub_matches(sub_id), entity_id, json.dumps(state))
         for ref, value in zip(refs, values, strict=True):
             batch.settle(k.watchlist_pending(sub_id), k.watchlist(sub_id), ref, value)
-        batch.clean(k.watchlist_pending(sub_id), k.watchlist_dirty(), sub_id)
+        batch.clean(k.watchlist_pending(sub_id), k.watchlist_dirty_of(sub_id), sub_id)
         try:
             added = await batch.run(self.redis)
         except LeaseLost:

@@ -257,8 +257,8 @@ class SubscriptionStore:
                 # serving it), then its keys, all in the partition's slot, deleted.
                 pipe.srem(k.subscriptions(), sub.id)
                 pipe.srem(k.org_subscriptions(sub.org), sub.id)
-                pipe.srem(k.watchlist_dirty(), sub.id)
                 await pipe.execute()
+            pipe.srem(k.watchlist_dirty_of(sub.id), sub.id)
             pipe.delete(
                 k.subscription(sub.id),
                 k.sub_events(sub.id),
@@ -273,5 +273,4 @@ class SubscriptionStore:
             if not k.cluster:
                 pipe.srem(k.subscriptions(), sub.id)
                 pipe.srem(k.org_subscriptions(sub.org), sub.id)
-                pipe.srem(k.watchlist_dirty(), sub.id)
             await pipe.execute()

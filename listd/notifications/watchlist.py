@@ -469,20 +469,14 @@ class WatchlistStore:
         pending: list[str] | None = None,
     ) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            if self.keys.cluster:
-                # The dirty set is in another slot: marked first, so that no pending
-                # customer is ever left unannounced (a mark with nothing pending is
-                # cleared by the dispatcher).
-                pipe.sadd(self.keys.watchlist_dirty(), sub_id)
-                await pipe.execute()
             if changed:
                 mapping: dict[Any, Any] = changed
                 pipe.hset(self.keys.watchlist(sub_id), mapping=mapping)
             if deleted:
                 pipe.hdel(self.keys.watchlist(sub_id), *deleted)
             pipe.sadd(self.keys.watchlist_pending(sub_id), *changed, *deleted, *(pending or ()))
-            if not self.keys.cluster:
-                pipe.sadd(self.keys.watchlist_dirty(), sub_id)
+            # In the slot of the watchlist's partition, on a cluster too: one transaction.
+            pipe.sadd(self.keys.watchlist_dirty_of(sub_id), sub_id)
             await pipe.execute()
 
     async def _remove_unseen(

@@ -7,7 +7,6 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from listd.keyspace import Keys
 from listd.pipeline.store import Store
 from listd.settings import Settings
 from tests.helpers import auth, eventually, until
@@ -24,7 +23,7 @@ CUSTOMERS = [
 
 
 async def deltas_by_entity(redis: Redis, settings: Settings) -> dict[str, int]:
-    found, _ = await Store(redis, Keys(settings.key_prefix)).read_deltas(0, 5000)
+    found, _ = await Store(redis, settings.keys).read_deltas(0, 5000)
     return {d.entity_id: d.seq for d in found}
 
 
