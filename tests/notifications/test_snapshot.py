@@ -3,9 +3,14 @@ record, records changed since the snapshot indexed again, without re-normalising
 
 from __future__ import annotations
 
+import os
+import pickle
+import zlib
+from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from redis.asyncio import Redis
 
 from listd.keyspace import Keys
@@ -120,3 +125,24 @@ def test_indexes_sharing_a_vocabulary_find_what_each_would_alone() -> None:
         assert second.candidates(entities, 0.6, None, names) == expected, name
         assert loaded.candidates(entities, 0.6, None, names) == expected, name
         assert names
+
+
+class _Planted:
+    """What a party able to write to Redis could store as a snapshot: unpickled by plain
+    `pickle.loads`, it would run a command."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_snapshot_that_names_code_is_refused_without_running_it(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    planted = {"version": 2, "frames": 0, "tokens": [_Planted(marker)], "subs": []}
+    head = pickle.dumps(planted)
+    blob = zlib.compress(len(head).to_bytes(8, "big") + head)
+    with pytest.raises(ValueError, match="may not name"):
+        CustomerIndex.load(blob)
+    assert not marker.exists()
