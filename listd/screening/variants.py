@@ -137,13 +137,17 @@ def _before_article(word: str, known: Known | None) -> list[str] | None:
 def _unjoin(word: str, known: Known, eager: bool) -> list[str] | None:
     """ERICBADEGE → ERIC BADEGE: an unknown word that is two or three known words. Cut
     as typed and each piece folded, so a Cyrillic run (БАГЛАНКАСЫМОВИЧ) is cut too."""
-    if len(word) < _MIN_JOINED or not word.isalpha() or not (word.isupper() or word.islower()):
+    letters = _APOSTROPHES.sub("", word)
+    if len(word) < _MIN_JOINED or not letters.isalpha() or not (word.isupper() or word.islower()):
         return None  # a capitalised word (Tulpar) is one word; CamelCase is `_camel`'s
     folded = fold(word)
     if " " in folded or (known(folded) and not eager):
         return None
 
     def listed(piece: str) -> bool:
+        # An apostrophe stays inside its word (ESMA'ILRAZAVI: Esma'il Razavi)
+        if _APOSTROPHES.match(piece) or _APOSTROPHES.match(piece[-1]):
+            return False
         f = fold(piece)
         return " " not in f and known(f)
 

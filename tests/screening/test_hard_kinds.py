@@ -350,3 +350,19 @@ def test_an_initial_not_before_another_or_not_the_abd_does_not_count(
     # B. is no Abd; A. alone is no pair of initials (the bound of `required` stays exact).
     match = best(index, name, "Qais Abdul KARIM", "person")
     assert match is None or "initial_of_part" not in set(rules(match).values())
+
+
+def test_a_run_of_words_with_an_apostrophe_inside_one() -> None:
+    # SA'DBIN is SA'D BIN (UN QDi.382, 0.79 on 46943fc: a run holding an apostrophe was
+    # never cut); the apostrophe stays inside its word.
+    index = ScreeningIndex()
+    person = korean_person("kabi", "SA'D BIN SA'D MUHAMMAD SHARIYAN AL-KA'BI")
+    index.replace_source("t", "v1", [person, korean_person("razavi", "Esma'il RAZAVI")])
+    found = index.screen(Query("SA'DBIN SA'D MUHAMMAD SHARIYAN AL-KA'BI", type="person"))
+    assert found and found[0].entity.id == "t:kabi" and found[0].score >= 0.9
+    assert "joined_words" in found[0].explanation["reading"]["changes"]
+    # OFAC's Esma'il RAZAVI (SDN 25476): no match at all before
+    found = index.screen(Query("ESMA'ILRAZAVI", type="person"))
+    assert found and found[0].entity.id == "t:razavi" and found[0].score >= 0.8
+    # ...and a cut never leaves an apostrophe at a word's edge (ESMAIL' RAZAVI)
+    assert not index.screen(Query("ESMAIL'RAZAVI", type="person"))
