@@ -109,8 +109,8 @@ def rewrite(
 def _camel(word: str) -> list[str] | None:
     """AamirAli → Aamir Ali; AsetAbdibekov → Aset Abdibekov (any cased script)."""
     cuts = [i for i in range(1, len(word)) if word[i].isupper() and word[i - 1].islower()]
-    if not cuts or not _APOSTROPHES.sub("", word).isalpha():
-        return None  # (Mas'udNikbakht: an apostrophe stays inside its word)
+    if not cuts or not _APOSTROPHES.sub("", word).replace("-", "").isalpha():
+        return None  # (Mas'udNikbakht: an apostrophe stays inside its word; so does a hyphen)
     parts = [word[a:b] for a, b in zip([0, *cuts], [*cuts, len(word)], strict=True)]
     # Each part a capitalised word: ISLcMIC is a typo, not two words.
     return parts if all(len(p) >= 2 and p[0].isupper() and p[1:].islower() for p in parts) else None

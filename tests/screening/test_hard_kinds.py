@@ -366,3 +366,17 @@ def test_a_run_of_words_with_an_apostrophe_inside_one() -> None:
     assert found and found[0].entity.id == "t:razavi" and found[0].score >= 0.8
     # ...and a cut never leaves an apostrophe at a word's edge (ESMAIL' RAZAVI)
     assert not index.screen(Query("ESMAIL'RAZAVI", type="person"))
+
+
+@pytest.mark.parametrize(
+    ("name", "listed"),
+    [
+        ("MohammedAbdel-halim HEMAIDA SALEH", "MOHAMMED ABDEL-HALIM HEMAIDA SALEH"),  # 0.73
+        ("Abd-al-tawwabMullah HUWAYSH", "ABD-AL-TAWWAB MULLAH HUWAYSH"),  # no match
+    ],
+)
+def test_camel_case_into_a_hyphenated_word(index: ScreeningIndex, name: str, listed: str) -> None:
+    # The UN's QDi.387 and IQi.019: a hyphen stays inside its word, as an apostrophe does.
+    match = best(index, name, listed, "person")
+    assert match is not None and match.score == 1.0, name
+    assert match.explanation["reading"]["changes"] == ["joined_words"]
