@@ -71,7 +71,7 @@ def rewrite(
     changes: list[str] = []
     out: list[str] = []
     for word in words:
-        parts = _camel(word) or _before_article(word, known)
+        parts = _camel(word) or _before_article(word, known) or _before_abd(word, known)
         if not parts and known is not None and split:
             parts = _unjoin(word, known, eager) or _unjoin_hyphenated(word, known, eager)
         if parts:
@@ -130,6 +130,25 @@ def _before_article(word: str, known: Known | None) -> list[str] | None:
         return None
     first, rest = found.groups()
     if known is not None and not known(fold(first)):
+        return None
+    return [first, rest]
+
+
+_ABD_JOINED = re.compile(
+    r"^([^\W\d_](?:[^\W\d_]|['’`ʼ])+?[^\W\d_])((?:abd(?:[aeiou]l)?|abu)-[^\W\d_]{3,})$",
+    re.IGNORECASE,
+)
+
+
+def _before_abd(word: str, known: Known | None) -> list[str] | None:
+    """SA’IDABDAL-RAHMAN → SA’ID ABDAL-RAHMAN: a word run into the Abd/Abu of a hyphenated
+    compound after it (the first part a listed word of 3+ letters, when the lists' words
+    are known)."""
+    found = _ABD_JOINED.match(word)
+    if found is None:
+        return None
+    first, rest = found.groups()
+    if len(_APOSTROPHES.sub("", first)) < 3 or (known is not None and not known(fold(first))):
         return None
     return [first, rest]
 

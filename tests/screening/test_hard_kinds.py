@@ -380,3 +380,19 @@ def test_camel_case_into_a_hyphenated_word(index: ScreeningIndex, name: str, lis
     match = best(index, name, listed, "person")
     assert match is not None and match.score == 1.0, name
     assert match.explanation["reading"]["changes"] == ["joined_words"]
+
+
+def test_a_word_run_into_the_abd_of_a_hyphenated_compound(index: ScreeningIndex) -> None:
+    # The UN's QDi.426 (0.77 on 46943fc: SA’IDABDAL was read as one word, RAHMAN another).
+    name = "AMIR MUHAMMAD SA’IDABDAL-RAHMAN AL-SALBI"
+    match = best(index, name, "Amir Muhammad Sa’id Abdal-Rahman al-Salbi", "person")
+    assert match is not None and match.score == 1.0
+    assert match.explanation["reading"]["changes"] == ["joined_words"]
+
+
+def test_only_a_listed_word_is_cut_before_an_abd() -> None:
+    from listd.screening.variants import rewrite
+
+    assert rewrite("SA’IDABDAL-RAHMAN", lambda w: w in {"said"}) is not None
+    assert rewrite("QWXABDAL-RAHMAN", lambda w: w in {"said"}) is None
+    assert rewrite("ABDAL-RAHMAN", lambda w: w in {"said"}) is None
