@@ -280,9 +280,13 @@ def _latin_forms(p: str) -> frozenset[str]:
 _DIGIT_ARTICLES = {"a1": "al", "e1": "el"}
 
 
-def _digit_title(piece: _Piece) -> bool:
-    """A title typed with a look-alike digit (HAJ1): dropped as the title is."""
-    return any(c.isdigit() for c in piece.text) and not piece.forms.isdisjoint(_TITLES)
+def _title_as_typed(piece: _Piece) -> bool:
+    """A title typed with a look-alike digit (HAJ1), or in Uzbek Latin, which writes Х (h,
+    kh) as X (XAJI, XAFIZ): dropped as the title is."""
+    text = piece.text
+    if text[:1] == "x" and text[1:2] in "aeiou" and len(text) > 3:
+        return "h" + text[1:] in _TITLES or "kh" + text[1:] in _TITLES
+    return any(c.isdigit() for c in text) and not piece.forms.isdisjoint(_TITLES)
 
 
 def _numbers(pieces: list[_Piece]) -> list[_Piece]:
@@ -573,7 +577,7 @@ def tokenize(name: str, mode: Mode = "any") -> tuple[Token, ...]:
     else:
         pieces = _numbers([p for raw in raws for p in _word(raw)])
     if mode != "entity":
-        kept = [p for p in pieces if p.text not in _TITLES and not _digit_title(p)]
+        kept = [p for p in pieces if p.text not in _TITLES and not _title_as_typed(p)]
         if kept:
             pieces = kept
     spans = _legal_spans(pieces, mode) if mode != "person" else {}
