@@ -1470,6 +1470,11 @@ def side_by_side(args: argparse.Namespace) -> dict[str, Any]:
         "listd_negatives_seconds": round(neg_seconds, 1),
     }
     result["listd"]["best_threshold"] = best = best_threshold(ours, neg_scores)
+    if args.misses:
+        listed_as = {e.id: e.primary_name for es in [*lists.values(), pair_entities] for e in es}
+        result["listd"]["misses"] = misses(
+            cases + pair_cases + controls, ours, set(args.misses), DEFAULT_THRESHOLD, listed_as
+        )
     result["listd"]["at_best"] = _summary(ours, neg_scores, people, best)
 
     peer = "left out (--no-logic-v2)" if args.no_logic_v2 else logic_v2()
@@ -1502,6 +1507,27 @@ def side_by_side(args: argparse.Namespace) -> dict[str, Any]:
     result["prepare_seconds"] = round(prepared - started, 1)
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result
+
+
+def misses(
+    cases: Sequence[Case],
+    scored: Sequence[Scored],
+    kinds: set[str],
+    t: float,
+    listed_as: dict[str, str],
+) -> list[dict[str, Any]]:
+    """The cases of the given kinds (or "all") whose own entity scores under t."""
+    return [
+        {
+            "kind": c.kind,
+            "query": c.name,
+            "target": c.target,
+            "listed_as": listed_as.get(c.target or "", ""),
+            "own": round(s.own, 3),
+        }
+        for c, s in zip(cases, scored, strict=True)
+        if s.positive and s.own < t and ("all" in kinds or c.kind in kinds)
+    ]
 
 
 def _share(scores: Sequence[float], t: float) -> float | None:
@@ -1630,6 +1656,14 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--no-logic-v2", action="store_true", help="listd only (about a minute less)"
     )
+    parser.add_argument(
+        "--misses",
+        metavar="KIND",
+        action="append",
+        default=[],
+        help="with --side-by-side: list listd's cases of this kind under the threshold (the "
+        "query, the listed entity, its score; repeatable, 'all' for every kind)",
+    )
     args = parser.parse_args(argv)
     if args.side_by_side:
         return side_by_side(args)
@@ -1666,6 +1700,13 @@ def report(result: dict[str, Any]) -> str:
     """The side-by-side run as text: the table, then what it was measured on."""
     ours, theirs = result["listd"], result["logic_v2"]
     lines = [table(result), ""]
+    for miss in ours.get("misses", []):
+        lines.append(
+            f"miss {miss['kind']}: {miss['query']!r} ~ {miss['listed_as']!r} "
+            f"({miss['target']}) {miss['own']}"
+        )
+    if "misses" in ours:
+        lines.append("")
     lines.append(f"engine: {result['engine']}")
     lines.append(
         f"cases {result['cases_fingerprint']}, unlisted people {result['negatives_fingerprint']} "

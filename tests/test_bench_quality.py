@@ -123,3 +123,28 @@ def test_spellings_of_one_name_share_a_skeleton() -> None:
                 names=(Name("ABDUL RAHMAN YASIN"),))]
     )  # fmt: skip
     assert quality.joined_skeletons("Abdulrahman Yassin")[0] in listed.joined
+
+
+def test_misses_lists_the_positives_of_a_kind_under_the_threshold() -> None:
+    case, scored = quality.Case, quality.Scored
+    cases = [
+        case("title", "DR X", "person", "t:1", "t"),
+        case("title", "DR Y", "person", "t:2", "t"),
+        case("split_word", "X Y", "person", "t:1", "t"),
+        case("unlisted", "Z", "person", None, ""),
+    ]
+    scores = [
+        scored("title", True, 0.79, 0.9),
+        scored("title", True, 0.8, 0.8),
+        scored("split_word", True, 0.1, 0.1),
+        scored("unlisted", False, 0.0, 0.95),
+    ]
+    names = {"t:1": "X", "t:2": "Y"}
+    found = quality.misses(cases, scores, {"title"}, 0.8, names)
+    assert found == [
+        {"kind": "title", "query": "DR X", "target": "t:1", "listed_as": "X", "own": 0.79}
+    ]
+    assert [m["query"] for m in quality.misses(cases, scores, {"all"}, 0.8, names)] == [
+        "DR X",
+        "X Y",
+    ]

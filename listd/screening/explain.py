@@ -46,18 +46,25 @@ _RANK = {rule: i for i, rule in enumerate(RULES)}
 # The most words a listed name can have and still be matched as a partial one: 3-4, and
 # a family or tribal name with the article after them (al-Tikriti), which records drop.
 PARTIAL_MAX_WORDS = 5
+# Generational suffixes after a family name, which records drop as they drop a nisba
+# (FELICIANO REYES for FELICIANO SEMBORIO DELOS REYES JR.).
+SUFFIXES = frozenset({"jr", "jnr", "sr", "snr"})
 
 
 def partial_name(pairs: Sequence[Pair], n_query: int, listed: Sequence[Token]) -> bool:
     """FIRST LAST for a listed FIRST SECOND THIRD LAST (or FIRST SECOND THIRD LAST
-    AL-NISBA): every query word matched, in order and strongly (0.9+, no initial), to the
-    first and the last of 3-4 listed words, one of them a name that is not a common one
-    (Mohammed Muhammad is everybody)."""
+    AL-NISBA, or ... LAST JR.): every query word matched, in order and strongly (0.9+, no
+    initial), to the first and the last of 3-4 listed words, one of them a name that is not
+    a common one (Mohammed Muhammad is everybody)."""
     n = len(listed)
     if not 3 <= n <= PARTIAL_MAX_WORDS or len(pairs) != n_query:
         return False
     last = n - 1
-    if n >= 4 and nisba(listed[-1]) and all(j != last for _, j, _, _ in pairs):
+    if (
+        n >= 4
+        and (nisba(listed[-1]) or listed[-1].text in SUFFIXES)
+        and all(j != last for _, j, _, _ in pairs)
+    ):
         last -= 1
     if not 3 <= last + 1 <= 4 or n_query >= last + 1:
         return False

@@ -206,7 +206,9 @@ def name_score(
 def part_initials(found: Alignment, query: Sequence[Token], listed: Sequence[Token]) -> Alignment:
     """`found` with each query initial left over that follows one paired with a listed
     Abd/Abu compound and stands for the compound's second part counted as paired too
-    (INITIAL_OF_PART): A.-R. for Abdul-Reza, A. A. for Abu Ali, one initial per part."""
+    (INITIAL_OF_PART): A.-R. for Abdul-Reza, A. A. for Abu Ali, one initial per part; or
+    that, second of two initials, stands for the Abd/Abu of the compound the next word is
+    paired with (Q. A. KARIM for Qais ABDUL KARIM)."""
     paired = {p[0] for p in found.pairs}
     extra: list[Pair] = []
     num, den, matched_q = found.num, found.den, found.matched_q
@@ -228,6 +230,27 @@ def part_initials(found: Alignment, query: Sequence[Token], listed: Sequence[Tok
             matched_q += w
             paired.add(after)
             extra.append((after, j, INITIAL, INITIAL_OF_PART))
+    # ...and the second of two initials before a word paired with a listed compound's
+    # name, standing for its Abd/Abu (QA KARIM for Qais Abdul-Karim: Q. Abdul-Karim).
+    for pos, j, _, rule in found.pairs:
+        before = pos - 1
+        if (
+            rule == "initial"
+            or before < 1
+            or before in paired
+            or query[before].kind != "initial"
+            or query[before - 1].kind != "initial"
+            or query[pos].cores
+        ):
+            continue
+        head = abd_head(listed[j])
+        if head is not None and head[:1] in initials(query[before]):
+            w = query[before].weight
+            num += INITIAL * w
+            den += w
+            matched_q += w
+            paired.add(before)
+            extra.append((before, j, INITIAL, INITIAL_OF_PART))
     if not extra:
         return found
     return Alignment(

@@ -71,7 +71,7 @@ def rewrite(
     changes: list[str] = []
     out: list[str] = []
     for word in words:
-        parts = _camel(word) or _before_article(word, known)
+        parts = _camel(word) or _before_article(word, known) or _before_abd(word, known)
         if not parts and known is not None and split:
             parts = _unjoin(word, known, eager) or _unjoin_hyphenated(word, known, eager)
         if parts:
@@ -109,8 +109,8 @@ def rewrite(
 def _camel(word: str) -> list[str] | None:
     """AamirAli → Aamir Ali; AsetAbdibekov → Aset Abdibekov (any cased script)."""
     cuts = [i for i in range(1, len(word)) if word[i].isupper() and word[i - 1].islower()]
-    if not cuts or not _APOSTROPHES.sub("", word).isalpha():
-        return None  # (Mas'udNikbakht: an apostrophe stays inside its word)
+    if not cuts or not _APOSTROPHES.sub("", word).replace("-", "").isalpha():
+        return None  # (Mas'udNikbakht: an apostrophe stays inside its word; so does a hyphen)
     parts = [word[a:b] for a, b in zip([0, *cuts], [*cuts, len(word)], strict=True)]
     # Each part a capitalised word: ISLcMIC is a typo, not two words.
     return parts if all(len(p) >= 2 and p[0].isupper() and p[1:].islower() for p in parts) else None
@@ -134,16 +134,39 @@ def _before_article(word: str, known: Known | None) -> list[str] | None:
     return [first, rest]
 
 
+_ABD_JOINED = re.compile(
+    r"^([^\W\d_](?:[^\W\d_]|['’`ʼ])+?[^\W\d_])((?:abd(?:[aeiou]l)?|abu)-[^\W\d_]{3,})$",
+    re.IGNORECASE,
+)
+
+
+def _before_abd(word: str, known: Known | None) -> list[str] | None:
+    """SA’IDABDAL-RAHMAN → SA’ID ABDAL-RAHMAN: a word run into the Abd/Abu of a hyphenated
+    compound after it (the first part a listed word of 3+ letters, when the lists' words
+    are known)."""
+    found = _ABD_JOINED.match(word)
+    if found is None:
+        return None
+    first, rest = found.groups()
+    if len(_APOSTROPHES.sub("", first)) < 3 or (known is not None and not known(fold(first))):
+        return None
+    return [first, rest]
+
+
 def _unjoin(word: str, known: Known, eager: bool) -> list[str] | None:
     """ERICBADEGE → ERIC BADEGE: an unknown word that is two or three known words. Cut
     as typed and each piece folded, so a Cyrillic run (БАГЛАНКАСЫМОВИЧ) is cut too."""
-    if len(word) < _MIN_JOINED or not word.isalpha() or not (word.isupper() or word.islower()):
+    letters = _APOSTROPHES.sub("", word)
+    if len(word) < _MIN_JOINED or not letters.isalpha() or not (word.isupper() or word.islower()):
         return None  # a capitalised word (Tulpar) is one word; CamelCase is `_camel`'s
     folded = fold(word)
     if " " in folded or (known(folded) and not eager):
         return None
 
     def listed(piece: str) -> bool:
+        # An apostrophe stays inside its word (ESMA'ILRAZAVI: Esma'il Razavi)
+        if _APOSTROPHES.match(piece) or _APOSTROPHES.match(piece[-1]):
+            return False
         f = fold(piece)
         return " " not in f and known(f)
 

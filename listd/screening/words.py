@@ -275,6 +275,20 @@ def _latin_forms(p: str) -> frozenset[str]:
     return frozenset((p,))
 
 
+# Al or el with a 1 typed for the L (A1-RAHMAN): two characters are too few for the
+# look-alike rule of `_latin_forms`, but before a word they are the article.
+_DIGIT_ARTICLES = {"a1": "al", "e1": "el"}
+
+
+def _title_as_typed(piece: _Piece) -> bool:
+    """A title typed with a look-alike digit (HAJ1), or in Uzbek Latin, which writes Х (h,
+    kh) as X (XAJI, XAFIZ): dropped as the title is."""
+    text = piece.text
+    if text[:1] == "x" and text[1:2] in "aeiou" and len(text) > 3:
+        return "h" + text[1:] in _TITLES or "kh" + text[1:] in _TITLES
+    return any(c.isdigit() for c in text) and not piece.forms.isdisjoint(_TITLES)
+
+
 def _numbers(pieces: list[_Piece]) -> list[_Piece]:
     """Number words as the number they write: Seventh → 7, Forty-Four → 44."""
     out: list[_Piece] = []
@@ -349,13 +363,19 @@ def _joins(pieces: list[_Piece]) -> list[tuple[_Piece, str | None]]:
     # The article joins the word after it (al-Baghdadi); the bare word stays a spelling.
     while i < len(pieces):
         piece = pieces[i]
+        article = _DIGIT_ARTICLES.get(piece.text)
+        if article is not None and i + 1 < len(pieces) and len(pieces[i + 1].text) > 2:
+            # A1 keeps its text (the explanation shows the digit), read as the article.
+            piece = _Piece(piece.text, frozenset((article,)), False)
+        else:
+            article = piece.text
         if (
-            piece.text in ARTICLES
+            article in ARTICLES
             and i + 1 < len(pieces)
             and (len(pieces[i + 1].text) > 2 or pieces[i + 1].arabic)
             # An article other than al/el/ul takes the next word's first consonant (ad-Din,
             # ash-Shami, ar-Rahman): AD AZIZ is two initials or a particle, not ad-Aziz.
-            and (piece.text in _ARTICLES_ANY or pieces[i + 1].text.startswith(piece.text[1:]))
+            and (article in _ARTICLES_ANY or pieces[i + 1].text.startswith(article[1:]))
         ):
             nxt = pieces[i + 1]
             out.append(_join(piece, nxt, keep_b=True))
@@ -382,7 +402,10 @@ def _joins(pieces: list[_Piece]) -> list[tuple[_Piece, str | None]]:
             joined.append((_join(piece, after, core=after), None))
             i += 2
             continue
-        base = _din_base(piece.text)
+        # A1-DIN: the article read from a look-alike digit, then the -din word
+        base = _din_base(piece.text) or (
+            piece.text[:2] in _DIGIT_ARTICLES and any(_din_base(f) for f in piece.forms)
+        )
         if joined and base and joined[-1][1] is None:
             prev, _ = joined.pop()
             joined.append((_join(prev, piece, core=prev), None))
@@ -554,7 +577,7 @@ def tokenize(name: str, mode: Mode = "any") -> tuple[Token, ...]:
     else:
         pieces = _numbers([p for raw in raws for p in _word(raw)])
     if mode != "entity":
-        kept = [p for p in pieces if p.text not in _TITLES]
+        kept = [p for p in pieces if p.text not in _TITLES and not _title_as_typed(p)]
         if kept:
             pieces = kept
     spans = _legal_spans(pieces, mode) if mode != "person" else {}
