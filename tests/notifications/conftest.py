@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -254,3 +257,44 @@ async def designate(
     first, last = await store.activate(source, snapshot, current, {"status": "ok"}, payloads)
     await store.announce(source, snapshot.version, first, last)
     return list(range(first, last + 1)) if first else []
+
+
+ROOT = Path(__file__).resolve().parents[2]
+StartWorker = Callable[..., Awaitable[asyncio.subprocess.Process]]
+
+
+@pytest.fixture
+async def start_dispatcher(settings: Settings, tmp_path: Path) -> AsyncIterator[StartWorker]:
+    """Starts dispatcher workers as processes of their own (dispatcher_proc.py) on the
+    test's store, each logging to a file of the test's; `start(ready_within, **env)` returns
+    once the worker says it leads. Whatever is still running at the end is killed."""
+    procs: list[asyncio.subprocess.Process] = []
+
+    async def start(ready_within: float = 30, **extra: str) -> asyncio.subprocess.Process:
+        env = {
+            **os.environ,
+            "LISTD_REDIS_URL": str(settings.redis_url),
+            "LISTD_KEY_PREFIX": settings.key_prefix,
+            "PYTHONPATH": str(ROOT),
+            **extra,
+        }
+        with (tmp_path / f"worker-{len(procs)}.log").open("wb") as log:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                str(Path(__file__).with_name("dispatcher_proc.py")),
+                cwd=ROOT,
+                env=env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=log,
+            )
+        procs.append(proc)
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), ready_within)
+        assert line.strip() == b"leading"
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

@@ -3,15 +3,10 @@ loses nothing; a delta read by a leader that died before fanning it out is fanne
 
 from __future__ import annotations
 
-import asyncio
-import os
 import signal
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import pytest
 from redis.asyncio import Redis
 
 from listd.keyspace import Keys
@@ -22,6 +17,7 @@ from tests.helpers import eventually, until
 from tests.notifications.conftest import (
     Client,
     Receiver,
+    StartWorker,
     designate,
     person,
     screened,
@@ -30,40 +26,6 @@ from tests.notifications.conftest import (
     upload,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
-Start = Callable[[], Awaitable[asyncio.subprocess.Process]]
-
-
-@pytest.fixture
-async def start_dispatcher(settings: Settings) -> AsyncIterator[Start]:
-    procs: list[asyncio.subprocess.Process] = []
-
-    async def start() -> asyncio.subprocess.Process:
-        env = {
-            **os.environ,
-            "LISTD_REDIS_URL": str(settings.redis_url),
-            "LISTD_KEY_PREFIX": settings.key_prefix,
-        }
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            str(Path(__file__).with_name("dispatcher_proc.py")),
-            cwd=ROOT,
-            env={**env, "PYTHONPATH": str(ROOT)},
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-        procs.append(proc)
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), 30)
-        assert line.strip() == b"leading"
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-
 
 async def test_sigkill_between_delta_and_delivery_delivers_after_restart(
     make_api: Callable[..., Awaitable[Client]],
@@ -71,7 +33,7 @@ async def test_sigkill_between_delta_and_delivery_delivers_after_restart(
     receivers: Any,
     redis: Redis,
     settings: Settings,
-    start_dispatcher: Start,
+    start_dispatcher: StartWorker,
 ) -> None:
     api = await make_api(dispatch=False)  # the API alone; dispatchers run as processes
     await sync(redis, settings, "2018-06-07")

@@ -5,12 +5,9 @@ customer alerted once (the receiver drops at most the one in-flight redelivery).
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -26,6 +23,7 @@ from tests.helpers import until
 from tests.notifications.conftest import (
     Client,
     Receiver,
+    StartWorker,
     designate,
     person,
     screened,
@@ -33,7 +31,6 @@ from tests.notifications.conftest import (
     upload,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
 PARTITIONS = 16
 Start = Callable[[], Awaitable[asyncio.subprocess.Process]]
 # Designations published one by one; every subscription holds a customer of each name.
@@ -55,37 +52,9 @@ def test_partition_of_is_stable_and_shares_are_fair() -> None:
 
 
 @pytest.fixture
-async def start_worker(settings: Settings, tmp_path: Path) -> AsyncIterator[Start]:
-    procs: list[asyncio.subprocess.Process] = []
-
-    async def start() -> asyncio.subprocess.Process:
-        env = {
-            **os.environ,
-            "LISTD_REDIS_URL": str(settings.redis_url),
-            "LISTD_KEY_PREFIX": settings.key_prefix,
-            "LISTD_DISPATCH_PARTITIONS": str(PARTITIONS),
-            "PYTHONPATH": str(ROOT),
-        }
-        with (tmp_path / f"worker-{len(procs)}.log").open("wb") as log:
-            proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                str(Path(__file__).with_name("dispatcher_proc.py")),
-                cwd=ROOT,
-                env=env,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=log,
-            )
-        procs.append(proc)
-        assert proc.stdout is not None
-        line = await asyncio.wait_for(proc.stdout.readline(), 60)
-        assert line.strip() == b"leading"
-        return proc
-
-    yield start
-    for proc in procs:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+def start_worker(start_dispatcher: StartWorker) -> Start:
+    """A dispatcher worker of a deployment with PARTITIONS partitions."""
+    return lambda: start_dispatcher(60, LISTD_DISPATCH_PARTITIONS=str(PARTITIONS))
 
 
 async def holders(redis: Redis, keys: Keys) -> Counter[str]:
