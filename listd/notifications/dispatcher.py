@@ -855,8 +855,12 @@ class Dispatcher:
         """Index and screen one chunk of changed customers of the partitions held and
         ready; True if more are waiting."""
         marked: set[str] = set()
-        for key in {self.keys.watchlist_dirty(p) for p in self.parts}:
-            marked |= cast(set[str], await self.redis.smembers(key))
+        # One set on a single server; one a partition held on a cluster, read in one trip.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in {self.keys.watchlist_dirty(p) for p in self.parts}:
+                pipe.smembers(key)
+            for members in await pipe.execute():
+                marked |= cast(set[str], members)
         dirty = sorted(
             sub_id
             for sub_id in marked
