@@ -14,7 +14,10 @@ it holds it:
   an added or amended designation, blocking.lifted for customers who matched a removed
   one), and the events are appended to the subscriptions' streams *in the same script
   that advances the cursor* (`outbox.Batch`). A crash before that script leaves the
-  cursor behind, and the next owner reads the delta again; after it, the delta is done;
+  cursor behind, and the next owner reads the delta again; after it, the delta is done,
+  unless a Redis fail-over takes the script back (replication is asynchronous): the
+  worker then finds the cursor behind what it wrote, at a lease renewal or by the next
+  script's guard, and fans out again from it (`_rewind`);
 * screens customers whose watchlist record changed against the current lists, and
   clears their "pending" mark in the script that appends the resulting events;
 * delivers (`delivery.Deliverer`), one lane per subscription of its partitions.
@@ -54,7 +57,7 @@ from listd.notifications.config import WebhookConfig
 from listd.notifications.customers import CustomerIndex, CustomerVocabulary, record_check
 from listd.notifications.delivery import Deliverer
 from listd.notifications.events import Event
-from listd.notifications.outbox import GROUP, Batch
+from listd.notifications.outbox import GROUP, Batch, CursorGap
 from listd.notifications.partitions import beat, check_partitions, fair_share, partition_of
 from listd.notifications.subscriptions import Subscription, SubscriptionStore
 from listd.notifications.watchlist import Customer, customer_from_json
@@ -230,20 +233,42 @@ class Dispatcher:
 
     async def _renew(self) -> None:
         """Renew every lease held in one round trip (an index build in a thread slows
-        each trip down: one per partition would outlast the TTL)."""
+        each trip down: one per partition would outlast the TTL), and check that no
+        partition's cursor went back behind what this worker wrote (`_rewind`)."""
         held = list(self.parts.values())
         if not held:
             return
+        wrote = [p.stored for p in held]  # before the read: a write may land meanwhile
         async with self.redis.pipeline(transaction=False) as pipe:
             for part in held:
                 pipe.eval(RENEW, 1, part.lease.key, self.token, self.ttl_ms)
-            renewed = await pipe.execute()
+            for part in held:
+                pipe.get(self.keys.partition_cursor(part.number))
+            replies = await pipe.execute()
+        renewed, cursors = replies[: len(held)], replies[len(held) :]
         lost = [p.number for p, ok in zip(held, renewed, strict=True) if not ok]
         if lost:
             log.error("partition leases lost", partitions=lost)
         for number in lost:
             if (gone := self.parts.get(number)) is not None:
                 self._forget(gone)
+        for part, before, found in zip(held, wrote, cursors, strict=True):
+            if self.parts.get(part.number) is part and int(found or 0) < before:
+                self._rewind(part, int(found or 0))
+
+    def _rewind(self, part: Partition, found: int) -> None:
+        """The partition's cursor in Redis is behind what this worker wrote: a fail-over
+        promoted a replica that had not received the last writes (replication is
+        asynchronous), so the events appended with them are gone too. Fan out again from
+        the cursor found; the alerts come out with the same ids (a receiver that had one
+        already drops it by its idempotency key)."""
+        log.error(
+            "partition cursor went back: writes lost by a Redis fail-over are redone",
+            partition=part.number,
+            wrote=part.stored,
+            found=found,
+        )
+        part.cursor = part.stored = found
 
     async def _take(self, share: int) -> None:
         """Take free partitions (or a dead worker's) up to `share`, in a few round trips
@@ -541,6 +566,8 @@ class Dispatcher:
                         except LeaseLost:
                             log.error("partition lease lost", partition=part.number)
                             self._forget(part)
+                        except CursorGap:
+                            await self._reread(part)
                 continue
             await self._store_cursors()
             if await self.drain() or await self._snapshot_due():
@@ -571,6 +598,11 @@ class Dispatcher:
                 return True
         return False
 
+    async def _reread(self, part: Partition) -> None:
+        """A cursor guard found the partition's cursor behind: take it from Redis."""
+        found = await self.redis.get(self.keys.partition_cursor(part.number))
+        self._rewind(part, int(found or 0))
+
     async def _store_cursors(self) -> None:
         """Write the cursors of partitions that skipped deltas concerning none of theirs,
         in one round trip."""
@@ -580,7 +612,7 @@ class Dispatcher:
         async with self.redis.pipeline(transaction=False) as pipe:
             for part in behind:
                 batch = Batch(part.lease.key, part.lease.token)
-                batch.advance(self.keys.partition_cursor(part.number), part.cursor)
+                batch.advance(self.keys.partition_cursor(part.number), part.cursor, part.stored)
                 batch.queue(pipe)
             replies = await pipe.execute(raise_on_error=False)
         for part, reply in zip(behind, replies, strict=True):
@@ -589,6 +621,9 @@ class Dispatcher:
             except LeaseLost:
                 log.error("partition lease lost", partition=part.number)
                 self._forget(part)
+                continue
+            except CursorGap:
+                await self._reread(part)
                 continue
             part.stored = max(part.stored, part.cursor)
 
@@ -644,9 +679,11 @@ class Dispatcher:
         touched: set[str] = set()
         # One script per delta (each guarded by the cursor, so a crash between two leaves
         # the later ones to the next owner), sent in one round trip, executed in order; a
-        # script that fails stops the ones after it (`after`): no delta is skipped.
+        # script that fails stops the ones after it (`after`): no delta is skipped. The
+        # first expects the cursor this worker last wrote: one that a fail-over took back
+        # fails it (CursorGap), and the deltas it lost are fanned out again.
         async with self.redis.pipeline(transaction=False) as pipe:
-            after = -1
+            after = part.stored
             for d in alive:
                 batch = Batch(part.lease.key, part.lease.token)
                 batch.advance(cursor, d.seq, after)
@@ -666,7 +703,7 @@ class Dispatcher:
             part.cursor = part.stored = max(part.cursor, d.seq)
         if deltas[-1].seq > part.cursor:
             batch = Batch(part.lease.key, part.lease.token)
-            batch.advance(cursor, deltas[-1].seq)
+            batch.advance(cursor, deltas[-1].seq, part.stored)
             await batch.run(self.redis)
             part.cursor = part.stored = deltas[-1].seq
         for sub_id in touched:
