@@ -676,6 +676,12 @@ class Dispatcher:
                     d.events.append((sub.id, events.designation_event(sub, delta)))
         await self._alerts(alive, newest)
         await self._lifted(alive, newest)
+        if self.parts.get(part.number) is not part:
+            # Given up meanwhile (`_give_up`, its lease not yet released): its customers
+            # may have left the index before they were looked up, so these events may
+            # miss some. Its next owner fans the deltas out from the cursor.
+            log.info("partition given up during its fan-out", partition=part.number)
+            return
         touched: set[str] = set()
         # One script per delta (each guarded by the cursor, so a crash between two leaves
         # the later ones to the next owner), sent in one round trip, executed in order; a

@@ -17,8 +17,9 @@ from listd.keyspace import Keys
 from listd.notifications.events import Event
 from listd.notifications.outbox import Batch, CursorGap
 from listd.notifications.partitions import fair_share, partition_of
+from listd.notifications.routes import BLOCKING
 from listd.settings import Settings
-from tests.helpers import until
+from tests.helpers import eventually, until
 from tests.notifications.conftest import (
     Client,
     Receiver,
@@ -150,3 +151,36 @@ async def test_a_delta_batch_applies_only_after_the_one_before_it(
     again = Batch(k.partition_lease(0))
     again.advance(cursor, 3, after=2)
     assert await again.run(redis) == -1  # fanned out already
+
+
+async def test_a_partition_given_up_during_its_fan_out_leaves_the_delta_to_its_next_owner(
+    api: Client, keys: dict[str, str], receivers: Any, redis: Redis, settings: Settings
+) -> None:
+    """`_give_up` drops a partition's customers from the index before it releases the
+    lease: a fan-out of that partition running meanwhile must not write what it found
+    (nothing), or it would advance the cursor past the delta's alerts."""
+    rx: Receiver = await receivers()
+    sub = await subscribe(api, keys["bank-a"], rx, events=["blocking.required"])
+    await upload(api, keys["bank-a"], sub["id"], [{"reference": "C-1", "name": PLANTED[0]}])
+    await until(lambda: screened(redis, settings, sub["id"]), what="upload screened")
+    dispatcher = api.app[BLOCKING].dispatcher
+    assert dispatcher is not None
+    number = dispatcher.partition(sub["id"])
+    lookup = dispatcher.customers.candidates
+    given_up: list[int] = []
+
+    def given_up_meanwhile(*args: Any) -> Any:
+        # What `_give_up` does from the other task while the lookup waits for the lock.
+        if not given_up:
+            given_up.append(dispatcher.parts.pop(number).number)
+            for sub_id in dispatcher._subs_of(number):
+                dispatcher.customers.drop(sub_id)
+        return lookup(*args)
+
+    dispatcher.customers.candidates = given_up_meanwhile  # type: ignore[method-assign]
+    await designate(redis, settings, person(920, PLANTED[0]))
+    # The worker takes the partition back (its share is every partition) and fans the
+    # delta out from the cursor it left.
+    await eventually(lambda: len(rx.of_type("blocking.required")) == 1, 30, "the alert")
+    assert given_up == [number]
+    assert rx.events[0]["data"]["customer"]["reference"] == "C-1" and rx.duplicates == 0
