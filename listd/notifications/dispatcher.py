@@ -179,11 +179,12 @@ class Dispatcher:
         while not stop.is_set():
             try:
                 await self.lead(stop)
-            except (RedisError, OSError, LeaseLost) as exc:
-                log.error("dispatcher worker failed", error=repr(exc))
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.config.lease_ttl):
-                        await stop.wait()
+            # except*: `lead`'s TaskGroup raises what failed in an ExceptionGroup.
+            except* (RedisError, OSError, LeaseLost) as failed:
+                log.error("dispatcher worker failed", error=repr(failed.exceptions[0]))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.config.lease_ttl):
+                    await stop.wait()
 
     def wake(self, sub_id: str) -> None:
         if self.deliverer is not None:
