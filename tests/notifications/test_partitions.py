@@ -42,6 +42,18 @@ PLANTED = [
     "Timur Bolatovich Seitkaliyev",
     "Aigerim Maratovna Ospanova",
 ]
+# Published one after another while partitions move to a joining worker (as many as that
+# takes); every subscription holds a customer of each of these too.
+MOVING = [
+    "Abylai Akhmetov", "Baurzhan Bekmukhambetov", "Chingiz Dzhaksybekov", "Daniyar Ermekbayev",
+    "Erlan Gabdullin", "Farkhad Iskakov", "Galymzhan Kuanyshev", "Islambek Mukhtarov",
+    "Kanat Nurpeisov", "Madiyar Omarbekov", "Nursultan Rakhimzhanov", "Olzhas Sadvakasov",
+    "Rustem Tulegenov", "Sanzhar Utemisov", "Talgat Yessimov", "Ulanbek Zhunusov",
+    "Yerbol Alibekov", "Zhandos Baimukhanov", "Armangul Karimzhanov", "Bolatbek Lukpanov",
+    "Dinmukhamed Sarsenbayev", "Ermukhan Dosmagambetov", "Kairat Kenzhebulatov",
+    "Meirambek Myrzakhmetov", "Nurzhan Orazbayev", "Saken Shaimerdenov",
+    "Temirlan Tasmagambetov", "Ualikhan Zhakupov", "Zhaksylyk Yergaliyev", "Adilbek Kapparov",
+]  # fmt: skip
 
 
 def test_partition_of_is_stable_and_shares_are_fair() -> None:
@@ -86,6 +98,7 @@ async def test_partitions_move_and_a_killed_workers_partitions_are_taken_over(
         {"reference": f"F-{i}", "name": f"Fillername{i} Otherword{i % 97}"} for i in range(300)
     ]
     planted = [{"reference": f"P-{n}", "name": name} for n, name in enumerate(PLANTED)]
+    planted += [{"reference": f"M-{n}", "name": name} for n, name in enumerate(MOVING)]
     for sub, _ in subs:
         await upload(api, keys["bank-a"], sub["id"], fillers + planted)
 
@@ -94,28 +107,45 @@ async def test_partitions_move_and_a_killed_workers_partitions_are_taken_over(
         await until(lambda s=sub: screened(redis, settings, s["id"]), what="upload screened")
     assert list((await holders(redis, k)).values()) == [PARTITIONS]  # one worker: all
 
-    # A partition moves while deltas arrive: a second worker joins between designations.
+    # Partitions move while deltas keep arriving: a second worker joins, and from its
+    # first heartbeat (the first worker then gives up half of its partitions) until the
+    # shares are even, a designation is published every 0.1 s.
+    published = [(901, "P-0")]
     await designate(redis, settings, person(901, PLANTED[0]))
     joining = asyncio.create_task(start_worker())
-    await designate(redis, settings, person(902, PLANTED[1]))
-    await designate(redis, settings, person(903, PLANTED[2]))
-    await joining
 
     async def balanced() -> bool:
         return sorted((await holders(redis, k)).values()) == [PARTITIONS // 2] * 2
 
+    async def joined() -> bool:
+        return int(await redis.zcard(k.dispatch_workers())) == 2
+
+    await until(joined, 60, "the second worker's heartbeat")
+    during = 0  # designations published while the shares were uneven
+    for n, name in enumerate(MOVING):
+        even = await balanced()
+        await designate(redis, settings, person(950 + n, name))
+        published.append((950 + n, f"M-{n}"))
+        during += not even
+        if even:
+            break
+        await asyncio.sleep(0.1)
+    await joining
     await until(balanced, 30, "each worker serving half the partitions")
+    assert during >= 1, "no delta was published while the partitions moved"
     await designate(redis, settings, person(904, PLANTED[3]))
+    published.append((904, "P-3"))
 
     # The first worker is killed in the middle of fanning out and delivering.
     await designate(redis, settings, person(905, PLANTED[4]))
     await designate(redis, settings, person(906, PLANTED[5]))
+    published += [(905, "P-4"), (906, "P-5")]
     await asyncio.sleep(0.05)
     first.send_signal(signal.SIGKILL)
     assert await first.wait() == -signal.SIGKILL
 
     async def everyone_alerted() -> bool:
-        return all(len(rx.of_type("blocking.required")) >= len(PLANTED) for _, rx in subs)
+        return all(len(rx.of_type("blocking.required")) >= len(published) for _, rx in subs)
 
     await until(everyone_alerted, 60, "every planted customer alerted in every subscription")
     await asyncio.sleep(1.0)  # nothing more arrives
@@ -123,9 +153,9 @@ async def test_partitions_move_and_a_killed_workers_partitions_are_taken_over(
     for sub, rx in subs:
         alerts = rx.of_type("blocking.required")
         refs = [a["data"]["customer"]["reference"] for a in alerts]
-        assert sorted(refs) == [f"P-{n}" for n in range(len(PLANTED))], sub["id"]
+        assert sorted(refs) == sorted(ref for _, ref in published), sub["id"]
         assert [a["data"]["designation"]["entity_id"] for a in alerts] == [
-            f"un:QDi.{901 + n}" for n in range(len(PLANTED))
+            f"un:QDi.{number}" for number, _ in published
         ], "per-subscription order follows the deltas"
         assert rx.duplicates <= 1 and rx.bad_signatures == 0
     assert sum(rx.duplicates for _, rx in subs) <= len(subs)
