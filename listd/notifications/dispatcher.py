@@ -684,14 +684,20 @@ class Dispatcher:
             log.info("partition given up during its fan-out", partition=part.number)
             return
         touched: set[str] = set()
-        # One script per delta (each guarded by the cursor, so a crash between two leaves
-        # the later ones to the next owner), sent in one round trip, executed in order; a
-        # script that fails stops the ones after it (`after`): no delta is skipped. The
-        # first expects the cursor this worker last wrote: one that a fail-over took back
-        # fails it (CursorGap), and the deltas it lost are fanned out again.
+        # One script per delta that writes something (each guarded by the cursor, so a
+        # crash between two leaves the later ones to the next owner), then one moving the
+        # cursor to the last delta read: the deltas that raise nothing here ride along
+        # with the next script (most deltas, for most partitions). Sent in one round trip,
+        # executed in order; a script that fails stops the ones after it (`after`): no
+        # delta is skipped. The first expects the cursor this worker last wrote: one that
+        # a fail-over took back fails it (CursorGap), and the deltas it lost are redone.
+        writes = [d for d in alive if d.events or d.matches]
+        last = deltas[-1].seq
+        if not writes or writes[-1].seq < last:
+            writes.append(_Entry(last, "", None))
         async with self.redis.pipeline(transaction=False) as pipe:
             after = part.stored
-            for d in alive:
+            for d in writes:
                 batch = Batch(part.lease.key, part.lease.token)
                 batch.advance(cursor, d.seq, after)
                 after = d.seq
@@ -705,14 +711,9 @@ class Dispatcher:
                         batch.hdel(self.keys.sub_matches(sub_id), entity_id)
                 batch.queue(pipe)
             replies = await pipe.execute(raise_on_error=False)
-        for d, reply in zip(alive, replies, strict=True):
+        for d, reply in zip(writes, replies, strict=True):
             Batch.result(reply)  # LeaseLost when fenced: the caller forgets the partition
             part.cursor = part.stored = max(part.cursor, d.seq)
-        if deltas[-1].seq > part.cursor:
-            batch = Batch(part.lease.key, part.lease.token)
-            batch.advance(cursor, deltas[-1].seq, part.stored)
-            await batch.run(self.redis)
-            part.cursor = part.stored = deltas[-1].seq
         for sub_id in touched:
             self.wake(sub_id)
         log.info(

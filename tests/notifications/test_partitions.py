@@ -8,6 +8,7 @@ import asyncio
 import signal
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -214,3 +215,47 @@ async def test_a_partition_given_up_during_its_fan_out_leaves_the_delta_to_its_n
     await eventually(lambda: len(rx.of_type("blocking.required")) == 1, 30, "the alert")
     assert given_up == [number]
     assert rx.events[0]["data"]["customer"]["reference"] == "C-1" and rx.duplicates == 0
+
+
+async def test_deltas_that_raise_nothing_in_a_partition_cost_no_script_each(
+    api: Client,
+    keys: dict[str, str],
+    receivers: Any,
+    redis: Redis,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A list's delta is many designations (135 for the UN's 2025-11-15): those raising
+    nothing for a partition ride along with the next script instead of one script each."""
+    rx: Receiver = await receivers()
+    sub = await subscribe(
+        api, keys["bank-a"], rx, events=["designation.added"], programs=["UN-1718"]
+    )
+    k = Keys(settings.key_prefix)
+    cursor = k.partition_cursor(partition_of(sub["id"], 64))
+    queued: list[list[str]] = []
+    queue = Batch.queue
+
+    def counted(self: Batch, pipe: Any) -> None:
+        queued.append(list(self.keys))
+        queue(self, pipe)
+
+    monkeypatch.setattr(Batch, "queue", counted)
+    # Published in entity id order: three the subscription does not hear (UN-1267), the
+    # one it hears, two more.
+    quiet = [person(n, f"Quiet Person{n}") for n in (960, 961, 962, 964, 965)]
+    heard = replace(person(963, "Heard Person"), programs=("UN-1718",))
+    seqs = await designate(redis, settings, *quiet, heard)
+    await eventually(lambda: len(rx.events) == 1, what="the one event")
+    await until(lambda: _at(redis, cursor, seqs[-1]), 10, "the cursor at the last delta")
+    assert rx.events[0]["data"]["entity_id"] == "un:QDi.963"
+    assert rx.events[0]["delta_seq"] == seqs[3]
+    # The event's script (the cursor to its delta), then the cursor to the last delta.
+    assert [keys_ for keys_ in queued if cursor in keys_] == [
+        [k.partition_lease(partition_of(sub["id"], 64)), cursor, k.sub_events(sub["id"])],
+        [k.partition_lease(partition_of(sub["id"], 64)), cursor],
+    ]
+
+
+async def _at(redis: Redis, key: str, seq: int) -> bool:
+    return int(await redis.get(key) or 0) == seq
