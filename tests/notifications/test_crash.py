@@ -118,7 +118,7 @@ async def test_a_redis_error_in_the_fan_out_pauses_the_worker_which_then_goes_on
         return await drain()
 
     dispatcher.drain = failing_once  # type: ignore[method-assign]
-    await eventually(lambda: bool(failed), what="the injected error")
+    await eventually(lambda: bool(failed), 60, "the injected error")
     await designate(redis, settings, person(610, "After The Error"))
-    await eventually(lambda: len(rx.events) == 1, 30, "the event after the error")
+    await eventually(lambda: len(rx.events) == 1, 60, "the event after the error")
     assert rx.events[0]["data"]["entity_id"] == "un:QDi.610"
