@@ -284,8 +284,21 @@ class Deliverer:
                 state = {}
 
     async def _attempt(self, sub: Subscription, entry_id: str, event: Event, lease: Lease) -> bool:
-        """One attempt at the head event; True when it is settled (the lane moves on)."""
-        rec = record(await self.redis.hget(self.keys.sub_deliveries(sub.id), event.id))
+        """One attempt at the head event; True when it is settled (the lane moves on).
+
+        The entry must still be in the outbox, before the POST and when its outcome is
+        written: on a cluster, a primary that fails over before its replica received an
+        outbox entry takes the entry away (the partition's cursor goes back with it, and
+        the event is fanned out again under a new entry id). An entry read before such a
+        fail-over is not sent, and one in flight then is not settled: at most that one
+        reaches the receiver twice, with the same idempotency key."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hget(self.keys.sub_deliveries(sub.id), event.id)
+            pipe.xrange(self.keys.sub_events(sub.id), entry_id, entry_id)
+            raw, found = await pipe.execute()
+        if not found:
+            return False  # the lane reads the outbox again
+        rec = record(raw)
         attempts: list[dict[str, Any]] = rec.get("attempts", [])
         number = int(rec.get("attempt_count", len(attempts))) + 1
         async with self._semaphore:
@@ -331,6 +344,7 @@ class Deliverer:
             rec["delivered_at"] = _iso(now)
         k = self.keys
         batch = Batch(lease.key, lease.token)
+        batch.present(k.sub_events(sub.id), entry_id)
         batch.hset(k.sub_deliveries(sub.id), event.id, json.dumps(rec))
         batch.count(k.webhook_stats(k.partition_of(sub.id)), verdict)
         if next_at is not None:
@@ -355,7 +369,11 @@ class Deliverer:
             batch.hset(k.subscription(sub.id), "status", "disabled")
             reason = f"receiver answered 410 Gone at {_iso(now)}; re-enable with PATCH"
             batch.hset(k.subscription(sub.id), "status_reason", reason)
-        await batch.run(self.redis)
+        if await batch.run(self.redis) < 0:
+            log.warning(
+                "webhook entry gone from the outbox", subscription=sub.id, event_id=event.id
+            )
+            return False
         log_event = log.info if verdict == "delivered" else log.warning
         log_event(
             "webhook attempt",

@@ -14,7 +14,10 @@ it holds it:
   an added or amended designation, blocking.lifted for customers who matched a removed
   one), and the events are appended to the subscriptions' streams *in the same script
   that advances the cursor* (`outbox.Batch`). A crash before that script leaves the
-  cursor behind, and the next owner reads the delta again; after it, the delta is done;
+  cursor behind, and the next owner reads the delta again; after it, the delta is done,
+  unless a Redis fail-over takes the script back (replication is asynchronous): the
+  worker then finds the cursor behind what it wrote, at a lease renewal or by the next
+  script's guard, and fans out again from it (`_rewind`);
 * screens customers whose watchlist record changed against the current lists, and
   clears their "pending" mark in the script that appends the resulting events;
 * delivers (`delivery.Deliverer`), one lane per subscription of its partitions.
@@ -54,7 +57,7 @@ from listd.notifications.config import WebhookConfig
 from listd.notifications.customers import CustomerIndex, CustomerVocabulary, record_check
 from listd.notifications.delivery import Deliverer
 from listd.notifications.events import Event
-from listd.notifications.outbox import GROUP, Batch
+from listd.notifications.outbox import GROUP, Batch, CursorGap
 from listd.notifications.partitions import beat, check_partitions, fair_share, partition_of
 from listd.notifications.subscriptions import Subscription, SubscriptionStore
 from listd.notifications.watchlist import Customer, customer_from_json
@@ -176,11 +179,12 @@ class Dispatcher:
         while not stop.is_set():
             try:
                 await self.lead(stop)
-            except (RedisError, OSError, LeaseLost) as exc:
-                log.error("dispatcher worker failed", error=repr(exc))
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.config.lease_ttl):
-                        await stop.wait()
+            # except*: `lead`'s TaskGroup raises what failed in an ExceptionGroup.
+            except* (RedisError, OSError, LeaseLost) as failed:
+                log.error("dispatcher worker failed", error=repr(failed.exceptions[0]))
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.config.lease_ttl):
+                    await stop.wait()
 
     def wake(self, sub_id: str) -> None:
         if self.deliverer is not None:
@@ -230,20 +234,42 @@ class Dispatcher:
 
     async def _renew(self) -> None:
         """Renew every lease held in one round trip (an index build in a thread slows
-        each trip down: one per partition would outlast the TTL)."""
+        each trip down: one per partition would outlast the TTL), and check that no
+        partition's cursor went back behind what this worker wrote (`_rewind`)."""
         held = list(self.parts.values())
         if not held:
             return
+        wrote = [p.stored for p in held]  # before the read: a write may land meanwhile
         async with self.redis.pipeline(transaction=False) as pipe:
             for part in held:
                 pipe.eval(RENEW, 1, part.lease.key, self.token, self.ttl_ms)
-            renewed = await pipe.execute()
+            for part in held:
+                pipe.get(self.keys.partition_cursor(part.number))
+            replies = await pipe.execute()
+        renewed, cursors = replies[: len(held)], replies[len(held) :]
         lost = [p.number for p, ok in zip(held, renewed, strict=True) if not ok]
         if lost:
             log.error("partition leases lost", partitions=lost)
         for number in lost:
             if (gone := self.parts.get(number)) is not None:
                 self._forget(gone)
+        for part, before, found in zip(held, wrote, cursors, strict=True):
+            if self.parts.get(part.number) is part and int(found or 0) < before:
+                self._rewind(part, int(found or 0))
+
+    def _rewind(self, part: Partition, found: int) -> None:
+        """The partition's cursor in Redis is behind what this worker wrote: a fail-over
+        promoted a replica that had not received the last writes (replication is
+        asynchronous), so the events appended with them are gone too. Fan out again from
+        the cursor found; the alerts come out with the same ids (a receiver that had one
+        already drops it by its idempotency key)."""
+        log.error(
+            "partition cursor went back: writes lost by a Redis fail-over are redone",
+            partition=part.number,
+            wrote=part.stored,
+            found=found,
+        )
+        part.cursor = part.stored = found
 
     async def _take(self, share: int) -> None:
         """Take free partitions (or a dead worker's) up to `share`, in a few round trips
@@ -541,6 +567,8 @@ class Dispatcher:
                         except LeaseLost:
                             log.error("partition lease lost", partition=part.number)
                             self._forget(part)
+                        except CursorGap:
+                            await self._reread(part)
                 continue
             await self._store_cursors()
             if await self.drain() or await self._snapshot_due():
@@ -571,6 +599,11 @@ class Dispatcher:
                 return True
         return False
 
+    async def _reread(self, part: Partition) -> None:
+        """A cursor guard found the partition's cursor behind: take it from Redis."""
+        found = await self.redis.get(self.keys.partition_cursor(part.number))
+        self._rewind(part, int(found or 0))
+
     async def _store_cursors(self) -> None:
         """Write the cursors of partitions that skipped deltas concerning none of theirs,
         in one round trip."""
@@ -580,7 +613,7 @@ class Dispatcher:
         async with self.redis.pipeline(transaction=False) as pipe:
             for part in behind:
                 batch = Batch(part.lease.key, part.lease.token)
-                batch.advance(self.keys.partition_cursor(part.number), part.cursor)
+                batch.advance(self.keys.partition_cursor(part.number), part.cursor, part.stored)
                 batch.queue(pipe)
             replies = await pipe.execute(raise_on_error=False)
         for part, reply in zip(behind, replies, strict=True):
@@ -589,6 +622,9 @@ class Dispatcher:
             except LeaseLost:
                 log.error("partition lease lost", partition=part.number)
                 self._forget(part)
+                continue
+            except CursorGap:
+                await self._reread(part)
                 continue
             part.stored = max(part.stored, part.cursor)
 
@@ -641,13 +677,27 @@ class Dispatcher:
                     d.events.append((sub.id, events.designation_event(sub, delta)))
         await self._alerts(alive, newest)
         await self._lifted(alive, newest)
+        if self.parts.get(part.number) is not part:
+            # Given up meanwhile (`_give_up`, its lease not yet released): its customers
+            # may have left the index before they were looked up, so these events may
+            # miss some. Its next owner fans the deltas out from the cursor.
+            log.info("partition given up during its fan-out", partition=part.number)
+            return
         touched: set[str] = set()
-        # One script per delta (each guarded by the cursor, so a crash between two leaves
-        # the later ones to the next owner), sent in one round trip, executed in order; a
-        # script that fails stops the ones after it (`after`): no delta is skipped.
+        # One script per delta that writes something (each guarded by the cursor, so a
+        # crash between two leaves the later ones to the next owner), then one moving the
+        # cursor to the last delta read: the deltas that raise nothing here ride along
+        # with the next script (most deltas, for most partitions). Sent in one round trip,
+        # executed in order; a script that fails stops the ones after it (`after`): no
+        # delta is skipped. The first expects the cursor this worker last wrote: one that
+        # a fail-over took back fails it (CursorGap), and the deltas it lost are redone.
+        writes = [d for d in alive if d.events or d.matches]
+        last = deltas[-1].seq
+        if not writes or writes[-1].seq < last:
+            writes.append(_Entry(last, "", None))
         async with self.redis.pipeline(transaction=False) as pipe:
-            after = -1
-            for d in alive:
+            after = part.stored
+            for d in writes:
                 batch = Batch(part.lease.key, part.lease.token)
                 batch.advance(cursor, d.seq, after)
                 after = d.seq
@@ -661,14 +711,9 @@ class Dispatcher:
                         batch.hdel(self.keys.sub_matches(sub_id), entity_id)
                 batch.queue(pipe)
             replies = await pipe.execute(raise_on_error=False)
-        for d, reply in zip(alive, replies, strict=True):
+        for d, reply in zip(writes, replies, strict=True):
             Batch.result(reply)  # LeaseLost when fenced: the caller forgets the partition
             part.cursor = part.stored = max(part.cursor, d.seq)
-        if deltas[-1].seq > part.cursor:
-            batch = Batch(part.lease.key, part.lease.token)
-            batch.advance(cursor, deltas[-1].seq)
-            await batch.run(self.redis)
-            part.cursor = part.stored = deltas[-1].seq
         for sub_id in touched:
             self.wake(sub_id)
         log.info(

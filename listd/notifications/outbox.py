@@ -12,12 +12,12 @@ the cursor, and a crash at any point either left no trace or left the complete r
 from __future__ import annotations
 
 import json
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from listd.errors import Gone, NotFound
+from listd.errors import Gone, ListdError, NotFound
 from listd.keyspace import Keys
 from listd.notifications.events import Event
 from listd.pipeline.lease import LEADER, LeaseLost
@@ -37,6 +37,11 @@ while i <= #ARGV do
       return -1
     end
     i = i + 4
+  elseif op == 'present' then
+    if #redis.call('XRANGE', KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2], ARGV[i + 2]) == 0 then
+      return -1
+    end
+    i = i + 3
   elseif op == 'advance' then
     local at = tonumber(redis.call('GET', KEYS[tonumber(ARGV[i + 1])]) or '0')
     if at >= tonumber(ARGV[i + 2]) then return -1 end
@@ -83,10 +88,20 @@ return added
 """
 
 
+class CursorGap(ListdError):
+    """A batch's cursor guard found the partition's cursor behind what the batch expects:
+    an earlier batch was not applied, or a Redis fail-over lost writes already confirmed
+    (the caller reads the cursor again and fans out from there)."""
+
+    status = 503
+    code = "cursor_gap"
+
+
 class Batch:
     """Writes applied together by one script, under the dispatcher lease (if given).
 
-    Ops: ack (guard: stop if the delta was acknowledged already), xadd (an event),
+    Ops: ack (guard: stop if the delta was acknowledged already), advance (guard: the
+    partition cursor), present (guard: the entry is in its stream), xadd (an event),
     hset, hdel, hincrby (count), settle (clear a customer's pending mark unless its
     record changed since it was read), clean (forget a dirty watchlist once nothing is
     pending), lpush (capped), lrem."""
@@ -111,10 +126,17 @@ class Batch:
     def advance(self, cursor: str, seq: int, after: int = -1) -> None:
         """Guard: move a partition's cursor to delta `seq`; stop (all or none, -1) if it
         is there already (the delta was fanned out to the partition before). `after`:
-        the cursor must have reached it (the batch of the delta before, in the same
-        pipeline, was applied), else nothing is written and the batch fails."""
+        the cursor must have reached it (the batch of the delta before was applied, and
+        no fail-over lost it), else nothing is written and the batch fails (CursorGap)."""
         assert len(self.args) == 1, "advance must be the first op"
         self.args += ["advance", self._k(cursor), str(seq), str(after)]
+
+    def present(self, stream: str, entry_id: str) -> None:
+        """Guard: stop (all or none, -1) unless the entry is in the stream: a fail-over
+        to a replica that never received it took it away (and with it the fan-out that
+        wrote it, which is done again under new entry ids)."""
+        assert len(self.args) == 1, "present must be the first op"
+        self.args += ["present", self._k(stream), entry_id]
 
     def xadd(self, stream: str, event: Event) -> None:
         self.args += [
@@ -160,11 +182,10 @@ class Batch:
 
     @staticmethod
     def result(reply: Any) -> int:
-        """A queued batch's reply as `run` returns it (LeaseLost when fenced)."""
+        """A queued batch's reply as `run` returns it (LeaseLost when fenced, CursorGap
+        when the cursor guard found the cursor behind)."""
         if isinstance(reply, ResponseError):
-            if "LISTD_FENCED" in str(reply):
-                raise LeaseLost("the dispatcher lease is held by another process") from reply
-            raise reply
+            _raise(reply)
         return int(reply)
 
     async def run(self, redis: Redis) -> int:
@@ -172,10 +193,16 @@ class Batch:
         try:
             result = await redis.eval(_APPLY, len(self.keys), *self.keys, *self.args)
         except ResponseError as exc:
-            if "LISTD_FENCED" in str(exc):
-                raise LeaseLost("the dispatcher lease is held by another process") from exc
-            raise
+            _raise(exc)
         return int(result)
+
+
+def _raise(error: ResponseError) -> NoReturn:
+    if "LISTD_FENCED" in str(error):
+        raise LeaseLost("the dispatcher lease is held by another process") from error
+    if "LISTD_GAP" in str(error):
+        raise CursorGap("the partition cursor is behind the batch's") from error
+    raise error
 
 
 def record(raw: str | bytes | None) -> dict[str, Any]:

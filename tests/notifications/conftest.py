@@ -269,16 +269,18 @@ async def start_dispatcher(settings: Settings, tmp_path: Path) -> AsyncIterator[
     test's store, each logging to a file of the test's; `start(ready_within, **env)` returns
     once the worker says it leads. Whatever is still running at the end is killed."""
     procs: list[asyncio.subprocess.Process] = []
+    started = iter(range(1_000_000))  # log names, also for workers started together
 
     async def start(ready_within: float = 30, **extra: str) -> asyncio.subprocess.Process:
         env = {
             **os.environ,
             "LISTD_REDIS_URL": str(settings.redis_url),
             "LISTD_KEY_PREFIX": settings.key_prefix,
+            "LISTD_REDIS_CLUSTER": "1" if settings.redis_cluster else "0",
             "PYTHONPATH": str(ROOT),
             **extra,
         }
-        with (tmp_path / f"worker-{len(procs)}.log").open("wb") as log:
+        with (tmp_path / f"worker-{next(started)}.log").open("wb") as log:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 str(Path(__file__).with_name("dispatcher_proc.py")),

@@ -1,6 +1,8 @@
 """A webhook dispatcher worker process for crash tests: runs against LISTD_REDIS_URL and
 LISTD_KEY_PREFIX until killed, printing "leading" once it serves partitions with their
-customer indexes built (LISTD_DISPATCH_PARTITIONS of them in all, 64 by default)."""
+customer indexes built (LISTD_DISPATCH_PARTITIONS of them in all, 64 by default). With
+LISTD_REDIS_CLUSTER=1 the URL names a node of a Redis Cluster; LISTD_TEST_LEASE_TTL sets
+the partition leases' TTL (1 s by default)."""
 
 from __future__ import annotations
 
@@ -19,16 +21,17 @@ from listd.screening import ScreeningIndex
 
 async def main() -> None:
     logs.configure("console")
-    redis = client(os.environ["LISTD_REDIS_URL"])
+    cluster = os.environ.get("LISTD_REDIS_CLUSTER") == "1"
+    redis = client(os.environ["LISTD_REDIS_URL"], cluster=cluster)
     config = WebhookConfig(
         allow_hosts=("127.0.0.1:1-65535",),
         delivery=Policy(timeout=2.0, backoff_base=0.05, backoff_max=0.2, idle_poll=0.05),
-        lease_ttl=1.0,
+        lease_ttl=float(os.environ.get("LISTD_TEST_LEASE_TTL") or 1.0),
         poll_interval=0.05,
         partitions=int(os.environ.get("LISTD_DISPATCH_PARTITIONS") or 64),
     )
     async with webhook_session(config) as session:
-        keys = Keys(os.environ["LISTD_KEY_PREFIX"])
+        keys = Keys(os.environ["LISTD_KEY_PREFIX"], cluster=cluster)
         dispatcher = Dispatcher(redis, keys, ScreeningIndex(), ["un"], session, config)
         task = asyncio.create_task(dispatcher.run(asyncio.Event()))
         await dispatcher.leading.wait()

@@ -8,10 +8,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from listd.keyspace import Keys
 from listd.notifications.outbox import GROUP
 from listd.notifications.partitions import partition_of
+from listd.notifications.routes import BLOCKING
 from listd.settings import Settings
 from tests.helpers import eventually, until
 from tests.notifications.conftest import (
@@ -95,3 +97,28 @@ async def test_a_delta_read_but_not_fanned_out_is_fanned_out_by_the_next_leader(
     assert leader is not None
     await eventually(lambda: len(rx.events) == 1)
     assert rx.events[0]["delta_seq"] == seq
+
+
+async def test_a_redis_error_in_the_fan_out_pauses_the_worker_which_then_goes_on(
+    api: Client, keys: dict[str, str], receivers: Any, redis: Redis, settings: Settings
+) -> None:
+    """`lead` runs its work in a TaskGroup, which raises what failed wrapped in an
+    ExceptionGroup: `run` must still take it for the Redis error it is, and start again."""
+    rx: Receiver = await receivers()
+    await subscribe(api, keys["bank-a"], rx, events=["designation.added"])
+    dispatcher = api.app[BLOCKING].dispatcher
+    assert dispatcher is not None
+    drain = dispatcher.drain
+    failed: list[bool] = []
+
+    async def failing_once() -> bool:
+        if not failed:
+            failed.append(True)
+            raise RedisConnectionError("Connection reset by peer (injected)")
+        return await drain()
+
+    dispatcher.drain = failing_once  # type: ignore[method-assign]
+    await eventually(lambda: bool(failed), 60, "the injected error")
+    await designate(redis, settings, person(610, "After The Error"))
+    await eventually(lambda: len(rx.events) == 1, 60, "the event after the error")
+    assert rx.events[0]["data"]["entity_id"] == "un:QDi.610"

@@ -56,6 +56,16 @@ async def test_metrics_after_sync_screening_and_deliveries(
     await eventually(lambda: len(good.events) == 1, what="the blocking alert")
     await eventually(lambda: len(refusing.requests) >= 3, what="two refusals after the ping")
     await eventually(lambda: len(down.requests) >= 3, what="retries")
+    k = Keys(settings.key_prefix)
+
+    async def fanned_out() -> bool:
+        # Partitions are fanned out one after another, idle ones' cursors written last:
+        # under load the retries above can come before.
+        last = int(await redis.get(k.delta_seq()) or 0)
+        cursors = [await redis.get(k.partition_cursor(n)) for n in range(64)]
+        return all(int(c) == last for c in cursors if c is not None)
+
+    await until(fanned_out, what="every partition's cursor at the last delta")
 
     m = await scrape(api)
     un = (("source", "un"),)

@@ -8,18 +8,19 @@ import asyncio
 import signal
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
 
 from listd.keyspace import Keys
 from listd.notifications.events import Event
-from listd.notifications.outbox import Batch
+from listd.notifications.outbox import Batch, CursorGap
 from listd.notifications.partitions import fair_share, partition_of
+from listd.notifications.routes import BLOCKING
 from listd.settings import Settings
-from tests.helpers import until
+from tests.helpers import eventually, until
 from tests.notifications.conftest import (
     Client,
     Receiver,
@@ -42,6 +43,18 @@ PLANTED = [
     "Timur Bolatovich Seitkaliyev",
     "Aigerim Maratovna Ospanova",
 ]
+# Published one after another while partitions move to a joining worker (as many as that
+# takes); every subscription holds a customer of each of these too.
+MOVING = [
+    "Abylai Akhmetov", "Baurzhan Bekmukhambetov", "Chingiz Dzhaksybekov", "Daniyar Ermekbayev",
+    "Erlan Gabdullin", "Farkhad Iskakov", "Galymzhan Kuanyshev", "Islambek Mukhtarov",
+    "Kanat Nurpeisov", "Madiyar Omarbekov", "Nursultan Rakhimzhanov", "Olzhas Sadvakasov",
+    "Rustem Tulegenov", "Sanzhar Utemisov", "Talgat Yessimov", "Ulanbek Zhunusov",
+    "Yerbol Alibekov", "Zhandos Baimukhanov", "Armangul Karimzhanov", "Bolatbek Lukpanov",
+    "Dinmukhamed Sarsenbayev", "Ermukhan Dosmagambetov", "Kairat Kenzhebulatov",
+    "Meirambek Myrzakhmetov", "Nurzhan Orazbayev", "Saken Shaimerdenov",
+    "Temirlan Tasmagambetov", "Ualikhan Zhakupov", "Zhaksylyk Yergaliyev", "Adilbek Kapparov",
+]  # fmt: skip
 
 
 def test_partition_of_is_stable_and_shares_are_fair() -> None:
@@ -86,6 +99,7 @@ async def test_partitions_move_and_a_killed_workers_partitions_are_taken_over(
         {"reference": f"F-{i}", "name": f"Fillername{i} Otherword{i % 97}"} for i in range(300)
     ]
     planted = [{"reference": f"P-{n}", "name": name} for n, name in enumerate(PLANTED)]
+    planted += [{"reference": f"M-{n}", "name": name} for n, name in enumerate(MOVING)]
     for sub, _ in subs:
         await upload(api, keys["bank-a"], sub["id"], fillers + planted)
 
@@ -94,28 +108,45 @@ async def test_partitions_move_and_a_killed_workers_partitions_are_taken_over(
         await until(lambda s=sub: screened(redis, settings, s["id"]), what="upload screened")
     assert list((await holders(redis, k)).values()) == [PARTITIONS]  # one worker: all
 
-    # A partition moves while deltas arrive: a second worker joins between designations.
+    # Partitions move while deltas keep arriving: a second worker joins, and from its
+    # first heartbeat (the first worker then gives up half of its partitions) until the
+    # shares are even, a designation is published every 0.1 s.
+    published = [(901, "P-0")]
     await designate(redis, settings, person(901, PLANTED[0]))
     joining = asyncio.create_task(start_worker())
-    await designate(redis, settings, person(902, PLANTED[1]))
-    await designate(redis, settings, person(903, PLANTED[2]))
-    await joining
 
     async def balanced() -> bool:
         return sorted((await holders(redis, k)).values()) == [PARTITIONS // 2] * 2
 
+    async def joined() -> bool:
+        return int(await redis.zcard(k.dispatch_workers())) == 2
+
+    await until(joined, 60, "the second worker's heartbeat")
+    during = 0  # designations published while the shares were uneven
+    for n, name in enumerate(MOVING):
+        even = await balanced()
+        await designate(redis, settings, person(950 + n, name))
+        published.append((950 + n, f"M-{n}"))
+        during += not even
+        if even:
+            break
+        await asyncio.sleep(0.1)
+    await joining
     await until(balanced, 30, "each worker serving half the partitions")
+    assert during >= 1, "no delta was published while the partitions moved"
     await designate(redis, settings, person(904, PLANTED[3]))
+    published.append((904, "P-3"))
 
     # The first worker is killed in the middle of fanning out and delivering.
     await designate(redis, settings, person(905, PLANTED[4]))
     await designate(redis, settings, person(906, PLANTED[5]))
+    published += [(905, "P-4"), (906, "P-5")]
     await asyncio.sleep(0.05)
     first.send_signal(signal.SIGKILL)
     assert await first.wait() == -signal.SIGKILL
 
     async def everyone_alerted() -> bool:
-        return all(len(rx.of_type("blocking.required")) >= len(PLANTED) for _, rx in subs)
+        return all(len(rx.of_type("blocking.required")) >= len(published) for _, rx in subs)
 
     await until(everyone_alerted, 60, "every planted customer alerted in every subscription")
     await asyncio.sleep(1.0)  # nothing more arrives
@@ -123,9 +154,9 @@ async def test_partitions_move_and_a_killed_workers_partitions_are_taken_over(
     for sub, rx in subs:
         alerts = rx.of_type("blocking.required")
         refs = [a["data"]["customer"]["reference"] for a in alerts]
-        assert sorted(refs) == [f"P-{n}" for n in range(len(PLANTED))], sub["id"]
+        assert sorted(refs) == sorted(ref for _, ref in published), sub["id"]
         assert [a["data"]["designation"]["entity_id"] for a in alerts] == [
-            f"un:QDi.{901 + n}" for n in range(len(PLANTED))
+            f"un:QDi.{number}" for number, _ in published
         ], "per-subscription order follows the deltas"
         assert rx.duplicates <= 1 and rx.bad_signatures == 0
     assert sum(rx.duplicates for _, rx in subs) <= len(subs)
@@ -142,7 +173,7 @@ async def test_a_delta_batch_applies_only_after_the_one_before_it(
     gap = Batch(k.partition_lease(0))
     gap.advance(cursor, 5, after=3)  # the batch of delta 3 did not apply
     gap.xadd(stream, Event("evt_1", "designation.added", "{}", 5))
-    with pytest.raises(ResponseError, match="LISTD_GAP"):
+    with pytest.raises(CursorGap):
         await gap.run(redis)
     assert await redis.get(cursor) == "2" and not await redis.exists(stream)
     ok = Batch(k.partition_lease(0))
@@ -151,3 +182,80 @@ async def test_a_delta_batch_applies_only_after_the_one_before_it(
     again = Batch(k.partition_lease(0))
     again.advance(cursor, 3, after=2)
     assert await again.run(redis) == -1  # fanned out already
+
+
+async def test_a_partition_given_up_during_its_fan_out_leaves_the_delta_to_its_next_owner(
+    api: Client, keys: dict[str, str], receivers: Any, redis: Redis, settings: Settings
+) -> None:
+    """`_give_up` drops a partition's customers from the index before it releases the
+    lease: a fan-out of that partition running meanwhile must not write what it found
+    (nothing), or it would advance the cursor past the delta's alerts."""
+    rx: Receiver = await receivers()
+    sub = await subscribe(api, keys["bank-a"], rx, events=["blocking.required"])
+    await upload(api, keys["bank-a"], sub["id"], [{"reference": "C-1", "name": PLANTED[0]}])
+    await until(lambda: screened(redis, settings, sub["id"]), what="upload screened")
+    dispatcher = api.app[BLOCKING].dispatcher
+    assert dispatcher is not None
+    number = dispatcher.partition(sub["id"])
+    lookup = dispatcher.customers.candidates
+    given_up: list[int] = []
+
+    def given_up_meanwhile(*args: Any) -> Any:
+        # What `_give_up` does from the other task while the lookup waits for the lock.
+        if not given_up:
+            given_up.append(dispatcher.parts.pop(number).number)
+            for sub_id in dispatcher._subs_of(number):
+                dispatcher.customers.drop(sub_id)
+        return lookup(*args)
+
+    dispatcher.customers.candidates = given_up_meanwhile  # type: ignore[method-assign]
+    await designate(redis, settings, person(920, PLANTED[0]))
+    # The worker takes the partition back (its share is every partition) and fans the
+    # delta out from the cursor it left.
+    await eventually(lambda: len(rx.of_type("blocking.required")) == 1, 30, "the alert")
+    assert given_up == [number]
+    assert rx.events[0]["data"]["customer"]["reference"] == "C-1" and rx.duplicates == 0
+
+
+async def test_deltas_that_raise_nothing_in_a_partition_cost_no_script_each(
+    api: Client,
+    keys: dict[str, str],
+    receivers: Any,
+    redis: Redis,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A list's delta is many designations (135 for the UN's 2025-11-15): those raising
+    nothing for a partition ride along with the next script instead of one script each."""
+    rx: Receiver = await receivers()
+    sub = await subscribe(
+        api, keys["bank-a"], rx, events=["designation.added"], programs=["UN-1718"]
+    )
+    k = Keys(settings.key_prefix)
+    cursor = k.partition_cursor(partition_of(sub["id"], 64))
+    queued: list[list[str]] = []
+    queue = Batch.queue
+
+    def counted(self: Batch, pipe: Any) -> None:
+        queued.append(list(self.keys))
+        queue(self, pipe)
+
+    monkeypatch.setattr(Batch, "queue", counted)
+    # Published in entity id order: three the subscription does not hear (UN-1267), the
+    # one it hears, two more.
+    quiet = [person(n, f"Quiet Person{n}") for n in (960, 961, 962, 964, 965)]
+    heard = replace(person(963, "Heard Person"), programs=("UN-1718",))
+    seqs = await designate(redis, settings, *quiet, heard)
+    await eventually(lambda: len(rx.events) == 1, what="the one event")
+    await until(lambda: _at(redis, cursor, seqs[-1]), 10, "the cursor at the last delta")
+    assert rx.events[0]["data"]["entity_id"] == "un:QDi.963"
+    assert rx.events[0]["delta_seq"] == seqs[3]
+    # The event's script (the cursor to its delta), then the cursor to the last delta.
+    assert [keys_ for keys_ in queued if cursor in keys_] == [
+        [k.partition_lease(partition_of(sub["id"], 64)), cursor, k.sub_events(sub["id"])],
+        [k.partition_lease(partition_of(sub["id"], 64)), cursor],
+    ]
+
+
+async def _at(redis: Redis, key: str, seq: int) -> bool:
+    return int(await redis.get(key) or 0) == seq
