@@ -33,6 +33,7 @@ def cleaner(placeholders: Iterable[str] = (), *, casefold: bool = False, drop: s
     body) removed, and empty values or `placeholders` ("na") become None. With `casefold`,
     placeholders match in any case."""
     stop = frozenset(placeholders)
+    longest = max(map(len, stop), default=0)
     word = rf"[^\s{drop}]+"
     plain = re.compile(f"{word}(?: {word})*")  # already clean: single spaces, no padding
     dropped = re.compile(f"[{drop}]") if drop else None
@@ -56,7 +57,8 @@ def cleaner(placeholders: Iterable[str] = (), *, casefold: bool = False, drop: s
             value = _WHITESPACE.sub(" ", value).strip()
         if not value:
             return None
-        if stop and (value.lower() if casefold else value) in stop:
+        # lower() never shortens a string: a longer value is no placeholder
+        if len(value) <= longest and (value.lower() if casefold else value) in stop:
             return None
         return value
 
