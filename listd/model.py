@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from _json import make_encoder
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from functools import cache
+from json.encoder import encode_basestring
+from operator import attrgetter
 from typing import Any, Literal
 
 Schema = Literal["person", "entity", "vessel", "aircraft"]
@@ -129,14 +133,14 @@ class Entity:
 
     def encode(self) -> tuple[bytes, str]:
         """`entity_to_json(self)` and `self.content_hash()`, converting the entity once."""
-        data = self.to_dict()
-        meta = data.pop("meta")
-        # Serialised once: with sorted keys, the entity's JSON is its content's JSON with
-        # `"meta":...` between the keys that sort before "meta" and those after.
-        head = canonical_json({k: v for k, v in data.items() if k < "meta"})[1:-1]
-        tail = canonical_json({k: v for k, v in data.items() if k > "meta"})[1:-1]
+        # With sorted keys, the entity's JSON is its content's JSON with `"meta":...` between
+        # the fields that sort before "meta" and those after. The nested records become dicts
+        # inside the C encoder (`_record`), not in a Python walk over every value first.
+        values = _ENTITY_VALUES(self)
+        head = _encode_fields(dict(zip(_HEAD, values[: len(_HEAD)], strict=True)))[1:-1]
+        tail = _encode_fields(dict(zip(_TAIL, values[len(_HEAD) :], strict=True)))[1:-1]
         content = b"{" + b",".join(p for p in (head, tail) if p) + b"}"
-        encoded = b'"meta":' + canonical_json(meta)
+        encoded = b'"meta":' + (_encode_fields(self.meta) if self.meta else b"{}")
         encoded = b"{" + b",".join(p for p in (head, encoded, tail) if p) + b"}"
         return encoded, hashlib.sha256(content).hexdigest()
 
@@ -165,6 +169,43 @@ def _plain(value: Any) -> Any:
 def canonical_json(data: Any) -> bytes:
     """Deterministic JSON: sorted keys, no whitespace, UTF-8."""
     return json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _record(value: Any) -> dict[str, Any]:
+    """A model record (Name, Address...) as `_plain` gives it, for the encoder's `default`."""
+    kind: Any = type(value)
+    reader = _readers.get(kind)
+    if reader is None:
+        found = _field_names(kind)
+        if found is None:
+            raise TypeError(f"Object of type {kind.__name__} is not JSON serializable")
+        getter: Callable[[Any], tuple[Any, ...]]
+        if len(found) > 1:
+            getter = attrgetter(*found)
+        else:  # attrgetter of one name gives the value, not a 1-tuple
+            getter = lambda v: tuple(getattr(v, name) for name in found)  # noqa: E731
+        reader = _readers[kind] = (found, getter)
+    names, getter = reader
+    return dict(zip(names, getter(value), strict=True))
+
+
+_readers: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] = {}
+
+
+# What `canonical_json(_plain(value))` does, as one C call: json.dumps builds a new encoder
+# each call, and the C encoder takes tuples as lists and asks `_record` for the records.
+_encoder = make_encoder(None, _record, encode_basestring, None, ":", ",", True, False, True)
+
+
+def _encode_fields(data: dict[str, Any]) -> bytes:
+    """`canonical_json(_plain(data))` for a dict of model values."""
+    return "".join(_encoder(data, 0)).encode()
+
+
+_ENTITY_FIELDS = sorted(f.name for f in fields(Entity) if f.name != "meta")
+_HEAD = tuple(name for name in _ENTITY_FIELDS if name < "meta")
+_TAIL = tuple(name for name in _ENTITY_FIELDS if name > "meta")
+_ENTITY_VALUES = attrgetter(*_HEAD, *_TAIL)
 
 
 def _tuple_of(cls: type[Any], items: Any) -> tuple[Any, ...]:

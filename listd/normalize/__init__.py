@@ -3,6 +3,7 @@
 from listd.normalize.names import (
     fold,
     normalize_entity,
+    normalize_names,
     readings,
     separate,
     skeleton,
@@ -15,6 +16,7 @@ __all__ = [
     "fold",
     "latin_variants",
     "normalize_entity",
+    "normalize_names",
     "readings",
     "script_of",
     "separate",

@@ -197,6 +197,11 @@ def _normalize_name(name: Name) -> Name:
     return replace(name, script=script, latin=latin)
 
 
+def normalize_names(names: tuple[Name, ...]) -> tuple[Name, ...]:
+    """`names`, each carrying its script and, when not Latin, a romanisation."""
+    return tuple(map(_normalize_name, names))
+
+
 def normalize_entity(entity: Entity) -> Entity:
     """A copy of `entity` whose names carry their script and, when not Latin, a romanisation."""
-    return replace(entity, names=tuple(_normalize_name(n) for n in entity.names))
+    return replace(entity, names=normalize_names(entity.names))

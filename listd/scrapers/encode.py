@@ -34,13 +34,15 @@ import sys
 import tempfile
 import threading
 import time
+from _json import make_encoder
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from json.encoder import encode_basestring
 from typing import Any
 
 from listd.errors import ValidationFailed
-from listd.model import Entity
-from listd.normalize import normalize_entity
+from listd.model import Entity, Name
+from listd.normalize import normalize_names
 from listd.scrapers import Scraper, scraper
 from listd.scrapers.safexml import chunk_document
 
@@ -80,12 +82,14 @@ class Encoded:
         self.encoded[entity_id] = body
 
 
-def restamp(entity: Entity, source: str) -> Entity:
-    """Give an entity the configured source name (parsers prefix ids with their kind)."""
-    if entity.source == source:
-        return entity
-    local = entity.id.partition(":")[2] or entity.reference
-    return replace(entity, source=source, id=f"{source}:{local}")
+def restamp(entity: Entity, source: str, names: tuple[Name, ...] | None = None) -> Entity:
+    """Give an entity the configured source name (parsers prefix ids with their kind), and
+    `names` if given: one copy of the entity for both."""
+    changes: dict[str, Any] = {} if names is None else {"names": names}
+    if entity.source != source:
+        local = entity.id.partition(":")[2] or entity.reference
+        changes.update(source=source, id=f"{source}:{local}")
+    return replace(entity, **changes) if changes else entity
 
 
 def _each(
@@ -116,10 +120,10 @@ def _each(
         parse += t1 - t0
         if parsed is None:
             break
-        entity = restamp(parsed, source or parsed.source)
-        warnings = [f"{entity.id}: unknown element {tag}" for tag in entity.meta.get("unknown", ())]
-        warnings += [f"{entity.id}: {warning}" for warning in entity.meta.get("warnings", ())]
-        entity = normalize_entity(entity)
+        entity = restamp(parsed, source or parsed.source, normalize_names(parsed.names))
+        meta = entity.meta
+        warnings = [f"{entity.id}: unknown element {tag}" for tag in meta.get("unknown", ())]
+        warnings += [f"{entity.id}: {warning}" for warning in meta.get("warnings", ())]
         body, digest = entity.encode()
         normalise += clock() - t1
         yield entity, body, digest, warnings
@@ -349,6 +353,16 @@ def wait(kind: str) -> int:
         return run(document.read(), output.write, kind, source, part, parts, cuts)
 
 
+def _no_default(value: object) -> object:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# `json.dumps(head, ensure_ascii=False)` without building an encoder for each of 20,000 lines.
+_head_json = make_encoder(
+    None, _no_default, encode_basestring, None, ": ", ", ", False, False, True
+)
+
+
 def run(
     raw: bytes,
     write: Callable[[bytes], object],
@@ -363,7 +377,6 @@ def run(
     lower_priority(len(raw))
     phases: dict[str, float] = {}
     refused: dict[str, object] | None = None
-    dumps = json.dumps
     shares = [int(cut) for cut in cuts.split(",")] if cuts else None
     # The record being parsed, counted over the whole document, or over the run if cut.
     number, step = (0, 1) if shares is not None else (part, parts)
@@ -376,12 +389,12 @@ def run(
                 raise ValidationFailed(f"entity id {entity.id} occurs twice in the document")
             seen.add(entity.id)
             head = [number, entity.id, digest, warnings]
-            write(dumps(head, ensure_ascii=False).encode() + b"\t" + body + b"\n")
+            write("".join(_head_json(head, 0)).encode() + b"\t" + body + b"\n")
             number += step
     except ValidationFailed as exc:
         refused = {"message": exc.message, **exc.detail}
     end = {"parse": 0.0, "normalise": 0.0, **phases, "refused": refused, "stopped_at": number}
-    write(dumps(end, default=str).encode() + b"\n")
+    write(json.dumps(end, default=str).encode() + b"\n")
     return 0
 
 

@@ -33,24 +33,55 @@ def cleaner(placeholders: Iterable[str] = (), *, casefold: bool = False, drop: s
     body) removed, and empty values or `placeholders` ("na") become None. With `casefold`,
     placeholders match in any case."""
     stop = frozenset(placeholders)
+    longest = max(map(len, stop), default=0)
     word = rf"[^\s{drop}]+"
     plain = re.compile(f"{word}(?: {word})*")  # already clean: single spaces, no padding
     dropped = re.compile(f"[{drop}]") if drop else None
+    # Every whitespace character but the space is unprintable; so, if `drop` holds only
+    # unprintable characters, a printable value without padding or double spaces is plain:
+    # three C scans instead of a character-class match per character.
+    printable_is_plain = _unprintable(drop)
 
     def clean(value: str | None) -> str | None:
         if value is None:
             return None
-        if not plain.fullmatch(value):  # most values need no work: skip the substitutions
+        if not (
+            printable_is_plain
+            and value.isprintable()
+            and value[:1] != " "
+            and value[-1:] != " "
+            and "  " not in value
+        ) and not plain.fullmatch(value):  # most values need no work: skip the substitutions
             if dropped is not None:
                 value = dropped.sub("", value)
             value = _WHITESPACE.sub(" ", value).strip()
         if not value:
             return None
-        if stop and (value.lower() if casefold else value) in stop:
+        # lower() never shortens a string: a longer value is no placeholder
+        if len(value) <= longest and (value.lower() if casefold else value) in stop:
             return None
         return value
 
     return clean
+
+
+def _unprintable(chars: str) -> bool:
+    """True if the regex character-class body `chars` (characters and a-b ranges, no
+    escapes) holds only unprintable characters."""
+    if "\\" in chars or "^" in chars or "[" in chars or "]" in chars:
+        return False
+    at = 0
+    while at < len(chars):
+        if at + 2 < len(chars) and chars[at + 1] == "-":
+            low, high, at = ord(chars[at]), ord(chars[at + 2]), at + 3
+        elif chars[at] == "-":
+            return False
+        else:
+            low = high = ord(chars[at])
+            at += 1
+        if any(chr(code).isprintable() for code in range(low, high + 1)):
+            return False
+    return True
 
 
 _plain_clean = cleaner()
@@ -192,8 +223,9 @@ class Fields:
 
     def sub(self, tag: str) -> Iterator[Self]:
         """Each `tag` child as its own reader of the same kind; closes each one after use."""
+        kind, path, issues = type(self), f"{self.path}/{tag}", self.issues
         for el in self.pop(tag):
-            inner = type(self)(el, f"{self.path}/{tag}", self.issues)
+            inner = kind(el, path, issues)
             yield inner
             inner.close()
 

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from lxml import etree
@@ -52,6 +53,8 @@ _OFAC_DATE = re.compile(r"(?:(\d{1,2}) )?(?:([A-Za-z]{3}) )?(\d{4})")
 _CIRCA = re.compile(r"(?i)(?:circa|approximately|approx\.?|about|c\.)\s+")
 
 _T = TypeVar("_T")
+_first = itemgetter(0)  # the OFAC id of an (id, value) pair, the sort key
+_NO_ADDRESS = Address()
 
 
 def local_name(tag: str) -> str:
@@ -182,13 +185,17 @@ class Facts:
 
     def meta_properties(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {}
-        for _, label, value in sorted(self.properties, key=lambda p: p[0]):
+        if not self.properties:
+            return out
+        for _, label, value in sorted(self.properties, key=_first):
             values = out.setdefault(label, [])
             if value not in values:
                 values.append(value)
         return out
 
-    def remarks(self, published: str | None) -> str | None:
+    def remarks(
+        self, published: str | None, properties: dict[str, list[str]] | None = None
+    ) -> str | None:
         """The published remarks, then each property as "Label: value" (OFAC's sdn.csv style).
 
         The model has no field for these, and meta is outside the content hash: of the 74
@@ -196,7 +203,9 @@ class Facts:
         (mostly a new "Secondary sanctions risk:"). In remarks they count as amendments.
         """
         items = [published] if published else []
-        for label, values in self.meta_properties().items():
+        if properties is None:
+            properties = self.meta_properties()
+        for label, values in properties.items():
             items += [f"{label.rstrip(' :-')}: {value}" for value in values]
         return "; ".join(items) or None
 
@@ -224,7 +233,7 @@ def make_entity(
         source=KIND,
         schema=schema,
         reference=uid,
-        names=unique(n for _, n in sorted(names, key=lambda n: n[0])),
+        names=unique(n for _, n in sorted(names, key=_first)),
         list_type=list_type,
         programs=tuple(sorted({f"OFAC-{p}" for p in programs})),
         listed_on=listed_on,
@@ -234,8 +243,8 @@ def make_entity(
         birth_dates=sorted_unique(facts.birth_dates),
         birth_places=sorted_unique(facts.birth_places),
         documents=sorted_unique(facts.documents),
-        addresses=sorted_unique(a for a in facts.addresses if a[1] != Address()),
-        remarks=facts.remarks(remarks),
+        addresses=sorted_unique(a for a in facts.addresses if a[1] != _NO_ADDRESS),
+        remarks=facts.remarks(remarks, properties),
         urls=sorted_unique(facts.urls),
         meta=meta,
     )
@@ -314,7 +323,10 @@ def id_key(value: str | None) -> int:
 
 def sorted_unique(items: Iterable[tuple[int, _T]]) -> tuple[_T, ...]:
     """Values ordered by their OFAC id (stable), duplicates removed."""
-    return unique(v for _, v in sorted(items, key=lambda kv: kv[0]))
+    ordered = sorted(items, key=_first)
+    if len(ordered) < 2:  # most lists of a record hold one value or none
+        return (ordered[0][1],) if ordered else ()
+    return unique(v for _, v in ordered)
 
 
 def make_name(
