@@ -6,8 +6,10 @@ import inspect
 import pathlib
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import aiohttp
 import pytest
@@ -15,10 +17,10 @@ from redis.asyncio import Redis
 
 from listd.errors import FetchError, SourceRefused, SyncInProgress, ValidationFailed
 from listd.model import Entity
-from listd.pipeline.ingest import process
+from listd.pipeline.ingest import PARSE_APART_BYTES, process
 from listd.pipeline.store import Store
 from listd.pipeline.sync import Syncer
-from listd.scrapers import check, encode, scraper
+from listd.scrapers import check, encode, scraper, xsd
 from listd.settings import Settings
 from tests.conftest import SourceServer, un_file, with_url
 
@@ -365,6 +367,52 @@ async def test_a_large_document_is_checked_in_a_child_process(
     assert caught.value.detail["record"] == "QDi.312" and caught.value.detail["line"] > 0
     with pytest.raises(ValidationFailed, match="not well-formed"):
         process(un, NEWEST.read_bytes()[:100_000], "un")
+
+
+def test_a_mid_size_document_is_checked_while_the_children_parse(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The UN's 2.2 MB: checked in a thread of this process while the children parse it,
+    # not before they start. The check here waits for the parse to have started.
+    monkeypatch.setattr("listd.pipeline.ingest.ISOLATE_BYTES", 1 << 40)
+    parsing = threading.Event()
+    overlapped: list[bool] = []
+    check, apart = xsd.check, encode.apart
+
+    def waiting_check(*args: Any) -> None:
+        overlapped.append(parsing.wait(10))
+        check(*args)
+
+    def flagged_apart(*args: Any) -> encode.Encoded:
+        parsing.set()
+        return apart(*args)
+
+    monkeypatch.setattr("listd.scrapers.xsd.check", waiting_check)
+    monkeypatch.setattr("listd.scrapers.encode.apart", flagged_apart)
+    parsed = process(scraper("un"), NEWEST.read_bytes(), "un")
+    assert overlapped == [True] and parsed.count == 1009 and parsed.phases["validate"] > 0
+
+
+async def test_an_invalid_document_the_parse_accepts_stores_nothing(
+    redis: Redis, settings: Settings
+) -> None:
+    # An element the XSD does not allow, which the parse passes over with a warning: the
+    # children's records must not be stored, and the refusal names path and line.
+    raw = NEWEST.read_bytes()
+    at = raw.index(b"<SECOND_NAME>")
+    bad = raw[:at] + b"<NICKNAME>Abu</NICKNAME>" + raw[at:]
+    assert len(bad) >= PARSE_APART_BYTES
+    assert len(encode.in_process(scraper("un"), bad, "un").hashes) == 1009  # parses
+    store = store_for(redis, settings)
+    with pytest.raises(ValidationFailed) as caught:
+        await Syncer(settings, store).sync("un", raw=bad)
+    assert caught.value.detail["path"] == "/CONSOLIDATED_LIST/INDIVIDUALS/INDIVIDUAL[1]"
+    assert caught.value.detail["line"] == 4 and "NICKNAME" in caught.value.message
+    assert await store.current_version("un") is None
+    assert await redis.get(store.keys.version_counter("un")) is None
+    assert await redis.zcard(store.keys.versions("un")) == 0
+    assert await store.last_seq() == 0
+    assert (await store.state("un"))["status"] == "error"
 
 
 @pytest.mark.parametrize("parts", [1, 2])
