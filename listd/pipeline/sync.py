@@ -31,6 +31,7 @@ from listd.scrapers import Scraper, encode, scraper
 from listd.scrapers.discovery import find_link
 from listd.scrapers.encode import restamp as restamp  # where it used to live
 from listd.settings import Settings, SourceConfig
+from listd.turns import short_turns
 
 log = get_logger(__name__)
 
@@ -139,7 +140,9 @@ class Syncer:
         )
         try:
             await self.store.set_state(name, last_attempt=result.started, status_detail="syncing")
-            with no_full_collections():  # the parsed list is a million acyclic objects
+            # The parsed list is a million acyclic objects; the threads' Python must not hold
+            # the GIL from the loop for whole 5 ms turns.
+            with no_full_collections(), short_turns():
                 await self._run(cfg, scr, raw, result, say, fence, provenance)
         except ListdError as exc:
             result.error = exc.message
