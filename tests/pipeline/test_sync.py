@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
 import pathlib
 import subprocess
@@ -507,6 +509,35 @@ async def test_many_deltas_are_staged_and_published_in_order(
     assert [d.seq for d in deltas] == list(range(1, 1010))
     assert [d.entity_id for d in deltas] == sorted(d.entity_id for d in deltas)
     assert not [k async for k in redis.scan_iter(match=f"*{settings.key_prefix}*staged*")]
+
+
+async def test_the_deltas_are_staged_while_the_snapshot_is_written(
+    redis: Redis, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A first load's deltas are built and staged beside the snapshot's write, not after
+    # it; neither is visible before the publication script flips to the version.
+    store = store_for(redis, settings)
+    staged = asyncio.Event()
+    stage, write = store._stage, store.write_encoded
+    seen: list[tuple[bool, str | None]] = []
+
+    async def staging(key: str, lines: Any) -> None:
+        await stage(key, lines)
+        staged.set()
+
+    async def writing(*args: Any, **kwargs: Any) -> Any:
+        snapshot = await write(*args, **kwargs)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(staged.wait(), 10)
+        seen.append((staged.is_set(), await store.current_version("un")))
+        return snapshot
+
+    monkeypatch.setattr(store, "_stage", staging)
+    monkeypatch.setattr(store, "write_encoded", writing)
+    result = await Syncer(settings, store).sync("un", raw=NEWEST.read_bytes())
+    assert seen == [(True, None)]
+    assert (result.outcome, result.first_seq, result.last_seq) == ("updated", 1, 1009)
+    assert [d.seq for d in (await store.read_deltas(0, 2000))[0]] == list(range(1, 1010))
 
 
 async def test_an_approved_hold_recognises_its_next_new_date_without_parsing(
