@@ -33,11 +33,18 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 UN_FILE = DATA / "un" / "consolidated-2026-05-08.xml"
 
 
-def work(stop: threading.Event, done: list[int]) -> None:
-    """Build the UN file's first-load deltas until `stop`, counting the rounds."""
+Work = tuple[delta.Plan, dict[str, str]]
+
+
+def first_load() -> Work:
+    """The UN file's first-load delta plan and entity JSON."""
     records = encode.in_process(scraper("un"), UN_FILE.read_bytes(), "un")
-    plan = delta.plan({}, records.hashes)
-    texts = {i: body.decode() for i, body in records.encoded.items()}
+    return delta.plan({}, records.hashes), {i: b.decode() for i, b in records.encoded.items()}
+
+
+def work(load: Work, stop: threading.Event, done: list[int]) -> None:
+    """Build the first load's deltas until `stop`, counting the rounds."""
+    plan, texts = load
     while not stop.is_set():
         delta.payloads("un", "2", None, "2026-12-07T00:00:00Z", plan, texts, {})
         done[0] += 1
@@ -56,12 +63,11 @@ async def requests(url: str, seconds: float) -> list[float]:
     return out
 
 
-def measure(url: str, mode: str, seconds: float) -> tuple[list[float], int]:
+def measure(url: str, load: Work, mode: str, seconds: float) -> tuple[list[float], int]:
     stop, done = threading.Event(), [0]
-    thread = threading.Thread(target=work, args=(stop, done))
+    thread = threading.Thread(target=work, args=(load, stop, done))
     if mode != "idle":
         thread.start()
-        time.sleep(0.5)  # past the file's parse
     held: AbstractContextManager[None] = short_turns() if mode == "short turns" else nullcontext()
     with held:
         before = done[0]
@@ -81,13 +87,14 @@ def main() -> None:
     modes = ("idle", "busy, 5 ms turns", "short turns")
     found: dict[str, list[float]] = {mode: [] for mode in modes}
     rounds: dict[str, int] = dict.fromkeys(modes, 0)
+    load = first_load()
     with tempfile.TemporaryDirectory() as tmp:
         server = EmbeddedRedis(Path(tmp))
         url = server.start()
         try:
             for _ in range(args.repeat):
                 for mode in modes:
-                    latencies, done = measure(url, mode, args.seconds)
+                    latencies, done = measure(url, load, mode, args.seconds)
                     found[mode] += latencies
                     rounds[mode] += done
         finally:
