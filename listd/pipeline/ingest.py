@@ -23,7 +23,7 @@ from listd.scrapers import Scraper, encode, scraper
 _HTML = frozenset({"text/html", "application/xhtml+xml"})
 # From this size on, the schema check runs in a child process (the 29 MB SDN.XML, the 104 MB
 # SDN_ENHANCED.XML): its whole-document tree never enters the daemon. Smaller lists (the UN's
-# 2 MB) are checked in the worker thread, sparing a process start.
+# 2 MB) are checked in a worker thread, sparing a process start (while the children parse).
 ISOLATE_BYTES = 16 * 1024 * 1024
 # From this size on, the records are parsed in child processes sharing the work (each takes
 # every n-th record; the UN's 1,000 records are half a second of Python), so the event loop
@@ -74,38 +74,56 @@ def html_instead(content_type: str | None, raw: bytes, kind: str) -> str | None:
     return content_type if content_type in _HTML else "an HTML page"
 
 
-def _check_apart(kind: str, raw: bytes) -> tuple[float, dict[str, Any] | None]:
+def _check_apart(kind: str, raw: bytes) -> tuple[float, ValidationFailed | None]:
     """Run the schema check of `raw` in a child process: its seconds, and a refusal if any."""
     with encode.document_file(raw) as path:
         written, _ = encode.run_child(
             ["listd.scrapers.check", kind], path, "validation", CHECK_TIMEOUT_S
         )
     answer = json.loads(written.splitlines()[-1])
-    return float(answer["seconds"]), answer["refused"]
+    refused: dict[str, Any] | None = answer["refused"]
+    if refused is None:
+        return float(answer["seconds"]), None
+    message = refused.pop("message")
+    return float(answer["seconds"]), ValidationFailed(message, **refused)
+
+
+def _check_here(scr: Scraper, raw: bytes) -> tuple[float, ValidationFailed | None]:
+    """Run the schema check of `raw` in this process: its seconds, and a refusal if any."""
+    started = time.perf_counter()
+    try:
+        scr.validate_fast(raw)
+    except ValidationFailed as exc:
+        return time.perf_counter() - started, exc
+    return time.perf_counter() - started, None
 
 
 def process(scr: Scraper, raw: bytes, source: str | None = None) -> Parsed:
     """Validate, parse, normalise and encode a document. Blocks: runs in a worker thread.
 
-    A large document is checked in one child process and parsed in others, at the same
-    time: the check's whole-document tree (about 6x the file) and the per-record Python
-    both stay out of the daemon, which only receives the encoded records. A mid-size one
-    (the UN's) is checked here, then parsed apart; a small one is checked and parsed here.
-    Nothing leaves here before the check has passed."""
+    A document parsed in child processes is checked at the same time as they parse it: a
+    large one in a child process of its own (the check's whole-document tree, about 6x the
+    file, and the per-record Python both stay out of the daemon, which only receives the
+    encoded records), a mid-size one (the UN's) in a thread here. A small one is checked,
+    then parsed, here. Nothing leaves here before the check has passed, and its refusal
+    wins over whatever the parse made of an invalid document."""
     phases: dict[str, float] = {}
     pool: concurrent.futures.ThreadPoolExecutor | None = None
-    checked: concurrent.futures.Future[tuple[float, dict[str, Any] | None]] | None = None
+    checked: concurrent.futures.Future[tuple[float, ValidationFailed | None]] | None = None
     started = time.perf_counter()
-    isolate = len(raw) >= ISOLATE_BYTES
-    if isolate:
+    apart = len(raw) >= PARSE_APART_BYTES and scr is scraper(scr.kind)
+    if len(raw) >= ISOLATE_BYTES:
         pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="listd-check")
         checked = pool.submit(_check_apart, scr.kind, raw)
+    elif apart:
+        pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="listd-check")
+        checked = pool.submit(_check_here, scr, raw)
     else:
         scr.validate_fast(raw)
         phases["validate"] = time.perf_counter() - started
     records: encode.Encoded | None = None
     try:
-        if len(raw) >= PARSE_APART_BYTES and scr is scraper(scr.kind):
+        if apart:
             records = encode.apart(scr.kind, raw, source or scr.kind, PARSE_PROCESSES)
         else:
             records = encode.in_process(scr, raw, source)
@@ -121,8 +139,7 @@ def process(scr: Scraper, raw: bytes, source: str | None = None) -> Parsed:
             finally:
                 pool.shutdown()
             if refused is not None:
-                message = refused.pop("message")
-                raise ValidationFailed(message, **refused) from None
+                raise refused
     if records is None:
         raise failure
     phases.update(records.phases)

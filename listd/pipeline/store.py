@@ -228,13 +228,22 @@ class Store:
         *,
         published: str | None = None,
         content_hash: str | None = None,
+        version: str | None = None,
     ) -> Snapshot:
         """`write_snapshot` from what a sync's parse produced: entity id -> entity JSON,
         id -> content hash (the same ids). No Entity is needed,
         so a list encoded in a child process is stored without being rebuilt here.
-        `content_hash` is `snapshot_hash(hashes)` when the caller has it already."""
+        `content_hash` is `snapshot_hash(hashes)` when the caller has it already; `version`
+        one `new_version` gave (else the next one)."""
         rows = ((i, body, hashes[i]) for i, body in encoded.items())
-        return await self._write(source, rows, published, content_hash)
+        return await self._write(source, rows, published, content_hash, version)
+
+    async def new_version(self, source: str) -> str:
+        """The next version of `source`, listed from now on for `collect_garbage` (whatever
+        is written under it before a failure is an orphan the next sync removes)."""
+        number = await self.redis.incr(self.keys.version_counter(source))
+        await self.redis.zadd(self.keys.versions(source), {str(number): number})
+        return str(number)
 
     async def _write(
         self,
@@ -242,12 +251,12 @@ class Store:
         rows: Iterable[tuple[str, bytes, str]],
         published: str | None,
         content_hash: str | None,
+        version: str | None = None,
     ) -> Snapshot:
         """Write (id, entity JSON, content hash) rows, then the version's metadata, as a new
-        version keyspace."""
-        number = await self.redis.incr(self.keys.version_counter(source))
-        version = str(number)
-        await self.redis.zadd(self.keys.versions(source), {version: number})
+        version keyspace (`version`, from `new_version`, or the next one)."""
+        if version is None:
+            version = await self.new_version(source)
         k_ent = self.keys.snap_entities(source, version)
         k_hash = self.keys.snap_hashes(source, version)
         all_hashes: dict[str, str] = {}
@@ -290,7 +299,8 @@ class Store:
         fence: Fence | None = None,
     ) -> tuple[int, int]:
         """Flip `current` to `snapshot` and append its deltas ((entity id, delta JSON), as
-        `delta.payloads` gives them), in one atomic step.
+        `delta.payloads` gives them; or those `stage` pushed before, passing none), in one
+        atomic step.
 
         Runs as one Lua script: the pointer flip, the sequence numbers and the
         stream entries happen together or not at all. Refuses (Conflict) if the
@@ -305,8 +315,7 @@ class Store:
             fields += [key, value]
         fields += ["content_hash", snapshot.content_hash]
         staging = self.keys.staged_deltas(source, snapshot.version)
-        if len(deltas) > _STAGE_OVER:
-            await self._stage(staging, await asyncio.to_thread(self._staged_lines, deltas))
+        if await self.stage(source, snapshot.version, deltas):
             indexes: list[str] = []
             documents: list[str] = []
         else:
@@ -344,6 +353,15 @@ class Store:
                 raise LeaseLost(f"{source}: no longer the leader; not published") from exc
             raise
         return int(first), int(last)
+
+    async def stage(self, source: str, version: str, deltas: Sequence[tuple[str, str]]) -> bool:
+        """Push the deltas of `version` to its staging list if they are more than _STAGE_OVER
+        (True), for `activate` to publish; they stay invisible to readers until then."""
+        if len(deltas) <= _STAGE_OVER:
+            return False
+        lines = await asyncio.to_thread(self._staged_lines, deltas)
+        await self._stage(self.keys.staged_deltas(source, version), lines)
+        return True
 
     def _staged_lines(self, deltas: Sequence[tuple[str, str]]) -> list[str]:
         """Staging entries: entity index key, delta JSON, for each delta (the activation

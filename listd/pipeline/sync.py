@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import hashlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import PurePath
 from typing import Any
@@ -31,6 +31,7 @@ from listd.scrapers import Scraper, encode, scraper
 from listd.scrapers.discovery import find_link
 from listd.scrapers.encode import restamp as restamp  # where it used to live
 from listd.settings import Settings, SourceConfig
+from listd.turns import short_turns
 
 log = get_logger(__name__)
 
@@ -89,6 +90,19 @@ class _Attempt:
         return self.cfg.name
 
 
+@dataclass(frozen=True, slots=True)
+class _Deltas:
+    """A publication's deltas, built: when they were made, and their (entity id, JSON)
+    pairs, or none if they are staged in Redis already (`Store.stage`)."""
+
+    at: str
+    payloads: list[tuple[str, str]]
+
+
+def _text(body: str | bytes) -> str:
+    return body if isinstance(body, str) else body.decode()
+
+
 class Syncer:
     """Runs syncs; owns nothing but borrows the store, settings and HTTP session."""
 
@@ -139,7 +153,9 @@ class Syncer:
         )
         try:
             await self.store.set_state(name, last_attempt=result.started, status_detail="syncing")
-            with no_full_collections():  # the parsed list is a million acyclic objects
+            # The parsed list is a million acyclic objects; the threads' Python must not hold
+            # the GIL from the loop for whole 5 ms turns.
+            with no_full_collections(), short_turns():
                 await self._run(cfg, scr, raw, result, say, fence, provenance)
         except ListdError as exc:
             result.error = exc.message
@@ -350,19 +366,32 @@ class Syncer:
         name, result = run.name, run.result
         run.say(f"storing {parsed.count:,} entities")
         clock = time.perf_counter()
-        snapshot = await self.store.write_encoded(
-            name,
-            parsed.encoded,
-            parsed.hashes,
-            published=parsed.published,
-            content_hash=parsed.content_hash,
+        version = await self.store.new_version(name)
+        # The deltas are built (in a thread) and staged while the snapshot is written: both
+        # stay invisible until the publication script flips to the version.
+        writing = asyncio.ensure_future(
+            self.store.write_encoded(
+                name,
+                parsed.encoded,
+                parsed.hashes,
+                published=parsed.published,
+                content_hash=parsed.content_hash,
+                version=version,
+            )
         )
+        preparing = asyncio.ensure_future(
+            self._deltas(name, version, run.current, plan, parsed.encoded)
+        )
+        try:
+            snapshot, prepared = await asyncio.gather(writing, preparing)
+        except BaseException:
+            for task in (writing, preparing):
+                task.cancel()
+            await asyncio.gather(writing, preparing, return_exceptions=True)
+            raise
         result.phases["store"] = round(time.perf_counter() - clock, 3)
-        new_json = await asyncio.to_thread(
-            lambda: {i: parsed.encoded[i].decode() for i in (*plan.added, *plan.amended)}
-        )
         clock = time.perf_counter()
-        await self.publish(name, snapshot, run.current, plan, new_json, extra, result, fence)
+        await self.publish(name, snapshot, run.current, plan, {}, extra, result, fence, prepared)
         result.phases["publish"] = round(time.perf_counter() - clock, 3)
 
     async def _keep(
@@ -392,34 +421,57 @@ class Syncer:
         log.info("file link found", source=cfg.name, page=cfg.page_url, url=url)
         return url
 
+    async def _deltas(
+        self,
+        name: str,
+        version: str,
+        current: str | None,
+        plan: delta.Plan,
+        new_json: Mapping[str, str] | Mapping[str, bytes],
+    ) -> _Deltas:
+        """The deltas of publishing `version` over `current`, staged in Redis if many."""
+        old_ids = [*plan.amended, *plan.removed]
+        old_json: dict[str, str] = {}
+        if current and old_ids:
+            old_json = await self.store.entity_json(name, current, old_ids)
+        at = now_iso()
+
+        def build() -> list[tuple[str, str]]:
+            texts = {i: _text(new_json[i]) for i in (*plan.added, *plan.amended)}
+            return delta.payloads(name, version, current, at, plan, texts, old_json)
+
+        # In a thread: a first load turns 20,000 entities into deltas, seconds of CPU.
+        payloads = await asyncio.to_thread(build)
+        if await self.store.stage(name, version, payloads):
+            return _Deltas(at, [])
+        return _Deltas(at, payloads)
+
     async def publish(
         self,
         name: str,
         snapshot: Snapshot,
         current: str | None,
         plan: delta.Plan,
-        new_json: dict[str, str],
+        new_json: Mapping[str, str],
         extra: dict[str, str],
         result: SyncResult,
         fence: Fence | None = None,
+        prepared: _Deltas | None = None,
     ) -> None:
-        """Flip to `snapshot` and append its deltas atomically, then announce them."""
-        old_ids = [*plan.amended, *plan.removed]
-        old_json: dict[str, str] = {}
-        if current and old_ids:
-            old_json = await self.store.entity_json(name, current, old_ids)
-        at = now_iso()
-        # In a thread: a first load turns 20,000 entities into deltas, seconds of CPU.
-        payloads = await asyncio.to_thread(
-            delta.payloads, name, snapshot.version, current, at, plan, new_json, old_json
-        )
+        """Flip to `snapshot` and append its deltas atomically, then announce them.
+
+        `prepared`: the deltas `_deltas` built already (then `new_json` is not read)."""
+        if prepared is None:
+            prepared = await self._deltas(name, snapshot.version, current, plan, new_json)
         state: dict[str, str | int] = {
             **extra,
             "status": "ok",
-            "last_success": at,
+            "last_success": prepared.at,
             "last_error": "",
         }
-        first, last = await self.store.activate(name, snapshot, current, state, payloads, fence)
+        first, last = await self.store.activate(
+            name, snapshot, current, state, prepared.payloads, fence
+        )
         await self._count_removals(name, snapshot, plan)
         result.outcome = "updated"
         result.version = snapshot.version

@@ -21,6 +21,7 @@ from listd.model import entity_from_json
 from listd.pipeline import delta
 from listd.pipeline.store import Store
 from listd.screening.index import ScreeningIndex, SourceBuild
+from listd.turns import short_turns
 
 log = get_logger(__name__)
 
@@ -45,8 +46,9 @@ async def follow(store: Store, index: ScreeningIndex, sources: Sequence[str]) ->
     """Bring `index` to the current version of every source in `sources`."""
     out = Followed()
     async with index.following:  # a second round waits, then finds the work done
-        # A whole source read and built is a million objects: `install` freezes them.
-        with no_full_collections():
+        # A whole source read and built is a million objects: `install` freezes them. The
+        # decoding and sealing threads take short GIL turns (`listd.turns`).
+        with no_full_collections(), short_turns():
             for source, version in (await store.current_versions(sources)).items():
                 held = index.versions.get(source)
                 if version is None or held == version:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import inspect
+import os
 import pathlib
-import subprocess
-import sys
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
+from typing import Any
 
 import aiohttp
 import pytest
@@ -15,10 +19,10 @@ from redis.asyncio import Redis
 
 from listd.errors import FetchError, SourceRefused, SyncInProgress, ValidationFailed
 from listd.model import Entity
-from listd.pipeline.ingest import process
+from listd.pipeline.ingest import PARSE_APART_BYTES, process
 from listd.pipeline.store import Store
 from listd.pipeline.sync import Syncer
-from listd.scrapers import check, encode, scraper
+from listd.scrapers import check, encode, scraper, xsd
 from listd.settings import Settings
 from tests.conftest import SourceServer, un_file, with_url
 
@@ -367,6 +371,52 @@ async def test_a_large_document_is_checked_in_a_child_process(
         process(un, NEWEST.read_bytes()[:100_000], "un")
 
 
+def test_a_mid_size_document_is_checked_while_the_children_parse(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The UN's 2.2 MB: checked in a thread of this process while the children parse it,
+    # not before they start. The check here waits for the parse to have started.
+    monkeypatch.setattr("listd.pipeline.ingest.ISOLATE_BYTES", 1 << 40)
+    parsing = threading.Event()
+    overlapped: list[bool] = []
+    check, apart = xsd.check, encode.apart
+
+    def waiting_check(*args: Any) -> None:
+        overlapped.append(parsing.wait(10))
+        check(*args)
+
+    def flagged_apart(*args: Any) -> encode.Encoded:
+        parsing.set()
+        return apart(*args)
+
+    monkeypatch.setattr("listd.scrapers.xsd.check", waiting_check)
+    monkeypatch.setattr("listd.scrapers.encode.apart", flagged_apart)
+    parsed = process(scraper("un"), NEWEST.read_bytes(), "un")
+    assert overlapped == [True] and parsed.count == 1009 and parsed.phases["validate"] > 0
+
+
+async def test_an_invalid_document_the_parse_accepts_stores_nothing(
+    redis: Redis, settings: Settings
+) -> None:
+    # An element the XSD does not allow, which the parse passes over with a warning: the
+    # children's records must not be stored, and the refusal names path and line.
+    raw = NEWEST.read_bytes()
+    at = raw.index(b"<SECOND_NAME>")
+    bad = raw[:at] + b"<NICKNAME>Abu</NICKNAME>" + raw[at:]
+    assert len(bad) >= PARSE_APART_BYTES
+    assert len(encode.in_process(scraper("un"), bad, "un").hashes) == 1009  # parses
+    store = store_for(redis, settings)
+    with pytest.raises(ValidationFailed) as caught:
+        await Syncer(settings, store).sync("un", raw=bad)
+    assert caught.value.detail["path"] == "/CONSOLIDATED_LIST/INDIVIDUALS/INDIVIDUAL[1]"
+    assert caught.value.detail["line"] == 4 and "NICKNAME" in caught.value.message
+    assert await store.current_version("un") is None
+    assert await redis.get(store.keys.version_counter("un")) is None
+    assert await redis.zcard(store.keys.versions("un")) == 0
+    assert await store.last_seq() == 0
+    assert (await store.state("un"))["status"] == "error"
+
+
 @pytest.mark.parametrize("parts", [1, 2])
 async def test_a_record_the_parsing_child_refuses_is_refused_with_its_reason(
     monkeypatch: pytest.MonkeyPatch, parts: int
@@ -461,6 +511,35 @@ async def test_many_deltas_are_staged_and_published_in_order(
     assert not [k async for k in redis.scan_iter(match=f"*{settings.key_prefix}*staged*")]
 
 
+async def test_the_deltas_are_staged_while_the_snapshot_is_written(
+    redis: Redis, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A first load's deltas are built and staged beside the snapshot's write, not after
+    # it; neither is visible before the publication script flips to the version.
+    store = store_for(redis, settings)
+    staged = asyncio.Event()
+    stage, write = store._stage, store.write_encoded
+    seen: list[tuple[bool, str | None]] = []
+
+    async def staging(key: str, lines: Any) -> None:
+        await stage(key, lines)
+        staged.set()
+
+    async def writing(*args: Any, **kwargs: Any) -> Any:
+        snapshot = await write(*args, **kwargs)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(staged.wait(), 10)
+        seen.append((staged.is_set(), await store.current_version("un")))
+        return snapshot
+
+    monkeypatch.setattr(store, "_stage", staging)
+    monkeypatch.setattr(store, "write_encoded", writing)
+    result = await Syncer(settings, store).sync("un", raw=NEWEST.read_bytes())
+    assert seen == [(True, None)]
+    assert (result.outcome, result.first_seq, result.last_seq) == ("updated", 1, 1009)
+    assert [d.seq for d in (await store.read_deltas(0, 2000))[0]] == list(range(1, 1010))
+
+
 async def test_an_approved_hold_recognises_its_next_new_date_without_parsing(
     redis: Redis, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -507,17 +586,20 @@ def test_a_child_that_fails_or_hangs_refuses_the_document(tmp_path: pathlib.Path
 
 
 def test_the_children_yield_the_cpu_to_the_daemon() -> None:
-    # The checking and parsing children of a large document run NICENESS below their
-    # parent, so a screening request the daemon answers meanwhile gets a core at once; those
-    # of a small one, done in a fraction of a second, keep its priority.
-    code = (
-        "import os, sys; from listd.scrapers.encode import lower_priority; "
-        "before = os.nice(0); lower_priority(int(sys.argv[1])); print(before, os.nice(0))"
-    )
-    for size, lower in ((encode.NICE_FROM_BYTES, encode.NICENESS), (2_000_000, 0)):
-        args = [sys.executable, "-c", code, str(size)]
-        out = subprocess.run(args, capture_output=True, check=True)
-        before, after = map(int, out.stdout.split())
-        assert after == min(before + lower, 19)
-    for function in (encode.run, check.main):  # encode.run: a child's work, however started
-        assert "lower_priority(len(raw))" in inspect.getsource(function)
+    # Every checking and parsing child runs NICENESS below its parent, whatever the
+    # document's size (the UN's two children at the daemon's priority slowed the requests
+    # it answered meanwhile), and a waiting child from its start: its imports too.
+    expected = min(os.nice(0) + encode.NICENESS, 19)
+    waiting = encode._start("un")
+    try:
+        for _ in range(600):  # the child lowers its priority first thing
+            if os.getpriority(os.PRIO_PROCESS, waiting.pid) == expected:
+                break
+            time.sleep(0.05)
+        assert os.getpriority(os.PRIO_PROCESS, waiting.pid) == expected
+    finally:
+        waiting.kill()
+        waiting.wait()
+        encode._close(waiting)
+    for function in (encode.main, encode.wait, check.main):  # each way a child starts
+        assert "lower_priority()" in inspect.getsource(function)
