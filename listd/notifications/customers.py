@@ -85,6 +85,7 @@ _INITIAL = 2  # flag: an initial in the name
 _SEAL = 8192  # slots filed in small containers before they join the arrays (at least)
 _SLOT_COLUMNS = ("code", "check", "band", "flags", "shadows", "tstart", "tlen", "rstart", "rlen")
 _EMPTY = np.zeros(0, np.int64)
+_TYPECODES = {"i4": "i", "u4": "I", "u2": "H", "u1": "B"}  # numpy -> `array` (on Linux)
 
 
 def record_check(raw: str) -> int:
@@ -105,33 +106,36 @@ def stable_hash(text: str) -> int:
 
 
 class _Column:
-    """A numpy column grown by doubling; `view` is its filled part."""
+    """A numpy column (`data`, filled up to `size`) and the values appended since it was
+    last flushed (`tail`: an `array`, whose appends cost no numpy call)."""
 
-    __slots__ = ("data", "size")
+    __slots__ = ("data", "size", "tail")
 
     def __init__(self, dtype: str) -> None:
         self.data: npt.NDArray[Any] = np.zeros(256, dtype)
         self.size = 0
+        self.tail = array(_TYPECODES[np.dtype(dtype).str[1:]])
 
-    def append(self, value: int) -> None:
-        if self.size == len(self.data):
-            self._grow(self.size + 1)
-        self.data[self.size] = value
-        self.size += 1
+    def __len__(self) -> int:
+        return self.size + len(self.tail)
+
+    def flush(self) -> None:
+        if self.tail:
+            tail, self.tail = self.tail, array(self.tail.typecode)
+            self.extend(np.frombuffer(tail, self.data.dtype))
 
     def extend(self, values: npt.NDArray[Any]) -> None:
+        self.flush()
         need = self.size + len(values)
         if need > len(self.data):
-            self._grow(need)
+            grown = np.zeros(max(need, 2 * len(self.data)), self.data.dtype)
+            grown[: self.size] = self.data[: self.size]
+            self.data = grown
         self.data[self.size : need] = values
         self.size = need
 
-    def _grow(self, need: int) -> None:
-        grown = np.zeros(max(need, 2 * len(self.data)), self.data.dtype)
-        grown[: self.size] = self.data[: self.size]
-        self.data = grown
-
     def view(self) -> npt.NDArray[Any]:
+        self.flush()
         return self.data[: self.size]
 
 
@@ -233,7 +237,7 @@ class CustomerIndex:
 
     @property
     def _slots(self) -> int:
-        return self._cols["code"].size
+        return len(self._cols["code"])
 
     def _code_of(self, sub_id: str) -> int:
         code = self._codes.get(sub_id)
@@ -246,7 +250,10 @@ class CustomerIndex:
 
     def put(self, sub_id: str, customer: Customer, check: int = 0) -> None:
         """Add or replace one customer; `check`: `record_check` of its stored record."""
-        self.remove(sub_id, customer.reference)
+        key = stable_hash(f"{sub_id}\n{customer.reference}")
+        found = self._find(sub_id, customer.reference, key)
+        if found is not None:
+            self._remove(sub_id, found)
         code = self._code_of(sub_id)
         mode = customer_mode(customer.type)
         forms = list(readings(customer.name))
@@ -254,13 +261,7 @@ class CustomerIndex:
         # list vocabulary here, so a run of capitals is found from the listed side instead.
         forms += [r.text for f in list(forms) if (r := rewrite(f)) is not None]
         tokens = tuple(self.vocab.intern(t) for t in tokenize(forms[0], mode))
-        ref = customer.reference.encode()
-        start = len(self._refs)
-        self._refs += ref
-        slot = self._place(code, tokens, check, start, len(ref), 0)
-        self._new_refs.setdefault(stable_hash(f"{sub_id}\n{customer.reference}"), []).append(slot)
-        for key in customer.document_keys():
-            self._new_docs.append((stable_hash(key), slot))
+        others: list[tuple[int, ...]] = []
         seen = {tokens}
         for form in forms[1:]:
             # Another reading (invisible marks removed, words mended): a slot of its own
@@ -268,8 +269,16 @@ class CustomerIndex:
             other = tuple(self.vocab.intern(t) for t in tokenize(form, mode))
             if other and other not in seen:
                 seen.add(other)
-                self._place(code, other, 0, start, len(ref), _SHADOW)
-        self._cols["shadows"].data[slot] = len(seen) - 1
+                others.append(other)
+        ref = customer.reference.encode()
+        start = len(self._refs)
+        self._refs += ref
+        slot = self._place(code, tokens, check, start, len(ref), 0, len(others))
+        for other in others:
+            self._place(code, other, 0, start, len(ref), _SHADOW, 0)
+        self._new_refs.setdefault(key, []).append(slot)
+        for doc in customer.document_keys():
+            self._new_docs.append((stable_hash(doc), slot))
         self.subs[sub_id] = self.subs.get(sub_id, 0) + 1
         self._count += 1
         # Sealing merges into arrays of every slot: a share of them at a time, so that the
@@ -278,26 +287,30 @@ class CustomerIndex:
             self._seal()
 
     def _place(
-        self, code: int, tokens: tuple[int, ...], check: int, start: int, size: int, flags: int
+        self,
+        code: int,
+        tokens: tuple[int, ...],
+        check: int,
+        start: int,
+        size: int,
+        flags: int,
+        shadows: int,
     ) -> int:
         """File `tokens` in a new slot; return it."""
-        slot = self._slots
+        cols = self._cols
+        slot = len(cols["code"])
         initialled = any(self.vocab.initial[v] for v in tokens)
         band = self._band(tokens, initialled)
-        cols = self._cols
-        for name, value in (
-            ("code", code),
-            ("check", check),
-            ("band", band),
-            ("flags", flags | (_INITIAL if initialled else 0)),
-            ("shadows", 0),
-            ("tstart", self._tokens.size),
-            ("tlen", len(tokens)),
-            ("rstart", start),
-            ("rlen", size),
-        ):
-            cols[name].append(value)
-        self._tokens.extend(np.array(tokens, np.uint32))
+        cols["code"].tail.append(code)
+        cols["check"].tail.append(check)
+        cols["band"].tail.append(band)
+        cols["flags"].tail.append(flags | (_INITIAL if initialled else 0))
+        cols["shadows"].tail.append(shadows)
+        cols["tstart"].tail.append(len(self._tokens))
+        cols["tlen"].tail.append(len(tokens))
+        cols["rstart"].tail.append(start)
+        cols["rlen"].tail.append(size)
+        self._tokens.tail.extend(tokens)
         lengths = self._bands.setdefault(band, {})
         lengths[len(tokens)] = lengths.get(len(tokens), 0) + 1
         self._initialled += initialled
@@ -311,15 +324,21 @@ class CustomerIndex:
         total = sum(self.vocab.weights[v] for v in tokens)
         return min(max(int((total - 1e-9) / _STEP), 0), _BANDS - 1)
 
-    def _find(self, sub_id: str, ref: str) -> int | None:
-        """The live slot of customer `ref` of `sub_id`, if indexed."""
+    def _find(self, sub_id: str, ref: str, key: int | None = None) -> int | None:
+        """The live slot of customer `ref` of `sub_id` (sealed), if indexed; `key`: its
+        `stable_hash`, when known."""
         code = self._codes.get(sub_id)
         if code is None:
             return None
-        key = stable_hash(f"{sub_id}\n{ref}")
-        lo = int(np.searchsorted(self._rkeys, key, side="left"))
-        hi = int(np.searchsorted(self._rkeys, key, side="right"))
-        held = [int(s) for s in self._rslots[lo:hi]] + self._new_refs.get(key, [])
+        if key is None:
+            key = stable_hash(f"{sub_id}\n{ref}")
+        if key in self._new_refs:  # filed since the last seal: read from the arrays
+            self._seal()
+        keys, held = self._rkeys, []
+        at = int(keys.searchsorted(key)) if len(keys) else 0
+        while at < len(keys) and keys[at] == key:
+            held.append(int(self._rslots[at]))
+            at += 1
         codes, flags = self._cols["code"].data, self._cols["flags"].data
         for slot in held:
             if codes[slot] == code and not flags[slot] & _SHADOW and self._ref(slot) == ref:
@@ -332,14 +351,17 @@ class CustomerIndex:
 
     def remove(self, sub_id: str, ref: str) -> None:
         slot = self._find(sub_id, ref)
-        if slot is None:
-            return
+        if slot is not None:
+            self._remove(sub_id, slot)
+
+    def _remove(self, sub_id: str, slot: int) -> None:
         self.subs[sub_id] -= 1
         self._count -= 1
         self._kill(np.arange(slot, slot + 1 + int(self._cols["shadows"].data[slot])))
 
     def _kill(self, slots: npt.NDArray[Any]) -> None:
         """Mark `slots` dead; compact once as many are dead as alive."""
+        self._seal()
         cols = self._cols
         cols["code"].data[slots] = -1
         self._tally(cols["band"].data[slots], cols["tlen"].data[slots], -1)
@@ -364,13 +386,16 @@ class CustomerIndex:
         code = self._codes.get(sub_id)
         self._count -= self.subs.pop(sub_id, 0)
         if code is not None:
+            self._seal()
             slots = np.flatnonzero(self._cols["code"].view() == code)
             if len(slots):
                 self._kill(slots)
 
     def _seal(self) -> None:
-        """Merge the slots filed since the last seal into the sorted arrays (sorted runs:
-        numpy's stable sort merges them in linear time)."""
+        """Move the slots filed since the last seal into the arrays: columns flushed,
+        postings and hashes merged into the sorted ones (linear, not a sort of all)."""
+        for column in (*self._cols.values(), self._tokens):
+            column.flush()
         if self._new_pairs:
             fresh = np.sort(np.frombuffer(self._new_pairs, np.uint64))
             self._pairs = _merged(self._pairs, fresh)
@@ -454,7 +479,7 @@ class CustomerIndex:
         primary = (data["flags"] & _SHADOW) == 0
         shifted = {
             "code": codes[data["code"]],
-            "tstart": data["tstart"] + self._tokens.size,
+            "tstart": data["tstart"] + len(self._tokens),
             "rstart": data["rstart"] + len(self._refs),
         }
         for name in _SLOT_COLUMNS:
@@ -485,6 +510,7 @@ class CustomerIndex:
         code = self._codes.get(sub_id)
         if code is None or sub_id not in self.subs:
             return {}
+        self._seal()
         cols = {name: col.view() for name, col in self._cols.items()}
         slots = np.flatnonzero((cols["code"] == code) & (cols["flags"] & _SHADOW == 0))
         refs = self._refs
