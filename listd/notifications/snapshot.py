@@ -8,11 +8,11 @@ crash it later with an index that points outside its arrays. So a snapshot is
 
 where the header gives the subscription ids, the length of each array of `SCHEMA` (names
 and types are fixed here, never read from the snapshot), the length of the token list
-and the CRC-32 of the body; the body is the arrays, each padded to 8 bytes, then the
-tokens as JSON lists of their fields (no pickle: a token is strings, tuples of strings
-and a flag, each field type-checked). `read` refuses anything else with ValueError.
-What the arrays say about each other (slots, token ids, ranges) is checked by the index
-(`CustomerIndex.load`), vectorised.
+and the CRC-32 of the body; the body is the arrays (the sorted ones as differences of
+neighbours), each padded to 8 bytes, then the tokens as JSON lists of their fields (no
+pickle: a token is strings, tuples of strings and a flag, each field type-checked).
+`read` refuses anything else with ValueError. What the arrays say about each other
+(slots, token ids, ranges) is checked by the index (`CustomerIndex.load`), vectorised.
 """
 
 from __future__ import annotations
