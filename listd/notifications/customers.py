@@ -27,8 +27,7 @@ exactly what `POST /v1/screen` would give for that customer.
 
 from __future__ import annotations
 
-import io
-import pickle
+import hashlib
 import threading
 import zlib
 from array import array
@@ -36,9 +35,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from listd.model import Entity
 from listd.normalize import readings
 from listd.normalize.aliases import name_forms
+from listd.notifications import snapshot
+from listd.notifications.snapshot import SCHEMA
 from listd.notifications.watchlist import Customer
 from listd.screening.evidence import MIN_IDENTIFIER, identifier_key
 from listd.screening.scoring import (
@@ -67,7 +71,6 @@ from listd.screening.tokens import (
 )
 from listd.screening.variants import rewrite
 
-_FRAME = 20_000  # customers per pickled frame of a snapshot
 MARGIN = 0.05  # approximate scores this far below the cut-off still go to exact scoring
 # Postings are filed by the total weight of the customer's name, in steps of _STEP: a
 # customer's words that match nothing cost MISSING_QUERY each, so the heavier the name,
@@ -75,6 +78,14 @@ MARGIN = 0.05  # approximate scores this far below the cut-off still go to exact
 # (an initial may pair with any listed word, so no such bound holds for them).
 _STEP = 0.25
 _BANDS = 32
+_BAND_BITS = 5  # log2(_BANDS): a posting key is vocabulary id << 5 | band
+_LOW = (1 << 32) - 1  # a posting is key << 32 | slot
+_SHADOW = 1  # flag: another reading of the customer in the slot before
+_INITIAL = 2  # flag: an initial in the name
+_SEAL = 8192  # slots filed in small containers before they join the arrays (at least)
+_SLOT_COLUMNS = ("code", "check", "band", "flags", "shadows", "tstart", "tlen", "rstart", "rlen")
+_EMPTY = np.zeros(0, np.int64)
+_TYPECODES = {"i4": "i", "u4": "I", "u2": "H", "u1": "B"}  # numpy -> `array` (on Linux)
 
 
 def record_check(raw: str) -> int:
@@ -85,6 +96,47 @@ def record_check(raw: str) -> int:
 def customer_mode(kind: str | None) -> str:
     """The tokenizer mode a screening query of this customer type uses."""
     return {"person": "person", "entity": "entity"}.get(kind or "", "any")
+
+
+def stable_hash(text: str) -> int:
+    """A 64-bit hash that is the same in every process (str's own is salted per process),
+    so that a snapshot's sorted hashes stay sorted where it is loaded."""
+    digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little", signed=True)
+
+
+class _Column:
+    """A numpy column (`data`, filled up to `size`) and the values appended since it was
+    last flushed (`tail`: an `array`, whose appends cost no numpy call)."""
+
+    __slots__ = ("data", "size", "tail")
+
+    def __init__(self, dtype: str) -> None:
+        self.data: npt.NDArray[Any] = np.zeros(256, dtype)
+        self.size = 0
+        self.tail = array(_TYPECODES[np.dtype(dtype).str[1:]])
+
+    def __len__(self) -> int:
+        return self.size + len(self.tail)
+
+    def flush(self) -> None:
+        if self.tail:
+            tail, self.tail = self.tail, array(self.tail.typecode)
+            self.extend(np.frombuffer(tail, self.data.dtype))
+
+    def extend(self, values: npt.NDArray[Any]) -> None:
+        self.flush()
+        need = self.size + len(values)
+        if need > len(self.data):
+            grown = np.zeros(max(need, 2 * len(self.data)), self.data.dtype)
+            grown[: self.size] = self.data[: self.size]
+            self.data = grown
+        self.data[self.size : need] = values
+        self.size = need
+
+    def view(self) -> npt.NDArray[Any]:
+        self.flush()
+        return self.data[: self.size]
 
 
 @dataclass(slots=True)
@@ -132,118 +184,138 @@ class _Name:
         self.total = sum(self.weights)
 
 
-class _SnapshotUnpickler(pickle.Unpickler):
-    """Unpickles a snapshot's containers and words, and nothing else: a snapshot is read
-    from Redis, which must not be able to make this process call anything (pickle's own
-    "restricting globals"). Tuples, lists, dicts, strings and numbers need no global; a
-    word is a `Token`, rebuilt from its fields without calling any code of its own."""
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) == (Token.__module__, Token.__qualname__):
-            return Token
-        raise pickle.UnpicklingError(f"a snapshot may not name {module}.{name}")
-
-
-def _restricted(frame: bytes) -> Any:
-    return _SnapshotUnpickler(io.BytesIO(frame)).load()
+# A posting list being searched: sorted postings (key << 32 | slot) of one key, and the key.
+_Part = tuple[npt.NDArray[np.uint64], int]
 
 
 class CustomerIndex:
-    """Every customer of every watchlist: name tokens, postings and document numbers."""
+    """Every customer of every watchlist: name tokens, postings and document numbers.
+
+    Kept in numpy arrays, not a Python object per customer (10 million customers a
+    worker): a slot per customer and per other reading of its name (`_SLOT_COLUMNS`),
+    the token ids and references those point into, and sorted arrays of postings,
+    reference hashes and document key hashes. A slot added is filed in small Python
+    containers first and joins the arrays `_SEAL` slots at a time (`_seal`, a merge of
+    sorted runs); a slot removed is marked dead (code -1) and skipped, and the arrays are
+    compacted once as many slots are dead as live. A snapshot (`dump`, `load`) is these
+    arrays (`listd.notifications.snapshot`).
+    """
 
     def __init__(self, vocab: CustomerVocabulary | None = None) -> None:
         self.vocab = vocab if vocab is not None else CustomerVocabulary()
-        self.subs: dict[str, dict[str, int]] = {}  # subscription -> reference -> slot
-        self._sub: list[str | None] = []
-        self._ref: list[str | None] = []
-        self._tokens: list[tuple[int, ...]] = []
-        self._docs: list[tuple[str, ...]] = []
-        self._free: list[int] = []
-        self.postings: dict[int, set[int]] = {}  # vid * _BANDS + band -> slots
-        # band -> {number of words: customers}: how many listed words a customer of the
+        self.subs: dict[str, int] = {}  # subscription -> its customers indexed
+        self._reset()
+
+    def _reset(self) -> None:
+        self._codes: dict[str, int] = {}  # subscription -> its code in the slots
+        self._sub_ids: list[str] = []  # code -> subscription
+        self._count = 0  # customers (not other readings) alive
+        self._dead = 0  # dead slots
+        self._cols = {name: _Column(SCHEMA[name]) for name in _SLOT_COLUMNS}
+        self._tokens = _Column(SCHEMA["tokens"])
+        self._refs = bytearray()
+        self._pairs = np.zeros(0, np.uint64)
+        self._keys = np.zeros(0, np.int64)  # distinct posting keys, sorted...
+        self._starts = np.zeros(1, np.int64)  # ...and where each one's postings start
+        self._rkeys, self._rslots = np.zeros(0, np.int64), np.zeros(0, np.uint32)
+        self._dkeys, self._dslots = np.zeros(0, np.int64), np.zeros(0, np.uint32)
+        # Filed since the last `_seal`: postings, {reference hash: slots}, (hash, slot).
+        self._new_pairs = array("Q")
+        self._new_refs: dict[int, list[int]] = {}
+        self._new_docs: list[tuple[int, int]] = []
+        self._unsealed = 0
+        # band -> {number of words: slots}: how many listed words a customer of the
         # band can match at most (a 24-word "name" with a remark in it matches nobody).
         self._bands: dict[int, dict[int, int]] = {}
-        # Identifier key -> the slot holding it, or a set when several do (a set per key
-        # would cost 200 bytes for each of millions of IINs held once).
-        self.documents: dict[str, int | set[int]] = {}
-        self._initialled: set[int] = set()  # customers with an initial in their name
-        # slot -> the slots of the same customer's other readings (`normalize.readings`,
-        # `screening.variants.rewrite`)
-        self._shadow: dict[int, list[int]] = {}
-        self._shadows = 0  # slots in `_shadow`
-        # slot -> CRC-32 of the customer's stored record (`record_check`); 0 for a shadow.
-        # A snapshot carries it, so that a load can tell which records changed since.
-        self._check = array("I")
+        self._initialled = 0  # live slots with an initial in their name (all in band 0)
 
     def __len__(self) -> int:
-        return len(self._ref) - len(self._free) - self._shadows
+        return self._count
 
     def count(self, sub_id: str) -> int:
-        return len(self.subs.get(sub_id, {}))
+        return self.subs.get(sub_id, 0)
+
+    @property
+    def _slots(self) -> int:
+        return len(self._cols["code"])
+
+    def _code_of(self, sub_id: str) -> int:
+        code = self._codes.get(sub_id)
+        if code is None:
+            code = self._codes[sub_id] = len(self._sub_ids)
+            self._sub_ids.append(sub_id)
+        return code
 
     # -- maintenance ----------------------------------------------------------------------
 
     def put(self, sub_id: str, customer: Customer, check: int = 0) -> None:
         """Add or replace one customer; `check`: `record_check` of its stored record."""
-        refs = self.subs.setdefault(sub_id, {})
-        if customer.reference in refs:
-            self.remove(sub_id, customer.reference)
+        key = stable_hash(f"{sub_id}\n{customer.reference}")
+        found = self._find(sub_id, customer.reference, key)
+        if found is not None:
+            self._remove(sub_id, found)
+        code = self._code_of(sub_id)
         mode = customer_mode(customer.type)
         forms = list(readings(customer.name))
         # The name as typed with its words mended (AamirAli, AA, a word typed twice): no
         # list vocabulary here, so a run of capitals is found from the listed side instead.
         forms += [r.text for f in list(forms) if (r := rewrite(f)) is not None]
         tokens = tuple(self.vocab.intern(t) for t in tokenize(forms[0], mode))
-        slot = self._place(sub_id, customer.reference, tokens, customer.document_keys())
-        self._check[slot] = check
-        refs[customer.reference] = slot
+        others: list[tuple[int, ...]] = []
         seen = {tokens}
         for form in forms[1:]:
             # Another reading (invisible marks removed, words mended): a slot of its own
-            # for the same customer, found like the first, removed with it.
+            # right after the first, found like it, removed with it.
             other = tuple(self.vocab.intern(t) for t in tokenize(form, mode))
             if other and other not in seen:
                 seen.add(other)
-                shadow = self._place(sub_id, customer.reference, other, ())
-                self._shadow.setdefault(slot, []).append(shadow)
-                self._shadows += 1
+                others.append(other)
+        ref = customer.reference.encode()
+        start = len(self._refs)
+        self._refs += ref
+        slot = self._place(code, tokens, check, start, len(ref), 0, len(others))
+        for other in others:
+            self._place(code, other, 0, start, len(ref), _SHADOW, 0)
+        self._new_refs.setdefault(key, []).append(slot)
+        for doc in customer.document_keys():
+            self._new_docs.append((stable_hash(doc), slot))
+        self.subs[sub_id] = self.subs.get(sub_id, 0) + 1
+        self._count += 1
+        # Sealing merges into arrays of every slot: a share of them at a time, so that the
+        # merges cost a few times the arrays in all whatever their size.
+        if self._unsealed >= max(_SEAL, self._slots >> 4):
+            self._seal()
 
-    def _place(self, sub_id: str, ref: str, tokens: tuple[int, ...], docs: tuple[str, ...]) -> int:
-        """File `tokens` and `docs` in a free slot; return it."""
-        if self._free:
-            slot = self._free.pop()
-            self._sub[slot], self._ref[slot] = sub_id, ref
-            self._tokens[slot], self._docs[slot] = tokens, docs
-        else:
-            slot = len(self._ref)
-            self._sub.append(sub_id)
-            self._ref.append(ref)
-            self._tokens.append(tokens)
-            self._docs.append(docs)
-            self._check.append(0)
+    def _place(
+        self,
+        code: int,
+        tokens: tuple[int, ...],
+        check: int,
+        start: int,
+        size: int,
+        flags: int,
+        shadows: int,
+    ) -> int:
+        """File `tokens` in a new slot; return it."""
+        cols = self._cols
+        slot = len(cols["code"])
         initialled = any(self.vocab.initial[v] for v in tokens)
         band = self._band(tokens, initialled)
+        cols["code"].tail.append(code)
+        cols["check"].tail.append(check)
+        cols["band"].tail.append(band)
+        cols["flags"].tail.append(flags | (_INITIAL if initialled else 0))
+        cols["shadows"].tail.append(shadows)
+        cols["tstart"].tail.append(len(self._tokens))
+        cols["tlen"].tail.append(len(tokens))
+        cols["rstart"].tail.append(start)
+        cols["rlen"].tail.append(size)
+        self._tokens.tail.extend(tokens)
         lengths = self._bands.setdefault(band, {})
         lengths[len(tokens)] = lengths.get(len(tokens), 0) + 1
-        postings = self.postings
-        for vid in set(tokens):
-            posting = vid * _BANDS + band
-            found = postings.get(posting)
-            if found is None:
-                postings[posting] = {slot}
-            else:
-                found.add(slot)
-        documents = self.documents
-        for key in docs:
-            held = documents.get(key)
-            if held is None:
-                documents[key] = slot
-            elif isinstance(held, set):
-                held.add(slot)
-            elif held != slot:
-                documents[key] = {held, slot}
-        if initialled:
-            self._initialled.add(slot)
+        self._initialled += initialled
+        self._new_pairs.extend(((vid << _BAND_BITS | band) << 32 | slot) for vid in set(tokens))
+        self._unsealed += 1
         return slot
 
     def _band(self, tokens: tuple[int, ...], initialled: bool) -> int:
@@ -252,144 +324,259 @@ class CustomerIndex:
         total = sum(self.vocab.weights[v] for v in tokens)
         return min(max(int((total - 1e-9) / _STEP), 0), _BANDS - 1)
 
-    def remove(self, sub_id: str, ref: str) -> None:
-        slot = self.subs.get(sub_id, {}).pop(ref, None)
-        if slot is None:
-            return
-        for shadow in self._shadow.pop(slot, ()):
-            self._clear(shadow)
-            self._shadows -= 1
-        self._clear(slot)
+    def _find(self, sub_id: str, ref: str, key: int | None = None) -> int | None:
+        """The live slot of customer `ref` of `sub_id` (sealed), if indexed; `key`: its
+        `stable_hash`, when known."""
+        code = self._codes.get(sub_id)
+        if code is None:
+            return None
+        if key is None:
+            key = stable_hash(f"{sub_id}\n{ref}")
+        if key in self._new_refs:  # filed since the last seal: read from the arrays
+            self._seal()
+        keys, held = self._rkeys, []
+        at = int(keys.searchsorted(key)) if len(keys) else 0
+        while at < len(keys) and keys[at] == key:
+            held.append(int(self._rslots[at]))
+            at += 1
+        codes, flags = self._cols["code"].data, self._cols["flags"].data
+        for slot in held:
+            if codes[slot] == code and not flags[slot] & _SHADOW and self._ref(slot) == ref:
+                return slot
+        return None
 
-    def _clear(self, slot: int) -> None:
-        tokens = self._tokens[slot]
-        band = self._band(tokens, slot in self._initialled)
-        lengths = self._bands[band]
-        lengths[len(tokens)] -= 1
-        if not lengths[len(tokens)]:
-            del lengths[len(tokens)]
-            if not lengths:
-                del self._bands[band]
-        for vid in set(tokens):
-            posting = vid * _BANDS + band
-            found = self.postings.get(posting)
-            if found is not None:
-                found.discard(slot)
-                if not found:
-                    del self.postings[posting]
-        for key in self._docs[slot]:
-            held = self.documents.get(key)
-            if isinstance(held, set):
-                held.discard(slot)
-                if len(held) == 1:
-                    self.documents[key] = held.pop()
-            elif held == slot:
-                del self.documents[key]
-        self._initialled.discard(slot)
-        self._sub[slot] = self._ref[slot] = None
-        self._tokens[slot], self._docs[slot] = (), ()
-        self._check[slot] = 0
-        self._free.append(slot)
+    def _ref(self, slot: int) -> str:
+        start = int(self._cols["rstart"].data[slot])
+        return self._refs[start : start + int(self._cols["rlen"].data[slot])].decode()
+
+    def remove(self, sub_id: str, ref: str) -> None:
+        slot = self._find(sub_id, ref)
+        if slot is not None:
+            self._remove(sub_id, slot)
+
+    def _remove(self, sub_id: str, slot: int) -> None:
+        self.subs[sub_id] -= 1
+        self._count -= 1
+        self._kill(np.arange(slot, slot + 1 + int(self._cols["shadows"].data[slot])))
+
+    def _kill(self, slots: npt.NDArray[Any]) -> None:
+        """Mark `slots` dead; compact once as many are dead as alive."""
+        self._seal()
+        cols = self._cols
+        cols["code"].data[slots] = -1
+        self._tally(cols["band"].data[slots], cols["tlen"].data[slots], -1)
+        self._initialled -= int(np.count_nonzero(cols["flags"].data[slots] & _INITIAL))
+        self._dead += len(slots)
+        if self._dead >= max(_SEAL, self._slots - self._dead):
+            self._compact()
+
+    def _tally(self, bands: npt.NDArray[Any], lengths: npt.NDArray[Any], sign: int) -> None:
+        pairs, counts = np.unique(bands.astype(np.int64) << 16 | lengths, return_counts=True)
+        for pair, count in zip(pairs.tolist(), counts.tolist(), strict=True):
+            band, length = pair >> 16, pair & 0xFFFF
+            held = self._bands.setdefault(band, {})
+            held[length] = held.get(length, 0) + sign * count
+            if not held[length]:
+                del held[length]
+                if not held:
+                    del self._bands[band]
 
     def drop(self, sub_id: str) -> None:
         """Forget a whole subscription's customers."""
-        for ref in list(self.subs.get(sub_id, {})):
-            self.remove(sub_id, ref)
-        self.subs.pop(sub_id, None)
+        code = self._codes.get(sub_id)
+        self._count -= self.subs.pop(sub_id, 0)
+        if code is not None:
+            self._seal()
+            slots = np.flatnonzero(self._cols["code"].view() == code)
+            if len(slots):
+                self._kill(slots)
+
+    def _seal(self) -> None:
+        """Move the slots filed since the last seal into the arrays: columns flushed,
+        postings and hashes merged into the sorted ones (linear, not a sort of all)."""
+        for column in (*self._cols.values(), self._tokens):
+            column.flush()
+        if self._new_pairs:
+            fresh = np.sort(np.frombuffer(self._new_pairs, np.uint64))
+            self._pairs = _merged(self._pairs, fresh)
+            self._directory()
+            self._new_pairs = array("Q")
+        if self._new_refs:
+            keys = np.fromiter((k for k, slots in self._new_refs.items() for _ in slots), np.int64)
+            slots = np.fromiter(
+                (s for held in self._new_refs.values() for s in held), np.uint32, len(keys)
+            )
+            self._rkeys, self._rslots = _merged_by(self._rkeys, self._rslots, keys, slots)
+            self._new_refs = {}
+        if self._new_docs:
+            docs = np.array(self._new_docs, np.int64).reshape(-1, 2)
+            self._dkeys, self._dslots = _merged_by(
+                self._dkeys, self._dslots, docs[:, 0], docs[:, 1].astype(np.uint32)
+            )
+            self._new_docs = []
+        self._unsealed = 0
+
+    def _directory(self) -> None:
+        keys, starts = np.unique(self._pairs >> np.uint64(32), return_index=True)
+        self._keys = keys.astype(np.int64)
+        self._starts = np.append(starts, len(self._pairs)).astype(np.int64)
+
+    def _compact(self) -> None:
+        """Rebuild the arrays without the dead slots."""
+        live = [s for s in self._sub_ids if s in self.subs]
+        subs, data = dict(self.subs), self._select(self._cols["code"].view() >= 0, live)
+        self._reset()
+        self.subs = {}
+        self._append(live, data)
+        self.subs = subs
+
+    def _select(self, mask: npt.NDArray[np.bool_], subs: list[str]) -> dict[str, Any]:
+        """The slots in `mask` (all of subscriptions `subs`, alive) as arrays numbered
+        from 0, their codes indexes into `subs`: copies, or views of the arrays here when
+        `mask` keeps every slot (to be consumed before this index changes)."""
+        self._seal()
+        cols = {name: col.view() for name, col in self._cols.items()}
+        keep = np.flatnonzero(mask)
+        everything = len(keep) == self._slots
+        renumber = np.full(self._slots, -1, np.int64)
+        renumber[keep] = np.arange(len(keep))
+        out: dict[str, Any] = {
+            name: cols[name] if everything else cols[name][keep] for name in _SLOT_COLUMNS
+        }
+        recode = np.zeros(len(self._sub_ids) + 1, np.int32)
+        recode[[self._codes[s] for s in subs]] = np.arange(len(subs), dtype=np.int32)
+        out["code"] = recode[out["code"]]
+        out["tokens"], out["tstart"] = _gather(self._tokens.view(), out["tstart"], out["tlen"])
+        primary = (out["flags"] & _SHADOW) == 0
+        sizes = np.where(primary, out["rlen"], 0)
+        refs = np.frombuffer(bytes(self._refs), np.uint8)
+        out["refs"], starts = _gather(refs, out["rstart"], sizes)
+        owner = np.maximum.accumulate(np.where(primary, np.arange(len(keep)), 0))
+        out["rstart"], out["rlen"] = starts[owner], out["rlen"][owner]
+        if everything:  # numbered as they are
+            out |= {"pairs": self._pairs, "rkeys": self._rkeys, "rslots": self._rslots}
+            return out | {"dkeys": self._dkeys, "dslots": self._dslots}
+        pair_slots = (self._pairs & np.uint64(_LOW)).astype(np.int64)
+        held = renumber[pair_slots] >= 0
+        out["pairs"] = (self._pairs[held] & ~np.uint64(_LOW)) | renumber[pair_slots[held]].astype(
+            np.uint64
+        )
+        for keys, slots, name in (
+            (self._rkeys, self._rslots, "r"),
+            (self._dkeys, self._dslots, "d"),
+        ):
+            moved = renumber[slots.astype(np.int64)]
+            out[f"{name}keys"], out[f"{name}slots"] = keys[moved >= 0], moved[moved >= 0]
+        return out
+
+    def _append(self, subs: list[str], data: dict[str, Any]) -> None:
+        """Add the slots `data` holds (`_select`'s arrays: codes index `subs`, token ids
+        this vocabulary's) after the ones here."""
+        self._seal()
+        offset, cols = self._slots, self._cols
+        codes = np.array([self._code_of(s) for s in subs] or [0], np.int32)
+        count = len(data["code"])
+        primary = (data["flags"] & _SHADOW) == 0
+        shifted = {
+            "code": codes[data["code"]],
+            "tstart": data["tstart"] + len(self._tokens),
+            "rstart": data["rstart"] + len(self._refs),
+        }
+        for name in _SLOT_COLUMNS:
+            cols[name].extend(shifted.get(name, data[name]))
+        self._tokens.extend(data["tokens"])
+        self._refs += data["refs"].tobytes()
+        moved = data["pairs"] + np.uint64(offset)
+        self._pairs = _merged(self._pairs, moved) if len(self._pairs) else moved
+        self._directory()
+        self._rkeys, self._rslots = _merged_by(
+            self._rkeys, self._rslots, data["rkeys"], data["rslots"] + offset
+        )
+        self._dkeys, self._dslots = _merged_by(
+            self._dkeys, self._dslots, data["dkeys"], data["dslots"] + offset
+        )
+        self._tally(data["band"], data["tlen"], 1)
+        self._initialled += int(np.count_nonzero(data["flags"] & _INITIAL))
+        per_sub = np.bincount(data["code"][primary], minlength=len(subs)).tolist()
+        for sub_id, held in zip(subs, per_sub, strict=False):
+            self.subs[sub_id] = self.subs.get(sub_id, 0) + held
+        self._count += int(np.count_nonzero(primary))
+        assert self._slots == offset + count
 
     # -- snapshots ------------------------------------------------------------------------
 
     def checks(self, sub_id: str) -> dict[str, int]:
         """{reference: `record_check` of the record indexed} for one subscription."""
-        return {ref: self._check[slot] for ref, slot in self.subs.get(sub_id, {}).items()}
+        code = self._codes.get(sub_id)
+        if code is None or sub_id not in self.subs:
+            return {}
+        self._seal()
+        cols = {name: col.view() for name, col in self._cols.items()}
+        slots = np.flatnonzero((cols["code"] == code) & (cols["flags"] & _SHADOW == 0))
+        refs = self._refs
+        return {
+            refs[start : start + size].decode(): check
+            for start, size, check in zip(
+                cols["rstart"][slots].tolist(),
+                cols["rlen"][slots].tolist(),
+                cols["check"][slots].tolist(),
+                strict=True,
+            )
+        }
 
     def absorb(self, other: CustomerIndex) -> None:
         """Take in every customer of `other` (an index on the same vocabulary, built
         aside), replacing those of its subscriptions held here before."""
         assert other.vocab is self.vocab, "absorb needs the same vocabulary"
-        for sub_id, refs in other.subs.items():
+        subs = list(other.subs)
+        for sub_id in subs:
             self.drop(sub_id)
-            mine = self.subs.setdefault(sub_id, {})
-            for ref, old in refs.items():
-                slot = self._place(sub_id, ref, other._tokens[old], other._docs[old])
-                self._check[slot] = other._check[old]
-                mine[ref] = slot
-                for shadow in other._shadow.get(old, ()):
-                    again = self._place(sub_id, ref, other._tokens[shadow], ())
-                    self._shadow.setdefault(slot, []).append(again)
-                    self._shadows += 1
+        self._append(subs, other._select(other._cols["code"].view() >= 0, subs))
+        for sub_id in subs:
+            self.subs.setdefault(sub_id, 0)
 
     def count_of(self, subs: Iterable[str]) -> int:
         """Customers of the subscriptions `subs`."""
-        return sum(len(self.subs.get(s, {})) for s in subs)
+        return sum(self.subs.get(s, 0) for s in subs)
 
     def dump(self, subs: Iterable[str] | None = None) -> bytes:
-        """The index as a compact snapshot: the vocabulary's tokens and, per customer, its
-        token ids, document keys and record check. `load` rebuilds the postings from it
-        without normalising or tokenising a single name again. Pickled in frames of
-        `_FRAME` customers: one pickling holds the GIL throughout, and the event loop of
-        the worker dumping in a thread must keep renewing its leases meanwhile. `subs`:
-        only these subscriptions' customers (one partition's)."""
-        used: dict[int, int] = {}  # vocabulary id -> its id in the snapshot
-
-        def ids(tokens: tuple[int, ...]) -> tuple[int, ...]:
-            return tuple(used.setdefault(v, len(used)) for v in tokens)
-
-        frames: list[bytes] = []
-        rows: list[tuple[Any, ...]] = []
+        """The index as a snapshot (`listd.notifications.snapshot`): its arrays, token ids
+        renumbered over the tokens they use. `subs`: only these subscriptions' customers
+        (one partition's)."""
         wanted = list(self.subs) if subs is None else [s for s in subs if s in self.subs]
-        for sub_id in wanted:
-            for ref, slot in self.subs[sub_id].items():
-                shadows = tuple(ids(self._tokens[s]) for s in self._shadow.get(slot, ()))
-                rows.append(
-                    (sub_id, ref, self._check[slot], ids(self._tokens[slot]), self._docs[slot])
-                    + ((shadows,) if shadows else ())
-                )
-                if len(rows) >= _FRAME:
-                    frames.append(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
-                    rows = []
-        if rows:
-            frames.append(pickle.dumps(rows, protocol=pickle.HIGHEST_PROTOCOL))
-        tokens = [self.vocab.tokens[v] for v in used]  # in snapshot id order
-        head = pickle.dumps(
-            {"version": 2, "tokens": tokens, "frames": len(frames), "subs": wanted},
-            protocol=pickle.HIGHEST_PROTOCOL,
+        codes = [self._codes[s] for s in wanted]
+        data = self._select(np.isin(self._cols["code"].view(), codes), wanted)
+        used = np.unique(data["tokens"])
+        data["tokens"] = np.searchsorted(used, data["tokens"]).astype(np.uint32)
+        # Renumbered in the same order: the postings stay sorted.
+        vids = (data["pairs"] >> np.uint64(32 + _BAND_BITS)).astype(np.int64)
+        rest = data["pairs"] & np.uint64((1 << (32 + _BAND_BITS)) - 1)
+        data["pairs"] = rest | (
+            np.searchsorted(used, vids).astype(np.uint64) << np.uint64(32 + _BAND_BITS)
         )
-        body = b"".join(len(f).to_bytes(8, "big") + f for f in [head, *frames])
-        return zlib.compress(body, 1)  # zlib lets go of the GIL
+        tokens = [self.vocab.tokens[v] for v in used.tolist()]
+        return snapshot.write(snapshot.Arrays(wanted, data, tokens))
 
     @classmethod
     def load(cls, blob: bytes, vocab: CustomerVocabulary | None = None) -> CustomerIndex:
-        """An index from `dump`'s snapshot (ValueError if it is not one), on `vocab`
-        (shared with other indexes) or a vocabulary of its own."""
-        try:
-            body = zlib.decompress(blob)
-            frames: list[bytes] = []
-            at = 0
-            while at < len(body):
-                size = int.from_bytes(body[at : at + 8], "big")
-                frames.append(body[at + 8 : at + 8 + size])
-                at += 8 + size
-            head = _restricted(frames[0])
-        except (zlib.error, pickle.UnpicklingError, EOFError, IndexError) as exc:
-            raise ValueError(f"not a customer index snapshot: {exc}") from None
-        if not isinstance(head, dict) or head.get("version") != 2:
-            raise ValueError("not a customer index snapshot of this version")
-        if head["frames"] != len(frames) - 1:
-            raise ValueError("a customer index snapshot cut short")
+        """An index from `dump`'s snapshot (ValueError if it is not one, or not whole), on
+        `vocab` (shared with other indexes) or a vocabulary of its own."""
+        data = snapshot.read(blob)
+        a = data.arrays
+        _check_arrays(a, len(data.subs), len(data.tokens))
         index = cls(vocab)
-        mapped = [index.vocab.intern(token) for token in head["tokens"]]
-        for sub_id in head["subs"]:
-            index.subs.setdefault(sub_id, {})
-        for frame in frames[1:]:
-            for sub_id, ref, check, tokens, docs, *more in _restricted(frame):
-                slot = index._place(sub_id, ref, tuple(mapped[v] for v in tokens), docs)
-                index._check[slot] = check
-                index.subs[sub_id][ref] = slot
-                for other in more[0] if more else ():
-                    again = tuple(mapped[v] for v in other)
-                    index._shadow.setdefault(slot, []).append(index._place(sub_id, ref, again, ()))
-                    index._shadows += 1
+        mapped = np.array([index.vocab.intern(t) for t in data.tokens], np.int64)
+        if len(mapped) and int(mapped.max()) >= 1 << (32 - _BAND_BITS):
+            raise ValueError("too many words for a customer index")
+        a["tokens"] = mapped[a["tokens"]].astype(np.uint32)
+        vids = (a["pairs"] >> np.uint64(32 + _BAND_BITS)).astype(np.int64)
+        rest = a["pairs"] & np.uint64((1 << (32 + _BAND_BITS)) - 1)
+        a["pairs"] = rest | (mapped[vids].astype(np.uint64) << np.uint64(32 + _BAND_BITS))
+        if len(mapped) > 1 and not bool(np.all(mapped[1:] > mapped[:-1])):
+            a["pairs"].sort()  # a shared vocabulary numbers the words in another order
+        index._append(data.subs, a)
+        for sub_id in data.subs:
+            index.subs.setdefault(sub_id, 0)
         return index
 
     # -- search ---------------------------------------------------------------------------
@@ -409,8 +596,10 @@ class CustomerIndex:
         on indexes sharing it (for one set of entities: the vocabulary may only have
         grown meanwhile by tokens none of those indexes' customers holds).
         """
+        self._seal()
         cache: dict[Token, dict[int, float]] = {}
         out: dict[str, dict[str, set[str]]] = {}
+        codes = self._cols["code"].data
         for entity in entities:
             slots = self._by_documents(entity)
             listed = names.get(entity.id) if names is not None else None
@@ -421,10 +610,13 @@ class CustomerIndex:
             for name in listed:
                 slots |= self._name_candidates(name, cutoff)
             for slot in slots:
-                sub_id, ref = self._sub[slot], self._ref[slot]
-                if sub_id is None or ref is None or (subs is not None and sub_id not in subs):
+                code = int(codes[slot])
+                if code < 0:
                     continue
-                out.setdefault(sub_id, {}).setdefault(ref, set()).add(entity.id)
+                sub_id = self._sub_ids[code]
+                if subs is not None and sub_id not in subs:
+                    continue
+                out.setdefault(sub_id, {}).setdefault(self._ref(slot), set()).add(entity.id)
         return out
 
     def _names(self, entity: Entity, cache: dict[Token, dict[int, float]]) -> Iterator[_Name]:
@@ -458,10 +650,10 @@ class CustomerIndex:
         """The best name score of one customer against `entity`'s names, by the scoring
         module `ScreeningIndex` uses (customer as the query): what the shortlist weighs
         before the exact scoring."""
-        slot = self.subs.get(sub_id, {}).get(ref)
+        slot = self._find(sub_id, ref)
         if slot is None:
             return 0.0
-        slots = [slot, *self._shadow.get(slot, ())]
+        slots = range(slot, slot + 1 + int(self._cols["shadows"].data[slot]))
         names = list(self._names(entity, {}))
         return max((self._score(s, n) for s in slots for n in names), default=0.0)
 
@@ -469,11 +661,12 @@ class CustomerIndex:
         slots: set[int] = set()
         for doc in entity.documents:
             key = identifier_key(doc.number)
-            held = self.documents.get(key) if len(key) >= MIN_IDENTIFIER else None
-            if isinstance(held, set):
-                slots |= held
-            elif held is not None:
-                slots.add(held)
+            if len(key) < MIN_IDENTIFIER:
+                continue
+            h = stable_hash(key)
+            lo = int(np.searchsorted(self._dkeys, h, side="left"))
+            hi = int(np.searchsorted(self._dkeys, h, side="right"))
+            slots.update(self._dslots[lo:hi].tolist())
         return slots
 
     def _retrieve(self, token: Token, cache: dict[Token, dict[int, float]]) -> dict[int, float]:
@@ -505,66 +698,90 @@ class CustomerIndex:
             # be the initials of its Abdul-Reza (`part_initials`): above the bound.
             cutoff *= SPLIT_SLACK
         cutoff = round(cutoff, 6)
-        found: set[int] = set()
+        ranges: dict[int, tuple[npt.NDArray[np.int64], ...]] = {}
+        found: list[npt.NDArray[np.int64]] = []
         for band, lengths in self._bands.items():
             most = max(lengths)
-            found |= self._search(
-                name, band, *_required(weights, initials, cutoff, False, band, most)
+            found.append(
+                self._search(
+                    name, band, ranges, *_required(weights, initials, cutoff, False, band, most)
+                )
             )
         if self._initialled:  # all in band 0
             most = max(self._bands[0])
-            loose = self._search(name, 0, *_required(weights, initials, cutoff, True, 0, most))
-            found |= loose & self._initialled
-        return {s for s in found if self._score(s, name) >= final - MARGIN}
+            loose = self._search(
+                name, 0, ranges, *_required(weights, initials, cutoff, True, 0, most)
+            )
+            found.append(loose[(self._cols["flags"].data[loose] & _INITIAL) != 0])
+        slots = np.unique(np.concatenate(found)) if found else _EMPTY
+        slots = slots[self._cols["code"].data[slots] >= 0]
+        return {s for s in slots.tolist() if self._score(s, name) >= final - MARGIN}
+
+    def _ranges(
+        self, name: _Name, pos: int, ranges: dict[int, tuple[npt.NDArray[np.int64], ...]]
+    ) -> tuple[npt.NDArray[np.int64], ...]:
+        """For position `pos` of `name`: its matches' posting keys in every band, and
+        where each one's postings start and end (end == start: none), as (matches, bands)
+        arrays, found in one search of the posting directory."""
+        found = ranges.get(pos)
+        if found is None:
+            vids = np.fromiter(name.matches[pos], np.int64, len(name.matches[pos]))
+            keys = (vids[:, None] << _BAND_BITS) + np.arange(_BANDS)
+            at = np.searchsorted(self._keys, keys)
+            hit = at < len(self._keys)
+            hit[hit] = self._keys[at[hit]] == keys[hit]
+            starts = np.where(hit, self._starts[np.where(hit, at, 0)], 0)
+            ends = np.where(hit, self._starts[np.where(hit, at + 1, 0)], 0)
+            found = ranges[pos] = (keys, starts, ends)
+        return found
 
     def _search(
-        self, name: _Name, band: int, subsets: list[tuple[int, ...]], prefix: list[int] | None
-    ) -> set[int]:
-        postings = self.postings
-        lists: dict[int, list[set[int]]] = {}  # position -> posting sets of its matches
-        hits: dict[int, set[int]] = {}  # position -> their union, once needed
+        self,
+        name: _Name,
+        band: int,
+        ranges: dict[int, tuple[npt.NDArray[np.int64], ...]],
+        subsets: list[tuple[int, ...]],
+        prefix: list[int] | None,
+    ) -> npt.NDArray[np.int64]:
+        pairs = self._pairs
+        lists: dict[int, list[_Part]] = {}  # position -> postings of its matches
+        hits: dict[int, npt.NDArray[np.int64]] = {}  # position -> their slots, once needed
 
-        def parts(pos: int) -> list[set[int]]:
+        def parts(pos: int) -> list[_Part]:
             found = lists.get(pos)
             if found is None:
+                keys, starts, ends = self._ranges(name, pos, ranges)
+                rows = np.flatnonzero(ends[:, band] > starts[:, band]).tolist()
                 found = lists[pos] = [
-                    posting
-                    for vid in name.matches[pos]
-                    if (posting := postings.get(vid * _BANDS + band))
+                    (pairs[starts[r, band] : ends[r, band]], int(keys[r, band])) for r in rows
                 ]
             return found
 
-        def held(pos: int) -> set[int]:
+        def held(pos: int) -> npt.NDArray[np.int64]:
             found = hits.get(pos)
             if found is None:
-                found = hits[pos] = set().union(*parts(pos))
+                chunks = [(p & np.uint64(_LOW)).astype(np.int64) for p, _ in parts(pos)]
+                found = hits[pos] = np.concatenate(chunks) if chunks else _EMPTY
             return found
 
-        slots: set[int] = set()
-        if prefix is not None:
-            for pos in prefix:
-                slots |= held(pos)
+        slots = [held(pos) for pos in prefix] if prefix is not None else []
         for subset in subsets:
             # Start from the rarest position's customers and keep those holding a match
-            # for each other position: intersections cost the smaller side, so the union
-            # of a common word's postings (millions at scale) is never built for this.
-            ordered = sorted(subset, key=lambda p: sum(map(len, parts(p))))
+            # for each other position, each looked up by bisection in the postings: the
+            # postings of a common word (millions at scale) are never copied for this.
+            ordered = sorted(subset, key=lambda p: sum(len(q) for q, _ in parts(p)))
             current = held(ordered[0])
             for pos in ordered[1:]:
-                if not current:
+                if not len(current):
                     break
-                others = parts(pos)
-                current = (
-                    current & others[0]
-                    if len(others) == 1
-                    else set().union(*(current & other for other in others))
-                )
-            slots |= current
-        return slots
+                current = current[_holding(parts(pos), current)]
+            slots.append(current)
+        return np.concatenate(slots) if slots else _EMPTY
 
     def _score(self, slot: int, name: _Name) -> float:
         """The screening name score of customer `slot` against `name` (`scoring`)."""
-        ids = self._tokens[slot]
+        start = int(self._cols["tstart"].data[slot])
+        ids = self._tokens.data[start : start + int(self._cols["tlen"].data[slot])].tolist()
         vocab = self.vocab
         weights = vocab.weights
         listed = name.tokens
@@ -601,6 +818,18 @@ class CustomerIndex:
         )[0]
 
 
+def _holding(parts: list[_Part], slots: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+    """Which of `slots` one of the postings `parts` holds (each sorted: bisection)."""
+    mask = np.zeros(len(slots), np.bool_)
+    wanted = slots.astype(np.uint64)
+    for postings, key in parts:
+        target = wanted | np.uint64(key << 32)
+        at = np.searchsorted(postings, target)
+        inside = at < len(postings)
+        mask[inside] |= postings[at[inside]] == target[inside]
+    return mask
+
+
 def _required(
     weights: tuple[float, ...],
     initials: tuple[int, ...],
@@ -624,3 +853,99 @@ def _required(
         bool(band),
         most,
     )
+
+
+def _merged(into: npt.NDArray[np.uint64], fresh: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
+    """Sorted `into` with sorted `fresh` merged in (linear, not a sort of both)."""
+    if not len(into):
+        return fresh
+    return np.insert(into, np.searchsorted(into, fresh, side="right"), fresh)
+
+
+def _merged_by(
+    keys: npt.NDArray[np.int64],
+    slots: npt.NDArray[Any],
+    new_keys: npt.NDArray[np.int64],
+    new_slots: npt.NDArray[Any],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint32]]:
+    """Sorted `keys` and their `slots` with `new_keys` and theirs merged in."""
+    order = np.argsort(new_keys, kind="stable")
+    new_keys, new_slots = new_keys[order], new_slots[order].astype(np.uint32)
+    if not len(keys):
+        return new_keys.astype(np.int64), new_slots
+    at = np.searchsorted(keys, new_keys, side="right")
+    return np.insert(keys, at, new_keys), np.insert(slots.astype(np.uint32), at, new_slots)
+
+
+def _gather(
+    values: npt.NDArray[Any], starts: npt.NDArray[Any], sizes: npt.NDArray[Any]
+) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64]]:
+    """The runs `values[start : start + size]` end to end, and where each one now starts."""
+    starts, sizes = starts.astype(np.int64), sizes.astype(np.int64)
+    moved = np.cumsum(sizes) - sizes
+    total = int(sizes.sum())
+    if np.array_equal(starts, moved):  # nothing removed before or between: as it is
+        return values[:total], moved
+    out = np.empty(total, values.dtype)
+    step = 1 << 18  # runs at a time: the index array is 8 bytes an element
+    for first in range(0, len(sizes), step):
+        part = slice(first, first + step)
+        count = int(sizes[part].sum())
+        if count:
+            at = int(moved[first])
+            index = np.repeat(starts[part] - moved[part], sizes[part]) + np.arange(at, at + count)
+            out[at : at + count] = values[index]
+    return out, moved
+
+
+def _check_arrays(a: dict[str, npt.NDArray[Any]], subs: int, words: int) -> None:
+    """ValueError unless a snapshot's arrays point only inside one another: whatever a
+    snapshot holds, the index built on it never reads outside its arrays."""
+
+    def bad(what: str) -> ValueError:
+        return ValueError(f"a customer index snapshot is inconsistent: {what}")
+
+    n = len(a["code"])
+    if any(len(a[name]) != n for name in _SLOT_COLUMNS):
+        raise bad("slot columns of different lengths")
+    refs = a["refs"]
+    if n:
+        flags, primary = a["flags"], (a["flags"] & _SHADOW) == 0
+        if int(a["code"].min()) < 0 or int(a["code"].max()) >= subs:
+            raise bad("subscription codes")
+        if int(a["band"].max()) >= _BANDS or int(flags.max()) > _SHADOW | _INITIAL:
+            raise bad("bands or flags")
+        if not primary[0]:
+            raise bad("a reading without its customer")
+        owner = np.maximum.accumulate(np.where(primary, np.arange(n), 0))
+        runs = np.bincount(owner, minlength=n) - 1
+        if np.any(a["shadows"][primary] != runs[primary]) or np.any(a["shadows"][~primary]):
+            raise bad("readings")
+        if np.any(a["tstart"].astype(np.int64) + a["tlen"] > len(a["tokens"])):
+            raise bad("token ranges")
+        ends = a["rstart"].astype(np.int64) + a["rlen"]
+        if np.any(ends > len(refs)):
+            raise bad("reference ranges")
+        # Every reference starts and ends on a character of the UTF-8 text they make up.
+        inner = np.concatenate([a["rstart"][a["rlen"] > 0], ends[ends < len(refs)]])
+        if np.any((refs[inner.astype(np.int64)] & 0xC0) == 0x80):
+            raise bad("references")
+    try:
+        refs.tobytes().decode()
+    except UnicodeDecodeError:
+        raise bad("references") from None
+    if len(a["tokens"]) and int(a["tokens"].max()) >= words:
+        raise bad("token ids")
+    pairs = a["pairs"]
+    if len(pairs) and (
+        np.any(pairs[1:] < pairs[:-1])
+        or int((pairs & np.uint64(_LOW)).max()) >= n
+        or int((pairs >> np.uint64(32 + _BAND_BITS)).max()) >= words
+    ):
+        raise bad("postings")
+    for name in ("r", "d"):
+        keys, slots = a[f"{name}keys"], a[f"{name}slots"]
+        if len(keys) != len(slots) or (
+            len(keys) and (np.any(keys[1:] < keys[:-1]) or int(slots.max()) >= n)
+        ):
+            raise bad(f"{name}keys")
