@@ -10,8 +10,9 @@ Then a 1,000,000-customer watchlist is uploaded over HTTP (PUT, JSON lines), scr
 uploaded again unchanged.
 
 Run:  .venv/bin/python bench/notify.py [--subscribers 100] [--customers 100000] [--load 1000000]
-(uses LISTD_REDIS_URL, or starts an embedded server; needs about 12 GB of memory at full
-size, mostly the dispatcher's customer index: about 560 bytes per customer).
+(uses LISTD_REDIS_URL, or starts an embedded server; needs several GB of memory at full
+size, mostly the worker's records and the customer index: about 240 bytes per customer for
+the index alone).
 
 With --workers N (N > 1) the dispatcher runs as N worker processes sharing the partitions:
 memory per worker and per customer is reported, the delta timed as above, then one worker is
