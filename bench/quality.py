@@ -525,6 +525,9 @@ def as_typed(kind: str, entity: Entity, rng: random.Random) -> str | None:
         words[i] = words[i][:k] + _LOOK_ALIKE[words[i][k].lower()] + words[i][k + 1 :]
         return " ".join(words)
     if kind in ("first_and_last", "first_and_last_with_evidence"):
+        # Every word counts here, one opening with an apostrophe too (‘ABD AL-RAHMAN ...
+        # AL-QADULI): dropping it made AL-RAHMAN the first word of a shorter name.
+        words = [w for w in parts(entity.primary_name) if _is_word(w.lstrip("'’‘`ʿ"))]
         if not 3 <= len(words) <= 4 or cyrillic:
             return None  # (Kazakh records put the surname first: see latin_reversed_...)
         if kind == "first_and_last_with_evidence" and not entity.birth_dates:

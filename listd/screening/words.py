@@ -155,6 +155,7 @@ _ABD_TYPO = re.compile(r"^[b-df-hj-np-tv-z]bd[aeiou]l$")
 
 # --- words ----------------------------------------------------------------------------
 
+_BRACKETS = re.compile(r"[()\[\]{}（）]")
 _SPLIT = re.compile(r"[\s\-‐‑‒–—―_/\\,;:.()\[\]{}\"«»“”„!?+*&|#]+")
 
 
@@ -571,7 +572,13 @@ def _legal_at(forms: list[frozenset[str]], start: int, size: int) -> str | None:
 @lru_cache(maxsize=1 << 16)
 def tokenize(name: str, mode: Mode = "any") -> tuple[Token, ...]:
     """The tokens of a name. `mode` "person" skips legal forms, "entity" skips titles."""
-    raws = _cjk_runs([raw for raw in _SPLIT.split(separate(name)) if raw])
+    # Characters typed one at a time are joined into a word, but not across a bracket:
+    # 華 信 船 務 ( 香 港 ) 有 限 公 司 is 華信船務 香港 有限公司, as written without spaces.
+    raws = [
+        run
+        for part in _BRACKETS.split(separate(name))
+        for run in _cjk_runs([raw for raw in _SPLIT.split(part) if raw])
+    ]
     if len(raws) == 1 and mode != "entity" and script_of(raws[0]) in _CJK:
         pieces = list(_cjk_pieces(raws[0], True))  # a whole name as one run: 王小明
     else:

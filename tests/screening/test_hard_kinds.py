@@ -412,3 +412,12 @@ def test_a_title_in_uzbek_latin_is_dropped_as_the_title(
     match = best(index, name, listed, "person")
     assert match is not None and match.score == 1.0, name
     assert [t.text for t in tokenize("XASAN XAJI", "person")] == ["xasan"]
+
+
+def test_a_cjk_firm_spaced_out_with_a_bracket(index: ScreeningIndex) -> None:
+    # The characters typed one at a time were joined across the bracket into one word
+    # (0.0 on b35c754); written without spaces, the bracket always cut them.
+    name = "華 信 船 務 ( 香 港 ) 有 限 公 司"
+    match = best(index, name, "HUAXIN SHIPPING HONGKONG LTD", "entity")
+    assert match is not None and match.score >= 0.8
+    assert tokenize(name, "entity") == tokenize("華信船務(香港)有限公司", "entity")
