@@ -19,7 +19,8 @@ memory per worker and per customer is reported, the delta timed as above, then o
 SIGKILLed and the list published back, and the time until its subscriptions receive their
 blocking.lifted (their partitions taken over, from snapshots) is the fail-over time.
 --index-only N times one partition's index of N customers: built from records, dumped as a
-snapshot, loaded back (bytes and microseconds per customer).
+snapshot, loaded back (bytes and microseconds per customer), then the UN delta looked up in
+it (`CustomerIndex.candidates`, the first call in the process and the next).
 
 On the 2-core development machine (full size, 2026-11-21, machine otherwise quiet):
   delta_to_webhook: p50 0.753 s, p99 0.788 s (201 alerts, 200/200 planted, 0 others)
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -67,6 +69,7 @@ from listd.pipeline.store import Store  # noqa: E402
 from listd.pipeline.sync import Syncer  # noqa: E402
 from listd.scrapers import scraper  # noqa: E402
 from listd.screening import ScreeningIndex  # noqa: E402
+from listd.screening.evidence import MAX_BONUS_BIRTH, MAX_BONUS_NATIONALITY  # noqa: E402
 from listd.settings import Settings, SourceConfig  # noqa: E402
 
 UN = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "un"
@@ -394,7 +397,45 @@ def index_only(count: int) -> dict[str, Any]:
         "snapshot_dump_s": round(dumped, 1),
         "snapshot_load_s": round(loaded, 1),
         "load_us_per_customer": round(loaded / count * 1e6),
+        "delta_lookup": delta_lookup(again),
     }
+
+
+def delta_lookup(index: Any) -> dict[str, Any]:
+    """`CustomerIndex.candidates` for the UN delta's added and amended designations, as a
+    dispatcher worker runs it once per read: the first call in the process and the next
+    (the screening module's caches warm), with the cyclic collector's share of each."""
+    from listd.notifications.subscriptions import DEFAULT_THRESHOLD
+    from listd.screening.postings import freeze_long_lived
+
+    before = process(scraper("un"), (UN / f"consolidated-{BEFORE}.xml").read_bytes(), "un")
+    after = process(scraper("un"), (UN / f"consolidated-{AFTER}.xml").read_bytes(), "un")
+    plan = delta.plan(before.hashes, after.hashes)
+    listed = {e.id: e for e in after.entities}
+    entities = [listed[i] for i in [*plan.added, *plan.amended]]
+    cutoff = DEFAULT_THRESHOLD - MAX_BONUS_BIRTH - MAX_BONUS_NATIONALITY
+    freeze_long_lived()  # as the dispatcher does once an index is built
+    collecting: list[float] = []
+    paused = [0.0]
+
+    def clock(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collecting.append(time.perf_counter())
+        else:
+            paused[0] += time.perf_counter() - collecting.pop()
+
+    gc.callbacks.append(clock)
+    out: dict[str, Any] = {"designations": len(entities)}
+    try:
+        for run in ("first", "second"):
+            paused[0] = 0.0
+            started = time.perf_counter()
+            index.candidates(entities, cutoff)
+            out[f"{run}_s"] = round(time.perf_counter() - started, 3)
+            out[f"{run}_gc_s"] = round(paused[0], 3)
+    finally:
+        gc.callbacks.remove(clock)
+    return out
 
 
 async def store_follow(redis: Any, keys: Keys, lists: ScreeningIndex) -> None:

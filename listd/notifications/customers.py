@@ -186,6 +186,9 @@ class _Name:
 
 # A posting list being searched: sorted postings (key << 32 | slot) of one key, and the key.
 _Part = tuple[npt.NDArray[np.uint64], int]
+# One listed position's matches: posting keys, starts and ends by (match, band), and the
+# number of postings by band (`CustomerIndex._ranges`).
+_Ranges = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], list[int]]
 
 
 class CustomerIndex:
@@ -698,7 +701,7 @@ class CustomerIndex:
             # be the initials of its Abdul-Reza (`part_initials`): above the bound.
             cutoff *= SPLIT_SLACK
         cutoff = round(cutoff, 6)
-        ranges: dict[int, tuple[npt.NDArray[np.int64], ...]] = {}
+        ranges: dict[int, _Ranges] = {}
         found: list[npt.NDArray[np.int64]] = []
         for band, lengths in self._bands.items():
             most = max(lengths)
@@ -717,12 +720,12 @@ class CustomerIndex:
         slots = slots[self._cols["code"].data[slots] >= 0]
         return {s for s in slots.tolist() if self._score(s, name) >= final - MARGIN}
 
-    def _ranges(
-        self, name: _Name, pos: int, ranges: dict[int, tuple[npt.NDArray[np.int64], ...]]
-    ) -> tuple[npt.NDArray[np.int64], ...]:
+    def _ranges(self, name: _Name, pos: int, ranges: dict[int, _Ranges]) -> _Ranges:
         """For position `pos` of `name`: its matches' posting keys in every band, and
         where each one's postings start and end (end == start: none), as (matches, bands)
-        arrays, found in one search of the posting directory."""
+        arrays, found in one search of the posting directory; and the number of postings
+        of all its matches in each band, as a list (read once per band and subset, it
+        orders and skips them without a numpy call)."""
         found = ranges.get(pos)
         if found is None:
             vids = np.fromiter(name.matches[pos], np.int64, len(name.matches[pos]))
@@ -732,14 +735,15 @@ class CustomerIndex:
             hit[hit] = self._keys[at[hit]] == keys[hit]
             starts = np.where(hit, self._starts[np.where(hit, at, 0)], 0)
             ends = np.where(hit, self._starts[np.where(hit, at + 1, 0)], 0)
-            found = ranges[pos] = (keys, starts, ends)
+            sizes = (ends - starts).sum(axis=0).tolist()
+            found = ranges[pos] = (keys, starts, ends, sizes)
         return found
 
     def _search(
         self,
         name: _Name,
         band: int,
-        ranges: dict[int, tuple[npt.NDArray[np.int64], ...]],
+        ranges: dict[int, _Ranges],
         subsets: list[tuple[int, ...]],
         prefix: list[int] | None,
     ) -> npt.NDArray[np.int64]:
@@ -750,7 +754,7 @@ class CustomerIndex:
         def parts(pos: int) -> list[_Part]:
             found = lists.get(pos)
             if found is None:
-                keys, starts, ends = self._ranges(name, pos, ranges)
+                keys, starts, ends, _ = self._ranges(name, pos, ranges)
                 rows = np.flatnonzero(ends[:, band] > starts[:, band]).tolist()
                 found = lists[pos] = [
                     (pairs[starts[r, band] : ends[r, band]], int(keys[r, band])) for r in rows
@@ -764,12 +768,17 @@ class CustomerIndex:
                 found = hits[pos] = np.concatenate(chunks) if chunks else _EMPTY
             return found
 
+        def size(pos: int) -> int:
+            return self._ranges(name, pos, ranges)[3][band]
+
         slots = [held(pos) for pos in prefix] if prefix is not None else []
         for subset in subsets:
             # Start from the rarest position's customers and keep those holding a match
             # for each other position, each looked up by bisection in the postings: the
             # postings of a common word (millions at scale) are never copied for this.
-            ordered = sorted(subset, key=lambda p: sum(len(q) for q, _ in parts(p)))
+            ordered = sorted(subset, key=size)
+            if not size(ordered[0]):
+                continue  # a position no customer of the band matches: none holds all
             current = held(ordered[0])
             for pos in ordered[1:]:
                 if not len(current):

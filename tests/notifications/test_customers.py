@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from functools import cache
 
+import numpy as np
 import pytest
 
 import listd.pipeline.ingest
@@ -53,6 +54,26 @@ def test_cyrillic_initialled_and_document_customers_are_found() -> None:
     assert len(index) == 6 and index.count("bank-a") == 5
     index.drop("bank-b")
     assert len(index) == 5 and "bank-b" not in index.subs
+
+
+def test_postings_are_not_read_for_a_name_no_customer_shares_a_word_with(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A listed name looked up in every band of every worker's customers: a band where a
+    word it needs matches no customer is skipped before any of its postings are read."""
+    index = CustomerIndex()
+    for n, name in enumerate(["Жумабаев Нурлан", "Ivan Petrov", "Aigerim Sultanova Kairatovna"]):
+        index.put("bank-a", Customer(f"C-{n}", name))
+    reads = []
+    flatnonzero = np.flatnonzero
+    monkeypatch.setattr(np, "flatnonzero", lambda a: reads.append(1) or flatnonzero(a))
+    assert index.candidates([un("2018-06-21")["QDi.413"]], CUTOFF) == {}
+    assert reads == []
+    index.put("bank-a", Customer("C-9", "Myrna Mabanza"))
+    assert index.candidates([un("2018-06-21")["QDi.413"]], CUTOFF) == {
+        "bank-a": {"C-9": {"un:QDi.413"}}
+    }
+    assert reads  # the band holding Myrna Mabanza is searched
 
 
 @pytest.mark.parametrize("threshold", [0.8, 0.65])
