@@ -21,6 +21,10 @@ blocking.lifted (their partitions taken over, from snapshots) is the fail-over t
 --index-only N times one partition's index of N customers: built from records, dumped as a
 snapshot, loaded back (bytes and microseconds per customer), then the UN delta looked up in
 it (`CustomerIndex.candidates`, the first call in the process and the next).
+=======
+snapshot, loaded back (bytes and microseconds per customer); then, through Redis, the takeover
+of that partition from its records, from its snapshot and change log (1,250 customers
+changed since), and from its snapshot with the log lost (seconds and records read).
 
 On the 2-core development machine (full size, 2026-11-21, machine otherwise quiet):
   delta_to_webhook: p50 0.753 s, p99 0.788 s (201 alerts, 200/200 planted, 0 others)
@@ -438,6 +442,68 @@ def delta_lookup(index: Any) -> dict[str, Any]:
     return out
 
 
+async def takeover(count: int, url: str) -> dict[str, Any]:
+    """One partition of one `count`-customer watchlist taken over in Redis: built from its
+    records, then (after a snapshot and 1,250 customers added, changed or removed) from
+    the snapshot and its change log, and from the snapshot with the log lost (every record
+    read and compared, as before the log existed). Seconds and records read for each."""
+    from listd.notifications.dispatcher import Partition
+    from listd.notifications.watchlist import WatchlistStore
+    from listd.pipeline.lease import Lease
+
+    redis = client(url)
+    keys = Keys(f"bench-takeover-{os.getpid()}")
+    out: dict[str, Any] = {}
+    try:
+        sub, _ = await SubscriptionStore(redis, keys).create(
+            Subscription(id="", org="bank-000", url="http://127.0.0.1:9/hook")
+        )
+        store = WatchlistStore(redis, keys)
+        rows = list(customers(0, count))
+        for start in range(0, count, 2000):
+            await store._mark(
+                sub.id, {c.reference: c.to_json() for c in rows[start : start + 2000]}, []
+            )
+        await redis.delete(keys.watchlist_pending(sub.id))
+        config = WebhookConfig(allow_hosts=("127.0.0.1:1-65535",))
+        async with aiohttp.ClientSession() as session:
+            dispatcher = Dispatcher(redis, keys, ScreeningIndex(), ["un"], session, config)
+            number = dispatcher.partition(sub.id)
+            lease = Lease(
+                redis, keys.partition_lease(number), keys.partition_fence(number), ttl=3600
+            )
+            assert await lease.acquire()
+
+            async def take(label: str) -> None:
+                dispatcher.parts.pop(number, None)
+                dispatcher._drop_partition(number)
+                part = dispatcher.parts[number] = Partition(number, lease)
+                started = time.perf_counter()
+                await dispatcher._build(part)
+                out[f"takeover_{label}_s"] = round(time.perf_counter() - started, 1)
+                out[f"takeover_{label}_records_read"] = part.read
+                assert part.source == ("records" if label == "records" else "snapshot")
+
+            await take("records")
+            started = time.perf_counter()
+            await dispatcher._snapshot(dispatcher.parts[number])
+            out["snapshot_write_s"] = round(time.perf_counter() - started, 1)
+            changed = {c.reference: c.to_json() for c in customers(1, 500, prefix="N")}  # added
+            changed |= {
+                c.reference: Customer(c.reference, c.name + " Jr").to_json() for c in rows[:500]
+            }
+            await store._mark(sub.id, changed, [c.reference for c in rows[-250:]])
+            await redis.delete(keys.watchlist_pending(sub.id))
+            await take("snapshot_and_log")
+            await redis.delete(keys.watchlist_changes(number))
+            await take("snapshot_without_log")
+            await lease.release()
+    finally:
+        await cleanup(redis, keys)
+        await redis.aclose()
+    return out
+
+
 async def store_follow(redis: Any, keys: Keys, lists: ScreeningIndex) -> None:
     from listd.screening.follow import follow
 
@@ -684,7 +750,19 @@ def main() -> None:
         worker_main(args.worker)
         return
     if args.index_only:
-        print(json.dumps(index_only(args.index_only), indent=2))
+        result = index_only(args.index_only)
+        with tempfile.TemporaryDirectory() as name:
+            url = os.environ.get("LISTD_REDIS_URL")
+            embedded = None
+            if not url:
+                embedded = EmbeddedRedis(Path(name) / "redis")
+                url = embedded.start()
+            try:
+                result |= asyncio.run(takeover(args.index_only, url))
+            finally:
+                if embedded is not None:
+                    embedded.stop()
+        print(json.dumps(result, indent=2))
         return
     logs.configure("console", level=logging.WARNING)
     with tempfile.TemporaryDirectory() as name:

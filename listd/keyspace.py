@@ -31,6 +31,9 @@ from dataclasses import dataclass
 # Subscriptions are spread over this many partitions by a hash of their id. It names
 # keys on a cluster, so it is fixed for a deployment's life: changing it moves keys.
 PARTITIONS = 64
+# Entries (one per watchlist write of up to 2,000 customers) a partition's change log
+# keeps at most when no snapshot trims it: past that a takeover reads every record.
+CHANGES_MAX = 100_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +326,17 @@ class Keys:
         or holds invalid records for ("kept"), so that the API's memory stays bounded
         whatever the upload's size; deleted when the upload is applied."""
         return f"{self._p}:sub:{sub_id}:watchlist:upload:{upload}:{part}"
+
+    def watchlist_changes(self, partition: int) -> str:
+        """STREAM: the partition's watchlist changes (fields sub, refs: a JSON list),
+        appended in the transaction that writes them, plus one entry per snapshot written
+        (field snapshot: its generation), the mark a taking-over worker applies what
+        follows of. Trimmed to the latest snapshot's mark; capped at `CHANGES_MAX`."""
+        return self.partition_key(partition, "watchlists:changes")
+
+    def watchlist_changes_of(self, sub_id: str) -> str:
+        """The `watchlist_changes` stream of subscription `sub_id`'s partition."""
+        return self.watchlist_changes(self.partition_of(sub_id))
 
     def watchlist_dirty(self, partition: int = 0) -> str:
         """SET: ids of subscriptions whose watchlist has pending references. On a single

@@ -49,7 +49,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from listd.clock import SYSTEM_CLOCK, Clock
-from listd.keyspace import Keys
+from listd.keyspace import CHANGES_MAX, Keys
 from listd.logs import get_logger
 from listd.model import Entity, entity_from_dict
 from listd.notifications import egress, events
@@ -75,6 +75,7 @@ log = get_logger(__name__)
 _READ = 500  # deltas per read
 _BONUS = MAX_BONUS_BIRTH + MAX_BONUS_NATIONALITY
 _SNAPSHOT_CHUNK = 32 * 2**20  # bytes per field of a snapshot
+_LOG_PAGE = 2000  # change log entries, or records, per Redis round trip on takeover
 _T = TypeVar("_T")
 
 
@@ -101,6 +102,7 @@ class Partition:
     stored: int = 0  # the cursor as last written to Redis
     unsaved: bool = False  # the index changed since its snapshot was written
     snapped: float = 0.0  # monotonic time of the last snapshot written
+    read: int = 0  # watchlist records read to build its index (what a takeover costs)
     build: asyncio.Task[None] | None = None
 
     @property
@@ -395,6 +397,7 @@ class Dispatcher:
                     async for _, raw in self.redis.hscan_iter(
                         self.keys.watchlist(sub_id), count=5000
                     ):
+                        part.read += 1
                         page.append(raw)
                         if len(page) >= 5000:
                             await asyncio.to_thread(self._put_raw, index, sub_id, page)
@@ -419,9 +422,10 @@ class Dispatcher:
         self._check_ready()
 
     async def _from_snapshot(self, part: Partition, subs: list[str]) -> CustomerIndex | None:
-        """The partition's index from its snapshot, brought up to date with the records:
-        each watchlist is read (not parsed) and only records whose check differs from the
-        snapshot's are indexed again. None when there is no usable snapshot."""
+        """The partition's index from its snapshot, brought up to date: with the change
+        log's entries after the snapshot's mark (only those records are read), else, when
+        the log no longer reaches back to the mark, by reading every record and indexing
+        again those whose check differs. None when there is no usable snapshot."""
         key = self.keys.partition_snapshot(part.number)
         meta_raw = await self.redis.hget(key, "meta")
         if not meta_raw:
@@ -439,11 +443,19 @@ class Dispatcher:
         except ValueError as exc:
             log.warning("partition snapshot unreadable", partition=part.number, error=str(exc))
             return None
+        for sub_id in set(index.subs) - set(subs):
+            index.drop(sub_id)
+        logged = await self._from_log(part, meta, index, set(subs))
+        if logged is not None:
+            part.unsaved = logged > 0
+            log.info("partition snapshot loaded", partition=part.number, changed=logged, log=True)
+            return index
         changed = 0
         for sub_id in subs:
             known = index.checks(sub_id)
             page: list[str] = []
             async for ref, raw in self.redis.hscan_iter(self.keys.watchlist(sub_id), count=5000):
+                part.read += 1
                 if known.pop(ref, 0) != record_check(raw):
                     page.append(raw)
                 if len(page) >= 5000:
@@ -455,11 +467,56 @@ class Dispatcher:
             for ref in known:  # gone since the snapshot
                 index.remove(sub_id, ref)
             changed += len(known)
-        for sub_id in set(index.subs) - set(subs):
-            index.drop(sub_id)
         part.unsaved = changed > 0
-        log.info("partition snapshot loaded", partition=part.number, changed=changed)
+        log.info("partition snapshot loaded", partition=part.number, changed=changed, log=False)
         return index
+
+    async def _from_log(
+        self, part: Partition, meta: dict[str, Any], index: CustomerIndex, subs: set[str]
+    ) -> int | None:
+        """Apply to `index` the records the change log names after the snapshot's mark;
+        the customers applied, or None when the log does not reach back to the mark
+        (trimmed by its cap, lost, or a snapshot written before there was a log).
+
+        Changes logged before the mark are in the snapshot, or still pending (the drain
+        indexes them: a reference leaves the pending set only once indexed)."""
+        mark = meta.get("log")
+        key = self.keys.watchlist_changes(part.number)
+        if not mark:
+            return None
+        head = cast(
+            list[tuple[str, dict[str, str]]],
+            await self.redis.xrange(key, min=mark, max=mark, count=1),
+        )
+        if not head or head[0][1].get("snapshot") != meta["generation"]:
+            log.warning("partition change log does not reach its snapshot", partition=part.number)
+            return None
+        wanted: dict[str, set[str]] = {}
+        start = f"({mark}"
+        while entries := cast(
+            list[tuple[str, dict[str, str]]],
+            await self.redis.xrange(key, min=start, count=_LOG_PAGE),
+        ):
+            for _, fields in entries:
+                if fields.get("sub") in subs:
+                    wanted.setdefault(fields["sub"], set()).update(json.loads(fields["refs"]))
+            start = f"({entries[-1][0]}"
+        applied = 0
+        for sub_id, refs in wanted.items():
+            ordered = sorted(refs)
+            for at in range(0, len(ordered), _LOG_PAGE):
+                chunk = ordered[at : at + _LOG_PAGE]
+                values = cast(
+                    list[str | None], await self.redis.hmget(self.keys.watchlist(sub_id), chunk)
+                )
+                part.read += len(chunk)
+                raws = [v for v in values if v]
+                gone = [r for r, v in zip(chunk, values, strict=True) if v is None]
+                await asyncio.to_thread(self._put_raw, index, sub_id, raws)
+                for ref in gone:
+                    index.remove(sub_id, ref)
+                applied += len(chunk)
+        return applied
 
     async def _snapshot(self, part: Partition) -> None:
         """Write the partition's index as its snapshot (a new generation, then the old one
@@ -467,12 +524,24 @@ class Dispatcher:
         started = time.monotonic()
         # Base64: the connection decodes replies as text (a third larger, decoded at 1 GB/s).
         subs = self._subs_of(part.number)
+        generation = secrets.token_hex(6)
+        # The mark, before the dump: a successor applies the changes logged after it.
+        # Those logged before it are in the index (drained), or still pending: they are
+        # logged again after it, as this worker may drain them once the snapshot is written.
+        mark = str(
+            await self.redis.xadd(
+                self.keys.watchlist_changes(part.number),
+                {"snapshot": generation},
+                maxlen=CHANGES_MAX,
+                approximate=True,
+            )
+        )
+        await self._relog_pending(part.number)
         raw = await asyncio.to_thread(self._locked, self.customers.dump, subs)
         blob = await asyncio.to_thread(lambda: base64.b64encode(raw).decode())
         count = self.customers.count_of(subs)
         key = self.keys.partition_snapshot(part.number)
         old = await self.redis.hget(key, "meta")
-        generation = secrets.token_hex(6)
         chunks = [blob[i : i + _SNAPSHOT_CHUNK] for i in range(0, len(blob), _SNAPSHOT_CHUNK)]
         for n, chunk in enumerate(chunks):
             await self.redis.hset(key, f"{generation}:{n}", chunk)
@@ -483,9 +552,11 @@ class Dispatcher:
             "bytes": len(blob),
             "cursor": part.cursor,
             "at": time.time(),
+            "log": mark,
         }
         batch = Batch(part.lease.key, part.lease.token)
         batch.hset(key, "meta", json.dumps(meta))
+        batch.xtrim(self.keys.watchlist_changes(part.number), mark)
         if old:
             before = json.loads(old)
             for n in range(int(before["chunks"])):
@@ -498,6 +569,27 @@ class Dispatcher:
             customers=count,
             bytes=len(blob),
             seconds=round(time.monotonic() - started, 2),
+        )
+
+    async def _relog_pending(self, number: int) -> None:
+        """Append to the partition's change log the customers still pending in it."""
+        dirty = cast(set[str], await self.redis.smembers(self.keys.watchlist_dirty(number)))
+        for sub_id in sorted(s for s in dirty if self.partition(s) == number):
+            page: list[str] = []
+            async for ref in self.redis.sscan_iter(
+                self.keys.watchlist_pending(sub_id), count=_LOG_PAGE
+            ):
+                page.append(ref)
+                if len(page) >= _LOG_PAGE:
+                    await self._log(number, sub_id, page)
+                    page = []
+            if page:
+                await self._log(number, sub_id, page)
+
+    async def _log(self, number: int, sub_id: str, refs: list[str]) -> None:
+        entry: dict[Any, Any] = {"sub": sub_id, "refs": json.dumps(refs)}
+        await self.redis.xadd(
+            self.keys.watchlist_changes(number), entry, maxlen=CHANGES_MAX, approximate=True
         )
 
     def _locked(self, fn: Callable[..., _T], *args: Any) -> _T:

@@ -77,6 +77,9 @@ while i <= #ARGV do
   elseif op == 'hincrby' then
     redis.call('HINCRBY', KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2], 1)
     i = i + 3
+  elseif op == 'xtrim' then
+    redis.call('XTRIM', KEYS[tonumber(ARGV[i + 1])], 'MINID', ARGV[i + 2])
+    i = i + 3
   elseif op == 'lrem' then
     redis.call('LREM', KEYS[tonumber(ARGV[i + 1])], 0, ARGV[i + 2])
     i = i + 3
@@ -167,6 +170,10 @@ class Batch:
     def count(self, key: str, field: str) -> None:
         """Add one to a hash field (a counter settled with the rest of the batch)."""
         self.args += ["hincrby", self._k(key), field]
+
+    def xtrim(self, stream: str, min_id: str) -> None:
+        """Drop the stream's entries before `min_id`."""
+        self.args += ["xtrim", self._k(stream), min_id]
 
     def lrem(self, key: str, value: str) -> None:
         self.args += ["lrem", self._k(key), value]

@@ -30,7 +30,7 @@ from typing import IO, Any, cast
 from redis.asyncio import Redis
 
 from listd.errors import BadRequest, PayloadTooLarge
-from listd.keyspace import Keys
+from listd.keyspace import CHANGES_MAX, Keys
 from listd.normalize.kzid import check_iin
 from listd.pipeline.store import now_iso
 from listd.screening import Query
@@ -475,6 +475,16 @@ class WatchlistStore:
             if deleted:
                 pipe.hdel(self.keys.watchlist(sub_id), *deleted)
             pipe.sadd(self.keys.watchlist_pending(sub_id), *changed, *deleted, *(pending or ()))
+            if changed or deleted:
+                # The partition's change log, so a worker taking it over from a snapshot
+                # reads only the records written since (same slot, same transaction).
+                entry: dict[Any, Any] = {"sub": sub_id, "refs": json.dumps([*changed, *deleted])}
+                pipe.xadd(
+                    self.keys.watchlist_changes_of(sub_id),
+                    entry,
+                    maxlen=CHANGES_MAX,
+                    approximate=True,
+                )
             # In the slot of the watchlist's partition, on a cluster too: one transaction.
             pipe.sadd(self.keys.watchlist_dirty_of(sub_id), sub_id)
             await pipe.execute()

@@ -19,7 +19,7 @@ from listd.notifications import snapshot
 from listd.notifications.config import WebhookConfig
 from listd.notifications.customers import CustomerIndex, CustomerVocabulary, record_check
 from listd.notifications.dispatcher import Dispatcher, Partition
-from listd.notifications.watchlist import Customer, customer_from_json
+from listd.notifications.watchlist import Customer, WatchlistStore, customer_from_json
 from listd.pipeline.lease import Lease
 from listd.screening import ScreeningIndex
 from listd.screening.tokens import tokenize
@@ -54,7 +54,19 @@ def test_a_dumped_index_loads_as_the_same_index() -> None:
         assert found(loaded, name) == found(index, name) != {}, name
 
 
+async def change_after_snapshot(redis: Redis, k: Keys, sub_id: str) -> None:
+    """One customer changed, one removed, one added, each written as an upload writes it,
+    then settled (as their old owner's drain would: not pending any more)."""
+    store = WatchlistStore(redis, k)
+    await store._mark(sub_id, {"A-2": Customer("A-2", "Gulnara Abdrakhmanova").to_json()}, [])
+    await store._mark(sub_id, {}, ["A-4"])
+    await store._mark(sub_id, {"A-6": Customer("A-6", "Dauren Nurmukhambetov").to_json()}, [])
+    await redis.delete(k.watchlist_pending(sub_id))
+
+
+@pytest.mark.parametrize("lose_log", [False, True], ids=["change-log", "log-lost"])
 async def test_a_partition_taken_over_loads_its_snapshot_and_catches_up(
+    lose_log: bool,
     make_api: Any,
     keys: dict[str, str],
     receivers: Any,
@@ -80,14 +92,9 @@ async def test_a_partition_taken_over_loads_its_snapshot_and_catches_up(
         await dispatcher._build(first)
         assert first.source == "records" and dispatcher.indexed() == 2005
         await dispatcher._snapshot(first)
-        # Changed after the snapshot (settled by its writer, so not pending any more).
-        await redis.hset(
-            k.watchlist(sub["id"]), "A-2", Customer("A-2", "Gulnara Abdrakhmanova").to_json()
-        )
-        await redis.hdel(k.watchlist(sub["id"]), "A-4")
-        await redis.hset(
-            k.watchlist(sub["id"]), "A-6", Customer("A-6", "Dauren Nurmukhambetov").to_json()
-        )
+        await change_after_snapshot(redis, k, sub["id"])
+        if lose_log:
+            await redis.delete(k.watchlist_changes(number))
         dispatcher.parts.pop(number)
         dispatcher._drop_partition(number)
         assert dispatcher.indexed() == 0
@@ -96,6 +103,9 @@ async def test_a_partition_taken_over_loads_its_snapshot_and_catches_up(
         await lease.release()
         index = dispatcher.customers
     assert second.source == "snapshot"
+    # From the change log only the three customers written since are read; without it,
+    # every record (2,005 now) is read and compared with the snapshot's check.
+    assert second.read == (2005 if lose_log else 3)
     now = await redis.hgetall(k.watchlist(sub["id"]))
     assert index.checks(sub["id"]) == {r: record_check(v) for r, v in now.items()}
     fresh = CustomerIndex()
@@ -280,3 +290,76 @@ async def test_a_partition_with_a_corrupt_snapshot_is_built_from_its_records(
         await lease.release()
     assert second.source == "records" and dispatcher.indexed() == 5
     assert "A-2" in found(dispatcher.customers, "Mirna Mabanza")[sub["id"]]
+
+
+async def test_a_snapshot_trims_the_change_log_to_its_mark(
+    make_api: Any,
+    keys: dict[str, str],
+    receivers: Any,
+    redis: Redis,
+    settings: Settings,
+    config: WebhookConfig,
+) -> None:
+    api: Client = await make_api(dispatch=False)
+    rx: Receiver = await receivers()
+    sub = await subscribe(api, keys["bank-a"], rx, events=["blocking.required"])
+    k = Keys(settings.key_prefix)
+    await WatchlistStore(redis, k)._mark(sub["id"], {c.reference: c.to_json() for c in ROWS}, [])
+    async with aiohttp.ClientSession() as session:
+        dispatcher = Dispatcher(redis, k, ScreeningIndex(), ["un"], session, config)
+        number = dispatcher.partition(sub["id"])
+        lease = Lease(redis, k.partition_lease(number), k.partition_fence(number))
+        assert await lease.acquire()
+        part = dispatcher.parts[number] = Partition(number, lease)
+        await dispatcher._build(part)
+        assert part.read == 5  # no snapshot yet: every record
+        assert [f["sub"] for _, f in await redis.xrange(k.watchlist_changes(number))] == [sub["id"]]
+        await dispatcher._snapshot(part)
+        await change_after_snapshot(redis, k, sub["id"])
+        await dispatcher._snapshot(part)
+        await lease.release()
+    meta = json.loads(await redis.hget(k.partition_snapshot(number), "meta"))
+    entries = await redis.xrange(k.watchlist_changes(number))
+    # Only the latest snapshot's mark is left: what it holds is never read again.
+    assert entries == [(meta["log"], {"snapshot": meta["generation"]})]
+
+
+async def test_a_change_pending_at_the_snapshot_and_drained_after_it_is_taken_over(
+    make_api: Any,
+    keys: dict[str, str],
+    receivers: Any,
+    redis: Redis,
+    settings: Settings,
+    config: WebhookConfig,
+) -> None:
+    """Written before the snapshot's mark, indexed by its owner only after the snapshot:
+    in neither the snapshot nor the pending set, so the log must name it after the mark."""
+    api: Client = await make_api(dispatch=False)
+    rx: Receiver = await receivers()
+    sub = await subscribe(api, keys["bank-a"], rx, events=["blocking.required"])
+    k = Keys(settings.key_prefix)
+    store = WatchlistStore(redis, k)
+    await store._mark(sub["id"], {c.reference: c.to_json() for c in ROWS}, [])
+    await redis.delete(k.watchlist_pending(sub["id"]))
+    late = Customer("A-7", "Dauren Nurmukhambetov")
+    async with aiohttp.ClientSession() as session:
+        dispatcher = Dispatcher(redis, k, ScreeningIndex(), ["un"], session, config)
+        number = dispatcher.partition(sub["id"])
+        lease = Lease(redis, k.partition_lease(number), k.partition_fence(number))
+        assert await lease.acquire()
+        first = dispatcher.parts[number] = Partition(number, lease)
+        await dispatcher._build(first)
+        await store._mark(sub["id"], {"A-7": late.to_json()}, [])  # pending, not indexed
+        await dispatcher._snapshot(first)
+        # Its owner's drain, after the snapshot: indexed, and pending no more.
+        dispatcher._apply(
+            dispatcher.customers, sub["id"], [late], [record_check(late.to_json())], []
+        )
+        await redis.delete(k.watchlist_pending(sub["id"]))
+        dispatcher.parts.pop(number)
+        dispatcher._drop_partition(number)
+        second = dispatcher.parts[number] = Partition(number, lease)
+        await dispatcher._build(second)
+        await lease.release()
+    assert second.source == "snapshot" and second.read == 1
+    assert "A-7" in found(dispatcher.customers, "Dauren Nurmukhambetov")[sub["id"]]
