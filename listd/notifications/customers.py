@@ -364,7 +364,12 @@ class CustomerIndex:
 
     def _kill(self, slots: npt.NDArray[Any]) -> None:
         """Mark `slots` dead; compact once as many are dead as alive."""
-        self._seal()
+        # Only the columns need to hold the slots: a dead slot's postings stay where they
+        # are (sealed or not) and are skipped by its code. Sealing here merged every
+        # posting into the sorted arrays for each customer replaced, which made a run of
+        # changes applied to a large index cost the index's size each.
+        for column in self._cols.values():
+            column.flush()
         cols = self._cols
         cols["code"].data[slots] = -1
         self._tally(cols["band"].data[slots], cols["tlen"].data[slots], -1)

@@ -56,6 +56,34 @@ def test_cyrillic_initialled_and_document_customers_are_found() -> None:
     assert len(index) == 5 and "bank-b" not in index.subs
 
 
+def test_changes_to_a_sealed_index_do_not_merge_its_postings_each(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A takeover applies the customers changed since the snapshot one by one: replacing
+    or removing one must not merge every posting again (that cost the index's size per
+    change: 40 s for 1,250 changes at a million customers). The changes still count."""
+    import listd.notifications.customers as customers
+
+    index = CustomerIndex()
+    listed = [e for e in un("2026-05-08").values() if e.names][:300]
+    names = [e.names[0].full for e in listed]
+    for number, name in enumerate(names):
+        index.put("bank-a", Customer(f"C-{number}", name))
+    index.candidates([], CUTOFF)  # sealed, as a snapshot loads
+    merges = []
+    real = customers._merged
+    monkeypatch.setattr(customers, "_merged", lambda *a: merges.append(1) or real(*a))
+    for number in range(0, 200, 2):
+        index.put("bank-a", Customer(f"C-{number}", f"Zzyzx Qwerty{number}"))  # replaced
+    for number in range(1, 200, 2):
+        index.remove("bank-a", f"C-{number}")
+    assert merges == []
+    assert len(index) == len(names) - 100
+    found = index.candidates([listed[0], listed[250]], CUTOFF)
+    assert "C-0" not in found.get("bank-a", {})  # its old name no longer indexed
+    assert "C-250" in found["bank-a"]
+
+
 def test_postings_are_not_read_for_a_name_no_customer_shares_a_word_with(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
