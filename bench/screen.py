@@ -62,6 +62,8 @@ def rss_mb() -> float:
 
 def percentiles(samples: Sequence[float]) -> dict[str, float]:
     ordered = sorted(samples)
+    if not ordered:  # e.g. --exhaustive 0: nothing was timed
+        return {"n": 0}
     return {
         "p50_ms": round(statistics.median(ordered) * 1000, 3),
         "p99_ms": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000, 3),
