@@ -14,34 +14,18 @@ freed); the full ones resume when the last holder leaves, when that structure is
 from __future__ import annotations
 
 import gc
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+
+from listd.held import Held
 
 _NEVER = 1 << 30  # young collections between two full ones: in effect none
 
 
-class _Holders:
-    """How many hold full collections off: process-wide, as the collector is."""
-
-    lock = threading.Lock()
-    count = 0
-    saved = gc.get_threshold()
+def _set_threshold(values: tuple[int, int, int]) -> None:
+    gc.set_threshold(*values)
 
 
-@contextmanager
-def no_full_collections() -> Iterator[None]:
-    """No full (generation 2) collection until the last of the overlapping holders leaves."""
-    with _Holders.lock:
-        if _Holders.count == 0:
-            _Holders.saved = gc.get_threshold()
-            young, middle, _ = _Holders.saved
-            gc.set_threshold(young, middle, _NEVER)
-        _Holders.count += 1
-    try:
-        yield
-    finally:
-        with _Holders.lock:
-            _Holders.count -= 1
-            if _Holders.count == 0:
-                gc.set_threshold(*_Holders.saved)
+no_full_collections = Held(
+    gc.get_threshold, _set_threshold, lambda saved: (saved[0], saved[1], _NEVER)
+)
+"""No full (generation 2) collection until the last of the overlapping holders leaves:
+`with no_full_collections(): ...`."""

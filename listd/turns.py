@@ -13,32 +13,11 @@ first holder is inside, restored when the last leaves.
 from __future__ import annotations
 
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+
+from listd.held import Held
 
 SWITCH_S = 0.0005  # the interval while held; CPython's default is 0.005
 
-
-class _Holders:
-    lock = threading.Lock()
-    count = 0
-    saved = sys.getswitchinterval()
-
-
-@contextmanager
-def short_turns() -> Iterator[None]:
-    """The GIL switch interval at SWITCH_S (if longer) until the last overlapping holder
-    leaves."""
-    with _Holders.lock:
-        if _Holders.count == 0:
-            _Holders.saved = sys.getswitchinterval()
-            sys.setswitchinterval(min(SWITCH_S, _Holders.saved))
-        _Holders.count += 1
-    try:
-        yield
-    finally:
-        with _Holders.lock:
-            _Holders.count -= 1
-            if _Holders.count == 0:
-                sys.setswitchinterval(_Holders.saved)
+short_turns = Held(sys.getswitchinterval, sys.setswitchinterval, lambda saved: min(SWITCH_S, saved))
+"""The GIL switch interval at SWITCH_S (if longer) until the last overlapping holder leaves:
+`with short_turns(): ...`."""
