@@ -77,6 +77,8 @@ SINGLE_SERVER = [
     ("version_counter", ("un",), "{listd}:src:un:vseq"),
     ("versions", ("un",), "{listd}:src:un:versions"),
     ("watchlist", ("sub_1",), "{listd}:sub:sub_1:watchlist"),
+    ("watchlist_changes", (5,), "{listd}:part:5:watchlists:changes"),
+    ("watchlist_changes_of", ("sub_1",), "{listd}:part:3:watchlists:changes"),
     ("watchlist_dirty", (), "{listd}:watchlists:dirty"),
     ("watchlist_dirty_of", ("sub_1",), "{listd}:watchlists:dirty"),
     ("watchlist_upload", ("sub_1", "u1", "seen"), "{listd}:sub:sub_1:watchlist:upload:u1:seen"),
@@ -144,7 +146,7 @@ def test_a_subscriptions_keys_share_its_partitions_slot() -> None:
     per_sub: list[Callable[[str], str]] = [
         keys.subscription, keys.sub_events, keys.sub_cursor, keys.sub_deliveries,
         keys.sub_dead, keys.sub_matches, keys.watchlist, keys.watchlist_meta,
-        keys.watchlist_pending, keys.watchlist_dirty_of,
+        keys.watchlist_pending, keys.watchlist_dirty_of, keys.watchlist_changes_of,
         lambda s: keys.webhook_stats(keys.partition_of(s)),
         lambda s: keys.partition_lease(keys.partition_of(s)),
         lambda s: keys.partition_cursor(keys.partition_of(s)),
