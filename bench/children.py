@@ -53,6 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    # The UN first: encode.run lowers this process's CPU priority, as a child's.
     raw = bench_sync.UN_FILE.read_bytes()
     process(scraper("un"), raw, "un")  # the imports and the schema, once
     walls: dict[str, list[float]] = {"started for it": [], "waiting": []}

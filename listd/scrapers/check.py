@@ -20,8 +20,8 @@ from listd.scrapers.encode import lower_priority
 
 
 def main(kind: str) -> int:
-    lower_priority()
     raw = sys.stdin.buffer.read()
+    lower_priority(len(raw))
     started = time.perf_counter()
     refused: dict[str, object] | None = None
     try:

@@ -47,17 +47,20 @@ from listd.scrapers import Scraper, scraper
 from listd.scrapers.safexml import chunk_document
 
 TIMEOUT_S = 900  # a stuck child must not hold the source's lock for ever
-# How much lower every child's CPU priority is than the daemon's, from its start (a waiting
-# child's imports too): the children take the cores the daemon leaves idle, while its event
-# loop, whenever it has work (a screening request), gets a core at once instead of a time
-# slice shared with the parse. The UN list's two parsing children, at the daemon's priority
-# on two cores, made the requests answered during its sync wait behind them; niced, their
-# parse is slower only when other processes want the cores too.
+# How much lower the children's CPU priority is than the daemon's, for a document of
+# NICE_FROM_BYTES or more: they take the cores the daemon leaves idle, while its event loop,
+# whenever it has work (a screening request), gets a core at once instead of a time slice
+# shared with the parse. A smaller document (the UN's 2 MB) is parsed in a fraction of a
+# second, at the daemon's priority: on a busy machine other processes would starve it.
 NICENESS = 10
+NICE_FROM_BYTES = 16 * 1024 * 1024
 
 
-def lower_priority() -> None:
-    """Give this (child) process the CPU priority NICENESS below its parent's."""
+def lower_priority(size: int) -> None:
+    """Give this (child) process, working on a document of `size` bytes, the CPU priority
+    NICENESS below its parent's if the document is large."""
+    if size < NICE_FROM_BYTES:
+        return
     with contextlib.suppress(OSError):  # no such notion here: the parse just competes
         os.nice(NICENESS)
 
@@ -334,14 +337,12 @@ def _give(proc: subprocess.Popen[bytes], task: bytes) -> bytes:
 
 def main(kind: str, source: str, part: int = 0, parts: int = 1, cuts: str = "") -> int:
     """Parse the document on stdin; write the entity lines and closing object to stdout."""
-    lower_priority()
     return run(sys.stdin.buffer.read(), sys.stdout.buffer.write, kind, source, part, parts, cuts)
 
 
 def wait(kind: str) -> int:
     """Import what `kind` needs, then read one task from stdin (a JSON line: `args` for `run`,
     the `document`'s path and the `output`'s), do it and exit; exit at once on EOF."""
-    lower_priority()
     scraper(kind)
     line = sys.stdin.buffer.readline()
     if not line.strip():
@@ -373,6 +374,7 @@ def run(
 ) -> int:
     """Parse `raw` (share `part` of `parts`, cut at `cuts` if given), writing entity lines
     and the closing object."""
+    lower_priority(len(raw))
     phases: dict[str, float] = {}
     refused: dict[str, object] | None = None
     shares = [int(cut) for cut in cuts.split(",")] if cuts else None

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import os
 import pathlib
+import subprocess
+import sys
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -586,20 +586,17 @@ def test_a_child_that_fails_or_hangs_refuses_the_document(tmp_path: pathlib.Path
 
 
 def test_the_children_yield_the_cpu_to_the_daemon() -> None:
-    # Every checking and parsing child runs NICENESS below its parent, whatever the
-    # document's size (the UN's two children at the daemon's priority slowed the requests
-    # it answered meanwhile), and a waiting child from its start: its imports too.
-    expected = min(os.nice(0) + encode.NICENESS, 19)
-    waiting = encode._start("un")
-    try:
-        for _ in range(600):  # the child lowers its priority first thing
-            if os.getpriority(os.PRIO_PROCESS, waiting.pid) == expected:
-                break
-            time.sleep(0.05)
-        assert os.getpriority(os.PRIO_PROCESS, waiting.pid) == expected
-    finally:
-        waiting.kill()
-        waiting.wait()
-        encode._close(waiting)
-    for function in (encode.main, encode.wait, check.main):  # each way a child starts
-        assert "lower_priority()" in inspect.getsource(function)
+    # The checking and parsing children of a large document run NICENESS below their
+    # parent, so a screening request the daemon answers meanwhile gets a core at once; those
+    # of a small one, done in a fraction of a second, keep its priority.
+    code = (
+        "import os, sys; from listd.scrapers.encode import lower_priority; "
+        "before = os.nice(0); lower_priority(int(sys.argv[1])); print(before, os.nice(0))"
+    )
+    for size, lower in ((encode.NICE_FROM_BYTES, encode.NICENESS), (2_000_000, 0)):
+        args = [sys.executable, "-c", code, str(size)]
+        out = subprocess.run(args, capture_output=True, check=True)
+        before, after = map(int, out.stdout.split())
+        assert after == min(before + lower, 19)
+    for function in (encode.run, check.main):  # encode.run: a child's work, however started
+        assert "lower_priority(len(raw))" in inspect.getsource(function)
