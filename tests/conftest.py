@@ -136,7 +136,6 @@ class OtherServer:
 
 
 _OTHER = pytest.StashKey[OtherServer]()
-_COUNTS = pytest.StashKey[Counter[str]]()
 
 
 def other_server(config: pytest.Config) -> OtherServer:
@@ -200,20 +199,35 @@ def pytest_report_header(config: pytest.Config) -> str:
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    """Count each store test's outcome per server, for the terminal summary."""
+    """Name the server a store test ran on in its report (which pytest-xdist carries from
+    the test process to the one that prints the summary)."""
     report = yield
     server = getattr(getattr(item, "callspec", None), "params", {}).get("redis_url")
-    if server and (report.when == "call" or (report.when == "setup" and not report.passed)):
-        item.config.stash.setdefault(_COUNTS, Counter())[f"{server} {report.outcome}"] += 1
+    if server:
+        report.user_properties.append(("redis_server", server))
     return report
 
 
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """Say how many store tests ran on each server (the -q summary does not)."""
-    counts = config.stash.get(_COUNTS, Counter())
-    if counts:
-        shown = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
-        terminalreporter.write_line(f"store tests per Redis server: {shown}")
+class ServerCounts:
+    """Counts each store test's outcome per server and says them after the run (the -q
+    summary does not). Under pytest-xdist this runs where the summary is printed."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        server = dict(report.user_properties).get("redis_server")
+        if server and (report.when == "call" or (report.when == "setup" and not report.passed)):
+            self.counts[f"{server} {report.outcome}"] += 1
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.counts:
+            shown = ", ".join(f"{n} {k}" for k, n in sorted(self.counts.items()))
+            terminalreporter.write_line(f"store tests per Redis server: {shown}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(ServerCounts(), "listd-server-counts")
 
 
 @pytest.fixture(scope="session")
