@@ -148,6 +148,7 @@ class Dispatcher:
         self._building = asyncio.Semaphore(1)  # one index build at a time
         self._subs: list[Subscription] = []
         self._parsed: dict[str, Delta | None] = {}  # entry id -> delta, for one read
+        self._entities: dict[str, Entity] = {}  # entry id -> its designation, for one read
         self._tiny: dict[Any, ScreeningIndex] = {}  # the last read's designations, indexed
         # One vocabulary for the indexes of all partitions held: a listed name is looked
         # up in it once per read (`_names`), whatever the number of partitions.
@@ -654,6 +655,7 @@ class Dispatcher:
             )
             if entries:
                 self._subs, self._parsed, self._found = await self.subs.all(), {}, {}
+                self._entities = {}
                 # The partitions at once: the delta is looked up once for all of them, then
                 # each one's round trips overlap the others' (one after another, a
                 # subscription in a worker's sixteenth partition waited for fifteen).
@@ -682,6 +684,15 @@ class Dispatcher:
             self._forget(part)
         except CursorGap:
             await self._reread(part)
+
+    def _entity(self, entry: _Entry) -> Entity:
+        """An added or amended delta's designation, read once for all the partitions of a
+        read (they are fanned out at once, and the lookup waits for them meanwhile)."""
+        found = self._entities.get(entry.entry_id)
+        if found is None:
+            assert entry.delta is not None
+            found = self._entities[entry.entry_id] = entity_from_dict(entry.delta.entity)
+        return found
 
     def _delta(self, seq: int, entry_id: str, fields: dict[str, str] | None) -> Delta | None:
         """A stream entry's delta, parsed once for all the partitions of a read."""
@@ -741,6 +752,7 @@ class Dispatcher:
         each delta with the partition's cursor."""
         if part is None:
             self._subs, self._parsed, self._found = await self.subs.all(), {}, {}
+            self._entities = {}
             for held in list(self.parts.values()):
                 await self.fanout(entries, held)
             return
@@ -849,7 +861,7 @@ class Dispatcher:
         wanting = [s for s in subs.values() if s.wants("blocking.required")]
         if not latest or not wanting or not self.customers.count_of(subs):
             return
-        entities = {eid: entity_from_dict(d.delta.entity) for eid, d in latest.items() if d.delta}
+        entities = {eid: self._entity(d) for eid, d in latest.items() if d.delta}
         # The same designations for every partition of a read (unless subscriptions
         # created within it see fewer): looked up once in the customers of every
         # partition, at the lowest cut-off of all (exact scoring applies each threshold).

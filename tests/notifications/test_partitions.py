@@ -15,7 +15,9 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+import listd.notifications.dispatcher
 from listd.keyspace import Keys
+from listd.model import entity_from_dict
 from listd.notifications.events import Event
 from listd.notifications.outbox import Batch, CursorGap
 from listd.notifications.partitions import fair_share, partition_of
@@ -219,10 +221,15 @@ async def test_a_partition_given_up_during_its_fan_out_leaves_the_delta_to_its_n
 
 
 async def test_a_workers_partitions_are_fanned_out_at_once_after_one_lookup(
-    api: Client, keys: dict[str, str], receivers: Any, redis: Redis, settings: Settings
+    api: Client,
+    keys: dict[str, str],
+    receivers: Any,
+    redis: Redis,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """A worker's partitions go out together: the delta is looked up once for all of
-    them, then each one's round trips overlap the others' (one after another, a
+    """A worker's partitions go out together: the delta is read and looked up once for
+    all of them, then each one's round trips overlap the others' (one after another, a
     subscription in a worker's sixteenth partition waited for the fifteen before)."""
     dispatcher = api.app[BLOCKING].dispatcher
     assert dispatcher is not None
@@ -256,12 +263,20 @@ async def test_a_workers_partitions_are_fanned_out_at_once_after_one_lookup(
         met.append(both.is_set())
         return await read(wanted)
 
+    decoded: list[str] = []
+
+    def entity(data: dict[str, Any]) -> Any:
+        decoded.append(data["id"])
+        return entity_from_dict(data)
+
     dispatcher.customers.candidates = counted  # type: ignore[method-assign]
     dispatcher._customers = meeting  # type: ignore[method-assign]
+    monkeypatch.setattr(listd.notifications.dispatcher, "entity_from_dict", entity)
     await designate(redis, settings, person(921, PLANTED[1]))
     await eventually(lambda: all(len(rx.of_type("blocking.required")) == 1 for rx in rxs), 30)
     assert met and all(met), "a partition's fan-out waited for another's to finish"
     assert lookups == [1]
+    assert decoded == ["un:QDi.921"]  # the designation read once for both partitions
     assert all(rx.duplicates == rx.bad_signatures == 0 for rx in rxs)
 
 
