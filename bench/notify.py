@@ -589,10 +589,11 @@ async def store_follow(redis: Any, keys: Keys, lists: ScreeningIndex) -> None:
 
 
 def steps_after(steps: list[list[Any]], since: float) -> dict[str, list[list[float]]]:
-    """A worker's steps begun after `since`, by step: [start, end] in seconds after it."""
+    """A worker's steps ended after `since`, by step: [start, end] in seconds after it (a
+    step begun before it, as the sync's last writes went on, starts below zero)."""
     out: dict[str, list[list[float]]] = {}
     for label, start, end in steps:
-        if start >= since:
+        if end >= since:
             out.setdefault(label, []).append([round(start - since, 3), round(end - since, 3)])
     return out
 
