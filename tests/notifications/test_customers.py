@@ -5,25 +5,33 @@ from __future__ import annotations
 
 import random
 from functools import cache
+from typing import Any
 
 import numpy as np
 import pytest
 
 import listd.pipeline.ingest
 from listd.model import Entity
+from listd.notifications import customers as customer_index
 from listd.notifications.customers import CustomerIndex
 from listd.notifications.watchlist import Customer
+from listd.pipeline import delta
+from listd.pipeline.ingest import Parsed
 from listd.scrapers import scraper
 from listd.screening import ScreeningIndex
+from listd.screening.scoring import required
 from tests.conftest import un_file
 
 CUTOFF = 0.8 - 0.08  # threshold less the most birth date and nationality add
 
 
 @cache
+def parsed(date: str) -> Parsed:
+    return listd.pipeline.ingest.process(scraper("un"), un_file(date).read_bytes(), "un")
+
+
 def un(date: str) -> dict[str, Entity]:
-    parsed = listd.pipeline.ingest.process(scraper("un"), un_file(date).read_bytes(), "un")
-    return {e.reference: e for e in parsed.entities}
+    return {e.reference: e for e in parsed(date).entities}
 
 
 def test_cyrillic_initialled_and_document_customers_are_found() -> None:
@@ -149,3 +157,50 @@ def test_shortlist_holds_every_forward_match(threshold: float) -> None:
     assert len(pairs) > 250  # the test is not vacuous
     missed = {(ref, e) for ref, e in pairs if e not in shortlist.get(ref, set())}
     assert missed == set()
+
+
+def test_every_band_asked_at_once_shortlists_what_each_band_asked_apart_did(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`required_bands` weighs each set of listed positions once for all the bands of
+    customers: the UN 2025-11-15 delta (Iran snapback, 123 added and 10 amended) against
+    customers made from both lists' names shortlists exactly what asking `required` band
+    by band did."""
+    before, after = parsed("2025-08-02"), parsed("2025-11-15")
+    plan = delta.plan(before.hashes, after.hashes)
+    listed = {e.id: e for e in after.entities}
+    entities = [listed[i] for i in [*plan.added, *plan.amended]]
+    assert len(entities) == 133
+    rng = random.Random(2025)
+    pool = [*before.entities, *entities]
+    index = CustomerIndex()
+    for n in range(1500):
+        words = rng.choice(rng.choice(pool).names).full.split()
+        if n % 3 == 0 and len(words) > 2:
+            words = words[:1] + words[2:]
+        elif n % 3 == 1:
+            words = [*words, rng.choice(["Ivanov", "Nurlan", "Bekova"])]
+        kind = rng.choice([None, "person", "entity"])
+        index.put(f"s{n % 3}", Customer(f"R{n}", " ".join(words), type=kind))
+
+    def pairs() -> set[tuple[str, str, str]]:
+        found = index.candidates(entities, CUTOFF)
+        return {(s, ref, e) for s, refs in found.items() for ref, ids in refs.items() for e in ids}
+
+    at_once = pairs()
+
+    def band_by_band(
+        weights: tuple[float, ...],
+        initials: tuple[int, ...],
+        cutoff: float,
+        cost: float,
+        bands: tuple[tuple[float, bool, int], ...],
+    ) -> Any:
+        return tuple(
+            required(weights, initials, cutoff, cost, other, False, weak, most)
+            for other, weak, most in bands
+        )
+
+    monkeypatch.setattr(customer_index, "required_bands", band_by_band)
+    assert pairs() == at_once
+    assert len(at_once) == 231  # as the code before `required_bands` shortlisted

@@ -5,6 +5,7 @@ customer alerted once (the receiver drops at most the one in-flight redelivery).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -14,7 +15,9 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
+import listd.notifications.dispatcher
 from listd.keyspace import Keys
+from listd.model import entity_from_dict
 from listd.notifications.events import Event
 from listd.notifications.outbox import Batch, CursorGap
 from listd.notifications.partitions import fair_share, partition_of
@@ -215,6 +218,66 @@ async def test_a_partition_given_up_during_its_fan_out_leaves_the_delta_to_its_n
     await eventually(lambda: len(rx.of_type("blocking.required")) == 1, 30, "the alert")
     assert given_up == [number]
     assert rx.events[0]["data"]["customer"]["reference"] == "C-1" and rx.duplicates == 0
+
+
+async def test_a_workers_partitions_are_fanned_out_at_once_after_one_lookup(
+    api: Client,
+    keys: dict[str, str],
+    receivers: Any,
+    redis: Redis,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A worker's partitions go out together: the delta is read and looked up once for
+    all of them, then each one's round trips overlap the others' (one after another, a
+    subscription in a worker's sixteenth partition waited for the fifteen before)."""
+    dispatcher = api.app[BLOCKING].dispatcher
+    assert dispatcher is not None
+    subs: list[dict[str, Any]] = []
+    rxs: list[Receiver] = []
+    while len({dispatcher.partition(s["id"]) for s in subs}) < 2:
+        rxs.append(await receivers())  # a receiver checks one subscription's signatures
+        sub = await subscribe(api, keys["bank-a"], rxs[-1], events=["blocking.required"])
+        await upload(api, keys["bank-a"], sub["id"], [{"reference": "C-1", "name": PLANTED[1]}])
+        subs.append(sub)
+    for sub in subs:
+        await until(lambda s=sub["id"]: screened(redis, settings, s), what="upload screened")
+    lookups: list[int] = []
+    lookup, read = dispatcher.customers.candidates, dispatcher._customers
+    inside: set[int] = set()
+    both = asyncio.Event()
+    met: list[bool] = []
+
+    def counted(*args: Any) -> Any:
+        lookups.append(1)
+        return lookup(*args)
+
+    async def meeting(wanted: dict[str, dict[str, set[str]]]) -> Any:
+        # Each partition's records read waits (5 s at most) for another partition's.
+        inside.update(dispatcher.partition(sub_id) for sub_id in wanted)
+        if len(inside) >= 2:
+            both.set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5):
+                await both.wait()
+        met.append(both.is_set())
+        return await read(wanted)
+
+    decoded: list[str] = []
+
+    def entity(data: dict[str, Any]) -> Any:
+        decoded.append(data["id"])
+        return entity_from_dict(data)
+
+    dispatcher.customers.candidates = counted  # type: ignore[method-assign]
+    dispatcher._customers = meeting  # type: ignore[method-assign]
+    monkeypatch.setattr(listd.notifications.dispatcher, "entity_from_dict", entity)
+    await designate(redis, settings, person(921, PLANTED[1]))
+    await eventually(lambda: all(len(rx.of_type("blocking.required")) == 1 for rx in rxs), 30)
+    assert met and all(met), "a partition's fan-out waited for another's to finish"
+    assert lookups == [1]
+    assert decoded == ["un:QDi.921"]  # the designation read once for both partitions
+    assert all(rx.duplicates == rx.bad_signatures == 0 for rx in rxs)
 
 
 async def test_deltas_that_raise_nothing_in_a_partition_cost_no_script_each(

@@ -1,0 +1,57 @@
+"""The screening score's arithmetic (`listd.screening.scoring`)."""
+
+from __future__ import annotations
+
+from functools import cache
+from itertools import product
+
+import pytest
+
+import listd.pipeline.ingest
+from listd.normalize.aliases import name_forms
+from listd.scrapers import scraper
+from listd.screening.scoring import MAX_EXACT_SUBSETS, list_cost, required, required_bands
+from listd.screening.tokens import WEIGHTS, tokenize
+from tests.conftest import un_file
+
+
+@cache
+def shapes() -> list[tuple[tuple[float, ...], tuple[int, ...]]]:
+    """The weights and initials of every name form of the UN list of 2025-11-15, and every
+    name of one to three tokens of any weight (with an initial or none)."""
+    parsed = listd.pipeline.ingest.process(scraper("un"), un_file("2025-11-15").read_bytes(), "un")
+    found: set[tuple[tuple[float, ...], tuple[int, ...]]] = set()
+    for entity in parsed.entities:
+        mode = "person" if entity.schema == "person" else "entity"
+        for name in entity.names:
+            for form in name_forms(name.full):
+                tokens = tokenize(form, mode)
+                found.add(
+                    (
+                        tuple(t.weight for t in tokens),
+                        tuple(p for p, t in enumerate(tokens) if t.kind == "initial"),
+                    )
+                )
+    values = sorted(set(WEIGHTS.values()))
+    for size in range(1, 4):
+        for weights in product(values, repeat=size):
+            found.add((weights, ()))
+            found.add((weights, (0,)))
+    return sorted(found)
+
+
+@pytest.mark.parametrize("cutoff", [0.72, 0.57])
+def test_required_bands_answers_what_required_answers_band_by_band(cutoff: float) -> None:
+    """Bands of customers as the index files them (weights in steps of 0.25, up to 6
+    words) at once, for every listed name shape: the very sets `required` gives for each
+    band apart."""
+    bands = tuple((band * 0.25, bool(band), most) for band in range(0, 32, 3) for most in (2, 6))
+    names = shapes()
+    assert len(names) > 800
+    assert any(len(w) - len(i) > MAX_EXACT_SUBSETS for w, i in names)  # the prefix branch too
+    for weights, initials in names:
+        cost = list_cost(len(weights))
+        assert required_bands(weights, initials, cutoff, cost, bands) == tuple(
+            required(weights, initials, cutoff, cost, other, False, weak, most)
+            for other, weak, most in bands
+        ), (weights, initials)
