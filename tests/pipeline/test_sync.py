@@ -325,7 +325,8 @@ async def test_a_new_date_alone_is_recognised_without_parsing(
     store = store_for(redis, settings)
     syncer = Syncer(settings, store)
     first = await syncer.sync("un", raw=un_file("2025-11-15").read_bytes())
-    assert set(first.phases) == {"validate", "parse", "normalise", "store", "publish"}
+    steps = {"validate", "parse", "normalise", "store", "publish"}
+    assert set(first.phases) == steps | {"validate_cpu", "parse_cpu"}
 
     def never(*_: object) -> None:
         raise AssertionError("parsed again")
@@ -353,6 +354,8 @@ async def test_a_large_document_is_checked_in_a_child_process(
     # Parsed in a child too: no Entity built here, and the very records the store would
     # get from a parse in this process, in the same order.
     assert parsed.local == [] and parsed.phases["parse"] > 0
+    # The children's CPU seconds, which the machine's load hardly moves (wall seconds do).
+    assert parsed.phases["validate_cpu"] > 0 and parsed.phases["parse_cpu"] > 0
     monkeypatch.setattr("listd.pipeline.ingest.ISOLATE_BYTES", 1 << 40)
     monkeypatch.setattr("listd.pipeline.ingest.PARSE_APART_BYTES", 1 << 40)
     here = process(un, NEWEST.read_bytes(), "un")
