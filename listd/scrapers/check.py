@@ -13,6 +13,7 @@ A plain subprocess, not multiprocessing: a spawned child would re-import the dae
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -37,4 +38,8 @@ def main(kind: str) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1]))
+    code = main(sys.argv[1])
+    sys.stdout.flush()
+    # Out at once, without the interpreter's teardown: for an SDN.XML-size list it took 0.06-0.2
+    # of the check's 0.65-0.8 CPU s, after its answer, and the sync waits for the exit.
+    os._exit(code)

@@ -374,6 +374,15 @@ async def test_a_large_document_is_checked_in_a_child_process(
         process(un, NEWEST.read_bytes()[:100_000], "un")
 
 
+def test_the_check_answers_through_a_buffered_stdout(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The checking child leaves without the interpreter's teardown (os._exit): its answer
+    # must be flushed first, also where its stdout is block-buffered (no PYTHONUNBUFFERED).
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)
+    monkeypatch.setattr("listd.pipeline.ingest.ISOLATE_BYTES", 0)
+    parsed = process(scraper("un"), NEWEST.read_bytes(), "un")
+    assert parsed.count == 1009 and parsed.phases["validate_cpu"] > 0
+
+
 def test_a_mid_size_document_is_checked_while_the_children_parse(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
