@@ -16,7 +16,12 @@ throughout and compares p99 latency during the sync with the idle seconds before
 "CPU s" is the CPU time the sync's process (the API's too, answering those requests: 0.1-0.15
 of a core) and the workers it started spent during the sync, "worker CPU s"
 the workers' alone (the check and the parse): unlike the wall time, the latter hardly moves
-with whatever else the machine is running.
+with whatever else the machine is running. "validate CPU" and "parse CPU" split it (the
+check's child, and the parsing children's together, starts and imports included; blank for
+a tree whose SyncResult does not record them), and "Redis CPU s" is the embedded Valkey's
+CPU time during the sync (the snapshot written, the deltas staged, the publication script,
+and the screening requests' journal entries meanwhile: more, the longer the sync takes): a
+cost the other columns do not count.
 
 `--before TREE` runs every case on another checkout as well (e.g. `git worktree add
 /tmp/listd-main main`), importing listd from TREE, and prints both tables. Trees without
@@ -50,6 +55,13 @@ BASE_FILE = DATA / "un" / "consolidated-2026-02-27.xml"  # what the API screens 
 CASES = ("un", "sdn", "sdn-redated", "enhanced")
 GOALS = {"un": 0.5, "sdn": 5.0, "sdn-redated": 1.0, "enhanced": 15.0}  # seconds
 STEPS = ("validate", "parse", "normalise", "store", "publish")
+CPU_STEPS = ("validate_cpu", "parse_cpu")  # recorded by the sync itself, where it does
+
+
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user and system) process `pid` has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- files ---------------------------------------------------------------------------------
@@ -252,9 +264,10 @@ async def child(case: str, files: list[Path]) -> dict[str, Any]:
         steps: dict[str, float] = {}
         if "phases" not in SyncResult.__dataclass_fields__:
             timed_steps(syncer, steps)
-        t0, cpu0 = time.time(), os.times()
+        server_pid = server._process.pid  # type: ignore[union-attr]
+        t0, cpu0, redis0 = time.time(), os.times(), server_cpu(server_pid)
         result = await syncer.sync("list", raw=raw)
-        t1, cpu1 = time.time(), os.times()
+        t1, cpu1, redis1 = time.time(), os.times(), server_cpu(server_pid)
         version = result.version
         while index.versions.get("list") != version:  # noqa: ASYNC110 - the API's index follows
             await asyncio.sleep(0.01)
@@ -280,6 +293,8 @@ async def child(case: str, files: list[Path]) -> dict[str, Any]:
         "cpu_s": round(sum(cpu1[:4]) - sum(cpu0[:4]), 2),
         "worker_cpu_s": round(sum(cpu1[2:4]) - sum(cpu0[2:4]), 2),
         **{f"{s}_s": round(phases.get(s, 0.0), 2) for s in STEPS},
+        **{s: round(phases[s], 2) for s in CPU_STEPS if s in phases},
+        "redis_cpu_s": round(redis1 - redis0, 2),
         "index_s": round(t2 - t1, 2),
         "rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "worker_rss_mb": round(children / 1024),
@@ -358,7 +373,8 @@ def run_case(case: str, files: list[Path], tree: Path) -> dict[str, Any]:
 def table(rows: list[dict[str, Any]]) -> str:
     cols = [
         ("case", "case"), ("MB", "bytes"), ("entities", "entities"), ("sync s", "sync_s"),
-        ("CPU s", "cpu_s"), ("worker CPU s", "worker_cpu_s"),
+        ("CPU s", "cpu_s"), ("worker CPU s", "worker_cpu_s"), ("validate CPU", "validate_cpu"),
+        ("parse CPU", "parse_cpu"), ("Redis CPU s", "redis_cpu_s"),
         ("validate", "validate_s"), ("parse", "parse_s"), ("normalise", "normalise_s"),
         ("store", "store_s"), ("publish", "publish_s"), ("index s", "index_s"),
         ("RSS MB", "rss_mb"), ("worker MB", "worker_rss_mb"), ("stall ms", "stall_sync_ms"),

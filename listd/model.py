@@ -133,15 +133,16 @@ class Entity:
 
     def encode(self) -> tuple[bytes, str]:
         """`entity_to_json(self)` and `self.content_hash()`, converting the entity once."""
-        # With sorted keys, the entity's JSON is its content's JSON with `"meta":...` between
-        # the fields that sort before "meta" and those after. The nested records become dicts
-        # inside the C encoder (`_record`), not in a Python walk over every value first.
-        values = _ENTITY_VALUES(self)
-        head = _encode_fields(dict(zip(_HEAD, values[: len(_HEAD)], strict=True)))[1:-1]
-        tail = _encode_fields(dict(zip(_TAIL, values[len(_HEAD) :], strict=True)))[1:-1]
-        content = b"{" + b",".join(p for p in (head, tail) if p) + b"}"
-        encoded = b'"meta":' + (_encode_fields(self.meta) if self.meta else b"{}")
-        encoded = b"{" + b",".join(p for p in (head, encoded, tail) if p) + b"}"
+        # With sorted keys, the entity's JSON is its content's JSON with `"meta":...` spliced
+        # in before the first field sorting after "meta". The content is one call of the C
+        # encoder, which needs not sort: the fields and each record's (`_record`) come in
+        # sorted order, and no content field holds a dict (tests/test_model.py checks).
+        values = dict(zip(_FIELDS, _ENTITY_VALUES(self), strict=True))
+        content = "".join(_content_encoder(values, 0)).encode()
+        meta = _encode_fields(self.meta) if self.meta else b"{}"
+        # The first `,"names":` is that key: a quote inside a string is escaped.
+        at = content.index(_AFTER_META) + 1
+        encoded = b"".join((content[:at], b'"meta":', meta, b",", content[at:]))
         return encoded, hashlib.sha256(content).hexdigest()
 
 
@@ -172,13 +173,16 @@ def canonical_json(data: Any) -> bytes:
 
 
 def _record(value: Any) -> dict[str, Any]:
-    """A model record (Name, Address...) as `_plain` gives it, for the encoder's `default`."""
+    """A model record (Name, Address...) as `_plain` gives it, for the encoder's `default`:
+    its fields in sorted order, so that an encoder that does not sort keys writes them
+    as one that does."""
     kind: Any = type(value)
     reader = _readers.get(kind)
     if reader is None:
-        found = _field_names(kind)
-        if found is None:
+        declared = _field_names(kind)
+        if declared is None:
             raise TypeError(f"Object of type {kind.__name__} is not JSON serializable")
+        found = tuple(sorted(declared))
         getter: Callable[[Any], tuple[Any, ...]]
         if len(found) > 1:
             getter = attrgetter(*found)
@@ -195,6 +199,10 @@ _readers: dict[type, tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]] =
 # What `canonical_json(_plain(value))` does, as one C call: json.dumps builds a new encoder
 # each call, and the C encoder takes tuples as lists and asks `_record` for the records.
 _encoder = make_encoder(None, _record, encode_basestring, None, ":", ",", True, False, True)
+# The same without sorting the keys, for a dict whose keys and records' keys come sorted.
+_content_encoder = make_encoder(
+    None, _record, encode_basestring, None, ":", ",", False, False, True
+)
 
 
 def _encode_fields(data: dict[str, Any]) -> bytes:
@@ -202,10 +210,9 @@ def _encode_fields(data: dict[str, Any]) -> bytes:
     return "".join(_encoder(data, 0)).encode()
 
 
-_ENTITY_FIELDS = sorted(f.name for f in fields(Entity) if f.name != "meta")
-_HEAD = tuple(name for name in _ENTITY_FIELDS if name < "meta")
-_TAIL = tuple(name for name in _ENTITY_FIELDS if name > "meta")
-_ENTITY_VALUES = attrgetter(*_HEAD, *_TAIL)
+_FIELDS = tuple(sorted(f.name for f in fields(Entity) if f.name != "meta"))
+_ENTITY_VALUES = attrgetter(*_FIELDS)
+_AFTER_META = b',"' + next(name for name in _FIELDS if name > "meta").encode() + b'":'
 
 
 def _tuple_of(cls: type[Any], items: Any) -> tuple[Any, ...]:

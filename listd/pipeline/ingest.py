@@ -74,28 +74,34 @@ def html_instead(content_type: str | None, raw: bytes, kind: str) -> str | None:
     return content_type if content_type in _HTML else "an HTML page"
 
 
-def _check_apart(kind: str, raw: bytes) -> tuple[float, ValidationFailed | None]:
-    """Run the schema check of `raw` in a child process: its seconds, and a refusal if any."""
+# A schema check's wall seconds, CPU seconds, and its refusal if any.
+_Checked = tuple[float, float, ValidationFailed | None]
+
+
+def _check_apart(kind: str, raw: bytes) -> _Checked:
+    """Run the schema check of `raw` in a child process (its CPU: the whole child's)."""
     with encode.document_file(raw) as path:
         written, _ = encode.run_child(
             ["listd.scrapers.check", kind], path, "validation", CHECK_TIMEOUT_S
         )
     answer = json.loads(written.splitlines()[-1])
     refused: dict[str, Any] | None = answer["refused"]
+    seconds, cpu = float(answer["seconds"]), float(answer.get("cpu", 0.0))
     if refused is None:
-        return float(answer["seconds"]), None
+        return seconds, cpu, None
     message = refused.pop("message")
-    return float(answer["seconds"]), ValidationFailed(message, **refused)
+    return seconds, cpu, ValidationFailed(message, **refused)
 
 
-def _check_here(scr: Scraper, raw: bytes) -> tuple[float, ValidationFailed | None]:
-    """Run the schema check of `raw` in this process: its seconds, and a refusal if any."""
-    started = time.perf_counter()
+def _check_here(scr: Scraper, raw: bytes) -> _Checked:
+    """Run the schema check of `raw` in this thread."""
+    started, cpu = time.perf_counter(), time.thread_time()
+    refused: ValidationFailed | None = None
     try:
         scr.validate_fast(raw)
     except ValidationFailed as exc:
-        return time.perf_counter() - started, exc
-    return time.perf_counter() - started, None
+        refused = exc
+    return time.perf_counter() - started, time.thread_time() - cpu, refused
 
 
 def process(scr: Scraper, raw: bytes, source: str | None = None) -> Parsed:
@@ -109,8 +115,7 @@ def process(scr: Scraper, raw: bytes, source: str | None = None) -> Parsed:
     wins over whatever the parse made of an invalid document."""
     phases: dict[str, float] = {}
     pool: concurrent.futures.ThreadPoolExecutor | None = None
-    checked: concurrent.futures.Future[tuple[float, ValidationFailed | None]] | None = None
-    started = time.perf_counter()
+    checked: concurrent.futures.Future[_Checked] | None = None
     apart = len(raw) >= PARSE_APART_BYTES and scr is scraper(scr.kind)
     if len(raw) >= ISOLATE_BYTES:
         pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="listd-check")
@@ -119,8 +124,9 @@ def process(scr: Scraper, raw: bytes, source: str | None = None) -> Parsed:
         pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="listd-check")
         checked = pool.submit(_check_here, scr, raw)
     else:
-        scr.validate_fast(raw)
-        phases["validate"] = time.perf_counter() - started
+        phases["validate"], phases["validate_cpu"], refusal = _check_here(scr, raw)
+        if refusal is not None:
+            raise refusal
     records: encode.Encoded | None = None
     try:
         if apart:
@@ -135,7 +141,7 @@ def process(scr: Scraper, raw: bytes, source: str | None = None) -> Parsed:
         if pool is not None:
             assert checked is not None
             try:
-                phases["validate"], refused = checked.result()
+                phases["validate"], phases["validate_cpu"], refused = checked.result()
             finally:
                 pool.shutdown()
             if refused is not None:

@@ -58,7 +58,8 @@ class SyncResult:
     first_seq: int | None = None
     last_seq: int | None = None
     held_reason: str | None = None
-    phases: dict[str, float] = field(default_factory=dict)  # seconds: validate, parse, ...
+    # seconds: validate, parse, ...; CPU seconds: validate_cpu, parse_cpu (the workers')
+    phases: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

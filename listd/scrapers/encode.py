@@ -15,8 +15,9 @@ entity its id, content hash, document keys, warnings and JSON.
 A child writes one line per entity, `[record number, id, hash, document keys, warnings]`
 (JSON; the number counts over the whole document, or over its run when given CUTS), a tab,
 then the entity's canonical JSON (neither holds a raw tab or newline), and ends with one
-JSON object line: the seconds spent per step and `refused` (a ValidationFailed as data, or
-null) with the number of the record it stopped at. A plain subprocess, not
+JSON object line: the seconds spent per step, the child's CPU seconds (`cpu`: its start,
+imports and reading too) and `refused` (a ValidationFailed as data, or null) with the number
+of the record it stopped at. A plain subprocess, not
 multiprocessing: a spawned child would re-import the daemon's `__main__` (the CLI) first. The
 schema check happens elsewhere (listd.scrapers.check); the caller uses nothing of this before
 that check has passed.
@@ -73,7 +74,8 @@ class Encoded:
     hashes: dict[str, str] = field(default_factory=dict)  # entity id -> content hash
     warnings: list[str] = field(default_factory=list)
     entities: list[Entity] = field(default_factory=list)  # only when encoded in-process
-    phases: dict[str, float] = field(default_factory=dict)  # seconds: parse, normalise
+    # seconds: parse, normalise; parse_cpu: the CPU seconds of all three (every child's)
+    phases: dict[str, float] = field(default_factory=dict)
 
     def add(self, entity_id: str, digest: str, body: bytes) -> None:
         if entity_id in self.hashes:
@@ -133,10 +135,12 @@ def _each(
 def in_process(scr: Scraper, raw: bytes, source: str | None) -> Encoded:
     """Encode every record here (the entities are kept too)."""
     out = Encoded()
+    started = time.thread_time()
     for entity, body, digest, warnings in _each(scr, raw, source, out.phases):
         out.add(entity.id, digest, body)
         out.warnings += warnings
         out.entities.append(entity)
+    out.phases["parse_cpu"] = time.thread_time() - started
     return out
 
 
@@ -171,6 +175,7 @@ def apart(kind: str, raw: bytes, source: str, parts: int = 1) -> Encoded:
         refused = min(refusals, key=lambda refusal: refusal[0])[1]
         raise ValidationFailed(refused.pop("message"), **refused)
     phases = {step: max(end[step] for _, end in answers) for step in ("parse", "normalise")}
+    phases["parse_cpu"] = sum(float(end.get("cpu", 0.0)) for _, end in answers)
     heads: list[bytes] = []
     bodies: list[bytes] = []
     for lines, _ in answers:
@@ -394,6 +399,7 @@ def run(
     except ValidationFailed as exc:
         refused = {"message": exc.message, **exc.detail}
     end = {"parse": 0.0, "normalise": 0.0, **phases, "refused": refused, "stopped_at": number}
+    end["cpu"] = time.process_time()
     write(json.dumps(end, default=str).encode() + b"\n")
     return 0
 

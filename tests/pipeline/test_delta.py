@@ -230,6 +230,39 @@ def test_payloads_are_the_deltas_as_json_whatever_their_op() -> None:
     assert json.loads(first[0][1])["previous_version"] is None
 
 
+def _envelope_as_before(op: str, entity_id: str, entity: str, previous: str | None) -> str:
+    """A delta's stream JSON as `payloads` wrote it before it made one envelope per op: the
+    whole envelope through json.dumps for each delta, the entity JSON spliced in."""
+
+    def dumps(data: object) -> str:
+        return json.dumps(data, ensure_ascii=False, sort_keys=True)
+
+    head = dumps({"at": "2026-05-09T00:00:00Z", "changes": {}, "class": "identity"})[:-1]
+    after = {"entity_id": entity_id, "op": op, "previous_version": previous, "source": "un"}
+    tail = dumps(after | {"version": "7"})[1:]
+    return f'{head}, "entity": {entity}, {tail}'
+
+
+def test_additions_and_removals_are_written_as_before() -> None:
+    # The UN's 2026-02-27 -> 2026-05-08 deltas and a first load of 2026-05-08, with ids that
+    # JSON must escape (removed, then added): byte for byte each delta's own dumps.
+    old, new = parsed("2026-02-27"), parsed("2026-05-08")
+    odd = dict.fromkeys(['un:"quoted\\"', "un:\u00e9\u0644\u2028\t"], "{}")
+    old_json = {i: body.decode() for i, body in old.encoded.items()} | odd
+    new_json = {i: body.decode() for i, body in new.encoded.items()} | odd
+    hashed = dict.fromkeys(odd, "x")
+    for p, previous in (
+        (delta.plan(old.hashes | hashed, new.hashes), "6"),
+        (delta.plan({}, new.hashes | hashed), None),
+    ):
+        at = "2026-05-09T00:00:00Z"
+        got = dict(delta.payloads("un", "7", previous, at, p, new_json, old_json))
+        assert set(odd) <= {*p.added, *p.removed}
+        for op, ids, texts in (("added", p.added, new_json), ("removed", p.removed, old_json)):
+            for i in ids:
+                assert got[i] == _envelope_as_before(op, i, texts[i], previous), i
+
+
 def test_the_record_reads_and_writes_the_published_json_byte_for_byte() -> None:
     # Every delta the UN's 2026-02-27 -> 2026-05-08 files publish: read into the record,
     # written back, the same stream text; shown with its seq, the same JSON the API and

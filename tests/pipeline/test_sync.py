@@ -325,7 +325,8 @@ async def test_a_new_date_alone_is_recognised_without_parsing(
     store = store_for(redis, settings)
     syncer = Syncer(settings, store)
     first = await syncer.sync("un", raw=un_file("2025-11-15").read_bytes())
-    assert set(first.phases) == {"validate", "parse", "normalise", "store", "publish"}
+    steps = {"validate", "parse", "normalise", "store", "publish"}
+    assert set(first.phases) == steps | {"validate_cpu", "parse_cpu"}
 
     def never(*_: object) -> None:
         raise AssertionError("parsed again")
@@ -353,6 +354,8 @@ async def test_a_large_document_is_checked_in_a_child_process(
     # Parsed in a child too: no Entity built here, and the very records the store would
     # get from a parse in this process, in the same order.
     assert parsed.local == [] and parsed.phases["parse"] > 0
+    # The children's CPU seconds, which the machine's load hardly moves (wall seconds do).
+    assert parsed.phases["validate_cpu"] > 0 and parsed.phases["parse_cpu"] > 0
     monkeypatch.setattr("listd.pipeline.ingest.ISOLATE_BYTES", 1 << 40)
     monkeypatch.setattr("listd.pipeline.ingest.PARSE_APART_BYTES", 1 << 40)
     here = process(un, NEWEST.read_bytes(), "un")
@@ -369,6 +372,15 @@ async def test_a_large_document_is_checked_in_a_child_process(
     assert caught.value.detail["record"] == "QDi.312" and caught.value.detail["line"] > 0
     with pytest.raises(ValidationFailed, match="not well-formed"):
         process(un, NEWEST.read_bytes()[:100_000], "un")
+
+
+def test_the_check_answers_through_a_buffered_stdout(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The checking child leaves without the interpreter's teardown (os._exit): its answer
+    # must be flushed first, also where its stdout is block-buffered (no PYTHONUNBUFFERED).
+    monkeypatch.delenv("PYTHONUNBUFFERED", raising=False)
+    monkeypatch.setattr("listd.pipeline.ingest.ISOLATE_BYTES", 0)
+    parsed = process(scraper("un"), NEWEST.read_bytes(), "un")
+    assert parsed.count == 1009 and parsed.phases["validate_cpu"] > 0
 
 
 def test_a_mid_size_document_is_checked_while_the_children_parse(
