@@ -18,8 +18,9 @@ With --workers N (N > 1) the dispatcher runs as N worker processes sharing the p
 memory per worker and per customer is reported, the delta timed as above (and each
 worker's steps after "sync finished": its fan-out of each partition, its customer lookup,
 records read, exact scoring and alerts read back, as [start, end] seconds), then one worker
-is SIGKILLed and the list published back, and the time until its subscriptions receive
-their blocking.lifted (their partitions taken over, from snapshots) is the fail-over time.
+(the one holding the most customers, once its snapshots are written) is SIGKILLed and the
+list published back, and the time until its subscriptions receive their blocking.lifted
+(their partitions taken over, from snapshots) is the fail-over time.
 --profile DIR: each worker writes the cProfile of its first customer lookup there.
 --big N: the first watchlist holds N customers (the others --customers each).
 --cluster: on a Redis Cluster of 3 primaries and 3 replicas started on loopback
@@ -378,6 +379,7 @@ def worker_main(stats_file: str) -> None:
                     dispatcher.indexed(),
                     ready,
                     len(steps),
+                    sum(1 for p in dispatcher.parts.values() if p.unsaved),
                 )
                 if now != last:
                     last = now
@@ -386,6 +388,7 @@ def worker_main(stats_file: str) -> None:
                         "partitions": now[0],
                         "customers": now[1],
                         "ready": ready,
+                        "unsaved": now[4],  # partitions whose snapshot is not written yet
                         "rss_mb": round(rss_mb()),
                         "baseline_mb": round(base),
                         "with_lists_mb": round(lists_mb),
@@ -609,8 +612,9 @@ async def run_workers(
     tmp: Path,
 ) -> dict[str, Any]:
     """`args.workers` dispatcher processes share the partitions; the delta is timed; then
-    one worker is SIGKILLed and the list published back, and the time until the killed
-    worker's subscriptions hear of it (blocking.lifted) is the fail-over time."""
+    the worker holding the most customers is SIGKILLed (once its snapshots are written) and
+    the list published back, and the time until the killed worker's subscriptions hear of
+    it (blocking.lifted) is the fail-over time."""
     out: dict[str, Any] = {"workers": args.workers}
     env = {
         **os.environ,
@@ -694,19 +698,28 @@ async def run_workers(
                     "p99": round(percentile(latencies, 0.99), 3),
                     "max": round(max(latencies), 3),
                 }
-            # Fail-over: SIGKILL worker 0, publish the old list again (the planted customers'
-            # designations are removed: blocking.lifted), time its subscriptions' lifts.
-            victim = found[0]
+            # Fail-over: SIGKILL the worker holding the most customers once its snapshots are
+            # written (one is at once after a build from the records), publish the old list
+            # again (the planted customers' designations are removed: blocking.lifted), and
+            # time its subscriptions' lifts.
+            doomed = max(range(len(found)), key=lambda n: found[n]["customers"])
+            waited = time.monotonic()
+            while stats()[doomed].get("unsaved") and time.monotonic() - waited < 3600:  # noqa: ASYNC110 - another process's file
+                await asyncio.sleep(0.5)
+            out["waited_for_snapshots_s"] = round(time.monotonic() - waited, 1)
+            victim = stats()[doomed]
             subs = await SubscriptionStore(redis, keys).all()
             moved = {
                 f"/hook/{sub.url.rsplit('/', 1)[1]}"
                 for sub in subs
                 if partition_of(sub.id, 64) in victim["partitions"]
             }
-            procs[0].kill()
-            await procs[0].wait()
+            procs[doomed].kill()
+            await procs[doomed].wait()
             killed = time.time()
-            say(f"worker 0 killed: {len(victim['partitions'])} partitions, {len(moved)} subs")
+            say(
+                f"worker {doomed} killed: {len(victim['partitions'])} partitions, {len(moved)} subs"
+            )
             await syncer.sync("un", raw=(UN / f"consolidated-{BEFORE}.xml").read_bytes())
             want = {(path, ref) for path, ref in expected if path in moved}
             deadline = time.monotonic() + 600
@@ -725,7 +738,9 @@ async def run_workers(
                 "sigkill_to_all_delivered_s": round(max(moved_lifts), 2) if moved_lifts else None,
                 "lifted_alerted": f"{len(want & {(a['path'], a['ref']) for a in lifted})}"
                 f"/{len(want)}",
-                "survivors_loaded_from": sorted({src for s in stats()[1:] for src in s["sources"]}),
+                "survivors_loaded_from": sorted(
+                    {src for n, s in enumerate(stats()) if n != doomed for src in s["sources"]}
+                ),
             }
     finally:
         for proc in procs:
