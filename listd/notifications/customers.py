@@ -56,6 +56,7 @@ from listd.screening.scoring import (
     align,
     list_cost,
     name_score,
+    near_needs,
     required,
 )
 from listd.screening.tokens import (
@@ -710,11 +711,12 @@ class CustomerIndex:
         found: list[npt.NDArray[np.int64]] = []
         for band, lengths in self._bands.items():
             most = max(lengths)
-            found.append(
-                self._search(
-                    name, band, ranges, *_required(weights, initials, cutoff, False, band, most)
-                )
-            )
+            subsets, prefix = _required(weights, initials, cutoff, False, band, most)
+            found.append(self._search(name, band, ranges, subsets, prefix))
+            # A customer word two edits from a listed one is no lookup's (`two_edits`).
+            needs = near_needs(name.tokens, subsets) if prefix is None else []
+            if needs:
+                found.append(self._search(name, band, ranges, needs, None))
         if self._initialled:  # all in band 0
             most = max(self._bands[0])
             loose = self._search(
