@@ -57,6 +57,7 @@ from listd.screening.scoring import (
     align,
     list_cost,
     name_score,
+    near_needs,
     required,
     required_bands,
 )
@@ -721,6 +722,10 @@ class CustomerIndex:
         )
         for (band, _), (subsets, prefix) in zip(bands, every, strict=True):
             found.append(self._search(name, band, ranges, subsets, prefix))
+            # A customer word two edits from a listed one is no lookup's (`two_edits`).
+            needs = near_needs(name.tokens, subsets) if prefix is None else []
+            if needs:
+                found.append(self._search(name, band, ranges, needs, None))
         if self._initialled:  # all in band 0
             most = max(self._bands[0])
             loose = self._search(

@@ -31,6 +31,7 @@ RULES = (
     "phonetic",
     "edit_distance",
     "first_letter_typo",
+    "two_edits",
 )
 # A second initial for the second part of a listed compound: A.-R. for Abdul-Reza (the
 # first, A., pairs with the compound as an initial; `scoring.part_initials`).

@@ -39,6 +39,7 @@ from listd.screening.plan import (
     best_by_count,
     bound_holds,
     by_identifier,
+    candidates_and_near,
     candidates_over_arrays,
     final_score,
     find_candidates,
@@ -56,12 +57,14 @@ from listd.screening.postings import (
 )
 from listd.screening.query import Match, Query
 from listd.screening.scoring import (
+    MAX_EXACT_SUBSETS,
     MISSING_QUERY,
     SPLIT_SLACK,
     Candidate,
     abd_head,
     align,
     list_cost,
+    near_word,
     required,
 )
 from listd.screening.scoring import name_score as score_name
@@ -376,6 +379,13 @@ class ScreeningIndex:
         any_initial: int | None = 0
         for bits in initial_bits.values():
             any_initial = None if bits is None or any_initial is None else any_initial | bits
+        # `two_edits`: three words or more, no initial; every other word must match.
+        near: list[tuple[int, ...]] = []
+        near_at: list[int] = []
+        if 3 <= len(tokens) <= MAX_EXACT_SUBSETS and not initials:
+            everyone = range(len(tokens))
+            near_at = [at for at in everyone if near_word(tokens[at])]
+            near = [tuple(p for p in everyone if p != at) for at in near_at]
         return QueryPlan(
             query=query,
             tokens=tokens,
@@ -392,6 +402,8 @@ class ScreeningIndex:
             best=best_by_count(tuple(weights)),
             birth_date=birth_date,
             identifiers=identifiers,
+            near=near,
+            near_at=near_at,
             initial_bits=initial_bits,
             any_initial=any_initial,
             # Taken after the lookups: every token id met so far is inside them.
@@ -458,11 +470,16 @@ class ScreeningIndex:
             candidates: Iterable[int]
             if exhaustive:
                 candidates = range(len(index.names))
-            elif prune:
-                candidates = self._survivors(plan, index, find_candidates(plan, index))
             else:
-                found = find_candidates(plan, index)
-                candidates = found.tolist() if isinstance(found, np.ndarray) else found
+                found, near = candidates_and_near(plan, index)
+                if prune:
+                    candidates = self._survivors(plan, index, found)
+                else:
+                    candidates = found.tolist() if isinstance(found, np.ndarray) else found
+                if len(near):
+                    # A word two edits away is no lookup's: the bound does not know it.
+                    extra = near.tolist() if isinstance(near, np.ndarray) else near
+                    candidates = {*candidates, *extra}
             for nid in candidates:
                 slot = index.name_entity[nid]
                 score = self.name_score(plan, index, nid)[0]

@@ -6,7 +6,7 @@ Split from `index.py` (the screening loop): the candidate and final-scoring stag
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -19,7 +19,7 @@ from listd.screening.explain import PARTIAL_MAX_WORDS
 from listd.screening.postings import LOW_BITS, NameColumns, PostingArrays, SourceIndex
 from listd.screening.query import Query
 from listd.screening.scoring import MISSING_LIST, MISSING_PARTIAL, MISSING_QUERY
-from listd.screening.tokens import Token
+from listd.screening.tokens import WEIGHTS, Token
 
 _MASK_BITS = 16  # query tokens a candidate mask can follow
 
@@ -55,8 +55,34 @@ class QueryPlan:
     weights_col: npt.NDArray[np.float64]
     bits_lo: npt.NDArray[np.uint64]
     bits_hi: npt.NDArray[np.uint64]
+    # `scoring.two_edits`: for each query word that may be the one two edits from a listed
+    # word, the other positions (a name must hold matches for all of them, one of them
+    # by a listed name not a common one: `uncommon`).
+    near: list[tuple[int, ...]] = field(default_factory=list)
+    near_at: list[int] = field(default_factory=list)  # the word left out of each
+    strong_bits: dict[int, int] | None = None  # `strong`, once asked for
     hit: npt.NDArray[np.bool_] | None = None  # token id → matches a query word
     position_ids: list[npt.NDArray[np.int64]] | None = None  # the token ids each position matches
+
+    def strong(self) -> dict[int, int]:
+        """List token id → the query positions it matches at 0.9+, as bits (once per query:
+        `two_edits` pairs the other words at 0.9+)."""
+        if self.strong_bits is None:
+            self.strong_bits = {}
+            for vid, found in self.sims.items():
+                bits = 0
+                for score, pos, _ in found:
+                    if score >= 0.9:
+                        bits |= 1 << pos
+                if bits:
+                    self.strong_bits[vid] = bits
+        return self.strong_bits
+
+    def uncommon(self) -> list[int]:
+        """The list tokens matching a query word at 0.9+ that weigh as a name not a common
+        one (and numbers, which weigh the same: a superset is enough)."""
+        weight, name = self.weights_col, WEIGHTS["name"]
+        return [vid for vid in self.strong() if weight[vid] == name]
 
     def may_meet(self, at: int, vid: int) -> bool:
         """False when query initial `at` surely does not match list token `vid`."""
@@ -125,10 +151,17 @@ def bound_holds(
 
 
 def candidates_over_arrays(plan: QueryPlan, arrays: PostingArrays) -> npt.NDArray[np.int64]:
-    """`ScreeningIndex._candidates` over arrays: each name gets a bit per query position
-    it holds a match for, then the subsets (or the prefix) are tested on those bits. Set
-    unions of a common name's hundreds of spellings cost 5-10 ms at a million names; this
-    touches each posting once, in C."""
+    """`find_candidates` over arrays."""
+    return _over_arrays(plan, arrays)[0]
+
+
+def _over_arrays(
+    plan: QueryPlan, arrays: PostingArrays
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The candidates over arrays, and those for `plan.near`: each name gets a bit per
+    query position it holds a match for, then the subsets (or the prefix) are tested on
+    those bits. Set unions of a common name's hundreds of spellings cost 5-10 ms at a
+    million names; this touches each posting once, in C."""
     if plan.position_ids is None:
         ids: list[list[int]] = [[] for _ in plan.tokens]
         for vid, entries in plan.sims.items():
@@ -138,6 +171,8 @@ def candidates_over_arrays(plan: QueryPlan, arrays: PostingArrays) -> npt.NDArra
     wanted = (
         plan.prefix if plan.prefix is not None else sorted({p for s in plan.subsets for p in s})
     )
+    if plan.near:
+        wanted = sorted({*wanted, *(p for need in plan.near for p in need)})
     mask = np.zeros(arrays.count, dtype=np.uint16)  # pages are only touched where written
     known = len(arrays.starts) - 1  # words interned after the source was built hold none of it
     touched = []
@@ -146,17 +181,31 @@ def candidates_over_arrays(plan: QueryPlan, arrays: PostingArrays) -> npt.NDArra
         names, _ = _rows(arrays.names, arrays.starts, vids[vids < known])
         mask[names] |= np.uint16(1 << pos)
         touched.append(names)
-    found = np.concatenate(touched) if touched else np.zeros(0, dtype=np.int32)
+    every = np.concatenate(touched) if touched else np.zeros(0, dtype=np.int32)
+    found = every
     if plan.prefix is None:
-        bits = mask[found]
-        keep = np.zeros(len(found), dtype=np.bool_)
-        for subset in plan.subsets:
-            need = np.uint16(sum(1 << pos for pos in subset))
-            keep |= (bits & need) == need
-        found = found[keep]
-    # Each name once, without sorting or scanning a mask of every name (a million of them).
+        found = every[_holds(mask[every], plan.subsets)]
+    near = np.zeros(0, dtype=np.int64)
+    if plan.near:
+        rare_ids = np.array(plan.uncommon(), dtype=np.int64)
+        rare, _ = _rows(arrays.names, arrays.starts, rare_ids[rare_ids < known])
+        if len(rare):
+            near = _distinct(rare[_holds(mask[rare], plan.near)], arrays.count)
+    return _distinct(found, arrays.count), near
+
+
+def _holds(bits: npt.NDArray[np.uint16], subsets: list[tuple[int, ...]]) -> npt.NDArray[np.bool_]:
+    keep = np.zeros(len(bits), dtype=np.bool_)
+    for subset in subsets:
+        need = np.uint16(sum(1 << pos for pos in subset))
+        keep |= (bits & need) == need
+    return keep
+
+
+def _distinct(found: npt.NDArray[Any], count: int) -> npt.NDArray[np.int64]:
+    """Each name once, without sorting or scanning a mask of every name (a million)."""
     order = np.arange(len(found), dtype=np.int32)
-    last = np.empty(arrays.count, dtype=np.int32)
+    last = np.empty(count, dtype=np.int32)
     last[found] = order
     distinct: npt.NDArray[np.int64] = found[last[found] == order].astype(np.int64)
     return distinct
@@ -207,9 +256,20 @@ def query_wants(query: Query, entity: Entity) -> bool:
 def find_candidates(plan: QueryPlan, index: SourceIndex) -> set[int] | npt.NDArray[np.int64]:
     """The names of `index` that hold matches for one of `plan.subsets` (or, for long
     queries, for one of `plan.prefix`): over arrays for large sources, else over sets."""
+    return candidates_and_near(plan, index)[0]
+
+
+Names = set[int] | npt.NDArray[np.int64]
+
+
+def candidates_and_near(plan: QueryPlan, index: SourceIndex) -> tuple[Names, Names]:
+    """`find_candidates`, and the names that may reach the cutoff only with a word two
+    edits away (`scoring.two_edits`): those holding matches for every query word but one
+    of `plan.near`, one of them by a listed name not a common one (`plan.uncommon`)."""
     arrays = index.postings_array
     if arrays is not None and len(plan.tokens) <= _MASK_BITS:
-        return candidates_over_arrays(plan, arrays)
+        found, near = _over_arrays(plan, arrays)
+        return found, _strongly_held(plan, index, near)
     postings = index.postings
     parts: list[list[tuple[int, ...] | set[int]]] = [[] for _ in plan.tokens]
     for vid, entries in plan.sims.items():
@@ -225,8 +285,60 @@ def find_candidates(plan: QueryPlan, index: SourceIndex) -> set[int] | npt.NDArr
             held = hits[pos]
             if held:
                 out |= held
-        return out
-    for subset in plan.subsets:
+    else:
+        out = _holding_one(hits, plan.subsets)
+    close: set[int] = set()
+    if plan.near:
+        rare = union_of([postings[v] for v in plan.uncommon() if v in postings])
+        if rare:  # from the few names holding one, those holding every other word
+            for need in plan.near:
+                held = rare
+                for pos in need:
+                    h = hits[pos]
+                    held = held & h if h else set()
+                    if not held:
+                        break
+                close |= held
+    return out, _strongly_held(plan, index, close)
+
+
+def _strongly_held(plan: QueryPlan, index: SourceIndex, nids: Names) -> Names:
+    """Of `nids`, the names holding a match at 0.9+ for every query word of one of
+    `plan.near` (what `two_edits` asks of the pairs beside it)."""
+    strong = plan.strong()
+    if not len(nids) or not strong:
+        return set()
+    masks = [sum(1 << p for p in need) for need in plan.near]
+    columns = index.columns
+    if isinstance(nids, np.ndarray) and columns is not None and int(nids.max()) < columns.count:
+        vids, which = _rows(columns.flat, columns.starts, nids)
+        keys = np.fromiter(strong, dtype=np.int64, count=len(strong))
+        values = np.fromiter(strong.values(), dtype=np.int64, count=len(strong))
+        order = np.argsort(keys)
+        keys, values = keys[order], values[order]
+        at = np.minimum(np.searchsorted(keys, vids), len(keys) - 1)
+        bits = np.where(keys[at] == vids, values[at], 0)
+        held = np.zeros(len(nids), dtype=np.int64)
+        np.bitwise_or.at(held, which, bits)
+        keep = np.zeros(len(nids), dtype=np.bool_)
+        for mask in masks:
+            keep |= (held & mask) == mask
+        kept: npt.NDArray[np.int64] = nids[keep]
+        return kept
+    out: set[int] = set()
+    for nid in nids.tolist() if isinstance(nids, np.ndarray) else nids:
+        holds = 0
+        for vid in index.names[nid]:
+            holds |= strong.get(vid, 0)
+        if any(holds & mask == mask for mask in masks):
+            out.add(nid)
+    return out
+
+
+def _holding_one(hits: list[set[int] | None], subsets: list[tuple[int, ...]]) -> set[int]:
+    """The names in every set of `hits` of one of `subsets`' positions."""
+    out: set[int] = set()
+    for subset in subsets:
         sets = [hits[pos] for pos in subset]
         if any(not s for s in sets):
             continue

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import combinations
 
+from rapidfuzz.distance import OSA
+
 from listd.screening.explain import (
     COMPOUND_SPLIT,
     CONDITIONAL,
@@ -30,7 +32,15 @@ from listd.screening.explain import (
     Pair,
     partial_name,
 )
-from listd.screening.tokens import INITIAL, WEIGHTS, Token, deletions, initials, spellings
+from listd.screening.tokens import (
+    INITIAL,
+    WEIGHTS,
+    Token,
+    deletions,
+    edit_class,
+    initials,
+    spellings,
+)
 
 # How much a query token the list name lacks costs, and a list token the query lacks,
 # relative to the weight of a matched token: a customer's extra name part is stronger
@@ -53,6 +63,14 @@ SPLIT_HEAD = 0.85
 # (2 words, Abd/Abu weighing 1: 0.917 against 0.769): searches that may split prune at
 # this share of their cut-off, so that the bound stays a bound.
 SPLIT_SLACK = 0.8
+
+# A word two edits from a listed one (Свмгей for Сергей, GUNWAAO for GUNAWAN), which no
+# lookup finds: paired within a name whose other words already match (`two_edits`).
+TWO_EDITS = 0.7
+TWO_EDITS_RULE = "two_edits"
+TWO_EDITS_MAX = 2  # edits (OSA: a transposition counts one)
+TWO_EDITS_WORDS = (3, 9)  # the shortest and longest spelling compared, in letters
+TWO_EDITS_KINDS = frozenset({"name", "common"})
 
 # One candidate token pair: (-score, an initial on either side, query position, list
 # position, rule). Sorted, the strongest pairs come first; equal scores put words before
@@ -183,6 +201,14 @@ def name_score(
             if rest is None:
                 return 0.0, []
             found = rest
+    if (
+        query is not None
+        and not found.initial
+        and 3 <= n_query <= MAX_EXACT_SUBSETS
+        and len(found.pairs) == n_query - 1
+        and len(found.pairs) < n_list <= MAX_EXACT_SUBSETS
+    ):
+        found = two_edits(found, query(), listed())
     if found.initial and query is not None and found.matched_q < q_total - 1e-9:
         found = part_initials(found, query(), listed())
     split = False
@@ -201,6 +227,109 @@ def name_score(
         cost = MISSING_PARTIAL
     missing += cost * (c_total - found.matched_c)
     return found.num / (found.den + missing) * factor, found.pairs
+
+
+def near_word(t: Token) -> bool:
+    """Whether `t` may take part in a `two_edits` pair: a name word of letters, not in
+    Chinese, Korean or Japanese characters and not in Arabic script (no short vowels)."""
+    low, high = TWO_EDITS_WORDS
+    return (
+        t.kind in TWO_EDITS_KINDS
+        and t.chars is None
+        and not t.arabic
+        and low <= len(t.text) <= high
+        and t.text.isalpha()
+    )
+
+
+def edits(a: Token, b: Token) -> int:
+    """The fewest OSA edits between two spellings of `a` and `b` (the folded text, or a
+    phonetic form: Latin against Cyrillic), TWO_EDITS_MAX + 1 when farther."""
+    far = TWO_EDITS_MAX + 1
+    if a.group is not None and b.group is not None and a.group != b.group:
+        return far  # two different known names: Mahmoud is not Muhammad
+    best = far
+    for x, cx in _near_spellings(a):
+        for y, cy in _near_spellings(b):
+            if abs(len(x) - len(y)) > TWO_EDITS_MAX or max(len(x), len(y)) < 5:
+                continue  # two edits in four letters make another name (Won, Jong)
+            if cx != cy and x[1::-1] != y[:2]:
+                continue  # the first letter kept, or swapped with the second (уМсилн)
+            best = min(best, OSA.distance(x, y, score_cutoff=best))
+            if best <= 1:
+                return best
+    return best
+
+
+@lru_cache(maxsize=1 << 14)
+def _near_spellings(t: Token) -> tuple[tuple[str, str], ...]:
+    """`t`'s distinct spellings of TWO_EDITS_WORDS[0]+ letters, each with its edit class."""
+    return tuple(
+        (w, edit_class(w)) for w in dict.fromkeys((t.text, *t.pfs)) if len(w) >= TWO_EDITS_WORDS[0]
+    )
+
+
+def two_edits(found: Alignment, query: Sequence[Token], listed: Sequence[Token]) -> Alignment:
+    """`found` with its one query word left over paired (TWO_EDITS_RULE) with a listed word
+    left over at most two edits away, when the rest of the name matches closely: two or
+    more other pairs, each at 0.9+ without an initial, one of them a listed name that is
+    not a common one (Колтаков Свмгей Викторович for Колтаков Сергей Викторович). Alone,
+    or beside common names only, such a word is another person's name."""
+    if len(found.pairs) < 2 or not all(p[2] >= 0.9 and p[3] != "initial" for p in found.pairs):
+        return found
+    if not any(listed[p[1]].kind == "name" for p in found.pairs):
+        return found
+    paired = {p[0] for p in found.pairs}
+    pos = next(p for p in range(len(query)) if p not in paired)
+    q = query[pos]
+    if not near_word(q):
+        return found
+    best, at = TWO_EDITS_MAX + 1, -1
+    for j, t in enumerate(listed):
+        if found.used_c >> j & 1 or not near_word(t):
+            continue
+        d = edits(q, t)
+        if d < best:
+            best, at = d, j
+    if at < 0:
+        return found
+    wq, wc = q.weight, listed[at].weight
+    w = (wq + wc) / 2
+    return Alignment(
+        [*found.pairs, (pos, at, TWO_EDITS, TWO_EDITS_RULE)],
+        [*found.weights, (wq, wc)],
+        found.num + TWO_EDITS * w,
+        found.den + w,
+        found.matched_q + wq,
+        found.matched_c + wc,
+        found.used_c | 1 << at,
+        True,
+        found.initial,
+    )
+
+
+def near_needs(listed: Sequence[Token], subsets: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
+    """The watchlists' side of `two_edits`: sets of listed positions a customer must hold
+    matches for to reach the cut-off with one listed word paired two edits away. Of the
+    minimal `subsets` holding that word, the rest, with a listed name not a common one
+    and at least two positions (what `two_edits` asks of the other pairs)."""
+    uncommon = [p for p, t in enumerate(listed) if t.kind == "name"]
+    words = [p for p, t in enumerate(listed) if t.kind != "initial"]
+    out: set[tuple[int, ...]] = set()
+    for at in (p for p, t in enumerate(listed) if near_word(t)):
+        for subset in subsets:
+            if at not in subset:
+                continue
+            base = set(subset) - {at}
+            for u in uncommon:
+                if u == at:
+                    continue
+                need = base | {u}
+                if len(need) >= 2:
+                    out.add(tuple(sorted(need)))
+                else:
+                    out.update(tuple(sorted(need | {o})) for o in words if o not in (at, u))
+    return [n for n in out if not any(set(m) < set(n) for m in out)]
 
 
 def part_initials(found: Alignment, query: Sequence[Token], listed: Sequence[Token]) -> Alignment:

@@ -6,7 +6,8 @@ re-exported here.
 `similarity(q, v)` gives a score in 0..1 and the rule that produced it. Every rule is
 backed by a lookup key (`index_keys`/`query_keys`) so that the candidate index finds
 every list token a query token can match by that rule, except edit distance 2 where the
-two spellings share no one-deletion neighbour (two substitutions in one word).
+two spellings share no one-deletion neighbour (two substitutions in one word): that pair
+is made within a name whose other words match (`scoring.two_edits`).
 """
 
 from __future__ import annotations
