@@ -16,9 +16,10 @@ pieces, so both directions agree on what may match:
   three-word customer who shares one common word with a two-word designation cannot
   reach it, and is never looked at), or when it shares a document number with the
   designation;
-* candidates are then scored from the token scores with `listd.screening.scoring`, the
-  module `ScreeningIndex` scores with (the same vocabulary, alignment, name score and
-  bounds), and only those near the cut-off are returned.
+* candidates are then scored from the token pairs, each with its score and rule, with
+  `listd.screening.scoring`, the module `ScreeningIndex` scores with (the same vocabulary,
+  alignment, name score and bounds: a rule that holds only on conditions is dropped
+  here as there), and only those near the cut-off are returned.
 
 What this returns is a shortlist: the caller scores it exactly with `ScreeningIndex`,
 customer as the query, so the score, the threshold and the explanation in a webhook are
@@ -45,6 +46,7 @@ from listd.notifications import snapshot
 from listd.notifications.snapshot import SCHEMA
 from listd.notifications.watchlist import Customer
 from listd.screening.evidence import MIN_IDENTIFIER, identifier_key
+from listd.screening.postings import Found
 from listd.screening.scoring import (
     SPLIT_SLACK,
     WEAK_ALIAS,
@@ -88,6 +90,7 @@ _INITIAL = 2  # flag: an initial in the name
 _SEAL = 8192  # slots filed in small containers before they join the arrays (at least)
 _SLOT_COLUMNS = ("code", "check", "band", "flags", "shadows", "tstart", "tlen", "rstart", "rlen")
 _EMPTY = np.zeros(0, np.int64)
+_NO_PAIR = (0.0, "")
 _TYPECODES = {"i4": "i", "u4": "I", "u2": "H", "u1": "B"}  # numpy -> `array` (on Linux)
 
 
@@ -175,11 +178,12 @@ class _Name:
 
     tokens: tuple[Token, ...]
     factor: float
-    matches: list[dict[int, float]]  # per position: customer vocabulary id -> similarity
+    matches: list[Found]  # per position: customer vocabulary id -> (similarity, rule)
     weights: tuple[float, ...] = ()
     initial: tuple[bool, ...] = ()
     total: float = 0.0
-    initials: dict[tuple[int, int], float] = field(default_factory=dict)  # pairs with initials
+    # Pairs with an initial on either side: (customer id, position) -> (similarity, rule).
+    initials: dict[tuple[int, int], tuple[float, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.weights = tuple(t.weight for t in self.tokens)
@@ -608,7 +612,7 @@ class CustomerIndex:
         grown meanwhile by tokens none of those indexes' customers holds).
         """
         self._seal()
-        cache: dict[Token, dict[int, float]] = {}
+        cache: dict[Token, Found] = {}
         out: dict[str, dict[str, set[str]]] = {}
         codes = self._cols["code"].data
         for entity in entities:
@@ -630,7 +634,7 @@ class CustomerIndex:
                 out.setdefault(sub_id, {}).setdefault(self._ref(slot), set()).add(entity.id)
         return out
 
-    def _names(self, entity: Entity, cache: dict[Token, dict[int, float]]) -> Iterator[_Name]:
+    def _names(self, entity: Entity, cache: dict[Token, Found]) -> Iterator[_Name]:
         """`entity`'s listed names, each in every form customers may have typed it, with
         what each of their tokens matches among the customers' tokens."""
         keys = self.vocab.keys
@@ -680,8 +684,10 @@ class CustomerIndex:
             slots.update(self._dslots[lo:hi].tolist())
         return slots
 
-    def _retrieve(self, token: Token, cache: dict[Token, dict[int, float]]) -> dict[int, float]:
-        """Customer vocabulary ids whose token `token` (a listed one) can stand for."""
+    def _retrieve(self, token: Token, cache: dict[Token, Found]) -> Found:
+        """Customer vocabulary ids whose token `token` (a listed one) can stand for, with
+        the score and rule of each pair (a rule may hold only on conditions, which
+        `name_score` checks: `scoring.CONDITIONAL`)."""
         if token.kind == "initial":
             return {}
         found = cache.get(token)
@@ -689,14 +695,14 @@ class CustomerIndex:
             return found
         vocab = self.vocab
         ids = vocab.lookup(index_keys(token), {d for w in spellings(token) for d in deletions(w)})
-        out: dict[int, float] = {}
+        out: Found = {}
         # The customer token is the query side, the listed token the list side; the
         # comparison is symmetric (tests/screening), so the listed token's matcher serves.
         match = matcher(token)
         for vid in ids:
-            score, _ = match(vocab.tokens[vid])
-            if score > 0:
-                out[vid] = score
+            pair = match(vocab.tokens[vid])
+            if pair[0] > 0:
+                out[vid] = pair
         cache[token] = out
         return out
 
@@ -814,17 +820,20 @@ class CustomerIndex:
         for i, vid in enumerate(ids):
             q_initial = vocab.initial[vid]
             for j, v in enumerate(listed):
+                # Each pair with its rule, as `ScreeningIndex.name_score` builds them:
+                # `name_score` drops a pair whose rule's conditions fail.
                 if q_initial or name.initial[j]:
                     key = (vid, j)
-                    score = name.initials.get(key, -1.0)
-                    if score < 0:
-                        score = name.initials[key] = similarity(vocab.tokens[vid], v)[0]
+                    known = name.initials.get(key)
+                    if known is None:
+                        known = name.initials[key] = similarity(vocab.tokens[vid], v)
+                    score, rule = known
                     if score > 0:
-                        pairs.append((-score, True, i, j, "initial"))
+                        pairs.append((-score, True, i, j, rule))
                 else:
-                    score = name.matches[j].get(vid, 0.0)
+                    score, rule = name.matches[j].get(vid, _NO_PAIR)
                     if score > 0:
-                        pairs.append((-score, False, i, j, ""))
+                        pairs.append((-score, False, i, j, rule))
         if not pairs:
             return 0.0
         found = align(pairs, [weights[v] for v in ids], name.weights)

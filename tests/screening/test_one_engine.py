@@ -66,6 +66,29 @@ def test_watchlist_and_screen_give_one_score(index: ScreeningIndex, name: str, t
     assert watched == screened
 
 
+@pytest.mark.parametrize(
+    ("name", "target", "score"),
+    [
+        # A first letter mistyped whose conditions fail (`scoring.CONDITIONAL`): the pair is
+        # dropped in both directions, not kept at 0.75 by the watchlists (0.858 there).
+        ("Gamir Ali Chowdhury", CHAUDHRY, 0.6175),  # another pair below 0.9 (phonetic)
+        ("Goku UMAROV", "un:QDi.290", 0.5263),  # DOKU: one other word, Umarov not a name
+        ("SIMON Gual", "un:SSi.002", 0.5263),  # DUAL
+        # A listed initial met by the same initial is an exact pair, not an "initial" one,
+        # to the rules that read it: a partial name's ends (`explain.partial_name`).
+        ("A. al-Naimi", "un:QDi.334", 0.9346),  # A. Rahman al-Naimi (0.8772 there)
+        ("CHO U", "un:KPi.040", 0.9353),  # CHO IL U
+        ("G9 ALYE", "un:HTe.002", 0.8696),  # G9 FANMI E ALYE, an entity
+    ],
+)
+def test_watchlist_weighs_each_pair_by_its_rule(
+    index: ScreeningIndex, name: str, target: str, score: float
+) -> None:
+    """The watchlist index pairs tokens with their rules, so that a rule holding only on
+    conditions, or one a condition reads, counts in it as in /v1/screen."""
+    assert both(index, name, target) == (score, score)
+
+
 def test_one_score_on_sampled_real_names(
     index: ScreeningIndex,
     lists: dict[str, list[Entity]],  # noqa: F811
