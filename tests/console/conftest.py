@@ -171,7 +171,7 @@ async def make_console(redis: Redis, settings: Settings) -> AsyncIterator[MakeCo
         if dispatch:
             dispatcher = app[BLOCKING].dispatcher
             assert dispatcher is not None
-            await asyncio.wait_for(dispatcher.leading.wait(), 10)
+            await asyncio.wait_for(dispatcher.leading.wait(), 60)  # a bound, not a figure
         return console
 
     yield make

@@ -172,7 +172,7 @@ async def make_api(make_api: MakeApi, config: WebhookConfig) -> Callable[..., Aw
         api = await make_api(load=False, dispatch=dispatch, webhooks=cfg or config)
         dispatcher = api.app[BLOCKING].dispatcher
         if dispatcher is not None:
-            await asyncio.wait_for(dispatcher.leading.wait(), 10)
+            await asyncio.wait_for(dispatcher.leading.wait(), 60)  # a bound, not a figure
         return api.client
 
     return make
