@@ -144,6 +144,8 @@ class Dispatcher:
         # Set while this worker holds partitions and each one's index is built.
         self.leading = asyncio.Event()
         self._rotation = 0
+        self._live = 1  # live workers at the last heartbeat
+        self._beaten = asyncio.Event()  # set at each heartbeat, for `_balance`
         self._unfrozen = 0  # customers indexed since the last gc.freeze()
         self._building = asyncio.Semaphore(1)  # one index build at a time
         self._subs: list[Subscription] = []
@@ -200,6 +202,7 @@ class Dispatcher:
         """Take partitions, fan out and deliver until `halt` is set."""
         try:
             await check_partitions(self.redis, self.keys, self.partitions)
+            self._beaten.clear()  # a heartbeat of a previous tenure
             self.deliverer = Deliverer(
                 self.redis,
                 self.keys,
@@ -214,7 +217,8 @@ class Dispatcher:
                 # Events already in the outboxes go out as soon as a partition is held;
                 # only the fan-out of new deltas needs its customer index.
                 tasks.create_task(self.deliverer.run(), name="webhook-lanes")
-                tasks.create_task(self._keep(halt), name="webhook-partitions")
+                tasks.create_task(self._keep(halt), name="webhook-leases")
+                tasks.create_task(self._balance(halt), name="webhook-partitions")
                 tasks.create_task(self._loop(halt), name="webhook-fanout")
         finally:
             self.leading.clear()
@@ -224,19 +228,33 @@ class Dispatcher:
     # -- partitions -----------------------------------------------------------------------
 
     async def _keep(self, halt: asyncio.Event) -> None:
-        """Renew the leases held, heartbeat, and keep this worker's fair share."""
+        """Renew the leases held and heartbeat, every third of the TTL, and nothing else:
+        taking and giving up partitions (`_balance`) runs in a task of its own, as giving
+        one up waits for the index lock (held for seconds by a big partition's install,
+        dump or lookup) and for its lanes to finish an attempt. Waiting in this loop, the
+        renewals stopped and every partition held was lost at once."""
+        try:
+            while not halt.is_set():
+                await self._renew()
+                self._live = await beat(self.redis, self.keys, self.token, self.ttl_ms)
+                self._beaten.set()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self.ttl_ms / 3000):
+                        await halt.wait()
+        finally:
+            self._beaten.set()  # `_balance` wakes up to see `halt`
+
+    async def _balance(self, halt: asyncio.Event) -> None:
+        """Keep this worker's fair share of the partitions, after each heartbeat."""
         while not halt.is_set():
-            await self._renew()
-            live = await beat(self.redis, self.keys, self.token, self.ttl_ms)
-            share = fair_share(self.partitions, live)
+            await self._beaten.wait()
+            self._beaten.clear()
+            share = fair_share(self.partitions, self._live)
             while len(self.parts) > share and not halt.is_set():
                 await self._give_up(max(self.parts))
             if len(self.parts) < share and not halt.is_set():
                 await self._take(share)
             self._check_ready()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.ttl_ms / 3000):
-                    await halt.wait()
 
     async def _renew(self) -> None:
         """Renew every lease held in one round trip (an index build in a thread slows
@@ -253,12 +271,16 @@ class Dispatcher:
                 pipe.get(self.keys.partition_cursor(part.number))
             replies = await pipe.execute()
         renewed, cursors = replies[: len(held)], replies[len(held) :]
-        lost = [p.number for p, ok in zip(held, renewed, strict=True) if not ok]
+        # Not those given up meanwhile (`_balance` runs beside the renewals).
+        lost = [
+            p
+            for p, ok in zip(held, renewed, strict=True)
+            if not ok and self.parts.get(p.number) is p
+        ]
         if lost:
-            log.error("partition leases lost", partitions=lost)
-        for number in lost:
-            if (gone := self.parts.get(number)) is not None:
-                self._forget(gone)
+            log.error("partition leases lost", partitions=[p.number for p in lost])
+        for gone in lost:
+            self._forget(gone)
         for part, before, found in zip(held, wrote, cursors, strict=True):
             if self.parts.get(part.number) is part and int(found or 0) < before:
                 self._rewind(part, int(found or 0))

@@ -12,16 +12,20 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
+import aiohttp
 import pytest
 from redis.asyncio import Redis
 
 import listd.notifications.dispatcher
 from listd.keyspace import Keys
 from listd.model import entity_from_dict
+from listd.notifications.config import WebhookConfig
+from listd.notifications.dispatcher import Dispatcher
 from listd.notifications.events import Event
 from listd.notifications.outbox import Batch, CursorGap
-from listd.notifications.partitions import fair_share, partition_of
+from listd.notifications.partitions import beat, fair_share, partition_of
 from listd.notifications.routes import BLOCKING
+from listd.screening import ScreeningIndex
 from listd.settings import Settings
 from tests.helpers import eventually, until
 from tests.notifications.conftest import (
@@ -322,3 +326,34 @@ async def test_deltas_that_raise_nothing_in_a_partition_cost_no_script_each(
 
 async def _at(redis: Redis, key: str, seq: int) -> bool:
     return int(await redis.get(key) or 0) == seq
+
+
+async def test_leases_are_renewed_while_a_partition_given_up_waits_for_the_index(
+    redis: Redis, key_names: Keys, config: WebhookConfig
+) -> None:
+    """Giving a partition up waits for the index lock, which a big partition's install,
+    dump or lookup holds for seconds: the renewals of the partitions kept must go on
+    meanwhile, or every one of them is lost at once (and taken back and forth)."""
+    halt = asyncio.Event()
+    async with aiohttp.ClientSession() as session:
+        dispatcher = Dispatcher(redis, key_names, ScreeningIndex(), ["un"], session, config)
+        worker = asyncio.create_task(dispatcher.lead(halt))
+        try:
+            await eventually(dispatcher.leading.is_set, 30, "every partition held")
+            held = set(dispatcher.parts)
+            assert len(held) == config.partitions
+            with dispatcher._lock:  # a long index step in a worker thread, say
+                # A second live worker: this one's share halves, and it gives up the first
+                # partition, which waits for the lock.
+                await beat(redis, key_names, "elsewhere:1:peer", 60_000)
+                await eventually(lambda: len(dispatcher.parts) < len(held), 10, "a give-up")
+                await asyncio.sleep(3 * config.lease_ttl)
+                kept = sorted(dispatcher.parts)
+                tokens = [await redis.get(key_names.partition_lease(n)) for n in kept]
+            assert len(kept) == len(held) - 1
+            assert tokens == [dispatcher.token] * len(kept)
+            share = fair_share(config.partitions, 2)
+            await eventually(lambda: len(dispatcher.parts) == share, 30, "the share given up")
+        finally:
+            halt.set()
+            await worker
