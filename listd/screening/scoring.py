@@ -436,12 +436,15 @@ def compound_split(
 
 
 def abd_head(t: Token) -> str | None:
-    """abdal or abu when `t` is an Abd/Abu compound (Abdul Rahman, Abu Bakr), else None."""
+    """abdal or abu when `t` is an Abd/Abu compound (Abdul Rahman, Abu Bakr), abd when its
+    Abd is spelled otherwise (Abdi, Abdu, Abdo Rahman), else None."""
     if not t.cores:
         return None
     for head in ("abdal", "abu", "abo"):
         if any(p.startswith(head) for p in t.pfs):
             return "abu" if head == "abo" else head
+    if any(p.startswith("abd") for p in t.pfs):
+        return "abd"
     return None
 
 

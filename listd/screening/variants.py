@@ -36,6 +36,7 @@ _GLUE_WORDS = (*ARTICLES, *PARTICLES, "in", "on", "at", "to", "by", "an", "or", 
 _GLUE = frozenset(fold(w) for w in _GLUE_WORDS)
 # Legal forms that begin a name are initials there: SA Jones is S.-A. (Sally-Anne) Jones.
 _LEGAL_ONLY = _GLUE - frozenset(fold(w) for w in (*ARTICLES, *PARTICLES))
+_ARTICLES = frozenset(fold(w) for w in ARTICLES)
 # As written, for capitals in other scripts: АД folds to the article "ad", but in Cyrillic
 # it is two initials; АО (JSC) and ИП stay glue.
 _GLUE_AS_WRITTEN = frozenset(w.lower() for w in _GLUE_WORDS)
@@ -209,16 +210,21 @@ def _dotless_initials(
 ) -> bool:
     """AA, MA, AAC: two or three (`longest`) capitals that are not glue read as initials.
     Two capitals always (MA, KO, LI may be names, but the reading as typed is scored too);
-    three only when they are not a listed word (IAN)."""
+    three consonants always (MJN); other three only when they are not a listed word (IAN)."""
     if not 2 <= len(word) <= longest or not word.isalpha() or not word.isupper():
         return False
     folded = fold(word)
     glue = folded in _GLUE if word.isascii() else word.lower() in _GLUE_AS_WRITTEN
-    if glue and not (first and word.isascii() and folded in _LEGAL_ONLY):
+    # First in a name not all in capitals, an article in capitals is initials too: AR
+    # al-'Ansari is A.-R. (Abu-Rayhanah). Such a name writes its articles ar-, al-.
+    article = first and not shouting and word.isascii() and folded in _ARTICLES
+    if glue and not (first and word.isascii() and folded in _LEGAL_ONLY) and not article:
         return False  # AL, BIN, IN, LLP, ИП: articles, particles, legal forms
     if len(word) == 2:
         return True  # ЖУ (Юсупов ЖУ), AA, MA: the reading as typed is scored too
-    if shouting and not _NO_VOWEL.match(folded):
+    if _NO_VOWEL.match(folded):
+        return True  # MJN: no name is three consonants, even when the lists hold it (an acronym)
+    if shouting:
         return False
     return known is None or not known(folded)
 

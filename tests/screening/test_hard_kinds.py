@@ -12,6 +12,7 @@ from listd.notifications.customers import CustomerIndex
 from listd.notifications.watchlist import Customer
 from listd.screening import Match, Query, ScreeningIndex
 from listd.screening.tokens import tokenize
+from tests.conftest import DATA
 from tests.screening.test_screening import build
 from tests.screening.test_screening import lists as lists  # noqa: F401 (fixture)
 
@@ -350,6 +351,32 @@ def test_an_initial_not_before_another_or_not_the_abd_does_not_count(
     # B. is no Abd; A. alone is no pair of initials (the bound of `required` stays exact).
     match = best(index, name, "Qais Abdul KARIM", "person")
     assert match is None or "initial_of_part" not in set(rules(match).values())
+
+
+@pytest.fixture(scope="module")
+def asjerd() -> ScreeningIndex:
+    # OFAC's IRGC list: Zahra ABDI ASJERD (ofac:48736) and Abbas ABDI ASJERD (ofac:48731).
+    from listd.scrapers import ofac
+
+    irgc = ofac.parse((DATA / "ofac" / "ofac-enhanced-IRGC-2024-08-28.xml").read_bytes())
+    index = ScreeningIndex()
+    index.replace_source("ofac", "v1", [e for e in irgc if "ASJERD" in e.primary_name])
+    return index
+
+
+@pytest.mark.parametrize("name", ["ZA ASJERD", "Z. A. ASJERD"])
+def test_the_second_of_two_initials_for_an_abdi_compound(asjerd: ScreeningIndex, name: str) -> None:
+    # ABDI joins ASJERD as Abdul joins Karim, but only Abd-al/Abu compounds had their head
+    # read: A. was left over (0.73 before).
+    match = best(asjerd, name, "Zahra ABDI ASJERD", "person")
+    assert match is not None and match.score >= 0.8, name
+    assert rules(match)[("a", "abdiasjerd")] == "initial_of_part"
+    agrees_with_watchlist(match, name, "person")
+    query = Query(name, type="person")
+    assert asjerd.screen(query) == asjerd.screen_exhaustive(query)
+    # Z. is not Abbas.
+    other = best(asjerd, name, "Abbas ABDI ASJERD", "person")
+    assert other is not None and other.score < 0.8
 
 
 def test_a_run_of_words_with_an_apostrophe_inside_one() -> None:

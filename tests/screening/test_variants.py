@@ -81,6 +81,41 @@ def test_capitals_without_dots_are_initials(index: ScreeningIndex) -> None:
 
 
 @pytest.mark.parametrize(
+    ("name", "target", "listed"),
+    [
+        # MJN is a listed word (MUHAMMAD JAMAL NETWORK (MJN)), but three consonants are no
+        # name (main read it only as typed and found nothing).
+        ("MJN ALAEDDIN", "ofac:9642", "Mohammed Jamal NU'MAN ALAEDDIN"),
+        # AR is an article, but first in a name not in capitals it is initials: A.-R. for
+        # Abu-Rayhanah (main: 0.744, the AR left out).
+        ("AR al-'Ansari al-Jeddawi", "un:QDi.369", "Abu-Rayhanah al-'Ansari al-Jeddawi"),
+    ],
+)
+def test_capitals_the_lists_hold_as_words_are_initials_too(
+    index: ScreeningIndex,
+    lists: dict[str, list[Entity]],  # noqa: F811
+    name: str,
+    target: str,
+    listed: str,
+) -> None:
+    match = best(index, name).get(target)
+    assert match is not None and match.score >= 0.8, name
+    assert match.matched_name == listed
+    assert match.explanation["reading"]["changes"] == ["initials"]
+    # The watchlist scores a customer so written the same.
+    customers = CustomerIndex()
+    customers.put("bank", Customer("C-1", name))
+    entity = next(e for es in lists.values() for e in es if e.id == target)
+    assert round(customers.score("bank", "C-1", entity), 4) == match.score
+
+
+def test_an_article_in_a_name_all_in_capitals_stays_an_article() -> None:
+    assert rewrite("AR RAHMAN", None) is None
+    assert rewrite("Ali AR Rahman", None) is None  # not first
+    assert rewrite("AR al-Ansari", None) is not None
+
+
+@pytest.mark.parametrize(
     ("name", "score"),
     [
         ("Chaudhry Chaudhry Aamir", 0.88),  # today's main: 0.68
