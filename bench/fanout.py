@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 
 from redis.asyncio import Redis
+from servers import redis_url
 
 from listd.connection import client
-from listd.embedded import EmbeddedRedis
 from listd.keyspace import Keys
 from listd.notifications.outbox import Batch
 
@@ -80,17 +80,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as name:
-        url = os.environ.get("LISTD_REDIS_URL")
-        embedded = None
-        if not url:
-            embedded = EmbeddedRedis(Path(name) / "redis")
-            url = embedded.start()
-        try:
-            result = asyncio.run(bench(url, args.repeat))
-        finally:
-            if embedded is not None:
-                embedded.stop()
+    with tempfile.TemporaryDirectory() as name, redis_url(Path(name) / "redis") as url:
+        result = asyncio.run(bench(url, args.repeat))
     print(json.dumps(result, indent=2))
 
 

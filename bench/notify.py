@@ -68,6 +68,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # tests.cluster_server
 
 from customers import customers  # noqa: E402
+from servers import redis_url  # noqa: E402
 
 from listd import logs  # noqa: E402
 from listd.api import create_app  # noqa: E402
@@ -870,17 +871,8 @@ def main() -> None:
         return
     if args.index_only:
         result = index_only(args.index_only)
-        with tempfile.TemporaryDirectory() as name:
-            url = os.environ.get("LISTD_REDIS_URL")
-            embedded = None
-            if not url:
-                embedded = EmbeddedRedis(Path(name) / "redis")
-                url = embedded.start()
-            try:
-                result |= asyncio.run(takeover(args.index_only, url))
-            finally:
-                if embedded is not None:
-                    embedded.stop()
+        with tempfile.TemporaryDirectory() as name, redis_url(Path(name) / "redis") as url:
+            result |= asyncio.run(takeover(args.index_only, url))
         print(json.dumps(result, indent=2))
         return
     logs.configure("console", level=logging.WARNING)
