@@ -676,8 +676,7 @@ class Dispatcher:
                 await self.redis.xrange(self.keys.deltas(), min=f"({low}-0", count=_READ),
             )
             if entries:
-                self._subs, self._parsed, self._found = await self.subs.all(), {}, {}
-                self._entities = {}
+                await self._new_read()
                 # The partitions at once: the delta is looked up once for all of them, then
                 # each one's round trips overlap the others' (one after another, a
                 # subscription in a worker's sixteenth partition waited for fifteen).
@@ -706,6 +705,11 @@ class Dispatcher:
             self._forget(part)
         except CursorGap:
             await self._reread(part)
+
+    async def _new_read(self) -> None:
+        """Forget the last read's deltas, designations and lookups; read the subscriptions."""
+        self._subs = await self.subs.all()
+        self._parsed, self._entities, self._found = {}, {}, {}
 
     def _entity(self, entry: _Entry) -> Entity:
         """An added or amended delta's designation, read once for all the partitions of a
@@ -773,8 +777,7 @@ class Dispatcher:
         """Turn deltas into events for each partition held (or `part`) and append them,
         each delta with the partition's cursor."""
         if part is None:
-            self._subs, self._parsed, self._found = await self.subs.all(), {}, {}
-            self._entities = {}
+            await self._new_read()
             for held in list(self.parts.values()):
                 await self.fanout(entries, held)
             return
