@@ -54,6 +54,25 @@ def test_a_dumped_index_loads_as_the_same_index() -> None:
         assert found(loaded, name) == found(index, name) != {}, name
 
 
+@pytest.fixture
+async def sub(make_api: Any, keys: dict[str, str], receivers: Any) -> dict[str, Any]:
+    """bank-a subscribed to blocking.required; no dispatcher runs (the tests drive one)."""
+    api: Client = await make_api(dispatch=False)
+    rx: Receiver = await receivers()
+    return await subscribe(api, keys["bank-a"], rx, events=["blocking.required"])
+
+
+async def holding(
+    redis: Redis, k: Keys, session: aiohttp.ClientSession, config: WebhookConfig, sub_id: str
+) -> tuple[Dispatcher, int, Lease]:
+    """A dispatcher (not running) and the lease of `sub_id`'s partition, acquired."""
+    dispatcher = Dispatcher(redis, k, ScreeningIndex(), ["un"], session, config)
+    number = dispatcher.partition(sub_id)
+    lease = Lease(redis, k.partition_lease(number), k.partition_fence(number))
+    assert await lease.acquire()
+    return dispatcher, number, lease
+
+
 async def change_after_snapshot(redis: Redis, k: Keys, sub_id: str) -> None:
     """One customer changed, one removed, one added, each written as an upload writes it,
     then settled (as their old owner's drain would: not pending any more)."""
@@ -67,16 +86,11 @@ async def change_after_snapshot(redis: Redis, k: Keys, sub_id: str) -> None:
 @pytest.mark.parametrize("lose_log", [False, True], ids=["change-log", "log-lost"])
 async def test_a_partition_taken_over_loads_its_snapshot_and_catches_up(
     lose_log: bool,
-    make_api: Any,
-    keys: dict[str, str],
-    receivers: Any,
+    sub: dict[str, Any],
     redis: Redis,
     settings: Settings,
     config: WebhookConfig,
 ) -> None:
-    api: Client = await make_api(dispatch=False)
-    rx: Receiver = await receivers()
-    sub = await subscribe(api, keys["bank-a"], rx, events=["blocking.required"])
     k = Keys(settings.key_prefix)
     records = {c.reference: c.to_json() for c in ROWS} | {
         f"F-{n}": Customer(f"F-{n}", f"Fillername{n} Otherword{n % 17}").to_json()
@@ -84,10 +98,7 @@ async def test_a_partition_taken_over_loads_its_snapshot_and_catches_up(
     }
     await redis.hset(k.watchlist(sub["id"]), mapping=records)
     async with aiohttp.ClientSession() as session:
-        dispatcher = Dispatcher(redis, k, ScreeningIndex(), ["un"], session, config)
-        number = dispatcher.partition(sub["id"])
-        lease = Lease(redis, k.partition_lease(number), k.partition_fence(number))
-        assert await lease.acquire()
+        dispatcher, number, lease = await holding(redis, k, session, config, sub["id"])
         first = dispatcher.parts[number] = Partition(number, lease)
         await dispatcher._build(first)
         assert first.source == "records" and dispatcher.indexed() == 2005
@@ -259,23 +270,15 @@ def test_a_snapshot_that_names_code_is_refused_without_running_it(tmp_path: Path
 
 
 async def test_a_partition_with_a_corrupt_snapshot_is_built_from_its_records(
-    make_api: Any,
-    keys: dict[str, str],
-    receivers: Any,
+    sub: dict[str, Any],
     redis: Redis,
     settings: Settings,
     config: WebhookConfig,
 ) -> None:
-    api: Client = await make_api(dispatch=False)
-    rx: Receiver = await receivers()
-    sub = await subscribe(api, keys["bank-a"], rx, events=["blocking.required"])
     k = Keys(settings.key_prefix)
     await redis.hset(k.watchlist(sub["id"]), mapping={c.reference: c.to_json() for c in ROWS})
     async with aiohttp.ClientSession() as session:
-        dispatcher = Dispatcher(redis, k, ScreeningIndex(), ["un"], session, config)
-        number = dispatcher.partition(sub["id"])
-        lease = Lease(redis, k.partition_lease(number), k.partition_fence(number))
-        assert await lease.acquire()
+        dispatcher, number, lease = await holding(redis, k, session, config, sub["id"])
         first = dispatcher.parts[number] = Partition(number, lease)
         await dispatcher._build(first)
         await dispatcher._snapshot(first)
@@ -293,23 +296,15 @@ async def test_a_partition_with_a_corrupt_snapshot_is_built_from_its_records(
 
 
 async def test_a_snapshot_trims_the_change_log_to_its_mark(
-    make_api: Any,
-    keys: dict[str, str],
-    receivers: Any,
+    sub: dict[str, Any],
     redis: Redis,
     settings: Settings,
     config: WebhookConfig,
 ) -> None:
-    api: Client = await make_api(dispatch=False)
-    rx: Receiver = await receivers()
-    sub = await subscribe(api, keys["bank-a"], rx, events=["blocking.required"])
     k = Keys(settings.key_prefix)
     await WatchlistStore(redis, k)._mark(sub["id"], {c.reference: c.to_json() for c in ROWS}, [])
     async with aiohttp.ClientSession() as session:
-        dispatcher = Dispatcher(redis, k, ScreeningIndex(), ["un"], session, config)
-        number = dispatcher.partition(sub["id"])
-        lease = Lease(redis, k.partition_lease(number), k.partition_fence(number))
-        assert await lease.acquire()
+        dispatcher, number, lease = await holding(redis, k, session, config, sub["id"])
         part = dispatcher.parts[number] = Partition(number, lease)
         await dispatcher._build(part)
         assert part.read == 5  # no snapshot yet: every record
@@ -325,28 +320,20 @@ async def test_a_snapshot_trims_the_change_log_to_its_mark(
 
 
 async def test_a_change_pending_at_the_snapshot_and_drained_after_it_is_taken_over(
-    make_api: Any,
-    keys: dict[str, str],
-    receivers: Any,
+    sub: dict[str, Any],
     redis: Redis,
     settings: Settings,
     config: WebhookConfig,
 ) -> None:
     """Written before the snapshot's mark, indexed by its owner only after the snapshot:
     in neither the snapshot nor the pending set, so the log must name it after the mark."""
-    api: Client = await make_api(dispatch=False)
-    rx: Receiver = await receivers()
-    sub = await subscribe(api, keys["bank-a"], rx, events=["blocking.required"])
     k = Keys(settings.key_prefix)
     store = WatchlistStore(redis, k)
     await store._mark(sub["id"], {c.reference: c.to_json() for c in ROWS}, [])
     await redis.delete(k.watchlist_pending(sub["id"]))
     late = Customer("A-7", "Dauren Nurmukhambetov")
     async with aiohttp.ClientSession() as session:
-        dispatcher = Dispatcher(redis, k, ScreeningIndex(), ["un"], session, config)
-        number = dispatcher.partition(sub["id"])
-        lease = Lease(redis, k.partition_lease(number), k.partition_fence(number))
-        assert await lease.acquire()
+        dispatcher, number, lease = await holding(redis, k, session, config, sub["id"])
         first = dispatcher.parts[number] = Partition(number, lease)
         await dispatcher._build(first)
         await store._mark(sub["id"], {"A-7": late.to_json()}, [])  # pending, not indexed
