@@ -467,6 +467,8 @@ def bound(
     side has initials that may stand for any position left out, counted at their best
     (the numerator and the denominator each bounded on its own)."""
     held = set(held)
+    if not loose:
+        return _Parts.of(weights, held, missing_cost, initials).bound(other_weight, weak=True)
     num = den = sum((W_MAX + weights[p]) / 2 for p in held)
     if not num:
         return 0.0
@@ -475,14 +477,11 @@ def bound(
         num -= sum((1 - INITIAL) * (W_MAX + weights[p]) / 2 for p in weak)
     if other_weight:
         den += MISSING_QUERY * max(0.0, other_weight - len(held) * W_MAX)
-    if loose:
-        for p, w in enumerate(weights):
-            if p not in held:
-                pair = (WEIGHTS["initial"] + w) / 2
-                num += INITIAL * pair
-                den += min(pair, missing_cost * w)
-    else:
-        den += missing_cost * sum(w for p, w in enumerate(weights) if p not in held)
+    for p, w in enumerate(weights):
+        if p not in held:
+            pair = (WEIGHTS["initial"] + w) / 2
+            num += INITIAL * pair
+            den += min(pair, missing_cost * w)
     return num / den
 
 
@@ -577,9 +576,9 @@ def required_bands(
 
 @dataclass(slots=True)
 class _Parts:
-    """What `bound` computes of one set of held positions before the other side's
-    weight, `loose` False: `bound(other_weight, weak)` then gives `bound`'s very result
-    (the same operations on the same values, in the same order)."""
+    """`bound` with `loose` False, in two steps: what it computes of one set of held
+    positions before the other side's weight, then `bound(other_weight, weak)` for each
+    band (`required_bands` weighs a set once for all of them; `bound` is this, once)."""
 
     paired: float  # the held positions' pairs at best: numerator and denominator
     strong: float  # the numerator with held initials weak
