@@ -23,13 +23,13 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp.test_utils import TestServer
+from servers import redis_url
 
 from listd import logs
 from listd.access import KeyStore
 from listd.api import create_app
 from listd.api.state import READY
 from listd.connection import client
-from listd.embedded import EmbeddedRedis
 from listd.keyspace import Keys
 from listd.pipeline.store import Store
 from listd.pipeline.sync import Syncer
@@ -95,14 +95,8 @@ def main() -> None:
     args = parser.parse_args()
     logs.configure("console")
     logging.disable(logging.CRITICAL)
-    url = os.environ.get("LISTD_REDIS_URL")
-    with tempfile.TemporaryDirectory() as tmp:
-        server = None if url else EmbeddedRedis(Path(tmp))
-        try:
-            result = asyncio.run(run(url or server.start(), args.syncs, args.calls))  # type: ignore[union-attr]
-        finally:
-            if server is not None:
-                server.stop()
+    with tempfile.TemporaryDirectory() as tmp, redis_url(Path(tmp)) as url:
+        result = asyncio.run(run(url, args.syncs, args.calls))
     print(json.dumps(result, indent=2))
 
 

@@ -19,10 +19,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from servers import redis_url
+
 from listd import logs
 from listd.audit import Journal, JournalWriter
 from listd.connection import client
-from listd.embedded import EmbeddedRedis
 from listd.keyspace import Keys
 from listd.seal import Checkpointer, Seal
 
@@ -82,19 +83,9 @@ async def one(url: str, entries: int, sealed: bool, state: Path) -> dict[str, fl
 
 async def main(entries: int) -> dict[str, object]:
     logs.configure("console", level=logging.WARNING)
-    url = os.environ.get("LISTD_REDIS_URL")
-    embedded = None
-    tmp = tempfile.TemporaryDirectory()
-    if not url:
-        embedded = EmbeddedRedis(Path(tmp.name))
-        url = embedded.start()
-    try:
-        plain = await one(url, entries, False, Path(tmp.name) / "plain")
-        sealed = await one(url, entries, True, Path(tmp.name) / "sealed")
-    finally:
-        if embedded:
-            embedded.stop()
-        tmp.cleanup()
+    with tempfile.TemporaryDirectory() as tmp, redis_url(Path(tmp) / "redis") as url:
+        plain = await one(url, entries, False, Path(tmp) / "plain")
+        sealed = await one(url, entries, True, Path(tmp) / "sealed")
     return {"entries": entries, "organisations": len(ORGS), "unsealed": plain, "sealed": sealed}
 
 
