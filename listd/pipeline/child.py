@@ -89,10 +89,9 @@ class ChildSyncer(Syncer):
         super().__init__(settings, store, session, on_update)
         self.url = url
         self.start_ahead = False
-        self._ahead: asyncio.subprocess.Process | None = None
+        self._ahead: asyncio.Task[asyncio.subprocess.Process] | None = None  # waits imported
         self._wanted: list[tuple[str, int]] = []  # the last child's parsing children
-        self._starting = self._closed = False
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed = False
 
     async def sync(
         self,
@@ -112,32 +111,40 @@ class ChildSyncer(Syncer):
         self.settings.source(name)
         return await self._in_child(Job("approve", name, self.settings, self.url), None)
 
+    async def warm(self) -> None:
+        """Have a child waiting, imported, for the next sync (one is started after each)."""
+        self._start_ahead()
+        if self._ahead is not None:
+            await asyncio.shield(self._ahead)
+
     async def close(self) -> None:
         """End the child waiting ahead (it would also end on its own: EOF on its stdin)."""
         self._closed = True
-        if self._tasks:
-            await asyncio.wait(self._tasks)
         ahead, self._ahead = self._ahead, None
-        if ahead is not None and ahead.returncode is None:
-            ahead.kill()
-            await ahead.wait()
+        if ahead is None:
+            return
+        with contextlib.suppress(OSError):
+            proc = await ahead
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
 
     async def _in_child(self, job: Job, progress: Progress | None) -> SyncResult:
         proc = await self._take()
         reading = asyncio.ensure_future(_read(proc, progress or (lambda _msg: None)))
         try:
             await _send(proc, job)
+            # Not waiting for its exit: its lock is released, its memory is freed as it goes.
             answer = await asyncio.shield(reading)
-            await proc.wait()
         except asyncio.CancelledError:
             await asyncio.shield(self._stop(job, proc, reading))
             raise
         except (BrokenPipeError, ConnectionResetError):
             # It died before taking the job (killed while waiting): the answer says so.
             answer = await reading
-            await proc.wait()
         self._start_ahead()
         if answer is None:
+            await proc.wait()
             await self._lost(job, f"the sync process ended ({_status(proc.returncode)})")
             raise SyncProcessLost(
                 f"the sync process of {job.name} ended ({_status(proc.returncode)}) before "
@@ -147,17 +154,28 @@ class ChildSyncer(Syncer):
         self._wanted = [(kind, int(n)) for kind, n in answer.get("wanted", [])]
         if "result" not in answer:
             _raise(answer)
-        result = SyncResult(**answer["result"])
+        # Fields this code knows: a child started after an upgrade may send more.
+        known = SyncResult.__dataclass_fields__
+        result = SyncResult(**{k: v for k, v in answer["result"].items() if k in known})
         if result.outcome == "updated" and result.version and self.on_update is not None:
             await self.on_update(job.name, result.version)
         return result
 
     async def _take(self) -> asyncio.subprocess.Process:
-        """The child waiting ahead if it is alive, else a new one."""
-        proc, self._ahead = self._ahead, None
-        if proc is None or proc.returncode is not None:
-            proc = await self._start()
-        return proc
+        """The child waiting ahead (once it has imported) if it is alive, else a new one."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            try:
+                proc = await asyncio.shield(ahead)
+            except asyncio.CancelledError:
+                self._ahead = self._ahead or ahead  # still the next sync's
+                raise
+            except OSError as exc:
+                log.warning("sync process not started ahead", error=str(exc))
+            else:
+                if proc.returncode is None:
+                    return proc
+        return await self._start()
 
     async def _start(self) -> asyncio.subprocess.Process:
         wanted = [f"{kind}:{n}" for kind, n in self._wanted]
@@ -174,33 +192,20 @@ class ChildSyncer(Syncer):
         with contextlib.suppress(OSError):  # no such notion here: it just competes
             ours = os.getpriority(os.PRIO_PROCESS, 0)
             os.setpriority(os.PRIO_PROCESS, proc.pid, ours + NICENESS)
+        assert proc.stdout is not None
+        try:
+            await proc.stdout.readline()  # {"waiting": true}: imported (or EOF: it died)
+        except BaseException:
+            proc.kill()  # cancelled meanwhile: it would wait for a job until we exit
+            raise
         return proc
 
     def _start_ahead(self) -> None:
         """Start the next child now, off the next sync's path (its imports take a second)."""
-        if self._ahead is not None or self._starting or self._closed:
-            return
-        self._starting = True
-
-        async def start() -> None:
-            try:
-                proc = await self._start()
-            finally:
-                self._starting = False
-            if self._closed or self._ahead is not None:
-                proc.kill()
-                await proc.wait()
-            else:
-                self._ahead = proc
-
-        task = asyncio.get_running_loop().create_task(start(), name="listd-sync-ahead")
-        self._tasks.add(task)
-        task.add_done_callback(self._started)
-
-    def _started(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("sync process not started ahead", error=str(task.exception()))
+        if self._ahead is None and not self._closed:
+            self._ahead = asyncio.get_running_loop().create_task(
+                self._start(), name="listd-sync-ahead"
+            )
 
     async def _stop(
         self, job: Job, proc: asyncio.subprocess.Process, reading: asyncio.Future[Any]
@@ -314,6 +319,7 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's ^C: the parent decides
     encode.want([(kind, int(n)) for kind, _, n in (a.partition(":") for a in argv)])
     encode.replenish()
+    _write(answers, {"waiting": True})
     job = _job()
     if job is None:
         return 0  # the parent stopped before it had a job for this one
@@ -352,7 +358,8 @@ def _read_exactly(size: int) -> bytes | None:
 
 
 def _write(out: Any, message: dict[str, Any]) -> None:
-    out.write(json.dumps(message).encode() + b"\n")
+    with contextlib.suppress(BrokenPipeError):  # the parent is gone: nobody to tell
+        out.write(json.dumps(message).encode() + b"\n")
 
 
 async def _serve(job: Job, say: Progress) -> dict[str, Any]:
