@@ -29,6 +29,9 @@ CPU time during the sync (the snapshot written, the deltas staged, the publicati
 and the screening requests' journal entries meanwhile: more, the longer the sync takes): a
 cost the other columns do not count.
 
+BENCH_SYNC_NICE=N runs the `process` arrangement's sync process N below the API's CPU
+priority instead of `listd.pipeline.child.NICENESS`, to compare priorities.
+
 `--before TREE` runs every case on another checkout as well (e.g. `git worktree add
 /tmp/listd-main main`), importing listd from TREE, and prints both tables. Trees without
 per-step timings in SyncResult are timed by wrapping the steps from outside.
