@@ -214,19 +214,20 @@ class ChildSyncer(Syncer):
         that does not end within STOP_S is killed, and that done here."""
         with contextlib.suppress(ProcessLookupError):
             proc.send_signal(signal.SIGTERM)
+        answer: dict[str, Any] | None = None
+        killed = False
         try:
             async with asyncio.timeout(STOP_S):
                 answer = await reading
                 await proc.wait()
         except TimeoutError:
-            answer = None
-        if answer is None:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
+            killed = True
             await proc.wait()
-            reading.cancel()
+        if answer is None:
             await self._lost(job, "sync cancelled (shutdown); previous version still serving")
-        log.info("sync process stopped", source=job.name, pid=proc.pid, killed=answer is None)
+        log.info("sync process stopped", source=job.name, pid=proc.pid, killed=killed)
 
     async def _lost(self, job: Job, why: str) -> None:
         """Do what a child that ended without answering left undone: record the failure

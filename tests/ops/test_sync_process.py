@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from listd.access import KeyStore
+from listd.pipeline.child import STOP_S
 from listd.pipeline.store import Store
 from listd.pipeline.sync import SyncResult
 from listd.settings import Settings
@@ -195,3 +197,28 @@ async def test_a_sync_through_the_api_answers_as_inline(
     status, error = await sync_now()
     assert status == 502, error
     assert error["error"] == "fetch_failed" and "500" in error["message"]
+
+
+async def test_a_child_that_does_not_stop_is_killed_and_its_sync_recorded(
+    start_daemon: Start, source_server: SourceServer, redis: Redis, settings: Settings
+) -> None:
+    store = Store(redis, settings.keys)
+    source_server.put("/un.xml", un_file("2018-06-07").read_bytes())
+    daemon = await start_daemon("leader")
+    await leading(daemon)
+    before = await first_version(store, daemon)
+
+    source_server.delay = 30.0
+    source_server.put("/un.xml", un_file("2018-06-21").read_bytes())
+    pid = await sync_child(redis, settings, daemon)
+    os.kill(pid, signal.SIGSTOP)  # deaf to SIGTERM: only the kill after STOP_S ends it
+    started = time.monotonic()
+    daemon.signal(signal.SIGTERM)
+    assert await daemon.wait(60) == 0, daemon.log.read_text()[-3000:]
+    assert STOP_S <= time.monotonic() - started < STOP_S + 15
+    assert not alive(pid)
+    assert [e for e in daemon.logged("sync process stopped") if e["killed"]]
+    last = (await store.history("un", 1))[0]
+    assert last["outcome"] == "failed" and "cancelled" in last["error"]
+    assert not await redis.exists(settings.keys.sync_lock("un"))
+    assert await store.current_version("un") == before
