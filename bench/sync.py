@@ -1,6 +1,7 @@
 """Full-size syncs: time per step, peak memory, event-loop stalls and screening latency.
 
 Run: .venv/bin/python bench/sync.py [--before TREE] [--cases un,sdn,sdn-redated,enhanced]
+                                    [--arrangements process,inline]
 
 Files are generated from the real ones in ../shared/data with new uids and the real record
 shapes: an SDN.XML-size sdnList (19,400 entries, repeating the 443 of the 2025-03-28
@@ -9,19 +10,27 @@ re-published under a new Publish_Date, and an Enhanced XML of about 110 MB (the 
 293 entities, repeated). The UN case is the real 2026-05-08 file.
 
 Each case runs in a child process of its own (so peak RSS is per case) on an embedded Valkey,
-with the real API serving in the same event loop, as `listd run` does ("worker MB" is the
-largest peak RSS among the processes the sync starts: the schema check, the parse). The child
-records the loop's lag every 5 ms; this process screens against the API one request at a time
-throughout and compares p99 latency during the sync with the idle seconds before it.
-"CPU s" is the CPU time the sync's process (the API's too, answering those requests: 0.1-0.15
-of a core) and the workers it started spent during the sync, "worker CPU s"
-the workers' alone (the check and the parse): unlike the wall time, the latter hardly moves
-with whatever else the machine is running. "validate CPU" and "parse CPU" split it (the
+with the real API serving in it, in one of two arrangements ("arr."): `process`, as `listd
+run` does by default, the sync in a process of its own (`listd.pipeline.child`: the API's
+process sends it the job and follows the version it publishes), and `inline`, the sync in the
+API's event loop (`LISTD_SYNC_ISOLATION=inline`, and every tree before the sync process).
+"worker MB" is the largest peak RSS among the processes the sync starts (the sync's own
+process, the schema check, the parse). The case's process records its loop's lag every 5 ms;
+this process screens against the API one request at a time throughout and compares p99
+latency during the sync with the idle seconds before it.
+"CPU s" is the CPU time the case's process (the API's too, answering those requests: 0.1-0.15
+of a core) and the processes it started spent during the sync, "worker CPU s" the started
+processes' alone (the check and the parse, and in the `process` arrangement the sync's own
+process, its start and imports included: about 1 s): unlike the wall time, the latter hardly
+moves with whatever else the machine is running. "validate CPU" and "parse CPU" split it (the
 check's child, and the parsing children's together, starts and imports included; blank for
 a tree whose SyncResult does not record them), and "Redis CPU s" is the embedded Valkey's
 CPU time during the sync (the snapshot written, the deltas staged, the publication script,
 and the screening requests' journal entries meanwhile: more, the longer the sync takes): a
 cost the other columns do not count.
+
+BENCH_SYNC_NICE=N runs the `process` arrangement's sync process N below the API's CPU
+priority instead of `listd.pipeline.child.NICENESS`, to compare priorities.
 
 `--before TREE` runs every case on another checkout as well (e.g. `git worktree add
 /tmp/listd-main main`), importing listd from TREE, and prints both tables. Trees without
@@ -207,7 +216,7 @@ def timed_steps(syncer: Any, steps: dict[str, float]) -> None:
         setattr(owner, name, wrapped)
 
 
-async def child(case: str, files: list[Path]) -> dict[str, Any]:
+async def child(case: str, arrangement: str, files: list[Path]) -> dict[str, Any]:
     from aiohttp import web
 
     import listd
@@ -246,7 +255,17 @@ async def child(case: str, files: list[Path]) -> dict[str, Any]:
     key = await keys.create("bench", "screener")
     await keys.accept_agreement(key)
     store = Store(redis, Keys(prefix))
-    syncer = Syncer(settings, store)
+    if arrangement == "process":
+        from listd.pipeline import child as sync_child
+        from listd.pipeline.child import ChildSyncer
+
+        if os.environ.get("BENCH_SYNC_NICE"):  # to compare the sync process's priorities
+            sync_child.NICENESS = int(os.environ["BENCH_SYNC_NICE"])
+
+        # Every sync through it, as in `listd run`: a child waits ahead for the measured one.
+        syncer = ChildSyncer(settings, store, url)
+    else:
+        syncer = Syncer(settings, store)
     index = app[INDEX]
     ticker = Ticker()
     ticker.task = asyncio.create_task(ticker.run())
@@ -259,6 +278,8 @@ async def child(case: str, files: list[Path]) -> dict[str, Any]:
             while (await follow(store, index, ["list"])).changed:
                 pass
         raw = files[-1].read_bytes()
+        if arrangement == "process":
+            await syncer.warm()  # the next child imported and waiting, as between syncs
         print(json.dumps({"ready": True, "port": port, "key": key}), flush=True)
         await asyncio.sleep(4.0)  # idle screening for the comparison
         steps: dict[str, float] = {}
@@ -273,8 +294,11 @@ async def child(case: str, files: list[Path]) -> dict[str, Any]:
             await asyncio.sleep(0.01)
         t2 = time.time()
         await asyncio.sleep(1.0)
+        cpu2 = os.times()  # the sync's process has exited and been reaped by now
     finally:
         ticker.task.cancel()
+        if arrangement == "process":
+            await syncer.close()
         children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         await runner.cleanup()
         await redis.aclose()
@@ -283,15 +307,16 @@ async def child(case: str, files: list[Path]) -> dict[str, Any]:
     phases = getattr(result, "phases", None) or steps
     return {
         "case": case,
+        "arrangement": arrangement,
         "tree": str(Path(listd.__file__).parents[1]),
         "bytes": len(raw),
         "entities": result.entities,
         "outcome": result.outcome,
         "sync_s": round(t1 - t0, 2),
-        # CPU seconds of the sync's process and of the workers it started (not Redis's): what
-        # the sync costs whatever else the machine is doing, unlike its wall time.
-        "cpu_s": round(sum(cpu1[:4]) - sum(cpu0[:4]), 2),
-        "worker_cpu_s": round(sum(cpu1[2:4]) - sum(cpu0[2:4]), 2),
+        # CPU seconds of the case's process and of the processes it started (not Redis's):
+        # what the sync costs whatever else the machine is doing, unlike its wall time.
+        "cpu_s": round(sum(cpu1[:2]) - sum(cpu0[:2]) + sum(cpu2[2:4]) - sum(cpu0[2:4]), 2),
+        "worker_cpu_s": round(sum(cpu2[2:4]) - sum(cpu0[2:4]), 2),
         **{f"{s}_s": round(phases.get(s, 0.0), 2) for s in STEPS},
         **{s: round(phases[s], 2) for s in CPU_STEPS if s in phases},
         "redis_cpu_s": round(redis1 - redis0, 2),
@@ -338,9 +363,9 @@ def p99(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=100)[98]
 
 
-def run_case(case: str, files: list[Path], tree: Path) -> dict[str, Any]:
+def run_case(case: str, arrangement: str, files: list[Path], tree: Path) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    cmd = [sys.executable, str(HERE), "--child", case, *map(str, files)]
+    cmd = [sys.executable, str(HERE), "--child", case, arrangement, *map(str, files)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, cwd=tree)
     assert proc.stdout is not None
     latencies: list[tuple[float, float]] = []
@@ -367,24 +392,29 @@ def run_case(case: str, files: list[Path], tree: Path) -> dict[str, Any]:
     during = [lat for t, lat in latencies if t0 <= t < t1]
     result["p99_idle_ms"] = round(p99(idle) * 1000, 1)
     result["p99_sync_ms"] = round(p99(during) * 1000, 1)
+    result["p50_idle_ms"] = round(statistics.median(idle or [0.0]) * 1000, 1)
+    result["p50_sync_ms"] = round(statistics.median(during or [0.0]) * 1000, 1)
+    result["load"] = round(os.getloadavg()[0], 1)  # the machine's, over the last minute
     return result
 
 
 def table(rows: list[dict[str, Any]]) -> str:
     cols = [
-        ("case", "case"), ("MB", "bytes"), ("entities", "entities"), ("sync s", "sync_s"),
+        ("case", "case"), ("arr.", "arrangement"), ("load", "load"), ("MB", "bytes"),
+        ("entities", "entities"), ("sync s", "sync_s"),
         ("CPU s", "cpu_s"), ("worker CPU s", "worker_cpu_s"), ("validate CPU", "validate_cpu"),
         ("parse CPU", "parse_cpu"), ("Redis CPU s", "redis_cpu_s"),
         ("validate", "validate_s"), ("parse", "parse_s"), ("normalise", "normalise_s"),
         ("store", "store_s"), ("publish", "publish_s"), ("index s", "index_s"),
         ("RSS MB", "rss_mb"), ("worker MB", "worker_rss_mb"), ("stall ms", "stall_sync_ms"),
-        ("index stall ms", "stall_index_ms"), ("p99 idle ms", "p99_idle_ms"),
+        ("index stall ms", "stall_index_ms"), ("p50 idle ms", "p50_idle_ms"),
+        ("p50 sync ms", "p50_sync_ms"), ("p99 idle ms", "p99_idle_ms"),
         ("p99 sync ms", "p99_sync_ms"),
     ]  # fmt: skip
     lines = ["| " + " | ".join(c for c, _ in cols) + " |", "|" + "---|" * len(cols)]
     for row in rows:
         if "error" in row:
-            lines.append(f"| {row['case']} | failed: {row['error']} |")
+            lines.append(f"| {row['case']} | {row['arrangement']} | failed: {row['error']} |")
             continue
         values = [f"{row[k] / 1e6:.1f}" if k == "bytes" else str(row.get(k, "")) for _, k in cols]
         lines.append("| " + " | ".join(values) + " |")
@@ -395,18 +425,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", type=Path, help="another checkout to run first")
     parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument(
+        "--arrangements",
+        default="process,inline",
+        help="where the sync runs: process (as listd run), inline (in the API's event loop)",
+    )
     parser.add_argument("--work", type=Path, help="where to keep the generated files")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        case, *files = args.child
+        case, arrangement, *files = args.child
         try:
-            outcome = asyncio.run(child(case, [Path(f) for f in files]))
+            outcome = asyncio.run(child(case, arrangement, [Path(f) for f in files]))
         except Exception as exc:  # noqa: BLE001 - a failed case is a row of the table
-            outcome = {"case": case, "error": f"{type(exc).__name__}: {exc}"[:200]}
+            error = f"{type(exc).__name__}: {exc}"[:200]
+            outcome = {"case": case, "arrangement": arrangement, "error": error}
         print(json.dumps(outcome), flush=True)
         return
     cases = [c for c in args.cases.split(",") if c]
+    arrangements = [a for a in args.arrangements.split(",") if a]
     work = args.work or Path(tempfile.mkdtemp(prefix="listd-bench-sync-"))
     work.mkdir(parents=True, exist_ok=True)
     files = make_files(work, cases)
@@ -414,11 +451,16 @@ def main() -> None:
     trees.append(("after", TREE))
     for label, tree in trees:
         rows = []
+        # A tree from before the sync process syncs inline only.
+        has_child = (tree / "listd" / "pipeline" / "child.py").exists()
         for case in cases:
-            row = run_case(case, files[case], tree)
-            row["goal_met"] = "error" not in row and row["sync_s"] <= GOALS[case]
-            rows.append(row)
-            print(json.dumps({"tree": label, **row}), file=sys.stderr, flush=True)
+            for arrangement in arrangements:
+                if arrangement == "process" and not has_child:
+                    continue
+                row = run_case(case, arrangement, files[case], tree)
+                row["goal_met"] = "error" not in row and row["sync_s"] <= GOALS[case]
+                rows.append(row)
+                print(json.dumps({"tree": label, **row}), file=sys.stderr, flush=True)
         print(f"\n{label}: {tree}\n")
         print(table(rows))
 

@@ -229,6 +229,10 @@ async def serve(
             webhooks=webhooks,
             leader=None if every else lease,
             clock=clock,
+            # Syncs in child processes: this event loop serves screening undisturbed.
+            sync_url=server_url(settings, embedded)
+            if settings.sync_isolation == "process"
+            else None,
         )
         role = app[ROLE] = Role(instance=lease.token)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=HTTP_DRAIN_S)
@@ -323,6 +327,14 @@ async def serve(
         log.error("listd stopped: the embedded redis is lost", error=str(lost.exception()))
         raise cast(BaseException, lost.exception())
     log.info("listd stopped")
+
+
+def server_url(settings: Settings, embedded: EmbeddedRedis | None) -> str:
+    """The URL this process reached Redis at (the embedded server's socket, if it runs one)."""
+    if embedded is not None:
+        return embedded.url
+    assert settings.redis_url is not None
+    return settings.redis_url
 
 
 def _supervisor(embedded: EmbeddedRedis | None, stop: asyncio.Event) -> asyncio.Task[None] | None:

@@ -333,6 +333,9 @@ class Settings:
     # LISTD_LEADER_TTL: a dead leader is replaced within about this long (at once when it
     # died on the same host).
     leader_ttl: float = DEFAULT_TTL
+    # LISTD_SYNC_ISOLATION: where `listd run` runs a sync: "process" (a child process of
+    # its own, so the API's event loop never waits on it) or "inline" (in the API's).
+    sync_isolation: str = "process"
 
     @property
     def keys(self) -> Keys:
@@ -376,6 +379,7 @@ class Settings:
                 lambda v: 1 <= v <= 300,
                 "a number of seconds between 1 and 300",
             ),
+            sync_isolation=_sync_isolation(env),
         )
 
     def source(self, name: str) -> SourceConfig:
@@ -500,6 +504,16 @@ def _dispatch_on(env: dict[str, str]) -> str:
     if raw not in ("leader", "every"):
         raise ConfigError(
             f"LISTD_DISPATCH_ON must be leader or every, got {raw!r}", key="LISTD_DISPATCH_ON"
+        )
+    return raw
+
+
+def _sync_isolation(env: dict[str, str]) -> str:
+    raw = env.get("LISTD_SYNC_ISOLATION", "").strip() or "process"
+    if raw not in ("process", "inline"):
+        raise ConfigError(
+            f"LISTD_SYNC_ISOLATION must be process or inline, got {raw!r}",
+            key="LISTD_SYNC_ISOLATION",
         )
     return raw
 

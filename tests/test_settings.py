@@ -163,6 +163,16 @@ def test_webhook_and_leader_settings_are_read_here(tmp_path: Path) -> None:
         assert caught.value.detail["key"] == key
 
 
+def test_sync_isolation_is_a_process_unless_inline_is_asked_for(tmp_path: Path) -> None:
+    env = {"LISTD_STATE_DIR": str(tmp_path)}
+    assert Settings.from_env(env).sync_isolation == "process"
+    inline = Settings.from_env(env | {"LISTD_SYNC_ISOLATION": "inline"})
+    assert inline.sync_isolation == "inline"
+    with pytest.raises(ConfigError) as caught:
+        Settings.from_env(env | {"LISTD_SYNC_ISOLATION": "thread"})
+    assert caught.value.detail["key"] == "LISTD_SYNC_ISOLATION"
+
+
 def test_listd_variables_are_read_only_in_settings() -> None:
     """Every `LISTD_*` variable is parsed in listd/settings.py; other modules get typed
     settings. A read elsewhere (`env.get("LISTD_X")`, `env["LISTD_X"]`) fails here."""

@@ -34,6 +34,7 @@ from listd.http.state import (
 from listd.logs import get_logger
 from listd.notifications import app as notifications
 from listd.notifications.config import WebhookConfig
+from listd.pipeline.child import ChildSyncer
 from listd.pipeline.lease import Lease
 from listd.pipeline.store import Store
 from listd.pipeline.sync import Syncer
@@ -56,13 +57,16 @@ def create_app(
     webhooks: WebhookConfig | None = None,
     leader: Lease | None = None,
     clock: Clock = SYSTEM_CLOCK,
+    sync_url: str | None = None,
 ) -> web.Application:
     """Build the API on an open Redis client. The index follows the store's versions.
 
     With `dispatch`, this process also campaigns for the webhook dispatcher's lease
     (tests start the dispatcher where they need it); with `leader` too, the dispatcher
     is left to the daemon, which runs it while it holds that lease. `clock` is what key
-    expiry, rate limits, maintenance windows, registrations and EDS sign-in read."""
+    expiry, rate limits, maintenance windows, registrations and EDS sign-in read. With
+    `sync_url` (the Redis URL `redis` was opened on), syncs and approvals run in child
+    processes (listd.pipeline.child), not on this event loop."""
     app = web.Application(
         middlewares=[errors, authenticate], client_max_size=settings.max_body_bytes
     )
@@ -93,8 +97,14 @@ def create_app(
 
     async def http_session(app: web.Application) -> AsyncIterator[None]:
         session = http or aiohttp.ClientSession()
-        app[SYNCER] = Syncer(settings, store, session, on_update=on_update, clock=clock)
+        syncer = app[SYNCER] = (
+            Syncer(settings, store, session, on_update=on_update, clock=clock)
+            if sync_url is None
+            else ChildSyncer(settings, store, sync_url, session, on_update=on_update)
+        )
         yield
+        if isinstance(syncer, ChildSyncer):
+            await syncer.close()
         if http is None:
             await session.close()
 

@@ -3,5 +3,5 @@
 `fetch` downloads, `ingest` validates, parses and normalises (large files in child
 processes), `sync` runs one sync of one source under its `lease`, `delta` plans and types
 the published changes, `guards` holds a suspicious snapshot for an administrator, and
-`store` keeps versions in Redis.
+`store` keeps versions in Redis; `child` runs a sync in a process of its own (`listd run`).
 """

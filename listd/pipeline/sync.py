@@ -120,6 +120,9 @@ class Syncer:
         self.session = session
         self.on_update = on_update
         self.clock = clock  # the removal window's clock (tests move it)
+        # After a sync, start the next one's parsing children (not in a process that
+        # runs one sync and exits: listd.pipeline.child).
+        self.start_ahead = True
 
     def _window_start(self, cfg: SourceConfig) -> float:
         return self.clock.time() - cfg.removal_window_hours * 3600
@@ -184,7 +187,8 @@ class Syncer:
             result.finished = now_iso()
             await asyncio.shield(self._finish(name, result, lock))
         # The next sync's parsing children, started now that this one's work is done.
-        await asyncio.to_thread(encode.replenish)
+        if self.start_ahead:
+            await asyncio.to_thread(encode.replenish)
         return result
 
     async def _run(

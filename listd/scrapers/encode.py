@@ -283,6 +283,18 @@ def replenish() -> None:
             _waiting.extend(_start(kind) for _ in range(count - len(_waiting)))
 
 
+def wanted() -> list[tuple[str, int]]:
+    """The last parse's kind and number of children (what `replenish` starts)."""
+    with _waiting_lock:
+        return list(_wanted)
+
+
+def want(kinds: list[tuple[str, int]]) -> None:
+    """Have `replenish` start these children: what a sync in another process used last."""
+    with _waiting_lock:
+        _wanted[:] = kinds
+
+
 def stop_waiting() -> None:
     """End the waiting children (they would also end with this process: EOF on their stdin)."""
     with _waiting_lock:
