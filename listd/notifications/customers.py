@@ -182,8 +182,9 @@ class _Name:
     weights: tuple[float, ...] = ()
     initial: tuple[bool, ...] = ()
     total: float = 0.0
-    # Pairs with an initial on either side: (customer id, position) -> (similarity, rule).
-    initials: dict[tuple[int, int], tuple[float, str]] = field(default_factory=dict)
+    # Customer id -> its pairs with the listed positions, as `align` takes them less the
+    # customer position: (-score, an initial on either side, listed position, rule).
+    paired: dict[int, list[tuple[float, bool, int, str]]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.weights = tuple(t.weight for t in self.tokens)
@@ -191,11 +192,15 @@ class _Name:
         self.total = sum(self.weights)
 
 
-# A posting list being searched: sorted postings (key << 32 | slot) of one key, and the key.
-_Part = tuple[npt.NDArray[np.uint64], int]
-# One listed position's matches: posting keys, starts and ends by (match, band), and the
-# number of postings by band (`CustomerIndex._ranges`).
-_Ranges = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], list[int]]
+# One listed position's matches: their vocabulary ids (sorted), posting keys, starts and
+# ends by (match, band), and the number of postings by band (`CustomerIndex._ranges`).
+_Ranges = tuple[
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    list[int],
+]
 
 
 class CustomerIndex:
@@ -726,31 +731,62 @@ class CustomerIndex:
             list_cost(len(weights)),
             tuple(_spec(band, max(lengths)) for band, lengths in bands),
         )
+        # Each set of listed positions is searched once in all the bands that need it
+        # (bands mostly need the same sets), not once per band.
+        wanted: dict[tuple[int, ...], list[int]] = {}
+        near: dict[tuple[tuple[int, ...], ...], list[tuple[int, ...]]] = {}
         for (band, _), (subsets, prefix) in zip(bands, every, strict=True):
-            found.append(self._search(name, band, ranges, subsets, prefix))
-            # A customer word two edits from a listed one is no lookup's (`two_edits`).
-            needs = near_needs(name.tokens, subsets) if prefix is None else []
-            if needs:
-                found.append(self._search(name, band, ranges, needs, None))
+            sets = list(subsets)
+            if prefix is not None:  # a customer holding any of these positions
+                sets += [(pos,) for pos in prefix]
+            else:
+                # A customer word two edits from a listed one is no lookup's
+                # (`two_edits`); each band's distinct list of sets is extended once.
+                key = tuple(subsets)
+                if key not in near:
+                    near[key] = near_needs(name.tokens, subsets)
+                sets += near[key]
+            for subset in sets:
+                wanted.setdefault(subset, []).append(band)
+        found.append(self._search(name, wanted, ranges))
         if self._initialled:  # all in band 0
             most = max(self._bands[0])
-            loose = self._search(
-                name, 0, ranges, *_required(weights, initials, cutoff, True, 0, most)
-            )
+            subsets, prefix = _required(weights, initials, cutoff, True, 0, most)
+            sets = [*subsets, *((pos,) for pos in prefix or ())]
+            loose = self._search(name, dict.fromkeys(sets, [0]), ranges)
             found.append(loose[(self._cols["flags"].data[loose] & _INITIAL) != 0])
         slots = np.unique(np.concatenate(found)) if found else _EMPTY
         slots = slots[self._cols["code"].data[slots] >= 0]
-        return {s for s in slots.tolist() if self._score(s, name) >= final - MARGIN}
+        return set(self._reaching(slots, name, final - MARGIN).tolist())
+
+    def _reaching(
+        self, slots: npt.NDArray[np.int64], name: _Name, floor: float
+    ) -> npt.NDArray[np.int64]:
+        """The `slots` whose score against `name` reaches `floor`. A score depends on the
+        customer's token ids alone, and customers are named alike (a common first name
+        and surname, in millions of customers): each distinct sequence is scored once."""
+        cols, tokens = self._cols, self._tokens.data
+        starts = cols["tstart"].data[slots].astype(np.int64)
+        lengths = cols["tlen"].data[slots].astype(np.int64)
+        keep = np.zeros(len(slots), np.bool_)
+        for length in np.unique(lengths).tolist():
+            rows = np.flatnonzero(lengths == length)
+            ids = tokens[starts[rows, None] + np.arange(length)]
+            distinct, inverse = np.unique(ids, axis=0, return_inverse=True)
+            scores = [self._score_ids(row, name) >= floor for row in distinct.tolist()]
+            keep[rows] = np.array(scores, np.bool_)[inverse.reshape(-1)]
+        return slots[keep]
 
     def _ranges(self, name: _Name, pos: int, ranges: dict[int, _Ranges]) -> _Ranges:
-        """For position `pos` of `name`: its matches' posting keys in every band, and
+        """For position `pos` of `name`: its matches (vocabulary ids, sorted), their
+        posting keys in every band, and
         where each one's postings start and end (end == start: none), as (matches, bands)
         arrays, found in one search of the posting directory; and the number of postings
         of all its matches in each band, as a list (read once per band and subset, it
         orders and skips them without a numpy call)."""
         found = ranges.get(pos)
         if found is None:
-            vids = np.fromiter(name.matches[pos], np.int64, len(name.matches[pos]))
+            vids = np.sort(np.fromiter(name.matches[pos], np.int64, len(name.matches[pos])))
             keys = (vids[:, None] << _BAND_BITS) + np.arange(_BANDS)
             at = np.searchsorted(self._keys, keys)
             hit = at < len(self._keys)
@@ -758,82 +794,93 @@ class CustomerIndex:
             starts = np.where(hit, self._starts[np.where(hit, at, 0)], 0)
             ends = np.where(hit, self._starts[np.where(hit, at + 1, 0)], 0)
             sizes = (ends - starts).sum(axis=0).tolist()
-            found = ranges[pos] = (keys, starts, ends, sizes)
+            found = ranges[pos] = (vids, keys, starts, ends, sizes)
         return found
 
     def _search(
-        self,
-        name: _Name,
-        band: int,
-        ranges: dict[int, _Ranges],
-        subsets: list[tuple[int, ...]],
-        prefix: list[int] | None,
+        self, name: _Name, wanted: dict[tuple[int, ...], list[int]], ranges: dict[int, _Ranges]
     ) -> npt.NDArray[np.int64]:
-        pairs = self._pairs
-        lists: dict[int, list[_Part]] = {}  # position -> postings of its matches
-        hits: dict[int, npt.NDArray[np.int64]] = {}  # position -> their slots, once needed
+        """The slots of the customers holding a match for every position of a set of
+        `name`'s positions, in one of the bands `wanted` gives that set."""
+        held: dict[tuple[int, tuple[int, ...]], tuple[Any, ...]] = {}
+        out: list[npt.NDArray[np.int64]] = []
+        for subset, bands in wanted.items():
+            # Start from the rarest position's customers and keep those whose own words
+            # match each other position: the postings of a common word (millions at
+            # scale) are never read for this, nor each of a word's spellings searched.
+            sizes = {
+                pos: sum(self._ranges(name, pos, ranges)[4][b] for b in bands) for pos in subset
+            }
+            ordered = sorted(subset, key=sizes.__getitem__)
+            if not sizes[ordered[0]]:
+                continue  # a position no customer of these bands matches: none holds all
+            key = (ordered[0], tuple(bands))
+            known = held.get(key)
+            if known is None:
+                _, _, starts, ends, _ = self._ranges(name, ordered[0], ranges)
+                slots = self._posted(starts[:, bands].ravel(), ends[:, bands].ravel())
+                known = held[key] = (slots, None)
+            current = known[0]
+            if len(ordered) > 1:
+                if known[1] is None:
+                    known = held[key] = (current, self._words_of(current))
+                words, owner = known[1]
+                keep = np.ones(len(current), np.bool_)
+                for pos in ordered[1:]:
+                    vids = self._ranges(name, pos, ranges)[0]
+                    at = np.minimum(np.searchsorted(vids, words), len(vids) - 1)
+                    has = np.zeros(len(current), np.bool_)
+                    has[owner[vids[at] == words]] = True
+                    keep &= has
+                    if not keep.any():
+                        break
+                current = current[keep]
+            out.append(current)
+        return np.concatenate(out) if out else _EMPTY
 
-        def parts(pos: int) -> list[_Part]:
-            found = lists.get(pos)
-            if found is None:
-                keys, starts, ends, _ = self._ranges(name, pos, ranges)
-                rows = np.flatnonzero(ends[:, band] > starts[:, band]).tolist()
-                found = lists[pos] = [
-                    (pairs[starts[r, band] : ends[r, band]], int(keys[r, band])) for r in rows
-                ]
-            return found
+    def _posted(self, starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]) -> Any:
+        """The slots of the postings `self._pairs[start:end]` of each range, end to end."""
+        sizes = ends - starts
+        rows = np.flatnonzero(sizes)
+        if len(rows) == 1:
+            r = int(rows[0])
+            return (self._pairs[starts[r] : ends[r]] & np.uint64(_LOW)).astype(np.int64)
+        chosen, lengths = starts[rows], sizes[rows]
+        total = int(lengths.sum())
+        at = np.repeat(chosen - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
+        return (self._pairs[at] & np.uint64(_LOW)).astype(np.int64)
 
-        def held(pos: int) -> npt.NDArray[np.int64]:
-            found = hits.get(pos)
-            if found is None:
-                chunks = [(p & np.uint64(_LOW)).astype(np.int64) for p, _ in parts(pos)]
-                found = hits[pos] = np.concatenate(chunks) if chunks else _EMPTY
-            return found
-
-        def size(pos: int) -> int:
-            return self._ranges(name, pos, ranges)[3][band]
-
-        slots = [held(pos) for pos in prefix] if prefix is not None else []
-        for subset in subsets:
-            # Start from the rarest position's customers and keep those holding a match
-            # for each other position, each looked up by bisection in the postings: the
-            # postings of a common word (millions at scale) are never copied for this.
-            ordered = sorted(subset, key=size)
-            if not size(ordered[0]):
-                continue  # a position no customer of the band matches: none holds all
-            current = held(ordered[0])
-            for pos in ordered[1:]:
-                if not len(current):
-                    break
-                current = current[_holding(parts(pos), current)]
-            slots.append(current)
-        return np.concatenate(slots) if slots else _EMPTY
+    def _words_of(
+        self, slots: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64]]:
+        """The token ids of `slots`' names end to end, and the index in `slots` of each
+        one's slot. A slot's postings are its tokens' (in its band): a slot holds a
+        posting of a word exactly when the word is among these."""
+        starts = self._cols["tstart"].data[slots].astype(np.int64)
+        lengths = self._cols["tlen"].data[slots].astype(np.int64)
+        owner = np.repeat(np.arange(len(slots)), lengths)
+        at = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(len(owner))
+        return self._tokens.data[at], owner
 
     def _score(self, slot: int, name: _Name) -> float:
         """The screening name score of customer `slot` against `name` (`scoring`)."""
         start = int(self._cols["tstart"].data[slot])
         ids = self._tokens.data[start : start + int(self._cols["tlen"].data[slot])].tolist()
+        return self._score_ids(ids, name)
+
+    def _score_ids(self, ids: list[int], name: _Name) -> float:
+        """The screening name score of a customer named by token `ids` against `name`."""
         vocab = self.vocab
         weights = vocab.weights
         listed = name.tokens
+        table = name.paired
         pairs: list[Candidate] = []
         for i, vid in enumerate(ids):
-            q_initial = vocab.initial[vid]
-            for j, v in enumerate(listed):
-                # Each pair with its rule, as `ScreeningIndex.name_score` builds them:
-                # `name_score` drops a pair whose rule's conditions fail.
-                if q_initial or name.initial[j]:
-                    key = (vid, j)
-                    known = name.initials.get(key)
-                    if known is None:
-                        known = name.initials[key] = similarity(vocab.tokens[vid], v)
-                    score, rule = known
-                    if score > 0:
-                        pairs.append((-score, True, i, j, rule))
-                else:
-                    score, rule = name.matches[j].get(vid, _NO_PAIR)
-                    if score > 0:
-                        pairs.append((-score, False, i, j, rule))
+            known = table.get(vid)
+            if known is None:
+                known = table[vid] = self._pairs_of(vid, name)
+            for neg, initial, j, rule in known:
+                pairs.append((neg, initial, i, j, rule))
         if not pairs:
             return 0.0
         found = align(pairs, [weights[v] for v in ids], name.weights)
@@ -851,17 +898,24 @@ class CustomerIndex:
             lambda: [vocab.tokens[v] for v in ids],
         )[0]
 
-
-def _holding(parts: list[_Part], slots: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
-    """Which of `slots` one of the postings `parts` holds (each sorted: bisection)."""
-    mask = np.zeros(len(slots), np.bool_)
-    wanted = slots.astype(np.uint64)
-    for postings, key in parts:
-        target = wanted | np.uint64(key << 32)
-        at = np.searchsorted(postings, target)
-        inside = at < len(postings)
-        mask[inside] |= postings[at[inside]] == target[inside]
-    return mask
+    def _pairs_of(self, vid: int, name: _Name) -> list[tuple[float, bool, int, str]]:
+        """Customer token `vid`'s pairs with `name`'s positions, each with its rule, as
+        `ScreeningIndex.name_score` builds them (`name_score` drops a pair whose rule's
+        conditions fail); a customer token is paired once per listed name, however many
+        customers hold it."""
+        token = self.vocab.tokens[vid]
+        q_initial = self.vocab.initial[vid]
+        out: list[tuple[float, bool, int, str]] = []
+        for j, v in enumerate(name.tokens):
+            if q_initial or name.initial[j]:
+                score, rule = similarity(token, v)
+                if score > 0:
+                    out.append((-score, True, j, rule))
+            else:
+                score, rule = name.matches[j].get(vid, _NO_PAIR)
+                if score > 0:
+                    out.append((-score, False, j, rule))
+        return out
 
 
 def _required(
