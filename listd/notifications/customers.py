@@ -32,9 +32,9 @@ import hashlib
 import threading
 import zlib
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -185,6 +185,7 @@ class _Name:
     # Customer id -> its pairs with the listed positions, as `align` takes them less the
     # customer position: (-score, an initial on either side, listed position, rule).
     paired: dict[int, list[tuple[float, bool, int, str]]] = field(default_factory=dict)
+    unpaired: dict[float, int] = field(default_factory=dict)  # weight -> its number
 
     def __post_init__(self) -> None:
         self.weights = tuple(t.weight for t in self.tokens)
@@ -201,6 +202,34 @@ _Ranges = tuple[
     npt.NDArray[np.int64],
     list[int],
 ]
+
+
+class _Read(Sequence[Token]):
+    """A customer's tokens as a score reads them, noting the positions it read."""
+
+    __slots__ = ("ids", "read", "tokens")
+
+    def __init__(self, tokens: list[Token], ids: list[int]) -> None:
+        self.tokens, self.ids = tokens, ids
+        self.read: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, at: int) -> Token: ...
+
+    @overload
+    def __getitem__(self, at: slice) -> Sequence[Token]: ...
+
+    def __getitem__(self, at: int | slice) -> Token | Sequence[Token]:
+        if isinstance(at, slice):
+            positions = range(len(self.ids))[at]
+            self.read.update(positions)
+            return [self.tokens[self.ids[p]] for p in positions]
+        p = range(len(self.ids))[at]  # IndexError past the end, as a list
+        self.read.add(p)
+        return self.tokens[self.ids[p]]
 
 
 class CustomerIndex:
@@ -762,9 +791,15 @@ class CustomerIndex:
     def _reaching(
         self, slots: npt.NDArray[np.int64], name: _Name, floor: float
     ) -> npt.NDArray[np.int64]:
-        """The `slots` whose score against `name` reaches `floor`. A score depends on the
-        customer's token ids alone, and customers are named alike (a common first name
-        and surname, in millions of customers): each distinct sequence is scored once."""
+        """The `slots` whose score against `name` reaches `floor`.
+
+        `align` and `name_score` are functions of their arguments: the token pairs (with
+        positions), the customer's token weights, and whichever of the customer's tokens
+        they read. So customers whose words, position by position, pair alike with the
+        listed name and weigh alike (a signature) score alike when they also hold the
+        same tokens where the score of one of them read any: most candidates pair one
+        word (Karimov for Karimi) and differ in words that pair with nothing. One
+        customer of each such group is scored, not every customer or every name."""
         cols, tokens = self._cols, self._tokens.data
         starts = cols["tstart"].data[slots].astype(np.int64)
         lengths = cols["tlen"].data[slots].astype(np.int64)
@@ -772,10 +807,66 @@ class CustomerIndex:
         for length in np.unique(lengths).tolist():
             rows = np.flatnonzero(lengths == length)
             ids = tokens[starts[rows, None] + np.arange(length)]
-            distinct, inverse = np.unique(ids, axis=0, return_inverse=True)
-            scores = [self._score_ids(row, name) >= floor for row in distinct.tolist()]
-            keep[rows] = np.array(scores, np.bool_)[inverse.reshape(-1)]
+            vids, at = np.unique(ids, return_inverse=True)
+            _, kind = np.unique(self._kinds(vids.tolist(), name), return_inverse=True)
+            signature = kind.reshape(-1)[at.reshape(-1)].reshape(ids.shape)
+            kinds = int(kind.max()) + 1
+            if kinds**length < 1 << 62:  # each signature as one number
+                signature = signature @ (kinds ** np.arange(length, dtype=np.int64))
+            _, first, inverse = np.unique(signature, axis=0, return_index=True, return_inverse=True)
+            inverse = inverse.reshape(-1)
+            counts = np.bincount(inverse, minlength=len(first))
+            passed: list[bool] = []
+            order, ends = _EMPTY, np.cumsum(counts)
+            for d, (row, count) in enumerate(
+                zip(ids[first].tolist(), counts.tolist(), strict=True)
+            ):
+                score, read = self._scored(row, name)
+                passed.append(score >= floor and (count == 1 or not read))
+                if read and count > 1:  # customers alike but for the tokens it read
+                    if not len(order):
+                        order = np.argsort(inverse, kind="stable")
+                    span = order[ends[d] - count : ends[d]]
+                    keep[rows[span]] = self._alike(ids[span], read, name, floor)
+            chosen = np.array(passed, np.bool_)[inverse]
+            keep[rows[chosen]] = True
         return slots[keep]
+
+    def _alike(
+        self, ids: npt.NDArray[Any], read: set[int], name: _Name, floor: float
+    ) -> npt.NDArray[np.bool_]:
+        """Which customers of token `ids` (rows of one signature, `_reaching`) reach
+        `floor`, the score of the first having read its tokens at positions `read`:
+        grouped by their tokens there, one of each group scored, and so on while a
+        score reads positions where a group's tokens may differ."""
+        out = np.zeros(len(ids), np.bool_)
+        rows = ids.tolist()
+        todo: list[tuple[list[int], set[int]]] = [(list(range(len(rows))), read)]
+        while todo:
+            members, known = todo.pop()
+            at = sorted(known)
+            groups: dict[tuple[int, ...], list[int]] = {}
+            for m in members:
+                groups.setdefault(tuple(rows[m][p] for p in at), []).append(m)
+            for alike in groups.values():
+                score, more = self._scored(rows[alike[0]], name)
+                if more <= known or len(alike) == 1:
+                    out[alike] = score >= floor
+                else:
+                    todo.append((alike, known | more))
+        return out
+
+    def _kinds(self, vids: list[int], name: _Name) -> list[int]:
+        """What of each customer token of `vids` a score against `name` reads: its pairs
+        (the token itself, when it has any) or else its weight alone (a negative number)."""
+        paired, weights, unpaired = name.paired, self.vocab.weights, name.unpaired
+        out: list[int] = []
+        for vid in vids:
+            pairs = paired.get(vid)
+            if pairs is None:
+                pairs = paired[vid] = self._pairs_of(vid, name)
+            out.append(vid if pairs else -1 - unpaired.setdefault(weights[vid], len(unpaired)))
+        return out
 
     def _ranges(self, name: _Name, pos: int, ranges: dict[int, _Ranges]) -> _Ranges:
         """For position `pos` of `name`: its matches (vocabulary ids, sorted), their
@@ -802,40 +893,45 @@ class CustomerIndex:
     ) -> npt.NDArray[np.int64]:
         """The slots of the customers holding a match for every position of a set of
         `name`'s positions, in one of the bands `wanted` gives that set."""
-        held: dict[tuple[int, tuple[int, ...]], tuple[Any, ...]] = {}
+        groups: dict[tuple[int, ...], list[tuple[int, ...]]] = {}  # bands -> their sets
+        for subset, among in wanted.items():
+            groups.setdefault(tuple(among), []).append(subset)
         out: list[npt.NDArray[np.int64]] = []
-        for subset, bands in wanted.items():
-            # Start from the rarest position's customers and keep those whose own words
-            # match each other position: the postings of a common word (millions at
-            # scale) are never read for this, nor each of a word's spellings searched.
-            sizes = {
-                pos: sum(self._ranges(name, pos, ranges)[4][b] for b in bands) for pos in subset
-            }
-            ordered = sorted(subset, key=sizes.__getitem__)
-            if not sizes[ordered[0]]:
-                continue  # a position no customer of these bands matches: none holds all
-            key = (ordered[0], tuple(bands))
-            known = held.get(key)
-            if known is None:
-                _, _, starts, ends, _ = self._ranges(name, ordered[0], ranges)
-                slots = self._posted(starts[:, bands].ravel(), ends[:, bands].ravel())
-                known = held[key] = (slots, None)
-            current = known[0]
-            if len(ordered) > 1:
-                if known[1] is None:
-                    known = held[key] = (current, self._words_of(current))
-                words, owner = known[1]
-                keep = np.ones(len(current), np.bool_)
-                for pos in ordered[1:]:
-                    vids = self._ranges(name, pos, ranges)[0]
-                    at = np.minimum(np.searchsorted(vids, words), len(vids) - 1)
-                    has = np.zeros(len(current), np.bool_)
-                    has[owner[vids[at] == words]] = True
-                    keep &= has
-                    if not keep.any():
-                        break
-                current = current[keep]
-            out.append(current)
+        for bands, subsets in groups.items():
+            sizes: dict[int, int] = {}
+            for pos in {pos for subset in subsets for pos in subset}:
+                counts = self._ranges(name, pos, ranges)[4]
+                sizes[pos] = sum(counts[b] for b in bands)
+            held: dict[int, tuple[Any, ...]] = {}  # rarest position -> its slots (, words)
+            for subset in subsets:
+                # Start from the rarest position's customers and keep those whose own
+                # words match each other position: the postings of a common word
+                # (millions at scale) are never read for this, nor each spelling searched.
+                ordered = sorted(subset, key=sizes.__getitem__)
+                if not sizes[ordered[0]]:
+                    continue  # a position no customer of these bands matches
+                known = held.get(ordered[0])
+                if known is None:
+                    _, _, starts, ends, _ = self._ranges(name, ordered[0], ranges)
+                    at = list(bands)
+                    slots = self._posted(starts[:, at].ravel(), ends[:, at].ravel())
+                    known = held[ordered[0]] = (slots,)
+                current = known[0]
+                if len(ordered) > 1:
+                    if len(known) == 1:
+                        known = held[ordered[0]] = (current, *self._words_of(current))
+                    words, owner = known[1], known[2]
+                    keep = np.ones(len(current), np.bool_)
+                    for pos in ordered[1:]:
+                        vids = self._ranges(name, pos, ranges)[0]
+                        at = np.minimum(np.searchsorted(vids, words), len(vids) - 1)
+                        has = np.zeros(len(current), np.bool_)
+                        has[owner[vids[at] == words]] = True
+                        keep &= has
+                        if not keep.any():
+                            break
+                    current = current[keep]
+                out.append(current)
         return np.concatenate(out) if out else _EMPTY
 
     def _posted(self, starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]) -> Any:
@@ -866,13 +962,11 @@ class CustomerIndex:
         """The screening name score of customer `slot` against `name` (`scoring`)."""
         start = int(self._cols["tstart"].data[slot])
         ids = self._tokens.data[start : start + int(self._cols["tlen"].data[slot])].tolist()
-        return self._score_ids(ids, name)
+        return self._scored(ids, name)[0]
 
-    def _score_ids(self, ids: list[int], name: _Name) -> float:
-        """The screening name score of a customer named by token `ids` against `name`."""
-        vocab = self.vocab
-        weights = vocab.weights
-        listed = name.tokens
+    def _scored(self, ids: list[int], name: _Name) -> tuple[float, set[int]]:
+        """The screening name score of a customer named by token `ids` against `name`,
+        and the positions of the customer's tokens computing it read."""
         table = name.paired
         pairs: list[Candidate] = []
         for i, vid in enumerate(ids):
@@ -882,21 +976,25 @@ class CustomerIndex:
             for neg, initial, j, rule in known:
                 pairs.append((neg, initial, i, j, rule))
         if not pairs:
-            return 0.0
-        found = align(pairs, [weights[v] for v in ids], name.weights)
+            return 0.0, set()
+        weights = self.vocab.weights
+        q_weights = [weights[v] for v in ids]
+        found = align(pairs, q_weights, name.weights)
         if found is None:
-            return 0.0  # initials alone never make a match
-        total_q = sum(weights[v] for v in ids)
-        return name_score(
+            return 0.0, set()  # initials alone never make a match
+        query = _Read(self.vocab.tokens, ids)
+        listed = name.tokens
+        score = name_score(
             found,
-            total_q,
+            sum(q_weights),
             len(ids),
             name.total,
             len(listed),
             lambda: listed,
             name.factor,
-            lambda: [vocab.tokens[v] for v in ids],
+            lambda: query,
         )[0]
+        return score, query.read
 
     def _pairs_of(self, vid: int, name: _Name) -> list[tuple[float, bool, int, str]]:
         """Customer token `vid`'s pairs with `name`'s positions, each with its rule, as
