@@ -647,6 +647,7 @@ class CustomerIndex:
         """
         self._seal()
         cache: dict[Token, Found] = {}
+        ranges: dict[Token, _Ranges] = {}  # a listed token's postings, for this lookup
         out: dict[str, dict[str, set[str]]] = {}
         codes = self._cols["code"].data
         for entity in entities:
@@ -657,7 +658,7 @@ class CustomerIndex:
                 if names is not None:
                     names[entity.id] = listed
             for name in listed:
-                slots |= self._name_candidates(name, cutoff)
+                slots |= self._name_candidates(name, cutoff, ranges)
             for slot in slots:
                 code = int(codes[slot])
                 if code < 0:
@@ -740,7 +741,9 @@ class CustomerIndex:
         cache[token] = out
         return out
 
-    def _name_candidates(self, name: _Name, cutoff: float) -> set[int]:
+    def _name_candidates(
+        self, name: _Name, cutoff: float, ranges: dict[Token, _Ranges]
+    ) -> set[int]:
         weights = name.weights
         initials = tuple(p for p, initial in enumerate(name.initial) if initial)
         final = cutoff
@@ -749,7 +752,6 @@ class CustomerIndex:
             # be the initials of its Abdul-Reza (`part_initials`): above the bound.
             cutoff *= SPLIT_SLACK
         cutoff = round(cutoff, 6)
-        ranges: dict[int, _Ranges] = {}
         found: list[npt.NDArray[np.int64]] = []
         bands = list(self._bands.items())
         # Every band's sets at once: each set of listed positions is weighed once for all.
@@ -868,28 +870,42 @@ class CustomerIndex:
             out.append(vid if pairs else -1 - unpaired.setdefault(weights[vid], len(unpaired)))
         return out
 
-    def _ranges(self, name: _Name, pos: int, ranges: dict[int, _Ranges]) -> _Ranges:
+    def _ranges(self, name: _Name, pos: int, ranges: dict[Token, _Ranges]) -> _Ranges:
         """For position `pos` of `name`: its matches (vocabulary ids, sorted), their
-        posting keys in every band, and
-        where each one's postings start and end (end == start: none), as (matches, bands)
-        arrays, found in one search of the posting directory; and the number of postings
-        of all its matches in each band, as a list (read once per band and subset, it
-        orders and skips them without a numpy call)."""
-        found = ranges.get(pos)
-        if found is None:
-            vids = np.sort(np.fromiter(name.matches[pos], np.int64, len(name.matches[pos])))
-            keys = (vids[:, None] << _BAND_BITS) + np.arange(_BANDS)
-            at = np.searchsorted(self._keys, keys)
-            hit = at < len(self._keys)
-            hit[hit] = self._keys[at[hit]] == keys[hit]
-            starts = np.where(hit, self._starts[np.where(hit, at, 0)], 0)
-            ends = np.where(hit, self._starts[np.where(hit, at + 1, 0)], 0)
-            sizes = (ends - starts).sum(axis=0).tolist()
-            found = ranges[pos] = (vids, keys, starts, ends, sizes)
-        return found
+        posting keys in every band, where each one's postings start and end (end ==
+        start: none), as (matches, bands) arrays, and the number of postings of all its
+        matches in each band, as a list. `ranges` holds them by listed token for one
+        lookup (a token recurs in a designation's names); a name's tokens not in it yet
+        are found at once, in one search of the posting directory."""
+        found = ranges.get(name.tokens[pos])
+        if found is not None:
+            return found
+        todo = {t: m for t, m in zip(name.tokens, name.matches, strict=True) if t not in ranges}
+        lengths = [len(m) for m in todo.values()]
+        vids = np.fromiter((v for m in todo.values() for v in m), np.int64, sum(lengths))
+        owner = np.repeat(np.arange(len(todo)), lengths)
+        order = np.lexsort((vids, owner))  # each token's matches sorted
+        vids = vids[order]
+        keys = (vids[:, None] << _BAND_BITS) + np.arange(_BANDS)
+        at = np.searchsorted(self._keys, keys)
+        hit = at < len(self._keys)
+        hit[hit] = self._keys[at[hit]] == keys[hit]
+        starts = np.where(hit, self._starts[np.where(hit, at, 0)], 0)
+        ends = np.where(hit, self._starts[np.where(hit, at + 1, 0)], 0)
+        sizes = np.zeros((len(todo), _BANDS), np.int64)
+        np.add.at(sizes, owner, ends - starts)
+        first = 0
+        for token, length, counts in zip(todo, lengths, sizes.tolist(), strict=True):
+            part = slice(first, first + length)
+            ranges[token] = (vids[part], keys[part], starts[part], ends[part], counts)
+            first += length
+        return ranges[name.tokens[pos]]
 
     def _search(
-        self, name: _Name, wanted: dict[tuple[int, ...], list[int]], ranges: dict[int, _Ranges]
+        self,
+        name: _Name,
+        wanted: dict[tuple[int, ...], list[int]],
+        ranges: dict[Token, _Ranges],
     ) -> npt.NDArray[np.int64]:
         """The slots of the customers holding a match for every position of a set of
         `name`'s positions, in one of the bands `wanted` gives that set."""
