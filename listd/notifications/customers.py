@@ -19,7 +19,10 @@ pieces, so both directions agree on what may match:
 * candidates are then scored from the token pairs, each with its score and rule, with
   `listd.screening.scoring`, the module `ScreeningIndex` scores with (the same vocabulary,
   alignment, name score and bounds: a rule that holds only on conditions is dropped
-  here as there), and only those near the cut-off are returned.
+  here as there), and only those near the cut-off are returned. Customers that pair
+  alike with a listed name (most share one word with it and differ in words that pair
+  with nothing) are scored once for all: a score is a function of the pairs, the
+  weights and the customer tokens it reads (`CustomerIndex._reaching`).
 
 What this returns is a shortlist: the caller scores it exactly with `ScreeningIndex`,
 customer as the query, so the score, the threshold and the explanation in a webhook are
