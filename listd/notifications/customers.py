@@ -19,7 +19,10 @@ pieces, so both directions agree on what may match:
 * candidates are then scored from the token pairs, each with its score and rule, with
   `listd.screening.scoring`, the module `ScreeningIndex` scores with (the same vocabulary,
   alignment, name score and bounds: a rule that holds only on conditions is dropped
-  here as there), and only those near the cut-off are returned.
+  here as there), and only those near the cut-off are returned. Customers that pair
+  alike with a listed name (most share one word with it and differ in words that pair
+  with nothing) are scored once for all: a score is a function of the pairs, the
+  weights and the customer tokens it reads (`CustomerIndex._reaching`).
 
 What this returns is a shortlist: the caller scores it exactly with `ScreeningIndex`,
 customer as the query, so the score, the threshold and the explanation in a webhook are
@@ -32,9 +35,9 @@ import hashlib
 import threading
 import zlib
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -182,8 +185,10 @@ class _Name:
     weights: tuple[float, ...] = ()
     initial: tuple[bool, ...] = ()
     total: float = 0.0
-    # Pairs with an initial on either side: (customer id, position) -> (similarity, rule).
-    initials: dict[tuple[int, int], tuple[float, str]] = field(default_factory=dict)
+    # Customer id -> its pairs with the listed positions, as `align` takes them less the
+    # customer position: (-score, an initial on either side, listed position, rule).
+    paired: dict[int, list[tuple[float, bool, int, str]]] = field(default_factory=dict)
+    unpaired: dict[float, int] = field(default_factory=dict)  # weight -> its number
 
     def __post_init__(self) -> None:
         self.weights = tuple(t.weight for t in self.tokens)
@@ -191,11 +196,43 @@ class _Name:
         self.total = sum(self.weights)
 
 
-# A posting list being searched: sorted postings (key << 32 | slot) of one key, and the key.
-_Part = tuple[npt.NDArray[np.uint64], int]
-# One listed position's matches: posting keys, starts and ends by (match, band), and the
-# number of postings by band (`CustomerIndex._ranges`).
-_Ranges = tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], list[int]]
+# One listed position's matches: their vocabulary ids (sorted), posting keys, starts and
+# ends by (match, band), and the number of postings by band (`CustomerIndex._ranges`).
+_Ranges = tuple[
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    list[int],
+]
+
+
+class _Read(Sequence[Token]):
+    """A customer's tokens as a score reads them, noting the positions it read."""
+
+    __slots__ = ("ids", "read", "tokens")
+
+    def __init__(self, tokens: list[Token], ids: list[int]) -> None:
+        self.tokens, self.ids = tokens, ids
+        self.read: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, at: int) -> Token: ...
+
+    @overload
+    def __getitem__(self, at: slice) -> Sequence[Token]: ...
+
+    def __getitem__(self, at: int | slice) -> Token | Sequence[Token]:
+        if isinstance(at, slice):
+            positions = range(len(self.ids))[at]
+            self.read.update(positions)
+            return [self.tokens[self.ids[p]] for p in positions]
+        p = range(len(self.ids))[at]  # IndexError past the end, as a list
+        self.read.add(p)
+        return self.tokens[self.ids[p]]
 
 
 class CustomerIndex:
@@ -613,6 +650,7 @@ class CustomerIndex:
         """
         self._seal()
         cache: dict[Token, Found] = {}
+        ranges: dict[Token, _Ranges] = {}  # a listed token's postings, for this lookup
         out: dict[str, dict[str, set[str]]] = {}
         codes = self._cols["code"].data
         for entity in entities:
@@ -623,7 +661,7 @@ class CustomerIndex:
                 if names is not None:
                     names[entity.id] = listed
             for name in listed:
-                slots |= self._name_candidates(name, cutoff)
+                slots |= self._name_candidates(name, cutoff, ranges)
             for slot in slots:
                 code = int(codes[slot])
                 if code < 0:
@@ -706,7 +744,9 @@ class CustomerIndex:
         cache[token] = out
         return out
 
-    def _name_candidates(self, name: _Name, cutoff: float) -> set[int]:
+    def _name_candidates(
+        self, name: _Name, cutoff: float, ranges: dict[Token, _Ranges]
+    ) -> set[int]:
         weights = name.weights
         initials = tuple(p for p, initial in enumerate(name.initial) if initial)
         final = cutoff
@@ -715,7 +755,6 @@ class CustomerIndex:
             # be the initials of its Abdul-Reza (`part_initials`): above the bound.
             cutoff *= SPLIT_SLACK
         cutoff = round(cutoff, 6)
-        ranges: dict[int, _Ranges] = {}
         found: list[npt.NDArray[np.int64]] = []
         bands = list(self._bands.items())
         # Every band's sets at once: each set of listed positions is weighed once for all.
@@ -726,142 +765,274 @@ class CustomerIndex:
             list_cost(len(weights)),
             tuple(_spec(band, max(lengths)) for band, lengths in bands),
         )
+        # Each set of listed positions is searched once in all the bands that need it
+        # (bands mostly need the same sets), not once per band.
+        wanted: dict[tuple[int, ...], list[int]] = {}
+        near: dict[tuple[tuple[int, ...], ...], list[tuple[int, ...]]] = {}
         for (band, _), (subsets, prefix) in zip(bands, every, strict=True):
-            found.append(self._search(name, band, ranges, subsets, prefix))
-            # A customer word two edits from a listed one is no lookup's (`two_edits`).
-            needs = near_needs(name.tokens, subsets) if prefix is None else []
-            if needs:
-                found.append(self._search(name, band, ranges, needs, None))
+            sets = list(subsets)
+            if prefix is not None:  # a customer holding any of these positions
+                sets += [(pos,) for pos in prefix]
+            else:
+                # A customer word two edits from a listed one is no lookup's
+                # (`two_edits`); each band's distinct list of sets is extended once.
+                key = tuple(subsets)
+                if key not in near:
+                    near[key] = near_needs(name.tokens, subsets)
+                sets += near[key]
+            for subset in sets:
+                wanted.setdefault(subset, []).append(band)
+        found.append(self._search(name, wanted, ranges))
         if self._initialled:  # all in band 0
             most = max(self._bands[0])
-            loose = self._search(
-                name, 0, ranges, *_required(weights, initials, cutoff, True, 0, most)
-            )
+            subsets, prefix = _required(weights, initials, cutoff, True, 0, most)
+            sets = [*subsets, *((pos,) for pos in prefix or ())]
+            loose = self._search(name, dict.fromkeys(sets, [0]), ranges)
             found.append(loose[(self._cols["flags"].data[loose] & _INITIAL) != 0])
         slots = np.unique(np.concatenate(found)) if found else _EMPTY
         slots = slots[self._cols["code"].data[slots] >= 0]
-        return {s for s in slots.tolist() if self._score(s, name) >= final - MARGIN}
+        return set(self._reaching(slots, name, final - MARGIN).tolist())
 
-    def _ranges(self, name: _Name, pos: int, ranges: dict[int, _Ranges]) -> _Ranges:
-        """For position `pos` of `name`: its matches' posting keys in every band, and
-        where each one's postings start and end (end == start: none), as (matches, bands)
-        arrays, found in one search of the posting directory; and the number of postings
-        of all its matches in each band, as a list (read once per band and subset, it
-        orders and skips them without a numpy call)."""
-        found = ranges.get(pos)
-        if found is None:
-            vids = np.fromiter(name.matches[pos], np.int64, len(name.matches[pos]))
-            keys = (vids[:, None] << _BAND_BITS) + np.arange(_BANDS)
-            at = np.searchsorted(self._keys, keys)
-            hit = at < len(self._keys)
-            hit[hit] = self._keys[at[hit]] == keys[hit]
-            starts = np.where(hit, self._starts[np.where(hit, at, 0)], 0)
-            ends = np.where(hit, self._starts[np.where(hit, at + 1, 0)], 0)
-            sizes = (ends - starts).sum(axis=0).tolist()
-            found = ranges[pos] = (keys, starts, ends, sizes)
-        return found
+    def _reaching(
+        self, slots: npt.NDArray[np.int64], name: _Name, floor: float
+    ) -> npt.NDArray[np.int64]:
+        """The `slots` whose score against `name` reaches `floor`.
+
+        `align` and `name_score` are functions of their arguments: the token pairs (with
+        positions), the customer's token weights, and whichever of the customer's tokens
+        they read. So customers whose words, position by position, pair alike with the
+        listed name and weigh alike (a signature) score alike when they also hold the
+        same tokens where the score of one of them read any: most candidates pair one
+        word (Karimov for Karimi) and differ in words that pair with nothing. One
+        customer of each such group is scored, not every customer or every name."""
+        cols, tokens = self._cols, self._tokens.data
+        starts = cols["tstart"].data[slots].astype(np.int64)
+        lengths = cols["tlen"].data[slots].astype(np.int64)
+        keep = np.zeros(len(slots), np.bool_)
+        for length in np.unique(lengths).tolist():
+            rows = np.flatnonzero(lengths == length)
+            ids = tokens[starts[rows, None] + np.arange(length)]
+            vids, at = np.unique(ids, return_inverse=True)
+            _, kind = np.unique(self._kinds(vids.tolist(), name), return_inverse=True)
+            signature = kind.reshape(-1)[at.reshape(-1)].reshape(ids.shape)
+            kinds = int(kind.max()) + 1
+            if kinds**length < 1 << 62:  # each signature as one number
+                signature = signature @ (kinds ** np.arange(length, dtype=np.int64))
+            _, first, inverse = np.unique(signature, axis=0, return_index=True, return_inverse=True)
+            inverse = inverse.reshape(-1)
+            counts = np.bincount(inverse, minlength=len(first))
+            passed: list[bool] = []
+            order, ends = _EMPTY, np.cumsum(counts)
+            for d, (row, count) in enumerate(
+                zip(ids[first].tolist(), counts.tolist(), strict=True)
+            ):
+                score, read = self._scored(row, name)
+                passed.append(score >= floor and (count == 1 or not read))
+                if read and count > 1:  # customers alike but for the tokens it read
+                    if not len(order):
+                        order = np.argsort(inverse, kind="stable")
+                    span = order[ends[d] - count : ends[d]]
+                    keep[rows[span]] = self._alike(ids[span], read, name, floor)
+            chosen = np.array(passed, np.bool_)[inverse]
+            keep[rows[chosen]] = True
+        return slots[keep]
+
+    def _alike(
+        self, ids: npt.NDArray[Any], read: set[int], name: _Name, floor: float
+    ) -> npt.NDArray[np.bool_]:
+        """Which customers of token `ids` (rows of one signature, `_reaching`) reach
+        `floor`, the score of the first having read its tokens at positions `read`:
+        grouped by their tokens there, one of each group scored, and so on while a
+        score reads positions where a group's tokens may differ."""
+        out = np.zeros(len(ids), np.bool_)
+        rows = ids.tolist()
+        todo: list[tuple[list[int], set[int]]] = [(list(range(len(rows))), read)]
+        while todo:
+            members, known = todo.pop()
+            at = sorted(known)
+            groups: dict[tuple[int, ...], list[int]] = {}
+            for m in members:
+                groups.setdefault(tuple(rows[m][p] for p in at), []).append(m)
+            for alike in groups.values():
+                score, more = self._scored(rows[alike[0]], name)
+                if more <= known or len(alike) == 1:
+                    out[alike] = score >= floor
+                else:
+                    todo.append((alike, known | more))
+        return out
+
+    def _kinds(self, vids: list[int], name: _Name) -> list[int]:
+        """What of each customer token of `vids` a score against `name` reads: its pairs
+        (the token itself, when it has any) or else its weight alone (a negative number)."""
+        paired, weights, unpaired = name.paired, self.vocab.weights, name.unpaired
+        out: list[int] = []
+        for vid in vids:
+            pairs = paired.get(vid)
+            if pairs is None:
+                pairs = paired[vid] = self._pairs_of(vid, name)
+            out.append(vid if pairs else -1 - unpaired.setdefault(weights[vid], len(unpaired)))
+        return out
+
+    def _ranges(self, name: _Name, pos: int, ranges: dict[Token, _Ranges]) -> _Ranges:
+        """For position `pos` of `name`: its matches (vocabulary ids, sorted), their
+        posting keys in every band, where each one's postings start and end (end ==
+        start: none), as (matches, bands) arrays, and the number of postings of all its
+        matches in each band, as a list. `ranges` holds them by listed token for one
+        lookup (a token recurs in a designation's names); a name's tokens not in it yet
+        are found at once, in one search of the posting directory."""
+        found = ranges.get(name.tokens[pos])
+        if found is not None:
+            return found
+        todo = {t: m for t, m in zip(name.tokens, name.matches, strict=True) if t not in ranges}
+        lengths = [len(m) for m in todo.values()]
+        vids = np.fromiter((v for m in todo.values() for v in m), np.int64, sum(lengths))
+        owner = np.repeat(np.arange(len(todo)), lengths)
+        order = np.lexsort((vids, owner))  # each token's matches sorted
+        vids = vids[order]
+        keys = (vids[:, None] << _BAND_BITS) + np.arange(_BANDS)
+        at = np.searchsorted(self._keys, keys)
+        hit = at < len(self._keys)
+        hit[hit] = self._keys[at[hit]] == keys[hit]
+        starts = np.where(hit, self._starts[np.where(hit, at, 0)], 0)
+        ends = np.where(hit, self._starts[np.where(hit, at + 1, 0)], 0)
+        sizes = np.zeros((len(todo), _BANDS), np.int64)
+        np.add.at(sizes, owner, ends - starts)
+        first = 0
+        for token, length, counts in zip(todo, lengths, sizes.tolist(), strict=True):
+            part = slice(first, first + length)
+            ranges[token] = (vids[part], keys[part], starts[part], ends[part], counts)
+            first += length
+        return ranges[name.tokens[pos]]
 
     def _search(
         self,
         name: _Name,
-        band: int,
-        ranges: dict[int, _Ranges],
-        subsets: list[tuple[int, ...]],
-        prefix: list[int] | None,
+        wanted: dict[tuple[int, ...], list[int]],
+        ranges: dict[Token, _Ranges],
     ) -> npt.NDArray[np.int64]:
-        pairs = self._pairs
-        lists: dict[int, list[_Part]] = {}  # position -> postings of its matches
-        hits: dict[int, npt.NDArray[np.int64]] = {}  # position -> their slots, once needed
+        """The slots of the customers holding a match for every position of a set of
+        `name`'s positions, in one of the bands `wanted` gives that set."""
+        groups: dict[tuple[int, ...], list[tuple[int, ...]]] = {}  # bands -> their sets
+        for subset, among in wanted.items():
+            groups.setdefault(tuple(among), []).append(subset)
+        out: list[npt.NDArray[np.int64]] = []
+        for bands, subsets in groups.items():
+            sizes: dict[int, int] = {}
+            for pos in {pos for subset in subsets for pos in subset}:
+                counts = self._ranges(name, pos, ranges)[4]
+                sizes[pos] = sum(counts[b] for b in bands)
+            held: dict[int, tuple[Any, ...]] = {}  # rarest position -> its slots (, words)
+            for subset in subsets:
+                # Start from the rarest position's customers and keep those whose own
+                # words match each other position: the postings of a common word
+                # (millions at scale) are never read for this, nor each spelling searched.
+                ordered = sorted(subset, key=sizes.__getitem__)
+                if not sizes[ordered[0]]:
+                    continue  # a position no customer of these bands matches
+                known = held.get(ordered[0])
+                if known is None:
+                    _, _, starts, ends, _ = self._ranges(name, ordered[0], ranges)
+                    at = list(bands)
+                    slots = self._posted(starts[:, at].ravel(), ends[:, at].ravel())
+                    known = held[ordered[0]] = (slots,)
+                current = known[0]
+                if len(ordered) > 1:
+                    if len(known) == 1:
+                        known = held[ordered[0]] = (current, *self._words_of(current))
+                    words, owner = known[1], known[2]
+                    keep = np.ones(len(current), np.bool_)
+                    for pos in ordered[1:]:
+                        vids = self._ranges(name, pos, ranges)[0]
+                        at = np.minimum(np.searchsorted(vids, words), len(vids) - 1)
+                        has = np.zeros(len(current), np.bool_)
+                        has[owner[vids[at] == words]] = True
+                        keep &= has
+                        if not keep.any():
+                            break
+                    current = current[keep]
+                out.append(current)
+        return np.concatenate(out) if out else _EMPTY
 
-        def parts(pos: int) -> list[_Part]:
-            found = lists.get(pos)
-            if found is None:
-                keys, starts, ends, _ = self._ranges(name, pos, ranges)
-                rows = np.flatnonzero(ends[:, band] > starts[:, band]).tolist()
-                found = lists[pos] = [
-                    (pairs[starts[r, band] : ends[r, band]], int(keys[r, band])) for r in rows
-                ]
-            return found
+    def _posted(self, starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]) -> Any:
+        """The slots of the postings `self._pairs[start:end]` of each range, end to end."""
+        sizes = ends - starts
+        rows = np.flatnonzero(sizes)
+        if len(rows) == 1:
+            r = int(rows[0])
+            return (self._pairs[starts[r] : ends[r]] & np.uint64(_LOW)).astype(np.int64)
+        chosen, lengths = starts[rows], sizes[rows]
+        total = int(lengths.sum())
+        at = np.repeat(chosen - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
+        return (self._pairs[at] & np.uint64(_LOW)).astype(np.int64)
 
-        def held(pos: int) -> npt.NDArray[np.int64]:
-            found = hits.get(pos)
-            if found is None:
-                chunks = [(p & np.uint64(_LOW)).astype(np.int64) for p, _ in parts(pos)]
-                found = hits[pos] = np.concatenate(chunks) if chunks else _EMPTY
-            return found
-
-        def size(pos: int) -> int:
-            return self._ranges(name, pos, ranges)[3][band]
-
-        slots = [held(pos) for pos in prefix] if prefix is not None else []
-        for subset in subsets:
-            # Start from the rarest position's customers and keep those holding a match
-            # for each other position, each looked up by bisection in the postings: the
-            # postings of a common word (millions at scale) are never copied for this.
-            ordered = sorted(subset, key=size)
-            if not size(ordered[0]):
-                continue  # a position no customer of the band matches: none holds all
-            current = held(ordered[0])
-            for pos in ordered[1:]:
-                if not len(current):
-                    break
-                current = current[_holding(parts(pos), current)]
-            slots.append(current)
-        return np.concatenate(slots) if slots else _EMPTY
+    def _words_of(
+        self, slots: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64]]:
+        """The token ids of `slots`' names end to end, and the index in `slots` of each
+        one's slot. A slot's postings are its tokens' (in its band): a slot holds a
+        posting of a word exactly when the word is among these."""
+        starts = self._cols["tstart"].data[slots].astype(np.int64)
+        lengths = self._cols["tlen"].data[slots].astype(np.int64)
+        owner = np.repeat(np.arange(len(slots)), lengths)
+        at = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(len(owner))
+        return self._tokens.data[at], owner
 
     def _score(self, slot: int, name: _Name) -> float:
         """The screening name score of customer `slot` against `name` (`scoring`)."""
         start = int(self._cols["tstart"].data[slot])
         ids = self._tokens.data[start : start + int(self._cols["tlen"].data[slot])].tolist()
-        vocab = self.vocab
-        weights = vocab.weights
-        listed = name.tokens
+        return self._scored(ids, name)[0]
+
+    def _scored(self, ids: list[int], name: _Name) -> tuple[float, set[int]]:
+        """The screening name score of a customer named by token `ids` against `name`,
+        and the positions of the customer's tokens computing it read."""
+        table = name.paired
         pairs: list[Candidate] = []
         for i, vid in enumerate(ids):
-            q_initial = vocab.initial[vid]
-            for j, v in enumerate(listed):
-                # Each pair with its rule, as `ScreeningIndex.name_score` builds them:
-                # `name_score` drops a pair whose rule's conditions fail.
-                if q_initial or name.initial[j]:
-                    key = (vid, j)
-                    known = name.initials.get(key)
-                    if known is None:
-                        known = name.initials[key] = similarity(vocab.tokens[vid], v)
-                    score, rule = known
-                    if score > 0:
-                        pairs.append((-score, True, i, j, rule))
-                else:
-                    score, rule = name.matches[j].get(vid, _NO_PAIR)
-                    if score > 0:
-                        pairs.append((-score, False, i, j, rule))
+            known = table.get(vid)
+            if known is None:
+                known = table[vid] = self._pairs_of(vid, name)
+            for neg, initial, j, rule in known:
+                pairs.append((neg, initial, i, j, rule))
         if not pairs:
-            return 0.0
-        found = align(pairs, [weights[v] for v in ids], name.weights)
+            return 0.0, set()
+        weights = self.vocab.weights
+        q_weights = [weights[v] for v in ids]
+        found = align(pairs, q_weights, name.weights)
         if found is None:
-            return 0.0  # initials alone never make a match
-        total_q = sum(weights[v] for v in ids)
-        return name_score(
+            return 0.0, set()  # initials alone never make a match
+        query = _Read(self.vocab.tokens, ids)
+        listed = name.tokens
+        score = name_score(
             found,
-            total_q,
+            sum(q_weights),
             len(ids),
             name.total,
             len(listed),
             lambda: listed,
             name.factor,
-            lambda: [vocab.tokens[v] for v in ids],
+            lambda: query,
         )[0]
+        return score, query.read
 
-
-def _holding(parts: list[_Part], slots: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
-    """Which of `slots` one of the postings `parts` holds (each sorted: bisection)."""
-    mask = np.zeros(len(slots), np.bool_)
-    wanted = slots.astype(np.uint64)
-    for postings, key in parts:
-        target = wanted | np.uint64(key << 32)
-        at = np.searchsorted(postings, target)
-        inside = at < len(postings)
-        mask[inside] |= postings[at[inside]] == target[inside]
-    return mask
+    def _pairs_of(self, vid: int, name: _Name) -> list[tuple[float, bool, int, str]]:
+        """Customer token `vid`'s pairs with `name`'s positions, each with its rule, as
+        `ScreeningIndex.name_score` builds them (`name_score` drops a pair whose rule's
+        conditions fail); a customer token is paired once per listed name, however many
+        customers hold it."""
+        token = self.vocab.tokens[vid]
+        q_initial = self.vocab.initial[vid]
+        out: list[tuple[float, bool, int, str]] = []
+        for j, v in enumerate(name.tokens):
+            if q_initial or name.initial[j]:
+                score, rule = similarity(token, v)
+                if score > 0:
+                    out.append((-score, True, j, rule))
+            else:
+                score, rule = name.matches[j].get(vid, _NO_PAIR)
+                if score > 0:
+                    out.append((-score, False, j, rule))
+        return out
 
 
 def _required(

@@ -163,7 +163,10 @@ class Dispatcher:
         # Designations -> the lookup of their candidates, for one read: shared by the
         # partitions fanned out at once (the first to need it starts it).
         self._found: dict[Any, asyncio.Future[dict[str, dict[str, set[str]]]]] = {}
-        self._dropping: set[asyncio.Task[None]] = set()
+        # Partitions lost whose customers are still in the index, and the one task that
+        # drops them (`_forget`).
+        self._forgotten: set[int] = set()
+        self._dropping: asyncio.Task[None] | None = None
         self._scoring = asyncio.Lock()
 
     @property
@@ -374,9 +377,18 @@ class Dispatcher:
         if part.build is not None:
             part.build.cancel()
         self.leading.clear()
-        task = asyncio.create_task(asyncio.to_thread(self._drop_partition, part.number))
-        self._dropping.add(task)
-        task.add_done_callback(self._dropping.discard)
+        self._forgotten.add(part.number)
+        if self._dropping is None or self._dropping.done():
+            self._dropping = asyncio.create_task(self._drop_forgotten())
+
+    async def _drop_forgotten(self) -> None:
+        """Drop the customers of the partitions lost, in one worker thread however many
+        are lost at once: a thread each, all waiting for the index lock (a lookup or an
+        install holds it for seconds), filled the default pool when a worker lost its
+        leases together, and every build, scoring and dump handed to it waited behind."""
+        while self._forgotten:
+            numbers, self._forgotten = self._forgotten, set()
+            await asyncio.to_thread(self._drop_partitions, numbers)
 
     async def _give_up(self, number: int) -> None:
         """Hand a partition back: its lanes finish their current attempt, then the lease
@@ -642,11 +654,16 @@ class Dispatcher:
     def _drop_partition(self, number: int) -> None:
         """Forget the customers of a partition no longer held (unless taken again
         meanwhile: its new index replaces them when installed)."""
+        self._drop_partitions({number})
+
+    def _drop_partitions(self, numbers: set[int]) -> None:
+        """`_drop_partition` for each of `numbers`, under one hold of the index lock."""
         with self._lock:
-            if number in self.parts:
-                return
-            for sub_id in self._subs_of(number):
-                self.customers.drop(sub_id)
+            for number in sorted(numbers):
+                if number in self.parts:  # taken again meanwhile
+                    continue
+                for sub_id in self._subs_of(number):
+                    self.customers.drop(sub_id)
 
     def _put_raw(self, index: CustomerIndex, sub_id: str, raws: list[str]) -> None:
         # No cyclic collection meanwhile: the index makes no cycles, and a full collection

@@ -204,3 +204,78 @@ def test_every_band_asked_at_once_shortlists_what_each_band_asked_apart_did(
     monkeypatch.setattr(customer_index, "required_bands", band_by_band)
     assert pairs() == at_once
     assert len(at_once) == 231  # as the code before `required_bands` shortlisted
+
+
+@cache
+def named_alike() -> tuple[CustomerIndex, list[Entity]]:
+    """The UN 2025-11-15 delta, and customers made from both lists' names (shortened,
+    initialled, in Cyrillic) and from its names, each with a first name and a
+    patronymic of its own (words that pair with nothing listed)."""
+    before, after = parsed("2025-08-02"), parsed("2025-11-15")
+    plan = delta.plan(before.hashes, after.hashes)
+    listed = {e.id: e for e in after.entities}
+    entities = [listed[i] for i in [*plan.added, *plan.amended]]
+    rng = random.Random(19)
+    pool = [*before.entities, *entities]
+    index = CustomerIndex()
+    for n in range(1000):
+        words = rng.choice(rng.choice(pool).names).full.split()
+        if n % 4 == 0 and len(words) > 2:
+            words = words[:1] + words[2:]
+        elif n % 4 == 1 and len(words) > 1:
+            words = [words[0][0] + "."] + words[1:]
+        elif n % 4 == 2:
+            words = [w.lower().translate(_CYRILLIC) for w in words]
+        kind = rng.choice([None, "person", "entity"])
+        index.put(f"s{n % 3}", Customer(f"R{n}", " ".join(words), type=kind))
+    # A listed name with its first word replaced by a first name and a patronymic of
+    # the customer's own.
+    first = ["Нурлан", "Айгуль", "Ержан", "Дамир", "Асель", "Марат", "Динара", "Тимур"]
+    father = ["Серикович", "Болатовна", "Кайратович", "Маратовна", "Ерланович"]
+    names = [n.full.split() for e in entities for n in e.names]
+    names = rng.sample([words for words in names if len(words) >= 3], 30)
+    for n in range(2000):
+        words = [rng.choice(first), rng.choice(father), *rng.choice(names)[1:]]
+        index.put(f"s{n % 3}", Customer(f"A{n}", " ".join(words), type="person"))
+    return index, entities
+
+
+_CYRILLIC = str.maketrans(
+    {"a": "а", "b": "б", "d": "д", "e": "е", "f": "ф", "g": "г", "h": "х", "i": "и",
+     "k": "к", "l": "л", "m": "м", "n": "н", "o": "о", "p": "п", "r": "р", "s": "с",
+     "t": "т", "u": "у", "v": "в", "z": "з", "y": "й", "j": "дж", "c": "к", "q": "к",
+     "w": "в", "x": "кс"}
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(("cutoff", "expected"), [(CUTOFF, 851), (0.6, 2338), (0.5, 3438)])
+def test_customers_scored_once_per_signature_shortlist_what_scoring_each_did(
+    monkeypatch: pytest.MonkeyPatch, cutoff: float, expected: int
+) -> None:
+    """Customers whose words pair alike with a listed name, and weigh alike, are scored
+    once for all (unless the score reads their words): the shortlist is exactly the one
+    scoring each customer gives (the count the code before gave), for a fraction of the
+    scores."""
+    index, entities = named_alike()
+    scores = [0]
+    name_score = customer_index.name_score
+
+    def counted(*args: Any) -> Any:
+        scores[0] += 1
+        return name_score(*args)
+
+    def pairs() -> set[tuple[str, str, str]]:
+        found = index.candidates(entities, cutoff)
+        return {(s, ref, e) for s, refs in found.items() for ref, ids in refs.items() for e in ids}
+
+    monkeypatch.setattr(customer_index, "name_score", counted)
+    at_once, grouped = pairs(), scores[0]
+    scores[0] = 0
+
+    def each(slots: Any, name: Any, floor: float) -> Any:
+        return slots[[index._score(s, name) >= floor for s in slots.tolist()]]
+
+    monkeypatch.setattr(index, "_reaching", each)
+    assert pairs() == at_once
+    assert len(at_once) == expected
+    assert grouped * 3 < scores[0], (grouped, scores[0])

@@ -9,6 +9,7 @@ import contextlib
 import signal
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -20,11 +21,13 @@ import listd.notifications.dispatcher
 from listd.keyspace import Keys
 from listd.model import entity_from_dict
 from listd.notifications.config import WebhookConfig
-from listd.notifications.dispatcher import Dispatcher
+from listd.notifications.dispatcher import Dispatcher, Partition
 from listd.notifications.events import Event
 from listd.notifications.outbox import Batch, CursorGap
 from listd.notifications.partitions import beat, fair_share, partition_of
 from listd.notifications.routes import BLOCKING
+from listd.notifications.watchlist import Customer
+from listd.pipeline.lease import Lease
 from listd.screening import ScreeningIndex
 from listd.settings import Settings
 from tests.helpers import eventually, until
@@ -357,3 +360,32 @@ async def test_leases_are_renewed_while_a_partition_given_up_waits_for_the_index
         finally:
             halt.set()
             await worker
+
+
+async def test_partitions_lost_together_are_dropped_in_one_thread(
+    redis: Redis, key_names: Keys, config: WebhookConfig
+) -> None:
+    """A worker losing all its leases at once (16 partitions) while a lookup holds the
+    index lock: their customers leave the index in one worker thread, after the lock is
+    free, and the other work handed to the thread pool meanwhile does not wait for them
+    (a thread each filled the pool, whatever its size)."""
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(4))
+    async with aiohttp.ClientSession() as session:
+        dispatcher = Dispatcher(redis, key_names, ScreeningIndex(), ["un"], session, config)
+        subs = {f"sub-{n}": dispatcher.partition(f"sub-{n}") for n in range(200)}
+        numbers = sorted(set(subs.values()))[:16]
+        for sub_id, number in subs.items():
+            dispatcher.customers.put(sub_id, Customer("C-1", f"Customer {sub_id}"))
+            lease = Lease(
+                redis, key_names.partition_lease(number), key_names.partition_fence(number)
+            )
+            dispatcher.parts[number] = Partition(number, lease)
+        lost = [dispatcher.parts[n] for n in numbers]
+        kept = len([s for s, n in subs.items() if n not in numbers])
+        with dispatcher._lock:  # a lookup running in a worker thread, say
+            for part in lost:
+                dispatcher._forget(part)
+            assert await asyncio.wait_for(asyncio.to_thread(lambda: "served"), 5) == "served"
+            assert len(dispatcher.customers) == len(subs)
+        await eventually(lambda: len(dispatcher.customers) == kept, 10, "the lost dropped")
+        assert sorted(dispatcher.parts) == sorted(set(subs.values()) - set(numbers))
