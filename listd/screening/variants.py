@@ -76,15 +76,16 @@ def rewrite(
     if mended != words:
         changes.append(ARTICLE)
         words = mended
-    # A word that makes a listed word with the word beside it was split by the clerk
-    # (ABDOLL AHI): it is joined, not taken apart into other listed words (ABD OLL).
-    halves = _halves(words, known) if known is not None and join else set()
     out: list[str] = []
     cut: set[int] = set()  # positions in `out` of the pieces cut out of a run: words
     for i, word in enumerate(words):
         parts = _camel(word) or _before_article(word, known) or _before_abd(word, known)
-        if not parts and known is not None and split and i not in halves:
+        if not parts and known is not None and split:
             parts = _unjoin(word, known, eager) or _unjoin_hyphenated(word, known, eager)
+            # A word that makes a listed word with the word beside it was split by the
+            # clerk (ABDOLL AHI): it is joined, not taken apart into others (ABD OLL).
+            if parts and join and _half(words, i, known):
+                parts = None
         if parts:
             cut.update(range(len(out), len(out) + len(parts)))
             out.extend(parts)
@@ -320,14 +321,12 @@ def _joined(first: str, second: str, known: Known, strict: bool, eager: bool) ->
     return "-".join(p for p in (before, a + b, after) if p)
 
 
-def _halves(words: list[str], known: Known) -> set[int]:
-    """Positions of the words that make a listed word with the word beside them, neither
-    of them read as initials (ABDOLL AHI → ABDOLLAHI), at `_rejoin`'s first pass."""
-    found: set[int] = set()
-    for i in range(len(words) - 1):
-        if _joined(words[i], words[i + 1], known, True, False) is not None:
-            found.update((i, i + 1))
-    return found
+def _half(words: list[str], i: int, known: Known) -> bool:
+    """Whether `words[i]` makes a listed word with the word before or after it, neither
+    read as initials (ABDOLL AHI → ABDOLLAHI), at `_rejoin`'s first pass."""
+    return (i > 0 and _joined(words[i - 1], words[i], known, True, False) is not None) or (
+        i + 1 < len(words) and _joined(words[i], words[i + 1], known, True, False) is not None
+    )
 
 
 _ARTICLE_TYPO = re.compile(r"^[b-df-hj-np-tv-z]l$", re.IGNORECASE)
@@ -337,6 +336,8 @@ def _article(word: str) -> str:
     """QL-ASHQAR → AL-ASHQAR, ql-Aziz → al-Aziz: a consonant and L hyphenated to a word
     of 3+ letters is the article al- with its first letter mistyped (no name is two
     consonants; a clerk's finger slips off the A to Q, W, S, Z)."""
+    if "-" not in word:
+        return word
     parts = word.split("-")
     for i, part in enumerate(parts[:-1]):
         nxt = _APOSTROPHES.sub("", parts[i + 1])
