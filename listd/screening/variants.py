@@ -77,7 +77,7 @@ def rewrite(
         changes.append(ARTICLE)
         words = mended
     out: list[str] = []
-    cut: set[int] = set()  # positions in `out` of the pieces cut out of a run: words
+    cut: set[int] = set()  # positions in `out` of the pieces cut out of a run
     for i, word in enumerate(words):
         parts = _camel(word) or _before_article(word, known) or _before_abd(word, known)
         if not parts and known is not None and split:
@@ -103,11 +103,10 @@ def rewrite(
     shouting = all(w.isupper() for w in out)
     # In a reading that already joins or splits words, two capitals that are a listed word
     # stay a word (RA KY'O NG-SU is RA KY'ONG-SU): the name as typed, the other reading
-    # scored, lacks the join. A piece cut out of a run (RI of RIMAN) is always a word.
+    # scored, lacks the join. Two letters cut out of a run (RI of RIMAN) are a word.
     mended_words = known is not None and (JOINED in changes or SPLIT in changes)
     read = [
-        i not in cut
-        and not (mended_words and len(w) == 2 and known is not None and known(fold(w)))
+        not (len(w) == 2 and (i in cut or (mended_words and known is not None and known(fold(w)))))
         and _dotless_initials(w, known, _MAX_INITIALS, first=i == 0, shouting=shouting)
         for i, w in enumerate(out)
     ]
