@@ -71,6 +71,14 @@ def test_a_run_is_not_cut_at_a_two_letter_article_or_particle(
     assert rewrite("RIGON", index.known) == Reading("RI GON", ("joined_words",))
 
 
+def test_three_consonants_cut_out_of_a_run_are_still_initials(index: ScreeningIndex) -> None:
+    # Only the two-letter pieces of a cut run are kept as words (RI of RIMAN); MJN is an
+    # acronym the lists hold, and a customer's MJN before a name is three initials.
+    assert rewrite("MJNALAEDDIN", index.known) == Reading(
+        "M. J. N. ALAEDDIN", ("joined_words", "initials")
+    )
+
+
 @pytest.mark.parametrize(
     ("name", "target", "reading"),
     [
