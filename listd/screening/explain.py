@@ -173,6 +173,7 @@ _CHANGES = {
     "split_word": "a word written in two parts was read whole",
     "initials": "capital letters were read as initials",
     "repeated_word": "a repeated word was counted once",
+    "article": "the article al- typed with another first letter was read as al-",
 }
 
 

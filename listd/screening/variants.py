@@ -29,7 +29,8 @@ JOINED = "joined_words"  # AamirAli, ERICBADEGE: one typed word read as two or t
 SPLIT = "split_word"  # Chau dhry: two typed words read as one
 INITIALS = "initials"  # AA: two or three letters read as initials
 REPEATED = "repeated_word"  # Chaudhry Chaudhry: the second one dropped
-CHANGES = (JOINED, SPLIT, INITIALS, REPEATED)
+ARTICLE = "article"  # QL-ASHQAR: the article al- with its first letter mistyped
+CHANGES = (JOINED, SPLIT, INITIALS, REPEATED, ARTICLE)
 
 _GLUE_WORDS = (*ARTICLES, *PARTICLES, "in", "on", "at", "to", "by", "an", "or", "and", "for",
                *(f for forms in LEGAL_FORMS.values() for f in forms if " " not in f))  # fmt: skip
@@ -42,6 +43,7 @@ _ARTICLES = frozenset(fold(w) for w in ARTICLES)
 _GLUE_AS_WRITTEN = frozenset(w.lower() for w in _GLUE_WORDS)
 _MIN_PART = 3  # a joined word is split only into parts of 3+ letters (no "Al", "Li")
 _MIN_JOINED = 6
+_MIN_SHORT_JOINED = 4  # ... or, failing that, a listed name word of two letters (RIMAN)
 _MAX_INITIALS = 3
 
 
@@ -70,24 +72,42 @@ def rewrite(
     if len(words) > 12:
         return None  # a remark, an address: not a name to take apart
     changes: list[str] = []
+    mended = [_article(w) for w in words]
+    if mended != words:
+        changes.append(ARTICLE)
+        words = mended
     out: list[str] = []
-    for word in words:
+    cut: set[int] = set()  # positions in `out` of the pieces cut out of a run
+    for i, word in enumerate(words):
         parts = _camel(word) or _before_article(word, known) or _before_abd(word, known)
         if not parts and known is not None and split:
             parts = _unjoin(word, known, eager) or _unjoin_hyphenated(word, known, eager)
+            # A word that makes a listed word with the word beside it was split by the
+            # clerk (ABDOLL AHI): it is joined, not taken apart into others (ABD OLL).
+            if parts and join and _half(words, i, known):
+                parts = None
         if parts:
+            cut.update(range(len(out), len(out) + len(parts)))
             out.extend(parts)
             changes.append(JOINED)
         else:
             out.append(word)
     if known is not None and join:
+        before = len(out)
         out = _rejoin(out, known, changes, eager)
+        if len(out) < before:
+            cut = set()  # (positions moved; a word joined is no initial either)
     # Three capitals may be a word (IAN): read as initials only when the lists say they are
     # not one (a watchlist customer, filed without the lists' words, gets both readings),
     # and in a name all in capitals only when they hold no vowel (MTH HUSSEIN).
     shouting = all(w.isupper() for w in out)
+    # In a reading that already joins or splits words, two capitals that are a listed word
+    # stay a word (RA KY'O NG-SU is RA KY'ONG-SU): the name as typed, the other reading
+    # scored, lacks the join. Two letters cut out of a run (RI of RIMAN) are a word.
+    mended_words = known is not None and (JOINED in changes or SPLIT in changes)
     read = [
-        _dotless_initials(w, known, _MAX_INITIALS, first=i == 0, shouting=shouting)
+        not (len(w) == 2 and (i in cut or (mended_words and known is not None and known(fold(w)))))
+        and _dotless_initials(w, known, _MAX_INITIALS, first=i == 0, shouting=shouting)
         for i, w in enumerate(out)
     ]
     if len(out) > 1 and any(read):
@@ -158,7 +178,9 @@ def _unjoin(word: str, known: Known, eager: bool) -> list[str] | None:
     """ERICBADEGE → ERIC BADEGE: an unknown word that is two or three known words. Cut
     as typed and each piece folded, so a Cyrillic run (БАГЛАНКАСЫМОВИЧ) is cut too."""
     letters = _APOSTROPHES.sub("", word)
-    if len(word) < _MIN_JOINED or not letters.isalpha() or not (word.isupper() or word.islower()):
+    if len(word) < _MIN_SHORT_JOINED or not letters.isalpha():
+        return None
+    if not (word.isupper() or word.islower()):
         return None  # a capitalised word (Tulpar) is one word; CamelCase is `_camel`'s
     folded = fold(word)
     if " " in folded or (known(folded) and not eager):
@@ -172,6 +194,8 @@ def _unjoin(word: str, known: Known, eager: bool) -> list[str] | None:
         return " " not in f and known(f)
 
     n = len(word)
+    if n < _MIN_JOINED:
+        return _unjoin_short(word, listed)
     best: list[str] | None = None
     for i in range(_MIN_PART, n - _MIN_PART + 1):
         balanced = best is None or min(i, n - i) > min(map(len, best))
@@ -185,6 +209,19 @@ def _unjoin(word: str, known: Known, eager: bool) -> list[str] | None:
         for j in range(i + _MIN_PART, n - _MIN_PART + 1):
             if listed(word[i:j]) and listed(word[j:]):
                 return [word[:i], word[i:j], word[j:]]
+    return _unjoin_short(word, listed)
+
+
+def _unjoin_short(word: str, listed: Callable[[str], bool]) -> list[str] | None:
+    """RIMAN → RI MAN, TCHIPANA → TCHIPA NA, RIJE → RI JE: failing a cut into parts of 3+
+    letters, one into two listed words of which one or both have two letters, a name
+    word (RI, NA, JE: Korean and Chinese syllables), not an article, particle or legal
+    form (AL, BIN, SA)."""
+    for i in (2, len(word) - 2):
+        a, b = word[:i], word[i:]
+        short = [p for p in (a, b) if len(p) == 2]
+        if all(fold(p) not in _GLUE for p in short) and listed(a) and listed(b):
+            return [a, b]
     return None
 
 
@@ -242,30 +279,67 @@ def _rejoin(words: list[str], known: Known, changes: list[str], eager: bool) -> 
         i = 0
         while i < len(words):
             if i + 1 < len(words):
-                # The parts that meet, of hyphenated words too: AL-HO UTHI, KWA NG-IL.
-                before, _, a = words[i].rpartition("-")
-                b, _, after = words[i + 1].partition("-")
-                # Two capitals are initials, not a word's part: AA ABUTALEBI is not
-                # Aaabutalebi (which reads as Abutalebi once its letters are undoubled).
-                # (A part joined by a hyphen to another, AL-HO, NG-IL, is no initial; an
-                # article so joined stays one: MATI UR-REHMAN.)
-                initials = (not before and _dotless_initials(a, known)) or (
-                    not after and _dotless_initials(b, known)
-                )
-                initials = initials or (bool(after) and fold(b) in _GLUE)
-                if a.isalpha() and b.isalpha() and len(a) > 1 and len(b) > 1 and not initials:
-                    fa, fb = fold(a), fold(b)
-                    both = known(fa) and known(fb)
-                    # Two known words are joined only when one is short (Yas Sin, Ali
-                    # reza): Abdul Rahman, Abu Bakr need no second reading.
-                    loose = not strict and (eager or min(len(fa), len(fb)) <= _MIN_PART)
-                    if " " not in fa + fb and (not both or loose) and known(fa + fb):
-                        out.append("-".join(p for p in (before, a + b, after) if p))
-                        i += 2
-                        continue
+                joined = _joined(words[i], words[i + 1], known, strict, eager)
+                if joined is not None:
+                    out.append(joined)
+                    i += 2
+                    continue
             out.append(words[i])
             i += 1
         if len(out) < len(words):
             changes.append(SPLIT)
             return out
     return words
+
+
+def _joined(first: str, second: str, known: Known, strict: bool, eager: bool) -> str | None:
+    """`first` and `second` written as one word, if they make a listed word (`_rejoin`)."""
+    # The parts that meet, of hyphenated words too: AL-HO UTHI, KWA NG-IL.
+    before, _, a = first.rpartition("-")
+    b, _, after = second.partition("-")
+    # Two capitals are initials, not a word's part: AA ABUTALEBI is not Aaabutalebi
+    # (which reads as Abutalebi once its letters are undoubled). (A part joined by a
+    # hyphen to another, AL-HO, NG-IL, is no initial; an article so joined stays one:
+    # MATI UR-REHMAN.) A listed name (`eager`) writes no dotless initials: RI MAN GON
+    # is the customer's RIMAN GON.
+    initials = not eager and (
+        (not before and _dotless_initials(a, known)) or (not after and _dotless_initials(b, known))
+    )
+    initials = initials or (bool(after) and fold(b) in _GLUE)
+    # An apostrophe stays inside its word: KY'O NG-SU is KY'ONG-SU.
+    letters = _APOSTROPHES.sub("", a) + _APOSTROPHES.sub("", b)
+    if not letters.isalpha() or len(a) < 2 or len(b) < 2 or initials:
+        return None
+    fa, fb = fold(a), fold(b)
+    both = known(fa) and known(fb)
+    # Two known words are joined only when one is short (Yas Sin, Ali reza): Abdul
+    # Rahman, Abu Bakr need no second reading.
+    loose = not strict and (eager or min(len(fa), len(fb)) <= _MIN_PART)
+    if " " in fa + fb or (both and not loose) or not known(fa + fb):
+        return None
+    return "-".join(p for p in (before, a + b, after) if p)
+
+
+def _half(words: list[str], i: int, known: Known) -> bool:
+    """Whether `words[i]` makes a listed word with the word before or after it, neither
+    read as initials (ABDOLL AHI → ABDOLLAHI), at `_rejoin`'s first pass."""
+    return (i > 0 and _joined(words[i - 1], words[i], known, True, False) is not None) or (
+        i + 1 < len(words) and _joined(words[i], words[i + 1], known, True, False) is not None
+    )
+
+
+_ARTICLE_TYPO = re.compile(r"^[b-df-hj-np-tv-z]l$", re.IGNORECASE)
+
+
+def _article(word: str) -> str:
+    """QL-ASHQAR → AL-ASHQAR, ql-Aziz → al-Aziz: a consonant and L hyphenated to a word
+    of 3+ letters is the article al- with its first letter mistyped (no name is two
+    consonants; a clerk's finger slips off the A to Q, W, S, Z)."""
+    if "-" not in word:
+        return word
+    parts = word.split("-")
+    for i, part in enumerate(parts[:-1]):
+        nxt = _APOSTROPHES.sub("", parts[i + 1])
+        if _ARTICLE_TYPO.match(part) and len(nxt) >= 3 and nxt.isalpha():
+            parts[i] = ("A" if part[1].isupper() else "a") + part[1]
+    return "-".join(parts)

@@ -150,7 +150,7 @@ _ABU = frozenset({"abu", "abou", "abo", "bu", "umm", "um", "oum"})
 _ABD_WORD = re.compile(r"^abd(?:[aeiou]{1,2}[lr]?)?$")
 # Abdul with its first letter mistyped (QBDUL, SBDUL): no name begins so, and it still
 # joins the word after it (the pair then needs `first_letter_typo`'s conditions).
-_ABD_TYPO = re.compile(r"^[b-df-hj-np-tv-z]bd[aeiou]l$")
+_ABD_TYPO = re.compile(r"^[b-df-hj-np-tv-z]bd[aeiou]{1,2}[lr]?$")
 
 
 # --- words ----------------------------------------------------------------------------
