@@ -71,6 +71,21 @@ async def first_version(store: Store, daemon: Daemon) -> str:
     return version
 
 
+async def hanging_sync(
+    start_daemon: Start, source_server: SourceServer, redis: Redis, settings: Settings
+) -> tuple[Daemon, str, int]:
+    """A leader serving the first list, and the child of its next sync hanging in the
+    fetch (the source answers after 30 s): the daemon, the version served, the child's pid."""
+    store = Store(redis, settings.keys)
+    source_server.put("/un.xml", un_file("2018-06-07").read_bytes())
+    daemon = await start_daemon("leader")
+    await leading(daemon)
+    before = await first_version(store, daemon)
+    source_server.delay = 30.0
+    source_server.put("/un.xml", un_file("2018-06-21").read_bytes())
+    return daemon, before, await sync_child(redis, settings, daemon)
+
+
 async def test_a_scheduled_sync_runs_in_a_child_and_the_index_follows(
     start_daemon: Start, source_server: SourceServer, redis: Redis, settings: Settings
 ) -> None:
@@ -100,15 +115,9 @@ async def test_a_killed_sync_child_leaves_the_served_version_and_frees_the_lock(
     start_daemon: Start, source_server: SourceServer, redis: Redis, settings: Settings
 ) -> None:
     store = Store(redis, settings.keys)
-    source_server.put("/un.xml", un_file("2018-06-07").read_bytes())
-    daemon = await start_daemon("leader")
-    await leading(daemon)
-    before = await first_version(store, daemon)
+    # The next sync hangs in its fetch: killed there.
+    daemon, before, pid = await hanging_sync(start_daemon, source_server, redis, settings)
     seq = await store.last_seq()
-
-    source_server.delay = 30.0  # the next sync hangs in its fetch: killed there
-    source_server.put("/un.xml", un_file("2018-06-21").read_bytes())
-    pid = await sync_child(redis, settings, daemon)
     os.kill(pid, signal.SIGKILL)
 
     async def recorded() -> bool:
@@ -137,14 +146,7 @@ async def test_step_down_cancels_the_childs_sync(
     start_daemon: Start, source_server: SourceServer, redis: Redis, settings: Settings
 ) -> None:
     store = Store(redis, settings.keys)
-    source_server.put("/un.xml", un_file("2018-06-07").read_bytes())
-    daemon = await start_daemon("leader")
-    await leading(daemon)
-    before = await first_version(store, daemon)
-
-    source_server.delay = 30.0
-    source_server.put("/un.xml", un_file("2018-06-21").read_bytes())
-    pid = await sync_child(redis, settings, daemon)
+    daemon, before, pid = await hanging_sync(start_daemon, source_server, redis, settings)
     # Another instance took the lease: this one's renewal fails and it steps down.
     await redis.set(settings.keys.lease("leader"), "elsewhere:1:x", px=60_000)
 
@@ -203,14 +205,7 @@ async def test_a_child_that_does_not_stop_is_killed_and_its_sync_recorded(
     start_daemon: Start, source_server: SourceServer, redis: Redis, settings: Settings
 ) -> None:
     store = Store(redis, settings.keys)
-    source_server.put("/un.xml", un_file("2018-06-07").read_bytes())
-    daemon = await start_daemon("leader")
-    await leading(daemon)
-    before = await first_version(store, daemon)
-
-    source_server.delay = 30.0
-    source_server.put("/un.xml", un_file("2018-06-21").read_bytes())
-    pid = await sync_child(redis, settings, daemon)
+    daemon, before, pid = await hanging_sync(start_daemon, source_server, redis, settings)
     os.kill(pid, signal.SIGSTOP)  # deaf to SIGTERM: only the kill after STOP_S ends it
     started = time.monotonic()
     daemon.signal(signal.SIGTERM)
