@@ -34,6 +34,15 @@ def un(date: str) -> dict[str, Entity]:
     return {e.reference: e for e in parsed(date).entities}
 
 
+def snapback() -> tuple[Parsed, list[Entity]]:
+    """The UN list of 2025-08-02, and the designations its 2025-11-15 successor adds or
+    amends (the Iran snapback)."""
+    before, after = parsed("2025-08-02"), parsed("2025-11-15")
+    plan = delta.plan(before.hashes, after.hashes)
+    listed = {e.id: e for e in after.entities}
+    return before, [listed[i] for i in [*plan.added, *plan.amended]]
+
+
 def test_cyrillic_initialled_and_document_customers_are_found() -> None:
     index = CustomerIndex()
     customers = [
@@ -166,10 +175,7 @@ def test_every_band_asked_at_once_shortlists_what_each_band_asked_apart_did(
     customers: the UN 2025-11-15 delta (Iran snapback, 123 added and 10 amended) against
     customers made from both lists' names shortlists exactly what asking `required` band
     by band did."""
-    before, after = parsed("2025-08-02"), parsed("2025-11-15")
-    plan = delta.plan(before.hashes, after.hashes)
-    listed = {e.id: e for e in after.entities}
-    entities = [listed[i] for i in [*plan.added, *plan.amended]]
+    before, entities = snapback()
     assert len(entities) == 133
     rng = random.Random(2025)
     pool = [*before.entities, *entities]
@@ -211,10 +217,7 @@ def named_alike() -> tuple[CustomerIndex, list[Entity]]:
     """The UN 2025-11-15 delta, and customers made from both lists' names (shortened,
     initialled, in Cyrillic) and from its names, each with a first name and a
     patronymic of its own (words that pair with nothing listed)."""
-    before, after = parsed("2025-08-02"), parsed("2025-11-15")
-    plan = delta.plan(before.hashes, after.hashes)
-    listed = {e.id: e for e in after.entities}
-    entities = [listed[i] for i in [*plan.added, *plan.amended]]
+    before, entities = snapback()
     rng = random.Random(19)
     pool = [*before.entities, *entities]
     index = CustomerIndex()
