@@ -23,7 +23,6 @@ after the newest checkpoint.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fcntl
 import hashlib
 import hmac
@@ -39,6 +38,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from listd import waits
 from listd.errors import ConfigError
 from listd.keyspace import Keys
 from listd.logs import get_logger
@@ -327,8 +327,7 @@ class Checkpointer:
     async def run(self, every: float) -> None:
         """Background loop: a checkpoint every `every` seconds or `entries` entries."""
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._due.wait(), every)
+            await waits.wait(self._due, every)
             try:
                 await self.write()
             except (RedisError, OSError) as exc:

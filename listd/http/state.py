@@ -4,12 +4,12 @@ and the journal note a handler adds to its request's entry."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 from aiohttp import web
 from redis.asyncio import Redis
 
+from listd import waits
 from listd.access import KeyStore, Principal
 from listd.basis import Basis
 from listd.clock import Clock
@@ -39,11 +39,7 @@ class Bell:
         self.ring()
 
     async def wait(self, seconds: float) -> bool:
-        event = self._event
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), seconds)
-            return True
-        return False
+        return await waits.wait(self._event, seconds)
 
 
 SETTINGS = web.AppKey("settings", Settings)

@@ -25,6 +25,7 @@ from typing import Any, cast
 import aiohttp
 from redis.asyncio import Redis
 
+from listd import waits
 from listd.clock import SYSTEM_CLOCK, Clock
 from listd.errors import ListdError
 from listd.keyspace import Keys
@@ -233,20 +234,15 @@ class Deliverer:
                 self._wake.pop(sub_id, None)
 
     async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(seconds):
-                await self.halt.wait()
+        await waits.wait(self.halt, seconds)
 
     async def _sleep(self, sub_id: str, seconds: float) -> None:
         event = self._wake.get(sub_id)
         if event is None:
+            waits.stop_if_cancelled()
             await asyncio.sleep(seconds)
             return
-        # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
-        # lands as the event is set, and a lane would then never stop.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(max(seconds, 0.0)):
-                await event.wait()
+        await waits.wait(event, seconds)
         event.clear()
 
     async def _lane(self, sub_id: str) -> None:

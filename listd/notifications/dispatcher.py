@@ -48,6 +48,7 @@ import aiohttp
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
+from listd import waits
 from listd.clock import SYSTEM_CLOCK, Clock
 from listd.keyspace import CHANGES_MAX, Keys
 from listd.logs import get_logger
@@ -189,13 +190,14 @@ class Dispatcher:
         """Until `stop`: work; Redis errors pause the work, which then starts again."""
         while not stop.is_set():
             try:
-                await self.lead(stop)
+                # In a task of its own: on Python 3.11 a TaskGroup whose child fails leaves
+                # its parent task's cancellation count raised (3.12 lowers it again), and
+                # `waits.wait` here would take that for a request to stop.
+                await asyncio.create_task(self.lead(stop), name="webhook-worker")
             # except*: `lead`'s TaskGroup raises what failed in an ExceptionGroup.
             except* (RedisError, OSError, LeaseLost) as failed:
                 log.error("dispatcher worker failed", error=repr(failed.exceptions[0]))
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.config.lease_ttl):
-                    await stop.wait()
+            await waits.wait(stop, self.config.lease_ttl)
 
     def wake(self, sub_id: str) -> None:
         if self.deliverer is not None:
@@ -241,15 +243,14 @@ class Dispatcher:
                 await self._renew()
                 self._live = await beat(self.redis, self.keys, self.token, self.ttl_ms)
                 self._beaten.set()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.ttl_ms / 3000):
-                        await halt.wait()
+                await waits.wait(halt, self.ttl_ms / 3000)
         finally:
             self._beaten.set()  # `_balance` wakes up to see `halt`
 
     async def _balance(self, halt: asyncio.Event) -> None:
         """Keep this worker's fair share of the partitions, after each heartbeat."""
         while not halt.is_set():
+            waits.stop_if_cancelled()
             await self._beaten.wait()
             self._beaten.clear()
             share = fair_share(self.partitions, self._live)
@@ -683,9 +684,7 @@ class Dispatcher:
         while not halt.is_set():
             ready = [p for p in self.parts.values() if p.ready]
             if not ready:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.config.poll_interval):
-                        await halt.wait()
+                await waits.wait(halt, self.config.poll_interval)
                 continue
             low = min(p.cursor for p in ready)
             entries = cast(

@@ -30,6 +30,7 @@ from typing import cast
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from listd import waits
 from listd.errors import ListdError, SyncInProgress
 from listd.logs import get_logger
 from listd.settings import DEFAULT_TTL as DEFAULT_TTL  # the leader lease: LISTD_LEADER_TTL
@@ -302,10 +303,8 @@ def _failure(task: asyncio.Task[None]) -> BaseException | None:
 
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:
-    """Sleep `seconds` or until `stop` is set (asyncio.timeout: see delivery._sleep)."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(seconds):
-            await stop.wait()
+    """Sleep `seconds` or until `stop` is set."""
+    await waits.wait(stop, seconds)
 
 
 async def _call(work: Callable[[asyncio.Event], Awaitable[None]], halt: asyncio.Event) -> None:

@@ -3,10 +3,12 @@ loses nothing; a delta read by a leader that died before fanning it out is fanne
 
 from __future__ import annotations
 
+import asyncio
 import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
@@ -14,6 +16,7 @@ from listd.keyspace import Keys
 from listd.notifications.outbox import GROUP
 from listd.notifications.partitions import partition_of
 from listd.notifications.routes import BLOCKING
+from listd.notifications.subscriptions import SubscriptionStore
 from listd.settings import Settings
 from tests.helpers import eventually, until
 from tests.notifications.conftest import (
@@ -122,3 +125,49 @@ async def test_a_redis_error_in_the_fan_out_pauses_the_worker_which_then_goes_on
     await designate(redis, settings, person(610, "After The Error"))
     await eventually(lambda: len(rx.events) == 1, 60, "the event after the error")
     assert rx.events[0]["data"]["entity_id"] == "un:QDi.610"
+
+
+async def test_a_cancellation_lost_in_a_redis_call_still_stops_the_worker_for_its_restart(
+    api: Client,
+    keys: dict[str, str],
+    receivers: Any,
+    redis: Redis,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On Python 3.11 redis-py writes each command through asyncio.wait_for, which returns
+    the result instead of raising when a cancellation lands as the write completes. The
+    delivery loop's read of the subscriptions is made to lose its cancellation that way
+    while the fan-out fails: the loop must still stop, so the worker starts again and
+    delivers (it went on until shutdown, and the next designation reached nobody)."""
+    rx: Receiver = await receivers()
+    await subscribe(api, keys["bank-a"], rx, events=["designation.added"])
+    dispatcher = api.app[BLOCKING].dispatcher
+    assert dispatcher is not None
+    drain = dispatcher.drain
+    reading = asyncio.Event()
+    lost: list[bool] = []
+    ids = SubscriptionStore.ids
+
+    async def ids_losing_a_cancellation(self: SubscriptionStore) -> list[str]:
+        task = asyncio.current_task()
+        if not lost and task is not None and task.get_name() == "webhook-lanes":
+            reading.set()
+            try:
+                await asyncio.sleep(5)
+            except asyncio.CancelledError:
+                lost.append(True)  # as wait_for does: the cancellation goes nowhere
+        return await ids(self)
+
+    async def failing_while_the_subscriptions_are_read() -> bool:
+        if not lost:
+            await reading.wait()
+            raise RedisConnectionError("Connection reset by peer (injected)")
+        return await drain()
+
+    monkeypatch.setattr(SubscriptionStore, "ids", ids_losing_a_cancellation)
+    dispatcher.drain = failing_while_the_subscriptions_are_read  # type: ignore[method-assign]
+    await eventually(lambda: bool(lost), 30, "the cancellation lost")
+    await designate(redis, settings, person(611, "After The Lost Cancellation"))
+    await eventually(lambda: len(rx.events) == 1, 30, "the event after the restart")
+    assert rx.events[0]["data"]["entity_id"] == "un:QDi.611"
