@@ -16,6 +16,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from listd import waits
 from listd.access import tls_context
 from listd.api import create_app
 from listd.api.metrics import Metrics
@@ -357,4 +358,4 @@ async def _watchdog(notifier: Notifier, redis: Redis, stop: asyncio.Event) -> No
             notifier.watchdog()
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("watchdog skipped: redis unreachable", error=str(exc))
-        await asyncio.sleep(notifier.watchdog_s / 2)
+        await waits.sleep(notifier.watchdog_s / 2)

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from listd import waits
 from listd.errors import ConfigError, ListdError
 from listd.logs import get_logger
 
@@ -270,7 +271,7 @@ async def supervise(server: EmbeddedRedis, policy: Supervision | None = None) ->
     policy = policy or Supervision()
     attempts: deque[float] = deque()
     while True:
-        await asyncio.sleep(policy.poll_s)
+        await waits.sleep(policy.poll_s)
         code = server.exited()
         if code is None:
             continue

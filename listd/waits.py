@@ -7,8 +7,9 @@ every later `asyncio.timeout` takes that count for its own and swallows its expi
 timeout: a loop that pauses that way never ends. A dispatcher worker's TaskGroup waited
 for such a loop until shutdown, so the worker did not start again after a Redis error.
 
-Every loop of listd pauses with `wait`, which raises the lost cancellation before it
-waits; `stop_if_cancelled` does the same for a loop that waits on something else.
+Every loop of listd pauses with `wait` or `sleep`, which raise the lost cancellation
+before they wait; `stop_if_cancelled` does the same for a loop that waits on something
+else.
 """
 
 from __future__ import annotations
@@ -22,6 +23,12 @@ def stop_if_cancelled() -> None:
     task = asyncio.current_task()
     if task is not None and task.cancelling():
         raise asyncio.CancelledError
+
+
+async def sleep(seconds: float) -> None:
+    """asyncio.sleep for a loop whose body calls Redis."""
+    stop_if_cancelled()
+    await asyncio.sleep(seconds)
 
 
 async def wait(event: asyncio.Event, seconds: float) -> bool:

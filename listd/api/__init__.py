@@ -11,7 +11,7 @@ from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from listd import console
+from listd import console, waits
 from listd.access import KeyStore
 from listd.api import eds_routes, openapi, operator, routes
 from listd.api.metrics import Metrics
@@ -123,7 +123,7 @@ def create_app(
                 except (RedisError, OSError) as exc:
                     # Keep answering from memory; the next round retries.
                     log.warning("index refresh failed", error=str(exc))
-                await asyncio.sleep(refresh_seconds)
+                await waits.sleep(refresh_seconds)
 
         async def listen() -> None:
             # `stopping` as well as cancellation: redis-py can swallow a cancel that
@@ -139,7 +139,7 @@ def create_app(
                             await follow(store, index, sources)
                 except (RedisError, OSError) as exc:
                     log.warning("announcement listener lost redis", error=str(exc))
-                    await asyncio.sleep(1.0)
+                    await waits.sleep(1.0)
                 finally:
                     # Bounded: redis-py's PubSub.aclose can hang on a dead connection.
                     with contextlib.suppress(Exception):

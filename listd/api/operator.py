@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 from redis.exceptions import RedisError
 
+from listd import waits
 from listd.access import (
     ROLES,
     check_name,
@@ -104,7 +105,7 @@ def setup(app: web.Application, *, archive_every: float = ARCHIVE_EVERY) -> None
 
         async def loop() -> None:
             while True:
-                await asyncio.sleep(archive_every)
+                await waits.sleep(archive_every)
                 try:
                     await journal.archive(settings.journal_archive_at)
                 except (RedisError, OSError) as exc:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from redis.exceptions import RedisError
 
+from listd import waits
 from listd.audit.entries import GENESIS, entry_orgs, now_ms, sealed, stamped
 from listd.connection import OUTAGE, StoreHealth
 from listd.errors import JournalUnavailable
@@ -406,7 +407,7 @@ class JournalWriter:
     async def run(self, every: float = 1.0) -> None:
         """Background loop: replay spooled entries once Redis answers again."""
         while True:
-            await asyncio.sleep(every)
+            await waits.sleep(every)
             if not self._adopted or self._files:
                 self._kick()
 

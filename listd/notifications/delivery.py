@@ -239,8 +239,7 @@ class Deliverer:
     async def _sleep(self, sub_id: str, seconds: float) -> None:
         event = self._wake.get(sub_id)
         if event is None:
-            waits.stop_if_cancelled()
-            await asyncio.sleep(seconds)
+            await waits.sleep(seconds)
             return
         await waits.wait(event, seconds)
         event.clear()

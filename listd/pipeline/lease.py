@@ -157,7 +157,7 @@ class SourceLock(Lock):
                     log.info("sync lock busy; waiting", key=self.key, wait_s=wait)
                     if waiting is not None:
                         waiting(f"{exc.message}; waiting up to {wait:g} s for it to finish")
-            await asyncio.sleep(min(_SYNC_LOCK_POLL_S, max(deadline - time.monotonic(), 0.0)))
+            await waits.sleep(min(_SYNC_LOCK_POLL_S, max(deadline - time.monotonic(), 0.0)))
 
     async def _acquire(self) -> None:
         try:
@@ -174,7 +174,7 @@ class SourceLock(Lock):
 
     async def _beat(self) -> None:
         while True:
-            await asyncio.sleep(self.ttl_ms / 3000)
+            await waits.sleep(self.ttl_ms / 3000)
             await self.extend()
 
     async def extend(self) -> None:
@@ -183,8 +183,12 @@ class SourceLock(Lock):
     async def release(self) -> None:
         if self._heartbeat is not None:
             self._heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError, RedisError, OSError):
-                await self._heartbeat
+            # asyncio.wait, not `await`: a CancelledError raised there would be ours, and
+            # suppressing it lost a cancellation of the sync that was releasing.
+            await asyncio.wait({self._heartbeat})
+            failed = None if self._heartbeat.cancelled() else self._heartbeat.exception()
+            if failed is not None and not isinstance(failed, RedisError | OSError):
+                raise failed
         try:
             await super().release()
         except (RedisError, OSError) as exc:
@@ -200,7 +204,7 @@ class SourceLock(Lock):
     async def _retry_release(self) -> None:
         deadline = time.monotonic() + self.ttl_ms / 1000
         while time.monotonic() < deadline:
-            await asyncio.sleep(1.0)
+            await waits.sleep(1.0)
             with contextlib.suppress(RedisError, OSError):
                 await Lock.release(self)
                 return
@@ -234,7 +238,7 @@ class Lease(Lock):
     async def _keep(self) -> None:
         """Renew every third of the TTL until cancelled; raise LeaseLost when it is gone."""
         while True:
-            await asyncio.sleep(self.ttl_ms / 3000)
+            await waits.sleep(self.ttl_ms / 3000)
             if not await self.renew():
                 raise LeaseLost(f"lease {self.key} was lost", fence=self.fence)
 

@@ -88,6 +88,37 @@ async def test_the_sync_lock_of_a_dead_sync_is_taken_over_and_a_live_one_is_not(
     assert await redis.get(key) is None
 
 
+async def test_a_sync_lock_is_released_when_its_heartbeat_lost_its_cancellation(
+    redis: Redis, settings: Settings
+) -> None:
+    """The heartbeat's renewal loses the cancellation `release` sends it (Python 3.11's
+    asyncio.wait_for in redis-py's command write can): the heartbeat must still stop, or
+    `release` waits for it forever and the sync never ends."""
+    entered = asyncio.Event()
+    lost: list[bool] = []
+
+    class Losing(SourceLock):
+        async def extend(self) -> None:
+            if not entered.is_set():
+                entered.set()
+                try:
+                    await asyncio.sleep(5)
+                except asyncio.CancelledError:
+                    lost.append(True)  # as wait_for does: the cancellation goes nowhere
+            await super().extend()
+
+    key = settings.keys.sync_lock("un")
+    lock = Losing(redis, key)
+    lock.ttl_ms = 300  # a heartbeat every 0.1 s
+    await lock.acquire()
+    await asyncio.wait_for(entered.wait(), 5)
+    release = asyncio.create_task(lock.release())
+    done, _ = await asyncio.wait({release}, timeout=3)
+    assert release in done, "release waits for a heartbeat that goes on renewing"
+    assert lost == [True]
+    assert await redis.get(key) is None
+
+
 async def test_work_stops_when_the_lease_is_lost(redis: Redis, settings: Settings) -> None:
     holder = lease(redis, settings, ttl=0.3)
     started, halted = asyncio.Event(), asyncio.Event()
