@@ -177,6 +177,17 @@ _CHANGES = {
 }
 
 
+def whole_name(match: Match) -> bool:
+    """Whether `match` pairs every word of the listed name, or is a partial name's first
+    and last (`partial_name`). A name typed as one word and read apart (KWANGIL as KWANG
+    IL) counts only so: one typed word that is part of a listed name is a given name or a
+    surname alone (KWANGIL for KIM KWANG-IL), which one word typed alone never reaches."""
+    name = match.explanation.get("name", {})
+    return "partial" in name or all(
+        t["rule"] != "not_in_query" for t in match.explanation.get("tokens", ())
+    )
+
+
 def read_as(match: Match, reading: str, changes: Sequence[str]) -> Match:
     """`match`, made on the query read as `reading`: the explanation says so."""
     explanation = dict(match.explanation)
