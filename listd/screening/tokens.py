@@ -177,7 +177,10 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
     swapped = first_swapped(q)
     # For `_first_letter_typo`: the query's spellings without their first letter.
     typos = kind in ("name", "common") and text.isascii()
-    tails = {a[1:]: a for a, n, _ in spelled if n >= 4} if typos else {}
+    tails: dict[str, list[str]] = {}
+    for a, n, _ in sorted(spelled) if typos else ():
+        if n >= 4:  # every spelling: a set's order must not decide (wzim, uzim ~ azim)
+            tails.setdefault(a[1:], []).append(a)
     whole = frozenset(a for a, n, _ in spelled if n >= 4) if typos else frozenset()
     chars = q.chars
     kin = legal_kin(label) if label is not None else frozenset()
@@ -255,22 +258,23 @@ def _korean(chars: str) -> bool:
     return "\uac00" <= chars[:1] <= "\ud7a3"
 
 
-def _first_letter_typo(tails: dict[str, str], whole: frozenset[str], v: Token) -> bool:
+def _first_letter_typo(tails: dict[str, list[str]], whole: frozenset[str], v: Token) -> bool:
     """The same Latin word of 5+ letters but for its first letter, changed or added
-    (the pairs whose one-deletion sets meet in the word without it). `tails`: the query's
-    spellings of 4+ letters by their tail (all but the first letter); `whole`: them."""
+    (the pairs whose one-deletion sets meet in the word without it), in any spelling of
+    each. `tails`: the query's spellings of 4+ letters by their tail (all but the first
+    letter); `whole`: them."""
     if not v.text.isascii():
         return False
     for b in (v.text, *v.pfs):
         if len(b) < 4:
             continue
-        a = tails.get(b[1:])  # one first letter for another
-        # (4 letters: see scoring._unsettled; a short word keeps its first vowel, as for
-        # edit distance: Omar is not Amar.)
-        if a is not None and a[0] != b[0] and not _vowels_of_short(a, b):
-            return True
-        a = tails.get(b)  # a first letter added in the query
-        if a is not None and len(a) >= 5:
+        # One first letter for another. (4 letters: see scoring._unsettled; a short word
+        # keeps its first vowel, as for edit distance: Omar is not Amar.)
+        for a in tails.get(b[1:], ()):
+            if a[0] != b[0] and not _vowels_of_short(a, b):
+                return True
+        # A first letter added in the query...
+        if any(len(a) >= 5 for a in tails.get(b, ())):
             return True
         if b[1:] in whole and len(b) >= 5:  # ...or in the list
             return True
