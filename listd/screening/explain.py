@@ -31,6 +31,7 @@ RULES = (
     "phonetic",
     "edit_distance",
     "first_letter_typo",
+    "first_letter_key",
     "two_edits",
 )
 # A second initial for the second part of a listed compound: A.-R. for Abdul-Reza (the
@@ -40,7 +41,7 @@ INITIAL_OF_PART = "initial_of_part"
 # and last words (`scoring.compound_split`).
 COMPOUND_SPLIT = "compound_split"
 # Rules a pair may use only when the rest of the name matches closely (`scoring.name_score`).
-CONDITIONAL = frozenset({"first_letter_typo"})
+CONDITIONAL = frozenset({"first_letter_typo", "first_letter_key"})
 _RANK = {rule: i for i, rule in enumerate(RULES)}
 
 
