@@ -78,6 +78,11 @@ def test_a_first_letter_typed_with_the_key_beside_it(
     match = next(m for m in index.screen(Query(name, type="person")) if m.entity.id == target)
     rules = {(t["query"], t["candidate"]): t["rule"] for t in match.explanation["tokens"]}
     assert rules[pair] == "first_letter_key"
+    # The watchlists find the customer for the designation (the keys are beside each
+    # other both ways: the listed word's matcher finds the customer's).
+    customers = CustomerIndex()
+    customers.put("bank", Customer("C-1", name, type="person"))
+    assert customers.candidates([match.entity], 0.8) == {"bank": {"C-1": {target}}}
 
 
 @pytest.mark.parametrize(
@@ -90,3 +95,12 @@ def test_a_first_letter_typed_with_the_key_beside_it(
 )
 def test_what_a_key_beside_does_not_reach(index: ScreeningIndex, name: str, target: str) -> None:
     assert score(index, name, target) < 0.8
+
+
+def test_keys_beside_each_other_both_ways() -> None:
+    # A customer is the query of `/v1/screen` and the list side of the watchlists' lookup:
+    # the rule must read the same from either word.
+    from listd.screening.tokens import _KEYS_NEAR
+
+    assert all(a in _KEYS_NEAR[b] for a, near in _KEYS_NEAR.items() for b in near)
+    assert set(_KEYS_NEAR) == set("abcdefghijklmnopqrstuvwxyz")
