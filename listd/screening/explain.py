@@ -31,6 +31,7 @@ RULES = (
     "phonetic",
     "edit_distance",
     "first_letter_typo",
+    "first_letter_key",
     "two_edits",
 )
 # A second initial for the second part of a listed compound: A.-R. for Abdul-Reza (the
@@ -40,7 +41,7 @@ INITIAL_OF_PART = "initial_of_part"
 # and last words (`scoring.compound_split`).
 COMPOUND_SPLIT = "compound_split"
 # Rules a pair may use only when the rest of the name matches closely (`scoring.name_score`).
-CONDITIONAL = frozenset({"first_letter_typo"})
+CONDITIONAL = frozenset({"first_letter_typo", "first_letter_key"})
 _RANK = {rule: i for i, rule in enumerate(RULES)}
 
 
@@ -175,6 +176,17 @@ _CHANGES = {
     "repeated_word": "a repeated word was counted once",
     "article": "the article al- typed with another first letter was read as al-",
 }
+
+
+def whole_name(match: Match) -> bool:
+    """Whether `match` pairs every word of the listed name, or is a partial name's first
+    and last (`partial_name`). A name typed as one word and read apart (KWANGIL as KWANG
+    IL) counts only so: one typed word that is part of a listed name is a given name or a
+    surname alone (KWANGIL for KIM KWANG-IL), which one word typed alone never reaches."""
+    name = match.explanation.get("name", {})
+    return "partial" in name or all(
+        t["rule"] != "not_in_query" for t in match.explanation.get("tokens", ())
+    )
 
 
 def read_as(match: Match, reading: str, changes: Sequence[str]) -> Match:

@@ -33,7 +33,7 @@ import numpy.typing as npt
 from listd.model import Entity
 from listd.normalize import readings
 from listd.screening import evidence
-from listd.screening.explain import Pair, explain, read_as
+from listd.screening.explain import Pair, explain, read_as, whole_name
 from listd.screening.plan import (
     QueryPlan,
     best_by_count,
@@ -78,7 +78,7 @@ from listd.screening.tokens import (
     spellings,
     tokenize,
 )
-from listd.screening.variants import Reading, rewrite
+from listd.screening.variants import JOINED, Reading, rewrite, syllable_cut
 
 # Re-exported: the stages live in `postings` (build, storage) and `plan` (candidates).
 __all__ = [
@@ -428,6 +428,8 @@ class ScreeningIndex:
         characters), the best match per entity over them."""
         forms: dict[str, tuple[str, ...]] = dict.fromkeys(readings(query.name), ())
         size = len(self._vocab.tokens)
+        # Readings of a name typed as one word, cut at a syllable of two letters.
+        one_word: set[str] = set()
         for form in list(forms):
             known = self._rewritten.get(form)
             if known is None or known[0] != size:
@@ -435,11 +437,19 @@ class ScreeningIndex:
             other = known[1]
             if other is not None:
                 forms.setdefault(other.text, other.changes)
+                if (
+                    JOINED in other.changes
+                    and len(form.split()) == 1
+                    and syllable_cut(form, other.text)
+                ):
+                    one_word.add(other.text)
         if len(forms) == 1:
             return self._screen_one(query, exhaustive, prune)
         best: dict[str, Match] = {}
         for form, changes in forms.items():
             for match in self._screen_one(replace(query, name=form), exhaustive, prune):
+                if form in one_word and not whole_name(match):
+                    continue
                 prior = best.get(match.entity.id)
                 if prior is None or match.score > prior.score:
                     best[match.entity.id] = read_as(match, form, changes) if changes else match

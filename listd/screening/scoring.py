@@ -33,6 +33,7 @@ from listd.screening.explain import (
     partial_name,
 )
 from listd.screening.tokens import (
+    FIRST_LETTER_KEY,
     INITIAL,
     WEIGHTS,
     Token,
@@ -140,18 +141,27 @@ def _unsettled(found: Alignment, q_total: float, listed: Sequence[Token]) -> int
     if not at:
         return -1
     others = [p for i, p in enumerate(found.pairs) if i != at[0]]
+    typo = listed[found.pairs[at[0]][1]]
     # A word of four letters (Zmin for Amin) needs two other words: more names that
     # short differ in their first letter alone.
-    short = len(listed[found.pairs[at[0]][1]].text) < 5
+    short = len(typo.text) < 5
+    # A first letter typed with the key beside it, in a listed name that is not a common
+    # one, also counts beside one common name (Ahmed EIRIYE for AHMED DIRIYE).
+    # (Not in four letters: one in ten listed words that short has a listed twin one key
+    # away, Naji and Haji, Song and Dong.)
+    key = found.pairs[at[0]][3] == FIRST_LETTER_KEY and not short and typo.kind == "name"
     holds = (
         len(at) == 1
         and found.matched_q >= q_total - 1e-9
         and len(others) >= (2 if short else 1)
         and all(p[2] >= 0.9 and p[3] != "initial" for p in others)
         and (
-            any(listed[p[1]].kind == "name" for p in found.pairs)
-            if len(others) >= 2
-            else listed[others[0][1]].kind == "name"
+            key
+            or (
+                any(listed[p[1]].kind == "name" for p in found.pairs)
+                if len(others) >= 2
+                else listed[others[0][1]].kind == "name"
+            )
         )
     )
     return -1 if holds else at[0]

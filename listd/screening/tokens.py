@@ -30,6 +30,7 @@ __all__ = [
     "EQUIVALENCE",
     "EXACT",
     "FIRST_LETTER",
+    "FIRST_LETTER_KEY",
     "FIRST_LETTER_TYPO",
     "INITIAL",
     "LEGAL_KIN",
@@ -78,6 +79,9 @@ ROMANISED = 0.9
 # classes: Tahir and Zahir are different names, so this pair counts only when the rest of
 # the name matches closely (`scoring.CONDITIONAL`), and then at a penalty.
 FIRST_LETTER_TYPO = 0.75
+# ...by the key beside it on a keyboard (Nahar ~ Bahar, Eiriye ~ Diriye), as most typos
+# are: the same score, on a looser condition (`scoring._unsettled`).
+FIRST_LETTER_KEY = "first_letter_key"
 # Two legal forms of one kind in different languages (`names.LEGAL_FAMILIES`): AG ~ JSC.
 LEGAL_KIN = 0.9
 NUMBER = 1.0  # one number in words or digits: Seventh ~ 7th, Forty-Four ~ 44
@@ -177,7 +181,10 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
     swapped = first_swapped(q)
     # For `_first_letter_typo`: the query's spellings without their first letter.
     typos = kind in ("name", "common") and text.isascii()
-    tails = {a[1:]: a for a, n, _ in spelled if n >= 4} if typos else {}
+    tails: dict[str, list[str]] = {}
+    for a, n, _ in sorted(spelled) if typos else ():
+        if n >= 4:  # every spelling: a set's order must not decide (wzim, uzim ~ azim)
+            tails.setdefault(a[1:], []).append(a)
     whole = frozenset(a for a, n, _ in spelled if n >= 4) if typos else frozenset()
     chars = q.chars
     kin = legal_kin(label) if label is not None else frozenset()
@@ -193,7 +200,7 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
                     return ROMANISED, "romanised"
                 return 0.0, ""
             score, rule = plain(v)
-            if not score or rule == "first_letter_typo":
+            if not score or rule in ("first_letter_typo", FIRST_LETTER_KEY):
                 return 0.0, ""  # (a conditional rule would lose its condition's name)
             if rule not in _SPELLED and _korean(chars or v.chars or ""):
                 # The Korean readings are every spelling the lists use: a near one is
@@ -242,6 +249,8 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
         if shared and min(map(len, shared)) >= 3 and first & _first_letters(v):
             return PHONETIC, "phonetic"
         if tails and v.kind in ("name", "common") and _first_letter_typo(tails, whole, v):
+            if _key_beside(text, v.text):
+                return FIRST_LETTER_TYPO, FIRST_LETTER_KEY
             return FIRST_LETTER_TYPO, "first_letter_typo"
         return 0.0, ""
 
@@ -255,26 +264,42 @@ def _korean(chars: str) -> bool:
     return "\uac00" <= chars[:1] <= "\ud7a3"
 
 
-def _first_letter_typo(tails: dict[str, str], whole: frozenset[str], v: Token) -> bool:
+def _first_letter_typo(tails: dict[str, list[str]], whole: frozenset[str], v: Token) -> bool:
     """The same Latin word of 5+ letters but for its first letter, changed or added
-    (the pairs whose one-deletion sets meet in the word without it). `tails`: the query's
-    spellings of 4+ letters by their tail (all but the first letter); `whole`: them."""
+    (the pairs whose one-deletion sets meet in the word without it), in any spelling of
+    each. `tails`: the query's spellings of 4+ letters by their tail (all but the first
+    letter); `whole`: them."""
     if not v.text.isascii():
         return False
     for b in (v.text, *v.pfs):
         if len(b) < 4:
             continue
-        a = tails.get(b[1:])  # one first letter for another
-        # (4 letters: see scoring._unsettled; a short word keeps its first vowel, as for
-        # edit distance: Omar is not Amar.)
-        if a is not None and a[0] != b[0] and not _vowels_of_short(a, b):
-            return True
-        a = tails.get(b)  # a first letter added in the query
-        if a is not None and len(a) >= 5:
+        # One first letter for another. (4 letters: see scoring._unsettled; a short word
+        # keeps its first vowel, as for edit distance: Omar is not Amar.)
+        for a in tails.get(b[1:], ()):
+            if a[0] != b[0] and not _vowels_of_short(a, b):
+                return True
+        # A first letter added in the query...
+        if any(len(a) >= 5 for a in tails.get(b, ())):
             return True
         if b[1:] in whole and len(b) >= 5:  # ...or in the list
             return True
     return False
+
+
+def _key_beside(a: str, b: str) -> bool:
+    """Whether folded words `a` and `b` differ only in a first letter typed with the key
+    beside the other's (Nahar, Bahar)."""
+    return len(a) == len(b) and a[1:] == b[1:] and a[:1] in _KEYS_NEAR.get(b[:1], "")
+
+
+# The keys around each letter on a QWERTY keyboard (Latin names are typed on it).
+_KEYS_NEAR = {
+    "q": "wa", "w": "qeas", "e": "wrsd", "r": "etdf", "t": "ryfg", "y": "tugh", "u": "yihj",
+    "i": "uojk", "o": "ipkl", "p": "ol", "a": "qwsz", "s": "weadzx", "d": "erfsxc",
+    "f": "rtdgcv", "g": "tyfhvb", "h": "yugjbn", "j": "uihknm", "k": "iojlm", "l": "opk",
+    "z": "asx", "x": "zsdc", "c": "xdfv", "v": "cfgb", "b": "vghn", "n": "bhjm", "m": "njk",
+}  # fmt: skip
 
 
 def _vowels_of_short(a: str, b: str) -> bool:

@@ -55,6 +55,13 @@ class Reading:
     changes: tuple[str, ...]
 
 
+def syllable_cut(typed: str, reading: str) -> bool:
+    """Whether `reading` cut a word of `typed` at a syllable of one or two letters
+    (KWANGIL as KWANG IL, RIMAN as RI MAN)."""
+    short = {p for p in re.split(r"[\s\-]+", reading) if 0 < len(p) <= 2}
+    return bool(short - set(re.split(r"[\s\-]+", typed)))
+
+
 def rewrite(
     name: str,
     known: Known | None = None,

@@ -133,3 +133,39 @@ def test_abdi_with_its_first_letter_mistyped_joins_its_name(index: ScreeningInde
     # wbdiasjerd meets abdiasjerd, one letter apart in ten.
     match = found(index, "Zahra WBDI ASJERD", "ofac:48736")
     assert match.score >= 0.9
+
+
+@pytest.mark.parametrize(
+    ("name", "listed"),
+    [
+        ("KWANGIL", "KIM KWANG-IL"),  # 0.89 before: a given name alone
+        ("JESON", "RI JE-SON"),  # 0.905 before
+        ("RIMAN", "RI MAN GON"),
+        ("TCHIPANA", "TCHIPA NA BIDON"),
+    ],
+)
+def test_one_word_cut_at_a_syllable_is_no_part_of_a_longer_name(
+    index: ScreeningIndex, name: str, listed: str
+) -> None:
+    # One typed word is one name part: read apart at a two-letter syllable it must not
+    # reach a listed name of more words as if the customer had typed two names.
+    matches = index.screen(Query(name, threshold=0.8, limit=50))
+    assert listed not in {m.entity.primary_name for m in matches}, name
+    assert not index.screen_exhaustive(Query(name, threshold=0.8, limit=50))
+
+
+@pytest.mark.parametrize(
+    ("name", "target", "score"),
+    [
+        ("RIJE-SON", "un:KPi.002", 1.0),  # the whole listed name: still a match
+        ("KWANGIL KIM", "un:KPi.009", 1.0),  # a word beside it: two names typed
+        ("HYONKWANG", "un:KPi.015", 0.905),  # cut into parts of 3+ letters: two names
+    ],
+)
+def test_a_cut_syllable_still_counts_in_a_whole_name(
+    index: ScreeningIndex, name: str, target: str, score: float
+) -> None:
+    query = Query(name, threshold=0.5, limit=50)
+    matches = {m.entity.id: m.score for m in index.screen(query)}
+    assert matches.get(target) == score, name
+    assert {m.entity.id: m.score for m in index.screen_exhaustive(query)}.get(target) == score
