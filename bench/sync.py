@@ -30,7 +30,8 @@ and the screening requests' journal entries meanwhile: more, the longer the sync
 cost the other columns do not count.
 
 What else a screening waits for during the sync: "API wait ms", the time the API's event
-loop was runnable but had no core (the scheduler's count for its thread); "Redis p99" of a
+loop was runnable but had no core (the scheduler's count for its thread; "API wait %" the
+same as a share of the time, idle and during the sync); "Redis p99" of a
 PING sent every 5 ms on a connection of its own (idle, then during the sync); "fsync max ms",
 the longest fsync of Redis's append-only file during the sync (its latency monitor): with
 `appendfsync always` every screening's journal entry waits for one. "p99 index ms" is the
@@ -330,7 +331,10 @@ async def child(case: str, arrangement: str, files: list[Path]) -> dict[str, Any
         if arrangement == "process":
             await syncer.warm()  # the next child imported and waiting, as between syncs
         print(json.dumps({"ready": True, "port": port, "key": key}), flush=True)
-        await asyncio.sleep(4.0)  # idle screening for the comparison
+        await asyncio.sleep(1.0)  # idle screening for the comparison (the last 3 s of it)
+        idle0, idle_wait0 = time.perf_counter(), run_delay()
+        await asyncio.sleep(3.0)
+        idle_wait = (run_delay() - idle_wait0) / (time.perf_counter() - idle0)
         steps: dict[str, float] = {}
         if "phases" not in SyncResult.__dataclass_fields__:
             timed_steps(syncer, steps)
@@ -383,6 +387,9 @@ async def child(case: str, arrangement: str, files: list[Path]) -> dict[str, Any
         # (the API's loop runnable, not running), Redis (a PING's answer), the disk (Redis's
         # longest fsync of its append-only file, from its latency monitor).
         "api_wait_ms": round((wait1 - wait0) * 1000),
+        # The same as a share of the time, idle (the 3 s before) and during the sync.
+        "api_wait_idle_pct": round(idle_wait * 100),
+        "api_wait_sync_pct": round((wait1 - wait0) / max(t1 - t0, 1e-9) * 100),
         "redis_p99_idle_ms": probe.p99_ms(t0 - 3.0, t0),
         "redis_p99_sync_ms": probe.p99_ms(t0, t1),
         "fsync_max_ms": max(
@@ -509,6 +516,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         ("store", "store_s"), ("publish", "publish_s"), ("index s", "index_s"),
         ("RSS MB", "rss_mb"), ("worker MB", "worker_rss_mb"), ("stall ms", "stall_sync_ms"),
         ("index stall ms", "stall_index_ms"), ("API wait ms", "api_wait_ms"),
+        ("API wait % idle", "api_wait_idle_pct"), ("API wait % sync", "api_wait_sync_pct"),
         ("Redis p99 idle ms", "redis_p99_idle_ms"), ("Redis p99 sync ms", "redis_p99_sync_ms"),
         ("fsync max ms", "fsync_max_ms"), ("p50 idle ms", "p50_idle_ms"),
         ("p50 sync ms", "p50_sync_ms"), ("p99 idle ms", "p99_idle_ms"),
