@@ -25,9 +25,9 @@ from listd.turns import short_turns
 
 log = get_logger(__name__)
 
-# Seconds of building between two turns of the event loop. A screening meets one slice at
-# each turn it needs (its request, its journal entry's answer from Redis, its response): 4 ms
-# made one wait 10-20 ms while a list loaded.
+# Seconds of building between two turns of the event loop. A screening meets up to one
+# slice at each turn it needs (its request, its journal entry's answer from Redis, its
+# response): docs/operations.md, "the sync's processes under SCHED_IDLE".
 SLICE = 0.001
 
 
