@@ -29,18 +29,34 @@ CPU time during the sync (the snapshot written, the deltas staged, the publicati
 and the screening requests' journal entries meanwhile: more, the longer the sync takes): a
 cost the other columns do not count.
 
+What else a screening waits for during the sync: "API wait ms", the time the API's event
+loop was runnable but had no core (the scheduler's count for its thread; "API wait %" the
+same as a share of the time, idle and during the sync); "Redis p99" of a
+PING sent every 5 ms on a connection of its own (idle, then during the sync); "fsync max ms",
+the longest fsync of Redis's append-only file during the sync (its latency monitor): with
+`appendfsync always` every screening's journal entry waits for one. "p99 index ms" is the
+screening p99 after the sync's answer while the API's index follows the new version ("index
+s"); "sync / idle" is p99 during the sync over p99 idle (the goal: 2 or less).
+
 BENCH_SYNC_NICE=N runs the `process` arrangement's sync process N below the API's CPU
-priority instead of `listd.pipeline.child.NICENESS`, to compare priorities.
+priority (`LISTD_SYNC_PRIORITY=N`) instead of SCHED_IDLE, to compare priorities. A tree from
+before that setting runs it at `listd.pipeline.child.NICENESS`, set to N. BENCH_INDEX_SLICE=S
+sets the API's index-building slice (`listd.screening.follow.SLICE`) to S seconds.
 
 `--before TREE` runs every case on another checkout as well (e.g. `git worktree add
 /tmp/listd-main main`), importing listd from TREE, and prints both tables. Trees without
-per-step timings in SyncResult are timed by wrapping the steps from outside.
+per-step timings in SyncResult are timed by wrapping the steps from outside. `--repeat N`
+runs each case N times, the trees alternating so that both meet the same load; the row then
+gives each figure's median over the runs, and the latency percentiles over every run's
+requests together (one UN sync is 100-600 screenings: its p99 is its two or three slowest),
+with each run's p99 during the sync in the JSON lines.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import re
@@ -64,6 +80,7 @@ BASE_FILE = DATA / "un" / "consolidated-2026-02-27.xml"  # what the API screens 
 CASES = ("un", "sdn", "sdn-redated", "enhanced")
 GOALS = {"un": 0.5, "sdn": 5.0, "sdn-redated": 1.0, "enhanced": 15.0}  # seconds
 STEPS = ("validate", "parse", "normalise", "store", "publish")
+CHILD = Path("listd") / "pipeline" / "child.py"  # a tree with the sync process
 CPU_STEPS = ("validate_cpu", "parse_cpu")  # recorded by the sync itself, where it does
 
 
@@ -154,6 +171,32 @@ class Ticker:
         return max((lag for t, lag in self.samples if start <= t <= end), default=0.0)
 
 
+class RedisProbe:
+    """Redis's own answer time, a PING every 5 ms on a connection of its own: (wall time,
+    seconds). With `appendfsync always` a PING waits for the fsync of whatever the
+    iteration before it wrote (the sync's snapshot, the screenings' journal entries)."""
+
+    def __init__(self, redis: Any) -> None:
+        self.redis = redis
+        self.samples: list[tuple[float, float]] = []
+
+    async def run(self) -> None:
+        while True:
+            t = time.perf_counter()
+            await self.redis.ping()
+            self.samples.append((time.time(), time.perf_counter() - t))
+            await asyncio.sleep(0.005)
+
+    def p99_ms(self, start: float, end: float) -> float:
+        return round(p99([d for t, d in self.samples if start <= t < end]) * 1000, 1)
+
+
+def run_delay() -> float:
+    """Seconds this thread has been runnable but waiting for a core (the scheduler's count)."""
+    tid = threading.get_native_id()
+    return int(Path(f"/proc/self/task/{tid}/schedstat").read_text().split()[1]) / 1e9
+
+
 def pipeline(name: str) -> Any:
     """A pipeline module of the tree under test: `listd.pipeline.<name>`, or in a tree from
     before the pipeline became a package, `listd.<name>`."""
@@ -167,8 +210,6 @@ def pipeline(name: str) -> Any:
 
 def timed_steps(syncer: Any, steps: dict[str, float]) -> None:
     """Time the steps of a tree whose SyncResult has no `phases`, by wrapping them."""
-    import dataclasses
-
     sync_module = pipeline("sync")
 
     def add(step: str, since: float) -> None:
@@ -260,15 +301,24 @@ async def child(case: str, arrangement: str, files: list[Path]) -> dict[str, Any
         from listd.pipeline.child import ChildSyncer
 
         if os.environ.get("BENCH_SYNC_NICE"):  # to compare the sync process's priorities
-            sync_child.NICENESS = int(os.environ["BENCH_SYNC_NICE"])
+            niceness = int(os.environ["BENCH_SYNC_NICE"])
+            if "sync_niceness" in Settings.__dataclass_fields__:
+                settings = dataclasses.replace(settings, sync_niceness=niceness)
+            sync_child.NICENESS = niceness  # a tree from before LISTD_SYNC_PRIORITY
 
         # Every sync through it, as in `listd run`: a child waits ahead for the measured one.
         syncer = ChildSyncer(settings, store, url)
     else:
         syncer = Syncer(settings, store)
     index = app[INDEX]
+    if os.environ.get("BENCH_INDEX_SLICE"):
+        import listd.screening.follow as following
+
+        following.SLICE = float(os.environ["BENCH_INDEX_SLICE"])
     ticker = Ticker()
     ticker.task = asyncio.create_task(ticker.run())
+    probe = RedisProbe(client(url))
+    probing = asyncio.create_task(probe.run())
     try:
         await syncer.sync("base", raw=BASE_FILE.read_bytes())
         while (await follow(store, index, ["base"])).changed:
@@ -281,14 +331,20 @@ async def child(case: str, arrangement: str, files: list[Path]) -> dict[str, Any
         if arrangement == "process":
             await syncer.warm()  # the next child imported and waiting, as between syncs
         print(json.dumps({"ready": True, "port": port, "key": key}), flush=True)
-        await asyncio.sleep(4.0)  # idle screening for the comparison
+        await asyncio.sleep(1.0)  # idle screening for the comparison (the last 3 s of it)
+        idle0, idle_wait0 = time.perf_counter(), run_delay()
+        await asyncio.sleep(3.0)
+        idle_wait = (run_delay() - idle_wait0) / (time.perf_counter() - idle0)
         steps: dict[str, float] = {}
         if "phases" not in SyncResult.__dataclass_fields__:
             timed_steps(syncer, steps)
         server_pid = server._process.pid  # type: ignore[union-attr]
-        t0, cpu0, redis0 = time.time(), os.times(), server_cpu(server_pid)
+        await redis.config_set("latency-monitor-threshold", 1)  # ms: Redis's own record
+        await redis.execute_command("LATENCY", "RESET")
+        t0, cpu0, redis0, wait0 = time.time(), os.times(), server_cpu(server_pid), run_delay()
         result = await syncer.sync("list", raw=raw)
-        t1, cpu1, redis1 = time.time(), os.times(), server_cpu(server_pid)
+        t1, cpu1, redis1, wait1 = time.time(), os.times(), server_cpu(server_pid), run_delay()
+        latest = await redis.execute_command("LATENCY", "LATEST")
         version = result.version
         while index.versions.get("list") != version:  # noqa: ASYNC110 - the API's index follows
             await asyncio.sleep(0.01)
@@ -297,6 +353,8 @@ async def child(case: str, arrangement: str, files: list[Path]) -> dict[str, Any
         cpu2 = os.times()  # the sync's process has exited and been reaped by now
     finally:
         ticker.task.cancel()
+        probing.cancel()
+        await probe.redis.aclose()
         if arrangement == "process":
             await syncer.close()
         children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -325,8 +383,22 @@ async def child(case: str, arrangement: str, files: list[Path]) -> dict[str, Any
         "worker_rss_mb": round(children / 1024),
         "stall_sync_ms": round(ticker.worst(t0, t1) * 1000),
         "stall_index_ms": round(ticker.worst(t1, t2 + 0.5) * 1000),
+        # What a screening waits for besides the API's event loop, during the sync: a core
+        # (the API's loop runnable, not running), Redis (a PING's answer), the disk (Redis's
+        # longest fsync of its append-only file, from its latency monitor).
+        "api_wait_ms": round((wait1 - wait0) * 1000),
+        # The same as a share of the time, idle (the 3 s before) and during the sync.
+        "api_wait_idle_pct": round(idle_wait * 100),
+        "api_wait_sync_pct": round((wait1 - wait0) / max(t1 - t0, 1e-9) * 100),
+        "redis_p99_idle_ms": probe.p99_ms(t0 - 3.0, t0),
+        "redis_p99_sync_ms": probe.p99_ms(t0, t1),
+        "fsync_max_ms": max(
+            (int(row[3]) for row in latest if row[0] in (b"aof-fsync-always", "aof-fsync-always")),
+            default=0,
+        ),
         "t0": t0,
         "t1": t1,
+        "t2": t2,
     }
 
 
@@ -363,7 +435,10 @@ def p99(samples: list[float]) -> float:
     return statistics.quantiles(samples, n=100)[98]
 
 
-def run_case(case: str, arrangement: str, files: list[Path], tree: Path) -> dict[str, Any]:
+def run_case(
+    case: str, arrangement: str, files: list[Path], tree: Path
+) -> tuple[dict[str, Any], dict[str, list[float]]]:
+    """One run of a case: its row, and the screening latencies (idle, sync, index)."""
     env = {**os.environ, "PYTHONPATH": str(tree)}
     cmd = [sys.executable, str(HERE), "--child", case, arrangement, *map(str, files)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, cwd=tree)
@@ -386,16 +461,49 @@ def run_case(case: str, arrangement: str, files: list[Path], tree: Path) -> dict
         client.join()
     proc.wait()
     if "error" in result:
-        return result
-    t0, t1 = result.pop("t0"), result.pop("t1")
-    idle = [lat for t, lat in latencies if t0 - 3.0 <= t < t0]
-    during = [lat for t, lat in latencies if t0 <= t < t1]
-    result["p99_idle_ms"] = round(p99(idle) * 1000, 1)
-    result["p99_sync_ms"] = round(p99(during) * 1000, 1)
-    result["p50_idle_ms"] = round(statistics.median(idle or [0.0]) * 1000, 1)
-    result["p50_sync_ms"] = round(statistics.median(during or [0.0]) * 1000, 1)
+        return result, {}
+    t0, t1, t2 = result.pop("t0"), result.pop("t1"), result.pop("t2")
+    samples = {
+        "idle": [lat for t, lat in latencies if t0 - 3.0 <= t < t0],
+        "sync": [lat for t, lat in latencies if t0 <= t < t1],
+        # The API's own index following the new version, after the sync's answer.
+        "index": [lat for t, lat in latencies if t1 <= t < t2],
+    }
     result["load"] = round(os.getloadavg()[0], 1)  # the machine's, over the last minute
-    return result
+    return result, samples
+
+
+def latency_fields(samples: dict[str, list[float]]) -> dict[str, Any]:
+    """p50 and p99 of each window, in ms, and how many requests each had."""
+    out: dict[str, Any] = {}
+    for window, values in samples.items():
+        out[f"p50_{window}_ms"] = round(statistics.median(values or [0.0]) * 1000, 1)
+        out[f"p99_{window}_ms"] = round(p99(values) * 1000, 1)
+        out[f"n_{window}"] = len(values)
+    if out.get("p99_idle_ms"):
+        out["p99_ratio"] = round(out["p99_sync_ms"] / out["p99_idle_ms"], 1)
+    return out
+
+
+def pooled(runs: list[tuple[dict[str, Any], dict[str, list[float]]]]) -> dict[str, Any]:
+    """One row for repeated runs of a case: the median of each figure, the latency
+    percentiles over every run's requests together, and each run's p99 during the sync."""
+    rows = [row for row, _ in runs if "error" not in row]
+    if not rows:
+        return runs[-1][0]
+    out = dict(rows[-1])
+    for key, value in rows[-1].items():
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            out[key] = statistics.median(row[key] for row in rows if key in row)
+    samples: dict[str, list[float]] = {}
+    for row, run in runs:
+        if "error" not in row:
+            for window, values in run.items():
+                samples.setdefault(window, []).extend(values)
+    out.update(latency_fields(samples))
+    out["runs"] = len(rows)
+    out["p99_sync_runs_ms"] = [latency_fields(run)["p99_sync_ms"] for _, run in runs if run]
+    return out
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -407,9 +515,13 @@ def table(rows: list[dict[str, Any]]) -> str:
         ("validate", "validate_s"), ("parse", "parse_s"), ("normalise", "normalise_s"),
         ("store", "store_s"), ("publish", "publish_s"), ("index s", "index_s"),
         ("RSS MB", "rss_mb"), ("worker MB", "worker_rss_mb"), ("stall ms", "stall_sync_ms"),
-        ("index stall ms", "stall_index_ms"), ("p50 idle ms", "p50_idle_ms"),
+        ("index stall ms", "stall_index_ms"), ("API wait ms", "api_wait_ms"),
+        ("API wait % idle", "api_wait_idle_pct"), ("API wait % sync", "api_wait_sync_pct"),
+        ("Redis p99 idle ms", "redis_p99_idle_ms"), ("Redis p99 sync ms", "redis_p99_sync_ms"),
+        ("fsync max ms", "fsync_max_ms"), ("p50 idle ms", "p50_idle_ms"),
         ("p50 sync ms", "p50_sync_ms"), ("p99 idle ms", "p99_idle_ms"),
-        ("p99 sync ms", "p99_sync_ms"),
+        ("p99 sync ms", "p99_sync_ms"), ("sync / idle", "p99_ratio"),
+        ("p99 index ms", "p99_index_ms"), ("runs", "runs"),
     ]  # fmt: skip
     lines = ["| " + " | ".join(c for c, _ in cols) + " |", "|" + "---|" * len(cols)]
     for row in rows:
@@ -430,6 +542,12 @@ def main() -> None:
         default="process,inline",
         help="where the sync runs: process (as listd run), inline (in the API's event loop)",
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs of each case (alternating the trees); latencies pooled over them",
+    )
     parser.add_argument("--work", type=Path, help="where to keep the generated files")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -449,20 +567,27 @@ def main() -> None:
     files = make_files(work, cases)
     trees = [("before", args.before.resolve())] if args.before else []
     trees.append(("after", TREE))
+    rows: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in trees}
+    for case in cases:
+        for arrangement in arrangements:
+            runs: dict[str, list[Any]] = {label: [] for label, _ in trees}
+            for _ in range(args.repeat):  # the trees alternate: both meet the same load
+                for label, tree in trees:
+                    # A tree from before the sync process syncs inline only.
+                    if arrangement == "process" and not (tree / CHILD).exists():
+                        continue
+                    row, samples = run_case(case, arrangement, files[case], tree)
+                    runs[label].append((row, samples))
+                    each = {"tree": label, **row, **latency_fields(samples)}
+                    print(json.dumps(each), file=sys.stderr, flush=True)
+            for label, _ in trees:
+                if runs[label]:
+                    row = pooled(runs[label])
+                    row["goal_met"] = "error" not in row and row["sync_s"] <= GOALS[case]
+                    rows[label].append(row)
     for label, tree in trees:
-        rows = []
-        # A tree from before the sync process syncs inline only.
-        has_child = (tree / "listd" / "pipeline" / "child.py").exists()
-        for case in cases:
-            for arrangement in arrangements:
-                if arrangement == "process" and not has_child:
-                    continue
-                row = run_case(case, arrangement, files[case], tree)
-                row["goal_met"] = "error" not in row and row["sync_s"] <= GOALS[case]
-                rows.append(row)
-                print(json.dumps({"tree": label, **row}), file=sys.stderr, flush=True)
         print(f"\n{label}: {tree}\n")
-        print(table(rows))
+        print(table(rows[label]))
 
 
 if __name__ == "__main__":

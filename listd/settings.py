@@ -336,6 +336,10 @@ class Settings:
     # LISTD_SYNC_ISOLATION: where `listd run` runs a sync: "process" (a child process of
     # its own, so the API's event loop never waits on it) or "inline" (in the API's).
     sync_isolation: str = "process"
+    # LISTD_SYNC_PRIORITY: that process's CPU priority, and of everything it starts: None
+    # ("idle", SCHED_IDLE: only the CPU time nothing else on the host wants) or a niceness
+    # this much below the API's.
+    sync_niceness: int | None = None
 
     @property
     def keys(self) -> Keys:
@@ -380,6 +384,7 @@ class Settings:
                 "a number of seconds between 1 and 300",
             ),
             sync_isolation=_sync_isolation(env),
+            sync_niceness=_sync_niceness(env),
         )
 
     def source(self, name: str) -> SourceConfig:
@@ -516,6 +521,18 @@ def _sync_isolation(env: dict[str, str]) -> str:
             key="LISTD_SYNC_ISOLATION",
         )
     return raw
+
+
+def _sync_niceness(env: dict[str, str]) -> int | None:
+    raw = env.get("LISTD_SYNC_PRIORITY", "").strip() or "idle"
+    if raw == "idle":
+        return None
+    if not raw.isdigit() or int(raw) > 19:
+        raise ConfigError(
+            f"LISTD_SYNC_PRIORITY must be idle or a niceness from 0 to 19, got {raw!r}",
+            key="LISTD_SYNC_PRIORITY",
+        )
+    return int(raw)
 
 
 def _number(env: dict[str, str], key: str) -> float | None:

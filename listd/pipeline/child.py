@@ -4,7 +4,7 @@ A sync's own steps (Redis pipelines, staging deltas, JSON, its worker threads ta
 GIL) held the event loop of the process serving screening 20-40 ms at a time. `ChildSyncer`
 runs each `sync` and `approve_held` in `python -m listd.pipeline.child` instead: its own
 interpreter, event loop, Redis client (the parent's URL, the embedded server's socket
-included) and HTTP session, NICENESS below the API's CPU priority. The parent sends the
+included) and HTTP session, under SCHED_IDLE (LISTD_SYNC_PRIORITY). The parent sends the
 job (settings as they are now, the leader's fence), reads the SyncResult back, then does
 what follows an inline sync (the API's index follows the new version). One child waits
 ahead, imported, and starts the parsing children the last sync used, as the inline path
@@ -46,7 +46,7 @@ from listd.settings import Settings
 
 log = get_logger(__name__)
 
-NICENESS = 5  # the child's CPU priority below the API's: the API's loop wins a shared core
+NICENESS = 5  # below the API's CPU priority, where SCHED_IDLE is refused
 STOP_S = 10.0  # a cancelled child's time to record its failure (within SYNC_ABANDON_S)
 _LINE_LIMIT = 64 * 1024 * 1024  # an answer is one JSON line (a result with its warnings)
 _HEADER = struct.Struct(">QQ")  # the lengths of the job's pickle and of its document
@@ -188,10 +188,8 @@ class ChildSyncer(Syncer):
             stdout=asyncio.subprocess.PIPE,
             limit=_LINE_LIMIT,
         )
-        # Niced from here, not by itself: its imports (a second of a core) are below us too.
-        with contextlib.suppress(OSError):  # no such notion here: it just competes
-            ours = os.getpriority(os.PRIO_PROCESS, 0)
-            os.setpriority(os.PRIO_PROCESS, proc.pid, ours + NICENESS)
+        # Lowered from here, not by itself: its imports (a second of a core) are below us too.
+        lower_priority(proc.pid, self.settings.sync_niceness)
         assert proc.stdout is not None
         try:
             await proc.stdout.readline()  # {"waiting": true}: imported (or EOF: it died)
@@ -258,6 +256,23 @@ async def _read(proc: asyncio.subprocess.Process, say: Progress) -> dict[str, An
         else:
             return message
     return None
+
+
+def lower_priority(pid: int, niceness: int | None) -> None:
+    """Give process `pid` (a child of ours, its main thread the only one yet) the sync's CPU
+    priority, which every process and thread it starts inherits: SCHED_IDLE if `niceness`
+    is None (a core nothing else wants, or NICENESS below ours where that is refused),
+    else `niceness` below ours."""
+    if niceness is None:
+        try:
+            os.sched_setscheduler(pid, os.SCHED_IDLE, os.sched_param(0))
+            return
+        except (OSError, AttributeError) as exc:  # AttributeError: no such policy here
+            log.warning("sync process not idle-scheduled", pid=pid, error=str(exc))
+            niceness = NICENESS
+    with contextlib.suppress(OSError):  # no such notion here: it just competes
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        os.setpriority(os.PRIO_PROCESS, pid, ours + niceness)
 
 
 def _status(code: int | None) -> str:

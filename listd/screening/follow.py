@@ -3,8 +3,8 @@
 A new version is patched in from its difference with the version the index holds (the
 content hashes of both are in Redis until the one after next is published), so a sync
 costs the API what it changed; the whole source is loaded at start-up, and when the held
-version is already collected. Either way the new index is built aside in slices of a few
-milliseconds with the event loop free in between (screenings meanwhile are answered from
+version is already collected. Either way the new index is built aside in slices of a
+millisecond with the event loop free in between (screenings meanwhile are answered from
 the version held), sealed in a worker thread, and put in place in one short step, only
 over the version it started from.
 """
@@ -25,7 +25,10 @@ from listd.turns import short_turns
 
 log = get_logger(__name__)
 
-SLICE = 0.004  # seconds of building between two turns of the event loop
+# Seconds of building between two turns of the event loop. A screening meets up to one
+# slice at each turn it needs (its request, its journal entry's answer from Redis, its
+# response): docs/operations.md, "the sync's processes under SCHED_IDLE".
+SLICE = 0.001
 
 
 @dataclass(slots=True)

@@ -3,8 +3,10 @@ the same answers, errors included, as an inline sync; the index follows."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -73,3 +75,55 @@ async def test_a_busy_source_through_a_child_is_409_as_inline(
         await lock.release()
     assert resp.status == 409, body
     assert body["error"] == "sync_in_progress" and lock.token in body["message"]
+
+
+def children_of(pid: int) -> list[int]:
+    """The pids of `pid`'s children (every thread's)."""
+    tasks = Path(f"/proc/{pid}/task")
+    return [int(c) for t in tasks.iterdir() for c in (t / "children").read_text().split()]
+
+
+async def processes_of(syncer: ChildSyncer) -> list[int]:
+    """After one sync through `syncer`: the pids of the next sync's process, waiting, and of
+    the parsing children it started (those the UN file's sync used)."""
+    raw = un_file("2025-11-15").read_bytes()
+    assert (await syncer.sync("un", raw=raw)).outcome == "updated"
+    await syncer.warm()
+    waiting = [
+        pid
+        for pid in children_of(os.getpid())
+        if b"listd.pipeline.child" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+    assert len(waiting) == 1
+    started = children_of(waiting[0])
+    assert started, "the parsing children the UN file's sync used, waiting"
+    return [*waiting, *started]
+
+
+async def test_the_sync_process_and_what_it_starts_run_idle_scheduled(
+    redis: Redis, settings: Settings, redis_url: str
+) -> None:
+    # SCHED_IDLE: they run on a core nothing else wants, so a screening never waits for
+    # the sync's CPU (a niceness only lowered their share of a core).
+    assert settings.sync_niceness is None  # the default
+    syncer = ChildSyncer(settings, Store(redis, settings.keys), redis_url)
+    try:
+        for pid in await processes_of(syncer):
+            assert os.sched_getscheduler(pid) == os.SCHED_IDLE, pid
+        assert os.sched_getscheduler(0) == os.SCHED_OTHER  # this process (the API) is not
+    finally:
+        await syncer.close()
+
+
+async def test_a_sync_priority_given_as_a_niceness(
+    redis: Redis, settings: Settings, redis_url: str
+) -> None:
+    niced = replace(settings, sync_niceness=7)
+    syncer = ChildSyncer(niced, Store(redis, niced.keys), redis_url)
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    try:
+        for pid in await processes_of(syncer):
+            assert os.sched_getscheduler(pid) == os.SCHED_OTHER, pid
+            assert os.getpriority(os.PRIO_PROCESS, pid) == min(ours + 7, 19), pid
+    finally:
+        await syncer.close()
