@@ -336,10 +336,10 @@ class Settings:
     # LISTD_SYNC_ISOLATION: where `listd run` runs a sync: "process" (a child process of
     # its own, so the API's event loop never waits on it) or "inline" (in the API's).
     sync_isolation: str = "process"
-    # LISTD_SYNC_PRIORITY: that process's CPU priority, and of everything it starts: None
-    # ("idle", SCHED_IDLE: only the CPU time nothing else on the host wants) or a niceness
-    # this much below the API's.
-    sync_niceness: int | None = None
+    # LISTD_SYNC_PRIORITY: that process's CPU priority, and of everything it starts: a
+    # niceness this much below the API's, or None ("idle", SCHED_IDLE: only the CPU time
+    # nothing else on the host wants; a busy host would starve the syncs, so not the default).
+    sync_niceness: int | None = 5
 
     @property
     def keys(self) -> Keys:
@@ -524,7 +524,7 @@ def _sync_isolation(env: dict[str, str]) -> str:
 
 
 def _sync_niceness(env: dict[str, str]) -> int | None:
-    raw = env.get("LISTD_SYNC_PRIORITY", "").strip() or "idle"
+    raw = env.get("LISTD_SYNC_PRIORITY", "").strip() or "5"
     if raw == "idle":
         return None
     if not raw.isdigit() or int(raw) > 19:

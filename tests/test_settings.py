@@ -173,11 +173,11 @@ def test_sync_isolation_is_a_process_unless_inline_is_asked_for(tmp_path: Path) 
     assert caught.value.detail["key"] == "LISTD_SYNC_ISOLATION"
 
 
-def test_the_sync_process_is_idle_scheduled_unless_a_niceness_is_asked_for(
+def test_the_sync_process_is_niced_5_unless_idle_or_another_niceness_is_asked_for(
     tmp_path: Path,
 ) -> None:
     env = {"LISTD_STATE_DIR": str(tmp_path)}
-    assert Settings.from_env(env).sync_niceness is None
+    assert Settings.from_env(env).sync_niceness == 5
     assert Settings.from_env(env | {"LISTD_SYNC_PRIORITY": "idle"}).sync_niceness is None
     assert Settings.from_env(env | {"LISTD_SYNC_PRIORITY": "5"}).sync_niceness == 5
     for bad in ("-1", "20", "low", "5.5"):

@@ -4,7 +4,7 @@ A sync's own steps (Redis pipelines, staging deltas, JSON, its worker threads ta
 GIL) held the event loop of the process serving screening 20-40 ms at a time. `ChildSyncer`
 runs each `sync` and `approve_held` in `python -m listd.pipeline.child` instead: its own
 interpreter, event loop, Redis client (the parent's URL, the embedded server's socket
-included) and HTTP session, under SCHED_IDLE (LISTD_SYNC_PRIORITY). The parent sends the
+included) and HTTP session, below the API's CPU priority (LISTD_SYNC_PRIORITY). The parent sends the
 job (settings as they are now, the leader's fence), reads the SyncResult back, then does
 what follows an inline sync (the API's index follows the new version). One child waits
 ahead, imported, and starts the parsing children the last sync used, as the inline path

@@ -100,13 +100,13 @@ async def processes_of(syncer: ChildSyncer) -> list[int]:
     return [*waiting, *started]
 
 
-async def test_the_sync_process_and_what_it_starts_run_idle_scheduled(
+async def test_the_sync_process_and_what_it_starts_run_idle_scheduled_when_asked(
     redis: Redis, settings: Settings, redis_url: str
 ) -> None:
     # SCHED_IDLE: they run on a core nothing else wants, so a screening never waits for
     # the sync's CPU (a niceness only lowered their share of a core).
-    assert settings.sync_niceness is None  # the default
-    syncer = ChildSyncer(settings, Store(redis, settings.keys), redis_url)
+    idle = replace(settings, sync_niceness=None)  # LISTD_SYNC_PRIORITY=idle
+    syncer = ChildSyncer(idle, Store(redis, idle.keys), redis_url)
     try:
         for pid in await processes_of(syncer):
             assert os.sched_getscheduler(pid) == os.SCHED_IDLE, pid
