@@ -919,7 +919,10 @@ class Dispatcher:
         memo = (deltas[-1].seq, tuple(sorted((e, d.seq) for e, d in latest.items())))
         found = await self._found_here(memo, entities, wanting) if indexed else {}
         for sub in sliced:
-            seqs = {e: d.seq for e, d in latest.items()}
+            # The slices answer only the deltas newer than the subscription.
+            seqs = {e: d.seq for e, d in latest.items() if sub.created_seq < d.seq}
+            if not seqs:
+                continue
             refs = await self.slicer.shortlist(part, sub.id, seqs, sub.threshold - _BONUS)
             if refs is None:
                 return  # given up or lost meanwhile: its next owner fans the deltas out
