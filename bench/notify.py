@@ -718,6 +718,8 @@ async def run_workers(
                     "p99": round(percentile(latencies, 0.99), 3),
                     "max": round(max(latencies), 3),
                 }
+            big = [a["at"] - finished for a in alerts if a["path"] == "/hook/0"]
+            out["first_subscription_max_s"] = round(max(big), 3) if big else None
             # Fail-over: SIGKILL the worker holding the most customers once its snapshots are
             # written (one is at once after a build from the records), publish the old list
             # again (the planted customers' designations are removed: blocking.lifted), and

@@ -6,6 +6,7 @@ server and on a Redis Cluster)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -103,6 +104,57 @@ async def test_a_sliced_subscription_alerts_each_planted_customer_once(
     assert alerted(big_rx) == wanted, "each planted customer once, in delta order"
     assert alerted(small_rx) == [w for w in wanted if w[0] != "L-1"]
     assert big_rx.duplicates == small_rx.duplicates == 0
+
+
+async def test_a_shortlist_takes_what_was_logged_after_it_and_not_one_trimmed_away(
+    make_api: Callable[..., Awaitable[Client]],
+    keys: dict[str, str],
+    receivers: Callable[[], Awaitable[Receiver]],
+    redis: Redis,
+    settings: Settings,
+    config: WebhookConfig,
+) -> None:
+    """The home completes a slice's shortlist with the customers logged in the slice's
+    change stream after the entry it was made at, and refuses (waits for again) one
+    whose entry is gone: its maker may have missed changes trimmed with it."""
+    api = await make_api(cfg=replace(config, partitions=8, slice_customers=100, slices=4))
+    dispatcher = api.app[BLOCKING].dispatcher
+    rx = await receivers()
+    sub = await subscribe(api, keys["bank-a"], rx, events=["blocking.required"])
+    sub_id = sub["id"]
+    await upload(api, keys["bank-a"], sub_id, ROWS)
+    await until(lambda: screened(redis, settings, sub_id), what="upload screened")
+    await eventually(lambda: dispatcher.slicer.ready() and len(dispatcher.slicer.pieces) == 4)
+    k, seq = settings.keys, 10_000  # a delta no slice worker answers: the test does
+    part = dispatcher.parts[dispatcher.partition(sub_id)]
+    marks = [await redis.xadd(k.slice_changes(sub_id, j), {"mark": "t"}) for j in range(4)]
+
+    async def reply(j: int, refs: dict[str, list[str]], applied: str) -> None:
+        body = {"refs": refs, "applied": applied, "cutoff": 0.5}
+        await redis.hset(k.slice_found(sub_id, seq), str(j), json.dumps(body))
+
+    home = slice_of("P-0", 4)
+    for j in range(4):
+        await reply(j, {"P-0": ["un:X"]} if j == home else {}, marks[j])
+    later = next(r["reference"] for r in FILLERS if slice_of(r["reference"], 4) == 1)
+    await redis.xadd(k.slice_changes(sub_id, 1), {"refs": json.dumps([later])})
+    found = await dispatcher.slicer.shortlist(part, sub_id, {"un:X": seq}, 0.6)
+    assert found == {"P-0": {"un:X"}, later: {"un:X"}}
+
+    # Slice 2's entry trimmed away: its shortlist is refused until written again.
+    await redis.xadd(k.slice_changes(sub_id, 2), {"mark": "u"})
+    newest = (await redis.xrevrange(k.slice_changes(sub_id, 2), count=1))[0][0]
+    await redis.xtrim(k.slice_changes(sub_id, 2), minid=newest, approximate=False)
+    waiting = asyncio.create_task(dispatcher.slicer.shortlist(part, sub_id, {"un:X": seq}, 0.6))
+
+    async def refused() -> bool:
+        return not await redis.hexists(k.slice_found(sub_id, seq), "2")
+
+    await until(refused, 10, "the stale shortlist refused")
+    await asyncio.sleep(0.2)
+    assert not waiting.done()
+    await reply(2, {}, newest)
+    assert await asyncio.wait_for(waiting, 10) == found
 
 
 # As many as the API's keys name on a cluster (`Keys.partitions`).
