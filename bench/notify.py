@@ -22,6 +22,11 @@ records read, exact scoring and alerts read back, as [start, end] seconds), then
 list published back, and the time until its subscriptions receive their blocking.lifted
 (their partitions taken over, from snapshots) is the fail-over time.
 --profile DIR: each worker writes the cProfile of its first customer lookup there.
+--slice-customers N [--slices K]: the workers index a watchlist of more than N customers in
+K slices (LISTD_DISPATCH_SLICE_CUSTOMERS, LISTD_DISPATCH_SLICES; docs/webhooks.md 5a).
+With --big the worker killed is the one serving the big subscription's home partition;
+after the lifts the new list is published once more and the time from the kill until the
+moved customers are alerted again is reported too (a sliced subscription needs its slices).
 --big N: the first watchlist holds N customers (the others --customers each).
 --cluster: on a Redis Cluster of 3 primaries and 3 replicas started on loopback
 (tests/cluster_server.py, the embedded Valkey binary or LISTD_TEST_CLUSTER_SERVER), or on

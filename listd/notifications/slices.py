@@ -92,7 +92,7 @@ def parse_piece(name: str) -> tuple[str, int]:
 
 # --- the slice worker -------------------------------------------------------------------
 
-_TTL = 86_400  # seconds a shortlist is kept (the home removes it once used)
+_TTL = 86_400  # seconds a shortlist is kept (not deleted once used: a late maker rewrites)
 _PAGE = 2000  # stream entries or records per round trip
 
 
