@@ -157,6 +157,38 @@ async def test_a_shortlist_takes_what_was_logged_after_it_and_not_one_trimmed_aw
     assert await asyncio.wait_for(waiting, 10) == found
 
 
+async def test_a_sliced_subscription_newer_than_a_delta_of_the_same_read_waits_for_no_shortlist(
+    make_api: Callable[..., Awaitable[Client]],
+    keys: dict[str, str],
+    receivers: Callable[[], Awaitable[Receiver]],
+    redis: Redis,
+    settings: Settings,
+    start_dispatcher: StartWorker,
+) -> None:
+    """One partition: an older subscription hears both deltas of a read, the sliced one
+    created between them only the second. Its slices answer only deltas newer than it,
+    so its home must not wait for a shortlist of the first (it waited forever)."""
+    api = await make_api(dispatch=False)
+    old_rx, big_rx = await receivers(), await receivers()
+    old = await subscribe(api, keys["bank-b"], old_rx, events=["blocking.required"])
+    await upload(api, keys["bank-b"], old["id"], ROWS[-6:])
+    await designate(redis, settings, person(900, PLANTED[0]))
+    big = await subscribe(api, keys["bank-a"], big_rx, events=["blocking.required"])
+    await upload(api, keys["bank-a"], big["id"], ROWS)
+    await designate(redis, settings, person(901, PLANTED[1]))
+    env = {"LISTD_DISPATCH_SLICE_CUSTOMERS": "100", "LISTD_DISPATCH_SLICES": "4"}
+    await start_dispatcher(60, LISTD_DISPATCH_PARTITIONS="1", **env)
+    # P-1 by the delta (through the slices), P-0 by its upload's screening (the lists).
+    await eventually(lambda: len(alerted(big_rx)) >= 2, 30, "the sliced subscription alerted")
+    await eventually(lambda: len(alerted(old_rx)) >= 2, 30, "the older one alerted")
+    await asyncio.sleep(0.5)
+    assert sorted(alerted(big_rx)) == [("P-0", "un:QDi.900"), ("P-1", "un:QDi.901")]
+    triggers = {a["data"]["customer"]["reference"]: a["trigger"] for a in big_rx.events}
+    assert triggers == {"P-0": "watchlist", "P-1": "delta"}
+    assert alerted(old_rx) == [("P-0", "un:QDi.900"), ("P-1", "un:QDi.901")]
+    assert await redis.hget(settings.keys.dispatch_sliced(), big["id"]) == "1"
+
+
 # As many as the API's keys name on a cluster (`Keys.partitions`).
 PARTITIONS = 64
 SLICES = 4
