@@ -22,6 +22,11 @@ records read, exact scoring and alerts read back, as [start, end] seconds), then
 list published back, and the time until its subscriptions receive their blocking.lifted
 (their partitions taken over, from snapshots) is the fail-over time.
 --profile DIR: each worker writes the cProfile of its first customer lookup there.
+--slice-customers N [--slices K]: the workers index a watchlist of more than N customers in
+K slices (LISTD_DISPATCH_SLICE_CUSTOMERS, LISTD_DISPATCH_SLICES; docs/webhooks.md 5a).
+With --big the worker killed is the one serving the big subscription's home partition;
+after the lifts the new list is published once more and the time from the kill until the
+moved customers are alerted again is reported too (a sliced subscription needs its slices).
 --big N: the first watchlist holds N customers (the others --customers each).
 --cluster: on a Redis Cluster of 3 primaries and 3 replicas started on loopback
 (tests/cluster_server.py, the embedded Valkey binary or LISTD_TEST_CLUSTER_SERVER), or on
@@ -363,8 +368,12 @@ def worker_main(stats_file: str) -> None:
         cluster = bool(os.environ.get("LISTD_REDIS_CLUSTER"))
         redis = client(os.environ["LISTD_REDIS_URL"], cluster=cluster)
         keys = Keys(os.environ["LISTD_KEY_PREFIX"], cluster=cluster)
+        sliced = int(os.environ.get("SLICE_CUSTOMERS") or 0)
+        more: dict[str, Any] = (
+            {"slice_customers": sliced, "slices": int(os.environ["SLICES"])} if sliced else {}
+        )
         config = WebhookConfig(
-            allow_hosts=("127.0.0.1:1-65535",), lease_ttl=float(os.environ["TTL"])
+            allow_hosts=("127.0.0.1:1-65535",), lease_ttl=float(os.environ["TTL"]), **more
         )
         base = rss_mb()
         async with webhook_session(config) as session:
@@ -374,14 +383,16 @@ def worker_main(stats_file: str) -> None:
             lists_mb = rss_mb()
             task = asyncio.create_task(dispatcher.run(asyncio.Event()))
             last: Any = None
+            slicer = getattr(dispatcher, "slicer", None)  # none before slices were built
             while not task.done():
-                ready = dispatcher.leading.is_set()
+                ready = dispatcher.leading.is_set() and (slicer is None or slicer.ready())
                 now = (
                     sorted(dispatcher.parts),
-                    dispatcher.indexed(),
+                    dispatcher.indexed() + (len(slicer.index) if slicer else 0),
                     ready,
                     len(steps),
-                    sum(1 for p in dispatcher.parts.values() if p.unsaved),
+                    sum(1 for p in dispatcher.parts.values() if p.unsaved)
+                    + (len(slicer.unsaved) if slicer else 0),
                 )
                 if now != last:
                     last = now
@@ -447,6 +458,10 @@ def trace(dispatcher: Dispatcher, profile: str | None) -> list[tuple[str, float,
     dispatcher.fanout = stamped("fanout", dispatcher.fanout)  # type: ignore[method-assign]
     index = dispatcher.customers
     index.candidates = stamped("candidates", index.candidates)  # type: ignore[method-assign]
+    slicer = getattr(dispatcher, "slicer", None)
+    if slicer is not None:
+        lookup = slicer.index.candidates
+        slicer.index.candidates = stamped("slice_candidates", lookup)
     for name in ("_customers", "_prior"):
         setattr(dispatcher, name, stamped(name.strip("_"), getattr(dispatcher, name)))
     module._score = stamped("score", module._score)  # type: ignore[attr-defined]
@@ -630,6 +645,8 @@ async def run_workers(
         "LISTD_KEY_PREFIX": settings.key_prefix,
         "LISTD_REDIS_CLUSTER": "1" if settings.redis_cluster else "",
         "TTL": str(args.ttl),
+        "SLICE_CUSTOMERS": str(args.slice_customers),
+        "SLICES": str(args.slices),
         "PROFILE": args.profile or "",
     }
     procs = []
@@ -706,17 +723,23 @@ async def run_workers(
                     "p99": round(percentile(latencies, 0.99), 3),
                     "max": round(max(latencies), 3),
                 }
+            big = [a["at"] - finished for a in alerts if a["path"] == "/hook/0"]
+            out["first_subscription_max_s"] = round(max(big), 3) if big else None
             # Fail-over: SIGKILL the worker holding the most customers once its snapshots are
             # written (one is at once after a build from the records), publish the old list
             # again (the planted customers' designations are removed: blocking.lifted), and
             # time its subscriptions' lifts.
+            # With --big: the worker serving the big subscription (its home partition).
+            subs = await SubscriptionStore(redis, keys).all()
+            big = [partition_of(s.id, 64) for s in subs if s.url.endswith("/hook/0")]
             doomed = max(range(len(found)), key=lambda n: found[n]["customers"])
+            if args.big and big:
+                doomed = next(n for n, s in enumerate(found) if big[0] in s["partitions"])
             waited = time.monotonic()
             while stats()[doomed].get("unsaved") and time.monotonic() - waited < 3600:  # noqa: ASYNC110 - another process's file
                 await asyncio.sleep(0.5)
             out["waited_for_snapshots_s"] = round(time.monotonic() - waited, 1)
             victim = stats()[doomed]
-            subs = await SubscriptionStore(redis, keys).all()
             moved = {
                 f"/hook/{sub.url.rsplit('/', 1)[1]}"
                 for sub in subs
@@ -738,6 +761,23 @@ async def run_workers(
                     break
                 await asyncio.sleep(0.1)
             moved_lifts = [a["at"] - killed for a in lifted if a["path"] in moved]
+            # Served again for new designations too (a sliced subscription needs every
+            # slice taken over): the list of after published once more, and the time
+            # from the kill until the moved subscriptions' customers are alerted again.
+            resync = time.time()
+            await syncer.sync("un", raw=(UN / f"consolidated-{AFTER}.xml").read_bytes())
+            again: list[dict[str, Any]] = []
+            deadline = time.monotonic() + 600
+            while time.monotonic() < deadline:
+                again = [
+                    a
+                    for a in await arrivals()
+                    if a["type"] == "blocking.required" and a["at"] > resync
+                ]
+                if want <= {(a["path"], a["ref"]) for a in again}:
+                    break
+                await asyncio.sleep(0.1)
+            moved_again = [a["at"] - killed for a in again if a["path"] in moved]
             out["failover"] = {
                 "killed_partitions": len(victim["partitions"]),
                 "killed_customers": victim["customers"],
@@ -746,6 +786,13 @@ async def run_workers(
                 "sigkill_to_all_delivered_s": round(max(moved_lifts), 2) if moved_lifts else None,
                 "lifted_alerted": f"{len(want & {(a['path'], a['ref']) for a in lifted})}"
                 f"/{len(want)}",
+                "sigkill_to_alerted_again_s": round(max(moved_again), 2) if moved_again else None,
+                "alerted_again": f"{len(want & {(a['path'], a['ref']) for a in again})}"
+                f"/{len(want)}",
+                "big_alerted_again_s": round(
+                    max((a["at"] - killed for a in again if a["path"] == "/hook/0"), default=-1),
+                    2,
+                ),
                 "survivors_loaded_from": sorted(
                     {src for n, s in enumerate(stats()) if n != doomed for src in s["sources"]}
                 ),
@@ -861,6 +908,13 @@ def main() -> None:
         "cluster LISTD_REDIS_URL names a node of",
     )
     parser.add_argument("--ttl", type=float, default=5.0, help="partition lease TTL (workers)")
+    parser.add_argument(
+        "--slice-customers",
+        type=int,
+        default=0,
+        help="workers slice a watchlist larger than this (LISTD_DISPATCH_SLICE_CUSTOMERS)",
+    )
+    parser.add_argument("--slices", type=int, default=8, help="LISTD_DISPATCH_SLICES")
     parser.add_argument(
         "--index-only", type=int, default=0, help="only time one index: build, snapshot, load"
     )

@@ -289,6 +289,31 @@ class Keys:
         by its worker; read by the worker that takes the partition over."""
         return self.partition_key(partition, "snapshot")
 
+    def dispatch_sliced(self) -> str:
+        """HASH: subscription id -> the number of slices its customers are split into
+        (`listd.notifications.slices`), set once by its home partition's worker when its
+        watchlist outgrew LISTD_DISPATCH_SLICE_CUSTOMERS; never changes afterwards."""
+        return f"{self._p}:dispatch:sliced"
+
+    def slice_snapshot(self, partition: int) -> str:
+        """HASH: the slices of big subscriptions `partition` indexes, as a snapshot like
+        `partition_snapshot` (meta: generation, chunks and, per slice, the entry of its
+        change stream applied); replaced whole by the partition's worker."""
+        return self.partition_key(partition, "slices:snapshot")
+
+    def slice_changes(self, sub_id: str, piece: int) -> str:
+        """STREAM, in the subscription's slot: the references of slice `piece` drained
+        by its home worker (field refs, a JSON list), appended in the script that clears
+        their pending mark, plus marks (field mark) the slice's indexer applies what
+        follows of; trimmed by the slice's snapshot writer."""
+        return f"{self._s(sub_id)}:sub:{sub_id}:slice:{piece}:changes"
+
+    def slice_found(self, sub_id: str, seq: int) -> str:
+        """HASH, TTL one day, in the subscription's slot: slice number -> JSON shortlist
+        of that slice's customers for delta `seq` (refs, the change stream entry applied,
+        cut-off), written by the slice's indexer for the home worker's fan-out."""
+        return f"{self._s(sub_id)}:sub:{sub_id}:slice:found:{seq}"
+
     def partition_cursor(self, partition: int) -> str:
         """STRING: the last delta sequence fanned out to the partition's subscriptions,
         advanced in the script that appends that delta's events. Never expires."""

@@ -294,6 +294,10 @@ class WebhookSettings:
     # LISTD_DISPATCH_ON: "leader" (the elected leader runs the one dispatcher worker, which
     # serves every partition) or "every" (every instance runs a worker; they share them).
     dispatch_on: str = "leader"
+    # LISTD_DISPATCH_SLICE_CUSTOMERS / LISTD_DISPATCH_SLICES: a subscription whose watchlist
+    # grows beyond that many customers is indexed in that many slices (0: never sliced).
+    slice_customers: int = 0
+    slices: int = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -491,7 +495,18 @@ def _webhook_settings(env: dict[str, str]) -> WebhookSettings:
         watchlist_max_mb=_number(env, "LISTD_WATCHLIST_MAX_MB"),
         partitions=_partitions(env),
         dispatch_on=_dispatch_on(env),
+        slice_customers=_whole(env, "LISTD_DISPATCH_SLICE_CUSTOMERS", 0, 0, 10**10),
+        slices=_whole(env, "LISTD_DISPATCH_SLICES", 8, 1, 4096),
     )
+
+
+def _whole(env: dict[str, str], key: str, default: int, low: int, high: int) -> int:
+    raw = env.get(key, "").strip() or str(default)
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise ConfigError(
+            f"{key} must be a whole number from {low} to {high}, got {raw!r}", key=key
+        )
+    return int(raw)
 
 
 def _partitions(env: dict[str, str]) -> int:

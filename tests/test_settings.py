@@ -140,10 +140,14 @@ def test_webhook_and_leader_settings_are_read_here(tmp_path: Path) -> None:
             "LISTD_LEADER_TTL": "4",
             "LISTD_DISPATCH_PARTITIONS": "16",
             "LISTD_DISPATCH_ON": "every",
+            "LISTD_DISPATCH_SLICE_CUSTOMERS": "500000",
+            "LISTD_DISPATCH_SLICES": "4",
         }
     )
     config = WebhookConfig.from_settings(settings.webhooks)
     assert config.partitions == 16 and settings.webhooks.dispatch_on == "every"
+    assert (config.slice_customers, config.slices) == (500_000, 4)
+    assert WebhookConfig().slice_customers == 0  # never sliced unless asked
     assert config.allow_hosts == ("127.0.0.1:1-65535", "hooks.internal:8443")
     assert (config.delivery.timeout, config.delivery.concurrency) == (5.0, 8)
     assert config.delivery.retry_window == 48 * 3600
@@ -157,6 +161,8 @@ def test_webhook_and_leader_settings_are_read_here(tmp_path: Path) -> None:
         ("LISTD_DISPATCH_PARTITIONS", "0"),
         ("LISTD_DISPATCH_PARTITIONS", "eight"),
         ("LISTD_DISPATCH_ON", "all"),
+        ("LISTD_DISPATCH_SLICE_CUSTOMERS", "-5"),
+        ("LISTD_DISPATCH_SLICES", "0"),
     ):
         with pytest.raises(ConfigError) as caught:
             Settings.from_env(env | {key: bad})

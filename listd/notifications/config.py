@@ -20,6 +20,10 @@ class WebhookConfig:
     delivery: Policy = field(default_factory=Policy)
     lease_ttl: float = 15.0  # seconds; a dead worker's partitions are taken within this
     partitions: int = 64  # LISTD_DISPATCH_PARTITIONS: the same on every instance
+    # LISTD_DISPATCH_SLICE_CUSTOMERS: a subscription whose watchlist grows beyond this many
+    # customers has them indexed in `slices` slices by other partitions (0: never).
+    slice_customers: int = 0
+    slices: int = 8  # LISTD_DISPATCH_SLICES (at most the number of partitions)
     # seconds between snapshots of a partition's customer index while its watchlists
     # change (one is written at once after a build from the records)
     snapshot_interval: float = 300.0
@@ -44,4 +48,6 @@ class WebhookConfig:
             delivery=policy,
             max_watchlist_bytes=int(max_mb * 2**20),
             partitions=settings.partitions,
+            slice_customers=settings.slice_customers,
+            slices=settings.slices,
         )

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import contextlib
 import json
 import os
@@ -60,6 +59,7 @@ from listd.notifications.delivery import Deliverer
 from listd.notifications.events import Event
 from listd.notifications.outbox import GROUP, Batch, CursorGap
 from listd.notifications.partitions import beat, check_partitions, fair_share, partition_of
+from listd.notifications.slices import Slicer, load_index
 from listd.notifications.subscriptions import Subscription, SubscriptionStore
 from listd.notifications.watchlist import Customer, customer_from_json
 from listd.pipeline.delta import Delta
@@ -169,6 +169,9 @@ class Dispatcher:
         self._forgotten: set[int] = set()
         self._dropping: asyncio.Task[None] | None = None
         self._scoring = asyncio.Lock()
+        # The slices of big subscriptions this worker indexes for their home partitions,
+        # and the shortlists of its own sliced subscriptions (`listd.notifications.slices`).
+        self.slicer = Slicer(self)
 
     @property
     def ttl_ms(self) -> int:
@@ -225,6 +228,7 @@ class Dispatcher:
                 tasks.create_task(self._keep(halt), name="webhook-leases")
                 tasks.create_task(self._balance(halt), name="webhook-partitions")
                 tasks.create_task(self._loop(halt), name="webhook-fanout")
+                tasks.create_task(self.slicer.run(halt), name="webhook-slices")
         finally:
             self.leading.clear()
             self.deliverer = None
@@ -426,6 +430,8 @@ class Dispatcher:
         async with self._building:
             started = time.monotonic()
             subs = [s for s in await self.subs.ids() if self.partition(s) == part.number]
+            sliced = await self.slicer.mark(subs)  # indexed by other partitions, in slices
+            subs = [s for s in subs if s not in sliced]
             index = await self._from_snapshot(part, subs)
             source = "snapshot"
             if index is None:
@@ -477,7 +483,7 @@ class Dispatcher:
             return None
         try:
             index = await asyncio.to_thread(
-                _load_index, [c for c in chunks if c is not None], self.vocab
+                load_index, [c for c in chunks if c is not None], self.vocab
             )
         except ValueError as exc:
             log.warning("partition snapshot unreadable", partition=part.number, error=str(exc))
@@ -725,6 +731,7 @@ class Dispatcher:
     async def _new_read(self) -> None:
         """Forget the last read's deltas, designations and lookups; read the subscriptions."""
         self._subs = await self.subs.all()
+        await self.slicer.refresh()
         self._parsed, self._entities, self._found = {}, {}, {}
 
     def _entity(self, entry: _Entry) -> Entity:
@@ -800,7 +807,8 @@ class Dispatcher:
         started = time.monotonic()
         subs = [s for s in self._subs if self.partition(s.id) == part.number]
         newest = {s.id: s for s in subs}
-        for gone in set(self._subs_of(part.number)) - set(newest):  # subscriptions deleted
+        # Subscriptions deleted, or sliced (their slices are indexed by other partitions).
+        for gone in set(self._subs_of(part.number)) - set(newest).difference(self.slicer.sliced):
             await asyncio.to_thread(self._locked, self.customers.drop, gone)
         first = _seq(entries[0][0])
         if first > part.cursor + 1 and part.cursor:
@@ -832,7 +840,7 @@ class Dispatcher:
                     and sub.covers(delta.source, delta.programs)
                 ):
                     d.events.append((sub.id, events.designation_event(sub, delta)))
-        await self._alerts(alive, newest)
+        await self._alerts(alive, newest, part)
         await self._lifted(alive, newest)
         if self.parts.get(part.number) is not part:
             # Given up meanwhile (`_give_up`, its lease not yet released): its customers
@@ -882,7 +890,9 @@ class Dispatcher:
             seconds=round(time.monotonic() - started, 3),
         )
 
-    async def _alerts(self, deltas: list[_Entry], subs: dict[str, Subscription]) -> None:
+    async def _alerts(
+        self, deltas: list[_Entry], subs: dict[str, Subscription], part: Partition
+    ) -> None:
         """blocking.required for customers matching an added or amended designation."""
         latest: dict[str, _Entry] = {}  # entity id -> its last add/amend in this batch
         # Entity ids with an identity change among those: a subscription that hears only
@@ -900,26 +910,23 @@ class Dispatcher:
                 if delta.klass == "identity":
                     identity.add(entity_id)
         wanting = [s for s in subs.values() if s.wants("blocking.required")]
-        if not latest or not wanting or not self.customers.count_of(subs):
+        sliced = [s for s in wanting if s.id in self.slicer.sliced]
+        indexed = self.customers.count_of(subs) > 0
+        if not latest or not wanting or not (indexed or sliced):
             return
         entities = {eid: self._entity(d) for eid, d in latest.items() if d.delta}
-        # The same designations for every partition of a read (unless subscriptions
-        # created within it see fewer): looked up once in the customers of every
-        # partition, at the lowest cut-off of all (exact scoring applies each threshold).
         memo = (deltas[-1].seq, tuple(sorted((e, d.seq) for e, d in latest.items())))
-        lookup = self._found.get(memo)
-        if lookup is None:
-            thresholds = [s.threshold for s in self._subs if s.wants("blocking.required")]
-            cutoff = min(thresholds + [s.threshold for s in wanting]) - _BONUS
-            lookup = self._found[memo] = asyncio.ensure_future(
-                asyncio.to_thread(
-                    self._locked, self.customers.candidates, list(entities.values()), cutoff
-                )
-            )
-        # Shielded: a partition given up or failing meanwhile leaves it to the others.
-        everyone = await asyncio.shield(lookup)
-        ids = {s.id for s in wanting}
-        found = {sub_id: refs for sub_id, refs in everyone.items() if sub_id in ids}
+        found = await self._found_here(memo, entities, wanting) if indexed else {}
+        for sub in sliced:
+            # The slices answer only the deltas newer than the subscription.
+            seqs = {e: d.seq for e, d in latest.items() if sub.created_seq < d.seq}
+            if not seqs:
+                continue
+            refs = await self.slicer.shortlist(part, sub.id, seqs, sub.threshold - _BONUS)
+            if refs is None:
+                return  # given up or lost meanwhile: its next owner fans the deltas out
+            if refs:
+                found[sub.id] = refs
         allowed: dict[str, dict[str, set[str]]] = {}
         for sub_id, refs in found.items():
             sub = subs[sub_id]
@@ -985,6 +992,27 @@ class Dispatcher:
                 }
                 d.events.append((sub_id, event))
                 d.matches[(sub_id, entity_id)] = state
+
+    async def _found_here(
+        self, memo: Any, entities: dict[str, Entity], wanting: list[Subscription]
+    ) -> dict[str, dict[str, set[str]]]:
+        """The shortlist of the subscriptions indexed by this worker (not sliced)."""
+        # The same designations for every partition of a read (unless subscriptions
+        # created within it see fewer): looked up once in the customers of every
+        # partition, at the lowest cut-off of all (exact scoring applies each threshold).
+        lookup = self._found.get(memo)
+        if lookup is None:
+            thresholds = [s.threshold for s in self._subs if s.wants("blocking.required")]
+            cutoff = min(thresholds + [s.threshold for s in wanting]) - _BONUS
+            lookup = self._found[memo] = asyncio.ensure_future(
+                asyncio.to_thread(
+                    self._locked, self.customers.candidates, list(entities.values()), cutoff
+                )
+            )
+        # Shielded: a partition given up or failing meanwhile leaves it to the others.
+        everyone = await asyncio.shield(lookup)
+        ids = {s.id for s in wanting if s.id not in self.slicer.sliced}
+        return {sub_id: refs for sub_id, refs in everyone.items() if sub_id in ids}
 
     async def _lifted(self, deltas: list[_Entry], subs: dict[str, Subscription]) -> None:
         """blocking.lifted for customers who matched a designation now removed."""
@@ -1100,11 +1128,19 @@ class Dispatcher:
         present = [customer_from_json(v) for v in values if v]
         gone = [r for r, v in zip(refs, values, strict=True) if v is None]
         checks = [record_check(v) for v in values if v]
-        await asyncio.to_thread(
-            self._locked, self._apply, self.customers, sub_id, present, checks, gone
-        )
-        part.unsaved = True
         batch = Batch(part.lease.key, part.lease.token)
+        if sub_id in await self.slicer.mark([sub_id]):
+            # Indexed in slices by other partitions: handed to them with the pending mark
+            # cleared, in the same script (`listd.notifications.slices`).
+            if self.customers.count(sub_id):
+                await asyncio.to_thread(self._locked, self.customers.drop, sub_id)
+            for piece, logged in sorted(self.slicer.changes(sub_id, refs).items()):
+                batch.log(k.slice_changes(sub_id, piece), logged)
+        else:
+            await asyncio.to_thread(
+                self._locked, self._apply, self.customers, sub_id, present, checks, gone
+            )
+            part.unsaved = True
         if present and sub.wants("blocking.required"):
             if not await self._lists_current():
                 return True  # a version flipped under us; the next round retries
@@ -1181,15 +1217,6 @@ class Dispatcher:
             }
             out.append((event, entity.id, state))
         return out
-
-
-def _load_index(chunks: list[str], vocab: CustomerVocabulary) -> CustomerIndex:
-    try:
-        blob = base64.b64decode("".join(chunks), validate=True)
-    except binascii.Error as exc:
-        raise ValueError(f"not base64: {exc}") from None
-    with no_cyclic_gc():
-        return CustomerIndex.load(blob, vocab)
 
 
 def _seq(entry_id: str) -> int:

@@ -55,6 +55,9 @@ while i <= #ARGV do
                'i', ARGV[i + 2], 't', ARGV[i + 3], 's', ARGV[i + 4], 'e', ARGV[i + 5])
     added = added + 1
     i = i + 6
+  elseif op == 'xlog' then
+    redis.call('XADD', KEYS[tonumber(ARGV[i + 1])], '*', 'refs', ARGV[i + 2])
+    i = i + 3
   elseif op == 'hset' then
     redis.call('HSET', KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2], ARGV[i + 3])
     i = i + 4
@@ -105,9 +108,9 @@ class Batch:
 
     Ops: ack (guard: stop if the delta was acknowledged already), advance (guard: the
     partition cursor), present (guard: the entry is in its stream), xadd (an event),
-    hset, hdel, hincrby (count), settle (clear a customer's pending mark unless its
-    record changed since it was read), clean (forget a dirty watchlist once nothing is
-    pending), lpush (capped), lrem."""
+    log (a slice's changes), hset, hdel, hincrby (count), settle (clear a customer's
+    pending mark unless its record changed since it was read), clean (forget a dirty
+    watchlist once nothing is pending), lpush (capped), lrem."""
 
     def __init__(self, lease_key: str, token: str = "") -> None:
         self.keys: list[str] = [lease_key]
@@ -151,6 +154,10 @@ class Batch:
             event.body,
         ]
         self.events += 1
+
+    def log(self, stream: str, refs: list[str]) -> None:
+        """Append the references to a slice's change stream (`Keys.slice_changes`)."""
+        self.args += ["xlog", self._k(stream), json.dumps(refs)]
 
     def hset(self, key: str, field: str, value: str) -> None:
         self.args += ["hset", self._k(key), field, value]

@@ -2,7 +2,8 @@
 LISTD_KEY_PREFIX until killed, printing "leading" once it serves partitions with their
 customer indexes built (LISTD_DISPATCH_PARTITIONS of them in all, 64 by default). With
 LISTD_REDIS_CLUSTER=1 the URL names a node of a Redis Cluster; LISTD_TEST_LEASE_TTL sets
-the partition leases' TTL (1 s by default)."""
+the partition leases' TTL (1 s by default); LISTD_DISPATCH_SLICE_CUSTOMERS and
+LISTD_DISPATCH_SLICES slice big watchlists."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ async def main() -> None:
         lease_ttl=float(os.environ.get("LISTD_TEST_LEASE_TTL") or 1.0),
         poll_interval=0.05,
         partitions=int(os.environ.get("LISTD_DISPATCH_PARTITIONS") or 64),
+        slice_customers=int(os.environ.get("LISTD_DISPATCH_SLICE_CUSTOMERS") or 0),
+        slices=int(os.environ.get("LISTD_DISPATCH_SLICES") or 8),
     )
     async with webhook_session(config) as session:
         keys = Keys(os.environ["LISTD_KEY_PREFIX"], cluster=cluster)

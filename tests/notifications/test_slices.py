@@ -1,0 +1,281 @@
+"""A big subscription's customers indexed in slices by other partitions: each planted
+customer alerted once, in delta order, with the slices' worker in this process, and with
+worker processes of which the one indexing a slice is SIGKILLed mid-fan-out (on one
+server and on a Redis Cluster)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from listd.keyspace import Keys
+from listd.notifications.config import WebhookConfig
+from listd.notifications.routes import BLOCKING
+from listd.notifications.slices import slice_of, slice_partition
+from listd.settings import Settings
+from tests.helpers import eventually, until
+from tests.notifications.conftest import (
+    Client,
+    Receiver,
+    StartWorker,
+    designate,
+    person,
+    screened,
+    subscribe,
+    upload,
+)
+
+PLANTED = [
+    "Aslanbek Tokhtarovich Zhumagaliev",
+    "Gulnara Serikovna Abdrakhmanova",
+    "Dauren Kairatovich Nurmukhambetov",
+    "Saltanat Yerlanovna Kuanyshbayeva",
+    "Timur Bolatovich Seitkaliyev",
+    "Aigerim Maratovna Ospanova",
+]
+FILLERS = [{"reference": f"F-{i}", "name": f"Fillername{i} Otherword{i % 97}"} for i in range(300)]
+ROWS = FILLERS + [{"reference": f"P-{n}", "name": name} for n, name in enumerate(PLANTED)]
+
+
+def alerted(rx: Receiver) -> list[tuple[str, str]]:
+    """(customer reference, designation) of each blocking.required received, in order."""
+    return [
+        (a["data"]["customer"]["reference"], a["data"]["designation"]["entity_id"])
+        for a in rx.of_type("blocking.required")
+    ]
+
+
+async def test_a_sliced_subscription_alerts_each_planted_customer_once(
+    make_api: Callable[..., Awaitable[Client]],
+    keys: dict[str, str],
+    receivers: Callable[[], Awaitable[Receiver]],
+    redis: Redis,
+    settings: Settings,
+    config: WebhookConfig,
+) -> None:
+    cfg = replace(config, partitions=8, slice_customers=100, slices=4)
+    api = await make_api(cfg=cfg)
+    dispatcher = api.app[BLOCKING].dispatcher
+    big_rx, small_rx = await receivers(), await receivers()
+    big = await subscribe(api, keys["bank-a"], big_rx, events=["blocking.required"])
+    small = await subscribe(api, keys["bank-b"], small_rx, events=["blocking.required"])
+    await upload(api, keys["bank-a"], big["id"], ROWS)
+    await upload(api, keys["bank-b"], small["id"], ROWS[-30:])  # under the threshold
+    for sub in (big, small):
+        await until(lambda s=sub: screened(redis, settings, s["id"]), what="upload screened")
+    k = settings.keys
+    assert await redis.hgetall(k.dispatch_sliced()) == {big["id"]: "4"}
+
+    async def sliced() -> bool:
+        return len(dispatcher.slicer.pieces) == 4 and len(dispatcher.slicer.index) == len(ROWS)
+
+    await until(sliced, 30, "the big watchlist indexed in four slices")
+    # Its home indexes none of it; each slice holds its own customers only.
+    assert dispatcher.customers.count(big["id"]) == 0
+    assert dispatcher.customers.count(small["id"]) == 30
+    for j in range(4):
+        mine = {r["reference"] for r in ROWS if slice_of(r["reference"], 4) == j}
+        assert set(dispatcher.slicer.index.checks(f"{big['id']}/{j}")) == mine
+
+    for n, name in enumerate(PLANTED[:3]):
+        await designate(redis, settings, person(900 + n, name))
+    # A customer added once sliced goes to its slice (through the change stream): a
+    # designation published afterwards finds it.
+    late = {"reference": "L-1", "name": "Nurlan Serikovich Abenov"}
+    await upload(api, keys["bank-a"], big["id"], [late], patch=True)
+    await until(lambda: screened(redis, settings, big["id"]), what="late customer screened")
+    await designate(redis, settings, person(910, late["name"]))
+    await designate(redis, settings, person(903, PLANTED[3]))
+    wanted = [(f"P-{n}", f"un:QDi.{900 + n}") for n in range(3)]
+    wanted += [("L-1", "un:QDi.910"), ("P-3", "un:QDi.903")]
+
+    await eventually(
+        lambda: len(alerted(big_rx)) >= len(wanted), 30, "the big subscription alerted"
+    )
+    await eventually(lambda: len(alerted(small_rx)) >= 4, 30, "the small subscription alerted")
+    await asyncio.sleep(0.5)  # nothing more arrives
+    assert alerted(big_rx) == wanted, "each planted customer once, in delta order"
+    assert alerted(small_rx) == [w for w in wanted if w[0] != "L-1"]
+    assert big_rx.duplicates == small_rx.duplicates == 0
+
+
+async def test_a_shortlist_takes_what_was_logged_after_it_and_not_one_trimmed_away(
+    make_api: Callable[..., Awaitable[Client]],
+    keys: dict[str, str],
+    receivers: Callable[[], Awaitable[Receiver]],
+    redis: Redis,
+    settings: Settings,
+    config: WebhookConfig,
+) -> None:
+    """The home completes a slice's shortlist with the customers logged in the slice's
+    change stream after the entry it was made at, and refuses (waits for again) one
+    whose entry is gone: its maker may have missed changes trimmed with it."""
+    api = await make_api(cfg=replace(config, partitions=8, slice_customers=100, slices=4))
+    dispatcher = api.app[BLOCKING].dispatcher
+    rx = await receivers()
+    sub = await subscribe(api, keys["bank-a"], rx, events=["blocking.required"])
+    sub_id = sub["id"]
+    await upload(api, keys["bank-a"], sub_id, ROWS)
+    await until(lambda: screened(redis, settings, sub_id), what="upload screened")
+    await eventually(lambda: dispatcher.slicer.ready() and len(dispatcher.slicer.pieces) == 4)
+    k, seq = settings.keys, 10_000  # a delta no slice worker answers: the test does
+    part = dispatcher.parts[dispatcher.partition(sub_id)]
+    marks = [await redis.xadd(k.slice_changes(sub_id, j), {"mark": "t"}) for j in range(4)]
+
+    async def reply(j: int, refs: dict[str, list[str]], applied: str) -> None:
+        body = {"refs": refs, "applied": applied, "cutoff": 0.5}
+        await redis.hset(k.slice_found(sub_id, seq), str(j), json.dumps(body))
+
+    home = slice_of("P-0", 4)
+    for j in range(4):
+        await reply(j, {"P-0": ["un:X"]} if j == home else {}, marks[j])
+    later = next(r["reference"] for r in FILLERS if slice_of(r["reference"], 4) == 1)
+    await redis.xadd(k.slice_changes(sub_id, 1), {"refs": json.dumps([later])})
+    found = await dispatcher.slicer.shortlist(part, sub_id, {"un:X": seq}, 0.6)
+    assert found == {"P-0": {"un:X"}, later: {"un:X"}}
+
+    # Slice 2's entry trimmed away: its shortlist is refused until written again.
+    await redis.xadd(k.slice_changes(sub_id, 2), {"mark": "u"})
+    newest = (await redis.xrevrange(k.slice_changes(sub_id, 2), count=1))[0][0]
+    await redis.xtrim(k.slice_changes(sub_id, 2), minid=newest, approximate=False)
+    waiting = asyncio.create_task(dispatcher.slicer.shortlist(part, sub_id, {"un:X": seq}, 0.6))
+
+    async def refused() -> bool:
+        return not await redis.hexists(k.slice_found(sub_id, seq), "2")
+
+    await until(refused, 10, "the stale shortlist refused")
+    await asyncio.sleep(0.2)
+    assert not waiting.done()
+    await reply(2, {}, newest)
+    assert await asyncio.wait_for(waiting, 10) == found
+
+
+async def test_a_sliced_subscription_newer_than_a_delta_of_the_same_read_waits_for_no_shortlist(
+    make_api: Callable[..., Awaitable[Client]],
+    keys: dict[str, str],
+    receivers: Callable[[], Awaitable[Receiver]],
+    redis: Redis,
+    settings: Settings,
+    start_dispatcher: StartWorker,
+) -> None:
+    """One partition: an older subscription hears both deltas of a read, the sliced one
+    created between them only the second. Its slices answer only deltas newer than it,
+    so its home must not wait for a shortlist of the first (it waited forever)."""
+    api = await make_api(dispatch=False)
+    old_rx, big_rx = await receivers(), await receivers()
+    old = await subscribe(api, keys["bank-b"], old_rx, events=["blocking.required"])
+    await upload(api, keys["bank-b"], old["id"], ROWS[-6:])
+    await designate(redis, settings, person(900, PLANTED[0]))
+    big = await subscribe(api, keys["bank-a"], big_rx, events=["blocking.required"])
+    await upload(api, keys["bank-a"], big["id"], ROWS)
+    await designate(redis, settings, person(901, PLANTED[1]))
+    env = {"LISTD_DISPATCH_SLICE_CUSTOMERS": "100", "LISTD_DISPATCH_SLICES": "4"}
+    await start_dispatcher(60, LISTD_DISPATCH_PARTITIONS="1", **env)
+    # P-1 by the delta (through the slices), P-0 by its upload's screening (the lists).
+    await eventually(lambda: len(alerted(big_rx)) >= 2, 30, "the sliced subscription alerted")
+    await eventually(lambda: len(alerted(old_rx)) >= 2, 30, "the older one alerted")
+    await asyncio.sleep(0.5)
+    assert sorted(alerted(big_rx)) == [("P-0", "un:QDi.900"), ("P-1", "un:QDi.901")]
+    triggers = {a["data"]["customer"]["reference"]: a["trigger"] for a in big_rx.events}
+    assert triggers == {"P-0": "watchlist", "P-1": "delta"}
+    assert alerted(old_rx) == [("P-0", "un:QDi.900"), ("P-1", "un:QDi.901")]
+    assert await redis.hget(settings.keys.dispatch_sliced(), big["id"]) == "1"
+
+
+# As many as the API's keys name on a cluster (`Keys.partitions`).
+PARTITIONS = 64
+SLICES = 4
+
+
+async def holder(redis: Redis, keys: Keys, number: int) -> str:
+    return str(await redis.get(keys.partition_lease(number)) or "")
+
+
+@pytest.mark.store
+@pytest.mark.cluster
+async def test_a_slice_worker_killed_mid_fan_out_is_taken_over_and_alerts_once(
+    make_api: Callable[..., Awaitable[Client]],
+    keys: dict[str, str],
+    receivers: Callable[[], Awaitable[Receiver]],
+    redis: Redis,
+    settings: Settings,
+    start_dispatcher: StartWorker,
+    tmp_path: Path,
+) -> None:
+    k = settings.keys
+    env = {
+        "LISTD_DISPATCH_PARTITIONS": str(PARTITIONS),
+        "LISTD_DISPATCH_SLICE_CUSTOMERS": "100",
+        "LISTD_DISPATCH_SLICES": str(SLICES),
+    }
+    api = await make_api(dispatch=False)  # the API alone; the workers run as processes
+    rx = await receivers()
+    sub = await subscribe(api, keys["bank-a"], rx, events=["blocking.required"])
+    await upload(api, keys["bank-a"], sub["id"], ROWS)
+    home = k.partition_of(sub["id"])
+    pieces = [slice_partition(home, j, SLICES, PARTITIONS) for j in range(SLICES)]
+
+    # The first worker takes every partition; the second, joining, takes the upper half
+    # (the first gives up its highest): each then indexes two of the four slices.
+    first = await start_dispatcher(60, **env)
+    await until(lambda: screened(redis, settings, sub["id"]), what="upload screened")
+    second = await start_dispatcher(60, **env)
+
+    async def split() -> bool:
+        owners = {await holder(redis, k, n) for n in range(PARTITIONS // 2, PARTITIONS)}
+        return len(owners) == 1 and f":{second.pid}:" in owners.pop()
+
+    await until(split, 30, "the second worker holding the upper half")
+    assert await redis.hget(k.dispatch_sliced(), sub["id"]) == str(SLICES)
+    home_pid = first.pid if home < PARTITIONS // 2 else second.pid
+    victim = second if home_pid == first.pid else first
+    lost = [n for n in pieces if f":{victim.pid}:" in await holder(redis, k, n)]
+    assert len(lost) == 2, (home, pieces)
+
+    async def snapshots() -> bool:  # each slice written by the worker indexing it now
+        found = [await redis.hget(k.slice_snapshot(n), "meta") for n in pieces]
+        return all(found)
+
+    await until(snapshots, 30, "every slice's snapshot written")
+    await designate(redis, settings, person(900, PLANTED[0]))
+    await eventually(lambda: len(alerted(rx)) >= 1, 30, "the first alert")
+
+    # Killed mid-fan-out: the next designations are published just before.
+    published = [(0, 900)]
+    for n in (1, 2):
+        await designate(redis, settings, person(900 + n, PLANTED[n]))
+        published.append((n, 900 + n))
+    survivor = first if victim is second else second
+    survivor_log = tmp_path / f"worker-{0 if survivor is first else 1}.log"
+    loaded = survivor_log.read_text().count("slices loaded")
+    await asyncio.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    assert await victim.wait() == -signal.SIGKILL
+    for n in (3, 4):  # while its slices are taken over
+        await designate(redis, settings, person(900 + n, PLANTED[n]))
+        published.append((n, 900 + n))
+
+    await eventually(lambda: len(alerted(rx)) >= len(published), 60, "every planted customer")
+    await asyncio.sleep(1.0)  # nothing more arrives
+    for n in pieces:
+        assert f":{survivor.pid}:" in await holder(redis, k, n)
+    # It took the killed worker's two slices over from their snapshots.
+    assert survivor_log.read_text().count("slices loaded") == loaded + 2
+    wanted = [(f"P-{n}", f"un:QDi.{number}") for n, number in published]
+    assert alerted(rx) == wanted, "each planted customer once, in delta order"
+    assert rx.duplicates <= 1 and rx.bad_signatures == 0
+
+
+def test_slices_are_spread_over_the_partitions() -> None:
+    assert [slice_partition(13, j, 4, 16) for j in range(4)] == [13, 1, 5, 9]
+    assert [slice_partition(0, j, 8, 64) for j in range(8)] == [0, 8, 16, 24, 32, 40, 48, 56]
+    refs = [f"C-{i}" for i in range(4000)]
+    spread = [sum(slice_of(r, 4) == j for r in refs) for j in range(4)]
+    assert min(spread) > 900 and slice_of("C-1", 4) == slice_of("C-1", 4)
