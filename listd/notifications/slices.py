@@ -44,6 +44,7 @@ import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
+from listd import waits
 from listd.logs import get_logger
 from listd.model import Entity, entity_from_dict
 from listd.notifications.customers import CustomerIndex, CustomerVocabulary, record_check
@@ -190,7 +191,7 @@ class Slicer:
                     await self.redis.hdel(self.keys.slice_found(sub_id, key[0]), str(key[1]))
             if len(replies) == len(seqs) * count:
                 break
-            await asyncio.sleep(min(self.config.poll_interval, 0.02))
+            await waits.sleep(min(self.config.poll_interval, 0.02))
         out: dict[str, set[str]] = {}
         for (seq, _), reply in replies.items():
             for ref, entity_ids in reply["refs"].items():
@@ -259,7 +260,7 @@ class Slicer:
     async def _wait(self) -> None:
         """Until a delta newer than the last read is published (or the poll interval)."""
         if not self.pieces or self._last is None:
-            await asyncio.sleep(self.config.poll_interval)
+            await waits.sleep(self.config.poll_interval)
             return
         await self.redis.xread(
             {self.keys.deltas(): self._last},
