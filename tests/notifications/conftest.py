@@ -219,6 +219,18 @@ async def screened(redis: Redis, settings: Settings, sub_id: str) -> bool:
     return int(pending) == 0
 
 
+# Customers' names the partition and slice tests designate one by one (every subscription
+# holds a customer of each).
+PLANTED = [
+    "Aslanbek Tokhtarovich Zhumagaliev",
+    "Gulnara Serikovna Abdrakhmanova",
+    "Dauren Kairatovich Nurmukhambetov",
+    "Saltanat Yerlanovna Kuanyshbayeva",
+    "Timur Bolatovich Seitkaliyev",
+    "Aigerim Maratovna Ospanova",
+]
+
+
 def person(number: int, name: str, **extra: Any) -> Entity:
     return Entity(
         id=f"un:QDi.{number}",

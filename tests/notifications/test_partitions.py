@@ -32,6 +32,7 @@ from listd.screening import ScreeningIndex
 from listd.settings import Settings
 from tests.helpers import eventually, until
 from tests.notifications.conftest import (
+    PLANTED,
     Client,
     Receiver,
     StartWorker,
@@ -44,15 +45,6 @@ from tests.notifications.conftest import (
 
 PARTITIONS = 16
 Start = Callable[[], Awaitable[asyncio.subprocess.Process]]
-# Designations published one by one; every subscription holds a customer of each name.
-PLANTED = [
-    "Aslanbek Tokhtarovich Zhumagaliev",
-    "Gulnara Serikovna Abdrakhmanova",
-    "Dauren Kairatovich Nurmukhambetov",
-    "Saltanat Yerlanovna Kuanyshbayeva",
-    "Timur Bolatovich Seitkaliyev",
-    "Aigerim Maratovna Ospanova",
-]
 # Published one after another while partitions move to a joining worker (as many as that
 # takes); every subscription holds a customer of each of these too.
 MOVING = [

@@ -22,6 +22,7 @@ from listd.notifications.slices import slice_of, slice_partition
 from listd.settings import Settings
 from tests.helpers import eventually, until
 from tests.notifications.conftest import (
+    PLANTED,
     Client,
     Receiver,
     StartWorker,
@@ -32,14 +33,6 @@ from tests.notifications.conftest import (
     upload,
 )
 
-PLANTED = [
-    "Aslanbek Tokhtarovich Zhumagaliev",
-    "Gulnara Serikovna Abdrakhmanova",
-    "Dauren Kairatovich Nurmukhambetov",
-    "Saltanat Yerlanovna Kuanyshbayeva",
-    "Timur Bolatovich Seitkaliyev",
-    "Aigerim Maratovna Ospanova",
-]
 FILLERS = [{"reference": f"F-{i}", "name": f"Fillername{i} Otherword{i % 97}"} for i in range(300)]
 ROWS = FILLERS + [{"reference": f"P-{n}", "name": name} for n, name in enumerate(PLANTED)]
 
