@@ -5,7 +5,7 @@ Run: .venv/bin/python bench/priority.py [--seconds 4] [--rounds 2]
 This process plays the API: it sleeps 2 ms, then works 1 ms (a screening), over and over,
 and records how late each round ends. Beside it, two CPU-bound processes play the sync's
 process and a parsing child on a 2-core machine: none, at niceness 5 below this process (the
-sync process's priority before LISTD_SYNC_PRIORITY), or under SCHED_IDLE (its default now).
+sync process's default priority), or under SCHED_IDLE (LISTD_SYNC_PRIORITY=idle).
 Modes alternate, `--rounds` times; each line gives p50, p99 and max lateness in ms and the
 load average (other work on the machine shows in every mode alike).
 """

@@ -39,8 +39,9 @@ screening p99 after the sync's answer while the API's index follows the new vers
 s"); "sync / idle" is p99 during the sync over p99 idle (the goal: 2 or less).
 
 BENCH_SYNC_NICE=N runs the `process` arrangement's sync process N below the API's CPU
-priority (`LISTD_SYNC_PRIORITY=N`) instead of SCHED_IDLE, to compare priorities. A tree from
-before that setting runs it at `listd.pipeline.child.NICENESS`, set to N. BENCH_INDEX_SLICE=S
+priority (`LISTD_SYNC_PRIORITY=N`; the default is 5), or under SCHED_IDLE with
+BENCH_SYNC_NICE=idle, to compare priorities. A tree from before that setting runs it at
+`listd.pipeline.child.NICENESS`, set to N (idle: left as it is). BENCH_INDEX_SLICE=S
 sets the API's index-building slice (`listd.screening.follow.SLICE`) to S seconds.
 
 `--before TREE` runs every case on another checkout as well (e.g. `git worktree add
@@ -301,10 +302,12 @@ async def child(case: str, arrangement: str, files: list[Path]) -> dict[str, Any
         from listd.pipeline.child import ChildSyncer
 
         if os.environ.get("BENCH_SYNC_NICE"):  # to compare the sync process's priorities
-            niceness = int(os.environ["BENCH_SYNC_NICE"])
+            raw = os.environ["BENCH_SYNC_NICE"]
+            niceness = None if raw == "idle" else int(raw)
             if "sync_niceness" in Settings.__dataclass_fields__:
                 settings = dataclasses.replace(settings, sync_niceness=niceness)
-            sync_child.NICENESS = niceness  # a tree from before LISTD_SYNC_PRIORITY
+            if niceness is not None:
+                sync_child.NICENESS = niceness  # a tree from before LISTD_SYNC_PRIORITY
 
         # Every sync through it, as in `listd run`: a child waits ahead for the measured one.
         syncer = ChildSyncer(settings, store, url)

@@ -27,7 +27,7 @@ log = get_logger(__name__)
 
 # Seconds of building between two turns of the event loop. A screening meets up to one
 # slice at each turn it needs (its request, its journal entry's answer from Redis, its
-# response): docs/operations.md, "the sync's processes under SCHED_IDLE".
+# response): docs/operations.md, "the sync's processes under SCHED_IDLE, on request".
 SLICE = 0.001
 
 
