@@ -387,7 +387,7 @@ class Settings:
                 lambda v: 1 <= v <= 300,
                 "a number of seconds between 1 and 300",
             ),
-            sync_isolation=_sync_isolation(env),
+            sync_isolation=_choice(env, "LISTD_SYNC_ISOLATION", "process", "inline"),
             sync_niceness=_sync_niceness(env),
         )
 
@@ -493,8 +493,8 @@ def _webhook_settings(env: dict[str, str]) -> WebhookSettings:
         concurrency=None if concurrency is None else int(concurrency),
         retry_hours=retry_hours,
         watchlist_max_mb=_number(env, "LISTD_WATCHLIST_MAX_MB"),
-        partitions=_partitions(env),
-        dispatch_on=_dispatch_on(env),
+        partitions=_whole(env, "LISTD_DISPATCH_PARTITIONS", 64, 1, 4096),
+        dispatch_on=_choice(env, "LISTD_DISPATCH_ON", "leader", "every"),
         slice_customers=_whole(env, "LISTD_DISPATCH_SLICE_CUSTOMERS", 0, 0, 10**10),
         slices=_whole(env, "LISTD_DISPATCH_SLICES", 8, 1, 4096),
     )
@@ -509,32 +509,11 @@ def _whole(env: dict[str, str], key: str, default: int, low: int, high: int) -> 
     return int(raw)
 
 
-def _partitions(env: dict[str, str]) -> int:
-    raw = env.get("LISTD_DISPATCH_PARTITIONS", "").strip() or "64"
-    if not raw.isdigit() or not 1 <= int(raw) <= 4096:
-        raise ConfigError(
-            f"LISTD_DISPATCH_PARTITIONS must be a whole number from 1 to 4096, got {raw!r}",
-            key="LISTD_DISPATCH_PARTITIONS",
-        )
-    return int(raw)
-
-
-def _dispatch_on(env: dict[str, str]) -> str:
-    raw = env.get("LISTD_DISPATCH_ON", "").strip() or "leader"
-    if raw not in ("leader", "every"):
-        raise ConfigError(
-            f"LISTD_DISPATCH_ON must be leader or every, got {raw!r}", key="LISTD_DISPATCH_ON"
-        )
-    return raw
-
-
-def _sync_isolation(env: dict[str, str]) -> str:
-    raw = env.get("LISTD_SYNC_ISOLATION", "").strip() or "process"
-    if raw not in ("process", "inline"):
-        raise ConfigError(
-            f"LISTD_SYNC_ISOLATION must be process or inline, got {raw!r}",
-            key="LISTD_SYNC_ISOLATION",
-        )
+def _choice(env: dict[str, str], key: str, *options: str) -> str:
+    """One of `options` (the first when unset)."""
+    raw = env.get(key, "").strip() or options[0]
+    if raw not in options:
+        raise ConfigError(f"{key} must be {' or '.join(options)}, got {raw!r}", key=key)
     return raw
 
 
