@@ -52,14 +52,14 @@ from listd.clock import SYSTEM_CLOCK, Clock
 from listd.keyspace import CHANGES_MAX, Keys
 from listd.logs import get_logger
 from listd.model import Entity, entity_from_dict
-from listd.notifications import egress, events
+from listd.notifications import egress, events, stored
 from listd.notifications.config import WebhookConfig
 from listd.notifications.customers import CustomerIndex, CustomerVocabulary, record_check
 from listd.notifications.delivery import Deliverer
 from listd.notifications.events import Event
 from listd.notifications.outbox import GROUP, Batch, CursorGap
 from listd.notifications.partitions import beat, check_partitions, fair_share, partition_of
-from listd.notifications.slices import Slicer, load_index
+from listd.notifications.slices import Slicer
 from listd.notifications.subscriptions import Subscription, SubscriptionStore
 from listd.notifications.watchlist import Customer, customer_from_json
 from listd.pipeline.delta import Delta
@@ -75,7 +75,6 @@ log = get_logger(__name__)
 
 _READ = 500  # deltas per read
 _BONUS = MAX_BONUS_BIRTH + MAX_BONUS_NATIONALITY
-_SNAPSHOT_CHUNK = 32 * 2**20  # bytes per field of a snapshot
 _LOG_PAGE = 2000  # change log entries, or records, per Redis round trip on takeover
 _T = TypeVar("_T")
 
@@ -471,20 +470,15 @@ class Dispatcher:
         log's entries after the snapshot's mark (only those records are read), else, when
         the log no longer reaches back to the mark, by reading every record and indexing
         again those whose check differs. None when there is no usable snapshot."""
-        key = self.keys.partition_snapshot(part.number)
-        meta_raw = await self.redis.hget(key, "meta")
-        if not meta_raw:
+        found = await stored.read(self.redis, self.keys.partition_snapshot(part.number))
+        if found is None:
             return None
-        meta = json.loads(meta_raw)
-        fields = [f"{meta['generation']}:{n}" for n in range(int(meta["chunks"]))]
-        chunks = cast(list[str | None], await self.redis.hmget(key, fields))
-        if any(c is None for c in chunks):
+        meta, chunks = found
+        if chunks is None:
             log.warning("partition snapshot incomplete; rebuilding", partition=part.number)
             return None
         try:
-            index = await asyncio.to_thread(
-                load_index, [c for c in chunks if c is not None], self.vocab
-            )
+            index = await asyncio.to_thread(stored.load_index, chunks, self.vocab)
         except ValueError as exc:
             log.warning("partition snapshot unreadable", partition=part.number, error=str(exc))
             return None
@@ -585,14 +579,7 @@ class Dispatcher:
         raw = await asyncio.to_thread(self._locked, self.customers.dump, subs)
         blob = await asyncio.to_thread(lambda: base64.b64encode(raw).decode())
         count = self.customers.count_of(subs)
-        key = self.keys.partition_snapshot(part.number)
-        old = await self.redis.hget(key, "meta")
-        chunks = [blob[i : i + _SNAPSHOT_CHUNK] for i in range(0, len(blob), _SNAPSHOT_CHUNK)]
-        for n, chunk in enumerate(chunks):
-            await self.redis.hset(key, f"{generation}:{n}", chunk)
         meta = {
-            "generation": generation,
-            "chunks": len(chunks),
             "customers": count,
             "bytes": len(blob),
             "cursor": part.cursor,
@@ -600,12 +587,9 @@ class Dispatcher:
             "log": mark,
         }
         batch = Batch(part.lease.key, part.lease.token)
-        batch.hset(key, "meta", json.dumps(meta))
+        key = self.keys.partition_snapshot(part.number)
+        await stored.write(self.redis, key, blob, generation, meta, batch)
         batch.xtrim(self.keys.watchlist_changes(part.number), mark)
-        if old:
-            before = json.loads(old)
-            for n in range(int(before["chunks"])):
-                batch.hdel(key, f"{before['generation']}:{n}")
         await batch.run(self.redis)
         part.unsaved, part.snapped = False, time.monotonic()
         log.info(

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import json
 import secrets
 import time
@@ -47,13 +46,13 @@ from typing import TYPE_CHECKING, Any, cast
 from listd import waits
 from listd.logs import get_logger
 from listd.model import Entity, entity_from_dict
-from listd.notifications.customers import CustomerIndex, CustomerVocabulary, record_check
+from listd.notifications import stored
+from listd.notifications.customers import CustomerIndex, record_check
 from listd.notifications.outbox import Batch
 from listd.notifications.watchlist import customer_from_json
 from listd.pipeline.delta import Delta
 from listd.pipeline.lease import LeaseLost
 from listd.screening.evidence import MAX_BONUS_BIRTH, MAX_BONUS_NATIONALITY
-from listd.screening.postings import no_cyclic_gc
 
 if TYPE_CHECKING:
     from listd.notifications.dispatcher import Dispatcher
@@ -62,7 +61,6 @@ log = get_logger(__name__)
 
 _BONUS = MAX_BONUS_BIRTH + MAX_BONUS_NATIONALITY
 _READ = 500  # deltas per read
-_SNAPSHOT_CHUNK = 32 * 2**20  # bytes per field of a snapshot
 
 
 def slice_of(ref: str, count: int) -> int:
@@ -321,19 +319,14 @@ class Slicer:
     async def _load(self, number: int, pieces: list[tuple[str, int]]) -> set[str]:
         """The slices of `pieces` found in the partition's slice snapshot with their
         change stream still reaching back to it, taken into the index."""
-        key = self.keys.slice_snapshot(number)
-        meta_raw = await self.redis.hget(key, "meta")
-        if not meta_raw:
+        snapshot = await stored.read(self.redis, self.keys.slice_snapshot(number))
+        if snapshot is None:
             return set()
-        meta = json.loads(meta_raw)
-        fields = [f"{meta['generation']}:{n}" for n in range(int(meta["chunks"]))]
-        chunks = cast(list[str | None], await self.redis.hmget(key, fields))
-        if any(c is None for c in chunks):
+        meta, chunks = snapshot
+        if chunks is None:
             return set()
         try:
-            index = await asyncio.to_thread(
-                load_index, [c for c in chunks if c is not None], self.d.vocab
-            )
+            index = await asyncio.to_thread(stored.load_index, chunks, self.d.vocab)
         except ValueError as exc:
             log.warning("slice snapshot unreadable", partition=number, error=str(exc))
             return set()
@@ -533,19 +526,9 @@ class Slicer:
         applied = {p.name: p.applied for p in mine}
         raw = await asyncio.to_thread(self.d._locked, self.index.dump, list(applied))
         blob = await asyncio.to_thread(lambda: base64.b64encode(raw).decode())
-        key = self.keys.slice_snapshot(number)
-        generation = secrets.token_hex(6)
-        old = await self.redis.hget(key, "meta")
-        chunks = [blob[i : i + _SNAPSHOT_CHUNK] for i in range(0, len(blob), _SNAPSHOT_CHUNK)]
-        for n, chunk in enumerate(chunks):
-            await self.redis.hset(key, f"{generation}:{n}", chunk)
-        meta = {"generation": generation, "chunks": len(chunks), "applied": applied}
         batch = Batch(part.lease.key, part.lease.token)
-        batch.hset(key, "meta", json.dumps(meta))
-        if old:
-            before = json.loads(old)
-            for n in range(int(before["chunks"])):
-                batch.hdel(key, f"{before['generation']}:{n}")
+        key = self.keys.slice_snapshot(number)
+        await stored.write(self.redis, key, blob, secrets.token_hex(6), {"applied": applied}, batch)
         await batch.run(self.redis)
         self.unsaved.discard(number)
         self.snapped[number] = time.monotonic()
@@ -564,13 +547,3 @@ def _drop(index: CustomerIndex, names: list[str]) -> None:
 def _order(entry: str) -> tuple[int, int]:
     ms, _, n = entry.partition("-")
     return int(ms), int(n or 0)
-
-
-def load_index(chunks: list[str], vocab: CustomerVocabulary) -> CustomerIndex:
-    """A customer index from a snapshot's base64 chunks (ValueError if unreadable)."""
-    try:
-        blob = base64.b64decode("".join(chunks), validate=True)
-    except binascii.Error as exc:
-        raise ValueError(f"not base64: {exc}") from None
-    with no_cyclic_gc():
-        return CustomerIndex.load(blob, vocab)
