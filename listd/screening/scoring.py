@@ -14,7 +14,6 @@ of a name written by its first and last words, `explain.partial_name`).
 
 from __future__ import annotations
 
-import heapq
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from itertools import combinations
 
+import numpy as np
 from rapidfuzz.distance import OSA
 
 from listd.screening.explain import (
@@ -641,11 +641,17 @@ class DeletionIndex:
     def __init__(self, *, compact: bool = True) -> None:
         self._base: tuple[array[int], array[int]] = (array("q"), array("q"))
         self._recent: dict[int, list[int]] = {}
-        self._pending = 0
+        # The recent entries again, in the order added: what `_merge` sorts in.
+        self._added: tuple[array[int], array[int]] = (array("q"), array("q"))
         self._compact = compact
+
+    @property
+    def _pending(self) -> int:
+        return len(self._added[0])
 
     def add(self, vid: int, words: Iterable[str]) -> None:
         recent = self._recent
+        added_keys, added_ids = self._added
         for word in words:
             h = hash(word)
             found = recent.get(h)
@@ -653,20 +659,28 @@ class DeletionIndex:
                 recent[h] = [vid]
             else:
                 found.append(vid)
-            self._pending += 1
-        if self._compact and self._pending > max(50_000, len(self._base[0]) // 4):
+            added_keys.append(h)
+            added_ids.append(vid)
+        if self._compact and len(added_keys) > max(50_000, len(self._base[0]) // 4):
             self._merge()
 
     def _merge(self) -> None:
-        keys, ids = self._base
-        fresh = sorted((h, v) for h, vs in self._recent.items() for v in vs)
+        # All in numpy: this runs inside one `intern`, on the event loop when the API's
+        # index takes in a list. Merged in Python (heapq over every entry) it held the
+        # loop 40 ms at 50,000 entries, 0.35 s at 300,000 (bench/follow.py).
+        keys = np.frombuffer(self._base[0], dtype=np.int64)
+        ids = np.frombuffer(self._base[1], dtype=np.int64)
+        fresh_keys = np.frombuffer(self._added[0], dtype=np.int64)
+        fresh_ids = np.frombuffer(self._added[1], dtype=np.int64)
+        order = np.argsort(fresh_keys, kind="stable")
+        at = np.searchsorted(keys, fresh_keys[order])
         new_keys, new_ids = array("q"), array("q")
-        for h, v in heapq.merge(zip(keys, ids, strict=True), fresh):
-            new_keys.append(h)
-            new_ids.append(v)
+        new_keys.frombytes(np.insert(keys, at, fresh_keys[order]).tobytes())
+        new_ids.frombytes(np.insert(ids, at, fresh_ids[order]).tobytes())
+        del keys, ids, fresh_keys, fresh_ids  # views: the arrays below may then be dropped
         self._base = (new_keys, new_ids)  # readers see the merged arrays, then...
         self._recent = {}  # ...the recent entries leave (a duplicate at worst, never a miss)
-        self._pending = 0
+        self._added = (array("q"), array("q"))
 
     def get(self, word: str) -> list[int]:
         h = hash(word)

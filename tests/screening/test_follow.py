@@ -234,3 +234,20 @@ def test_a_deletion_lookup_across_a_merge_finds_the_merged_entries(
     monkeypatch.setattr(scoring_module, "bisect_left", merging)
     assert edits.get("badege") == [7]
     assert edits.get("badege") == [7]  # and after the merge
+
+
+def test_the_deletion_index_finds_every_entry_across_rounds_of_merges() -> None:
+    """Entries merged in several rounds, words shared by many tokens, and entries still
+    recent: each word finds exactly the ids filed under it, in sorted arrays."""
+    edits = DeletionIndex()
+    filed: dict[str, set[int]] = {}
+    for vid in range(130_000):  # merges at 50,000 entries, then at a quarter of the base
+        words = {f"w{vid % 40_000}", f"v{vid}", "shared" if vid % 1_000 == 0 else f"u{vid}"}
+        edits.add(vid, words)
+        for word in words:
+            filed.setdefault(word, set()).add(vid)
+    keys = edits._base[0]
+    assert len(keys) > 100_000 and list(keys) == sorted(keys)
+    assert 0 < edits._pending < len(keys)  # some entries are still recent
+    for word in ["shared", "w0", "w39999", "v0", "v129999", "u1", "u129999", "absent"]:
+        assert sorted(edits.get(word)) == sorted(filed.get(word, ())), word
