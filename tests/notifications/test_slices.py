@@ -157,11 +157,12 @@ async def test_a_sliced_subscription_newer_than_a_delta_of_the_same_read_waits_f
     redis: Redis,
     settings: Settings,
     start_dispatcher: StartWorker,
+    config: WebhookConfig,
 ) -> None:
     """One partition: an older subscription hears both deltas of a read, the sliced one
     created between them only the second. Its slices answer only deltas newer than it,
     so its home must not wait for a shortlist of the first (it waited forever)."""
-    api = await make_api(dispatch=False)
+    api = await make_api(dispatch=False, cfg=replace(config, partitions=1))
     old_rx, big_rx = await receivers(), await receivers()
     old = await subscribe(api, keys["bank-b"], old_rx, events=["blocking.required"])
     await upload(api, keys["bank-b"], old["id"], ROWS[-6:])
