@@ -841,6 +841,10 @@ class Dispatcher:
         # delta is skipped. The first expects the cursor this worker last wrote: one that
         # a fail-over took back fails it (CursorGap), and the deltas it lost are redone.
         writes = [d for d in alive if d.events or d.matches]
+        # The shortlists the slices wrote for these deltas, deleted as the cursor passes
+        # them (those of deltas that raised nothing too: the last script moves it there).
+        sliced = sorted(s.id for s in subs if s.id in self.slicer.sliced)
+        answered = [d.seq for d in alive if d.delta and d.delta.op != "removed"] if sliced else []
         last = deltas[-1].seq
         if not writes or writes[-1].seq < last:
             writes.append(_Entry(last, "", None))
@@ -849,6 +853,10 @@ class Dispatcher:
             for d in writes:
                 batch = Batch(part.lease.key, part.lease.token)
                 batch.advance(cursor, d.seq, after)
+                for sub_id in sliced:
+                    for seq in answered:
+                        if after < seq <= d.seq:
+                            batch.delete(self.keys.slice_found(sub_id, seq))
                 after = d.seq
                 for sub_id, event in d.events:
                     batch.xadd(self.keys.sub_events(sub_id), event)
@@ -1119,7 +1127,7 @@ class Dispatcher:
             if self.customers.count(sub_id):
                 await asyncio.to_thread(self._locked, self.customers.drop, sub_id)
             for piece, logged in sorted(self.slicer.changes(sub_id, refs).items()):
-                batch.log(k.slice_changes(sub_id, piece), logged)
+                batch.log(k.slice_changes(sub_id, piece), logged, k.subscription(sub_id))
         else:
             await asyncio.to_thread(
                 self._locked, self._apply, self.customers, sub_id, present, checks, gone

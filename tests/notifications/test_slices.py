@@ -20,7 +20,7 @@ from listd.notifications.config import WebhookConfig
 from listd.notifications.routes import BLOCKING
 from listd.notifications.slices import slice_of, slice_partition
 from listd.settings import Settings
-from tests.helpers import eventually, until
+from tests.helpers import auth, eventually, until
 from tests.notifications.conftest import (
     PLANTED,
     Client,
@@ -148,6 +148,60 @@ async def test_a_shortlist_takes_what_was_logged_after_it_and_not_one_trimmed_aw
     assert not waiting.done()
     await reply(2, {}, newest)
     assert await asyncio.wait_for(waiting, 10) == found
+
+
+async def test_shortlists_go_once_used_and_a_deleted_sliced_subscription_leaves_nothing(
+    make_api: Callable[..., Awaitable[Client]],
+    keys: dict[str, str],
+    receivers: Callable[[], Awaitable[Receiver]],
+    redis: Redis,
+    settings: Settings,
+    config: WebhookConfig,
+) -> None:
+    """The home deletes a delta's shortlists in the script that fans it out; deleting a
+    sliced subscription deletes its change streams, unused shortlists and slicing, its
+    slices leave the index and their snapshots, and a fan-out waiting for its
+    shortlists goes on without them."""
+    api = await make_api(cfg=replace(config, partitions=8, slice_customers=100, slices=4))
+    dispatcher = api.app[BLOCKING].dispatcher
+    rx = await receivers()
+    sub = await subscribe(api, keys["bank-a"], rx, events=["blocking.required"])
+    sub_id = sub["id"]
+    await upload(api, keys["bank-a"], sub_id, ROWS)
+    await until(lambda: screened(redis, settings, sub_id), what="upload screened")
+    await eventually(lambda: dispatcher.slicer.ready() and len(dispatcher.slicer.pieces) == 4)
+    k = settings.keys
+    home = dispatcher.partition(sub_id)
+    pieces = {slice_partition(home, j, 4, 8) for j in range(4)}
+
+    async def snapshots() -> bool:
+        return all([await redis.hexists(k.slice_snapshot(n), "meta") for n in pieces])
+
+    await until(snapshots, 30, "the slices' snapshots written")
+    await designate(redis, settings, person(900, PLANTED[0]))
+    await eventually(lambda: alerted(rx) == [("P-0", "un:QDi.900")], 30, "the alert")
+
+    async def named(part: str) -> list[str]:
+        return [key async for key in redis.scan_iter(match=k.pattern()) if part in key]
+
+    assert await named(":slice:found:") == []  # used, so deleted with the fan-out
+
+    part = dispatcher.parts[home]
+    waiting = asyncio.create_task(dispatcher.slicer.shortlist(part, sub_id, {"un:X": 10_000}, 0.6))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()  # no slice answers a delta that was never published
+    deleted = await api.delete(f"/v1/subscriptions/{sub_id}", headers=auth(keys["bank-a"]))
+    assert deleted.status in (200, 204), await deleted.text()
+    assert await asyncio.wait_for(waiting, 10) == {}  # deleted: waits no more
+
+    async def forgotten() -> bool:
+        if dispatcher.slicer.pieces or len(dispatcher.slicer.index):
+            return False
+        metas = [await redis.hget(k.slice_snapshot(n), "meta") for n in pieces]
+        return not any(metas) and not await named(sub_id)
+
+    await until(forgotten, 30, "every trace of the sliced subscription gone")
+    assert await redis.hgetall(k.dispatch_sliced()) == {}
 
 
 async def test_a_sliced_subscription_newer_than_a_delta_of_the_same_read_waits_for_no_shortlist(
