@@ -204,6 +204,62 @@ async def test_shortlists_go_once_used_and_a_deleted_sliced_subscription_leaves_
     assert await redis.hgetall(k.dispatch_sliced()) == {}
 
 
+async def test_a_home_waiting_for_shortlists_holds_back_none_of_its_workers_other_partitions(
+    make_api: Callable[..., Awaitable[Client]],
+    keys: dict[str, str],
+    receivers: Callable[[], Awaitable[Receiver]],
+    redis: Redis,
+    settings: Settings,
+    config: WebhookConfig,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While a sliced subscription's home waits for its slices' shortlists (none is
+    written), the worker's other partitions fan the next deltas out and their uploads are
+    screened (not the home's); the home then alerts in delta order once the slices answer."""
+    api = await make_api(cfg=replace(config, partitions=8, slice_customers=100, slices=4))
+    dispatcher = api.app[BLOCKING].dispatcher
+    big_rx = await receivers()
+    big = await subscribe(api, keys["bank-a"], big_rx, events=["blocking.required"])
+    home = dispatcher.partition(big["id"])
+    small_rx = await receivers()
+    for _ in range(20):  # a subscription in another partition than the big one's home
+        small = await subscribe(api, keys["bank-b"], small_rx, events=["blocking.required"])
+        if dispatcher.partition(small["id"]) != home:
+            break
+    assert dispatcher.partition(small["id"]) != home
+    await upload(api, keys["bank-a"], big["id"], ROWS)
+    await upload(api, keys["bank-b"], small["id"], ROWS[-6:])
+    for sub in (big, small):
+        await until(lambda s=sub: screened(redis, settings, s["id"]), what="upload screened")
+    await eventually(lambda: dispatcher.slicer.ready() and len(dispatcher.slicer.pieces) == 4)
+
+    async def silent() -> bool:  # the slices answer nothing (their worker stalled)
+        return False
+
+    monkeypatch.setattr(dispatcher.slicer, "_answer", silent)
+    await designate(redis, settings, person(900, PLANTED[0]))
+    await eventually(lambda: alerted(small_rx) == [("P-0", "un:QDi.900")], 30, "first alert")
+    await designate(redis, settings, person(901, PLANTED[1]))
+    await eventually(lambda: len(alerted(small_rx)) == 2, 15, "the next delta, home waiting")
+    late = {"reference": "L-1", "name": "Nurlan Serikovich Abenov"}
+    await upload(api, keys["bank-a"], big["id"], [late], patch=True)
+    await upload(api, keys["bank-b"], small["id"], [late], patch=True)
+    await until(lambda: screened(redis, settings, small["id"]), 15, "an upload screened")
+    assert alerted(big_rx) == []  # its home still waits
+    assert home in dispatcher._deferred
+    # Not the home's upload: screened against lists newer than its cursor, it could
+    # alert before the deltas it has not fanned out.
+    assert not await screened(redis, settings, big["id"])
+
+    monkeypatch.undo()  # the slices answer again
+    wanted = [("P-0", "un:QDi.900"), ("P-1", "un:QDi.901")]
+    await eventually(lambda: len(alerted(big_rx)) >= 2, 30, "the big subscription alerted")
+    await asyncio.sleep(0.5)  # nothing more arrives
+    assert alerted(big_rx) == alerted(small_rx) == wanted
+    assert big_rx.duplicates == small_rx.duplicates == 0
+    await until(lambda: screened(redis, settings, big["id"]), 15, "the home's upload screened")
+
+
 async def test_a_sliced_subscription_newer_than_a_delta_of_the_same_read_waits_for_no_shortlist(
     make_api: Callable[..., Awaitable[Client]],
     keys: dict[str, str],
