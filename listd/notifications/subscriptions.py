@@ -253,7 +253,6 @@ class SubscriptionStore:
     async def delete(self, sub: Subscription) -> None:
         """Delete the subscription and everything kept for it, its slices' included."""
         k = self.keys
-        slices = int(await self.redis.hget(k.dispatch_sliced(), sub.id) or 0)
         async with self.redis.pipeline(transaction=True) as pipe:
             if k.cluster:
                 # The registry is in another slot: unlisted first (the dispatcher stops
@@ -272,21 +271,25 @@ class SubscriptionStore:
                 k.watchlist(sub.id),
                 k.watchlist_meta(sub.id),
                 k.watchlist_pending(sub.id),
-                *[k.slice_changes(sub.id, j) for j in range(slices)],
             )
             if not k.cluster:
                 pipe.srem(k.subscriptions(), sub.id)
                 pipe.srem(k.org_subscriptions(sub.org), sub.id)
             await pipe.execute()
+        # Read once its watchlist is gone: it is sliced no more after this (a mark under
+        # way may still add it: harmless, no slice is built for a subscription gone).
+        slices = int(await self.redis.hget(k.dispatch_sliced(), sub.id) or 0)
         if slices:
-            await self._forget_slices(sub)
+            await self._forget_slices(sub, slices)
 
-    async def _forget_slices(self, sub: Subscription) -> None:
+    async def _forget_slices(self, sub: Subscription, slices: int) -> None:
         """The rest of a sliced subscription, once its hash is gone (the writers of its
-        shortlists and slice change streams write only while it exists): the shortlists
-        its home has not used, then its slicing. Its slices' snapshots are rewritten
-        without it by the workers holding them (`Slicer`)."""
+        slice change streams and shortlists write only while it exists, in their
+        scripts): the streams, the shortlists its home has not used, then its slicing.
+        Its slices' snapshots are written again without it by the workers holding them
+        (`Slicer`)."""
         k = self.keys
+        await self.redis.delete(*[k.slice_changes(sub.id, j) for j in range(slices)])
         home = int(await self.redis.get(k.partition_cursor(k.partition_of(sub.id))) or 0)
         newest = int(await self.redis.get(k.delta_seq()) or 0)
         # Shortlists are written for the deltas after the home's cursor only (and

@@ -39,6 +39,8 @@ def _refusal(body: dict[str, object], configured: int, recorded: int) -> None:
     assert f"is {configured} here but {recorded} in Redis" in message
 
 
+@pytest.mark.store
+@pytest.mark.cluster
 async def test_an_api_with_another_partition_count_files_no_upload(
     make_api: Callable[..., Awaitable[Client]],
     config: WebhookConfig,
@@ -74,7 +76,9 @@ async def test_an_api_with_another_partition_count_files_no_upload(
     numbers = {int(m.group(1)) for key in found if (m := re.search(r":part:(\d+):", key))}
     assert numbers and max(numbers) < 8
     assert await redis.smembers(settings.keys.subscriptions()) == {sub["id"]}
-    assert await redis.hkeys(settings.keys.watchlist(sub["id"])) == ["c-1"]
+    # (Named with the workers' count: on a cluster the count names the slot.)
+    workers = replace(settings.keys, partitions=8)
+    assert await redis.hkeys(workers.watchlist(sub["id"])) == ["c-1"]
     # The API of the right count goes on working.
     read = await good.get(f"/v1/subscriptions/{sub['id']}", headers=auth(keys["bank-a"]))
     assert read.status == 200

@@ -150,6 +150,8 @@ async def test_a_shortlist_takes_what_was_logged_after_it_and_not_one_trimmed_aw
     assert await asyncio.wait_for(waiting, 10) == found
 
 
+@pytest.mark.store
+@pytest.mark.cluster
 async def test_shortlists_go_once_used_and_a_deleted_sliced_subscription_leaves_nothing(
     make_api: Callable[..., Awaitable[Client]],
     keys: dict[str, str],
