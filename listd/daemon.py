@@ -28,6 +28,7 @@ from listd.errors import ConfigError, ListdError
 from listd.logs import get_logger
 from listd.notifications.config import WebhookConfig
 from listd.notifications.dispatcher import Dispatcher
+from listd.notifications.partitions import PartitionCheck
 from listd.notifications.routes import BLOCKING
 from listd.pipeline.lease import LEADER, Lease, Role
 from listd.pipeline.store import Fence
@@ -216,6 +217,7 @@ async def serve(
     webhooks = WebhookConfig.from_settings(settings.webhooks)
     ttl = settings.leader_ttl
     lost: asyncio.Task[None] | None = None
+    partitions: PartitionCheck | None = None
     async with open_server(settings) as (redis, embedded):
         lost = _supervisor(embedded, stop)
         keys = settings.keys
@@ -235,6 +237,10 @@ async def serve(
             if settings.sync_isolation == "process"
             else None,
         )
+        # An API whose partition count is not the workers' would file uploads where no
+        # worker reads them: it stops as on SIGTERM, and `serve` raises the refusal.
+        partitions = app[BLOCKING].partitions
+        refusal = asyncio.create_task(_stop_when(partitions.refused, stop))
         role = app[ROLE] = Role(instance=lease.token)
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=HTTP_DRAIN_S)
         await runner.setup()
@@ -248,6 +254,7 @@ async def serve(
             await site.start()
         except OSError as exc:
             await runner.cleanup()
+            refusal.cancel()
             if lost is not None:
                 lost.cancel()
             raise ConfigError(f"cannot listen on {settings.listen}: {exc.strerror}") from exc
@@ -318,6 +325,7 @@ async def serve(
             for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 with contextlib.suppress(Exception):
                     loop.remove_signal_handler(sig)
+            refusal.cancel()
             # Before the embedded server is stopped: its exit is no crash to restart from.
             if lost is not None and not lost.done():
                 lost.cancel()
@@ -327,7 +335,14 @@ async def serve(
         # Exit non-zero: the service manager restarts listd (and with it the server).
         log.error("listd stopped: the embedded redis is lost", error=str(lost.exception()))
         raise cast(BaseException, lost.exception())
+    if partitions is not None and partitions.error is not None:
+        raise partitions.error
     log.info("listd stopped")
+
+
+async def _stop_when(event: asyncio.Event, stop: asyncio.Event) -> None:
+    await event.wait()
+    stop.set()
 
 
 def server_url(settings: Settings, embedded: EmbeddedRedis | None) -> str:

@@ -71,6 +71,13 @@ class Unavailable(ListdError):
     code = "unavailable"
 
 
+class PartitionsMismatch(Unavailable):
+    """This API's LISTD_DISPATCH_PARTITIONS differs from the count recorded in Redis: what
+    it filed would be in partitions no dispatcher worker serves, so it files nothing."""
+
+    code = "partitions_mismatch"
+
+
 class SourceError(ListdError):
     """A source could not be fetched or its document was rejected. Nothing stored changes."""
 

@@ -292,26 +292,32 @@ class Keys:
     def dispatch_sliced(self) -> str:
         """HASH: subscription id -> the number of slices its customers are split into
         (`listd.notifications.slices`), set once by its home partition's worker when its
-        watchlist outgrew LISTD_DISPATCH_SLICE_CUSTOMERS; never changes afterwards."""
+        watchlist outgrew LISTD_DISPATCH_SLICE_CUSTOMERS; never changes afterwards. The
+        field is deleted with the subscription."""
         return f"{self._p}:dispatch:sliced"
 
     def slice_snapshot(self, partition: int) -> str:
         """HASH: the slices of big subscriptions `partition` indexes, as a snapshot like
         `partition_snapshot` (meta: generation, chunks and, per slice, the entry of its
-        change stream applied); replaced whole by the partition's worker."""
+        change stream applied); replaced whole by the partition's worker, without the
+        slices of subscriptions deleted since, and deleted when none is left."""
         return self.partition_key(partition, "slices:snapshot")
 
     def slice_changes(self, sub_id: str, piece: int) -> str:
         """STREAM, in the subscription's slot: the references of slice `piece` drained
         by its home worker (field refs, a JSON list), appended in the script that clears
         their pending mark, plus marks (field mark) the slice's indexer applies what
-        follows of; trimmed by the slice's snapshot writer."""
+        follows of; trimmed by the slice's snapshot writer. Both append only while the
+        subscription exists; deleted with it."""
         return f"{self._s(sub_id)}:sub:{sub_id}:slice:{piece}:changes"
 
     def slice_found(self, sub_id: str, seq: int) -> str:
-        """HASH, TTL one day, in the subscription's slot: slice number -> JSON shortlist
-        of that slice's customers for delta `seq` (refs, the change stream entry applied,
-        cut-off), written by the slice's indexer for the home worker's fan-out."""
+        """HASH, in the subscription's slot: slice number -> JSON shortlist of that
+        slice's customers for delta `seq` (refs, the change stream entry applied,
+        cut-off), written by the slice's indexer for the home worker's fan-out while the
+        subscription exists and the home's cursor is before `seq`; deleted in the script
+        that moves the cursor past `seq`, or with the subscription. TTL one day: a safety
+        net for one left behind (a cursor taken back by a Redis fail-over)."""
         return f"{self._s(sub_id)}:sub:{sub_id}:slice:found:{seq}"
 
     def partition_cursor(self, partition: int) -> str:

@@ -519,6 +519,11 @@ def make_api(
         """An API on `asettings` with `changes`; with `load`, once its index has the
         small UN list; `dispatch`, `webhooks` and `clock` as `create_app` takes them."""
         settings = replace(asettings, **changes)
+        if webhooks is not None:
+            # One count for the API's keys and its dispatcher, as LISTD_DISPATCH_PARTITIONS
+            # gives both in a deployment.
+            counted = replace(settings.webhooks, partitions=webhooks.partitions)
+            settings = replace(settings, webhooks=counted)
         if load and not loaded:
             store = Store(redis, settings.keys)
             await Syncer(settings, store).sync("un", raw=small_un)

@@ -262,6 +262,7 @@ async def alerts(request: web.Request) -> web.Response:
     limit = ALERTS_LIMIT.read(request)
     kind = ALERT_TYPE.read(request)
     blocking = request.app[BLOCKING]
+    await blocking.partitions.require()  # reads by partition: not with another count
     redis = blocking.subs.redis
     keys = blocking.subs.keys
     rows: list[dict[str, Any]] = []

@@ -18,6 +18,7 @@ from listd.notifications.config import WebhookConfig
 from listd.notifications.dispatcher import Dispatcher
 from listd.notifications.egress import AllowList, GuardedResolver
 from listd.notifications.outbox import Outbox
+from listd.notifications.partitions import PartitionCheck
 from listd.notifications.routes import BLOCKING, Blocking, routes
 from listd.notifications.subscriptions import SubscriptionStore
 from listd.notifications.watchlist import WatchlistStore
@@ -71,6 +72,7 @@ def setup(
         watchlists=WatchlistStore(redis, keys),
         outbox=Outbox(redis, keys),
         allow=AllowList(config.allow_hosts),
+        partitions=PartitionCheck(redis, keys),
     )
     app[BLOCKING] = blocking
     routes.add_to(app)
@@ -80,6 +82,8 @@ def setup(
         blocking.session = session
         stop = asyncio.Event()
         task: asyncio.Task[Any] | None = None
+        # Checked once Redis answers (it may be down at start-up); `serve` exits if refused.
+        checking = asyncio.create_task(blocking.partitions.run(stop), name="listd-partitions")
         if dispatch:
             index = lists if lists is not None else app.get(INDEX) or ScreeningIndex()
             dispatcher = Dispatcher(
@@ -97,6 +101,8 @@ def setup(
                 task = asyncio.create_task(dispatcher.run(stop), name="listd-dispatcher")
         yield
         stop.set()
+        checking.cancel()
+        await asyncio.wait({checking}, timeout=2.0)
         if task is not None:
             done, _ = await asyncio.wait({task}, timeout=15.0)
             if not done:

@@ -168,6 +168,9 @@ class Dispatcher:
         self._forgotten: set[int] = set()
         self._dropping: asyncio.Task[None] | None = None
         self._scoring = asyncio.Lock()
+        # Partitions whose last fan-out waited for the shortlists of a sliced subscription's
+        # slices: read apart from the others, so their deltas never wait behind these.
+        self._deferred: set[int] = set()
         # The slices of big subscriptions this worker indexes for their home partitions,
         # and the shortlists of its own sliced subscriptions (`listd.notifications.slices`).
         self.slicer = Slicer(self)
@@ -676,22 +679,40 @@ class Dispatcher:
             if not ready:
                 await waits.wait(halt, self.config.poll_interval)
                 continue
-            low = min(p.cursor for p in ready)
-            entries = cast(
-                list[tuple[str, dict[str, str]]],
-                await self.redis.xrange(self.keys.deltas(), min=f"({low}-0", count=_READ),
-            )
-            if entries:
+            # Partitions waiting for slices' shortlists are read apart (`_fan`): from their
+            # own cursors, after the others, which go on meanwhile.
+            waiting = [p for p in ready if p.number in self._deferred]
+            going = [p for p in ready if p.number not in self._deferred]
+            behind = moved = False
+            for group in (going, waiting):
+                if not group:
+                    continue
+                low = min(p.cursor for p in group)
+                entries = cast(
+                    list[tuple[str, dict[str, str]]],
+                    await self.redis.xrange(self.keys.deltas(), min=f"({low}-0", count=_READ),
+                )
+                if not entries:
+                    continue
+                behind = True
+                before = [p.cursor for p in group]
                 await self._new_read()
                 # The partitions at once: the delta is looked up once for all of them, then
                 # each one's round trips overlap the others' (one after another, a
                 # subscription in a worker's sixteenth partition waited for fifteen).
                 async with asyncio.TaskGroup() as tasks:
-                    for part in ready:
+                    for part in group:
                         tasks.create_task(self._fan(part, entries))
+                moved = moved or [p.cursor for p in group] != before
+            if moved:
                 continue
             await self._store_cursors()
             if await self.drain() or await self._snapshot_due():
+                continue
+            if behind:
+                # Only partitions waiting for shortlists have deltas left: they are read
+                # again shortly (uploads are screened and snapshots written meanwhile).
+                await waits.sleep(min(self.config.poll_interval, 0.05))
                 continue
             await self.redis.xread(
                 {self.keys.deltas(): f"{low}-0"},
@@ -700,9 +721,16 @@ class Dispatcher:
             )
 
     async def _fan(self, part: Partition, entries: list[tuple[str, dict[str, str]]]) -> None:
-        """Fan out to `part` the entries of a read it has not had."""
+        """Fan out to `part` the entries of a read it has not had: those before the first
+        delta a slice of one of its sliced subscriptions has not answered yet (none: the
+        partition is deferred to a later round, and the worker's other partitions go on)."""
+        self._deferred.discard(part.number)
         mine = [e for e in entries if _seq(e[0]) > part.cursor]
         if not mine or part.number not in self.parts:
+            return
+        mine = mine[: await self._answered(part, mine)]
+        if not mine:
+            self._deferred.add(part.number)
             return
         try:
             await self.fanout(mine, part)
@@ -711,6 +739,36 @@ class Dispatcher:
             self._forget(part)
         except CursorGap:
             await self._reread(part)
+
+    async def _answered(self, part: Partition, entries: list[tuple[str, dict[str, str]]]) -> int:
+        """How many of `entries`, from the first, have every shortlist the partition's
+        sliced subscriptions need written (all of them when it has none). Cutting the
+        read there keeps each subscription's order: the rest is fanned out next round."""
+        sliced = [
+            (s.id, s.created_seq, self.slicer.sliced[s.id])
+            for s in self._subs
+            if s.id in self.slicer.sliced
+            and self.partition(s.id) == part.number
+            and s.wants("blocking.required")
+        ]
+        if not sliced:
+            return len(entries)
+        asked: list[tuple[int, int]] = []  # (index of the entry, slices it needs)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for at, (entry_id, fields) in enumerate(entries):
+                seq = _seq(entry_id)
+                delta = self._delta(seq, entry_id, fields)
+                if delta is None or delta.op == "removed":
+                    continue
+                for sub_id, created, count in sliced:
+                    if created < seq:
+                        pipe.hlen(self.keys.slice_found(sub_id, seq))
+                        asked.append((at, count))
+            found = await pipe.execute() if asked else []
+        for (at, count), have in zip(asked, found, strict=True):
+            if int(have) < count:
+                return at
+        return len(entries)
 
     async def _new_read(self) -> None:
         """Forget the last read's deltas, designations and lookups; read the subscriptions."""
@@ -841,6 +899,10 @@ class Dispatcher:
         # delta is skipped. The first expects the cursor this worker last wrote: one that
         # a fail-over took back fails it (CursorGap), and the deltas it lost are redone.
         writes = [d for d in alive if d.events or d.matches]
+        # The shortlists the slices wrote for these deltas, deleted as the cursor passes
+        # them (those of deltas that raised nothing too: the last script moves it there).
+        sliced = sorted(s.id for s in subs if s.id in self.slicer.sliced)
+        answered = [d.seq for d in alive if d.delta and d.delta.op != "removed"] if sliced else []
         last = deltas[-1].seq
         if not writes or writes[-1].seq < last:
             writes.append(_Entry(last, "", None))
@@ -849,6 +911,10 @@ class Dispatcher:
             for d in writes:
                 batch = Batch(part.lease.key, part.lease.token)
                 batch.advance(cursor, d.seq, after)
+                for sub_id in sliced:
+                    for seq in answered:
+                        if after < seq <= d.seq:
+                            batch.delete(self.keys.slice_found(sub_id, seq))
                 after = d.seq
                 for sub_id, event in d.events:
                     batch.xadd(self.keys.sub_events(sub_id), event)
@@ -1080,10 +1146,14 @@ class Dispatcher:
                 pipe.smembers(key)
             for members in await pipe.execute():
                 marked |= cast(set[str], members)
+        # Not those of a partition waiting for shortlists (`_fan`): it is behind the
+        # stream, and its deltas are fanned out first (below).
         dirty = sorted(
             sub_id
             for sub_id in marked
-            if (p := self.parts.get(self.partition(sub_id))) is not None and p.ready
+            if (p := self.parts.get(self.partition(sub_id))) is not None
+            and p.ready
+            and p.number not in self._deferred
         )
         if not dirty:
             return False
@@ -1119,7 +1189,7 @@ class Dispatcher:
             if self.customers.count(sub_id):
                 await asyncio.to_thread(self._locked, self.customers.drop, sub_id)
             for piece, logged in sorted(self.slicer.changes(sub_id, refs).items()):
-                batch.log(k.slice_changes(sub_id, piece), logged)
+                batch.log(k.slice_changes(sub_id, piece), logged, k.subscription(sub_id))
         else:
             await asyncio.to_thread(
                 self._locked, self._apply, self.customers, sub_id, present, checks, gone

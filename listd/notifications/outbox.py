@@ -56,8 +56,13 @@ while i <= #ARGV do
     added = added + 1
     i = i + 6
   elseif op == 'xlog' then
-    redis.call('XADD', KEYS[tonumber(ARGV[i + 1])], '*', 'refs', ARGV[i + 2])
-    i = i + 3
+    if redis.call('EXISTS', KEYS[tonumber(ARGV[i + 3])]) == 1 then
+      redis.call('XADD', KEYS[tonumber(ARGV[i + 1])], '*', 'refs', ARGV[i + 2])
+    end
+    i = i + 4
+  elseif op == 'del' then
+    redis.call('DEL', KEYS[tonumber(ARGV[i + 1])])
+    i = i + 2
   elseif op == 'hset' then
     redis.call('HSET', KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2], ARGV[i + 3])
     i = i + 4
@@ -108,7 +113,7 @@ class Batch:
 
     Ops: ack (guard: stop if the delta was acknowledged already), advance (guard: the
     partition cursor), present (guard: the entry is in its stream), xadd (an event),
-    log (a slice's changes), hset, hdel, hincrby (count), settle (clear a customer's
+    log (a slice's changes), delete, hset, hdel, hincrby (count), settle (clear a customer's
     pending mark unless its record changed since it was read), clean (forget a dirty
     watchlist once nothing is pending), lpush (capped), lrem."""
 
@@ -155,9 +160,13 @@ class Batch:
         ]
         self.events += 1
 
-    def log(self, stream: str, refs: list[str]) -> None:
-        """Append the references to a slice's change stream (`Keys.slice_changes`)."""
-        self.args += ["xlog", self._k(stream), json.dumps(refs)]
+    def log(self, stream: str, refs: list[str], subscription: str) -> None:
+        """Append the references to a slice's change stream (`Keys.slice_changes`) while
+        the subscription (its hash) exists: once deleted, nothing recreates the stream."""
+        self.args += ["xlog", self._k(stream), json.dumps(refs), self._k(subscription)]
+
+    def delete(self, key: str) -> None:
+        self.args += ["del", self._k(key)]
 
     def hset(self, key: str, field: str, value: str) -> None:
         self.args += ["hset", self._k(key), field, value]

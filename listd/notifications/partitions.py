@@ -16,13 +16,19 @@ same host: its pid is gone) and the survivors take its partitions.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import zlib
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
-from listd.errors import ConfigError
+from listd import waits
+from listd.errors import ConfigError, PartitionsMismatch
 from listd.keyspace import Keys
+from listd.logs import get_logger
+
+log = get_logger(__name__)
 
 # KEYS: workers zset. ARGV: token, "1" beat / "0" leave, ttl ms. Returns live workers.
 _BEAT = """
@@ -49,8 +55,9 @@ def fair_share(partitions: int, workers: int) -> int:
 
 
 async def check_partitions(redis: Redis, keys: Keys, partitions: int) -> None:
-    """Record the partition count on first use; refuse a worker configured otherwise
-    (two counts at once would put a subscription in two partitions)."""
+    """Record the partition count on first use; refuse a process configured otherwise
+    (two counts at once would put a subscription in two partitions, and on a cluster
+    file its keys in another slot). Workers and API instances both check here."""
     await redis.set(keys.dispatch_partitions(), partitions, nx=True)
     recorded = int(await redis.get(keys.dispatch_partitions()) or partitions)
     if recorded != partitions:
@@ -58,7 +65,50 @@ async def check_partitions(redis: Redis, keys: Keys, partitions: int) -> None:
             f"LISTD_DISPATCH_PARTITIONS is {partitions} here but {recorded} in Redis; "
             "every instance must use the same number",
             key="LISTD_DISPATCH_PARTITIONS",
+            configured=partitions,
+            recorded=recorded,
         )
+
+
+class PartitionCheck:
+    """The API's side of `check_partitions`: its keys (`Keys.partitions`, from
+    LISTD_DISPATCH_PARTITIONS) name where uploads and subscriptions are filed, so an API
+    configured with another count than the workers' would file them where no worker
+    reads. Checked once Redis answers (`run`, from start-up) and before every request
+    that files or reads by partition (`require`); while refused, those answer 503."""
+
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.passed = False
+        self.error: ConfigError | None = None
+        self.refused = asyncio.Event()  # set once the count is found mismatched
+
+    async def require(self) -> None:
+        """Return if the count was found the same (checking now if not yet); raise
+        PartitionsMismatch if not, RedisError/OSError while Redis cannot tell."""
+        if self.error is None and not self.passed:
+            try:
+                await check_partitions(self.redis, self.keys, self.keys.partitions)
+                self.passed = True
+            except ConfigError as exc:
+                if self.error is None:
+                    self.error = exc
+                    log.error("partition count refused", **exc.detail, error=exc.message)
+                    self.refused.set()
+        if self.error is not None:
+            raise PartitionsMismatch(self.error.message, **self.error.detail)
+
+    async def run(self, stop: asyncio.Event, retry: float = 1.0) -> None:
+        """Check as soon as Redis answers (every `retry` seconds until then), once."""
+        while not stop.is_set() and not self.passed and self.error is None:
+            try:
+                await self.require()
+            except PartitionsMismatch:
+                return
+            except (RedisError, OSError) as exc:
+                log.warning("partition count not checked yet: redis unreachable", error=str(exc))
+                await waits.wait(stop, retry)
 
 
 async def beat(redis: Redis, keys: Keys, token: str, ttl_ms: int, alive: bool = True) -> int:

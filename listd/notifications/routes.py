@@ -45,6 +45,7 @@ from listd.notifications.config import WebhookConfig
 from listd.notifications.delivery import outcome, post
 from listd.notifications.dispatcher import Dispatcher
 from listd.notifications.outbox import Outbox
+from listd.notifications.partitions import PartitionCheck
 from listd.notifications.subscriptions import (
     AMENDMENTS,
     DEFAULT_EVENTS,
@@ -148,6 +149,9 @@ class Blocking:
     watchlists: WatchlistStore
     outbox: Outbox
     allow: egress.AllowList
+    # LISTD_DISPATCH_PARTITIONS against the workers' count: every route here files or
+    # reads a subscription's keys by partition, so none runs while it differs.
+    partitions: PartitionCheck
     session: aiohttp.ClientSession | None = None
     dispatcher: Dispatcher | None = None
 
@@ -159,9 +163,16 @@ class Blocking:
 BLOCKING = web.AppKey("blocking", Blocking)
 
 
+async def _blocking(request: web.Request) -> Blocking:
+    """The routes' shared state, once the partition count is known to be the workers'."""
+    blocking = request.app[BLOCKING]
+    await blocking.partitions.require()
+    return blocking
+
+
 async def _owned(request: web.Request) -> tuple[Blocking, Subscription]:
     who = principal(request)
-    blocking = request.app[BLOCKING]
+    blocking = await _blocking(request)
     sub = await blocking.subs.owned(who.org, request.match_info["id"])
     return blocking, sub
 
@@ -194,7 +205,7 @@ def _sources(request: web.Request, body: dict[str, Any]) -> tuple[str, ...]:
 )
 async def create(request: web.Request) -> web.Response:
     who = principal(request)
-    blocking = request.app[BLOCKING]
+    blocking = await _blocking(request)
     body = await CREATE.read(request)
     url = URL.read(body)
     await egress.check_destination(url, blocking.allow)
@@ -229,7 +240,7 @@ async def create(request: web.Request) -> web.Response:
 )
 async def list_all(request: web.Request) -> web.Response:
     who = principal(request)
-    subs = await request.app[BLOCKING].subs.list_for(who.org)
+    subs = await (await _blocking(request)).subs.list_for(who.org)
     return web.json_response({"subscriptions": [s.public() for s in subs]})
 
 

@@ -91,8 +91,28 @@ def parse_piece(name: str) -> tuple[str, int]:
 
 # --- the slice worker -------------------------------------------------------------------
 
-_TTL = 86_400  # seconds a shortlist is kept (not deleted once used: a late maker rewrites)
+# Seconds a shortlist is kept at most: its home deletes it as its cursor passes the delta,
+# so this only bounds one left behind (a cursor taken back by a Redis fail-over).
+_TTL = 86_400
 _PAGE = 2000  # stream entries or records per round trip
+
+# KEYS: shortlists of the delta, the home's cursor, the subscription. ARGV: seq, slice,
+# shortlist, ttl. Written only while the home has not passed the delta (it deletes the
+# shortlists as it does) and the subscription exists (its deletion deletes them): so a
+# late writer leaves nothing behind. Returns 1 if written.
+_SHORTLIST = """
+if tonumber(redis.call('GET', KEYS[2]) or '0') >= tonumber(ARGV[1]) then return 0 end
+if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[4]))
+return 1
+"""
+# KEYS: a slice's change stream, the subscription. ARGV: mark. The entry id, or false
+# once the subscription is deleted (nothing recreates its stream).
+_MARK = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return false end
+return redis.call('XADD', KEYS[1], '*', 'mark', ARGV[1])
+"""
 
 
 @dataclass(slots=True)
@@ -125,6 +145,10 @@ class Slicer:
         self.sliced: dict[str, int] = {}  # subscription id -> slices
         self.held: dict[int, Any] = {}  # partition -> the Partition object indexed for
         self.unsaved: set[int] = set()
+        # Partitions whose slice snapshot holds slices no longer wanted (a subscription
+        # deleted): written again at once, not at the snapshot interval.
+        self.purge: set[int] = set()
+        self.checked: dict[int, Any] = {}  # partition -> the Partition its snapshot was read for
         self.snapped: dict[int, float] = {}
         self._last: str | None = None  # the last delta entry read
         self._halt = asyncio.Event()
@@ -162,7 +186,8 @@ class Slicer:
     ) -> dict[str, set[str]] | None:
         """{customer ref: entity ids} that may match, over every slice of `sub_id`, for
         the entities of `wanted` (entity id -> the delta sequence of its content); waits
-        for every slice's shortlist. None if the partition was given up or lost meanwhile."""
+        for every slice's shortlist. None if the partition was given up or lost meanwhile;
+        empty if the subscription was deleted."""
         count = self.sliced[sub_id]
         seqs = sorted(set(wanted.values()))
         replies: dict[tuple[int, int], dict[str, Any]] = {}
@@ -171,9 +196,13 @@ class Slicer:
                 return None
             missing = [(s, j) for s in seqs for j in range(count) if (s, j) not in replies]
             async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.exists(self.keys.subscription(sub_id))
                 for seq in seqs:
                     pipe.hgetall(self.keys.slice_found(sub_id, seq))
-                found = dict(zip(seqs, await pipe.execute(), strict=True))
+                exists, *lists = await pipe.execute()
+            if not exists:
+                return {}  # deleted meanwhile: no slice answers for it any more
+            found = dict(zip(seqs, lists, strict=True))
             fresh: dict[tuple[int, int], dict[str, Any]] = {}
             for seq, j in missing:
                 raw = found[seq].get(str(j))
@@ -246,12 +275,13 @@ class Slicer:
         self._halt = halt
         while not halt.is_set():
             busy = False
-            if await self.refresh():
-                await self._follow_partitions()
+            await self.refresh()
+            await self._follow_partitions()
+            if self.pieces:
                 await self._apply_changes()
                 busy = await self._answer()
-                if not busy:
-                    await self._snapshot_due()
+            if not busy:
+                await self._snapshot_due()
             if not busy and not halt.is_set():
                 await self._wait()
 
@@ -286,7 +316,7 @@ class Slicer:
         """Drop the slices of partitions no longer held; index those of partitions taken:
         from their snapshot, else from the subscription's records."""
         wanted = self._wanted()
-        subs = set(await self.d.subs.ids())
+        subs = set(await self.d.subs.ids()) if wanted or self.pieces else set()
         gone = [
             p
             for name, p in self.pieces.items()
@@ -297,10 +327,16 @@ class Slicer:
         if gone:
             for p in gone:
                 del self.pieces[p.name]
+                if self.held.get(p.partition) is self.d.parts.get(p.partition):
+                    # Still held (the subscription was deleted): its snapshot is written
+                    # again without the slice.
+                    self.unsaved.add(p.partition)
+                    self.purge.add(p.partition)
             await asyncio.to_thread(self.d._locked, _drop, self.index, [p.name for p in gone])
         for number in list(self.held):
             if number not in self.d.parts:
                 del self.held[number]
+        await self._check_snapshots(wanted)
         missing: dict[int, list[tuple[str, int]]] = {}
         for name, (sub_id, j, number) in wanted.items():
             if name not in self.pieces and sub_id in subs:
@@ -315,6 +351,26 @@ class Slicer:
                 if piece_id(sub_id, j) not in loaded:
                     await self._build(number, sub_id, j)
             self.unsaved.add(number)
+
+    async def _check_snapshots(self, wanted: dict[str, tuple[str, int, int]]) -> None:
+        """For each partition newly held: if its slice snapshot holds slices no longer
+        wanted (of a subscription deleted while nobody held it), write it again."""
+        for number in list(self.checked):
+            if self.checked[number] is not self.d.parts.get(number):
+                del self.checked[number]
+        fresh = [(n, p) for n, p in sorted(self.d.parts.items()) if n not in self.checked]
+        if not fresh:
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for number, _ in fresh:
+                pipe.hget(self.keys.slice_snapshot(number), "meta")
+            metas = await pipe.execute()
+        for (number, part), meta in zip(fresh, metas, strict=True):
+            self.checked[number] = part
+            if meta and set(json.loads(meta).get("applied", {})) - set(wanted):
+                self.held[number] = part
+                self.unsaved.add(number)
+                self.purge.add(number)
 
     async def _load(self, number: int, pieces: list[tuple[str, int]]) -> set[str]:
         """The slices of `pieces` found in the partition's slice snapshot with their
@@ -354,11 +410,11 @@ class Slicer:
         what is drained from then on is applied after)."""
         count = self.sliced[sub_id]
         started = time.monotonic()
-        mark = str(
-            await self.redis.xadd(
-                self.keys.slice_changes(sub_id, j), {"mark": secrets.token_hex(6)}
-            )
-        )
+        stream, sub_key = self.keys.slice_changes(sub_id, j), self.keys.subscription(sub_id)
+        entry = await self.redis.eval(_MARK, 2, stream, sub_key, secrets.token_hex(6))
+        if not entry:
+            return  # deleted meanwhile
+        mark = str(entry)
         name = piece_id(sub_id, j)
         index = CustomerIndex(self.d.vocab)
         async with self.d._building:
@@ -498,9 +554,12 @@ class Slicer:
                 for (seq, name), refs in out.items():
                     sub_id, piece = parse_piece(name)
                     reply = {"refs": refs, "applied": applied[name], "cutoff": cutoff}
-                    key = self.keys.slice_found(sub_id, seq)
-                    pipe.hset(key, str(piece), json.dumps(reply))
-                    pipe.expire(key, _TTL)
+                    keys = [
+                        self.keys.slice_found(sub_id, seq),
+                        self.keys.partition_cursor(self.d.partition(sub_id)),
+                        self.keys.subscription(sub_id),
+                    ]
+                    pipe.eval(_SHORTLIST, 3, *keys, seq, piece, json.dumps(reply), _TTL)
                 await pipe.execute()
             log.info("slice shortlists written", deltas=sorted(batch), slices=sorted(names))
 
@@ -510,9 +569,11 @@ class Slicer:
             part = self.d.parts.get(number)
             if part is None or self.held.get(number) is not part:
                 self.unsaved.discard(number)
+                self.purge.discard(number)
                 continue
             last = self.snapped.get(number)
-            if last is None or now - last >= self.config.snapshot_interval:
+            due = last is None or now - last >= self.config.snapshot_interval
+            if due or number in self.purge:
                 try:
                     await self._snapshot(number, part)
                 except LeaseLost:
@@ -520,23 +581,31 @@ class Slicer:
                 return
 
     async def _snapshot(self, number: int, part: Any) -> None:
-        """Write the partition's slices as its slice snapshot, then trim their change
-        streams to the entries it holds."""
+        """Write the partition's slices as its slice snapshot (delete it when it holds
+        none any more), then trim their change streams to the entries it holds."""
         mine = [p for p in self.pieces.values() if p.partition == number]
         applied = {p.name: p.applied for p in mine}
-        raw = await asyncio.to_thread(self.d._locked, self.index.dump, list(applied))
-        blob = await asyncio.to_thread(lambda: base64.b64encode(raw).decode())
         batch = Batch(part.lease.key, part.lease.token)
         key = self.keys.slice_snapshot(number)
-        await stored.write(self.redis, key, blob, secrets.token_hex(6), {"applied": applied}, batch)
+        if mine:
+            raw = await asyncio.to_thread(self.d._locked, self.index.dump, list(applied))
+            blob = await asyncio.to_thread(lambda: base64.b64encode(raw).decode())
+            meta = {"applied": applied}
+            await stored.write(self.redis, key, blob, secrets.token_hex(6), meta, batch)
+        else:
+            batch.delete(key)
         await batch.run(self.redis)
         self.unsaved.discard(number)
+        self.purge.discard(number)
         self.snapped[number] = time.monotonic()
         for p in mine:
             await self.redis.xtrim(
                 self.keys.slice_changes(p.sub_id, p.piece), minid=applied[p.name]
             )
-        log.info("slice snapshot written", partition=number, slices=sorted(applied))
+        if mine:
+            log.info("slice snapshot written", partition=number, slices=sorted(applied))
+        else:
+            log.info("slice snapshot deleted", partition=number)
 
 
 def _drop(index: CustomerIndex, names: list[str]) -> None:

@@ -38,6 +38,7 @@ DEFAULT_EVENTS = ("blocking.required", "blocking.lifted")
 AMENDMENTS = ("identity", "all")
 STATUSES = ("pending", "active", "disabled")
 ROTATION_OVERLAP_S = 24 * 3600  # how long the previous secret keeps signing by default
+_FORGET_PAGE = 500  # keys per DEL when a sliced subscription's shortlists are deleted
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +251,7 @@ class SubscriptionStore:
         return await self.save(rotated), secret
 
     async def delete(self, sub: Subscription) -> None:
+        """Delete the subscription and everything kept for it, its slices' included."""
         k = self.keys
         async with self.redis.pipeline(transaction=True) as pipe:
             if k.cluster:
@@ -274,3 +276,27 @@ class SubscriptionStore:
                 pipe.srem(k.subscriptions(), sub.id)
                 pipe.srem(k.org_subscriptions(sub.org), sub.id)
             await pipe.execute()
+        # Read once its watchlist is gone: it is sliced no more after this (a mark under
+        # way may still add it: harmless, no slice is built for a subscription gone).
+        slices = int(await self.redis.hget(k.dispatch_sliced(), sub.id) or 0)
+        if slices:
+            await self._forget_slices(sub, slices)
+
+    async def _forget_slices(self, sub: Subscription, slices: int) -> None:
+        """The rest of a sliced subscription, once its hash is gone (the writers of its
+        slice change streams and shortlists write only while it exists, in their
+        scripts): the streams, the shortlists its home has not used, then its slicing.
+        Its slices' snapshots are written again without it by the workers holding them
+        (`Slicer`)."""
+        k = self.keys
+        await self.redis.delete(*[k.slice_changes(sub.id, j) for j in range(slices)])
+        home = int(await self.redis.get(k.partition_cursor(k.partition_of(sub.id))) or 0)
+        newest = int(await self.redis.get(k.delta_seq()) or 0)
+        # Shortlists are written for the deltas after the home's cursor only (and
+        # deleted as it passes them): those still there are in this range.
+        seqs = range(max(home, sub.created_seq) + 1, newest + 1)
+        for at in range(0, len(seqs), _FORGET_PAGE):
+            await self.redis.delete(
+                *[k.slice_found(sub.id, s) for s in seqs[at : at + _FORGET_PAGE]]
+            )
+        await self.redis.hdel(k.dispatch_sliced(), sub.id)

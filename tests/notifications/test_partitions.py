@@ -85,9 +85,11 @@ async def test_partitions_move_and_a_killed_workers_partitions_are_taken_over(
     redis: Redis,
     settings: Settings,
     start_worker: Start,
+    config: WebhookConfig,
 ) -> None:
     k = Keys(settings.key_prefix)
-    api = await make_api(dispatch=False)  # the API alone; the workers run as processes
+    # The API alone, with the workers' partition count; the workers run as processes.
+    api = await make_api(dispatch=False, cfg=replace(config, partitions=PARTITIONS))
     # Subscriptions until both halves of the partitions (one worker each, later) have two.
     subs: list[tuple[dict[str, Any], Receiver]] = []
     while len(subs) < 40:

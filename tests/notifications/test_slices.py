@@ -20,7 +20,7 @@ from listd.notifications.config import WebhookConfig
 from listd.notifications.routes import BLOCKING
 from listd.notifications.slices import slice_of, slice_partition
 from listd.settings import Settings
-from tests.helpers import eventually, until
+from tests.helpers import auth, eventually, until
 from tests.notifications.conftest import (
     PLANTED,
     Client,
@@ -150,6 +150,118 @@ async def test_a_shortlist_takes_what_was_logged_after_it_and_not_one_trimmed_aw
     assert await asyncio.wait_for(waiting, 10) == found
 
 
+@pytest.mark.store
+@pytest.mark.cluster
+async def test_shortlists_go_once_used_and_a_deleted_sliced_subscription_leaves_nothing(
+    make_api: Callable[..., Awaitable[Client]],
+    keys: dict[str, str],
+    receivers: Callable[[], Awaitable[Receiver]],
+    redis: Redis,
+    settings: Settings,
+    config: WebhookConfig,
+) -> None:
+    """The home deletes a delta's shortlists in the script that fans it out; deleting a
+    sliced subscription deletes its change streams, unused shortlists and slicing, its
+    slices leave the index and their snapshots, and a fan-out waiting for its
+    shortlists goes on without them."""
+    api = await make_api(cfg=replace(config, partitions=8, slice_customers=100, slices=4))
+    dispatcher = api.app[BLOCKING].dispatcher
+    rx = await receivers()
+    sub = await subscribe(api, keys["bank-a"], rx, events=["blocking.required"])
+    sub_id = sub["id"]
+    await upload(api, keys["bank-a"], sub_id, ROWS)
+    await until(lambda: screened(redis, settings, sub_id), what="upload screened")
+    await eventually(lambda: dispatcher.slicer.ready() and len(dispatcher.slicer.pieces) == 4)
+    k = settings.keys
+    home = dispatcher.partition(sub_id)
+    pieces = {slice_partition(home, j, 4, 8) for j in range(4)}
+
+    async def snapshots() -> bool:
+        return all([await redis.hexists(k.slice_snapshot(n), "meta") for n in pieces])
+
+    await until(snapshots, 30, "the slices' snapshots written")
+    await designate(redis, settings, person(900, PLANTED[0]))
+    await eventually(lambda: alerted(rx) == [("P-0", "un:QDi.900")], 30, "the alert")
+
+    async def named(part: str) -> list[str]:
+        return [key async for key in redis.scan_iter(match=k.pattern()) if part in key]
+
+    assert await named(":slice:found:") == []  # used, so deleted with the fan-out
+
+    part = dispatcher.parts[home]
+    waiting = asyncio.create_task(dispatcher.slicer.shortlist(part, sub_id, {"un:X": 10_000}, 0.6))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()  # no slice answers a delta that was never published
+    deleted = await api.delete(f"/v1/subscriptions/{sub_id}", headers=auth(keys["bank-a"]))
+    assert deleted.status in (200, 204), await deleted.text()
+    assert await asyncio.wait_for(waiting, 10) == {}  # deleted: waits no more
+
+    async def forgotten() -> bool:
+        if dispatcher.slicer.pieces or len(dispatcher.slicer.index):
+            return False
+        metas = [await redis.hget(k.slice_snapshot(n), "meta") for n in pieces]
+        return not any(metas) and not await named(sub_id)
+
+    await until(forgotten, 30, "every trace of the sliced subscription gone")
+    assert await redis.hgetall(k.dispatch_sliced()) == {}
+
+
+async def test_a_home_waiting_for_shortlists_holds_back_none_of_its_workers_other_partitions(
+    make_api: Callable[..., Awaitable[Client]],
+    keys: dict[str, str],
+    receivers: Callable[[], Awaitable[Receiver]],
+    redis: Redis,
+    settings: Settings,
+    config: WebhookConfig,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """While a sliced subscription's home waits for its slices' shortlists (none is
+    written), the worker's other partitions fan the next deltas out and their uploads are
+    screened (not the home's); the home then alerts in delta order once the slices answer."""
+    api = await make_api(cfg=replace(config, partitions=8, slice_customers=100, slices=4))
+    dispatcher = api.app[BLOCKING].dispatcher
+    big_rx = await receivers()
+    big = await subscribe(api, keys["bank-a"], big_rx, events=["blocking.required"])
+    home = dispatcher.partition(big["id"])
+    small_rx = await receivers()
+    for _ in range(20):  # a subscription in another partition than the big one's home
+        small = await subscribe(api, keys["bank-b"], small_rx, events=["blocking.required"])
+        if dispatcher.partition(small["id"]) != home:
+            break
+    assert dispatcher.partition(small["id"]) != home
+    await upload(api, keys["bank-a"], big["id"], ROWS)
+    await upload(api, keys["bank-b"], small["id"], ROWS[-6:])
+    for sub in (big, small):
+        await until(lambda s=sub: screened(redis, settings, s["id"]), what="upload screened")
+    await eventually(lambda: dispatcher.slicer.ready() and len(dispatcher.slicer.pieces) == 4)
+
+    async def silent() -> bool:  # the slices answer nothing (their worker stalled)
+        return False
+
+    monkeypatch.setattr(dispatcher.slicer, "_answer", silent)
+    await designate(redis, settings, person(900, PLANTED[0]))
+    await eventually(lambda: alerted(small_rx) == [("P-0", "un:QDi.900")], 30, "first alert")
+    await designate(redis, settings, person(901, PLANTED[1]))
+    await eventually(lambda: len(alerted(small_rx)) == 2, 15, "the next delta, home waiting")
+    late = {"reference": "L-1", "name": "Nurlan Serikovich Abenov"}
+    await upload(api, keys["bank-a"], big["id"], [late], patch=True)
+    await upload(api, keys["bank-b"], small["id"], [late], patch=True)
+    await until(lambda: screened(redis, settings, small["id"]), 15, "an upload screened")
+    assert alerted(big_rx) == []  # its home still waits
+    assert home in dispatcher._deferred
+    # Not the home's upload: screened against lists newer than its cursor, it could
+    # alert before the deltas it has not fanned out.
+    assert not await screened(redis, settings, big["id"])
+
+    monkeypatch.undo()  # the slices answer again
+    wanted = [("P-0", "un:QDi.900"), ("P-1", "un:QDi.901")]
+    await eventually(lambda: len(alerted(big_rx)) >= 2, 30, "the big subscription alerted")
+    await asyncio.sleep(0.5)  # nothing more arrives
+    assert alerted(big_rx) == alerted(small_rx) == wanted
+    assert big_rx.duplicates == small_rx.duplicates == 0
+    await until(lambda: screened(redis, settings, big["id"]), 15, "the home's upload screened")
+
+
 async def test_a_sliced_subscription_newer_than_a_delta_of_the_same_read_waits_for_no_shortlist(
     make_api: Callable[..., Awaitable[Client]],
     keys: dict[str, str],
@@ -157,11 +269,12 @@ async def test_a_sliced_subscription_newer_than_a_delta_of_the_same_read_waits_f
     redis: Redis,
     settings: Settings,
     start_dispatcher: StartWorker,
+    config: WebhookConfig,
 ) -> None:
     """One partition: an older subscription hears both deltas of a read, the sliced one
     created between them only the second. Its slices answer only deltas newer than it,
     so its home must not wait for a shortlist of the first (it waited forever)."""
-    api = await make_api(dispatch=False)
+    api = await make_api(dispatch=False, cfg=replace(config, partitions=1))
     old_rx, big_rx = await receivers(), await receivers()
     old = await subscribe(api, keys["bank-b"], old_rx, events=["blocking.required"])
     await upload(api, keys["bank-b"], old["id"], ROWS[-6:])

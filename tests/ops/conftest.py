@@ -133,11 +133,12 @@ async def start_daemon(
     http: aiohttp.ClientSession,
 ) -> AsyncIterator[Start]:
     """start(name, **env) runs `listd run` with its own port and log file, on this test's
-    Redis prefix and a sources file pointing at the test's SourceServer."""
+    Redis prefix and a sources file pointing at the test's SourceServer; it returns once
+    the process answers, or at once with `wait=False`."""
     sources = write_sources(tmp_path / "sources.toml", source_server.url("/un.xml"))
     made: list[Daemon] = []
 
-    async def start(name: str, **env: str) -> Daemon:
+    async def start(name: str, *, wait: bool = True, **env: str) -> Daemon:
         port = free_port()
         log = tmp_path / f"{name}.log"
         full = {
@@ -161,6 +162,8 @@ async def start_daemon(
             )  # fmt: skip
         daemon = Daemon(name, port, log, proc, http)
         made.append(daemon)
+        if not wait:  # the test watches the start itself
+            return daemon
         deadline = time.monotonic() + 60
         while await daemon.ready() is None:
             if proc.returncode is not None or time.monotonic() > deadline:
