@@ -91,6 +91,10 @@ def test_a_korean_name_mistyped_into_no_syllable(
     assert found is not None and found.score == 0.9056
     assert rules(found)[(typed, meant)] == "syllable_typo"
     assert "syllable_typo" in found.explanation["summary"]
+    # The watchlists shortlist the customer typed so for the designation.
+    customers = CustomerIndex()
+    customers.put("bank", Customer("C-1", name, type="person"))
+    assert customers.candidates([found.entity], 0.8) == {"bank": {"C-1": {target}}}
 
 
 @pytest.mark.parametrize(
