@@ -404,6 +404,24 @@ _HANGUL_LAST = (
 _HANGUL_BASE, _HANGUL_END = 0xAC00, 0xD7A3
 
 
+def _alternatives(table: tuple[tuple[str, ...], ...]) -> str:
+    """A regular expression for one spelling of any row of `table` (longest first)."""
+    spelled = sorted({s for row in table for s in row if s}, key=lambda s: (-len(s), s))
+    optional = "?" if any("" in row for row in table) else ""
+    return f"(?:{'|'.join(spelled)}){optional}"
+
+
+_HANGUL_READING = re.compile(
+    "".join(map(_alternatives, (_HANGUL_FIRST, _HANGUL_VOWEL, _HANGUL_LAST)))
+)
+
+
+def hangul_reading(word: str) -> bool:
+    """Whether folded `word` is how some Hangul syllable is read (`hangul_readings`):
+    CHOL, NAM, KIM, SONG are; DHOL, KHOL are no Korean syllable."""
+    return _HANGUL_READING.fullmatch(word) is not None
+
+
 @lru_cache(maxsize=1 << 12)
 def hangul_readings(syllable: str) -> frozenset[str]:
     """The Latin spellings of one Hangul syllable under Revised Romanization and

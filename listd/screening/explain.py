@@ -32,6 +32,7 @@ RULES = (
     "edit_distance",
     "first_letter_typo",
     "first_letter_key",
+    "syllable_typo",
     "two_edits",
 )
 # A second initial for the second part of a listed compound: A.-R. for Abdul-Reza (the
@@ -42,6 +43,9 @@ INITIAL_OF_PART = "initial_of_part"
 COMPOUND_SPLIT = "compound_split"
 # Rules a pair may use only when the rest of the name matches closely (`scoring.name_score`).
 CONDITIONAL = frozenset({"first_letter_typo", "first_letter_key"})
+# ...and the one such a pair counts by in a Korean name of common syllables, when the typed
+# word is no Korean syllable (DHOL in KIM DHOL NAM: `scoring._no_syllable`).
+SYLLABLE_TYPO = "syllable_typo"
 _RANK = {rule: i for i, rule in enumerate(RULES)}
 
 

@@ -17,18 +17,20 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from itertools import combinations
 
 import numpy as np
 from rapidfuzz.distance import OSA
 
+from listd.normalize.translit import hangul_reading
 from listd.screening.explain import (
     COMPOUND_SPLIT,
     CONDITIONAL,
     INITIAL_OF_PART,
     PARTIAL_MAX_WORDS,
+    SYLLABLE_TYPO,
     Pair,
     partial_name,
 )
@@ -132,16 +134,21 @@ def align(
     return Alignment(pairs, weights, num, den, matched_q, matched_c, used_c, solid, any_initial)
 
 
-def _unsettled(found: Alignment, q_total: float, listed: Sequence[Token]) -> int:
-    """The index of a pair of a CONDITIONAL rule whose condition fails, or -1: every query
-    word paired, every other pair at 0.9+ without an initial, and either two or more of
-    them with a listed name that is not a common one among all the pairs (Gamir Ali
-    Chaudhry, Mohammad Ali Mafari), or one, itself such a name (Wzim Monzavi)."""
+def _unsettled(
+    found: Alignment,
+    q_total: float,
+    listed: Sequence[Token],
+    query: Callable[[], Sequence[Token]] | None,
+) -> tuple[int, str]:
+    """The pair of a CONDITIONAL rule (its index) and the rule it counts by, "" when its
+    condition fails: every query word paired, every other pair at 0.9+ without an initial,
+    and either two or more of them with a listed name that is not a common one among all
+    the pairs (Gamir Ali Chaudhry, Mohammad Ali Mafari) or a Korean name mistyped into no
+    Korean syllable (`SYLLABLE_TYPO`), or one, itself such a name (Wzim Monzavi)."""
     at = [i for i, p in enumerate(found.pairs) if p[3] in CONDITIONAL]
-    if not at:
-        return -1
+    pos, j, _, rule = found.pairs[at[0]]
     others = [p for i, p in enumerate(found.pairs) if i != at[0]]
-    typo = listed[found.pairs[at[0]][1]]
+    typo = listed[j]
     # A word of four letters (Zmin for Amin) needs two other words: more names that
     # short differ in their first letter alone.
     short = len(typo.text) < 5
@@ -149,22 +156,43 @@ def _unsettled(found: Alignment, q_total: float, listed: Sequence[Token]) -> int
     # one, also counts beside one common name (Ahmed EIRIYE for AHMED DIRIYE).
     # (Not in four letters: one in ten listed words that short has a listed twin one key
     # away, Naji and Haji, Song and Dong.)
-    key = found.pairs[at[0]][3] == FIRST_LETTER_KEY and not short and typo.kind == "name"
-    holds = (
+    key = rule == FIRST_LETTER_KEY and not short and typo.kind == "name"
+    if not (
         len(at) == 1
         and found.matched_q >= q_total - 1e-9
         and len(others) >= (2 if short else 1)
         and all(p[2] >= 0.9 and p[3] != "initial" for p in others)
-        and (
-            key
-            or (
-                any(listed[p[1]].kind == "name" for p in found.pairs)
-                if len(others) >= 2
-                else listed[others[0][1]].kind == "name"
-            )
-        )
+    ):
+        return at[0], ""
+    if key:
+        return at[0], rule
+    if len(others) == 1:
+        return at[0], rule if listed[others[0][1]].kind == "name" else ""
+    if any(listed[p[1]].kind == "name" for p in found.pairs):
+        return at[0], rule
+    return at[0], SYLLABLE_TYPO if _no_syllable(pos, listed, query) else ""
+
+
+def _no_syllable(
+    pos: int, listed: Sequence[Token], query: Callable[[], Sequence[Token]] | None
+) -> bool:
+    """Whether a listed name of Korean syllables (KIM CHOL NAM) meets in query word `pos`
+    a word no Korean syllable is read as (DHOL): a typo, not another person. Korean names
+    are mostly common syllables one first letter from another (Hong and Jong, Song and
+    Dong), so a name not a common one cannot be asked for there; a word no syllable is
+    read as is no Korean name at all."""
+    return (
+        query is not None
+        and all(t.chars is None and hangul_reading(t.text) for t in listed)
+        and not hangul_reading(query()[pos].text)
     )
-    return -1 if holds else at[0]
+
+
+def _as_rule(found: Alignment, i: int, rule: str) -> Alignment:
+    """`found` with pair `i` counted by `rule`."""
+    pos, j, score, _ = found.pairs[i]
+    pairs = [*found.pairs[:i], (pos, j, score, rule), *found.pairs[i + 1 :]]
+    return replace(found, pairs=pairs)
 
 
 def _drop(found: Alignment, i: int) -> Alignment | None:
@@ -205,12 +233,14 @@ def name_score(
     they hold); `query` the query tokens, asked for when a query initial is left over
     (`part_initials`)."""
     if any(p[3] in CONDITIONAL for p in found.pairs):
-        drop = _unsettled(found, q_total, listed())
-        if drop >= 0:
-            rest = _drop(found, drop)
+        at, rule = _unsettled(found, q_total, listed(), query)
+        if not rule:
+            rest = _drop(found, at)
             if rest is None:
                 return 0.0, []
             found = rest
+        elif rule != found.pairs[at][3]:
+            found = _as_rule(found, at, rule)
     if (
         query is not None
         and not found.initial

@@ -419,6 +419,10 @@ def query_keys(t: Token) -> frozenset[str]:
     keys = {"d" + p for p in t.pfs}
     keys |= {"d" + c for c in t.cores}
     keys |= {"I" + i for i in initials(t)}
+    if t.chars is not None:
+        # A syllable read as one letter (우 U, 오 O) is written so on the lists (YU CHOL
+        # U), which reads as an initial: `matcher` pairs it when that letter is a reading.
+        keys |= {"I" + p for p in (t.text, *t.pfs) if len(p) == 1}
     if t.group is not None:
         keys.add("g" + t.group)
     if t.kind == "patronymic" and t.stem:

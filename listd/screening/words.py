@@ -156,7 +156,10 @@ _ABD_TYPO = re.compile(r"^[b-df-hj-np-tv-z]bd[aeiou]{1,2}[lr]?$")
 # --- words ----------------------------------------------------------------------------
 
 _BRACKETS = re.compile(r"[()\[\]{}（）]")
-_SPLIT = re.compile(r"[\s\-‐‑‒–—―_/\\,;:.()\[\]{}\"«»“”„!?+*&|#]+")
+_SEPARATORS = r"\s\-‐‑‒–—―_/\\,;:.()\[\]{}\"«»“”„!?+*&|#"
+_SPLIT = re.compile(f"[{_SEPARATORS}]+")
+_RAW = re.compile(f"[^{_SEPARATORS}（）]+")  # one raw word, as `tokenize` cuts them
+_HYPHENS = frozenset("-‐‑")
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +282,26 @@ def _latin_forms(p: str) -> frozenset[str]:
 # Al or el with a 1 typed for the L (A1-RAHMAN): two characters are too few for the
 # look-alike rule of `_latin_forms`, but before a word they are the article.
 _DIGIT_ARTICLES = {"a1": "al", "e1": "el"}
+
+
+def _title(piece: _Piece) -> bool:
+    """A title, dropped from a person's name: Haji, Mr, президент, HAJ1, XAJI."""
+    return piece.text in _TITLES or _title_as_typed(piece)
+
+
+def _hyphened_titles(text: str) -> list[bool]:
+    """For each title among the words of `text`, in order, whether a hyphen joins it to
+    the word before or after it: then it is part of a name, as Chechen and Dagestani
+    given names and the patronymics made from them are written (Хаджи-Мурат, Али-Хаджи,
+    Хаджи-Мустафаевич; also run together, Хаджимуратович), not the title Хаджи."""
+    out: list[bool] = []
+    for m in _RAW.finditer(text):
+        start, end = m.span()
+        hyphened = (
+            start >= 2 and text[start - 1] in _HYPHENS and _RAW.match(text[start - 2]) is not None
+        ) or (text[end : end + 1] in _HYPHENS and _RAW.match(text, end + 1) is not None)
+        out += [hyphened for piece in _word(m.group()) if _title(piece)]
+    return out
 
 
 def _title_as_typed(piece: _Piece) -> bool:
@@ -583,8 +606,10 @@ def tokenize(name: str, mode: Mode = "any") -> tuple[Token, ...]:
         pieces = list(_cjk_pieces(raws[0], True))  # a whole name as one run: 王小明
     else:
         pieces = _numbers([p for raw in raws for p in _word(raw)])
-    if mode != "entity":
-        kept = [p for p in pieces if p.text not in _TITLES and not _title_as_typed(p)]
+    if mode != "entity" and any(map(_title, pieces)):
+        # A title hyphenated to a word is part of a name (Хаджи-Мурат, Хаджи-Мустафаевич).
+        hyphened = iter(_hyphened_titles(separate(name)))
+        kept = [p for p in pieces if not _title(p) or next(hyphened, False)]
         if kept:
             pieces = kept
     spans = _legal_spans(pieces, mode) if mode != "person" else {}
