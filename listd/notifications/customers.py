@@ -60,8 +60,11 @@ from listd.screening.scoring import (
     Vocabulary,
     abd_head,
     align,
+    alone_words,
+    close_to,
     list_cost,
     name_score,
+    near_alone,
     near_needs,
     required,
     required_bands,
@@ -769,6 +772,7 @@ class CustomerIndex:
         # (bands mostly need the same sets), not once per band.
         wanted: dict[tuple[int, ...], list[int]] = {}
         near: dict[tuple[tuple[int, ...], ...], list[tuple[int, ...]]] = {}
+        alone = near_alone(name.tokens, cutoff)
         for (band, _), (subsets, prefix) in zip(bands, every, strict=True):
             sets = list(subsets)
             if prefix is not None:  # a customer holding any of these positions
@@ -783,6 +787,10 @@ class CustomerIndex:
             for subset in sets:
                 wanted.setdefault(subset, []).append(band)
         found.append(self._search(name, wanted, ranges))
+        pairs = [band for band, lengths in bands if 2 in lengths]
+        if alone and pairs:  # customers of two words, `two_edits` beside one listed name
+            held = self._search(name, dict.fromkeys(alone, pairs), ranges)
+            found.append(self._beside_one(held, name))
         if self._initialled:  # all in band 0
             most = max(self._bands[0])
             subsets, prefix = _required(weights, initials, cutoff, True, 0, most)
@@ -792,6 +800,21 @@ class CustomerIndex:
         slots = np.unique(np.concatenate(found)) if found else _EMPTY
         slots = slots[self._cols["code"].data[slots] >= 0]
         return set(self._reaching(slots, name, final - MARGIN).tolist())
+
+    def _beside_one(self, slots: npt.NDArray[np.int64], name: _Name) -> npt.NDArray[np.int64]:
+        """Of `slots`, the customers of two words holding a word within two edits of a
+        listed word that may pair so (`scoring.close_to`): their distinct words are
+        compared with the listed ones once, not customer by customer."""
+        slots = slots[self._cols["tlen"].data[slots] == 2]
+        words = alone_words(name.tokens)
+        if not len(slots) or not words:
+            return _EMPTY
+        starts = self._cols["tstart"].data[slots].astype(np.int64)
+        ids = self._tokens.data[starts[:, None] + np.arange(2)]
+        vids = np.unique(ids)
+        close = close_to(words, [self.vocab.tokens[v] for v in vids.tolist()])
+        found: npt.NDArray[np.int64] = slots[np.isin(ids, vids[close]).any(axis=1)]
+        return found
 
     def _reaching(
         self, slots: npt.NDArray[np.int64], name: _Name, floor: float

@@ -34,6 +34,7 @@ RULES = (
     "first_letter_key",
     "syllable_typo",
     "two_edits",
+    "two_edits_long",
 )
 # A second initial for the second part of a listed compound: A.-R. for Abdul-Reza (the
 # first, A., pairs with the compound as an initial; `scoring.part_initials`).

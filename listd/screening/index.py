@@ -60,10 +60,13 @@ from listd.screening.scoring import (
     MAX_EXACT_SUBSETS,
     MISSING_QUERY,
     SPLIT_SLACK,
+    TWO_EDITS_ALONE,
+    TWO_EDITS_MAX,
     Candidate,
     abd_head,
     align,
     list_cost,
+    near_length,
     near_word,
     required,
 )
@@ -379,12 +382,17 @@ class ScreeningIndex:
         any_initial: int | None = 0
         for bits in initial_bits.values():
             any_initial = None if bits is None or any_initial is None else any_initial | bits
-        # `two_edits`: three words or more, no initial; every other word must match.
+        # `two_edits`: two words or more, no initial; every other word must match. Beside
+        # one other word, only a word long enough (TWO_EDITS_ALONE, the listed spelling
+        # up to two letters shorter).
         near: list[tuple[int, ...]] = []
         near_at: list[int] = []
-        if 3 <= len(tokens) <= MAX_EXACT_SUBSETS and not initials:
+        if 2 <= len(tokens) <= MAX_EXACT_SUBSETS and not initials:
             everyone = range(len(tokens))
             near_at = [at for at in everyone if near_word(tokens[at])]
+            if len(tokens) == 2:
+                shortest = TWO_EDITS_ALONE - TWO_EDITS_MAX
+                near_at = [at for at in near_at if near_length(tokens[at]) >= shortest]
             near = [tuple(p for p in everyone if p != at) for at in near_at]
         return QueryPlan(
             query=query,
@@ -404,6 +412,7 @@ class ScreeningIndex:
             identifiers=identifiers,
             near=near,
             near_at=near_at,
+            words=vocab.tokens,
             initial_bits=initial_bits,
             any_initial=any_initial,
             # Taken after the lookups: every token id met so far is inside them.

@@ -6,6 +6,7 @@ Split from `index.py` (the screening loop): the candidate and final-scoring stag
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -18,7 +19,14 @@ from listd.screening import evidence
 from listd.screening.explain import PARTIAL_MAX_WORDS
 from listd.screening.postings import LOW_BITS, NameColumns, PostingArrays, SourceIndex
 from listd.screening.query import Query
-from listd.screening.scoring import MISSING_LIST, MISSING_PARTIAL, MISSING_QUERY
+from listd.screening.scoring import (
+    MISSING_LIST,
+    MISSING_PARTIAL,
+    MISSING_QUERY,
+    TWO_EDITS,
+    TWO_EDITS_KINDS,
+    close_to,
+)
 from listd.screening.tokens import WEIGHTS, Token
 
 _MASK_BITS = 16  # query tokens a candidate mask can follow
@@ -60,6 +68,14 @@ class QueryPlan:
     # by a listed name not a common one: `uncommon`).
     near: list[tuple[int, ...]] = field(default_factory=list)
     near_at: list[int] = field(default_factory=list)  # the word left out of each
+    # The vocabulary's tokens as the query started, and for a query of two words, per
+    # position, the list tokens found within two edits of its word (`close_words`).
+    words: Sequence[Token] = ()
+    close: dict[int, dict[int, bool]] = field(default_factory=dict)
+    anchor_ids: dict[int, tuple[frozenset[int], npt.NDArray[np.int64]]] = field(
+        default_factory=dict
+    )
+    uncommon_ids: list[int] | None = None  # `uncommon`, once asked for
     strong_bits: dict[int, int] | None = None  # `strong`, once asked for
     hit: npt.NDArray[np.bool_] | None = None  # token id → matches a query word
     position_ids: list[npt.NDArray[np.int64]] | None = None  # the token ids each position matches
@@ -80,9 +96,23 @@ class QueryPlan:
 
     def uncommon(self) -> list[int]:
         """The list tokens matching a query word at 0.9+ that weigh as a name not a common
-        one (and numbers, which weigh the same: a superset is enough)."""
-        weight, name = self.weights_col, WEIGHTS["name"]
-        return [vid for vid in self.strong() if weight[vid] == name]
+        one (and numbers, which weigh the same: a superset is enough); once per query."""
+        if self.uncommon_ids is None:
+            weight, name = self.weights_col, WEIGHTS["name"]
+            self.uncommon_ids = [vid for vid in self.strong() if weight[vid] == name]
+        return self.uncommon_ids
+
+    def anchors(self, at: int) -> tuple[frozenset[int], npt.NDArray[np.int64]]:
+        """For a query of two words: the list tokens `two_edits` may pair the word that is
+        not `at` with beside a word two edits from `at`'s (matching it at 0.9+, a listed
+        name not a common one: `uncommon`), as a set and an array, once per query."""
+        found = self.anchor_ids.get(at)
+        if found is None:
+            other, strong = 1 - at, self.strong()
+            picked = frozenset(v for v in self.uncommon() if strong[v] >> other & 1)
+            found = picked, np.fromiter(picked, dtype=np.int64, count=len(picked))
+            self.anchor_ids[at] = found
+        return found
 
     def may_meet(self, at: int, vid: int) -> bool:
         """False when query initial `at` surely does not match list token `vid`."""
@@ -269,7 +299,7 @@ def candidates_and_near(plan: QueryPlan, index: SourceIndex) -> tuple[Names, Nam
     arrays = index.postings_array
     if arrays is not None and len(plan.tokens) <= _MASK_BITS:
         found, near = _over_arrays(plan, arrays)
-        return found, _strongly_held(plan, index, near)
+        return found, _near_kept(plan, index, near)
     postings = index.postings
     parts: list[list[tuple[int, ...] | set[int]]] = [[] for _ in plan.tokens]
     for vid, entries in plan.sims.items():
@@ -299,7 +329,112 @@ def candidates_and_near(plan: QueryPlan, index: SourceIndex) -> tuple[Names, Nam
                     if not held:
                         break
                 close |= held
-    return out, _strongly_held(plan, index, close)
+    return out, _near_kept(plan, index, close)
+
+
+def _near_kept(plan: QueryPlan, index: SourceIndex, nids: Names) -> Names:
+    """Of the names holding the other words of `plan.near`, those `two_edits` may pair."""
+    if len(plan.tokens) == 2:
+        return _beside_one(plan, index, nids)
+    return _strongly_held(plan, index, nids)
+
+
+def _beside_one(plan: QueryPlan, index: SourceIndex, nids: Names) -> Names:
+    """For a query of two words: of `nids`, the names holding, for one of `plan.near_at`,
+    a listed name not a common one matching the other word at 0.9+ (`QueryPlan.anchors`),
+    a word within two edits of it (`close_words`), and few enough other words to reach
+    the cutoff so (`_alone_bound`). Every name holding the other word's match is a
+    candidate of the rule, which no bound of the lookups prunes (thousands at a million
+    names): the distinct words of those names are compared with the query word once, not
+    name by name."""
+    if not len(nids):
+        return set()
+    columns = index.columns
+    if isinstance(nids, np.ndarray) and columns is not None and int(nids.max()) < columns.count:
+        kept: list[npt.NDArray[np.int64]] = []
+        for at in plan.near_at:
+            anchors = plan.anchors(at)[1]
+            if not len(anchors):
+                continue
+            reach = nids[_alone_bound(plan, at, columns.weight[nids], columns.factor[nids])]
+            vids, which = _rows(columns.flat, columns.starts, reach)
+            held = np.zeros(len(reach), dtype=np.bool_)
+            held[which[np.isin(vids, anchors)]] = True
+            inside = held[which]
+            if not inside.any():
+                continue
+            near = close_words(plan, at, np.unique(vids[inside]).tolist())
+            if near:
+                found = inside & np.isin(vids, np.fromiter(near, dtype=np.int64, count=len(near)))
+                has = np.zeros(len(reach), dtype=np.bool_)
+                has[which[found]] = True
+                kept.append(reach[has])
+        if not kept:
+            return set()
+        return np.unique(np.concatenate(kept))
+    out: set[int] = set()
+    rows = nids.tolist() if isinstance(nids, np.ndarray) else list(nids)
+    for at in plan.near_at:
+        rare = plan.anchors(at)[0]
+        if not rare:
+            continue
+        terms = _alone_terms(plan, at)
+        holding = [
+            nid
+            for nid in rows
+            if not rare.isdisjoint(index.names[nid])
+            and any(
+                num
+                / (den + MISSING_LIST * max(index.name_weight[nid] - held, 0.0))
+                * index.name_factor[nid]
+                >= plan.cutoff - 1e-9
+                for num, den, held in terms
+            )
+        ]
+        if holding:
+            near = close_words(plan, at, list({v for nid in holding for v in index.names[nid]}))
+            out.update(nid for nid in holding if not near.isdisjoint(index.names[nid]))
+    return out
+
+
+def _alone_terms(plan: QueryPlan, at: int) -> list[tuple[float, float, float]]:
+    """The best score of a name with query word `at` paired at TWO_EDITS and the other
+    word at best at 1 with a listed name (weight 1) is num / (den + MISSING_LIST * (its
+    weight - held)) * its factor, for one of these (num, den, held), one per weight the
+    listed word two edits away may have: every query word is then paired, and the listed
+    words left over cost MISSING_LIST each (no partial name: a pair is under 0.9)."""
+    w_other = (plan.weights[1 - at] + WEIGHTS["name"]) / 2
+    out = []
+    for listed in sorted({WEIGHTS[k] for k in TWO_EDITS_KINDS}):
+        w_at = (plan.weights[at] + listed) / 2
+        out.append((w_other + TWO_EDITS * w_at, w_other + w_at, WEIGHTS["name"] + listed))
+    return out
+
+
+def _alone_bound(
+    plan: QueryPlan,
+    at: int,
+    name_weight: npt.NDArray[np.float64],
+    factor: npt.NDArray[np.float64],
+) -> npt.NDArray[np.bool_]:
+    """Whether names of these weights may reach the cutoff so (`_alone_terms`)."""
+    reach = np.zeros(len(name_weight), dtype=np.bool_)
+    for num, den, held in _alone_terms(plan, at):
+        left = np.maximum(name_weight - held, 0.0)
+        reach |= num / (den + MISSING_LIST * left) * factor >= plan.cutoff - 1e-9
+    return reach
+
+
+def close_words(plan: QueryPlan, at: int, vids: list[int]) -> set[int]:
+    """Of list tokens `vids`, those within two edits of query word `at` beside one other
+    word (`scoring.close_to`), kept in the plan for the query's other sources."""
+    known = plan.close.setdefault(at, {})
+    fresh = [v for v in vids if v not in known]
+    if fresh:
+        words = plan.words
+        close = close_to([plan.tokens[at]], [words[v] for v in fresh])
+        known.update(zip(fresh, close, strict=True))
+    return {v for v in vids if known[v]}
 
 
 def _strongly_held(plan: QueryPlan, index: SourceIndex, nids: Names) -> Names:

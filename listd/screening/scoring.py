@@ -23,6 +23,7 @@ from itertools import combinations
 
 import numpy as np
 from rapidfuzz.distance import OSA
+from rapidfuzz.process import cdist
 
 from listd.normalize.translit import hangul_reading
 from listd.screening.explain import (
@@ -34,6 +35,7 @@ from listd.screening.explain import (
     Pair,
     partial_name,
 )
+from listd.screening.names import ARTICLES
 from listd.screening.tokens import (
     FIRST_LETTER_KEY,
     INITIAL,
@@ -74,6 +76,16 @@ TWO_EDITS_RULE = "two_edits"
 TWO_EDITS_MAX = 2  # edits (OSA: a transposition counts one)
 TWO_EDITS_WORDS = (3, 9)  # the shortest and longest spelling compared, in letters
 TWO_EDITS_KINDS = frozenset({"name", "common"})
+TWO_EDITS_SHORTEST = 5  # letters of the longer spelling: two edits in four make another name
+# Beside one other word (a listed name not a common one) the word pairs at two edits only
+# when the longer spelling, its article not counted, has this many letters (HOUSHANG
+# ONXBARI for HOUSHANG NOBARI; al-Tamimi and al-Raymi are two names, Tamimi and Raymi):
+# the same rule, under another name, since its condition is another (TWO_EDITS_LONG_RULE).
+TWO_EDITS_ALONE = 7
+TWO_EDITS_LONG_RULE = "two_edits_long"
+# An article joined to its word, as its spellings show it (al + tamimi, a + rahman once
+# arrahman's double letter is one): what `bare_spellings` leaves out.
+_ARTICLE_HEADS = frozenset({*ARTICLES, *(a[:1] for a in ARTICLES)})
 
 # One candidate token pair: (-score, an initial on either side, query position, list
 # position, rule). Sorted, the strongest pairs come first; equal scores put words before
@@ -244,7 +256,7 @@ def name_score(
     if (
         query is not None
         and not found.initial
-        and 3 <= n_query <= MAX_EXACT_SUBSETS
+        and 2 <= n_query <= MAX_EXACT_SUBSETS
         and len(found.pairs) == n_query - 1
         and len(found.pairs) < n_list <= MAX_EXACT_SUBSETS
     ):
@@ -282,16 +294,20 @@ def near_word(t: Token) -> bool:
     )
 
 
-def edits(a: Token, b: Token) -> int:
+def edits(a: Token, b: Token, alone: bool = False) -> int:
     """The fewest OSA edits between two spellings of `a` and `b` (the folded text, or a
-    phonetic form: Latin against Cyrillic), TWO_EDITS_MAX + 1 when farther."""
+    phonetic form: Latin against Cyrillic), TWO_EDITS_MAX + 1 when farther. `alone`: the
+    pair beside one other word, on the spellings without an article and with the longer
+    of TWO_EDITS_ALONE letters or more."""
     far = TWO_EDITS_MAX + 1
     if a.group is not None and b.group is not None and a.group != b.group:
         return far  # two different known names: Mahmoud is not Muhammad
+    floor = TWO_EDITS_ALONE if alone else TWO_EDITS_SHORTEST
+    forms = bare_spellings if alone else _near_spellings
     best = far
-    for x, cx in _near_spellings(a):
-        for y, cy in _near_spellings(b):
-            if abs(len(x) - len(y)) > TWO_EDITS_MAX or max(len(x), len(y)) < 5:
+    for x, cx in forms(a):
+        for y, cy in forms(b):
+            if abs(len(x) - len(y)) > TWO_EDITS_MAX or max(len(x), len(y)) < floor:
                 continue  # two edits in four letters make another name (Won, Jong)
             if cx != cy and x[1::-1] != y[:2]:
                 continue  # the first letter kept, or swapped with the second (уМсилн)
@@ -309,15 +325,41 @@ def _near_spellings(t: Token) -> tuple[tuple[str, str], ...]:
     )
 
 
+@lru_cache(maxsize=1 << 14)
+def bare_spellings(t: Token) -> tuple[tuple[str, str], ...]:
+    """`_near_spellings` without those holding the article another spelling is without
+    (altamimi beside tamimi, ulhak beside hak: the article's letters make no name longer)."""
+    forms = _near_spellings(t)
+    texts = {w for w, _ in (*forms, *((p, "") for p in t.pfs))}
+    heads = {
+        w[: len(w) - len(v)]
+        for w in texts
+        for v in texts
+        if len(v) < len(w) and w.endswith(v) and w[: len(w) - len(v)] in _ARTICLE_HEADS
+    }
+    return tuple((w, c) for w, c in forms if not any(w.startswith(h) for h in heads))
+
+
+def near_length(t: Token) -> int:
+    """The longest of `t`'s spellings without an article (`bare_spellings`), 0 if none."""
+    return max((len(w) for w, _ in bare_spellings(t)), default=0)
+
+
 def two_edits(found: Alignment, query: Sequence[Token], listed: Sequence[Token]) -> Alignment:
     """`found` with its one query word left over paired (TWO_EDITS_RULE) with a listed word
     left over at most two edits away, when the rest of the name matches closely: two or
     more other pairs, each at 0.9+ without an initial, one of them a listed name that is
-    not a common one (Колтаков Свмгей Викторович for Колтаков Сергей Викторович). Alone,
-    or beside common names only, such a word is another person's name."""
-    if len(found.pairs) < 2 or not all(p[2] >= 0.9 and p[3] != "initial" for p in found.pairs):
+    not a common one (Колтаков Свмгей Викторович for Колтаков Сергей Викторович). Beside
+    one other pair, itself such a name, only in words of TWO_EDITS_ALONE letters
+    (TWO_EDITS_LONG_RULE: HOUSHANG ONXBARI for HOUSHANG NOBARI). Alone, or beside common
+    names only, such a word is another person's name."""
+    if not found.pairs or not all(p[2] >= 0.9 and p[3] != "initial" for p in found.pairs):
         return found
-    if not any(listed[p[1]].kind == "name" for p in found.pairs):
+    alone = len(found.pairs) == 1
+    if alone:
+        if listed[found.pairs[0][1]].kind != "name":
+            return found
+    elif not any(listed[p[1]].kind == "name" for p in found.pairs):
         return found
     paired = {p[0] for p in found.pairs}
     pos = next(p for p in range(len(query)) if p not in paired)
@@ -328,15 +370,16 @@ def two_edits(found: Alignment, query: Sequence[Token], listed: Sequence[Token])
     for j, t in enumerate(listed):
         if found.used_c >> j & 1 or not near_word(t):
             continue
-        d = edits(q, t)
+        d = edits(q, t, alone)
         if d < best:
             best, at = d, j
     if at < 0:
         return found
     wq, wc = q.weight, listed[at].weight
     w = (wq + wc) / 2
+    rule = TWO_EDITS_LONG_RULE if alone else TWO_EDITS_RULE
     return Alignment(
-        [*found.pairs, (pos, at, TWO_EDITS, TWO_EDITS_RULE)],
+        [*found.pairs, (pos, at, TWO_EDITS, rule)],
         [*found.weights, (wq, wc)],
         found.num + TWO_EDITS * w,
         found.den + w,
@@ -370,6 +413,63 @@ def near_needs(listed: Sequence[Token], subsets: list[tuple[int, ...]]) -> list[
                 else:
                     out.update(tuple(sorted(need | {o})) for o in words if o not in (at, u))
     return [n for n in out if not any(set(m) < set(n) for m in out)]
+
+
+def alone_words(tokens: Sequence[Token]) -> list[Token]:
+    """The words of `tokens` that may be paired two edits away beside one other word: the
+    other side's spelling may be two letters longer (TWO_EDITS_ALONE)."""
+    shortest = TWO_EDITS_ALONE - TWO_EDITS_MAX
+    return [t for t in tokens if near_word(t) and near_length(t) >= shortest]
+
+
+def close_to(words: Sequence[Token], tokens: Sequence[Token]) -> list[bool]:
+    """For each of `tokens`, whether it is within two edits of one of `words` beside one
+    other word (`edits`, alone): first the tokens' texts and phonetic forms against the
+    words' spellings all at once (rapidfuzz's `cdist`, a bound: it asks nothing of first
+    letters, lengths and articles), then each token that passes exactly. Comparing the
+    distinct words of many names once is what makes `two_edits` beside one word cheap."""
+    out = [False] * len(tokens)
+    mine = [w for t in words for w, _ in bare_spellings(t)]
+    if not mine or not tokens:
+        return out
+    texts = [t.text for t in tokens]
+    owners = list(range(len(tokens)))
+    for i, t in enumerate(tokens):
+        texts += t.pfs
+        owners += [i] * len(t.pfs)
+    far = cdist(mine, texts, scorer=OSA.distance, score_cutoff=TWO_EDITS_MAX, dtype=np.int32)
+    for i in {owners[k] for k in np.flatnonzero((far <= TWO_EDITS_MAX).any(axis=0)).tolist()}:
+        t = tokens[i]
+        out[i] = near_word(t) and any(edits(w, t, True) <= TWO_EDITS_MAX for w in words)
+    return out
+
+
+def near_alone(listed: Sequence[Token], cutoff: float) -> list[tuple[int, ...]]:
+    """The watchlists' side of `two_edits` beside one other word: the listed names not
+    common ones a customer of two words must hold a match for, to reach `cutoff` with its
+    other word two edits from a listed word long enough (TWO_EDITS_ALONE: the customer's
+    spelling may be two letters longer). At best the customer's words weigh 1 and its
+    match with the name scores 1; the listed words left over cost MISSING_LIST each (no
+    partial name: a pair is under 0.9)."""
+    total = sum(t.weight for t in listed)
+    words = alone_words(listed)
+    out: set[tuple[int, ...]] = set()
+    for at, t in enumerate(listed):
+        if t not in words:
+            continue
+        for u, name in enumerate(listed):
+            if u == at or name.kind != "name":
+                continue
+            w_u = (1.0 + name.weight) / 2
+            left = max(total - name.weight - t.weight, 0.0)
+            best = max(
+                (w_u + TWO_EDITS * (w + t.weight) / 2)
+                / (w_u + (w + t.weight) / 2 + MISSING_LIST * left)
+                for w in {WEIGHTS[k] for k in TWO_EDITS_KINDS}
+            )
+            if best >= cutoff - 1e-6:
+                out.add((u,))
+    return sorted(out)
 
 
 def part_initials(found: Alignment, query: Sequence[Token], listed: Sequence[Token]) -> Alignment:
