@@ -45,6 +45,26 @@ def alerted(rx: Receiver) -> list[tuple[str, str]]:
     ]
 
 
+async def sliced(
+    make_api: Callable[..., Awaitable[Client]],
+    keys: dict[str, str],
+    receivers: Callable[[], Awaitable[Receiver]],
+    redis: Redis,
+    settings: Settings,
+    config: WebhookConfig,
+) -> tuple[Client, str, Receiver]:
+    """An API whose one subscription (bank A's, ROWS screened, posting to the receiver
+    returned) is cut in 4 slices over 8 partitions, every slice built."""
+    api = await make_api(cfg=replace(config, partitions=8, slice_customers=100, slices=4))
+    dispatcher = api.app[BLOCKING].dispatcher
+    rx = await receivers()
+    sub = await subscribe(api, keys["bank-a"], rx, events=["blocking.required"])
+    await upload(api, keys["bank-a"], sub["id"], ROWS)
+    await until(lambda: screened(redis, settings, sub["id"]), what="upload screened")
+    await eventually(lambda: dispatcher.slicer.ready() and len(dispatcher.slicer.pieces) == 4)
+    return api, str(sub["id"]), rx
+
+
 async def test_a_sliced_subscription_alerts_each_planted_customer_once(
     make_api: Callable[..., Awaitable[Client]],
     keys: dict[str, str],
@@ -110,14 +130,8 @@ async def test_a_shortlist_takes_what_was_logged_after_it_and_not_one_trimmed_aw
     """The home completes a slice's shortlist with the customers logged in the slice's
     change stream after the entry it was made at, and refuses (waits for again) one
     whose entry is gone: its maker may have missed changes trimmed with it."""
-    api = await make_api(cfg=replace(config, partitions=8, slice_customers=100, slices=4))
+    api, sub_id, rx = await sliced(make_api, keys, receivers, redis, settings, config)
     dispatcher = api.app[BLOCKING].dispatcher
-    rx = await receivers()
-    sub = await subscribe(api, keys["bank-a"], rx, events=["blocking.required"])
-    sub_id = sub["id"]
-    await upload(api, keys["bank-a"], sub_id, ROWS)
-    await until(lambda: screened(redis, settings, sub_id), what="upload screened")
-    await eventually(lambda: dispatcher.slicer.ready() and len(dispatcher.slicer.pieces) == 4)
     k, seq = settings.keys, 10_000  # a delta no slice worker answers: the test does
     part = dispatcher.parts[dispatcher.partition(sub_id)]
     marks = [await redis.xadd(k.slice_changes(sub_id, j), {"mark": "t"}) for j in range(4)]
@@ -164,14 +178,8 @@ async def test_shortlists_go_once_used_and_a_deleted_sliced_subscription_leaves_
     sliced subscription deletes its change streams, unused shortlists and slicing, its
     slices leave the index and their snapshots, and a fan-out waiting for its
     shortlists goes on without them."""
-    api = await make_api(cfg=replace(config, partitions=8, slice_customers=100, slices=4))
+    api, sub_id, rx = await sliced(make_api, keys, receivers, redis, settings, config)
     dispatcher = api.app[BLOCKING].dispatcher
-    rx = await receivers()
-    sub = await subscribe(api, keys["bank-a"], rx, events=["blocking.required"])
-    sub_id = sub["id"]
-    await upload(api, keys["bank-a"], sub_id, ROWS)
-    await until(lambda: screened(redis, settings, sub_id), what="upload screened")
-    await eventually(lambda: dispatcher.slicer.ready() and len(dispatcher.slicer.pieces) == 4)
     k = settings.keys
     home = dispatcher.partition(sub_id)
     pieces = {slice_partition(home, j, 4, 8) for j in range(4)}
