@@ -771,13 +771,11 @@ class DeletionIndex:
     def __init__(self, *, compact: bool = True) -> None:
         self._base: tuple[array[int], array[int]] = (array("q"), array("q"))
         self._recent: dict[int, list[int]] = {}
-        # The recent entries again, in the order added: what `_merge` sorts in.
+        self._pending = 0
+        # With `compact`, the recent entries again, in the order added: what `_merge`
+        # sorts in (without it nothing is merged, so nothing is kept twice).
         self._added: tuple[array[int], array[int]] = (array("q"), array("q"))
         self._compact = compact
-
-    @property
-    def _pending(self) -> int:
-        return len(self._added[0])
 
     def add(self, vid: int, words: Iterable[str]) -> None:
         recent = self._recent
@@ -789,9 +787,11 @@ class DeletionIndex:
                 recent[h] = [vid]
             else:
                 found.append(vid)
-            added_keys.append(h)
-            added_ids.append(vid)
-        if self._compact and len(added_keys) > max(50_000, len(self._base[0]) // 4):
+            self._pending += 1
+            if self._compact:
+                added_keys.append(h)
+                added_ids.append(vid)
+        if self._compact and self._pending > max(50_000, len(self._base[0]) // 4):
             self._merge()
 
     def _merge(self) -> None:
@@ -807,10 +807,10 @@ class DeletionIndex:
         new_keys, new_ids = array("q"), array("q")
         new_keys.frombytes(np.insert(keys, at, fresh_keys[order]).tobytes())
         new_ids.frombytes(np.insert(ids, at, fresh_ids[order]).tobytes())
-        del keys, ids, fresh_keys, fresh_ids  # views: the arrays below may then be dropped
         self._base = (new_keys, new_ids)  # readers see the merged arrays, then...
         self._recent = {}  # ...the recent entries leave (a duplicate at worst, never a miss)
         self._added = (array("q"), array("q"))
+        self._pending = 0
 
     def get(self, word: str) -> list[int]:
         h = hash(word)
