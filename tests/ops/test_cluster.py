@@ -44,15 +44,21 @@ async def test_the_groups_spread_over_the_primaries(
     keys = settings.keys
     await Syncer(settings, Store(redis, keys)).sync("un", raw=un_file("2025-11-15").read_bytes())
     subs = SubscriptionStore(redis, keys)
-    made = [
-        (await subs.create(Subscription("", f"bank-{n}", "https://example.com/hook")))[0]
-        for n in range(12)
-    ]
     written = [keys.current("un"), keys.deltas(), keys.subscriptions()]
-    written += [keys.subscription(sub.id) for sub in made]
+    owners = {redis_cluster.primary_of(key).port for key in written}
+    made: list[Subscription] = []
+    # Subscription ids are random: twelve of them fell on two primaries about once in a
+    # hundred runs. Made until they reach every primary (or 64: never, if the partitions
+    # did not spread).
+    while len(made) < 12 or (len(owners) < 3 and len(made) < 64):
+        sub = (
+            await subs.create(Subscription("", f"bank-{len(made)}", "https://example.com/hook"))
+        )[0]
+        made.append(sub)
+        written.append(keys.subscription(sub.id))
+        owners.add(redis_cluster.primary_of(written[-1]).port)
     for key in written:
         assert await redis.exists(key), key
-    owners = {redis_cluster.primary_of(key).port for key in written}
     assert len(owners) == 3  # every primary holds some of listd's keys
     # The registry lists each subscription once, however its keys are spread.
     assert set(await subs.ids()) == {sub.id for sub in made}
