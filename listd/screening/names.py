@@ -235,7 +235,9 @@ TITLES: frozenset[str] = frozenset(
      "engineer", "gen", "general", "col", "colonel", "capt", "captain", "maj", "major",
      "lt", "lieutenant", "brig", "brigadier", "sgt", "admiral", "adm", "hon", "rev",
      "president", "vice", "minister", "deputy", "governor", "ambassador", "chairman",
-     "commander", "senator", "emir", "excellency", "президент", "министр", "губернатор",
+     "commander", "senator", "emir", "excellency", "monsieur", "madame", "mademoiselle",
+     "señor", "señora", "senhor", "senhora", "signor", "signora", "präsident",
+     "präsidentin", "président", "présidente", "presidente", "президент", "министр", "губернатор",
      "посол", "командир", "председатель", "الرئيس", "الوزير", "العقيد", "اللواء", "الدكتور",
      "господин", "госпожа", "гн", "гжа", "мырза", "ханым", "доктор", "шейх", "хаджи",
      "мулла", "генерал", "полковник", "майор", "капитан", "имени",
@@ -270,14 +272,18 @@ LEGAL_FORMS: dict[str, tuple[str, ...]] = {
            "жеке кәсіпкер"),
     "LTD": ("ltd", "limited", "pvt ltd", "private limited", "pte ltd", "pty ltd",
             "ltda", "limitada", "sociedad limitada", "ltd sti", "limited sirketi",
-            "limited şirketi", "s l", "sociedad de responsabilidad limitada"),
+            "limited şirketi", "s l", "sociedad de responsabilidad limitada",
+            "sp z o o", "spółka z ograniczoną odpowiedzialnością", "s r o", "spol s r o",
+            "společnost s ručením omezeným", "d o o", "kft", "uab", "oü", "aps",
+            "societatea cu răspundere limitată", "societate cu răspundere limitată"),
     "INC": ("inc", "incorporated"),
     "CORP": ("corp", "corporation"),
     "CO": ("co", "company", "компания", "kompaniya", "and co", "sherkat", "sherkate",
            "shirkat", "sharikat", "sharikah", "sharika", "شركة", "شرکت", "gesellschaft",
            "compagnie", "compañía", "compania", "compagnia", "şirketi", "sirketi"),
     "PLC": ("plc", "public limited company"),
-    "LP": ("lp", "limited partnership"),
+    "LP": ("lp", "limited partnership", "kg", "kommanditgesellschaft", "sp k",
+           "spółka komandytowa"),
     "GMBH": ("gmbh", "mbh", "gesellschaft mit beschränkter haftung",
              "gesellschaft mit beschraenkter haftung"),
     "AG": ("ag", "aktiengesellschaft"),
@@ -285,7 +291,8 @@ LEGAL_FORMS: dict[str, tuple[str, ...]] = {
            "srl", "s r l", "société anonyme", "sociedad anónima", "sa de cv", "s a de c v",
            "société à responsabilité limitée", "société par actions simplifiée",
            "società per azioni", "società a responsabilità limitata", "a s", "a ş",
-           "anonim şirketi", "anonim sirketi"),
+           "anonim şirketi", "anonim sirketi", "spółka akcyjna", "societate pe acțiuni",
+           "societatea pe acțiuni", "akciová společnost", "zrt", "nyrt"),
     "BV": ("bv", "b v", "nv", "n v"),
     "FZE": ("fze", "fzco", "fzc", "fz co", "dmcc"),
     "NGO": ("ngo", "нпо", "ано", "фонд", "foundation", "fund"),
@@ -320,7 +327,8 @@ ORG_WORDS: frozenset[str] = frozenset(
 )  # fmt: skip
 
 # Numbers written as words, cardinal and ordinal, by value: "Seventh of Tir" is the
-# listed "7TH OF TIR". Tens followed by a unit make one number (Forty-Four, forty four).
+# listed "7TH OF TIR". Tens followed by a unit make one number (Forty-Four, forty four,
+# Forty 4).
 # Not "ten": Тен / Ten is a common Korean surname in Kazakhstan.
 UNITS: dict[str, int] = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -332,13 +340,13 @@ NUMBER_WORDS: dict[str, int] = {
     "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
     "tenth": 10, "eleventh": 11, "twelfth": 12, "thirteenth": 13, "fourteenth": 14,
     "fifteenth": 15, "sixteenth": 16, "seventeenth": 17, "eighteenth": 18, "nineteenth": 19,
-    "twenty": 20, "thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "seventy": 70,
-    "eighty": 80, "ninety": 90, "twentieth": 20, "thirtieth": 30, "fortieth": 40,
+    "twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50, "sixty": 60,
+    "seventy": 70, "eighty": 80, "ninety": 90, "twentieth": 20, "thirtieth": 30, "fortieth": 40,
     "fiftieth": 50, "sixtieth": 60, "seventieth": 70, "eightieth": 80, "ninetieth": 90,
     "hundred": 100, "hundredth": 100,
 }  # fmt: skip
 TENS: frozenset[str] = frozenset(
-    {"twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"}
-)
+    {"twenty", "thirty", "forty", "fourty", "fifty", "sixty", "seventy", "eighty", "ninety"}
+)  # (fourty: as often typed as forty)
 # Digits typed for the letters they look like (M0HAMMAD, AL1): 1 is I or L.
 LOOK_ALIKE_DIGITS: dict[str, str] = {"0": "o", "1": "i", "3": "e", "5": "s", "4": "a", "7": "t"}

@@ -42,6 +42,10 @@ _ARTICLES = frozenset(fold(w) for w in ARTICLES)
 # it is two initials; АО (JSC) and ИП stay glue.
 _GLUE_AS_WRITTEN = frozenset(w.lower() for w in _GLUE_WORDS)
 _MIN_PART = 3  # a joined word is split only into parts of 3+ letters (no "Al", "Li")
+# Legal forms as firms capitalise them, run into the name before them (SiemensAG).
+_CAMEL_FORMS = ("GmbH", "mbH", "AG", "KG", "LLC", "LLP", "PLC", "Ltd", "LTD", "Inc", "INC",
+                "Corp", "SA", "SpA", "SRL", "Srl", "SARL", "BV", "NV", "JSC", "PJSC",
+                "OOO")  # fmt: skip
 _MIN_JOINED = 6
 _MIN_SHORT_JOINED = 4  # ... or, failing that, a listed name word of two letters (RIMAN)
 _MAX_INITIALS = 3
@@ -135,7 +139,12 @@ def rewrite(
 
 
 def _camel(word: str) -> list[str] | None:
-    """AamirAli → Aamir Ali; AsetAbdibekov → Aset Abdibekov (any cased script)."""
+    """AamirAli → Aamir Ali; AsetAbdibekov → Aset Abdibekov (any cased script); SiemensAG →
+    Siemens AG, VolkswagenGmbH → Volkswagen GmbH (a legal form as it is capitalised)."""
+    for form in _CAMEL_FORMS:
+        head = word[: -len(form)]
+        if len(head) >= _MIN_PART and word.endswith(form) and head[-1].islower():
+            return [*(_camel(head) or [head]), form]
     cuts = [i for i in range(1, len(word)) if word[i].isupper() and word[i - 1].islower()]
     if not cuts or not _APOSTROPHES.sub("", word).replace("-", "").isalpha():
         return None  # (Mas'udNikbakht: an apostrophe stays inside its word; so does a hyphen)

@@ -129,10 +129,21 @@ def phonetic(word: str) -> str:
 
 # Legal forms are matched on folded spellings, not phonetic forms: LLP and LP differ.
 _LEGAL: dict[tuple[str, ...], str] = {}
+_NOT_SPELLED = frozenset({"co", "ip", "ao", "fund"})
+_SPELLED_OUT: set[tuple[str, ...]] = set()  # keys of forms written letter by letter
 for _label, _spellings in LEGAL_FORMS.items():
     for _spelling in _spellings:
         for _variant in {fold(_spelling), *latin_variants(_spelling)}:
             _LEGAL.setdefault(tuple(_variant.split()), _label)
+# Written letter by letter: G.m.b.H., p.l.c., o.O.O., A.G. (not C.O., I.P., A.O.:
+# initials more often than a company's form).
+for _label, _spellings in LEGAL_FORMS.items():
+    for _spelling in map(fold, _spellings):
+        _letters = tuple(_spelling)
+        _short = _spelling.isascii() and _spelling.isalpha() and len(_spelling) <= 4
+        if _short and _spelling not in _NOT_SPELLED and _letters not in _LEGAL:
+            _LEGAL[_letters] = _label
+            _SPELLED_OUT.add(_letters)
 for _form, _label in CJK_LEGAL_FORMS.items():
     _LEGAL.setdefault((fold(_form).replace(" ", ""),), _label)
 _LEGAL_MAX = max(len(k) for k in _LEGAL)
@@ -313,15 +324,22 @@ def _title_as_typed(piece: _Piece) -> bool:
     return any(c.isdigit() for c in text) and not piece.forms.isdisjoint(_TITLES)
 
 
+_DIGIT = re.compile("^[1-9]$")
+
+
 def _numbers(pieces: list[_Piece]) -> list[_Piece]:
     """Number words as the number they write: Seventh → 7, Forty-Four → 44."""
     out: list[_Piece] = []
     for piece in pieces:
         value = NUMBER_WORDS.get(piece.text)
+        prev = out[-1] if out else None
+        if value is None and prev is not None and prev.text in TENS and _DIGIT.match(piece.text):
+            number = NUMBER_WORDS[prev.text] + int(piece.text)  # Forty 4: the unit a digit
+            out[-1] = _Piece(f"{prev.text} {piece.text}", frozenset((str(number),)), False)
+            continue
         if value is None:
             out.append(piece)
             continue
-        prev = out[-1] if out else None
         if prev is not None and piece.text in UNITS and prev.text in TENS:
             tens = NUMBER_WORDS[prev.text]
             out[-1] = _Piece(f"{prev.text} {piece.text}", frozenset((str(tens + value),)), False)
@@ -551,7 +569,10 @@ def _legal_spans(pieces: list[_Piece], mode: Mode) -> dict[int, tuple[int, str]]
                 continue  # a name that is nothing but a legal form stays a name
             if i == 0 and mode == "any" and all(p.initial for p in pieces[:size]):
                 continue
-            label = _legal_at(forms, i, size)
+            # Letters that spell a form: in a firm's name, or three or more ending a name
+            # of unknown type (John A. G. Smith and Ivanov A.G. have initials).
+            spelled = mode == "entity" or (i + size == len(pieces) and size >= 3)
+            label = _legal_at(forms, i, size, spelled)
             if label is not None:
                 # Public, open, closed: the kind of a joint-stock company, part of its form
                 # (PUBLIC JOINT STOCK COMPANY is one form; public A.Ş. the same one).
@@ -581,13 +602,17 @@ def _legal_word(text: str) -> frozenset[str]:
     return frozenset((found[0],)) if found is not None else frozenset()
 
 
-def _legal_at(forms: list[frozenset[str]], start: int, size: int) -> str | None:
+def _legal_at(
+    forms: list[frozenset[str]], start: int, size: int, spelled: bool = True
+) -> str | None:
+    """The label of the legal form the pieces from `start` write, if any; `spelled`: also
+    one written letter by letter (G.m.b.H.)."""
     candidates: list[tuple[str, ...]] = [()]
     for spellings in forms[start : start + size]:
         candidates = [c + (f,) for c in candidates for f in sorted(spellings)][:16]
     for cand in candidates:
         label = _LEGAL.get(cand)
-        if label is not None:
+        if label is not None and (spelled or cand not in _SPELLED_OUT):
             return label
     return None
 
@@ -630,6 +655,17 @@ def tokenize(name: str, mode: Mode = "any") -> tuple[Token, ...]:
             tokens.append(
                 _token(_Piece(text, frozenset((label.lower(),)), False), "legal", label=label)
             )
+            i = end
+            continue
+        end = i
+        while mode == "entity" and end < len(pieces) and pieces[end].initial and end not in spans:
+            end += 1
+        if end - i >= 3:
+            # A firm's three or more letters are its acronym, in their order: A.B.C.
+            # Company is ABC Company, not C.B.A. Company (a person's initials are hers in
+            # any order). Two stay initials: U.S. is also United States.
+            text = "".join(p.text for p in pieces[i:end])
+            run.append(_Piece(text, frozenset((text,)), False))
             i = end
             continue
         run.append(pieces[i])

@@ -1,0 +1,103 @@
+"""Firms' and people's names as a peer's labelled pairs write them (nomenklatura's name
+bench, bench/pairs.py): legal forms letter by letter or run into the name, acronyms with
+dots, forms of other countries, numbers half in words, honorifics of other languages. On
+the real UN, Kazakh AFM and OFAC lists."""
+
+from __future__ import annotations
+
+import pytest
+
+from listd.model import Entity
+from listd.screening import Match, Query, ScreeningIndex
+from listd.screening.words import tokenize
+from tests.screening.test_screening import build
+from tests.screening.test_screening import lists as lists  # noqa: F401 (fixture)
+
+
+@pytest.fixture(scope="module")
+def index(lists: dict[str, list[Entity]]) -> ScreeningIndex:  # noqa: F811
+    return build(lists)
+
+
+def best(index: ScreeningIndex, name: str, kind: str | None) -> dict[str, Match]:
+    return {m.entity.id: m for m in index.screen(Query(name, type=kind, threshold=0.5))}
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "target"),
+    [  # on main: under the threshold, or no match
+        ("BM Holding A.G.", "entity", "ofac:19993"),  # BM HOLDING AG
+        ("VEB Kapital o.O.O.", "entity", "ofac:18286"),  # OOO VEB KAPITAL
+        ("Sberbank Kapital O.O.O.", None, "ofac:18669"),  # SBERBANK KAPITAL OOO
+        ("First East Export Bank plc", None, "un:IRe.021"),  # ... BANK, P.L.C.
+        ("TMG Engineering Ltd", "entity", "un:IQe.208"),  # T.M.G. ENGINEERING LIMITED
+        ("Sberbank EuropeAG", None, "ofac:18716"),  # SBERBANK EUROPE AG; on main: no match
+        ("Gazprombank SchweizAG", None, "ofac:20312"),
+        ("Sberbank KapitalOOO", None, "ofac:18669"),
+    ],
+)
+def test_legal_forms_and_acronyms_letter_by_letter_or_run_in(
+    index: ScreeningIndex, name: str, kind: str | None, target: str
+) -> None:
+    match = best(index, name, kind).get(target)
+    assert match is not None, name
+    assert match.score >= 0.95, (name, match.score)
+
+
+@pytest.mark.parametrize(
+    ("name", "form"),
+    [
+        ("Forent Technik G.m.b.H.", "GMBH"),
+        ("HSBC Holdings p.l.c.", "PLC"),
+        ("Faberlic Europe Sp. z o.o.", "LTD"),
+        ("Pro Traffic Societatea cu Răspundere Limitată", "LTD"),
+        ("Moravia s.r.o.", "LTD"),
+        ("Energoprojekt d.o.o.", "LTD"),
+        ("Mol Nyrt.", "SA"),
+        ("Müller KG", "LP"),
+    ],
+)
+def test_legal_forms_of_other_countries(name: str, form: str) -> None:
+    assert [t.label for t in tokenize(name, "entity") if t.kind == "legal"] == [form]
+
+
+def test_a_firms_acronym_keeps_its_order(index: ScreeningIndex) -> None:
+    # T.M.G. is the acronym TMG: G.M.T. ENGINEERING is another firm (on main: 1.0).
+    match = best(index, "G.M.T. Engineering Limited", "entity").get("un:IQe.208")
+    assert match is None or match.score < 0.8
+
+
+def test_initials_stay_initials_where_a_person_may_be_meant() -> None:
+    # Ivanov A.G. is a person with two initials, not Ivanov AG; so three letters in the
+    # middle of a name of unknown type, and two at its end.
+    assert [t.kind for t in tokenize("Ivanov A.G.")] == ["name", "initial", "initial"]
+    assert [t.kind for t in tokenize("Иванов А.Г.")] == ["name", "initial", "initial"]
+    assert "legal" not in [t.kind for t in tokenize("John A. G. Smith")]
+    assert "legal" not in [t.kind for t in tokenize("John G. M. B. Smith")]
+    assert [t.kind for t in tokenize("Ivanov A.G.", "person")] == ["name", "initial", "initial"]
+
+
+@pytest.mark.parametrize(
+    ("name", "target"),
+    [
+        ("Office Thirty 9", "un:KPe.030"),  # OFFICE 39; on main: no match
+        ("Laskar Ninety 9", "un:QDe.133"),  # Laskar 99
+    ],
+)
+def test_tens_in_words_and_a_unit_in_digits(index: ScreeningIndex, name: str, target: str) -> None:
+    match = best(index, name, None).get(target)
+    assert match is not None and match.score == 1.0
+
+
+def test_forty_as_often_typed() -> None:
+    assert [t.pfs for t in tokenize("Brigade Fourty-Four")] == [
+        t.pfs for t in tokenize("Brigade 44")
+    ]
+
+
+@pytest.mark.parametrize(
+    "name", ["Monsieur Iyad Ag Ghali", "Präsident Iyad Ag Ghali", "Señor Iyad Ag Ghali"]
+)
+def test_honorifics_of_other_languages_cost_nothing(index: ScreeningIndex, name: str) -> None:
+    match = best(index, name, "person").get("un:QDi.316")  # IYAD AG GHALI
+    assert match is not None and match.score == 1.0, name
