@@ -724,14 +724,17 @@ class Dispatcher:
         """Fan out to `part` the entries of a read it has not had: those before the first
         delta a slice of one of its sliced subscriptions has not answered yet (none: the
         partition is deferred to a later round, and the worker's other partitions go on)."""
-        self._deferred.discard(part.number)
         mine = [e for e in entries if _seq(e[0]) > part.cursor]
         if not mine or part.number not in self.parts:
+            self._deferred.discard(part.number)
             return
         mine = mine[: await self._answered(part, mine)]
         if not mine:
             self._deferred.add(part.number)
             return
+        # (Left deferred while its shortlists are asked for: a partition that waits does
+        # not look, for a moment, as if it did not.)
+        self._deferred.discard(part.number)
         try:
             await self.fanout(mine, part)
         except LeaseLost:

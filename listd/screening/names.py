@@ -244,6 +244,15 @@ TITLES: frozenset[str] = frozenset(
      "ملا", "الملا", "شيخ", "الشيخ", "حاجي", "الحاج", "حاج", "مولوي", "مولانا", "قاري"}
 )  # fmt: skip
 
+# Words firms' names abbreviate (First Bank Int'l, Acme Mfg.), and spellings of one word:
+# each is also read as the word in full.
+ABBREVIATIONS: dict[str, str] = {
+    "intl": "international", "natl": "national", "dept": "department",
+    "mfg": "manufacturing", "assn": "association", "assoc": "association",
+    "bros": "brothers", "svcs": "services", "mgmt": "management", "inds": "industries",
+    "ctr": "center", "centre": "center", "engg": "engineering", "univ": "university",
+}  # fmt: skip
+
 # Company legal forms, by the label shown in explanations. Multi-word forms are matched
 # as phrases (after folding), so "товарищество с ограниченной ответственностью", "ТОО",
 # "LLP" and "limited liability partnership" are all the token LLP.

@@ -21,6 +21,7 @@ from rapidfuzz.distance import OSA
 from listd.normalize import fold, latin_variants, script_of, separate, skeleton
 from listd.normalize.translit import hangul_readings
 from listd.screening.names import (
+    ABBREVIATIONS,
     ARTICLES,
     CJK_LEGAL_FORMS,
     COMMON_NAMES,
@@ -282,6 +283,8 @@ def _latin_forms(p: str) -> frozenset[str]:
     ordinal = _ORDINAL.match(p)
     if ordinal:
         return frozenset((str(int(ordinal.group(1))),))
+    if p in ABBREVIATIONS:
+        return frozenset((p, ABBREVIATIONS[p]))
     letters = sum(c.isalpha() for c in p)
     if letters >= 2 and letters < len(p) and letters >= 2 * (len(p) - letters):
         read = p.translate(_LOOK_ALIKE)

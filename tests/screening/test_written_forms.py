@@ -101,3 +101,17 @@ def test_forty_as_often_typed() -> None:
 def test_honorifics_of_other_languages_cost_nothing(index: ScreeningIndex, name: str) -> None:
     match = best(index, name, "person").get("un:QDi.316")  # IYAD AG GHALI
     assert match is not None and match.score == 1.0, name
+
+
+@pytest.mark.parametrize(
+    ("name", "target"),
+    [  # on main: under the threshold, but for the last
+        ("Ilsim Int'l Bank", "un:KPe.034"),  # ILSIM INTERNATIONAL BANK
+        ("Niru Battery Mfg. Company", "un:IRe.045"),  # NIRU BATTERY MANUFACTURING COMPANY
+        ("Munitions Industry Dept.", "un:KPe.028"),  # MUNITIONS INDUSTRY DEPARTMENT
+        ("Semiconductor Mfg Intl Corp", "ofac:30951"),  # (on main already 0.95+)
+    ],
+)
+def test_words_firms_abbreviate(index: ScreeningIndex, name: str, target: str) -> None:
+    match = best(index, name, "entity").get(target)
+    assert match is not None and match.score >= 0.95, name
