@@ -37,13 +37,26 @@ def name_forms(full: str) -> list[str]:
     must still meet it whole; a list of names ("A; B; C") is nobody's name."""
     packed = ";" in full or _ENUMERATOR.search(full) is not None
     if not packed and "(" not in full and ")" not in full:
-        return [full]
+        return [full, *_conjoined(full)]
     forms: list[str] = [] if packed else [full]
     for part in _ENUMERATOR.split(full.replace(";", " a) ")):
         for form in _part_forms(part):
-            if form and form not in forms:
-                forms.append(form)
+            for each in (form, *_conjoined(form)):
+                if each and each not in forms:
+                    forms.append(each)
     return forms
+
+
+def _conjoined(name: str) -> list[str]:
+    """The two names of `BANK SEPAH AND BANK SEPAH INTERNATIONAL`: an "and" followed by
+    the name's own first word joins two firms listed as one (not RESEARCH AND PRODUCTION,
+    which is one firm's name)."""
+    words = name.split()
+    first = words[0].casefold() if words else ""
+    for i in range(2, len(words) - 2):
+        if words[i].casefold() == "and" and words[i + 1].casefold() == first:
+            return [" ".join(words[:i]), " ".join(words[i + 1 :])]
+    return []
 
 
 def _part_forms(part: str) -> list[str]:

@@ -56,6 +56,34 @@ def test_forms(text: str, forms: list[str]) -> None:
     assert name_forms(text) == forms
 
 
+@pytest.mark.parametrize(
+    ("text", "forms"),
+    [
+        (
+            "BANK SEPAH AND BANK SEPAH INTERNATIONAL",
+            ["BANK SEPAH AND BANK SEPAH INTERNATIONAL", "BANK SEPAH", "BANK SEPAH INTERNATIONAL"],
+        ),
+        ("ALFA TRADING AND INTERNATIONAL", ["ALFA TRADING AND INTERNATIONAL"]),
+        ("Ali and Ali Khan", ["Ali and Ali Khan"]),  # too short to be two names
+    ],
+)
+def test_two_firms_listed_as_one(text: str, forms: list[str]) -> None:
+    assert name_forms(text) == forms
+
+
+def test_each_of_two_firms_listed_as_one_is_found_on_its_own() -> None:
+    # On main: BANK SEPAH scored 0.69 against its own listing, under the threshold.
+    entities = list(process(scraper("un"), un_file("2025-11-15").read_bytes(), "un").entities)
+    index = ScreeningIndex()
+    index.replace_source("un", "v", entities)
+    for query, expected in [
+        ("Bank Sepah", "un:IRe.007"),  # BANK SEPAH AND BANK SEPAH INTERNATIONAL
+        ("Esfahan Nuclear Technology Centre", "un:IRe.015"),  # ... (NFRPC) AND ESFAHAN ...
+    ]:
+        scores = {m.entity.id: m.score for m in index.screen(Query(name=query))}
+        assert scores.get(expected) == 1.0, query
+
+
 def test_a_name_with_its_acronym_still_meets_the_whole() -> None:
     entities = list(process(scraper("un"), un_file("2025-11-15").read_bytes(), "un").entities)
     index = ScreeningIndex()
