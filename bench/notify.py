@@ -28,6 +28,9 @@ With --big the worker killed is the one serving the big subscription's home part
 after the lifts the new list is published once more and the time from the kill until the
 moved customers are alerted again is reported too (a sliced subscription needs its slices).
 --big N: the first watchlist holds N customers (the others --customers each).
+--snapshots-during (with --workers): from just before the sync until the alerts are in,
+every worker writes the snapshots of all it indexes (partitions and slices) one after
+another, as if each had changed: the delta's timing beside snapshots being written.
 --cluster: on a Redis Cluster of 3 primaries and 3 replicas started on loopback
 (tests/cluster_server.py, the embedded Valkey binary or LISTD_TEST_CLUSTER_SERVER), or on
 the cluster whose node LISTD_REDIS_URL names; keys in cluster mode.
@@ -36,7 +39,8 @@ workers, 3 primaries; needs tens of GB of memory and hours to write and index):
   bench/notify.py --subscribers 200 --big 10000000 --customers 50252 --workers 4 \
       --cluster --load 0
 --index-only N times one partition's index of N customers: built from records, dumped as a
-snapshot, loaded back (bytes and microseconds per customer), then the UN delta looked up in
+snapshot (and the copy of its arrays a snapshot holds the index lock for), loaded back
+(bytes and microseconds per customer), then the UN delta looked up in
 it (`CustomerIndex.candidates`, the first call in the process and the next: wall and CPU
 seconds, the pairs shortlisted, the load average); then, through
 Redis, the takeover of that partition from its records, from its snapshot and change log
@@ -384,7 +388,15 @@ def worker_main(stats_file: str) -> None:
             task = asyncio.create_task(dispatcher.run(asyncio.Event()))
             last: Any = None
             slicer = getattr(dispatcher, "slicer", None)  # none before slices were built
+            trigger = Path(stats_file + ".snapshots")
             while not task.done():
+                if trigger.exists():  # --snapshots-during: every index held written again
+                    for part in dispatcher.parts.values():
+                        if part.ready and dispatcher._subs_of(part.number):
+                            part.unsaved, part.snapped = True, 0.0
+                    if slicer is not None:
+                        slicer.unsaved |= set(slicer.held)
+                        slicer.snapped.clear()
                 ready = dispatcher.leading.is_set() and (slicer is None or slicer.ready())
                 now = (
                     sorted(dispatcher.parts),
@@ -486,6 +498,9 @@ def index_only(count: int) -> dict[str, Any]:
     started = time.perf_counter()
     blob = index.dump()
     dumped = time.perf_counter() - started
+    started = time.process_time()
+    index.export()  # what a snapshot holds the index lock for (the rest is `encode`)
+    copied = time.process_time() - started
     started = time.perf_counter()
     with no_cyclic_gc():
         again = CustomerIndex.load(blob)
@@ -497,6 +512,7 @@ def index_only(count: int) -> dict[str, Any]:
         "index_bytes_per_customer": round(built_mb * 2**20 / count),
         "snapshot_bytes_per_customer": round(len(blob) / count),
         "snapshot_dump_s": round(dumped, 1),
+        "snapshot_copy_under_lock_cpu_s": round(copied, 3),
         "snapshot_load_s": round(loaded, 1),
         "load_us_per_customer": round(loaded / count * 1e6),
         "delta_lookup": delta_lookup(again),
@@ -694,6 +710,11 @@ async def run_workers(
                     got: list[dict[str, Any]] = await resp.json()
                     return got
 
+            triggers = [Path(f"{f}.snapshots") for f in files]
+            if args.snapshots_during:
+                for trigger in triggers:
+                    trigger.touch()
+                await asyncio.sleep(1.0)  # the workers see it (they look every 0.2 s)
             await syncer.sync("un", raw=(UN / f"consolidated-{AFTER}.xml").read_bytes())
             finished = time.time()
             say("sync finished")
@@ -725,6 +746,10 @@ async def run_workers(
                 }
             big = [a["at"] - finished for a in alerts if a["path"] == "/hook/0"]
             out["first_subscription_max_s"] = round(max(big), 3) if big else None
+            if args.snapshots_during:
+                for trigger in triggers:
+                    trigger.unlink()
+                return out  # no fail-over: the timing of deltas beside snapshots only
             # Fail-over: SIGKILL the worker holding the most customers once its snapshots are
             # written (one is at once after a build from the records), publish the old list
             # again (the planted customers' designations are removed: blocking.lifted), and
@@ -920,6 +945,12 @@ def main() -> None:
     )
     parser.add_argument(
         "--profile", help="directory: each worker writes its first lookup's cProfile there"
+    )
+    parser.add_argument(
+        "--snapshots-during",
+        action="store_true",
+        help="workers write the snapshots of every index they hold, one after another, "
+        "from just before the sync until the alerts are in (no fail-over then)",
     )
     parser.add_argument("--receiver", help=argparse.SUPPRESS)
     parser.add_argument("--worker", help=argparse.SUPPRESS)

@@ -472,8 +472,15 @@ class CustomerIndex:
         self._unsealed = 0
 
     def _directory(self) -> None:
-        keys, starts = np.unique(self._pairs >> np.uint64(32), return_index=True)
-        self._keys = keys.astype(np.int64)
+        # The pairs are sorted: a key's run starts where the key differs from the one
+        # before. Linear; np.unique sorted them all again (2.9 s against 0.1 s of CPU at 30
+        # million pairs), at every seal and absorb, under the index lock.
+        keys = (self._pairs >> np.uint64(32)).astype(np.int64)
+        first = np.empty(len(keys), np.bool_)
+        first[:1] = True
+        np.not_equal(keys[1:], keys[:-1], out=first[1:])
+        starts = np.nonzero(first)[0]  # not flatnonzero: tests count a band's reads by it
+        self._keys = keys[starts]
         self._starts = np.append(starts, len(self._pairs)).astype(np.int64)
 
     def _compact(self) -> None:
@@ -598,19 +605,20 @@ class CustomerIndex:
         """The index as a snapshot (`listd.notifications.snapshot`): its arrays, token ids
         renumbered over the tokens they use. `subs`: only these subscriptions' customers
         (one partition's)."""
+        return encode(self.export(subs))
+
+    def export(self, subs: Iterable[str] | None = None) -> snapshot.Arrays:
+        """`dump`'s arrays, copied (a memcpy: a fraction of `dump`'s time), for `encode`
+        outside the index lock: the snapshot is the index as it was here, while lookups
+        and changes go on during the encoding, which takes seconds for millions."""
         wanted = list(self.subs) if subs is None else [s for s in subs if s in self.subs]
         codes = [self._codes[s] for s in wanted]
         data = self._select(np.isin(self._cols["code"].view(), codes), wanted)
-        used = np.unique(data["tokens"])
-        data["tokens"] = np.searchsorted(used, data["tokens"]).astype(np.uint32)
-        # Renumbered in the same order: the postings stay sorted.
-        vids = (data["pairs"] >> np.uint64(32 + _BAND_BITS)).astype(np.int64)
-        rest = data["pairs"] & np.uint64((1 << (32 + _BAND_BITS)) - 1)
-        data["pairs"] = rest | (
-            np.searchsorted(used, vids).astype(np.uint64) << np.uint64(32 + _BAND_BITS)
-        )
-        tokens = [self.vocab.tokens[v] for v in used.tolist()]
-        return snapshot.write(snapshot.Arrays(wanted, data, tokens))
+        # `_select` gives views of the arrays here when it keeps every slot; the index
+        # writes into one of them in place (a slot killed) and replaces the others. The
+        # token ids are the vocabulary's: its list of tokens, append-only, numbers them.
+        copied = {name: np.array(values) for name, values in data.items()}
+        return snapshot.Arrays(wanted, copied, self.vocab.tokens)
 
     @classmethod
     def load(cls, blob: bytes, vocab: CustomerVocabulary | None = None) -> CustomerIndex:
@@ -1174,3 +1182,19 @@ def _check_arrays(a: dict[str, npt.NDArray[Any]], subs: int, words: int) -> None
             len(keys) and (np.any(keys[1:] < keys[:-1]) or int(slots.max()) >= n)
         ):
             raise bad(f"{name}keys")
+
+
+def encode(exported: snapshot.Arrays) -> bytes:
+    """The snapshot of `CustomerIndex.export`'s arrays (held by no index: called without
+    its lock), the vocabulary's token ids renumbered over the tokens they use."""
+    data = exported.arrays
+    used = np.unique(data["tokens"])
+    data["tokens"] = np.searchsorted(used, data["tokens"]).astype(np.uint32)
+    # Renumbered in the same order: the postings stay sorted.
+    vids = (data["pairs"] >> np.uint64(32 + _BAND_BITS)).astype(np.int64)
+    rest = data["pairs"] & np.uint64((1 << (32 + _BAND_BITS)) - 1)
+    data["pairs"] = rest | (
+        np.searchsorted(used, vids).astype(np.uint64) << np.uint64(32 + _BAND_BITS)
+    )
+    tokens = [exported.tokens[v] for v in used.tolist()]
+    return snapshot.write(snapshot.Arrays(exported.subs, data, tokens))

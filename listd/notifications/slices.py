@@ -35,7 +35,7 @@ worker delays its subscription's fan-out until the slice is taken over; nothing 
 from __future__ import annotations
 
 import asyncio
-import base64
+import contextlib
 import json
 import secrets
 import time
@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, cast
 from listd import waits
 from listd.logs import get_logger
 from listd.model import Entity, entity_from_dict
-from listd.notifications import stored
+from listd.notifications import snapshot, stored
 from listd.notifications.customers import CustomerIndex, record_check
 from listd.notifications.outbox import Batch
 from listd.notifications.watchlist import customer_from_json
@@ -152,6 +152,7 @@ class Slicer:
         self.snapped: dict[int, float] = {}
         self._last: str | None = None  # the last delta entry read
         self._halt = asyncio.Event()
+        self._snapping: asyncio.Task[None] | None = None  # the slice snapshot written
 
     # -- both sides ----------------------------------------------------------------------
 
@@ -273,17 +274,20 @@ class Slicer:
         """Until `halt`: keep the slices of the partitions held indexed, write their
         shortlists for every delta their homes have not fanned out yet, and snapshots."""
         self._halt = halt
-        while not halt.is_set():
-            busy = False
-            await self.refresh()
-            await self._follow_partitions()
-            if self.pieces:
-                await self._apply_changes()
-                busy = await self._answer()
-            if not busy:
-                await self._snapshot_due()
-            if not busy and not halt.is_set():
-                await self._wait()
+        try:
+            while not halt.is_set():
+                busy = False
+                await self.refresh()
+                await self._follow_partitions()
+                if self.pieces:
+                    await self._apply_changes()
+                    busy = await self._answer()
+                if not busy:
+                    await self._snapshot_due()
+                if not busy and not halt.is_set():
+                    await self._wait()
+        finally:
+            await self._stop_snapshot()
 
     async def _wait(self) -> None:
         """Until a delta newer than the last read is published (or the poll interval)."""
@@ -564,6 +568,11 @@ class Slicer:
             log.info("slice shortlists written", deltas=sorted(batch), slices=sorted(names))
 
     async def _snapshot_due(self) -> None:
+        if self._snapping is not None:
+            if not self._snapping.done():
+                return
+            done, self._snapping = self._snapping, None
+            done.result()  # a Redis error stops the worker, as it did written in line
         now = time.monotonic()
         for number in sorted(self.unsaved):
             part = self.d.parts.get(number)
@@ -574,29 +583,53 @@ class Slicer:
             last = self.snapped.get(number)
             due = last is None or now - last >= self.config.snapshot_interval
             if due or number in self.purge:
-                try:
-                    await self._snapshot(number, part)
-                except LeaseLost:
-                    log.error("partition lease lost", partition=number)
+                await self._snapshot(number, part, aside=True)
                 return
 
-    async def _snapshot(self, number: int, part: Any) -> None:
+    async def _snapshot(self, number: int, part: Any, aside: bool = False) -> None:
         """Write the partition's slices as its slice snapshot (delete it when it holds
-        none any more), then trim their change streams to the entries it holds."""
+        none any more), then trim their change streams to the entries it holds. Only the
+        copy of the slices' arrays holds the index lock, and it is taken here, between two
+        changes applied: the encoding and the writing go on in a task of their own (`aside`)
+        while the shortlists are answered, one at a time (each holds a copy)."""
         mine = [p for p in self.pieces.values() if p.partition == number]
         applied = {p.name: p.applied for p in mine}
+        self.unsaved.discard(number)  # a change applied after the copy makes it due again
+        self.purge.discard(number)
+        exported = None
+        if mine:
+            exported = await asyncio.to_thread(self.d._locked, self.index.export, list(applied))
+        write = self._write_snapshot(number, part, mine, applied, exported)
+        if aside:
+            self._snapping = asyncio.create_task(write, name=f"slice-snapshot:{number}")
+        else:
+            await write
+
+    async def _write_snapshot(
+        self,
+        number: int,
+        part: Any,
+        mine: list[Piece],
+        applied: dict[str, str],
+        exported: snapshot.Arrays | None,
+    ) -> None:
         batch = Batch(part.lease.key, part.lease.token)
         key = self.keys.slice_snapshot(number)
-        if mine:
-            raw = await asyncio.to_thread(self.d._locked, self.index.dump, list(applied))
-            blob = await asyncio.to_thread(lambda: base64.b64encode(raw).decode())
-            meta = {"applied": applied}
-            await stored.write(self.redis, key, blob, secrets.token_hex(6), meta, batch)
-        else:
-            batch.delete(key)
-        await batch.run(self.redis)
-        self.unsaved.discard(number)
-        self.purge.discard(number)
+        try:
+            if exported is not None:
+                blob = await asyncio.to_thread(stored.encode_index, exported)
+                del exported  # before the write: the copy is as large as the arrays
+                meta = {"applied": applied}
+                await stored.write(self.redis, key, blob, secrets.token_hex(6), meta, batch)
+            else:
+                batch.delete(key)
+            await batch.run(self.redis)
+        except LeaseLost:
+            log.error("partition lease lost", partition=number)
+            return
+        except BaseException:
+            self.unsaved.add(number)
+            raise
         self.snapped[number] = time.monotonic()
         for p in mine:
             await self.redis.xtrim(
@@ -606,6 +639,14 @@ class Slicer:
             log.info("slice snapshot written", partition=number, slices=sorted(applied))
         else:
             log.info("slice snapshot deleted", partition=number)
+
+    async def _stop_snapshot(self) -> None:
+        """Cancel the snapshot being written, if any (the worker stops leading)."""
+        if self._snapping is not None:
+            self._snapping.cancel()
+            with contextlib.suppress(BaseException):
+                await self._snapping
+            self._snapping = None
 
 
 def _drop(index: CustomerIndex, names: list[str]) -> None:

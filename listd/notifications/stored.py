@@ -17,8 +17,9 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 
-from listd.notifications.customers import CustomerIndex, CustomerVocabulary
+from listd.notifications.customers import CustomerIndex, CustomerVocabulary, encode
 from listd.notifications.outbox import Batch
+from listd.notifications.snapshot import Arrays
 from listd.screening.postings import no_cyclic_gc
 
 CHUNK = 32 * 2**20  # bytes per field of a snapshot
@@ -53,6 +54,12 @@ async def write(
         before = json.loads(old)
         for n in range(int(before["chunks"])):
             batch.hdel(key, f"{before['generation']}:{n}")
+
+
+def encode_index(exported: Arrays) -> str:
+    """`CustomerIndex.export`'s arrays as a snapshot, in base64 (a third larger, decoded
+    at 1 GB/s)."""
+    return base64.b64encode(encode(exported)).decode()
 
 
 def load_index(chunks: list[str], vocab: CustomerVocabulary) -> CustomerIndex:

@@ -101,6 +101,38 @@ def test_changes_to_a_sealed_index_do_not_merge_its_postings_each(
     assert "C-250" in found["bank-a"]
 
 
+def test_the_postings_directory_is_read_off_the_sorted_postings_without_sorting_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each key's run of postings is found where the key changes (the postings are kept
+    sorted); sorting them again (np.unique) cost 2.9 s of CPU at 30 M postings, under the
+    index lock, at every seal and absorb. The directory is the one a sort gives."""
+    index = CustomerIndex()
+    listed = [e for e in un("2026-05-08").values() if e.names][:300]
+    for number, entity in enumerate(listed):
+        index.put("bank-a", Customer(f"C-{number}", entity.names[0].full))
+        if number == 150:
+            index.candidates([], CUTOFF)  # sealed halfway: a merge of two runs
+    other = CustomerIndex(index.vocab)
+    for number, entity in enumerate(listed[:40]):
+        other.put("bank-b", Customer(f"B-{number}", entity.names[0].full))
+    index.absorb(other)
+    index.remove("bank-a", "C-7")
+    index.candidates([], CUTOFF)
+    keys, starts = np.unique(index._pairs >> np.uint64(32), return_index=True)
+    assert index._keys.tolist() == keys.tolist() and len(keys) > 100
+    assert index._starts.tolist() == [*starts.tolist(), len(index._pairs)]
+    sorts: list[int] = []
+    real = np.unique
+    monkeypatch.setattr(np, "unique", lambda *a, **k: sorts.append(1) or real(*a, **k))
+    index._directory()
+    assert sorts == []
+    assert index._keys.tolist() == keys.tolist()
+    empty = CustomerIndex()
+    empty._directory()
+    assert empty._keys.tolist() == [] and empty._starts.tolist() == [0]
+
+
 def test_postings_are_not_read_for_a_name_no_customer_shares_a_word_with(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
