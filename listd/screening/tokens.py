@@ -139,10 +139,7 @@ def _arabic(a: Token, latin: Token) -> tuple[float, str]:
     return 0.0, ""
 
 
-@lru_cache(maxsize=1 << 14)
 def _spelled(t: Token) -> tuple[tuple[str, int, str], ...]:
-    """`t`'s spellings with their lengths and edit classes (`_edit_score`): worked out once
-    per list token, not once per query word it is compared with."""
     return tuple((a, len(a), edit_class(a)) for a in spellings(t))
 
 
@@ -150,7 +147,8 @@ def _edit_score(spelled: tuple[tuple[str, int, str], ...], v: Token) -> float:
     """Similarity by OSA edit distance between phonetic forms (0 when too far); `spelled`:
     the query word's spellings with their lengths and edit classes."""
     best = 0.0
-    for b, lb, cb in _spelled(v):
+    for b in spellings(v):
+        lb, cb = len(b), edit_class(b)
         for a, la, ca in spelled:
             longest = la if la > lb else lb
             if longest < 4 or abs(la - lb) > 1 or ca != cb:
