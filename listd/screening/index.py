@@ -43,6 +43,7 @@ from listd.screening.plan import (
     candidates_over_arrays,
     final_score,
     find_candidates,
+    initials_unmet,
     query_wants,
 )
 from listd.screening.postings import (
@@ -480,12 +481,16 @@ class ScreeningIndex:
         plan = self._plan(query, cache, exhaustive)
         if plan is None:
             return []
-        scored: list[tuple[float, str, SourceIndex, int, int, list[Pair]]] = []
+        # (final score, entity id, source, slot, name, (name score, pairs) when known)
+        scored: list[tuple[float, str, SourceIndex, int, int, tuple[float, list[Pair]] | None]]
+        scored = []
         for name in sorted(sources):
             index = sources[name]
             if query.sources and name not in query.sources:
                 continue
-            best: dict[int, tuple[float, int]] = {}
+            # Per entity slot: its best name's score and id, and the pairs that scored it
+            # (kept for the explanation; None for a name found by identifier alone).
+            best: dict[int, tuple[float, int, list[Pair] | None]] = {}
             candidates: Iterable[int]
             if exhaustive:
                 candidates = range(len(index.names))
@@ -499,29 +504,33 @@ class ScreeningIndex:
                     # A word two edits away is no lookup's: the bound does not know it.
                     extra = near.tolist() if isinstance(near, np.ndarray) else near
                     candidates = {*candidates, *extra}
+                candidates = list(candidates)
+                initials_unmet(plan, index.columns, candidates)
             for nid in candidates:
                 slot = index.name_entity[nid]
-                score = self.name_score(plan, index, nid)[0]
+                score, pairs = self.name_score(plan, index, nid)
                 if score >= plan.cutoff:
                     prior = best.get(slot)
                     if prior is None or score > prior[0] or (score == prior[0] and nid < prior[1]):
-                        best[slot] = (score, nid)
+                        best[slot] = (score, nid, pairs)
             for slot in by_identifier(plan, index):
                 if slot not in best:
-                    best[slot] = self._best_name(plan, index, slot)
-            for slot, (name_score, nid) in best.items():
+                    best[slot] = (*self._best_name(plan, index, slot), None)
+            for slot, (name_score, nid, best_pairs) in best.items():
                 entity = index.entities[slot]
                 if entity is None or not query_wants(query, entity):
                     continue
                 final, _ = final_score(plan, entity, name_score)
                 if final >= query.threshold:
-                    scored.append((final, entity.id, index, slot, nid, []))
+                    kept = None if best_pairs is None else (name_score, best_pairs)
+                    scored.append((final, entity.id, index, slot, nid, kept))
         scored.sort(key=lambda s: (-s[0], s[1]))
         matches: list[Match] = []
-        for final, _, index, slot, nid, _ in scored[: query.limit]:
+        for final, _, index, slot, nid, as_scored in scored[: query.limit]:
             entity = index.entities[slot]
             assert entity is not None
-            name_score, pairs = self.name_score(plan, index, nid)
+            # The pairs as the name was scored (`name_score` gives the same again).
+            name_score, pairs = as_scored or self.name_score(plan, index, nid)
             _, effects = final_score(plan, entity, name_score)
             explanation = explain(
                 plan.tokens,
@@ -549,12 +558,18 @@ class ScreeningIndex:
         """
         ids = index.names[nid]
         sims = plan.sims
+        # The plan's caches read here first: most words were met by an earlier name.
+        entries, initial_entries = plan.entries, plan.initial_entries
         candidates: list[Candidate] = []
         for j, vid in enumerate(ids):
             if vid in sims:
-                found = self._entry(plan, vid)
+                found = entries.get(vid)
+                if found is None:
+                    found = self._entry(plan, vid)
             elif plan.initials:
-                found = self._initial_entries(plan, vid)
+                found = initial_entries.get(vid)
+                if found is None:
+                    found = self._initial_entries(plan, vid)
             else:
                 continue
             if found:
@@ -584,7 +599,9 @@ class ScreeningIndex:
         """The candidates `below` keeps; over arrays when they are many."""
         columns = index.columns
         if len(candidates) < _VECTOR_BOUND or columns is None:
-            return [int(nid) for nid in candidates if not self.below(plan, index, int(nid))]
+            rows = [int(nid) for nid in candidates]
+            initials_unmet(plan, columns, rows)
+            return [nid for nid in rows if not self.below(plan, index, nid)]
         if isinstance(candidates, set):
             nids = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
         else:

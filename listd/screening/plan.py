@@ -141,12 +141,8 @@ def bound_holds(
     `_initial_bits` share a bit (a superset of the words that do): the bound can only be
     looser, never tighter, so no name that could reach the cutoff is dropped.
     """
-    if plan.hit is None:
-        hit = np.zeros(len(plan.weights_col), dtype=np.bool_)
-        hit[np.fromiter(plan.sims, dtype=np.int64, count=len(plan.sims))] = True
-        plan.hit = hit
     vids, which = _rows(columns.flat, columns.starts, nids)
-    hits = plan.hit[vids]
+    hits = _hit(plan)[vids]
     held = hits
     others: npt.NDArray[np.float64] = np.zeros(len(nids))
     if plan.initials:
@@ -178,6 +174,41 @@ def bound_holds(
         bound = matched / (matched + missing) * columns.factor[nids]
     keep &= bound >= plan.cutoff - 1e-9
     return keep
+
+
+def _hit(plan: QueryPlan) -> npt.NDArray[np.bool_]:
+    """Token id → whether it matches a query word (`plan.sims`), once per query."""
+    if plan.hit is None:
+        hit = np.zeros(len(plan.weights_col), dtype=np.bool_)
+        hit[np.fromiter(plan.sims, dtype=np.int64, count=len(plan.sims))] = True
+        plan.hit = hit
+    return plan.hit
+
+
+# From this many names on, `initials_unmet` marks their words over arrays at once.
+_UNMET_AT = 16
+
+
+def initials_unmet(plan: QueryPlan, columns: NameColumns | None, nids: Sequence[int]) -> None:
+    """Record in `plan.initial_entries` that no query initial matches each word of names
+    `nids` that `plan.may_meet` rules out for every initial (what
+    `ScreeningIndex._initial_entries` finds for it, one word at a time, the same test):
+    one pass over arrays for the words of all the names about to be bounded or scored.
+    Names whose words the arrays may not cover yet are left to the word-by-word test."""
+    bits = plan.any_initial
+    if not plan.initials or bits is None or columns is None or len(nids) < _UNMET_AT:
+        return
+    rows = np.fromiter(nids, dtype=np.int64, count=len(nids))
+    rows = rows[rows < columns.count]
+    if not len(rows):
+        return
+    vids = _rows(columns.flat, columns.starts, rows)[0]
+    vids = vids[~_hit(plan)[vids]]
+    unmet = vids[~_meets_bits(plan.bits_lo, plan.bits_hi, vids, bits)]
+    known = plan.initial_entries
+    # (Repeated words are simply set again: np.unique would import numpy.ma on first use.)
+    for vid in unmet.tolist():
+        known.setdefault(vid, ())
 
 
 def candidates_over_arrays(plan: QueryPlan, arrays: PostingArrays) -> npt.NDArray[np.int64]:

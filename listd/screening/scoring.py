@@ -646,12 +646,15 @@ def required(
     most = len(positions) if most is None else most
     weak = initials if weak_initials else ()
 
-    def reaches(held: Sequence[int]) -> bool:
-        return (
+    reaches: Callable[[Sequence[int]], bool]
+    if loose:
+        reaches = lambda held: (  # noqa: E731
             bound(weights, [*initials, *held], missing_cost, other_weight=other_weight,
-                  loose=loose, initials=weak)
+                  loose=True, initials=weak)
             >= cutoff
         )  # fmt: skip
+    else:
+        reaches = _Reaches(weights, initials, weak, missing_cost, other_weight, cutoff)
 
     if len(positions) > MAX_EXACT_SUBSETS:
         # Drop the heaviest positions while the rest could still reach the cutoff without
@@ -664,12 +667,15 @@ def required(
             prefix.append(rest.pop(0))
         return [], prefix
     minimal: list[tuple[int, ...]] = []
+    masks: list[int] = []  # `minimal` as bit sets: a superset test is one `&` each
     for size in range(1, min(len(positions), most) + 1):
         for subset in combinations(positions, size):
-            if any(set(m) <= set(subset) for m in minimal):
+            mask = sum(1 << p for p in subset)
+            if any(m & mask == m for m in masks):
                 continue
             if reaches(subset):
                 minimal.append(subset)
+                masks.append(mask)
     return minimal, None
 
 
@@ -712,6 +718,46 @@ def required_bands(
                     found[b].append(subset)
                     masks[b].append(mask)
     return tuple((minimal, None) for minimal in found)
+
+
+class _Reaches:
+    """`bound(weights, [*initials, *held], missing_cost, other_weight=other_weight,
+    initials=weak) >= cutoff` for many sets `held` of one query (`required`): the same
+    sums, in the same order (so the same floats), with what does not depend on `held`
+    worked out once. A first sight of a long name tries hundreds of sets."""
+
+    __slots__ = ("cutoff", "initials", "missing_cost", "other_weight", "pair", "weak", "weights")
+
+    def __init__(
+        self,
+        weights: Sequence[float],
+        initials: Sequence[int],
+        weak: Sequence[int],
+        missing_cost: float,
+        other_weight: float,
+        cutoff: float,
+    ) -> None:
+        self.weights = weights
+        self.initials = list(initials)
+        self.pair = [(W_MAX + w) / 2 for w in weights]
+        # Held initials are weak (`_Parts.of`): every set holds all of them.
+        self.weak = [(1 - INITIAL) * (W_MAX + weights[p]) / 2 for p in weak]
+        self.missing_cost = missing_cost
+        self.other_weight = other_weight
+        self.cutoff = cutoff
+
+    def __call__(self, subset: Sequence[int]) -> bool:
+        held = set(set([*self.initials, *subset]))  # `bound`, then `_Parts.of`: one order
+        pair = self.pair
+        paired = sum(pair[p] for p in held)
+        if not paired:
+            return self.cutoff <= 0.0
+        num = paired - sum(self.weak) if self.weak else paired
+        den = paired
+        if self.other_weight:
+            den += MISSING_QUERY * max(0.0, self.other_weight - len(held) * W_MAX)
+        den += self.missing_cost * sum(w for p, w in enumerate(self.weights) if p not in held)
+        return num / den >= self.cutoff
 
 
 @dataclass(slots=True)
@@ -826,6 +872,22 @@ class DeletionIndex:
         out.extend(recent.get(h, ()))
         return out
 
+    def add_to(self, out: set[int], words: Iterable[str]) -> None:
+        """`out` with `get(word)` added for each of `words`: a query word's dozen or more
+        deletion neighbours, without a list made for each."""
+        recent = self._recent  # before `_base`, as in `get`
+        keys, ids = self._base
+        size = len(keys)
+        for word in words:
+            h = hash(word)
+            i = bisect_left(keys, h)
+            while i < size and keys[i] == h:
+                out.add(ids[i])
+                i += 1
+            found = recent.get(h)
+            if found:
+                out.update(found)
+
     def __len__(self) -> int:
         return len(self._base[0]) + self._pending
 
@@ -878,7 +940,5 @@ class Vocabulary:
             bucket = self.keys.get(key)
             if bucket:
                 ids.update(bucket)
-        edits = self.edits
-        for word in words:
-            ids.update(edits.get(word))
+        self.edits.add_to(ids, words)
         return ids

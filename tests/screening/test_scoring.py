@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from functools import cache
-from itertools import product
+from itertools import combinations, product
 
 import pytest
 
 import listd.pipeline.ingest
 from listd.normalize.aliases import name_forms
 from listd.scrapers import scraper
-from listd.screening.scoring import MAX_EXACT_SUBSETS, list_cost, required, required_bands
+from listd.screening.scoring import (
+    MAX_EXACT_SUBSETS,
+    MISSING_LIST,
+    MISSING_PARTIAL,
+    MISSING_QUERY,
+    bound,
+    list_cost,
+    required,
+    required_bands,
+)
 from listd.screening.tokens import WEIGHTS, tokenize
 from tests.conftest import un_file
 
@@ -55,3 +64,42 @@ def test_required_bands_answers_what_required_answers_band_by_band(cutoff: float
             required(weights, initials, cutoff, cost, other, False, weak, most)
             for other, weak, most in bands
         ), (weights, initials)
+
+
+def _required_by_definition(
+    weights: tuple[float, ...],
+    initials: tuple[int, ...],
+    cutoff: float,
+    cost: float,
+    other: float,
+    loose: bool,
+    weak: bool,
+    most: int,
+) -> list[tuple[int, ...]]:
+    """Every set of positions of at most `most` whose `bound` reaches `cutoff` and none
+    of whose smaller sets does, by size, in the order of `combinations`."""
+    positions = [p for p in range(len(weights)) if p not in initials]
+    reached = [
+        subset
+        for size in range(1, min(len(positions), most) + 1)
+        for subset in combinations(positions, size)
+        if bound(weights, [*initials, *subset], cost, other_weight=other, loose=loose,
+                 initials=initials if weak else ())
+        >= cutoff
+    ]  # fmt: skip
+    return [s for s in reached if not any(set(r) < set(s) for r in reached)]
+
+
+@pytest.mark.parametrize("cutoff", [0.8, 0.72, 0.57])
+def test_required_gives_the_minimal_sets_bound_defines(cutoff: float) -> None:
+    """`required` (its sums worked out once per name shape, supersets skipped by bits)
+    answers exactly what `bound` on every set of positions answers, for every listed
+    name shape, query side and customer side alike."""
+    names = [(w, i) for w, i in shapes() if len(w) - len(i) <= MAX_EXACT_SUBSETS]
+    assert any(len(w) - len(i) == MAX_EXACT_SUBSETS for w, i in names)
+    cases = [(MISSING_QUERY, 0.0, False, False, 99), (MISSING_LIST, 2.5, False, True, 2)]
+    cases += [(MISSING_LIST, 1.75, True, True, 6), (MISSING_PARTIAL, 0.0, False, True, 3)]
+    for weights, initials in names:
+        for cost, other, loose, weak, most in cases:
+            args = (weights, initials, cutoff, cost, other, loose, weak, most)
+            assert required(*args)[0] == _required_by_definition(*args), args

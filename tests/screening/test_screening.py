@@ -425,3 +425,55 @@ def test_similarity_is_symmetric(index: ScreeningIndex) -> None:
     assert len(pairs) > 1000
     assert sum(similarity(a, b)[0] > 0 for a, b in pairs) > 1000
     assert all(similarity(a, b) == similarity(b, a) for a, b in pairs)
+
+
+def test_initials_ruled_out_over_arrays_change_no_answer(
+    lists: dict[str, list[Entity]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`initials_unmet` records at once, for the words of many candidate names, that no
+    query initial matches them (what the word-by-word test finds): the matches and their
+    explanations are those of the word-by-word test alone, for queries with initials
+    against names crowded with initials and common words."""
+    import random
+
+    import listd.screening.index as module
+    from listd.screening.plan import QueryPlan, initials_unmet
+    from listd.screening.postings import NameColumns
+
+    rng = random.Random(17)
+    common = ["Ahmad", "Ali", "Muhammad", "Mohammad", "Hasan", "Khan", "Abdul", "Rahman"]
+    surnames = sorted({n.full.split()[-1] for e in lists["un"] for n in e.names if n.full})
+    crowd = []
+    for i in range(800):
+        words = rng.sample(common, rng.choice((1, 2))) + [rng.choice(surnames)]
+        if i % 3 == 0:
+            words.insert(rng.randrange(len(words)), rng.choice("AHKMRS") + ".")
+        name = Name(" ".join(words), kind="primary")
+        crowd.append(Entity(id=f"crowd:{i}", source="crowd", schema="person",
+                            reference=str(i), names=(name,)))  # fmt: skip
+    index = build({**lists, "crowd": crowd})
+    queries = [
+        Query("A. Muhammad Khan", threshold=0.7), Query("M. A. Rahman", threshold=0.6),
+        Query("Ahmad H. Ali", threshold=0.7), Query("MZ Hasan Khan", threshold=0.7),
+        Query("A. Q. Khan", threshold=0.6), Query("K. Ali Hasan", threshold=0.7),
+    ]  # fmt: skip
+    marked = []
+
+    def spy(plan: QueryPlan, columns: NameColumns | None, nids: list[int]) -> None:
+        before = len(plan.initial_entries)
+        initials_unmet(plan, columns, nids)
+        marked.append(len(plan.initial_entries) - before)
+
+    def full(matches: list[Match]) -> list[tuple[str, float, str, str]]:
+        return [
+            (m.entity.id, m.score, m.matched_name, json.dumps(m.explanation, sort_keys=True))
+            for m in matches
+        ]
+
+    monkeypatch.setattr(module, "initials_unmet", spy)
+    found = [full(index.screen(q)) for q in queries]
+    assert sum(marked) > 100  # many words were ruled out at once
+    assert sum(map(len, found)) > 10
+    monkeypatch.setattr(module, "initials_unmet", lambda *args: None)
+    index.clear_caches()
+    assert found == [full(index.screen(q)) for q in queries]
