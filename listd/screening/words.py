@@ -335,17 +335,15 @@ def _numbers(pieces: list[_Piece]) -> list[_Piece]:
     out: list[_Piece] = []
     for piece in pieces:
         value = NUMBER_WORDS.get(piece.text)
-        prev = out[-1] if out else None
-        if value is None and prev is not None and prev.text in TENS and _DIGIT.match(piece.text):
-            number = NUMBER_WORDS[prev.text] + int(piece.text)  # Forty 4: the unit a digit
+        # A unit after tens makes one number with them, in words or a digit (Forty 4).
+        unit = UNITS.get(piece.text) or (int(piece.text) if _DIGIT.match(piece.text) else None)
+        if unit is not None and out and out[-1].text in TENS:
+            prev = out[-1]
+            number = NUMBER_WORDS[prev.text] + unit
             out[-1] = _Piece(f"{prev.text} {piece.text}", frozenset((str(number),)), False)
             continue
         if value is None:
             out.append(piece)
-            continue
-        if prev is not None and piece.text in UNITS and prev.text in TENS:
-            tens = NUMBER_WORDS[prev.text]
-            out[-1] = _Piece(f"{prev.text} {piece.text}", frozenset((str(tens + value),)), False)
             continue
         out.append(_Piece(piece.text, frozenset((str(value),)), False))
     return out
