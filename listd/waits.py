@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Coroutine
+from typing import Any
 
 
 def stop_if_cancelled() -> None:
@@ -41,3 +43,33 @@ async def wait(event: asyncio.Event, seconds: float) -> bool:
         async with asyncio.timeout(max(seconds, 0.0)):
             await event.wait()
     return event.is_set()
+
+
+class Aside:
+    """One task at a time beside a loop (a snapshot being encoded and written while the
+    loop goes on). `running` tells the loop whether to wait before starting another, and
+    raises the error the last one ended with, as if the loop had run it in line; `stop`
+    cancels the one running when the loop ends."""
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task[None] | None = None
+
+    def running(self) -> bool:
+        task = self._task
+        if task is None:
+            return False
+        if not task.done():
+            return True
+        self._task = None
+        task.result()
+        return False
+
+    def start(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        self._task = asyncio.create_task(work, name=name)
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task

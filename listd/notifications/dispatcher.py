@@ -180,7 +180,7 @@ class Dispatcher:
         self._forgotten: set[int] = set()
         self._dropping: asyncio.Task[None] | None = None
         self._scoring = asyncio.Lock()
-        self._snapping: asyncio.Task[None] | None = None  # the partition snapshot written
+        self._snapping = waits.Aside()  # the partition snapshot written
         # Partitions whose last fan-out waited for the shortlists of a sliced subscription's
         # slices: read apart from the others, so their deltas never wait behind these.
         self._deferred: set[int] = set()
@@ -707,11 +707,7 @@ class Dispatcher:
         try:
             await self._fan_loop(halt)
         finally:
-            if self._snapping is not None:
-                self._snapping.cancel()
-                with contextlib.suppress(BaseException):
-                    await self._snapping
-                self._snapping = None
+            await self._snapping.stop()
 
     async def _fan_loop(self, halt: asyncio.Event) -> None:
         while not halt.is_set():
@@ -849,18 +845,13 @@ class Dispatcher:
         True if it started one. It runs in a task of its own: written from this loop, a
         delta published meanwhile waited for the whole dump, encoding and write (seconds
         for millions of customers). One at a time: each holds a copy of its arrays."""
-        if self._snapping is not None:
-            if not self._snapping.done():
-                return False
-            done, self._snapping = self._snapping, None
-            done.result()  # a Redis error stops the fan-out, as it did written from here
+        if self._snapping.running():  # (a Redis error of the last stops the fan-out)
+            return False
         now = time.monotonic()
         for part in list(self.parts.values()):
             due = not part.snapped or now - part.snapped >= self.config.snapshot_interval
             if part.ready and part.unsaved and due:
-                self._snapping = asyncio.create_task(
-                    self._snapshot_aside(part), name=f"snapshot:{part.number}"
-                )
+                self._snapping.start(self._snapshot_aside(part), f"snapshot:{part.number}")
                 return True
         return False
 

@@ -35,7 +35,6 @@ worker delays its subscription's fan-out until the slice is taken over; nothing 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import secrets
 import time
@@ -152,7 +151,7 @@ class Slicer:
         self.snapped: dict[int, float] = {}
         self._last: str | None = None  # the last delta entry read
         self._halt = asyncio.Event()
-        self._snapping: asyncio.Task[None] | None = None  # the slice snapshot written
+        self._snapping = waits.Aside()  # the slice snapshot written
 
     # -- both sides ----------------------------------------------------------------------
 
@@ -287,7 +286,7 @@ class Slicer:
                 if not busy and not halt.is_set():
                     await self._wait()
         finally:
-            await self._stop_snapshot()
+            await self._snapping.stop()
 
     async def _wait(self) -> None:
         """Until a delta newer than the last read is published (or the poll interval)."""
@@ -568,11 +567,8 @@ class Slicer:
             log.info("slice shortlists written", deltas=sorted(batch), slices=sorted(names))
 
     async def _snapshot_due(self) -> None:
-        if self._snapping is not None:
-            if not self._snapping.done():
-                return
-            done, self._snapping = self._snapping, None
-            done.result()  # a Redis error stops the worker, as it did written in line
+        if self._snapping.running():  # (a Redis error of the last stops the worker)
+            return
         now = time.monotonic()
         for number in sorted(self.unsaved):
             part = self.d.parts.get(number)
@@ -583,15 +579,15 @@ class Slicer:
             last = self.snapped.get(number)
             due = last is None or now - last >= self.config.snapshot_interval
             if due or number in self.purge:
-                await self._snapshot(number, part, aside=True)
+                await self._snapshot(number, part)
                 return
 
-    async def _snapshot(self, number: int, part: Any, aside: bool = False) -> None:
+    async def _snapshot(self, number: int, part: Any) -> None:
         """Write the partition's slices as its slice snapshot (delete it when it holds
         none any more), then trim their change streams to the entries it holds. Only the
         copy of the slices' arrays holds the index lock, and it is taken here, between two
-        changes applied: the encoding and the writing go on in a task of their own (`aside`)
-        while the shortlists are answered, one at a time (each holds a copy)."""
+        changes applied: the encoding and the writing go on in a task of their own while
+        the shortlists are answered, one at a time (each holds a copy)."""
         mine = [p for p in self.pieces.values() if p.partition == number]
         applied = {p.name: p.applied for p in mine}
         self.unsaved.discard(number)  # a change applied after the copy makes it due again
@@ -600,10 +596,7 @@ class Slicer:
         if mine:
             exported = await asyncio.to_thread(self.d._locked, self.index.export, list(applied))
         write = self._write_snapshot(number, part, mine, applied, exported)
-        if aside:
-            self._snapping = asyncio.create_task(write, name=f"slice-snapshot:{number}")
-        else:
-            await write
+        self._snapping.start(write, f"slice-snapshot:{number}")
 
     async def _write_snapshot(
         self,
@@ -639,14 +632,6 @@ class Slicer:
             log.info("slice snapshot written", partition=number, slices=sorted(applied))
         else:
             log.info("slice snapshot deleted", partition=number)
-
-    async def _stop_snapshot(self) -> None:
-        """Cancel the snapshot being written, if any (the worker stops leading)."""
-        if self._snapping is not None:
-            self._snapping.cancel()
-            with contextlib.suppress(BaseException):
-                await self._snapping
-            self._snapping = None
 
 
 def _drop(index: CustomerIndex, names: list[str]) -> None:
