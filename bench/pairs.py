@@ -52,12 +52,24 @@ class Pair:
     match: bool
 
 
+COLUMNS = ("case_group", "schema", "name1", "name2", "is_match")
+
+
 def load_pairs(path: Path) -> list[Pair]:
+    """The pairs of a name bench file (ValueError naming what is missing or wrong)."""
     with path.open(encoding="utf-8", newline="") as fh:
-        return [
-            Pair(r["case_group"], r["schema"], r["name1"], r["name2"], r["is_match"] == "true")
-            for r in csv.DictReader(fh)
-        ]
+        reader = csv.DictReader(fh)
+        missing = [c for c in COLUMNS if c not in (reader.fieldnames or ())]
+        if missing:
+            raise ValueError(f"{path}: no column {', '.join(missing)} (a name bench cases.csv?)")
+        rows = list(reader)
+    for line, r in enumerate(rows, start=2):
+        if r["is_match"] not in ("true", "false"):
+            raise ValueError(f"{path}, line {line}: is_match is {r['is_match']!r}, not true/false")
+    return [
+        Pair(r["case_group"], r["schema"], r["name1"], r["name2"], r["is_match"] == "true")
+        for r in rows
+    ]
 
 
 def listd_scores(pairs: Sequence[Pair]) -> list[float]:
@@ -156,7 +168,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--no-logic-v2", action="store_true")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
-    pairs = load_pairs(args.cases)
+    try:
+        pairs = load_pairs(args.cases)
+    except (OSError, ValueError) as exc:
+        parser.error(str(exc))
     started = time.perf_counter()
     ours = listd_scores(pairs)
     listd_seconds = round(time.perf_counter() - started, 1)

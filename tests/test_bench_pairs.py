@@ -5,16 +5,26 @@ from __future__ import annotations
 import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
+
+import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "bench" / "pairs.py"
 
 
-def test_pairs_are_scored_one_by_one_and_counted(tmp_path: Path) -> None:
+def _load() -> ModuleType:
     spec = importlib.util.spec_from_file_location("bench_pairs", BENCH)
     assert spec and spec.loader
-    pairs = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = pairs  # dataclasses look their module up by name
-    spec.loader.exec_module(pairs)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+pairs = _load()
+
+
+def test_pairs_are_scored_one_by_one_and_counted(tmp_path: Path) -> None:
     cases = tmp_path / "cases.csv"
     cases.write_text(
         "case_group,schema,name1,name2,is_match\n"
@@ -33,3 +43,20 @@ def test_pairs_are_scored_one_by_one_and_counted(tmp_path: Path) -> None:
     assert default["f1"] == round(2 * 0.75 / 1.75, 3)
     assert [w["name1"] for w in out["wrong"]] == ["Friedrich Hans"]
     assert out["groups"] == {"a": 3, "b": 2}
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("group,schema,name1,name2,is_match\n", "no column case_group"),
+        ("case_group,schema,name1,name2,is_match\na,Person,A B,A B,yes\n", "line 2: is_match"),
+    ],
+)
+def test_a_file_that_is_no_name_bench_is_refused_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, says: str
+) -> None:
+    cases = tmp_path / "cases.csv"
+    cases.write_text(text, encoding="utf-8")
+    with pytest.raises(SystemExit) as exit_:
+        pairs.main([str(cases), "--no-logic-v2"])
+    assert exit_.value.code == 2 and says in capsys.readouterr().err
