@@ -29,14 +29,19 @@ async def read(redis: Redis, key: str) -> tuple[dict[str, Any], list[str] | None
     """The snapshot at `key`: its meta and its chunks (None when one is missing); None
     when there is no snapshot."""
     meta_raw = await redis.hget(key, "meta")
-    if not meta_raw:
-        return None
-    meta: dict[str, Any] = json.loads(meta_raw)
-    fields = [f"{meta['generation']}:{n}" for n in range(int(meta["chunks"]))]
-    chunks = cast(list[str | None], await redis.hmget(key, fields))
-    if any(c is None for c in chunks):
-        return meta, None
-    return meta, [c for c in chunks if c is not None]
+    while meta_raw:
+        meta: dict[str, Any] = json.loads(meta_raw)
+        fields = [f"{meta['generation']}:{n}" for n in range(int(meta["chunks"]))]
+        chunks = cast(list[str | None], await redis.hmget(key, fields))
+        if all(c is not None for c in chunks):
+            return meta, [c for c in chunks if c is not None]
+        # Written again between the two reads (the new meta, the old chunks deleted): read
+        # that one. The same meta with a chunk missing is a broken snapshot.
+        again = await redis.hget(key, "meta")
+        if again == meta_raw:
+            return meta, None
+        meta_raw = again
+    return None
 
 
 async def write(

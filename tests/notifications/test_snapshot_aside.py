@@ -8,12 +8,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
-from listd.notifications import snapshot
+from listd.keyspace import Keys
+from listd.notifications import snapshot, stored
 from listd.notifications.config import WebhookConfig
+from listd.notifications.outbox import Batch
 from listd.notifications.routes import BLOCKING
 from listd.settings import Settings
 from tests.helpers import eventually, until
@@ -96,3 +99,31 @@ async def test_a_delta_is_alerted_while_a_snapshot_is_being_written(
 
     await until(written, 30, "the snapshot written once let go")
     assert rx.duplicates == 0
+
+
+async def test_a_snapshot_written_again_while_it_is_read_is_read_whole(
+    redis: Redis, key_names: Keys
+) -> None:
+    # A worker reading a slice snapshot (on takeover) while its own snapshot task writes
+    # that key again: the meta it read names chunks the write has just deleted. It reads
+    # the new one; before, it found none and rebuilt the slices from every record.
+    key = key_names.slice_snapshot(3)
+
+    async def put(blob: str, generation: str) -> None:
+        batch = Batch(key_names.partition_lease(3))
+        await stored.write(redis, key, blob, generation, {"applied": {}}, batch)
+        await batch.run(redis)
+
+    await put("A" * 10, "g1")
+    hmget = redis.hmget
+
+    async def replaced_meanwhile(*args: Any) -> Any:
+        redis.hmget = hmget  # type: ignore[method-assign]
+        await put("B" * 10, "g2")
+        return await hmget(*args)
+
+    redis.hmget = replaced_meanwhile  # type: ignore[method-assign]
+    found = await stored.read(redis, key)
+    assert found is not None
+    meta, chunks = found
+    assert meta["generation"] == "g2" and chunks == ["B" * 10]
