@@ -39,6 +39,7 @@ import json
 import secrets
 import time
 import zlib
+from collections.abc import Container
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -303,15 +304,16 @@ class Slicer:
         """Every slice of the partitions held is indexed."""
         return set(self._wanted()) <= set(self.pieces)
 
-    def _wanted(self) -> dict[str, tuple[str, int, int]]:
-        """Slice name -> (subscription, slice, partition) for the partitions held."""
+    def _wanted(self, parts: Container[int] | None = None) -> dict[str, tuple[str, int, int]]:
+        """Slice name -> (subscription, slice, partition) for the partitions held (or
+        those of `parts`)."""
+        held = self.d.parts if parts is None else parts
         out: dict[str, tuple[str, int, int]] = {}
         for sub_id, count in self.sliced.items():
             home = self.d.partition(sub_id)
             for j in range(count):
                 number = slice_partition(home, j, count, self.config.partitions)
-                part = self.d.parts.get(number)
-                if part is not None:
+                if number in held:
                     out[piece_id(sub_id, j)] = (sub_id, j, number)
         return out
 
@@ -339,7 +341,7 @@ class Slicer:
         for number in list(self.held):
             if number not in self.d.parts:
                 del self.held[number]
-        await self._check_snapshots(wanted)
+        await self._check_snapshots()
         missing: dict[int, list[tuple[str, int]]] = {}
         for name, (sub_id, j, number) in wanted.items():
             if name not in self.pieces and sub_id in subs:
@@ -355,15 +357,21 @@ class Slicer:
                     await self._build(number, sub_id, j)
             self.unsaved.add(number)
 
-    async def _check_snapshots(self, wanted: dict[str, tuple[str, int, int]]) -> None:
+    async def _check_snapshots(self) -> None:
         """For each partition newly held: if its slice snapshot holds slices no longer
-        wanted (of a subscription deleted while nobody held it), write it again."""
+        wanted (of a subscription deleted while nobody held it), write it again.
+
+        What is wanted there is worked out here, for these partitions: the caller's view
+        was taken before its awaits, and a partition taken meanwhile (as a dead worker's
+        are, all at once) wanted nothing in it, so its snapshot was deleted and its
+        slices built again from their records."""
         for number in list(self.checked):
             if self.checked[number] is not self.d.parts.get(number):
                 del self.checked[number]
         fresh = [(n, p) for n, p in sorted(self.d.parts.items()) if n not in self.checked]
         if not fresh:
             return
+        wanted = self._wanted({n for n, _ in fresh})
         async with self.redis.pipeline(transaction=False) as pipe:
             for number, _ in fresh:
                 pipe.hget(self.keys.slice_snapshot(number), "meta")

@@ -334,6 +334,57 @@ async def test_a_home_set_aside_for_shortlists_reuses_the_lookup_of_its_deltas(
     assert lookups == [1], "the delta looked up once in the worker's index"
 
 
+async def test_a_slice_partition_taken_while_the_slices_wanted_are_worked_out_keeps_its_snapshot(
+    make_api: Callable[..., Awaitable[Client]],
+    keys: dict[str, str],
+    receivers: Callable[[], Awaitable[Receiver]],
+    redis: Redis,
+    settings: Settings,
+    config: WebhookConfig,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A partition the dispatcher takes while the slicer is between working out the slices
+    it wants and reading the snapshots of the partitions newly held (a dead worker's are
+    all taken at once) is taken up from its snapshot. The slicer's earlier view wanted no
+    slice there, so the snapshot was taken for one of a deleted subscription, deleted,
+    and the slice built again from its records: a takeover's whole cost, seen in CI as a
+    survivor that loaded one of the two slices it took over."""
+    api, sub_id, _ = await sliced(make_api, keys, receivers, redis, settings, config)
+    dispatcher = api.app[BLOCKING].dispatcher
+    slicer = dispatcher.slicer
+    k = settings.keys
+    number = slicer.pieces[f"{sub_id}/0"].partition
+
+    async def snapshotted() -> bool:
+        return bool(await redis.hget(k.slice_snapshot(number), "meta"))
+
+    await until(snapshotted, 30, "its snapshot")
+
+    check = slicer._check_snapshots
+    raced: list[int] = []
+
+    async def late(*args: Any) -> None:  # the dispatcher takes it back meanwhile
+        if number not in dispatcher.parts and not raced:
+            raced.append(number)
+            await eventually(lambda: number in dispatcher.parts, 30, "the partition taken back")
+        await check(*args)
+
+    built: list[tuple[Any, ...]] = []
+    build = slicer._build
+
+    async def counted(*args: Any) -> None:
+        built.append(args)
+        await build(*args)
+
+    monkeypatch.setattr(slicer, "_check_snapshots", late)
+    monkeypatch.setattr(slicer, "_build", counted)
+    await dispatcher._give_up(number)
+    await eventually(lambda: bool(raced) and slicer.ready(), 30, "the slice taken up again")
+    await asyncio.sleep(0.5)  # a snapshot deleted would be gone by now
+    assert built == [], "built again from its records"
+    assert await snapshotted()
+
+
 async def test_a_sliced_subscription_newer_than_a_delta_of_the_same_read_waits_for_no_shortlist(
     make_api: Callable[..., Awaitable[Client]],
     keys: dict[str, str],
