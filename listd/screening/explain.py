@@ -22,6 +22,7 @@ RULES = (
     "equivalence",
     "first_letter",
     "romanised",
+    "baltic_ending",
     "patronymic",
     "surname_form",
     "compound_part",
