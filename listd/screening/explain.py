@@ -23,6 +23,7 @@ RULES = (
     "first_letter",
     "romanised",
     "baltic_ending",
+    "vowel_spelling",
     "patronymic",
     "surname_form",
     "compound_part",
