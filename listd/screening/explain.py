@@ -22,6 +22,8 @@ RULES = (
     "equivalence",
     "first_letter",
     "romanised",
+    "baltic_ending",
+    "vowel_spelling",
     "patronymic",
     "surname_form",
     "compound_part",

@@ -19,12 +19,13 @@ from functools import lru_cache
 from rapidfuzz.distance import OSA, Indel
 
 from listd.screening.names import ARTICLES, LEGAL_FAMILIES
-from listd.screening.words import WEIGHTS, Mode, Token, phonetic, tokenize
+from listd.screening.words import WEIGHTS, Mode, Token, group_of, phonetic, tokenize
 
 __all__ = [
     "ARABIC_LOOSE",
     "ARABIC_SKELETON",
     "ARABIC_SPELLING",
+    "BALTIC_ENDING",
     "COMPOUND_PART",
     "EDIT_PER_CHAR",
     "EQUIVALENCE",
@@ -42,8 +43,10 @@ __all__ = [
     "ROMANISED",
     "SURNAME_FORM",
     "TRANSLITERATION",
+    "VOWEL_SPELLING",
     "Token",
     "WEIGHTS",
+    "baltic",
     "deletions",
     "edit_class",
     "first_swapped",
@@ -86,6 +89,14 @@ FIRST_LETTER_KEY = "first_letter_key"
 LEGAL_KIN = 0.9
 NUMBER = 1.0  # one number in words or digits: Seventh ~ 7th, Forty-Four ~ 44
 ARABIC_LOOSE = 0.8  # skeleton equal once h is ignored: چوہدری ~ Chaudhry
+# Sergejs, Sergejus ~ Sergey; Lavrovs, Lavrovas ~ Lavrov: Latvian and Lithuanian write a
+# man's name with an ending (`baltic`).
+BALTIC_ENDING = 0.9
+# Laden ~ Ladin, Osama ~ Usama: Arabic short vowels written e or i, o or u (`_vowel_pair`).
+# Under 0.9, so such a pair never carries a rule counted only when the rest of the name
+# matches at 0.9+ (first_letter_typo, two_edits): at 0.9, Sami Qasem (QASIM ... AL-RIMI)
+# and Ayman Salem Hamdan (SALIM AHMAD SALIM HAMDAN), unlisted people, alerted.
+VOWEL_SPELLING = 0.88
 EDIT_PER_CHAR = 1.2  # one edit in a word of n letters costs 1.2/n
 MIN_EDIT_SCORE = 0.7
 
@@ -188,6 +199,13 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
     whole = frozenset(a for a, n, _ in spelled if n >= 4) if typos else frozenset()
     chars = q.chars
     kin = legal_kin(label) if label is not None else frozenset()
+    bare, bare_group = baltic(q)
+    # For `_vowel_pair`: the query's spellings of 5+ letters, by their form with e as i and
+    # o as u.
+    vowelled: dict[str, list[str]] = {}
+    for a, n, _ in sorted(spelled) if typos else ():
+        if n >= 5:
+            vowelled.setdefault(a.translate(_VOWEL_FOLD), []).append(a)
 
     def match(v: Token) -> tuple[float, str]:
         if chars is not None or v.chars is not None:
@@ -226,6 +244,8 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
             return TRANSLITERATION, "transliteration"
         if group is not None and group == v.group:
             return EQUIVALENCE, "equivalence"
+        if (bare or v.text[-1:] == "s") and _baltic_pair(bare, bare_group, pfs, group, v):
+            return BALTIC_ENDING, "baltic_ending"
         if not pfs.isdisjoint(v.cores) or not cores.isdisjoint(v.pfs):
             return COMPOUND_PART, "compound_part"
         if kind == "patronymic" and v.kind == "patronymic" and stem == v.stem:
@@ -243,6 +263,15 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
         if swapped and v.text[:1] in _SWAP_FIRST and not swapped.isdisjoint(first_swapped(v)):
             return FIRST_LETTER, "first_letter"
         score = _edit_score(spelled, v)
+        # A vowel spelling is one edit, or a short word's first vowel, which edit distance
+        # leaves alone: only then is it looked for.
+        if (
+            vowelled
+            and (score or (text[:1] in _VOWELS and v.text[:1] in _VOWELS))
+            and v.kind in ("name", "common")
+            and _vowel_pair(vowelled, v)
+        ):
+            return VOWEL_SPELLING, "vowel_spelling"
         if score:
             return score, "edit_distance"
         shared = _common(skels, v.skels)
@@ -285,6 +314,80 @@ def _first_letter_typo(tails: dict[str, list[str]], whole: frozenset[str], v: To
         if b[1:] in whole and len(b) >= 5:  # ...or in the list
             return True
     return False
+
+
+def _baltic_pair(
+    bare: frozenset[str], bare_group: str | None, pfs: frozenset[str], group: str | None, v: Token
+) -> bool:
+    """Whether one of two words is the other with a Latvian or Lithuanian man's ending
+    (`bare`, `bare_group`: the query word's stem, if it has such an ending; `pfs`, `group`:
+    the query word's own forms and group)."""
+    if bare and (not bare.isdisjoint(v.pfs) or (bare_group is not None and bare_group == v.group)):
+        return True
+    v_bare, v_group = baltic(v)
+    if not v_bare:
+        return False
+    if not v_bare.isdisjoint(pfs) or not v_bare.isdisjoint(bare):
+        return True
+    return v_group is not None and v_group in (group, bare_group)
+
+
+# Latvian ends a man's name in -s (Sergejs, Lavrovs, Aleksandrs), Lithuanian in -as, -is,
+# -us, -ys (Sergejus, Lavrovas, Igoris), after a consonant or the j of й (not -ss: Strauss).
+_BALTIC_END = re.compile(r"(?:(?<=[b-df-hj-np-tv-z])[aiuy]s|(?<=[b-df-hj-np-rtv-z])s)$")
+_RUSSIAN_END = ("ov", "ev", "in")  # Lavrov, Nikolaev, Putin
+_FINAL_J = re.compile(r"[aeiou]j$")  # й: Sergej, Dmitrij, Nikolaj
+_J_VOWEL = re.compile(r"(?<=[aeiou])j(?=[aeiou]|$)")  # Nikolajev: й as y
+_NO_BALTIC: tuple[frozenset[str], str | None] = (frozenset(), None)
+
+
+def baltic(t: Token) -> tuple[frozenset[str], str | None]:
+    """A Latin name word's stem without a Latvian or Lithuanian man's ending, as phonetic
+    forms, and the stem's equivalence group; nothing for other words."""
+    if t.kind not in ("name", "common") or t.arabic or t.chars is not None:
+        return _NO_BALTIC
+    return _baltic_stem(t.text)
+
+
+@lru_cache(maxsize=1 << 16)
+def _baltic_stem(text: str) -> tuple[frozenset[str], str | None]:
+    """The stem of a word with a Baltic ending when the stem is a name Russian speakers
+    bear, the Baltic languages' way of writing which is the reason for the ending: a
+    surname in -ov, -ev, -in (Lavrovs, Nikolajevs, Putinas), a given name ending in й
+    (Sergejs, Dmitrijus), or one of the equivalence tables' names (Vladimirs, Aleksandras).
+    So Williams, Roberts, Thomas keep their s. Latvian and Lithuanian write ц as c
+    (Kuznecovs) and й as j (Sergej, Nikolajev)."""
+    if not text.isascii() or not text.isalpha():
+        return _NO_BALTIC
+    end = _BALTIC_END.search(text)
+    if end is None or end.start() < 4:
+        return _NO_BALTIC
+    stem = text[: end.start()]
+    spelled = {stem, stem.replace("c", "ts")}
+    spelled |= {_J_VOWEL.sub("y", w) for w in spelled}
+    forms = frozenset(phonetic(w) for w in spelled)
+    group = group_of(forms)
+    russian = any(f.endswith(_RUSSIAN_END) for f in forms) or _FINAL_J.search(stem)
+    if group is None and not russian:
+        return _NO_BALTIC
+    return forms, group
+
+
+def _vowel_pair(vowelled: dict[str, list[str]], v: Token) -> bool:
+    """Whether a query spelling of 5+ letters and one of `v` differ in one letter only, e
+    for i or o for u: how Arabic short vowels are written (Laden, Ladin; Osama, Usama).
+    The letter may be the first, unlike edit distance's short words. `vowelled`: the query's
+    spellings by their form with e as i and o as u (one dict lookup per spelling of `v`)."""
+    if not v.text.isascii():
+        return False
+    for b in (v.text, *v.pfs):
+        for a in vowelled.get(b.translate(_VOWEL_FOLD), ()):
+            if sum(x != y for x, y in zip(a, b, strict=True)) == 1:
+                return True
+    return False
+
+
+_VOWEL_FOLD = str.maketrans("eo", "iu")
 
 
 def _key_beside(a: str, b: str) -> bool:
@@ -404,6 +507,10 @@ def index_keys(t: Token) -> frozenset[str]:
     if t.kind == "patronymic" and t.stem:
         keys.add("P" + t.stem)
     keys |= {"T" + s for s in t.stems}
+    bare, group = baltic(t)
+    keys |= {"b" + s for s in bare}
+    if group is not None:
+        keys.add("c" + group)
     mark = ("A", "B") if t.arabic else ("N", "M")
     keys |= {mark[0] + s for s in t.skels}
     keys |= {mark[1] + s for s in _hless_of(t) if len(s) >= 2}
@@ -428,6 +535,16 @@ def query_keys(t: Token) -> frozenset[str]:
     if t.kind == "patronymic" and t.stem:
         keys.add("P" + t.stem)
     keys |= {"T" + s for s in t.stems}
+    # A Latvian or Lithuanian ending on either word (`baltic`): the query's stem finds
+    # the list word, the query word finds a listed stem.
+    if t.kind in ("name", "common") and not t.arabic and t.chars is None:
+        keys |= {"b" + p for p in t.pfs}
+        if t.group is not None:
+            keys.add("c" + t.group)
+        bare, group = baltic(t)
+        keys |= {k + s for s in bare for k in "db"}
+        if group is not None:
+            keys |= {"g" + group, "c" + group}
     if t.arabic:
         keys |= {"N" + s for s in t.skels}
         keys |= {"M" + s for s in _hless_of(t) if len(s) >= 2}

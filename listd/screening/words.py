@@ -498,6 +498,11 @@ def _stems(kind: str, pfs: frozenset[str]) -> frozenset[str]:
     )
 
 
+def group_of(pfs: frozenset[str]) -> str | None:
+    """The equivalence group (its first spelling) of a word with phonetic forms `pfs`."""
+    return _group_of(pfs)
+
+
 def _group_of(pfs: frozenset[str]) -> str | None:
     for pf in sorted(pfs):
         group = _GROUPS.get(pf)

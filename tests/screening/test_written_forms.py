@@ -9,6 +9,7 @@ import pytest
 
 from listd.model import Entity
 from listd.screening import Match, Query, ScreeningIndex
+from listd.screening.tokens import similarity
 from listd.screening.words import tokenize
 from tests.screening.test_screening import build
 from tests.screening.test_screening import lists as lists  # noqa: F401 (fixture)
@@ -115,3 +116,64 @@ def test_honorifics_of_other_languages_cost_nothing(index: ScreeningIndex, name:
 def test_words_firms_abbreviate(index: ScreeningIndex, name: str, target: str) -> None:
     match = best(index, name, "entity").get(target)
     assert match is not None and match.score >= 0.95, name
+
+
+def rules_of(match: Match) -> dict[tuple[str | None, str | None], str]:
+    return {(t["query"], t["candidate"]): t["rule"] for t in match.explanation["tokens"]}
+
+
+@pytest.mark.parametrize(
+    ("name", "target", "pair"),
+    [  # Latvian (-s) and Lithuanian (-as, -us) forms of Russian names; on main under 0.8
+        ("Sergejs Koltakovs", "kz-afm-tf:iin-881015301689", ("sergejs", "sergei")),
+        ("Sergejus Koltakovas", "kz-afm-tf:iin-881015301689", ("koltakovas", "koltakov")),
+        ("Dmitrijs Nikolajevs", "kz-afm-tf:iin-760809350676", ("nikolajevs", "nikolaev")),
+        ("Aleksandras Kuznecovas", "kz-afm-tf:iin-680515302998", ("kuznecovas", "kuznetsov")),
+        ("Doku Umarovas", "un:QDi.290", ("umarovas", "umarov")),  # DOKU KHAMATOVICH UMAROV
+    ],
+)
+def test_latvian_and_lithuanian_endings(
+    index: ScreeningIndex, name: str, target: str, pair: tuple[str, str]
+) -> None:
+    match = best(index, name, "person").get(target)
+    assert match is not None, name
+    assert match.score >= 0.8, (name, match.score)
+    assert rules_of(match)[pair] == "baltic_ending"
+
+
+def test_a_baltic_ending_is_read_both_ways_and_only_on_russian_names() -> None:
+    def rule(a: str, b: str) -> str:
+        return similarity(tokenize(a, "person")[0], tokenize(b, "person")[0])[1]
+
+    assert rule("Lavrovs", "Лавров") == rule("Lavrov", "Lavrovs") == "baltic_ending"
+    assert rule("Sergejus", "Sergejs") == rule("Vladimiras", "Владимир") == "baltic_ending"
+    # English surnames in -s keep it: Williams is not William, Roberts is not Robert.
+    assert rule("Williams", "William") != "baltic_ending"
+    assert rule("Roberts", "Robert") != "baltic_ending"
+    assert rule("Strauss", "Straus") != "baltic_ending"
+
+
+@pytest.mark.parametrize(
+    ("name", "target", "pair"),
+    [  # on main 0.77-0.78
+        ("Nasir Maliki", "un:IRi.022", ("maliki", "maleki")),  # NASER MALEKI
+        ("Yazed Sofaat", "un:QDi.124", ("sofaat", "sufaat")),  # YAZID SUFAAT
+    ],
+)
+def test_arabic_short_vowels_e_or_i_o_or_u(
+    index: ScreeningIndex, name: str, target: str, pair: tuple[str, str]
+) -> None:
+    match = best(index, name, "person").get(target)
+    assert match is not None, name
+    assert match.score >= 0.8, (name, match.score)
+    assert rules_of(match)[pair] == "vowel_spelling"
+
+
+def test_a_vowel_spelling_is_one_letter_e_i_or_o_u_in_five_or_more() -> None:
+    def rule(a: str, b: str) -> str:
+        return similarity(tokenize(a, "person")[0], tokenize(b, "person")[0])[1]
+
+    assert rule("Ladin", "Laden") == rule("Usama", "Osama") == "vowel_spelling"
+    assert rule("Amar", "Omar") == ""  # another name, and four letters
+    assert rule("Ladan", "Laden") != "vowel_spelling"  # a for e is no such spelling
+    assert rule("Lidon", "Laden") != "vowel_spelling"  # two letters
