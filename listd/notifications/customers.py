@@ -66,6 +66,7 @@ from listd.screening.scoring import (
     name_score,
     near_alone,
     near_needs,
+    near_word,
     required,
     required_bands,
 )
@@ -97,6 +98,7 @@ _SEAL = 8192  # slots filed in small containers before they join the arrays (at 
 _SLOT_COLUMNS = ("code", "check", "band", "flags", "shadows", "tstart", "tlen", "rstart", "rlen")
 _EMPTY = np.zeros(0, np.int64)
 _NO_PAIR = (0.0, "")
+_MANY = 512  # customers alike (`CustomerIndex._alike`) grouped with numpy from this many
 _TYPECODES = {"i4": "i", "u4": "I", "u2": "H", "u1": "B"}  # numpy -> `array` (on Linux)
 
 
@@ -208,6 +210,43 @@ _Ranges = tuple[
     npt.NDArray[np.int64],
     list[int],
 ]
+
+
+@dataclass(slots=True)
+class _Held:
+    """The customers of some bands holding one of a listed position's matches (`slots`),
+    their words by length (`_words_of`, read when first needed), and which of them
+    hold one of other customer tokens, by the tokens' sorted ids as bytes
+    (`CustomerIndex._holding`)."""
+
+    slots: npt.NDArray[np.int64]
+    words: list[tuple[Any, ...]] | None = None
+    holds: dict[bytes, npt.NDArray[np.bool_]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Lookup:
+    """What one `candidates` call works out once for all the listed names it looks up:
+    a designation's names and forms share most of their tokens, and every result here
+    depends only on the index (unchanged during the call) and what it is keyed by.
+
+    * `ranges`: a listed token's matches and their posting ranges (`_ranges`);
+    * `reads`: the customers holding one of some customer tokens (a listed token's
+      matches) in some bands, and which of them hold others (`_search`, `_holding`);
+    * `rows`: the token ids of a set of candidate slots, by name length, and their
+      distinct ids (`_reaching`: the forms of one name mostly shortlist the same slots);
+    * `two`, `close`: `_beside_one`'s customers of two words holding some customer
+      tokens, their words, and each listed word's comparison with those;
+    * `near`: `near_needs` by the shape of a name and its required sets."""
+
+    ranges: dict[Token, _Ranges] = field(default_factory=dict)
+    reads: dict[tuple[bytes, tuple[int, ...]], _Held] = field(default_factory=dict)
+    rows: dict[bytes, list[tuple[Any, ...]]] = field(default_factory=dict)
+    two: dict[tuple[tuple[bytes, ...], tuple[int, ...]], tuple[Any, ...]] = field(
+        default_factory=dict
+    )
+    close: dict[tuple[Token, tuple[Any, ...]], npt.NDArray[np.bool_]] = field(default_factory=dict)
+    near: dict[tuple[Any, ...], list[tuple[int, ...]]] = field(default_factory=dict)
 
 
 class _Read(Sequence[Token]):
@@ -661,7 +700,7 @@ class CustomerIndex:
         """
         self._seal()
         cache: dict[Token, Found] = {}
-        ranges: dict[Token, _Ranges] = {}  # a listed token's postings, for this lookup
+        look = _Lookup()  # what the names share, for this lookup
         out: dict[str, dict[str, set[str]]] = {}
         codes = self._cols["code"].data
         for entity in entities:
@@ -672,7 +711,7 @@ class CustomerIndex:
                 if names is not None:
                     names[entity.id] = listed
             for name in listed:
-                slots |= self._name_candidates(name, cutoff, ranges)
+                slots |= self._name_candidates(name, cutoff, look)
             for slot in slots:
                 code = int(codes[slot])
                 if code < 0:
@@ -755,9 +794,7 @@ class CustomerIndex:
         cache[token] = out
         return out
 
-    def _name_candidates(
-        self, name: _Name, cutoff: float, ranges: dict[Token, _Ranges]
-    ) -> set[int]:
+    def _name_candidates(self, name: _Name, cutoff: float, look: _Lookup) -> set[int]:
         weights = name.weights
         initials = tuple(p for p, initial in enumerate(name.initial) if initial)
         final = cutoff
@@ -779,7 +816,7 @@ class CustomerIndex:
         # Each set of listed positions is searched once in all the bands that need it
         # (bands mostly need the same sets), not once per band.
         wanted: dict[tuple[int, ...], list[int]] = {}
-        near: dict[tuple[tuple[int, ...], ...], list[tuple[int, ...]]] = {}
+        near, needs = look.near, _near_shape(name.tokens)
         alone = near_alone(name.tokens, cutoff)
         for (band, _), (subsets, prefix) in zip(bands, every, strict=True):
             sets = list(subsets)
@@ -787,45 +824,75 @@ class CustomerIndex:
                 sets += [(pos,) for pos in prefix]
             else:
                 # A customer word two edits from a listed one is no lookup's
-                # (`two_edits`); each band's distinct list of sets is extended once.
-                key = tuple(subsets)
-                if key not in near:
-                    near[key] = near_needs(name.tokens, subsets)
-                sets += near[key]
+                # (`two_edits`); each distinct list of sets is extended once a lookup
+                # for the names of one shape (`_near_shape`: all `near_needs` reads).
+                key = (needs, tuple(subsets))
+                extra = near.get(key)
+                if extra is None:
+                    extra = near[key] = near_needs(name.tokens, subsets)
+                sets += extra
             for subset in sets:
                 wanted.setdefault(subset, []).append(band)
-        found.append(self._search(name, wanted, ranges))
+        found.append(self._search(name, wanted, look))
         pairs = [band for band, lengths in bands if 2 in lengths]
         if alone and pairs:  # customers of two words, `two_edits` beside one listed name
-            held = self._search(name, dict.fromkeys(alone, pairs), ranges)
-            found.append(self._beside_one(held, name))
+            found.append(self._beside_one(name, alone, pairs, look))
         if self._initialled:  # all in band 0
             most = max(self._bands[0])
             subsets, prefix = _required(weights, initials, cutoff, True, 0, most)
             sets = [*subsets, *((pos,) for pos in prefix or ())]
-            loose = self._search(name, dict.fromkeys(sets, [0]), ranges)
+            loose = self._search(name, dict.fromkeys(sets, [0]), look)
             found.append(loose[(self._cols["flags"].data[loose] & _INITIAL) != 0])
         slots = np.unique(np.concatenate(found)) if found else _EMPTY
         slots = slots[self._cols["code"].data[slots] >= 0]
-        return set(self._reaching(slots, name, final - MARGIN).tolist())
+        return set(self._reaching(slots, name, final - MARGIN, look.rows).tolist())
 
-    def _beside_one(self, slots: npt.NDArray[np.int64], name: _Name) -> npt.NDArray[np.int64]:
-        """Of `slots`, the customers of two words holding a word within two edits of a
-        listed word that may pair so (`scoring.close_to`): their distinct words are
-        compared with the listed ones once, not customer by customer."""
-        slots = slots[self._cols["tlen"].data[slots] == 2]
+    def _beside_one(
+        self, name: _Name, alone: list[tuple[int, ...]], bands: list[int], look: _Lookup
+    ) -> npt.NDArray[np.int64]:
+        """The customers of two words in `bands` holding a match for one of the positions
+        `alone` (`near_alone`) and a word within two edits of a listed word that may pair
+        so (`scoring.close_to`): their distinct words are compared with the listed ones
+        once, not customer by customer. Those customers, their words, and each listed
+        word's comparison with these are kept for the lookup: the forms of a name mostly
+        hold the same words and match the same customer tokens."""
         words = alone_words(name.tokens)
-        if not len(slots) or not words:
+        if not words:
             return _EMPTY
-        starts = self._cols["tstart"].data[slots].astype(np.int64)
-        ids = self._tokens.data[starts[:, None] + np.arange(2)]
-        vids = np.unique(ids)
-        close = close_to(words, [self.vocab.tokens[v] for v in vids.tolist()])
+        key = (
+            tuple(self._ranges(name, pos, look.ranges)[0].tobytes() for (pos,) in alone),
+            tuple(bands),
+        )
+        two = look.two.get(key)
+        if two is None:
+            slots = self._search(name, dict.fromkeys(alone, bands), look)
+            slots = slots[self._cols["tlen"].data[slots] == 2]
+            starts = self._cols["tstart"].data[slots].astype(np.int64)
+            ids = self._tokens.data[starts[:, None] + np.arange(2)]
+            two = look.two[key] = (slots, ids, np.unique(ids))
+        slots, ids, vids = two
+        if not len(slots):
+            return _EMPTY
+        # Within two edits of one of the words is within two edits of the one or of the
+        # other (`close_to` bounds each word's spellings apart, then compares exactly).
+        close = np.zeros(len(vids), np.bool_)
+        tokens: list[Token] | None = None
+        for word in words:
+            near = look.close.get((word, key))
+            if near is None:
+                if tokens is None:
+                    tokens = [self.vocab.tokens[v] for v in vids.tolist()]
+                near = look.close[(word, key)] = np.array(close_to([word], tokens), np.bool_)
+            close |= near
         found: npt.NDArray[np.int64] = slots[np.isin(ids, vids[close]).any(axis=1)]
         return found
 
     def _reaching(
-        self, slots: npt.NDArray[np.int64], name: _Name, floor: float
+        self,
+        slots: npt.NDArray[np.int64],
+        name: _Name,
+        floor: float,
+        memo: dict[bytes, list[tuple[Any, ...]]] | None = None,
     ) -> npt.NDArray[np.int64]:
         """The `slots` whose score against `name` reaches `floor`.
 
@@ -835,15 +902,10 @@ class CustomerIndex:
         listed name and weigh alike (a signature) score alike when they also hold the
         same tokens where the score of one of them read any: most candidates pair one
         word (Karimov for Karimi) and differ in words that pair with nothing. One
-        customer of each such group is scored, not every customer or every name."""
-        cols, tokens = self._cols, self._tokens.data
-        starts = cols["tstart"].data[slots].astype(np.int64)
-        lengths = cols["tlen"].data[slots].astype(np.int64)
+        customer of each such group is scored, not every customer or every name.
+        `memo`: the slots' token ids by length (`_rows`), kept for one lookup."""
         keep = np.zeros(len(slots), np.bool_)
-        for length in np.unique(lengths).tolist():
-            rows = np.flatnonzero(lengths == length)
-            ids = tokens[starts[rows, None] + np.arange(length)]
-            vids, at = np.unique(ids, return_inverse=True)
+        for length, rows, ids, vids, at in self._rows(slots, memo):
             _, kind = np.unique(self._kinds(vids.tolist(), name), return_inverse=True)
             signature = kind.reshape(-1)[at.reshape(-1)].reshape(ids.shape)
             kinds = int(kind.max()) + 1
@@ -868,6 +930,30 @@ class CustomerIndex:
             keep[rows[chosen]] = True
         return slots[keep]
 
+    def _rows(
+        self, slots: npt.NDArray[np.int64], memo: dict[bytes, list[tuple[Any, ...]]] | None
+    ) -> list[tuple[Any, ...]]:
+        """`slots` grouped by the length of their names: for each length, the rows of
+        `slots` of that length, their token ids (a row each), the distinct ids and where
+        each token id is among them. The same slots give the same arrays: `memo` keeps
+        them by the slots (the forms of a name mostly shortlist the same customers)."""
+        key = slots.astype(np.int64, copy=False).tobytes() if memo is not None else b""
+        found = memo.get(key) if memo is not None else None
+        if found is not None:
+            return found
+        cols, tokens = self._cols, self._tokens.data
+        starts = cols["tstart"].data[slots].astype(np.int64)
+        lengths = cols["tlen"].data[slots].astype(np.int64)
+        out: list[tuple[Any, ...]] = []
+        for length in np.unique(lengths).tolist():
+            rows = np.flatnonzero(lengths == length)
+            ids = tokens[starts[rows, None] + np.arange(length)]
+            vids, at = np.unique(ids, return_inverse=True)
+            out.append((length, rows, ids, vids, at))
+        if memo is not None:
+            memo[key] = out
+        return out
+
     def _alike(
         self, ids: npt.NDArray[Any], read: set[int], name: _Name, floor: float
     ) -> npt.NDArray[np.bool_]:
@@ -882,8 +968,18 @@ class CustomerIndex:
             members, known = todo.pop()
             at = sorted(known)
             groups: dict[tuple[int, ...], list[int]] = {}
-            for m in members:
-                groups.setdefault(tuple(rows[m][p] for p in at), []).append(m)
+            if len(members) < _MANY:
+                for m in members:
+                    groups.setdefault(tuple(rows[m][p] for p in at), []).append(m)
+            else:  # the same groups, in the same order, found with numpy
+                held = np.array(members)
+                _, first, inverse = np.unique(
+                    ids[held][:, at], axis=0, return_index=True, return_inverse=True
+                )
+                order = np.argsort(inverse.reshape(-1), kind="stable")
+                split = np.split(held[order], np.cumsum(np.bincount(inverse.reshape(-1)))[:-1])
+                for g in np.argsort(first, kind="stable").tolist():
+                    groups[tuple(ids[held[first[g]], at].tolist())] = split[g].tolist()
             for alike in groups.values():
                 score, more = self._scored(rows[alike[0]], name)
                 if more <= known or len(alike) == 1:
@@ -936,10 +1032,7 @@ class CustomerIndex:
         return ranges[name.tokens[pos]]
 
     def _search(
-        self,
-        name: _Name,
-        wanted: dict[tuple[int, ...], list[int]],
-        ranges: dict[Token, _Ranges],
+        self, name: _Name, wanted: dict[tuple[int, ...], list[int]], look: _Lookup
     ) -> npt.NDArray[np.int64]:
         """The slots of the customers holding a match for every position of a set of
         `name`'s positions, in one of the bands `wanted` gives that set."""
@@ -947,12 +1040,12 @@ class CustomerIndex:
         for subset, among in wanted.items():
             groups.setdefault(tuple(among), []).append(subset)
         out: list[npt.NDArray[np.int64]] = []
+        ranges, reads = look.ranges, look.reads
         for bands, subsets in groups.items():
             sizes: dict[int, int] = {}
             for pos in {pos for subset in subsets for pos in subset}:
                 counts = self._ranges(name, pos, ranges)[4]
                 sizes[pos] = sum(counts[b] for b in bands)
-            held: dict[int, tuple[Any, ...]] = {}  # rarest position -> its slots (, words)
             for subset in subsets:
                 # Start from the rarest position's customers and keep those whose own
                 # words match each other position: the postings of a common word
@@ -960,29 +1053,44 @@ class CustomerIndex:
                 ordered = sorted(subset, key=sizes.__getitem__)
                 if not sizes[ordered[0]]:
                     continue  # a position no customer of these bands matches
-                known = held.get(ordered[0])
+                # The rarest position's customers in these bands, their words and which
+                # of them hold a match for another position: the same for every listed
+                # token matching the same customer tokens (the forms of a name share most
+                # of their words), worked out once a lookup.
+                rarest = self._ranges(name, ordered[0], ranges)
+                read = (rarest[0].tobytes(), bands)
+                known = reads.get(read)
                 if known is None:
-                    _, _, starts, ends, _ = self._ranges(name, ordered[0], ranges)
+                    _, _, starts, ends, _ = rarest
                     at = list(bands)
                     slots = self._posted(starts[:, at].ravel(), ends[:, at].ravel())
-                    known = held[ordered[0]] = (slots,)
-                current = known[0]
+                    known = reads[read] = _Held(slots)
+                current = known.slots
                 if len(ordered) > 1:
-                    if len(known) == 1:
-                        known = held[ordered[0]] = (current, *self._words_of(current))
-                    words, owner = known[1], known[2]
-                    keep = np.ones(len(current), np.bool_)
+                    keep: npt.NDArray[np.bool_] | None = None
                     for pos in ordered[1:]:
-                        vids = self._ranges(name, pos, ranges)[0]
-                        at = np.minimum(np.searchsorted(vids, words), len(vids) - 1)
-                        has = np.zeros(len(current), np.bool_)
-                        has[owner[vids[at] == words]] = True
-                        keep &= has
+                        has = self._holding(known, self._ranges(name, pos, ranges)[0])
+                        keep = has if keep is None else keep & has
                         if not keep.any():
                             break
                     current = current[keep]
                 out.append(current)
         return np.concatenate(out) if out else _EMPTY
+
+    def _holding(self, read: _Held, vids: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
+        """Which customers of `read` hold one of the customer tokens `vids` (sorted, not
+        empty): their own words are searched, not the postings of `vids` (a common word
+        has millions). Kept in `read` by `vids`: not to be written into."""
+        key = vids.tobytes()
+        has = read.holds.get(key)
+        if has is None:
+            if read.words is None:
+                read.words = self._words_of(read.slots)
+            has = read.holds[key] = np.zeros(len(read.slots), np.bool_)
+            for rows, words in read.words:
+                at = np.minimum(np.searchsorted(vids, words), len(vids) - 1)
+                has[rows] = (vids[at] == words).any(axis=1)
+        return has
 
     def _posted(self, starts: npt.NDArray[np.int64], ends: npt.NDArray[np.int64]) -> Any:
         """The slots of the postings `self._pairs[start:end]` of each range, end to end."""
@@ -996,17 +1104,18 @@ class CustomerIndex:
         at = np.repeat(chosen - (np.cumsum(lengths) - lengths), lengths) + np.arange(total)
         return (self._pairs[at] & np.uint64(_LOW)).astype(np.int64)
 
-    def _words_of(
-        self, slots: npt.NDArray[np.int64]
-    ) -> tuple[npt.NDArray[Any], npt.NDArray[np.int64]]:
-        """The token ids of `slots`' names end to end, and the index in `slots` of each
-        one's slot. A slot's postings are its tokens' (in its band): a slot holds a
-        posting of a word exactly when the word is among these."""
+    def _words_of(self, slots: npt.NDArray[np.int64]) -> list[tuple[Any, ...]]:
+        """The token ids of `slots`' names, by length: for each length, the indexes in
+        `slots` of the names of that length and their token ids, a row each. A slot's
+        postings are its tokens' (in its band): a slot holds a posting of a word exactly
+        when the word is among these."""
         starts = self._cols["tstart"].data[slots].astype(np.int64)
-        lengths = self._cols["tlen"].data[slots].astype(np.int64)
-        owner = np.repeat(np.arange(len(slots)), lengths)
-        at = np.repeat(starts - (np.cumsum(lengths) - lengths), lengths) + np.arange(len(owner))
-        return self._tokens.data[at], owner
+        lengths = self._cols["tlen"].data[slots]
+        out: list[tuple[Any, ...]] = []
+        for length in np.unique(lengths).tolist():
+            rows = (lengths == length).nonzero()[0]
+            out.append((rows, self._tokens.data[starts[rows, None] + np.arange(length)]))
+        return out
 
     def _score(self, slot: int, name: _Name) -> float:
         """The screening name score of customer `slot` against `name` (`scoring`)."""
@@ -1064,6 +1173,12 @@ class CustomerIndex:
                 if score > 0:
                     out.append((-score, False, j, rule))
         return out
+
+
+def _near_shape(tokens: tuple[Token, ...]) -> tuple[tuple[bool, bool, bool], ...]:
+    """What `scoring.near_needs` reads of each listed token: a name not a common one, a
+    word (not an initial), a word that may pair two edits away (`near_word`)."""
+    return tuple((t.kind == "name", t.kind != "initial", near_word(t)) for t in tokens)
 
 
 def _required(
