@@ -369,6 +369,16 @@ async def test_a_slice_partition_taken_while_the_slices_wanted_are_worked_out_ke
             await eventually(lambda: number in dispatcher.parts, 30, "the partition taken back")
         await check(*args)
 
+    # Taken back only once given up whole and once the slicer is past working out what it
+    # wants without it (the dispatcher's balancing, beside this test, would take it back
+    # at once).
+    may_take = asyncio.Event()
+    take = dispatcher._take
+
+    async def gated(share: int) -> None:
+        await may_take.wait()
+        await take(share)
+
     built: list[tuple[Any, ...]] = []
     build = slicer._build
 
@@ -378,8 +388,12 @@ async def test_a_slice_partition_taken_while_the_slices_wanted_are_worked_out_ke
 
     monkeypatch.setattr(slicer, "_check_snapshots", late)
     monkeypatch.setattr(slicer, "_build", counted)
+    monkeypatch.setattr(dispatcher, "_take", gated)
     await dispatcher._give_up(number)
-    await eventually(lambda: bool(raced) and slicer.ready(), 30, "the slice taken up again")
+    await eventually(lambda: bool(raced), 30, "the slicer working without the partition")
+    may_take.set()
+    piece = f"{sub_id}/0"
+    await eventually(lambda: piece in slicer.pieces and slicer.ready(), 30, "the slice taken up")
     await asyncio.sleep(0.5)  # a snapshot deleted would be gone by now
     assert built == [], "built again from its records"
     assert await snapshotted()
