@@ -43,6 +43,14 @@ def snapback() -> tuple[Parsed, list[Entity]]:
     return before, [listed[i] for i in [*plan.added, *plan.amended]]
 
 
+def shortlisted(
+    index: CustomerIndex, entities: list[Entity], cutoff: float
+) -> set[tuple[str, str, str]]:
+    """(subscription, customer ref, entity id) of every pair `candidates` shortlists."""
+    found = index.candidates(entities, cutoff)
+    return {(s, ref, e) for s, refs in found.items() for ref, ids in refs.items() for e in ids}
+
+
 def test_cyrillic_initialled_and_document_customers_are_found() -> None:
     index = CustomerIndex()
     customers = [
@@ -222,8 +230,7 @@ def test_every_band_asked_at_once_shortlists_what_each_band_asked_apart_did(
         index.put(f"s{n % 3}", Customer(f"R{n}", " ".join(words), type=kind))
 
     def pairs() -> set[tuple[str, str, str]]:
-        found = index.candidates(entities, CUTOFF)
-        return {(s, ref, e) for s, refs in found.items() for ref, ids in refs.items() for e in ids}
+        return shortlisted(index, entities, CUTOFF)
 
     at_once = pairs()
 
@@ -309,8 +316,7 @@ def test_customers_scored_once_per_signature_shortlist_what_scoring_each_did(
         return name_score(*args)
 
     def pairs() -> set[tuple[str, str, str]]:
-        found = index.candidates(entities, cutoff)
-        return {(s, ref, e) for s, refs in found.items() for ref, ids in refs.items() for e in ids}
+        return shortlisted(index, entities, cutoff)
 
     monkeypatch.setattr(customer_index, "name_score", counted)
     at_once, grouped = pairs(), scores[0]
@@ -351,8 +357,7 @@ def test_what_the_names_of_a_lookup_share_is_worked_out_once_and_shortlists_the_
         return posted(self, *args)
 
     def pairs() -> set[tuple[str, str, str]]:
-        found = index.candidates(entities, cutoff)
-        return {(s, ref, e) for s, refs in found.items() for ref, ids in refs.items() for e in ids}
+        return shortlisted(index, entities, cutoff)
 
     monkeypatch.setattr(CustomerIndex, "_posted", counted)
     shared, shared_reads = pairs(), reads[0]
