@@ -66,7 +66,7 @@ from listd.screening.scoring import (
     name_score,
     near_alone,
     near_needs,
-    near_word,
+    near_shape,
     required,
     required_bands,
 )
@@ -816,7 +816,7 @@ class CustomerIndex:
         # Each set of listed positions is searched once in all the bands that need it
         # (bands mostly need the same sets), not once per band.
         wanted: dict[tuple[int, ...], list[int]] = {}
-        near, needs = look.near, _near_shape(name.tokens)
+        near, shape = look.near, near_shape(name.tokens)
         alone = near_alone(name.tokens, cutoff)
         for (band, _), (subsets, prefix) in zip(bands, every, strict=True):
             sets = list(subsets)
@@ -825,11 +825,11 @@ class CustomerIndex:
             else:
                 # A customer word two edits from a listed one is no lookup's
                 # (`two_edits`); each distinct list of sets is extended once a lookup
-                # for the names of one shape (`_near_shape`: all `near_needs` reads).
-                key = (needs, tuple(subsets))
+                # for the names of one shape (`near_shape`: all `near_needs` reads).
+                key = (shape, tuple(subsets))
                 extra = near.get(key)
                 if extra is None:
-                    extra = near[key] = near_needs(name.tokens, subsets)
+                    extra = near[key] = near_needs(shape, subsets)
                 sets += extra
             for subset in sets:
                 wanted.setdefault(subset, []).append(band)
@@ -1173,12 +1173,6 @@ class CustomerIndex:
                 if score > 0:
                     out.append((-score, False, j, rule))
         return out
-
-
-def _near_shape(tokens: tuple[Token, ...]) -> tuple[tuple[bool, bool, bool], ...]:
-    """What `scoring.near_needs` reads of each listed token: a name not a common one, a
-    word (not an initial), a word that may pair two edits away (`near_word`)."""
-    return tuple((t.kind == "name", t.kind != "initial", near_word(t)) for t in tokens)
 
 
 def _required(

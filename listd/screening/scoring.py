@@ -391,15 +391,26 @@ def two_edits(found: Alignment, query: Sequence[Token], listed: Sequence[Token])
     )
 
 
-def near_needs(listed: Sequence[Token], subsets: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
+NearShape = tuple[tuple[bool, bool, bool], ...]
+
+
+def near_shape(listed: Sequence[Token]) -> NearShape:
+    """All `near_needs` reads of each listed token: a name not a common one, a word (not
+    an initial), a word that may pair two edits away (`near_word`). Names of one shape
+    need the same sets, so a lookup works them out once for all its names."""
+    return tuple((t.kind == "name", t.kind != "initial", near_word(t)) for t in listed)
+
+
+def near_needs(shape: NearShape, subsets: list[tuple[int, ...]]) -> list[tuple[int, ...]]:
     """The watchlists' side of `two_edits`: sets of listed positions a customer must hold
     matches for to reach the cut-off with one listed word paired two edits away. Of the
     minimal `subsets` holding that word, the rest, with a listed name not a common one
-    and at least two positions (what `two_edits` asks of the other pairs)."""
-    uncommon = [p for p, t in enumerate(listed) if t.kind == "name"]
-    words = [p for p, t in enumerate(listed) if t.kind != "initial"]
+    and at least two positions (what `two_edits` asks of the other pairs). `shape`: the
+    listed name's `near_shape`."""
+    uncommon = [p for p, (name, _, _) in enumerate(shape) if name]
+    words = [p for p, (_, word, _) in enumerate(shape) if word]
     out: set[tuple[int, ...]] = set()
-    for at in (p for p, t in enumerate(listed) if near_word(t)):
+    for at in (p for p, (_, _, near) in enumerate(shape) if near):
         for subset in subsets:
             if at not in subset:
                 continue
