@@ -941,15 +941,10 @@ class CustomerIndex:
         found = memo.get(key) if memo is not None else None
         if found is not None:
             return found
-        cols, tokens = self._cols, self._tokens.data
-        starts = cols["tstart"].data[slots].astype(np.int64)
-        lengths = cols["tlen"].data[slots].astype(np.int64)
         out: list[tuple[Any, ...]] = []
-        for length in np.unique(lengths).tolist():
-            rows = np.flatnonzero(lengths == length)
-            ids = tokens[starts[rows, None] + np.arange(length)]
+        for rows, ids in self._words_of(slots):
             vids, at = np.unique(ids, return_inverse=True)
-            out.append((length, rows, ids, vids, at))
+            out.append((ids.shape[1], rows, ids, vids, at))
         if memo is not None:
             memo[key] = out
         return out
