@@ -500,10 +500,6 @@ def _stems(kind: str, pfs: frozenset[str]) -> frozenset[str]:
 
 def group_of(pfs: frozenset[str]) -> str | None:
     """The equivalence group (its first spelling) of a word with phonetic forms `pfs`."""
-    return _group_of(pfs)
-
-
-def _group_of(pfs: frozenset[str]) -> str | None:
     for pf in sorted(pfs):
         group = _GROUPS.get(pf)
         if group is not None:
@@ -520,7 +516,7 @@ def _token(piece: _Piece, kind: str, stem: str | None = None, label: str | None 
         pfs |= {phonetic("kh" + f[1:]) for f in piece.forms if f[:1] == "x" and f[1:2] in "aeiou"}
     skels = frozenset(s for f in piece.forms if (s := skeleton(f).replace(" ", "")))
     skels |= piece.skels
-    group = _group_of(pfs) if kind not in ("legal", "particle") else None
+    group = group_of(pfs) if kind not in ("legal", "particle") else None
     if kind == "name" and (group in COMMON_NAMES or pfs & _COMMON_PFS):
         kind = "common"
     return Token(
