@@ -122,6 +122,21 @@ def rules_of(match: Match) -> dict[tuple[str | None, str | None], str]:
     return {(t["query"], t["candidate"]): t["rule"] for t in match.explanation["tokens"]}
 
 
+def found_by(
+    index: ScreeningIndex, name: str, target: str, pair: tuple[str, str], rule: str
+) -> None:
+    """`name` matches `target` at the threshold, its words `pair` paired by `rule`."""
+    match = best(index, name, "person").get(target)
+    assert match is not None, name
+    assert match.score >= 0.8, (name, match.score)
+    assert rules_of(match)[pair] == rule
+
+
+def rule(a: str, b: str) -> str:
+    """The rule pairing the first word of person names `a` and `b`."""
+    return similarity(tokenize(a, "person")[0], tokenize(b, "person")[0])[1]
+
+
 @pytest.mark.parametrize(
     ("name", "target", "pair"),
     [  # Latvian (-s) and Lithuanian (-as, -us) forms of Russian names; on main under 0.8
@@ -135,16 +150,10 @@ def rules_of(match: Match) -> dict[tuple[str | None, str | None], str]:
 def test_latvian_and_lithuanian_endings(
     index: ScreeningIndex, name: str, target: str, pair: tuple[str, str]
 ) -> None:
-    match = best(index, name, "person").get(target)
-    assert match is not None, name
-    assert match.score >= 0.8, (name, match.score)
-    assert rules_of(match)[pair] == "baltic_ending"
+    found_by(index, name, target, pair, "baltic_ending")
 
 
 def test_a_baltic_ending_is_read_both_ways_and_only_on_russian_names() -> None:
-    def rule(a: str, b: str) -> str:
-        return similarity(tokenize(a, "person")[0], tokenize(b, "person")[0])[1]
-
     assert rule("Lavrovs", "Лавров") == rule("Lavrov", "Lavrovs") == "baltic_ending"
     assert rule("Sergejus", "Sergejs") == rule("Vladimiras", "Владимир") == "baltic_ending"
     # English surnames in -s keep it: Williams is not William, Roberts is not Robert.
@@ -163,16 +172,10 @@ def test_a_baltic_ending_is_read_both_ways_and_only_on_russian_names() -> None:
 def test_arabic_short_vowels_e_or_i_o_or_u(
     index: ScreeningIndex, name: str, target: str, pair: tuple[str, str]
 ) -> None:
-    match = best(index, name, "person").get(target)
-    assert match is not None, name
-    assert match.score >= 0.8, (name, match.score)
-    assert rules_of(match)[pair] == "vowel_spelling"
+    found_by(index, name, target, pair, "vowel_spelling")
 
 
 def test_a_vowel_spelling_is_one_letter_e_i_or_o_u_in_five_or_more() -> None:
-    def rule(a: str, b: str) -> str:
-        return similarity(tokenize(a, "person")[0], tokenize(b, "person")[0])[1]
-
     assert rule("Ladin", "Laden") == rule("Usama", "Osama") == "vowel_spelling"
     assert rule("Amar", "Omar") == ""  # another name, and four letters
     assert rule("Ladan", "Laden") != "vowel_spelling"  # a for e is no such spelling
