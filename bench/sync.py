@@ -2,6 +2,7 @@
 
 Run: .venv/bin/python bench/sync.py [--before TREE] [--cases un,sdn,sdn-redated,enhanced]
                                     [--arrangements process,inline]
+                                    [--appendfsync always,everysec]
 
 Files are generated from the real ones in ../shared/data with new uids and the real record
 shapes: an SDN.XML-size sdnList (19,400 entries, repeating the 443 of the 2025-03-28
@@ -51,6 +52,14 @@ runs each case N times, the trees alternating so that both meet the same load; t
 gives each figure's median over the runs, and the latency percentiles over every run's
 requests together (one UN sync is 100-600 screenings: its p99 is its two or three slowest),
 with each run's p99 during the sync in the JSON lines.
+
+`--appendfsync always,everysec` runs every case with each of these settings of the Redis
+server's append-only file (set on the embedded server after it starts, `CONFIG SET`; listd
+itself starts it with `always`), alternating within each repetition, and gives a row for
+each ("fsync" column). With `everysec` Redis answers before the data reach the disk (a
+background thread fsyncs once a second), so "fsync max ms", the longest fsync a reply waited
+for, is 0 there; "AOF wait max ms" is the longest wait of any kind its latency monitor saw
+for the append-only file (a write while the background fsync still runs included).
 """
 
 from __future__ import annotations
@@ -192,6 +201,31 @@ class RedisProbe:
         return round(p99([d for t, d in self.samples if start <= t < end]) * 1000, 1)
 
 
+APPENDFSYNC = ("always", "everysec", "no")
+
+
+async def use_appendfsync(redis: Any, setting: str) -> str:
+    """Set the server's `appendfsync` (`setting` one of APPENDFSYNC); return what it reports."""
+    if setting not in APPENDFSYNC:
+        raise ValueError(f"appendfsync must be one of {', '.join(APPENDFSYNC)}: {setting!r}")
+    await redis.config_set("appendfsync", setting)
+    reported = (await redis.config_get("appendfsync"))["appendfsync"]
+    return reported.decode() if isinstance(reported, bytes) else str(reported)
+
+
+def aof_waits(latest: list[Any]) -> dict[str, int]:
+    """From LATENCY LATEST: the longest fsync a reply waited for (`appendfsync always`),
+    and the longest wait of any kind for the append-only file (ms)."""
+    worst: dict[str, int] = {}
+    for row in latest:
+        event = row[0].decode() if isinstance(row[0], bytes) else str(row[0])
+        worst[event] = max(worst.get(event, 0), int(row[3]))
+    return {
+        "fsync_max_ms": worst.get("aof-fsync-always", 0),
+        "aof_wait_max_ms": max((v for k, v in worst.items() if k.startswith("aof-")), default=0),
+    }
+
+
 def run_delay() -> float:
     """Seconds this thread has been runnable but waiting for a core (the scheduler's count)."""
     tid = threading.get_native_id()
@@ -258,7 +292,9 @@ def timed_steps(syncer: Any, steps: dict[str, float]) -> None:
         setattr(owner, name, wrapped)
 
 
-async def child(case: str, arrangement: str, files: list[Path]) -> dict[str, Any]:
+async def child(
+    case: str, arrangement: str, files: list[Path], appendfsync: str = "always"
+) -> dict[str, Any]:
     from aiohttp import web
 
     import listd
@@ -281,6 +317,7 @@ async def child(case: str, arrangement: str, files: list[Path]) -> dict[str, Any
     server = EmbeddedRedis(Path(tmp.name))
     url = server.start()
     redis = client(url)
+    appendfsync = await use_appendfsync(redis, appendfsync)
     prefix = f"bench-sync-{os.getpid()}"
     sources = {
         "base": SourceConfig("base", "un", url="http://127.0.0.1:9/"),  # screened throughout
@@ -395,10 +432,8 @@ async def child(case: str, arrangement: str, files: list[Path]) -> dict[str, Any
         "api_wait_sync_pct": round((wait1 - wait0) / max(t1 - t0, 1e-9) * 100),
         "redis_p99_idle_ms": probe.p99_ms(t0 - 3.0, t0),
         "redis_p99_sync_ms": probe.p99_ms(t0, t1),
-        "fsync_max_ms": max(
-            (int(row[3]) for row in latest if row[0] in (b"aof-fsync-always", "aof-fsync-always")),
-            default=0,
-        ),
+        "appendfsync": appendfsync,
+        **aof_waits(latest),
         "t0": t0,
         "t1": t1,
         "t2": t2,
@@ -439,10 +474,10 @@ def p99(samples: list[float]) -> float:
 
 
 def run_case(
-    case: str, arrangement: str, files: list[Path], tree: Path
+    case: str, arrangement: str, files: list[Path], tree: Path, appendfsync: str = "always"
 ) -> tuple[dict[str, Any], dict[str, list[float]]]:
     """One run of a case: its row, and the screening latencies (idle, sync, index)."""
-    env = {**os.environ, "PYTHONPATH": str(tree)}
+    env = {**os.environ, "PYTHONPATH": str(tree), "BENCH_APPENDFSYNC": appendfsync}
     cmd = [sys.executable, str(HERE), "--child", case, arrangement, *map(str, files)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env, cwd=tree)
     assert proc.stdout is not None
@@ -511,7 +546,8 @@ def pooled(runs: list[tuple[dict[str, Any], dict[str, list[float]]]]) -> dict[st
 
 def table(rows: list[dict[str, Any]]) -> str:
     cols = [
-        ("case", "case"), ("arr.", "arrangement"), ("load", "load"), ("MB", "bytes"),
+        ("case", "case"), ("arr.", "arrangement"), ("fsync", "appendfsync"), ("load", "load"),
+        ("MB", "bytes"),
         ("entities", "entities"), ("sync s", "sync_s"),
         ("CPU s", "cpu_s"), ("worker CPU s", "worker_cpu_s"), ("validate CPU", "validate_cpu"),
         ("parse CPU", "parse_cpu"), ("Redis CPU s", "redis_cpu_s"),
@@ -521,7 +557,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         ("index stall ms", "stall_index_ms"), ("API wait ms", "api_wait_ms"),
         ("API wait % idle", "api_wait_idle_pct"), ("API wait % sync", "api_wait_sync_pct"),
         ("Redis p99 idle ms", "redis_p99_idle_ms"), ("Redis p99 sync ms", "redis_p99_sync_ms"),
-        ("fsync max ms", "fsync_max_ms"), ("p50 idle ms", "p50_idle_ms"),
+        ("fsync max ms", "fsync_max_ms"), ("AOF wait max ms", "aof_wait_max_ms"),
+        ("p50 idle ms", "p50_idle_ms"),
         ("p50 sync ms", "p50_sync_ms"), ("p99 idle ms", "p99_idle_ms"),
         ("p99 sync ms", "p99_sync_ms"), ("sync / idle", "p99_ratio"),
         ("p99 index ms", "p99_index_ms"), ("runs", "runs"),
@@ -551,20 +588,30 @@ def main() -> None:
         default=1,
         help="runs of each case (alternating the trees); latencies pooled over them",
     )
+    parser.add_argument(
+        "--appendfsync",
+        default="always",
+        help="the Redis server's appendfsync setting(s), alternated: always, everysec",
+    )
     parser.add_argument("--work", type=Path, help="where to keep the generated files")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         case, arrangement, *files = args.child
         try:
-            outcome = asyncio.run(child(case, arrangement, [Path(f) for f in files]))
+            fsync = os.environ.get("BENCH_APPENDFSYNC", "always")
+            outcome = asyncio.run(child(case, arrangement, [Path(f) for f in files], fsync))
         except Exception as exc:  # noqa: BLE001 - a failed case is a row of the table
             error = f"{type(exc).__name__}: {exc}"[:200]
-            outcome = {"case": case, "arrangement": arrangement, "error": error}
+            outcome = {"case": case, "arrangement": arrangement, "appendfsync": fsync}
+            outcome["error"] = error
         print(json.dumps(outcome), flush=True)
         return
     cases = [c for c in args.cases.split(",") if c]
     arrangements = [a for a in args.arrangements.split(",") if a]
+    fsyncs = [f for f in args.appendfsync.split(",") if f]
+    if unknown := set(fsyncs) - set(APPENDFSYNC):
+        parser.error(f"--appendfsync: not one of {', '.join(APPENDFSYNC)}: {sorted(unknown)}")
     work = args.work or Path(tempfile.mkdtemp(prefix="listd-bench-sync-"))
     work.mkdir(parents=True, exist_ok=True)
     files = make_files(work, cases)
@@ -573,19 +620,22 @@ def main() -> None:
     rows: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in trees}
     for case in cases:
         for arrangement in arrangements:
-            runs: dict[str, list[Any]] = {label: [] for label, _ in trees}
-            for _ in range(args.repeat):  # the trees alternate: both meet the same load
+            runs: dict[tuple[str, str], list[Any]] = {
+                (label, fsync): [] for label, _ in trees for fsync in fsyncs
+            }
+            for _ in range(args.repeat):  # trees and settings alternate: all meet the same load
                 for label, tree in trees:
                     # A tree from before the sync process syncs inline only.
                     if arrangement == "process" and not (tree / CHILD).exists():
                         continue
-                    row, samples = run_case(case, arrangement, files[case], tree)
-                    runs[label].append((row, samples))
-                    each = {"tree": label, **row, **latency_fields(samples)}
-                    print(json.dumps(each), file=sys.stderr, flush=True)
-            for label, _ in trees:
-                if runs[label]:
-                    row = pooled(runs[label])
+                    for fsync in fsyncs:
+                        row, samples = run_case(case, arrangement, files[case], tree, fsync)
+                        runs[label, fsync].append((row, samples))
+                        each = {"tree": label, **row, **latency_fields(samples)}
+                        print(json.dumps(each), file=sys.stderr, flush=True)
+            for (label, _), done in runs.items():
+                if done:
+                    row = pooled(done)
                     row["goal_met"] = "error" not in row and row["sync_s"] <= GOALS[case]
                     rows[label].append(row)
     for label, tree in trees:
