@@ -12,13 +12,14 @@ How two tokens compare, and the keys that find them, are in `tokens.py`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from listd.normalize import fold, latin_variants, script_of, separate, skeleton
+from listd.normalize.chinese import chinese_readings, looks_chinese, wade_giles_name
 from listd.normalize.translit import hangul_readings
 from listd.screening.names import (
     ABBREVIATIONS,
@@ -75,6 +76,9 @@ class Token:
     # Chinese, Korean, Japanese: the characters as written. Two such tokens compare by
     # them alone (王 and 汪 both read wang); against a Latin token, by the romanised text.
     chars: str | None = None
+    # A word of a Chinese name in pinyin or Wade-Giles syllables (the whole name so
+    # written): the pinyin words it reads as (`normalize.chinese`). Hsi, Xi: both xi.
+    chinese: tuple[str, ...] = ()
 
     @property
     def weight(self) -> float:
@@ -673,7 +677,26 @@ def tokenize(name: str, mode: Mode = "any") -> tuple[Token, ...]:
         run.append(pieces[i])
         i += 1
     flush()
-    return tuple(tokens)
+    return _chinese(tokens)
+
+
+def _chinese(tokens: list[Token]) -> tuple[Token, ...]:
+    """`tokens`, each with its pinyin readings when the name is Chinese written in Latin
+    syllables (every word a name of one or two of them, `looks_chinese`); in a name that
+    has a syllable only Wade-Giles writes (Hsi, Tse, Tung), every word is read as
+    Wade-Giles too (Chang: zhang, chang). A name of other words gets none, so the rule that
+    pairs readings (`tokens.WADE_GILES`) stays within Chinese names."""
+    if not 2 <= len(tokens) <= 4 or not all(
+        t.kind in ("name", "common") and t.chars is None for t in tokens
+    ):
+        return tuple(tokens)
+    words = [t.text for t in tokens]
+    if not looks_chinese(words):
+        return tuple(tokens)
+    wade_giles = wade_giles_name(words)
+    return tuple(
+        replace(t, chinese=tuple(sorted(chinese_readings(t.text, wade_giles)))) for t in tokens
+    )
 
 
 def _cjk_runs(raws: list[str]) -> list[str]:
