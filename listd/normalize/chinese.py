@@ -181,6 +181,14 @@ def wade_giles_name(words: list[str]) -> bool:
     return any(_wade_giles_only(s) for w in words for cut in syllables(w) for s in cut)
 
 
+# Where `joined_given_name` joins syllables: a private-use character no list or record
+# writes (`names.readings` removes any typed one), which the tokenizer takes out again and
+# remembers (`marked_words`): such a word pairs only by its pinyin reading
+# (`tokens.WADE_GILES`) or exactly, never by the rules for typos, which would take the
+# joined Korean Ji-yong for RYONG or Wen-ji for Wenjian.
+SYLLABLE_JOIN = "\ue000"
+_MARKED = re.compile(r"[^\W\d_]+(?:['’\ue000]+[^\W\d_]+)*")  # with Wade-Giles' apostrophes
+
 _HYPHENS = ("-", "‐", "‑")
 _HYPHENED = re.compile(r"(?<=[^\W\d_])[-‐‑](?=[^\W\d_])")
 _HYPHENED_WORD = re.compile(r"[^\W\d_]+(?:[-‐‑][^\W\d_]+)+")
@@ -206,10 +214,23 @@ def joined_given_name(text: str) -> str | None:
     if hyphened:
         return _HYPHENED_WORD.sub(_joined, text)
     family, first, second = text.rsplit(maxsplit=2)
-    return f"{family} {first}{second if first.isupper() else second.lower()}"
+    return f"{family} {first}{SYLLABLE_JOIN}{second if first.isupper() else second.lower()}"
 
 
 def _joined(match: re.Match[str]) -> str:
     # Ho-Chin is Hochin, not HoChin, which a query's rewrite would cut at the capital.
     first, *rest = re.split("[-‐‑]", match.group())
-    return first + "".join(p if first.isupper() else p.lower() for p in rest)
+    return first + "".join(SYLLABLE_JOIN + (p if first.isupper() else p.lower()) for p in rest)
+
+
+def marked_words(text: str) -> tuple[str, tuple[str, ...]]:
+    """`text` without the marks `joined_given_name` put in, and the words that held them
+    (Mao Tse<mark>tung: Mao Tsetung, and Tsetung)."""
+    if SYLLABLE_JOIN not in text:
+        return text, ()
+    words = tuple(
+        m.group().replace(SYLLABLE_JOIN, "")
+        for m in _MARKED.finditer(text)
+        if SYLLABLE_JOIN in m.group()
+    )
+    return text.replace(SYLLABLE_JOIN, ""), words

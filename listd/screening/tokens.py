@@ -207,6 +207,7 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
     kin = legal_kin(label) if label is not None else frozenset()
     bare, bare_group = baltic(q)
     chinese = frozenset(q.chinese)  # its pinyin readings, in a name of Chinese syllables
+    joined = q.joined
     # For `_vowel_pair`: the query's spellings of 5+ letters, by their form with e as i and
     # o as u.
     vowelled: dict[str, list[str]] = {}
@@ -237,6 +238,11 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
     def plain(v: Token) -> tuple[float, str]:
         if text == v.text:
             return EXACT, "exact"
+        if joined or v.joined:
+            # A given name joined by a reading (`Token.joined`) is there for its pinyin.
+            if chinese and v.chinese and not chinese.isdisjoint(v.chinese):
+                return WADE_GILES, "wade_giles"
+            return 0.0, ""
         if label is not None or v.label is not None:
             if label == v.label:
                 return EXACT, "legal_form"

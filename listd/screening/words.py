@@ -19,7 +19,12 @@ from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from listd.normalize import fold, latin_variants, script_of, separate, skeleton
-from listd.normalize.chinese import chinese_readings, looks_chinese, wade_giles_name
+from listd.normalize.chinese import (
+    chinese_readings,
+    looks_chinese,
+    marked_words,
+    wade_giles_name,
+)
 from listd.normalize.translit import hangul_readings
 from listd.screening.names import (
     ABBREVIATIONS,
@@ -79,6 +84,10 @@ class Token:
     # A word of a Chinese name in pinyin or Wade-Giles syllables (the whole name so
     # written): the pinyin words it reads as (`normalize.chinese`). Hsi, Xi: both xi.
     chinese: tuple[str, ...] = ()
+    # A Chinese given name's syllables joined by a reading of the name, not as written
+    # (`chinese.joined_given_name`: Tse-tung as Tsetung): it pairs only exactly or by its
+    # pinyin reading (`tokens.matcher`).
+    joined: bool = False
 
     @property
     def weight(self) -> float:
@@ -626,6 +635,8 @@ def _legal_at(
 @lru_cache(maxsize=1 << 16)
 def tokenize(name: str, mode: Mode = "any") -> tuple[Token, ...]:
     """The tokens of a name. `mode` "person" skips legal forms, "entity" skips titles."""
+    name, marked = marked_words(name)
+    joined = frozenset(map(fold, marked))
     # Characters typed one at a time are joined into a word, but not across a bracket:
     # 華 信 船 務 ( 香 港 ) 有 限 公 司 is 華信船務 香港 有限公司, as written without spaces.
     raws = [
@@ -640,7 +651,8 @@ def tokenize(name: str, mode: Mode = "any") -> tuple[Token, ...]:
     if mode != "entity" and any(map(_title, pieces)):
         # A title hyphenated to a word is part of a name (Хаджи-Мурат, Хаджи-Мустафаевич).
         hyphened = iter(_hyphened_titles(separate(name)))
-        kept = [p for p in pieces if not _title(p) or next(hyphened, False)]
+        # A given name a reading joined is no title (Cho Ha-ji is not Cho Haji).
+        kept = [p for p in pieces if not _title(p) or next(hyphened, False) or p.text in joined]
         if kept:
             pieces = kept
     spans = _legal_spans(pieces, mode) if mode != "person" else {}
@@ -677,6 +689,8 @@ def tokenize(name: str, mode: Mode = "any") -> tuple[Token, ...]:
         run.append(pieces[i])
         i += 1
     flush()
+    if joined:
+        tokens = [replace(t, joined=True) if t.text in joined else t for t in tokens]
     return _chinese(tokens)
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import pytest
 
 from listd.model import Entity, Name
+from listd.normalize import readings
+from listd.normalize.chinese import SYLLABLE_JOIN
 from listd.screening import Match, Query, ScreeningIndex
 from listd.screening.tokens import similarity
 from listd.screening.words import tokenize
@@ -225,6 +227,7 @@ def test_wade_giles_hyphens_and_apostrophes_as_pinyin_writes_them(
     for written in (name, name.replace("ping", "p'ing"), name.replace("-", " ")):
         match = best(index, written, "person").get(target)
         assert match is not None and match.score >= 0.9, written
+        assert SYLLABLE_JOIN not in match.matched_name  # the joined reading's mark
         found = rules_of(match)
         assert all(found[pair] == "wade_giles" for pair in pairs), found
 
@@ -252,3 +255,36 @@ def test_chinese_syllables_do_not_pair_by_their_consonants(
     # MIN BYONG CHOL (KPi.047) these alerted on main (0.84, 0.86) by the rule `phonetic`.
     match = best(index, name, "person").get("un:KPi.047")
     assert match is None or match.score < 0.8, (name, match.score)
+
+
+@pytest.mark.parametrize(
+    ("name", "target"),
+    [  # unlisted people; on the rule's first version these alerted (0.81-0.875)
+        ("Kang Ji-yong", "un:KPi.020"),  # KANG RYONG: Jiyong joined, a first letter off
+        ("Cho Ha-ji", "un:KPi.040"),  # Cho Ch'o'l: Haji joined, then dropped as a title
+        ("Cho Yong-dong", "un:KPi.043"),  # Cho Yongwon: Yongdong joined, two letters off
+        ("Yang Wenjian", "un:KPi.019"),  # Jiang Wen-ji joined: Wenji two letters off
+        ("Yang Wen Jian", "un:KPi.019"),
+        ("Yang Weizhi", "un:KPi.019"),  # Wenji, joined, one letter off
+    ],
+)
+def test_a_joined_given_name_pairs_only_by_its_pinyin(
+    index: ScreeningIndex, name: str, target: str
+) -> None:
+    # The reading that joins a Chinese given name is for the rule `wade_giles`; by the
+    # rules for typos and titles its joined word would meet other names.
+    match = best(index, name, "person").get(target)
+    assert match is None or match.score < 0.8, (name, match.score)
+
+
+def test_a_joined_given_name_is_marked_and_pairs_only_by_its_pinyin() -> None:
+    mao, joined = readings("Mao Tse-tung")
+    assert joined == f"Mao Tse{SYLLABLE_JOIN}tung"
+    assert [(t.text, t.joined) for t in tokenize(joined)] == [("mao", False), ("tsetung", True)]
+    assert similarity(tokenize(joined)[1], tokenize("Mao Zedong")[1]) == (0.9, "wade_giles")
+    assert similarity(tokenize(joined)[1], tokenize("Mao Tsetung")[1]) == (1.0, "exact")
+    # Not by a first letter (Jiyong, RYONG) nor as a title (Cho Haji).
+    assert similarity(tokenize(readings("Kang Ji-yong")[1])[1], tokenize("Kang Ryong")[1])[0] == 0
+    assert [t.text for t in tokenize(readings("Cho Ha-ji")[1], "person")] == ["cho", "haji"]
+    # A mark typed into a record is no join.
+    assert readings(f"Mao Tse{SYLLABLE_JOIN}tung")[0] == "Mao Tsetung"
