@@ -10,6 +10,7 @@ from functools import lru_cache
 from anyascii import anyascii
 
 from listd.model import Entity, Name
+from listd.normalize.chinese import SYLLABLE_JOIN, joined_given_name
 from listd.normalize.scripts import script_of
 from listd.normalize.translit import arabic_to_latin, char_to_latin, to_latin
 
@@ -97,11 +98,19 @@ def readings(text: str) -> tuple[str, ...]:
     a Persian ZWNJ inside one word (Bara<SHY>dar ~ Baradar). A plain name has one reading.
 
     Lists, queries and watchlists are read through here, so an invisible mark can neither
-    join two words (ERIC<ZWSP>BADEGE) nor split one."""
+    join two words (ERIC<ZWSP>BADEGE) nor split one. A Chinese name is also read with its
+    given name written together, as pinyin writes it (Mao Tse-tung, Mao Tse Tung: Mao
+    Tsetung, which the rule `wade_giles` pairs with Mao Zedong; `chinese.joined_given_name`),
+    its joined word marked so that nothing but that rule or the same word pairs it."""
+    if SYLLABLE_JOIN in text:  # typed: it would read as the mark the joined reading has
+        text = text.replace(SYLLABLE_JOIN, "")
     if _plain(text):
-        return (text,)
-    joined = text.translate(_JOIN)
-    return (text,) if joined == text else (text, joined)
+        found: tuple[str, ...] = (text,)
+    else:
+        joined = text.translate(_JOIN)
+        found = (text,) if joined == text else (text, joined)
+    given = joined_given_name(found[-1])
+    return found if given is None else (*found, given)
 
 
 def _fold_ascii(text: str) -> str:

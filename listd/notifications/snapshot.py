@@ -27,8 +27,10 @@ import numpy.typing as npt
 
 from listd.screening.tokens import WEIGHTS, Token
 
-MAGIC = b"LISTDCI3"
-VERSION = 3
+# 4: tokens carry `chinese` and `joined`. A snapshot of an older version is refused, so the
+# partition is built from its records once: its tokens lack what the rules now read.
+MAGIC = b"LISTDCI4"
+VERSION = 4
 # name -> element type, in body order. Per slot (a customer or another reading of its
 # name): subscription code, record check, band, flags, readings that follow it, where its
 # token ids and reference start and how long they are. Then the token ids, the reference
@@ -56,7 +58,18 @@ SCHEMA: dict[str, str] = {
 # half the size) and summed up again on reading.
 _SORTED = ("pairs", "rkeys", "dkeys")
 _HEADER_MAX = 64 * 2**20  # subscription ids of a partition: far below this
-_OPTIONAL = ("arabic", "group", "label", "stem", "skels", "stems", "cores", "chars")
+_OPTIONAL = (
+    "arabic",
+    "group",
+    "label",
+    "stem",
+    "skels",
+    "stems",
+    "cores",
+    "chars",
+    "chinese",
+    "joined",
+)
 
 
 @dataclass(slots=True)
@@ -169,8 +182,12 @@ def _token(fields: Any) -> Token:
     """A token from `_token_fields`, every field checked (its weight is looked up later)."""
     if not isinstance(fields, list) or len(fields) != 3 + len(_OPTIONAL):
         raise ValueError("a customer index snapshot's token is malformed")
-    text, kind, pfs, arabic, group, label, stem, skels, stems, cores, chars = fields
-    if not (isinstance(text, str) and isinstance(kind, str) and isinstance(arabic, bool)):
+    text, kind, pfs, arabic, group, label, stem, skels, stems, cores, chars, chinese, joined = (
+        fields
+    )
+    if not all(
+        isinstance(v, t) for v, t in ((text, str), (kind, str), (arabic, bool), (joined, bool))
+    ):
         raise ValueError("a customer index snapshot's token is malformed")
     if kind not in WEIGHTS:
         raise ValueError("a customer index snapshot's token is malformed")
@@ -186,4 +203,6 @@ def _token(fields: Any) -> Token:
         _strings(stems),
         _strings(cores),
         _text(chars),
+        _strings(chinese),
+        joined,
     )

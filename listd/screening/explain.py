@@ -22,6 +22,7 @@ RULES = (
     "equivalence",
     "first_letter",
     "romanised",
+    "wade_giles",
     "baltic_ending",
     "vowel_spelling",
     "patronymic",

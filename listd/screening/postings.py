@@ -20,6 +20,7 @@ import numpy.typing as npt
 from listd.model import Entity
 from listd.normalize import readings
 from listd.normalize.aliases import name_forms
+from listd.normalize.chinese import SYLLABLE_JOIN
 from listd.screening import evidence
 from listd.screening.scoring import WEAK_ALIAS, WEAK_QUALITIES, Vocabulary
 from listd.screening.tokens import Token, index_keys, initials, tokenize
@@ -266,7 +267,7 @@ class _Builder:
             nid = len(idx.names)
             idx.names.append(ids)
             idx.name_entity.append(slot)
-            idx.name_text.append(form)
+            idx.name_text.append(form.replace(SYLLABLE_JOIN, ""))  # the mark is no letter
             idx.name_factor.append(WEAK_ALIAS if name.quality in WEAK_QUALITIES else 1.0)
             idx.name_weight.append(sum(self.vocab.weights[v] for v in ids))
             mine.append(nid)

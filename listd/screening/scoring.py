@@ -283,11 +283,13 @@ def name_score(
 
 def near_word(t: Token) -> bool:
     """Whether `t` may take part in a `two_edits` pair: a name word of letters, not in
-    Chinese, Korean or Japanese characters and not in Arabic script (no short vowels)."""
+    Chinese, Korean or Japanese characters and not in Arabic script (no short vowels), nor
+    a Chinese given name a reading joined (`Token.joined`: Wen-ji is no typo of Wenjian)."""
     low, high = TWO_EDITS_WORDS
     return (
         t.kind in TWO_EDITS_KINDS
         and t.chars is None
+        and not t.joined
         and not t.arabic
         and low <= len(t.text) <= high
         and t.text.isalpha()

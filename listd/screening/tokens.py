@@ -44,6 +44,7 @@ __all__ = [
     "SURNAME_FORM",
     "TRANSLITERATION",
     "VOWEL_SPELLING",
+    "WADE_GILES",
     "Token",
     "WEIGHTS",
     "baltic",
@@ -97,6 +98,11 @@ BALTIC_ENDING = 0.9
 # matches at 0.9+ (first_letter_typo, two_edits): at 0.9, Sami Qasem (QASIM ... AL-RIMI)
 # and Ayman Salem Hamdan (SALIM AHMAD SALIM HAMDAN), unlisted people, alerted.
 VOWEL_SPELLING = 0.88
+# Hsi ~ Xi, Chin-ping ~ Jinping, Tse-tung ~ Zedong: a word of a Chinese name in Wade-Giles
+# and its pinyin, both names in such syllables (`words._chinese`). Written without its
+# apostrophes, a Wade-Giles syllable stands for two (Chang: Zhang or Chang), so under
+# `transliteration`, as `romanised`.
+WADE_GILES = 0.9
 EDIT_PER_CHAR = 1.2  # one edit in a word of n letters costs 1.2/n
 MIN_EDIT_SCORE = 0.7
 
@@ -200,6 +206,8 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
     chars = q.chars
     kin = legal_kin(label) if label is not None else frozenset()
     bare, bare_group = baltic(q)
+    chinese = frozenset(q.chinese)  # its pinyin readings, in a name of Chinese syllables
+    joined = q.joined
     # For `_vowel_pair`: the query's spellings of 5+ letters, by their form with e as i and
     # o as u.
     vowelled: dict[str, list[str]] = {}
@@ -230,6 +238,11 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
     def plain(v: Token) -> tuple[float, str]:
         if text == v.text:
             return EXACT, "exact"
+        if joined or v.joined:
+            # A given name joined by a reading (`Token.joined`) is there for its pinyin.
+            if chinese and v.chinese and not chinese.isdisjoint(v.chinese):
+                return WADE_GILES, "wade_giles"
+            return 0.0, ""
         if label is not None or v.label is not None:
             if label == v.label:
                 return EXACT, "legal_form"
@@ -246,6 +259,8 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
             return EQUIVALENCE, "equivalence"
         if (bare or v.text[-1:] == "s") and _baltic_pair(bare, bare_group, pfs, group, v):
             return BALTIC_ENDING, "baltic_ending"
+        if chinese and v.chinese and not chinese.isdisjoint(v.chinese):
+            return WADE_GILES, "wade_giles"
         if not pfs.isdisjoint(v.cores) or not cores.isdisjoint(v.pfs):
             return COMPOUND_PART, "compound_part"
         if kind == "patronymic" and v.kind == "patronymic" and stem == v.stem:
@@ -275,7 +290,14 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
         if score:
             return score, "edit_distance"
         shared = _common(skels, v.skels)
-        if shared and min(map(len, shared)) >= 3 and first & _first_letters(v):
+        # Not in a name of Chinese syllables: they are short and their consonants repeat
+        # (Chang, Ching, Chaoyung, Changha), so a skeleton in common says little there.
+        if (
+            shared
+            and min(map(len, shared)) >= 3
+            and first & _first_letters(v)
+            and not (chinese or v.chinese)
+        ):
             return PHONETIC, "phonetic"
         if tails and v.kind in ("name", "common") and _first_letter_typo(tails, whole, v):
             if _key_beside(text, v.text):
@@ -511,6 +533,7 @@ def index_keys(t: Token) -> frozenset[str]:
     keys |= {"b" + s for s in bare}
     if group is not None:
         keys.add("c" + group)
+    keys |= {"w" + r for r in t.chinese}
     mark = ("A", "B") if t.arabic else ("N", "M")
     keys |= {mark[0] + s for s in t.skels}
     keys |= {mark[1] + s for s in _hless_of(t) if len(s) >= 2}
@@ -535,6 +558,7 @@ def query_keys(t: Token) -> frozenset[str]:
     if t.kind == "patronymic" and t.stem:
         keys.add("P" + t.stem)
     keys |= {"T" + s for s in t.stems}
+    keys |= {"w" + r for r in t.chinese}  # a Chinese name's word by its pinyin readings
     # A Latvian or Lithuanian ending on either word (`baltic`): the query's stem finds
     # the list word, the query word finds a listed stem.
     if t.kind in ("name", "common") and not t.arabic and t.chars is None:

@@ -12,13 +12,19 @@ How two tokens compare, and the keys that find them, are in `tokens.py`.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
 from listd.normalize import fold, latin_variants, script_of, separate, skeleton
+from listd.normalize.chinese import (
+    chinese_readings,
+    looks_chinese,
+    marked_words,
+    wade_giles_name,
+)
 from listd.normalize.translit import hangul_readings
 from listd.screening.names import (
     ABBREVIATIONS,
@@ -75,6 +81,13 @@ class Token:
     # Chinese, Korean, Japanese: the characters as written. Two such tokens compare by
     # them alone (王 and 汪 both read wang); against a Latin token, by the romanised text.
     chars: str | None = None
+    # A word of a Chinese name in pinyin or Wade-Giles syllables (the whole name so
+    # written): the pinyin words it reads as (`normalize.chinese`). Hsi, Xi: both xi.
+    chinese: tuple[str, ...] = ()
+    # A Chinese given name's syllables joined by a reading of the name, not as written
+    # (`chinese.joined_given_name`: Tse-tung as Tsetung): it pairs only exactly or by its
+    # pinyin reading (`tokens.matcher`).
+    joined: bool = False
 
     @property
     def weight(self) -> float:
@@ -622,6 +635,8 @@ def _legal_at(
 @lru_cache(maxsize=1 << 16)
 def tokenize(name: str, mode: Mode = "any") -> tuple[Token, ...]:
     """The tokens of a name. `mode` "person" skips legal forms, "entity" skips titles."""
+    name, marked = marked_words(name)
+    joined = frozenset(map(fold, marked))
     # Characters typed one at a time are joined into a word, but not across a bracket:
     # 華 信 船 務 ( 香 港 ) 有 限 公 司 is 華信船務 香港 有限公司, as written without spaces.
     raws = [
@@ -636,7 +651,8 @@ def tokenize(name: str, mode: Mode = "any") -> tuple[Token, ...]:
     if mode != "entity" and any(map(_title, pieces)):
         # A title hyphenated to a word is part of a name (Хаджи-Мурат, Хаджи-Мустафаевич).
         hyphened = iter(_hyphened_titles(separate(name)))
-        kept = [p for p in pieces if not _title(p) or next(hyphened, False)]
+        # A given name a reading joined is no title (Cho Ha-ji is not Cho Haji).
+        kept = [p for p in pieces if not _title(p) or next(hyphened, False) or p.text in joined]
         if kept:
             pieces = kept
     spans = _legal_spans(pieces, mode) if mode != "person" else {}
@@ -673,7 +689,28 @@ def tokenize(name: str, mode: Mode = "any") -> tuple[Token, ...]:
         run.append(pieces[i])
         i += 1
     flush()
-    return tuple(tokens)
+    if joined:
+        tokens = [replace(t, joined=True) if t.text in joined else t for t in tokens]
+    return _chinese(tokens)
+
+
+def _chinese(tokens: list[Token]) -> tuple[Token, ...]:
+    """`tokens`, each with its pinyin readings when the name is Chinese written in Latin
+    syllables (every word a name of one or two of them, `looks_chinese`); in a name that
+    has a syllable only Wade-Giles writes (Hsi, Tse, Tung), every word is read as
+    Wade-Giles too (Chang: zhang, chang). A name of other words gets none, so the rule that
+    pairs readings (`tokens.WADE_GILES`) stays within Chinese names."""
+    if not 2 <= len(tokens) <= 4 or not all(
+        t.kind in ("name", "common") and t.chars is None for t in tokens
+    ):
+        return tuple(tokens)
+    words = [t.text for t in tokens]
+    if not looks_chinese(words):
+        return tuple(tokens)
+    wade_giles = wade_giles_name(words)
+    return tuple(
+        replace(t, chinese=tuple(sorted(chinese_readings(t.text, wade_giles)))) for t in tokens
+    )
 
 
 def _cjk_runs(raws: list[str]) -> list[str]:

@@ -54,6 +54,20 @@ def test_a_dumped_index_loads_as_the_same_index() -> None:
         assert found(loaded, name) == found(index, name) != {}, name
 
 
+def test_a_snapshot_keeps_every_field_of_its_tokens() -> None:
+    """A field left out of the snapshot changes what a loaded index finds: a Wade-Giles
+    customer's pinyin readings (`Token.chinese`) and its joined given name (`joined`)."""
+    index = CustomerIndex()
+    names = ["Hsi Chin-ping", "Mao Tse-tung", "Usama bin Ladin", "김정은", *(r.name for r in ROWS)]
+    for n, name in enumerate(names):
+        index.put("s", Customer(f"T-{n}", name), 1)
+    loaded = CustomerIndex.load(index.dump())
+    assert set(loaded.vocab.tokens) == set(index.vocab.tokens)
+    assert any(t.chinese for t in index.vocab.tokens) and any(t.joined for t in index.vocab.tokens)
+    for name in ["Xi Jinping", "Mao Zedong"]:
+        assert found(loaded, name) == found(index, name) != {}, name
+
+
 @pytest.fixture
 async def sub(make_api: Any, keys: dict[str, str], receivers: Any) -> dict[str, Any]:
     """bank-a subscribed to blocking.required; no dispatcher runs (the tests drive one)."""

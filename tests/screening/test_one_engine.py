@@ -58,6 +58,8 @@ def both(index: ScreeningIndex, name: str, target: str) -> tuple[float, float]:
         ("Gamir Ali Chaudhry", CHAUDHRY),  # a first letter mistyped
         ("SA Jones", "un:QDi.360"),  # initials of a hyphenated given name
         ("沈忠国际海运有限公司", "un:KPe.073"),  # simplified characters for traditional
+        ("Zang Yong Yuan", "un:KPi.080"),  # pinyin for Wade-Giles TSANG YUNG YUAN
+        ("Chiang Wen-chi", "un:KPi.019"),  # Wade-Giles, hyphenated, for Jiang Wen-ji
     ],
 )
 def test_watchlist_and_screen_give_one_score(index: ScreeningIndex, name: str, target: str) -> None:

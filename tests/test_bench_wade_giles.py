@@ -1,0 +1,42 @@
+"""bench/wade_giles.py: its unlisted names are seeded, distinct, and read as names in
+Chinese syllables, mostly Wade-Giles, so that the alerts it counts are those of names the
+rule `wade_giles` reads."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from listd.normalize import readings
+from listd.normalize.chinese import wade_giles_name
+from listd.screening.words import tokenize
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "wade_giles.py"
+
+
+def _load() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("bench_wade_giles", BENCH)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+bench = _load()
+
+
+def test_names_are_seeded_distinct_and_wade_giles() -> None:
+    names = bench.names(300, 7)
+    assert names == bench.names(300, 7) and len(set(names)) == 300
+    assert names != bench.names(300, 8)
+    for name in names:
+        for reading in readings(name):
+            tokens = tokenize(reading, "person")
+            assert all(t.chinese for t in tokens), reading
+    # Most hold a syllable pinyin lacks (Hsu, Ch'iang, Tse), so every word of theirs is
+    # read as Wade-Giles; the rest are written as pinyin writes them too (Wang Li).
+    read = [wade_giles_name([t.text for t in tokenize(name, "person")]) for name in names]
+    assert sum(read) >= 0.6 * len(names)
