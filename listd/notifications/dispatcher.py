@@ -53,7 +53,12 @@ from listd.logs import get_logger
 from listd.model import Entity, entity_from_dict
 from listd.notifications import egress, events, snapshot, stored
 from listd.notifications.config import WebhookConfig
-from listd.notifications.customers import CustomerIndex, CustomerVocabulary, record_check
+from listd.notifications.customers import (
+    CustomerIndex,
+    CustomerVocabulary,
+    Prepared,
+    record_check,
+)
 from listd.notifications.delivery import Deliverer
 from listd.notifications.events import Event
 from listd.notifications.outbox import GROUP, Batch, CursorGap
@@ -168,6 +173,10 @@ class Dispatcher:
         # once, whatever the number of partitions); each partition's index is built aside
         # and taken in whole. It is searched and changed in worker threads: under `_lock`.
         self.customers = CustomerIndex(self.vocab)
+        # The designations' names worked out on that vocabulary, for every lookup of the
+        # worker's (its partitions', its slices', a partition's set aside): a delta's
+        # names are worked out once, not once per lookup. Used under `_lock`.
+        self.prepared = Prepared(self.vocab)
         self._lock = threading.Lock()
         # What holds `_lock` now ("" when free) and how many holds began so far: a lookup
         # logs who it waited for (`_lookup`). Read without the lock: a diagnostic.
@@ -683,16 +692,19 @@ class Dispatcher:
             began = time.monotonic()
             holder, holds = self._holder, self._holds
             cpu = wall = got = 0.0
-            before = holds
+            before, names = holds, (0, 0)
             try:
                 with self._holding(what):
                     got = time.monotonic()
                     before = self._holds
                     clock = time.thread_time()
+                    names = (self.prepared.reused, self.prepared.worked)
                     try:
                         return fn(*args)
                     finally:
                         cpu, wall = time.thread_time() - clock, time.monotonic() - got
+                        reused = self.prepared.reused - names[0]
+                        names = (reused, self.prepared.worked - names[1])
             finally:
                 log.info(
                     "index lookup",
@@ -703,6 +715,8 @@ class Dispatcher:
                     holds_before=before - holds - 1 if got else None,
                     cpu_s=round(cpu, 4),
                     wall_s=round(wall, 4),
+                    names_reused=names[0],  # designations whose names were worked out before
+                    names_worked=names[1],  # ... and worked out by this lookup
                     **info,
                 )
 
@@ -1176,6 +1190,8 @@ class Dispatcher:
                         self.customers.candidates,
                         list(entities.values()),
                         cutoff,
+                        None,
+                        self.prepared,
                         entities=len(entities),
                     )
                 ),

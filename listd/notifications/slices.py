@@ -553,6 +553,7 @@ class Slicer:
                 list(batch.values()),
                 cutoff,
                 names,
+                self.d.prepared,  # the names the worker's own lookup worked out
                 entities=len(batch),
             )
             by_entity = {e.id: seq for seq, e in batch.items()}
