@@ -194,6 +194,11 @@ class _Name:
     # customer position: (-score, an initial on either side, listed position, rule).
     paired: dict[int, list[tuple[float, bool, int, str]]] = field(default_factory=dict)
     unpaired: dict[float, int] = field(default_factory=dict)  # weight -> its number
+    # What `_name_candidates` works out of the name alone, by the cut-off asked: the
+    # cut-off it searches at, the name's `near_shape` and its `near_alone` positions;
+    # and its `alone_words` (for `_beside_one`). Kept with the name (`Prepared`).
+    figures: dict[float, tuple[float, Any, list[tuple[int, ...]]]] = field(default_factory=dict)
+    alone: list[Token] | None = None
 
     def __post_init__(self) -> None:
         self.weights = tuple(t.weight for t in self.tokens)
@@ -841,11 +846,16 @@ class CustomerIndex:
         weights = name.weights
         initials = tuple(p for p, initial in enumerate(name.initial) if initial)
         final = cutoff
-        if len(name.tokens) >= 2 and any(abd_head(t) is not None for t in name.tokens):
-            # A customer's ABDUL YASIN may be split over it (`compound_split`), or A. R.
-            # be the initials of its Abdul-Reza (`part_initials`): above the bound.
-            cutoff *= SPLIT_SLACK
-        cutoff = round(cutoff, 6)
+        figures = name.figures.get(cutoff)
+        if figures is None:
+            if len(name.tokens) >= 2 and any(abd_head(t) is not None for t in name.tokens):
+                # A customer's ABDUL YASIN may be split over it (`compound_split`), or A. R.
+                # be the initials of its Abdul-Reza (`part_initials`): above the bound.
+                cutoff *= SPLIT_SLACK
+            cutoff = round(cutoff, 6)
+            shaped = near_shape(name.tokens)
+            figures = name.figures[final] = (cutoff, shaped, near_alone(name.tokens, cutoff))
+        cutoff, shape, alone = figures
         found: list[npt.NDArray[np.int64]] = []
         bands = list(self._bands.items())
         # Every band's sets at once: each set of listed positions is weighed once for all.
@@ -859,8 +869,7 @@ class CustomerIndex:
         # Each set of listed positions is searched once in all the bands that need it
         # (bands mostly need the same sets), not once per band.
         wanted: dict[tuple[int, ...], list[int]] = {}
-        near, shape = look.near, near_shape(name.tokens)
-        alone = near_alone(name.tokens, cutoff)
+        near = look.near
         for (band, _), (subsets, prefix) in zip(bands, every, strict=True):
             sets = list(subsets)
             if prefix is not None:  # a customer holding any of these positions
@@ -899,7 +908,9 @@ class CustomerIndex:
         once, not customer by customer. Those customers, their words, and each listed
         word's comparison with these are kept for the lookup: the forms of a name mostly
         hold the same words and match the same customer tokens."""
-        words = alone_words(name.tokens)
+        if name.alone is None:
+            name.alone = alone_words(name.tokens)
+        words = name.alone
         if not words:
             return _EMPTY
         key = (
