@@ -17,7 +17,10 @@ the index alone).
 With --workers N (N > 1) the dispatcher runs as N worker processes sharing the partitions:
 memory per worker and per customer is reported, the delta timed as above (and each
 worker's steps after "sync finished": its fan-out of each partition, its customer lookup,
-records read, exact scoring and alerts read back, as [start, end] seconds), then one worker
+records read, exact scoring and alerts read back, as [start, end] seconds; and each customer
+lookup's `lookups` row: what it waited for, a thread and the index lock and what held it,
+its CPU and wall time, and how many designations' names it worked out or took as worked
+out by the worker's other lookup), then one worker
 (the one holding the most customers, once its snapshots are written) is SIGKILLed and the
 list published back, and the time until its subscriptions receive their blocking.lifted
 (their partitions taken over, from snapshots) is the fail-over time.

@@ -44,17 +44,20 @@ async def test_a_lookup_logs_its_wait_for_the_index_lock_and_what_held_it(
             go.wait()
 
         holder = asyncio.ensure_future(asyncio.to_thread(dispatcher._locked, snapshot_copy))
-        await asyncio.to_thread(held.wait)
-        lock = dispatcher._lock
-        dispatcher._lock = _Noticed(lock)  # type: ignore[assignment]
-        with structlog.testing.capture_logs() as logs:
-            lookup = asyncio.ensure_future(
-                dispatcher._lookup("partitions", dispatcher.customers.candidates, [], 0.5, None)
-            )
-            await asyncio.to_thread(dispatcher._lock.asked.wait)  # type: ignore[attr-defined]
-            go.set()
-            await holder
-            assert await lookup == {}
+        try:
+            await asyncio.to_thread(held.wait)
+            noticed = _Noticed(dispatcher._lock)
+            dispatcher._lock = noticed  # type: ignore[assignment]
+            with structlog.testing.capture_logs() as logs:
+                lookup = asyncio.ensure_future(
+                    dispatcher._lookup("partitions", dispatcher.customers.candidates, [], 0.5)
+                )
+                await asyncio.to_thread(noticed.asked.wait, 30)
+                go.set()
+                await holder
+                assert await lookup == {}
+        finally:
+            go.set()  # the holder's thread ends whatever failed
         found: list[dict[str, Any]] = [e for e in logs if e["event"] == "index lookup"]
         assert len(found) == 1
         event = found[0]
