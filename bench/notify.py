@@ -17,7 +17,10 @@ the index alone).
 With --workers N (N > 1) the dispatcher runs as N worker processes sharing the partitions:
 memory per worker and per customer is reported, the delta timed as above (and each
 worker's steps after "sync finished": its fan-out of each partition, its customer lookup,
-records read, exact scoring and alerts read back, as [start, end] seconds), then one worker
+records read, exact scoring and alerts read back, as [start, end] seconds; and each customer
+lookup's `lookups` row: what it waited for, a thread and the index lock and what held it,
+its CPU and wall time, and how many designations' names it worked out or took as worked
+out by the worker's other lookup), then one worker
 (the one holding the most customers, once its snapshots are written) is SIGKILLed and the
 list published back, and the time until its subscriptions receive their blocking.lifted
 (their partitions taken over, from snapshots) is the fail-over time.
@@ -58,6 +61,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import gc
 import json
 import logging
@@ -72,6 +76,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import structlog
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -368,7 +373,7 @@ def worker_main(stats_file: str) -> None:
     customers and memory to `stats_file` whenever they change."""
 
     async def main() -> None:
-        logs.configure("console", level=logging.WARNING)
+        lookups = lookups_kept()
         cluster = bool(os.environ.get("LISTD_REDIS_CLUSTER"))
         redis = client(os.environ["LISTD_REDIS_URL"], cluster=cluster)
         keys = Keys(os.environ["LISTD_KEY_PREFIX"], cluster=cluster)
@@ -402,7 +407,7 @@ def worker_main(stats_file: str) -> None:
                     sorted(dispatcher.parts),
                     dispatcher.indexed() + (len(slicer.index) if slicer else 0),
                     ready,
-                    len(steps),
+                    len(steps) + len(lookups),
                     sum(1 for p in dispatcher.parts.values() if p.unsaved)
                     + (len(slicer.unsaved) if slicer else 0),
                 )
@@ -419,6 +424,7 @@ def worker_main(stats_file: str) -> None:
                         "with_lists_mb": round(lists_mb),
                         "sources": [p.source for p in dispatcher.parts.values()],
                         "steps": steps,
+                        "lookups": lookups,
                     }
                     staged = Path(stats_file + ".tmp")
                     staged.write_text(json.dumps(stats))
@@ -426,6 +432,25 @@ def worker_main(stats_file: str) -> None:
                 await asyncio.sleep(0.2)
 
     asyncio.run(main())
+
+
+def lookups_kept() -> list[dict[str, Any]]:
+    """Log warnings only, as before, but keep the worker's "index lookup" events (each
+    lookup's waits for a thread and the index lock, what held it, its CPU and wall time:
+    `Dispatcher._lookup`) with the wall-clock time each ended."""
+    logs.configure("console", level=logging.INFO)
+    kept: list[dict[str, Any]] = []
+    loud = {"warning", "error", "critical", "exception"}
+
+    def keep(logger: Any, method: str, event: Any) -> Any:
+        if event.get("event") == "index lookup":
+            kept.append({k: v for k, v in event.items() if k != "event"} | {"at": time.time()})
+        if method not in loud:
+            raise structlog.DropEvent
+        return event
+
+    structlog.configure(processors=[keep, *structlog.get_config()["processors"]])
+    return kept
 
 
 def trace(dispatcher: Dispatcher, profile: str | None) -> list[tuple[str, float, float]]:
@@ -442,6 +467,7 @@ def trace(dispatcher: Dispatcher, profile: str | None) -> list[tuple[str, float,
     def stamped(label: str, fn: Any) -> Any:
         if asyncio.iscoroutinefunction(fn):
 
+            @functools.wraps(fn)
             async def waited(*args: Any, **kwargs: Any) -> Any:
                 started = time.time()
                 try:
@@ -451,6 +477,7 @@ def trace(dispatcher: Dispatcher, profile: str | None) -> list[tuple[str, float,
 
             return waited
 
+        @functools.wraps(fn)
         def called(*args: Any, **kwargs: Any) -> Any:
             started = time.time()
             profiler = None
@@ -640,6 +667,21 @@ def steps_after(steps: list[list[Any]], since: float) -> dict[str, list[list[flo
     return out
 
 
+def lookups_after(lookups: list[dict[str, Any]], since: float) -> list[dict[str, Any]]:
+    """A worker's lookups ended after `since`: each with its start and end in seconds
+    after it, its waits (queued for a thread, for the index lock, what held it) and its
+    CPU and wall time under the lock."""
+    out = []
+    for found in lookups:
+        if found["at"] < since:
+            continue
+        waited = (found["queued_s"] or 0) + (found["lock_wait_s"] or 0)
+        start = found["at"] - found["wall_s"] - waited - since
+        row = {k: v for k, v in found.items() if k not in ("at", "level", "timestamp")}
+        out.append({"start_s": round(start, 3), "end_s": round(found["at"] - since, 3), **row})
+    return out
+
+
 async def run_workers(
     args: argparse.Namespace,
     settings: Settings,
@@ -735,6 +777,7 @@ async def run_workers(
             out["webhooks"] = len(alerts)
             for row, s in zip(out["per_worker"], stats(), strict=True):
                 row["steps_s"] = steps_after(s.get("steps", []), finished)
+                row["lookups"] = lookups_after(s.get("lookups", []), finished)
             out["redelivered_same_key"] = len(alerts) - len({a["key"] for a in alerts})
             out["planted_matches_alerted"] = f"{len(expected & got)}/{len(expected)}"
             out["other_alerts"] = len(got - expected)

@@ -194,6 +194,11 @@ class _Name:
     # customer position: (-score, an initial on either side, listed position, rule).
     paired: dict[int, list[tuple[float, bool, int, str]]] = field(default_factory=dict)
     unpaired: dict[float, int] = field(default_factory=dict)  # weight -> its number
+    # What `_name_candidates` works out of the name alone, by the cut-off asked: the
+    # cut-off it searches at, the name's `near_shape` and its `near_alone` positions;
+    # and its `alone_words` (for `_beside_one`). Kept with the name (`Prepared`).
+    figures: dict[float, tuple[float, Any, list[tuple[int, ...]]]] = field(default_factory=dict)
+    alone: list[Token] | None = None
 
     def __post_init__(self) -> None:
         self.weights = tuple(t.weight for t in self.tokens)
@@ -247,6 +252,53 @@ class _Lookup:
     )
     close: dict[tuple[Token, tuple[Any, ...]], npt.NDArray[np.bool_]] = field(default_factory=dict)
     near: dict[tuple[Any, ...], list[tuple[int, ...]]] = field(default_factory=dict)
+
+
+_PREPARED = 4096  # designations whose names a `Prepared` keeps at most
+
+
+@dataclass(slots=True)
+class Prepared:
+    """The listed names of designations worked out against one vocabulary
+    (`CustomerIndex._names`: each written in the forms customers may have typed it,
+    tokenized, each token matched among the customers' tokens, and each customer token's
+    pairs with it as scoring finds them), for every index sharing that vocabulary and
+    every lookup of the same designations: a worker's partitions' index, its slices'
+    index, a partition set aside and read again. Most of a lookup's cost is this, not
+    the search of the customers.
+
+    Valid while the vocabulary holds the tokens it had when they were worked out (it only
+    grows): a customer indexed since with a new word may hold a match none of these
+    knows, so any growth starts them over (`current`). Not locked: its users hold the
+    index lock (the dispatcher's), as the indexes they search need."""
+
+    vocab: CustomerVocabulary
+    size: int = -1  # len(vocab.tokens) when the names below were begun
+    names: dict[tuple[str, tuple[Any, ...]], list[_Name]] = field(default_factory=dict)
+    found: dict[Token, Found] = field(default_factory=dict)  # `CustomerIndex._retrieve`
+    near: dict[tuple[Any, ...], list[tuple[int, ...]]] = field(default_factory=dict)
+    reused: int = 0  # designations whose names were taken from here
+    worked: int = 0  # ... and worked out
+
+    def current(self) -> None:
+        """Forget everything if the vocabulary has grown since it was worked out."""
+        size = len(self.vocab.tokens)
+        if size != self.size:
+            self.names, self.found, self.near = {}, {}, {}
+            self.size = size
+
+    def names_of(self, entity: Entity, index: CustomerIndex) -> list[_Name]:
+        key = (entity.schema, entity.names)
+        listed = self.names.pop(key, None)  # (put back last: the oldest go first)
+        if listed is None:
+            listed = list(index._names(entity, self.found))
+            self.worked += 1
+            while len(self.names) >= _PREPARED:
+                del self.names[next(iter(self.names))]
+        else:
+            self.reused += 1
+        self.names[key] = listed
+        return listed
 
 
 class _Read(Sequence[Token]):
@@ -688,29 +740,25 @@ class CustomerIndex:
         entities: Iterable[Entity],
         cutoff: float,
         subs: set[str] | None = None,
-        names: dict[str, list[_Name]] | None = None,
+        prepared: Prepared | None = None,
     ) -> dict[str, dict[str, set[str]]]:
         """{subscription: {customer reference: ids of the entities it may match}}.
 
         `cutoff` is the lowest name score that can still make an alert (the threshold
         minus the most birth date and nationality can add). `subs` limits the answer.
-        `names`: the entities' names as looked up in the vocabulary, kept across calls
-        on indexes sharing it (for one set of entities: the vocabulary may only have
-        grown meanwhile by tokens none of those indexes' customers holds).
+        `prepared`: the entities' names as worked out on this index's vocabulary, kept
+        across lookups and indexes sharing it (the same answer as without).
         """
         self._seal()
-        cache: dict[Token, Found] = {}
-        look = _Lookup()  # what the names share, for this lookup
+        if prepared is None or prepared.vocab is not self.vocab:
+            prepared = Prepared(self.vocab)
+        prepared.current()  # before the search: the index holds no word added after
+        look = _Lookup(near=prepared.near)  # what the names share, for this lookup
         out: dict[str, dict[str, set[str]]] = {}
         codes = self._cols["code"].data
         for entity in entities:
             slots = self._by_documents(entity)
-            listed = names.get(entity.id) if names is not None else None
-            if listed is None:
-                listed = list(self._names(entity, cache))
-                if names is not None:
-                    names[entity.id] = listed
-            for name in listed:
+            for name in prepared.names_of(entity, self):
                 slots |= self._name_candidates(name, cutoff, look)
             for slot in slots:
                 code = int(codes[slot])
@@ -798,11 +846,16 @@ class CustomerIndex:
         weights = name.weights
         initials = tuple(p for p, initial in enumerate(name.initial) if initial)
         final = cutoff
-        if len(name.tokens) >= 2 and any(abd_head(t) is not None for t in name.tokens):
-            # A customer's ABDUL YASIN may be split over it (`compound_split`), or A. R.
-            # be the initials of its Abdul-Reza (`part_initials`): above the bound.
-            cutoff *= SPLIT_SLACK
-        cutoff = round(cutoff, 6)
+        figures = name.figures.get(cutoff)
+        if figures is None:
+            if len(name.tokens) >= 2 and any(abd_head(t) is not None for t in name.tokens):
+                # A customer's ABDUL YASIN may be split over it (`compound_split`), or A. R.
+                # be the initials of its Abdul-Reza (`part_initials`): above the bound.
+                cutoff *= SPLIT_SLACK
+            cutoff = round(cutoff, 6)
+            shaped = near_shape(name.tokens)
+            figures = name.figures[final] = (cutoff, shaped, near_alone(name.tokens, cutoff))
+        cutoff, shape, alone = figures
         found: list[npt.NDArray[np.int64]] = []
         bands = list(self._bands.items())
         # Every band's sets at once: each set of listed positions is weighed once for all.
@@ -816,8 +869,7 @@ class CustomerIndex:
         # Each set of listed positions is searched once in all the bands that need it
         # (bands mostly need the same sets), not once per band.
         wanted: dict[tuple[int, ...], list[int]] = {}
-        near, shape = look.near, near_shape(name.tokens)
-        alone = near_alone(name.tokens, cutoff)
+        near = look.near
         for (band, _), (subsets, prefix) in zip(bands, every, strict=True):
             sets = list(subsets)
             if prefix is not None:  # a customer holding any of these positions
@@ -856,7 +908,9 @@ class CustomerIndex:
         once, not customer by customer. Those customers, their words, and each listed
         word's comparison with these are kept for the lookup: the forms of a name mostly
         hold the same words and match the same customer tokens."""
-        words = alone_words(name.tokens)
+        if name.alone is None:
+            name.alone = alone_words(name.tokens)
+        words = name.alone
         if not words:
             return _EMPTY
         key = (

@@ -38,7 +38,7 @@ import socket
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 
@@ -53,7 +53,12 @@ from listd.logs import get_logger
 from listd.model import Entity, entity_from_dict
 from listd.notifications import egress, events, snapshot, stored
 from listd.notifications.config import WebhookConfig
-from listd.notifications.customers import CustomerIndex, CustomerVocabulary, record_check
+from listd.notifications.customers import (
+    CustomerIndex,
+    CustomerVocabulary,
+    Prepared,
+    record_check,
+)
 from listd.notifications.delivery import Deliverer
 from listd.notifications.events import Event
 from listd.notifications.outbox import GROUP, Batch, CursorGap
@@ -168,7 +173,15 @@ class Dispatcher:
         # once, whatever the number of partitions); each partition's index is built aside
         # and taken in whole. It is searched and changed in worker threads: under `_lock`.
         self.customers = CustomerIndex(self.vocab)
+        # The designations' names worked out on that vocabulary, for every lookup of the
+        # worker's (its partitions', its slices', a partition's set aside): a delta's
+        # names are worked out once, not once per lookup. Used under `_lock`.
+        self.prepared = Prepared(self.vocab)
         self._lock = threading.Lock()
+        # What holds `_lock` now ("" when free) and how many holds began so far: a lookup
+        # logs who it waited for (`_lookup`). Read without the lock: a diagnostic.
+        self._holder = ""
+        self._holds = 0
         # Designations -> the lookup of their candidates, for one read: shared by the
         # partitions fanned out at once (the first to need it starts it), and kept for
         # those set aside meanwhile (`_new_read`). With the cut-off it was made at and the
@@ -655,8 +668,59 @@ class Dispatcher:
 
     def _locked(self, fn: Callable[..., _T], *args: Any) -> _T:
         """`fn(*args)` under the index lock (in a worker thread)."""
-        with self._lock:
+        with self._holding(getattr(fn, "__qualname__", "?")):
             return fn(*args)
+
+    @contextlib.contextmanager
+    def _holding(self, what: str) -> Iterator[None]:
+        """The index lock, noting `what` holds it (for `_lookup`'s log)."""
+        with self._lock:
+            self._holder, self._holds = what, self._holds + 1
+            try:
+                yield
+            finally:
+                self._holder = ""
+
+    async def _lookup(self, what: str, fn: Callable[..., _T], *args: Any, **info: Any) -> _T:
+        """`fn(*args)` under the index lock in a worker thread, logged with where its time
+        went: queued for a thread, waiting for the lock (and what held it then, and how
+        many holds went before), and its CPU and wall time under it. A late lookup said
+        only that it began late; this says what it waited for."""
+        queued = time.monotonic()
+
+        def run() -> _T:
+            began = time.monotonic()
+            holder, holds = self._holder, self._holds
+            cpu = wall = got = 0.0
+            before, names = holds, (0, 0)
+            try:
+                with self._holding(what):
+                    got = time.monotonic()
+                    before = self._holds
+                    clock = time.thread_time()
+                    names = (self.prepared.reused, self.prepared.worked)
+                    try:
+                        return fn(*args)
+                    finally:
+                        cpu, wall = time.thread_time() - clock, time.monotonic() - got
+                        reused = self.prepared.reused - names[0]
+                        names = (reused, self.prepared.worked - names[1])
+            finally:
+                log.info(
+                    "index lookup",
+                    lookup=what,
+                    queued_s=round(began - queued, 4),
+                    lock_wait_s=round(got - began, 4) if got else None,
+                    lock_held_by=holder or None,
+                    holds_before=before - holds - 1 if got else None,
+                    cpu_s=round(cpu, 4),
+                    wall_s=round(wall, 4),
+                    names_reused=names[0],  # designations whose names were worked out before
+                    names_worked=names[1],  # ... and worked out by this lookup
+                    **info,
+                )
+
+        return await asyncio.to_thread(run)
 
     def _subs_of(self, number: int) -> list[str]:
         """The subscriptions of partition `number` in the index."""
@@ -665,7 +729,7 @@ class Dispatcher:
     def _install(self, part: Partition, index: CustomerIndex) -> bool:
         """Take a partition's index built aside into the worker's, if the partition is
         still held (a build abandoned when it was lost or given up installs nothing)."""
-        with self._lock:
+        with self._holding("install"):
             if self.parts.get(part.number) is not part:
                 return False
             for sub_id in self._subs_of(part.number):
@@ -682,7 +746,7 @@ class Dispatcher:
 
     def _drop_partitions(self, numbers: set[int]) -> None:
         """`_drop_partition` for each of `numbers`, under one hold of the index lock."""
-        with self._lock:
+        with self._holding("drop_partitions"):
             for number in sorted(numbers):
                 if number in self.parts:  # taken again meanwhile
                     continue
@@ -1121,8 +1185,14 @@ class Dispatcher:
                 cutoff,
                 self._installed,
                 asyncio.ensure_future(
-                    asyncio.to_thread(
-                        self._locked, self.customers.candidates, list(entities.values()), cutoff
+                    self._lookup(
+                        "partitions",
+                        self.customers.candidates,
+                        list(entities.values()),
+                        cutoff,
+                        None,
+                        self.prepared,
+                        entities=len(entities),
                     )
                 ),
             )

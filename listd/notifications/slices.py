@@ -547,8 +547,14 @@ class Slicer:
         cutoff = min(subs[parse_piece(n)[0]].threshold for n in names) - _BONUS
         applied = {p.name: p.applied for ps in need.values() for p in ps}
         for batch in rounds:
-            found = await asyncio.to_thread(
-                self.d._locked, self.index.candidates, list(batch.values()), cutoff, names
+            found = await self.d._lookup(
+                "slices",
+                self.index.candidates,
+                list(batch.values()),
+                cutoff,
+                names,
+                self.d.prepared,  # the names the worker's own lookup worked out
+                entities=len(batch),
             )
             by_entity = {e.id: seq for seq, e in batch.items()}
             out: dict[tuple[int, str], dict[str, list[str]]] = {}

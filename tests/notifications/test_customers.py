@@ -4,6 +4,7 @@ every customer that forward screening (`ScreeningIndex`, customer as query) matc
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from functools import cache
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 import listd.pipeline.ingest
 from listd.model import Entity
 from listd.notifications import customers as customer_index
-from listd.notifications.customers import CustomerIndex
+from listd.notifications.customers import CustomerIndex, CustomerVocabulary, Prepared
 from listd.notifications.watchlist import Customer
 from listd.pipeline import delta
 from listd.pipeline.ingest import Parsed
@@ -21,6 +22,7 @@ from listd.scrapers import scraper
 from listd.screening import ScreeningIndex
 from listd.screening.scoring import required
 from tests.conftest import un_file
+from tests.notifications.conftest import person
 
 CUTOFF = 0.8 - 0.08  # threshold less the most birth date and nationality add
 
@@ -44,10 +46,10 @@ def snapback() -> tuple[Parsed, list[Entity]]:
 
 
 def shortlisted(
-    index: CustomerIndex, entities: list[Entity], cutoff: float
+    index: CustomerIndex, entities: list[Entity], cutoff: float, prepared: Prepared | None = None
 ) -> set[tuple[str, str, str]]:
     """(subscription, customer ref, entity id) of every pair `candidates` shortlists."""
-    found = index.candidates(entities, cutoff)
+    found = index.candidates(entities, cutoff, None, prepared)
     return {(s, ref, e) for s, refs in found.items() for ref, ids in refs.items() for e in ids}
 
 
@@ -256,14 +258,18 @@ def test_every_band_asked_at_once_shortlists_what_each_band_asked_apart_did(
 
 
 @cache
-def named_alike() -> tuple[CustomerIndex, list[Entity]]:
+def named_alike(
+    into: Callable[[str], CustomerIndex] | None = None,
+) -> tuple[CustomerIndex, list[Entity]]:
     """The UN 2025-11-15 delta, and customers made from both lists' names (shortened,
     initialled, in Cyrillic) and from its names, each with a first name and a
-    patronymic of its own (words that pair with nothing listed)."""
+    patronymic of its own (words that pair with nothing listed); in one index, or in
+    `into(subscription)`'s."""
     before, entities = snapback()
     rng = random.Random(19)
     pool = [*before.entities, *entities]
-    index = CustomerIndex()
+    alone = CustomerIndex()
+    index = _Into(into or (lambda _: alone))
     for n in range(1000):
         words = rng.choice(rng.choice(pool).names).full.split()
         if n % 4 == 0 and len(words) > 2:
@@ -283,7 +289,17 @@ def named_alike() -> tuple[CustomerIndex, list[Entity]]:
     for n in range(2000):
         words = [rng.choice(first), rng.choice(father), *rng.choice(names)[1:]]
         index.put(f"s{n % 3}", Customer(f"A{n}", " ".join(words), type="person"))
-    return index, entities
+    return alone, entities
+
+
+class _Into:
+    """Puts each customer in the index `into` gives for its subscription."""
+
+    def __init__(self, into: Callable[[str], CustomerIndex]) -> None:
+        self.into = into
+
+    def put(self, sub_id: str, customer: Customer) -> None:
+        self.into(sub_id).put(sub_id, customer)
 
 
 _CYRILLIC = str.maketrans(
@@ -366,7 +382,7 @@ def test_what_the_names_of_a_lookup_share_is_worked_out_once_and_shortlists_the_
     monkeypatch.setattr(
         customer_index,
         "_Lookup",
-        lambda: lookup(
+        lambda **_: lookup(
             ranges={},
             reads=_Forgetful(),
             rows=_Forgetful(),
@@ -382,3 +398,50 @@ def test_what_the_names_of_a_lookup_share_is_worked_out_once_and_shortlists_the_
     monkeypatch.setattr(customer_index, "_Lookup", lookup)
     monkeypatch.setattr(customer_index, "_MANY", 1)
     assert pairs() == shared
+
+
+@pytest.mark.parametrize("cutoffs", [(CUTOFF, CUTOFF), (CUTOFF, 0.5), (0.5, CUTOFF)])
+def test_lookups_sharing_the_names_worked_out_shortlist_what_each_did_alone(
+    cutoffs: tuple[float, float],
+) -> None:
+    """A worker looks a delta up in its partitions' index and in its slices' (one
+    vocabulary), at cut-offs of their own, for designations that overlap, and again for a
+    partition set aside: the names are worked out once (`Prepared`) and each lookup
+    shortlists exactly what it did working them out itself."""
+    alone, entities = named_alike()
+    vocab = CustomerVocabulary()
+    parts, pieces = CustomerIndex(vocab), CustomerIndex(vocab)
+    named_alike(lambda sub_id: pieces if sub_id == "s2" else parts)
+    mine, theirs = entities, entities[len(entities) // 3 :]  # the slices' read: later deltas
+    expected = {p for p in shortlisted(alone, mine, cutoffs[0]) if p[0] != "s2"}
+    expected |= {p for p in shortlisted(alone, theirs, cutoffs[1]) if p[0] == "s2"}
+    assert len({p for p in expected if p[0] == "s2"}) > 150 and len(expected) > 600
+    prepared = Prepared(vocab)
+    shared = shortlisted(parts, mine, cutoffs[0], prepared)
+    shared |= shortlisted(pieces, theirs, cutoffs[1], prepared)
+    assert shared == expected
+    assert (prepared.worked, prepared.reused) == (len(mine), len(theirs))
+    aside = shortlisted(parts, mine[:20], cutoffs[0], prepared)
+    assert aside == {p for p in shortlisted(alone, mine[:20], cutoffs[0]) if p[0] != "s2"}
+    assert prepared.worked == len(mine)
+
+
+def test_a_word_indexed_after_the_names_were_worked_out_is_not_missed() -> None:
+    """Names worked out on the vocabulary as it was match none of the words indexed since
+    (a partition built or a slice's change applied between two lookups): those are worked
+    out again, and a customer with a new word is found, in either index."""
+    vocab = CustomerVocabulary()
+    parts, pieces = CustomerIndex(vocab), CustomerIndex(vocab)
+    parts.put("s1", Customer("F-1", "Fillername Otherword"))
+    entity = person(1, "Nurlan Serikovich Abenov")
+    prepared = Prepared(vocab)
+    assert parts.candidates([entity], CUTOFF, None, prepared) == {}
+    pieces.put("s2/0", Customer("L-1", "Nurlan Serikovich Abenov"))
+    found = pieces.candidates([entity], CUTOFF, None, prepared)
+    assert found == {"s2/0": {"L-1": {entity.id}}}
+    assert (prepared.worked, prepared.reused) == (2, 0)
+    # Words known already (the same name in Cyrillic): the names are taken as they are.
+    parts.put("s1", Customer("L-2", "Нурлан Абенов"))
+    found = parts.candidates([entity], CUTOFF, None, prepared)
+    assert found == {"s1": {"L-2": {entity.id}}}
+    assert (prepared.worked, prepared.reused) == (2, 1)

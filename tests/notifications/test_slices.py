@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from redis.asyncio import Redis
 
 from listd.keyspace import Keys
@@ -332,6 +333,35 @@ async def test_a_home_set_aside_for_shortlists_reuses_the_lookup_of_its_deltas(
     await asyncio.sleep(0.5)  # nothing more arrives
     assert alerted(big_rx) == alerted(near[1]) == [("P-0", "un:QDi.900")]
     assert lookups == [1], "the delta looked up once in the worker's index"
+
+
+async def test_a_delta_s_names_are_worked_out_once_for_a_worker_s_partitions_and_slices(
+    make_api: Callable[..., Awaitable[Client]],
+    keys: dict[str, str],
+    receivers: Callable[[], Awaitable[Receiver]],
+    redis: Redis,
+    settings: Settings,
+    config: WebhookConfig,
+) -> None:
+    """A worker looks each delta up in its partitions' index and in its slices' (each
+    logging what it waited for): the designation's names are worked out by the first of
+    the two and taken as they are by the other, and both still find their customers."""
+    api, big_id, big_rx = await sliced(make_api, keys, receivers, redis, settings, config)
+    small_rx = await receivers()
+    small = await subscribe(api, keys["bank-b"], small_rx, events=["blocking.required"])
+    await upload(api, keys["bank-b"], small["id"], ROWS[-6:])
+    await until(lambda: screened(redis, settings, small["id"]), what="upload screened")
+    dispatcher = api.app[BLOCKING].dispatcher
+    await eventually(lambda: dispatcher.customers.count(small["id"]) == 6)
+    with structlog.testing.capture_logs() as logs:
+        await designate(redis, settings, person(900, PLANTED[0]))
+        await eventually(lambda: alerted(big_rx) == [("P-0", "un:QDi.900")], 30, "the big one")
+        await eventually(lambda: alerted(small_rx) == [("P-0", "un:QDi.900")], 30, "the small")
+    lookups = [e for e in logs if e["event"] == "index lookup"]
+    assert sorted(e["lookup"] for e in lookups) == ["partitions", "slices"], lookups
+    assert sum(e["names_worked"] for e in lookups) == 1, lookups
+    assert sum(e["names_reused"] for e in lookups) == 1, lookups
+    assert all(e["entities"] == 1 and e["lock_wait_s"] is not None for e in lookups)
 
 
 async def test_a_slice_partition_taken_while_the_slices_wanted_are_worked_out_keeps_its_snapshot(

@@ -17,7 +17,12 @@ from redis.asyncio import Redis
 from listd.keyspace import Keys
 from listd.notifications import snapshot
 from listd.notifications.config import WebhookConfig
-from listd.notifications.customers import CustomerIndex, CustomerVocabulary, record_check
+from listd.notifications.customers import (
+    CustomerIndex,
+    CustomerVocabulary,
+    Prepared,
+    record_check,
+)
 from listd.notifications.dispatcher import Dispatcher, Partition
 from listd.notifications.watchlist import Customer, WatchlistStore, customer_from_json
 from listd.pipeline.lease import Lease
@@ -144,7 +149,7 @@ async def test_a_partition_taken_over_loads_its_snapshot_and_catches_up(
 
 def test_indexes_sharing_a_vocabulary_find_what_each_would_alone() -> None:
     """A worker's partitions share one vocabulary, and a read looks each listed name up in
-    it once (`names`) for all of them."""
+    it once (`prepared`) for all of them."""
     vocab = CustomerVocabulary()
     first, second, alone = CustomerIndex(vocab), CustomerIndex(vocab), CustomerIndex()
     for row in ROWS[:2]:
@@ -156,13 +161,13 @@ def test_indexes_sharing_a_vocabulary_find_what_each_would_alone() -> None:
             index.put("s2", Customer(f"F-{n}", f"Fillername{n} Aslanbek{n % 7}"))
     loaded = CustomerIndex.load(second.dump(), vocab)  # a partition taken over
     for name in NAMES:
-        names: dict[str, Any] = {}  # for one set of designations
+        prepared = Prepared(vocab)  # for one set of designations
         entities = [person(1, name)]
-        first.candidates(entities, 0.6, None, names)  # fills `names`
+        first.candidates(entities, 0.6, None, prepared)  # works the names out
         expected = alone.candidates(entities, 0.6)
-        assert second.candidates(entities, 0.6, None, names) == expected, name
-        assert loaded.candidates(entities, 0.6, None, names) == expected, name
-        assert names
+        assert second.candidates(entities, 0.6, None, prepared) == expected, name
+        assert loaded.candidates(entities, 0.6, None, prepared) == expected, name
+        assert (prepared.worked, prepared.reused) == (1, 2)
 
 
 def test_a_snapshot_loaded_on_a_vocabulary_numbering_its_words_otherwise_finds_the_same() -> None:
