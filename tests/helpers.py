@@ -1,11 +1,16 @@
-"""Helpers the test packages share: request headers, waiting for a condition, a fake clock."""
+"""Helpers the test packages share: request headers, waiting for a condition, a fake clock,
+a bench script loaded as a module."""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import importlib.util
+import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
+from types import ModuleType
 
 
 def auth(key: str) -> dict[str, str]:
@@ -55,3 +60,14 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         self.t += seconds
         self.mono += seconds
+
+
+def load_bench(name: str) -> ModuleType:
+    """bench/`name`.py as a module (bench/ is no package: its scripts run as files)."""
+    path = Path(__file__).resolve().parents[1] / "bench" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module

@@ -7,30 +7,15 @@ benchmark itself.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from collections import Counter
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from listd.model import Entity, Name
+from tests.helpers import load_bench
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "quality.py"
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_quality", BENCH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up by name
-    spec.loader.exec_module(module)
-    return module
-
-
-quality = _load()
+quality = load_bench("quality")
 
 
 @pytest.fixture(scope="module")

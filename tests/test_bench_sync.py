@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from listd.connection import client
 from listd.embedded import EmbeddedRedis
+from tests.helpers import load_bench
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "sync.py"
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_sync", BENCH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-sync = _load()
+sync = load_bench("sync")
 
 
 async def test_appendfsync_is_set_on_the_server_the_case_runs_on(tmp_path: Path) -> None:

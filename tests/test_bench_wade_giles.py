@@ -4,28 +4,12 @@ rule `wade_giles` reads."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-from types import ModuleType
-
 from listd.normalize import readings
 from listd.normalize.chinese import wade_giles_name
 from listd.screening.words import tokenize
+from tests.helpers import load_bench
 
-BENCH = Path(__file__).resolve().parents[1] / "bench" / "wade_giles.py"
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("bench_wade_giles", BENCH)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-bench = _load()
+bench = load_bench("wade_giles")
 
 
 def test_names_are_seeded_distinct_and_wade_giles() -> None:
