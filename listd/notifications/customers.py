@@ -830,12 +830,19 @@ class CustomerIndex:
         if found is not None:
             return found
         vocab = self.vocab
+        # A partition built aside interns into this vocabulary in a thread without the
+        # index lock: an id at or past `known` is a word filed under its keys but not yet
+        # appended, which no customer of an index searched under the lock holds (a
+        # customer is installed under it, after its words are in).
+        known = len(vocab.tokens)
         ids = vocab.lookup(index_keys(token), {d for w in spellings(token) for d in deletions(w)})
         out: Found = {}
         # The customer token is the query side, the listed token the list side; the
         # comparison is symmetric (tests/screening), so the listed token's matcher serves.
         match = matcher(token)
         for vid in ids:
+            if vid >= known:
+                continue
             pair = match(vocab.tokens[vid])
             if pair[0] > 0:
                 out[vid] = pair

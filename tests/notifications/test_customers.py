@@ -4,6 +4,7 @@ every customer that forward screening (`ScreeningIndex`, customer as query) matc
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -445,3 +446,35 @@ def test_a_word_indexed_after_the_names_were_worked_out_is_not_missed() -> None:
     found = parts.candidates([entity], CUTOFF, None, prepared)
     assert found == {"s1": {"L-2": {entity.id}}}
     assert (prepared.worked, prepared.reused) == (2, 1)
+
+
+def test_a_lookup_meeting_a_word_half_interned_by_a_build_aside_does_not_fail() -> None:
+    """A partition built aside interns its customers' words into the worker's vocabulary
+    in a thread without the index lock, while a delta is looked up under it: a word filed
+    under its keys but not yet appended is no customer of the index searched (it is
+    installed under the lock), so the lookup passes it by instead of failing on its id."""
+    vocab = CustomerVocabulary()
+    live, aside = CustomerIndex(vocab), CustomerIndex(vocab)
+    live.put("s1", Customer("L-1", "Nurlan Abenov"))
+    entity = person(1, "Nurlan Serikovich Abenov")
+    filed, resume = threading.Event(), threading.Event()
+    add = vocab.edits.add
+
+    def add_then_wait(vid: int, words: set[str]) -> None:
+        add(vid, words)  # its keys are filed already; the token is appended after this
+        if vid >= 2:
+            filed.set()
+            resume.wait(10)
+
+    vocab.edits.add = add_then_wait  # type: ignore[method-assign]
+    build = threading.Thread(target=aside.put, args=("s2", Customer("A-1", "Nurlan Serikovich Abenov")))
+    build.start()
+    try:
+        assert filed.wait(10)
+        assert len(vocab.tokens) < len(vocab.weights)  # mid-way: filed, not appended
+        found = live.candidates([entity], CUTOFF)
+    finally:
+        resume.set()
+        build.join(10)
+    assert found == {"s1": {"L-1": {entity.id}}}
+    assert aside.candidates([entity], CUTOFF)["s2"] == {"A-1": {entity.id}}
