@@ -467,7 +467,9 @@ def test_a_lookup_meeting_a_word_half_interned_by_a_build_aside_does_not_fail() 
             resume.wait(10)
 
     vocab.edits.add = add_then_wait  # type: ignore[method-assign]
-    build = threading.Thread(target=aside.put, args=("s2", Customer("A-1", "Nurlan Serikovich Abenov")))
+    build = threading.Thread(
+        target=aside.put, args=("s2", Customer("A-1", "Nurlan Serikovich Abenov"))
+    )
     build.start()
     try:
         assert filed.wait(10)
