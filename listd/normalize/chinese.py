@@ -189,9 +189,10 @@ def wade_giles_name(words: list[str]) -> bool:
 SYLLABLE_JOIN = "\ue000"
 _MARKED = re.compile(r"[^\W\d_]+(?:['’\ue000]+[^\W\d_]+)*")  # with Wade-Giles' apostrophes
 
-_HYPHENS = ("-", "‐", "‑")
-_HYPHENED = re.compile(r"(?<=[^\W\d_])[-‐‑](?=[^\W\d_])")
-_HYPHENED_WORD = re.compile(r"[^\W\d_]+(?:[-‐‑][^\W\d_]+)+")
+_HYPHENS = "-‐‑"  # hyphen-minus, hyphen, non-breaking hyphen (a class: "-" stays first)
+_HYPHEN = re.compile(f"[{_HYPHENS}]")
+_HYPHENED = re.compile(rf"(?<=[^\W\d_])[{_HYPHENS}](?=[^\W\d_])")
+_HYPHENED_WORD = re.compile(rf"[^\W\d_]+(?:[{_HYPHENS}][^\W\d_]+)+")
 _WORDS = re.compile(r"[^\W\d_]+")
 
 
@@ -219,7 +220,7 @@ def joined_given_name(text: str) -> str | None:
 
 def _joined(match: re.Match[str]) -> str:
     # Ho-Chin is Hochin, not HoChin, which a query's rewrite would cut at the capital.
-    first, *rest = re.split("[-‐‑]", match.group())
+    first, *rest = _HYPHEN.split(match.group())
     return first + "".join(SYLLABLE_JOIN + (p if first.isupper() else p.lower()) for p in rest)
 
 
