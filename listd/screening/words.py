@@ -181,7 +181,9 @@ _ABD_TYPO = re.compile(r"^[b-df-hj-np-tv-z]bd[aeiou]{1,2}[lr]?$")
 # --- words ----------------------------------------------------------------------------
 
 _BRACKETS = re.compile(r"[()\[\]{}（）]")
-_SEPARATORS = r"\s\-‐‑‒–—―_/\\,;:.()\[\]{}\"«»“”„!?+*&|#"
+# The middle dots and double hyphens Japanese (アイマン・ザワヒリ, アッ＝ザワーヒリー) and
+# Chinese (本·拉登) write between the parts of a foreign name are word breaks too.
+_SEPARATORS = r"\s\-‐‑‒–—―_/\\,;:.()\[\]{}\"«»“”„!?+*&|#・･·‧゠＝="
 _SPLIT = re.compile(f"[{_SEPARATORS}]+")
 _RAW = re.compile(f"[^{_SEPARATORS}（）]+")  # one raw word, as `tokenize` cuts them
 _HYPHENS = frozenset("-‐‑")

@@ -450,3 +450,17 @@ def test_a_cjk_firm_spaced_out_with_a_bracket(index: ScreeningIndex) -> None:
     match = best(index, name, "HUAXIN SHIPPING HONGKONG LTD", "entity")
     assert match is not None and match.score >= 0.8
     assert tokenize(name, "entity") == tokenize("華信船務(香港)有限公司", "entity")
+
+
+@pytest.mark.parametrize("dot", ["・", "･", "゠", "＝", "·"])
+def test_japanese_writes_a_dot_between_the_parts_of_a_foreign_name(
+    index: ScreeningIndex, dot: str
+) -> None:
+    # Japanese writes foreign names in katakana with a middle dot (or a double hyphen)
+    # between the parts: the dot joined them into one word, `aimanzawahiri`, and nothing
+    # was found even at a threshold of 0 (on 9968ae0); with a space the name is found.
+    spaced = index.screen(Query("アイマン ザワヒリ", type="person", threshold=0.8))
+    assert spaced, "the spaced form is the reference"
+    dotted = index.screen(Query(f"アイマン{dot}ザワヒリ", type="person", threshold=0.8))
+    assert [(m.entity.id, m.score) for m in dotted] == [(m.entity.id, m.score) for m in spaced]
+    assert [t.text for t in tokenize(f"アイマン{dot}ザワヒリ", "person")] == ["aiman", "zawahiri"]
