@@ -17,9 +17,14 @@ pickle: a token is strings, tuples of strings and a flag, each field type-checke
 
 from __future__ import annotations
 
+import hashlib
 import json
+import unicodedata
 import zlib
 from dataclasses import dataclass
+from functools import cache
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -57,6 +62,17 @@ SCHEMA: dict[str, str] = {
 # Sorted arrays are stored as the differences of neighbours (small numbers: a snapshot
 # half the size) and summed up again on reading.
 _SORTED = ("pairs", "rkeys", "dkeys")
+# The code a snapshot's tokens and arrays are a function of: how a name is cut, read and
+# filed. A snapshot written by other code (an upgrade that changed a rule) is refused, and
+# its partition built from the records once, or a customer would keep a reading the
+# lookups no longer make and go unfound.
+_PACKAGE = Path(__file__).resolve().parents[1]
+RULE_FILES = (
+    "normalize/*.py",
+    "screening/*.py",
+    "notifications/customers.py",
+    "notifications/snapshot.py",
+)
 _HEADER_MAX = 64 * 2**20  # subscription ids of a partition: far below this
 _OPTIONAL = (
     "arabic",
@@ -82,6 +98,28 @@ class Arrays:
     tokens: list[Token]
 
 
+@cache
+def rules() -> str:
+    """A digest of the `RULE_FILES` this process runs, with the Unicode tables and the
+    romanisation package they read (the package version where their source is not at
+    hand): two processes agree when they read names alike."""
+    digest = hashlib.sha256(f"{unicodedata.unidata_version} {_version('anyascii')}".encode())
+    try:
+        for path in sorted(p for pattern in RULE_FILES for p in _PACKAGE.glob(pattern)):
+            digest.update(path.relative_to(_PACKAGE).as_posix().encode() + b"\0")
+            digest.update(path.read_bytes())
+    except OSError:
+        digest.update(_version("listd").encode())
+    return digest.hexdigest()[:16]
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "?"
+
+
 def write(data: Arrays) -> bytes:
     """The snapshot of `data` (compressed: zlib lets go of the GIL)."""
     words = json.dumps([_token_fields(t) for t in data.tokens], ensure_ascii=False).encode()
@@ -96,6 +134,7 @@ def write(data: Arrays) -> bytes:
     header = json.dumps(
         {
             "version": VERSION,
+            "rules": rules(),
             "subs": data.subs,
             "lengths": {name: len(data.arrays[name]) for name in SCHEMA},
             "tokens": len(data.tokens),
@@ -126,6 +165,8 @@ def read(blob: bytes) -> Arrays:
     try:
         if header["version"] != VERSION:
             raise ValueError("not a customer index snapshot of this version")
+        if header.get("rules") != rules():
+            raise ValueError("a customer index snapshot made by other name rules (an upgrade)")
         subs, lengths = header["subs"], header["lengths"]
         count, words = header["tokens"], header["words"]
         crc = header["crc"]

@@ -314,6 +314,65 @@ async def test_a_partition_with_a_corrupt_snapshot_is_built_from_its_records(
     assert "A-2" in found(dispatcher.customers, "Mirna Mabanza")[sub["id"]]
 
 
+def test_a_snapshot_made_by_other_name_rules_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A customer's tokens are the rules' of the code that wrote the snapshot: after an
+    # upgrade that reads `アイマン・ザワヒリ` as two words, a snapshot holding it as one
+    # (`aimanzawahiri`) would keep that customer unfound by every lookup.
+    index = CustomerIndex()
+    for row in ROWS:
+        index.put("s", row, 7)
+    with monkeypatch.context() as m:
+        m.setattr(snapshot, "rules", lambda: "0123456789abcdef")
+        older = index.dump()
+    with pytest.raises(ValueError, match="other name rules"):
+        CustomerIndex.load(older)
+    assert len(CustomerIndex.load(index.dump())) == len(index)
+
+
+def test_the_rules_digest_covers_the_code_that_reads_a_name() -> None:
+    from listd.normalize import names, translit
+    from listd.screening import variants, words
+
+    covered = {
+        p.relative_to(snapshot._PACKAGE).as_posix()
+        for pattern in snapshot.RULE_FILES
+        for p in snapshot._PACKAGE.glob(pattern)
+    }
+    for module in (names, translit, words, variants, snapshot):
+        assert (
+            Path(module.__file__ or "").resolve().relative_to(snapshot._PACKAGE).as_posix()
+            in covered
+        )
+    assert Path(CustomerIndex.put.__code__.co_filename).name == "customers.py"
+    assert "notifications/customers.py" in covered
+    assert snapshot.rules() == snapshot.rules.__wrapped__()  # the same code, the same digest
+
+
+async def test_a_partition_whose_snapshot_other_rules_made_is_built_from_its_records(
+    sub: dict[str, Any],
+    redis: Redis,
+    settings: Settings,
+    config: WebhookConfig,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    k = Keys(settings.key_prefix)
+    await redis.hset(k.watchlist(sub["id"]), mapping={c.reference: c.to_json() for c in ROWS})
+    async with aiohttp.ClientSession() as session:
+        dispatcher, number, lease = await holding(redis, k, session, config, sub["id"])
+        first = dispatcher.parts[number] = Partition(number, lease)
+        await dispatcher._build(first)
+        with monkeypatch.context() as m:
+            m.setattr(snapshot, "rules", lambda: "0123456789abcdef")
+            await dispatcher._snapshot(first)
+        dispatcher.parts.pop(number)
+        dispatcher._drop_partition(number)
+        second = dispatcher.parts[number] = Partition(number, lease)
+        await dispatcher._build(second)
+        await lease.release()
+    assert second.source == "records" and dispatcher.indexed() == 5
+    assert "A-2" in found(dispatcher.customers, "Mirna Mabanza")[sub["id"]]
+
+
 async def test_a_snapshot_trims_the_change_log_to_its_mark(
     sub: dict[str, Any],
     redis: Redis,
