@@ -133,3 +133,32 @@ def test_misses_lists_the_positives_of_a_kind_under_the_threshold() -> None:
         "DR X",
         "X Y",
     ]
+
+
+@pytest.mark.parametrize(
+    ("name", "kana"),
+    [
+        # the article with the double hyphen, the parts with the middle dot
+        ("Aiman Muhammed Rabi al-Zawahiri", "アイマン・ムハンメド・ラビ・アル＝ザワヒリ"),
+        ("Sirajuddin Haqqani", "シラジュッディン・ハッカニ"),  # doubled consonants: small tsu
+        ("Abdullah", "アブドゥッラー"),  # the final h lengthens the vowel
+        ("Hafiz Muhammad Saeed", "ハフィズ・ムハンマド・サイード"),  # mm before a vowel: nm
+        ("Khalid Sayyid", "ハリド・サイイド"),  # kh as h, yy as two i
+    ],
+)
+def test_the_katakana_family_writes_names_as_japanese_press_does(name: str, kana: str) -> None:
+    assert quality.katakana(name) == kana
+
+
+def test_the_katakana_family_is_latin_names_of_listed_people(
+    lists: dict[str, list[Entity]],
+) -> None:
+    by_id = {e.id: e for es in lists.values() for e in es}
+    family = [c for c in quality.typed_set(lists, 7) if c.kind == "katakana"]
+    assert len(family) == quality.PER_KIND
+    for case in family:
+        listed = by_id[case.target or ""]
+        assert listed.schema == "person" and listed.primary_name.isascii()
+        assert not listed.reference.startswith("KP")  # Korean names: another convention
+        assert case.name == quality.katakana(listed.primary_name)
+        assert all("\u30a0" <= ch <= "\u30ff" or ch == "＝" for ch in case.name), case.name
