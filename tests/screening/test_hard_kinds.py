@@ -488,6 +488,10 @@ def test_a_listed_person_in_katakana(index: ScreeningIndex, name: str, listed: s
     assert match is not None and match.score >= 0.8, name
     assert set(rules(match).values()) == {"romanised"}
     agrees_with_watchlist(match, name, "person")
+    # A customer written so is found when the list changes, as /v1/screen finds it.
+    customers = CustomerIndex()
+    customers.put("bank", Customer("C-1", name, type="person"))
+    assert customers.candidates([match.entity], 0.8 - 0.08) == {"bank": {"C-1": {listed}}}
 
 
 def test_the_article_in_katakana_is_read_as_the_latin_one() -> None:
