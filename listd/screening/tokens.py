@@ -18,6 +18,7 @@ from functools import lru_cache
 
 from rapidfuzz.distance import OSA, Indel
 
+from listd.normalize.japanese import only_kana
 from listd.screening.names import ARTICLES, LEGAL_FAMILIES
 from listd.screening.words import WEIGHTS, Mode, Token, group_of, phonetic, tokenize
 
@@ -204,6 +205,7 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
             tails.setdefault(a[1:], []).append(a)
     whole = frozenset(a for a, n, _ in spelled if n >= 4) if typos else frozenset()
     chars = q.chars
+    kana = chars is not None and only_kana(chars)
     kin = legal_kin(label) if label is not None else frozenset()
     bare, bare_group = baltic(q)
     chinese = frozenset(q.chinese)  # its pinyin readings, in a name of Chinese syllables
@@ -220,6 +222,9 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
             if chars is not None and v.chars is not None:
                 if chars == v.chars:
                     return EXACT, "exact"
+                if kana and only_kana(v.chars):
+                    # Kana spell: two words read alike are one name (ハッカーニ, ハッカニ).
+                    return (ROMANISED, "romanised") if not pfs.isdisjoint(v.pfs) else (0.0, "")
                 # Longer words read alike are one name in simplified and traditional
                 # characters (华信, 華信); a short one read alike is a homophone (王, 汪).
                 if text == v.text and min(len(chars), len(v.chars)) >= 4:
@@ -228,6 +233,10 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
             score, rule = plain(v)
             if not score or rule in ("first_letter_typo", FIRST_LETTER_KEY):
                 return 0.0, ""  # (a conditional rule would lose its condition's name)
+            if score < ARABIC_SPELLING and (v.arabic if kana else q.arabic and _kana(v)):
+                # Katakana against Arabic script: both lose letters (l and r, h and kh;
+                # short vowels), so a consonant skeleton in common says too little.
+                return 0.0, ""
             if rule not in _SPELLED and _korean(chars or v.chars or ""):
                 # The Korean readings are every spelling the lists use: a near one is
                 # another syllable (광 Kwang is not 경 Kyong).
@@ -309,6 +318,10 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
 
 
 _SPELLED = frozenset({"exact", "transliteration"})
+
+
+def _kana(t: Token) -> bool:
+    return t.chars is not None and only_kana(t.chars)
 
 
 def _korean(chars: str) -> bool:

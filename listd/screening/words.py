@@ -18,7 +18,7 @@ from functools import lru_cache
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
-from listd.normalize import fold, latin_variants, script_of, separate, skeleton
+from listd.normalize import fold, japanese, latin_variants, script_of, separate, skeleton
 from listd.normalize.chinese import (
     chinese_readings,
     looks_chinese,
@@ -238,8 +238,9 @@ _CJK = frozenset({"Han", "Hangul", "Hiragana", "Katakana"})
 @lru_cache(maxsize=1 << 14)
 def _cjk_pieces(raw: str, person: bool) -> tuple[_Piece, ...]:
     """A Chinese, Korean or Japanese word: its characters, and their romanised reading
-    (anyascii: pinyin without tones for Han, Revised Romanization for Hangul, kana as
-    read; kanji get their Chinese reading). `person`: the word is a whole name of 2-4
+    (anyascii: pinyin without tones for Han, Revised Romanization for Hangul; kanji get
+    their Chinese reading; kana the Hepburn reading and the foreign name it writes,
+    `normalize.japanese`). `person`: the word is a whole name of 2-4
     characters, cut after the family name (one character; two of four: 欧阳, 山田) as
     the romanised forms on the lists write it (王小明: Wang Xiaoming)."""
     chars = "".join(c for c in raw if c.isalpha())
@@ -254,6 +255,12 @@ def _cjk_pieces(raw: str, person: bool) -> tuple[_Piece, ...]:
         parts = list(_cjk_legal(chars))
     out: list[_Piece] = []
     for part in parts:
+        if japanese.only_kana(part):
+            # Katakana as Japan writes a foreign name, read back (`normalize.japanese`).
+            kana = japanese.readings(part)
+            if kana:
+                out.append(_Piece(kana[0], frozenset(kana), False, chars=part))
+            continue
         text = fold(part).replace(" ", "")
         if text:
             forms = {text, *(v.replace(" ", "") for v in latin_variants(part))}
@@ -261,6 +268,59 @@ def _cjk_pieces(raw: str, person: bool) -> tuple[_Piece, ...]:
                 forms |= _korean_readings(part)
             out.append(_Piece(text, frozenset(forms), False, chars=part))
     return tuple(out)
+
+
+# The Arabic article as katakana writes it before the next word, after a double hyphen or
+# a middle dot: アル＝ザワヒリ al-Zawahiri, ウル・ラフマン ul-Rahman; and assimilated to the
+# word's first consonant, the small tsu doubling it: アッ＝ザワーヒリー az-Zawahiri,
+# アッ＝シャーミー ash-Shami.
+_KANA_ARTICLES = {
+    "アル": "al", "エル": "el", "ウル": "ul", "ウド": "ud", "アッ": "a", "ウッ": "u",
+}  # fmt: skip
+_KANA_PARTICLES = frozenset({"bin", "ibn", "bint", "ben"})
+
+
+def _kana_articles(pieces: list[_Piece]) -> list[_Piece]:
+    """The article in katakana joined to the word after it, as the Latin article is
+    (`_joins`): az-Zawahiri for アッ＝ザワーヒリー; then Abd, Abu to their name (アブド・
+    アル＝アジズ Abd al-Aziz, アブドゥル・ラフマン Abdul Rahman). The article's word keeps its
+    characters: another katakana spelling of it, with or without the article, compares
+    by them."""
+    out: list[_Piece] = []
+    i = 0
+    while i < len(pieces):
+        piece = pieces[i]
+        nxt = pieces[i + 1] if i + 1 < len(pieces) else None
+        article = _KANA_ARTICLES.get(piece.chars or "")
+        if article is None or nxt is None or not _kana(nxt):
+            out.append(piece)
+            i += 1
+            continue
+        if article in ("a", "u"):  # the next word's first consonant: z, sh, d, r...
+            head = re.match("(?:sh|ch|ts|[b-df-hj-np-tv-z])", nxt.text)
+            article = article + (head.group() if head else "l")
+        forms = frozenset(article + f for f in nxt.forms) | nxt.forms
+        out.append(_Piece(article + nxt.text, forms, False, chars=nxt.chars))
+        i += 2
+    pieces, out = out, []
+    i = 0
+    while i < len(pieces):
+        piece = pieces[i]
+        nxt = pieces[i + 1] if i + 1 < len(pieces) else None
+        abd = [f for f in piece.forms if f in _ABU or _ABD_WORD.match(f)] if _kana(piece) else []
+        if abd and nxt is not None and _kana(nxt) and len(nxt.text) > 3:
+            forms = frozenset(a + f for a in abd for f in nxt.forms)
+            chars = (piece.chars or "") + (nxt.chars or "")
+            out.append(_Piece(piece.text + nxt.text, forms, False, cores=nxt.forms, chars=chars))
+            i += 2
+            continue
+        out.append(piece)
+        i += 1
+    return out
+
+
+def _kana(piece: _Piece) -> bool:
+    return piece.chars is not None and japanese.only_kana(piece.chars)
 
 
 def _cjk_legal(chars: str) -> tuple[str, ...]:
@@ -314,8 +374,12 @@ _DIGIT_ARTICLES = {"a1": "al", "e1": "el"}
 
 
 def _title(piece: _Piece) -> bool:
-    """A title, dropped from a person's name: Haji, Mr, президент, HAJ1, XAJI."""
-    return piece.text in _TITLES or _title_as_typed(piece)
+    """A title, dropped from a person's name: Haji, Mr, президент, HAJ1, XAJI, ムッラー."""
+    return (
+        piece.text in _TITLES
+        or _title_as_typed(piece)
+        or (_kana(piece) and not piece.forms.isdisjoint(_TITLES))
+    )
 
 
 def _hyphened_titles(text: str) -> list[bool]:
@@ -557,6 +621,8 @@ def _classify(piece: _Piece, patronymic_of: str | None, mode: Mode) -> Token:
     if piece.initial:
         return _token(piece, "initial")
     if piece.chars is not None:
+        if _kana(piece) and not piece.forms.isdisjoint(_KANA_PARTICLES):
+            return _token(piece, "particle")  # ビン bin, イブン ibn
         return _token(piece, "name")  # 라 (Ra) read "la" is no particle
     if any(c.isdigit() for c in text) and not any(f.isalpha() for f in piece.forms):
         return _token(piece, "number")
@@ -650,6 +716,8 @@ def tokenize(name: str, mode: Mode = "any") -> tuple[Token, ...]:
         pieces = list(_cjk_pieces(raws[0], True))  # a whole name as one run: 王小明
     else:
         pieces = _numbers([p for raw in raws for p in _word(raw)])
+    if any(p.chars is not None and japanese.only_kana(p.chars) for p in pieces):
+        pieces = _kana_articles(pieces)
     if mode != "entity" and any(map(_title, pieces)):
         # A title hyphenated to a word is part of a name (Хаджи-Мурат, Хаджи-Мустафаевич).
         hyphened = iter(_hyphened_titles(separate(name)))

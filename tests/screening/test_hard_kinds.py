@@ -464,3 +464,79 @@ def test_japanese_writes_a_dot_between_the_parts_of_a_foreign_name(
     dotted = index.screen(Query(f"アイマン{dot}ザワヒリ", type="person", threshold=0.8))
     assert [(m.entity.id, m.score) for m in dotted] == [(m.entity.id, m.score) for m in spaced]
     assert [t.text for t in tokenize(f"アイマン{dot}ザワヒリ", "person")] == ["aiman", "zawahiri"]
+
+
+# Listed people as Japanese press writes them in katakana. Read a character at a time
+# (a011bad), ハッカーニ was hatkani, シラジュディン shirajiyudein, ムハンマド muhanmado, and
+# each scored under 0.8 against its listed name: the score on a011bad is in the comment.
+@pytest.mark.parametrize(
+    ("name", "listed"),
+    [
+        ("アイマン・ムハンマド・ラビーウ・アッ＝ザワーヒリー", "un:QDi.006"),  # 0.61
+        ("シラジュディン・ハッカーニ", "un:TAi.144"),  # nothing
+        ("ジャラルディン・ハッカーニ", "un:TAi.040"),  # nothing
+        ("ダウード・イブラヒム", "un:QDi.135"),  # 0.69
+        ("アブドゥル・ガニ・バラダル", "un:TAi.024"),  # 0.65
+        ("ムハンマド・ハサン・アフンド", "un:TAi.002"),  # nothing
+        ("マスード・アズハル", "un:QDi.422"),  # nothing
+        ("ハフィズ・ムハンマド・サイード", "un:QDi.263"),  # 0.56
+    ],
+)
+def test_a_listed_person_in_katakana(index: ScreeningIndex, name: str, listed: str) -> None:
+    found = {m.entity.id: m for m in index.screen(Query(name, type="person", limit=50))}
+    match = found.get(listed)
+    assert match is not None and match.score >= 0.8, name
+    assert set(rules(match).values()) == {"romanised"}
+    agrees_with_watchlist(match, name, "person")
+    # A customer written so is found when the list changes, as /v1/screen finds it.
+    customers = CustomerIndex()
+    customers.put("bank", Customer("C-1", name, type="person"))
+    assert customers.candidates([match.entity], 0.8 - 0.08) == {"bank": {"C-1": {listed}}}
+
+
+def test_the_article_in_katakana_is_read_as_the_latin_one() -> None:
+    # アッ＝ザワーヒリー is az-Zawahiri: the small tsu is the article taking the next
+    # consonant; アル＝ is al-. The token holds every spelling the Latin one has.
+    (kana,) = tokenize("アッ＝ザワーヒリー", "person")
+    (latin,) = tokenize("az-Zawahiri", "person")
+    assert kana.text == latin.text == "azzawahiri"
+    assert set(latin.pfs) <= set(kana.pfs)
+    (al,) = tokenize("アル＝ザワヒリ", "person")
+    assert al.text == "alzawahiri" and set(tokenize("al-Zawahiri", "person")[0].pfs) <= set(al.pfs)
+
+
+@pytest.mark.parametrize(
+    ("name", "listed"),
+    [
+        ("ヤマダ・タロウ", None),  # a Japanese person
+        ("スズキ・イチロー", None),
+        ("ハサン・ザワヒリ", "un:QDi.006"),  # another Zawahiri
+        ("アフマド・バラダル", "un:TAi.024"),  # another Baradar
+    ],
+)
+def test_a_katakana_name_of_someone_else_does_not_alert(
+    index: ScreeningIndex, name: str, listed: str | None
+) -> None:
+    found = index.screen(Query(name, type="person"))
+    assert not found if listed is None else listed not in {m.entity.id for m in found}
+
+
+def kana_person(key: str, name: str) -> Entity:
+    return Entity(id=f"t:{key}", source="t", schema="person", reference=key,
+                  names=(Name(name, kind="primary"),))  # fmt: skip
+
+
+def test_katakana_words_are_one_name_when_read_alike_and_not_a_syllable_apart() -> None:
+    from listd.screening.tokens import similarity
+
+    index = ScreeningIndex()
+    index.replace_source("t", "v1", [kana_person("omar", "オマル・ハッカーニ")])
+    # Another katakana spelling of the same name: the same reading (0.45 on a011bad,
+    # where オマル and オマール were three and four characters read alike, too short).
+    match = index.screen(Query("オマール・ハッカニ", type="person"))
+    assert match and match[0].score >= 0.8
+    # One syllable apart is another name: ハッサーニ (Hassani) is not ハッカーニ.
+    assert not index.screen(Query("オマル・ハッサーニ", type="person"))
+    (ri,) = tokenize("ザワヒリ", "person")
+    (ru,) = tokenize("ザワヒル", "person")
+    assert similarity(ri, ru) == (0.0, "")
