@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from listd.normalize.translit import hangul_reading
+
 # Every pinyin syllable, toneless, ü written u (as `fold` writes it: lü, nüe are lu, nue).
 _PINYIN = """
     a ai an ang ao ba bai ban bang bao bei ben beng bi bian biao bie bin bing bo bu ca cai
@@ -197,20 +199,25 @@ _WORDS = re.compile(r"[^\W\d_]+")
 
 
 def joined_given_name(text: str) -> str | None:
-    """A Chinese name with its given name written together, as pinyin writes it (Zedong,
-    Jinping): hyphenated syllables joined (Mao Tse-tung: Mao Tsetung), or in a name of
-    three single syllables the last two (TSANG YUNG YUAN: TSANG YUNGYUAN, the family name
-    first as the lists write it). None when there is no such name or it does not look
-    Chinese."""
+    """A Chinese or Korean name with its given name written together, as pinyin and the
+    Revised Romanization write it (Zedong, Jinping; Gildong, and Kwangil as banks and
+    passports write KIM KWANG-IL): hyphenated syllables joined (Mao Tse-tung: Mao
+    Tsetung), or in a name of three single syllables the last two (TSANG YUNG YUAN:
+    TSANG YUNGYUAN, the family name first as the lists write it). None when there is no
+    such name or it looks neither Chinese nor Korean (each word a syllable
+    `translit.hangul_reading` knows)."""
     hyphened = any(h in text for h in _HYPHENS) and _HYPHENED.search(text) is not None
     if not hyphened and text.count(" ") != 2:
         return None  # most names: every list name, query and customer is read here
     words = [w.lower() for w in _WORDS.findall(text.replace("'", "").replace("’", ""))]
-    if not hyphened and (
-        len(words) != 3 or any(len(min(syllables(w), key=len, default=())) != 1 for w in words)
-    ):
+    if not hyphened and len(words) != 3:
         return None
-    if not looks_chinese(words):
+    korean = all(map(hangul_reading, words))
+    if not korean and (
+        not looks_chinese(words)
+        or not hyphened
+        and any(len(min(syllables(w), key=len, default=())) != 1 for w in words)
+    ):
         return None
     if hyphened:
         return _HYPHENED_WORD.sub(_joined, text)

@@ -258,8 +258,16 @@ class _Builder:
         mode = _mode(entity)
         seen: set[tuple[int, ...]] = set()
         mine: list[int] = []
-        forms = ((n, r) for n in entity.names for f in name_forms(n.full) for r in readings(f))
-        for name, form in forms:
+        # A reading with a given name joined (Kwangil for KWANG-IL) is shown as the name it
+        # was joined from, which is how the list writes it: the reading before it.
+        forms = (
+            (n, r, before if SYLLABLE_JOIN in r else r)
+            for n in entity.names
+            for f in name_forms(n.full)
+            for read in [readings(f)]
+            for before, r in zip((read[0], *read), read, strict=False)
+        )
+        for name, form, shown in forms:
             ids = tuple(self.vocab.intern(t) for t in tokenize(form, mode))
             if not ids or ids in seen:
                 continue
@@ -267,7 +275,7 @@ class _Builder:
             nid = len(idx.names)
             idx.names.append(ids)
             idx.name_entity.append(slot)
-            idx.name_text.append(form.replace(SYLLABLE_JOIN, ""))  # the mark is no letter
+            idx.name_text.append(shown)
             idx.name_factor.append(WEAK_ALIAS if name.quality in WEAK_QUALITIES else 1.0)
             idx.name_weight.append(sum(self.vocab.weights[v] for v in ids))
             mine.append(nid)

@@ -540,3 +540,33 @@ def test_katakana_words_are_one_name_when_read_alike_and_not_a_syllable_apart() 
     (ri,) = tokenize("ザワヒリ", "person")
     (ru,) = tokenize("ザワヒル", "person")
     assert similarity(ri, ru) == (0.0, "")
+
+
+@pytest.mark.parametrize(
+    ("name", "listed"),
+    [
+        ("Kim Kwangil", "KIM KWANG-IL"),
+        ("Ri Jeson", "RI JE-SON"),
+        ("Choe Chunsik", "CHOE CHUN-SIK"),
+        ("Paek Changho", "PAEK CHANG-HO"),
+    ],
+)
+def test_a_korean_given_name_written_together(
+    index: ScreeningIndex, name: str, listed: str
+) -> None:
+    # The Revised Romanization, passports and banks write a Korean given name as one word
+    # (Gildong); the UN writes its syllables with a hyphen. Kim Kwangil found nothing on
+    # 88dc3c8 (KIM KWANGIL, all capitals, was cut by the rewrites), Paek Changho 0.78.
+    match = best(index, name, listed, "person")
+    assert match is not None and match.score == 1.0, name
+    assert match.matched_name == listed  # shown as listed, not as the joined reading
+    agrees_with_watchlist(match, name, "person")
+
+
+def test_a_korean_given_name_written_together_pairs_only_whole(index: ScreeningIndex) -> None:
+    # Joined, the syllables pair only as the same word: one letter off is another name.
+    for name in ("Kim Kwangel", "Kim Kwangsu", "Ri Jesong"):
+        found = index.screen(Query(name, type="person", threshold=0.8))
+        assert not [
+            m.matched_name for m in found if m.matched_name in ("KIM KWANG-IL", "RI JE-SON")
+        ]
