@@ -51,6 +51,7 @@ from listd.notifications.watchlist import Customer
 from listd.screening.evidence import MIN_IDENTIFIER, identifier_key
 from listd.screening.postings import Found
 from listd.screening.scoring import (
+    MAX_EXACT_SUBSETS,
     SPLIT_SLACK,
     WEAK_ALIAS,
     WEAK_QUALITIES,
@@ -242,7 +243,9 @@ class _Lookup:
       distinct ids (`_reaching`: the forms of one name mostly shortlist the same slots);
     * `two`, `close`: `_beside_one`'s customers of two words holding some customer
       tokens, their words, and each listed word's comparison with those;
-    * `near`: `near_needs` by the shape of a name and its required sets."""
+    * `near`: `near_needs` by the shape of a name and its required sets;
+    * `wanted`: the sets a name searches, with their bands, by what they depend on
+      (`_wanted`); `near` and `wanted` are the `Prepared`'s, for every index."""
 
     ranges: dict[Token, _Ranges] = field(default_factory=dict)
     reads: dict[tuple[bytes, tuple[int, ...]], _Held] = field(default_factory=dict)
@@ -252,6 +255,7 @@ class _Lookup:
     )
     close: dict[tuple[Token, tuple[Any, ...]], npt.NDArray[np.bool_]] = field(default_factory=dict)
     near: dict[tuple[Any, ...], list[tuple[int, ...]]] = field(default_factory=dict)
+    wanted: dict[tuple[Any, ...], dict[tuple[int, ...], list[int]]] = field(default_factory=dict)
 
 
 _PREPARED = 4096  # designations whose names a `Prepared` keeps at most
@@ -277,6 +281,7 @@ class Prepared:
     names: dict[tuple[str, tuple[Any, ...]], list[_Name]] = field(default_factory=dict)
     found: dict[Token, Found] = field(default_factory=dict)  # `CustomerIndex._retrieve`
     near: dict[tuple[Any, ...], list[tuple[int, ...]]] = field(default_factory=dict)
+    wanted: dict[tuple[Any, ...], dict[tuple[int, ...], list[int]]] = field(default_factory=dict)
     reused: int = 0  # designations whose names were taken from here
     worked: int = 0  # ... and worked out
 
@@ -284,7 +289,7 @@ class Prepared:
         """Forget everything if the vocabulary has grown since it was worked out."""
         size = len(self.vocab.tokens)
         if size != self.size:
-            self.names, self.found, self.near = {}, {}, {}
+            self.names, self.found, self.near, self.wanted = {}, {}, {}, {}
             self.size = size
 
     def names_of(self, entity: Entity, index: CustomerIndex) -> list[_Name]:
@@ -753,7 +758,8 @@ class CustomerIndex:
         if prepared is None or prepared.vocab is not self.vocab:
             prepared = Prepared(self.vocab)
         prepared.current()  # before the search: the index holds no word added after
-        look = _Lookup(near=prepared.near)  # what the names share, for this lookup
+        # What the names share, for this lookup (and what it shares with other indexes).
+        look = _Lookup(near=prepared.near, wanted=prepared.wanted)
         out: dict[str, dict[str, set[str]]] = {}
         codes = self._cols["code"].data
         for entity in entities:
@@ -850,6 +856,12 @@ class CustomerIndex:
         return out
 
     def _name_candidates(self, name: _Name, cutoff: float, look: _Lookup) -> set[int]:
+        if not any(name.matches):
+            # No customer word pairs with a word of the name (most forms of a new
+            # designation, at scale): every set of positions searched below holds a
+            # position no customer holds a match for, and a customer is found only
+            # through those. Nothing to weigh, search or score.
+            return set()
         weights = name.weights
         initials = tuple(p for p, initial in enumerate(name.initial) if initial)
         final = cutoff
@@ -865,16 +877,46 @@ class CustomerIndex:
         cutoff, shape, alone = figures
         found: list[npt.NDArray[np.int64]] = []
         bands = list(self._bands.items())
-        # Every band's sets at once: each set of listed positions is weighed once for all.
-        every = required_bands(
-            weights,
-            initials,
-            cutoff,
-            list_cost(len(weights)),
-            tuple(_spec(band, max(lengths)) for band, lengths in bands),
-        )
-        # Each set of listed positions is searched once in all the bands that need it
-        # (bands mostly need the same sets), not once per band.
+        # The sets of listed positions to search, and the bands each is searched in: a
+        # function of the name's weights, initials and shape and of the index's bands,
+        # which the forms of a designation's names mostly share, so worked out once.
+        # Kept in `Prepared` for every index of the same bands, their most words alike up
+        # to the name's (a band's sets are those of at most its most words).
+        size = len(weights)
+        held = tuple(sorted((b, min(max(n), size)) for b, n in bands))
+        key = (weights, initials, cutoff, shape, held)
+        wanted = look.wanted.get(key)
+        if wanted is None:
+            wanted = look.wanted[key] = self._wanted(weights, initials, cutoff, shape, held, look)
+        found.append(self._search(name, wanted, look))
+        pairs = [band for band, lengths in bands if 2 in lengths]
+        alone = [(pos,) for (pos,) in alone if name.matches[pos]]  # (as `_search` would)
+        if alone and pairs:  # customers of two words, `two_edits` beside one listed name
+            found.append(self._beside_one(name, alone, pairs, look))
+        if self._initialled:  # all in band 0
+            most = max(self._bands[0])
+            subsets, prefix = _required(weights, initials, cutoff, True, 0, most)
+            sets = [*subsets, *((pos,) for pos in prefix or ())]
+            loose = self._search(name, dict.fromkeys(sets, [0]), look)
+            found.append(loose[(self._cols["flags"].data[loose] & _INITIAL) != 0])
+        slots = np.unique(np.concatenate(found)) if found else _EMPTY
+        slots = slots[self._cols["code"].data[slots] >= 0]
+        return set(self._reaching(slots, name, final - MARGIN, look.rows).tolist())
+
+    def _wanted(
+        self,
+        weights: tuple[float, ...],
+        initials: tuple[int, ...],
+        cutoff: float,
+        shape: Any,
+        bands: tuple[tuple[int, int], ...],
+        look: _Lookup,
+    ) -> dict[tuple[int, ...], list[int]]:
+        """The sets of positions of a listed name of these `weights`, `initials` and
+        `near_shape` a customer must hold matches for to reach `cutoff`, each with the
+        bands that need it: each set is searched once in all those bands (bands mostly
+        need the same sets), not once per band. `bands`: the index's (band, most words)."""
+        every = _every_band(weights, initials, cutoff, list(bands))
         wanted: dict[tuple[int, ...], list[int]] = {}
         near = look.near
         for (band, _), (subsets, prefix) in zip(bands, every, strict=True):
@@ -892,19 +934,7 @@ class CustomerIndex:
                 sets += extra
             for subset in sets:
                 wanted.setdefault(subset, []).append(band)
-        found.append(self._search(name, wanted, look))
-        pairs = [band for band, lengths in bands if 2 in lengths]
-        if alone and pairs:  # customers of two words, `two_edits` beside one listed name
-            found.append(self._beside_one(name, alone, pairs, look))
-        if self._initialled:  # all in band 0
-            most = max(self._bands[0])
-            subsets, prefix = _required(weights, initials, cutoff, True, 0, most)
-            sets = [*subsets, *((pos,) for pos in prefix or ())]
-            loose = self._search(name, dict.fromkeys(sets, [0]), look)
-            found.append(loose[(self._cols["flags"].data[loose] & _INITIAL) != 0])
-        slots = np.unique(np.concatenate(found)) if found else _EMPTY
-        slots = slots[self._cols["code"].data[slots] >= 0]
-        return set(self._reaching(slots, name, final - MARGIN, look.rows).tolist())
+        return wanted
 
     def _beside_one(
         self, name: _Name, alone: list[tuple[int, ...]], bands: list[int], look: _Lookup
@@ -1093,8 +1123,12 @@ class CustomerIndex:
         """The slots of the customers holding a match for every position of a set of
         `name`'s positions, in one of the bands `wanted` gives that set."""
         groups: dict[tuple[int, ...], list[tuple[int, ...]]] = {}  # bands -> their sets
+        matches = name.matches
         for subset, among in wanted.items():
-            groups.setdefault(tuple(among), []).append(subset)
+            # A set with a position no customer word matches finds no one: left out
+            # before its positions' postings are counted (most sets of most names).
+            if all(matches[pos] for pos in subset):
+                groups.setdefault(tuple(among), []).append(subset)
         out: list[npt.NDArray[np.int64]] = []
         ranges, reads = look.ranges, look.reads
         for bands, subsets in groups.items():
@@ -1251,6 +1285,34 @@ def _spec(band: int, most: int) -> Band:
     `band` * _STEP in all, `most` words at most): listed initials count as matched, and a
     customer above band 0 has no initials, so its words meet them at INITIAL at best."""
     return band * _STEP, bool(band), most
+
+
+def _every_band(
+    weights: tuple[float, ...],
+    initials: tuple[int, ...],
+    cutoff: float,
+    bands: list[tuple[int, int]],
+) -> tuple[tuple[list[tuple[int, ...]], list[int] | None], ...]:
+    """`required_bands` for the customers of each of `bands` (band, most words), asked
+    of every band with no bound on the words (one answer, kept by `required_bands` for
+    every index and lookup, whichever bands it holds) and each band's sets of more than
+    its most words left out: a minimal set of at most `most` positions is one whatever
+    larger sets may be. Names of more positions than `required` tries every set of ask
+    for the bands as they are (the answer there is no list of sets)."""
+    cost = list_cost(len(weights))
+    if len(weights) - len(initials) > MAX_EXACT_SUBSETS:
+        return required_bands(
+            weights, initials, cutoff, cost, tuple(_spec(band, most) for band, most in bands)
+        )
+    everyone = tuple(_spec(band, len(weights)) for band in range(_BANDS))
+    every = required_bands(weights, initials, cutoff, cost, everyone)
+    out: list[tuple[list[tuple[int, ...]], list[int] | None]] = []
+    for band, most in bands:
+        subsets, prefix = every[band]
+        if any(len(subset) > most for subset in subsets):
+            subsets = [subset for subset in subsets if len(subset) <= most]
+        out.append((subsets, prefix))
+    return tuple(out)
 
 
 def _merged(into: npt.NDArray[np.uint64], fresh: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:
