@@ -757,9 +757,17 @@ def required_bands(
             for i, w in enumerate((False, True)):
                 if below[i] > need[i]:
                     continue
+                # The levels reached from `below` up: a bisection of the weights.
                 level, values = below[i], levels[w]
-                while level < len(values) and parts.bound(values[level], w) >= cutoff:
-                    level += 1
+                if level < len(values) and parts.bound(values[level], w) >= cutoff:
+                    low, high = level + 1, len(values)
+                    while low < high:
+                        mid = (low + high) // 2
+                        if parts.bound(values[mid], w) >= cutoff:
+                            low = mid + 1
+                        else:
+                            high = mid
+                    level = low
                 for rank in range(below[i], level):
                     for b in ranked[w][rank]:
                         if size <= tops[b]:
