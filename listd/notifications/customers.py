@@ -245,7 +245,8 @@ class _Lookup:
       tokens, their words, and each listed word's comparison with those;
     * `near`: `near_needs` by the shape of a name and its required sets;
     * `wanted`: the sets a name searches, with their bands, by what they depend on
-      (`_wanted`); `near` and `wanted` are the `Prepared`'s, for every index."""
+      (`_wanted`); `near` and `wanted` are the `Prepared`'s, for every index;
+    * `positions`: a name's `ranges`, position by position, by the name."""
 
     ranges: dict[Token, _Ranges] = field(default_factory=dict)
     reads: dict[tuple[bytes, tuple[int, ...]], _Held] = field(default_factory=dict)
@@ -256,6 +257,7 @@ class _Lookup:
     close: dict[tuple[Token, tuple[Any, ...]], npt.NDArray[np.bool_]] = field(default_factory=dict)
     near: dict[tuple[Any, ...], list[tuple[int, ...]]] = field(default_factory=dict)
     wanted: dict[tuple[Any, ...], dict[tuple[int, ...], list[int]]] = field(default_factory=dict)
+    positions: dict[int, tuple[_Name, list[_Ranges]]] = field(default_factory=dict)
 
 
 _PREPARED = 4096  # designations whose names a `Prepared` keeps at most
@@ -951,7 +953,7 @@ class CustomerIndex:
         if not words:
             return _EMPTY
         key = (
-            tuple(self._ranges(name, pos, look.ranges)[0].tobytes() for (pos,) in alone),
+            tuple(self._positions(name, look)[pos][0].tobytes() for (pos,) in alone),
             tuple(bands),
         )
         two = look.two.get(key)
@@ -1086,6 +1088,15 @@ class CustomerIndex:
             out.append(vid if pairs else -1 - unpaired.setdefault(weights[vid], len(unpaired)))
         return out
 
+    def _positions(self, name: _Name, look: _Lookup) -> list[_Ranges]:
+        """`_ranges` of each position of `name`, kept for the lookup by the name (a token's
+        hash, a dictionary key, reads all its fields: once a name, not once a set)."""
+        held = look.positions.get(id(name))
+        if held is None:
+            ranged = [self._ranges(name, pos, look.ranges) for pos in range(len(name.tokens))]
+            held = look.positions[id(name)] = (name, ranged)  # (the name kept: its id too)
+        return held[1]
+
     def _ranges(self, name: _Name, pos: int, ranges: dict[Token, _Ranges]) -> _Ranges:
         """For position `pos` of `name`: its matches (vocabulary ids, sorted), their
         posting keys in every band, where each one's postings start and end (end ==
@@ -1130,11 +1141,12 @@ class CustomerIndex:
             if all(matches[pos] for pos in subset):
                 groups.setdefault(tuple(among), []).append(subset)
         out: list[npt.NDArray[np.int64]] = []
-        ranges, reads = look.ranges, look.reads
+        reads = look.reads
+        ranged = self._positions(name, look) if groups else []
         for bands, subsets in groups.items():
             sizes: dict[int, int] = {}
             for pos in {pos for subset in subsets for pos in subset}:
-                counts = self._ranges(name, pos, ranges)[4]
+                counts = ranged[pos][4]
                 sizes[pos] = sum(counts[b] for b in bands)
             for subset in subsets:
                 # Start from the rarest position's customers and keep those whose own
@@ -1147,7 +1159,7 @@ class CustomerIndex:
                 # of them hold a match for another position: the same for every listed
                 # token matching the same customer tokens (the forms of a name share most
                 # of their words), worked out once a lookup.
-                rarest = self._ranges(name, ordered[0], ranges)
+                rarest = ranged[ordered[0]]
                 read = (rarest[0].tobytes(), bands)
                 known = reads.get(read)
                 if known is None:
@@ -1159,7 +1171,7 @@ class CustomerIndex:
                 if len(ordered) > 1:
                     keep: npt.NDArray[np.bool_] | None = None
                     for pos in ordered[1:]:
-                        has = self._holding(known, self._ranges(name, pos, ranges)[0])
+                        has = self._holding(known, ranged[pos][0])
                         keep = has if keep is None else keep & has
                         if not keep.any():
                             break
