@@ -51,6 +51,7 @@ from listd.notifications.watchlist import Customer
 from listd.screening.evidence import MIN_IDENTIFIER, identifier_key
 from listd.screening.postings import Found
 from listd.screening.scoring import (
+    MAX_EXACT_SUBSETS,
     SPLIT_SLACK,
     WEAK_ALIAS,
     WEAK_QUALITIES,
@@ -242,7 +243,10 @@ class _Lookup:
       distinct ids (`_reaching`: the forms of one name mostly shortlist the same slots);
     * `two`, `close`: `_beside_one`'s customers of two words holding some customer
       tokens, their words, and each listed word's comparison with those;
-    * `near`: `near_needs` by the shape of a name and its required sets."""
+    * `near`: `near_needs` by the shape of a name and its required sets;
+    * `wanted`: the sets a name searches, with their bands, by what they depend on
+      (`_wanted`); `near` and `wanted` are the `Prepared`'s, for every index;
+    * `positions`: a name's `ranges`, position by position, by the name."""
 
     ranges: dict[Token, _Ranges] = field(default_factory=dict)
     reads: dict[tuple[bytes, tuple[int, ...]], _Held] = field(default_factory=dict)
@@ -252,6 +256,8 @@ class _Lookup:
     )
     close: dict[tuple[Token, tuple[Any, ...]], npt.NDArray[np.bool_]] = field(default_factory=dict)
     near: dict[tuple[Any, ...], list[tuple[int, ...]]] = field(default_factory=dict)
+    wanted: dict[tuple[Any, ...], dict[tuple[int, ...], list[int]]] = field(default_factory=dict)
+    positions: dict[int, tuple[_Name, list[_Ranges]]] = field(default_factory=dict)
 
 
 _PREPARED = 4096  # designations whose names a `Prepared` keeps at most
@@ -277,6 +283,7 @@ class Prepared:
     names: dict[tuple[str, tuple[Any, ...]], list[_Name]] = field(default_factory=dict)
     found: dict[Token, Found] = field(default_factory=dict)  # `CustomerIndex._retrieve`
     near: dict[tuple[Any, ...], list[tuple[int, ...]]] = field(default_factory=dict)
+    wanted: dict[tuple[Any, ...], dict[tuple[int, ...], list[int]]] = field(default_factory=dict)
     reused: int = 0  # designations whose names were taken from here
     worked: int = 0  # ... and worked out
 
@@ -284,7 +291,7 @@ class Prepared:
         """Forget everything if the vocabulary has grown since it was worked out."""
         size = len(self.vocab.tokens)
         if size != self.size:
-            self.names, self.found, self.near = {}, {}, {}
+            self.names, self.found, self.near, self.wanted = {}, {}, {}, {}
             self.size = size
 
     def names_of(self, entity: Entity, index: CustomerIndex) -> list[_Name]:
@@ -753,7 +760,8 @@ class CustomerIndex:
         if prepared is None or prepared.vocab is not self.vocab:
             prepared = Prepared(self.vocab)
         prepared.current()  # before the search: the index holds no word added after
-        look = _Lookup(near=prepared.near)  # what the names share, for this lookup
+        # What the names share, for this lookup (and what it shares with other indexes).
+        look = _Lookup(near=prepared.near, wanted=prepared.wanted)
         out: dict[str, dict[str, set[str]]] = {}
         codes = self._cols["code"].data
         for entity in entities:
@@ -850,6 +858,12 @@ class CustomerIndex:
         return out
 
     def _name_candidates(self, name: _Name, cutoff: float, look: _Lookup) -> set[int]:
+        if not any(name.matches):
+            # No customer word pairs with a word of the name (most forms of a new
+            # designation, at scale): every set of positions searched below holds a
+            # position no customer holds a match for, and a customer is found only
+            # through those. Nothing to weigh, search or score.
+            return set()
         weights = name.weights
         initials = tuple(p for p, initial in enumerate(name.initial) if initial)
         final = cutoff
@@ -865,16 +879,46 @@ class CustomerIndex:
         cutoff, shape, alone = figures
         found: list[npt.NDArray[np.int64]] = []
         bands = list(self._bands.items())
-        # Every band's sets at once: each set of listed positions is weighed once for all.
-        every = required_bands(
-            weights,
-            initials,
-            cutoff,
-            list_cost(len(weights)),
-            tuple(_spec(band, max(lengths)) for band, lengths in bands),
-        )
-        # Each set of listed positions is searched once in all the bands that need it
-        # (bands mostly need the same sets), not once per band.
+        # The sets of listed positions to search, and the bands each is searched in: a
+        # function of the name's weights, initials and shape and of the index's bands,
+        # which the forms of a designation's names mostly share, so worked out once.
+        # Kept in `Prepared` for every index of the same bands, their most words alike up
+        # to the name's (a band's sets are those of at most its most words).
+        size = len(weights)
+        held = tuple(sorted((b, min(max(n), size)) for b, n in bands))
+        key = (weights, initials, cutoff, shape, held)
+        wanted = look.wanted.get(key)
+        if wanted is None:
+            wanted = look.wanted[key] = self._wanted(weights, initials, cutoff, shape, held, look)
+        found.append(self._search(name, wanted, look))
+        pairs = [band for band, lengths in bands if 2 in lengths]
+        alone = [(pos,) for (pos,) in alone if name.matches[pos]]  # (as `_search` would)
+        if alone and pairs:  # customers of two words, `two_edits` beside one listed name
+            found.append(self._beside_one(name, alone, pairs, look))
+        if self._initialled:  # all in band 0
+            most = max(self._bands[0])
+            subsets, prefix = _required(weights, initials, cutoff, True, 0, most)
+            sets = [*subsets, *((pos,) for pos in prefix or ())]
+            loose = self._search(name, dict.fromkeys(sets, [0]), look)
+            found.append(loose[(self._cols["flags"].data[loose] & _INITIAL) != 0])
+        slots = np.unique(np.concatenate(found)) if found else _EMPTY
+        slots = slots[self._cols["code"].data[slots] >= 0]
+        return set(self._reaching(slots, name, final - MARGIN, look.rows).tolist())
+
+    def _wanted(
+        self,
+        weights: tuple[float, ...],
+        initials: tuple[int, ...],
+        cutoff: float,
+        shape: Any,
+        bands: tuple[tuple[int, int], ...],
+        look: _Lookup,
+    ) -> dict[tuple[int, ...], list[int]]:
+        """The sets of positions of a listed name of these `weights`, `initials` and
+        `near_shape` a customer must hold matches for to reach `cutoff`, each with the
+        bands that need it: each set is searched once in all those bands (bands mostly
+        need the same sets), not once per band. `bands`: the index's (band, most words)."""
+        every = _every_band(weights, initials, cutoff, list(bands))
         wanted: dict[tuple[int, ...], list[int]] = {}
         near = look.near
         for (band, _), (subsets, prefix) in zip(bands, every, strict=True):
@@ -892,19 +936,7 @@ class CustomerIndex:
                 sets += extra
             for subset in sets:
                 wanted.setdefault(subset, []).append(band)
-        found.append(self._search(name, wanted, look))
-        pairs = [band for band, lengths in bands if 2 in lengths]
-        if alone and pairs:  # customers of two words, `two_edits` beside one listed name
-            found.append(self._beside_one(name, alone, pairs, look))
-        if self._initialled:  # all in band 0
-            most = max(self._bands[0])
-            subsets, prefix = _required(weights, initials, cutoff, True, 0, most)
-            sets = [*subsets, *((pos,) for pos in prefix or ())]
-            loose = self._search(name, dict.fromkeys(sets, [0]), look)
-            found.append(loose[(self._cols["flags"].data[loose] & _INITIAL) != 0])
-        slots = np.unique(np.concatenate(found)) if found else _EMPTY
-        slots = slots[self._cols["code"].data[slots] >= 0]
-        return set(self._reaching(slots, name, final - MARGIN, look.rows).tolist())
+        return wanted
 
     def _beside_one(
         self, name: _Name, alone: list[tuple[int, ...]], bands: list[int], look: _Lookup
@@ -921,7 +953,7 @@ class CustomerIndex:
         if not words:
             return _EMPTY
         key = (
-            tuple(self._ranges(name, pos, look.ranges)[0].tobytes() for (pos,) in alone),
+            tuple(self._positions(name, look)[pos][0].tobytes() for (pos,) in alone),
             tuple(bands),
         )
         two = look.two.get(key)
@@ -1056,6 +1088,15 @@ class CustomerIndex:
             out.append(vid if pairs else -1 - unpaired.setdefault(weights[vid], len(unpaired)))
         return out
 
+    def _positions(self, name: _Name, look: _Lookup) -> list[_Ranges]:
+        """`_ranges` of each position of `name`, kept for the lookup by the name (a token's
+        hash, a dictionary key, reads all its fields: once a name, not once a set)."""
+        held = look.positions.get(id(name))
+        if held is None:
+            ranged = [self._ranges(name, pos, look.ranges) for pos in range(len(name.tokens))]
+            held = look.positions[id(name)] = (name, ranged)  # (the name kept: its id too)
+        return held[1]
+
     def _ranges(self, name: _Name, pos: int, ranges: dict[Token, _Ranges]) -> _Ranges:
         """For position `pos` of `name`: its matches (vocabulary ids, sorted), their
         posting keys in every band, where each one's postings start and end (end ==
@@ -1093,14 +1134,19 @@ class CustomerIndex:
         """The slots of the customers holding a match for every position of a set of
         `name`'s positions, in one of the bands `wanted` gives that set."""
         groups: dict[tuple[int, ...], list[tuple[int, ...]]] = {}  # bands -> their sets
+        matches = name.matches
         for subset, among in wanted.items():
-            groups.setdefault(tuple(among), []).append(subset)
+            # A set with a position no customer word matches finds no one: left out
+            # before its positions' postings are counted (most sets of most names).
+            if all(matches[pos] for pos in subset):
+                groups.setdefault(tuple(among), []).append(subset)
         out: list[npt.NDArray[np.int64]] = []
-        ranges, reads = look.ranges, look.reads
+        reads = look.reads
+        ranged = self._positions(name, look) if groups else []
         for bands, subsets in groups.items():
             sizes: dict[int, int] = {}
             for pos in {pos for subset in subsets for pos in subset}:
-                counts = self._ranges(name, pos, ranges)[4]
+                counts = ranged[pos][4]
                 sizes[pos] = sum(counts[b] for b in bands)
             for subset in subsets:
                 # Start from the rarest position's customers and keep those whose own
@@ -1113,7 +1159,7 @@ class CustomerIndex:
                 # of them hold a match for another position: the same for every listed
                 # token matching the same customer tokens (the forms of a name share most
                 # of their words), worked out once a lookup.
-                rarest = self._ranges(name, ordered[0], ranges)
+                rarest = ranged[ordered[0]]
                 read = (rarest[0].tobytes(), bands)
                 known = reads.get(read)
                 if known is None:
@@ -1125,7 +1171,7 @@ class CustomerIndex:
                 if len(ordered) > 1:
                     keep: npt.NDArray[np.bool_] | None = None
                     for pos in ordered[1:]:
-                        has = self._holding(known, self._ranges(name, pos, ranges)[0])
+                        has = self._holding(known, ranged[pos][0])
                         keep = has if keep is None else keep & has
                         if not keep.any():
                             break
@@ -1251,6 +1297,34 @@ def _spec(band: int, most: int) -> Band:
     `band` * _STEP in all, `most` words at most): listed initials count as matched, and a
     customer above band 0 has no initials, so its words meet them at INITIAL at best."""
     return band * _STEP, bool(band), most
+
+
+def _every_band(
+    weights: tuple[float, ...],
+    initials: tuple[int, ...],
+    cutoff: float,
+    bands: list[tuple[int, int]],
+) -> tuple[tuple[list[tuple[int, ...]], list[int] | None], ...]:
+    """`required_bands` for the customers of each of `bands` (band, most words), asked
+    of every band with no bound on the words (one answer, kept by `required_bands` for
+    every index and lookup, whichever bands it holds) and each band's sets of more than
+    its most words left out: a minimal set of at most `most` positions is one whatever
+    larger sets may be. Names of more positions than `required` tries every set of ask
+    for the bands as they are (the answer there is no list of sets)."""
+    cost = list_cost(len(weights))
+    if len(weights) - len(initials) > MAX_EXACT_SUBSETS:
+        return required_bands(
+            weights, initials, cutoff, cost, tuple(_spec(band, most) for band, most in bands)
+        )
+    everyone = tuple(_spec(band, len(weights)) for band in range(_BANDS))
+    every = required_bands(weights, initials, cutoff, cost, everyone)
+    out: list[tuple[list[tuple[int, ...]], list[int] | None]] = []
+    for band, most in bands:
+        subsets, prefix = every[band]
+        if any(len(subset) > most for subset in subsets):
+            subsets = [subset for subset in subsets if len(subset) <= most]
+        out.append((subsets, prefix))
+    return tuple(out)
 
 
 def _merged(into: npt.NDArray[np.uint64], fresh: npt.NDArray[np.uint64]) -> npt.NDArray[np.uint64]:

@@ -425,7 +425,13 @@ def near_needs(shape: NearShape, subsets: list[tuple[int, ...]]) -> list[tuple[i
                     out.add(tuple(sorted(need)))
                 else:
                     out.update(tuple(sorted(need | {o})) for o in words if o not in (at, u))
-    return [n for n in out if not any(set(m) < set(n) for m in out)]
+    # Those no other holds a part of (as bit sets: a proper subset test is an `&` each).
+    masks = [sum(1 << p for p in n) for n in out]
+    return [
+        n
+        for n, mask in zip(out, masks, strict=True)
+        if not any(m & mask == m and m != mask for m in masks)
+    ]
 
 
 def alone_words(tokens: Sequence[Token]) -> list[Token]:
@@ -716,20 +722,58 @@ def required_bands(
             for other, weak, most in bands
         )
     tops = [min(len(positions), most) for _, _, most in bands]
+    # A set's bound falls as the other side's least weight rises (`_Parts.bound`: only the
+    # denominator grows with it, and every rounding is monotone), so the bands a set
+    # reaches are, among the bands of one `weak`, those of the least weights up to some
+    # level. A band's place among its side's distinct least weights is its rank; a set is
+    # minimal in a band when the band's rank is below the set's level and at or above the
+    # highest level of the set's smaller sets (each set's bound is computed once, up from
+    # that level, not once per band, and no band's found sets are searched for its subsets).
+    levels = {w: sorted({other for other, weak, _ in bands if weak == w}) for w in (False, True)}
+    ranked: dict[bool, list[list[int]]] = {w: [[] for _ in levels[w]] for w in (False, True)}
+    for b, (other, weak, _) in enumerate(bands):
+        ranked[weak][levels[weak].index(other)].append(b)
     found: list[list[tuple[int, ...]]] = [[] for _ in bands]
-    masks: list[list[int]] = [[] for _ in bands]
+    covered: dict[int, tuple[int, int]] = {}  # set -> the highest level of it and its subsets
     for size in range(1, max(tops, default=0) + 1):
+        # The highest rank of each side's bands that take sets of this size.
+        need = [
+            max((r for r, held in enumerate(ranked[w]) if any(size <= tops[b] for b in held)),
+                default=-1)
+            for w in (False, True)
+        ]  # fmt: skip
         for subset in combinations(positions, size):
             mask = sum(1 << p for p in subset)
-            parts: _Parts | None = None
-            for b, (other, weak, _) in enumerate(bands):
-                if size > tops[b] or any(m & mask == m for m in masks[b]):
+            below = [0, 0]
+            if size > 1:
+                for p in subset:
+                    lower = covered[mask & ~(1 << p)]
+                    below = [max(below[0], lower[0]), max(below[1], lower[1])]
+            if below[0] > need[0] and below[1] > need[1]:
+                covered[mask] = (below[0], below[1])  # each band has one of its subsets
+                continue
+            parts = _Parts.of(weights, [*initials, *subset], missing_cost, initials)
+            reach = list(below)
+            for i, w in enumerate((False, True)):
+                if below[i] > need[i]:
                     continue
-                if parts is None:
-                    parts = _Parts.of(weights, [*initials, *subset], missing_cost, initials)
-                if parts.bound(other, weak) >= cutoff:
-                    found[b].append(subset)
-                    masks[b].append(mask)
+                # The levels reached from `below` up: a bisection of the weights.
+                level, values = below[i], levels[w]
+                if level < len(values) and parts.bound(values[level], w) >= cutoff:
+                    low, high = level + 1, len(values)
+                    while low < high:
+                        mid = (low + high) // 2
+                        if parts.bound(values[mid], w) >= cutoff:
+                            low = mid + 1
+                        else:
+                            high = mid
+                    level = low
+                for rank in range(below[i], level):
+                    for b in ranked[w][rank]:
+                        if size <= tops[b]:
+                            found[b].append(subset)
+                reach[i] = max(level, below[i])
+            covered[mask] = (reach[0], reach[1])
     return tuple((minimal, None) for minimal in found)
 
 

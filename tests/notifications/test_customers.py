@@ -21,7 +21,7 @@ from listd.pipeline import delta
 from listd.pipeline.ingest import Parsed
 from listd.scrapers import scraper
 from listd.screening import ScreeningIndex
-from listd.screening.scoring import required
+from listd.screening.scoring import list_cost, required, required_bands
 from tests.conftest import un_file
 from tests.notifications.conftest import person
 
@@ -362,7 +362,8 @@ def test_what_the_names_of_a_lookup_share_is_worked_out_once_and_shortlists_the_
 ) -> None:
     """The postings read for a listed position, which of those customers hold the other
     positions, the candidates' words, the customers of two words and their comparison
-    with a listed word, and the two-edit sets of a name's shape are kept for one lookup,
+    with a listed word, the two-edit sets of a name's shape and the sets a name of its
+    weights and shape searches are kept for one lookup,
     by the customer tokens matched: the UN 2025-11-15 delta against customers made from
     listed names shortlists exactly what working each out again for every name did,
     reading fewer postings (and what grouping alike customers in Python did)."""
@@ -391,6 +392,7 @@ def test_what_the_names_of_a_lookup_share_is_worked_out_once_and_shortlists_the_
             two=_Forgetful(),
             close=_Forgetful(),
             near=_Forgetful(),
+            wanted=_Forgetful(),
         ),
     )
     assert pairs() == shared
@@ -400,6 +402,69 @@ def test_what_the_names_of_a_lookup_share_is_worked_out_once_and_shortlists_the_
     monkeypatch.setattr(customer_index, "_Lookup", lookup)
     monkeypatch.setattr(customer_index, "_MANY", 1)
     assert pairs() == shared
+
+
+@pytest.mark.parametrize("cutoff", [CUTOFF, 0.6, 0.5])
+def test_sets_worked_out_for_every_band_at_once_shortlist_what_the_bands_held_asked(
+    monkeypatch: pytest.MonkeyPatch, cutoff: float
+) -> None:
+    """The sets a listed name's positions must hold are asked of every band with no bound
+    on the customers' words, once for every index (`_every_band`), and each band's sets
+    longer than its customers' names left out: the UN 2025-11-15 delta against customers
+    made from listed names shortlists exactly what asking the index's own bands, with the
+    most words of each, did."""
+    index, entities = named_alike()
+    kept = shortlisted(index, entities, cutoff)
+
+    def as_held(
+        weights: tuple[float, ...],
+        initials: tuple[int, ...],
+        cutoff: float,
+        bands: list[tuple[int, int]],
+    ) -> Any:
+        return required_bands(
+            weights,
+            initials,
+            cutoff,
+            list_cost(len(weights)),
+            tuple(customer_index._spec(band, most) for band, most in bands),
+        )
+
+    monkeypatch.setattr(customer_index, "_every_band", as_held)
+    assert shortlisted(index, entities, cutoff) == kept
+    assert len(kept) > 800
+
+
+def test_a_name_no_customer_word_matches_is_neither_weighed_nor_searched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A designation whose words match no customer's (most forms of a new designation
+    among a bank's customers): its names' sets are not worked out, and no postings are
+    read for them; a customer holding one of its words is found as before."""
+    weighed, searched = [0], [0]
+    asked = customer_index.required_bands
+    search = CustomerIndex._search
+
+    def weigh(*args: Any) -> Any:
+        weighed[0] += 1
+        return asked(*args)
+
+    def counted(self: CustomerIndex, *args: Any) -> Any:
+        searched[0] += 1
+        return search(self, *args)
+
+    monkeypatch.setattr(customer_index, "required_bands", weigh)
+    monkeypatch.setattr(CustomerIndex, "_search", counted)
+    index = CustomerIndex()
+    for n, name in enumerate(["Жумабаев Нурлан", "Ivan Petrov", "Aigerim Sultanova Kairatovna"]):
+        index.put("bank-a", Customer(f"C-{n}", name, type="person"))
+    _, entities = snapback()
+    entity = next(e for e in entities if e.schema == "person" and len(e.names) > 2)
+    assert index.candidates([entity], CUTOFF) == {}
+    assert (weighed[0], searched[0]) == (0, 0)
+    index.put("bank-a", Customer("C-9", entity.names[0].full, type="person"))
+    assert index.candidates([entity], CUTOFF) == {"bank-a": {"C-9": {entity.id}}}
+    assert weighed[0] and searched[0]
 
 
 @pytest.mark.parametrize("cutoffs", [(CUTOFF, CUTOFF), (CUTOFF, 0.5), (0.5, CUTOFF)])

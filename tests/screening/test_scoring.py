@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from functools import cache
 from itertools import combinations, product
 
@@ -17,6 +18,8 @@ from listd.screening.scoring import (
     MISSING_QUERY,
     bound,
     list_cost,
+    near_needs,
+    near_shape,
     required,
     required_bands,
 )
@@ -64,6 +67,78 @@ def test_required_bands_answers_what_required_answers_band_by_band(cutoff: float
             required(weights, initials, cutoff, cost, other, False, weak, most)
             for other, weak, most in bands
         ), (weights, initials)
+
+
+def test_required_bands_answers_band_by_band_whatever_the_order_of_the_bands() -> None:
+    """The bands of one side ranked by their least weight (a set reaches those up to a
+    level): asked in any order, with two bands of one weight and bands of both sides
+    mixed, every band's sets are the very sets `required` gives it alone."""
+    rng = random.Random(706)
+    bands = [(band * 0.25, bool(band), most) for band in range(32) for most in (1, 3, 9)]
+    bands += [(0.0, True, 4), (1.0, False, 5)]  # a weak band of no weight, and the converse
+    names = [(w, i) for w, i in shapes() if len(w) - len(i) <= MAX_EXACT_SUBSETS]
+    for cutoff in (0.72, 0.5):
+        for weights, initials in names:
+            asked = tuple(rng.sample(bands, 12))
+            cost = list_cost(len(weights))
+            assert required_bands(weights, initials, cutoff, cost, asked) == tuple(
+                required(weights, initials, cutoff, cost, other, False, weak, most)
+                for other, weak, most in asked
+            ), (weights, initials, asked)
+
+
+def test_near_needs_gives_the_sets_no_other_holds_a_part_of() -> None:
+    """`near_needs` keeps, of the sets a word two edits away needs, those of which no
+    other is a part (compared as bits): the same as comparing them as sets, for every
+    listed name shape of the UN list and the sets `required` gives it in every band."""
+    parsed = listd.pipeline.ingest.process(scraper("un"), un_file("2025-11-15").read_bytes(), "un")
+    checked = 0
+    seen: set[tuple[object, ...]] = set()
+    for entity in parsed.entities:
+        mode = "person" if entity.schema == "person" else "entity"
+        for name in entity.names:
+            for form in name_forms(name.full):
+                tokens = tokenize(form, mode)
+                weights = tuple(t.weight for t in tokens)
+                initials = tuple(p for p, t in enumerate(tokens) if t.kind == "initial")
+                if len(weights) - len(initials) > MAX_EXACT_SUBSETS:
+                    continue
+                shape = near_shape(tokens)
+                for band in range(0, 32, 2):
+                    subsets = required(
+                        weights, initials, 0.64, list_cost(len(weights)), band * 0.25,
+                        False, bool(band), 9,
+                    )[0]  # fmt: skip
+                    if (shape, tuple(subsets)) in seen:
+                        continue
+                    seen.add((shape, tuple(subsets)))
+                    found = near_needs(shape, subsets)
+                    assert sorted(found) == sorted(_near_needs_by_definition(shape, subsets))
+                    checked += bool(found)
+    assert checked > 100
+
+
+def _near_needs_by_definition(
+    shape: tuple[tuple[bool, bool, bool], ...], subsets: list[tuple[int, ...]]
+) -> list[tuple[int, ...]]:
+    """`near_needs` as first written: its sets compared as Python sets."""
+    uncommon = [p for p, (name, _, _) in enumerate(shape) if name]
+    words = [p for p, (_, word, _) in enumerate(shape) if word]
+    out: set[tuple[int, ...]] = set()
+    for at in (p for p, (_, _, near) in enumerate(shape) if near):
+        for subset in subsets:
+            if at not in subset:
+                continue
+            base = set(subset) - {at}
+            for u in uncommon:
+                if u == at:
+                    continue
+                need = base | {u}
+                if len(need) >= 2:
+                    out.add(tuple(sorted(need)))
+                else:
+                    out.update(tuple(sorted(need | {o})) for o in words if o not in (at, u))
+    return [n for n in out if not any(set(m) < set(n) for m in out)]
 
 
 def _required_by_definition(
