@@ -409,6 +409,18 @@ def near_needs(shape: NearShape, subsets: list[tuple[int, ...]]) -> list[tuple[i
     minimal `subsets` holding that word, the rest, with a listed name not a common one
     and at least two positions (what `two_edits` asks of the other pairs). `shape`: the
     listed name's `near_shape`."""
+    out = near_sets(shape, subsets)
+    # Those no other holds a part of (as bit sets: a proper subset test is an `&` each).
+    masks = [sum(1 << p for p in n) for n in out]
+    return [
+        n
+        for n, mask in zip(out, masks, strict=True)
+        if not any(m & mask == m and m != mask for m in masks)
+    ]
+
+
+def near_sets(shape: NearShape, subsets: list[tuple[int, ...]]) -> set[tuple[int, ...]]:
+    """Every set `near_needs` weighs, minimal or not."""
     uncommon = [p for p, (name, _, _) in enumerate(shape) if name]
     words = [p for p, (_, word, _) in enumerate(shape) if word]
     out: set[tuple[int, ...]] = set()
@@ -425,13 +437,7 @@ def near_needs(shape: NearShape, subsets: list[tuple[int, ...]]) -> list[tuple[i
                     out.add(tuple(sorted(need)))
                 else:
                     out.update(tuple(sorted(need | {o})) for o in words if o not in (at, u))
-    # Those no other holds a part of (as bit sets: a proper subset test is an `&` each).
-    masks = [sum(1 << p for p in n) for n in out]
-    return [
-        n
-        for n, mask in zip(out, masks, strict=True)
-        if not any(m & mask == m and m != mask for m in masks)
-    ]
+    return out
 
 
 def alone_words(tokens: Sequence[Token]) -> list[Token]:

@@ -19,6 +19,7 @@ from listd.screening.scoring import (
     bound,
     list_cost,
     near_needs,
+    near_sets,
     near_shape,
     required,
     required_bands,
@@ -122,22 +123,7 @@ def _near_needs_by_definition(
     shape: tuple[tuple[bool, bool, bool], ...], subsets: list[tuple[int, ...]]
 ) -> list[tuple[int, ...]]:
     """`near_needs` as first written: its sets compared as Python sets."""
-    uncommon = [p for p, (name, _, _) in enumerate(shape) if name]
-    words = [p for p, (_, word, _) in enumerate(shape) if word]
-    out: set[tuple[int, ...]] = set()
-    for at in (p for p, (_, _, near) in enumerate(shape) if near):
-        for subset in subsets:
-            if at not in subset:
-                continue
-            base = set(subset) - {at}
-            for u in uncommon:
-                if u == at:
-                    continue
-                need = base | {u}
-                if len(need) >= 2:
-                    out.add(tuple(sorted(need)))
-                else:
-                    out.update(tuple(sorted(need | {o})) for o in words if o not in (at, u))
+    out = near_sets(shape, subsets)
     return [n for n in out if not any(set(m) < set(n) for m in out)]
 
 
