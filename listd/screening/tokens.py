@@ -205,7 +205,7 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
             tails.setdefault(a[1:], []).append(a)
     whole = frozenset(a for a, n, _ in spelled if n >= 4) if typos else frozenset()
     chars = q.chars
-    kana = chars is not None and only_kana(chars)
+    kana = _kana(q)
     kin = legal_kin(label) if label is not None else frozenset()
     bare, bare_group = baltic(q)
     chinese = frozenset(q.chinese)  # its pinyin readings, in a name of Chinese syllables
@@ -222,7 +222,7 @@ def matcher(q: Token) -> Callable[[Token], tuple[float, str]]:
             if chars is not None and v.chars is not None:
                 if chars == v.chars:
                     return EXACT, "exact"
-                if kana and only_kana(v.chars):
+                if kana and _kana(v):
                     # Kana spell: two words read alike are one name (ハッカーニ, ハッカニ).
                     return (ROMANISED, "romanised") if not pfs.isdisjoint(v.pfs) else (0.0, "")
                 # Longer words read alike are one name in simplified and traditional
